@@ -1,0 +1,37 @@
+"""Storage backends, chosen by URL scheme; the tiers never know which one they run on."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from ..errors import ConfigError
+from .base import Backend
+
+__all__ = ["Backend", "open_backend", "redact_url"]
+
+_SCHEMES = "memory://, sqlite:///path/to/file.db"
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
+
+
+def open_backend(url: str) -> Backend:
+    """Open the backend a URL names; an unknown scheme is an error that lists the known ones."""
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigError(f"backend URL must look like scheme://..., got {url!r}; known: {_SCHEMES}")
+    scheme = url.split("://", 1)[0].lower()
+    if scheme == "memory":
+        from .memory import MemoryBackend
+
+        return MemoryBackend(url.split("://", 1)[1])
+    if scheme == "sqlite":
+        from .sqlite import SQLiteBackend
+
+        return SQLiteBackend.from_url(url)
+    raise ConfigError(f"unknown backend URL scheme {scheme!r} in {redact_url(url)!r}; known: {_SCHEMES}")

@@ -1,0 +1,47 @@
+"""What every backend is: an executor of storage operations, sync and async, and nothing more.
+
+Backends hold no policy. They carry out :mod:`lix_integrations.engine.ops` operations and report failures as
+:class:`~lix_integrations.errors.BackendError`, so a new backend needs no change to any tier.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from typing import Any
+
+from ..engine.ops import Op
+from ..errors import LixError
+
+__all__ = ["Backend"]
+
+
+class Backend(abc.ABC):
+    """Executes operations; subclasses register one handler per operation type in ``_handlers``."""
+
+    #: The URL this backend was opened from, with any password removed (safe to log).
+    url: str
+
+    def __init__(self) -> None:
+        self._handlers: dict[type[Op], Callable[[Any], Any]] = {}
+
+    def _handler(self, op: Op) -> Callable[[Any], Any]:
+        try:
+            return self._handlers[type(op)]
+        except KeyError:
+            raise LixError(f"{type(self).__name__} does not support {type(op).__name__}") from None
+
+    def execute(self, op: Op) -> Any:
+        """Carry out one operation, blocking the calling thread."""
+        return self._handler(op)(op)
+
+    @abc.abstractmethod
+    async def aexecute(self, op: Op) -> Any:
+        """Carry out one operation without blocking the event loop."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections and files; the backend cannot be used afterwards."""
+
+    async def aclose(self) -> None:
+        self.close()

@@ -1,0 +1,534 @@
+"""The embedded default backend: one SQLite file in WAL mode, shared safely by threads and processes.
+
+Vectors are searched in process memory (:mod:`.vector_index`), built per partition on first use. To stay in step
+with other processes writing the same file, every insert and delete is also appended to ``semantic_log``; before
+a search, ``PRAGMA data_version`` tells (for the cost of one pragma) whether anyone else committed, and only then
+are the new log rows applied. A process that fell further behind than the pruned log simply rebuilds.
+
+Async callers go through one explicit ``asyncio.to_thread`` per operation: SQLite is blocking at heart and must
+never run on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..engine.ops import (
+    CountEntries,
+    DeleteIds,
+    DeleteMatching,
+    EnsureSettings,
+    EvictOverflow,
+    ExactGet,
+    Op,
+    PurgeExpired,
+    SemanticRecord,
+    Touch,
+    Upsert,
+    VectorSearch,
+)
+from ..errors import BackendError, ConfigError
+from .base import Backend
+from .vector_index import IndexSet, VectorIndex
+
+__all__ = ["SQLiteBackend"]
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+_BUSY_TIMEOUT_S = 10.0
+_TOUCH_FLUSH_COUNT = 256
+_TOUCH_FLUSH_SECONDS = 1.0
+_LOG_KEEP = 200_000
+_LOG_PRUNE_EVERY = 5_000
+_MAX_IN_PARAMS = 500
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS lix_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS lix_settings (
+    namespace TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (namespace, field));
+CREATE TABLE IF NOT EXISTS semantic_entries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    namespace TEXT NOT NULL,
+    exact_key TEXT NOT NULL,
+    partition TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    llm_key TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    vector BLOB,
+    payload TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL,
+    accessed_at REAL NOT NULL,
+    UNIQUE (namespace, exact_key));
+CREATE INDEX IF NOT EXISTS semantic_partition ON semantic_entries (namespace, partition);
+CREATE INDEX IF NOT EXISTS semantic_lru ON semantic_entries (namespace, accessed_at);
+CREATE INDEX IF NOT EXISTS semantic_scope ON semantic_entries (namespace, scope);
+CREATE INDEX IF NOT EXISTS semantic_llm ON semantic_entries (namespace, llm_key);
+CREATE INDEX IF NOT EXISTS semantic_expiry ON semantic_entries (namespace, expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS semantic_counts (namespace TEXT PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS semantic_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    namespace TEXT NOT NULL,
+    partition TEXT NOT NULL,
+    entry_id INTEGER NOT NULL,
+    added INTEGER NOT NULL);
+"""
+
+_RECORD_COLUMNS = (
+    "id, exact_key, partition, scope, llm_key, prompt, vector, payload, created_at, expires_at, accessed_at"
+)
+
+
+def _path_from_url(url: str) -> str:
+    """``sqlite:///relative.db``, ``sqlite:////absolute.db`` (as SQLAlchemy spells them) or ``sqlite:///:memory:``."""
+    if not url.lower().startswith("sqlite:///"):
+        raise ConfigError(f"SQLite URL must start with sqlite:/// (then the file path), got {url!r}")
+    path = url[len("sqlite:///") :]
+    if not path:
+        raise ConfigError("SQLite URL has no file path: use sqlite:///path/to/cache.db")
+    if path == ":memory:":
+        return path
+    if "?" in path or "#" in path:
+        raise ConfigError(f"SQLite URL must not carry a query string or fragment: {url!r}")
+    parent = Path(path).expanduser().parent
+    if not parent.is_dir():
+        raise ConfigError(
+            f"directory {str(parent)!r} of SQLite store {path!r} does not exist; create it first"
+        )
+    return str(Path(path).expanduser())
+
+
+def _record(row: Sequence[Any]) -> SemanticRecord:
+    blob = row[6]
+    return SemanticRecord(
+        id=row[0],
+        exact_key=row[1],
+        partition=row[2],
+        scope=row[3],
+        llm_key=row[4],
+        prompt=row[5],
+        vector=None if blob is None else np.frombuffer(blob, dtype=np.float32),
+        payload=row[7],
+        created_at=row[8],
+        expires_at=row[9],
+        accessed_at=row[10],
+    )
+
+
+def _chunks(ids: Sequence[int], size: int = _MAX_IN_PARAMS) -> Iterable[Sequence[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+class SQLiteBackend(Backend):
+    """SQLite storage; every method is safe to call from any thread of any process sharing the file."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+        self.url = f"sqlite:///{path}"
+        self._lock = threading.RLock()
+        try:
+            self._conn = sqlite3.connect(
+                path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise BackendError(f"cannot open SQLite store {path!r}: {exc}") from exc
+        try:
+            self._initialize()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise BackendError(
+                f"{path!r} is not a usable lix SQLite store (corrupt or not SQLite): {exc}"
+            ) from exc
+        self._indexes: dict[str, IndexSet] = {}
+        self._loaded: set[tuple[str, str]] = set()
+        self._last_seq = self._max_seq()
+        self._data_version = self._pragma_data_version()
+        self._own_seqs: set[int] = set()
+        self._pending_touch: dict[tuple[str, int], float] = {}
+        self._last_touch_flush = time.monotonic()
+        self._log_writes = 0
+        self._closed = False
+        self._handlers.update(
+            {
+                EnsureSettings: self._ensure_settings,
+                ExactGet: self._exact_get,
+                VectorSearch: self._vector_search,
+                Upsert: self._upsert,
+                Touch: self._touch,
+                DeleteIds: self._delete_ids,
+                DeleteMatching: self._delete_matching,
+                EvictOverflow: self._evict_overflow,
+                PurgeExpired: self._purge_expired,
+                CountEntries: self._count,
+            }
+        )
+
+    @classmethod
+    def from_url(cls, url: str) -> SQLiteBackend:
+        return cls(_path_from_url(url))
+
+    # -- set-up ----------------------------------------------------------------------------------------------
+
+    def _initialize(self) -> None:
+        conn = self._conn
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
+        with self._write():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            row = conn.execute("SELECT value FROM lix_meta WHERE key = 'schema_version'").fetchone()
+            if row is None:
+                conn.execute("INSERT INTO lix_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif row[0] != str(SCHEMA_VERSION):
+                raise BackendError(
+                    f"SQLite store {self.path!r} has schema version {row[0]}, this version of lix-integrations "
+                    f"reads version {SCHEMA_VERSION}"
+                )
+
+    class _Transaction:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``: takes the write lock up front so two writers never deadlock."""
+
+        def __init__(self, conn: sqlite3.Connection) -> None:
+            self._conn = conn
+
+        def __enter__(self) -> sqlite3.Connection:
+            self._conn.execute("BEGIN IMMEDIATE")
+            return self._conn
+
+        def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+            if exc_type is None:
+                self._conn.execute("COMMIT")
+            else:
+                self._conn.execute("ROLLBACK")
+
+    def _write(self) -> SQLiteBackend._Transaction:
+        return SQLiteBackend._Transaction(self._conn)
+
+    def _max_seq(self) -> int:
+        row = self._conn.execute("SELECT max(seq) FROM semantic_log").fetchone()
+        return int(row[0] or 0)
+
+    def _pragma_data_version(self) -> int:
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    # -- execution -------------------------------------------------------------------------------------------
+
+    def execute(self, op: Op) -> Any:
+        with self._lock:
+            if self._closed:
+                raise BackendError(f"SQLite store {self.path!r} is closed")
+            try:
+                return super().execute(op)
+            except sqlite3.Error as exc:
+                raise BackendError(
+                    f"SQLite store {self.path!r} failed during {type(op).__name__}: {exc}"
+                ) from exc
+
+    async def aexecute(self, op: Op) -> Any:
+        return await asyncio.to_thread(self.execute, op)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                self._flush_touches(force=True)
+            except sqlite3.Error:
+                logger.warning("could not record recent cache use in %s at close", self.path, exc_info=True)
+            self._closed = True
+            self._conn.close()
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+    # -- settings --------------------------------------------------------------------------------------------
+
+    def _ensure_settings(self, op: EnsureSettings) -> dict[str, str]:
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO lix_settings (namespace, field, value) VALUES (?, ?, ?)",
+                [(op.namespace, k, v) for k, v in op.values.items()],
+            )
+            rows = conn.execute("SELECT field, value FROM lix_settings WHERE namespace = ?", (op.namespace,))
+            return {field: value for field, value in rows}
+
+    # -- the in-memory index and the change log ----------------------------------------------------------------
+
+    def _log(self, conn: sqlite3.Connection, namespace: str, changes: Iterable[tuple[str, int, int]]) -> None:
+        for partition, entry_id, added in changes:
+            cur = conn.execute(
+                "INSERT INTO semantic_log (namespace, partition, entry_id, added) VALUES (?, ?, ?, ?)",
+                (namespace, partition, entry_id, added),
+            )
+            if cur.lastrowid is not None:
+                self._own_seqs.add(cur.lastrowid)
+            self._log_writes += 1
+        if self._log_writes >= _LOG_PRUNE_EVERY:
+            self._log_writes = 0
+            conn.execute(
+                "DELETE FROM semantic_log WHERE seq <= (SELECT max(seq) FROM semantic_log) - ?", (_LOG_KEEP,)
+            )
+
+    def _adjust_count(self, conn: sqlite3.Connection, namespace: str, delta: int) -> None:
+        if delta:
+            conn.execute(
+                "INSERT INTO semantic_counts (namespace, n) VALUES (?, ?) "
+                "ON CONFLICT (namespace) DO UPDATE SET n = n + excluded.n",
+                (namespace, delta),
+            )
+
+    def _index_set(self, namespace: str, dim: int) -> IndexSet:
+        indexes = self._indexes.get(namespace)
+        if indexes is None:
+            indexes = self._indexes[namespace] = IndexSet(dim)
+        return indexes
+
+    def _partition_index(self, namespace: str, partition: str) -> VectorIndex | None:
+        indexes = self._indexes.get(namespace)
+        return None if indexes is None else indexes.get(partition)
+
+    def _index_add(self, namespace: str, partition: str, entry_id: int, vector: np.ndarray) -> None:
+        if (namespace, partition) in self._loaded:
+            self._index_set(namespace, int(vector.shape[0])).get_or_create(partition).add(
+                [entry_id], vector.reshape(1, -1)
+            )
+
+    def _index_remove(self, namespace: str, partition: str, entry_ids: Sequence[int]) -> None:
+        if (namespace, partition) in self._loaded:
+            index = self._partition_index(namespace, partition)
+            if index is not None:
+                index.remove(entry_ids)
+
+    def _catch_up(self) -> None:
+        """Apply other processes' committed changes to the partitions this process has loaded."""
+        version = self._pragma_data_version()
+        if version == self._data_version:
+            # Nobody else committed: every log row after _last_seq is ours and already applied.
+            if self._own_seqs:
+                self._last_seq = max(self._last_seq, max(self._own_seqs))
+                self._own_seqs.clear()
+            return
+        self._data_version = version
+        rows = self._conn.execute(
+            "SELECT seq, namespace, partition, entry_id, added FROM semantic_log WHERE seq > ? ORDER BY seq",
+            (self._last_seq,),
+        ).fetchall()
+        if not rows:
+            return
+        if rows[0][0] > self._last_seq + 1:  # rows we never saw were pruned: rebuild lazily
+            logger.info("change log of %s was pruned past this process; rebuilding vector indexes", self.path)
+            self._indexes.clear()
+            self._loaded.clear()
+            self._own_seqs.clear()
+            self._last_seq = rows[-1][0]
+            return
+        additions: dict[int, tuple[str, str]] = {}
+        for seq, namespace, partition, entry_id, added in rows:
+            if seq in self._own_seqs:
+                self._own_seqs.discard(seq)
+                continue
+            if (namespace, partition) not in self._loaded:
+                continue
+            if added:
+                additions[entry_id] = (namespace, partition)
+            else:
+                additions.pop(entry_id, None)
+                self._index_remove(namespace, partition, [entry_id])
+        self._last_seq = rows[-1][0]
+        ids = list(additions)
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            for entry_id, blob in self._conn.execute(
+                f"SELECT id, vector FROM semantic_entries WHERE id IN ({marks}) AND vector IS NOT NULL", chunk
+            ):
+                namespace, partition = additions[entry_id]
+                self._index_add(namespace, partition, entry_id, np.frombuffer(blob, dtype=np.float32))
+
+    def _load_partition(self, namespace: str, partition: str) -> None:
+        rows = self._conn.execute(
+            "SELECT id, vector FROM semantic_entries WHERE namespace = ? AND partition = ? AND vector IS NOT NULL",
+            (namespace, partition),
+        ).fetchall()
+        self._loaded.add((namespace, partition))
+        if not rows:
+            return
+        matrix = np.vstack([np.frombuffer(blob, dtype=np.float32) for _, blob in rows])
+        self._index_set(namespace, int(matrix.shape[1])).get_or_create(partition).add(
+            [row[0] for row in rows], matrix
+        )
+
+    # -- reads -----------------------------------------------------------------------------------------------
+
+    def _with_pending_touch(self, namespace: str, record: SemanticRecord) -> SemanticRecord:
+        touched = self._pending_touch.get((namespace, record.id))
+        if touched is not None and touched > record.accessed_at:
+            from dataclasses import replace
+
+            return replace(record, accessed_at=touched)
+        return record
+
+    def _exact_get(self, op: ExactGet) -> SemanticRecord | None:
+        row = self._conn.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM semantic_entries WHERE namespace = ? AND exact_key = ?",
+            (op.namespace, op.exact_key),
+        ).fetchone()
+        return None if row is None else self._with_pending_touch(op.namespace, _record(row))
+
+    def _vector_search(self, op: VectorSearch) -> list[tuple[SemanticRecord, float]]:
+        self._catch_up()
+        if (op.namespace, op.partition) not in self._loaded:
+            self._load_partition(op.namespace, op.partition)
+        index = self._partition_index(op.namespace, op.partition)
+        if index is None:
+            return []
+        hits = index.search(op.vector, op.k)
+        if not hits:
+            return []
+        marks = ",".join("?" * len(hits))
+        rows = self._conn.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM semantic_entries WHERE id IN ({marks})", [i for i, _ in hits]
+        ).fetchall()
+        by_id = {row[0]: _record(row) for row in rows}
+        return [(self._with_pending_touch(op.namespace, by_id[i]), s) for i, s in hits if i in by_id]
+
+    def _count(self, op: CountEntries) -> int:
+        row = self._conn.execute(
+            "SELECT n FROM semantic_counts WHERE namespace = ?", (op.namespace,)
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    # -- writes ----------------------------------------------------------------------------------------------
+
+    def _delete_rows(self, conn: sqlite3.Connection, namespace: str, rows: Sequence[tuple[int, str]]) -> int:
+        """Delete (id, partition) rows inside an open transaction, logging and unindexing them."""
+        if not rows:
+            return 0
+        ids = [entry_id for entry_id, _ in rows]
+        for chunk in _chunks(ids):
+            conn.execute(f"DELETE FROM semantic_entries WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        self._log(conn, namespace, [(partition, entry_id, 0) for entry_id, partition in rows])
+        self._adjust_count(conn, namespace, -len(rows))
+        for entry_id, partition in rows:
+            self._pending_touch.pop((namespace, entry_id), None)
+            self._index_remove(namespace, partition, [entry_id])
+        return len(rows)
+
+    def _upsert(self, op: Upsert) -> int:
+        rec = op.record
+        blob = None if rec.vector is None else np.ascontiguousarray(rec.vector, dtype=np.float32).tobytes()
+        with self._write() as conn:
+            old = conn.execute(
+                "SELECT id, partition FROM semantic_entries WHERE namespace = ? AND exact_key = ?",
+                (op.namespace, rec.exact_key),
+            ).fetchall()
+            self._delete_rows(conn, op.namespace, old)
+            cur = conn.execute(
+                "INSERT INTO semantic_entries (namespace, exact_key, partition, scope, llm_key, prompt, vector, "
+                "payload, created_at, expires_at, accessed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    op.namespace,
+                    rec.exact_key,
+                    rec.partition,
+                    rec.scope,
+                    rec.llm_key,
+                    rec.prompt,
+                    blob,
+                    rec.payload,
+                    rec.created_at,
+                    rec.expires_at,
+                    rec.accessed_at,
+                ),
+            )
+            entry_id = int(cur.lastrowid or 0)
+            self._log(conn, op.namespace, [(rec.partition, entry_id, 1)])
+            self._adjust_count(conn, op.namespace, 1)
+        if rec.vector is not None:
+            self._index_add(op.namespace, rec.partition, entry_id, np.asarray(rec.vector, dtype=np.float32))
+        return entry_id
+
+    def _touch(self, op: Touch) -> None:
+        for entry_id in op.ids:
+            self._pending_touch[(op.namespace, entry_id)] = op.now
+        self._flush_touches()
+
+    def _flush_touches(self, *, force: bool = False) -> None:
+        """Write buffered access times: one transaction per batch keeps hits free of synchronous writes."""
+        if not self._pending_touch:
+            return
+        due = time.monotonic() - self._last_touch_flush >= _TOUCH_FLUSH_SECONDS
+        if not (force or due or len(self._pending_touch) >= _TOUCH_FLUSH_COUNT):
+            return
+        pending, self._pending_touch = self._pending_touch, {}
+        self._last_touch_flush = time.monotonic()
+        with self._write() as conn:
+            conn.executemany(
+                "UPDATE semantic_entries SET accessed_at = max(accessed_at, ?) WHERE id = ?",
+                [(now, entry_id) for (_, entry_id), now in pending.items()],
+            )
+
+    def _delete_ids(self, op: DeleteIds) -> int:
+        ids = list(op.ids)
+        with self._write() as conn:
+            rows: list[tuple[int, str]] = []
+            for chunk in _chunks(ids):
+                rows += conn.execute(
+                    f"SELECT id, partition FROM semantic_entries WHERE namespace = ? AND id IN "
+                    f"({','.join('?' * len(chunk))})",
+                    [op.namespace, *chunk],
+                ).fetchall()
+            return self._delete_rows(conn, op.namespace, rows)
+
+    def _delete_matching(self, op: DeleteMatching) -> int:
+        where, params = ["namespace = ?"], [op.namespace]
+        if op.scope is not None:
+            prefix = op.scope + "/"
+            where.append("(scope = ? OR substr(scope, 1, ?) = ?)")
+            params += [op.scope, len(prefix), prefix]  # type: ignore[list-item]
+        if op.llm_key is not None:
+            where.append("llm_key = ?")
+            params.append(op.llm_key)
+        with self._write() as conn:
+            rows = conn.execute(
+                f"SELECT id, partition FROM semantic_entries WHERE {' AND '.join(where)}", params
+            )
+            return self._delete_rows(conn, op.namespace, rows.fetchall())
+
+    def _evict_overflow(self, op: EvictOverflow) -> int:
+        if self._count(CountEntries(op.namespace)) <= op.max_entries:
+            return 0
+        self._flush_touches(force=True)
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT n FROM semantic_counts WHERE namespace = ?", (op.namespace,)
+            ).fetchone()
+            excess = (0 if row is None else int(row[0])) - op.max_entries
+            if excess <= 0:
+                return 0
+            rows = conn.execute(
+                "SELECT id, partition FROM semantic_entries WHERE namespace = ? ORDER BY accessed_at, id LIMIT ?",
+                (op.namespace, excess),
+            ).fetchall()
+            return self._delete_rows(conn, op.namespace, rows)
+
+    def _purge_expired(self, op: PurgeExpired) -> int:
+        with self._write() as conn:
+            rows = conn.execute(
+                "SELECT id, partition FROM semantic_entries WHERE namespace = ? AND expires_at IS NOT NULL "
+                "AND expires_at <= ?",
+                (op.namespace, op.now),
+            ).fetchall()
+            return self._delete_rows(conn, op.namespace, rows)

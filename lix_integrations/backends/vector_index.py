@@ -1,0 +1,395 @@
+"""In-process vector index for one cache partition, shared by the in-memory and SQLite backends.
+
+A partition is searched with an exact numpy scan while it is small, because a scan of a few
+thousand rows is both faster than an HNSW graph walk and exactly right, and with an hnswlib
+graph once it is large, because the scan grows linearly (about 0.3 ms at 10k and 4 ms at
+100k rows of 384 float32) and would break the lookup latency budget. ``benchmarks/_index_study.py``
+holds the measurements behind the defaults below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import hnswlib
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "DEFAULT_EXACT_THRESHOLD",
+    "DEFAULT_HNSW",
+    "HnswConfig",
+    "IndexSet",
+    "VectorIndex",
+]
+
+F32Array = npt.NDArray[np.float32]
+
+_MAX_ID = 2**63 - 1
+_INITIAL_ROWS = 64
+# Below this many vectors per add() call hnswlib is told to stay on the calling thread:
+# spawning its worker threads costs more than inserting a handful of points.
+_PARALLEL_ADD_MIN = 64
+
+
+@dataclass(frozen=True)
+class HnswConfig:
+    """HNSW graph parameters; tuned on MiniLM embeddings for top-1 recall >= 0.99 at 100k rows.
+
+    ``ef_search`` is the candidate-list size of a query: it buys recall with latency, and it is
+    the only one of the three that could be changed on a live graph.
+    """
+
+    m: int = 16
+    ef_construction: int = 200
+    ef_search: int = 64
+    num_threads: int = -1
+
+
+DEFAULT_HNSW = HnswConfig()
+# An exact scan of this many 384-dim rows takes about 0.1 ms, the point where the graph walk
+# becomes cheaper; it also bounds the one-off graph build when a partition crosses it.
+DEFAULT_EXACT_THRESHOLD = 4096
+
+
+def _check_ids(ids: Sequence[int]) -> list[int]:
+    """Reject ids that could not survive the round trip through int64 rows and uint64 labels."""
+    out = [int(i) for i in ids]
+    for i in out:
+        if i < 0 or i > _MAX_ID:
+            raise ValueError(f"vector ids must be in [0, 2**63-1], got {i}")
+    return out
+
+
+class VectorIndex:
+    """Vectors of one partition.
+
+    Not thread-safe: the backends already serialise access to a partition with their own lock,
+    and a second lock here would only add cost to every lookup.
+
+    Vectors must be unit length, so the inner product is the cosine similarity and the exact
+    scan needs no normalisation. While the partition holds at most ``exact_threshold`` vectors
+    they live in one contiguous float32 matrix (grown by doubling, holes filled by moving the
+    last row in) so that a search is a single BLAS matrix-vector product. When an ``add`` takes
+    the partition past the threshold the rows are moved into an hnswlib graph once, and the
+    partition stays on the graph for good: going back would cost another rebuild for a
+    partition that is likely to grow again.
+
+    Inside the graph every stored vector gets a fresh internal label instead of using the
+    caller's id. hnswlib recycles the slots of deleted points (``replace_deleted``), and when it
+    does it forgets the label that was in the slot; if those labels were caller ids, an id that
+    had been removed and re-added could lose its mapping. Labels that are never reused make
+    that harmless.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        exact_threshold: int = DEFAULT_EXACT_THRESHOLD,
+        hnsw: HnswConfig = DEFAULT_HNSW,
+    ) -> None:
+        if dim <= 0:
+            raise ValueError(f"dim must be positive, got {dim}")
+        if exact_threshold < 0:
+            raise ValueError(f"exact_threshold must be >= 0, got {exact_threshold}")
+        self._dim = dim
+        self._exact_threshold = exact_threshold
+        self._hnsw_config = hnsw
+        # Exact mode: rows [0, _n) of _vecs are live, _row_ids[r] is the caller id of row r.
+        self._vecs: F32Array = np.empty((0, dim), dtype=np.float32)
+        self._row_ids: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
+        self._row_of_id: dict[int, int] = {}
+        self._n = 0
+        # Graph mode.
+        self._graph: hnswlib.Index | None = None
+        self._label_of_id: dict[int, int] = {}
+        self._id_of_label: dict[int, int] = {}
+        self._next_label = 0
+
+    @property
+    def dim(self) -> int:
+        """Dimension every stored and query vector must have."""
+        return self._dim
+
+    @property
+    def uses_graph(self) -> bool:
+        """Whether searches go through the HNSW graph, exposed so tests and benchmarks can tell."""
+        return self._graph is not None
+
+    def size(self) -> int:
+        """Number of live vectors; a method rather than ``__len__`` so an empty index stays truthy."""
+        if self._graph is not None:
+            return len(self._label_of_id)
+        return self._n
+
+    def contains(self, id: int) -> bool:
+        """Whether ``id`` has a live vector, so callers can skip re-embedding it."""
+        if self._graph is not None:
+            return id in self._label_of_id
+        return id in self._row_of_id
+
+    # ------------------------------------------------------------------ add
+
+    def add(self, ids: Sequence[int], vectors: np.ndarray) -> None:
+        """Insert or replace vectors; replacing keeps the cache's update path a single call.
+
+        ``vectors`` has shape ``(len(ids), dim)`` and unit-length rows. If an id occurs twice in
+        one call the later row wins, as it would with two consecutive calls.
+        """
+        id_list = _check_ids(ids)
+        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vecs.ndim == 1 and len(id_list) == 1:
+            vecs = vecs.reshape(1, -1)
+        if vecs.ndim != 2 or vecs.shape[1] != self._dim or vecs.shape[0] != len(id_list):
+            raise ValueError(
+                f"expected vectors of shape ({len(id_list)}, {self._dim}), got {tuple(vectors.shape)}"
+            )
+        if not id_list:
+            return
+        if len(set(id_list)) != len(id_list):
+            last = {i: pos for pos, i in enumerate(id_list)}
+            keep = sorted(last.values())
+            id_list = [id_list[p] for p in keep]
+            vecs = vecs[keep]
+
+        if self._graph is None:
+            new_count = sum(1 for i in id_list if i not in self._row_of_id)
+            if self._n + new_count <= self._exact_threshold:
+                self._add_exact(id_list, vecs)
+                return
+            self._switch_to_graph()
+        self._add_graph(id_list, vecs)
+
+    def _add_exact(self, ids: list[int], vecs: F32Array) -> None:
+        new_pos: list[int] = []
+        for pos, i in enumerate(ids):
+            row = self._row_of_id.get(i)
+            if row is None:
+                new_pos.append(pos)
+            else:
+                self._vecs[row] = vecs[pos]
+        if not new_pos:
+            return
+        self._reserve_rows(self._n + len(new_pos))
+        start, stop = self._n, self._n + len(new_pos)
+        self._vecs[start:stop] = vecs[new_pos]
+        new_ids = [ids[p] for p in new_pos]
+        self._row_ids[start:stop] = new_ids
+        self._row_of_id.update(zip(new_ids, range(start, stop)))
+        self._n = stop
+
+    def _reserve_rows(self, needed: int) -> None:
+        """Grow by doubling so a stream of single-row adds costs amortised O(1) copies."""
+        capacity = self._vecs.shape[0]
+        if needed <= capacity:
+            return
+        new_capacity = max(_INITIAL_ROWS, capacity)
+        while new_capacity < needed:
+            new_capacity *= 2
+        vecs = np.empty((new_capacity, self._dim), dtype=np.float32)
+        vecs[: self._n] = self._vecs[: self._n]
+        row_ids = np.empty(new_capacity, dtype=np.int64)
+        row_ids[: self._n] = self._row_ids[: self._n]
+        self._vecs, self._row_ids = vecs, row_ids
+
+    def _switch_to_graph(self) -> None:
+        """Move the exact rows into a new graph; the matrix is freed since the graph keeps a copy."""
+        cfg = self._hnsw_config
+        graph = hnswlib.Index(space="ip", dim=self._dim)
+        graph.init_index(
+            max_elements=max(2 * self._n, _INITIAL_ROWS),
+            M=cfg.m,
+            ef_construction=cfg.ef_construction,
+            allow_replace_deleted=True,
+        )
+        graph.set_ef(cfg.ef_search)
+        ids = self._row_ids[: self._n].tolist()
+        labels = np.arange(self._n, dtype=np.uint64)
+        if self._n:
+            graph.add_items(self._vecs[: self._n], labels, num_threads=self._add_threads(self._n))
+        self._label_of_id = dict(zip(ids, range(self._n)))
+        self._id_of_label = dict(zip(range(self._n), ids))
+        self._next_label = self._n
+        self._graph = graph
+        self._vecs = np.empty((0, self._dim), dtype=np.float32)
+        self._row_ids = np.empty(0, dtype=np.int64)
+        self._row_of_id = {}
+        self._n = 0
+
+    def _add_threads(self, count: int) -> int:
+        return self._hnsw_config.num_threads if count >= _PARALLEL_ADD_MIN else 1
+
+    def _add_graph(self, ids: list[int], vecs: F32Array) -> None:
+        graph = self._graph
+        assert graph is not None
+        old_pos: list[int] = []
+        old_labels: list[int] = []
+        new_pos: list[int] = []
+        for pos, i in enumerate(ids):
+            label = self._label_of_id.get(i)
+            if label is None:
+                new_pos.append(pos)
+            else:
+                old_pos.append(pos)
+                old_labels.append(label)
+        if old_pos:
+            # A live label is updated in place; replace_deleted must stay off for it, or hnswlib
+            # would put the new vector in some vacant slot and leave the old one live too.
+            graph.add_items(
+                vecs[old_pos],
+                np.asarray(old_labels, dtype=np.uint64),
+                num_threads=self._add_threads(len(old_pos)),
+            )
+        if not new_pos:
+            return
+        live = len(self._label_of_id)
+        # Vacant (deleted) slots are filled first, so the graph needs room only beyond them.
+        needed = max(graph.get_current_count(), live + len(new_pos))
+        if needed > graph.get_max_elements():
+            graph.resize_index(max(needed, 2 * graph.get_max_elements()))
+        first = self._next_label
+        labels = range(first, first + len(new_pos))
+        self._next_label = first + len(new_pos)
+        graph.add_items(
+            vecs[new_pos],
+            np.asarray(labels, dtype=np.uint64),
+            num_threads=self._add_threads(len(new_pos)),
+            replace_deleted=True,
+        )
+        new_ids = [ids[p] for p in new_pos]
+        self._label_of_id.update(zip(new_ids, labels))
+        self._id_of_label.update(zip(labels, new_ids))
+
+    # --------------------------------------------------------------- remove
+
+    def remove(self, ids: Iterable[int]) -> None:
+        """Delete vectors; ids that are not present are ignored so eviction can be idempotent."""
+        if self._graph is not None:
+            for i in ids:
+                label = self._label_of_id.pop(i, None)
+                if label is not None:
+                    del self._id_of_label[label]
+                    # The slot stays in the graph as a tombstone until a later add reuses it.
+                    self._graph.mark_deleted(label)
+            return
+        for i in ids:
+            row = self._row_of_id.pop(i, None)
+            if row is None:
+                continue
+            last = self._n - 1
+            if row != last:
+                moved = int(self._row_ids[last])
+                self._vecs[row] = self._vecs[last]
+                self._row_ids[row] = moved
+                self._row_of_id[moved] = row
+            self._n = last
+
+    # --------------------------------------------------------------- search
+
+    def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Return up to ``k`` ``(id, cosine)`` pairs, most similar first.
+
+        Fewer than ``k`` pairs come back only when the partition holds fewer vectors, so a
+        caller can ask for a generous ``k`` without checking the size first.
+        """
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+        if query.shape[0] != self._dim:
+            raise ValueError(f"expected a query of dimension {self._dim}, got {query.shape[0]}")
+        k = min(int(k), self.size())
+        if k <= 0:
+            return []
+        if self._graph is not None:
+            return self._search_graph(query, k)
+        return self._search_exact(query, k)
+
+    def _search_exact(self, query: F32Array, k: int) -> list[tuple[int, float]]:
+        scores = self._vecs[: self._n] @ query
+        if k == 1:
+            # argmax is one pass; argpartition would cost a copy and a partial sort.
+            best = int(np.argmax(scores))
+            return [(int(self._row_ids[best]), float(scores[best]))]
+        if k < self._n:
+            top = np.argpartition(scores, self._n - k)[self._n - k :]
+        else:
+            top = np.arange(self._n)
+        # Stable sort on the negated scores keeps ties in row order, i.e. deterministic.
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return list(zip(self._row_ids[top].tolist(), scores[top].tolist()))
+
+    def _search_graph(self, query: F32Array, k: int) -> list[tuple[int, float]]:
+        graph = self._graph
+        assert graph is not None
+        try:
+            labels, dists = graph.knn_query(query, k=k, num_threads=1)
+        except RuntimeError:
+            # hnswlib raises when the walk found fewer than k live points, which can only happen
+            # with k close to the partition size or a graph full of tombstones: scan instead.
+            return self._scan_graph(query, k)
+        id_of_label = self._id_of_label
+        # hnswlib's "ip" distance is 1 - dot.
+        return [
+            (id_of_label[label], 1.0 - dist) for label, dist in zip(labels[0].tolist(), dists[0].tolist())
+        ]
+
+    def _scan_graph(self, query: F32Array, k: int) -> list[tuple[int, float]]:
+        graph = self._graph
+        assert graph is not None
+        labels = np.fromiter(self._id_of_label, dtype=np.uint64, count=len(self._id_of_label))
+        vecs = np.asarray(graph.get_items(labels, return_type="numpy"), dtype=np.float32)
+        scores = vecs @ query
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [(self._id_of_label[int(labels[t])], float(scores[t])) for t in top.tolist()]
+
+
+class IndexSet:
+    """One VectorIndex per partition key (str), created on demand.
+
+    Partitions keep unrelated cache namespaces (models, prompts, tenants) from ever matching
+    each other, and a per-partition index makes dropping a namespace O(1). Not thread-safe,
+    for the same reason as :class:`VectorIndex`.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        exact_threshold: int = DEFAULT_EXACT_THRESHOLD,
+        hnsw: HnswConfig = DEFAULT_HNSW,
+    ) -> None:
+        if dim <= 0:
+            raise ValueError(f"dim must be positive, got {dim}")
+        self._dim = dim
+        self._exact_threshold = exact_threshold
+        self._hnsw = hnsw
+        self._indexes: dict[str, VectorIndex] = {}
+
+    @property
+    def dim(self) -> int:
+        """Dimension shared by all partitions, since they are fed by one embedder."""
+        return self._dim
+
+    def get(self, partition: str) -> VectorIndex | None:
+        """Return the partition's index without creating one, so lookups in unknown partitions stay free."""
+        return self._indexes.get(partition)
+
+    def get_or_create(self, partition: str) -> VectorIndex:
+        """Return the partition's index, creating an empty one for the first write."""
+        index = self._indexes.get(partition)
+        if index is None:
+            index = VectorIndex(self._dim, exact_threshold=self._exact_threshold, hnsw=self._hnsw)
+            self._indexes[partition] = index
+        return index
+
+    def drop(self, partition: str) -> None:
+        """Forget a partition and free its memory; unknown partitions are ignored."""
+        self._indexes.pop(partition, None)
+
+    def clear(self) -> None:
+        """Forget every partition, e.g. when the whole cache is cleared."""
+        self._indexes.clear()
+
+    def partitions(self) -> list[str]:
+        """Names of the partitions that have an index, in creation order."""
+        return list(self._indexes)

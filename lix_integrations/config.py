@@ -1,0 +1,161 @@
+"""Small keyword-only configuration objects, built in code, from a URL or from environment variables.
+
+Every option has one name used three ways: the keyword (``threshold=0.8``), the environment variable
+(``LIX_THRESHOLD=0.8``) and the documentation. Invalid values fail here, at start-up, with the option named,
+rather than deep inside a lookup.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = [
+    "DEFAULT_DIR_ENV",
+    "DEFAULT_MAX_ENTRIES",
+    "DEFAULT_MAX_PROMPT_BYTES",
+    "EngineConfig",
+    "SamplingPolicy",
+    "default_store_path",
+    "default_store_url",
+]
+
+DEFAULT_DIR_ENV = "LIX_CACHE_DIR"
+DEFAULT_MAX_ENTRIES = 100_000
+DEFAULT_MAX_PROMPT_BYTES = 4 * 1024 * 1024
+
+
+class SamplingPolicy(str, enum.Enum):
+    """What the semantic tier does when the model settings ask for sampled output (temperature > 0 or n > 1).
+
+    ``SERVE`` is what every LangChain cache does (a cached answer is one valid sample); ``EXACT_ONLY`` serves
+    only identical prompts; ``BYPASS`` neither reads nor writes, for apps that want fresh samples each time.
+    """
+
+    SERVE = "serve"
+    EXACT_ONLY = "exact_only"
+    BYPASS = "bypass"
+
+
+def default_store_path() -> Path:
+    """``$LIX_CACHE_DIR/cache.db``, else the per-user cache directory (``~/.cache/lix-integrations`` on Linux)."""
+    override = os.environ.get(DEFAULT_DIR_ENV)
+    if override:
+        base = Path(override).expanduser()
+    else:
+        from platformdirs import user_cache_dir
+
+        base = Path(user_cache_dir("lix-integrations", appauthor=False))
+    return base / "cache.db"
+
+
+def default_store_url() -> str:
+    """The embedded default store as a URL; its directory is created on first use."""
+    path = default_store_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineConfig:
+    """Settings of one :class:`~lix_integrations.Engine`.
+
+    ``threshold`` is a cosine similarity in [0, 1]: a semantic hit needs at least this much; 1.0 serves exact
+    matches only; ``None`` takes the default calibrated for the default embedder. ``ttl`` and ``idle_ttl`` are
+    seconds (``None``: never expire). ``max_entries`` bounds the semantic tier per namespace, evicting the least
+    recently used entries.
+    """
+
+    url: str | None = None
+    namespace: str = "default"
+    threshold: float | None = None
+    ttl: float | None = None
+    idle_ttl: float | None = None
+    max_entries: int | None = DEFAULT_MAX_ENTRIES
+    sampling: SamplingPolicy = SamplingPolicy.SERVE
+    max_prompt_bytes: int = DEFAULT_MAX_PROMPT_BYTES
+
+    def __post_init__(self) -> None:
+        if self.url is not None and (not isinstance(self.url, str) or not self.url):
+            raise ConfigError(f"url must be a non-empty string, got {self.url!r}")
+        if not isinstance(self.namespace, str) or not self.namespace or len(self.namespace) > 128:
+            raise ConfigError(
+                f"namespace must be a non-empty string of at most 128 characters, got {self.namespace!r}"
+            )
+        if any(ord(c) < 32 for c in self.namespace):
+            raise ConfigError("namespace must not contain control characters")
+        if self.threshold is not None:
+            _check_threshold(self.threshold)
+        for name in ("ttl", "idle_ttl"):
+            value = getattr(self, name)
+            if value is not None and (not _is_number(value) or not value > 0 or math.isinf(value)):
+                raise ConfigError(f"{name} must be a positive number of seconds or None, got {value!r}")
+        if self.max_entries is not None and (
+            isinstance(self.max_entries, bool)
+            or not isinstance(self.max_entries, int)
+            or self.max_entries < 1
+        ):
+            raise ConfigError(f"max_entries must be a positive integer or None, got {self.max_entries!r}")
+        if not isinstance(self.max_prompt_bytes, int) or self.max_prompt_bytes < 1:
+            raise ConfigError(f"max_prompt_bytes must be a positive integer, got {self.max_prompt_bytes!r}")
+        try:
+            object.__setattr__(self, "sampling", SamplingPolicy(self.sampling))
+        except ValueError:
+            choices = ", ".join(p.value for p in SamplingPolicy)
+            raise ConfigError(f"sampling must be one of {choices}, got {self.sampling!r}") from None
+
+    def with_overrides(self, **overrides: Any) -> EngineConfig:
+        """A copy with the given options replaced (``None`` values are ignored, so callers can pass through)."""
+        valid = {f.name for f in fields(self)}
+        unknown = set(overrides) - valid
+        if unknown:
+            raise ConfigError(f"unknown option(s): {', '.join(sorted(unknown))}")
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @classmethod
+    def from_env(cls, prefix: str = "LIX_", environ: dict[str, str] | None = None) -> EngineConfig:
+        """Read ``{prefix}URL``, ``{prefix}NAMESPACE``, ``{prefix}THRESHOLD``, ``{prefix}TTL``, ``{prefix}IDLE_TTL``,
+        ``{prefix}MAX_ENTRIES`` (``none`` for unbounded), ``{prefix}SAMPLING`` and ``{prefix}MAX_PROMPT_BYTES``."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        parsers: dict[str, Any] = {
+            "url": str,
+            "namespace": str,
+            "threshold": float,
+            "ttl": float,
+            "idle_ttl": float,
+            "max_entries": int,
+            "sampling": str,
+            "max_prompt_bytes": int,
+        }
+        for name, parse in parsers.items():
+            raw = env.get(f"{prefix}{name.upper()}")
+            if raw is None or raw == "":
+                continue
+            if raw.strip().lower() == "none" and name in ("ttl", "idle_ttl", "max_entries", "threshold"):
+                values[name] = None
+                continue
+            try:
+                values[name] = parse(raw.strip())
+            except ValueError:
+                raise ConfigError(f"{prefix}{name.upper()}={raw!r} is not a valid {parse.__name__}") from None
+        return cls(**values)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_threshold(value: object) -> float:
+    if not _is_number(value) or not 0.0 <= float(value) <= 1.0:  # type: ignore[arg-type]
+        raise ConfigError(f"threshold must be a number between 0 and 1 (cosine similarity), got {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
+check_threshold = _check_threshold

@@ -1,0 +1,164 @@
+"""The state one configuration owns (backend, embedder, tiers, counters) and the two drivers that run flows.
+
+:class:`~.engine.Engine` and :class:`~.engine.AsyncEngine` are thin views over one ``EngineCore``; an adapter that
+needs both ``lookup`` and ``alookup`` holds one engine and reaches the other view through ``.aio`` / ``.sync``,
+so both paths share the same store, counters and stored-settings check.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from ..backends import Backend, open_backend
+from ..config import EngineConfig, default_store_url
+from ..embedders import Embedder, as_embedder
+from ..errors import InvalidVectorError, LixError, SettingsMismatchError
+from .clock import Clock, SystemClock
+from .flows import Flow, T, run_async, run_sync
+from .ops import Embed, EnsureSettings, Op, Vector
+from .stats import EngineStats, SemanticCounters
+from .vectors import to_unit_vector
+
+__all__ = ["SERIALIZATION_VERSION", "EngineCore"]
+
+logger = logging.getLogger(__name__)
+
+#: Version of how payloads and vectors are laid out in a store; stored with the data and checked on open.
+SERIALIZATION_VERSION = "1"
+METRIC = "cosine"
+_RECENT_VECTORS = 1024
+
+
+class EngineCore:
+    """Backend, embedder, tiers and counters of one engine configuration."""
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        *,
+        embedder: Any = None,
+        clock: Clock | None = None,
+        backend: Backend | None = None,
+    ) -> None:
+        from ..tiers.semantic import SemanticTier
+
+        self.config = config
+        self.embedder: Embedder = as_embedder(embedder)
+        self.clock: Clock = clock or SystemClock()
+        self.backend: Backend = backend or open_backend(config.url or default_store_url())
+        self.semantic_counters = SemanticCounters()
+        self.semantic = SemanticTier(config, self.clock, self.semantic_counters)
+        self._dimension: int | None = self.embedder.dimension
+        self._settings_checked = False
+        self._dimension_checked = False
+        # LangChain calls lookup then update with the same prompt: keep recent vectors so a miss is embedded once.
+        self._recent: OrderedDict[str, Vector] = OrderedDict()
+        self._recent_lock = threading.Lock()
+        self._closed = False
+
+    # -- stored settings -----------------------------------------------------------------------------------
+
+    def _wanted_settings(self) -> dict[str, str]:
+        wanted = {"embedder": self.embedder.name, "metric": METRIC, "serialization": SERIALIZATION_VERSION}
+        if self._dimension is not None:
+            wanted["dimension"] = str(self._dimension)
+        return wanted
+
+    def settings_flow(self) -> Flow[None]:
+        """Store our settings where none are stored yet, and refuse a store written with different ones."""
+        wanted = self._wanted_settings()
+        stored: dict[str, str] = yield EnsureSettings(self.config.namespace, wanted)
+        for field, value in wanted.items():
+            if stored.get(field, value) != value:
+                raise SettingsMismatchError(field, stored[field], value)
+        if "dimension" in stored and self._dimension is None:
+            self._dimension = int(stored["dimension"])
+        self._settings_checked = True
+        self._dimension_checked = "dimension" in wanted
+
+    def _checked(self, flow: Flow[T]) -> Flow[T]:
+        if not self._settings_checked or (self._dimension is not None and not self._dimension_checked):
+            yield from self.settings_flow()
+        return (yield from flow)
+
+    # -- embedding -----------------------------------------------------------------------------------------
+
+    def _recent_vector(self, text: str) -> Vector | None:
+        with self._recent_lock:
+            vec = self._recent.get(text)
+            if vec is not None:
+                self._recent.move_to_end(text)
+            return vec
+
+    def _remember(self, text: str, raw: Any) -> Vector:
+        try:
+            vec = to_unit_vector(raw, self._dimension)
+        except InvalidVectorError as exc:
+            raise InvalidVectorError(
+                f"embedder {self.embedder.name!r} returned a bad vector: {exc}"
+            ) from None
+        if self._dimension is None:
+            self._dimension = int(vec.shape[0])
+        with self._recent_lock:
+            self._recent[text] = vec
+            if len(self._recent) > _RECENT_VECTORS:
+                self._recent.popitem(last=False)
+        return vec
+
+    # -- drivers -------------------------------------------------------------------------------------------
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise LixError("this engine is closed")
+
+    def run(self, flow: Flow[T]) -> T:
+        """Run a flow to completion on this thread."""
+        self._ensure_open()
+
+        def execute(op: Op) -> Any:
+            if isinstance(op, Embed):
+                cached = self._recent_vector(op.text)
+                if cached is not None:
+                    return cached
+                vec = self._remember(op.text, self.embedder.embed(op.text))
+                if not self._dimension_checked:  # first vector of an embedder that did not declare its size
+                    run_sync(self.settings_flow(), self.backend.execute)
+                return vec
+            return self.backend.execute(op)
+
+        return run_sync(self._checked(flow), execute)
+
+    async def arun(self, flow: Flow[T]) -> T:
+        """Run a flow to completion without blocking the event loop."""
+        self._ensure_open()
+
+        async def execute(op: Op) -> Any:
+            if isinstance(op, Embed):
+                cached = self._recent_vector(op.text)
+                if cached is not None:
+                    return cached
+                vec = self._remember(op.text, await self.embedder.aembed(op.text))
+                if not self._dimension_checked:
+                    await run_async(self.settings_flow(), self.backend.aexecute)
+                return vec
+            return await self.backend.aexecute(op)
+
+        return await run_async(self._checked(flow), execute)
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+
+    def stats(self) -> EngineStats:
+        return EngineStats(namespace=self.config.namespace, semantic=self.semantic_counters.snapshot())
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.backend.close()
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self.backend.aclose()

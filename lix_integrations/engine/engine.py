@@ -1,0 +1,312 @@
+"""``Engine`` (blocking) and ``AsyncEngine`` (awaitable): the public face of one cache configuration.
+
+Both are views over one :class:`~.core.EngineCore`. Build either from a URL; reach the other view through
+``engine.aio`` or ``async_engine.sync`` when one object must serve both kinds of callers (LangChain's
+``lookup`` and ``alookup`` on the same cache).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import EngineConfig, SamplingPolicy
+from ..tiers.semantic import Candidate, SemanticHit
+from .clock import Clock
+from .core import EngineCore
+from .ops import CountEntries
+from .scope import resolve_scope
+from .stats import EngineStats
+
+__all__ = ["AsyncEngine", "AsyncSemanticAPI", "Engine", "SemanticAPI"]
+
+
+def _build_core(
+    url: str | None,
+    config: EngineConfig | None,
+    embedder: Any,
+    clock: Clock | None,
+    options: dict[str, Any],
+) -> EngineCore:
+    base = config or EngineConfig()
+    return EngineCore(base.with_overrides(url=url, **options), embedder=embedder, clock=clock)
+
+
+class SemanticAPI:
+    """Blocking access to the semantic tier.
+
+    ``scope`` is the caller's fixed scope; any scope set with :func:`lix_integrations.lix_scope` nests inside it.
+    ``context`` is what must match exactly besides ``llm_string`` (for chat prompts: everything but the last
+    user turn); ``prompt`` is the text that is embedded.
+    """
+
+    def __init__(self, core: EngineCore) -> None:
+        self._core = core
+
+    @property
+    def threshold(self) -> float:
+        return self._core.semantic.threshold
+
+    def lookup(
+        self,
+        prompt: str,
+        llm_string: str,
+        *,
+        context: str = "",
+        scope: str | None = None,
+        threshold: float | None = None,
+    ) -> SemanticHit | None:
+        tier = self._core.semantic
+        query = tier.prepare(prompt, llm_string, context=context, scope=resolve_scope(scope))
+        return self._core.run(tier.lookup(query, threshold=threshold))
+
+    def update(
+        self,
+        prompt: str,
+        llm_string: str,
+        payload: str,
+        *,
+        context: str = "",
+        scope: str | None = None,
+        ttl: float | None = None,
+    ) -> int | None:
+        tier = self._core.semantic
+        query = tier.prepare(prompt, llm_string, context=context, scope=resolve_scope(scope))
+        return self._core.run(tier.update(query, payload, ttl=ttl))
+
+    def explain(
+        self,
+        prompt: str,
+        llm_string: str,
+        *,
+        context: str = "",
+        scope: str | None = None,
+        k: int = 5,
+        threshold: float | None = None,
+    ) -> list[Candidate]:
+        tier = self._core.semantic
+        query = tier.prepare(prompt, llm_string, context=context, scope=resolve_scope(scope))
+        return self._core.run(tier.explain(query, k=k, threshold=threshold))
+
+    def clear(self, *, scope: str | None = None, llm_string: str | None = None) -> int:
+        """Delete the entries of ``scope`` (and the scopes nested in it) and/or of one model's settings."""
+        return self._core.run(self._core.semantic.clear(scope=scope, llm_string=llm_string))
+
+    def purge_expired(self) -> int:
+        return self._core.run(self._core.semantic.purge_expired())
+
+    def count(self) -> int:
+        """Stored entries of this namespace, including expired ones not yet purged."""
+        return int(self._core.run(_single(CountEntries(self._core.config.namespace))))
+
+
+class AsyncSemanticAPI:
+    """Awaitable access to the semantic tier; the same operations as :class:`SemanticAPI`."""
+
+    def __init__(self, core: EngineCore) -> None:
+        self._core = core
+
+    @property
+    def threshold(self) -> float:
+        return self._core.semantic.threshold
+
+    async def lookup(
+        self,
+        prompt: str,
+        llm_string: str,
+        *,
+        context: str = "",
+        scope: str | None = None,
+        threshold: float | None = None,
+    ) -> SemanticHit | None:
+        tier = self._core.semantic
+        query = tier.prepare(prompt, llm_string, context=context, scope=resolve_scope(scope))
+        return await self._core.arun(tier.lookup(query, threshold=threshold))
+
+    async def update(
+        self,
+        prompt: str,
+        llm_string: str,
+        payload: str,
+        *,
+        context: str = "",
+        scope: str | None = None,
+        ttl: float | None = None,
+    ) -> int | None:
+        tier = self._core.semantic
+        query = tier.prepare(prompt, llm_string, context=context, scope=resolve_scope(scope))
+        return await self._core.arun(tier.update(query, payload, ttl=ttl))
+
+    async def explain(
+        self,
+        prompt: str,
+        llm_string: str,
+        *,
+        context: str = "",
+        scope: str | None = None,
+        k: int = 5,
+        threshold: float | None = None,
+    ) -> list[Candidate]:
+        tier = self._core.semantic
+        query = tier.prepare(prompt, llm_string, context=context, scope=resolve_scope(scope))
+        return await self._core.arun(tier.explain(query, k=k, threshold=threshold))
+
+    async def clear(self, *, scope: str | None = None, llm_string: str | None = None) -> int:
+        return await self._core.arun(self._core.semantic.clear(scope=scope, llm_string=llm_string))
+
+    async def purge_expired(self) -> int:
+        return await self._core.arun(self._core.semantic.purge_expired())
+
+    async def count(self) -> int:
+        return int(await self._core.arun(_single(CountEntries(self._core.config.namespace))))
+
+
+def _single(op: Any) -> Any:
+    result = yield op
+    return result
+
+
+class _EngineBase:
+    _core: EngineCore
+
+    @property
+    def config(self) -> EngineConfig:
+        return self._core.config
+
+    @property
+    def namespace(self) -> str:
+        return self._core.config.namespace
+
+    @property
+    def url(self) -> str:
+        """The backend URL, password removed."""
+        return self._core.backend.url
+
+    def stats(self) -> EngineStats:
+        """Counters of this process's traffic through this engine (not stored)."""
+        return self._core.stats()
+
+    def reset_stats(self) -> None:
+        self._core.semantic_counters.reset()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(url={self.url!r}, namespace={self.namespace!r})"
+
+
+class Engine(_EngineBase):
+    """A blocking engine. ``Engine()`` opens the embedded default store (see :func:`default_store_path`).
+
+    Options (keyword-only) are those of :class:`~lix_integrations.config.EngineConfig`; ``embedder`` takes a
+    LangChain ``Embeddings``, a callable ``text -> vector`` or an :class:`~lix_integrations.embedders.Embedder`
+    (default: all-MiniLM-L6-v2, offline).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        config: EngineConfig | None = None,
+        embedder: Any = None,
+        clock: Clock | None = None,
+        namespace: str | None = None,
+        threshold: float | None = None,
+        ttl: float | None = None,
+        idle_ttl: float | None = None,
+        max_entries: int | None = None,
+        sampling: SamplingPolicy | str | None = None,
+        max_prompt_bytes: int | None = None,
+        _core: EngineCore | None = None,
+    ) -> None:
+        if _core is None:
+            options = {
+                "namespace": namespace,
+                "threshold": threshold,
+                "ttl": ttl,
+                "idle_ttl": idle_ttl,
+                "max_entries": max_entries,
+                "sampling": sampling,
+                "max_prompt_bytes": max_prompt_bytes,
+            }
+            _core = _build_core(url, config, embedder, clock, options)
+            # A blocking engine may do blocking I/O now: refuse a mismatched store at open, not at first use.
+            _core.run(_core.settings_flow())
+        self._core = _core
+        self.semantic = SemanticAPI(_core)
+
+    @classmethod
+    def from_env(cls, prefix: str = "LIX_", **kwargs: Any) -> Engine:
+        """An engine configured from ``{prefix}URL``, ``{prefix}THRESHOLD`` ... (see ``EngineConfig.from_env``)."""
+        return cls(config=EngineConfig.from_env(prefix), **kwargs)
+
+    @property
+    def aio(self) -> AsyncEngine:
+        """The awaitable view of this same engine (same store, counters and settings)."""
+        return AsyncEngine(_core=self._core)
+
+    def close(self) -> None:
+        self._core.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncEngine(_EngineBase):
+    """An awaitable engine; its methods never block the event loop. Same options as :class:`Engine`.
+
+    The stored settings are checked on the first operation (a constructor cannot await).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        config: EngineConfig | None = None,
+        embedder: Any = None,
+        clock: Clock | None = None,
+        namespace: str | None = None,
+        threshold: float | None = None,
+        ttl: float | None = None,
+        idle_ttl: float | None = None,
+        max_entries: int | None = None,
+        sampling: SamplingPolicy | str | None = None,
+        max_prompt_bytes: int | None = None,
+        _core: EngineCore | None = None,
+    ) -> None:
+        if _core is None:
+            options = {
+                "namespace": namespace,
+                "threshold": threshold,
+                "ttl": ttl,
+                "idle_ttl": idle_ttl,
+                "max_entries": max_entries,
+                "sampling": sampling,
+                "max_prompt_bytes": max_prompt_bytes,
+            }
+            _core = _build_core(url, config, embedder, clock, options)
+        self._core = _core
+        self.semantic = AsyncSemanticAPI(_core)
+
+    @classmethod
+    def from_env(cls, prefix: str = "LIX_", **kwargs: Any) -> AsyncEngine:
+        return cls(config=EngineConfig.from_env(prefix), **kwargs)
+
+    @property
+    def sync(self) -> Engine:
+        """The blocking view of this same engine."""
+        return Engine(_core=self._core)
+
+    async def open(self) -> AsyncEngine:
+        """Check the stored settings now rather than on first use."""
+        await self._core.arun(self._core.settings_flow())
+        return self
+
+    async def aclose(self) -> None:
+        await self._core.aclose()
+
+    async def __aenter__(self) -> AsyncEngine:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

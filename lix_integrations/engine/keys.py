@@ -1,0 +1,62 @@
+"""Pure key derivation: prompt normalization, digests, and what the model settings say about sampling.
+
+Keys are digests, never raw joined strings: an ``llm_string`` may hold newlines, quotes and kilobytes of tool
+schemas, and a prompt may hold a base64 image, so neither should reach a storage key as it is. Every digest is
+over length-prefixed parts, so ("ab", "c") and ("a", "bc") can never collide.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+__all__ = ["digest", "is_sampling", "normalize_prompt"]
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def normalize_prompt(text: str) -> str:
+    """Unicode NFC, trimmed, inner whitespace runs collapsed to one space.
+
+    Two prompts that differ only in how they were typed (a trailing newline, a double space, a decomposed accent)
+    are the same question to an LLM, so they share an exact-match key.
+    """
+    return _WHITESPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
+
+
+def digest(*parts: str) -> str:
+    """A 128-bit BLAKE2b hex digest of the parts, unambiguous about where each part ends."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        raw = part.encode("utf-8", "surrogatepass")
+        h.update(len(raw).to_bytes(8, "big"))
+        h.update(raw)
+    return h.hexdigest()
+
+
+# Both shapes LangChain produces: repr of sorted items  ('temperature', 0.7)  and JSON  "temperature": 0.7
+_SETTING = r"""['"]{name}['"]\s*[,:]\s*(?P<value>-?[0-9.eE+-]+)"""
+_TEMPERATURE = re.compile(_SETTING.format(name="temperature"))
+_N = re.compile(_SETTING.format(name="n"))
+
+
+def is_sampling(llm_string: str) -> bool:
+    """Whether the model settings ask for sampled output (temperature > 0 or n > 1).
+
+    Providers default to a temperature of 1 when none is given, but treating every unknown as "sampling" would
+    switch the policy on for every model that does not report its temperature; we only act on what is written.
+    """
+    for match in _TEMPERATURE.finditer(llm_string):
+        try:
+            if float(match.group("value")) > 0:
+                return True
+        except ValueError:
+            continue
+    for match in _N.finditer(llm_string):
+        try:
+            if float(match.group("value")) > 1:
+                return True
+        except ValueError:
+            continue
+    return False

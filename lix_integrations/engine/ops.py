@@ -1,0 +1,162 @@
+"""Storage operations: the vocabulary tiers speak and backends execute.
+
+A tier never calls a backend. It yields these small frozen objects from a flow (see :mod:`.flows`) and receives
+each result back; a backend only knows how to carry one out. That keeps policy (keys, TTL, what counts as a hit)
+in the tiers and I/O in the backends, and lets one flow run both sync and async.
+
+The result type of each operation is written in its docstring and in ``RESULT`` for readers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "CountEntries",
+    "DeleteIds",
+    "DeleteMatching",
+    "Embed",
+    "EnsureSettings",
+    "EvictOverflow",
+    "ExactGet",
+    "Op",
+    "PurgeExpired",
+    "SemanticRecord",
+    "Touch",
+    "Upsert",
+    "VectorSearch",
+]
+
+Vector = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticRecord:
+    """One cached LLM answer as stored.
+
+    ``id`` is assigned by the backend (0 before insertion). ``vector`` is unit-length float32, so the dot product
+    is the cosine. ``payload`` is opaque to the engine: adapters serialize their framework's objects into it.
+    """
+
+    exact_key: str
+    partition: str
+    scope: str
+    llm_key: str
+    prompt: str
+    vector: Vector | None
+    payload: str
+    created_at: float
+    expires_at: float | None
+    accessed_at: float
+    id: int = 0
+
+
+class Op:
+    """Base of all storage operations (a marker, so drivers can type-check what a flow yields)."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Embed(Op):
+    """Embed one text with the engine's embedder. Result: unit-length ``Vector``.
+
+    Handled by the engine's driver, not by a backend, so a flow can skip the embedding entirely (exact hits).
+    """
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class EnsureSettings(Op):
+    """Store each setting not stored yet, atomically. Result: ``dict[str, str]`` of all settings now stored.
+
+    The caller compares the result with what it asked for, so two processes racing to create a store agree.
+    """
+
+    namespace: str
+    values: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ExactGet(Op):
+    """Fetch the record with this exact key, expired or not. Result: ``SemanticRecord | None``."""
+
+    namespace: str
+    exact_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class VectorSearch(Op):
+    """The ``k`` nearest records in one partition. Result: ``list[tuple[SemanticRecord, float]]``.
+
+    Pairs are (record, cosine) sorted by decreasing cosine; expired records are included (the tier decides).
+    """
+
+    namespace: str
+    partition: str
+    vector: Vector
+    k: int
+
+
+@dataclass(frozen=True, slots=True)
+class Upsert(Op):
+    """Insert a record, replacing one with the same exact key. Result: ``int`` (the record's id)."""
+
+    namespace: str
+    record: SemanticRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Touch(Op):
+    """Mark records as used at ``now`` for least-recently-used eviction. Result: ``None``.
+
+    Backends may defer these writes (they only order evictions), so a hit costs no synchronous write.
+    """
+
+    namespace: str
+    ids: tuple[int, ...]
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteIds(Op):
+    """Delete records by id. Result: ``int`` (how many existed)."""
+
+    namespace: str
+    ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteMatching(Op):
+    """Delete every record of a namespace matching all given filters (``None`` = any). Result: ``int``."""
+
+    namespace: str
+    scope: str | None = None
+    llm_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EvictOverflow(Op):
+    """Delete least-recently-used records until at most ``max_entries`` remain. Result: ``int`` evicted."""
+
+    namespace: str
+    max_entries: int
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeExpired(Op):
+    """Delete records whose ``expires_at`` is at or before ``now``. Result: ``int`` purged."""
+
+    namespace: str
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class CountEntries(Op):
+    """Count a namespace's records (expired ones included until purged). Result: ``int``."""
+
+    namespace: str

@@ -1,0 +1,79 @@
+"""Every error lix-integrations raises on purpose derives from :class:`LixError`.
+
+The tree, so callers can catch as broadly or narrowly as they need::
+
+    LixError
+     +-- ConfigError                 bad URL, unknown scheme, missing directory, bad option value
+     +-- InvalidInputError (ValueError)
+     |    +-- InvalidPromptError     non-string, empty or oversized prompt
+     |    +-- InvalidVectorError     wrong dimension, NaN or infinite components
+     |    +-- InvalidIdError         an id that cannot become a key or a path
+     +-- SettingsMismatchError       the store was written with other embedder/dimension/metric/serializer
+     +-- BackendError                the store failed (I/O, corrupt file, lost connection)
+     +-- SerializationError          a stored payload could not be decoded safely
+
+``InvalidInputError`` also subclasses :class:`ValueError` because frameworks (and users) already catch
+``ValueError`` for bad arguments; wrapping it would hide the message they expect.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "ConfigError",
+    "InvalidIdError",
+    "InvalidInputError",
+    "InvalidPromptError",
+    "InvalidVectorError",
+    "LixError",
+    "SerializationError",
+    "SettingsMismatchError",
+]
+
+
+class LixError(Exception):
+    """Base of every error raised on purpose by lix-integrations."""
+
+
+class ConfigError(LixError):
+    """A configuration value (URL, option, environment variable) cannot be used."""
+
+
+class InvalidInputError(LixError, ValueError):
+    """An argument was rejected before anything was read or written."""
+
+
+class InvalidPromptError(InvalidInputError):
+    """A prompt is not a non-empty string within the configured size limit."""
+
+
+class InvalidVectorError(InvalidInputError):
+    """An embedding has the wrong dimension or non-finite components."""
+
+
+class InvalidIdError(InvalidInputError):
+    """An id (scope, session, namespace) cannot safely become a key or a path."""
+
+
+class SettingsMismatchError(LixError):
+    """The store was written with settings that differ from the ones requested.
+
+    Reading such a store would silently compare vectors of different models, so we refuse and name the field.
+    """
+
+    def __init__(self, field: str, stored: object, requested: object) -> None:
+        self.field = field
+        self.stored = stored
+        self.requested = requested
+        super().__init__(
+            f"stored setting {field!r} is {stored!r} but {requested!r} was requested; "
+            f"use another namespace or store, or clear this one"
+        )
+
+
+class BackendError(LixError):
+    """The storage backend failed; the original exception is chained as ``__cause__``."""
+
+
+class SerializationError(LixError):
+    """A stored payload could not be decoded with the allowed types."""

@@ -1,0 +1,1 @@
+"""Tiers hold cache policy (keys, expiry, what counts as a hit) as flows of storage operations."""

@@ -1,0 +1,275 @@
+"""The semantic tier: LLM answers cached by prompt similarity within an exactly-matching context.
+
+A lookup is two steps. First the exact key, a digest of (scope, model settings, context, normalized prompt): an
+exact hit costs no embedding. Then a vector search restricted to the *partition*, a digest of (scope, model
+settings, context). Filtering before the search, not after, matters: langchain-redis takes the single nearest
+vector and then checks the model, so a near neighbour from another model hides a valid hit in this one, and a
+paraphrase asked under another system prompt can be served the wrong answer.
+
+"Context" is whatever must match exactly besides the model settings: for a chat prompt, every message except the
+text of the last user turn (the adapter splits it). For a plain completion prompt it is empty and the whole
+prompt is embedded.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from ..config import EngineConfig, SamplingPolicy, check_threshold
+from ..engine.clock import Clock
+from ..engine.flows import Flow
+from ..engine.keys import digest, is_sampling, normalize_prompt
+from ..engine.ops import (
+    DeleteIds,
+    DeleteMatching,
+    Embed,
+    EvictOverflow,
+    ExactGet,
+    PurgeExpired,
+    SemanticRecord,
+    Touch,
+    Upsert,
+    Vector,
+    VectorSearch,
+)
+from ..engine.scope import GLOBAL_SCOPE
+from ..engine.stats import SemanticCounters
+from ..errors import InvalidInputError, InvalidPromptError
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "Candidate",
+    "PreparedQuery",
+    "SemanticHit",
+    "SemanticTier",
+    "prepare_query",
+]
+
+#: Cosine threshold for all-MiniLM-L6-v2, chosen on ``shared/data/pairs/qqp_dev.jsonl`` (see docs/semantic.md).
+DEFAULT_THRESHOLD = 0.8
+
+_CANDIDATES = 4
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedQuery:
+    """A validated lookup with its keys derived; pure, so it is tested without any backend."""
+
+    text: str
+    llm_string: str
+    context: str
+    scope: str
+    exact_key: str
+    partition: str
+    llm_key: str
+    sampling: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticHit:
+    """A served answer: the stored payload and why it was served."""
+
+    payload: str
+    kind: Literal["exact", "semantic"]
+    similarity: float
+    prompt: str
+    entry_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One entry ``explain`` considered, with the decision a lookup would take on it."""
+
+    prompt: str
+    similarity: float
+    served: bool
+    reason: str
+    entry_id: int
+    created_at: float
+    expires_at: float | None
+
+
+def prepare_query(
+    prompt: object, llm_string: object, *, context: str = "", scope: str = GLOBAL_SCOPE, max_prompt_bytes: int
+) -> PreparedQuery:
+    """Validate a prompt and derive its exact key, partition and model key."""
+    if not isinstance(prompt, str):
+        raise InvalidPromptError(f"prompt must be a str, got {type(prompt).__name__}")
+    if not isinstance(llm_string, str):
+        raise InvalidInputError(f"llm_string must be a str, got {type(llm_string).__name__}")
+    if not isinstance(context, str):
+        raise InvalidInputError(f"context must be a str, got {type(context).__name__}")
+    size = len(prompt.encode("utf-8", "surrogatepass")) + len(context.encode("utf-8", "surrogatepass"))
+    if size > max_prompt_bytes:
+        raise InvalidPromptError(
+            f"prompt is {size} bytes, over the limit of {max_prompt_bytes} (raise max_prompt_bytes to allow it)"
+        )
+    text = normalize_prompt(prompt)
+    if not text:
+        raise InvalidPromptError("prompt is empty (or only whitespace)")
+    partition = digest("partition", scope, llm_string, context)
+    return PreparedQuery(
+        text=text,
+        llm_string=llm_string,
+        context=context,
+        scope=scope,
+        exact_key=digest("exact", partition, text),
+        partition=partition,
+        llm_key=digest("llm", llm_string),
+        sampling=is_sampling(llm_string),
+    )
+
+
+class SemanticTier:
+    """Policy of the semantic tier; every public method returns a flow for the engine's drivers to run."""
+
+    def __init__(self, config: EngineConfig, clock: Clock, counters: SemanticCounters) -> None:
+        self._config = config
+        self._clock = clock
+        self.counters = counters
+        self.threshold = DEFAULT_THRESHOLD if config.threshold is None else config.threshold
+
+    @property
+    def namespace(self) -> str:
+        return self._config.namespace
+
+    def prepare(self, prompt: object, llm_string: object, *, context: str, scope: str) -> PreparedQuery:
+        return prepare_query(
+            prompt, llm_string, context=context, scope=scope, max_prompt_bytes=self._config.max_prompt_bytes
+        )
+
+    def _live(self, record: SemanticRecord, now: float) -> bool:
+        if record.expires_at is not None and record.expires_at <= now:
+            return False
+        idle = self._config.idle_ttl
+        return not (idle is not None and record.accessed_at + idle <= now)
+
+    def _policy(self, query: PreparedQuery) -> SamplingPolicy:
+        return self._config.sampling if query.sampling else SamplingPolicy.SERVE
+
+    def lookup(self, query: PreparedQuery, *, threshold: float | None = None) -> Flow[SemanticHit | None]:
+        """Exact key first; then, unless exact-only, the nearest live entries of the partition."""
+        started = time.perf_counter()
+        limit = self.threshold if threshold is None else check_threshold(threshold)
+        policy = self._policy(query)
+        if policy is SamplingPolicy.BYPASS:
+            self.counters.add("bypassed")
+            return None
+        ns = self.namespace
+        now = self._clock.now()
+        record: SemanticRecord | None = yield ExactGet(ns, query.exact_key)
+        if record is not None:
+            if self._live(record, now):
+                yield Touch(ns, (record.id,), now)
+                self.counters.record_lookup("exact_hits", time.perf_counter() - started)
+                return SemanticHit(record.payload, "exact", 1.0, record.prompt, record.id)
+            yield DeleteIds(ns, (record.id,))
+        if limit >= 1.0 or policy is SamplingPolicy.EXACT_ONLY:
+            self.counters.record_lookup("misses", time.perf_counter() - started)
+            return None
+        embed_started = time.perf_counter()
+        vector: Vector = yield Embed(query.text)
+        started += time.perf_counter() - embed_started  # latency excludes embedding, as benchmarks report it
+        found: list[tuple[SemanticRecord, float]] = yield VectorSearch(
+            ns, query.partition, vector, _CANDIDATES
+        )
+        expired = [rec.id for rec, _ in found if not self._live(rec, now)]
+        if expired:
+            yield DeleteIds(ns, tuple(expired))
+        for rec, similarity in found:
+            if rec.id in expired:
+                continue
+            score = max(0.0, min(1.0, similarity))
+            if score >= limit:
+                yield Touch(ns, (rec.id,), now)
+                self.counters.record_lookup("semantic_hits", time.perf_counter() - started)
+                return SemanticHit(rec.payload, "semantic", score, rec.prompt, rec.id)
+            break  # results are sorted: the best live candidate decides
+        self.counters.record_lookup("misses", time.perf_counter() - started)
+        return None
+
+    def update(self, query: PreparedQuery, payload: str, *, ttl: float | None = None) -> Flow[int | None]:
+        """Store an answer; returns its id, or ``None`` when the sampling policy bypasses the cache."""
+        if not isinstance(payload, str):
+            raise InvalidInputError(f"payload must be a str, got {type(payload).__name__}")
+        if self._policy(query) is SamplingPolicy.BYPASS:
+            self.counters.add("bypassed")
+            return None
+        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0):
+            raise InvalidInputError(f"ttl must be a positive number of seconds, got {ttl!r}")
+        vector: Vector = yield Embed(query.text)
+        now = self._clock.now()
+        ttl = self._config.ttl if ttl is None else ttl
+        record = SemanticRecord(
+            exact_key=query.exact_key,
+            partition=query.partition,
+            scope=query.scope,
+            llm_key=query.llm_key,
+            prompt=query.text,
+            vector=vector,
+            payload=payload,
+            created_at=now,
+            expires_at=None if ttl is None else now + ttl,
+            accessed_at=now,
+        )
+        entry_id: int = yield Upsert(self.namespace, record)
+        self.counters.add("updates")
+        if self._config.max_entries is not None:
+            evicted: int = yield EvictOverflow(self.namespace, self._config.max_entries)
+            if evicted:
+                self.counters.add("evictions", evicted)
+        return entry_id
+
+    def clear(self, *, scope: str | None = None, llm_string: str | None = None) -> Flow[int]:
+        """Delete entries of a scope, of a model's settings, of both, or (no filter) the whole namespace."""
+        llm_key = None if llm_string is None else digest("llm", llm_string)
+        removed: int = yield DeleteMatching(self.namespace, scope=scope, llm_key=llm_key)
+        return removed
+
+    def purge_expired(self) -> Flow[int]:
+        """Delete entries past their TTL now, instead of lazily when a lookup meets them."""
+        removed: int = yield PurgeExpired(self.namespace, self._clock.now())
+        return removed
+
+    def explain(
+        self, query: PreparedQuery, *, k: int = 5, threshold: float | None = None
+    ) -> Flow[list[Candidate]]:
+        """The nearest entries of the query's partition and what a lookup would do with each; changes nothing."""
+        if not isinstance(k, int) or k < 1:
+            raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+        limit = self.threshold if threshold is None else check_threshold(threshold)
+        now = self._clock.now()
+        policy = self._policy(query)
+        ns = self.namespace
+        exact: SemanticRecord | None = yield ExactGet(ns, query.exact_key)
+        vector: Vector = yield Embed(query.text)
+        found: list[tuple[SemanticRecord, float]] = yield VectorSearch(ns, query.partition, vector, k)
+        if exact is not None and all(rec.id != exact.id for rec, _ in found):
+            found = [(exact, 1.0), *found][:k]
+        candidates: list[Candidate] = []
+        decided = policy is SamplingPolicy.BYPASS
+        for rec, similarity in found:
+            score = 1.0 if exact is not None and rec.id == exact.id else max(0.0, min(1.0, similarity))
+            served = False
+            if policy is SamplingPolicy.BYPASS:
+                reason = "sampling policy 'bypass': the cache is not consulted for sampled output"
+            elif not self._live(rec, now):
+                reason = "expired"
+            elif decided:
+                reason = "a better candidate decides"
+            elif exact is not None and rec.id == exact.id:
+                served, decided, reason = True, True, "exact match of the normalized prompt"
+            elif policy is SamplingPolicy.EXACT_ONLY:
+                decided, reason = True, "sampling policy 'exact_only': only exact matches are served"
+            elif limit >= 1.0:
+                decided, reason = True, "threshold 1.0: only exact matches are served"
+            elif score >= limit:
+                served, decided, reason = True, True, f"similarity {score:.4f} >= threshold {limit:.4f}"
+            else:
+                decided, reason = True, f"similarity {score:.4f} < threshold {limit:.4f}"
+            candidates.append(
+                Candidate(rec.prompt, score, served, reason, rec.id, rec.created_at, rec.expires_at)
+            )
+        return candidates
