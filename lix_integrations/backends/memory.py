@@ -175,7 +175,7 @@ class MemoryBackend(Backend):
         doomed = [
             rec.id
             for rec in space.records.values()
-            if (op.scope is None or rec.scope == op.scope)
+            if (op.scope is None or rec.scope == op.scope or rec.scope.startswith(op.scope + "/"))
             and (op.llm_key is None or rec.llm_key == op.llm_key)
         ]
         return sum(self._remove(space, entry_id) for entry_id in doomed)
