@@ -1,0 +1,7 @@
+"""LangChain adapters. Importing this subpackage imports ``langchain_core``; ``import lix_integrations`` does not."""
+
+from __future__ import annotations
+
+from .cache import LixSemanticCache
+
+__all__ = ["LixSemanticCache"]

@@ -1,0 +1,248 @@
+"""``LixSemanticCache``: LangChain's ``BaseCache`` over the lix engine's semantic tier.
+
+The adapter only translates: it splits LangChain's prompt into the text to embed and the context to match exactly
+(:mod:`.prompt`), turns generations into a payload string and back (:mod:`.serialization`), and delegates the rest
+to an :class:`~lix_integrations.Engine`. Keys, storage, expiry and eviction belong to the engine, so a second
+adapter sharing the engine sees the same entries and counters.
+
+A cache must never make an LLM call fail that would have succeeded without it, so an entry that cannot be read
+back or a prompt the engine refuses (empty, over ``max_prompt_bytes``) is a logged miss, not an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.caches import BaseCache
+from langchain_core.outputs import Generation
+
+from ..config import check_threshold
+from ..engine.engine import AsyncEngine, Engine
+from ..engine.scope import GLOBAL_SCOPE, lix_scope, resolve_scope, validate_scope_part
+from ..engine.stats import EngineStats
+from ..errors import ConfigError, InvalidPromptError, SerializationError
+from ..tiers.semantic import Candidate, SemanticHit
+from .prompt import SplitPrompt, split_prompt
+from .serialization import deserialize_generations, serialize_generations
+
+__all__ = ["LixSemanticCache"]
+
+logger = logging.getLogger(__name__)
+
+_CLEAR_FILTERS = frozenset({"scope", "llm_string"})
+
+
+class LixSemanticCache(BaseCache):
+    """A semantic LLM cache for LangChain: ``set_llm_cache(LixSemanticCache())`` or a model's ``cache=`` field.
+
+    ``engine`` is an :class:`~lix_integrations.Engine` or :class:`~lix_integrations.AsyncEngine` to share, a
+    backend URL (``"memory://"``, ``"sqlite:///path/cache.db"``), or ``None`` for the embedded default store.
+    ``engine_options`` (``embedder=``, ``namespace=``, ``max_entries=``, ``sampling=``, ``clock=`` ...) are
+    passed to the engine this adapter builds; they are refused with an engine instance, whose options are fixed.
+
+    ``scope`` confines every entry this adapter reads and writes; a ``with lix_scope(...)`` block narrows it
+    further, never widens it. ``threshold`` (cosine similarity) and ``ttl`` (seconds) override the engine's
+    defaults for this adapter only.
+    """
+
+    def __init__(
+        self,
+        engine: Engine | AsyncEngine | str | None = None,
+        *,
+        scope: str | None = None,
+        threshold: float | None = None,
+        ttl: float | None = None,
+        **engine_options: Any,
+    ) -> None:
+        if isinstance(engine, (Engine, AsyncEngine)):
+            if engine_options:
+                raise ConfigError(
+                    f"engine options ({', '.join(sorted(engine_options))}) cannot be applied to an existing "
+                    "engine; pass them to Engine(...) instead"
+                )
+            if isinstance(engine, Engine):
+                self._engine, self._aengine = engine, engine.aio
+            else:
+                self._engine, self._aengine = engine.sync, engine
+        elif engine is None or isinstance(engine, str):
+            self._engine = Engine(engine, **engine_options)
+            self._aengine = self._engine.aio
+        else:
+            raise ConfigError(
+                f"engine must be an Engine, an AsyncEngine, a URL string or None, got {type(engine).__name__}"
+            )
+        self._scope = None if scope is None else validate_scope_part(scope)
+        self._threshold = None if threshold is None else check_threshold(threshold)
+        if ttl is not None and (
+            isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0 or math.isinf(ttl)
+        ):
+            raise ConfigError(f"ttl must be a positive number of seconds or None, got {ttl!r}")
+        self._ttl = ttl
+
+    # -- BaseCache ---------------------------------------------------------------------------------------------
+
+    def lookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
+        """The cached generations as a ``list``: LangChain treats any other sequence (a tuple) as a miss."""
+        split = split_prompt(prompt) if isinstance(prompt, str) else None
+        try:
+            hit = self._engine.semantic.lookup(
+                _text(split, prompt),
+                llm_string,
+                context=_context(split),
+                scope=self._scope,
+                threshold=self._threshold,
+            )
+        except InvalidPromptError as exc:
+            logger.warning("prompt not looked up in the cache: %s", exc)
+            return None
+        return _decode(hit)
+
+    def update(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
+        payload = _encode(return_val)
+        if payload is None:
+            return
+        split = split_prompt(prompt) if isinstance(prompt, str) else None
+        try:
+            self._engine.semantic.update(
+                _text(split, prompt),
+                llm_string,
+                payload,
+                context=_context(split),
+                scope=self._scope,
+                ttl=self._ttl,
+            )
+        except InvalidPromptError as exc:
+            logger.warning("answer not cached: %s", exc)
+
+    def clear(self, **kwargs: Any) -> None:
+        """Delete this adapter's entries; ``scope=`` and ``llm_string=`` narrow what is deleted.
+
+        ``scope`` names a scope the way :func:`~lix_integrations.lix_scope` does, so it is nested in this adapter's
+        own scope and in any active ``lix_scope`` block. With no filters and no scope at all, the whole namespace
+        is cleared (what LangChain's ``cache.clear()`` promises).
+        """
+        scope, llm_string = self._clear_filters(kwargs)
+        removed = self._engine.semantic.clear(scope=scope, llm_string=llm_string)
+        logger.debug("cleared %d cache entries (scope=%r)", removed, scope)
+
+    async def alookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
+        split = split_prompt(prompt) if isinstance(prompt, str) else None
+        try:
+            hit = await self._aengine.semantic.lookup(
+                _text(split, prompt),
+                llm_string,
+                context=_context(split),
+                scope=self._scope,
+                threshold=self._threshold,
+            )
+        except InvalidPromptError as exc:
+            logger.warning("prompt not looked up in the cache: %s", exc)
+            return None
+        return _decode(hit)
+
+    async def aupdate(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
+        payload = _encode(return_val)
+        if payload is None:
+            return
+        split = split_prompt(prompt) if isinstance(prompt, str) else None
+        try:
+            await self._aengine.semantic.update(
+                _text(split, prompt),
+                llm_string,
+                payload,
+                context=_context(split),
+                scope=self._scope,
+                ttl=self._ttl,
+            )
+        except InvalidPromptError as exc:
+            logger.warning("answer not cached: %s", exc)
+
+    async def aclear(self, **kwargs: Any) -> None:
+        scope, llm_string = self._clear_filters(kwargs)
+        removed = await self._aengine.semantic.clear(scope=scope, llm_string=llm_string)
+        logger.debug("cleared %d cache entries (scope=%r)", removed, scope)
+
+    # -- lix extras ------------------------------------------------------------------------------------------
+
+    def explain(self, prompt: str, llm_string: str, k: int = 5) -> list[Candidate]:
+        """The nearest entries a lookup of this prompt would consider, and why each would be served or not."""
+        split = split_prompt(prompt) if isinstance(prompt, str) else None
+        return self._engine.semantic.explain(
+            _text(split, prompt),
+            llm_string,
+            context=_context(split),
+            scope=self._scope,
+            k=k,
+            threshold=self._threshold,
+        )
+
+    def stats(self) -> EngineStats:
+        """The engine's counters (shared with every adapter on the same engine)."""
+        return self._engine.stats()
+
+    @property
+    def engine(self) -> Engine:
+        """The engine behind this cache, to share with other adapters (``.aio`` gives its awaitable view)."""
+        return self._engine
+
+    @property
+    def scope(self) -> str | None:
+        return self._scope
+
+    def __bool__(self) -> bool:
+        # Callers test ``if not cache`` to mean "no cache configured"; an empty cache is still a cache.
+        return True
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(engine={self._engine!r}, scope={self._scope!r})"
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+
+    def _clear_filters(self, kwargs: dict[str, Any]) -> tuple[str | None, str | None]:
+        unknown = set(kwargs) - _CLEAR_FILTERS
+        if unknown:
+            raise TypeError(f"clear() got unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+        llm_string = kwargs.get("llm_string")
+        if llm_string is not None and not isinstance(llm_string, str):
+            raise TypeError(f"llm_string must be a str, got {type(llm_string).__name__}")
+        extra = kwargs.get("scope")
+        if extra is None:
+            effective = resolve_scope(self._scope)
+            # Neither a fixed scope nor an active lix_scope: the caller means every entry of the namespace.
+            return (None if self._scope is None and effective == GLOBAL_SCOPE else effective), llm_string
+        if not isinstance(extra, str):
+            raise TypeError(f"scope must be a str, got {type(extra).__name__}")
+        with lix_scope(*extra.split("/")):  # validates each part, as a lookup under that scope would
+            return resolve_scope(self._scope), llm_string
+
+
+def _text(split: SplitPrompt | None, prompt: object) -> Any:
+    # A non-string prompt goes to the engine unchanged so that it is refused there with the usual error.
+    return prompt if split is None else split.text
+
+
+def _context(split: SplitPrompt | None) -> str:
+    return "" if split is None else split.context
+
+
+def _encode(return_val: Sequence[Generation]) -> str | None:
+    try:
+        return serialize_generations(return_val)
+    except SerializationError as exc:
+        logger.warning("answer not cached: %s", exc)
+        return None
+
+
+def _decode(hit: SemanticHit | None) -> list[Generation] | None:
+    if hit is None:
+        return None
+    try:
+        generations = deserialize_generations(hit.payload)
+    except SerializationError as exc:
+        logger.warning("cache entry %d is unreadable and counts as a miss: %s", hit.entry_id, exc)
+        return None
+    logger.debug("%s cache hit (similarity %.4f) on entry %d", hit.kind, hit.similarity, hit.entry_id)
+    return generations
