@@ -69,7 +69,8 @@ class EngineConfig:
     ``threshold`` is a cosine similarity in [0, 1]: a semantic hit needs at least this much; 1.0 serves exact
     matches only; ``None`` takes the default calibrated for the default embedder. ``ttl`` and ``idle_ttl`` are
     seconds (``None``: never expire). ``max_entries`` bounds the semantic tier per namespace, evicting the least
-    recently used entries.
+    recently used entries. ``fail_open``: when the store fails, a cache lookup is a miss and an update is
+    skipped (logged once per outage) instead of an exception reaching the LLM call.
     """
 
     url: str | None = None
@@ -80,6 +81,7 @@ class EngineConfig:
     max_entries: int | None = DEFAULT_MAX_ENTRIES
     sampling: SamplingPolicy = SamplingPolicy.SERVE
     max_prompt_bytes: int = DEFAULT_MAX_PROMPT_BYTES
+    fail_open: bool = True
 
     def __post_init__(self) -> None:
         if self.url is not None and (not isinstance(self.url, str) or not self.url):
@@ -102,6 +104,8 @@ class EngineConfig:
             or self.max_entries < 1
         ):
             raise ConfigError(f"max_entries must be a positive integer or None, got {self.max_entries!r}")
+        if not isinstance(self.fail_open, bool):
+            raise ConfigError(f"fail_open must be True or False, got {self.fail_open!r}")
         if not isinstance(self.max_prompt_bytes, int) or self.max_prompt_bytes < 1:
             raise ConfigError(f"max_prompt_bytes must be a positive integer, got {self.max_prompt_bytes!r}")
         try:
@@ -121,7 +125,8 @@ class EngineConfig:
     @classmethod
     def from_env(cls, prefix: str = "LIX_", environ: dict[str, str] | None = None) -> EngineConfig:
         """Read ``{prefix}URL``, ``{prefix}NAMESPACE``, ``{prefix}THRESHOLD``, ``{prefix}TTL``, ``{prefix}IDLE_TTL``,
-        ``{prefix}MAX_ENTRIES`` (``none`` for unbounded), ``{prefix}SAMPLING`` and ``{prefix}MAX_PROMPT_BYTES``."""
+        ``{prefix}MAX_ENTRIES`` (``none`` for unbounded), ``{prefix}SAMPLING``, ``{prefix}MAX_PROMPT_BYTES`` and
+        ``{prefix}FAIL_OPEN``."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         parsers: dict[str, Any] = {
@@ -133,6 +138,7 @@ class EngineConfig:
             "max_entries": int,
             "sampling": str,
             "max_prompt_bytes": int,
+            "fail_open": _parse_bool,
         }
         for name, parse in parsers.items():
             raw = env.get(f"{prefix}{name.upper()}")
@@ -146,6 +152,18 @@ class EngineConfig:
             except ValueError:
                 raise ConfigError(f"{prefix}{name.upper()}={raw!r} is not a valid {parse.__name__}") from None
         return cls(**values)
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+_parse_bool.__name__ = "boolean"
 
 
 def _is_number(value: object) -> bool:

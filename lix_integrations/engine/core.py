@@ -15,7 +15,7 @@ from typing import Any
 from ..backends import Backend, open_backend
 from ..config import EngineConfig, default_store_url
 from ..embedders import Embedder, as_embedder
-from ..errors import InvalidVectorError, LixError, SettingsMismatchError
+from ..errors import BackendError, InvalidVectorError, LixError, SettingsMismatchError
 from .clock import Clock, SystemClock
 from .flows import Flow, T, run_async, run_sync
 from .ops import Embed, EnsureSettings, Op, Vector
@@ -58,6 +58,7 @@ class EngineCore:
         self._recent: OrderedDict[str, Vector] = OrderedDict()
         self._recent_lock = threading.Lock()
         self._closed = False
+        self._outage = False
 
     # -- stored settings -----------------------------------------------------------------------------------
 
@@ -147,6 +148,42 @@ class EngineCore:
             return await self.backend.aexecute(op)
 
         return await run_async(self._checked(flow), execute)
+
+    # -- failing open ----------------------------------------------------------------------------------------
+
+    def run_cache(self, flow: Flow[T], fallback: T) -> T:
+        """Run a cache flow; with ``fail_open``, a store failure gives ``fallback`` instead of an exception."""
+        try:
+            result = self.run(flow)
+        except BackendError as exc:
+            return self._failed(exc, fallback)
+        self._recovered()
+        return result
+
+    async def arun_cache(self, flow: Flow[T], fallback: T) -> T:
+        try:
+            result = await self.arun(flow)
+        except BackendError as exc:
+            return self._failed(exc, fallback)
+        self._recovered()
+        return result
+
+    def _failed(self, exc: BackendError, fallback: T) -> T:
+        if not self.config.fail_open:
+            raise exc
+        with self._recent_lock:
+            first, self._outage = not self._outage, True
+        if first:  # once per outage, not once per request
+            logger.warning(
+                "cache store %s failed; serving misses until it recovers: %s", self.backend.url, exc
+            )
+        return fallback
+
+    def _recovered(self) -> None:
+        if self._outage:
+            with self._recent_lock:
+                self._outage = False
+            logger.warning("cache store %s recovered", self.backend.url)
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from ..config import EngineConfig, SamplingPolicy
 from ..tiers.semantic import Candidate, SemanticHit
 from .clock import Clock
 from .core import EngineCore
-from .ops import CountEntries
+from .ops import CountEntries, DeleteIds
 from .scope import resolve_scope
 from .stats import EngineStats
 
@@ -57,7 +57,7 @@ class SemanticAPI:
     ) -> SemanticHit | None:
         tier = self._core.semantic
         query = tier.prepare(prompt, llm_string, context=context, scope=resolve_scope(scope))
-        return self._core.run(tier.lookup(query, threshold=threshold))
+        return self._core.run_cache(tier.lookup(query, threshold=threshold), None)
 
     def update(
         self,
@@ -71,7 +71,7 @@ class SemanticAPI:
     ) -> int | None:
         tier = self._core.semantic
         query = tier.prepare(prompt, llm_string, context=context, scope=resolve_scope(scope))
-        return self._core.run(tier.update(query, payload, ttl=ttl))
+        return self._core.run_cache(tier.update(query, payload, ttl=ttl), None)
 
     def explain(
         self,
@@ -90,6 +90,10 @@ class SemanticAPI:
     def clear(self, *, scope: str | None = None, llm_string: str | None = None) -> int:
         """Delete the entries of ``scope`` (and the scopes nested in it) and/or of one model's settings."""
         return self._core.run(self._core.semantic.clear(scope=scope, llm_string=llm_string))
+
+    def delete(self, entry_id: int) -> bool:
+        """Delete one entry by id (as reported by a hit or ``explain``), e.g. one the caller cannot read back."""
+        return bool(self._core.run(_single(DeleteIds(self._core.config.namespace, (entry_id,)))))
 
     def purge_expired(self) -> int:
         return self._core.run(self._core.semantic.purge_expired())
@@ -120,7 +124,7 @@ class AsyncSemanticAPI:
     ) -> SemanticHit | None:
         tier = self._core.semantic
         query = tier.prepare(prompt, llm_string, context=context, scope=resolve_scope(scope))
-        return await self._core.arun(tier.lookup(query, threshold=threshold))
+        return await self._core.arun_cache(tier.lookup(query, threshold=threshold), None)
 
     async def update(
         self,
@@ -134,7 +138,7 @@ class AsyncSemanticAPI:
     ) -> int | None:
         tier = self._core.semantic
         query = tier.prepare(prompt, llm_string, context=context, scope=resolve_scope(scope))
-        return await self._core.arun(tier.update(query, payload, ttl=ttl))
+        return await self._core.arun_cache(tier.update(query, payload, ttl=ttl), None)
 
     async def explain(
         self,
@@ -152,6 +156,9 @@ class AsyncSemanticAPI:
 
     async def clear(self, *, scope: str | None = None, llm_string: str | None = None) -> int:
         return await self._core.arun(self._core.semantic.clear(scope=scope, llm_string=llm_string))
+
+    async def delete(self, entry_id: int) -> bool:
+        return bool(await self._core.arun(_single(DeleteIds(self._core.config.namespace, (entry_id,)))))
 
     async def purge_expired(self) -> int:
         return await self._core.arun(self._core.semantic.purge_expired())
@@ -214,6 +221,7 @@ class Engine(_EngineBase):
         max_entries: int | None = None,
         sampling: SamplingPolicy | str | None = None,
         max_prompt_bytes: int | None = None,
+        fail_open: bool | None = None,
         _core: EngineCore | None = None,
     ) -> None:
         if _core is None:
@@ -225,6 +233,7 @@ class Engine(_EngineBase):
                 "max_entries": max_entries,
                 "sampling": sampling,
                 "max_prompt_bytes": max_prompt_bytes,
+                "fail_open": fail_open,
             }
             _core = _build_core(url, config, embedder, clock, options)
             # A blocking engine may do blocking I/O now: refuse a mismatched store at open, not at first use.
@@ -272,6 +281,7 @@ class AsyncEngine(_EngineBase):
         max_entries: int | None = None,
         sampling: SamplingPolicy | str | None = None,
         max_prompt_bytes: int | None = None,
+        fail_open: bool | None = None,
         _core: EngineCore | None = None,
     ) -> None:
         if _core is None:
@@ -283,6 +293,7 @@ class AsyncEngine(_EngineBase):
                 "max_entries": max_entries,
                 "sampling": sampling,
                 "max_prompt_bytes": max_prompt_bytes,
+                "fail_open": fail_open,
             }
             _core = _build_core(url, config, embedder, clock, options)
         self._core = _core

@@ -98,7 +98,10 @@ class LixSemanticCache(BaseCache):
         except InvalidPromptError as exc:
             logger.warning("prompt not looked up in the cache: %s", exc)
             return None
-        return _decode(hit)
+        generations = _decode(hit)
+        if hit is not None and generations is None:
+            self._engine.semantic.delete(hit.entry_id)  # or it would keep winning for every paraphrase
+        return generations
 
     def update(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
         payload = _encode(return_val)
@@ -141,7 +144,10 @@ class LixSemanticCache(BaseCache):
         except InvalidPromptError as exc:
             logger.warning("prompt not looked up in the cache: %s", exc)
             return None
-        return _decode(hit)
+        generations = _decode(hit)
+        if hit is not None and generations is None:
+            await self._aengine.semantic.delete(hit.entry_id)
+        return generations
 
     async def aupdate(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
         payload = _encode(return_val)

@@ -81,7 +81,9 @@ def test_concurrent_writers_in_two_processes_lose_nothing(tmp_path: Path) -> Non
         """
     )
     procs = [
-        subprocess.Popen([sys.executable, "-c", script_head + textwrap.dedent(body), name], stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-c", script_head + textwrap.dedent(body), name], stderr=subprocess.PIPE
+        )
         for name in ("a", "b")
     ]
     for proc in procs:
@@ -137,7 +139,9 @@ def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
     assert not (tmp_path / "missing").exists()
 
 
-@pytest.mark.parametrize("url", ["mysql://localhost/db", "memcached://x", "nonsense", "", "sqlite://relative.db"])
+@pytest.mark.parametrize(
+    "url", ["mysql://localhost/db", "memcached://x", "nonsense", "", "sqlite://relative.db"]
+)
 def test_unknown_or_malformed_urls_are_refused(url: str) -> None:
     with pytest.raises(ConfigError):
         Engine(url, embedder=FakeEmbedder())
@@ -183,3 +187,22 @@ def test_busy_file_waits_for_the_lock_instead_of_failing(tmp_path: Path) -> None
     threading.Thread(target=release).start()
     engine.semantic.update("written once the lock is free", LLM, "ok")
     assert engine.semantic.lookup("written once the lock is free", LLM) is not None
+
+
+def test_cache_fails_open_when_the_store_fails(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    engine = _engine(tmp_path / "failing.db")
+    engine.semantic.update("stored before the outage", LLM, "x")
+    engine._core.backend.close()  # every later operation now raises BackendError inside the engine
+    with caplog.at_level("WARNING", logger="lix_integrations"):
+        assert engine.semantic.lookup("stored before the outage", LLM) is None
+        assert engine.semantic.update("during the outage", LLM, "y") is None
+        assert asyncio.run(engine.aio.semantic.lookup("stored before the outage", LLM)) is None
+    outage_logs = [r for r in caplog.records if "failed; serving misses" in r.getMessage()]
+    assert len(outage_logs) == 1  # once per outage, not per request
+
+
+def test_cache_can_be_asked_to_raise_instead(tmp_path: Path) -> None:
+    engine = _engine(tmp_path / "strict.db", fail_open=False)
+    engine._core.backend.close()
+    with pytest.raises(BackendError, match="closed"):
+        engine.semantic.lookup("anything at all", LLM)
