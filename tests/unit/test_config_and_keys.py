@@ -58,7 +58,9 @@ def test_unknown_option_is_refused() -> None:
         EngineConfig().with_overrides(treshold=0.5)
 
 
-def test_default_store_lives_in_the_overridable_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_default_store_lives_in_the_overridable_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("LIX_CACHE_DIR", str(tmp_path / "lixhome"))
     assert default_store_path() == tmp_path / "lixhome" / "cache.db"
     engine = Engine(embedder=FakeEmbedder())
