@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 #: Cosine threshold for all-MiniLM-L6-v2, chosen on ``shared/data/pairs/qqp_dev.jsonl`` (see docs/semantic.md).
-DEFAULT_THRESHOLD = 0.8
+DEFAULT_THRESHOLD = 0.82
 
 _CANDIDATES = 4
 
