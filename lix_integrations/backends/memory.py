@@ -29,6 +29,7 @@ from ..engine.ops import (
     VectorSearch,
 )
 from .base import Backend
+from .memory_kv import MemoryKv
 from .vector_index import IndexSet
 
 __all__ = ["MemoryBackend", "MemoryStore"]
@@ -52,6 +53,7 @@ class MemoryStore:
         self.settings: dict[str, dict[str, str]] = {}
         self.namespaces: dict[str, _Namespace] = {}
         self.next_id = 1
+        self.kv = MemoryKv()
 
     def ns(self, name: str) -> _Namespace:
         space = self.namespaces.get(name)
@@ -91,6 +93,7 @@ class MemoryBackend(Backend):
                 EvictOverflow: self._evict_overflow,
                 PurgeExpired: self._purge_expired,
                 CountEntries: self._count,
+                **store.kv.handlers(),  # type: ignore[dict-item]
             }
         )
 

@@ -38,6 +38,7 @@ from ..engine.ops import (
 )
 from ..errors import BackendError, ConfigError
 from .base import Backend
+from .sqlite_kv import KV_SCHEMA, SQLiteKv
 from .vector_index import IndexSet, VectorIndex
 
 __all__ = ["SQLiteBackend"]
@@ -160,6 +161,7 @@ class SQLiteBackend(Backend):
         self._last_touch_flush = time.monotonic()
         self._log_writes = 0
         self._closed = False
+        self._kv = SQLiteKv(self._conn, self._write)
         self._handlers.update(
             {
                 EnsureSettings: self._ensure_settings,
@@ -172,6 +174,7 @@ class SQLiteBackend(Backend):
                 EvictOverflow: self._evict_overflow,
                 PurgeExpired: self._purge_expired,
                 CountEntries: self._count,
+                **self._kv.handlers(),
             }
         )
 
@@ -187,7 +190,7 @@ class SQLiteBackend(Backend):
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
         with self._write():
-            for statement in _SCHEMA.split(";"):
+            for statement in (_SCHEMA + KV_SCHEMA).split(";"):
                 if statement.strip():
                     conn.execute(statement)
             row = conn.execute("SELECT value FROM lix_meta WHERE key = 'schema_version'").fetchone()
@@ -247,6 +250,7 @@ class SQLiteBackend(Backend):
                 return
             try:
                 self._flush_touches(force=True)
+                self._kv.flush_touches(force=True)
             except sqlite3.Error:
                 logger.warning("could not record recent cache use in %s at close", self.path, exc_info=True)
             self._closed = True

@@ -25,6 +25,15 @@ __all__ = [
     "Op",
     "PurgeExpired",
     "SemanticRecord",
+    "KvDelete",
+    "KvDeleteWhere",
+    "KvEvict",
+    "KvGet",
+    "KvItem",
+    "KvPurgeExpired",
+    "KvPut",
+    "KvScan",
+    "KvUsage",
     "Touch",
     "Upsert",
     "VectorSearch",
@@ -160,3 +169,112 @@ class CountEntries(Op):
     """Count a namespace's records (expired ones included until purged). Result: ``int``."""
 
     namespace: str
+
+
+# -- key-value records (embedding, tool and framework key-value tiers) ----------------------------------------
+#
+# A KV record lives in (namespace, table, key). ``table`` separates tiers and collections inside a namespace.
+# Values are bytes: each tier chooses its own encoding (float32 for vectors, JSON for tool results).
+
+
+@dataclass(frozen=True, slots=True)
+class KvItem:
+    """One value to store; ``tags`` let a tier delete related records together (tool invalidation)."""
+
+    key: str
+    value: bytes
+    expires_at: float | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class KvGet(Op):
+    """Values of ``keys`` in order, ``None`` for missing or expired ones. Result: ``list[bytes | None]``.
+
+    With ``touch`` the records count as used at ``now`` for least-recently-used eviction (writes may be deferred).
+    """
+
+    namespace: str
+    table: str
+    keys: tuple[str, ...]
+    now: float
+    touch: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class KvPut(Op):
+    """Insert or replace records in one round trip / transaction. Result: ``None``."""
+
+    namespace: str
+    table: str
+    items: tuple[KvItem, ...]
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class KvDelete(Op):
+    """Delete records by key. Result: ``int`` (how many existed, expired ones included)."""
+
+    namespace: str
+    table: str
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class KvDeleteWhere(Op):
+    """Delete records whose key starts with ``prefix`` and that carry every tag in ``tags``. Result: ``int``.
+
+    ``prefix=""`` and no tags deletes the whole table.
+    """
+
+    namespace: str
+    table: str
+    prefix: str = ""
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class KvScan(Op):
+    """Live records whose key starts with ``prefix``, sorted by key. Result: ``list[tuple[str, bytes]]``.
+
+    ``keys_only`` returns ``b""`` as every value, to list without transferring values. ``limit`` bounds the page;
+    ``after`` continues after that key.
+    """
+
+    namespace: str
+    table: str
+    now: float
+    prefix: str = ""
+    keys_only: bool = False
+    limit: int | None = None
+    after: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KvUsage(Op):
+    """Record count and total value bytes of a table, expired records included. Result: ``tuple[int, int]``."""
+
+    namespace: str
+    table: str
+
+
+@dataclass(frozen=True, slots=True)
+class KvEvict(Op):
+    """Delete least-recently-used records until the table fits both bounds (``None`` = unbounded).
+
+    Result: ``int`` evicted.
+    """
+
+    namespace: str
+    table: str
+    max_entries: int | None = None
+    max_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KvPurgeExpired(Op):
+    """Delete records of a table (or every table, ``table=None``) expired at ``now``. Result: ``int``."""
+
+    namespace: str
+    table: str | None
+    now: float

@@ -1,0 +1,238 @@
+"""Key-value records for the SQLite backend (embedding, tool and framework key-value tiers).
+
+Reads that touch records (for least-recently-used eviction) are buffered and written in one transaction per
+batch, like the semantic tier's, so a cache hit never waits for a write.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+from ..engine.ops import KvDelete, KvDeleteWhere, KvEvict, KvGet, KvPurgeExpired, KvPut, KvScan, KvUsage
+
+__all__ = ["KV_SCHEMA", "SQLiteKv"]
+
+KV_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv_records (
+    namespace TEXT NOT NULL,
+    tbl TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    expires_at REAL,
+    accessed_at REAL NOT NULL,
+    PRIMARY KEY (namespace, tbl, key)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS kv_lru ON kv_records (namespace, tbl, accessed_at);
+CREATE INDEX IF NOT EXISTS kv_expiry ON kv_records (namespace, expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS kv_tags (
+    namespace TEXT NOT NULL,
+    tbl TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (namespace, tbl, tag, key)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS kv_tags_by_key ON kv_tags (namespace, tbl, key);
+"""
+
+_TOUCH_FLUSH_COUNT = 512
+_TOUCH_FLUSH_SECONDS = 1.0
+_CHUNK = 400
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching keys that start with ``prefix`` literally (``%``, ``_`` and ``\\`` escaped)."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+class SQLiteKv:
+    """The KV handlers; the owning backend holds its lock around every call and supplies transactions."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, write: Callable[[], AbstractContextManager[sqlite3.Connection]]
+    ) -> None:
+        self._conn = conn
+        self._write = write
+        self._pending_touch: dict[tuple[str, str, str], float] = {}
+        self._last_flush = time.monotonic()
+
+    def handlers(self) -> dict[type, Any]:
+        return {
+            KvGet: self.get,
+            KvPut: self.put,
+            KvDelete: self.delete,
+            KvDeleteWhere: self.delete_where,
+            KvScan: self.scan,
+            KvUsage: self.usage,
+            KvEvict: self.evict,
+            KvPurgeExpired: self.purge_expired,
+        }
+
+    # -- reads -----------------------------------------------------------------------------------------------
+
+    def get(self, op: KvGet) -> list[bytes | None]:
+        found: dict[str, bytes] = {}
+        unique = list(dict.fromkeys(op.keys))
+        for start in range(0, len(unique), _CHUNK):
+            chunk = unique[start : start + _CHUNK]
+            rows = self._conn.execute(
+                f"SELECT key, value FROM kv_records WHERE namespace = ? AND tbl = ? AND key IN "
+                f"({','.join('?' * len(chunk))}) AND (expires_at IS NULL OR expires_at > ?)",
+                [op.namespace, op.table, *chunk, op.now],
+            )
+            found.update(rows)
+        if op.touch and found:
+            for key in found:
+                self._pending_touch[(op.namespace, op.table, key)] = op.now
+            self.flush_touches()
+        return [found.get(key) for key in op.keys]
+
+    def scan(self, op: KvScan) -> list[tuple[str, bytes]]:
+        column = "x''" if op.keys_only else "value"
+        sql = (
+            f"SELECT key, {column} FROM kv_records WHERE namespace = ? AND tbl = ? AND key LIKE ? ESCAPE '\\' "
+            "AND (expires_at IS NULL OR expires_at > ?)"
+        )
+        params: list[Any] = [op.namespace, op.table, _like_prefix(op.prefix), op.now]
+        if op.after is not None:
+            sql += " AND key > ?"
+            params.append(op.after)
+        sql += " ORDER BY key"
+        if op.limit is not None:
+            sql += " LIMIT ?"
+            params.append(op.limit)
+        return [(key, bytes(value)) for key, value in self._conn.execute(sql, params)]
+
+    def usage(self, op: KvUsage) -> tuple[int, int]:
+        row = self._conn.execute(
+            "SELECT count(*), coalesce(sum(size), 0) FROM kv_records WHERE namespace = ? AND tbl = ?",
+            (op.namespace, op.table),
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    # -- writes ----------------------------------------------------------------------------------------------
+
+    def put(self, op: KvPut) -> None:
+        if not op.items:
+            return
+        with self._write() as conn:
+            keys = [item.key for item in op.items]
+            self._drop_tags(conn, op.namespace, op.table, keys)
+            conn.executemany(
+                "INSERT OR REPLACE INTO kv_records (namespace, tbl, key, value, size, expires_at, accessed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        op.namespace,
+                        op.table,
+                        item.key,
+                        bytes(item.value),
+                        len(item.value),
+                        item.expires_at,
+                        op.now,
+                    )
+                    for item in op.items
+                ],
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO kv_tags (namespace, tbl, tag, key) VALUES (?, ?, ?, ?)",
+                [(op.namespace, op.table, tag, item.key) for item in op.items for tag in item.tags],
+            )
+
+    def _drop_tags(self, conn: sqlite3.Connection, namespace: str, table: str, keys: list[str]) -> None:
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            conn.execute(
+                f"DELETE FROM kv_tags WHERE namespace = ? AND tbl = ? AND key IN ({','.join('?' * len(chunk))})",
+                [namespace, table, *chunk],
+            )
+
+    def _delete_keys(self, conn: sqlite3.Connection, namespace: str, table: str, keys: list[str]) -> int:
+        removed = 0
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            cur = conn.execute(
+                f"DELETE FROM kv_records WHERE namespace = ? AND tbl = ? AND key IN ({','.join('?' * len(chunk))})",
+                [namespace, table, *chunk],
+            )
+            removed += cur.rowcount
+        self._drop_tags(conn, namespace, table, keys)
+        for key in keys:
+            self._pending_touch.pop((namespace, table, key), None)
+        return removed
+
+    def delete(self, op: KvDelete) -> int:
+        with self._write() as conn:
+            return self._delete_keys(conn, op.namespace, op.table, list(dict.fromkeys(op.keys)))
+
+    def delete_where(self, op: KvDeleteWhere) -> int:
+        with self._write() as conn:
+            if op.tags:
+                sql = "SELECT key FROM kv_tags WHERE namespace = ? AND tbl = ? AND tag = ?"
+                params: list[Any] = [op.namespace, op.table, op.tags[0]]
+                for tag in op.tags[1:]:
+                    sql += " AND key IN (SELECT key FROM kv_tags WHERE namespace = ? AND tbl = ? AND tag = ?)"
+                    params += [op.namespace, op.table, tag]
+                keys = [key for (key,) in conn.execute(sql, params) if key.startswith(op.prefix)]
+            else:
+                keys = [
+                    key
+                    for (key,) in conn.execute(
+                        "SELECT key FROM kv_records WHERE namespace = ? AND tbl = ? AND key LIKE ? ESCAPE '\\'",
+                        (op.namespace, op.table, _like_prefix(op.prefix)),
+                    )
+                ]
+            return self._delete_keys(conn, op.namespace, op.table, keys)
+
+    def evict(self, op: KvEvict) -> int:
+        count, size = self.usage(KvUsage(op.namespace, op.table))
+        over_count = op.max_entries is not None and count > op.max_entries
+        over_bytes = op.max_bytes is not None and size > op.max_bytes
+        if not (over_count or over_bytes):
+            return 0
+        self.flush_touches(force=True)
+        doomed: list[str] = []
+        with self._write() as conn:
+            rows: Iterator[tuple[str, int]] = conn.execute(
+                "SELECT key, size FROM kv_records WHERE namespace = ? AND tbl = ? ORDER BY accessed_at, key",
+                (op.namespace, op.table),
+            )
+            for key, item_size in rows:
+                if not (
+                    (op.max_entries is not None and count > op.max_entries)
+                    or (op.max_bytes is not None and size > op.max_bytes)
+                ):
+                    break
+                doomed.append(key)
+                count -= 1
+                size -= item_size
+            return self._delete_keys(conn, op.namespace, op.table, doomed)
+
+    def purge_expired(self, op: KvPurgeExpired) -> int:
+        sql = "SELECT tbl, key FROM kv_records WHERE namespace = ? AND expires_at IS NOT NULL AND expires_at <= ?"
+        params: list[Any] = [op.namespace, op.now]
+        if op.table is not None:
+            sql += " AND tbl = ?"
+            params.append(op.table)
+        with self._write() as conn:
+            by_table: dict[str, list[str]] = {}
+            for table, key in conn.execute(sql, params).fetchall():
+                by_table.setdefault(table, []).append(key)
+            return sum(self._delete_keys(conn, op.namespace, t, keys) for t, keys in by_table.items())
+
+    def flush_touches(self, *, force: bool = False) -> None:
+        if not self._pending_touch:
+            return
+        due = time.monotonic() - self._last_flush >= _TOUCH_FLUSH_SECONDS
+        if not (force or due or len(self._pending_touch) >= _TOUCH_FLUSH_COUNT):
+            return
+        pending, self._pending_touch = self._pending_touch, {}
+        self._last_flush = time.monotonic()
+        with self._write() as conn:
+            conn.executemany(
+                "UPDATE kv_records SET accessed_at = max(accessed_at, ?) WHERE namespace = ? AND tbl = ? AND key = ?",
+                [(now, ns, table, key) for (ns, table, key), now in pending.items()],
+            )

@@ -1,0 +1,149 @@
+"""Storage-level conformance for key-value records: every backend, every operation, sync and async.
+
+Subclass :class:`KvConformance` and provide a ``backend_url`` fixture returning a fresh store's URL. Tiers built
+on KV records (embeddings, tools, framework key-value stores) rely on exactly these behaviours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ..backends import Backend, open_backend
+from ..engine.ops import (
+    KvDelete,
+    KvDeleteWhere,
+    KvEvict,
+    KvGet,
+    KvItem,
+    KvPurgeExpired,
+    KvPut,
+    KvScan,
+    KvUsage,
+    Op,
+)
+
+__all__ = ["KvConformance", "KvDriver"]
+
+NS = "conformance"
+T0 = 1_000.0
+
+
+class KvDriver:
+    """Executes operations on one backend synchronously or through its async path."""
+
+    def __init__(self, backend: Backend, mode: str) -> None:
+        self.backend = backend
+        self.mode = mode
+
+    def __call__(self, op: Op) -> Any:
+        if self.mode == "sync":
+            return self.backend.execute(op)
+        return asyncio.run(self.backend.aexecute(op))
+
+    def put(self, table: str, *items: KvItem, now: float = T0) -> None:
+        self(KvPut(NS, table, tuple(items), now))
+
+    def get(self, table: str, *keys: str, now: float = T0, touch: bool = True) -> list[bytes | None]:
+        return self(KvGet(NS, table, tuple(keys), now, touch))  # type: ignore[no-any-return]
+
+
+class KvConformance:
+    @pytest.fixture
+    def backend_url(self) -> str:  # pragma: no cover - provided by each backend's module
+        raise NotImplementedError
+
+    @pytest.fixture(params=["sync", "async"])
+    def kv(self, request: pytest.FixtureRequest, backend_url: str) -> Iterator[KvDriver]:
+        backend = open_backend(backend_url)
+        yield KvDriver(backend, str(request.param))
+        backend.close()
+
+    def test_put_get_in_input_order(self, kv: KvDriver) -> None:
+        kv.put("t", KvItem("a", b"1"), KvItem("b", b"\x00\xff binary"))
+        assert kv.get("t", "b", "missing", "a", "b") == [b"\x00\xff binary", None, b"1", b"\x00\xff binary"]
+
+    def test_tables_and_namespaces_are_separate(self, kv: KvDriver) -> None:
+        kv.put("t1", KvItem("k", b"one"))
+        kv.put("t2", KvItem("k", b"two"))
+        assert kv.get("t1", "k") == [b"one"] and kv.get("t2", "k") == [b"two"]
+        assert kv(KvGet("other-namespace", "t1", ("k",), T0)) == [None]
+
+    def test_replace_updates_value_and_tags(self, kv: KvDriver) -> None:
+        kv.put("t", KvItem("k", b"old", tags=("x",)))
+        kv.put("t", KvItem("k", b"new", tags=("y",)))
+        assert kv.get("t", "k") == [b"new"]
+        assert kv(KvDeleteWhere(NS, "t", tags=("x",))) == 0
+        assert kv(KvDeleteWhere(NS, "t", tags=("y",))) == 1
+        assert kv(KvUsage(NS, "t")) == (0, 0)
+
+    def test_expiry(self, kv: KvDriver) -> None:
+        kv.put("t", KvItem("short", b"s", expires_at=T0 + 10), KvItem("forever", b"f"))
+        assert kv.get("t", "short", "forever", now=T0 + 9) == [b"s", b"f"]
+        assert kv.get("t", "short", "forever", now=T0 + 10) == [None, b"f"]
+        assert [k for k, _ in kv(KvScan(NS, "t", T0 + 11))] == ["forever"]
+        assert kv(KvPurgeExpired(NS, "t", T0 + 11)) == 1
+        assert kv(KvUsage(NS, "t")) == (1, 1)
+
+    def test_delete_counts_existing(self, kv: KvDriver) -> None:
+        kv.put("t", KvItem("a", b"1"), KvItem("b", b"2"))
+        assert kv(KvDelete(NS, "t", ("a", "zzz", "a"))) == 1
+        assert kv.get("t", "a", "b") == [None, b"2"]
+
+    def test_scan_by_prefix_with_literal_wildcards(self, kv: KvDriver) -> None:
+        keys = ["user_1/a", "user_1/b", "user%1/c", "userX1/d", "user_10/e", "other"]
+        kv.put("t", *(KvItem(k, k.encode()) for k in keys))
+        assert [k for k, _ in kv(KvScan(NS, "t", T0, prefix="user_1/"))] == ["user_1/a", "user_1/b"]
+        assert [k for k, _ in kv(KvScan(NS, "t", T0, prefix="user%"))] == ["user%1/c"]
+        page = kv(KvScan(NS, "t", T0, prefix="user", keys_only=True, limit=2))
+        assert page == [("user%1/c", b""), ("userX1/d", b"")]
+        rest = kv(KvScan(NS, "t", T0, prefix="user", after="userX1/d"))
+        assert [k for k, _ in rest] == ["user_1/a", "user_1/b", "user_10/e"]
+
+    def test_delete_where_by_prefix_and_tags(self, kv: KvDriver) -> None:
+        kv.put(
+            "t",
+            KvItem("read:1", b"", tags=("tool=read", "path=/a")),
+            KvItem("read:2", b"", tags=("tool=read", "path=/b")),
+            KvItem("list:1", b"", tags=("tool=list", "path=/a")),
+            KvItem("x_1", b""),
+            KvItem("x%1", b""),
+        )
+        assert kv(KvDeleteWhere(NS, "t", tags=("tool=read", "path=/a"))) == 1
+        assert kv(KvDeleteWhere(NS, "t", prefix="x_")) == 1
+        assert kv.get("t", "read:1", "read:2", "list:1", "x%1") == [None, b"", b"", b""]
+        assert kv(KvDeleteWhere(NS, "t")) == 3
+        assert kv(KvUsage(NS, "t")) == (0, 0)
+
+    def test_lru_eviction_by_count_and_bytes(self, kv: KvDriver) -> None:
+        for i in range(5):
+            kv.put("t", KvItem(f"k{i}", b"x" * 10), now=T0 + i)
+        kv.get("t", "k0", now=T0 + 10)  # k0 becomes the most recently used
+        assert kv(KvEvict(NS, "t", max_entries=3)) == 2
+        assert kv.get("t", "k0", "k1", "k2", "k3", "k4", touch=False) == [
+            b"x" * 10,
+            None,
+            None,
+            b"x" * 10,
+            b"x" * 10,
+        ]
+        assert kv(KvEvict(NS, "t", max_bytes=15)) == 2
+        assert kv(KvUsage(NS, "t")) == (1, 10)
+        assert kv.get("t", "k0", touch=False) == [b"x" * 10]
+
+    def test_large_batches(self, kv: KvDriver) -> None:
+        items = [KvItem(f"key-{i:05d}", i.to_bytes(4, "big")) for i in range(2500)]
+        kv.put("t", *items)
+        keys = [item.key for item in items]
+        assert kv.get("t", *keys) == [item.value for item in items]
+        assert kv(KvUsage(NS, "t")) == (2500, 10_000)
+        assert kv(KvDelete(NS, "t", tuple(keys[:1200]))) == 1200
+
+    def test_unicode_keys_round_trip(self, kv: KvDriver) -> None:
+        keys = ["ключ", "🔑", "a\x00b", "{tag}", "*", "../etc/passwd"]
+        kv.put("t", *(KvItem(k, k.encode("utf-8")) for k in keys))
+        assert kv.get("t", *keys) == [k.encode("utf-8") for k in keys]
+        assert sorted(k for k, _ in kv(KvScan(NS, "t", T0))) == sorted(keys)
