@@ -10,11 +10,14 @@ from __future__ import annotations
 import enum
 import math
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .tiers.kv import KvConfig
 
 __all__ = [
     "DEFAULT_DIR_ENV",
@@ -82,6 +85,7 @@ class EngineConfig:
     sampling: SamplingPolicy = SamplingPolicy.SERVE
     max_prompt_bytes: int = DEFAULT_MAX_PROMPT_BYTES
     fail_open: bool = True
+    kv: KvConfig = field(default_factory=lambda: _default_kv_config())
 
     def __post_init__(self) -> None:
         if self.url is not None and (not isinstance(self.url, str) or not self.url):
@@ -177,3 +181,10 @@ def _check_threshold(value: object) -> float:
 
 
 check_threshold = _check_threshold
+
+
+def _default_kv_config() -> KvConfig:
+    # Imported here: the tier module imports the engine package, which imports this module.
+    from .tiers.kv import KvConfig
+
+    return KvConfig()

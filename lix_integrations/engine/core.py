@@ -43,6 +43,7 @@ class EngineCore:
         clock: Clock | None = None,
         backend: Backend | None = None,
     ) -> None:
+        from ..tiers.kv import KvCounters, KvTier
         from ..tiers.semantic import SemanticTier
 
         self.config = config
@@ -51,6 +52,7 @@ class EngineCore:
         self.backend: Backend = backend or open_backend(config.url or default_store_url())
         self.semantic_counters = SemanticCounters()
         self.semantic = SemanticTier(config, self.clock, self.semantic_counters)
+        self.kv = KvTier(config.kv, config.namespace, self.clock, KvCounters())
         self._dimension: int | None = self.embedder.dimension
         self._settings_checked = False
         self._dimension_checked = False
@@ -188,7 +190,11 @@ class EngineCore:
     # -- lifecycle -----------------------------------------------------------------------------------------
 
     def stats(self) -> EngineStats:
-        return EngineStats(namespace=self.config.namespace, semantic=self.semantic_counters.snapshot())
+        return EngineStats(
+            namespace=self.config.namespace,
+            semantic=self.semantic_counters.snapshot(),
+            kv=self.kv.counters.snapshot(),
+        )
 
     def close(self) -> None:
         if not self._closed:

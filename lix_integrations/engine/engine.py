@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import EngineConfig, SamplingPolicy
+from ..tiers.kv import KvConfig
 from ..tiers.semantic import Candidate, SemanticHit
 from .clock import Clock
 from .core import EngineCore
+from .kv_api import AsyncKvAPI, KvAPI
 from .ops import CountEntries, DeleteIds
 from .scope import resolve_scope
 from .stats import EngineStats
@@ -194,6 +196,7 @@ class _EngineBase:
 
     def reset_stats(self) -> None:
         self._core.semantic_counters.reset()
+        self._core.kv.counters.reset()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self.url!r}, namespace={self.namespace!r})"
@@ -222,6 +225,7 @@ class Engine(_EngineBase):
         sampling: SamplingPolicy | str | None = None,
         max_prompt_bytes: int | None = None,
         fail_open: bool | None = None,
+        kv: KvConfig | None = None,
         _core: EngineCore | None = None,
     ) -> None:
         if _core is None:
@@ -234,12 +238,14 @@ class Engine(_EngineBase):
                 "sampling": sampling,
                 "max_prompt_bytes": max_prompt_bytes,
                 "fail_open": fail_open,
+                "kv": kv,
             }
             _core = _build_core(url, config, embedder, clock, options)
             # A blocking engine may do blocking I/O now: refuse a mismatched store at open, not at first use.
             _core.run(_core.settings_flow())
         self._core = _core
         self.semantic = SemanticAPI(_core)
+        self.kv = KvAPI(_core)
 
     @classmethod
     def from_env(cls, prefix: str = "LIX_", **kwargs: Any) -> Engine:
@@ -282,6 +288,7 @@ class AsyncEngine(_EngineBase):
         sampling: SamplingPolicy | str | None = None,
         max_prompt_bytes: int | None = None,
         fail_open: bool | None = None,
+        kv: KvConfig | None = None,
         _core: EngineCore | None = None,
     ) -> None:
         if _core is None:
@@ -294,10 +301,12 @@ class AsyncEngine(_EngineBase):
                 "sampling": sampling,
                 "max_prompt_bytes": max_prompt_bytes,
                 "fail_open": fail_open,
+                "kv": kv,
             }
             _core = _build_core(url, config, embedder, clock, options)
         self._core = _core
         self.semantic = AsyncSemanticAPI(_core)
+        self.kv = AsyncKvAPI(_core)
 
     @classmethod
     def from_env(cls, prefix: str = "LIX_", **kwargs: Any) -> AsyncEngine:

@@ -9,9 +9,12 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..tiers.kv import KvStats
 
 __all__ = ["EngineStats", "LatencySummary", "SemanticCounters", "SemanticStats"]
 
@@ -60,9 +63,14 @@ class EngineStats:
 
     namespace: str
     semantic: SemanticStats
+    kv: KvStats | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"namespace": self.namespace, "semantic": self.semantic.to_dict()}
+        return {
+            "namespace": self.namespace,
+            "semantic": self.semantic.to_dict(),
+            "kv": None if self.kv is None else self.kv.to_dict(),
+        }
 
 
 class SemanticCounters:

@@ -1,0 +1,310 @@
+"""The key-value tier: framework key-value stores (LlamaIndex ``BaseKVStore``) as named collections of JSON dicts.
+
+A collection maps onto the KV operations' ``table`` as ``"kv:" + collection``. The table is a separate dimension of
+every KV record (``(namespace, table, key)``), never concatenated with the key, so two collections can never see
+each other's keys whatever characters their names hold (``docstore/data``, ``a:b``, ``a/b/c`` ...), and this tier's
+tables cannot meet the embedding or tool tiers' tables, which use other prefixes.
+
+Values are JSON objects encoded as UTF-8 bytes and decoded with :mod:`json` only: a store is data, never code, so
+nothing read back is unpickled. A stored value that is not a JSON object raises :class:`SerializationError` rather
+than being returned as something a docstore would misread.
+
+Unlike the caches, this tier does not fail open: a document store that silently dropped writes would lose data,
+so store failures reach the caller as :class:`BackendError`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..engine.clock import Clock
+from ..engine.flows import Flow
+from ..engine.ops import KvDelete, KvDeleteWhere, KvGet, KvItem, KvPut, KvScan
+from ..errors import ConfigError, InvalidIdError, InvalidInputError, SerializationError
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "MAX_COLLECTION_CHARS",
+    "TABLE_PREFIX",
+    "KvConfig",
+    "KvCounters",
+    "KvStats",
+    "KvTier",
+    "decode_value",
+    "encode_value",
+    "table_for",
+    "validate_collection",
+    "validate_key",
+]
+
+#: Prefix of every table this tier writes; other tiers use other prefixes.
+TABLE_PREFIX = "kv:"
+MAX_COLLECTION_CHARS = 512
+MAX_KEY_CHARS = 4096
+#: Records per write round trip when the caller does not say (LlamaIndex passes its own ``batch_size``).
+DEFAULT_BATCH_SIZE = 100
+#: ``get_all`` reads a collection in pages of this many records, so one round trip stays bounded.
+SCAN_PAGE = 1000
+
+
+@dataclass(frozen=True, kw_only=True)
+class KvConfig:
+    """Settings of the key-value tier.
+
+    ``ttl`` (seconds, ``None``: never) expires records written through the tier; framework stores such as a
+    docstore expect records to stay, so the default is no expiry. ``max_value_bytes`` refuses a single value
+    larger than this (encoded), before anything is written.
+    """
+
+    ttl: float | None = None
+    max_value_bytes: int = 64 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        ttl = self.ttl
+        if ttl is not None and (
+            isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0 or math.isinf(ttl)
+        ):
+            raise ConfigError(f"kv ttl must be a positive number of seconds or None, got {ttl!r}")
+        size = self.max_value_bytes
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ConfigError(f"kv max_value_bytes must be a positive integer, got {size!r}")
+
+
+@dataclass(frozen=True)
+class KvStats:
+    """A snapshot of the key-value tier's counters (this process only)."""
+
+    gets: int
+    hits: int
+    misses: int
+    puts: int
+    put_batches: int
+    deletes: int
+    scans: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class KvCounters:
+    """Thread-safe counters the key-value tier updates."""
+
+    _NAMES = ("gets", "hits", "misses", "puts", "put_batches", "deletes", "scans")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(self._NAMES, 0)
+
+    def add(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            self._counts[name] += amount
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts = dict.fromkeys(self._NAMES, 0)
+
+    def snapshot(self) -> KvStats:
+        with self._lock:
+            return KvStats(**self._counts)
+
+
+# -- pure helpers ---------------------------------------------------------------------------------------------
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: no backend can store them faithfully
+        return False
+    return True
+
+
+def validate_collection(collection: object) -> str:
+    """A collection name: any non-empty UTF-8 string (``/`` and ``:`` included) of bounded length."""
+    if not isinstance(collection, str) or not collection:
+        raise InvalidIdError(f"collection must be a non-empty string, got {collection!r}")
+    if len(collection) > MAX_COLLECTION_CHARS or not _encodable(collection) or "\x00" in collection:
+        raise InvalidIdError(
+            f"collection {collection[:80]!r} is longer than {MAX_COLLECTION_CHARS} characters or contains "
+            "a NUL character or a lone surrogate"
+        )
+    return collection
+
+
+def validate_key(key: object) -> str:
+    """A record key: any UTF-8 string (empty included, as ``SimpleKVStore`` allows) of bounded length."""
+    if not isinstance(key, str):
+        raise InvalidIdError(f"key must be a string, got {type(key).__name__}")
+    if len(key) > MAX_KEY_CHARS or not _encodable(key) or "\x00" in key:
+        raise InvalidIdError(
+            f"key {key[:80]!r} is longer than {MAX_KEY_CHARS} characters or contains a NUL character or a "
+            "lone surrogate"
+        )
+    return key
+
+
+def table_for(collection: str) -> str:
+    """The KV table holding a collection (validated)."""
+    return TABLE_PREFIX + validate_collection(collection)
+
+
+def encode_value(key: str, value: object, max_bytes: int) -> bytes:
+    """A dict as compact UTF-8 JSON; anything else, or anything JSON cannot hold, is refused naming the key."""
+    if not isinstance(value, dict):
+        raise InvalidInputError(f"value for key {key!r} must be a dict, got {type(value).__name__}")
+    try:
+        raw = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError, UnicodeEncodeError) as exc:
+        raise InvalidInputError(f"value for key {key!r} is not JSON-serializable: {exc}") from None
+    if len(raw) > max_bytes:
+        raise InvalidInputError(
+            f"value for key {key!r} is {len(raw)} bytes encoded, over max_value_bytes={max_bytes}"
+        )
+    return raw
+
+
+def decode_value(collection: str, key: str, raw: bytes) -> dict[str, Any]:
+    """The stored dict; a record that is not a JSON object is an error naming where it is."""
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise SerializationError(
+            f"record {key!r} of collection {collection!r} is not valid JSON: {exc}"
+        ) from None
+    if not isinstance(value, dict):
+        raise SerializationError(
+            f"record {key!r} of collection {collection!r} holds a {type(value).__name__}, not a JSON object"
+        )
+    return value
+
+
+def _check_batch_size(batch_size: object) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return batch_size
+
+
+# -- the tier -------------------------------------------------------------------------------------------------
+
+
+class KvTier:
+    """Policy of the key-value tier; every public method returns a flow for the engine's drivers to run."""
+
+    def __init__(self, config: KvConfig, namespace: str, clock: Clock, counters: KvCounters) -> None:
+        if not isinstance(config, KvConfig):
+            raise ConfigError(f"kv must be a KvConfig, got {type(config).__name__}")
+        self.config = config
+        self._namespace = namespace
+        self._clock = clock
+        self.counters = counters
+
+    def _expiry(self, now: float) -> float | None:
+        return None if self.config.ttl is None else now + self.config.ttl
+
+    def get_many(self, collection: str, keys: Sequence[str]) -> Flow[list[dict[str, Any] | None]]:
+        """Values of ``keys`` in order (``None`` for missing ones), in one round trip."""
+        table = table_for(collection)
+        checked = tuple(validate_key(k) for k in keys)
+        if not checked:
+            return []
+        raws: list[bytes | None] = yield KvGet(
+            self._namespace, table, checked, self._clock.now(), touch=False
+        )
+        found = [
+            None if raw is None else decode_value(collection, key, raw) for key, raw in zip(checked, raws)
+        ]
+        hits = sum(1 for value in found if value is not None)
+        self.counters.add("gets", len(checked))
+        self.counters.add("hits", hits)
+        self.counters.add("misses", len(checked) - hits)
+        return found
+
+    def get(self, collection: str, key: str) -> Flow[dict[str, Any] | None]:
+        values = yield from self.get_many(collection, (key,))
+        return values[0]
+
+    def put_many(
+        self,
+        collection: str,
+        pairs: Iterable[tuple[str, dict[str, Any]]],
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Flow[None]:
+        """Store pairs, ``batch_size`` records per round trip (one ``KvPut`` each, atomic per batch).
+
+        Every pair is validated and encoded before the first write, so bad input stores nothing.
+        """
+        table = table_for(collection)
+        size = _check_batch_size(batch_size)
+        encoded: list[tuple[str, bytes]] = []
+        for pair in pairs:
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise InvalidInputError(f"expected (key, dict) pairs, got {pair!r}"[:200])
+            key = validate_key(pair[0])
+            encoded.append((key, encode_value(key, pair[1], self.config.max_value_bytes)))
+        for start in range(0, len(encoded), size):
+            now = self._clock.now()
+            expires_at = self._expiry(now)
+            items = tuple(KvItem(key, raw, expires_at) for key, raw in encoded[start : start + size])
+            yield KvPut(self._namespace, table, items, now)
+            self.counters.add("puts", len(items))
+            self.counters.add("put_batches")
+
+    def put(self, collection: str, key: str, value: dict[str, Any]) -> Flow[None]:
+        yield from self.put_many(collection, [(key, value)], batch_size=1)
+
+    def delete_many(self, collection: str, keys: Sequence[str]) -> Flow[int]:
+        """Delete keys; returns how many existed."""
+        table = table_for(collection)
+        checked = tuple(validate_key(k) for k in keys)
+        if not checked:
+            return 0
+        removed: int = yield KvDelete(self._namespace, table, checked)
+        self.counters.add("deletes", removed)
+        return removed
+
+    def delete(self, collection: str, key: str) -> Flow[bool]:
+        removed = yield from self.delete_many(collection, (key,))
+        return removed > 0
+
+    def get_all(self, collection: str) -> Flow[dict[str, dict[str, Any]]]:
+        """Every live record of a collection, read in bounded pages sorted by key."""
+        table = table_for(collection)
+        out: dict[str, dict[str, Any]] = {}
+        after: str | None = None
+        while True:
+            page: list[tuple[str, bytes]] = yield KvScan(
+                self._namespace, table, self._clock.now(), limit=SCAN_PAGE, after=after
+            )
+            self.counters.add("scans")
+            for key, raw in page:
+                out[key] = decode_value(collection, key, raw)
+            if len(page) < SCAN_PAGE:
+                return out
+            after = page[-1][0]
+
+    def keys(self, collection: str) -> Flow[list[str]]:
+        """Keys of a collection's live records, sorted, without transferring values."""
+        table = table_for(collection)
+        keys: list[str] = []
+        after: str | None = None
+        while True:
+            page: list[tuple[str, bytes]] = yield KvScan(
+                self._namespace, table, self._clock.now(), keys_only=True, limit=SCAN_PAGE, after=after
+            )
+            self.counters.add("scans")
+            keys.extend(key for key, _ in page)
+            if len(page) < SCAN_PAGE:
+                return keys
+            after = page[-1][0]
+
+    def clear(self, collection: str) -> Flow[int]:
+        """Delete a whole collection; returns how many records it held."""
+        removed: int = yield KvDeleteWhere(self._namespace, table_for(collection))
+        self.counters.add("deletes", removed)
+        return removed
