@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 from .errors import ConfigError
 
 if TYPE_CHECKING:
+    from .tiers.embeddings import EmbeddingConfig
     from .tiers.kv import KvConfig
+    from .tiers.tools import ToolsConfig
 
 __all__ = [
     "DEFAULT_DIR_ENV",
@@ -86,6 +88,8 @@ class EngineConfig:
     max_prompt_bytes: int = DEFAULT_MAX_PROMPT_BYTES
     fail_open: bool = True
     kv: KvConfig = field(default_factory=lambda: _default_kv_config())
+    tools: ToolsConfig = field(default_factory=lambda: _default_tools_config())
+    embeddings: EmbeddingConfig = field(default_factory=lambda: _default_embedding_config())
 
     def __post_init__(self) -> None:
         if self.url is not None and (not isinstance(self.url, str) or not self.url):
@@ -188,3 +192,17 @@ def _default_kv_config() -> KvConfig:
     from .tiers.kv import KvConfig
 
     return KvConfig()
+
+
+def _default_embedding_config() -> EmbeddingConfig:
+    # Imported here for the same reason as the KV tier's: no import cycle through the engine package.
+    from .tiers.embeddings import EmbeddingConfig
+
+    return EmbeddingConfig()
+
+
+def _default_tools_config() -> ToolsConfig:
+    # Imported here for the same reason as the KV tier's: no import cycle through the engine package.
+    from .tiers.tools import ToolsConfig
+
+    return ToolsConfig()

@@ -7,18 +7,18 @@ so both paths share the same store, counters and stored-settings check.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
-from collections import OrderedDict
 from typing import Any
 
 from ..backends import Backend, open_backend
 from ..config import EngineConfig, default_store_url
 from ..embedders import Embedder, as_embedder
-from ..errors import BackendError, InvalidVectorError, LixError, SettingsMismatchError
+from ..errors import BackendError, ConfigError, InvalidVectorError, LixError, SettingsMismatchError
 from .clock import Clock, SystemClock
 from .flows import Flow, T, run_async, run_sync
-from .ops import Embed, EnsureSettings, Op, Vector
+from .ops import Embed, EmbedBatch, EnsureSettings, Op, Vector
 from .stats import EngineStats, SemanticCounters
 from .vectors import to_unit_vector
 
@@ -29,7 +29,6 @@ logger = logging.getLogger(__name__)
 #: Version of how payloads and vectors are laid out in a store; stored with the data and checked on open.
 SERIALIZATION_VERSION = "1"
 METRIC = "cosine"
-_RECENT_VECTORS = 1024
 
 
 class EngineCore:
@@ -43,8 +42,10 @@ class EngineCore:
         clock: Clock | None = None,
         backend: Backend | None = None,
     ) -> None:
+        from ..tiers.embeddings import EmbeddingCounters, EmbeddingTier
         from ..tiers.kv import KvCounters, KvTier
         from ..tiers.semantic import SemanticTier
+        from ..tiers.tools import ToolTier
 
         self.config = config
         self.embedder: Embedder = as_embedder(embedder)
@@ -52,12 +53,16 @@ class EngineCore:
         self.backend: Backend = backend or open_backend(config.url or default_store_url())
         self.semantic_counters = SemanticCounters()
         self.semantic = SemanticTier(config, self.clock, self.semantic_counters)
+        self.embeddings = EmbeddingTier(
+            config.embeddings, config.namespace, self.clock, EmbeddingCounters(), fail_open=config.fail_open
+        )
         self.kv = KvTier(config.kv, config.namespace, self.clock, KvCounters())
+        self.tools = ToolTier(config.tools, self.clock, config.namespace)
         self._dimension: int | None = self.embedder.dimension
         self._settings_checked = False
         self._dimension_checked = False
-        # LangChain calls lookup then update with the same prompt: keep recent vectors so a miss is embedded once.
-        self._recent: OrderedDict[str, Vector] = OrderedDict()
+        # Prompt vectors go through the embedding tier (front + store), so LangChain's lookup-then-update embeds a
+        # missed prompt once, in this process or any later one. This lock only guards the outage flag.
         self._recent_lock = threading.Lock()
         self._closed = False
         self._outage = False
@@ -89,13 +94,6 @@ class EngineCore:
 
     # -- embedding -----------------------------------------------------------------------------------------
 
-    def _recent_vector(self, text: str) -> Vector | None:
-        with self._recent_lock:
-            vec = self._recent.get(text)
-            if vec is not None:
-                self._recent.move_to_end(text)
-            return vec
-
     def _remember(self, text: str, raw: Any) -> Vector:
         try:
             vec = to_unit_vector(raw, self._dimension)
@@ -105,11 +103,15 @@ class EngineCore:
             ) from None
         if self._dimension is None:
             self._dimension = int(vec.shape[0])
-        with self._recent_lock:
-            self._recent[text] = vec
-            if len(self._recent) > _RECENT_VECTORS:
-                self._recent.popitem(last=False)
         return vec
+
+    def _prompt_vector(self, text: str) -> Flow[Any]:
+        """The embedding tier's flow for one prompt, with the engine's embedder in the query role."""
+        from ..tiers.embeddings import model_from_embedder
+
+        model = model_from_embedder(self.embedder, self._dimension)
+        matrix = yield from self.embeddings.embed([text], model, role="query")
+        return matrix[0]
 
     # -- drivers -------------------------------------------------------------------------------------------
 
@@ -123,13 +125,12 @@ class EngineCore:
 
         def execute(op: Op) -> Any:
             if isinstance(op, Embed):
-                cached = self._recent_vector(op.text)
-                if cached is not None:
-                    return cached
-                vec = self._remember(op.text, self.embedder.embed(op.text))
+                vec = self._remember(op.text, run_sync(self._prompt_vector(op.text), execute))
                 if not self._dimension_checked:  # first vector of an embedder that did not declare its size
                     run_sync(self.settings_flow(), self.backend.execute)
                 return vec
+            if isinstance(op, EmbedBatch):
+                return _compute_batch(op)
             return self.backend.execute(op)
 
         return run_sync(self._checked(flow), execute)
@@ -140,13 +141,12 @@ class EngineCore:
 
         async def execute(op: Op) -> Any:
             if isinstance(op, Embed):
-                cached = self._recent_vector(op.text)
-                if cached is not None:
-                    return cached
-                vec = self._remember(op.text, await self.embedder.aembed(op.text))
+                vec = self._remember(op.text, await run_async(self._prompt_vector(op.text), execute))
                 if not self._dimension_checked:
                     await run_async(self.settings_flow(), self.backend.aexecute)
                 return vec
+            if isinstance(op, EmbedBatch):
+                return await _acompute_batch(op)
             return await self.backend.aexecute(op)
 
         return await run_async(self._checked(flow), execute)
@@ -193,7 +193,9 @@ class EngineCore:
         return EngineStats(
             namespace=self.config.namespace,
             semantic=self.semantic_counters.snapshot(),
+            embeddings=self.embeddings.counters.snapshot(),
             kv=self.kv.counters.snapshot(),
+            tools=self.tools.counters.snapshot(),
         )
 
     def close(self) -> None:
@@ -205,3 +207,18 @@ class EngineCore:
         if not self._closed:
             self._closed = True
             await self.backend.aclose()
+
+
+def _compute_batch(op: EmbedBatch) -> Any:
+    """Run a wrapped model's sync batch function; an async-only model cannot serve a blocking caller."""
+    if op.compute is None:
+        raise ConfigError("this embedding model is async-only; use the async API (AsyncEngine, aembed_documents)")
+    return op.compute(list(op.texts))
+
+
+async def _acompute_batch(op: EmbedBatch) -> Any:
+    """Await the model's async batch function; a sync-only model runs in a worker thread, never on the loop."""
+    if op.acompute is not None:
+        return await op.acompute(list(op.texts))
+    assert op.compute is not None
+    return await asyncio.to_thread(op.compute, list(op.texts))

@@ -10,14 +10,18 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import EngineConfig, SamplingPolicy
+from ..tiers.embeddings import EmbeddingConfig
 from ..tiers.kv import KvConfig
 from ..tiers.semantic import Candidate, SemanticHit
+from ..tiers.tools import ToolsConfig
 from .clock import Clock
 from .core import EngineCore
+from .embeddings_api import AsyncEmbeddingsAPI, EmbeddingsAPI
 from .kv_api import AsyncKvAPI, KvAPI
 from .ops import CountEntries, DeleteIds
 from .scope import resolve_scope
 from .stats import EngineStats
+from .tools_api import AsyncToolsAPI, ToolsAPI
 
 __all__ = ["AsyncEngine", "AsyncSemanticAPI", "Engine", "SemanticAPI"]
 
@@ -197,6 +201,8 @@ class _EngineBase:
     def reset_stats(self) -> None:
         self._core.semantic_counters.reset()
         self._core.kv.counters.reset()
+        self._core.tools.counters.reset()
+        self._core.embeddings.counters.reset()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self.url!r}, namespace={self.namespace!r})"
@@ -226,6 +232,8 @@ class Engine(_EngineBase):
         max_prompt_bytes: int | None = None,
         fail_open: bool | None = None,
         kv: KvConfig | None = None,
+        tools: ToolsConfig | None = None,
+        embeddings: EmbeddingConfig | None = None,
         _core: EngineCore | None = None,
     ) -> None:
         if _core is None:
@@ -239,6 +247,8 @@ class Engine(_EngineBase):
                 "max_prompt_bytes": max_prompt_bytes,
                 "fail_open": fail_open,
                 "kv": kv,
+                "tools": tools,
+                "embeddings": embeddings,
             }
             _core = _build_core(url, config, embedder, clock, options)
             # A blocking engine may do blocking I/O now: refuse a mismatched store at open, not at first use.
@@ -246,6 +256,8 @@ class Engine(_EngineBase):
         self._core = _core
         self.semantic = SemanticAPI(_core)
         self.kv = KvAPI(_core)
+        self.tools = ToolsAPI(_core)
+        self.embeddings = EmbeddingsAPI(_core)
 
     @classmethod
     def from_env(cls, prefix: str = "LIX_", **kwargs: Any) -> Engine:
@@ -289,6 +301,8 @@ class AsyncEngine(_EngineBase):
         max_prompt_bytes: int | None = None,
         fail_open: bool | None = None,
         kv: KvConfig | None = None,
+        tools: ToolsConfig | None = None,
+        embeddings: EmbeddingConfig | None = None,
         _core: EngineCore | None = None,
     ) -> None:
         if _core is None:
@@ -302,11 +316,15 @@ class AsyncEngine(_EngineBase):
                 "max_prompt_bytes": max_prompt_bytes,
                 "fail_open": fail_open,
                 "kv": kv,
+                "tools": tools,
+                "embeddings": embeddings,
             }
             _core = _build_core(url, config, embedder, clock, options)
         self._core = _core
         self.semantic = AsyncSemanticAPI(_core)
         self.kv = AsyncKvAPI(_core)
+        self.tools = AsyncToolsAPI(_core)
+        self.embeddings = AsyncEmbeddingsAPI(_core)
 
     @classmethod
     def from_env(cls, prefix: str = "LIX_", **kwargs: Any) -> AsyncEngine:

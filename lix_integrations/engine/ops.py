@@ -9,7 +9,9 @@ The result type of each operation is written in its docstring and in ``RESULT`` 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +21,7 @@ __all__ = [
     "DeleteIds",
     "DeleteMatching",
     "Embed",
+    "EmbedBatch",
     "EnsureSettings",
     "EvictOverflow",
     "ExactGet",
@@ -278,3 +281,22 @@ class KvPurgeExpired(Op):
     namespace: str
     table: str | None
     now: float
+
+
+# -- embedding batches (embedding tier) -------------------------------------------------------------------------
+#
+# Like ``Embed``, handled by the engine's drivers rather than a backend: computing is not storage I/O. The tier
+# passes the wrapped model's own batch functions, so the sync driver calls the sync one and the async driver
+# awaits the async one (or runs the sync one in a worker thread), and the engine's embedder is only a default.
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedBatch(Op):
+    """Compute embeddings of ``texts`` with ``compute(list)`` / ``await acompute(list)``.
+
+    Result: the model's raw output, one vector per text (the tier validates it).
+    """
+
+    texts: tuple[str, ...]
+    compute: Callable[[list[str]], Any] | None
+    acompute: Callable[[list[str]], Awaitable[Any]] | None

@@ -122,11 +122,12 @@ class SemanticConformance:
 
     def test_exact_hit_computes_no_embedding(self, cache: SemanticDriver, embedder: FakeEmbedder) -> None:
         cache.update(QUESTION, LLM_A, "Paris")
-        cache.engine._core._recent.clear()  # forget the vector the update computed
-        before = embedder.calls
+        # The update's vector is now cached by the embedding tier, so count embedding *requests*, not only
+        # computations: an exact hit must not even ask for a vector.
+        before = (embedder.calls, cache.engine.stats().embeddings.lookups)  # type: ignore[union-attr]
         hit = cache.lookup("  What is the capital   city of France?\n", LLM_A)
         assert hit is not None and hit.kind == "exact" and hit.payload == "Paris" and hit.similarity == 1.0
-        assert embedder.calls == before
+        assert (embedder.calls, cache.engine.stats().embeddings.lookups) == before  # type: ignore[union-attr]
 
     def test_paraphrase_is_a_semantic_hit(self, cache: SemanticDriver) -> None:
         cache.update(QUESTION, LLM_A, "Paris")

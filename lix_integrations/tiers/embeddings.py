@@ -1,0 +1,715 @@
+"""The embedding tier: vectors computed once, read back in microseconds from memory or the store.
+
+Computing an embedding costs milliseconds (a local model) to hundreds of milliseconds (a remote API); reading one
+back should not. Every text is stored under a key that names *what computed it*, so two models can never share an
+entry:
+
+    key = <model key> ":" <role> ":" <BLAKE2b-256 of the text>
+    model key = digest(space, model name, dimension, normalization, value layout)
+
+``role`` separates queries from documents (asymmetric models such as E5 or Cohere embed them differently) and
+both from arbitrary keys (a URL or document id, the lix-open-cache "URL embedding cache"). ``space`` is the
+adapter's ``namespace=``: tenants sharing one engine never read each other's vectors.
+
+Values are raw little-endian float32 (4 bytes per component, not JSON: 4-5x smaller and no parsing), and the
+length is checked against the model's dimension on read and on write, so a foreign or truncated value is an
+error naming the dimension rather than a silently wrong vector.
+
+A batch is three round trips at most, whatever its size: one ``KvGet`` for every key the in-process front does
+not hold, one ``EmbedBatch`` for the distinct texts that missed (the wrapped model's own batch function, run by
+the engine's driver so the async path awaits the model's async method), one ``KvPut`` for the new vectors.
+
+The LRU front is per engine (so per backend and namespace) and keyed by the full store key, which already holds
+the space and the model: it can never serve a vector another tenant or model should not see. It is bounded by
+entries and by bytes and guarded by a lock, because LangChain and LlamaIndex run sync methods on worker threads.
+
+Scopes (``lix_scope``) deliberately do not apply here: an embedding is a pure function of (model, text), so
+sharing it across users leaks nothing that the text itself does not, and sharing is the point ("a page embedded
+once is shared by every session"). Tenants that must not share use ``space``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from ..engine.clock import Clock
+from ..engine.flows import Flow
+from ..engine.keys import digest
+from ..engine.ops import (
+    EmbedBatch,
+    KvDelete,
+    KvDeleteWhere,
+    KvEvict,
+    KvGet,
+    KvItem,
+    KvPurgeExpired,
+    KvPut,
+    KvUsage,
+)
+from ..errors import BackendError, ConfigError, InvalidInputError, InvalidVectorError
+
+__all__ = [
+    "DEFAULT_TABLE",
+    "EmbeddingConfig",
+    "EmbeddingCounters",
+    "EmbeddingModel",
+    "EmbeddingStats",
+    "EmbeddingTier",
+    "Role",
+    "decode_vector",
+    "encode_vector",
+    "model_from_embedder",
+    "text_hash",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TABLE = "embeddings"
+#: Layout of stored values; part of the model key, so a new layout never reads an old one.
+VALUE_LAYOUT = "f32le"
+_DTYPE = np.dtype("<f4")
+
+Role = Literal["query", "document"]
+_ROLE_CODES = {"query": "q", "document": "d"}
+_KEY_ROLE = "k"  # arbitrary keys (URL, document id) live in their own key space
+
+Matrix = npt.NDArray[np.float32]
+Vector = npt.NDArray[np.float32]
+BatchFn = Callable[[list[str]], Sequence[Sequence[float]]]
+AsyncBatchFn = Callable[[list[str]], Awaitable[Sequence[Sequence[float]]]]
+
+
+def _positive_int_or_none(name: str, value: object) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(f"{name} must be a positive integer or None, got {value!r}")
+
+
+def _check_ttl(value: object, error: type[Exception]) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
+        raise error(f"ttl must be a positive number of seconds or None, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmbeddingConfig:
+    """Settings of the embedding tier.
+
+    ``ttl`` (seconds, default ``None``: never expire) applies to every vector stored without its own ``ttl``.
+    ``max_entries`` / ``max_bytes`` bound the *stored* tier, evicting least-recently-used vectors; the bound is
+    checked every ``evict_every`` stored vectors rather than on every write, because measuring a table's size
+    is a scan on SQLite. ``front_entries`` / ``front_bytes`` bound the in-process LRU front (``0`` entries
+    disables it). ``table`` is the KV table the vectors live in.
+    """
+
+    ttl: float | None = None
+    max_entries: int | None = 1_000_000
+    max_bytes: int | None = None
+    evict_every: int = 256
+    front_entries: int = 100_000
+    front_bytes: int | None = 256 * 1024 * 1024
+    table: str = DEFAULT_TABLE
+
+    def __post_init__(self) -> None:
+        _check_ttl(self.ttl, ConfigError)
+        _positive_int_or_none("max_entries", self.max_entries)
+        _positive_int_or_none("max_bytes", self.max_bytes)
+        _positive_int_or_none("front_bytes", self.front_bytes)
+        _positive_int_or_none("evict_every", self.evict_every)
+        if (
+            isinstance(self.front_entries, bool)
+            or not isinstance(self.front_entries, int)
+            or self.front_entries < 0
+        ):
+            raise ConfigError(f"front_entries must be a non-negative integer, got {self.front_entries!r}")
+        if not isinstance(self.table, str) or not self.table:
+            raise ConfigError(f"table must be a non-empty string, got {self.table!r}")
+
+
+@dataclass(frozen=True)
+class EmbeddingModel:
+    """What computes the vectors: its identity (part of every key) and its batch functions.
+
+    Adapters build one from the framework model they wrap and pass it with every call, so the tier never imports
+    a framework and the engine's own embedder is only the default. ``compute`` is the model's sync batch function
+    and ``acompute`` its async one (awaited on the async path; without it the sync one runs in a worker thread).
+    ``normalize`` makes the tier store unit-length vectors (what the semantic tier compares); otherwise vectors
+    are stored as the model returned them, rounded to float32.
+    """
+
+    name: str
+    compute: BatchFn | None = None
+    acompute: AsyncBatchFn | None = None
+    dimension: int | None = None
+    normalize: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"embedding model name must be a non-empty string, got {self.name!r}")
+        _positive_int_or_none("dimension", self.dimension)
+        if not isinstance(self.normalize, bool):
+            raise ConfigError(f"normalize must be True or False, got {self.normalize!r}")
+
+    def key(self, space: str = "") -> str:
+        """The key prefix of this model's vectors in ``space``."""
+        dim = "auto" if self.dimension is None else str(self.dimension)
+        norm = "unit" if self.normalize else "raw"
+        return digest("embedding-model", space, self.name, dim, norm, VALUE_LAYOUT)
+
+
+@dataclass(frozen=True)
+class EmbeddingStats:
+    """A snapshot of the embedding tier's counters (this process only).
+
+    ``lookups`` counts texts asked for; a text repeated inside one batch is computed or read once and counted in
+    ``deduplicated``. ``saved_seconds`` estimates the computing avoided: every hit and duplicate times the mean
+    compute time per text measured in this process (0 until something was computed).
+    """
+
+    lookups: int
+    front_hits: int
+    store_hits: int
+    misses: int
+    deduplicated: int
+    computed: int
+    compute_seconds: float
+    saved_seconds: float
+    stored: int
+    evictions: int
+    store_errors: int
+
+    @property
+    def hits(self) -> int:
+        return self.front_hits + self.store_hits
+
+    @property
+    def hit_rate(self) -> float:
+        answered = self.hits + self.misses
+        return self.hits / answered if answered else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["hits"] = self.hits
+        data["hit_rate"] = self.hit_rate
+        return data
+
+
+class EmbeddingCounters:
+    """Thread-safe counters the tier updates; ``snapshot()`` gives an immutable view."""
+
+    _NAMES = (
+        "lookups",
+        "front_hits",
+        "store_hits",
+        "misses",
+        "deduplicated",
+        "computed",
+        "stored",
+        "evictions",
+        "store_errors",
+    )
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(self._NAMES, 0)
+        self._compute_seconds = 0.0
+
+    def add(self, **amounts: int) -> None:
+        with self._lock:
+            for name, amount in amounts.items():
+                self._counts[name] += amount
+
+    def add_compute(self, texts: int, seconds: float) -> None:
+        with self._lock:
+            self._counts["computed"] += texts
+            self._compute_seconds += seconds
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts = dict.fromkeys(self._NAMES, 0)
+            self._compute_seconds = 0.0
+
+    def snapshot(self) -> EmbeddingStats:
+        with self._lock:
+            counts = dict(self._counts)
+            seconds = self._compute_seconds
+        per_text = seconds / counts["computed"] if counts["computed"] else 0.0
+        avoided = counts["front_hits"] + counts["store_hits"] + counts["deduplicated"]
+        return EmbeddingStats(compute_seconds=seconds, saved_seconds=avoided * per_text, **counts)
+
+
+# -- pure parts ---------------------------------------------------------------------------------------------
+
+
+def text_hash(text: str) -> str:
+    """BLAKE2b-256 of the exact text (no normalization: whitespace can change a model's vector)."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=32).hexdigest()
+
+
+def encode_vector(vec: Vector) -> bytes:
+    return vec.astype(_DTYPE, copy=False).tobytes()
+
+
+def decode_vector(raw: bytes, dimension: int | None) -> Vector:
+    """Stored bytes as a read-only float32 vector, refusing a length that does not fit ``dimension``."""
+    if len(raw) % 4 or not raw:
+        raise InvalidVectorError(
+            f"stored embedding is {len(raw)} bytes, not a whole number of float32 values"
+        )
+    if dimension is not None and len(raw) != 4 * dimension:
+        raise InvalidVectorError(f"stored embedding has dimension {len(raw) // 4}, expected {dimension}")
+    vec = np.frombuffer(raw, dtype=_DTYPE)
+    return vec.astype(np.float32, copy=False)
+
+
+def _check_texts(texts: object, what: str = "texts") -> list[str]:
+    if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
+        raise InvalidInputError(f"{what} must be a list of strings, got {type(texts).__name__}")
+    out = list(texts)
+    for i, text in enumerate(out):
+        if not isinstance(text, str):
+            raise InvalidInputError(f"{what}[{i}] must be a str, got {type(text).__name__}")
+    return out
+
+
+def _check_key(key: object) -> str:
+    if not isinstance(key, str) or not key:
+        raise InvalidInputError(f"embedding key must be a non-empty string, got {key!r}")
+    return key
+
+
+def _check_space(space: object) -> str:
+    if not isinstance(space, str) or len(space) > 256:
+        raise InvalidInputError(
+            f"space (namespace) must be a string of at most 256 characters, got {space!r}"
+        )
+    return space
+
+
+def _as_matrix(raw: object, count: int, dimension: int | None, model: str) -> Matrix:
+    """Validate a model's output for ``count`` texts: a (count, dimension) array of finite float32 values."""
+    try:
+        rows = list(raw)  # type: ignore[call-overload]
+    except TypeError:
+        raise InvalidVectorError(
+            f"embedding model {model!r} returned {type(raw).__name__}, not a list"
+        ) from None
+    if len(rows) != count:
+        raise InvalidVectorError(f"embedding model {model!r} returned {len(rows)} vectors for {count} texts")
+    try:
+        matrix = np.asarray(rows, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InvalidVectorError(
+            f"embedding model {model!r} returned vectors that are not equal-length numbers: {exc}"
+        ) from None
+    if matrix.ndim != 2 or matrix.shape[1] == 0:
+        raise InvalidVectorError(f"embedding model {model!r} returned an array of shape {matrix.shape}")
+    if dimension is not None and matrix.shape[1] != dimension:
+        raise InvalidVectorError(
+            f"embedding model {model!r} returned dimension {matrix.shape[1]}, expected {dimension}"
+        )
+    if not np.all(np.isfinite(matrix)):
+        raise InvalidVectorError(f"embedding model {model!r} returned NaN or infinite values")
+    return matrix
+
+
+def _normalized(matrix: Matrix, model: str) -> Matrix:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    if np.any(norms == 0) or not np.all(np.isfinite(norms)):
+        raise InvalidVectorError(f"embedding model {model!r} returned a zero-length vector (no direction)")
+    unit: Matrix = (matrix / norms).astype(np.float32, copy=False)
+    return unit
+
+
+# -- the in-process front -------------------------------------------------------------------------------------
+
+
+class _Front:
+    """A thread-safe LRU of read-only vectors keyed by full store key, bounded by entries and bytes."""
+
+    def __init__(self, max_entries: int, max_bytes: int | None) -> None:
+        self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._items: OrderedDict[str, tuple[Vector, float | None]] = OrderedDict()
+        self._bytes = 0
+
+    def get_many(self, keys: Sequence[str], now: float) -> dict[str, Vector]:
+        found: dict[str, Vector] = {}
+        if not self._max_entries:
+            return found
+        with self._lock:
+            for key in keys:
+                item = self._items.get(key)
+                if item is None:
+                    continue
+                vec, expires_at = item
+                if expires_at is not None and expires_at <= now:
+                    self._drop(key)
+                    continue
+                self._items.move_to_end(key)
+                found[key] = vec
+        return found
+
+    def put_many(self, items: Sequence[tuple[str, Vector, float | None]]) -> None:
+        if not self._max_entries:
+            return
+        with self._lock:
+            for key, vec, expires_at in items:
+                if self._max_bytes is not None and vec.nbytes > self._max_bytes:
+                    continue
+                self._drop(key)
+                vec.flags.writeable = False  # shared between callers: nobody may change it in place
+                self._items[key] = (vec, expires_at)
+                self._bytes += vec.nbytes
+            while self._items and (
+                len(self._items) > self._max_entries
+                or (self._max_bytes is not None and self._bytes > self._max_bytes)
+            ):
+                oldest = next(iter(self._items))
+                self._drop(oldest)
+
+    def _drop(self, key: str) -> None:
+        item = self._items.pop(key, None)
+        if item is not None:
+            self._bytes -= item[0].nbytes
+
+    def discard(self, keys: Sequence[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._drop(key)
+
+    def discard_prefix(self, prefix: str) -> None:
+        with self._lock:
+            for key in [k for k in self._items if k.startswith(prefix)]:
+                self._drop(key)
+
+    def usage(self) -> tuple[int, int]:
+        with self._lock:
+            return len(self._items), self._bytes
+
+
+# -- the tier ---------------------------------------------------------------------------------------------------
+
+
+class EmbeddingTier:
+    """Policy of the embedding tier; every public method validates eagerly and returns a flow to run."""
+
+    def __init__(
+        self,
+        config: EmbeddingConfig,
+        namespace: str,
+        clock: Clock,
+        counters: EmbeddingCounters,
+        *,
+        fail_open: bool = True,
+    ) -> None:
+        self.config = config
+        self.namespace = namespace
+        self.counters = counters
+        self._clock = clock
+        self._fail_open = fail_open
+        self._front = _Front(config.front_entries, config.front_bytes)
+        self._lock = threading.Lock()
+        self._dims: dict[str, int] = {}  # learned per model key when the model does not declare its dimension
+        self._since_evict = 0
+        self._outage = False
+
+    # -- keys and dimensions -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def key(model: EmbeddingModel, role: str, text: str, space: str = "") -> str:
+        """The store key of ``text`` embedded by ``model`` in ``role`` (``"query"``, ``"document"``)."""
+        return f"{model.key(space)}:{_ROLE_CODES[role]}:{text_hash(text)}"
+
+    def _dimension(self, model: EmbeddingModel, model_key: str) -> int | None:
+        if model.dimension is not None:
+            return model.dimension
+        with self._lock:
+            return self._dims.get(model_key)
+
+    def _learn(self, model_key: str, dimension: int) -> None:
+        with self._lock:
+            known = self._dims.setdefault(model_key, dimension)
+        if known != dimension:
+            raise InvalidVectorError(f"embedding has dimension {dimension}, expected {known} for this model")
+
+    def _expiry(self, now: float, ttl: float | None) -> float | None:
+        ttl = self.config.ttl if ttl is None else ttl
+        return None if ttl is None else now + ttl
+
+    # -- failing open ----------------------------------------------------------------------------------------
+
+    def _store_failed(self, exc: BackendError, what: str) -> None:
+        """A cache store failure must not fail an embedding the model can still compute."""
+        if not self._fail_open:
+            raise exc
+        self.counters.add(store_errors=1)
+        with self._lock:
+            first, self._outage = not self._outage, True
+        if first:
+            logger.warning(
+                "embedding store failed (%s); computing without the cache until it recovers: %s", what, exc
+            )
+
+    def _store_ok(self) -> None:
+        if self._outage:
+            with self._lock:
+                self._outage = False
+            logger.warning("embedding store recovered")
+
+    # -- reads ---------------------------------------------------------------------------------------------------
+
+    def _read(
+        self, keys: list[str], dimension: int | None, model_key: str, now: float
+    ) -> Flow[dict[str, Vector]]:
+        """Front first, then one store round trip for the rest; store hits are copied into the front."""
+        found = self._front.get_many(keys, now)
+        front_hits = len(found)
+        missing = [key for key in keys if key not in found]
+        store_hits = 0
+        if missing:
+            try:
+                values: list[bytes | None] = yield KvGet(
+                    self.namespace, self.config.table, tuple(missing), now
+                )
+            except BackendError as exc:
+                self._store_failed(exc, "read")
+                values = [None] * len(missing)
+            else:
+                self._store_ok()
+            loaded: list[tuple[str, Vector, float | None]] = []
+            for key, raw in zip(missing, values):
+                if raw is None:
+                    continue
+                vec = decode_vector(raw, dimension)
+                if dimension is None:
+                    self._learn(model_key, int(vec.shape[0]))
+                    dimension = int(vec.shape[0])
+                found[key] = vec
+                # The store does not report an entry's expiry; an entry read back lives in the front at most
+                # the configured TTL (entries written by this process carry their exact expiry).
+                loaded.append((key, vec, self._expiry(now, None)))
+            store_hits = len(loaded)
+            self._front.put_many(loaded)
+        self.counters.add(front_hits=front_hits, store_hits=store_hits)
+        return found
+
+    def _write(self, items: list[tuple[str, Vector]], now: float, ttl: float | None) -> Flow[None]:
+        expires_at = self._expiry(now, ttl)
+        self._front.put_many([(key, vec, expires_at) for key, vec in items])
+        kv_items = tuple(KvItem(key, encode_vector(vec), expires_at) for key, vec in items)
+        try:
+            yield KvPut(self.namespace, self.config.table, kv_items, now)
+        except BackendError as exc:
+            self._store_failed(exc, "write")
+            return
+        self._store_ok()
+        self.counters.add(stored=len(items))
+        with self._lock:
+            self._since_evict += len(items)
+            due = self._since_evict >= self.config.evict_every
+            if due:
+                self._since_evict = 0
+        if due and (self.config.max_entries is not None or self.config.max_bytes is not None):
+            yield from self.evict()
+
+    # -- embedding -------------------------------------------------------------------------------------------------
+
+    def embed(
+        self,
+        texts: object,
+        model: EmbeddingModel,
+        *,
+        role: str = "document",
+        space: str = "",
+        ttl: float | None = None,
+    ) -> Flow[Matrix]:
+        """Vectors of ``texts`` in input order, as a (len(texts), dimension) float32 array.
+
+        Only the distinct texts that neither the front nor the store holds are computed, in one batch call.
+        """
+        items = _check_texts(texts)
+        if role not in _ROLE_CODES:
+            raise InvalidInputError(f"role must be 'query' or 'document', got {role!r}")
+        if model.compute is None and model.acompute is None:
+            raise ConfigError(f"embedding model {model.name!r} has no compute function")
+        ttl = _check_ttl(ttl, InvalidInputError)
+        return self._embed_flow(items, model, role, _check_space(space), ttl)
+
+    def _embed_flow(
+        self, texts: list[str], model: EmbeddingModel, role: str, space: str, ttl: float | None
+    ) -> Flow[Matrix]:
+        if not texts:
+            return np.zeros((0, model.dimension or 0), dtype=np.float32)
+        model_key = model.key(space)
+        code = _ROLE_CODES[role]
+        keys = [f"{model_key}:{code}:{text_hash(text)}" for text in texts]
+        first_text: dict[str, str] = {}
+        for key, text in zip(keys, texts):
+            first_text.setdefault(key, text)
+        unique = list(first_text)
+        self.counters.add(lookups=len(texts), deduplicated=len(texts) - len(unique))
+        now = self._clock.now()
+        dimension = self._dimension(model, model_key)
+        found = yield from self._read(unique, dimension, model_key, now)
+        missing = [key for key in unique if key not in found]
+        if missing:
+            self.counters.add(misses=len(missing))
+            batch = [first_text[key] for key in missing]
+            started = time.perf_counter()
+            raw = yield EmbedBatch(tuple(batch), model.compute, model.acompute)
+            self.counters.add_compute(len(batch), time.perf_counter() - started)
+            matrix = _as_matrix(raw, len(batch), dimension, model.name)
+            if model.normalize:
+                matrix = _normalized(matrix, model.name)
+            if dimension is None:
+                self._learn(model_key, int(matrix.shape[1]))
+            computed = [(key, matrix[i].copy()) for i, key in enumerate(missing)]
+            found.update(computed)
+            yield from self._write(computed, now, ttl)
+        return np.stack([found[key] for key in keys]).astype(np.float32, copy=False)
+
+    # -- arbitrary keys (URL, document id) ------------------------------------------------------------------------
+
+    def get_many(self, keys: object, model: EmbeddingModel, *, space: str = "") -> Flow[list[Vector | None]]:
+        """Vectors stored under arbitrary keys by :meth:`put_many`, ``None`` where absent or expired."""
+        items = [_check_key(k) for k in _check_texts(keys, "keys")]
+        return self._get_many_flow(items, model, _check_space(space))
+
+    def _get_many_flow(self, keys: list[str], model: EmbeddingModel, space: str) -> Flow[list[Vector | None]]:
+        if not keys:
+            return []
+        model_key = model.key(space)
+        store_keys = [f"{model_key}:{_KEY_ROLE}:{text_hash(k)}" for k in keys]
+        unique = list(dict.fromkeys(store_keys))
+        self.counters.add(lookups=len(keys), deduplicated=len(keys) - len(unique))
+        found = yield from self._read(unique, self._dimension(model, model_key), model_key, self._clock.now())
+        self.counters.add(misses=len(unique) - len(found))
+        return [found.get(key) for key in store_keys]
+
+    def put_many(
+        self,
+        items: Sequence[tuple[str, Sequence[float] | npt.NDArray[Any]]],
+        model: EmbeddingModel,
+        *,
+        space: str = "",
+        ttl: float | None = None,
+    ) -> Flow[None]:
+        """Store vectors under arbitrary keys, validated like computed ones (dimension, finite values)."""
+        if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
+            raise InvalidInputError(
+                f"items must be a list of (key, vector) pairs, got {type(items).__name__}"
+            )
+        keys = [_check_key(pair[0]) for pair in items]
+        space = _check_space(space)
+        ttl = _check_ttl(ttl, InvalidInputError)
+        model_key = model.key(space)
+        if not items:
+            return self._nothing()
+        matrix = _as_matrix(
+            [pair[1] for pair in items], len(items), self._dimension(model, model_key), model.name
+        )
+        if model.normalize:
+            matrix = _normalized(matrix, model.name)
+        if model.dimension is None:
+            self._learn(model_key, int(matrix.shape[1]))
+        store_items = {
+            f"{model_key}:{_KEY_ROLE}:{text_hash(k)}": matrix[i].copy() for i, k in enumerate(keys)
+        }
+        return self._write(list(store_items.items()), self._clock.now(), ttl)
+
+    @staticmethod
+    def _nothing() -> Flow[None]:
+        return None
+        yield  # pragma: no cover - makes this a generator
+
+    def delete_keys(self, keys: object, model: EmbeddingModel, *, space: str = "") -> Flow[int]:
+        """Delete vectors stored under arbitrary keys; returns how many existed."""
+        items = [_check_key(k) for k in _check_texts(keys, "keys")]
+        model_key = model.key(_check_space(space))
+        store_keys = [f"{model_key}:{_KEY_ROLE}:{text_hash(k)}" for k in items]
+        return self._delete_flow(store_keys)
+
+    def _delete_flow(self, store_keys: list[str]) -> Flow[int]:
+        self._front.discard(store_keys)
+        removed: int = yield KvDelete(self.namespace, self.config.table, tuple(store_keys))
+        return removed
+
+    # -- maintenance -----------------------------------------------------------------------------------------------
+
+    def clear(self, model: EmbeddingModel | None = None, *, space: str = "") -> Flow[int]:
+        """Delete one model's vectors in ``space`` or, without a model, every vector of this namespace."""
+        prefix = "" if model is None else model.key(_check_space(space)) + ":"
+        return self._clear_flow(prefix)
+
+    def _clear_flow(self, prefix: str) -> Flow[int]:
+        self._front.discard_prefix(prefix)
+        removed: int = yield KvDeleteWhere(self.namespace, self.config.table, prefix=prefix)
+        return removed
+
+    def evict(self) -> Flow[int]:
+        """Apply ``max_entries`` / ``max_bytes`` to the stored tier now."""
+        if self.config.max_entries is None and self.config.max_bytes is None:
+            return 0
+        try:
+            evicted: int = yield KvEvict(
+                self.namespace, self.config.table, self.config.max_entries, self.config.max_bytes
+            )
+        except BackendError as exc:
+            self._store_failed(exc, "evict")
+            return 0
+        if evicted:
+            self.counters.add(evictions=evicted)
+        return evicted
+
+    def purge_expired(self) -> Flow[int]:
+        removed: int = yield KvPurgeExpired(self.namespace, self.config.table, self._clock.now())
+        return removed
+
+    def usage(self) -> Flow[tuple[int, int]]:
+        """Stored vectors and their bytes in this namespace (expired ones included until purged)."""
+        count, size = yield KvUsage(self.namespace, self.config.table)
+        return int(count), int(size)
+
+    def front_usage(self) -> tuple[int, int]:
+        """Vectors and bytes held by this process's front."""
+        return self._front.usage()
+
+    def clear_front(self) -> None:
+        """Forget the in-process front (the store keeps everything)."""
+        self._front.discard_prefix("")
+
+
+def model_from_embedder(embedder: Any, dimension: int | None = None) -> EmbeddingModel:
+    """The engine's own embedder (one text at a time) as an :class:`EmbeddingModel` producing unit vectors.
+
+    Used for the semantic tier's prompts (role "query") and as the default model of the embeddings API, so a
+    prompt embedded once is read back from the front or the store, in this process or the next.
+    """
+
+    def compute(texts: list[str]) -> list[Any]:
+        return [embedder.embed(text) for text in texts]
+
+    async def acompute(texts: list[str]) -> list[Any]:
+        return [await embedder.aembed(text) for text in texts]
+
+    return EmbeddingModel(
+        name=str(embedder.name),
+        compute=compute,
+        acompute=acompute,
+        dimension=dimension if dimension is not None else embedder.dimension,
+        normalize=True,
+    )
