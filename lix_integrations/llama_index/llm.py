@@ -1,0 +1,431 @@
+"""``LixCachedLLM``: a semantic response cache around any LlamaIndex LLM (LlamaIndex has none of its own).
+
+``Settings.llm = LixCachedLLM(OpenAI(model="gpt-4o-mini"))`` caches ``complete``, ``chat``, ``acomplete`` and
+``achat`` in the lix engine's semantic tier with the LangChain cache's context-aware keys (see :mod:`.prompt`): the
+last user message is compared by meaning, everything else (system prompt, earlier turns, model, its settings and
+the call's arguments) must match exactly. Scopes (``scope=`` and ``with lix_scope(...)``), TTL, thresholds,
+statistics and ``explain`` are the engine's, so they behave exactly as with ``LixSemanticCache``, and both adapters
+can share one engine.
+
+What the wrapper preserves: ``metadata`` (the wrapped model's), its prompt settings (``system_prompt``,
+``messages_to_prompt``, ``completion_to_prompt``, ``output_parser``, so ``predict`` formats prompts the same way),
+and callbacks/instrumentation: every call, hit or miss, emits the usual LLM start/end events through the
+wrapped model's callback manager; a miss additionally emits the wrapped model's own events.
+
+Streaming (``stream_chat``, ``stream_complete`` and their async forms) passes through uncached by default: a
+stream's consumer may stop early and the cache would then hold half an answer. With ``cache_streaming=True`` a
+hit is replayed as a one-chunk stream and a stream consumed to its end is stored (one stopped early is not).
+
+Responses are stored as JSON (``ChatResponse``/``CompletionResponse`` without ``raw`` and ``delta``) and restored
+with ``model_validate``; nothing read from the store is unpickled. A store failure or an unreadable entry is a
+logged miss (the LLM is called), never an exception, as with the LangChain cache.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import AsyncGenerator, Generator, Sequence
+from typing import Any
+
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseAsyncGen,
+    CompletionResponseGen,
+    LLMMetadata,
+)
+from llama_index.core.callbacks import CallbackManager
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+from llama_index.core.llms.llm import LLM
+from pydantic import Field, PrivateAttr, SerializeAsAny, ValidationError
+from pydantic_core import PydanticSerializationError
+
+from ..config import check_threshold
+from ..engine.engine import AsyncEngine, Engine
+from ..engine.scope import GLOBAL_SCOPE, lix_scope, resolve_scope, validate_scope_part
+from ..engine.stats import EngineStats
+from ..errors import ConfigError, InvalidPromptError
+from ..tiers.semantic import Candidate, SemanticHit
+from ._engine_arg import resolve_engines
+from .prompt import CallKey, chat_key, completion_key
+
+__all__ = ["LixCachedLLM"]
+
+logger = logging.getLogger(__name__)
+
+_PAYLOAD_VERSION = 1
+
+
+def _encode(kind: str, response: ChatResponse | CompletionResponse) -> str | None:
+    try:
+        body = response.model_dump(mode="json", exclude={"raw", "delta"})
+        return json.dumps({"v": _PAYLOAD_VERSION, "type": kind, "response": body}, ensure_ascii=False)
+    except (PydanticSerializationError, TypeError, ValueError) as exc:
+        logger.warning("LLM response not cached: it does not serialize to JSON: %s", exc)
+        return None
+
+
+def _decode_chat(hit: SemanticHit) -> ChatResponse | None:
+    data = _payload(hit, "chat")
+    if data is None:
+        return None
+    try:
+        return ChatResponse.model_validate(data)
+    except ValidationError as exc:
+        logger.warning("cache entry %d is unreadable and counts as a miss: %s", hit.entry_id, exc)
+        return None
+
+
+def _decode_completion(hit: SemanticHit) -> CompletionResponse | None:
+    data = _payload(hit, "complete")
+    if data is None:
+        return None
+    try:
+        return CompletionResponse.model_validate(data)
+    except ValidationError as exc:
+        logger.warning("cache entry %d is unreadable and counts as a miss: %s", hit.entry_id, exc)
+        return None
+
+
+def _payload(hit: SemanticHit, kind: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(hit.payload)
+    except ValueError:
+        data = None
+    if (
+        not isinstance(data, dict)
+        or data.get("v") != _PAYLOAD_VERSION
+        or data.get("type") != kind
+        or not isinstance(data.get("response"), dict)
+    ):
+        logger.warning(
+            "cache entry %d is not a LlamaIndex %s response; counted as a miss", hit.entry_id, kind
+        )
+        return None
+    logger.debug("%s cache hit (similarity %.4f) on entry %d", hit.kind, hit.similarity, hit.entry_id)
+    return data["response"]  # type: ignore[no-any-return]
+
+
+class LixCachedLLM(LLM):
+    """Wrap ``llm`` so its calls are answered from the lix semantic cache when a similar call was seen.
+
+    ``engine`` is an :class:`~lix_integrations.Engine` / :class:`~lix_integrations.AsyncEngine` to share, a backend
+    URL (``"memory://"``, ``"sqlite:///path/cache.db"``), or ``None`` for the embedded default store;
+    ``engine_options`` (``embedder=``, ``namespace=``, ``sampling=``, ``clock=`` ...) configure an engine built from
+    a URL. ``scope``, ``threshold`` and ``ttl`` apply to this wrapper only, as on ``LixSemanticCache``.
+    """
+
+    llm: SerializeAsAny[LLM] = Field(description="The wrapped LLM.")
+    scope: str | None = Field(
+        default=None, description="Scope confining every entry this wrapper reads/writes."
+    )
+    threshold: float | None = Field(default=None, description="Cosine similarity needed for a semantic hit.")
+    ttl: float | None = Field(
+        default=None, description="Seconds an answer stays cached (None: engine default)."
+    )
+    cache_streaming: bool = Field(default=False, description="Cache streams that are consumed to the end.")
+
+    _engine: Engine = PrivateAttr()
+    _aengine: AsyncEngine = PrivateAttr()
+
+    def __init__(
+        self,
+        llm: LLM,
+        engine: Engine | AsyncEngine | str | None = None,
+        *,
+        scope: str | None = None,
+        threshold: float | None = None,
+        ttl: float | None = None,
+        cache_streaming: bool = False,
+        callback_manager: CallbackManager | None = None,
+        **engine_options: Any,
+    ) -> None:
+        if not isinstance(llm, LLM):
+            raise ConfigError(f"llm must be a LlamaIndex LLM, got {type(llm).__name__}")
+        if scope is not None:
+            validate_scope_part(scope)
+        if threshold is not None:
+            threshold = check_threshold(threshold)
+        if ttl is not None and (
+            isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0 or math.isinf(ttl)
+        ):
+            raise ConfigError(f"ttl must be a positive number of seconds or None, got {ttl!r}")
+        if not isinstance(cache_streaming, bool):
+            raise ConfigError(f"cache_streaming must be True or False, got {cache_streaming!r}")
+        sync, aio = resolve_engines(engine, engine_options)
+        super().__init__(  # type: ignore[call-arg]  # our own pydantic fields
+            llm=llm,
+            scope=scope,
+            threshold=threshold,
+            ttl=ttl,
+            cache_streaming=cache_streaming,
+            # Handlers attached to the wrapped model keep seeing every call, hits included.
+            callback_manager=callback_manager or llm.callback_manager,
+            system_prompt=llm.system_prompt,
+            messages_to_prompt=llm.messages_to_prompt,
+            completion_to_prompt=llm.completion_to_prompt,
+            output_parser=llm.output_parser,
+            pydantic_program_mode=llm.pydantic_program_mode,
+            query_wrapper_prompt=llm.query_wrapper_prompt,
+        )
+        self._engine, self._aengine = sync, aio
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "LixCachedLLM"
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        return self.llm.metadata
+
+    # -- cache plumbing (translate, delegate) ----------------------------------------------------------------
+
+    def _lookup(self, key: CallKey) -> SemanticHit | None:
+        try:
+            return self._engine.semantic.lookup(
+                key.text, key.llm_string, context=key.context, scope=self.scope, threshold=self.threshold
+            )
+        except InvalidPromptError as exc:
+            logger.warning("prompt not looked up in the cache: %s", exc)
+            return None
+
+    async def _alookup(self, key: CallKey) -> SemanticHit | None:
+        try:
+            return await self._aengine.semantic.lookup(
+                key.text, key.llm_string, context=key.context, scope=self.scope, threshold=self.threshold
+            )
+        except InvalidPromptError as exc:
+            logger.warning("prompt not looked up in the cache: %s", exc)
+            return None
+
+    def _store(self, key: CallKey, kind: str, response: ChatResponse | CompletionResponse) -> None:
+        payload = _encode(kind, response)
+        if payload is None:
+            return
+        try:
+            self._engine.semantic.update(
+                key.text, key.llm_string, payload, context=key.context, scope=self.scope, ttl=self.ttl
+            )
+        except InvalidPromptError as exc:
+            logger.warning("answer not cached: %s", exc)
+
+    async def _astore(self, key: CallKey, kind: str, response: ChatResponse | CompletionResponse) -> None:
+        payload = _encode(kind, response)
+        if payload is None:
+            return
+        try:
+            await self._aengine.semantic.update(
+                key.text, key.llm_string, payload, context=key.context, scope=self.scope, ttl=self.ttl
+            )
+        except InvalidPromptError as exc:
+            logger.warning("answer not cached: %s", exc)
+
+    def _cached_chat(self, key: CallKey | None) -> ChatResponse | None:
+        hit = None if key is None else self._lookup(key)
+        if hit is None:
+            return None
+        response = _decode_chat(hit)
+        if response is None:
+            self._engine.semantic.delete(hit.entry_id)  # or it would keep winning for every paraphrase
+        return response
+
+    async def _acached_chat(self, key: CallKey | None) -> ChatResponse | None:
+        hit = None if key is None else await self._alookup(key)
+        if hit is None:
+            return None
+        response = _decode_chat(hit)
+        if response is None:
+            await self._aengine.semantic.delete(hit.entry_id)
+        return response
+
+    def _cached_completion(self, key: CallKey | None) -> CompletionResponse | None:
+        hit = None if key is None else self._lookup(key)
+        if hit is None:
+            return None
+        response = _decode_completion(hit)
+        if response is None:
+            self._engine.semantic.delete(hit.entry_id)
+        return response
+
+    async def _acached_completion(self, key: CallKey | None) -> CompletionResponse | None:
+        hit = None if key is None else await self._alookup(key)
+        if hit is None:
+            return None
+        response = _decode_completion(hit)
+        if response is None:
+            await self._aengine.semantic.delete(hit.entry_id)
+        return response
+
+    # -- chat ------------------------------------------------------------------------------------------------
+
+    @llm_chat_callback()
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        key = chat_key(self.llm, messages, kwargs)
+        cached = self._cached_chat(key)
+        if cached is not None:
+            return cached
+        response = self.llm.chat(messages, **kwargs)
+        if key is not None:
+            self._store(key, "chat", response)
+        return response
+
+    @llm_chat_callback()
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        key = chat_key(self.llm, messages, kwargs)
+        cached = await self._acached_chat(key)
+        if cached is not None:
+            return cached
+        response = await self.llm.achat(messages, **kwargs)
+        if key is not None:
+            await self._astore(key, "chat", response)
+        return response
+
+    @llm_chat_callback()
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        if not self.cache_streaming:
+            return self.llm.stream_chat(messages, **kwargs)
+        key = chat_key(self.llm, messages, kwargs)
+        cached = self._cached_chat(key)
+        if cached is not None:
+            return _replay_chat(cached)
+        stream = self.llm.stream_chat(messages, **kwargs)
+        return stream if key is None else self._recording(stream, key, "chat")
+
+    @llm_chat_callback()
+    async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
+        if not self.cache_streaming:
+            return await self.llm.astream_chat(messages, **kwargs)
+        key = chat_key(self.llm, messages, kwargs)
+        cached = await self._acached_chat(key)
+        if cached is not None:
+            return _areplay(cached)
+        stream = await self.llm.astream_chat(messages, **kwargs)
+        return stream if key is None else self._arecording(stream, key, "chat")
+
+    # -- completion ------------------------------------------------------------------------------------------
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        key = completion_key(self.llm, prompt, formatted, kwargs)
+        cached = self._cached_completion(key)
+        if cached is not None:
+            return cached
+        response = self.llm.complete(prompt, formatted=formatted, **kwargs)
+        if key is not None:
+            self._store(key, "complete", response)
+        return response
+
+    @llm_completion_callback()
+    async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        key = completion_key(self.llm, prompt, formatted, kwargs)
+        cached = await self._acached_completion(key)
+        if cached is not None:
+            return cached
+        response = await self.llm.acomplete(prompt, formatted=formatted, **kwargs)
+        if key is not None:
+            await self._astore(key, "complete", response)
+        return response
+
+    @llm_completion_callback()
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+        if not self.cache_streaming:
+            return self.llm.stream_complete(prompt, formatted=formatted, **kwargs)
+        key = completion_key(self.llm, prompt, formatted, kwargs)
+        cached = self._cached_completion(key)
+        if cached is not None:
+            return _replay_completion(cached)
+        stream = self.llm.stream_complete(prompt, formatted=formatted, **kwargs)
+        return stream if key is None else self._recording(stream, key, "complete")
+
+    @llm_completion_callback()
+    async def astream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseAsyncGen:
+        if not self.cache_streaming:
+            return await self.llm.astream_complete(prompt, formatted=formatted, **kwargs)
+        key = completion_key(self.llm, prompt, formatted, kwargs)
+        cached = await self._acached_completion(key)
+        if cached is not None:
+            return _areplay(cached)
+        stream = await self.llm.astream_complete(prompt, formatted=formatted, **kwargs)
+        return stream if key is None else self._arecording(stream, key, "complete")
+
+    # -- streaming helpers -----------------------------------------------------------------------------------
+
+    def _recording(
+        self, stream: Generator[Any, None, None], key: CallKey, kind: str
+    ) -> Generator[Any, None, None]:
+        """Pass chunks through; store the last one (the whole answer) only if the stream ran to its end."""
+        last = None
+        for chunk in stream:
+            last = chunk
+            yield chunk
+        if last is not None:
+            self._store(key, kind, last)
+
+    async def _arecording(
+        self, stream: AsyncGenerator[Any, None], key: CallKey, kind: str
+    ) -> AsyncGenerator[Any, None]:
+        last = None
+        async for chunk in stream:
+            last = chunk
+            yield chunk
+        if last is not None:
+            await self._astore(key, kind, last)
+
+    # -- lix extras ------------------------------------------------------------------------------------------
+
+    def explain(self, prompt: str | Sequence[ChatMessage], k: int = 5, **kwargs: Any) -> list[Candidate]:
+        """The nearest entries a ``complete(prompt)`` (a string) or ``chat(messages)`` call would consider, and
+        why each would be served or not. ``kwargs`` are the call's keyword arguments (part of the key)."""
+        if isinstance(prompt, str):
+            key = completion_key(self.llm, prompt, bool(kwargs.pop("formatted", False)), kwargs)
+        else:
+            key = chat_key(self.llm, prompt, kwargs)
+        if key is None:
+            return []
+        return self._engine.semantic.explain(
+            key.text, key.llm_string, context=key.context, scope=self.scope, k=k, threshold=self.threshold
+        )
+
+    def clear(self, *, scope: str | None = None) -> int:
+        """Delete cached answers: this wrapper's scope (nested in any active ``lix_scope``), narrowed by ``scope``.
+
+        With no scope anywhere, the whole namespace is cleared, like ``LixSemanticCache.clear()``.
+        """
+        if scope is None:
+            effective = resolve_scope(self.scope)
+            target = None if self.scope is None and effective == GLOBAL_SCOPE else effective
+        else:
+            with lix_scope(*scope.split("/")):
+                target = resolve_scope(self.scope)
+        return self._engine.semantic.clear(scope=target)
+
+    def stats(self) -> EngineStats:
+        """The engine's counters (shared with every adapter on the same engine)."""
+        return self._engine.stats()
+
+    @property
+    def engine(self) -> Engine:
+        """The engine behind this wrapper, to share with other adapters (``.aio`` gives its awaitable view)."""
+        return self._engine
+
+
+def _replay_chat(response: ChatResponse) -> ChatResponseGen:
+    yield response.model_copy(update={"delta": response.message.content or ""})
+
+
+def _replay_completion(response: CompletionResponse) -> CompletionResponseGen:
+    yield response.model_copy(update={"delta": response.text})
+
+
+async def _areplay(response: ChatResponse | CompletionResponse) -> AsyncGenerator[Any, None]:
+    if isinstance(response, ChatResponse):
+        yield response.model_copy(update={"delta": response.message.content or ""})
+    else:
+        yield response.model_copy(update={"delta": response.text})
