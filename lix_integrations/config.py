@@ -19,6 +19,7 @@ from .errors import ConfigError
 if TYPE_CHECKING:
     from .tiers.embeddings import EmbeddingConfig
     from .tiers.kv import KvConfig
+    from .tiers.tools import ToolsConfig
 
 __all__ = [
     "DEFAULT_DIR_ENV",
@@ -87,6 +88,7 @@ class EngineConfig:
     max_prompt_bytes: int = DEFAULT_MAX_PROMPT_BYTES
     fail_open: bool = True
     kv: KvConfig = field(default_factory=lambda: _default_kv_config())
+    tools: ToolsConfig = field(default_factory=lambda: _default_tools_config())
     embeddings: EmbeddingConfig = field(default_factory=lambda: _default_embedding_config())
 
     def __post_init__(self) -> None:
@@ -197,3 +199,10 @@ def _default_embedding_config() -> EmbeddingConfig:
     from .tiers.embeddings import EmbeddingConfig
 
     return EmbeddingConfig()
+
+
+def _default_tools_config() -> ToolsConfig:
+    # Imported here for the same reason as the KV tier's: no import cycle through the engine package.
+    from .tiers.tools import ToolsConfig
+
+    return ToolsConfig()

@@ -45,6 +45,7 @@ class EngineCore:
         from ..tiers.embeddings import EmbeddingCounters, EmbeddingTier
         from ..tiers.kv import KvCounters, KvTier
         from ..tiers.semantic import SemanticTier
+        from ..tiers.tools import ToolTier
 
         self.config = config
         self.embedder: Embedder = as_embedder(embedder)
@@ -56,6 +57,7 @@ class EngineCore:
             config.embeddings, config.namespace, self.clock, EmbeddingCounters(), fail_open=config.fail_open
         )
         self.kv = KvTier(config.kv, config.namespace, self.clock, KvCounters())
+        self.tools = ToolTier(config.tools, self.clock, config.namespace)
         self._dimension: int | None = self.embedder.dimension
         self._settings_checked = False
         self._dimension_checked = False
@@ -193,6 +195,7 @@ class EngineCore:
             semantic=self.semantic_counters.snapshot(),
             embeddings=self.embeddings.counters.snapshot(),
             kv=self.kv.counters.snapshot(),
+            tools=self.tools.counters.snapshot(),
         )
 
     def close(self) -> None:

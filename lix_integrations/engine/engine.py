@@ -13,6 +13,7 @@ from ..config import EngineConfig, SamplingPolicy
 from ..tiers.embeddings import EmbeddingConfig
 from ..tiers.kv import KvConfig
 from ..tiers.semantic import Candidate, SemanticHit
+from ..tiers.tools import ToolsConfig
 from .clock import Clock
 from .core import EngineCore
 from .embeddings_api import AsyncEmbeddingsAPI, EmbeddingsAPI
@@ -20,6 +21,7 @@ from .kv_api import AsyncKvAPI, KvAPI
 from .ops import CountEntries, DeleteIds
 from .scope import resolve_scope
 from .stats import EngineStats
+from .tools_api import AsyncToolsAPI, ToolsAPI
 
 __all__ = ["AsyncEngine", "AsyncSemanticAPI", "Engine", "SemanticAPI"]
 
@@ -199,6 +201,7 @@ class _EngineBase:
     def reset_stats(self) -> None:
         self._core.semantic_counters.reset()
         self._core.kv.counters.reset()
+        self._core.tools.counters.reset()
         self._core.embeddings.counters.reset()
 
     def __repr__(self) -> str:
@@ -229,6 +232,7 @@ class Engine(_EngineBase):
         max_prompt_bytes: int | None = None,
         fail_open: bool | None = None,
         kv: KvConfig | None = None,
+        tools: ToolsConfig | None = None,
         embeddings: EmbeddingConfig | None = None,
         _core: EngineCore | None = None,
     ) -> None:
@@ -243,6 +247,7 @@ class Engine(_EngineBase):
                 "max_prompt_bytes": max_prompt_bytes,
                 "fail_open": fail_open,
                 "kv": kv,
+                "tools": tools,
                 "embeddings": embeddings,
             }
             _core = _build_core(url, config, embedder, clock, options)
@@ -251,6 +256,7 @@ class Engine(_EngineBase):
         self._core = _core
         self.semantic = SemanticAPI(_core)
         self.kv = KvAPI(_core)
+        self.tools = ToolsAPI(_core)
         self.embeddings = EmbeddingsAPI(_core)
 
     @classmethod
@@ -295,6 +301,7 @@ class AsyncEngine(_EngineBase):
         max_prompt_bytes: int | None = None,
         fail_open: bool | None = None,
         kv: KvConfig | None = None,
+        tools: ToolsConfig | None = None,
         embeddings: EmbeddingConfig | None = None,
         _core: EngineCore | None = None,
     ) -> None:
@@ -309,12 +316,14 @@ class AsyncEngine(_EngineBase):
                 "max_prompt_bytes": max_prompt_bytes,
                 "fail_open": fail_open,
                 "kv": kv,
+                "tools": tools,
                 "embeddings": embeddings,
             }
             _core = _build_core(url, config, embedder, clock, options)
         self._core = _core
         self.semantic = AsyncSemanticAPI(_core)
         self.kv = AsyncKvAPI(_core)
+        self.tools = AsyncToolsAPI(_core)
         self.embeddings = AsyncEmbeddingsAPI(_core)
 
     @classmethod

@@ -16,6 +16,7 @@ import numpy as np
 if TYPE_CHECKING:
     from ..tiers.embeddings import EmbeddingStats
     from ..tiers.kv import KvStats
+    from ..tiers.tools import ToolsStats
 
 __all__ = ["EngineStats", "LatencySummary", "SemanticCounters", "SemanticStats"]
 
@@ -65,6 +66,7 @@ class EngineStats:
     namespace: str
     semantic: SemanticStats
     kv: KvStats | None = None
+    tools: ToolsStats | None = None
     embeddings: EmbeddingStats | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,6 +74,7 @@ class EngineStats:
             "namespace": self.namespace,
             "semantic": self.semantic.to_dict(),
             "kv": None if self.kv is None else self.kv.to_dict(),
+            "tools": None if self.tools is None else self.tools.to_dict(),
             "embeddings": None if self.embeddings is None else self.embeddings.to_dict(),
         }
 
