@@ -30,6 +30,7 @@ from ..engine.ops import (
 )
 from .base import Backend
 from .memory_kv import MemoryKv
+from .memory_lists import lists_for
 from .vector_index import IndexSet
 
 __all__ = ["MemoryBackend", "MemoryStore"]
@@ -94,6 +95,7 @@ class MemoryBackend(Backend):
                 PurgeExpired: self._purge_expired,
                 CountEntries: self._count,
                 **store.kv.handlers(),  # type: ignore[dict-item]
+                **lists_for(store).handlers(),  # type: ignore[dict-item]
             }
         )
 

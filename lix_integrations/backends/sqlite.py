@@ -39,6 +39,7 @@ from ..engine.ops import (
 from ..errors import BackendError, ConfigError
 from .base import Backend
 from .sqlite_kv import KV_SCHEMA, SQLiteKv
+from .sqlite_lists import SQLiteLists
 from .vector_index import IndexSet, VectorIndex
 
 __all__ = ["SQLiteBackend"]
@@ -175,6 +176,7 @@ class SQLiteBackend(Backend):
                 PurgeExpired: self._purge_expired,
                 CountEntries: self._count,
                 **self._kv.handlers(),
+                **SQLiteLists(self._conn, self._write).handlers(),
             }
         )
 

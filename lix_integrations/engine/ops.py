@@ -37,6 +37,18 @@ __all__ = [
     "KvPut",
     "KvScan",
     "KvUsage",
+    "ListAppend",
+    "ListAppended",
+    "ListDelete",
+    "ListDeleteSeqs",
+    "ListIdle",
+    "ListInfo",
+    "ListKeys",
+    "ListRange",
+    "ListReplace",
+    "ListRestore",
+    "ListStatus",
+    "ListTrimThrough",
     "Touch",
     "Upsert",
     "VectorSearch",
@@ -300,3 +312,160 @@ class EmbedBatch(Op):
     texts: tuple[str, ...]
     compute: Callable[[list[str]], Any] | None
     acompute: Callable[[list[str]], Awaitable[Any]] | None
+
+
+# -- append-only lists (session tier) -------------------------------------------------------------------------
+#
+# One list per (namespace, key): items are opaque bytes, each with a sequence number the BACKEND assigns
+# atomically and that only grows while the list exists (lix-open-cache took ids from the clock and lost 23-32%
+# of messages added back to back). Every op is small and self-contained so a Redis backend can run each one
+# as a single MULTI/EXEC or Lua script. ``base_seq`` and ``archived_through`` let the session tier keep a list
+# consistent with its cold archive on disk without a distributed transaction:
+#   * ``archived_through`` is the highest seq ever trimmed (trimmed items must already be in the archive), so
+#     an archive that ends before it is known to be truncated;
+#   * ``base_seq`` is the first seq of the current history: ``ListReplace`` moves it past every old item, so
+#     archived copies of replaced items are void even if deleting the archive file did not happen.
+
+
+@dataclass(frozen=True, slots=True)
+class ListStatus:
+    """What a list holds, without its items.
+
+    ``first_seq``/``last_seq`` are ``None`` when no item is held. ``next_seq`` is the seq the next append gets.
+    """
+
+    length: int
+    first_seq: int | None
+    last_seq: int | None
+    next_seq: int
+    updated_at: float
+    base_seq: int
+    archived_through: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListAppended:
+    """Result of :class:`ListAppend`: the seqs given to the values, in order, and the list length after."""
+
+    seqs: tuple[int, ...]
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListAppend(Op):
+    """Append ``values`` in order as one atomic step. Result: :class:`ListAppended`.
+
+    Seqs are consecutive, start at ``max(next_seq, min_seq)`` and are never reused while the list exists.
+    Creates the list if needed; ``updated_at`` becomes ``now``.
+    """
+
+    namespace: str
+    key: str
+    values: tuple[bytes, ...]
+    now: float
+    min_seq: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ListRange(Op):
+    """Items in seq order. Result: ``list[tuple[int, bytes]]``.
+
+    ``after_seq`` skips items with seq <= it; ``limit`` keeps the first ``limit`` of the rest; ``last_n``
+    keeps the last ``last_n`` of the rest (applied after ``after_seq``, before ``limit``).
+    """
+
+    namespace: str
+    key: str
+    after_seq: int | None = None
+    limit: int | None = None
+    last_n: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListRestore(Op):
+    """Put back ``items`` (seq, value) that were archived, e.g. to re-hydrate a hot window. Result: ``int`` added.
+
+    Items whose seq is held already or is below ``base_seq`` are skipped; ``next_seq`` grows past the largest
+    seq given; ``updated_at`` becomes ``now``. Creates the list if needed.
+    """
+
+    namespace: str
+    key: str
+    items: tuple[tuple[int, bytes], ...]
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class ListTrimThrough(Op):
+    """Drop items with seq <= ``seq`` (they were archived); ``archived_through`` grows to ``seq``.
+
+    Result: ``int`` dropped. ``updated_at`` is unchanged (archiving is not activity). No-op on a missing list.
+    """
+
+    namespace: str
+    key: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListDeleteSeqs(Op):
+    """Drop the items with these seqs (order of the others unchanged). Result: ``int`` dropped."""
+
+    namespace: str
+    key: str
+    seqs: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ListReplace(Op):
+    """Replace every item by ``values`` atomically. Result: :class:`ListAppended`.
+
+    New seqs continue after every seq ever given, and ``base_seq`` becomes the first of them (or ``next_seq``
+    when ``values`` is empty), so anything stored elsewhere under older seqs no longer belongs to the list.
+    """
+
+    namespace: str
+    key: str
+    values: tuple[bytes, ...]
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class ListDelete(Op):
+    """Forget a list entirely (items, seq counter, status). Result: ``int`` items dropped."""
+
+    namespace: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListInfo(Op):
+    """The status of one list. Result: :class:`ListStatus` or ``None`` if the list does not exist."""
+
+    namespace: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListKeys(Op):
+    """Keys of existing lists starting with ``prefix``, sorted, at most ``limit``, after key ``after``.
+
+    Result: ``list[str]``. A page at a time, never every key of the store at once.
+    """
+
+    namespace: str
+    prefix: str = ""
+    limit: int = 1000
+    after: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListIdle(Op):
+    """Keys of lists that hold items and were last updated before ``older_than``. Result: ``list[str]``.
+
+    Oldest first, at most ``limit``.
+    """
+
+    namespace: str
+    older_than: float
+    limit: int = 1000

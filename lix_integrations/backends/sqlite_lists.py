@@ -1,0 +1,267 @@
+"""Append-only lists for the SQLite backend (the session tier's hot store).
+
+Every write is one ``BEGIN IMMEDIATE`` transaction: the seq counter is read and advanced under SQLite's write lock,
+so threads and processes appending to one list never get the same seq and each writer's order is kept.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from ..engine.ops import (
+    ListAppend,
+    ListAppended,
+    ListDelete,
+    ListDeleteSeqs,
+    ListIdle,
+    ListInfo,
+    ListKeys,
+    ListRange,
+    ListReplace,
+    ListRestore,
+    ListStatus,
+    ListTrimThrough,
+)
+
+__all__ = ["LISTS_SCHEMA", "SQLiteLists"]
+
+LISTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS list_meta (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    next_seq INTEGER NOT NULL,
+    length INTEGER NOT NULL,
+    updated_at REAL NOT NULL,
+    base_seq INTEGER NOT NULL,
+    archived_through INTEGER NOT NULL,
+    PRIMARY KEY (namespace, key)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS list_idle ON list_meta (namespace, updated_at) WHERE length > 0;
+CREATE TABLE IF NOT EXISTS list_items (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (namespace, key, seq)) WITHOUT ROWID;
+"""
+
+_CHUNK = 400
+_META = "SELECT next_seq, length, updated_at, base_seq, archived_through FROM list_meta WHERE namespace = ? AND key = ?"
+
+
+class SQLiteLists:
+    """The list handlers; the owning backend holds its lock around every call and supplies transactions."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, write: Callable[[], AbstractContextManager[sqlite3.Connection]]
+    ) -> None:
+        self._conn = conn
+        self._write = write
+        with write() as c:  # idempotent; kept here so the backend needs one registration line
+            for statement in LISTS_SCHEMA.split(";"):
+                if statement.strip():
+                    c.execute(statement)
+
+    def handlers(self) -> dict[type, Any]:
+        return {
+            ListAppend: self.append,
+            ListRange: self.range,
+            ListRestore: self.restore,
+            ListTrimThrough: self.trim_through,
+            ListDeleteSeqs: self.delete_seqs,
+            ListReplace: self.replace,
+            ListDelete: self.delete,
+            ListInfo: self.info,
+            ListKeys: self.keys,
+            ListIdle: self.idle,
+        }
+
+    # -- helpers (inside an open transaction) ------------------------------------------------------------------
+
+    @staticmethod
+    def _meta(conn: sqlite3.Connection, namespace: str, key: str) -> tuple[int, int, float, int, int] | None:
+        row = conn.execute(_META, (namespace, key)).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]), float(row[2]), int(row[3]), int(row[4]))
+
+    @staticmethod
+    def _length(conn: sqlite3.Connection, namespace: str, key: str) -> int:
+        row = conn.execute(
+            "SELECT count(*) FROM list_items WHERE namespace = ? AND key = ?", (namespace, key)
+        ).fetchone()
+        return int(row[0])
+
+    @staticmethod
+    def _save(
+        conn: sqlite3.Connection,
+        namespace: str,
+        key: str,
+        next_seq: int,
+        length: int,
+        updated_at: float,
+        base_seq: int,
+        archived_through: int,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO list_meta (namespace, key, next_seq, length, updated_at, base_seq, archived_through) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (namespace, key) DO UPDATE SET next_seq = excluded.next_seq, "
+            "length = excluded.length, updated_at = excluded.updated_at, base_seq = excluded.base_seq, "
+            "archived_through = excluded.archived_through",
+            (namespace, key, next_seq, length, updated_at, base_seq, archived_through),
+        )
+
+    # -- writes ----------------------------------------------------------------------------------------------
+
+    def append(self, op: ListAppend) -> ListAppended:
+        with self._write() as conn:
+            meta = self._meta(conn, op.namespace, op.key)
+            next_seq, length, _, base_seq, archived = meta if meta is not None else (1, 0, 0.0, 0, 0)
+            start = max(next_seq, op.min_seq)
+            seqs = tuple(range(start, start + len(op.values)))
+            conn.executemany(
+                "INSERT INTO list_items (namespace, key, seq, value) VALUES (?, ?, ?, ?)",
+                [(op.namespace, op.key, seq, value) for seq, value in zip(seqs, op.values)],
+            )
+            length += len(seqs)
+            new_next = seqs[-1] + 1 if seqs else next_seq
+            self._save(conn, op.namespace, op.key, new_next, length, op.now, base_seq, archived)
+        return ListAppended(seqs, length)
+
+    def restore(self, op: ListRestore) -> int:
+        with self._write() as conn:
+            meta = self._meta(conn, op.namespace, op.key)
+            next_seq, _, _, base_seq, archived = meta if meta is not None else (1, 0, 0.0, 0, 0)
+            wanted = [(op.namespace, op.key, seq, value) for seq, value in op.items if seq >= base_seq]
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT OR IGNORE INTO list_items (namespace, key, seq, value) VALUES (?, ?, ?, ?)", wanted
+            )
+            added = conn.total_changes - before
+            if op.items:
+                next_seq = max(next_seq, max(seq for seq, _ in op.items) + 1)
+            length = self._length(conn, op.namespace, op.key)
+            self._save(conn, op.namespace, op.key, next_seq, length, op.now, base_seq, archived)
+        return added
+
+    def trim_through(self, op: ListTrimThrough) -> int:
+        with self._write() as conn:
+            meta = self._meta(conn, op.namespace, op.key)
+            if meta is None:
+                return 0
+            next_seq, length, updated_at, base_seq, archived = meta
+            removed = conn.execute(
+                "DELETE FROM list_items WHERE namespace = ? AND key = ? AND seq <= ?",
+                (op.namespace, op.key, op.seq),
+            ).rowcount
+            self._save(
+                conn,
+                op.namespace,
+                op.key,
+                next_seq,
+                length - removed,
+                updated_at,
+                base_seq,
+                max(archived, op.seq),
+            )
+        return int(removed)
+
+    def delete_seqs(self, op: ListDeleteSeqs) -> int:
+        seqs = list(dict.fromkeys(op.seqs))
+        with self._write() as conn:
+            meta = self._meta(conn, op.namespace, op.key)
+            if meta is None:
+                return 0
+            removed = 0
+            for start in range(0, len(seqs), _CHUNK):
+                chunk = seqs[start : start + _CHUNK]
+                removed += conn.execute(
+                    f"DELETE FROM list_items WHERE namespace = ? AND key = ? AND seq IN ({','.join('?' * len(chunk))})",
+                    [op.namespace, op.key, *chunk],
+                ).rowcount
+            next_seq, length, updated_at, base_seq, archived = meta
+            self._save(conn, op.namespace, op.key, next_seq, length - removed, updated_at, base_seq, archived)
+        return removed
+
+    def replace(self, op: ListReplace) -> ListAppended:
+        with self._write() as conn:
+            meta = self._meta(conn, op.namespace, op.key)
+            next_seq, _, _, _, archived = meta if meta is not None else (1, 0, 0.0, 0, 0)
+            conn.execute("DELETE FROM list_items WHERE namespace = ? AND key = ?", (op.namespace, op.key))
+            seqs = tuple(range(next_seq, next_seq + len(op.values)))
+            conn.executemany(
+                "INSERT INTO list_items (namespace, key, seq, value) VALUES (?, ?, ?, ?)",
+                [(op.namespace, op.key, seq, value) for seq, value in zip(seqs, op.values)],
+            )
+            self._save(
+                conn, op.namespace, op.key, next_seq + len(seqs), len(seqs), op.now, next_seq, archived
+            )
+        return ListAppended(seqs, len(seqs))
+
+    def delete(self, op: ListDelete) -> int:
+        with self._write() as conn:
+            removed = conn.execute(
+                "DELETE FROM list_items WHERE namespace = ? AND key = ?", (op.namespace, op.key)
+            ).rowcount
+            conn.execute("DELETE FROM list_meta WHERE namespace = ? AND key = ?", (op.namespace, op.key))
+        return int(removed)
+
+    # -- reads -----------------------------------------------------------------------------------------------
+
+    def range(self, op: ListRange) -> list[tuple[int, bytes]]:
+        after = -1 if op.after_seq is None else op.after_seq
+        if op.last_n is not None:
+            rows = self._conn.execute(
+                "SELECT seq, value FROM list_items WHERE namespace = ? AND key = ? AND seq > ? "
+                "ORDER BY seq DESC LIMIT ?",
+                (op.namespace, op.key, after, op.last_n),
+            ).fetchall()
+            rows.reverse()
+            if op.limit is not None:
+                rows = rows[: op.limit]
+        else:
+            rows = self._conn.execute(
+                "SELECT seq, value FROM list_items WHERE namespace = ? AND key = ? AND seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (op.namespace, op.key, after, -1 if op.limit is None else op.limit),
+            ).fetchall()
+        return [(int(seq), bytes(value)) for seq, value in rows]
+
+    def info(self, op: ListInfo) -> ListStatus | None:
+        meta = self._meta(self._conn, op.namespace, op.key)
+        if meta is None:
+            return None
+        next_seq, length, updated_at, base_seq, archived = meta
+        first = last = None
+        if length:
+            row = self._conn.execute(
+                "SELECT min(seq), max(seq) FROM list_items WHERE namespace = ? AND key = ?",
+                (op.namespace, op.key),
+            ).fetchone()
+            first, last = int(row[0]), int(row[1])
+        return ListStatus(length, first, last, next_seq, updated_at, base_seq, archived)
+
+    def keys(self, op: ListKeys) -> list[str]:
+        # A range on the primary key: the prefix bounds are seeked, never a scan of every key.
+        params: list[Any] = [op.namespace, op.prefix]
+        sql = "SELECT key FROM list_meta WHERE namespace = ? AND key >= ?"
+        if op.prefix:
+            sql += " AND substr(key, 1, ?) = ?"
+            params += [len(op.prefix), op.prefix]
+            if op.prefix[-1] != "\U0010ffff":  # an upper bound too, so the seek also ends at the prefix's end
+                sql += " AND key < ?"
+                params.append(op.prefix[:-1] + chr(ord(op.prefix[-1]) + 1))
+        if op.after is not None:
+            sql += " AND key > ?"
+            params.append(op.after)
+        sql += " ORDER BY key LIMIT ?"
+        params.append(op.limit)
+        return [row[0] for row in self._conn.execute(sql, params)]
+
+    def idle(self, op: ListIdle) -> list[str]:
+        rows = self._conn.execute(
+            "SELECT key FROM list_meta WHERE namespace = ? AND length > 0 AND updated_at < ? "
+            "ORDER BY updated_at, key LIMIT ?",
+            (op.namespace, op.older_than, op.limit),
+        )
+        return [row[0] for row in rows]
