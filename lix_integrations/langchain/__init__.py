@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from .cache import LixSemanticCache
+from .embeddings import LixCachedEmbeddings
 
-__all__ = ["LixSemanticCache"]
+__all__ = ["LixCachedEmbeddings", "LixSemanticCache"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from .embeddings import LixCachedEmbedding
 from .kvstore import LixKVStore
 from .llm import LixCachedLLM
 
-__all__ = ["LixCachedLLM", "LixKVStore"]
+__all__ = ["LixCachedEmbedding", "LixCachedLLM", "LixKVStore"]

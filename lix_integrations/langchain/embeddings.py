@@ -1,0 +1,166 @@
+"""``LixCachedEmbeddings``: any LangChain ``Embeddings`` with its vectors cached by the lix engine.
+
+The adapter only translates: it describes the wrapped model (name, dimension) and hands the engine the model's
+own batch functions, sync and async; keys, the in-process front, the store, TTL and statistics belong to the
+engine's embedding tier. Unlike ``langchain_classic``'s ``CacheBackedEmbeddings`` it also caches queries (under
+their own role, so an asymmetric model's query and document vectors never mix), de-duplicates texts inside a
+batch, stores float32 instead of JSON, and awaits the wrapped model's ``aembed_*`` methods instead of running
+the sync ones in a thread.
+
+Vectors are returned as float32 values (Python floats): what is computed and what is read back are identical.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+
+from ..embedders import EmbeddingsAdapter
+from ..engine.engine import AsyncEngine, Engine
+from ..engine.stats import EngineStats
+from ..errors import ConfigError, InvalidInputError
+from ..tiers.embeddings import EmbeddingModel, EmbeddingStats
+
+__all__ = ["LixCachedEmbeddings"]
+
+
+class LixCachedEmbeddings(Embeddings):
+    """Cache the vectors of ``underlying_embeddings`` (any LangChain ``Embeddings``).
+
+    ``engine`` is an :class:`~lix_integrations.Engine` / :class:`~lix_integrations.AsyncEngine` to share, a
+    backend URL (``"memory://"``, ``"sqlite:///path/cache.db"``), or ``None`` for the embedded default store;
+    ``engine_options`` configure an engine built here. ``namespace`` separates tenants sharing a store.
+    ``model_name`` overrides the identity derived from the wrapped object (class path and its ``model`` /
+    ``model_name`` attribute): set it when two differently configured instances of one class must not share
+    vectors. ``ttl`` (seconds) expires this adapter's vectors; ``cache_queries=False`` passes queries through.
+    """
+
+    def __init__(
+        self,
+        underlying_embeddings: Embeddings,
+        engine: Engine | AsyncEngine | str | None = None,
+        *,
+        namespace: str = "",
+        model_name: str | None = None,
+        dimension: int | None = None,
+        ttl: float | None = None,
+        cache_queries: bool = True,
+        **engine_options: Any,
+    ) -> None:
+        if not isinstance(underlying_embeddings, Embeddings):
+            raise ConfigError(
+                f"underlying_embeddings must be a LangChain Embeddings, got {type(underlying_embeddings).__name__}"
+            )
+        if not isinstance(namespace, str):
+            raise ConfigError(f"namespace must be a string, got {namespace!r}")
+        self._engine, self._aengine = _resolve_engines(engine, engine_options)
+        self.underlying_embeddings = underlying_embeddings
+        described = EmbeddingsAdapter(underlying_embeddings)
+        name = model_name or described.name
+        dim = dimension if dimension is not None else described.dimension
+        inner = underlying_embeddings
+
+        def embed_queries(texts: list[str]) -> list[list[float]]:
+            return [inner.embed_query(text) for text in texts]
+
+        async def aembed_queries(texts: list[str]) -> list[list[float]]:
+            return [await inner.aembed_query(text) for text in texts]
+
+        self._documents = EmbeddingModel(
+            name=name, compute=inner.embed_documents, acompute=inner.aembed_documents, dimension=dim
+        )
+        self._queries = EmbeddingModel(
+            name=name, compute=embed_queries, acompute=aembed_queries, dimension=dim
+        )
+        self._namespace = namespace
+        self._ttl = ttl
+        self._cache_queries = bool(cache_queries)
+        # Validate the options once, up front, rather than on the first call.
+        self._engine.embeddings.embed([], model=self._documents, space=namespace, ttl=ttl)
+
+    # -- Embeddings ------------------------------------------------------------------------------------------
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Vectors in input order; only texts cached neither in memory nor in the store are computed."""
+        matrix = self._engine.embeddings.embed(
+            texts, model=self._documents, role="document", space=self._namespace, ttl=self._ttl
+        )
+        return matrix.tolist()  # type: ignore[no-any-return]
+
+    def embed_query(self, text: str) -> list[float]:
+        _check_text(text)
+        if not self._cache_queries:
+            return self.underlying_embeddings.embed_query(text)
+        matrix = self._engine.embeddings.embed(
+            [text], model=self._queries, role="query", space=self._namespace, ttl=self._ttl
+        )
+        return matrix[0].tolist()  # type: ignore[no-any-return]
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        matrix = await self._aengine.embeddings.embed(
+            texts, model=self._documents, role="document", space=self._namespace, ttl=self._ttl
+        )
+        return matrix.tolist()  # type: ignore[no-any-return]
+
+    async def aembed_query(self, text: str) -> list[float]:
+        _check_text(text)
+        if not self._cache_queries:
+            return await self.underlying_embeddings.aembed_query(text)
+        matrix = await self._aengine.embeddings.embed(
+            [text], model=self._queries, role="query", space=self._namespace, ttl=self._ttl
+        )
+        return matrix[0].tolist()  # type: ignore[no-any-return]
+
+    # -- lix extras --------------------------------------------------------------------------------------------
+
+    def clear(self) -> int:
+        """Delete this model's cached vectors in this namespace (queries and documents)."""
+        return self._engine.embeddings.clear(model=self._documents, space=self._namespace)
+
+    def embedding_stats(self) -> EmbeddingStats:
+        """The engine's embedding counters (shared with every adapter on the same engine)."""
+        return self._engine.embeddings.stats()
+
+    def stats(self) -> EngineStats:
+        return self._engine.stats()
+
+    @property
+    def engine(self) -> Engine:
+        """The engine behind this cache, to share with other adapters (``.aio`` gives its awaitable view)."""
+        return self._engine
+
+    @property
+    def model_name(self) -> str:
+        """The identity the vectors are stored under."""
+        return self._documents.name
+
+    @property
+    def namespace(self) -> str:
+        return self._namespace
+
+    def __repr__(self) -> str:
+        return f"LixCachedEmbeddings({self.model_name!r}, engine={self._engine!r}, namespace={self._namespace!r})"
+
+
+def _check_text(text: object) -> None:
+    if not isinstance(text, str):
+        raise InvalidInputError(f"text must be a str, got {type(text).__name__}")
+
+
+def _resolve_engines(
+    engine: Engine | AsyncEngine | str | None, options: dict[str, Any]
+) -> tuple[Engine, AsyncEngine]:
+    if isinstance(engine, (Engine, AsyncEngine)):
+        if options:
+            raise ConfigError(
+                f"engine options ({', '.join(sorted(options))}) cannot be applied to an existing engine; "
+                "pass them to Engine(...) instead"
+            )
+        return (engine, engine.aio) if isinstance(engine, Engine) else (engine.sync, engine)
+    if engine is None or isinstance(engine, str):
+        sync = Engine(engine, **options)
+        return sync, sync.aio
+    raise ConfigError(
+        f"engine must be an Engine, an AsyncEngine, a URL string or None, got {type(engine).__name__}"
+    )
