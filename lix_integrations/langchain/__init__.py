@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from .cache import LixSemanticCache
-from .embeddings import LixCachedEmbeddings
+from .tools import LixCachedTool, cache_tools
 
-__all__ = ["LixCachedEmbeddings", "LixSemanticCache"]
+__all__ = ["LixCachedTool", "LixSemanticCache", "cache_tools"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .embeddings import LixCachedEmbedding
 from .kvstore import LixKVStore
 from .llm import LixCachedLLM
+from .tools import LixCachedTool
 
-__all__ = ["LixCachedEmbedding", "LixCachedLLM", "LixKVStore"]
+__all__ = ["LixCachedLLM", "LixCachedTool", "LixKVStore"]
