@@ -334,8 +334,23 @@ def _arg_tag(name: str, canonical_value: Any) -> str:
 # -- result encoding ----------------------------------------------------------------------------------------------
 
 
+def _check_keys(value: Any, depth: int = 0) -> None:
+    """``json`` would turn ``{1: x}`` into ``{"1": x}`` silently; a hit must not change a result's keys."""
+    if depth > 200:
+        raise ValueError("result is nested too deeply")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"result has a {type(key).__name__} dict key {key!r}; JSON keys are strings")
+            _check_keys(item, depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_keys(item, depth + 1)
+
+
 def encode_result(value: Any, duration: float, max_bytes: int) -> bytes:
     """The stored envelope; raises ``TypeError``/``ValueError`` for a value JSON cannot hold exactly."""
+    _check_keys(value)
     kind = "tuple" if isinstance(value, tuple) else "json"
     body = list(value) if kind == "tuple" else value
     text = json.dumps(
