@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .kvstore import LixKVStore
-from .llm import LixCachedLLM
+from .llm import LixCachedFunctionCallingLLM, LixCachedLLM
 from .tools import LixCachedTool
 
-__all__ = ["LixCachedLLM", "LixCachedTool", "LixKVStore"]
+__all__ = ["LixCachedFunctionCallingLLM", "LixCachedLLM", "LixCachedTool", "LixKVStore"]

@@ -41,7 +41,8 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
-from llama_index.core.llms.llm import LLM
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+from llama_index.core.llms.llm import LLM, ToolSelection
 from pydantic import Field, PrivateAttr, SerializeAsAny, ValidationError
 from pydantic_core import PydanticSerializationError
 
@@ -54,7 +55,7 @@ from ..tiers.semantic import Candidate, SemanticHit
 from ._engine_arg import resolve_engines
 from .prompt import CallKey, chat_key, completion_key
 
-__all__ = ["LixCachedLLM"]
+__all__ = ["LixCachedFunctionCallingLLM", "LixCachedLLM"]
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +133,14 @@ class LixCachedLLM(LLM):
 
     _engine: Engine = PrivateAttr()
     _aengine: AsyncEngine = PrivateAttr()
+
+    def __new__(cls, llm: Any = None, *args: Any, **kwargs: Any) -> LixCachedLLM:
+        # Agents (FunctionAgent) require a FunctionCallingLLM: wrapping one gives the function-calling wrapper, so
+        # ``LixCachedLLM(OpenAI(...))`` works wherever the wrapped model does. Pydantic calls ``cls.__new__(cls)``
+        # without arguments when copying, hence the defaults.
+        if cls is LixCachedLLM and isinstance(llm, FunctionCallingLLM):
+            cls = LixCachedFunctionCallingLLM
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -414,6 +423,45 @@ class LixCachedLLM(LLM):
     def engine(self) -> Engine:
         """The engine behind this wrapper, to share with other adapters (``.aio`` gives its awaitable view)."""
         return self._engine
+
+
+class LixCachedFunctionCallingLLM(LixCachedLLM, FunctionCallingLLM):
+    """``LixCachedLLM`` around a ``FunctionCallingLLM`` (built automatically by ``LixCachedLLM(...)``).
+
+    ``chat_with_tools`` and friends prepare the provider's arguments with the wrapped model, then go through the
+    cached ``chat``; the tools offered are part of the key, so a different tool set is a miss. Tool calls in a
+    cached response are read back by the wrapped model's ``get_tool_calls_from_response``.
+    """
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "LixCachedFunctionCallingLLM"
+
+    @property
+    def _inner(self) -> FunctionCallingLLM:
+        assert isinstance(self.llm, FunctionCallingLLM)
+        return self.llm
+
+    def _prepare_chat_with_tools(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return self._inner._prepare_chat_with_tools_compat(*args, **kwargs)
+
+    def _validate_chat_with_tools_response(
+        self,
+        response: ChatResponse,
+        tools: Sequence[Any],
+        allow_parallel_tool_calls: bool = False,
+        **kwargs: Any,
+    ) -> ChatResponse:
+        return self._inner._validate_chat_with_tools_response(
+            response, tools, allow_parallel_tool_calls=allow_parallel_tool_calls, **kwargs
+        )
+
+    def get_tool_calls_from_response(
+        self, response: ChatResponse, error_on_no_tool_call: bool = True, **kwargs: Any
+    ) -> list[ToolSelection]:
+        return self._inner.get_tool_calls_from_response(
+            response, error_on_no_tool_call=error_on_no_tool_call, **kwargs
+        )
 
 
 def _replay_chat(response: ChatResponse) -> ChatResponseGen:

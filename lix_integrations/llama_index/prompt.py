@@ -25,6 +25,7 @@ from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.llms.llm import LLM
+from llama_index.core.tools.types import BaseTool
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 __all__ = ["NO_TEXT_MARKER", "TEXT_MARKER", "CallKey", "chat_key", "completion_key", "llm_string"]
@@ -79,10 +80,22 @@ def _is_secret(name: str) -> bool:
     return any(part in lowered for part in _SECRET_PARTS) or lowered.endswith("token")
 
 
+def _tool_identity(value: Any) -> Any:
+    """Tools offered to a function-calling model are keyed by what the model sees: name, description, schema."""
+    if isinstance(value, BaseTool):
+        meta = value.metadata
+        return {
+            "tool": meta.get_name(),
+            "description": meta.description,
+            "parameters": meta.get_parameters_dict(),
+        }
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def _jsonable(value: object) -> object:
     """JSON-compatible form of a value, or raise ``ValueError`` (pydantic handles models, enums, dates...)."""
     try:
-        data = to_jsonable_python(value)
+        data = to_jsonable_python(value, fallback=_tool_identity)
         json.dumps(data)
     except (PydanticSerializationError, TypeError, ValueError) as exc:
         raise ValueError(str(exc)) from None

@@ -511,3 +511,49 @@ def test_wraps_mock_llm_and_refuses_non_llms(engine: Engine) -> None:
         LixCachedLLM("gpt-4", engine)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="engine options"):
         LixCachedLLM(MockLLM(), engine, namespace="x")
+
+
+# -- agents -------------------------------------------------------------------------------------------------------
+
+
+def test_function_agent_runs_twice_with_the_llm_called_once_per_step(engine: Engine) -> None:
+    from llama_index.core.agent.workflow import FunctionAgent
+    from llama_index.core.llms.function_calling import FunctionCallingLLM
+    from llama_index.core.llms.mock import MockFunctionCallingLLM
+    from llama_index.core.tools import FunctionTool
+
+    from lix_integrations.llama_index import LixCachedFunctionCallingLLM
+
+    tool_runs: list[str] = []
+
+    def capital(country: str = "France") -> str:
+        """The capital city of a country."""
+        tool_runs.append(country)
+        return "Paris"
+
+    llm_calls: list[int] = []
+    inner = MockFunctionCallingLLM()
+    default = inner._get_response_generator()
+
+    def counting_generator(messages: Any, **kwargs: Any) -> Any:
+        llm_calls.append(1)
+        return default(messages, **kwargs)
+
+    inner.response_generator = counting_generator
+    llm = LixCachedLLM(inner, engine)
+    assert isinstance(llm, LixCachedFunctionCallingLLM) and isinstance(llm, FunctionCallingLLM)
+    assert llm.metadata.is_function_calling_model
+
+    tool = FunctionTool.from_defaults(fn=capital)
+
+    async def run() -> str:
+        agent = FunctionAgent(tools=[tool], llm=llm, streaming=False)
+        return str(await agent.run(user_msg=QUESTION))
+
+    first = asyncio.run(run())
+    calls_first = len(llm_calls)
+    assert calls_first >= 1 and tool_runs
+    second = asyncio.run(run())
+    assert second == first
+    assert len(llm_calls) == calls_first  # every LLM step of the second run was served from the cache
+    assert engine.stats().semantic.exact_hits >= calls_first
