@@ -16,7 +16,8 @@ Notes for callers:
   only (URL, namespace, options), never data; the copy reopens the same store. A private ``memory://`` store
   exists in one engine only and cannot be shared, so pickling it raises :class:`~lix_integrations.ConfigError`;
   ``memory://NAME`` pickles, but a *different process* opens its own empty store of that name. Use a SQLite URL
-  to share a cache between worker processes.
+  to share a cache between worker processes. The copy uses the system clock, and its engine keeps the original
+  embedder's name and dimension (so the stored settings still match) but cannot embed.
 """
 
 from __future__ import annotations
