@@ -48,7 +48,7 @@ CONFIG = ToolsConfig(
     rules=(("read_*", ToolPolicy(ttl=100)), ("*_write", ToolPolicy())),
     invalidations=(
         InvalidationRule(writer="file_write", clears=("file_read", "file_stat"), match=("path",)),
-        InvalidationRule(writer="file_move", clears=("file_read",), match={"dest": "path"}),  # type: ignore[arg-type]
+        InvalidationRule(writer="file_move", clears=("file_read",), match={"dest": "path"}),
         InvalidationRule(writer="git_commit", clears=("git_status", "git_log")),
     ),
 )

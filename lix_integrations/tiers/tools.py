@@ -171,7 +171,9 @@ class InvalidationRule:
 
     writer: str
     clears: tuple[str, ...]
-    match: tuple[tuple[str, str], ...] = ()
+    match: Sequence[str] | Sequence[tuple[str, str]] | Mapping[str, str] = ()
+    #: ``match`` normalized to (writer argument, reader argument) pairs.
+    pairs: tuple[tuple[str, str], ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
         try:
@@ -194,7 +196,7 @@ class InvalidationRule:
         for pair in pairs:
             if len(pair) != 2 or not all(isinstance(p, str) and p for p in pair):
                 raise ConfigError(f"match entries must be argument names, got {pair!r}")
-        object.__setattr__(self, "match", pairs)
+        object.__setattr__(self, "pairs", pairs)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -206,10 +208,12 @@ class ToolsConfig:
     ``max_result_bytes``: larger results are returned but not stored.
     """
 
-    tools: Mapping[str, ToolPolicy] = field(default_factory=dict)
+    tools: Mapping[str, ToolPolicy] | Sequence[str] = field(default_factory=dict)
     rules: tuple[tuple[str, ToolPolicy], ...] = ()
     invalidations: tuple[InvalidationRule, ...] = ()
     max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
+    #: ``tools`` normalized to a mapping name -> policy.
+    policies: Mapping[str, ToolPolicy] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         raw: Any = self.tools
@@ -228,7 +232,7 @@ class ToolsConfig:
                 raise ConfigError(str(exc)) from None
             if not isinstance(policy, ToolPolicy):
                 raise ConfigError(f"policy of tool {name!r} must be a ToolPolicy, got {policy!r}")
-        object.__setattr__(self, "tools", tools)
+        object.__setattr__(self, "policies", tools)
         rules = tuple(self.rules)
         for rule in rules:
             if (
@@ -575,8 +579,16 @@ class PreparedCall:
     tool: str
     scope: str
     key: str
-    tags: tuple[str, ...]
+    arguments: dict[str, Any]  # canonical
     ttl: float | None
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """Invalidation tags, derived only when the result is stored (a hit never needs them)."""
+        return (
+            _tool_tag(self.tool),
+            *(_arg_tag(name, value) for name, value in sorted(self.arguments.items())),
+        )
 
 
 class ToolTier:
@@ -605,7 +617,7 @@ class ToolTier:
             return None
         policy = explicit
         if policy is None:
-            policy = self.config.tools.get(tool)
+            policy = self.config.policies.get(tool)
         if policy is None:
             for pattern, rule_policy in self.config.rules:
                 if fnmatch.fnmatchcase(tool, pattern):
@@ -647,8 +659,7 @@ class ToolTier:
             return None
         canon = canonical_arguments(arguments, (*resolved.exclude, *exclude))
         key = f"{where}//{digest('tool', tool, canonical_json(canon))}"
-        tags = (_tool_tag(tool), *(_arg_tag(name, value) for name, value in sorted(canon.items())))
-        return PreparedCall(tool=tool, scope=where, key=key, tags=tags, ttl=resolved.ttl)
+        return PreparedCall(tool=tool, scope=where, key=key, arguments=canon, ttl=resolved.ttl)
 
     def warn_once(self, what: str, message: str, *args: Any) -> None:
         with self._warned_lock:
@@ -725,7 +736,7 @@ class ToolTier:
         total = 0
         for rule in self._writers.get(writer, ()):
             subset: dict[str, Any] | None = {}
-            for writer_arg, reader_arg in rule.match:
+            for writer_arg, reader_arg in rule.pairs:
                 if writer_arg not in arguments:
                     subset = None
                     break
