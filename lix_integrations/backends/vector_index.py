@@ -2,9 +2,9 @@
 
 A partition is searched with an exact numpy scan while it is small, because a scan of a few
 thousand rows is both faster than an HNSW graph walk and exactly right, and with an hnswlib
-graph once it is large, because the scan grows linearly (about 0.3 ms at 10k and 4 ms at
-100k rows of 384 float32) and would break the lookup latency budget. ``benchmarks/_index_study.py``
-holds the measurements behind the defaults below.
+graph once it is large, because the scan grows linearly (single-threaded, about 0.6 ms at 10k
+and 6-10 ms at 100k rows of 384 float32) and would break the lookup budget of 0.3 ms at 10k and
+1 ms at 100k entries. ``benchmarks/_index_study.py`` holds the measurements behind the defaults.
 """
 
 from __future__ import annotations
@@ -28,6 +28,20 @@ F32Array = npt.NDArray[np.float32]
 
 _MAX_ID = 2**63 - 1
 _INITIAL_ROWS = 64
+# OpenBLAS (numpy's BLAS) splits a matrix-vector product over threads once rows * dim passes
+# 460,800. That halves an idle machine's scan, but when the other core is busy (the embedder's
+# threads, another process) the helper thread waits for a time slice: medians of 8 ms instead of
+# 0.05-0.2 ms were measured for 2k-6k rows. Scanning in chunks below that size keeps the product
+# on the calling thread, and the exact threshold is set where a single-threaded scan still wins.
+_SCAN_CHUNK_ELEMS = 400_000
+# hnswlib fills the slot of a deleted point (or updates a live one) by re-linking the old
+# point's neighbourhood, measured at 4-8x the cost of inserting a point into a graph. A batch
+# that would re-link more points than (live + new) / this factor rebuilds the graph instead.
+_REPLACE_COST = 5
+# Deleted slots stay in the graph and are still walked through; once they outnumber the live
+# points by this factor a remove() compacts the graph, so a shrunken partition is not slowed
+# down by its history. The rebuild costs O(live), paid for by the many removals before it.
+_MAX_TOMBSTONE_RATIO = 2
 # Below this many vectors per add() call hnswlib is told to stay on the calling thread:
 # spawning its worker threads costs more than inserting a handful of points.
 _PARALLEL_ADD_MIN = 64
@@ -35,22 +49,27 @@ _PARALLEL_ADD_MIN = 64
 
 @dataclass(frozen=True)
 class HnswConfig:
-    """HNSW graph parameters; tuned on MiniLM embeddings for top-1 recall >= 0.99 at 100k rows.
+    """HNSW graph parameters, tuned on MiniLM embeddings for top-1 recall >= 0.99 at 100k rows.
 
-    ``ef_search`` is the candidate-list size of a query: it buys recall with latency, and it is
-    the only one of the three that could be changed on a live graph.
+    The defaults measured top-1 recall 0.996 against an exact scan at 10k and 100k rows (1.0 and
+    0.999 for queries whose best match has cosine >= 0.8, the ones a cache hit depends on) at
+    about 0.13 ms per query. ``ef_construction=200`` gained only 0.001 recall for 2.5x the build
+    time, which matters because a large partition is built when a process first searches it.
+    ``ef_search`` is the query's candidate-list size: raising it to 96 buys 0.998 recall for
+    +40% latency. ``num_threads`` (-1 = all cores) only applies to bulk adds.
     """
 
     m: int = 16
-    ef_construction: int = 200
+    ef_construction: int = 100
     ef_search: int = 64
     num_threads: int = -1
 
 
 DEFAULT_HNSW = HnswConfig()
-# An exact scan of this many 384-dim rows takes about 0.1 ms, the point where the graph walk
-# becomes cheaper; it also bounds the one-off graph build when a partition crosses it.
-DEFAULT_EXACT_THRESHOLD = 4096
+# A single-threaded exact scan of this many 384-dim rows takes about 0.08 ms, where the graph
+# walk (0.05-0.1 ms at ef 64) starts to win; it also keeps the one-off graph build when a
+# partition crosses it to a fraction of a second.
+DEFAULT_EXACT_THRESHOLD = 2048
 
 
 def _check_ids(ids: Sequence[int]) -> list[int]:
@@ -159,7 +178,14 @@ class VectorIndex:
             if self._n + new_count <= self._exact_threshold:
                 self._add_exact(id_list, vecs)
                 return
-            self._switch_to_graph()
+            # Build the graph from everything at once: a bulk build is cheaper than building
+            # from the old rows and then inserting the new ones, and it is the common case of a
+            # SQLite backend loading a large partition in one call.
+            self._forget_exact(id_list)
+            ids_all = self._row_ids[: self._n].tolist() + id_list
+            vecs_all = np.concatenate([self._vecs[: self._n], vecs])
+            self._build_graph(ids_all, vecs_all)
+            return
         self._add_graph(id_list, vecs)
 
     def _add_exact(self, ids: list[int], vecs: F32Array) -> None:
@@ -177,7 +203,7 @@ class VectorIndex:
         self._vecs[start:stop] = vecs[new_pos]
         new_ids = [ids[p] for p in new_pos]
         self._row_ids[start:stop] = new_ids
-        self._row_of_id.update(zip(new_ids, range(start, stop)))
+        self._row_of_id.update(zip(new_ids, range(start, stop), strict=True))
         self._n = stop
 
     def _reserve_rows(self, needed: int) -> None:
@@ -194,29 +220,71 @@ class VectorIndex:
         row_ids[: self._n] = self._row_ids[: self._n]
         self._vecs, self._row_ids = vecs, row_ids
 
-    def _switch_to_graph(self) -> None:
-        """Move the exact rows into a new graph; the matrix is freed since the graph keeps a copy."""
+    def _build_graph(self, ids: list[int], vecs: F32Array) -> None:
+        """Put ``ids``/``vecs`` (distinct ids) into a new graph, or into exact mode if few enough.
+
+        Going back to the exact scan only below half the threshold leaves a gap, so a partition
+        that hovers around the threshold does not rebuild its graph on every compaction.
+        """
+        count = len(ids)
+        self._graph = None
+        self._label_of_id, self._id_of_label = {}, {}
+        self._vecs = np.empty((0, self._dim), dtype=np.float32)
+        self._row_ids = np.empty(0, dtype=np.int64)
+        self._row_of_id, self._n = {}, 0
+        if count <= self._exact_threshold // 2:
+            self._add_exact(ids, vecs)
+            return
         cfg = self._hnsw_config
         graph = hnswlib.Index(space="ip", dim=self._dim)
         graph.init_index(
-            max_elements=max(2 * self._n, _INITIAL_ROWS),
+            max_elements=max(count + count // 2, _INITIAL_ROWS),
             M=cfg.m,
             ef_construction=cfg.ef_construction,
             allow_replace_deleted=True,
         )
         graph.set_ef(cfg.ef_search)
-        ids = self._row_ids[: self._n].tolist()
-        labels = np.arange(self._n, dtype=np.uint64)
-        if self._n:
-            graph.add_items(self._vecs[: self._n], labels, num_threads=self._add_threads(self._n))
-        self._label_of_id = dict(zip(ids, range(self._n)))
-        self._id_of_label = dict(zip(range(self._n), ids))
-        self._next_label = self._n
+        graph.add_items(vecs, np.arange(count, dtype=np.uint64), num_threads=self._add_threads(count))
         self._graph = graph
-        self._vecs = np.empty((0, self._dim), dtype=np.float32)
-        self._row_ids = np.empty(0, dtype=np.int64)
-        self._row_of_id = {}
-        self._n = 0
+        self._label_of_id = dict(zip(ids, range(count), strict=True))
+        self._id_of_label = dict(zip(range(count), ids, strict=True))
+        self._next_label = count
+
+    def _forget_exact(self, ids: Iterable[int]) -> None:
+        for i in ids:
+            row = self._row_of_id.pop(i, None)
+            if row is None:
+                continue
+            last = self._n - 1
+            if row != last:
+                moved = int(self._row_ids[last])
+                self._vecs[row] = self._vecs[last]
+                self._row_ids[row] = moved
+                self._row_of_id[moved] = row
+            self._n = last
+
+    def _forget_graph(self, ids: Iterable[int]) -> None:
+        graph = self._graph
+        assert graph is not None
+        for i in ids:
+            label = self._label_of_id.pop(i, None)
+            if label is not None:
+                del self._id_of_label[label]
+                # The slot stays in the graph as a tombstone until an add reuses it.
+                graph.mark_deleted(label)
+
+    def _live_items(self) -> tuple[list[int], F32Array]:
+        graph = self._graph
+        assert graph is not None
+        labels = list(self._id_of_label)
+        if not labels:
+            return [], np.empty((0, self._dim), dtype=np.float32)
+        vecs = np.asarray(graph.get_items(labels, return_type="numpy"), dtype=np.float32)
+        return [self._id_of_label[label] for label in labels], vecs
+
+    def _tombstones(self) -> int:
+        assert self._graph is not None
+        return int(self._graph.get_current_count()) - len(self._label_of_id)
 
     def _add_threads(self, count: int) -> int:
         return self._hnsw_config.num_threads if count >= _PARALLEL_ADD_MIN else 1
@@ -234,6 +302,14 @@ class VectorIndex:
             else:
                 old_pos.append(pos)
                 old_labels.append(label)
+        live = len(self._label_of_id)
+        # Updating a point in place costs about as much as filling a deleted slot.
+        relinked = len(old_pos) + min(len(new_pos), self._tombstones())
+        if relinked * _REPLACE_COST > live + len(new_pos):
+            self._forget_graph(ids)
+            live_ids, live_vecs = self._live_items()
+            self._build_graph(live_ids + ids, np.concatenate([live_vecs, vecs]))
+            return
         if old_pos:
             # A live label is updated in place; replace_deleted must stay off for it, or hnswlib
             # would put the new vector in some vacant slot and leave the old one live too.
@@ -244,7 +320,6 @@ class VectorIndex:
             )
         if not new_pos:
             return
-        live = len(self._label_of_id)
         # Vacant (deleted) slots are filled first, so the graph needs room only beyond them.
         needed = max(graph.get_current_count(), live + len(new_pos))
         if needed > graph.get_max_elements():
@@ -259,32 +334,21 @@ class VectorIndex:
             replace_deleted=True,
         )
         new_ids = [ids[p] for p in new_pos]
-        self._label_of_id.update(zip(new_ids, labels))
-        self._id_of_label.update(zip(labels, new_ids))
+        self._label_of_id.update(zip(new_ids, labels, strict=True))
+        self._id_of_label.update(zip(labels, new_ids, strict=True))
 
     # --------------------------------------------------------------- remove
 
     def remove(self, ids: Iterable[int]) -> None:
         """Delete vectors; ids that are not present are ignored so eviction can be idempotent."""
-        if self._graph is not None:
-            for i in ids:
-                label = self._label_of_id.pop(i, None)
-                if label is not None:
-                    del self._id_of_label[label]
-                    # The slot stays in the graph as a tombstone until a later add reuses it.
-                    self._graph.mark_deleted(label)
+        if self._graph is None:
+            self._forget_exact(ids)
             return
-        for i in ids:
-            row = self._row_of_id.pop(i, None)
-            if row is None:
-                continue
-            last = self._n - 1
-            if row != last:
-                moved = int(self._row_ids[last])
-                self._vecs[row] = self._vecs[last]
-                self._row_ids[row] = moved
-                self._row_of_id[moved] = row
-            self._n = last
+        self._forget_graph(ids)
+        live = len(self._label_of_id)
+        if self._tombstones() > _MAX_TOMBSTONE_RATIO * max(live, _INITIAL_ROWS):
+            live_ids, live_vecs = self._live_items()
+            self._build_graph(live_ids, live_vecs)
 
     # --------------------------------------------------------------- search
 
@@ -305,18 +369,26 @@ class VectorIndex:
         return self._search_exact(query, k)
 
     def _search_exact(self, query: F32Array, k: int) -> list[tuple[int, float]]:
-        scores = self._vecs[: self._n] @ query
+        n = self._n
+        chunk = max(1, _SCAN_CHUNK_ELEMS // self._dim)
+        if n <= chunk:
+            scores = self._vecs[:n] @ query
+        else:
+            scores = np.empty(n, dtype=np.float32)
+            for start in range(0, n, chunk):
+                stop = min(start + chunk, n)
+                np.dot(self._vecs[start:stop], query, out=scores[start:stop])
         if k == 1:
             # argmax is one pass; argpartition would cost a copy and a partial sort.
             best = int(np.argmax(scores))
             return [(int(self._row_ids[best]), float(scores[best]))]
-        if k < self._n:
-            top = np.argpartition(scores, self._n - k)[self._n - k :]
+        if k < n:
+            top = np.argpartition(scores, n - k)[n - k :]
         else:
-            top = np.arange(self._n)
-        # Stable sort on the negated scores keeps ties in row order, i.e. deterministic.
+            top = np.arange(n)
+        # A stable sort keeps the order of equal scores deterministic for a given index state.
         top = top[np.argsort(-scores[top], kind="stable")]
-        return list(zip(self._row_ids[top].tolist(), scores[top].tolist()))
+        return list(zip(self._row_ids[top].tolist(), scores[top].tolist(), strict=True))
 
     def _search_graph(self, query: F32Array, k: int) -> list[tuple[int, float]]:
         graph = self._graph
@@ -330,17 +402,15 @@ class VectorIndex:
         id_of_label = self._id_of_label
         # hnswlib's "ip" distance is 1 - dot.
         return [
-            (id_of_label[label], 1.0 - dist) for label, dist in zip(labels[0].tolist(), dists[0].tolist())
+            (id_of_label[label], 1.0 - dist)
+            for label, dist in zip(labels[0].tolist(), dists[0].tolist(), strict=True)
         ]
 
     def _scan_graph(self, query: F32Array, k: int) -> list[tuple[int, float]]:
-        graph = self._graph
-        assert graph is not None
-        labels = np.fromiter(self._id_of_label, dtype=np.uint64, count=len(self._id_of_label))
-        vecs = np.asarray(graph.get_items(labels, return_type="numpy"), dtype=np.float32)
+        ids, vecs = self._live_items()
         scores = vecs @ query
         top = np.argsort(-scores, kind="stable")[:k]
-        return [(self._id_of_label[int(labels[t])], float(scores[t])) for t in top.tolist()]
+        return [(ids[t], float(scores[t])) for t in top.tolist()]
 
 
 class IndexSet:
