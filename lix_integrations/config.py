@@ -19,6 +19,7 @@ from .errors import ConfigError
 if TYPE_CHECKING:
     from .tiers.embeddings import EmbeddingConfig
     from .tiers.kv import KvConfig
+    from .tiers.sessions import SessionConfig
     from .tiers.tools import ToolsConfig
 
 __all__ = [
@@ -89,6 +90,7 @@ class EngineConfig:
     fail_open: bool = True
     kv: KvConfig = field(default_factory=lambda: _default_kv_config())
     tools: ToolsConfig = field(default_factory=lambda: _default_tools_config())
+    sessions: SessionConfig = field(default_factory=lambda: _default_sessions_config())
     embeddings: EmbeddingConfig = field(default_factory=lambda: _default_embedding_config())
 
     def __post_init__(self) -> None:
@@ -206,3 +208,10 @@ def _default_tools_config() -> ToolsConfig:
     from .tiers.tools import ToolsConfig
 
     return ToolsConfig()
+
+
+def _default_sessions_config() -> SessionConfig:
+    # Imported here for the same reason as the KV tier's: no import cycle through the engine package.
+    from .tiers.sessions import SessionConfig
+
+    return SessionConfig()

@@ -45,6 +45,7 @@ class EngineCore:
         from ..tiers.embeddings import EmbeddingCounters, EmbeddingTier
         from ..tiers.kv import KvCounters, KvTier
         from ..tiers.semantic import SemanticTier
+        from ..tiers.sessions import SessionTier
         from ..tiers.tools import ToolTier
 
         self.config = config
@@ -53,6 +54,7 @@ class EngineCore:
         self.backend: Backend = backend or open_backend(config.url or default_store_url())
         self.semantic_counters = SemanticCounters()
         self.semantic = SemanticTier(config, self.clock, self.semantic_counters)
+        self.sessions = SessionTier(config, self.clock, self.backend.url)
         self.embeddings = EmbeddingTier(
             config.embeddings, config.namespace, self.clock, EmbeddingCounters(), fail_open=config.fail_open
         )
@@ -196,6 +198,7 @@ class EngineCore:
             embeddings=self.embeddings.counters.snapshot(),
             kv=self.kv.counters.snapshot(),
             tools=self.tools.counters.snapshot(),
+            sessions=self.sessions.counters.snapshot(),
         )
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from ..config import EngineConfig, SamplingPolicy
 from ..tiers.embeddings import EmbeddingConfig
 from ..tiers.kv import KvConfig
 from ..tiers.semantic import Candidate, SemanticHit
+from ..tiers.sessions import SessionConfig
 from ..tiers.tools import ToolsConfig
 from .clock import Clock
 from .core import EngineCore
@@ -20,6 +21,7 @@ from .embeddings_api import AsyncEmbeddingsAPI, EmbeddingsAPI
 from .kv_api import AsyncKvAPI, KvAPI
 from .ops import CountEntries, DeleteIds
 from .scope import resolve_scope
+from .sessions_api import AsyncSessionsAPI, SessionsAPI
 from .stats import EngineStats
 from .tools_api import AsyncToolsAPI, ToolsAPI
 
@@ -233,6 +235,7 @@ class Engine(_EngineBase):
         fail_open: bool | None = None,
         kv: KvConfig | None = None,
         tools: ToolsConfig | None = None,
+        sessions: SessionConfig | None = None,
         embeddings: EmbeddingConfig | None = None,
         _core: EngineCore | None = None,
     ) -> None:
@@ -248,6 +251,7 @@ class Engine(_EngineBase):
                 "fail_open": fail_open,
                 "kv": kv,
                 "tools": tools,
+                "sessions": sessions,
                 "embeddings": embeddings,
             }
             _core = _build_core(url, config, embedder, clock, options)
@@ -255,6 +259,7 @@ class Engine(_EngineBase):
             _core.run(_core.settings_flow())
         self._core = _core
         self.semantic = SemanticAPI(_core)
+        self.sessions = SessionsAPI(_core)
         self.kv = KvAPI(_core)
         self.tools = ToolsAPI(_core)
         self.embeddings = EmbeddingsAPI(_core)
@@ -302,6 +307,7 @@ class AsyncEngine(_EngineBase):
         fail_open: bool | None = None,
         kv: KvConfig | None = None,
         tools: ToolsConfig | None = None,
+        sessions: SessionConfig | None = None,
         embeddings: EmbeddingConfig | None = None,
         _core: EngineCore | None = None,
     ) -> None:
@@ -317,11 +323,13 @@ class AsyncEngine(_EngineBase):
                 "fail_open": fail_open,
                 "kv": kv,
                 "tools": tools,
+                "sessions": sessions,
                 "embeddings": embeddings,
             }
             _core = _build_core(url, config, embedder, clock, options)
         self._core = _core
         self.semantic = AsyncSemanticAPI(_core)
+        self.sessions = AsyncSessionsAPI(_core)
         self.kv = AsyncKvAPI(_core)
         self.tools = AsyncToolsAPI(_core)
         self.embeddings = AsyncEmbeddingsAPI(_core)

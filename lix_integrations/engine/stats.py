@@ -16,6 +16,7 @@ import numpy as np
 if TYPE_CHECKING:
     from ..tiers.embeddings import EmbeddingStats
     from ..tiers.kv import KvStats
+    from ..tiers.sessions import SessionStats
     from ..tiers.tools import ToolsStats
 
 __all__ = ["EngineStats", "LatencySummary", "SemanticCounters", "SemanticStats"]
@@ -67,6 +68,7 @@ class EngineStats:
     semantic: SemanticStats
     kv: KvStats | None = None
     tools: ToolsStats | None = None
+    sessions: SessionStats | None = None
     embeddings: EmbeddingStats | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,6 +77,7 @@ class EngineStats:
             "semantic": self.semantic.to_dict(),
             "kv": None if self.kv is None else self.kv.to_dict(),
             "tools": None if self.tools is None else self.tools.to_dict(),
+            "sessions": None if self.sessions is None else self.sessions.to_dict(),
             "embeddings": None if self.embeddings is None else self.embeddings.to_dict(),
         }
 

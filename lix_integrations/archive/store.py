@@ -1,0 +1,211 @@
+"""One directory of session archives: file names from encoded ids, per-session locks across processes.
+
+File names never contain a session id as given (lix-open-cache wrote ``{session_id}.huff``, so ``../x`` landed
+outside its directory): every byte outside ``[a-z0-9_-]`` is percent-encoded, uppercase letters included, so two
+ids can never share a name even on a case-insensitive file system, and a name has no ``/``, ``.``, ``:``, ``*`` or
+NUL. Ids whose encoding would exceed file-name limits get a digest name; the id itself is in the file header.
+
+Archive writes of one session are serialized across threads and processes by an exclusive ``flock`` on one of
+256 lock files (chosen by a hash of the name; never deleted, so no lock can be taken on an unlinked file) plus a
+thread lock, since ``flock`` does not exclude two threads sharing one open file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from .codec import Codec
+from .format import ArchiveContents, ArchiveMeta, append_frame, read_archive, read_meta, write_archive
+
+try:  # POSIX only; see SessionArchive.try_lock
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["SUFFIX", "SessionArchive", "archive_name", "session_from_name"]
+
+SUFFIX = ".lxa"
+_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_")
+_MAX_NAME = 200
+_STRIPES = 256
+
+
+def archive_name(session_id: str) -> str:
+    """The file name of a session's archive (reversible by :func:`session_from_name` unless digest-named)."""
+    raw = session_id.encode("utf-8", "surrogatepass")
+    name = "".join(chr(b) if b in _SAFE else f"%{b:02X}" for b in raw)
+    if not name or len(name) > _MAX_NAME:
+        name = "h-" + hashlib.blake2b(raw, digest_size=16).hexdigest()
+    return name + SUFFIX
+
+
+def session_from_name(name: str) -> str | None:
+    """The session id a percent-encoded archive file name stands for (``None`` for digest names)."""
+    stem = name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name
+    if stem.startswith("h-") or not stem:
+        return None
+    out = bytearray()
+    i = 0
+    while i < len(stem):
+        if stem[i] == "%":
+            out.append(int(stem[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            out.append(ord(stem[i]))
+            i += 1
+    return out.decode("utf-8", "surrogatepass")
+
+
+class SessionArchive:
+    """The archives of one namespace in one directory (created on first write)."""
+
+    def __init__(self, directory: Path, codec: Codec = Codec.ZSTD_DICT_V1) -> None:
+        self.directory = directory
+        self.codec = codec
+        self._thread_locks = [threading.Lock() for _ in range(_STRIPES)]
+        self._lock_fds: dict[int, tuple[int, int]] = {}  # stripe -> (pid, fd)
+        self._fd_lock = threading.Lock()
+
+    def path(self, session_id: str) -> Path:
+        return self.directory / archive_name(session_id)
+
+    def _ensure_dir(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    # -- locking ---------------------------------------------------------------------------------------------
+
+    def _stripe(self, session_id: str) -> int:
+        return hashlib.blake2b(archive_name(session_id).encode(), digest_size=2).digest()[0]
+
+    def _lock_fd(self, stripe: int) -> int:
+        with self._fd_lock:
+            found = self._lock_fds.get(stripe)
+            if found is not None and found[0] == os.getpid():
+                return found[1]
+            # After a fork the inherited descriptor shares the parent's lock: open our own.
+            lock_dir = self.directory / ".locks"
+            lock_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock_dir / f"{stripe:02x}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            self._lock_fds[stripe] = (os.getpid(), fd)
+            return fd
+
+    def try_lock(self, session_id: str) -> bool:
+        """Take the session's archive lock if free (never blocks, so an event loop can poll it)."""
+        stripe = self._stripe(session_id)
+        lock = self._thread_locks[stripe]
+        if not lock.acquire(blocking=False):
+            return False
+        if fcntl is None:  # pragma: no cover - no cross-process lock without flock
+            return True
+        try:
+            fcntl.flock(self._lock_fd(stripe), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.release()
+            return False
+        except BaseException:
+            lock.release()
+            raise
+        return True
+
+    def unlock(self, session_id: str) -> None:
+        stripe = self._stripe(session_id)
+        try:
+            if fcntl is not None:
+                fcntl.flock(self._lock_fd(stripe), fcntl.LOCK_UN)
+        finally:
+            self._thread_locks[stripe].release()
+
+    @contextmanager
+    def locked(self, session_id: str) -> Iterator[None]:
+        """Blocking form of the lock, for maintenance run from one thread."""
+        import time
+
+        delay = 0.001
+        while not self.try_lock(session_id):
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        try:
+            yield
+        finally:
+            self.unlock(session_id)
+
+    def close(self) -> None:
+        with self._fd_lock:
+            for pid, fd in self._lock_fds.values():
+                if pid == os.getpid():
+                    os.close(fd)
+            self._lock_fds.clear()
+
+    # -- reading ---------------------------------------------------------------------------------------------
+
+    def meta(self, session_id: str) -> ArchiveMeta | None:
+        return read_meta(self.path(session_id))
+
+    def read(self, session_id: str) -> ArchiveContents | None:
+        return read_archive(self.path(session_id))
+
+    # -- writing (caller holds the session's lock) -------------------------------------------------------------
+
+    def append(self, session_id: str, items: Sequence[tuple[int, bytes]], now: float, base_seq: int) -> int:
+        """Archive ``items`` (seq order) not archived yet; returns the seq the archive now covers through.
+
+        An archive holding only seqs below ``base_seq`` (history replaced, file not yet deleted) is replaced.
+        """
+        path = self.path(session_id)
+        meta = read_meta(path)
+        if meta is None or meta.last_seq is None or meta.last_seq < base_seq:
+            fresh = [item for item in items if item[0] >= base_seq]
+            if not fresh:
+                return 0 if meta is None or meta.last_seq is None else meta.last_seq
+            self._ensure_dir()
+            write_archive(path, [fresh], name=session_id, created_at=now, written_at=now, codec=self.codec)
+            return fresh[-1][0]
+        new = [item for item in items if item[0] > meta.last_seq]
+        if new:
+            append_frame(path, meta, new, now)
+            return new[-1][0]
+        return meta.last_seq
+
+    def rewrite(
+        self, session_id: str, items: Sequence[tuple[int, bytes]], meta: ArchiveMeta, now: float
+    ) -> None:
+        """Replace the archive by ``items`` covering the same seq range (used to delete one archived message)."""
+        write_archive(
+            self.path(session_id),
+            [items],
+            name=session_id,
+            created_at=meta.created_at,
+            written_at=now,
+            codec=meta.codec,
+            covers=(meta.first_seq, meta.last_seq),
+        )
+
+    def delete(self, session_id: str) -> bool:
+        try:
+            os.unlink(self.path(session_id))
+        except FileNotFoundError:
+            return False
+        return True
+
+    def names(self, after: str | None = None, limit: int = 1000) -> list[str]:
+        """Archive file names in name order, a page at a time."""
+        try:
+            with os.scandir(self.directory) as entries:
+                found = sorted(
+                    e.name
+                    for e in entries
+                    if e.name.endswith(SUFFIX)
+                    and not e.name.startswith(".")
+                    and (after is None or e.name > after)
+                )
+        except FileNotFoundError:
+            return []
+        return found[:limit]
+
+    def meta_by_name(self, name: str) -> ArchiveMeta | None:
+        return read_meta(self.directory / name)

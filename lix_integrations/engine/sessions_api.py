@@ -1,0 +1,207 @@
+"""``engine.sessions``: blocking and awaitable access to the session tier (chat history + cold archive).
+
+The tier's flows yield storage operations, which go to the engine like any other tier's, plus two local ones:
+:class:`~lix_integrations.tiers.sessions.LocalCall` (archive file I/O: inline here, in a worker thread in the async
+API, so an event loop never waits on a disk) and :class:`~lix_integrations.tiers.sessions.Pause` (lock back-off).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..archive.huff import read_huff
+from ..tiers.sessions import EmbedTexts, LocalCall, Message, Pause, SessionTier, SmartContext, message_text
+from .core import EngineCore
+from .flows import Flow, T, run_async, run_sync
+from .ops import Op
+
+__all__ = ["AsyncSessionsAPI", "SessionsAPI"]
+
+
+def _single(op: Op) -> Flow[Any]:
+    result = yield op
+    return result
+
+
+def _embed_through_tier(core: EngineCore) -> EmbedTexts:
+    """How the session tier embeds texts: the engine's embedder through the embedding tier (cached vectors).
+
+    The one place to change if smart_context should use another model.
+    """
+
+    def embed(texts: list[str], role: str) -> Flow[Any]:
+        from ..tiers.embeddings import model_from_embedder
+
+        model = model_from_embedder(core.embedder, core.embedder.dimension)
+        return (yield from core.embeddings.embed(texts, model, role=role))
+
+    return embed
+
+
+class _Base:
+    def __init__(self, core: EngineCore) -> None:
+        self._core = core
+
+    @property
+    def _tier(self) -> SessionTier:
+        return self._core.sessions  # type: ignore[no-any-return]
+
+    @property
+    def archive_dir(self) -> Path:
+        """The directory holding this namespace's session archives."""
+        return self._tier.archive.directory
+
+
+class SessionsAPI(_Base):
+    """Blocking access to the session tier. Messages are JSON-serializable dicts, returned as stored."""
+
+    def _run(self, flow: Flow[T]) -> T:
+        core = self._core
+
+        def execute(op: Op) -> Any:
+            if isinstance(op, LocalCall):
+                return op.fn()
+            if isinstance(op, Pause):
+                time.sleep(op.seconds)
+                return None
+            return core.run(_single(op))
+
+        return run_sync(flow, execute)
+
+    def add_messages(self, session_id: str, messages: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Append messages (one store round trip for the batch); returns their sequence numbers."""
+        return self._run(self._tier.add(session_id, messages))
+
+    def add_message(self, session_id: str, message: Mapping[str, Any]) -> int:
+        return self._run(self._tier.add(session_id, [message]))[0]
+
+    def get_context(self, session_id: str, n: int | None = None) -> list[Message]:
+        """The last ``n`` messages (default: the hot window)."""
+        return self._run(self._tier.get_context(session_id, n))
+
+    def get_full_history(self, session_id: str) -> list[Message]:
+        return self._run(self._tier.get_full_history(session_id))
+
+    def count(self, session_id: str) -> int:
+        return self._run(self._tier.count(session_id))
+
+    def set_messages(self, session_id: str, messages: Sequence[Mapping[str, Any]]) -> None:
+        self._run(self._tier.set_messages(session_id, messages))
+
+    def delete_message(self, session_id: str, index: int) -> Message | None:
+        return self._run(self._tier.delete_message(session_id, index))
+
+    def delete_session(self, session_id: str) -> bool:
+        return self._run(self._tier.delete_session(session_id))
+
+    def list_sessions(self, prefix: str = "", *, limit: int | None = None) -> list[str]:
+        return self._run(self._tier.list_sessions(prefix, limit))
+
+    def smart_context(
+        self,
+        session_id: str,
+        query: str,
+        *,
+        k_recent: int = 10,
+        k_relevant: int = 5,
+        text_of: Callable[[Mapping[str, Any]], str] = message_text,
+    ) -> SmartContext:
+        return self._run(
+            self._tier.smart_context(
+                session_id,
+                query,
+                k_recent=k_recent,
+                k_relevant=k_relevant,
+                embed=_embed_through_tier(self._core),
+                text_of=text_of,
+            )
+        )
+
+    def migrate_idle(self, *, limit: int = 1000) -> int:
+        return self._run(self._tier.migrate_idle(limit))
+
+    def cleanup_expired(self) -> int:
+        return self._run(self._tier.cleanup_expired())
+
+    def import_huff(self, session_id: str, path: str | Path) -> int:
+        """Append the turns of a lix-open-cache ``.huff`` archive to a session; returns how many."""
+        turns = read_huff(path).turns
+        return len(self._run(self._tier.import_turns(session_id, turns)))
+
+
+class AsyncSessionsAPI(_Base):
+    """Awaitable access to the session tier; the same operations as :class:`SessionsAPI`."""
+
+    async def _run(self, flow: Flow[T]) -> T:
+        core = self._core
+
+        async def execute(op: Op) -> Any:
+            if isinstance(op, LocalCall):
+                return await asyncio.to_thread(op.fn) if op.blocking else op.fn()
+            if isinstance(op, Pause):
+                await asyncio.sleep(op.seconds)
+                return None
+            return await core.arun(_single(op))
+
+        return await run_async(flow, execute)
+
+    async def add_messages(self, session_id: str, messages: Sequence[Mapping[str, Any]]) -> list[int]:
+        return await self._run(self._tier.add(session_id, messages))
+
+    async def add_message(self, session_id: str, message: Mapping[str, Any]) -> int:
+        return (await self._run(self._tier.add(session_id, [message])))[0]
+
+    async def get_context(self, session_id: str, n: int | None = None) -> list[Message]:
+        return await self._run(self._tier.get_context(session_id, n))
+
+    async def get_full_history(self, session_id: str) -> list[Message]:
+        return await self._run(self._tier.get_full_history(session_id))
+
+    async def count(self, session_id: str) -> int:
+        return await self._run(self._tier.count(session_id))
+
+    async def set_messages(self, session_id: str, messages: Sequence[Mapping[str, Any]]) -> None:
+        await self._run(self._tier.set_messages(session_id, messages))
+
+    async def delete_message(self, session_id: str, index: int) -> Message | None:
+        return await self._run(self._tier.delete_message(session_id, index))
+
+    async def delete_session(self, session_id: str) -> bool:
+        return await self._run(self._tier.delete_session(session_id))
+
+    async def list_sessions(self, prefix: str = "", *, limit: int | None = None) -> list[str]:
+        return await self._run(self._tier.list_sessions(prefix, limit))
+
+    async def smart_context(
+        self,
+        session_id: str,
+        query: str,
+        *,
+        k_recent: int = 10,
+        k_relevant: int = 5,
+        text_of: Callable[[Mapping[str, Any]], str] = message_text,
+    ) -> SmartContext:
+        return await self._run(
+            self._tier.smart_context(
+                session_id,
+                query,
+                k_recent=k_recent,
+                k_relevant=k_relevant,
+                embed=_embed_through_tier(self._core),
+                text_of=text_of,
+            )
+        )
+
+    async def migrate_idle(self, *, limit: int = 1000) -> int:
+        return await self._run(self._tier.migrate_idle(limit))
+
+    async def cleanup_expired(self) -> int:
+        return await self._run(self._tier.cleanup_expired())
+
+    async def import_huff(self, session_id: str, path: str | Path) -> int:
+        archive = await asyncio.to_thread(read_huff, path)
+        return len(await self._run(self._tier.import_turns(session_id, archive.turns)))
