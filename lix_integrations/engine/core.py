@@ -215,7 +215,9 @@ class EngineCore:
 def _compute_batch(op: EmbedBatch) -> Any:
     """Run a wrapped model's sync batch function; an async-only model cannot serve a blocking caller."""
     if op.compute is None:
-        raise ConfigError("this embedding model is async-only; use the async API (AsyncEngine, aembed_documents)")
+        raise ConfigError(
+            "this embedding model is async-only; use the async API (AsyncEngine, aembed_documents)"
+        )
     return op.compute(list(op.texts))
 
 
