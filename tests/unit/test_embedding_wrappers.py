@@ -321,3 +321,24 @@ def test_minilm_vectors_read_back_equal_the_computed_ones(tmp_path: Path) -> Non
         read_back = second.embeddings.embed(texts, role="query")
         assert second.embeddings.stats().computed == 0 and second.embeddings.stats().store_hits == 2
     np.testing.assert_array_equal(read_back, computed)
+
+
+def test_store_failure_still_computes_when_failing_open(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broken cache store must not fail an embedding the model can compute (and is an error when asked)."""
+    inner = RecordingEmbeddings()
+    cached = LixCachedEmbeddings(inner, f"sqlite:///{tmp_path / 'open.db'}", embedder=FakeEmbedder())
+    cached.engine._core.backend.close()  # every later store operation raises BackendError
+    out = cached.embed_documents(["a", "b"])
+    assert len(out) == 2 and inner.calls == [("documents", ["a", "b"])]
+    assert cached.embedding_stats().store_errors == 2  # the read and the write
+    assert "embedding store failed" in caplog.text
+    strict = LixCachedEmbeddings(
+        inner, f"sqlite:///{tmp_path / 'strict.db'}", embedder=FakeEmbedder(), fail_open=False
+    )
+    strict.engine._core.backend.close()
+    from lix_integrations import BackendError
+
+    with pytest.raises(BackendError):
+        strict.embed_documents(["a"])
