@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .cache import LixSemanticCache
+from .chat_history import LixChatMessageHistory
 from .tools import LixCachedTool, cache_tools
 
-__all__ = ["LixCachedTool", "LixSemanticCache", "cache_tools"]
+__all__ = ["LixCachedTool", "LixChatMessageHistory", "LixSemanticCache", "cache_tools"]

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from .chat_store import LixChatStore, LixDBChatStore
 from .kvstore import LixKVStore
 from .llm import LixCachedFunctionCallingLLM, LixCachedLLM
 from .tools import LixCachedTool
 
-__all__ = ["LixCachedFunctionCallingLLM", "LixCachedLLM", "LixCachedTool", "LixKVStore"]
+__all__ = [
+    "LixCachedFunctionCallingLLM",
+    "LixCachedLLM",
+    "LixCachedTool",
+    "LixChatStore",
+    "LixDBChatStore",
+    "LixKVStore",
+]

@@ -1,0 +1,248 @@
+"""LlamaIndex chat stores over the lix engine's session tier.
+
+* :class:`LixChatStore` is a ``BaseChatStore``: the ``chat_store`` of ``ChatMemoryBuffer`` (and so of agents).
+* :class:`LixDBChatStore` is an ``AsyncDBChatStore``: the store of LlamaIndex's newer ``Memory``, with its active
+  queue and archived messages kept as two sessions of the tier.
+
+Both only translate. Messages are stored as ``ChatMessage.model_dump(mode="json")`` and restored with
+``model_validate`` (pydantic 2.14 breaks ``SimpleChatStore``'s own serializer); every block type round-trips, but
+pydantic objects placed in ``additional_kwargs`` come back as dicts and bytes as base64 text. Clients live in
+private attributes, so ``model_dump()`` of a store, and of a ``ChatMemoryBuffer`` holding one, works.
+
+Each store keeps its sessions under its own ``prefix`` (an id prefix in the tier, not a storage key), so
+``get_keys()`` lists this store's keys only, never LangChain histories or another store's sessions in the same
+engine. Unlike ``SimpleChatStore``, out-of-range indexes (negative ones too) return ``None``, and deleting the
+last message of a key removes the key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llama_index.core.base.llms.types import ChatMessage
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.storage.chat_store.base import BaseChatStore
+from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
+
+from ..engine.engine import AsyncEngine, Engine
+from ._engine_arg import resolve_engines
+
+__all__ = ["LixChatStore", "LixDBChatStore"]
+
+
+def _dump(messages: list[ChatMessage]) -> list[dict[str, Any]]:
+    if not isinstance(messages, list) or not all(isinstance(m, ChatMessage) for m in messages):
+        raise TypeError("messages must be a list of llama_index ChatMessage objects")
+    return [m.model_dump(mode="json") for m in messages]
+
+
+def _load(items: list[dict[str, Any]]) -> list[ChatMessage]:
+    return [ChatMessage.model_validate(item) for item in items]
+
+
+def _check_key(key: object) -> str:
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"chat store key must be a non-empty string, got {key!r}")
+    return key
+
+
+class LixChatStore(BaseChatStore):
+    """A LlamaIndex chat store kept in a lix engine: ``ChatMemoryBuffer.from_defaults(chat_store=LixChatStore(url),
+    chat_store_key="user-1")``.
+
+    ``engine`` is an :class:`~lix_integrations.Engine` / :class:`~lix_integrations.AsyncEngine`, a backend URL, or
+    ``None`` for the embedded default store; ``engine_options`` configure an engine built from a URL.
+    """
+
+    prefix: str = Field(default="llama_index/", description="Session id prefix of this store's keys.")
+    _engine: Engine = PrivateAttr()
+    _aengine: AsyncEngine = PrivateAttr()
+
+    def __init__(
+        self,
+        engine: Engine | AsyncEngine | str | None = None,
+        *,
+        prefix: str = "llama_index/",
+        **engine_options: Any,
+    ) -> None:
+        super().__init__(prefix=prefix)  # type: ignore[call-arg]
+        self._engine, self._aengine = resolve_engines(engine, engine_options)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "LixChatStore"
+
+    def _sid(self, key: str) -> str:
+        return self.prefix + _check_key(key)
+
+    # -- sync ------------------------------------------------------------------------------------------------
+
+    def set_messages(self, key: str, messages: list[ChatMessage]) -> None:
+        self._engine.sessions.set_messages(self._sid(key), _dump(messages))
+
+    def get_messages(self, key: str, **kwargs: Any) -> list[ChatMessage]:
+        return _load(self._engine.sessions.get_full_history(self._sid(key)))
+
+    def add_message(self, key: str, message: ChatMessage) -> None:
+        self._engine.sessions.add_messages(self._sid(key), _dump([message]))
+
+    def delete_messages(self, key: str) -> list[ChatMessage] | None:
+        sid = self._sid(key)
+        messages = self._engine.sessions.get_full_history(sid)
+        self._engine.sessions.delete_session(sid)
+        return _load(messages) if messages else None
+
+    def delete_message(self, key: str, idx: int) -> ChatMessage | None:
+        sid = self._sid(key)
+        removed = self._engine.sessions.delete_message(sid, idx)
+        if removed is None:
+            return None
+        if self._engine.sessions.count(sid) == 0:
+            self._engine.sessions.delete_session(sid)
+        return ChatMessage.model_validate(removed)
+
+    def delete_last_message(self, key: str) -> ChatMessage | None:
+        return self.delete_message(key, -1)
+
+    def get_keys(self) -> list[str]:
+        return [sid[len(self.prefix) :] for sid in self._engine.sessions.list_sessions(self.prefix)]
+
+    # -- async -----------------------------------------------------------------------------------------------
+
+    async def aset_messages(self, key: str, messages: list[ChatMessage]) -> None:
+        await self._aengine.sessions.set_messages(self._sid(key), _dump(messages))
+
+    async def aget_messages(self, key: str) -> list[ChatMessage]:
+        return _load(await self._aengine.sessions.get_full_history(self._sid(key)))
+
+    async def async_add_message(self, key: str, message: ChatMessage) -> None:
+        await self._aengine.sessions.add_messages(self._sid(key), _dump([message]))
+
+    async def adelete_messages(self, key: str) -> list[ChatMessage] | None:
+        sid = self._sid(key)
+        messages = await self._aengine.sessions.get_full_history(sid)
+        await self._aengine.sessions.delete_session(sid)
+        return _load(messages) if messages else None
+
+    async def adelete_message(self, key: str, idx: int) -> ChatMessage | None:
+        sid = self._sid(key)
+        removed = await self._aengine.sessions.delete_message(sid, idx)
+        if removed is None:
+            return None
+        if await self._aengine.sessions.count(sid) == 0:
+            await self._aengine.sessions.delete_session(sid)
+        return ChatMessage.model_validate(removed)
+
+    async def adelete_last_message(self, key: str) -> ChatMessage | None:
+        return await self.adelete_message(key, -1)
+
+    async def aget_keys(self) -> list[str]:
+        return [sid[len(self.prefix) :] for sid in await self._aengine.sessions.list_sessions(self.prefix)]
+
+    def __bool__(self) -> bool:
+        return True
+
+
+class LixDBChatStore(AsyncDBChatStore):
+    """The store of LlamaIndex's ``Memory``: ``Memory.from_defaults(session_id="u1", chat_store=LixDBChatStore(url))``.
+
+    Active and archived messages of a key are two sessions of the tier (``{prefix}active/{key}`` and
+    ``{prefix}archived/{key}``); ``archive_oldest_messages`` appends to the archived one before removing from the
+    active one, so a crash in between can duplicate a message but never lose it.
+    """
+
+    prefix: str = Field(default="llama_index.memory/", description="Session id prefix of this store's keys.")
+    _engine: Engine = PrivateAttr()
+    _aengine: AsyncEngine = PrivateAttr()
+
+    def __init__(
+        self,
+        engine: Engine | AsyncEngine | str | None = None,
+        *,
+        prefix: str = "llama_index.memory/",
+        **engine_options: Any,
+    ) -> None:
+        super().__init__(prefix=prefix)  # type: ignore[call-arg]
+        self._engine, self._aengine = resolve_engines(engine, engine_options)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "LixDBChatStore"
+
+    def _sid(self, key: str, status: MessageStatus) -> str:
+        return f"{self.prefix}{MessageStatus(status).value}/{_check_key(key)}"
+
+    async def _history(self, key: str, status: MessageStatus | None) -> list[dict[str, Any]]:
+        if status is None:  # archived messages are the older ones
+            return [
+                *await self._aengine.sessions.get_full_history(self._sid(key, MessageStatus.ARCHIVED)),
+                *await self._aengine.sessions.get_full_history(self._sid(key, MessageStatus.ACTIVE)),
+            ]
+        return await self._aengine.sessions.get_full_history(self._sid(key, status))
+
+    async def get_messages(
+        self,
+        key: str,
+        status: MessageStatus | None = MessageStatus.ACTIVE,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> list[ChatMessage]:
+        items = await self._history(key, status)
+        start = offset or 0
+        items = items[start:] if limit is None else items[start : start + limit]
+        return _load(items)
+
+    async def count_messages(self, key: str, status: MessageStatus | None = MessageStatus.ACTIVE) -> int:
+        if status is None:
+            return sum([await self._aengine.sessions.count(self._sid(key, s)) for s in MessageStatus])
+        return await self._aengine.sessions.count(self._sid(key, status))
+
+    async def add_message(
+        self, key: str, message: ChatMessage, status: MessageStatus = MessageStatus.ACTIVE
+    ) -> None:
+        await self._aengine.sessions.add_messages(self._sid(key, status), _dump([message]))
+
+    async def add_messages(
+        self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
+    ) -> None:
+        await self._aengine.sessions.add_messages(self._sid(key, status), _dump(messages))
+
+    async def set_messages(
+        self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
+    ) -> None:
+        await self._aengine.sessions.set_messages(self._sid(key, status), _dump(messages))
+
+    async def delete_message(self, key: str, idx: int) -> ChatMessage | None:
+        removed = await self._aengine.sessions.delete_message(self._sid(key, MessageStatus.ACTIVE), idx)
+        return None if removed is None else ChatMessage.model_validate(removed)
+
+    async def delete_messages(self, key: str, status: MessageStatus | None = None) -> None:
+        for s in MessageStatus if status is None else [MessageStatus(status)]:
+            await self._aengine.sessions.delete_session(self._sid(key, s))
+
+    async def _drop_oldest(self, sid: str, count: int) -> None:
+        # One by one from the front (each delete is atomic in the tier), so a message appended meanwhile by
+        # another writer is never caught in a read-modify-write and lost.
+        for _ in range(count):
+            await self._aengine.sessions.delete_message(sid, 0)
+
+    async def delete_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
+        sid = self._sid(key, MessageStatus.ACTIVE)
+        oldest = (await self._aengine.sessions.get_full_history(sid))[: max(n, 0)]
+        await self._drop_oldest(sid, len(oldest))
+        return _load(oldest)
+
+    async def archive_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
+        sid = self._sid(key, MessageStatus.ACTIVE)
+        oldest = (await self._aengine.sessions.get_full_history(sid))[: max(n, 0)]
+        if oldest:
+            await self._aengine.sessions.add_messages(self._sid(key, MessageStatus.ARCHIVED), oldest)
+            await self._drop_oldest(sid, len(oldest))
+        return _load(oldest)
+
+    async def get_keys(self) -> list[str]:
+        keys: set[str] = set()
+        for s in MessageStatus:
+            head = f"{self.prefix}{s.value}/"
+            keys.update(sid[len(head) :] for sid in await self._aengine.sessions.list_sessions(head))
+        return sorted(keys)
