@@ -330,6 +330,25 @@ class EmbeddingConformance:
         by_bytes.embed(["p", "q", "r"], model=fake.model())
         assert by_bytes.usage() == (2, 64)
 
+    def test_store_eviction_order(self, make: Callable[..., EmbeddingDriver], clock: FakeClock) -> None:
+        """Least recently written by default; with ``lru_store`` a read from the store keeps a vector."""
+        for lru, survivor in ((False, "b"), (True, "a")):
+            fake = BatchModel(name=f"order-{lru}")
+            emb = make(embeddings=EmbeddingConfig(max_entries=2, evict_every=1, lru_store=lru))
+            emb.clear()
+            emb.embed(["a"], model=fake.model())
+            clock.advance(1)
+            emb.embed(["b"], model=fake.model())
+            clock.advance(1)
+            emb.clear_front()
+            emb.embed(["a"], model=fake.model())  # read back from the store
+            clock.advance(1)
+            emb.embed(["c"], model=fake.model())  # over the bound: one of a, b goes
+            emb.clear_front()
+            before = len(fake.batches)
+            emb.embed([survivor], model=fake.model())
+            assert len(fake.batches) == before, f"lru_store={lru}: {survivor!r} should have been kept"
+
     # -- arbitrary keys -------------------------------------------------------------------------------------------
 
     def test_get_put_by_url_shared_between_engines(

@@ -110,8 +110,11 @@ class EmbeddingConfig:
     ``ttl`` (seconds, default ``None``: never expire) applies to every vector stored without its own ``ttl``.
     ``max_entries`` / ``max_bytes`` bound the *stored* tier, evicting least-recently-used vectors; the bound is
     checked every ``evict_every`` stored vectors rather than on every write, because measuring a table's size
-    is a scan on SQLite. ``front_entries`` / ``front_bytes`` bound the in-process LRU front (``0`` entries
-    disables it). ``table`` is the KV table the vectors live in.
+    is a scan on SQLite. Eviction removes the least recently *written* vectors unless ``lru_store`` is set, which
+    also records every read from the store (least recently used): on SQLite that write costs about 27 us per
+    vector read (0.27 s for 10,000, measured), more than the read itself, and it is only paid when the front
+    misses, so recency would mostly say which process loaded a vector last. ``front_entries`` /
+    ``front_bytes`` bound the in-process LRU front (``0`` entries disables it). ``table`` is the KV table.
     """
 
     ttl: float | None = None
@@ -120,6 +123,7 @@ class EmbeddingConfig:
     evict_every: int = 256
     front_entries: int = 100_000
     front_bytes: int | None = 256 * 1024 * 1024
+    lru_store: bool = False
     table: str = DEFAULT_TABLE
 
     def __post_init__(self) -> None:
@@ -134,6 +138,8 @@ class EmbeddingConfig:
             or self.front_entries < 0
         ):
             raise ConfigError(f"front_entries must be a non-negative integer, got {self.front_entries!r}")
+        if not isinstance(self.lru_store, bool):
+            raise ConfigError(f"lru_store must be True or False, got {self.lru_store!r}")
         if not isinstance(self.table, str) or not self.table:
             raise ConfigError(f"table must be a non-empty string, got {self.table!r}")
 
@@ -483,7 +489,7 @@ class EmbeddingTier:
         if missing:
             try:
                 values: list[bytes | None] = yield KvGet(
-                    self.namespace, self.config.table, tuple(missing), now
+                    self.namespace, self.config.table, tuple(missing), now, touch=self.config.lru_store
                 )
             except BackendError as exc:
                 self._store_failed(exc, "read")
