@@ -261,6 +261,9 @@ def _parse(path: Path, data: bytes | None, fd: int | None, size: int) -> Archive
             raise ArchiveCorruptError(path, f"frame at byte {offset} has seqs out of order")
         frames.append(frame)
         offset = frame.end
+    if not frames and offset < size:
+        # The first frame is written with the file (temporary file + rename), so it cannot be a torn append.
+        raise ArchiveCorruptError(path, "truncated or damaged in its first frame")
     return ArchiveMeta(
         path=str(path),
         version=version,
