@@ -25,7 +25,6 @@ __all__ = ["DICTIONARY_V1", "Codec", "compress", "decompress", "dictionary_id"]
 DICTIONARY_V1 = "session_dict_v1.zstd"
 ZSTD_LEVEL = 15
 _MAX_FRAME = 256 * 1024 * 1024
-_LEAN = {"write_content_size": False, "write_checksum": False, "write_dict_id": False}
 
 
 class Codec(enum.IntEnum):
@@ -51,6 +50,16 @@ def dictionary_id(codec: Codec) -> int:
 _local = threading.local()
 
 
+def _lean_compressor(dictionary: zstandard.ZstdCompressionDict | None) -> zstandard.ZstdCompressor:
+    return zstandard.ZstdCompressor(
+        level=ZSTD_LEVEL,
+        dict_data=dictionary,
+        write_checksum=False,
+        write_content_size=False,
+        write_dict_id=False,
+    )
+
+
 def _zstd(codec: Codec) -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
     # zstandard's (de)compressors must not be shared by threads at once: one pair per thread and codec, so the
     # dictionary is digested once per thread rather than once per frame.
@@ -63,11 +72,11 @@ def _zstd(codec: Codec) -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompr
     if pair is None:
         if codec is Codec.ZSTD_DICT_V1:
             pair = (
-                zstandard.ZstdCompressor(level=ZSTD_LEVEL, dict_data=_dictionary(), **_LEAN),
+                _lean_compressor(_dictionary()),
                 zstandard.ZstdDecompressor(dict_data=_dictionary()),
             )
         else:
-            pair = (zstandard.ZstdCompressor(level=ZSTD_LEVEL, **_LEAN), zstandard.ZstdDecompressor())
+            pair = (_lean_compressor(None), zstandard.ZstdDecompressor())
         pairs[codec] = pair
     return pair
 
