@@ -17,9 +17,35 @@ from ..archive.huff import read_huff
 from ..tiers.sessions import EmbedTexts, LocalCall, Message, Pause, SessionTier, SmartContext, message_text
 from .core import EngineCore
 from .flows import Flow, T, run_async, run_sync
-from .ops import Op
+from .ops import (
+    ListAppend,
+    ListDelete,
+    ListDeleteSeqs,
+    ListIdle,
+    ListInfo,
+    ListKeys,
+    ListRange,
+    ListReplace,
+    ListRestore,
+    ListTrimThrough,
+    Op,
+)
 
 __all__ = ["AsyncSessionsAPI", "SessionsAPI"]
+
+
+_LIST_OPS = (
+    ListAppend,
+    ListRange,
+    ListRestore,
+    ListTrimThrough,
+    ListDeleteSeqs,
+    ListReplace,
+    ListDelete,
+    ListInfo,
+    ListKeys,
+    ListIdle,
+)
 
 
 def _single(op: Op) -> Flow[Any]:
@@ -68,6 +94,9 @@ class SessionsAPI(_Base):
             if isinstance(op, Pause):
                 time.sleep(op.seconds)
                 return None
+            if isinstance(op, _LIST_OPS) and core._settings_checked:
+                core._ensure_open()  # the fast path: list ops need no embedding or settings check
+                return core.backend.execute(op)
             return core.run(_single(op))
 
         return run_sync(flow, execute)
@@ -145,6 +174,9 @@ class AsyncSessionsAPI(_Base):
             if isinstance(op, Pause):
                 await asyncio.sleep(op.seconds)
                 return None
+            if isinstance(op, _LIST_OPS) and core._settings_checked:
+                core._ensure_open()
+                return await core.backend.aexecute(op)
             return await core.arun(_single(op))
 
         return await run_async(flow, execute)
