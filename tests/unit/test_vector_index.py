@@ -334,3 +334,26 @@ def test_index_set() -> None:
     assert indexes.partitions() == ["b"]
     indexes.clear()
     assert indexes.partitions() == []
+
+
+def test_large_partitions_build_their_graph_in_the_background() -> None:
+    """Searches are served exactly while the graph builds; changes made meanwhile reach the graph."""
+    vecs = clustered(3000, seed=11)
+    ids = list(range(3000))
+    index = VectorIndex(DIM, exact_threshold=100, background_build_min=1000)
+    index.add(ids, vecs)
+    assert index.building and not index.uses_graph
+    query = vecs[5]
+    assert index.search(query, 1)[0][0] == 5  # exact answer while the graph is being built
+    extra = random_unit(50, seed=12)
+    index.add(list(range(10_000, 10_050)), extra)
+    index.remove([5, 6, 7])
+    assert index.size() == 3000 + 50 - 3
+    assert index.wait_for_build(timeout=60)
+    assert index.uses_graph and not index.building
+    assert index.size() == 3047
+    assert all(i not in (5, 6, 7) for i, _ in index.search(query, 10))
+    assert index.search(extra[3], 1)[0][0] == 10_003
+    assert index.contains(10_049) and not index.contains(6)
+    hits = sum(index.search(vecs[i], 1)[0][0] == i for i in range(100, 400))
+    assert hits >= 297  # recall of the adopted graph
