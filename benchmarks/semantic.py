@@ -5,8 +5,12 @@ Run from the repository root (about 5 minutes; the first run also embeds ~27k te
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/semantic.py [--sizes 1000,10000,100000] [--queries 2000]
 
 What is timed. Every lookup goes through the public ``Engine.semantic.lookup`` with an embedder that returns
-precomputed MiniLM vectors, so the figures exclude the model (as the latency target does) but include everything
+precomputed MiniLM vectors. "median/p99 ms" is the engine's own lookup latency, which excludes obtaining the
+prompt's vector (the model, or the embedding tier's cache) as the latency target does, and includes everything
 else: validation, key derivation, the exact-key read, the vector search, reading the record back, the LRU touch.
+"with emb. cache" is the wall-clock median of the whole call, including the embedding tier's cache read and the
+write of each new prompt's vector (the model itself still excluded). Timing starts once the partition's index is
+ready ("graph ready s": first search plus any background graph build).
 Stored entries are real MiniLM embeddings of the dev-pair texts; at 100k they are padded with mixtures of two real
 embeddings plus noise (dense, paraphrase-like clusters). Queries are held-out paraphrase/near-miss texts and
 perturbed stored vectors. Recall is the share of lookups (threshold 0, so every lookup serves its nearest entry)
@@ -97,7 +101,11 @@ def bench_size(
     for name in names:
         engine.semantic.update(name, LLM, name)
     insert_s = time.perf_counter() - t0
-    build_s = timed(lambda: engine.semantic.lookup(queries[0], LLM))  # first search builds/loads the index
+    first_s = timed(lambda: engine.semantic.lookup(queries[0], LLM))  # first search loads the index
+    build_s = first_s + timed(
+        lambda: engine._core.backend.wait_for_index_builds()
+    )  # graph ready (background)
+    engine.reset_stats()
     q_matrix = np.stack([vectors[q] for q in queries])
     sims = q_matrix @ stored.T
     best = sims.max(axis=1)
@@ -109,6 +117,7 @@ def bench_size(
         lat.append(time.perf_counter() - start)
         if hit is not None and sims[qi, index_of[hit.payload]] >= best[qi] - 1e-6:
             agree += 1
+    excl = engine.stats().semantic.latency
     exact_lat = []
     for name in names[: min(size, 2000)]:
         start = time.perf_counter()
@@ -123,9 +132,11 @@ def bench_size(
     engine.close()
     return {
         "insert_s": insert_s,
+        "first_s": first_s,
         "build_s": build_s,
-        "median_ms": statistics.median(lat) * 1e3,
-        "p99_ms": percentile(lat, 99) * 1e3,
+        "median_ms": excl.median_ms,
+        "p99_ms": excl.p99_ms,
+        "wall_median_ms": statistics.median(lat) * 1e3,
         "recall": agree / len(queries),
         "exact_median_ms": statistics.median(exact_lat) * 1e3,
         "exact_p99_ms": percentile(exact_lat, 99) * 1e3,
@@ -185,8 +196,9 @@ def main() -> None:
 
     print("\nSemantic lookup latency, embedding excluded (Engine.semantic.lookup end to end)\n")
     header = (
-        f"| {'backend':8} | {'entries':>7} | {'median ms':>9} | {'p99 ms':>7} | {'recall':>6} | "
-        f"{'exact hit ms':>12} | {'numpy scan ms':>13} | {'scan / lix':>10} | {'insert s':>8} | {'1st search s':>12} |"
+        f"| {'backend':8} | {'entries':>7} | {'median ms':>9} | {'p99 ms':>7} | {'with emb. cache':>15} | "
+        f"{'recall':>6} | {'exact hit ms':>12} | {'numpy scan ms':>13} | {'scan / lix':>10} | {'insert s':>8} | "
+        f"{'1st search s':>12} | {'graph ready s':>13} |"
     )
     print(header)
     print("|" + "|".join("-" * (len(c) + 0) for c in header.split("|")[1:-1]) + "|")
@@ -196,9 +208,11 @@ def main() -> None:
                 url = "memory://" if backend == "memory" else f"sqlite:///{Path(tmp) / f'bench-{size}.db'}"
                 r = bench_size(url, size, vectors, entries, queries, rng)
                 print(
-                    f"| {backend:8} | {size:>7} | {r['median_ms']:>9.3f} | {r['p99_ms']:>7.3f} | {r['recall']:>6.3f} | "
+                    f"| {backend:8} | {size:>7} | {r['median_ms']:>9.3f} | {r['p99_ms']:>7.3f} | "
+                    f"{r['wall_median_ms']:>15.3f} | {r['recall']:>6.3f} | "
                     f"{r['exact_median_ms']:>12.3f} | {r['brute_median_ms']:>13.3f} | "
-                    f"{r['brute_median_ms'] / r['median_ms']:>9.1f}x | {r['insert_s']:>8.1f} | {r['build_s']:>12.2f} |",
+                    f"{r['brute_median_ms'] / r['median_ms']:>9.1f}x | {r['insert_s']:>8.1f} | {r['first_s']:>12.2f} | "
+                    f"{r['build_s']:>13.2f} |",
                     flush=True,
                 )
     lc = langchain_exact_hit_ms()

@@ -43,5 +43,12 @@ class Backend(abc.ABC):
     def close(self) -> None:
         """Release connections and files; the backend cannot be used afterwards."""
 
+    def wait_for_index_builds(self, timeout: float | None = None) -> bool:
+        """Finish background vector-index builds now (benchmarks and tests); True when none is pending.
+
+        Backends without in-process indexes have nothing to wait for.
+        """
+        return True
+
     async def aclose(self) -> None:
         self.close()

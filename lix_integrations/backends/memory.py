@@ -23,6 +23,7 @@ from ..engine.ops import (
     ExactGet,
     Op,
     PurgeExpired,
+    ScanEntries,
     SemanticRecord,
     Touch,
     Upsert,
@@ -94,6 +95,7 @@ class MemoryBackend(Backend):
                 EvictOverflow: self._evict_overflow,
                 PurgeExpired: self._purge_expired,
                 CountEntries: self._count,
+                ScanEntries: self._scan_entries,
                 **store.kv.handlers(),  # type: ignore[dict-item]
                 **lists_for(store).handlers(),  # type: ignore[dict-item]
             }
@@ -106,6 +108,11 @@ class MemoryBackend(Backend):
     async def aexecute(self, op: Op) -> Any:
         # Every operation is a few dictionary or numpy steps under a lock held for microseconds.
         return self.execute(op)
+
+    def wait_for_index_builds(self, timeout: float | None = None) -> bool:
+        with self._store.lock:
+            spaces = list(self._store.namespaces.values())
+            return all(space.indexes is None or space.indexes.wait_for_builds(timeout) for space in spaces)
 
     def close(self) -> None:
         """Nothing to release; a named store lives while any backend uses it."""
@@ -201,3 +208,17 @@ class MemoryBackend(Backend):
 
     def _count(self, op: CountEntries) -> int:
         return len(self._store.ns(op.namespace).records)
+
+    def _scan_entries(self, op: ScanEntries) -> list[SemanticRecord]:
+        space = self._store.ns(op.namespace)
+        found: list[SemanticRecord] = []
+        for entry_id in sorted(i for i in space.records if i > op.after_id):
+            rec = space.records[entry_id]
+            if op.scope is not None and rec.scope != op.scope and not rec.scope.startswith(op.scope + "/"):
+                continue
+            if op.llm_key is not None and rec.llm_key != op.llm_key:
+                continue
+            found.append(replace(rec, vector=None))
+            if len(found) >= op.limit:
+                break
+        return found

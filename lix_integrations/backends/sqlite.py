@@ -31,6 +31,7 @@ from ..engine.ops import (
     ExactGet,
     Op,
     PurgeExpired,
+    ScanEntries,
     SemanticRecord,
     Touch,
     Upsert,
@@ -175,6 +176,7 @@ class SQLiteBackend(Backend):
                 EvictOverflow: self._evict_overflow,
                 PurgeExpired: self._purge_expired,
                 CountEntries: self._count,
+                ScanEntries: self._scan_entries,
                 **self._kv.handlers(),
                 **SQLiteLists(self._conn, self._write).handlers(),
             }
@@ -245,6 +247,10 @@ class SQLiteBackend(Backend):
 
     async def aexecute(self, op: Op) -> Any:
         return await asyncio.to_thread(self.execute, op)
+
+    def wait_for_index_builds(self, timeout: float | None = None) -> bool:
+        with self._lock:
+            return all(indexes.wait_for_builds(timeout) for indexes in self._indexes.values())
 
     def close(self) -> None:
         with self._lock:
@@ -416,6 +422,22 @@ class SQLiteBackend(Backend):
             "SELECT n FROM semantic_counts WHERE namespace = ?", (op.namespace,)
         ).fetchone()
         return 0 if row is None else int(row[0])
+
+    def _scan_entries(self, op: ScanEntries) -> list[SemanticRecord]:
+        where, params = ["namespace = ?", "id > ?"], [op.namespace, op.after_id]
+        if op.scope is not None:
+            prefix = op.scope + "/"
+            where.append("(scope = ? OR substr(scope, 1, ?) = ?)")
+            params += [op.scope, len(prefix), prefix]
+        if op.llm_key is not None:
+            where.append("llm_key = ?")
+            params.append(op.llm_key)
+        columns = _RECORD_COLUMNS.replace("vector", "NULL")
+        rows = self._conn.execute(
+            f"SELECT {columns} FROM semantic_entries WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
+            [*params, op.limit],
+        ).fetchall()
+        return [self._with_pending_touch(op.namespace, _record(row)) for row in rows]
 
     # -- writes ----------------------------------------------------------------------------------------------
 

@@ -575,6 +575,10 @@ class IndexSet:
         """Forget every partition, e.g. when the whole cache is cleared."""
         self._indexes.clear()
 
+    def wait_for_builds(self, timeout: float | None = None) -> bool:
+        """Finish every background graph build (see :meth:`VectorIndex.wait_for_build`); True when none is left."""
+        return all(index.wait_for_build(timeout) for index in self._indexes.values())
+
     def partitions(self) -> list[str]:
         """Names of the partitions that have an index, in creation order."""
         return list(self._indexes)
