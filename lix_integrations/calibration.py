@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -37,9 +38,11 @@ from .errors import InvalidInputError, InvalidVectorError
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
+    "Calibration",
     "Curve",
     "PairSet",
     "ThresholdPoint",
+    "calibrate",
     "curve_from_vectors",
     "default_thresholds",
     "evaluate",
@@ -323,3 +326,129 @@ def evaluate(
     q1_rows = np.fromiter((index[t] for t in pairs.q1), dtype=np.int64, count=len(pairs))
     q2_rows = np.fromiter((index[t] for t in pairs.q2), dtype=np.int64, count=len(pairs))
     return curve_from_vectors(pairs, vectors[q1_rows], vectors[q2_rows], thresholds)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The answer of :func:`calibrate`: the threshold to configure, what it measured, and the whole curve."""
+
+    threshold: float
+    point: ThresholdPoint
+    curve: Curve
+    target_precision: float
+    embedder: str
+    pairs: int
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return {
+            "threshold": self.threshold,
+            "target_precision": self.target_precision,
+            "embedder": self.embedder,
+            "pairs": self.pairs,
+            "point": asdict(self.point),
+            "curve": [asdict(p) for p in self.curve.points],
+        }
+
+    def plot(self, path: str | Path | None = None) -> Any:
+        """Precision, recall and hit rate against the threshold, the chosen one marked; returns the figure.
+
+        Needs matplotlib (``pip install 'lix-integrations[plot]'``); with ``path`` the figure is also saved
+        there (the format follows the suffix). Uses the non-interactive backend when nothing else is selected,
+        so it works on servers.
+        """
+        try:
+            import matplotlib
+
+            if path is not None:
+                matplotlib.use("Agg", force=False)
+            import matplotlib.pyplot as plt
+        except ImportError as exc:
+            raise ImportError("plotting needs matplotlib: pip install 'lix-integrations[plot]'") from exc
+        xs = [p.threshold for p in self.curve.points]
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.plot(xs, [p.precision for p in self.curve.points], label="precision")
+        ax.plot(xs, [p.recall for p in self.curve.points], label="recall")
+        ax.plot(xs, [p.hit_rate for p in self.curve.points], label="hit rate")
+        ax.axvline(self.threshold, color="grey", linestyle="--", label=f"threshold {self.threshold:.3f}")
+        ax.axhline(self.target_precision, color="grey", linestyle=":", linewidth=0.8)
+        ax.set_xlabel("similarity threshold")
+        ax.set_ylim(0.0, 1.02)
+        ax.set_title(f"{self.embedder}: {self.pairs} pairs, target precision {self.target_precision}")
+        ax.legend(loc="lower left")
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(path)
+        return fig
+
+
+def _as_pairs(pairs: PairSet | str | Path | Iterable[Mapping[str, Any]]) -> PairSet:
+    if isinstance(pairs, PairSet):
+        return pairs
+    if isinstance(pairs, (str, Path)):
+        return PairSet.from_jsonl(pairs)
+    q1: list[str] = []
+    q2: list[str] = []
+    labels: list[int] = []
+    for i, obj in enumerate(pairs):
+        if not isinstance(obj, Mapping) or not {"q1", "q2", "label"} <= set(obj):
+            raise InvalidInputError(f"pair {i}: must be a mapping with q1, q2 and label")
+        q1.append(obj["q1"])
+        q2.append(obj["q2"])
+        labels.append(obj["label"])
+    return PairSet(q1=q1, q2=q2, labels=labels)
+
+
+def calibrate(
+    pairs: PairSet | str | Path | Iterable[Mapping[str, Any]],
+    target_precision: float = 0.95,
+    *,
+    engine: Any = None,
+    embedder: Any = None,
+    thresholds: Sequence[float] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Calibration:
+    """The lowest threshold whose precision on ``pairs`` reaches ``target_precision``, for the embedder in use.
+
+    ``pairs`` is a :class:`PairSet`, a JSONL path (``{"q1", "q2", "label"}`` per line) or an iterable of such
+    mappings. The embedder is ``engine``'s (an :class:`~lix_integrations.Engine`), else ``embedder`` (anything
+    :func:`~lix_integrations.embedders.as_embedder` accepts), else the default local model: calibrating with
+    a different model than the cache uses gives a threshold that means nothing. ``progress(done, total)`` is
+    called while texts are embedded. Raises :class:`InvalidInputError` when no threshold reaches the target.
+    """
+    from .embedders import as_embedder
+
+    if not _is_fraction(target_precision):
+        raise InvalidInputError(f"target_precision must be a number in (0, 1], got {target_precision!r}")
+    pair_set = _as_pairs(pairs)
+    if engine is not None:
+        model = engine._core.embedder
+    else:
+        model = as_embedder(embedder)
+
+    def embed(texts: list[str]) -> np.ndarray:
+        batch = getattr(model, "embed_many", None)
+        rows: list[Any] = []
+        step = 64
+        for start in range(0, len(texts), step):
+            chunk = texts[start : start + step]
+            rows += batch(chunk) if callable(batch) else [model.embed(t) for t in chunk]
+            if progress is not None:
+                progress(min(start + step, len(texts)), len(texts))
+        return np.asarray(rows, dtype=np.float64)
+
+    curve = evaluate(pair_set, embed, thresholds)
+    point = curve.for_precision(float(target_precision))
+    return Calibration(
+        threshold=point.threshold,
+        point=point,
+        curve=curve,
+        target_precision=float(target_precision),
+        embedder=model.name,
+        pairs=len(pair_set),
+    )
+
+
+def _is_fraction(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 < float(value) <= 1.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ __all__ = [
     "DEFAULT_MAX_ENTRIES",
     "DEFAULT_MAX_PROMPT_BYTES",
     "EngineConfig",
+    "ModelPrice",
     "SamplingPolicy",
     "default_store_path",
     "default_store_url",
@@ -47,6 +49,27 @@ class SamplingPolicy(str, enum.Enum):
     SERVE = "serve"
     EXACT_ONLY = "exact_only"
     BYPASS = "bypass"
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    """What a model costs per million tokens (any currency; statistics report cost saved in the same unit).
+
+    Used only to turn the token counts of served cache hits into an estimated saving: the price table is the
+    user's, because prices change and differ by contract.
+    """
+
+    input_per_million: float
+    output_per_million: float
+
+    def __post_init__(self) -> None:
+        for name in ("input_per_million", "output_per_million"):
+            value = getattr(self, name)
+            if not _is_number(value) or value < 0 or math.isinf(value):
+                raise ConfigError(f"ModelPrice.{name} must be a non-negative number, got {value!r}")
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        return (input_tokens * self.input_per_million + output_tokens * self.output_per_million) / 1e6
 
 
 def default_store_path() -> Path:
@@ -88,6 +111,13 @@ class EngineConfig:
     sampling: SamplingPolicy = SamplingPolicy.SERVE
     max_prompt_bytes: int = DEFAULT_MAX_PROMPT_BYTES
     fail_open: bool = True
+    # Semantic tier observability: a miss whose best candidate is within ``near_miss_margin`` under the threshold
+    # counts as a near miss; ``shadow`` looks up and records what would have been served, but serves nothing
+    # semantic (exact hits are still served); ``prices`` maps a model name (``"*"``: any other) to its price.
+    near_miss_margin: float = 0.05
+    shadow: bool = False
+    shadow_log_size: int = 1000
+    prices: Mapping[str, ModelPrice] = field(default_factory=dict)
     kv: KvConfig = field(default_factory=lambda: _default_kv_config())
     tools: ToolsConfig = field(default_factory=lambda: _default_tools_config())
     sessions: SessionConfig = field(default_factory=lambda: _default_sessions_config())
@@ -118,6 +148,22 @@ class EngineConfig:
             raise ConfigError(f"fail_open must be True or False, got {self.fail_open!r}")
         if not isinstance(self.max_prompt_bytes, int) or self.max_prompt_bytes < 1:
             raise ConfigError(f"max_prompt_bytes must be a positive integer, got {self.max_prompt_bytes!r}")
+        if not _is_number(self.near_miss_margin) or not 0.0 <= self.near_miss_margin <= 1.0:
+            raise ConfigError(
+                f"near_miss_margin must be a number between 0 and 1, got {self.near_miss_margin!r}"
+            )
+        if not isinstance(self.shadow, bool):
+            raise ConfigError(f"shadow must be True or False, got {self.shadow!r}")
+        if (
+            isinstance(self.shadow_log_size, bool)
+            or not isinstance(self.shadow_log_size, int)
+            or self.shadow_log_size < 0
+        ):
+            raise ConfigError(f"shadow_log_size must be a non-negative integer, got {self.shadow_log_size!r}")
+        if not isinstance(self.prices, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, ModelPrice) for k, v in self.prices.items()
+        ):
+            raise ConfigError("prices must map model names (str) to ModelPrice objects")
         try:
             object.__setattr__(self, "sampling", SamplingPolicy(self.sampling))
         except ValueError:
@@ -135,8 +181,8 @@ class EngineConfig:
     @classmethod
     def from_env(cls, prefix: str = "LIX_", environ: dict[str, str] | None = None) -> EngineConfig:
         """Read ``{prefix}URL``, ``{prefix}NAMESPACE``, ``{prefix}THRESHOLD``, ``{prefix}TTL``, ``{prefix}IDLE_TTL``,
-        ``{prefix}MAX_ENTRIES`` (``none`` for unbounded), ``{prefix}SAMPLING``, ``{prefix}MAX_PROMPT_BYTES`` and
-        ``{prefix}FAIL_OPEN``."""
+        ``{prefix}MAX_ENTRIES`` (``none`` for unbounded), ``{prefix}SAMPLING``, ``{prefix}MAX_PROMPT_BYTES``,
+        ``{prefix}FAIL_OPEN``, ``{prefix}SHADOW`` and ``{prefix}NEAR_MISS_MARGIN``."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         parsers: dict[str, Any] = {
@@ -149,6 +195,8 @@ class EngineConfig:
             "sampling": str,
             "max_prompt_bytes": int,
             "fail_open": _parse_bool,
+            "shadow": _parse_bool,
+            "near_miss_margin": float,
         }
         for name, parse in parsers.items():
             raw = env.get(f"{prefix}{name.upper()}")

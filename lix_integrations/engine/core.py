@@ -52,7 +52,7 @@ class EngineCore:
         self.embedder: Embedder = as_embedder(embedder)
         self.clock: Clock = clock or SystemClock()
         self.backend: Backend = backend or open_backend(config.url or default_store_url())
-        self.semantic_counters = SemanticCounters()
+        self.semantic_counters = SemanticCounters(config.shadow_log_size)
         self.semantic = SemanticTier(config, self.clock, self.semantic_counters)
         self.sessions = SessionTier(config, self.clock, self.backend.url)
         self.embeddings = EmbeddingTier(
@@ -194,7 +194,7 @@ class EngineCore:
     def stats(self) -> EngineStats:
         return EngineStats(
             namespace=self.config.namespace,
-            semantic=self.semantic_counters.snapshot(),
+            semantic=self.semantic_counters.snapshot(self.config.prices),
             embeddings=self.embeddings.counters.snapshot(),
             kv=self.kv.counters.snapshot(),
             tools=self.tools.counters.snapshot(),

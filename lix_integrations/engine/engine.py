@@ -7,25 +7,29 @@ Both are views over one :class:`~.core.EngineCore`. Build either from a URL; rea
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from ..config import EngineConfig, SamplingPolicy
+from ..config import EngineConfig, ModelPrice, SamplingPolicy
+from ..errors import InvalidInputError
 from ..tiers.embeddings import EmbeddingConfig
 from ..tiers.kv import KvConfig
-from ..tiers.semantic import Candidate, SemanticHit
+from ..tiers.semantic import Candidate, SemanticHit, unwrap_payload
 from ..tiers.sessions import SessionConfig
 from ..tiers.tools import ToolsConfig
 from .clock import Clock
 from .core import EngineCore
 from .embeddings_api import AsyncEmbeddingsAPI, EmbeddingsAPI
+from .keys import digest
 from .kv_api import AsyncKvAPI, KvAPI
-from .ops import CountEntries, DeleteIds
+from .ops import CountEntries, DeleteIds, ScanEntries, SemanticRecord
 from .scope import resolve_scope
 from .sessions_api import AsyncSessionsAPI, SessionsAPI
-from .stats import EngineStats
+from .stats import EngineStats, ShadowReport, TokenUsage
 from .tools_api import AsyncToolsAPI, ToolsAPI
 
-__all__ = ["AsyncEngine", "AsyncSemanticAPI", "Engine", "SemanticAPI"]
+__all__ = ["AsyncEngine", "AsyncSemanticAPI", "Engine", "SemanticAPI", "SemanticEntry"]
 
 
 def _build_core(
@@ -76,10 +80,12 @@ class SemanticAPI:
         context: str = "",
         scope: str | None = None,
         ttl: float | None = None,
+        usage: TokenUsage | Mapping[str, Any] | None = None,
     ) -> int | None:
+        """Store ``payload``; ``usage`` (tokens it cost, see :class:`TokenUsage`) lets hits count savings."""
         tier = self._core.semantic
         query = tier.prepare(prompt, llm_string, context=context, scope=resolve_scope(scope))
-        return self._core.run_cache(tier.update(query, payload, ttl=ttl), None)
+        return self._core.run_cache(tier.update(query, payload, ttl=ttl, usage=_usage(usage)), None)
 
     def explain(
         self,
@@ -109,6 +115,22 @@ class SemanticAPI:
     def count(self) -> int:
         """Stored entries of this namespace, including expired ones not yet purged."""
         return int(self._core.run(_single(CountEntries(self._core.config.namespace))))
+
+    def entries(
+        self,
+        *,
+        scope: str | None = None,
+        llm_string: str | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> list[SemanticEntry]:
+        """Stored entries in id order (a page of at most ``limit`` after ``after_id``), for inspection tools."""
+        op = _scan(self._core, scope, llm_string, after_id, limit)
+        return [_entry(rec) for rec in self._core.run(_single(op))]
+
+    def shadow_report(self) -> ShadowReport:
+        """What shadow mode would have served (``shadow=True``), since the last ``reset_stats()``."""
+        return self._core.semantic_counters.shadow_report()
 
 
 class AsyncSemanticAPI:
@@ -143,10 +165,12 @@ class AsyncSemanticAPI:
         context: str = "",
         scope: str | None = None,
         ttl: float | None = None,
+        usage: TokenUsage | Mapping[str, Any] | None = None,
     ) -> int | None:
+        """Store ``payload``; ``usage`` (tokens it cost, see :class:`TokenUsage`) lets hits count savings."""
         tier = self._core.semantic
         query = tier.prepare(prompt, llm_string, context=context, scope=resolve_scope(scope))
-        return await self._core.arun_cache(tier.update(query, payload, ttl=ttl), None)
+        return await self._core.arun_cache(tier.update(query, payload, ttl=ttl, usage=_usage(usage)), None)
 
     async def explain(
         self,
@@ -174,10 +198,74 @@ class AsyncSemanticAPI:
     async def count(self) -> int:
         return int(await self._core.arun(_single(CountEntries(self._core.config.namespace))))
 
+    async def entries(
+        self,
+        *,
+        scope: str | None = None,
+        llm_string: str | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> list[SemanticEntry]:
+        op = _scan(self._core, scope, llm_string, after_id, limit)
+        return [_entry(rec) for rec in await self._core.arun(_single(op))]
+
+    def shadow_report(self) -> ShadowReport:
+        return self._core.semantic_counters.shadow_report()
+
 
 def _single(op: Any) -> Any:
     result = yield op
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticEntry:
+    """One stored answer as listed by ``entries()`` (``llm_key`` is a digest: model settings are not stored)."""
+
+    id: int
+    scope: str
+    llm_key: str
+    prompt: str
+    payload: str
+    usage: TokenUsage | None
+    created_at: float
+    expires_at: float | None
+    accessed_at: float
+
+
+def _entry(record: SemanticRecord) -> SemanticEntry:
+    payload, usage = unwrap_payload(record.payload)
+    return SemanticEntry(
+        record.id,
+        record.scope,
+        record.llm_key,
+        record.prompt,
+        payload,
+        usage,
+        record.created_at,
+        record.expires_at,
+        record.accessed_at,
+    )
+
+
+def _scan(
+    core: EngineCore, scope: str | None, llm_string: str | None, after_id: int, limit: int
+) -> ScanEntries:
+    for name, value in (("after_id", after_id), ("limit", limit)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "limit" else 0):
+            raise InvalidInputError(
+                f"{name} must be a {'positive' if name == 'limit' else 'non-negative'} integer"
+            )
+    llm_key = None if llm_string is None else digest("llm", llm_string)
+    return ScanEntries(core.config.namespace, scope=scope, llm_key=llm_key, after_id=after_id, limit=limit)
+
+
+def _usage(usage: TokenUsage | Mapping[str, Any] | None) -> TokenUsage | None:
+    if usage is None or isinstance(usage, TokenUsage):
+        return usage
+    if isinstance(usage, Mapping):
+        return TokenUsage.from_mapping(usage)
+    raise InvalidInputError(f"usage must be a TokenUsage or a mapping, got {type(usage).__name__}")
 
 
 class _EngineBase:
@@ -233,6 +321,8 @@ class Engine(_EngineBase):
         sampling: SamplingPolicy | str | None = None,
         max_prompt_bytes: int | None = None,
         fail_open: bool | None = None,
+        shadow: bool | None = None,
+        prices: Mapping[str, ModelPrice] | None = None,
         kv: KvConfig | None = None,
         tools: ToolsConfig | None = None,
         sessions: SessionConfig | None = None,
@@ -249,6 +339,8 @@ class Engine(_EngineBase):
                 "sampling": sampling,
                 "max_prompt_bytes": max_prompt_bytes,
                 "fail_open": fail_open,
+                "shadow": shadow,
+                "prices": prices,
                 "kv": kv,
                 "tools": tools,
                 "sessions": sessions,
@@ -305,6 +397,8 @@ class AsyncEngine(_EngineBase):
         sampling: SamplingPolicy | str | None = None,
         max_prompt_bytes: int | None = None,
         fail_open: bool | None = None,
+        shadow: bool | None = None,
+        prices: Mapping[str, ModelPrice] | None = None,
         kv: KvConfig | None = None,
         tools: ToolsConfig | None = None,
         sessions: SessionConfig | None = None,
@@ -321,6 +415,8 @@ class AsyncEngine(_EngineBase):
                 "sampling": sampling,
                 "max_prompt_bytes": max_prompt_bytes,
                 "fail_open": fail_open,
+                "shadow": shadow,
+                "prices": prices,
                 "kv": kv,
                 "tools": tools,
                 "sessions": sessions,

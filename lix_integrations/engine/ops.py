@@ -27,6 +27,7 @@ __all__ = [
     "ExactGet",
     "Op",
     "PurgeExpired",
+    "ScanEntries",
     "SemanticRecord",
     "KvDelete",
     "KvDeleteWhere",
@@ -469,3 +470,24 @@ class ListIdle(Op):
     namespace: str
     older_than: float
     limit: int = 1000
+
+
+# -- semantic record listing (``lix inspect``) ------------------------------------------------------------------
+#
+# Read-only and paged, for tools that show what a cache holds. Lookups never use it.
+
+
+@dataclass(frozen=True, slots=True)
+class ScanEntries(Op):
+    """Semantic records of a namespace in ascending id order, without vectors. Result: ``list[SemanticRecord]``.
+
+    ``scope`` matches that scope and the scopes nested in it (like :class:`DeleteMatching`); ``llm_key`` one
+    model's settings. ``after_id`` continues a page; at most ``limit`` records. Expired records are included
+    (a listing shows what is stored; the caller marks them). Records come back with ``vector=None``.
+    """
+
+    namespace: str
+    scope: str | None = None
+    llm_key: str | None = None
+    after_id: int = 0
+    limit: int = 100

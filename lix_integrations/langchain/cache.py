@@ -116,6 +116,7 @@ class LixSemanticCache(BaseCache):
                 context=_context(split),
                 scope=self._scope,
                 ttl=self._ttl,
+                usage=_usage(return_val),
             )
         except InvalidPromptError as exc:
             logger.warning("answer not cached: %s", exc)
@@ -162,6 +163,7 @@ class LixSemanticCache(BaseCache):
                 context=_context(split),
                 scope=self._scope,
                 ttl=self._ttl,
+                usage=_usage(return_val),
             )
         except InvalidPromptError as exc:
             logger.warning("answer not cached: %s", exc)
@@ -252,3 +254,24 @@ def _decode(hit: SemanticHit | None) -> list[Generation] | None:
         return None
     logger.debug("%s cache hit (similarity %.4f) on entry %d", hit.kind, hit.similarity, hit.entry_id)
     return generations
+
+
+def _usage(generations: Sequence[Generation]) -> dict[str, Any] | None:
+    """Tokens the generations cost, from the chat messages' ``usage_metadata`` (summed over generations), so
+    the engine can count them as saved on every later hit; ``None`` when the model reported none."""
+    input_tokens = output_tokens = 0
+    model: str | None = None
+    for generation in generations:
+        message = getattr(generation, "message", None)
+        usage = getattr(message, "usage_metadata", None)
+        if not usage:
+            continue
+        input_tokens += int(usage.get("input_tokens") or 0)
+        output_tokens += int(usage.get("output_tokens") or 0)
+        meta = getattr(message, "response_metadata", None) or {}
+        name = meta.get("model_name") or meta.get("model")
+        if isinstance(name, str) and name:
+            model = name
+    if not input_tokens and not output_tokens:
+        return None
+    return {"input_tokens": input_tokens, "output_tokens": output_tokens, "model": model}

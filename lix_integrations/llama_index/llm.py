@@ -218,7 +218,13 @@ class LixCachedLLM(LLM):
             return
         try:
             self._engine.semantic.update(
-                key.text, key.llm_string, payload, context=key.context, scope=self.scope, ttl=self.ttl
+                key.text,
+                key.llm_string,
+                payload,
+                context=key.context,
+                scope=self.scope,
+                ttl=self.ttl,
+                usage=_usage(response),
             )
         except InvalidPromptError as exc:
             logger.warning("answer not cached: %s", exc)
@@ -229,7 +235,13 @@ class LixCachedLLM(LLM):
             return
         try:
             await self._aengine.semantic.update(
-                key.text, key.llm_string, payload, context=key.context, scope=self.scope, ttl=self.ttl
+                key.text,
+                key.llm_string,
+                payload,
+                context=key.context,
+                scope=self.scope,
+                ttl=self.ttl,
+                usage=_usage(response),
             )
         except InvalidPromptError as exc:
             logger.warning("answer not cached: %s", exc)
@@ -477,3 +489,20 @@ async def _areplay(response: ChatResponse | CompletionResponse) -> AsyncGenerato
         yield response.model_copy(update={"delta": response.message.content or ""})
     else:
         yield response.model_copy(update={"delta": response.text})
+
+
+def _usage(response: ChatResponse | CompletionResponse) -> dict[str, Any] | None:
+    """Tokens the response cost, from what LlamaIndex integrations report (``additional_kwargs`` token counts,
+    or an OpenAI-style ``raw.usage``), so hits on it count as tokens saved; ``None`` when nothing is reported."""
+    counts: dict[str, Any] = dict(response.additional_kwargs or {})
+    raw = response.raw
+    raw_usage = raw.get("usage") if isinstance(raw, dict) else getattr(raw, "usage", None)
+    if raw_usage is not None and not isinstance(raw_usage, dict):
+        raw_usage = {k: getattr(raw_usage, k, None) for k in ("prompt_tokens", "completion_tokens")}
+    if isinstance(raw_usage, dict):
+        counts = {**raw_usage, **counts}
+    model = raw.get("model") if isinstance(raw, dict) else getattr(raw, "model", None)
+    if isinstance(model, str):
+        counts["model"] = model
+    keys = ("input_tokens", "prompt_tokens", "output_tokens", "completion_tokens")
+    return counts if any(isinstance(counts.get(k), int) and counts.get(k) for k in keys) else None

@@ -13,6 +13,7 @@ prompt is embedded.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -35,7 +36,7 @@ from ..engine.ops import (
     VectorSearch,
 )
 from ..engine.scope import GLOBAL_SCOPE
-from ..engine.stats import SemanticCounters
+from ..engine.stats import SemanticCounters, ShadowDecision, TokenUsage
 from ..errors import InvalidInputError, InvalidPromptError
 
 __all__ = [
@@ -45,12 +46,43 @@ __all__ = [
     "SemanticHit",
     "SemanticTier",
     "prepare_query",
+    "unwrap_payload",
+    "wrap_payload",
 ]
 
 #: Cosine threshold for all-MiniLM-L6-v2, chosen on ``shared/data/pairs/qqp_dev.jsonl`` (see docs/semantic.md).
 DEFAULT_THRESHOLD = 0.82
 
 _CANDIDATES = 4
+
+# The engine's own envelope around an adapter's payload, used only when there is something to add (token usage):
+# a control-character prefix no adapter payload starts with (a payload that does is always wrapped, so reading
+# back is unambiguous), then one JSON line of metadata, then the payload unchanged. Payloads stored without
+# metadata stay byte-for-byte what the adapter gave, so stores written before this existed read the same.
+_ENVELOPE = "\x1elix-meta\x1e"
+
+
+def wrap_payload(payload: str, usage: TokenUsage | None) -> str:
+    """The string to store for ``payload`` with its generation's token usage (pure)."""
+    if usage is None and not payload.startswith(_ENVELOPE):
+        return payload
+    meta = {} if usage is None else {"usage": usage.to_dict()}
+    return _ENVELOPE + json.dumps(meta, separators=(",", ":")) + "\n" + payload
+
+
+def unwrap_payload(stored: str) -> tuple[str, TokenUsage | None]:
+    """The adapter's payload and the token usage stored with it (pure; a damaged envelope keeps the payload)."""
+    if not stored.startswith(_ENVELOPE):
+        return stored, None
+    head, sep, payload = stored[len(_ENVELOPE) :].partition("\n")
+    if not sep:
+        return stored, None
+    try:
+        meta = json.loads(head)
+    except ValueError:
+        return stored, None
+    usage = meta.get("usage") if isinstance(meta, dict) else None
+    return payload, TokenUsage.from_mapping(usage) if isinstance(usage, dict) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +108,7 @@ class SemanticHit:
     similarity: float
     prompt: str
     entry_id: int
+    usage: TokenUsage | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +197,7 @@ class SemanticTier:
             if self._live(record, now):
                 yield Touch(ns, (record.id,), now)
                 self.counters.record_lookup("exact_hits", time.perf_counter() - started)
-                return SemanticHit(record.payload, "exact", 1.0, record.prompt, record.id)
+                return self._served(record, "exact", 1.0)
             yield DeleteIds(ns, (record.id,))
         if limit >= 1.0 or policy is SamplingPolicy.EXACT_ONLY:
             self.counters.record_lookup("misses", time.perf_counter() - started)
@@ -178,22 +211,57 @@ class SemanticTier:
         expired = [rec.id for rec, _ in found if not self._live(rec, now)]
         if expired:
             yield DeleteIds(ns, tuple(expired))
+        shadow = self._config.shadow
         for rec, similarity in found:
             if rec.id in expired:
                 continue
             score = max(0.0, min(1.0, similarity))
+            self.counters.record_similarity(score)
+            if score >= limit and shadow:
+                # Record what would have been served and serve nothing: false hits are measured on real
+                # traffic before anyone is given a cached answer to a different question.
+                payload, _ = unwrap_payload(rec.payload)
+                self.counters.record_shadow(
+                    ShadowDecision(now, query.text, rec.prompt, score, limit, rec.id, query.scope, payload)
+                )
+                self.counters.record_lookup("misses", time.perf_counter() - started)
+                return None
             if score >= limit:
                 yield Touch(ns, (rec.id,), now)
                 self.counters.record_lookup("semantic_hits", time.perf_counter() - started)
-                return SemanticHit(rec.payload, "semantic", score, rec.prompt, rec.id)
+                return self._served(rec, "semantic", score)
+            if score >= limit - self._config.near_miss_margin:
+                self.counters.add("near_misses")
             break  # results are sorted: the best live candidate decides
+        if shadow:
+            self.counters.record_shadow(None)
         self.counters.record_lookup("misses", time.perf_counter() - started)
         return None
 
-    def update(self, query: PreparedQuery, payload: str, *, ttl: float | None = None) -> Flow[int | None]:
-        """Store an answer; returns its id, or ``None`` when the sampling policy bypasses the cache."""
+    def _served(
+        self, record: SemanticRecord, kind: Literal["exact", "semantic"], score: float
+    ) -> SemanticHit:
+        payload, usage = unwrap_payload(record.payload)
+        if usage is not None:
+            self.counters.record_saved(usage)
+        return SemanticHit(payload, kind, score, record.prompt, record.id, usage)
+
+    def update(
+        self,
+        query: PreparedQuery,
+        payload: str,
+        *,
+        ttl: float | None = None,
+        usage: TokenUsage | None = None,
+    ) -> Flow[int | None]:
+        """Store an answer; returns its id, or ``None`` when the sampling policy bypasses the cache.
+
+        ``usage`` is what producing the answer cost; it is stored with the entry so hits can count tokens saved.
+        """
         if not isinstance(payload, str):
             raise InvalidInputError(f"payload must be a str, got {type(payload).__name__}")
+        if usage is not None and not isinstance(usage, TokenUsage):
+            raise InvalidInputError(f"usage must be a TokenUsage, got {type(usage).__name__}")
         if self._policy(query) is SamplingPolicy.BYPASS:
             self.counters.add("bypassed")
             return None
@@ -209,7 +277,7 @@ class SemanticTier:
             llm_key=query.llm_key,
             prompt=query.text,
             vector=vector,
-            payload=payload,
+            payload=wrap_payload(payload, usage),
             created_at=now,
             expires_at=None if ttl is None else now + ttl,
             accessed_at=now,
