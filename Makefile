@@ -25,6 +25,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint
+	scripts/install-test-servers.sh
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

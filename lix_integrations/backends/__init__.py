@@ -9,7 +9,7 @@ from .base import Backend
 
 __all__ = ["Backend", "open_backend", "redact_url"]
 
-_SCHEMES = "memory://, sqlite:///path/to/file.db"
+_SCHEMES = "memory://, sqlite:///path/to/file.db, redis://host:6379/0 (rediss://, redis+cluster://)"
 
 
 def redact_url(url: str) -> str:
@@ -34,4 +34,8 @@ def open_backend(url: str) -> Backend:
         from .sqlite import SQLiteBackend
 
         return SQLiteBackend.from_url(url)
+    if scheme in ("redis", "rediss", "redis+cluster", "rediss+cluster"):
+        from .redis import RedisBackend
+
+        return RedisBackend(url)
     raise ConfigError(f"unknown backend URL scheme {scheme!r} in {redact_url(url)!r}; known: {_SCHEMES}")

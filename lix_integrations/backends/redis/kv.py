@@ -1,0 +1,251 @@
+"""Key-value records on Redis: one table = one slot (``{k/<namespace>/<table>}``), every op one script.
+
+Layout under the table's base: ``data`` hash key -> value; ``keys`` zset (score 0, ordered by key bytes, which
+for UTF-8 is code-point order, so scans come back sorted like the embedded backends); ``lru`` zset key ->
+use tick; ``exp`` zset key -> expires_at; ``tags`` hash key -> comma-separated tag hashes; ``t:<hash>`` set of
+keys carrying a tag; ``meta`` hash (``bytes`` total, ``tick`` counter).
+
+Expiry is stored and filtered on read against the engine's (injectable) clock rather than left to Redis
+``PEXPIREAT``: a record vanishing behind the indexes' back would make usage and eviction counts lie, and tests
+run on a fake clock. ``KvPurgeExpired`` (the tiers run it periodically) deletes what has expired.
+"""
+
+from __future__ import annotations
+
+from ...engine.ops import KvDelete, KvDeleteWhere, KvEvict, KvGet, KvPurgeExpired, KvPut, KvScan, KvUsage
+from .calls import Lua, RFlow, Scan, Script, b2s, num
+from .keys import h, kv_base, kv_table_pattern
+
+_REMOVE = """
+local function remove(p, key)
+  local v = redis.call('HGET', p .. 'data', key)
+  if not v then return 0 end
+  redis.call('HDEL', p .. 'data', key)
+  if #v > 0 then redis.call('HINCRBY', p .. 'meta', 'bytes', 0 - #v) end
+  redis.call('ZREM', p .. 'keys', key)
+  redis.call('ZREM', p .. 'lru', key)
+  redis.call('ZREM', p .. 'exp', key)
+  local tags = redis.call('HGET', p .. 'tags', key)
+  if tags then
+    for t in string.gmatch(tags, '[^,]+') do redis.call('SREM', p .. 't:' .. t, key) end
+    redis.call('HDEL', p .. 'tags', key)
+  end
+  return 1
+end
+local function expired(p, key, now)
+  local e = redis.call('ZSCORE', p .. 'exp', key)
+  return e and tonumber(e) <= now
+end
+"""
+
+PUT = Script(
+    "kv_put",
+    _REMOVE
+    + """
+local p = ARGV[1]
+for i = 2, #ARGV, 4 do
+  local key, value, exp, tags = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  remove(p, key)
+  redis.call('HSET', p .. 'data', key, value)
+  redis.call('HINCRBY', p .. 'meta', 'bytes', #value)
+  redis.call('ZADD', p .. 'keys', 0, key)
+  redis.call('ZADD', p .. 'lru', redis.call('HINCRBY', p .. 'meta', 'tick', 1), key)
+  if exp ~= '' then redis.call('ZADD', p .. 'exp', exp, key) end
+  if tags ~= '' then
+    redis.call('HSET', p .. 'tags', key, tags)
+    for t in string.gmatch(tags, '[^,]+') do redis.call('SADD', p .. 't:' .. t, key) end
+  end
+end
+return 0
+""",
+)
+
+GET = Script(
+    "kv_get",
+    _REMOVE
+    + """
+local p, now, touch = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
+local out = {}
+for i = 4, #ARGV do
+  local key = ARGV[i]
+  local v = redis.call('HGET', p .. 'data', key)
+  if v and expired(p, key, now) then v = false end
+  if v and touch then redis.call('ZADD', p .. 'lru', redis.call('HINCRBY', p .. 'meta', 'tick', 1), key) end
+  out[#out + 1] = v or false
+end
+return out
+""",
+)
+
+DELETE = Script(
+    "kv_delete",
+    _REMOVE
+    + """
+local p, n = ARGV[1], 0
+for i = 2, #ARGV do n = n + remove(p, ARGV[i]) end
+return n
+""",
+)
+
+DELETE_WHERE = Script(
+    "kv_delete_where",
+    _REMOVE
+    + """
+local p, prefix, hi = ARGV[1], ARGV[2], ARGV[3]
+local candidates
+if #ARGV > 3 then
+  local sets = {}
+  for i = 4, #ARGV do sets[#sets + 1] = p .. 't:' .. ARGV[i] end
+  candidates = redis.call('SINTER', unpack(sets))
+elseif prefix == '' then
+  candidates = redis.call('ZRANGE', p .. 'keys', 0, -1)
+else
+  candidates = redis.call('ZRANGEBYLEX', p .. 'keys', '[' .. prefix, hi)
+end
+local n = 0
+for _, key in ipairs(candidates) do
+  if string.sub(key, 1, #prefix) == prefix then n = n + remove(p, key) end
+end
+return n
+""",
+)
+
+SCAN = Script(
+    "kv_scan",
+    _REMOVE
+    + """
+local p, now, lo, hi = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local limit, keys_only = tonumber(ARGV[5]), ARGV[6] == '1'
+local out, found, offset = {}, 0, 0
+while limit < 0 or found < limit do
+  local page = redis.call('ZRANGEBYLEX', p .. 'keys', lo, hi, 'LIMIT', offset, 256)
+  if #page == 0 then break end
+  offset = offset + #page
+  for _, key in ipairs(page) do
+    if not expired(p, key, now) then
+      out[#out + 1] = key
+      out[#out + 1] = keys_only and '' or redis.call('HGET', p .. 'data', key)
+      found = found + 1
+      if limit >= 0 and found >= limit then break end
+    end
+  end
+end
+return out
+""",
+)
+
+USAGE = Script(
+    "kv_usage",
+    """
+local p = ARGV[1]
+return {redis.call('HLEN', p .. 'data'), tonumber(redis.call('HGET', p .. 'meta', 'bytes') or '0')}
+""",
+)
+
+EVICT = Script(
+    "kv_evict",
+    _REMOVE
+    + """
+local p = ARGV[1]
+local max_n, max_b = tonumber(ARGV[2]), tonumber(ARGV[3])
+local n = 0
+while true do
+  local count = redis.call('HLEN', p .. 'data')
+  local bytes = tonumber(redis.call('HGET', p .. 'meta', 'bytes') or '0')
+  if count == 0 or not ((max_n >= 0 and count > max_n) or (max_b >= 0 and bytes > max_b)) then break end
+  local oldest = redis.call('ZRANGE', p .. 'lru', 0, 0)[1]
+  if not oldest then break end
+  n = n + remove(p, oldest)
+end
+return n
+""",
+)
+
+PURGE = Script(
+    "kv_purge",
+    _REMOVE
+    + """
+local p, n = ARGV[1], 0
+for _, key in ipairs(redis.call('ZRANGEBYSCORE', p .. 'exp', '-inf', ARGV[2])) do n = n + remove(p, key) end
+return n
+""",
+)
+
+
+def _lex_range(prefix: str, after: str | None) -> tuple[bytes, bytes]:
+    """ZRANGEBYLEX bounds for keys starting with ``prefix`` and greater than ``after``.
+
+    Byte 0xFF never occurs in UTF-8, so ``prefix + 0xFF`` is above every key that starts with ``prefix``.
+    """
+    hi = b"+" if not prefix else b"[" + prefix.encode() + b"\xff"
+    if after is not None and after >= prefix:
+        return b"(" + after.encode(), hi
+    return (b"-" if not prefix else b"[" + prefix.encode()), hi
+
+
+class KvCommands:
+    """The key-value operations of one Redis backend, as generators of calls."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def _lua(self, script: Script, namespace: str, table: str, *args: object) -> Lua:
+        base = kv_base(self.prefix, namespace, table)
+        return Lua(script, (base + "data",), (base, *args))
+
+    def get(self, op: KvGet) -> RFlow:
+        if not op.keys:
+            return []
+        reply = yield self._lua(GET, op.namespace, op.table, num(op.now), "1" if op.touch else "0", *op.keys)
+        return [None if v is None else bytes(v) for v in reply]
+
+    def put(self, op: KvPut) -> RFlow:
+        if not op.items:
+            return None
+        args: list[object] = []
+        for item in op.items:
+            exp = "" if item.expires_at is None else num(item.expires_at)
+            args += [item.key, bytes(item.value), exp, ",".join(sorted({h(t) for t in item.tags}))]
+        yield self._lua(PUT, op.namespace, op.table, *args)
+        return None
+
+    def delete(self, op: KvDelete) -> RFlow:
+        if not op.keys:
+            return 0
+        return int((yield self._lua(DELETE, op.namespace, op.table, *op.keys)))
+
+    def delete_where(self, op: KvDeleteWhere) -> RFlow:
+        _, hi = _lex_range(op.prefix, None)
+        tags = sorted({h(t) for t in op.tags})
+        return int((yield self._lua(DELETE_WHERE, op.namespace, op.table, op.prefix, hi, *tags)))
+
+    def scan(self, op: KvScan) -> RFlow:
+        lo, hi = _lex_range(op.prefix, op.after)
+        limit = -1 if op.limit is None else max(0, op.limit)
+        if limit == 0:
+            return []
+        flat = yield self._lua(
+            SCAN, op.namespace, op.table, num(op.now), lo, hi, limit, "1" if op.keys_only else "0"
+        )
+        return [(b2s(flat[i]), bytes(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+    def usage(self, op: KvUsage) -> RFlow:
+        count, size = yield self._lua(USAGE, op.namespace, op.table)
+        return int(count), int(size)
+
+    def evict(self, op: KvEvict) -> RFlow:
+        max_n = -1 if op.max_entries is None else op.max_entries
+        max_b = -1 if op.max_bytes is None else op.max_bytes
+        if max_n < 0 and max_b < 0:
+            return 0
+        return int((yield self._lua(EVICT, op.namespace, op.table, max_n, max_b)))
+
+    def purge_expired(self, op: KvPurgeExpired) -> RFlow:
+        if op.table is not None:
+            return int((yield self._lua(PURGE, op.namespace, op.table, num(op.now))))
+        found = yield Scan(kv_table_pattern(self.prefix, op.namespace))
+        total = 0
+        for data_key in sorted({b2s(k) for k in found}):
+            base = data_key[: -len("data")]
+            total += int((yield Lua(PURGE, (data_key,), (base, num(op.now)))))
+        return total

@@ -1,0 +1,266 @@
+"""Append-only lists on Redis: one list = one slot (``{l/<namespace>/<key>}``), every change one Lua script.
+
+Layout under the list's base: ``meta`` hash (``next``, ``upd``, ``base``, ``arch``; its existence is the
+list's), ``seqs`` zset of seqs (score = seq), ``vals`` hash seq -> value. A script runs alone on the server, so
+seq assignment, trims and replaces from many machines interleave without losing or reordering an item.
+Listing uses SCAN with MATCH on the namespace's ``meta`` keys (never KEYS); a page costs one pass over them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...engine.ops import (
+    ListAppend,
+    ListAppended,
+    ListDelete,
+    ListDeleteSeqs,
+    ListIdle,
+    ListInfo,
+    ListKeys,
+    ListRange,
+    ListReplace,
+    ListRestore,
+    ListStatus,
+    ListTrimThrough,
+)
+from .calls import Cmd, Lua, Pipe, RFlow, Scan, Script, b2s, num
+from .keys import list_base, list_key_from_meta, list_meta_pattern
+
+_INIT = """
+local function init(p)
+  if redis.call('EXISTS', p .. 'meta') == 0 then
+    redis.call('HSET', p .. 'meta', 'next', 1, 'upd', 0, 'base', 0, 'arch', 0)
+  end
+end
+"""
+
+APPEND = Script(
+    "list_append",
+    _INIT
+    + """
+local p, now, min_seq = ARGV[1], ARGV[2], tonumber(ARGV[3])
+init(p)
+local start = math.max(tonumber(redis.call('HGET', p .. 'meta', 'next')), min_seq)
+for i = 4, #ARGV do
+  local seq = start + i - 4
+  redis.call('ZADD', p .. 'seqs', seq, seq)
+  redis.call('HSET', p .. 'vals', seq, ARGV[i])
+end
+if #ARGV >= 4 then redis.call('HSET', p .. 'meta', 'next', start + #ARGV - 3) end
+redis.call('HSET', p .. 'meta', 'upd', now)
+return {start, redis.call('ZCARD', p .. 'seqs')}
+""",
+)
+
+RANGE = Script(
+    "list_range",
+    """
+local p = ARGV[1]
+local lo = ARGV[2] == '' and '-inf' or '(' .. ARGV[2]
+local seqs = redis.call('ZRANGEBYSCORE', p .. 'seqs', lo, '+inf')
+local first, last = 1, #seqs
+local last_n, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
+if last_n >= 0 then first = math.max(first, last - last_n + 1) end
+if limit >= 0 then last = math.min(last, first + limit - 1) end
+local out = {}
+for i = first, last do
+  out[#out + 1] = seqs[i]
+  out[#out + 1] = redis.call('HGET', p .. 'vals', seqs[i])
+end
+return out
+""",
+)
+
+RESTORE = Script(
+    "list_restore",
+    _INIT
+    + """
+local p, now = ARGV[1], ARGV[2]
+init(p)
+local base = tonumber(redis.call('HGET', p .. 'meta', 'base'))
+local nxt = tonumber(redis.call('HGET', p .. 'meta', 'next'))
+local added = 0
+for i = 3, #ARGV, 2 do
+  local seq = tonumber(ARGV[i])
+  if seq >= base and not redis.call('ZSCORE', p .. 'seqs', seq) then
+    redis.call('ZADD', p .. 'seqs', seq, seq)
+    redis.call('HSET', p .. 'vals', seq, ARGV[i + 1])
+    added = added + 1
+  end
+  if seq + 1 > nxt then nxt = seq + 1 end
+end
+redis.call('HSET', p .. 'meta', 'next', nxt, 'upd', now)
+return added
+""",
+)
+
+TRIM = Script(
+    "list_trim",
+    """
+local p, seq = ARGV[1], tonumber(ARGV[2])
+if redis.call('EXISTS', p .. 'meta') == 0 then return 0 end
+local doomed = redis.call('ZRANGEBYSCORE', p .. 'seqs', '-inf', seq)
+for _, s in ipairs(doomed) do redis.call('HDEL', p .. 'vals', s) end
+redis.call('ZREMRANGEBYSCORE', p .. 'seqs', '-inf', seq)
+if seq > tonumber(redis.call('HGET', p .. 'meta', 'arch')) then redis.call('HSET', p .. 'meta', 'arch', seq) end
+return #doomed
+""",
+)
+
+DELETE_SEQS = Script(
+    "list_delete_seqs",
+    """
+local p, n = ARGV[1], 0
+for i = 2, #ARGV do
+  if redis.call('ZREM', p .. 'seqs', ARGV[i]) == 1 then
+    redis.call('HDEL', p .. 'vals', ARGV[i])
+    n = n + 1
+  end
+end
+return n
+""",
+)
+
+REPLACE = Script(
+    "list_replace",
+    _INIT
+    + """
+local p, now = ARGV[1], ARGV[2]
+init(p)
+local start = tonumber(redis.call('HGET', p .. 'meta', 'next'))
+redis.call('DEL', p .. 'seqs', p .. 'vals')
+for i = 3, #ARGV do
+  local seq = start + i - 3
+  redis.call('ZADD', p .. 'seqs', seq, seq)
+  redis.call('HSET', p .. 'vals', seq, ARGV[i])
+end
+redis.call('HSET', p .. 'meta', 'next', start + #ARGV - 2, 'base', start, 'upd', now)
+return {start, #ARGV - 2}
+""",
+)
+
+DELETE = Script(
+    "list_delete",
+    """
+local p = ARGV[1]
+local n = redis.call('ZCARD', p .. 'seqs')
+redis.call('DEL', p .. 'meta', p .. 'seqs', p .. 'vals')
+return n
+""",
+)
+
+INFO = Script(
+    "list_info",
+    """
+local p = ARGV[1]
+local m = redis.call('HMGET', p .. 'meta', 'next', 'upd', 'base', 'arch')
+if not m[1] then return false end
+local first = redis.call('ZRANGE', p .. 'seqs', 0, 0)[1] or ''
+local last = redis.call('ZRANGE', p .. 'seqs', -1, -1)[1] or ''
+return {redis.call('ZCARD', p .. 'seqs'), first, last, m[1], m[2], m[3], m[4]}
+""",
+)
+
+
+def _opt_int(value: Any) -> int | None:
+    text = b2s(value)
+    return int(text) if text else None
+
+
+def parse_status(reply: list[Any]) -> ListStatus:
+    return ListStatus(
+        length=int(reply[0]),
+        first_seq=_opt_int(reply[1]),
+        last_seq=_opt_int(reply[2]),
+        next_seq=int(b2s(reply[3])),
+        updated_at=float(b2s(reply[4])),
+        base_seq=int(b2s(reply[5])),
+        archived_through=int(b2s(reply[6])),
+    )
+
+
+class ListCommands:
+    """The list operations of one Redis backend, as generators of calls."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def _lua(self, script: Script, namespace: str, key: str, *args: object) -> Lua:
+        base = list_base(self.prefix, namespace, key)
+        return Lua(script, (base + "meta",), (base, *args))
+
+    def append(self, op: ListAppend) -> RFlow:
+        start, length = yield self._lua(APPEND, op.namespace, op.key, num(op.now), op.min_seq, *op.values)
+        start = int(start)
+        return ListAppended(tuple(range(start, start + len(op.values))), int(length))
+
+    def range(self, op: ListRange) -> RFlow:
+        after = "" if op.after_seq is None else str(int(op.after_seq))
+        last_n = -1 if op.last_n is None else max(0, op.last_n)
+        limit = -1 if op.limit is None else max(0, op.limit)
+        if last_n == 0 or limit == 0:
+            return []
+        flat = yield self._lua(RANGE, op.namespace, op.key, after, last_n, limit)
+        return [(int(flat[i]), bytes(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+    def restore(self, op: ListRestore) -> RFlow:
+        args: list[object] = []
+        for seq, value in op.items:
+            args += [int(seq), value]
+        return int((yield self._lua(RESTORE, op.namespace, op.key, num(op.now), *args)))
+
+    def trim_through(self, op: ListTrimThrough) -> RFlow:
+        return int((yield self._lua(TRIM, op.namespace, op.key, int(op.seq))))
+
+    def delete_seqs(self, op: ListDeleteSeqs) -> RFlow:
+        if not op.seqs:
+            return 0
+        return int((yield self._lua(DELETE_SEQS, op.namespace, op.key, *(int(s) for s in op.seqs))))
+
+    def replace(self, op: ListReplace) -> RFlow:
+        start, count = yield self._lua(REPLACE, op.namespace, op.key, num(op.now), *op.values)
+        start = int(start)
+        return ListAppended(tuple(range(start, start + int(count))), int(count))
+
+    def delete(self, op: ListDelete) -> RFlow:
+        return int((yield self._lua(DELETE, op.namespace, op.key)))
+
+    def info(self, op: ListInfo) -> RFlow:
+        reply = yield self._lua(INFO, op.namespace, op.key)
+        return parse_status(reply) if reply else None
+
+    def _all_keys(self, namespace: str, prefix: str) -> RFlow:
+        found = yield Scan(list_meta_pattern(self.prefix, namespace, prefix))
+        keys = set()
+        for raw in found:
+            key = list_key_from_meta(self.prefix, namespace, b2s(raw))
+            if key is not None and key.startswith(prefix):
+                keys.add(key)
+        return sorted(keys)
+
+    def keys(self, op: ListKeys) -> RFlow:
+        found: list[str] = yield from self._all_keys(op.namespace, op.prefix)
+        if op.after is not None:
+            found = [k for k in found if k > op.after]
+        return found[: op.limit]
+
+    def idle(self, op: ListIdle) -> RFlow:
+        found: list[str] = yield from self._all_keys(op.namespace, "")
+        if not found:
+            return []
+        cmds: list[tuple[Any, ...]] = []
+        for key in found:
+            base = list_base(self.prefix, op.namespace, key)
+            cmds += [("HGET", base + "meta", "upd"), ("ZCARD", base + "seqs")]
+        replies = yield Pipe(tuple(cmds))
+        idle = []
+        for i, key in enumerate(found):
+            updated, length = replies[2 * i], replies[2 * i + 1]
+            if updated is not None and int(length) > 0 and float(b2s(updated)) < op.older_than:
+                idle.append((float(b2s(updated)), key))
+        idle.sort()
+        return [key for _, key in idle[: op.limit]]
+
+
+__all__ = ["ListCommands", "Cmd"]

@@ -1,0 +1,423 @@
+"""Semantic records on Redis: command building and reply parsing for the semantic operations.
+
+Layout under ``<prefix>:{s/<namespace>}:`` (one slot per namespace, see :mod:`.keys`):
+
+* ``r:<id>`` hash - one record (fields below; ``vec`` is float32 bytes, ``ph``/``sh`` hash partition/scope
+  so the Query Engine can filter on them as TAGs);
+* ``exact`` hash exact_key -> id; ``next`` id counter; ``tick`` use counter;
+* ``lru`` zset id -> last-use tick (namespace-wide least-recently-used order, also the record count);
+* ``pt:<ph>`` zset id -> tick of the partition's records that have a vector (plain-mode search set);
+* ``exp`` zset id -> expires_at (purges without scanning);
+* ``settings`` hash (EnsureSettings), ``idx`` the Query Engine index name, ``idxdim`` its dimension.
+
+Plain mode searches client-side: one script returns the ids and vectors of the partition (at most
+``partition_limit``, kept so by evicting the partition's least recently used records on insert), numpy ranks
+them, and one pipeline fetches the ``k`` best records. Query Engine mode runs ``FT.SEARCH`` with a KNN clause
+filtered by the partition TAG instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from redis.exceptions import ResponseError
+
+from ...engine.ops import (
+    CountEntries,
+    DeleteIds,
+    DeleteMatching,
+    EnsureSettings,
+    EvictOverflow,
+    ExactGet,
+    PurgeExpired,
+    SemanticRecord,
+    Touch,
+    Upsert,
+    VectorSearch,
+)
+from ...errors import ConfigError, SettingsMismatchError
+from .calls import Cmd, Lua, Pipe, RFlow, Script, b2s, num
+from .keys import h, sem_base
+
+_REMOVE = """
+local function remove(p, id)
+  local rk = p .. 'r:' .. id
+  local f = redis.call('HMGET', rk, 'ek', 'ph')
+  if not f[1] then return 0 end
+  redis.call('DEL', rk)
+  if redis.call('HGET', p .. 'exact', f[1]) == tostring(id) then redis.call('HDEL', p .. 'exact', f[1]) end
+  redis.call('ZREM', p .. 'lru', id)
+  redis.call('ZREM', p .. 'exp', id)
+  if f[2] then redis.call('ZREM', p .. 'pt:' .. f[2], id) end
+  return 1
+end
+"""
+
+ENSURE = Script(
+    "sem_ensure",
+    """
+for i = 1, #ARGV, 2 do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return redis.call('HGETALL', KEYS[1])
+""",
+)
+
+EXACT = Script(
+    "sem_exact",
+    """
+local p = ARGV[1]
+local id = redis.call('HGET', p .. 'exact', ARGV[2])
+if not id then return false end
+return {id, redis.call('HGETALL', p .. 'r:' .. id)}
+""",
+)
+
+UPSERT = Script(
+    "sem_upsert",
+    _REMOVE
+    + """
+local p = ARGV[1]
+local old = redis.call('HGET', p .. 'exact', ARGV[2])
+if old then remove(p, old) end
+local id = redis.call('INCR', p .. 'next')
+local tick = redis.call('INCR', p .. 'tick')
+local rk = p .. 'r:' .. id
+redis.call('HSET', rk, 'ek', ARGV[2], 'pt', ARGV[3], 'sc', ARGV[4], 'lk', ARGV[5], 'pr', ARGV[6],
+  'pl', ARGV[8], 'ca', ARGV[9], 'xa', ARGV[10], 'aa', ARGV[11], 'ph', ARGV[12], 'sh', ARGV[13])
+redis.call('HSET', p .. 'exact', ARGV[2], id)
+redis.call('ZADD', p .. 'lru', tick, id)
+if ARGV[10] ~= '' then redis.call('ZADD', p .. 'exp', ARGV[10], id) end
+local evicted = 0
+if ARGV[7] ~= '' then
+  redis.call('HSET', rk, 'vec', ARGV[7])
+  local pk = p .. 'pt:' .. ARGV[12]
+  redis.call('ZADD', pk, tick, id)
+  local limit = tonumber(ARGV[14])
+  if limit > 0 then
+    local over = redis.call('ZCARD', pk) - limit
+    if over > 0 then
+      for _, victim in ipairs(redis.call('ZRANGE', pk, 0, over - 1)) do evicted = evicted + remove(p, victim) end
+    end
+  end
+end
+return {id, evicted}
+""",
+)
+
+VECTORS = Script(
+    "sem_vectors",
+    """
+local p = ARGV[1]
+local ids = redis.call('ZRANGE', p .. 'pt:' .. ARGV[2], 0, -1)
+local out = {}
+for _, id in ipairs(ids) do
+  local v = redis.call('HGET', p .. 'r:' .. id, 'vec')
+  if v then out[#out + 1] = id; out[#out + 1] = v end
+end
+return out
+""",
+)
+
+TOUCH = Script(
+    "sem_touch",
+    """
+local p = ARGV[1]
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local rk = p .. 'r:' .. id
+  local ph = redis.call('HGET', rk, 'ph')
+  if ph then
+    local tick = redis.call('INCR', p .. 'tick')
+    redis.call('HSET', rk, 'aa', ARGV[2])
+    redis.call('ZADD', p .. 'lru', tick, id)
+    if redis.call('ZSCORE', p .. 'pt:' .. ph, id) then redis.call('ZADD', p .. 'pt:' .. ph, tick, id) end
+  end
+end
+return 0
+""",
+)
+
+DELETE_IDS = Script(
+    "sem_delete_ids",
+    _REMOVE
+    + """
+local p = ARGV[1]
+local n = 0
+for i = 2, #ARGV do n = n + remove(p, ARGV[i]) end
+return n
+""",
+)
+
+DELETE_MATCHING = Script(
+    "sem_delete_matching",
+    _REMOVE
+    + """
+local p, scope, llm = ARGV[1], ARGV[2], ARGV[3]
+local has_scope, has_llm = ARGV[4] == '1', ARGV[5] == '1'
+local n = 0
+for _, id in ipairs(redis.call('ZRANGE', p .. 'lru', 0, -1)) do
+  local f = redis.call('HMGET', p .. 'r:' .. id, 'sc', 'lk')
+  local ok = true
+  if has_scope and f[1] then
+    ok = f[1] == scope or string.sub(f[1], 1, #scope + 1) == scope .. '/'
+  end
+  if ok and has_llm then ok = f[2] == llm end
+  if ok then n = n + remove(p, id) end
+end
+return n
+""",
+)
+
+EVICT = Script(
+    "sem_evict",
+    _REMOVE
+    + """
+local p = ARGV[1]
+local over = redis.call('ZCARD', p .. 'lru') - tonumber(ARGV[2])
+local n = 0
+if over > 0 then
+  for _, id in ipairs(redis.call('ZRANGE', p .. 'lru', 0, over - 1)) do n = n + remove(p, id) end
+end
+return n
+""",
+)
+
+PURGE = Script(
+    "sem_purge",
+    _REMOVE
+    + """
+local p = ARGV[1]
+local n = 0
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'exp', '-inf', ARGV[2])) do n = n + remove(p, id) end
+return n
+""",
+)
+
+
+def _fields(flat: Any) -> dict[str, Any]:
+    """Hash fields from a flat reply or from the dict redis-py's HGETALL callback makes of it."""
+    if isinstance(flat, dict):
+        return {b2s(k): v for k, v in flat.items()}
+    return {b2s(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
+
+
+def _search_docs(reply: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(key, fields) of an FT.SEARCH reply, in RESP2 (flat list) or RESP3 (map) form."""
+    if isinstance(reply, dict):
+        results = reply.get(b"results", reply.get("results")) or []
+        docs = []
+        for doc in results:
+            doc = {b2s(k): v for k, v in doc.items()}
+            docs.append((b2s(doc["id"]), _fields(doc.get("extra_attributes", {}))))
+        return docs
+    return [(b2s(reply[i]), _fields(reply[i + 1])) for i in range(1, len(reply), 2)]
+
+
+def parse_record(entry_id: int, f: dict[str, Any]) -> SemanticRecord:
+    """A record from its hash fields (bytes values)."""
+    vec = f.get("vec")
+    expires = b2s(f.get("xa", b""))
+    return SemanticRecord(
+        exact_key=b2s(f["ek"]),
+        partition=b2s(f["pt"]),
+        scope=b2s(f["sc"]),
+        llm_key=b2s(f["lk"]),
+        prompt=b2s(f["pr"]),
+        vector=None if not vec else np.frombuffer(vec, dtype=np.float32).copy(),
+        payload=b2s(f["pl"]),
+        created_at=float(b2s(f["ca"])),
+        expires_at=float(expires) if expires else None,
+        accessed_at=float(b2s(f["aa"])),
+        id=entry_id,
+    )
+
+
+class SemanticCommands:
+    """The semantic operations of one Redis backend, as generators of calls."""
+
+    def __init__(self, prefix: str, index: str, partition_limit: int) -> None:
+        self.prefix = prefix
+        self.index = index  # "auto" (until detected), "hnsw", "flat" or "none"
+        self.partition_limit = partition_limit
+        self._ready: dict[str, int] = {}  # namespace -> dimension of its Query Engine index
+
+    # -- Query Engine detection and index -------------------------------------------------------------------
+
+    def detect(self) -> RFlow:
+        """Resolve ``auto`` once per backend: HNSW when the server has the search module, else plain."""
+        if self.index != "auto":
+            return
+        try:
+            modules = yield Cmd(("MODULE", "LIST"))
+        except ResponseError:  # an ACL may forbid MODULE LIST; try the search command itself
+            try:
+                yield Cmd(("FT._LIST",))
+            except ResponseError:
+                self.index = "none"
+                return
+            self.index = "hnsw"
+            return
+        names = set()
+        for module in modules or []:
+            fields = _fields(module)
+            names.add(b2s(fields.get("name", b"")).lower())
+        self.index = "hnsw" if names & {"search", "ft", "searchlight"} else "none"
+
+    @property
+    def server_index(self) -> bool:
+        return self.index in ("hnsw", "flat")
+
+    def _ensure_index(self, namespace: str, dim: int | None) -> RFlow:
+        """Create the namespace's index (idempotent) once its dimension is known; check it matches."""
+        if namespace in self._ready:
+            if dim is not None and self._ready[namespace] != dim:
+                raise SettingsMismatchError("dimension (Redis vector index)", self._ready[namespace], dim)
+            return
+        base = sem_base(self.prefix, namespace)
+        stored = yield Cmd(("GET", base + "idxdim"))
+        if stored is None:
+            if dim is None:
+                return
+            yield Cmd(("SET", base + "idxdim", str(dim), "NX"))
+            stored = yield Cmd(("GET", base + "idxdim"))
+        have = int(b2s(stored))
+        algo = "HNSW" if self.index == "hnsw" else "FLAT"
+        extra: tuple[Any, ...] = ("M", 16, "EF_CONSTRUCTION", 200) if algo == "HNSW" else ()
+        try:
+            yield Cmd(
+                (
+                    "FT.CREATE", base + "idx", "ON", "HASH", "PREFIX", 1, base + "r:",
+                    "SCHEMA", "ph", "TAG", "sh", "TAG", "vec", "VECTOR", algo, 6 + len(extra),
+                    "TYPE", "FLOAT32", "DIM", have, "DISTANCE_METRIC", "COSINE", *extra,
+                )
+            )  # fmt: skip
+        except ResponseError as exc:
+            if "already exists" not in str(exc).lower():
+                raise
+        self._ready[namespace] = have
+        if dim is not None and dim != have:
+            raise SettingsMismatchError("dimension (Redis vector index)", have, dim)
+
+    # -- operations ---------------------------------------------------------------------------------------
+
+    def ensure_settings(self, op: EnsureSettings) -> RFlow:
+        args: list[str] = []
+        for key, value in op.values.items():
+            args += [key, value]
+        flat = yield Lua(ENSURE, (sem_base(self.prefix, op.namespace) + "settings",), tuple(args))
+        return {k: b2s(v) for k, v in _fields(flat).items()}
+
+    def exact_get(self, op: ExactGet) -> RFlow:
+        base = sem_base(self.prefix, op.namespace)
+        reply = yield Lua(EXACT, (base + "exact",), (base, op.exact_key))
+        if not reply:
+            return None
+        return parse_record(int(reply[0]), _fields(reply[1]))
+
+    def upsert(self, op: Upsert) -> RFlow:
+        yield from self.detect()
+        rec = op.record
+        base = sem_base(self.prefix, op.namespace)
+        vec = b""
+        if rec.vector is not None:
+            arr = np.ascontiguousarray(rec.vector, dtype=np.float32).reshape(-1)
+            vec = arr.tobytes()
+            if self.server_index:
+                yield from self._ensure_index(op.namespace, int(arr.shape[0]))
+        args = (
+            base, rec.exact_key, rec.partition, rec.scope, rec.llm_key, rec.prompt, vec, rec.payload,
+            num(rec.created_at), "" if rec.expires_at is None else num(rec.expires_at), num(rec.accessed_at),
+            h(rec.partition), h(rec.scope), 0 if self.server_index else self.partition_limit,
+        )  # fmt: skip
+        reply = yield Lua(UPSERT, (base + "exact",), args)
+        return int(reply[0])
+
+    def vector_search(self, op: VectorSearch) -> RFlow:
+        yield from self.detect()
+        base = sem_base(self.prefix, op.namespace)
+        query = np.ascontiguousarray(op.vector, dtype=np.float32).reshape(-1)
+        if op.k <= 0:
+            return []
+        if self.server_index:
+            return (yield from self._server_search(op, base, query))
+        flat = yield Lua(VECTORS, (base + "lru",), (base, h(op.partition)))
+        if not flat:
+            return []
+        ids = [int(flat[i]) for i in range(0, len(flat), 2)]
+        dim = query.shape[0]
+        rows = [np.frombuffer(flat[i], dtype=np.float32) for i in range(1, len(flat), 2)]
+        keep = [j for j, row in enumerate(rows) if row.shape[0] == dim]
+        if not keep:
+            return []
+        matrix = np.stack([rows[j] for j in keep])
+        scores = matrix @ query
+        k = min(op.k, len(keep))
+        best = np.argpartition(-scores, k - 1)[:k] if k < len(keep) else np.arange(len(keep))
+        order = sorted(best.tolist(), key=lambda j: (-float(scores[j]), ids[keep[j]]))
+        chosen = [(ids[keep[j]], float(scores[j])) for j in order]
+        replies = yield Pipe(tuple(("HGETALL", f"{base}r:{i}") for i, _ in chosen))
+        return [
+            (parse_record(i, _fields(reply)), score)
+            for (i, score), reply in zip(chosen, replies)
+            if reply  # deleted between the two round trips
+        ]
+
+    def _server_search(self, op: VectorSearch, base: str, query: np.ndarray[Any, Any]) -> RFlow:
+        yield from self._ensure_index(op.namespace, None)
+        if op.namespace not in self._ready:
+            return []  # nothing with a vector was ever stored here
+        if self._ready[op.namespace] != query.shape[0]:
+            raise SettingsMismatchError(
+                "dimension (Redis vector index)", self._ready[op.namespace], int(query.shape[0])
+            )
+        reply = yield Cmd(
+            (
+                "FT.SEARCH", base + "idx", f"(@ph:{{{h(op.partition)}}})=>[KNN {int(op.k)} @vec $v AS __d]",
+                "PARAMS", 2, "v", query.tobytes(), "SORTBY", "__d", "ASC", "LIMIT", 0, int(op.k),
+                "DIALECT", 2,
+            )
+        )  # fmt: skip
+        out: list[tuple[SemanticRecord, float]] = []
+        prefix = base + "r:"
+        for key, fields in _search_docs(reply):
+            if "ek" not in fields or not key.startswith(prefix):
+                continue
+            distance = float(b2s(fields.pop("__d")))
+            out.append((parse_record(int(key[len(prefix) :]), fields), 1.0 - distance))
+        out.sort(key=lambda pair: (-pair[1], pair[0].id))
+        return out
+
+    def touch(self, op: Touch) -> RFlow:
+        if op.ids:
+            base = sem_base(self.prefix, op.namespace)
+            yield Lua(TOUCH, (base + "lru",), (base, num(op.now), *op.ids))
+
+    def delete_ids(self, op: DeleteIds) -> RFlow:
+        if not op.ids:
+            return 0
+        base = sem_base(self.prefix, op.namespace)
+        return int((yield Lua(DELETE_IDS, (base + "lru",), (base, *op.ids))))
+
+    def delete_matching(self, op: DeleteMatching) -> RFlow:
+        base = sem_base(self.prefix, op.namespace)
+        args = (
+            base, op.scope or "", op.llm_key or "",
+            "0" if op.scope is None else "1", "0" if op.llm_key is None else "1",
+        )  # fmt: skip
+        return int((yield Lua(DELETE_MATCHING, (base + "lru",), args)))
+
+    def evict_overflow(self, op: EvictOverflow) -> RFlow:
+        base = sem_base(self.prefix, op.namespace)
+        return int((yield Lua(EVICT, (base + "lru",), (base, op.max_entries))))
+
+    def purge_expired(self, op: PurgeExpired) -> RFlow:
+        base = sem_base(self.prefix, op.namespace)
+        return int((yield Lua(PURGE, (base + "lru",), (base, num(op.now)))))
+
+    def count(self, op: CountEntries) -> RFlow:
+        return int((yield Cmd(("ZCARD", sem_base(self.prefix, op.namespace) + "lru"))))
+
+
+def check_index_option(index: str) -> None:
+    if index not in ("auto", "hnsw", "flat", "none"):
+        raise ConfigError(f"unknown index option {index!r}")

@@ -1,0 +1,100 @@
+"""Redis URLs: ``redis://``, ``rediss://`` (TLS), ``redis+cluster://`` and the options lix reads from the query.
+
+Options (query string, removed before the URL reaches redis-py):
+
+* ``cluster=true`` - same as the ``redis+cluster://`` scheme: connect with ``RedisCluster``.
+* ``index=auto|hnsw|flat|none`` - the semantic tier's vector search. ``auto`` (default) uses an HNSW index of
+  the Redis Query Engine when the server has one (``MODULE LIST`` at first use) and searches client-side
+  otherwise; ``hnsw``/``flat`` force the Query Engine (an error if it is missing); ``none`` forces client-side.
+* ``prefix=lix`` - first part of every key, so several applications can share one database.
+* ``partition_limit=2048`` - plain mode only: at most this many vectors per semantic partition (least recently
+  used ones are evicted inside the partition), which bounds what one lookup transfers.
+
+Everything else (``db`` path, user and password, ``ssl_cert_reqs``, timeouts...) is passed to redis-py as is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from ...errors import ConfigError
+
+__all__ = ["RedisOptions", "parse_redis_url", "redact"]
+
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RedisOptions:
+    """What a Redis URL means to lix; ``client_url`` is what redis-py is given."""
+
+    client_url: str
+    cluster: bool
+    index: str
+    prefix: str
+    partition_limit: int
+    tls: bool
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ``***`` (safe for logs, errors and ``Backend.url``)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo = "" if parts.username is None else parts.username
+    host = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"{userinfo}:***@{host}").geturl()
+
+
+def parse_redis_url(url: str) -> RedisOptions:
+    """Split lix's options from a Redis URL; bad values are a :class:`ConfigError` naming the option."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    cluster = False
+    if scheme in ("redis+cluster", "rediss+cluster"):
+        cluster = True
+        scheme = scheme.split("+", 1)[0]
+    if scheme not in ("redis", "rediss"):
+        raise ConfigError(f"not a Redis URL: {redact(url)!r}")
+    kept: list[tuple[str, str]] = []
+    index, prefix, limit = "auto", "lix", 2048
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        low = value.lower()
+        if key == "cluster":
+            if low not in _TRUE | _FALSE:
+                raise ConfigError(f"cluster must be true or false, got {value!r} in {redact(url)!r}")
+            cluster = cluster or low in _TRUE
+        elif key == "index":
+            if low not in ("auto", "hnsw", "flat", "none"):
+                raise ConfigError(f"index must be auto, hnsw, flat or none, got {value!r}")
+            index = low
+        elif key == "prefix":
+            if not _PREFIX_RE.match(value):
+                raise ConfigError(f"prefix must be 1-64 characters of [A-Za-z0-9_.-], got {value!r}")
+            prefix = value
+        elif key == "partition_limit":
+            try:
+                limit = int(value)
+            except ValueError:
+                raise ConfigError(f"partition_limit must be an integer, got {value!r}") from None
+            if limit < 1:
+                raise ConfigError(f"partition_limit must be at least 1, got {limit}")
+        else:
+            kept.append((key, value))
+    if cluster and index in ("hnsw", "flat"):
+        raise ConfigError("index=hnsw/flat needs the Query Engine, which open-source Redis Cluster lacks")
+    if cluster and parts.path not in ("", "/", "/0"):
+        raise ConfigError(f"Redis Cluster has only database 0, got {parts.path!r}")
+    client_url = parts._replace(scheme=scheme, query=urlencode(kept)).geturl()
+    return RedisOptions(
+        client_url=client_url,
+        cluster=cluster,
+        index="none" if cluster else index,
+        prefix=prefix,
+        partition_limit=limit,
+        tls=scheme == "rediss",
+    )

