@@ -54,3 +54,28 @@ def _url(request: pytest.FixtureRequest) -> str:
     if kind.startswith("stack-"):
         return with_prefix(request.getfixturevalue("redis_stack_url"), index=kind.split("-", 1)[1])
     return with_prefix(request.getfixturevalue("redis_cluster_url"))
+
+
+@pytest.mark.parametrize("kind", SEARCH_MODES)
+def test_scan_entries_pages_by_id_without_vectors(kind: str, request: pytest.FixtureRequest) -> None:
+    import numpy as np
+
+    from lix_integrations.backends import open_backend
+    from lix_integrations.engine.ops import ScanEntries, SemanticRecord, Upsert
+
+    request.param = kind  # type: ignore[attr-defined]
+    backend = open_backend(_url(request))
+    try:
+        vec = np.ones(4, dtype=np.float32) / 2
+        ids = []
+        for i, scope in enumerate(["global", "user/a", "user/a/x", "user/b"]):
+            rec = SemanticRecord(f"e{i}", "p", scope, "llm", f"q{i}", vec, "{}", 1.0, None, 1.0)
+            ids.append(backend.execute(Upsert("ns", rec)))
+        page = backend.execute(ScanEntries("ns", limit=2))
+        assert [r.id for r in page] == ids[:2] and all(r.vector is None for r in page)
+        rest = backend.execute(ScanEntries("ns", after_id=page[-1].id))
+        assert [r.id for r in rest] == ids[2:]
+        scoped = backend.execute(ScanEntries("ns", scope="user/a"))
+        assert [r.scope for r in scoped] == ["user/a", "user/a/x"]
+    finally:
+        backend.close()

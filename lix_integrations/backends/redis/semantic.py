@@ -31,6 +31,7 @@ from ...engine.ops import (
     EvictOverflow,
     ExactGet,
     PurgeExpired,
+    ScanEntries,
     SemanticRecord,
     Touch,
     Upsert,
@@ -190,6 +191,35 @@ local p = ARGV[1]
 local n = 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'exp', '-inf', ARGV[2])) do n = n + remove(p, id) end
 return n
+""",
+)
+
+SCAN_ENTRIES = Script(
+    "sem_scan_entries",
+    """
+local p, scope, llm = ARGV[1], ARGV[2], ARGV[3]
+local has_scope, has_llm = ARGV[4] == '1', ARGV[5] == '1'
+local after, limit = tonumber(ARGV[6]), tonumber(ARGV[7])
+local ids = {}
+for _, id in ipairs(redis.call('ZRANGE', p .. 'lru', 0, -1)) do
+  local n = tonumber(id)
+  if n > after then ids[#ids + 1] = n end
+end
+table.sort(ids)
+local out = {}
+for _, id in ipairs(ids) do
+  if #out >= 2 * limit then break end
+  local f = redis.call('HMGET', p .. 'r:' .. id, 'sc', 'lk')
+  local ok = f[1] ~= false
+  if ok and has_scope then ok = f[1] == scope or string.sub(f[1], 1, #scope + 1) == scope .. '/' end
+  if ok and has_llm then ok = f[2] == llm end
+  if ok then
+    local rec = redis.call('HGETALL', p .. 'r:' .. id)
+    out[#out + 1] = id
+    out[#out + 1] = rec
+  end
+end
+return out
 """,
 )
 
@@ -413,6 +443,23 @@ class SemanticCommands:
     def purge_expired(self, op: PurgeExpired) -> RFlow:
         base = sem_base(self.prefix, op.namespace)
         return int((yield Lua(PURGE, (base + "lru",), (base, num(op.now)))))
+
+    def scan_entries(self, op: ScanEntries) -> RFlow:
+        if op.limit <= 0:
+            return []
+        base = sem_base(self.prefix, op.namespace)
+        args = (
+            base, op.scope or "", op.llm_key or "",
+            "0" if op.scope is None else "1", "0" if op.llm_key is None else "1",
+            int(op.after_id), int(op.limit),
+        )  # fmt: skip
+        flat = yield Lua(SCAN_ENTRIES, (base + "lru",), args)
+        out = []
+        for i in range(0, len(flat), 2):
+            fields = _fields(flat[i + 1])
+            fields.pop("vec", None)
+            out.append(parse_record(int(flat[i]), fields))
+        return out
 
     def count(self, op: CountEntries) -> RFlow:
         return int((yield Cmd(("ZCARD", sem_base(self.prefix, op.namespace) + "lru"))))
