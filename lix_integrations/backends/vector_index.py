@@ -75,10 +75,11 @@ DEFAULT_HNSW = HnswConfig()
 # walk (0.05-0.1 ms at ef 64) starts to win; it also keeps the one-off graph build when a
 # partition crosses it to a fraction of a second.
 DEFAULT_EXACT_THRESHOLD = 2048
-# Building a graph of this many rows takes over a second here (100k rows: 15-25 s on 2 busy cores). Past this size
-# the graph is built on a background thread while searches keep using the exact scan (10 ms at 100k), so a
-# process opening a large SQLite store answers its first lookup at once instead of stalling for the build.
-DEFAULT_BACKGROUND_BUILD_MIN = 20_000
+# A synchronous graph build stalls the caller: 10k rows took 1.7 s and 100k rows 15-25 s on 2 busy cores. From this
+# size on, the graph is built on a background thread while searches keep using the exact scan (about 0.3 ms at
+# 4k rows, 4-10 ms at 100k), so a process opening a large SQLite store answers its first lookup at once. Below it
+# (a partition crossing the exact threshold by single adds) the build takes a fraction of a second.
+DEFAULT_BACKGROUND_BUILD_MIN = 4096
 
 
 class _PendingBuild:
