@@ -26,7 +26,7 @@ lint: $(STAMP)
 
 test: lint
 	scripts/install-test-servers.sh
-	$(BIN)/python -m pytest
+	LIX_REQUIRE_REDIS=1 $(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/semantic.py
