@@ -1,11 +1,11 @@
-"""How every LlamaIndex adapter turns its ``engine`` argument into a blocking and an awaitable engine view."""
+"""How every adapter turns its ``engine`` argument into a blocking and an awaitable view of one engine."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..engine.engine import AsyncEngine, Engine
 from ..errors import ConfigError
+from .engine import AsyncEngine, Engine
 
 __all__ = ["resolve_engines"]
 

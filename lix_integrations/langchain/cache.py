@@ -21,6 +21,7 @@ from langchain_core.outputs import Generation
 
 from ..config import check_threshold
 from ..engine.engine import AsyncEngine, Engine
+from ..engine.resolve import resolve_engines
 from ..engine.scope import GLOBAL_SCOPE, lix_scope, resolve_scope, validate_scope_part
 from ..engine.stats import EngineStats
 from ..errors import ConfigError, InvalidPromptError, SerializationError
@@ -57,23 +58,7 @@ class LixSemanticCache(BaseCache):
         ttl: float | None = None,
         **engine_options: Any,
     ) -> None:
-        if isinstance(engine, (Engine, AsyncEngine)):
-            if engine_options:
-                raise ConfigError(
-                    f"engine options ({', '.join(sorted(engine_options))}) cannot be applied to an existing "
-                    "engine; pass them to Engine(...) instead"
-                )
-            if isinstance(engine, Engine):
-                self._engine, self._aengine = engine, engine.aio
-            else:
-                self._engine, self._aengine = engine.sync, engine
-        elif engine is None or isinstance(engine, str):
-            self._engine = Engine(engine, **engine_options)
-            self._aengine = self._engine.aio
-        else:
-            raise ConfigError(
-                f"engine must be an Engine, an AsyncEngine, a URL string or None, got {type(engine).__name__}"
-            )
+        self._engine, self._aengine = resolve_engines(engine, engine_options)
         self._scope = None if scope is None else validate_scope_part(scope)
         self._threshold = None if threshold is None else check_threshold(threshold)
         if ttl is not None and (

@@ -19,28 +19,10 @@ from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
 
 from ..engine.engine import AsyncEngine, Engine
-from ..errors import ConfigError
+from ..engine.resolve import resolve_engines
 from ..tiers.sessions import SmartContext, validate_session_id
 
 __all__ = ["LixChatMessageHistory"]
-
-
-def _resolve(
-    engine: Engine | AsyncEngine | str | None, options: dict[str, Any]
-) -> tuple[Engine, AsyncEngine]:
-    if isinstance(engine, (Engine, AsyncEngine)):
-        if options:
-            raise ConfigError(
-                f"engine options ({', '.join(sorted(options))}) cannot be applied to an existing engine; "
-                "pass them to Engine(...) instead"
-            )
-        return (engine, engine.aio) if isinstance(engine, Engine) else (engine.sync, engine)
-    if engine is None or isinstance(engine, str):
-        sync = Engine(engine, **options)
-        return sync, sync.aio
-    raise ConfigError(
-        f"engine must be an Engine, an AsyncEngine, a URL string or None, got {type(engine).__name__}"
-    )
 
 
 def _to_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
@@ -64,7 +46,7 @@ class LixChatMessageHistory(BaseChatMessageHistory):
     ) -> None:
         super().__init__()
         self.session_id = validate_session_id(session_id)
-        self._engine, self._aengine = _resolve(engine, engine_options)
+        self._engine, self._aengine = resolve_engines(engine, engine_options)
 
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]

@@ -18,6 +18,7 @@ from langchain_core.embeddings import Embeddings
 
 from ..embedders import EmbeddingsAdapter
 from ..engine.engine import AsyncEngine, Engine
+from ..engine.resolve import resolve_engines
 from ..engine.stats import EngineStats
 from ..errors import ConfigError, InvalidInputError
 from ..tiers.embeddings import EmbeddingModel, EmbeddingStats
@@ -54,7 +55,7 @@ class LixCachedEmbeddings(Embeddings):
             )
         if not isinstance(namespace, str):
             raise ConfigError(f"namespace must be a string, got {namespace!r}")
-        self._engine, self._aengine = _resolve_engines(engine, engine_options)
+        self._engine, self._aengine = resolve_engines(engine, engine_options)
         self.underlying_embeddings = underlying_embeddings
         described = EmbeddingsAdapter(underlying_embeddings)
         name = model_name or described.name
@@ -146,21 +147,3 @@ class LixCachedEmbeddings(Embeddings):
 def _check_text(text: object) -> None:
     if not isinstance(text, str):
         raise InvalidInputError(f"text must be a str, got {type(text).__name__}")
-
-
-def _resolve_engines(
-    engine: Engine | AsyncEngine | str | None, options: dict[str, Any]
-) -> tuple[Engine, AsyncEngine]:
-    if isinstance(engine, (Engine, AsyncEngine)):
-        if options:
-            raise ConfigError(
-                f"engine options ({', '.join(sorted(options))}) cannot be applied to an existing engine; "
-                "pass them to Engine(...) instead"
-            )
-        return (engine, engine.aio) if isinstance(engine, Engine) else (engine.sync, engine)
-    if engine is None or isinstance(engine, str):
-        sync = Engine(engine, **options)
-        return sync, sync.aio
-    raise ConfigError(
-        f"engine must be an Engine, an AsyncEngine, a URL string or None, got {type(engine).__name__}"
-    )

@@ -25,30 +25,13 @@ from langchain_core.tools import BaseTool
 from pydantic import BaseModel, Field, PrivateAttr
 
 from ..engine.engine import AsyncEngine, Engine
+from ..engine.resolve import resolve_engines
 from ..engine.scope import validate_scope_part
 from ..engine.stats import EngineStats
 from ..errors import ConfigError
 from ..tiers.tools import ToolPolicy
 
 __all__ = ["LixCachedTool", "cache_tools"]
-
-
-def _engines(
-    engine: Engine | AsyncEngine | str | None, options: dict[str, Any]
-) -> tuple[Engine, AsyncEngine]:
-    if isinstance(engine, (Engine, AsyncEngine)):
-        if options:
-            raise ConfigError(
-                f"engine options ({', '.join(sorted(options))}) cannot be applied to an existing engine; "
-                "pass them to Engine(...) instead"
-            )
-        return (engine, engine.aio) if isinstance(engine, Engine) else (engine.sync, engine)
-    if engine is None or isinstance(engine, str):
-        sync = Engine(engine, **options)
-        return sync, sync.aio
-    raise ConfigError(
-        f"engine must be an Engine, an AsyncEngine, a URL string or None, got {type(engine).__name__}"
-    )
 
 
 def _wants(func: Any, name: str) -> bool:
@@ -123,7 +106,7 @@ class LixCachedTool(BaseTool):
             response_format=tool.response_format,
             extras=getattr(tool, "extras", None),
         )
-        self._engine, self._aengine = _engines(engine, engine_options)
+        self._engine, self._aengine = resolve_engines(engine, engine_options)
         self._policy = policy
         self._scope = None if scope is None else validate_scope_part(scope)
         self._exclude = tuple(exclude)
@@ -217,6 +200,6 @@ def cache_tools(
     **engine_options: Any,
 ) -> list[LixCachedTool]:
     """Wrap every tool of an agent over one shared engine (``policies`` by tool name override the config)."""
-    sync, _ = _engines(engine, engine_options)
+    sync, _ = resolve_engines(engine, engine_options)
     policies = policies or {}
     return [LixCachedTool(t, sync, policy=policies.get(t.name), scope=scope) for t in tools]

@@ -25,7 +25,7 @@ from llama_index.core.storage.chat_store.base import BaseChatStore
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
 from ..engine.engine import AsyncEngine, Engine
-from ._engine_arg import resolve_engines
+from ..engine.resolve import resolve_engines
 
 __all__ = ["LixChatStore", "LixDBChatStore"]
 

@@ -20,10 +20,10 @@ from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from pydantic import PrivateAttr
 
 from ..engine.engine import AsyncEngine, Engine
+from ..engine.resolve import resolve_engines
 from ..engine.stats import EngineStats
 from ..errors import ConfigError
 from ..tiers.embeddings import EmbeddingModel, EmbeddingStats
-from ._engine_arg import resolve_engines
 
 __all__ = ["LixCachedEmbedding"]
 

@@ -48,11 +48,11 @@ from pydantic_core import PydanticSerializationError
 
 from ..config import check_threshold
 from ..engine.engine import AsyncEngine, Engine
+from ..engine.resolve import resolve_engines
 from ..engine.scope import GLOBAL_SCOPE, lix_scope, resolve_scope, validate_scope_part
 from ..engine.stats import EngineStats
 from ..errors import ConfigError, InvalidPromptError
 from ..tiers.semantic import Candidate, SemanticHit
-from ._engine_arg import resolve_engines
 from .prompt import CallKey, chat_key, completion_key
 
 __all__ = ["LixCachedFunctionCallingLLM", "LixCachedLLM"]

@@ -24,10 +24,10 @@ from llama_index.core.tools.types import (
 from pydantic import BaseModel
 
 from ..engine.engine import AsyncEngine, Engine
+from ..engine.resolve import resolve_engines
 from ..engine.scope import validate_scope_part
 from ..errors import ConfigError
 from ..tiers.tools import ToolPolicy
-from ._engine_arg import resolve_engines
 
 __all__ = ["LixCachedTool"]
 
