@@ -262,3 +262,35 @@ def test_llama_index_usage_is_read_from_the_response() -> None:
     kwargs = CompletionResponse(text="x", additional_kwargs={"prompt_tokens": 4, "completion_tokens": 1})
     assert TokenUsage.from_mapping(_usage(kwargs) or {}) == TokenUsage(4, 1, None)
     assert _usage(CompletionResponse(text="x")) is None
+
+
+# -- OpenTelemetry ----------------------------------------------------------------------------------------------
+
+
+def test_opentelemetry_metrics_report_engine_stats() -> None:
+    pytest.importorskip("opentelemetry.sdk")
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from lix_integrations.telemetry import instrument_engine
+
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    with Engine("memory://", embedder=TableEmbedder(), threshold=0.8, namespace="otel") as engine:
+        instrument_engine(engine, provider)
+        engine.semantic.update("base", "m", "a", usage={"input_tokens": 7, "output_tokens": 3})
+        engine.semantic.lookup("base", "m")
+        engine.semantic.lookup("near", "m")
+        data = reader.get_metrics_data()
+    points: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                for p in metric.data.data_points:
+                    points[(metric.name, tuple(sorted(p.attributes.items())))] = p.value
+    ns = ("lix.namespace", "otel")
+    assert points[("lix.semantic.lookups", (ns, ("outcome", "exact_hit")))] == 1
+    assert points[("lix.semantic.lookups", (ns, ("outcome", "miss")))] == 1
+    assert points[("lix.semantic.near_misses", (ns,))] == 1
+    assert points[("lix.semantic.tokens_saved", (("direction", "input"), ns))] == 7
+    assert ("lix.semantic.lookup_latency", (ns, ("quantile", "0.5"))) in points
