@@ -216,7 +216,9 @@ def stats(url: UrlOpt = None, namespace: NamespaceOpt = None, json_out: JsonOpt 
 @app.command()
 def inspect(
     tier: Annotated[str, typer.Option(help="Tier to list: 'semantic' or 'sessions'.")] = "semantic",
-    scope: Annotated[str | None, typer.Option(help="Only this scope (and scopes nested in it).")] = None,
+    scope: Annotated[
+        str | None, typer.Option(help="Only this scope and scopes nested in it (sessions: an id prefix).")
+    ] = None,
     model: Annotated[
         str | None, typer.Option("--model", help="Only entries of these model settings (the llm_string).")
     ] = None,
