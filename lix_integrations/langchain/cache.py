@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.caches import BaseCache
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.outputs import Generation
 
 from ..config import check_threshold
@@ -26,6 +27,7 @@ from ..engine.scope import GLOBAL_SCOPE, lix_scope, resolve_scope, validate_scop
 from ..engine.stats import EngineStats
 from ..errors import ConfigError, InvalidPromptError, SerializationError
 from ..tiers.semantic import Candidate, SemanticHit
+from .events import LOOKUP_EVENT, UPDATE_EVENT, aemit, emit
 from .prompt import SplitPrompt, split_prompt
 from .serialization import deserialize_generations, serialize_generations
 
@@ -46,7 +48,9 @@ class LixSemanticCache(BaseCache):
 
     ``scope`` confines every entry this adapter reads and writes; a ``with lix_scope(...)`` block narrows it
     further, never widens it. ``threshold`` (cosine similarity) and ``ttl`` (seconds) override the engine's
-    defaults for this adapter only.
+    defaults for this adapter only. ``callbacks`` are LangChain callback handlers that receive every decision as a
+    custom event: ``lix_cache_lookup`` (outcome ``exact``/``semantic``/``miss``, similarity, entry id) and
+    ``lix_cache_update`` (entry id).
     """
 
     def __init__(
@@ -56,9 +60,11 @@ class LixSemanticCache(BaseCache):
         scope: str | None = None,
         threshold: float | None = None,
         ttl: float | None = None,
+        callbacks: Sequence[BaseCallbackHandler] | None = None,
         **engine_options: Any,
     ) -> None:
         self._engine, self._aengine = resolve_engines(engine, engine_options)
+        self._callbacks = list(callbacks or ())
         self._scope = None if scope is None else validate_scope_part(scope)
         self._threshold = None if threshold is None else check_threshold(threshold)
         if ttl is not None and (
@@ -86,6 +92,8 @@ class LixSemanticCache(BaseCache):
         generations = _decode(hit)
         if hit is not None and generations is None:
             self._engine.semantic.delete(hit.entry_id)  # or it would keep winning for every paraphrase
+        if self._callbacks:
+            emit(self._callbacks, LOOKUP_EVENT, _lookup_event(hit, generations))
         return generations
 
     def update(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
@@ -94,7 +102,7 @@ class LixSemanticCache(BaseCache):
             return
         split = split_prompt(prompt) if isinstance(prompt, str) else None
         try:
-            self._engine.semantic.update(
+            entry_id = self._engine.semantic.update(
                 _text(split, prompt),
                 llm_string,
                 payload,
@@ -105,6 +113,9 @@ class LixSemanticCache(BaseCache):
             )
         except InvalidPromptError as exc:
             logger.warning("answer not cached: %s", exc)
+            return
+        if self._callbacks:
+            emit(self._callbacks, UPDATE_EVENT, {"entry_id": entry_id})
 
     def clear(self, **kwargs: Any) -> None:
         """Delete this adapter's entries; ``scope=`` and ``llm_string=`` narrow what is deleted.
@@ -133,6 +144,8 @@ class LixSemanticCache(BaseCache):
         generations = _decode(hit)
         if hit is not None and generations is None:
             await self._aengine.semantic.delete(hit.entry_id)
+        if self._callbacks:
+            await aemit(self._callbacks, LOOKUP_EVENT, _lookup_event(hit, generations))
         return generations
 
     async def aupdate(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
@@ -141,7 +154,7 @@ class LixSemanticCache(BaseCache):
             return
         split = split_prompt(prompt) if isinstance(prompt, str) else None
         try:
-            await self._aengine.semantic.update(
+            entry_id = await self._aengine.semantic.update(
                 _text(split, prompt),
                 llm_string,
                 payload,
@@ -152,6 +165,9 @@ class LixSemanticCache(BaseCache):
             )
         except InvalidPromptError as exc:
             logger.warning("answer not cached: %s", exc)
+            return
+        if self._callbacks:
+            await aemit(self._callbacks, UPDATE_EVENT, {"entry_id": entry_id})
 
     async def aclear(self, **kwargs: Any) -> None:
         scope, llm_string = self._clear_filters(kwargs)
@@ -210,6 +226,12 @@ class LixSemanticCache(BaseCache):
             raise TypeError(f"scope must be a str, got {type(extra).__name__}")
         with lix_scope(*extra.split("/")):  # validates each part, as a lookup under that scope would
             return resolve_scope(self._scope), llm_string
+
+
+def _lookup_event(hit: SemanticHit | None, generations: list[Generation] | None) -> dict[str, Any]:
+    if hit is None or generations is None:
+        return {"outcome": "miss", "similarity": None, "entry_id": None}
+    return {"outcome": hit.kind, "similarity": hit.similarity, "entry_id": hit.entry_id}
 
 
 def _text(split: SplitPrompt | None, prompt: object) -> Any:
