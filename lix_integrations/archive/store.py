@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..errors import BackendError
 from .codec import Codec
 from .format import ArchiveContents, ArchiveMeta, append_frame, read_archive, read_meta, write_archive
 
@@ -157,6 +158,14 @@ class SessionArchive:
         An archive holding only seqs below ``base_seq`` (history replaced, file not yet deleted) is replaced.
         """
         path = self.path(session_id)
+        try:
+            return self._append(path, session_id, items, now, base_seq)
+        except OSError as exc:  # a full disk, a read-only directory: a store failure, named as one
+            raise BackendError(f"cannot write session archive {str(path)!r}: {exc}") from exc
+
+    def _append(
+        self, path: Path, session_id: str, items: Sequence[tuple[int, bytes]], now: float, base_seq: int
+    ) -> int:
         meta = read_meta(path)
         if meta is None or meta.last_seq is None or meta.last_seq < base_seq:
             fresh = [item for item in items if item[0] >= base_seq]
@@ -175,15 +184,19 @@ class SessionArchive:
         self, session_id: str, items: Sequence[tuple[int, bytes]], meta: ArchiveMeta, now: float
     ) -> None:
         """Replace the archive by ``items`` covering the same seq range (used to delete one archived message)."""
-        write_archive(
-            self.path(session_id),
-            [items],
-            name=session_id,
-            created_at=meta.created_at,
-            written_at=now,
-            codec=meta.codec,
-            covers=(meta.first_seq, meta.last_seq),
-        )
+        path = self.path(session_id)
+        try:
+            write_archive(
+                path,
+                [items],
+                name=session_id,
+                created_at=meta.created_at,
+                written_at=now,
+                codec=meta.codec,
+                covers=(meta.first_seq, meta.last_seq),
+            )
+        except OSError as exc:
+            raise BackendError(f"cannot write session archive {str(path)!r}: {exc}") from exc
 
     def delete(self, session_id: str) -> bool:
         try:

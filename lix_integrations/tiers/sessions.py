@@ -58,7 +58,7 @@ from ..engine.ops import (
     ListTrimThrough,
     Op,
 )
-from ..errors import ConfigError, InvalidIdError, InvalidInputError
+from ..errors import BackendError, ConfigError, InvalidIdError, InvalidInputError
 
 __all__ = [
     "LocalCall",
@@ -404,6 +404,11 @@ class SessionTier:
             yield from self._acquire(session_id)
             try:
                 yield from self._spill_locked(session_id, keep=self.config.hot_window)
+            except BackendError as exc:
+                # The messages are already stored: raising now would tell the caller they were not, and a retry
+                # would store them twice. The store keeps the overflow (nothing was trimmed) and the next append
+                # retries the spill, e.g. once a full disk has room again.
+                logger.warning("archiving session overflow failed; kept in the store for now: %s", exc)
             finally:
                 yield from self._release(session_id)
         return list(result.seqs)

@@ -10,6 +10,6 @@ from tests.integration.conftest import (  # noqa: F401 - re-exported fixtures
     plain_server,
     redis_cluster_url,
     redis_plain_url,
-    stack_server,
     redis_stack_url,
+    stack_server,
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +24,12 @@ from llama_index.core.embeddings import MockEmbedding
 
 from lix_integrations import Engine
 from lix_integrations.errors import BackendError
-from lix_integrations.langchain import LixCachedEmbeddings, LixCachedTool, LixChatMessageHistory, LixSemanticCache
+from lix_integrations.langchain import (
+    LixCachedEmbeddings,
+    LixCachedTool,
+    LixChatMessageHistory,
+    LixSemanticCache,
+)
 from lix_integrations.llama_index import LixCachedEmbedding, LixChatStore, LixKVStore
 from lix_integrations.testing import FakeEmbedder
 from lix_integrations.testing.redis_servers import RedisServer, ServerUnavailable, start_plain
@@ -91,22 +96,22 @@ def test_redis_restart_under_four_threads_every_adapter(own_server: RedisServer,
     stop = threading.Event()
     workers = [Worker(i) for i in range(THREADS)]
 
-    def cache_op(w: Worker, name: str, fn: object) -> None:
+    def cache_op(w: Worker, name: str, fn: Callable[..., object], *args: object) -> None:
         try:
-            fn()  # type: ignore[operator]
-        except BaseException as exc:  # noqa: BLE001 - any exception from a cache is a failure
+            fn(*args)
+        except BaseException as exc:  # any exception from a cache is a failure
             w.cache_errors.append(exc)
             return
         if phase["name"] == "after":
             w.ok_after_restart.add(name)
 
-    def store_op(w: Worker, name: str, fn: object) -> bool:
+    def store_op(w: Worker, name: str, fn: Callable[..., object], *args: object) -> bool:
         try:
-            fn()  # type: ignore[operator]
+            fn(*args)
         except BackendError:
             w.refused += 1
             return False
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             w.other_errors.append(exc)
             return False
         if phase["name"] == "after":
@@ -119,25 +124,23 @@ def test_redis_restart_under_four_threads_every_adapter(own_server: RedisServer,
         while not stop.is_set():
             i += 1
             p = f"t{w.n} q{i % 7}"
-            cache_op(w, "cache.lookup", lambda: cache.lookup(p, "llm"))
-            cache_op(w, "cache.update", lambda: cache.update(p, "llm", [Generation(text=p)]))
-            cache_op(w, "lc_emb", lambda: lc_emb.embed_documents([p, "shared text"]))
-            cache_op(w, "li_emb", lambda: li_emb.get_text_embedding(p))
-            cache_op(w, "tool", lambda: cached_tool.invoke({"x": i % 5}))
+            cache_op(w, "cache.lookup", cache.lookup, p, "llm")
+            cache_op(w, "cache.update", cache.update, p, "llm", [Generation(text=p)])
+            cache_op(w, "lc_emb", lc_emb.embed_documents, [p, "shared text"])
+            cache_op(w, "li_emb", li_emb.get_text_embedding, p)
+            cache_op(w, "tool", cached_tool.invoke, {"x": i % 5})
             text = f"{w.n}:{i}"
             lc_text, li_text = "lc" + text, "li" + text
-            if store_op(w, "lc_history", lambda: history.add_messages([HumanMessage(content=lc_text)])):
+            if store_op(w, "lc_history", history.add_messages, [HumanMessage(content=lc_text)]):
                 w.acked_lc.append(lc_text)
             else:
                 w.refused_texts.add(lc_text)
-            if store_op(
-                w, "li_store", lambda: chat_store.add_message(f"li-{w.n}", ChatMessage(content=li_text))
-            ):
+            if store_op(w, "li_store", chat_store.add_message, f"li-{w.n}", ChatMessage(content=li_text)):
                 w.acked_li.append(li_text)
             else:
                 w.refused_texts.add(li_text)
             key = f"k{w.n}-{i % 11}"
-            if store_op(w, "kv", lambda: kv.put(key, {"i": i})):
+            if store_op(w, "kv", kv.put, key, {"i": i}):
                 w.acked_kv[key] = i
             w.ops += 8
 
@@ -161,10 +164,14 @@ def test_redis_restart_under_four_threads_every_adapter(own_server: RedisServer,
     assert sum(w.refused for w in workers) > 0  # the outage really happened under load
     everything = {"cache.lookup", "cache.update", "lc_emb", "li_emb", "tool", "lc_history", "li_store", "kv"}
     for w in workers:
-        assert w.ok_after_restart == everything, f"thread {w.n} did not resume: {everything - w.ok_after_restart}"
+        assert w.ok_after_restart == everything, (
+            f"thread {w.n} did not resume: {everything - w.ok_after_restart}"
+        )
         history = LixChatMessageHistory(f"lc-{w.n}", engine)
         check_history([str(m.content) for m in history.messages], w.acked_lc, w.refused_texts)
-        check_history([str(m.content) for m in chat_store.get_messages(f"li-{w.n}")], w.acked_li, w.refused_texts)
+        check_history(
+            [str(m.content) for m in chat_store.get_messages(f"li-{w.n}")], w.acked_li, w.refused_texts
+        )
         for key, value in w.acked_kv.items():
             assert kv.get(key) == {"i": value}
     assert cache.lookup("warm prompt", "llm") == [Generation(text="warm")]
