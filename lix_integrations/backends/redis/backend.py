@@ -73,6 +73,8 @@ __all__ = ["RedisBackend"]
 logger = logging.getLogger(__name__)
 
 _SCAN_COUNT = 1000
+#: Deferred calls are sent on their own once this many are waiting (normally the next command takes them).
+_PENDING_MAX = 256
 _sync_clients: dict[tuple[int, str, bool], Any] = {}
 _async_clients: dict[tuple[int, str, bool], WeakKeyDictionary[asyncio.AbstractEventLoop, Any]] = {}
 _clients_lock = threading.Lock()
@@ -127,6 +129,12 @@ class RedisBackend(Backend):
         self._kv = KvCommands(opts.prefix)
         self._lists = ListCommands(opts.prefix)
         self._closed = False
+        # Calls whose reply nobody waits for (recording a semantic hit's use): they ride in the same pipeline as
+        # the backend's next command, so a lookup's touch costs no round trip of its own. They are sent before
+        # that command, so every later read of this process sees them; other processes see them once this
+        # backend sends anything (or closes).
+        self._pending: list[Lua] = []
+        self._pending_lock = threading.Lock()
         self._flows: dict[type[Op], Callable[[Any], RFlow]] = {
             EnsureSettings: self._sem.ensure_settings,
             ExactGet: self._sem.exact_get,
@@ -160,6 +168,43 @@ class RedisBackend(Backend):
         }
         for op_type in self._flows:
             self._handlers[op_type] = self._run
+        self._handlers[Touch] = self._defer_touch
+
+    def _defer_touch(self, op: Touch) -> None:
+        if self._defer(op):
+            self._flush_sync()
+
+    def _defer(self, op: Touch) -> bool:
+        """Queue a touch; True when enough are waiting that they should be sent now."""
+        if self._closed:
+            raise LixError("this Redis backend is closed")
+        call = self._sem.touch_call(op)
+        if call is None:
+            return False
+        with self._pending_lock:
+            self._pending.append(call)
+            return len(self._pending) >= _PENDING_MAX
+
+    def _take_pending(self) -> list[Lua]:
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+        return pending
+
+    def _flush_sync(self) -> None:
+        pending = self._take_pending()
+        if pending:
+            try:
+                self._call_with(_sync_client(self.options), pending, None)
+            except (RedisError, OSError) as exc:
+                logger.debug("Redis %s: deferred touches lost: %s", self.url, exc)
+
+    async def _flush_async(self) -> None:
+        pending = self._take_pending()
+        if pending:
+            try:
+                await self._acall_with(_async_client(self.options), pending, None)
+            except (RedisError, OSError) as exc:
+                logger.debug("Redis %s: deferred touches lost: %s", self.url, exc)
 
     @property
     def search_mode(self) -> str:
@@ -200,6 +245,12 @@ class RedisBackend(Backend):
             flow.close()
 
     def _call(self, client: Any, call: Call) -> Any:
+        pending = self._take_pending()
+        if pending:
+            if isinstance(call, Scan):
+                self._call_with(client, pending, None)
+            else:
+                return self._call_with(client, pending, call)
         if isinstance(call, Cmd):
             return client.execute_command(*call.args)
         if isinstance(call, Lua):
@@ -216,9 +267,41 @@ class RedisBackend(Backend):
             return list(client.scan_iter(match=call.pattern, count=_SCAN_COUNT))
         raise LixError(f"unknown Redis call {call!r}")  # pragma: no cover
 
+    def _call_with(self, client: Any, pending: list[Lua], call: Cmd | Lua | Pipe | None) -> Any:
+        """``call`` in one pipeline behind the deferred ``pending`` scripts: one round trip for both."""
+        pipe = client.pipeline(transaction=False)
+        cmds = _piggyback(pending, call)
+        for cmd in cmds:
+            pipe.execute_command(*cmd)
+        replies = pipe.execute(raise_on_error=False)
+        for lua, reply in zip(pending, replies):
+            if isinstance(reply, NoScriptError):
+                client.execute_command(*_eval_args(lua, False))
+        rest = replies[len(pending) :]
+        if isinstance(call, Lua) and isinstance(rest[0], NoScriptError):
+            return client.execute_command(*_eval_args(call, False))
+        return _unpiggyback(call, rest)
+
+    async def _acall_with(self, client: Any, pending: list[Lua], call: Cmd | Lua | Pipe | None) -> Any:
+        pipe = client.pipeline(transaction=False)
+        for cmd in _piggyback(pending, call):
+            pipe.execute_command(*cmd)
+        replies = await pipe.execute(raise_on_error=False)
+        for lua, reply in zip(pending, replies):
+            if isinstance(reply, NoScriptError):
+                await client.execute_command(*_eval_args(lua, False))
+        rest = replies[len(pending) :]
+        if isinstance(call, Lua) and isinstance(rest[0], NoScriptError):
+            return await client.execute_command(*_eval_args(call, False))
+        return _unpiggyback(call, rest)
+
     # -- async (the same loop, awaited) -----------------------------------------------------------------------
 
     async def aexecute(self, op: Op) -> Any:
+        if isinstance(op, Touch):
+            if self._defer(op):
+                await self._flush_async()
+            return None
         flow = self._flow(op)
         try:
             client = _async_client(self.options)
@@ -242,6 +325,12 @@ class RedisBackend(Backend):
             flow.close()
 
     async def _acall(self, client: Any, call: Call) -> Any:
+        pending = self._take_pending()
+        if pending:
+            if isinstance(call, Scan):
+                await self._acall_with(client, pending, None)
+            else:
+                return await self._acall_with(client, pending, call)
         if isinstance(call, Cmd):
             return await client.execute_command(*call.args)
         if isinstance(call, Lua):
@@ -262,4 +351,32 @@ class RedisBackend(Backend):
 
     def close(self) -> None:
         """Stop using the backend; the process-wide pool stays for other backends opened with the same URL."""
+        if not self._closed:
+            self._flush_sync()
         self._closed = True
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            await self._flush_async()
+        self._closed = True
+
+
+def _piggyback(pending: list[Lua], call: Cmd | Lua | Pipe | None) -> list[tuple[Any, ...]]:
+    cmds = [_eval_args(lua, True) for lua in pending]
+    if isinstance(call, Cmd):
+        cmds.append(call.args)
+    elif isinstance(call, Lua):
+        cmds.append(_eval_args(call, True))
+    elif isinstance(call, Pipe):
+        cmds.extend(call.cmds)
+    return cmds
+
+
+def _unpiggyback(call: Cmd | Lua | Pipe | None, replies: list[Any]) -> Any:
+    """The reply ``call`` alone would have had; a command error is raised as executing it alone raises it."""
+    for reply in replies:
+        if isinstance(reply, (RedisError, OSError)):
+            raise reply
+    if call is None:
+        return None
+    return replies if isinstance(call, Pipe) else replies[0]
