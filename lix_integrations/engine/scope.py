@@ -29,6 +29,10 @@ def validate_scope_part(part: object) -> str:
         raise InvalidIdError(f"scope is longer than {_MAX_SCOPE_PART} characters")
     if "/" in part or any(ord(ch) < 32 or ch == "\x7f" for ch in part):
         raise InvalidIdError(f"scope {part!r} contains '/' or a control character")
+    try:
+        part.encode("utf-8")
+    except UnicodeEncodeError:  # SQLite and Redis store UTF-8: it would fail inside the store instead
+        raise InvalidIdError(f"scope {part!r} contains a lone surrogate and cannot be stored") from None
     return part
 
 

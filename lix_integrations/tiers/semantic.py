@@ -124,6 +124,14 @@ class Candidate:
     expires_at: float | None
 
 
+def _check_utf8(text: str, what: str, error: type[InvalidInputError]) -> None:
+    """Refuse lone surrogates up front: stores keep UTF-8, so SQLite or Redis would fail on them mid-write."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise error(f"{what} contains a lone surrogate at index {exc.start} and cannot be stored") from None
+
+
 def prepare_query(
     prompt: object, llm_string: object, *, context: str = "", scope: str = GLOBAL_SCOPE, max_prompt_bytes: int
 ) -> PreparedQuery:
@@ -134,6 +142,9 @@ def prepare_query(
         raise InvalidInputError(f"llm_string must be a str, got {type(llm_string).__name__}")
     if not isinstance(context, str):
         raise InvalidInputError(f"context must be a str, got {type(context).__name__}")
+    _check_utf8(prompt, "prompt", InvalidPromptError)
+    _check_utf8(llm_string, "llm_string", InvalidInputError)
+    _check_utf8(context, "context", InvalidInputError)
     size = len(prompt.encode("utf-8", "surrogatepass")) + len(context.encode("utf-8", "surrogatepass"))
     if size > max_prompt_bytes:
         raise InvalidPromptError(
@@ -260,6 +271,7 @@ class SemanticTier:
         """
         if not isinstance(payload, str):
             raise InvalidInputError(f"payload must be a str, got {type(payload).__name__}")
+        _check_utf8(payload, "payload", InvalidInputError)
         if usage is not None and not isinstance(usage, TokenUsage):
             raise InvalidInputError(f"usage must be a TokenUsage, got {type(usage).__name__}")
         if self._policy(query) is SamplingPolicy.BYPASS:
