@@ -269,11 +269,22 @@ class RedisBackend(Backend):
 
     def _call_with(self, client: Any, pending: list[Lua], call: Cmd | Lua | Pipe | None) -> Any:
         """``call`` in one pipeline behind the deferred ``pending`` scripts: one round trip for both."""
-        pipe = client.pipeline(transaction=False)
         cmds = _piggyback(pending, call)
-        for cmd in cmds:
-            pipe.execute_command(*cmd)
-        replies = pipe.execute(raise_on_error=False)
+        if self.options.cluster:
+            pipe = client.pipeline(transaction=False)
+            for cmd in cmds:
+                pipe.execute_command(*cmd)
+            replies = pipe.execute(raise_on_error=False)
+        else:
+            # The commands written in one packet on one pooled connection: a redis-py Pipeline object costs
+            # about 80 us more per round trip (measured), as much as the touch it carries saves.
+            pool = client.connection_pool
+            conn = pool.get_connection()
+            try:
+                conn.send_packed_command(conn.pack_commands(cmds))
+                replies = [_read(conn) for _ in cmds]
+            finally:
+                pool.release(conn)
         for lua, reply in zip(pending, replies):
             if isinstance(reply, NoScriptError):
                 client.execute_command(*_eval_args(lua, False))
@@ -283,10 +294,20 @@ class RedisBackend(Backend):
         return _unpiggyback(call, rest)
 
     async def _acall_with(self, client: Any, pending: list[Lua], call: Cmd | Lua | Pipe | None) -> Any:
-        pipe = client.pipeline(transaction=False)
-        for cmd in _piggyback(pending, call):
-            pipe.execute_command(*cmd)
-        replies = await pipe.execute(raise_on_error=False)
+        cmds = _piggyback(pending, call)
+        if self.options.cluster:
+            pipe = client.pipeline(transaction=False)
+            for cmd in cmds:
+                pipe.execute_command(*cmd)
+            replies = await pipe.execute(raise_on_error=False)
+        else:
+            pool = client.connection_pool
+            conn = await pool.get_connection()
+            try:
+                await conn.send_packed_command(conn.pack_commands(cmds))
+                replies = [await _aread(conn) for _ in cmds]
+            finally:
+                await pool.release(conn)
         for lua, reply in zip(pending, replies):
             if isinstance(reply, NoScriptError):
                 await client.execute_command(*_eval_args(lua, False))
@@ -359,6 +380,21 @@ class RedisBackend(Backend):
         if not self._closed:
             await self._flush_async()
         self._closed = True
+
+
+def _read(conn: Any) -> Any:
+    """One reply; an error reply is returned (the other replies must still be read off the connection)."""
+    try:
+        return conn.read_response()
+    except ResponseError as exc:
+        return exc
+
+
+async def _aread(conn: Any) -> Any:
+    try:
+        return await conn.read_response()
+    except ResponseError as exc:
+        return exc
 
 
 def _piggyback(pending: list[Lua], call: Cmd | Lua | Pipe | None) -> list[tuple[Any, ...]]:

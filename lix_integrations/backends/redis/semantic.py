@@ -22,6 +22,8 @@ with a KNN clause filtered by the partition TAG instead.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -70,7 +72,7 @@ local function remove(p, id)
   redis.call('ZREM', p .. 'exp', id)
   redis.call('HDEL', p .. 'acc', id)
   redis.call('HDEL', p .. 'xk', id)
-  if f[2] then redis.call('ZREM', p .. 'pt:' .. f[2], id) end
+  if f[2] and redis.call('ZREM', p .. 'pt:' .. f[2], id) == 1 then redis.call('HINCRBY', p .. 'pv', f[2], 1) end
   if f[1] then return 1 end
   return listed
 end
@@ -133,6 +135,7 @@ if ARGV[7] ~= '' then
   redis.call('HSET', rk, 'vec', ARGV[7])
   local pk = p .. 'pt:' .. ARGV[12]
   redis.call('ZADD', pk, tick, id)
+  redis.call('HINCRBY', p .. 'pv', ARGV[12], 1)
   local limit = tonumber(ARGV[14])
   if limit > 0 then
     local over = redis.call('ZCARD', pk) - limit
@@ -145,15 +148,30 @@ return {id, evicted}
 """,
 )
 
+# Plain mode: the partition's vectors, or only what the caller lacks. ``pv`` counts changes to each partition's
+# vector set and ``epoch`` names this namespace's data (a new one after a FLUSHALL, when ids start over), so
+# "<epoch>:<count>" tells a caller whether the vectors it cached are still the partition's. Ids are never
+# reused within an epoch and a record's vector never changes, so only ids above the caller's highest are sent.
 VECTORS = Script(
     "sem_vectors",
     """
-local p = ARGV[1]
-local ids = redis.call('ZRANGE', p .. 'pt:' .. ARGV[2], 0, -1)
-local out = {}
+local p, ph, known, after = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local epoch = redis.call('GET', p .. 'epoch')
+if not epoch then
+  local t = redis.call('TIME')
+  redis.call('SET', p .. 'epoch', t[1] .. '.' .. t[2], 'NX')
+  epoch = redis.call('GET', p .. 'epoch')
+end
+local version = epoch .. ':' .. (redis.call('HGET', p .. 'pv', ph) or '0')
+if version == known then return {version} end
+if string.sub(known, 1, #epoch + 1) ~= epoch .. ':' then after = -1 end
+local ids = redis.call('ZRANGE', p .. 'pt:' .. ph, 0, -1)
+local out = {version, ids}
 for _, id in ipairs(ids) do
-  local v = redis.call('HGET', p .. 'r:' .. id, 'vec')
-  if v then out[#out + 1] = id; out[#out + 1] = v end
+  if tonumber(id) > after then
+    local v = redis.call('HGET', p .. 'r:' .. id, 'vec')
+    if v then out[#out + 1] = id; out[#out + 1] = v end
+  end
 end
 return out
 """,
@@ -191,17 +209,26 @@ if algo == 'hnsw' then
     policy = 'HYBRID_POLICY ADHOC_BF '
   end
 end
+-- Only the distance comes back from FT.SEARCH: asking it to RETURN the record's fields cost 0.15 ms more
+-- (measured) than reading them here with HMGET.
 local reply = redis.call('FT.SEARCH', p .. 'idx', '(@ph:{' .. ph .. '})=>[KNN ' .. k .. ' @vec $v ' .. policy .. 'AS __d]',
-  'PARAMS', 2, 'v', vec, 'RETURN', 10, 'ek', 'pt', 'sc', 'lk', 'pr', 'pl', 'ca', 'xa', 'aa', '__d',
-  'SORTBY', '__d', 'ASC', 'LIMIT', 0, k, 'DIALECT', 2)
+  'PARAMS', 2, 'v', vec, 'RETURN', 1, '__d', 'SORTBY', '__d', 'ASC', 'LIMIT', 0, k, 'DIALECT', 2)
 local out = {}
 local skip = #p + 3
+local names = {'ek', 'pt', 'sc', 'lk', 'pr', 'pl', 'ca', 'xa', 'aa'}
 for i = 2, #reply, 2 do
   local key = reply[i]
   if string.sub(key, 1, skip - 1) == p .. 'r:' then
     local id = string.sub(key, skip)
-    out[#out + 1] = id
-    out[#out + 1] = with_acc(p, id, reply[i + 1])
+    local values = redis.call('HMGET', key, unpack(names))
+    if values[1] then
+      local rec = reply[i + 1]
+      for j = 1, #names do
+        if values[j] then rec[#rec + 1] = names[j]; rec[#rec + 1] = values[j] end
+      end
+      out[#out + 1] = id
+      out[#out + 1] = with_acc(p, id, rec)
+    end
   end
 end
 return out
@@ -365,6 +392,89 @@ def _expire_ms(created_at: float, expires_at: float | None) -> int:
     return max(1, int((max(0.0, expires_at - created_at) + EXPIRY_SLACK_SECONDS) * 1000))
 
 
+_CHUNK = 1024
+
+
+def _scores(matrix: np.ndarray[Any, Any], query: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """``matrix @ query`` in blocks of 1024 rows: one big product lets OpenBLAS start its threads, and on a
+    busy 2-core machine a 10k x 384 product then took 7 ms instead of 0.6 ms (measured)."""
+    if matrix.shape[0] <= _CHUNK:
+        out: np.ndarray[Any, Any] = matrix @ query
+        return out
+    return np.concatenate([matrix[i : i + _CHUNK] @ query for i in range(0, matrix.shape[0], _CHUNK)])
+
+
+#: Plain mode keeps the vectors of this many partitions in process (least recently searched dropped first).
+_CACHED_PARTITIONS = 64
+
+
+class _Partition:
+    """One partition's vectors as this process last saw them: id -> vector, and the stacked matrix."""
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+        self.vectors: dict[int, np.ndarray[Any, Any]] = {}
+        self.max_id = -1
+        self._matrix: tuple[int, np.ndarray[Any, Any], np.ndarray[Any, Any]] | None = None
+
+    def replace_ids(self, ids: list[int], new: dict[int, np.ndarray[Any, Any]]) -> None:
+        keep = set(ids)
+        self.vectors = {i: v for i, v in self.vectors.items() if i in keep}
+        self.vectors.update(new)
+        self.max_id = max([self.max_id, *new]) if new else self.max_id
+        self._matrix = None
+
+    def matrix(self, dim: int) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """(rows, ids) of the vectors with the query's dimension (others cannot be compared)."""
+        if self._matrix is None or self._matrix[0] != dim:
+            items = [(i, v) for i, v in self.vectors.items() if v.shape[0] == dim]
+            ids = np.array([i for i, _ in items], dtype=np.int64)
+            rows = np.stack([v for _, v in items]) if items else np.zeros((0, dim), dtype=np.float32)
+            self._matrix = (dim, rows, ids)
+        return self._matrix[1], self._matrix[2]
+
+
+class _VectorCache:
+    """Plain mode's in-process copy of partitions' vectors, checked against the server on every search.
+
+    The check is the search script itself: it answers with only the version when nothing changed, so a search
+    transfers a few bytes instead of ``partition_limit x dimension x 4``. Several threads may search at once.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._parts: OrderedDict[tuple[str, str], _Partition] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, namespace: str, ph: str) -> _Partition | None:
+        with self._lock:
+            part = self._parts.get((namespace, ph))
+            if part is not None:
+                self._parts.move_to_end((namespace, ph))
+            return part
+
+    def update(self, namespace: str, ph: str, cached: _Partition | None, reply: list[Any]) -> _Partition:
+        version = b2s(reply[0])
+        if len(reply) == 1 and cached is not None:
+            return cached  # unchanged
+        ids = [int(b2s(i)) for i in (reply[1] if len(reply) > 1 else [])]
+        new = {
+            int(b2s(reply[j])): np.frombuffer(reply[j + 1], dtype=np.float32).copy()
+            for j in range(2, len(reply), 2)
+        }
+        same_epoch = cached is not None and cached.version.split(":")[0] == version.split(":")[0]
+        part = _Partition(version)
+        if same_epoch and cached is not None:
+            part.vectors, part.max_id = dict(cached.vectors), cached.max_id
+        part.replace_ids(ids, new)
+        with self._lock:
+            self._parts[(namespace, ph)] = part
+            self._parts.move_to_end((namespace, ph))
+            while len(self._parts) > self._limit:
+                self._parts.popitem(last=False)
+        return part
+
+
 class SemanticCommands:
     """The semantic operations of one Redis backend, as generators of calls."""
 
@@ -373,6 +483,7 @@ class SemanticCommands:
         self.index = index  # "auto" (until detected), "hnsw", "flat" or "none"
         self.partition_limit = partition_limit
         self._ready: dict[str, int] = {}  # namespace -> dimension of its Query Engine index
+        self._vectors = _VectorCache(_CACHED_PARTITIONS)
 
     # -- Query Engine detection and index -------------------------------------------------------------------
 
@@ -474,21 +585,19 @@ class SemanticCommands:
             return []
         if self.server_index:
             return (yield from self._server_search(op, base, query))
-        flat = yield Lua(VECTORS, (base + "lru",), (base, h(op.partition)))
-        if not flat:
+        ph = h(op.partition)
+        cached = self._vectors.get(op.namespace, ph)
+        known, after = ("", -1) if cached is None else (cached.version, cached.max_id)
+        reply = yield Lua(VECTORS, (base + "lru",), (base, ph, known, after))
+        part = self._vectors.update(op.namespace, ph, cached, reply)
+        matrix, ids = part.matrix(query.shape[0])
+        if not len(ids):
             return []
-        ids = [int(flat[i]) for i in range(0, len(flat), 2)]
-        dim = query.shape[0]
-        rows = [np.frombuffer(flat[i], dtype=np.float32) for i in range(1, len(flat), 2)]
-        keep = [j for j, row in enumerate(rows) if row.shape[0] == dim]
-        if not keep:
-            return []
-        matrix = np.stack([rows[j] for j in keep])
-        scores = matrix @ query
-        k = min(op.k, len(keep))
-        best = np.argpartition(-scores, k - 1)[:k] if k < len(keep) else np.arange(len(keep))
-        order = sorted(best.tolist(), key=lambda j: (-float(scores[j]), ids[keep[j]]))
-        chosen = [(ids[keep[j]], float(scores[j])) for j in order]
+        scores = _scores(matrix, query)
+        k = min(op.k, len(ids))
+        best = np.argpartition(-scores, k - 1)[:k] if k < len(ids) else np.arange(len(ids))
+        order = sorted(best.tolist(), key=lambda j: (-float(scores[j]), int(ids[j])))
+        chosen = [(int(ids[j]), float(scores[j])) for j in order]
         flat = yield Lua(FETCH, (base + "lru",), (base, *(i for i, _ in chosen)))
         records = {int(flat[j]): _fields(flat[j + 1]) for j in range(0, len(flat), 2)}
         return [
