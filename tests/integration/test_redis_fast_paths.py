@@ -1,0 +1,160 @@
+"""The Redis backend's fast paths keep the storage semantics: plain mode's in-process vector cache, deferred
+touches, Query Engine hybrid policies, and Redis expiry of records with a TTL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import redis
+
+from lix_integrations.backends import open_backend
+from lix_integrations.backends.redis import semantic as redis_semantic
+from lix_integrations.backends.redis.backend import RedisBackend
+from lix_integrations.backends.redis.keys import sem_base
+from lix_integrations.engine.ops import (
+    CountEntries,
+    DeleteIds,
+    ExactGet,
+    PurgeExpired,
+    SemanticRecord,
+    Touch,
+    Upsert,
+    VectorSearch,
+)
+
+from .conftest import with_prefix
+
+NS = "ns"
+DIM = 8
+
+
+def unit(seed: int) -> np.ndarray:
+    vec = np.random.default_rng(seed).normal(size=DIM).astype(np.float32)
+    return vec / np.linalg.norm(vec)
+
+
+def record(
+    key: str, vec: np.ndarray, *, partition: str = "p", expires_at: float | None = None
+) -> SemanticRecord:
+    return SemanticRecord(key, partition, "global", "llm", key, vec, "{}", 100.0, expires_at, 100.0)
+
+
+def open_pair(url: str) -> tuple[RedisBackend, RedisBackend]:
+    a, b = open_backend(url), open_backend(url)
+    assert isinstance(a, RedisBackend) and isinstance(b, RedisBackend)
+    return a, b
+
+
+@pytest.fixture
+def plain_url(redis_plain_url: str) -> str:
+    return with_prefix(redis_plain_url, index="none")
+
+
+@pytest.fixture
+def raw(redis_plain_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_plain_url)
+    yield client
+    client.close()
+
+
+def test_plain_cache_follows_other_writers(plain_url: str, raw: redis.Redis) -> None:
+    a, b = open_pair(plain_url)
+    try:
+        for i in range(5):
+            a.execute(Upsert(NS, record(f"e{i}", unit(i))))
+        query = unit(100)
+        first = b.execute(VectorSearch(NS, "p", query, 1))  # b now caches the partition
+        assert len(first) == 1
+        near_id = a.execute(Upsert(NS, record("near", query)))
+        assert b.execute(VectorSearch(NS, "p", query, 1))[0][0].id == near_id  # a's insert is seen
+        a.execute(DeleteIds(NS, (near_id,)))
+        assert b.execute(VectorSearch(NS, "p", query, 1))[0][0].id != near_id  # and its delete
+        # Everything wiped (FLUSHALL, a restore) and ids start over with other vectors: no stale vector served.
+        base = sem_base(a.options.prefix, NS)
+        raw.delete(*raw.keys(base.replace("{", "[{]").replace("}", "[}]") + "*"))
+        ids = [a.execute(Upsert(NS, record(f"n{i}", unit(200 + i)))) for i in range(3)]
+        found = b.execute(VectorSearch(NS, "p", unit(201), 3))
+        assert [r.id for r, _ in found][0] == ids[1]
+        assert found[0][1] == pytest.approx(1.0, abs=1e-5)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_deferred_touch_reaches_other_processes(plain_url: str) -> None:
+    a, b = open_pair(plain_url)
+    try:
+        entry = a.execute(Upsert(NS, record("e", unit(1))))
+        a.execute(Touch(NS, (entry,), 500.0))
+        a.execute(CountEntries(NS))  # the touch rides with the next command
+        got = b.execute(ExactGet(NS, "e"))
+        assert got is not None and got.accessed_at == 500.0
+        a.execute(Touch(NS, (entry,), 600.0))
+        a.close()  # closing sends what is still waiting
+        got = b.execute(ExactGet(NS, "e"))
+        assert got is not None and got.accessed_at == 600.0
+    finally:
+        a.close()
+        b.close()
+
+
+async def test_deferred_touch_async(plain_url: str) -> None:
+    a, b = open_pair(plain_url)
+    try:
+        entry = await a.aexecute(Upsert(NS, record("e", unit(1))))
+        await a.aexecute(Touch(NS, (entry,), 700.0))
+        await a.aclose()
+        got = await b.aexecute(ExactGet(NS, "e"))
+        assert got is not None and got.accessed_at == 700.0
+    finally:
+        await b.aclose()
+
+
+def test_ttl_records_expire_in_redis_and_indexes_heal(plain_url: str, raw: redis.Redis) -> None:
+    backend = open_backend(plain_url)
+    assert isinstance(backend, RedisBackend)
+    base = sem_base(backend.options.prefix, NS)
+    try:
+        kept = backend.execute(Upsert(NS, record("kept", unit(1))))
+        timed = backend.execute(Upsert(NS, record("timed", unit(2), expires_at=130.0)))
+        assert raw.pttl(f"{base}r:{kept}") == -1
+        # TTL 30 s on the engine's clock, plus the slack for clock differences.
+        ttl_ms = raw.pttl(f"{base}r:{timed}")
+        assert (30 + redis_semantic.EXPIRY_SLACK_SECONDS - 5) * 1000 < ttl_ms <= (30 + 60) * 1000
+        raw.delete(f"{base}r:{timed}")  # what Redis does when that time comes
+        assert backend.execute(CountEntries(NS)) == 2  # counted until cleaned, like any expired entry
+        assert backend.execute(ExactGet(NS, "timed")) is None  # the read cleans the indexes
+        assert backend.execute(CountEntries(NS)) == 1
+        assert [r.id for r, _ in backend.execute(VectorSearch(NS, "p", unit(2), 5))] == [kept]
+        # A purge also cleans records Redis already deleted.
+        gone = backend.execute(Upsert(NS, record("gone", unit(3), expires_at=110.0)))
+        raw.delete(f"{base}r:{gone}")
+        assert backend.execute(PurgeExpired(NS, 200.0)) == 1
+        assert backend.execute(CountEntries(NS)) == 1
+        assert raw.hlen(f"{base}xk") == 0
+    finally:
+        backend.close()
+
+
+@pytest.mark.parametrize("batches_from", [1, 1_000_000], ids=["batches", "adhoc"])
+def test_query_engine_policies_find_the_nearest(
+    redis_stack_url: str, batches_from: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(redis_semantic, "_BATCHES_FROM", batches_from)
+    backend = open_backend(with_prefix(redis_stack_url, index="hnsw"))
+    try:
+        ids = {}
+        for i in range(40):
+            ids[i] = backend.execute(
+                Upsert(NS, record(f"e{i}", unit(i), partition="big" if i % 4 else "small"))
+            )
+        for i in (0, 4, 5, 7):
+            part = "big" if i % 4 else "small"
+            found = backend.execute(VectorSearch(NS, part, unit(i), 2))
+            assert found[0][0].id == ids[i] and found[0][1] == pytest.approx(1.0, abs=1e-4)
+            assert found[0][0].vector is None  # the search does not ship vectors back
+            assert all(r.partition == part for r, _ in found)
+    finally:
+        backend.close()
