@@ -158,3 +158,24 @@ def test_query_engine_policies_find_the_nearest(
             assert all(r.partition == part for r, _ in found)
     finally:
         backend.close()
+
+
+def test_lists_of_thousands_of_items_in_one_script(plain_url: str) -> None:
+    """Appends and reads batch their commands; batches stay under Lua's unpack() limit."""
+    from lix_integrations.engine.ops import ListAppend, ListRange
+
+    backend = open_backend(plain_url)
+    try:
+        values = tuple(b"v%d" % i for i in range(9000))
+        appended = backend.execute(ListAppend(NS, "big", values, 1.0))
+        assert appended.seqs == tuple(range(1, 9001)) and appended.length == 9000
+        got = backend.execute(ListRange(NS, "big"))
+        assert [v for _, v in got] == list(values) and [s for s, _ in got] == list(range(1, 9001))
+        assert [s for s, _ in backend.execute(ListRange(NS, "big", last_n=2500))] == list(range(6501, 9001))
+        assert [s for s, _ in backend.execute(ListRange(NS, "big", after_seq=100, limit=3))] == [
+            101,
+            102,
+            103,
+        ]
+    finally:
+        backend.close()

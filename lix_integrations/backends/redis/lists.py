@@ -35,38 +35,70 @@ local function init(p)
 end
 """
 
+# An append is the chat hot path (one per message): one HMGET, then one ZADD, one HSET for all values and one HSET
+# of the marks, whatever the number of values.
 APPEND = Script(
     "list_append",
-    _INIT
-    + """
+    """
 local p, now, min_seq = ARGV[1], ARGV[2], tonumber(ARGV[3])
-init(p)
-local start = math.max(tonumber(redis.call('HGET', p .. 'meta', 'next')), min_seq)
-for i = 4, #ARGV do
-  local seq = start + i - 4
-  redis.call('ZADD', p .. 'seqs', seq, seq)
-  redis.call('HSET', p .. 'vals', seq, ARGV[i])
+local m = p .. 'meta'
+local nxt = redis.call('HGET', m, 'next')
+if not nxt then redis.call('HSET', m, 'next', 1, 'upd', 0, 'base', 0, 'arch', 0); nxt = 1 end
+local start = math.max(tonumber(nxt), min_seq)
+local n = #ARGV - 3
+if n > 0 then
+  for from = 1, n, 1000 do  -- unpack() takes at most a few thousand values
+    local scores, vals = {}, {}
+    for i = from, math.min(n, from + 999) do
+      local seq = start + i - 1
+      scores[#scores + 1] = seq; scores[#scores + 1] = seq
+      vals[#vals + 1] = seq; vals[#vals + 1] = ARGV[i + 3]
+    end
+    redis.call('ZADD', p .. 'seqs', unpack(scores))
+    redis.call('HSET', p .. 'vals', unpack(vals))
+  end
+  redis.call('HSET', m, 'next', start + n, 'upd', now)
+else
+  redis.call('HSET', m, 'upd', now)
 end
-if #ARGV >= 4 then redis.call('HSET', p .. 'meta', 'next', start + #ARGV - 3) end
-redis.call('HSET', p .. 'meta', 'upd', now)
 return {start, redis.call('ZCARD', p .. 'seqs')}
 """,
 )
 
+# A read of the last n (the chat hot path) walks only those n seqs, newest first, and fetches them in one HMGET.
 RANGE = Script(
     "list_range",
     """
 local p = ARGV[1]
-local lo = ARGV[2] == '' and '-inf' or '(' .. ARGV[2]
-local seqs = redis.call('ZRANGEBYSCORE', p .. 'seqs', lo, '+inf')
-local first, last = 1, #seqs
 local last_n, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
-if last_n >= 0 then first = math.max(first, last - last_n + 1) end
-if limit >= 0 then last = math.min(last, first + limit - 1) end
+local seqs
+if ARGV[2] == '' and last_n >= 0 then
+  local rev = redis.call('ZREVRANGEBYSCORE', p .. 'seqs', '+inf', '-inf', 'LIMIT', 0, last_n)
+  seqs = {}
+  for i = #rev, 1, -1 do seqs[#seqs + 1] = rev[i] end
+else
+  local lo = ARGV[2] == '' and '-inf' or '(' .. ARGV[2]
+  seqs = redis.call('ZRANGEBYSCORE', p .. 'seqs', lo, '+inf')
+  if last_n >= 0 and #seqs > last_n then
+    local tail = {}
+    for i = #seqs - last_n + 1, #seqs do tail[#tail + 1] = seqs[i] end
+    seqs = tail
+  end
+end
+if limit >= 0 and #seqs > limit then
+  local head = {}
+  for i = 1, limit do head[i] = seqs[i] end
+  seqs = head
+end
+if #seqs == 0 then return {} end
 local out = {}
-for i = first, last do
-  out[#out + 1] = seqs[i]
-  out[#out + 1] = redis.call('HGET', p .. 'vals', seqs[i])
+for from = 1, #seqs, 1000 do  -- unpack() takes at most a few thousand values
+  local upto = math.min(#seqs, from + 999)
+  local vals = redis.call('HMGET', p .. 'vals', unpack(seqs, from, upto))
+  for i = from, upto do
+    out[#out + 1] = seqs[i]
+    out[#out + 1] = vals[i - from + 1]
+  end
 end
 return out
 """,
