@@ -43,6 +43,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -344,7 +345,9 @@ def message_texts(sessions: int, per_session: int) -> list[list[tuple[str, str]]
     ]
 
 
-def chat_ours(url: str, convo: list[list[tuple[str, str]]], archive_dir: str) -> tuple[float, float]:
+def chat_ours(
+    url: str, convo: list[list[tuple[str, str]]], archive_dir: str, per_call: int = 1
+) -> tuple[float, float]:
     from langchain_core.messages import AIMessage, HumanMessage
 
     from lix_integrations.langchain.chat_history import LixChatMessageHistory
@@ -353,9 +356,9 @@ def chat_ours(url: str, convo: list[list[tuple[str, str]]], archive_dir: str) ->
     histories = [LixChatMessageHistory(f"bench-{s}", engine=engine) for s in range(len(convo))]
     msgs = [[HumanMessage(t) if r == "human" else AIMessage(t) for r, t in c] for c in convo]
     start = time.perf_counter()
-    for m in range(len(convo[0])):  # interleaved, as concurrent conversations write
+    for m in range(0, len(convo[0]), per_call):  # interleaved, as concurrent conversations write
         for h, c in zip(histories, msgs, strict=True):
-            h.add_messages([c[m]])
+            h.add_messages(c[m : m + per_call])  # one call: one round trip
     add_s = time.perf_counter() - start
     start = time.perf_counter()
     for h in histories:
@@ -366,7 +369,9 @@ def chat_ours(url: str, convo: list[list[tuple[str, str]]], archive_dir: str) ->
     return add_s, read_s
 
 
-def chat_langchain_redis(url: str, convo: list[list[tuple[str, str]]]) -> tuple[float, float]:
+def chat_langchain_redis(
+    url: str, convo: list[list[tuple[str, str]]], per_call: int = 1
+) -> tuple[float, float]:
     from langchain_core.messages import AIMessage, HumanMessage
     from langchain_redis import RedisChatMessageHistory
     from redis import Redis
@@ -387,9 +392,12 @@ def chat_langchain_redis(url: str, convo: list[list[tuple[str, str]]]) -> tuple[
     ]
     msgs = [[HumanMessage(t) if r == "human" else AIMessage(t) for r, t in c] for c in convo]
     start = time.perf_counter()
-    for m in range(len(convo[0])):
+    for m in range(0, len(convo[0]), per_call):
         for h, c in zip(histories, msgs, strict=True):
-            h.add_message(c[m])
+            if per_call == 1:
+                h.add_message(c[m])
+            else:
+                h.add_messages(c[m : m + per_call])
     add_s = time.perf_counter() - start
     start = time.perf_counter()
     for h in histories:
@@ -400,7 +408,7 @@ def chat_langchain_redis(url: str, convo: list[list[tuple[str, str]]]) -> tuple[
     return add_s, read_s
 
 
-def chat_llama_index(url: str, convo: list[list[tuple[str, str]]]) -> tuple[float, float]:
+def chat_llama_index(url: str, convo: list[list[tuple[str, str]]], per_call: int = 1) -> tuple[float, float]:
     from llama_index.core.llms import ChatMessage, MessageRole
     from llama_index.storage.chat_store.redis import RedisChatStore
 
@@ -413,9 +421,10 @@ def chat_llama_index(url: str, convo: list[list[tuple[str, str]]]) -> tuple[floa
         for c in convo
     ]
     start = time.perf_counter()
-    for m in range(len(convo[0])):
+    for m in range(0, len(convo[0]), per_call):
         for s, c in enumerate(msgs):
-            store.add_message(f"bench-{s}", c[m])
+            for message in c[m : m + per_call]:  # RedisChatStore has no batch add: one RPUSH per message
+                store.add_message(f"bench-{s}", message)
     add_s = time.perf_counter() - start
     start = time.perf_counter()
     for s in range(len(convo)):
@@ -435,9 +444,14 @@ def run_chat(name: str, fn: Callable[[], tuple[float, float]], sessions: int, pe
     return ChatResult(name, sessions * per_session / add_s, sessions / read_s, add_s, read_s)
 
 
-def print_chat(results: list[ChatResult], sessions: int, per_session: int) -> None:
+def print_chat(results: list[ChatResult], sessions: int, per_session: int, per_call: int = 1) -> None:
+    how = (
+        "one message per add call"
+        if per_call == 1
+        else f"{per_call} messages (a human + AI turn) per add call where the system has a batch add"
+    )
     print(
-        f"\nChat history throughput: {sessions} sessions x {per_session} messages, one message per add call, "
+        f"\nChat history throughput: {sessions} sessions x {per_session} messages, {how}, "
         "then each session's last 20 read once\n"
     )
     header = (
@@ -518,35 +532,43 @@ def main() -> None:
             flush(server)
 
         convo = message_texts(sessions, per_session)
-        with tempfile.TemporaryDirectory(prefix="lix-bench-archive-") as archive:
-            chat = [
+        chats: dict[int, list[ChatResult]] = {}
+        for per_call in (1, 2):
+            with tempfile.TemporaryDirectory(prefix="lix-bench-archive-") as archive:
+                chat = [
+                    run_chat(
+                        "ours LixChatMessageHistory (redis://)",
+                        partial(chat_ours, base, convo, archive, per_call),
+                        sessions,
+                        per_session,
+                    ),
+                ]
+            flush(server)
+            chat.append(
                 run_chat(
-                    "ours LixChatMessageHistory (redis://)",
-                    lambda: chat_ours(base, convo, archive),
+                    "langchain-redis RedisChatMessageHistory",
+                    partial(chat_langchain_redis, base, convo, per_call),
                     sessions,
                     per_session,
-                ),
-            ]
-        flush(server)
-        chat.append(
-            run_chat(
-                "langchain-redis RedisChatMessageHistory",
-                lambda: chat_langchain_redis(base, convo),
-                sessions,
-                per_session,
+                )
             )
-        )
-        flush(server)
-        chat.append(
-            run_chat(
-                "LlamaIndex RedisChatStore", lambda: chat_llama_index(base, convo), sessions, per_session
+            flush(server)
+            chat.append(
+                run_chat(
+                    "LlamaIndex RedisChatStore",
+                    partial(chat_llama_index, base, convo, per_call),
+                    sessions,
+                    per_session,
+                )
             )
-        )
+            flush(server)
+            chats[per_call] = chat
     finally:
         server.stop()
 
     print_semantic(semantic, sizes)
-    print_chat(chat, sessions, per_session)
+    for per_call, chat in chats.items():
+        print_chat(chat, sessions, per_session, per_call)
     print(f"\nTotal run time {time.perf_counter() - started:.0f} s")
 
 
