@@ -1,6 +1,6 @@
 """Redis benchmark: semantic lookup latency and chat history throughput against Redis peers, one Redis Stack server.
 
-Run from the repository root (full run about 5-8 minutes; ``--quick``: 1k entries and 100 sessions, about 1 minute):
+Run from the repository root (full run about 1-2 minutes; ``--quick``: 1k entries and 100 sessions, about 10 s):
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/redis.py [--quick] [--queries 500]
 
@@ -28,7 +28,10 @@ loop writes), then every session's last 20 messages read once. Throughput in mes
 sessions/s for reads. Ours: ``LixChatMessageHistory`` on ``redis://`` (``get_context(20)``); langchain-redis
 ``RedisChatMessageHistory`` (``.messages``, a FT.SEARCH sorted by timestamp; needs RedisJSON; every history
 after the first reuses the first one's index object, working around a constructor bug with redisvl 0.28); LlamaIndex ``RedisChatStore``
-(``get_messages``, an LRANGE, last 20 sliced). A peer that cannot run (offline, error) gets a row saying why.
+(``get_messages``, an LRANGE, last 20 sliced). The chat table is printed twice: one message per add call, then
+one add call per human + AI turn (the way LangChain's ``RunnableWithMessageHistory`` writes): ours and
+langchain-redis store both messages with one ``add_messages`` call, LlamaIndex's ``RedisChatStore`` has no batch
+add and makes two ``add_message`` calls. A peer that cannot run (offline, error) gets a row saying why.
 """
 
 from __future__ import annotations
