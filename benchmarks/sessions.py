@@ -5,17 +5,18 @@ multi-turn conversations in ``shared/data/conversations/`` (consecutive conversa
 added one at a time, as a chat application does.
 
 Peers, measured in the same run on the same messages:
-* lix-open-cache's ``HybridConversationCache`` (hot window in Redis, overflow to ``.huff``). There is no Redis
-  server here, so it talks to ``fakeredis`` in-process, which is faster than a real server: lix's figures are an
-  upper bound. lix rewrites a session's whole ``.huff`` file on every spill, so it runs on fewer sessions (its rate
-  per message does not depend on the number of sessions, only on their length).
+* lix-open-cache's ``HybridConversationCache`` (hot window in Redis, overflow to ``.huff``), on a redis-server this
+  script starts on a free port (``--lix-redis real``; the default ``auto`` falls back to in-process ``fakeredis``,
+  which is faster than a real server, when no redis-server can be started). lix rewrites a session's whole
+  ``.huff`` file on every spill, so it runs on fewer sessions (its rate per message does not depend on the number
+  of sessions, only on their length).
 * Codecs on the archive frames (20 messages of JSON): lix's Huffman coder, zlib -9, zstd -3 and -19 without a
   dictionary, and ours (zstd -15 with the shipped dictionary, trained on unrelated sentence pairs; the
   conversations here were never seen by it).
 
-    .venv/bin/python benchmarks/sessions.py [--sessions 1000] [--lix-sessions 100]
+    .venv/bin/python benchmarks/sessions.py [--sessions 1000] [--lix-sessions 100] [--lix-redis auto|real|fake]
 
-Needs ``lix-open-cache==2.1.6`` and ``fakeredis`` (for lix's hot window).
+Needs ``lix-open-cache==2.1.6``, and redis-server (``scripts/install-test-servers.sh``) or ``fakeredis``.
 """
 
 from __future__ import annotations
@@ -103,11 +104,36 @@ def run_ours(url: str, messages: list[dict[str, str]], sessions: int, workdir: P
 # -- lix-open-cache --------------------------------------------------------------------------------------------------
 
 
+def _lix_redis_client(mode: str) -> tuple[Any, Any, str]:
+    """A Redis client factory for lix-open-cache: a real redis-server when one can be started, else fakeredis."""
+    if mode in ("real", "auto"):
+        try:
+            import redis
+
+            from lix_integrations.testing.redis_servers import start_plain
+
+            server = start_plain()
+            client = redis.Redis(host="127.0.0.1", port=server.port)
+            return (lambda **_: client), server, "redis-server"
+        except Exception as exc:
+            if mode == "real":
+                raise
+            print(f"(no redis-server for lix-open-cache, using fakeredis: {exc})")
+    import fakeredis
+
+    fake = fakeredis.FakeServer()
+    return (lambda **_: fakeredis.FakeRedis(server=fake)), None, "fakeredis"
+
+
 def run_lix(
-    messages: list[dict[str, str]], sessions: int, workdir: Path, *, clock_ids: bool = False
-) -> dict[str, float] | None:
+    messages: list[dict[str, str]],
+    sessions: int,
+    workdir: Path,
+    *,
+    clock_ids: bool = False,
+    redis_mode: str = "auto",
+) -> tuple[dict[str, float], str] | None:
     try:
-        import fakeredis
         import lix_open_cache
         from lix_open_cache import hybrid_cache
         from loguru import logger as loguru_logger
@@ -126,8 +152,8 @@ def run_lix(
         ticks = itertools.count()
         base = time.time()
         hybrid_cache.time = types.SimpleNamespace(time=lambda: base + next(ticks) * 0.001, sleep=time.sleep)  # type: ignore[attr-defined]
-    server = fakeredis.FakeServer()
-    hybrid_cache.create_redis_client = lambda **_: fakeredis.FakeRedis(server=server)  # type: ignore[attr-defined]
+    factory, server, redis_kind = _lix_redis_client(redis_mode)
+    hybrid_cache.create_redis_client = factory  # type: ignore[attr-defined]
     config = lix_open_cache.CacheConfig(archive_dir=str(workdir / "lix"), hot_window_size=WINDOW)
     caches = [lix_open_cache.HybridConversationCache(f"user-{s}", config=config) for s in range(sessions)]
     started = time.perf_counter()
@@ -148,6 +174,8 @@ def run_lix(
         cache.get_context()
     read_seconds = time.perf_counter() - started
     stored = sum(len(c.get_full()) for c in caches[:20])
+    if server is not None:
+        server.stop()
     return {
         "add_msgs_per_s": sessions * MESSAGES_PER_SESSION / add_seconds,
         "context_reads_per_s": sessions / read_seconds,
@@ -155,7 +183,7 @@ def run_lix(
         "full_ms": median_ms(full),
         "archive_bytes": dir_size(workdir / "lix", "*.huff") / sessions,
         "kept_of_40": stored / min(20, sessions),
-    }
+    }, redis_kind
 
 
 # -- codecs ----------------------------------------------------------------------------------------------------------
@@ -223,6 +251,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--lix-sessions", type=int, default=100)
+    parser.add_argument(
+        "--lix-redis",
+        choices=("auto", "real", "fake"),
+        default="auto",
+        help="lix-open-cache's hot window on a redis-server started here (auto: if one can start) or fakeredis",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     messages = load_messages()
@@ -239,16 +273,20 @@ def main() -> None:
             f"sqlite:///{root / 'sqlite' / 's.db'}", messages, args.sessions, root / "sqlite"
         )
         ours_memory = run_ours("memory://bench", messages, args.sessions, root / "memory")
-        lix = run_lix(messages, args.lix_sessions, root / "lix")
+        lix_run = run_lix(messages, args.lix_sessions, root / "lix", redis_mode=args.lix_redis)
         (root / "lix-clock").mkdir()
-        lix_clock = run_lix(messages, args.lix_sessions, root / "lix-clock", clock_ids=True)
+        lix_clock_run = run_lix(
+            messages, args.lix_sessions, root / "lix-clock", clock_ids=True, redis_mode=args.lix_redis
+        )
+        lix, lix_redis = lix_run if lix_run is not None else (None, "")
+        lix_clock = lix_clock_run[0] if lix_clock_run is not None else None
 
     rows = [
         (f"ours, SQLite ({args.sessions} sessions)", ours_sqlite),
         (f"ours, memory ({args.sessions} sessions)", ours_memory),
     ]
     if lix is not None and lix_clock is not None:
-        rows.append((f"lix-open-cache + fakeredis ({args.lix_sessions} sessions)", lix))
+        rows.append((f"lix-open-cache + {lix_redis} ({args.lix_sessions} sessions)", lix))
         rows.append(("  same with its clock ids (loses messages)", lix_clock))
     print()
     header = (
