@@ -6,13 +6,11 @@ on KV records (embeddings, tools, framework key-value stores) rely on exactly th
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from ..backends import Backend, open_backend
+from ..backends import open_backend
 from ..engine.ops import (
     KvDelete,
     KvDeleteWhere,
@@ -23,8 +21,8 @@ from ..engine.ops import (
     KvPut,
     KvScan,
     KvUsage,
-    Op,
 )
+from .drivers import OpDriver
 
 __all__ = ["KvConformance", "KvDriver"]
 
@@ -32,17 +30,8 @@ NS = "conformance"
 T0 = 1_000.0
 
 
-class KvDriver:
-    """Executes operations on one backend synchronously or through its async path."""
-
-    def __init__(self, backend: Backend, mode: str) -> None:
-        self.backend = backend
-        self.mode = mode
-
-    def __call__(self, op: Op) -> Any:
-        if self.mode == "sync":
-            return self.backend.execute(op)
-        return asyncio.run(self.backend.aexecute(op))
+class KvDriver(OpDriver):
+    """Key-value / list operations with the suite's namespace and clock filled in."""
 
     def put(self, table: str, *items: KvItem, now: float = T0) -> None:
         self(KvPut(NS, table, tuple(items), now))

@@ -7,14 +7,13 @@ keep the archive bookkeeping right).
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from ..backends import Backend, open_backend
+from ..backends import open_backend
 from ..engine.ops import (
     ListAppend,
     ListAppended,
@@ -28,8 +27,8 @@ from ..engine.ops import (
     ListRestore,
     ListStatus,
     ListTrimThrough,
-    Op,
 )
+from .drivers import OpDriver
 
 __all__ = ["ListConformance", "ListDriver"]
 
@@ -37,17 +36,8 @@ NS = "conformance"
 T0 = 1_000.0
 
 
-class ListDriver:
-    """Executes operations on one backend synchronously or through its async path."""
-
-    def __init__(self, backend: Backend, mode: str) -> None:
-        self.backend = backend
-        self.mode = mode
-
-    def __call__(self, op: Op) -> Any:
-        if self.mode == "sync":
-            return self.backend.execute(op)
-        return asyncio.run(self.backend.aexecute(op))
+class ListDriver(OpDriver):
+    """Key-value / list operations with the suite's namespace and clock filled in."""
 
     def append(self, key: str, *values: bytes, now: float = T0, min_seq: int = 1) -> ListAppended:
         return self(ListAppend(NS, key, tuple(values), now, min_seq))  # type: ignore[no-any-return]
