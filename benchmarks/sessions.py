@@ -11,7 +11,7 @@ Peers, measured in the same run on the same messages:
   ``.huff`` file on every spill, so it runs on fewer sessions (its rate per message does not depend on the number
   of sessions, only on their length).
 * Codecs on the archive frames (20 messages of JSON): lix's Huffman coder, zlib -9, zstd -3 and -19 without a
-  dictionary, and ours (zstd -15 with the shipped dictionary, trained on unrelated sentence pairs; the
+  dictionary, and ours (zstd -9 with the shipped dictionary, trained on unrelated sentence pairs; the
   conversations here were never seen by it).
 
     .venv/bin/python benchmarks/sessions.py [--sessions 1000] [--lix-sessions 100] [--lix-redis auto|real|fake]
@@ -238,7 +238,7 @@ def run_codecs(messages: list[dict[str, str]]) -> list[dict[str, Any]]:
         )
     results.append(
         measure_codec(
-            "ours: zstd -15 + dict",
+            "ours: zstd -9 + dict",
             lambda p: compress(Codec.ZSTD_DICT_V1, p),
             lambda c, n: decompress(Codec.ZSTD_DICT_V1, c, n),
             payloads,
