@@ -43,7 +43,7 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
-from pydantic import Field, PrivateAttr, SerializeAsAny, ValidationError
+from pydantic import BaseModel, Field, PrivateAttr, SerializeAsAny, ValidationError
 from pydantic_core import PydanticSerializationError
 
 from ..config import check_threshold
@@ -187,6 +187,39 @@ class LixCachedLLM(LLM):
     @classmethod
     def class_name(cls) -> str:
         return "LixCachedLLM"
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickle the configuration, never the engine (it holds locks and connections) nor any cached data.
+
+        ``IngestionPipeline(num_workers>1)`` pickles its transformations, and an extractor may hold this LLM. The
+        copy reopens the same store by URL with the same embedder (which must itself be picklable), so a private
+        ``memory://`` store, which exists only inside this engine, is refused.
+        """
+        # pydantic's own state, not BaseComponent's: that one pickles every attribute to probe it and drops (with a
+        # root-logger warning) whatever fails, which would silently lose the engine.
+        state = dict(BaseModel.__getstate__(self))
+        private = dict(state.get("__pydantic_private__") or {})
+        private.pop("_engine", None)
+        private.pop("_aengine", None)
+        state["__pydantic_private__"] = private
+        core = self._engine._core
+        url = core.config.url or self._engine.url
+        if url.split("://", 1)[0].lower() == "memory" and not url.split("://", 1)[1]:
+            raise ConfigError(
+                "a LixCachedLLM on a private memory:// store cannot be pickled: use memory://NAME within one "
+                "process, or a sqlite:/// or redis:// URL to share the cache between processes"
+            )
+        state["__lix_engine__"] = (core.config.with_overrides(url=url), core.embedder, core.clock)
+        return state
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        state = dict(state)
+        config, embedder, clock = state.pop("__lix_engine__")
+        BaseModel.__setstate__(
+            self, state
+        )  # not BaseComponent's, which re-runs __init__ with the stored fields
+        engine = Engine(config=config, embedder=embedder, clock=clock)
+        self._engine, self._aengine = engine, engine.aio
 
     @property
     def metadata(self) -> LLMMetadata:

@@ -557,3 +557,24 @@ def test_function_agent_runs_twice_with_the_llm_called_once_per_step(engine: Eng
     assert second == first
     assert len(llm_calls) == calls_first  # every LLM step of the second run was served from the cache
     assert engine.stats().semantic.exact_hits >= calls_first
+
+
+def _length_embedding(text: str) -> list[float]:
+    """A picklable (module-level) embedder for the pickling test."""
+    return [1.0, float(len(text)), float(text.count(" "))]
+
+
+def test_pickled_copy_reopens_the_same_store(tmp_path: Path) -> None:
+    import pickle
+
+    url = f"sqlite:///{tmp_path / 'pickled.db'}"
+    original = LixCachedLLM(MockLLM(max_tokens=4), url, embedder=_length_embedding, scope="tenant")
+    first = original.complete("tell me about caching")
+    copy = pickle.loads(pickle.dumps(original))  # noqa: S301 - our own object, as multiprocessing does
+    assert (
+        isinstance(copy, LixCachedLLM) and copy.scope == "tenant" and copy.engine.url == original.engine.url
+    )
+    assert copy.complete("tell me about caching").text == first.text
+    assert copy.stats().semantic.exact_hits == 1  # served from the store the original wrote
+    with pytest.raises(ConfigError, match="private memory://"):
+        pickle.dumps(LixCachedLLM(MockLLM(), "memory://", embedder=_length_embedding))
