@@ -27,7 +27,7 @@ import json
 import logging
 import math
 from collections.abc import AsyncGenerator, Generator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -71,26 +71,27 @@ def _encode(kind: str, response: ChatResponse | CompletionResponse) -> str | Non
         return None
 
 
-def _decode_chat(hit: SemanticHit) -> ChatResponse | None:
-    data = _payload(hit, "chat")
+_R = TypeVar("_R", ChatResponse, CompletionResponse)
+
+
+def _decode(hit: SemanticHit, kind: str, response_type: type[_R]) -> _R | None:
+    """The stored response, or ``None`` (a logged miss) when the entry is of another kind or unreadable."""
+    data = _payload(hit, kind)
     if data is None:
         return None
     try:
-        return ChatResponse.model_validate(data)
+        return response_type.model_validate(data)
     except ValidationError as exc:
         logger.warning("cache entry %d is unreadable and counts as a miss: %s", hit.entry_id, exc)
         return None
+
+
+def _decode_chat(hit: SemanticHit) -> ChatResponse | None:
+    return _decode(hit, "chat", ChatResponse)
 
 
 def _decode_completion(hit: SemanticHit) -> CompletionResponse | None:
-    data = _payload(hit, "complete")
-    if data is None:
-        return None
-    try:
-        return CompletionResponse.model_validate(data)
-    except ValidationError as exc:
-        logger.warning("cache entry %d is unreadable and counts as a miss: %s", hit.entry_id, exc)
-        return None
+    return _decode(hit, "complete", CompletionResponse)
 
 
 def _payload(hit: SemanticHit, kind: str) -> dict[str, Any] | None:
