@@ -485,6 +485,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1k entries and 100 sessions only")
     parser.add_argument("--queries", type=int, default=500, help="measured lookups per system and size")
+    parser.add_argument("--only", choices=["semantic", "chat"], help="run one of the two parts")
     args = parser.parse_args()
     sizes = [1000] if args.quick else [1000, 10000]
     sessions, per_session = (100 if args.quick else 1000), 20
@@ -521,13 +522,13 @@ def main() -> None:
             ("redisvl SemanticCache", lambda: RedisvlCache(base, data.vectors)),
         ]
         semantic: list[LookupResult] = []
-        for name, factory in systems:
+        for name, factory in systems if args.only != "chat" else []:
             semantic += run_semantic(name, factory, data, sizes)
             flush(server)
 
         convo = message_texts(sessions, per_session)
         chats: dict[int, list[ChatResult]] = {}
-        for per_call in (1, 2):
+        for per_call in (1, 2) if args.only != "semantic" else ():
             with tempfile.TemporaryDirectory(prefix="lix-bench-archive-") as archive:
                 chat = [
                     run_chat(
@@ -560,7 +561,8 @@ def main() -> None:
     finally:
         server.stop()
 
-    print_semantic(semantic, sizes)
+    if semantic:
+        print_semantic(semantic, sizes)
     for per_call, chat in chats.items():
         print_chat(chat, sessions, per_session, per_call)
     print(f"\nTotal run time {time.perf_counter() - started:.0f} s")

@@ -10,7 +10,7 @@ import abc
 from collections.abc import Callable
 from typing import Any
 
-from ..engine.ops import Op
+from ..engine.ops import Deferred, Gather, Op
 from ..errors import LixError
 
 __all__ = ["Backend"]
@@ -21,9 +21,14 @@ class Backend(abc.ABC):
 
     #: The URL this backend was opened from, with any password removed (safe to log).
     url: str
+    #: True when operations sent together (:class:`Gather`) share a round trip: worth batching reads for.
+    pipelines: bool = False
 
     def __init__(self) -> None:
-        self._handlers: dict[type[Op], Callable[[Any], Any]] = {}
+        self._handlers: dict[type[Op], Callable[[Any], Any]] = {
+            Gather: lambda op: _gather(self.execute, op),
+            Deferred: lambda op: self.execute(op.op),
+        }
 
     def _handler(self, op: Op) -> Callable[[Any], Any]:
         try:
@@ -52,3 +57,18 @@ class Backend(abc.ABC):
 
     async def aclose(self) -> None:
         self.close()
+
+
+def _gather(execute: Callable[[Op], Any], op: Gather) -> list[Any]:
+    """Run each operation in turn (a backend without round trips gains nothing from batching them)."""
+    results: list[Any] = []
+    failure: BaseException | None = None
+    for sub in op.ops:
+        try:
+            results.append(execute(sub))
+        except Exception as exc:  # every operation runs, as on backends that send them together
+            failure = failure or exc
+            results.append(None)
+    if failure is not None:
+        raise failure
+    return results

@@ -18,7 +18,7 @@ from ..embedders import Embedder, as_embedder
 from ..errors import BackendError, ConfigError, InvalidVectorError, LixError, SettingsMismatchError
 from .clock import Clock, SystemClock
 from .flows import Flow, T, run_async, run_sync
-from .ops import Embed, EmbedBatch, EnsureSettings, Op, Vector
+from .ops import Embed, EmbedBatch, EnsureSettings, Gather, Op, Vector, WithPromptVector
 from .stats import EngineStats, SemanticCounters
 from .vectors import to_unit_vector
 
@@ -61,6 +61,7 @@ class EngineCore:
         self.kv = KvTier(config.kv, config.namespace, self.clock, KvCounters())
         self.tools = ToolTier(config.tools, self.clock, config.namespace)
         self._dimension: int | None = self.embedder.dimension
+        self._model: tuple[int | None, Any] | None = None
         self._settings_checked = False
         self._dimension_checked = False
         # Prompt vectors go through the embedding tier (front + store), so LangChain's lookup-then-update embeds a
@@ -107,13 +108,49 @@ class EngineCore:
             self._dimension = int(vec.shape[0])
         return vec
 
-    def _prompt_vector(self, text: str) -> Flow[Any]:
-        """The embedding tier's flow for one prompt, with the engine's embedder in the query role."""
+    def _prompt_model(self) -> Any:
+        """The engine's embedder as an embedding-tier model (rebuilt only when its dimension becomes known)."""
         from ..tiers.embeddings import model_from_embedder
 
-        model = model_from_embedder(self.embedder, self._dimension)
-        matrix = yield from self.embeddings.embed([text], model, role="query")
+        cached = self._model
+        if cached is None or cached[0] != self._dimension:
+            cached = self._model = (self._dimension, model_from_embedder(self.embedder, self._dimension))
+        return cached[1]
+
+    def _prompt_vector(self, text: str, checked: dict[str, bytes | None] | None) -> Flow[Any]:
+        """The embedding tier's flow for one prompt, with the engine's embedder in the query role.
+
+        The store write of a computed vector is deferred: this process's front serves it at once, and the
+        backend sends it with its next command (the search or the upsert that follows).
+        """
+        matrix = yield from self.embeddings.embed(
+            [text], self._prompt_model(), role="query", checked=checked, defer_store=True
+        )
         return matrix[0]
+
+    def _with_prompt_vector(
+        self, op: WithPromptVector, checked: dict[str, dict[str, bytes | None]]
+    ) -> Flow[Any]:
+        """``op`` and the read of ``op.text``'s stored vector as one :class:`Gather` (see WithPromptVector)."""
+        if not self.backend.pipelines:
+            return (yield op.op)  # no round trip to share: the Embed that may follow reads the store itself
+        read = self.embeddings.read_stored([op.text], self._prompt_model(), role="query")
+        try:
+            first = next(read)
+        except StopIteration:
+            return (yield op.op)  # the front holds the vector
+        try:
+            result, stored = yield Gather((op.op, first))
+        except BackendError:
+            read.close()
+            return (yield op.op)  # raises again if the store is down; the embed reports its own failure
+        try:
+            read.send(stored)
+        except StopIteration as stop:
+            checked[op.text] = stop.value
+        else:  # pragma: no cover - read_stored yields once
+            read.close()
+        return result
 
     # -- drivers -------------------------------------------------------------------------------------------
 
@@ -125,12 +162,17 @@ class EngineCore:
         """Run a flow to completion on this thread."""
         self._ensure_open()
 
+        checked: dict[str, dict[str, bytes | None]] = {}
+
         def execute(op: Op) -> Any:
             if isinstance(op, Embed):
-                vec = self._remember(op.text, run_sync(self._prompt_vector(op.text), execute))
+                flow = self._prompt_vector(op.text, checked.pop(op.text, None))
+                vec = self._remember(op.text, run_sync(flow, execute))
                 if not self._dimension_checked:  # first vector of an embedder that did not declare its size
                     run_sync(self.settings_flow(), self.backend.execute)
                 return vec
+            if isinstance(op, WithPromptVector):
+                return run_sync(self._with_prompt_vector(op, checked), execute)
             if isinstance(op, EmbedBatch):
                 return _compute_batch(op)
             return self.backend.execute(op)
@@ -141,12 +183,17 @@ class EngineCore:
         """Run a flow to completion without blocking the event loop."""
         self._ensure_open()
 
+        checked: dict[str, dict[str, bytes | None]] = {}
+
         async def execute(op: Op) -> Any:
             if isinstance(op, Embed):
-                vec = self._remember(op.text, await run_async(self._prompt_vector(op.text), execute))
+                flow = self._prompt_vector(op.text, checked.pop(op.text, None))
+                vec = self._remember(op.text, await run_async(flow, execute))
                 if not self._dimension_checked:
                     await run_async(self.settings_flow(), self.backend.aexecute)
                 return vec
+            if isinstance(op, WithPromptVector):
+                return await run_async(self._with_prompt_vector(op, checked), execute)
             if isinstance(op, EmbedBatch):
                 return await _acompute_batch(op)
             return await self.backend.aexecute(op)

@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 __all__ = [
     "CountEntries",
+    "Deferred",
     "DeleteIds",
     "DeleteMatching",
     "Embed",
@@ -25,10 +26,12 @@ __all__ = [
     "EnsureSettings",
     "EvictOverflow",
     "ExactGet",
+    "Gather",
     "Op",
     "PurgeExpired",
     "ScanEntries",
     "SemanticRecord",
+    "WithPromptVector",
     "KvDelete",
     "KvDeleteWhere",
     "KvEvict",
@@ -93,6 +96,41 @@ class Embed(Op):
     """
 
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class WithPromptVector(Op):
+    """Run ``op`` and, in the same round trip where the store can, load ``text``'s stored prompt vector.
+
+    Handled by the engine's driver. A lookup must check the exact key before embedding (an exact hit needs no
+    embedding), yet on a networked store each step is a round trip: this lets the exact check and the read of
+    an already stored prompt vector share one, so the ``Embed`` that may follow needs no I/O. Result: ``op``'s.
+    """
+
+    op: Op
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Gather(Op):
+    """Independent storage operations a backend may send together. Result: their results, in order.
+
+    On Redis they share one pipelined round trip, which costs more than the work of most operations. Every
+    operation runs; the first failure is raised afterwards.
+    """
+
+    ops: tuple[Op, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred(Op):
+    """A write nobody waits for (a cache fill that only saves work later). Result: ``None``.
+
+    A backend may hold it and send it with its next command, so it costs no round trip of its own; its
+    failure is then logged, not raised. Embedded backends simply run it.
+    """
+
+    op: Op
 
 
 @dataclass(frozen=True, slots=True)

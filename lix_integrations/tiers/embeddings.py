@@ -36,7 +36,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -47,6 +47,7 @@ from ..engine.clock import Clock
 from ..engine.flows import Flow
 from ..engine.keys import digest
 from ..engine.ops import (
+    Deferred,
     EmbedBatch,
     KvDelete,
     KvDeleteWhere,
@@ -479,23 +480,38 @@ class EmbeddingTier:
     # -- reads ---------------------------------------------------------------------------------------------------
 
     def _read(
-        self, keys: list[str], dimension: int | None, model_key: str, now: float
+        self,
+        keys: list[str],
+        dimension: int | None,
+        model_key: str,
+        now: float,
+        checked: Mapping[str, bytes | None] | None = None,
     ) -> Flow[dict[str, Vector]]:
-        """Front first, then one store round trip for the rest; store hits are copied into the front."""
+        """Front first, then one store round trip for the rest; store hits are copied into the front.
+
+        ``checked`` holds what :meth:`read_stored` already read from the store for some keys (``None``: absent),
+        so those need no second read.
+        """
         found = self._front.get_many(keys, now)
         front_hits = len(found)
         missing = [key for key in keys if key not in found]
         store_hits = 0
         if missing:
-            try:
-                values: list[bytes | None] = yield KvGet(
-                    self.namespace, self.config.table, tuple(missing), now, touch=self.config.lru_store
-                )
-            except BackendError as exc:
-                self._store_failed(exc, "read")
-                values = [None] * len(missing)
-            else:
-                self._store_ok()
+            known = checked or {}
+            unread = [key for key in missing if key not in known]
+            values: list[bytes | None] = [None] * len(unread)
+            if unread:
+                try:
+                    values = yield KvGet(
+                        self.namespace, self.config.table, tuple(unread), now, touch=self.config.lru_store
+                    )
+                except BackendError as exc:
+                    self._store_failed(exc, "read")
+                    values = [None] * len(unread)
+                else:
+                    self._store_ok()
+            by_key = dict(zip(unread, values))
+            values = [known[key] if key in known else by_key[key] for key in missing]
             loaded: list[tuple[str, Vector, float | None]] = []
             for key, raw in zip(missing, values):
                 if raw is None:
@@ -513,12 +529,15 @@ class EmbeddingTier:
         self.counters.add(front_hits=front_hits, store_hits=store_hits)
         return found
 
-    def _write(self, items: list[tuple[str, Vector]], now: float, ttl: float | None) -> Flow[None]:
+    def _write(
+        self, items: list[tuple[str, Vector]], now: float, ttl: float | None, defer: bool = False
+    ) -> Flow[None]:
         expires_at = self._expiry(now, ttl)
         self._front.put_many([(key, vec, expires_at) for key, vec in items])
         kv_items = tuple(KvItem(key, encode_vector(vec), expires_at) for key, vec in items)
+        put = KvPut(self.namespace, self.config.table, kv_items, now)
         try:
-            yield KvPut(self.namespace, self.config.table, kv_items, now)
+            yield Deferred(put) if defer else put
         except BackendError as exc:
             self._store_failed(exc, "write")
             return
@@ -542,10 +561,15 @@ class EmbeddingTier:
         role: str = "document",
         space: str = "",
         ttl: float | None = None,
+        checked: Mapping[str, bytes | None] | None = None,
+        defer_store: bool = False,
     ) -> Flow[Matrix]:
         """Vectors of ``texts`` in input order, as a (len(texts), dimension) float32 array.
 
         Only the distinct texts that neither the front nor the store holds are computed, in one batch call.
+        ``checked`` is what :meth:`read_stored` found for them; ``defer_store`` lets the backend send the
+        computed vectors with its next command (the semantic tier's prompt vectors: the front serves this
+        process at once, and the write only saves other processes an embedding).
         """
         items = _check_texts(texts)
         if role not in _ROLE_CODES:
@@ -553,16 +577,49 @@ class EmbeddingTier:
         if model.compute is None and model.acompute is None:
             raise ConfigError(f"embedding model {model.name!r} has no compute function")
         ttl = _check_ttl(ttl, InvalidInputError)
-        return self._embed_flow(items, model, role, _check_space(space), ttl)
+        return self._embed_flow(items, model, role, _check_space(space), ttl, checked, defer_store)
+
+    def read_stored(
+        self, texts: Sequence[str], model: EmbeddingModel, *, role: str
+    ) -> Flow[dict[str, bytes | None]]:
+        """What the store holds for the texts the front lacks, keyed as :meth:`embed` keys them.
+
+        One read, no computing and no counting: the engine runs it in the round trip of a semantic lookup's
+        exact check, and hands the answer to the :meth:`embed` that may follow. A failed read answers nothing.
+        """
+        now = self._clock.now()
+        keys = list(dict.fromkeys(self._keys(texts, model.key(""), role)))
+        held = self._front.get_many(keys, now)
+        missing = tuple(key for key in keys if key not in held)
+        if not missing:
+            return {}
+        try:
+            values: list[bytes | None] = yield KvGet(
+                self.namespace, self.config.table, missing, now, touch=self.config.lru_store
+            )
+        except BackendError:
+            return {}  # the embed that follows reads again, and reports the failure
+        return dict(zip(missing, values))
+
+    @staticmethod
+    def _keys(texts: Sequence[str], model_key: str, role: str) -> list[str]:
+        code = _ROLE_CODES[role]
+        return [f"{model_key}:{code}:{text_hash(text)}" for text in texts]
 
     def _embed_flow(
-        self, texts: list[str], model: EmbeddingModel, role: str, space: str, ttl: float | None
+        self,
+        texts: list[str],
+        model: EmbeddingModel,
+        role: str,
+        space: str,
+        ttl: float | None,
+        checked: Mapping[str, bytes | None] | None = None,
+        defer_store: bool = False,
     ) -> Flow[Matrix]:
         if not texts:
             return np.zeros((0, model.dimension or 0), dtype=np.float32)
         model_key = model.key(space)
-        code = _ROLE_CODES[role]
-        keys = [f"{model_key}:{code}:{text_hash(text)}" for text in texts]
+        keys = self._keys(texts, model_key, role)
         first_text: dict[str, str] = {}
         for key, text in zip(keys, texts):
             first_text.setdefault(key, text)
@@ -570,7 +627,7 @@ class EmbeddingTier:
         self.counters.add(lookups=len(texts), deduplicated=len(texts) - len(unique))
         now = self._clock.now()
         dimension = self._dimension(model, model_key)
-        found = yield from self._read(unique, dimension, model_key, now)
+        found = yield from self._read(unique, dimension, model_key, now, checked)
         missing = [key for key in unique if key not in found]
         if missing:
             self.counters.add(misses=len(missing))
@@ -585,7 +642,7 @@ class EmbeddingTier:
                 self._learn(model_key, int(matrix.shape[1]))
             computed = [(key, matrix[i].copy()) for i, key in enumerate(missing)]
             found.update(computed)
-            yield from self._write(computed, now, ttl)
+            yield from self._write(computed, now, ttl, defer_store)
         return np.stack([found[key] for key in keys]).astype(np.float32, copy=False)
 
     # -- arbitrary keys (URL, document id) ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ prompt is embedded.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from ..engine.ops import (
     Upsert,
     Vector,
     VectorSearch,
+    WithPromptVector,
 )
 from ..engine.scope import GLOBAL_SCOPE
 from ..engine.stats import SemanticCounters, ShadowDecision, TokenUsage
@@ -143,9 +145,8 @@ def prepare_query(
     if not isinstance(context, str):
         raise InvalidInputError(f"context must be a str, got {type(context).__name__}")
     _check_utf8(prompt, "prompt", InvalidPromptError)
-    _check_utf8(llm_string, "llm_string", InvalidInputError)
-    _check_utf8(context, "context", InvalidInputError)
-    size = len(prompt.encode("utf-8", "surrogatepass")) + len(context.encode("utf-8", "surrogatepass"))
+    partition, llm_key, sampling, context_bytes = _partition_keys(scope, llm_string, context)
+    size = len(prompt.encode("utf-8", "surrogatepass")) + context_bytes
     if size > max_prompt_bytes:
         raise InvalidPromptError(
             f"prompt is {size} bytes, over the limit of {max_prompt_bytes} (raise max_prompt_bytes to allow it)"
@@ -153,7 +154,6 @@ def prepare_query(
     text = normalize_prompt(prompt)
     if not text:
         raise InvalidPromptError("prompt is empty (or only whitespace)")
-    partition = digest("partition", scope, llm_string, context)
     return PreparedQuery(
         text=text,
         llm_string=llm_string,
@@ -161,8 +161,22 @@ def prepare_query(
         scope=scope,
         exact_key=digest("exact", partition, text),
         partition=partition,
-        llm_key=digest("llm", llm_string),
-        sampling=is_sampling(llm_string),
+        llm_key=llm_key,
+        sampling=sampling,
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _partition_keys(scope: str, llm_string: str, context: str) -> tuple[str, str, bool, int]:
+    """Partition digest, model key, sampling flag and context size: an application sends the same few model
+    settings (often kilobytes of tool schemas) and system prompts with every call, so they are derived once."""
+    _check_utf8(llm_string, "llm_string", InvalidInputError)
+    _check_utf8(context, "context", InvalidInputError)
+    return (
+        digest("partition", scope, llm_string, context),
+        digest("llm", llm_string),
+        is_sampling(llm_string),
+        len(context.encode("utf-8")),
     )
 
 
@@ -203,7 +217,9 @@ class SemanticTier:
             return None
         ns = self.namespace
         now = self._clock.now()
-        record: SemanticRecord | None = yield ExactGet(ns, query.exact_key)
+        exact = ExactGet(ns, query.exact_key)
+        wants_vector = limit < 1.0 and policy is not SamplingPolicy.EXACT_ONLY
+        record: SemanticRecord | None = yield (WithPromptVector(exact, query.text) if wants_vector else exact)
         if record is not None:
             if self._live(record, now):
                 yield Touch(ns, (record.id,), now)

@@ -30,11 +30,13 @@ from redis.retry import Retry
 
 from ...engine.ops import (
     CountEntries,
+    Deferred,
     DeleteIds,
     DeleteMatching,
     EnsureSettings,
     EvictOverflow,
     ExactGet,
+    Gather,
     KvDelete,
     KvDeleteWhere,
     KvEvict,
@@ -120,6 +122,8 @@ def _eval_args(call: Lua, by_sha: bool) -> tuple[Any, ...]:
 class RedisBackend(Backend):
     """Executes storage operations on Redis, Redis Stack (Query Engine) or Redis Cluster."""
 
+    pipelines = True
+
     def __init__(self, url: str) -> None:
         super().__init__()
         self.options = parse_redis_url(url)
@@ -129,10 +133,10 @@ class RedisBackend(Backend):
         self._kv = KvCommands(opts.prefix)
         self._lists = ListCommands(opts.prefix)
         self._closed = False
-        # Calls whose reply nobody waits for (recording a semantic hit's use): they ride in the same pipeline as
-        # the backend's next command, so a lookup's touch costs no round trip of its own. They are sent before
-        # that command, so every later read of this process sees them; other processes see them once this
-        # backend sends anything (or closes).
+        # Writes whose reply nobody waits for (recording a semantic hit's use, storing a prompt's vector): they
+        # ride in the same packet as the backend's next command, so they cost no round trip of their own. They
+        # are sent before that command, so every later read of this process sees them; other processes see
+        # them once this backend sends anything (or closes).
         self._pending: list[Lua] = []
         self._pending_lock = threading.Lock()
         self._flows: dict[type[Op], Callable[[Any], RFlow]] = {
@@ -168,17 +172,27 @@ class RedisBackend(Backend):
         }
         for op_type in self._flows:
             self._handlers[op_type] = self._run
-        self._handlers[Touch] = self._defer_touch
+        self._handlers[Touch] = self._defer_sync
+        self._handlers[Deferred] = self._defer_sync
+        self._handlers[Gather] = self._run_many
 
-    def _defer_touch(self, op: Touch) -> None:
-        if self._defer(op):
-            self._flush_sync()
+    # -- deferred writes ------------------------------------------------------------------------------------
 
-    def _defer(self, op: Touch) -> bool:
-        """Queue a touch; True when enough are waiting that they should be sent now."""
+    def _deferrable(self, op: Op) -> Lua | None:
+        """The one script a fire-and-forget write needs, or ``None`` when it needs nothing."""
+        if isinstance(op, Deferred):
+            op = op.op
+        if isinstance(op, Touch):
+            return self._sem.touch_call(op)
+        if isinstance(op, KvPut):
+            return self._kv.put_call(op)
+        raise LixError(f"RedisBackend cannot defer {type(op).__name__}")
+
+    def _defer(self, op: Op) -> bool:
+        """Queue a write; True when enough are waiting that they should be sent now."""
         if self._closed:
             raise LixError("this Redis backend is closed")
-        call = self._sem.touch_call(op)
+        call = self._deferrable(op)
         if call is None:
             return False
         with self._pending_lock:
@@ -190,21 +204,23 @@ class RedisBackend(Backend):
             pending, self._pending = self._pending, []
         return pending
 
+    def _defer_sync(self, op: Op) -> None:
+        if self._defer(op):
+            self._flush_sync()
+
     def _flush_sync(self) -> None:
-        pending = self._take_pending()
-        if pending:
+        if self._pending:
             try:
-                self._call_with(_sync_client(self.options), pending, None)
+                self._send(_sync_client(self.options), [])
             except (RedisError, OSError) as exc:
-                logger.debug("Redis %s: deferred touches lost: %s", self.url, exc)
+                logger.debug("Redis %s: deferred writes lost: %s", self.url, exc)
 
     async def _flush_async(self) -> None:
-        pending = self._take_pending()
-        if pending:
+        if self._pending:
             try:
-                await self._acall_with(_async_client(self.options), pending, None)
+                await self._asend(_async_client(self.options), [])
             except (RedisError, OSError) as exc:
-                logger.debug("Redis %s: deferred touches lost: %s", self.url, exc)
+                logger.debug("Redis %s: deferred writes lost: %s", self.url, exc)
 
     @property
     def search_mode(self) -> str:
@@ -218,6 +234,13 @@ class RedisBackend(Backend):
         if make is None:
             raise LixError(f"RedisBackend does not support {type(op).__name__}")
         return make(op)
+
+    def _failure(self, op: Op, exc: BaseException) -> BaseException:
+        if isinstance(exc, LixError) or not isinstance(exc, (RedisError, OSError)):
+            return exc
+        error = BackendError(f"Redis {self.url} failed on {type(op).__name__}: {exc}")
+        error.__cause__ = exc
+        return error
 
     # -- sync -----------------------------------------------------------------------------------------------
 
@@ -233,51 +256,61 @@ class RedisBackend(Backend):
                 except StopIteration as stop:
                     return stop.value
                 pending = None
-                try:
-                    result = self._call(client, call)
-                except ResponseError as exc:
-                    pending = exc
-        except LixError:
-            raise
-        except (RedisError, OSError) as exc:
-            raise BackendError(f"Redis {self.url} failed on {type(op).__name__}: {exc}") from exc
+                if isinstance(call, Scan):
+                    result = self._scan(client, call)
+                    continue
+                result = self._send(client, [call])[0]
+                if isinstance(result, ResponseError):
+                    pending = result
+                elif isinstance(result, BaseException):
+                    raise result
+        except Exception as exc:
+            failure = self._failure(op, exc)
+            if failure is exc:
+                raise
+            raise failure from exc
         finally:
             flow.close()
 
-    def _call(self, client: Any, call: Call) -> Any:
-        pending = self._take_pending()
-        if pending:
-            if isinstance(call, Scan):
-                self._call_with(client, pending, None)
-            else:
-                return self._call_with(client, pending, call)
-        if isinstance(call, Cmd):
-            return client.execute_command(*call.args)
-        if isinstance(call, Lua):
-            try:
-                return client.execute_command(*_eval_args(call, True))
-            except NoScriptError:
-                return client.execute_command(*_eval_args(call, False))
-        if isinstance(call, Pipe):
-            pipe = client.pipeline(transaction=False)
-            for cmd in call.cmds:
-                pipe.execute_command(*cmd)
-            return pipe.execute()
-        if isinstance(call, Scan):
-            return list(client.scan_iter(match=call.pattern, count=_SCAN_COUNT))
-        raise LixError(f"unknown Redis call {call!r}")  # pragma: no cover
+    def _run_many(self, gather: Gather) -> list[Any]:
+        """The operations' flows in lock step: each step's calls go out in one packet (one round trip)."""
+        steps = _Lockstep(self, gather)
+        try:
+            client = _sync_client(self.options)
+            while True:
+                calls = steps.next_calls()
+                if not calls:
+                    return steps.results()
+                replies = iter(self._send(client, [c for c in calls if not isinstance(c, Scan)]))
+                steps.deliver(
+                    [self._scan(client, c) if isinstance(c, Scan) else next(replies) for c in calls]
+                )
+        except Exception as exc:
+            failure = self._failure(gather, exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+        finally:
+            steps.close()
 
-    def _call_with(self, client: Any, pending: list[Lua], call: Cmd | Lua | Pipe | None) -> Any:
-        """``call`` in one pipeline behind the deferred ``pending`` scripts: one round trip for both."""
-        cmds = _piggyback(pending, call)
+    def _scan(self, client: Any, call: Scan) -> list[Any]:
+        self._flush_sync()
+        return list(client.scan_iter(match=call.pattern, count=_SCAN_COUNT))
+
+    def _send(self, client: Any, calls: list[Cmd | Lua | Pipe]) -> list[Any]:
+        """``calls`` behind the deferred writes, in one packet: one reply per call, a command error as a value."""
+        pending = self._take_pending()
+        if self.options.cluster and not pending and len(calls) == 1 and not isinstance(calls[0], Pipe):
+            return [_single(client, calls[0])]  # the cluster client routes single commands itself
+        cmds, spans = _pack(pending, calls)
         if self.options.cluster:
             pipe = client.pipeline(transaction=False)
             for cmd in cmds:
                 pipe.execute_command(*cmd)
             replies = pipe.execute(raise_on_error=False)
         else:
-            # The commands written in one packet on one pooled connection: a redis-py Pipeline object costs
-            # about 80 us more per round trip (measured), as much as the touch it carries saves.
+            # Written in one packet on one pooled connection: a redis-py Pipeline object costs about 80 us
+            # more per round trip (measured), as much as what it carries saves.
             pool = client.connection_pool
             conn = pool.get_connection()
             try:
@@ -287,14 +320,81 @@ class RedisBackend(Backend):
                 pool.release(conn)
         for lua, reply in zip(pending, replies):
             if isinstance(reply, NoScriptError):
-                client.execute_command(*_eval_args(lua, False))
-        rest = replies[len(pending) :]
-        if isinstance(call, Lua) and isinstance(rest[0], NoScriptError):
-            return client.execute_command(*_eval_args(call, False))
-        return _unpiggyback(call, rest)
+                reply = _eval_or_error(lambda args: client.execute_command(*args), lua)
+            if isinstance(reply, BaseException):
+                logger.debug("Redis %s: a deferred write failed: %s", self.url, reply)
+        out = _unpack(calls, spans, replies)
+        for i, call in enumerate(calls):
+            if isinstance(call, Lua) and isinstance(out[i], NoScriptError):
+                out[i] = _eval_or_error(lambda args: client.execute_command(*args), call)
+        return out
 
-    async def _acall_with(self, client: Any, pending: list[Lua], call: Cmd | Lua | Pipe | None) -> Any:
-        cmds = _piggyback(pending, call)
+    # -- async (the same loops, awaited) -----------------------------------------------------------------------
+
+    async def aexecute(self, op: Op) -> Any:
+        if isinstance(op, (Touch, Deferred)):
+            if self._defer(op):
+                await self._flush_async()
+            return None
+        if isinstance(op, Gather):
+            return await self._arun_many(op)
+        flow = self._flow(op)
+        try:
+            client = _async_client(self.options)
+            result: Any = None
+            pending: BaseException | None = None
+            while True:
+                try:
+                    call = flow.throw(pending) if pending is not None else flow.send(result)
+                except StopIteration as stop:
+                    return stop.value
+                pending = None
+                if isinstance(call, Scan):
+                    result = await self._ascan(client, call)
+                    continue
+                result = (await self._asend(client, [call]))[0]
+                if isinstance(result, ResponseError):
+                    pending = result
+                elif isinstance(result, BaseException):
+                    raise result
+        except Exception as exc:
+            failure = self._failure(op, exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+        finally:
+            flow.close()
+
+    async def _arun_many(self, gather: Gather) -> list[Any]:
+        steps = _Lockstep(self, gather)
+        try:
+            client = _async_client(self.options)
+            while True:
+                calls = steps.next_calls()
+                if not calls:
+                    return steps.results()
+                replies = iter(await self._asend(client, [c for c in calls if not isinstance(c, Scan)]))
+                delivered = []
+                for c in calls:
+                    delivered.append(await self._ascan(client, c) if isinstance(c, Scan) else next(replies))
+                steps.deliver(delivered)
+        except Exception as exc:
+            failure = self._failure(gather, exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+        finally:
+            steps.close()
+
+    async def _ascan(self, client: Any, call: Scan) -> list[Any]:
+        await self._flush_async()
+        return [key async for key in client.scan_iter(match=call.pattern, count=_SCAN_COUNT)]
+
+    async def _asend(self, client: Any, calls: list[Cmd | Lua | Pipe]) -> list[Any]:
+        pending = self._take_pending()
+        if self.options.cluster and not pending and len(calls) == 1 and not isinstance(calls[0], Pipe):
+            return [await _asingle(client, calls[0])]
+        cmds, spans = _pack(pending, calls)
         if self.options.cluster:
             pipe = client.pipeline(transaction=False)
             for cmd in cmds:
@@ -310,63 +410,14 @@ class RedisBackend(Backend):
                 await pool.release(conn)
         for lua, reply in zip(pending, replies):
             if isinstance(reply, NoScriptError):
-                await client.execute_command(*_eval_args(lua, False))
-        rest = replies[len(pending) :]
-        if isinstance(call, Lua) and isinstance(rest[0], NoScriptError):
-            return await client.execute_command(*_eval_args(call, False))
-        return _unpiggyback(call, rest)
-
-    # -- async (the same loop, awaited) -----------------------------------------------------------------------
-
-    async def aexecute(self, op: Op) -> Any:
-        if isinstance(op, Touch):
-            if self._defer(op):
-                await self._flush_async()
-            return None
-        flow = self._flow(op)
-        try:
-            client = _async_client(self.options)
-            result: Any = None
-            pending: BaseException | None = None
-            while True:
-                try:
-                    call = flow.throw(pending) if pending is not None else flow.send(result)
-                except StopIteration as stop:
-                    return stop.value
-                pending = None
-                try:
-                    result = await self._acall(client, call)
-                except ResponseError as exc:
-                    pending = exc
-        except LixError:
-            raise
-        except (RedisError, OSError) as exc:
-            raise BackendError(f"Redis {self.url} failed on {type(op).__name__}: {exc}") from exc
-        finally:
-            flow.close()
-
-    async def _acall(self, client: Any, call: Call) -> Any:
-        pending = self._take_pending()
-        if pending:
-            if isinstance(call, Scan):
-                await self._acall_with(client, pending, None)
-            else:
-                return await self._acall_with(client, pending, call)
-        if isinstance(call, Cmd):
-            return await client.execute_command(*call.args)
-        if isinstance(call, Lua):
-            try:
-                return await client.execute_command(*_eval_args(call, True))
-            except NoScriptError:
-                return await client.execute_command(*_eval_args(call, False))
-        if isinstance(call, Pipe):
-            pipe = client.pipeline(transaction=False)
-            for cmd in call.cmds:
-                pipe.execute_command(*cmd)
-            return await pipe.execute()
-        if isinstance(call, Scan):
-            return [key async for key in client.scan_iter(match=call.pattern, count=_SCAN_COUNT)]
-        raise LixError(f"unknown Redis call {call!r}")  # pragma: no cover
+                reply = await _aeval_or_error(client, lua)
+            if isinstance(reply, BaseException):
+                logger.debug("Redis %s: a deferred write failed: %s", self.url, reply)
+        out = _unpack(calls, spans, replies)
+        for i, call in enumerate(calls):
+            if isinstance(call, Lua) and isinstance(out[i], NoScriptError):
+                out[i] = await _aeval_or_error(client, call)
+        return out
 
     # -- lifecycle --------------------------------------------------------------------------------------------
 
@@ -382,6 +433,139 @@ class RedisBackend(Backend):
         self._closed = True
 
 
+class _Lockstep:
+    """Several operations' call generators advanced together, so each step's calls can share a packet."""
+
+    def __init__(self, backend: RedisBackend, gather: Gather) -> None:
+        self._ops = gather.ops
+        n = len(self._ops)
+        self._results: list[Any] = [None] * n
+        self._errors: list[BaseException | None] = [None] * n
+        self._inbox: list[Any] = [None] * n
+        self._flows: list[RFlow | None] = []
+        self._live: list[int] = []
+        self._backend = backend
+        for i, op in enumerate(self._ops):
+            if isinstance(op, (Touch, Deferred)):
+                backend._defer(op)  # sent in this gather's first packet
+                self._flows.append(None)
+            else:
+                self._flows.append(backend._flow(op))
+                self._live.append(i)
+
+    def next_calls(self) -> list[Call]:
+        calls: list[Call] = []
+        live: list[int] = []
+        for i in self._live:
+            flow = self._flows[i]
+            assert flow is not None
+            value = self._inbox[i]
+            try:
+                call = flow.throw(value) if isinstance(value, ResponseError) else flow.send(value)
+            except StopIteration as stop:
+                self._results[i] = stop.value
+                continue
+            except Exception as exc:
+                self._errors[i] = self._backend._failure(self._ops[i], exc)
+                continue
+            calls.append(call)
+            live.append(i)
+        self._live = live
+        return calls
+
+    def deliver(self, replies: list[Any]) -> None:
+        for i, reply in zip(self._live, replies):
+            if isinstance(reply, BaseException) and not isinstance(reply, ResponseError):
+                raise reply
+            self._inbox[i] = reply
+
+    def results(self) -> list[Any]:
+        for error in self._errors:
+            if error is not None:
+                raise error
+        return self._results
+
+    def close(self) -> None:
+        for flow in self._flows:
+            if flow is not None:
+                flow.close()
+
+
+def _single(client: Any, call: Cmd | Lua | Pipe) -> Any:
+    try:
+        if isinstance(call, Lua):
+            try:
+                return client.execute_command(*_eval_args(call, True))
+            except NoScriptError:
+                return client.execute_command(*_eval_args(call, False))
+        assert isinstance(call, Cmd)
+        return client.execute_command(*call.args)
+    except ResponseError as exc:
+        return exc
+
+
+async def _asingle(client: Any, call: Cmd | Lua | Pipe) -> Any:
+    try:
+        if isinstance(call, Lua):
+            try:
+                return await client.execute_command(*_eval_args(call, True))
+            except NoScriptError:
+                return await client.execute_command(*_eval_args(call, False))
+        assert isinstance(call, Cmd)
+        return await client.execute_command(*call.args)
+    except ResponseError as exc:
+        return exc
+
+
+def _eval_or_error(run: Callable[[tuple[Any, ...]], Any], lua: Lua) -> Any:
+    """Run a script whose EVALSHA found no script loaded, by its text (which loads it)."""
+    try:
+        return run(_eval_args(lua, False))
+    except ResponseError as exc:
+        return exc
+
+
+async def _aeval_or_error(client: Any, lua: Lua) -> Any:
+    try:
+        return await client.execute_command(*_eval_args(lua, False))
+    except ResponseError as exc:
+        return exc
+
+
+def _pack(
+    pending: list[Lua], calls: list[Cmd | Lua | Pipe]
+) -> tuple[list[tuple[Any, ...]], list[tuple[int, int]]]:
+    """The commands of the deferred writes, then of each call; and where each call's replies will be."""
+    cmds = [_eval_args(lua, True) for lua in pending]
+    spans: list[tuple[int, int]] = []
+    for call in calls:
+        start = len(cmds)
+        if isinstance(call, Lua):
+            cmds.append(_eval_args(call, True))
+        elif isinstance(call, Cmd):
+            cmds.append(call.args)
+        else:
+            cmds.extend(call.cmds)
+        spans.append((start, len(cmds)))
+    return cmds, spans
+
+
+def _unpack(calls: list[Cmd | Lua | Pipe], spans: list[tuple[int, int]], replies: list[Any]) -> list[Any]:
+    """Each call's reply (a Pipe's: the list, or its first error); connection errors are raised."""
+    for reply in replies:
+        if isinstance(reply, BaseException) and not isinstance(reply, ResponseError):
+            raise reply
+    out: list[Any] = []
+    for call, (start, stop) in zip(calls, spans):
+        if isinstance(call, Pipe):
+            part = replies[start:stop]
+            error = next((r for r in part if isinstance(r, ResponseError)), None)
+            out.append(error if error is not None else part)
+        else:
+            out.append(replies[start])
+    return out
+
+
 def _read(conn: Any) -> Any:
     """One reply; an error reply is returned (the other replies must still be read off the connection)."""
     try:
@@ -395,24 +579,3 @@ async def _aread(conn: Any) -> Any:
         return await conn.read_response()
     except ResponseError as exc:
         return exc
-
-
-def _piggyback(pending: list[Lua], call: Cmd | Lua | Pipe | None) -> list[tuple[Any, ...]]:
-    cmds = [_eval_args(lua, True) for lua in pending]
-    if isinstance(call, Cmd):
-        cmds.append(call.args)
-    elif isinstance(call, Lua):
-        cmds.append(_eval_args(call, True))
-    elif isinstance(call, Pipe):
-        cmds.extend(call.cmds)
-    return cmds
-
-
-def _unpiggyback(call: Cmd | Lua | Pipe | None, replies: list[Any]) -> Any:
-    """The reply ``call`` alone would have had; a command error is raised as executing it alone raises it."""
-    for reply in replies:
-        if isinstance(reply, (RedisError, OSError)):
-            raise reply
-    if call is None:
-        return None
-    return replies if isinstance(call, Pipe) else replies[0]

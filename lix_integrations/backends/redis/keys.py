@@ -16,6 +16,7 @@ key into another unit or widen a SCAN pattern. Tags and partitions are hashed in
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from urllib.parse import unquote
 
 __all__ = ["esc", "h", "kv_base", "list_base", "list_meta_pattern", "sem_base", "unesc"]
@@ -43,10 +44,12 @@ def h(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
+@lru_cache(maxsize=4096)  # built on every operation; escaping is the slow part
 def sem_base(prefix: str, namespace: str) -> str:
     return f"{prefix}:{{s/{esc(namespace)}}}:"
 
 
+@lru_cache(maxsize=4096)  # built on every operation; escaping is the slow part
 def kv_base(prefix: str, namespace: str, table: str) -> str:
     return f"{prefix}:{{k/{esc(namespace)}/{esc(table)}}}:"
 
@@ -55,6 +58,7 @@ def kv_table_pattern(prefix: str, namespace: str) -> str:
     return f"{prefix}:{{k/{esc(namespace)}/*}}:data"
 
 
+@lru_cache(maxsize=4096)  # built on every operation; escaping is the slow part
 def list_base(prefix: str, namespace: str, key: str) -> str:
     return f"{prefix}:{{l/{esc(namespace)}/{esc(key)}}}:"
 

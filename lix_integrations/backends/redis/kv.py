@@ -200,14 +200,20 @@ class KvCommands:
         return [None if v is None else bytes(v) for v in reply]
 
     def put(self, op: KvPut) -> RFlow:
+        call = self.put_call(op)
+        if call is not None:
+            yield call
+        return None
+
+    def put_call(self, op: KvPut) -> Lua | None:
+        """The one script storing ``op``'s items (the backend may defer it, see ``Deferred``)."""
         if not op.items:
             return None
         args: list[object] = []
         for item in op.items:
             exp = "" if item.expires_at is None else num(item.expires_at)
             args += [item.key, bytes(item.value), exp, ",".join(sorted({h(t) for t in item.tags}))]
-        yield self._lua(PUT, op.namespace, op.table, *args)
-        return None
+        return self._lua(PUT, op.namespace, op.table, *args)
 
     def delete(self, op: KvDelete) -> RFlow:
         if not op.keys:

@@ -204,9 +204,15 @@ SEARCH = Script(
 local p, ph, k, vec, algo = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local size = redis.call('ZCARD', p .. 'pt:' .. ph)
 if size == 0 then return {} end
-local policy = ''
-if algo == 'hnsw' then
-  if size >= tonumber(ARGV[6]) and size * 10 >= redis.call('ZCARD', p .. 'lru') then
+local total = redis.call('ZCARD', p .. 'lru')
+local filter, policy = '(@ph:{' .. ph .. '})', ''
+if size >= total then
+  -- Every record is in this partition: a plain KNN finds the same neighbours without testing a filter per
+  -- candidate (0.15 ms instead of 0.2 at 10k, measured). The partition is still checked on each result below.
+  filter = '*'
+  if algo == 'hnsw' then policy = 'EF_RUNTIME ' .. ARGV[7] .. ' ' end
+elseif algo == 'hnsw' then
+  if size >= tonumber(ARGV[6]) and size * 10 >= total then
     policy = 'HYBRID_POLICY BATCHES EF_RUNTIME ' .. ARGV[7] .. ' '
   else
     policy = 'HYBRID_POLICY ADHOC_BF '
@@ -214,17 +220,18 @@ if algo == 'hnsw' then
 end
 -- Only the distance comes back from FT.SEARCH: asking it to RETURN the record's fields cost 0.15 ms more
 -- (measured) than reading them here with HMGET.
-local reply = redis.call('FT.SEARCH', p .. 'idx', '(@ph:{' .. ph .. '})=>[KNN ' .. k .. ' @vec $v ' .. policy .. 'AS __d]',
+local reply = redis.call('FT.SEARCH', p .. 'idx', filter .. '=>[KNN ' .. k .. ' @vec $v ' .. policy .. 'AS __d]',
   'PARAMS', 2, 'v', vec, 'RETURN', 1, '__d', 'SORTBY', '__d', 'ASC', 'LIMIT', 0, k, 'DIALECT', 2)
 local out = {}
 local skip = #p + 3
-local names = {'ek', 'pt', 'sc', 'lk', 'pr', 'pl', 'ca', 'xa', 'aa'}
+local names = {'ek', 'pt', 'sc', 'lk', 'pr', 'pl', 'ca', 'xa', 'aa', 'ph'}
 for i = 2, #reply, 2 do
   local key = reply[i]
   if string.sub(key, 1, skip - 1) == p .. 'r:' then
     local id = string.sub(key, skip)
     local values = redis.call('HMGET', key, unpack(names))
-    if values[1] then
+    if values[1] and values[10] == ph then
+      values[10] = false
       local rec = reply[i + 1]
       for j = 1, #names do
         if values[j] then rec[#rec + 1] = names[j]; rec[#rec + 1] = values[j] end
