@@ -118,6 +118,11 @@ class EngineConfig:
     shadow: bool = False
     shadow_log_size: int = 1000
     prices: Mapping[str, ModelPrice] = field(default_factory=dict)
+    # Order of a semantic lookup's two steps. "exact_first" checks the exact key before embedding, so an exact
+    # hit never pays for an embedding (two store round trips for a miss); "embed_first" embeds, then checks the
+    # exact key and searches in one round trip; "auto" embeds first only when that is cheaper: the prompt's
+    # vector is already in memory, or the embedder has been measured faster than a quarter of a round trip.
+    lookup_order: str = "auto"
     kv: KvConfig = field(default_factory=lambda: _default_kv_config())
     tools: ToolsConfig = field(default_factory=lambda: _default_tools_config())
     sessions: SessionConfig = field(default_factory=lambda: _default_sessions_config())
@@ -164,6 +169,10 @@ class EngineConfig:
             isinstance(k, str) and isinstance(v, ModelPrice) for k, v in self.prices.items()
         ):
             raise ConfigError("prices must map model names (str) to ModelPrice objects")
+        if self.lookup_order not in LOOKUP_ORDERS:
+            raise ConfigError(
+                f"lookup_order must be one of {', '.join(LOOKUP_ORDERS)}, got {self.lookup_order!r}"
+            )
         try:
             object.__setattr__(self, "sampling", SamplingPolicy(self.sampling))
         except ValueError:
@@ -182,7 +191,7 @@ class EngineConfig:
     def from_env(cls, prefix: str = "LIX_", environ: dict[str, str] | None = None) -> EngineConfig:
         """Read ``{prefix}URL``, ``{prefix}NAMESPACE``, ``{prefix}THRESHOLD``, ``{prefix}TTL``, ``{prefix}IDLE_TTL``,
         ``{prefix}MAX_ENTRIES`` (``none`` for unbounded), ``{prefix}SAMPLING``, ``{prefix}MAX_PROMPT_BYTES``,
-        ``{prefix}FAIL_OPEN``, ``{prefix}SHADOW`` and ``{prefix}NEAR_MISS_MARGIN``."""
+        ``{prefix}FAIL_OPEN``, ``{prefix}SHADOW``, ``{prefix}NEAR_MISS_MARGIN`` and ``{prefix}LOOKUP_ORDER``."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         parsers: dict[str, Any] = {
@@ -197,6 +206,7 @@ class EngineConfig:
             "fail_open": _parse_bool,
             "shadow": _parse_bool,
             "near_miss_margin": float,
+            "lookup_order": str,
         }
         for name, parse in parsers.items():
             raw = env.get(f"{prefix}{name.upper()}")
@@ -210,6 +220,9 @@ class EngineConfig:
             except ValueError:
                 raise ConfigError(f"{prefix}{name.upper()}={raw!r} is not a valid {parse.__name__}") from None
         return cls(**values)
+
+
+LOOKUP_ORDERS = ("auto", "exact_first", "embed_first")
 
 
 def _parse_bool(raw: str) -> bool:

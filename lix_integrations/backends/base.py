@@ -10,7 +10,7 @@ import abc
 from collections.abc import Callable
 from typing import Any
 
-from ..engine.ops import Deferred, Gather, Op
+from ..engine.ops import Deferred, ExactGet, ExactOrSearch, Gather, Op, VectorSearch
 from ..errors import LixError
 
 __all__ = ["Backend"]
@@ -28,6 +28,7 @@ class Backend(abc.ABC):
         self._handlers: dict[type[Op], Callable[[Any], Any]] = {
             Gather: lambda op: _gather(self.execute, op),
             Deferred: lambda op: self.execute(op.op),
+            ExactOrSearch: lambda op: _exact_or_search(self.execute, op),
         }
 
     def _handler(self, op: Op) -> Callable[[Any], Any]:
@@ -72,3 +73,11 @@ def _gather(execute: Callable[[Op], Any], op: Gather) -> list[Any]:
     if failure is not None:
         raise failure
     return results
+
+
+def _exact_or_search(execute: Callable[[Op], Any], op: ExactOrSearch) -> tuple[Any, list[Any]]:
+    """The two steps one after the other (backends with round trips send them as one)."""
+    record = execute(ExactGet(op.namespace, op.exact_key))
+    if record is not None:
+        return record, []
+    return None, execute(VectorSearch(op.namespace, op.partition, op.vector, op.k))

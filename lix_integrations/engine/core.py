@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from typing import Any
 
 from ..backends import Backend, open_backend
@@ -18,7 +19,7 @@ from ..embedders import Embedder, as_embedder
 from ..errors import BackendError, ConfigError, InvalidVectorError, LixError, SettingsMismatchError
 from .clock import Clock, SystemClock
 from .flows import Flow, T, run_async, run_sync
-from .ops import Embed, EmbedBatch, EnsureSettings, Gather, Op, Vector, WithPromptVector
+from .ops import Embed, EmbedBatch, EnsureSettings, ExactGet, Gather, Op, Vector, WithPromptVector
 from .stats import EngineStats, SemanticCounters
 from .vectors import to_unit_vector
 
@@ -62,6 +63,9 @@ class EngineCore:
         self.tools = ToolTier(config.tools, self.clock, config.namespace)
         self._dimension: int | None = self.embedder.dimension
         self._model: tuple[int | None, Any] | None = None
+        self._embed_cost = RunningCost()  # seconds per prompt embedding
+        self._trip_cost = RunningCost()  # seconds per exact check (one store round trip)
+        self.semantic.embed_first = self.embed_first
         self._settings_checked = False
         self._dimension_checked = False
         # Prompt vectors go through the embedding tier (front + store), so LangChain's lookup-then-update embeds a
@@ -114,17 +118,33 @@ class EngineCore:
 
         cached = self._model
         if cached is None or cached[0] != self._dimension:
-            cached = self._model = (self._dimension, model_from_embedder(self.embedder, self._dimension))
+            model = model_from_embedder(self.embedder, self._dimension, self._embed_cost.add_batch)
+            cached = self._model = (self._dimension, model)
         return cached[1]
 
-    def _prompt_vector(self, text: str, checked: dict[str, bytes | None] | None) -> Flow[Any]:
+    def embed_first(self, text: str) -> bool:
+        """The semantic tier's lookup order for ``text`` under ``lookup_order="auto"``: embed first when the
+        vector is already in memory, or when embedding costs under a quarter of the round trip it saves (an
+        exact check first costs one round trip on a hit and two on a miss; embedding first, one plus the
+        embedding, always)."""
+        order = self.config.lookup_order
+        if order != "auto":
+            return order == "embed_first"
+        if self.embeddings.in_front(text, self._prompt_model(), role="query"):
+            return True
+        embed, trip = self._embed_cost.value, self._trip_cost.value
+        return embed is not None and trip is not None and embed * 4 < trip
+
+    def _prompt_vector(
+        self, text: str, checked: dict[str, bytes | None] | None, use_store: bool = True
+    ) -> Flow[Any]:
         """The embedding tier's flow for one prompt, with the engine's embedder in the query role.
 
         The store write of a computed vector is deferred: this process's front serves it at once, and the
         backend sends it with its next command (the search or the upsert that follows).
         """
         matrix = yield from self.embeddings.embed(
-            [text], self._prompt_model(), role="query", checked=checked, defer_store=True
+            [text], self._prompt_model(), role="query", checked=checked, defer_store=True, use_store=use_store
         )
         return matrix[0]
 
@@ -166,13 +186,19 @@ class EngineCore:
 
         def execute(op: Op) -> Any:
             if isinstance(op, Embed):
-                flow = self._prompt_vector(op.text, checked.pop(op.text, None))
+                flow = self._prompt_vector(op.text, checked.pop(op.text, None), op.use_store)
                 vec = self._remember(op.text, run_sync(flow, execute))
                 if not self._dimension_checked:  # first vector of an embedder that did not declare its size
                     run_sync(self.settings_flow(), self.backend.execute)
                 return vec
-            if isinstance(op, WithPromptVector):
-                return run_sync(self._with_prompt_vector(op, checked), execute)
+            if isinstance(op, (WithPromptVector, ExactGet)):
+                started = time.perf_counter()
+                if isinstance(op, ExactGet):
+                    result = self.backend.execute(op)
+                else:
+                    result = run_sync(self._with_prompt_vector(op, checked), execute)
+                self._trip_cost.add(time.perf_counter() - started)
+                return result
             if isinstance(op, EmbedBatch):
                 return _compute_batch(op)
             return self.backend.execute(op)
@@ -187,13 +213,19 @@ class EngineCore:
 
         async def execute(op: Op) -> Any:
             if isinstance(op, Embed):
-                flow = self._prompt_vector(op.text, checked.pop(op.text, None))
+                flow = self._prompt_vector(op.text, checked.pop(op.text, None), op.use_store)
                 vec = self._remember(op.text, await run_async(flow, execute))
                 if not self._dimension_checked:
                     await run_async(self.settings_flow(), self.backend.aexecute)
                 return vec
-            if isinstance(op, WithPromptVector):
-                return await run_async(self._with_prompt_vector(op, checked), execute)
+            if isinstance(op, (WithPromptVector, ExactGet)):
+                started = time.perf_counter()
+                if isinstance(op, ExactGet):
+                    result = await self.backend.aexecute(op)
+                else:
+                    result = await run_async(self._with_prompt_vector(op, checked), execute)
+                self._trip_cost.add(time.perf_counter() - started)
+                return result
             if isinstance(op, EmbedBatch):
                 return await _acompute_batch(op)
             return await self.backend.aexecute(op)
@@ -274,3 +306,21 @@ async def _acompute_batch(op: EmbedBatch) -> Any:
         return await op.acompute(list(op.texts))
     assert op.compute is not None
     return await asyncio.to_thread(op.compute, list(op.texts))
+
+
+class RunningCost:
+    """An exponentially weighted mean of a measured duration (``None`` until the first measurement).
+
+    Updates from several threads may interleave; a lost update only delays the mean by one sample.
+    """
+
+    _WEIGHT = 0.1
+
+    def __init__(self) -> None:
+        self.value: float | None = None
+
+    def add(self, seconds: float) -> None:
+        self.value = seconds if self.value is None else self.value + self._WEIGHT * (seconds - self.value)
+
+    def add_batch(self, seconds: float, count: int) -> None:
+        self.add(seconds / count)

@@ -26,6 +26,7 @@ __all__ = [
     "EnsureSettings",
     "EvictOverflow",
     "ExactGet",
+    "ExactOrSearch",
     "Gather",
     "Op",
     "PurgeExpired",
@@ -93,9 +94,11 @@ class Embed(Op):
     """Embed one text with the engine's embedder. Result: unit-length ``Vector``.
 
     Handled by the engine's driver, not by a backend, so a flow can skip the embedding entirely (exact hits).
+    ``use_store=False`` keeps the vector in memory only: for an embedder cheaper than a store round trip.
     """
 
     text: str
+    use_store: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +163,21 @@ class VectorSearch(Op):
     """
 
     namespace: str
+    partition: str
+    vector: Vector
+    k: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExactOrSearch(Op):
+    """The record stored under ``exact_key`` if there is one, else a :class:`VectorSearch` of the partition.
+
+    Result: ``(record, [])`` or ``(None, [(record, similarity), ...])``. A lookup whose vector is at hand before
+    the exact check sends both steps together: one round trip on Redis instead of two.
+    """
+
+    namespace: str
+    exact_key: str
     partition: str
     vector: Vector
     k: int

@@ -563,13 +563,15 @@ class EmbeddingTier:
         ttl: float | None = None,
         checked: Mapping[str, bytes | None] | None = None,
         defer_store: bool = False,
+        use_store: bool = True,
     ) -> Flow[Matrix]:
         """Vectors of ``texts`` in input order, as a (len(texts), dimension) float32 array.
 
         Only the distinct texts that neither the front nor the store holds are computed, in one batch call.
         ``checked`` is what :meth:`read_stored` found for them; ``defer_store`` lets the backend send the
         computed vectors with its next command (the semantic tier's prompt vectors: the front serves this
-        process at once, and the write only saves other processes an embedding).
+        process at once, and the write only saves other processes an embedding). ``use_store=False`` skips
+        the store both ways: for a model cheaper to run than a store round trip.
         """
         items = _check_texts(texts)
         if role not in _ROLE_CODES:
@@ -577,7 +579,12 @@ class EmbeddingTier:
         if model.compute is None and model.acompute is None:
             raise ConfigError(f"embedding model {model.name!r} has no compute function")
         ttl = _check_ttl(ttl, InvalidInputError)
-        return self._embed_flow(items, model, role, _check_space(space), ttl, checked, defer_store)
+        return self._embed_flow(items, model, role, _check_space(space), ttl, checked, defer_store, use_store)
+
+    def in_front(self, text: str, model: EmbeddingModel, *, role: str) -> bool:
+        """Whether this process holds ``text``'s vector in memory (no store round trip needed for it)."""
+        key = self._keys([text], model.key(""), role)[0]
+        return bool(self._front.get_many([key], self._clock.now()))
 
     def read_stored(
         self, texts: Sequence[str], model: EmbeddingModel, *, role: str
@@ -615,6 +622,7 @@ class EmbeddingTier:
         ttl: float | None,
         checked: Mapping[str, bytes | None] | None = None,
         defer_store: bool = False,
+        use_store: bool = True,
     ) -> Flow[Matrix]:
         if not texts:
             return np.zeros((0, model.dimension or 0), dtype=np.float32)
@@ -627,6 +635,8 @@ class EmbeddingTier:
         self.counters.add(lookups=len(texts), deduplicated=len(texts) - len(unique))
         now = self._clock.now()
         dimension = self._dimension(model, model_key)
+        if not use_store:
+            checked = dict.fromkeys(unique)  # read as absent: nothing is asked of the store
         found = yield from self._read(unique, dimension, model_key, now, checked)
         missing = [key for key in unique if key not in found]
         if missing:
@@ -642,7 +652,10 @@ class EmbeddingTier:
                 self._learn(model_key, int(matrix.shape[1]))
             computed = [(key, matrix[i].copy()) for i, key in enumerate(missing)]
             found.update(computed)
-            yield from self._write(computed, now, ttl, defer_store)
+            if use_store:
+                yield from self._write(computed, now, ttl, defer_store)
+            else:
+                self._front.put_many([(key, vec, self._expiry(now, ttl)) for key, vec in computed])
         return np.stack([found[key] for key in keys]).astype(np.float32, copy=False)
 
     # -- arbitrary keys (URL, document id) ------------------------------------------------------------------------
@@ -756,18 +769,29 @@ class EmbeddingTier:
         self._front.discard_prefix("")
 
 
-def model_from_embedder(embedder: Any, dimension: int | None = None) -> EmbeddingModel:
+def model_from_embedder(
+    embedder: Any, dimension: int | None = None, on_compute: Callable[[float, int], None] | None = None
+) -> EmbeddingModel:
     """The engine's own embedder (one text at a time) as an :class:`EmbeddingModel` producing unit vectors.
 
     Used for the semantic tier's prompts (role "query") and as the default model of the embeddings API, so a
     prompt embedded once is read back from the front or the store, in this process or the next.
+    ``on_compute(seconds, texts)`` is told what each batch cost (the engine weighs it against a round trip).
     """
 
     def compute(texts: list[str]) -> list[Any]:
-        return [embedder.embed(text) for text in texts]
+        started = time.perf_counter()
+        out = [embedder.embed(text) for text in texts]
+        if on_compute is not None and texts:
+            on_compute(time.perf_counter() - started, len(texts))
+        return out
 
     async def acompute(texts: list[str]) -> list[Any]:
-        return [await embedder.aembed(text) for text in texts]
+        started = time.perf_counter()
+        out = [await embedder.aembed(text) for text in texts]
+        if on_compute is not None and texts:
+            on_compute(time.perf_counter() - started, len(texts))
+        return out
 
     return EmbeddingModel(
         name=str(embedder.name),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,6 +30,7 @@ from ..engine.ops import (
     Embed,
     EvictOverflow,
     ExactGet,
+    ExactOrSearch,
     PurgeExpired,
     SemanticRecord,
     Touch,
@@ -188,6 +190,9 @@ class SemanticTier:
         self._clock = clock
         self.counters = counters
         self.threshold = DEFAULT_THRESHOLD if config.threshold is None else config.threshold
+        #: Whether a lookup of this prompt should embed before its exact check (see ``lookup_order``); the
+        #: engine replaces it with its measured policy.
+        self.embed_first: Callable[[str], bool] = lambda text: config.lookup_order == "embed_first"
 
     @property
     def namespace(self) -> str:
@@ -217,24 +222,35 @@ class SemanticTier:
             return None
         ns = self.namespace
         now = self._clock.now()
-        exact = ExactGet(ns, query.exact_key)
         wants_vector = limit < 1.0 and policy is not SamplingPolicy.EXACT_ONLY
-        record: SemanticRecord | None = yield (WithPromptVector(exact, query.text) if wants_vector else exact)
+        vector: Vector | None = None
+        found: list[tuple[SemanticRecord, float]] | None = None
+        record: SemanticRecord | None
+        if wants_vector and self.embed_first(query.text):
+            # The vector costs less than a round trip: the exact check and the search travel together.
+            embed_started = time.perf_counter()
+            vector = yield Embed(query.text, use_store=False)
+            started += time.perf_counter() - embed_started  # latency excludes embedding, as benchmarks report
+            record, found = yield ExactOrSearch(ns, query.exact_key, query.partition, vector, _CANDIDATES)
+        else:
+            exact = ExactGet(ns, query.exact_key)
+            record = yield (WithPromptVector(exact, query.text) if wants_vector else exact)
         if record is not None:
             if self._live(record, now):
                 yield Touch(ns, (record.id,), now)
                 self.counters.record_lookup("exact_hits", time.perf_counter() - started)
                 return self._served(record, "exact", 1.0)
             yield DeleteIds(ns, (record.id,))
-        if limit >= 1.0 or policy is SamplingPolicy.EXACT_ONLY:
+            found = None  # the exact record stood in for the search
+        if not wants_vector:
             self.counters.record_lookup("misses", time.perf_counter() - started)
             return None
-        embed_started = time.perf_counter()
-        vector: Vector = yield Embed(query.text)
-        started += time.perf_counter() - embed_started  # latency excludes embedding, as benchmarks report it
-        found: list[tuple[SemanticRecord, float]] = yield VectorSearch(
-            ns, query.partition, vector, _CANDIDATES
-        )
+        if vector is None:
+            embed_started = time.perf_counter()
+            vector = yield Embed(query.text)
+            started += time.perf_counter() - embed_started
+        if found is None:
+            found = yield VectorSearch(ns, query.partition, vector, _CANDIDATES)
         expired = [rec.id for rec, _ in found if not self._live(rec, now)]
         if expired:
             yield DeleteIds(ns, tuple(expired))

@@ -13,9 +13,11 @@ did run would store a message twice.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -36,6 +38,7 @@ from ...engine.ops import (
     EnsureSettings,
     EvictOverflow,
     ExactGet,
+    ExactOrSearch,
     Gather,
     KvDelete,
     KvDeleteWhere,
@@ -58,6 +61,7 @@ from ...engine.ops import (
     Op,
     PurgeExpired,
     ScanEntries,
+    SemanticRecord,
     Touch,
     Upsert,
     VectorSearch,
@@ -75,6 +79,9 @@ __all__ = ["RedisBackend"]
 logger = logging.getLogger(__name__)
 
 _SCAN_COUNT = 1000
+#: Recorded uses wait for this many more, or this many seconds, while only lookups run (see _take_pending).
+_TOUCH_BATCH = 32
+_TOUCH_DELAY = 0.5
 #: Deferred calls are sent on their own once this many are waiting (normally the next command takes them).
 _PENDING_MAX = 256
 _sync_clients: dict[tuple[int, str, bool], Any] = {}
@@ -129,7 +136,7 @@ class RedisBackend(Backend):
         self.options = parse_redis_url(url)
         self.url = redact(url)
         opts = self.options
-        self._sem = SemanticCommands(opts.prefix, opts.index, opts.partition_limit)
+        self._sem = SemanticCommands(opts.prefix, opts.index, opts.partition_limit, opts.ef_runtime)
         self._kv = KvCommands(opts.prefix)
         self._lists = ListCommands(opts.prefix)
         self._closed = False
@@ -138,10 +145,14 @@ class RedisBackend(Backend):
         # are sent before that command, so every later read of this process sees them; other processes see
         # them once this backend sends anything (or closes).
         self._pending: list[Lua] = []
+        self._touches: dict[tuple[str, int], float] = {}  # (namespace, id) -> last use not sent yet
+        self._touches_since = 0.0
         self._pending_lock = threading.Lock()
+        self._conns = _Connections()
         self._flows: dict[type[Op], Callable[[Any], RFlow]] = {
             EnsureSettings: self._sem.ensure_settings,
             ExactGet: self._sem.exact_get,
+            ExactOrSearch: self._sem.exact_or_search,
             VectorSearch: self._sem.vector_search,
             Upsert: self._sem.upsert,
             Touch: self._sem.touch,
@@ -178,45 +189,84 @@ class RedisBackend(Backend):
 
     # -- deferred writes ------------------------------------------------------------------------------------
 
-    def _deferrable(self, op: Op) -> Lua | None:
-        """The one script a fire-and-forget write needs, or ``None`` when it needs nothing."""
-        if isinstance(op, Deferred):
-            op = op.op
-        if isinstance(op, Touch):
-            return self._sem.touch_call(op)
-        if isinstance(op, KvPut):
-            return self._kv.put_call(op)
-        raise LixError(f"RedisBackend cannot defer {type(op).__name__}")
-
     def _defer(self, op: Op) -> bool:
         """Queue a write; True when enough are waiting that they should be sent now."""
         if self._closed:
             raise LixError("this Redis backend is closed")
-        call = self._deferrable(op)
-        if call is None:
-            return False
+        if isinstance(op, Deferred):
+            op = op.op
         with self._pending_lock:
-            self._pending.append(call)
+            if isinstance(op, Touch):
+                if op.ids and not self._touches:
+                    self._touches_since = time.monotonic()
+                for entry_id in op.ids:
+                    self._touches[(op.namespace, entry_id)] = op.now
+                return len(self._touches) >= _PENDING_MAX
+            if not isinstance(op, KvPut):
+                raise LixError(f"RedisBackend cannot defer {type(op).__name__}")
+            call = self._kv.put_call(op)
+            if call is not None:
+                self._pending.append(call)
             return len(self._pending) >= _PENDING_MAX
 
-    def _take_pending(self) -> list[Lua]:
+    def _take_pending(self, lookup: bool = False) -> list[Lua]:
+        """The deferred writes to send now. Uses recorded by lookups wait for more lookups (up to
+        ``_TOUCH_BATCH`` of them or ``_TOUCH_DELAY`` seconds) and then go as one script per namespace: at
+        about 25 us of server time each, one per hit was a tenth of a lookup. Anything but a lookup takes
+        them all first, so evictions and scans always see every use."""
         with self._pending_lock:
             pending, self._pending = self._pending, []
+            touches = self._touches
+            if touches and (
+                not lookup
+                or len(touches) >= _TOUCH_BATCH
+                or time.monotonic() - self._touches_since >= _TOUCH_DELAY
+            ):
+                self._touches = {}
+                by_namespace: dict[str, list[tuple[int, float]]] = {}
+                for (namespace, entry_id), when in touches.items():
+                    by_namespace.setdefault(namespace, []).append((entry_id, when))
+                for namespace, uses in by_namespace.items():
+                    call = self._sem.touches_call(namespace, uses)
+                    if call is not None:
+                        pending.append(call)
         return pending
+
+    def _with_pending_uses(self, namespace: str, record: SemanticRecord) -> SemanticRecord:
+        """``record`` with the last use this process recorded but has not sent yet."""
+        when = self._touches.get((namespace, record.id))
+        if when is None or when <= record.accessed_at:
+            return record
+        return dataclasses.replace(record, accessed_at=when)
+
+    def _lookup_result(self, op: Op, result: Any) -> Any:
+        """A lookup's records as this process knows them, pending uses included (idle expiry reads them)."""
+        if not self._touches or result is None:
+            return result
+        if isinstance(op, ExactGet):
+            return self._with_pending_uses(op.namespace, result)
+        if isinstance(op, VectorSearch):
+            return [(self._with_pending_uses(op.namespace, rec), score) for rec, score in result]
+        if isinstance(op, ExactOrSearch):
+            record, found = result
+            if record is not None:
+                record = self._with_pending_uses(op.namespace, record)
+            return record, [(self._with_pending_uses(op.namespace, rec), score) for rec, score in found]
+        return result
 
     def _defer_sync(self, op: Op) -> None:
         if self._defer(op):
             self._flush_sync()
 
     def _flush_sync(self) -> None:
-        if self._pending:
+        if self._pending or self._touches:
             try:
                 self._send(_sync_client(self.options), [])
             except (RedisError, OSError) as exc:
                 logger.debug("Redis %s: deferred writes lost: %s", self.url, exc)
 
     async def _flush_async(self) -> None:
-        if self._pending:
+        if self._pending or self._touches:
             try:
                 await self._asend(_async_client(self.options), [])
             except (RedisError, OSError) as exc:
@@ -246,6 +296,7 @@ class RedisBackend(Backend):
 
     def _run(self, op: Op) -> Any:
         flow = self._flow(op)
+        lookup = type(op) in _LOOKUPS
         try:
             client = _sync_client(self.options)
             result: Any = None
@@ -254,12 +305,12 @@ class RedisBackend(Backend):
                 try:
                     call = flow.throw(pending) if pending is not None else flow.send(result)
                 except StopIteration as stop:
-                    return stop.value
+                    return self._lookup_result(op, stop.value) if lookup else stop.value
                 pending = None
                 if isinstance(call, Scan):
                     result = self._scan(client, call)
                     continue
-                result = self._send(client, [call])[0]
+                result = self._send(client, [call], lookup)[0]
                 if isinstance(result, ResponseError):
                     pending = result
                 elif isinstance(result, BaseException):
@@ -281,7 +332,9 @@ class RedisBackend(Backend):
                 calls = steps.next_calls()
                 if not calls:
                     return steps.results()
-                replies = iter(self._send(client, [c for c in calls if not isinstance(c, Scan)]))
+                replies = iter(
+                    self._send(client, [c for c in calls if not isinstance(c, Scan)], steps.lookup)
+                )
                 steps.deliver(
                     [self._scan(client, c) if isinstance(c, Scan) else next(replies) for c in calls]
                 )
@@ -297,9 +350,9 @@ class RedisBackend(Backend):
         self._flush_sync()
         return list(client.scan_iter(match=call.pattern, count=_SCAN_COUNT))
 
-    def _send(self, client: Any, calls: list[Cmd | Lua | Pipe]) -> list[Any]:
+    def _send(self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool = False) -> list[Any]:
         """``calls`` behind the deferred writes, in one packet: one reply per call, a command error as a value."""
-        pending = self._take_pending()
+        pending = self._take_pending(lookup)
         if self.options.cluster and not pending and len(calls) == 1 and not isinstance(calls[0], Pipe):
             return [_single(client, calls[0])]  # the cluster client routes single commands itself
         cmds, spans = _pack(pending, calls)
@@ -311,13 +364,15 @@ class RedisBackend(Backend):
         else:
             # Written in one packet on one pooled connection: a redis-py Pipeline object costs about 80 us
             # more per round trip (measured), as much as what it carries saves.
-            pool = client.connection_pool
-            conn = pool.get_connection()
+            conn = self._conns.take(client)
             try:
                 conn.send_packed_command(conn.pack_commands(cmds))
                 replies = [_read(conn) for _ in cmds]
+            except BaseException:
+                conn.disconnect()  # replies may be left unread: never hand this socket out again as it is
+                raise
             finally:
-                pool.release(conn)
+                self._conns.give(client, conn)
         for lua, reply in zip(pending, replies):
             if isinstance(reply, NoScriptError):
                 reply = _eval_or_error(lambda args: client.execute_command(*args), lua)
@@ -339,6 +394,7 @@ class RedisBackend(Backend):
         if isinstance(op, Gather):
             return await self._arun_many(op)
         flow = self._flow(op)
+        lookup = type(op) in _LOOKUPS
         try:
             client = _async_client(self.options)
             result: Any = None
@@ -347,12 +403,12 @@ class RedisBackend(Backend):
                 try:
                     call = flow.throw(pending) if pending is not None else flow.send(result)
                 except StopIteration as stop:
-                    return stop.value
+                    return self._lookup_result(op, stop.value) if lookup else stop.value
                 pending = None
                 if isinstance(call, Scan):
                     result = await self._ascan(client, call)
                     continue
-                result = (await self._asend(client, [call]))[0]
+                result = (await self._asend(client, [call], lookup))[0]
                 if isinstance(result, ResponseError):
                     pending = result
                 elif isinstance(result, BaseException):
@@ -373,7 +429,9 @@ class RedisBackend(Backend):
                 calls = steps.next_calls()
                 if not calls:
                     return steps.results()
-                replies = iter(await self._asend(client, [c for c in calls if not isinstance(c, Scan)]))
+                replies = iter(
+                    await self._asend(client, [c for c in calls if not isinstance(c, Scan)], steps.lookup)
+                )
                 delivered = []
                 for c in calls:
                     delivered.append(await self._ascan(client, c) if isinstance(c, Scan) else next(replies))
@@ -390,8 +448,8 @@ class RedisBackend(Backend):
         await self._flush_async()
         return [key async for key in client.scan_iter(match=call.pattern, count=_SCAN_COUNT)]
 
-    async def _asend(self, client: Any, calls: list[Cmd | Lua | Pipe]) -> list[Any]:
-        pending = self._take_pending()
+    async def _asend(self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool = False) -> list[Any]:
+        pending = self._take_pending(lookup)
         if self.options.cluster and not pending and len(calls) == 1 and not isinstance(calls[0], Pipe):
             return [await _asingle(client, calls[0])]
         cmds, spans = _pack(pending, calls)
@@ -425,12 +483,58 @@ class RedisBackend(Backend):
         """Stop using the backend; the process-wide pool stays for other backends opened with the same URL."""
         if not self._closed:
             self._flush_sync()
+            self._conns.release_all()
         self._closed = True
 
     async def aclose(self) -> None:
         if not self._closed:
             await self._flush_async()
         self._closed = True
+
+
+#: Operations that only read: recorded uses may wait behind them (their results show them, see _lookup_result).
+_LOOKUPS: frozenset[type[Op]] = frozenset({ExactGet, ExactOrSearch, VectorSearch, KvGet})
+
+
+class _Connections:
+    """Connections this backend keeps checked out of the shared pool between calls.
+
+    Taking one from redis-py's pool and giving it back costs about 20 us a call (its bookkeeping and
+    observability hooks), as much as a third of a round trip here; a list under a lock costs well under one.
+    A forked child starts over: its parent's sockets are not its own.
+    """
+
+    _KEEP = 16
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list[tuple[Any, Any]] = []  # (pool, connection)
+        self._pid = os.getpid()
+
+    def take(self, client: Any) -> Any:
+        pool = client.connection_pool
+        with self._lock:
+            if self._pid != os.getpid():
+                self._idle, self._pid = [], os.getpid()
+            for i in range(len(self._idle) - 1, -1, -1):
+                if self._idle[i][0] is pool:
+                    return self._idle.pop(i)[1]
+        return pool.get_connection()
+
+    def give(self, client: Any, conn: Any) -> None:
+        pool = client.connection_pool
+        with self._lock:
+            if self._pid == os.getpid() and len(self._idle) < self._KEEP:
+                self._idle.append((pool, conn))
+                return
+        pool.release(conn)
+
+    def release_all(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+            mine = self._pid == os.getpid()
+        for pool, conn in idle if mine else ():
+            pool.release(conn)
 
 
 class _Lockstep:
@@ -445,6 +549,7 @@ class _Lockstep:
         self._flows: list[RFlow | None] = []
         self._live: list[int] = []
         self._backend = backend
+        self.lookup = all(type(op) in _LOOKUPS for op in self._ops)
         for i, op in enumerate(self._ops):
             if isinstance(op, (Touch, Deferred)):
                 backend._defer(op)  # sent in this gather's first packet
@@ -463,7 +568,7 @@ class _Lockstep:
             try:
                 call = flow.throw(value) if isinstance(value, ResponseError) else flow.send(value)
             except StopIteration as stop:
-                self._results[i] = stop.value
+                self._results[i] = self._backend._lookup_result(self._ops[i], stop.value)
                 continue
             except Exception as exc:
                 self._errors[i] = self._backend._failure(self._ops[i], exc)

@@ -36,6 +36,7 @@ from ...engine.ops import (
     EnsureSettings,
     EvictOverflow,
     ExactGet,
+    ExactOrSearch,
     PurgeExpired,
     ScanEntries,
     SemanticRecord,
@@ -47,9 +48,6 @@ from ...errors import ConfigError, SettingsMismatchError
 from .calls import Cmd, Lua, RFlow, Script, b2s, num
 from .keys import h, sem_base
 
-#: HNSW candidate list size at query time (RediSearch's default is 10): 50 kept recall@1 at 1.0 on 10k random
-#: 384-dim vectors in BATCHES mode where 10 gave 0.9-0.985, for 0.1 ms more.
-_EF_RUNTIME = 50
 #: Partitions with at least this many vectors, and at least a tenth of the namespace's records, are searched in
 #: BATCHES mode; others brute force (ADHOC_BF). BATCHES walks the graph and drops what the filter rejects, so it
 #: wins when the partition is a large share of the index (0.3 ms vs 1 ms at 10k) and loses badly when it is a
@@ -194,53 +192,79 @@ return out
 """,
 )
 
-# One round trip for a Query Engine lookup: the partition's size picks the hybrid policy (see _server_search),
-# FT.SEARCH runs inside the script (allowed on a single Redis Stack server; Cluster never uses the Query Engine),
-# and each result gets its last-use time, kept outside the indexed hash (see TOUCH).
-SEARCH = Script(
-    "sem_search",
-    _ACC
-    + """
-local p, ph, k, vec, algo = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local size = redis.call('ZCARD', p .. 'pt:' .. ph)
-if size == 0 then return {} end
-local total = redis.call('ZCARD', p .. 'lru')
-local filter, policy = '(@ph:{' .. ph .. '})', ''
-if size >= total then
-  -- Every record is in this partition: a plain KNN finds the same neighbours without testing a filter per
-  -- candidate (0.15 ms instead of 0.2 at 10k, measured). The partition is still checked on each result below.
-  filter = '*'
-  if algo == 'hnsw' then policy = 'EF_RUNTIME ' .. ARGV[7] .. ' ' end
-elseif algo == 'hnsw' then
-  if size >= tonumber(ARGV[6]) and size * 10 >= total then
-    policy = 'HYBRID_POLICY BATCHES EF_RUNTIME ' .. ARGV[7] .. ' '
-  else
-    policy = 'HYBRID_POLICY ADHOC_BF '
-  end
-end
--- Only the distance comes back from FT.SEARCH: asking it to RETURN the record's fields cost 0.15 ms more
--- (measured) than reading them here with HMGET.
-local reply = redis.call('FT.SEARCH', p .. 'idx', filter .. '=>[KNN ' .. k .. ' @vec $v ' .. policy .. 'AS __d]',
-  'PARAMS', 2, 'v', vec, 'RETURN', 1, '__d', 'SORTBY', '__d', 'ASC', 'LIMIT', 0, k, 'DIALECT', 2)
-local out = {}
-local skip = #p + 3
-local names = {'ek', 'pt', 'sc', 'lk', 'pr', 'pl', 'ca', 'xa', 'aa', 'ph'}
-for i = 2, #reply, 2 do
-  local key = reply[i]
-  if string.sub(key, 1, skip - 1) == p .. 'r:' then
-    local id = string.sub(key, skip)
-    local values = redis.call('HMGET', key, unpack(names))
-    if values[1] and values[10] == ph then
-      values[10] = false
-      local rec = reply[i + 1]
-      for j = 1, #names do
-        if values[j] then rec[#rec + 1] = names[j]; rec[#rec + 1] = values[j] end
-      end
-      out[#out + 1] = id
-      out[#out + 1] = with_acc(p, id, rec)
+# The Query Engine search, as a Lua function: the partition's size picks the hybrid policy (see _server_search),
+# FT.SEARCH runs inside the script (allowed on a single Redis Stack server; Cluster never uses the Query Engine)
+# and returns the record fields itself, and one HMGET adds each result's last-use time, kept outside the indexed
+# hash (see TOUCH). Results of another partition (possible when the plain KNN runs) are dropped.
+_SEARCH_FN = """
+local function search(p, ph, k, vec, algo, batches_from, ef)
+  local size = redis.call('ZCARD', p .. 'pt:' .. ph)
+  if size == 0 then return {} end
+  local total = redis.call('ZCARD', p .. 'lru')
+  local filter, policy = '(@ph:{' .. ph .. '})', ''
+  if size >= total then
+    -- Every record is in this partition: a plain KNN finds the same neighbours without testing a filter per
+    -- candidate (0.15 ms instead of 0.2 at 10k, measured). Each result's partition is still checked below.
+    filter = '*'
+    if algo == 'hnsw' then policy = 'EF_RUNTIME ' .. ef .. ' ' end
+  elseif algo == 'hnsw' then
+    if size >= tonumber(batches_from) and size * 10 >= total then
+      policy = 'HYBRID_POLICY BATCHES EF_RUNTIME ' .. ef .. ' '
+    else
+      policy = 'HYBRID_POLICY ADHOC_BF '
     end
   end
+  local reply = redis.call('FT.SEARCH', p .. 'idx', filter .. '=>[KNN ' .. k .. ' @vec $v ' .. policy .. 'AS __d]',
+    'PARAMS', 2, 'v', vec, 'RETURN', 11, '__d', 'ek', 'pt', 'sc', 'lk', 'pr', 'pl', 'ca', 'xa', 'aa', 'ph',
+    'LIMIT', 0, k, 'DIALECT', 2)
+  local out, ids = {}, {}
+  local head = p .. 'r:'
+  for i = 2, #reply, 2 do
+    local key, rec = reply[i], reply[i + 1]
+    local mine = false
+    for j = 1, #rec, 2 do
+      if rec[j] == 'ph' then mine = rec[j + 1] == ph end
+    end
+    if mine and string.sub(key, 1, #head) == head then
+      ids[#ids + 1] = string.sub(key, #head + 1)
+      out[#out + 1] = ids[#ids]
+      out[#out + 1] = rec
+    end
+  end
+  if #ids > 0 then
+    local used = redis.call('HMGET', p .. 'acc', unpack(ids))
+    for i = 1, #ids do
+      if used[i] then local rec = out[2 * i]; rec[#rec + 1] = 'aa'; rec[#rec + 1] = used[i] end
+    end
+  end
+  return out
 end
+"""
+
+SEARCH = Script(
+    "sem_search",
+    _SEARCH_FN
+    + """
+return search(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+""",
+)
+
+# A lookup whose vector was at hand before the exact check: both steps in one round trip.
+EXACT_OR_SEARCH = Script(
+    "sem_exact_or_search",
+    _REMOVE
+    + _ACC
+    + _SEARCH_FN
+    + """
+local p = ARGV[1]
+local id = redis.call('HGET', p .. 'exact', ARGV[2])
+if id then
+  local rec = redis.call('HGETALL', p .. 'r:' .. id)
+  if #rec > 0 then return {'e', id, with_acc(p, id, rec)} end
+  remove(p, id)
+end
+local out = search(p, ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
+table.insert(out, 1, 's')
 return out
 """,
 )
@@ -249,13 +273,13 @@ TOUCH = Script(
     "sem_touch",
     """
 local p = ARGV[1]
-for i = 3, #ARGV do
+for i = 2, #ARGV, 2 do
   local id = ARGV[i]
   local rk = p .. 'r:' .. id
   local ph = redis.call('HGET', rk, 'ph')
   if ph then
     local tick = redis.call('INCR', p .. 'tick')
-    redis.call('HSET', p .. 'acc', id, ARGV[2])
+    redis.call('HSET', p .. 'acc', id, ARGV[i + 1])
     redis.call('ZADD', p .. 'lru', tick, id)
     if redis.call('ZSCORE', p .. 'pt:' .. ph, id) then redis.call('ZADD', p .. 'pt:' .. ph, tick, id) end
   end
@@ -358,33 +382,39 @@ def _fields(flat: Any) -> dict[str, Any]:
     return {b2s(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
 
 
-def _search_docs(reply: Any) -> list[tuple[str, dict[str, Any]]]:
-    """(key, fields) of an FT.SEARCH reply, in RESP2 (flat list) or RESP3 (map) form."""
-    if isinstance(reply, dict):
-        results = reply.get(b"results", reply.get("results")) or []
-        docs = []
-        for doc in results:
-            doc = {b2s(k): v for k, v in doc.items()}
-            docs.append((b2s(doc["id"]), _fields(doc.get("extra_attributes", {}))))
-        return docs
-    return [(b2s(reply[i]), _fields(reply[i + 1])) for i in range(1, len(reply), 2)]
+def _search_results(flat: list[Any], start: int) -> list[tuple[SemanticRecord, float]]:
+    """(record, similarity) pairs, best first, from the search script's flat id/fields reply."""
+    out: list[tuple[SemanticRecord, float]] = []
+    for i in range(start, len(flat), 2):
+        fields = _raw_fields(flat[i + 1])
+        if b"ek" not in fields or b"__d" not in fields:
+            continue
+        out.append((parse_record(int(flat[i]), fields), 1.0 - float(fields[b"__d"])))
+    out.sort(key=lambda pair: (-pair[1], pair[0].id))
+    return out
 
 
-def parse_record(entry_id: int, f: dict[str, Any]) -> SemanticRecord:
-    """A record from its hash fields (bytes values)."""
-    vec = f.get("vec")
-    expires = b2s(f.get("xa", b""))
+def _raw_fields(flat: list[Any]) -> dict[bytes, Any]:
+    """Hash fields of a script's flat reply, names left as bytes (decoding them all cost 20 us a lookup)."""
+    it = iter(flat)
+    return dict(zip(it, it))
+
+
+def parse_record(entry_id: int, f: dict[bytes, Any]) -> SemanticRecord:
+    """A record from its hash fields (bytes names and values, as the scripts return them)."""
+    vec = f.get(b"vec")
+    expires = f.get(b"xa")
     return SemanticRecord(
-        exact_key=b2s(f["ek"]),
-        partition=b2s(f["pt"]),
-        scope=b2s(f["sc"]),
-        llm_key=b2s(f["lk"]),
-        prompt=b2s(f["pr"]),
+        exact_key=f[b"ek"].decode(),
+        partition=f[b"pt"].decode(),
+        scope=f[b"sc"].decode(),
+        llm_key=f[b"lk"].decode(),
+        prompt=f[b"pr"].decode(),
         vector=None if not vec else np.frombuffer(vec, dtype=np.float32).copy(),
-        payload=b2s(f["pl"]),
-        created_at=float(b2s(f["ca"])),
+        payload=f[b"pl"].decode(),
+        created_at=float(f[b"ca"]),
         expires_at=float(expires) if expires else None,
-        accessed_at=float(b2s(f["aa"])),
+        accessed_at=float(f[b"aa"]),
         id=entry_id,
     )
 
@@ -488,8 +518,9 @@ class _VectorCache:
 class SemanticCommands:
     """The semantic operations of one Redis backend, as generators of calls."""
 
-    def __init__(self, prefix: str, index: str, partition_limit: int) -> None:
+    def __init__(self, prefix: str, index: str, partition_limit: int, ef_runtime: int = 20) -> None:
         self.prefix = prefix
+        self.ef_runtime = ef_runtime  # HNSW candidate list size per search (see url.py)
         self.index = index  # "auto" (until detected), "hnsw", "flat" or "none"
         self.partition_limit = partition_limit
         self._ready: dict[str, int] = {}  # namespace -> dimension of its Query Engine index
@@ -566,7 +597,7 @@ class SemanticCommands:
         reply = yield Lua(EXACT, (base + "exact",), (base, op.exact_key))
         if not reply:
             return None
-        return parse_record(int(reply[0]), _fields(reply[1]))
+        return parse_record(int(reply[0]), _raw_fields(reply[1]))
 
     def upsert(self, op: Upsert) -> RFlow:
         yield from self.detect()
@@ -609,7 +640,7 @@ class SemanticCommands:
         order = sorted(best.tolist(), key=lambda j: (-float(scores[j]), int(ids[j])))
         chosen = [(int(ids[j]), float(scores[j])) for j in order]
         flat = yield Lua(FETCH, (base + "lru",), (base, *(i for i, _ in chosen)))
-        records = {int(flat[j]): _fields(flat[j + 1]) for j in range(0, len(flat), 2)}
+        records = {int(flat[j]): _raw_fields(flat[j + 1]) for j in range(0, len(flat), 2)}
         return [
             (parse_record(i, records[i]), score)
             for i, score in chosen
@@ -629,18 +660,38 @@ class SemanticCommands:
         # BATCHES mode walks the graph and filters as it goes (0.3 ms); a partition that is a small share of the
         # index stays ADHOC_BF, which scans only its own vectors. The script reads the sizes and decides.
         args = (
-            base, h(op.partition), int(op.k), query.tobytes(), self.index, _BATCHES_FROM, _EF_RUNTIME,
+            base, h(op.partition), int(op.k), query.tobytes(), self.index, _BATCHES_FROM, self.ef_runtime,
         )  # fmt: skip
         flat = yield Lua(SEARCH, (base + "lru",), args)
-        out: list[tuple[SemanticRecord, float]] = []
-        for i in range(0, len(flat), 2):
-            fields = _fields(flat[i + 1])
-            if "ek" not in fields or "__d" not in fields:
-                continue
-            distance = float(b2s(fields.pop("__d")))
-            out.append((parse_record(int(flat[i]), fields), 1.0 - distance))
-        out.sort(key=lambda pair: (-pair[1], pair[0].id))
-        return out
+        return _search_results(flat, 0)
+
+    def exact_or_search(self, op: ExactOrSearch) -> RFlow:
+        """One script on the Query Engine; the two steps in turn in plain mode (whose search is two anyway)."""
+        yield from self.detect()
+        search = VectorSearch(op.namespace, op.partition, op.vector, op.k)
+        if not self.server_index or op.k <= 0:
+            record = yield from self.exact_get(ExactGet(op.namespace, op.exact_key))
+            if record is not None:
+                return record, []
+            return None, (yield from self.vector_search(search))
+        base = sem_base(self.prefix, op.namespace)
+        query = np.ascontiguousarray(op.vector, dtype=np.float32).reshape(-1)
+        yield from self._ensure_index(op.namespace, None)
+        if op.namespace not in self._ready:
+            record = yield from self.exact_get(ExactGet(op.namespace, op.exact_key))
+            return record, []  # nothing with a vector was ever stored here
+        if self._ready[op.namespace] != query.shape[0]:
+            raise SettingsMismatchError(
+                "dimension (Redis vector index)", self._ready[op.namespace], int(query.shape[0])
+            )
+        args = (
+            base, op.exact_key, h(op.partition), int(op.k), query.tobytes(), self.index, _BATCHES_FROM,
+            self.ef_runtime,
+        )  # fmt: skip
+        flat = yield Lua(EXACT_OR_SEARCH, (base + "lru",), args)
+        if b2s(flat[0]) == "e":
+            return parse_record(int(flat[1]), _raw_fields(flat[2])), []
+        return None, _search_results(flat, 1)
 
     def touch(self, op: Touch) -> RFlow:
         call = self.touch_call(op)
@@ -649,10 +700,17 @@ class SemanticCommands:
 
     def touch_call(self, op: Touch) -> Lua | None:
         """The script recording a use; the backend defers it to ride with its next command."""
-        if not op.ids:
+        return self.touches_call(op.namespace, [(i, op.now) for i in op.ids])
+
+    def touches_call(self, namespace: str, uses: list[tuple[int, float]]) -> Lua | None:
+        """One script recording several uses (id, time) of a namespace's records, oldest first."""
+        if not uses:
             return None
-        base = sem_base(self.prefix, op.namespace)
-        return Lua(TOUCH, (base + "lru",), (base, num(op.now), *op.ids))
+        base = sem_base(self.prefix, namespace)
+        args: list[object] = [base]
+        for entry_id, when in sorted(uses, key=lambda use: use[1]):
+            args += [entry_id, num(when)]
+        return Lua(TOUCH, (base + "lru",), tuple(args))
 
     def delete_ids(self, op: DeleteIds) -> RFlow:
         if not op.ids:
@@ -688,8 +746,8 @@ class SemanticCommands:
         flat = yield Lua(SCAN_ENTRIES, (base + "lru",), args)
         out = []
         for i in range(0, len(flat), 2):
-            fields = _fields(flat[i + 1])
-            fields.pop("vec", None)
+            fields = _raw_fields(flat[i + 1])
+            fields.pop(b"vec", None)
             out.append(parse_record(int(flat[i]), fields))
         return out
 
