@@ -16,12 +16,11 @@ from typing import Any
 from ..backends import Backend, open_backend
 from ..config import EngineConfig, default_store_url
 from ..embedders import Embedder, as_embedder
-from ..errors import BackendError, ConfigError, InvalidVectorError, LixError, SettingsMismatchError
+from ..errors import BackendError, ConfigError, LixError, SettingsMismatchError
 from .clock import Clock, SystemClock
 from .flows import Flow, T, run_async, run_sync
 from .ops import Embed, EmbedBatch, EnsureSettings, ExactGet, Gather, Op, Vector, WithPromptVector
 from .stats import EngineStats, SemanticCounters
-from .vectors import to_unit_vector
 
 __all__ = ["SERIALIZATION_VERSION", "EngineCore"]
 
@@ -101,13 +100,9 @@ class EngineCore:
 
     # -- embedding -----------------------------------------------------------------------------------------
 
-    def _remember(self, text: str, raw: Any) -> Vector:
-        try:
-            vec = to_unit_vector(raw, self._dimension)
-        except InvalidVectorError as exc:
-            raise InvalidVectorError(
-                f"embedder {self.embedder.name!r} returned a bad vector: {exc}"
-            ) from None
+    def _remember(self, text: str, vec: Vector) -> Vector:
+        """Learn the embedder's dimension from its first vector (the embedding tier validated and normalized
+        it, so the settings check can run once the size is known)."""
         if self._dimension is None:
             self._dimension = int(vec.shape[0])
         return vec

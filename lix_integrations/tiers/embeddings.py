@@ -30,6 +30,7 @@ once is shared by every session"). Tenants that must not share use ``space``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -171,9 +172,15 @@ class EmbeddingModel:
 
     def key(self, space: str = "") -> str:
         """The key prefix of this model's vectors in ``space``."""
-        dim = "auto" if self.dimension is None else str(self.dimension)
-        norm = "unit" if self.normalize else "raw"
-        return digest("embedding-model", space, self.name, dim, norm, VALUE_LAYOUT)
+        return _model_key(space, self.name, self.dimension, self.normalize)
+
+
+@functools.lru_cache(maxsize=256)
+def _model_key(space: str, name: str, dimension: int | None, normalize: bool) -> str:
+    """Derived once per model and space: it prefixes every vector key, so every lookup needs it."""
+    dim = "auto" if dimension is None else str(dimension)
+    norm = "unit" if normalize else "raw"
+    return digest("embedding-model", space, name, dim, norm, VALUE_LAYOUT)
 
 
 @dataclass(frozen=True)
