@@ -1,5 +1,5 @@
 """The Redis backend's fast paths keep the storage semantics: plain mode's in-process vector cache, deferred
-touches, Query Engine hybrid policies, and Redis expiry of records with a TTL."""
+touches, Query Engine hybrid policies, one-round-trip lookups, and Redis expiry of records and values with a TTL."""
 
 from __future__ import annotations
 
@@ -10,13 +10,21 @@ import pytest
 import redis
 
 from lix_integrations.backends import open_backend
+from lix_integrations.backends.redis import kv as redis_kv
 from lix_integrations.backends.redis import semantic as redis_semantic
 from lix_integrations.backends.redis.backend import RedisBackend
-from lix_integrations.backends.redis.keys import sem_base
+from lix_integrations.backends.redis.keys import kv_base, sem_base
 from lix_integrations.engine.ops import (
     CountEntries,
     DeleteIds,
     ExactGet,
+    ExactOrSearch,
+    KvGet,
+    KvItem,
+    KvPurgeExpired,
+    KvPut,
+    KvScan,
+    KvUsage,
     PurgeExpired,
     SemanticRecord,
     Touch,
@@ -179,3 +187,100 @@ def test_lists_of_thousands_of_items_in_one_script(plain_url: str) -> None:
         ]
     finally:
         backend.close()
+
+
+def test_one_partition_searches_without_filter_and_keeps_partitions_apart(redis_stack_url: str) -> None:
+    """A partition holding every record is searched by a plain KNN; results of another partition never leak."""
+    backend = open_backend(with_prefix(redis_stack_url, index="hnsw"))
+    try:
+        ids = [backend.execute(Upsert(NS, record(f"e{i}", unit(i)))) for i in range(20)]
+        found = backend.execute(VectorSearch(NS, "p", unit(3), 3))
+        assert found[0][0].id == ids[3] and found[0][1] == pytest.approx(1.0, abs=1e-4)
+        exact, none = backend.execute(ExactOrSearch(NS, "e5", "p", unit(9), 3))
+        assert exact is not None and exact.id == ids[5] and none == []
+        missing, candidates = backend.execute(ExactOrSearch(NS, "nope", "p", unit(7), 3))
+        assert missing is None and candidates[0][0].id == ids[7]
+        other = backend.execute(Upsert(NS, record("o", unit(7), partition="q")))
+        assert all(r.partition == "p" for r, _ in backend.execute(VectorSearch(NS, "p", unit(7), 5)))
+        assert [r.id for r, _ in backend.execute(VectorSearch(NS, "q", unit(7), 5))] == [other]
+        _, in_q = backend.execute(ExactOrSearch(NS, "nope", "q", unit(1), 5))
+        assert [r.id for r, _ in in_q] == [other]
+    finally:
+        backend.close()
+
+
+def test_uses_wait_behind_lookups_but_not_behind_other_operations(plain_url: str) -> None:
+    a, b = open_pair(plain_url)
+    try:
+        entry = a.execute(Upsert(NS, record("e", unit(1))))
+        a.execute(Touch(NS, (entry,), 500.0))
+        mine = a.execute(ExactGet(NS, "e"))  # a lookup: the use may wait, but this process sees it
+        assert mine is not None and mine.accessed_at == 500.0
+        searched = a.execute(VectorSearch(NS, "p", unit(1), 1))
+        assert searched[0][0].accessed_at == 500.0
+        theirs = b.execute(ExactGet(NS, "e"))
+        assert theirs is not None and theirs.accessed_at == 100.0  # not sent yet
+        a.execute(CountEntries(NS))  # anything but a lookup sends the waiting uses first
+        theirs = b.execute(ExactGet(NS, "e"))
+        assert theirs is not None and theirs.accessed_at == 500.0
+    finally:
+        a.close()
+        b.close()
+
+
+def test_kv_values_carry_redis_expiry(plain_url: str, raw: redis.Redis) -> None:
+    backend = open_backend(plain_url)
+    assert isinstance(backend, RedisBackend)
+    base = kv_base(backend.options.prefix, NS, "t")
+    try:
+        backend.execute(KvPut(NS, "t", (KvItem("kept", b"1234"), KvItem("timed", b"abcdef", 130.0)), 100.0))
+        assert raw.pttl(f"{base}v:kept") == -1
+        ttl_ms = raw.pttl(f"{base}v:timed")
+        assert (30 + redis_kv.EXPIRY_SLACK_SECONDS - 5) * 1000 < ttl_ms <= (30 + 60) * 1000
+        assert backend.execute(KvUsage(NS, "t")) == (2, 10)
+        raw.delete(f"{base}v:timed")  # what Redis does when that time comes
+        assert backend.execute(KvGet(NS, "t", ("timed", "kept"), 110.0)) == [None, b"1234"]
+        assert [k for k, _ in backend.execute(KvScan(NS, "t", 110.0))] == ["kept"]
+        assert backend.execute(KvUsage(NS, "t")) == (2, 10)  # counted until purged, like any expired entry
+        assert backend.execute(KvPurgeExpired(NS, None, 200.0)) == 1
+        assert backend.execute(KvUsage(NS, "t")) == (1, 4)
+        assert raw.hlen(f"{base}sz") == 1
+    finally:
+        backend.close()
+
+
+def test_cheap_embedder_lookup_is_one_round_trip(
+    redis_stack_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With an embedder far cheaper than a round trip, a missed prompt costs one packet; exact_first costs two."""
+    from lix_integrations import Engine
+    from lix_integrations.testing.fakes import FakeEmbedder
+
+    sends: list[int] = []
+    original = RedisBackend._send
+
+    def counting(
+        self: RedisBackend, client: object, calls: list[object], lookup: bool = False
+    ) -> list[object]:
+        sends.append(len(calls))
+        return original(self, client, calls, lookup)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(RedisBackend, "_send", counting)
+    url = with_prefix(redis_stack_url, index="hnsw")
+    texts = ["the capital of France", "what is the capital of France"] + [
+        f"warm up question {i}" for i in range(5)
+    ]
+    fake = FakeEmbedder()
+    known = {text: fake.embed(text) for text in texts}  # a dict lookup: microseconds, far below a round trip
+    for order, trips in (("auto", 1), ("exact_first", 2)):
+        engine = Engine(url, embedder=known.__getitem__, lookup_order=order, threshold=0.5)
+        try:
+            engine.semantic.update("the capital of France", "llm", "Paris")
+            for i in range(5):  # warm up: measure the round trip and the embedder
+                engine.semantic.lookup(f"warm up question {i}", "llm")
+            sends.clear()
+            hit = engine.semantic.lookup("what is the capital of France", "llm")
+            assert hit is not None and hit.payload == "Paris"
+            assert len(sends) == trips, (order, sends)
+        finally:
+            engine.close()

@@ -55,7 +55,7 @@ def kv_base(prefix: str, namespace: str, table: str) -> str:
 
 
 def kv_table_pattern(prefix: str, namespace: str) -> str:
-    return f"{prefix}:{{k/{esc(namespace)}/*}}:data"
+    return f"{prefix}:{{k/{esc(namespace)}/*}}:meta"
 
 
 @lru_cache(maxsize=4096)  # built on every operation; escaping is the slow part

@@ -1,13 +1,16 @@
 """Key-value records on Redis: one table = one slot (``{k/<namespace>/<table>}``), every op one script.
 
-Layout under the table's base: ``data`` hash key -> value; ``keys`` zset (score 0, ordered by key bytes, which
-for UTF-8 is code-point order, so scans come back sorted like the embedded backends); ``lru`` zset key ->
-use tick; ``exp`` zset key -> expires_at; ``tags`` hash key -> comma-separated tag hashes; ``t:<hash>`` set of
-keys carrying a tag; ``meta`` hash (``bytes`` total, ``tick`` counter).
+Layout under the table's base: ``v:<key>`` one string per value, so a value with a TTL carries Redis expiry
+(``PX``: its TTL on the engine's clock plus a minute of slack) and Redis frees it even if nothing ever purges;
+``keys`` zset (score 0, ordered by key bytes, which for UTF-8 is code-point order, so scans come back sorted like
+the embedded backends); ``lru`` zset key -> use tick; ``exp`` zset key -> expires_at; ``sz`` hash key -> value
+size; ``tags`` hash key -> comma-separated tag hashes; ``t:<hash>`` set of keys carrying a tag; ``meta`` hash
+(``bytes`` total, ``tick`` counter; its existence marks a table).
 
-Expiry is stored and filtered on read against the engine's (injectable) clock rather than left to Redis
-``PEXPIREAT``: a record vanishing behind the indexes' back would make usage and eviction counts lie, and tests
-run on a fake clock. ``KvPurgeExpired`` (the tiers run it periodically) deletes what has expired.
+Reads still filter on ``expires_at`` against the engine's (injectable) clock, so an entry is never served past
+its TTL while Redis's copy waits out the slack (tests run on a fake clock, and machines' clocks differ).
+``KvPurgeExpired`` (the tiers run it periodically) removes expired entries from the indexes; a value Redis
+expired first leaves index entries behind until then, and ``sz`` keeps the byte count right when they go.
 """
 
 from __future__ import annotations
@@ -16,12 +19,16 @@ from ...engine.ops import KvDelete, KvDeleteWhere, KvEvict, KvGet, KvPurgeExpire
 from .calls import Lua, RFlow, Scan, Script, b2s, num
 from .keys import h, kv_base, kv_table_pattern
 
+#: Redis deletes a value this long after its TTL (see the module docstring).
+EXPIRY_SLACK_SECONDS = 60.0
+
 _REMOVE = """
 local function remove(p, key)
-  local v = redis.call('HGET', p .. 'data', key)
-  if not v then return 0 end
-  redis.call('HDEL', p .. 'data', key)
-  if #v > 0 then redis.call('HINCRBY', p .. 'meta', 'bytes', 0 - #v) end
+  if not redis.call('ZSCORE', p .. 'keys', key) then return 0 end
+  local size = tonumber(redis.call('HGET', p .. 'sz', key) or '0')
+  redis.call('DEL', p .. 'v:' .. key)
+  redis.call('HDEL', p .. 'sz', key)
+  if size > 0 then redis.call('HINCRBY', p .. 'meta', 'bytes', 0 - size) end
   redis.call('ZREM', p .. 'keys', key)
   redis.call('ZREM', p .. 'lru', key)
   redis.call('ZREM', p .. 'exp', key)
@@ -43,10 +50,15 @@ PUT = Script(
     _REMOVE
     + """
 local p = ARGV[1]
-for i = 2, #ARGV, 4 do
-  local key, value, exp, tags = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+for i = 2, #ARGV, 5 do
+  local key, value, exp, tags, px = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   remove(p, key)
-  redis.call('HSET', p .. 'data', key, value)
+  if px ~= '' then
+    redis.call('SET', p .. 'v:' .. key, value, 'PX', px)
+  else
+    redis.call('SET', p .. 'v:' .. key, value)
+  end
+  redis.call('HSET', p .. 'sz', key, #value)
   redis.call('HINCRBY', p .. 'meta', 'bytes', #value)
   redis.call('ZADD', p .. 'keys', 0, key)
   redis.call('ZADD', p .. 'lru', redis.call('HINCRBY', p .. 'meta', 'tick', 1), key)
@@ -68,7 +80,7 @@ local p, now, touch = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
 local out = {}
 for i = 4, #ARGV do
   local key = ARGV[i]
-  local v = redis.call('HGET', p .. 'data', key)
+  local v = redis.call('GET', p .. 'v:' .. key)
   if v and expired(p, key, now) then v = false end
   if v and touch then redis.call('ZADD', p .. 'lru', redis.call('HINCRBY', p .. 'meta', 'tick', 1), key) end
   out[#out + 1] = v or false
@@ -122,9 +134,10 @@ while limit < 0 or found < limit do
   if #page == 0 then break end
   offset = offset + #page
   for _, key in ipairs(page) do
-    if not expired(p, key, now) then
+    local v = not expired(p, key, now) and redis.call('GET', p .. 'v:' .. key)
+    if v then  -- false: expired, by the engine's clock or already by Redis
       out[#out + 1] = key
-      out[#out + 1] = keys_only and '' or redis.call('HGET', p .. 'data', key)
+      out[#out + 1] = keys_only and '' or v
       found = found + 1
       if limit >= 0 and found >= limit then break end
     end
@@ -138,7 +151,7 @@ USAGE = Script(
     "kv_usage",
     """
 local p = ARGV[1]
-return {redis.call('HLEN', p .. 'data'), tonumber(redis.call('HGET', p .. 'meta', 'bytes') or '0')}
+return {redis.call('ZCARD', p .. 'keys'), tonumber(redis.call('HGET', p .. 'meta', 'bytes') or '0')}
 """,
 )
 
@@ -150,7 +163,7 @@ local p = ARGV[1]
 local max_n, max_b = tonumber(ARGV[2]), tonumber(ARGV[3])
 local n = 0
 while true do
-  local count = redis.call('HLEN', p .. 'data')
+  local count = redis.call('ZCARD', p .. 'keys')
   local bytes = tonumber(redis.call('HGET', p .. 'meta', 'bytes') or '0')
   if count == 0 or not ((max_n >= 0 and count > max_n) or (max_b >= 0 and bytes > max_b)) then break end
   local oldest = redis.call('ZRANGE', p .. 'lru', 0, 0)[1]
@@ -191,7 +204,7 @@ class KvCommands:
 
     def _lua(self, script: Script, namespace: str, table: str, *args: object) -> Lua:
         base = kv_base(self.prefix, namespace, table)
-        return Lua(script, (base + "data",), (base, *args))
+        return Lua(script, (base + "meta",), (base, *args))
 
     def get(self, op: KvGet) -> RFlow:
         if not op.keys:
@@ -211,8 +224,11 @@ class KvCommands:
             return None
         args: list[object] = []
         for item in op.items:
-            exp = "" if item.expires_at is None else num(item.expires_at)
-            args += [item.key, bytes(item.value), exp, ",".join(sorted({h(t) for t in item.tags}))]
+            exp = px = ""
+            if item.expires_at is not None:
+                exp = num(item.expires_at)
+                px = str(max(1, int((max(0.0, item.expires_at - op.now) + EXPIRY_SLACK_SECONDS) * 1000)))
+            args += [item.key, bytes(item.value), exp, ",".join(sorted({h(t) for t in item.tags})), px]
         return self._lua(PUT, op.namespace, op.table, *args)
 
     def delete(self, op: KvDelete) -> RFlow:
@@ -251,7 +267,7 @@ class KvCommands:
             return int((yield self._lua(PURGE, op.namespace, op.table, num(op.now))))
         found = yield Scan(kv_table_pattern(self.prefix, op.namespace))
         total = 0
-        for data_key in sorted({b2s(k) for k in found}):
-            base = data_key[: -len("data")]
-            total += int((yield Lua(PURGE, (data_key,), (base, num(op.now)))))
+        for meta_key in sorted({b2s(k) for k in found}):
+            base = meta_key[: -len("meta")]
+            total += int((yield Lua(PURGE, (meta_key,), (base, num(op.now)))))
         return total
