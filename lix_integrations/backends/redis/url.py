@@ -10,6 +10,8 @@ Options (query string, removed before the URL reaches redis-py):
 * ``ef_runtime=20`` - HNSW only: the candidate list size of a search. 20 found the true nearest neighbour of
   every near-duplicate query (similarity >= 0.8) among 10k MiniLM vectors, and of 98.2% of arbitrary ones
   (50: 100%, for 0.07 ms more per lookup at 10k entries); raise it for workloads served far below 0.8.
+* ``autopipeline=true`` - async clients send the commands of all tasks issued in one event-loop turn as one
+  packet (not on a cluster); ``false`` sends each call on its own.
 * ``partition_limit=2048`` - plain mode only: at most this many vectors per semantic partition (least recently
   used ones are evicted inside the partition), which bounds what one lookup transfers.
 
@@ -42,6 +44,7 @@ class RedisOptions:
     partition_limit: int
     tls: bool
     ef_runtime: int = 20
+    autopipeline: bool = True
 
 
 def redact(url: str) -> str:
@@ -65,7 +68,7 @@ def parse_redis_url(url: str) -> RedisOptions:
     if scheme not in ("redis", "rediss"):
         raise ConfigError(f"not a Redis URL: {redact(url)!r}")
     kept: list[tuple[str, str]] = []
-    index, prefix, limit, ef_runtime = "auto", "lix", 2048, 20
+    index, prefix, limit, ef_runtime, autopipeline = "auto", "lix", 2048, 20, True
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         low = value.lower()
         if key == "cluster":
@@ -87,6 +90,10 @@ def parse_redis_url(url: str) -> RedisOptions:
                 raise ConfigError(f"partition_limit must be an integer, got {value!r}") from None
             if limit < 1:
                 raise ConfigError(f"partition_limit must be at least 1, got {limit}")
+        elif key == "autopipeline":
+            if low not in _TRUE | _FALSE:
+                raise ConfigError(f"autopipeline must be true or false, got {value!r}")
+            autopipeline = low in _TRUE
         elif key == "ef_runtime":
             try:
                 ef_runtime = int(value)
@@ -109,4 +116,5 @@ def parse_redis_url(url: str) -> RedisOptions:
         partition_limit=limit,
         tls=scheme == "rediss",
         ef_runtime=ef_runtime,
+        autopipeline=autopipeline,
     )
