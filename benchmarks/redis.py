@@ -368,6 +368,37 @@ def chat_ours(
     return add_s, read_s
 
 
+def chat_ours_llama_index(
+    url: str, convo: list[list[tuple[str, str]]], archive_dir: str, per_call: int = 1
+) -> tuple[float, float]:
+    from llama_index.core.llms import ChatMessage, MessageRole
+
+    from lix_integrations.llama_index.chat_store import LixChatStore
+
+    engine = Engine(url, sessions=SessionConfig(hot_window=20, archive_dir=archive_dir))
+    store = LixChatStore(engine=engine)
+    msgs = [
+        [
+            ChatMessage(role=MessageRole.USER if r == "human" else MessageRole.ASSISTANT, content=t)
+            for r, t in c
+        ]
+        for c in convo
+    ]
+    start = time.perf_counter()
+    for m in range(0, len(convo[0]), per_call):
+        for s, c in enumerate(msgs):
+            for message in c[m : m + per_call]:  # BaseChatStore has no batch add: one call per message
+                store.add_message(f"bench-{s}", message)
+    add_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for s in range(len(convo)):
+        got = store.get_messages(f"bench-{s}")[-20:]
+        assert len(got) == min(20, len(convo[0])), len(got)
+    read_s = time.perf_counter() - start
+    engine.close()
+    return add_s, read_s
+
+
 def chat_langchain_redis(
     url: str, convo: list[list[tuple[str, str]]], per_call: int = 1
 ) -> tuple[float, float]:
@@ -433,6 +464,147 @@ def chat_llama_index(url: str, convo: list[list[tuple[str, str]]], per_call: int
     return add_s, read_s
 
 
+CONCURRENCY = 50
+
+
+def _timed_waves(
+    talk: Callable[[int], Any],
+    read: Callable[[int], Any],
+    count: int,
+    setup: Callable[[], Any] | None = None,
+    teardown: Callable[[], Any] | None = None,
+) -> tuple[float, float]:
+    """Every session's ``talk(i)``, then its ``read(i)``, ``CONCURRENCY`` conversations at a time, all on one event
+    loop (async clients belong to the loop that made them). Returns (add seconds, read seconds)."""
+    import asyncio
+
+    async def waves(make: Callable[[int], Any]) -> float:
+        start = time.perf_counter()
+        for first in range(0, count, CONCURRENCY):
+            await asyncio.gather(*(make(i) for i in range(first, min(count, first + CONCURRENCY))))
+        return time.perf_counter() - start
+
+    async def main() -> tuple[float, float]:
+        if setup is not None:
+            await setup()
+        try:
+            return await waves(talk), await waves(read)
+        finally:
+            if teardown is not None:
+                await teardown()
+
+    return asyncio.run(main())
+
+
+def achat_ours(url: str, convo: list[list[tuple[str, str]]], archive_dir: str) -> tuple[float, float]:
+
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    from lix_integrations import AsyncEngine
+    from lix_integrations.langchain.chat_history import LixChatMessageHistory
+
+    holder: dict[str, Any] = {}
+
+    async def setup() -> None:
+        holder["engine"] = AsyncEngine(url, sessions=SessionConfig(hot_window=20, archive_dir=archive_dir))
+
+    async def teardown() -> None:
+        await holder["engine"].aclose()
+
+    msgs = [[HumanMessage(t) if r == "human" else AIMessage(t) for r, t in c] for c in convo]
+
+    async def talk(s: int) -> None:
+        history = LixChatMessageHistory(f"abench-{s}", engine=holder["engine"])
+        for message in msgs[s]:
+            await history.aadd_messages([message])
+
+    async def read(s: int) -> None:
+        history = LixChatMessageHistory(f"abench-{s}", engine=holder["engine"])
+        assert len((await history.aget_messages())[-20:]) == min(20, len(convo[0]))
+
+    return _timed_waves(talk, read, len(convo), setup, teardown)
+
+
+def achat_ours_llama_index(
+    url: str, convo: list[list[tuple[str, str]]], archive_dir: str
+) -> tuple[float, float]:
+    from llama_index.core.llms import ChatMessage, MessageRole
+
+    from lix_integrations import Engine as SyncEngine
+    from lix_integrations.llama_index.chat_store import LixChatStore
+
+    store = LixChatStore(
+        engine=SyncEngine(url, sessions=SessionConfig(hot_window=20, archive_dir=archive_dir))
+    )
+    msgs = [
+        [
+            ChatMessage(role=MessageRole.USER if r == "human" else MessageRole.ASSISTANT, content=t)
+            for r, t in c
+        ]
+        for c in convo
+    ]
+
+    async def talk(s: int) -> None:
+        for message in msgs[s]:
+            await store.async_add_message(f"abench-{s}", message)
+
+    async def read(s: int) -> None:
+        assert len((await store.aget_messages(f"abench-{s}"))[-20:]) == min(20, len(convo[0]))
+
+    return _timed_waves(talk, read, len(convo))
+
+
+def achat_langchain_redis(url: str, convo: list[list[tuple[str, str]]]) -> tuple[float, float]:
+    """langchain-redis has no async methods of its own: LangChain runs the sync ones in its thread pool."""
+    from langchain_core.messages import AIMessage, HumanMessage
+    from langchain_redis import RedisChatMessageHistory
+    from redis import Redis
+
+    client = Redis.from_url(url)
+    first = RedisChatMessageHistory("abench-0", redis_client=client)
+
+    class SharedIndexHistory(RedisChatMessageHistory):
+        def _create_search_index(self) -> None:
+            self.index = first.index
+
+    histories = [first] + [
+        SharedIndexHistory(f"abench-{s}", redis_client=client) for s in range(1, len(convo))
+    ]
+    msgs = [[HumanMessage(t) if r == "human" else AIMessage(t) for r, t in c] for c in convo]
+
+    async def talk(s: int) -> None:
+        for message in msgs[s]:
+            await histories[s].aadd_messages([message])
+
+    async def read(s: int) -> None:
+        assert len((await histories[s].aget_messages())[-20:]) == min(20, len(convo[0]))
+
+    return _timed_waves(talk, read, len(convo))
+
+
+def achat_llama_index(url: str, convo: list[list[tuple[str, str]]]) -> tuple[float, float]:
+    from llama_index.core.llms import ChatMessage, MessageRole
+    from llama_index.storage.chat_store.redis import RedisChatStore
+
+    store = RedisChatStore(redis_url=url)
+    msgs = [
+        [
+            ChatMessage(role=MessageRole.USER if r == "human" else MessageRole.ASSISTANT, content=t)
+            for r, t in c
+        ]
+        for c in convo
+    ]
+
+    async def talk(s: int) -> None:
+        for message in msgs[s]:
+            await store.async_add_message(f"abench-{s}", message)
+
+    async def read(s: int) -> None:
+        assert len((await store.aget_messages(f"abench-{s}"))[-20:]) == min(20, len(convo[0]))
+
+    return _timed_waves(talk, read, len(convo))
+
+
 def run_chat(name: str, fn: Callable[[], tuple[float, float]], sessions: int, per_session: int) -> ChatResult:
     try:
         add_s, read_s = fn()
@@ -448,6 +620,8 @@ def print_chat(results: list[ChatResult], sessions: int, per_session: int, per_c
         "one message per add call"
         if per_call == 1
         else f"{per_call} messages (a human + AI turn) per add call where the system has a batch add"
+        if per_call > 1
+        else f"async, {CONCURRENCY} conversations at a time on one event loop, one message per add call"
     )
     print(
         f"\nChat history throughput: {sessions} sessions x {per_session} messages, {how}, "
@@ -455,22 +629,34 @@ def print_chat(results: list[ChatResult], sessions: int, per_session: int, per_c
     )
     header = (
         "| system                                     | add msg/s | read sessions/s | add s | read s "
-        "| ours / this add | ours / this read |"
+        "| add / langchain-redis | add / LlamaIndex | read / langchain-redis | read / LlamaIndex |"
     )
     print(header)
     print("|" + "|".join("-" * len(c) for c in header.split("|")[1:-1]) + "|")
-    ours = results[0] if results and results[0].error is None else None
+    peers = {r.system: r for r in results if r.error is None and not r.system.startswith("ours")}
+    lc = next((r for name, r in peers.items() if name.startswith("langchain-redis")), None)
+    li = next((r for name, r in peers.items() if name.startswith("LlamaIndex")), None)
+
+    def ratio(ours: float | None, peer: ChatResult | None, field: str) -> str:
+        theirs = None if peer is None else getattr(peer, field)
+        return "" if ours is None or not theirs else f"{ours / theirs:.2f}"
+
     for r in results:
         if r.error is not None:
             print(f"| {r.system:42} | not run: {r.error}")
             continue
-        add_ratio = read_ratio = ""
-        if ours is not None and r is not ours:
-            add_ratio = f"{ours.add_per_s / r.add_per_s:.2f}"  # type: ignore[operator]
-            read_ratio = f"{ours.read_per_s / r.read_per_s:.2f}"  # type: ignore[operator]
+        cells = ["", "", "", ""]
+        if r.system.startswith("ours"):
+            cells = [
+                ratio(r.add_per_s, lc, "add_per_s"),
+                ratio(r.add_per_s, li, "add_per_s"),
+                ratio(r.read_per_s, lc, "read_per_s"),
+                ratio(r.read_per_s, li, "read_per_s"),
+            ]
         print(
             f"| {r.system:42} | {fmt(r.add_per_s, '.0f'):>9} | {fmt(r.read_per_s, '.0f'):>15} | "
-            f"{fmt(r.add_s, '.2f'):>5} | {fmt(r.read_s, '.2f'):>6} | {add_ratio:>15} | {read_ratio:>16} |"
+            f"{fmt(r.add_s, '.2f'):>5} | {fmt(r.read_s, '.2f'):>6} | {cells[0]:>21} | {cells[1]:>16} | "
+            f"{cells[2]:>22} | {cells[3]:>17} |"
         )
     print("\nRatios are throughputs ours / peer: above 1 means ours is faster.")
 
@@ -544,6 +730,16 @@ def main() -> None:
                     ),
                 ]
             flush(server)
+            with tempfile.TemporaryDirectory(prefix="lix-bench-archive-") as archive:
+                chat.append(
+                    run_chat(
+                        "ours LixChatStore, LlamaIndex (redis://)",
+                        partial(chat_ours_llama_index, base, convo, archive, per_call),
+                        sessions,
+                        per_session,
+                    )
+                )
+            flush(server)
             chat.append(
                 run_chat(
                     "langchain-redis RedisChatMessageHistory",
@@ -563,6 +759,24 @@ def main() -> None:
             )
             flush(server)
             chats[per_call] = chat
+        if args.only != "semantic":  # concurrent conversations, the way an async server writes
+            chat = []
+            for name, make in (
+                ("ours LixChatMessageHistory (redis://)", lambda d: partial(achat_ours, base, convo, d)),
+                (
+                    "ours LixChatStore, LlamaIndex (redis://)",
+                    lambda d: partial(achat_ours_llama_index, base, convo, d),
+                ),
+                (
+                    "langchain-redis RedisChatMessageHistory",
+                    lambda d: partial(achat_langchain_redis, base, convo),
+                ),
+                ("LlamaIndex RedisChatStore", lambda d: partial(achat_llama_index, base, convo)),
+            ):
+                with tempfile.TemporaryDirectory(prefix="lix-bench-archive-") as archive:
+                    chat.append(run_chat(name, make(archive), sessions, per_session))
+                flush(server)
+            chats[0] = chat
     finally:
         server.stop()
 
