@@ -348,3 +348,41 @@ async def test_a_cancelled_task_does_not_disturb_the_others(redis_plain_url: str
         assert len(await engine.sessions.get_full_history("after")) == 1
     finally:
         await engine.aclose()
+
+
+def test_the_last_backend_to_close_closes_the_shared_pool(redis_plain_url: str) -> None:
+    import uuid
+
+    from lix_integrations.backends.redis import backend as redis_backend
+
+    # A client name of its own: backends other tests left open must not share this client.
+    plain_url = with_prefix(redis_plain_url, index="none", client_name=f"lix{uuid.uuid4().hex[:8]}")
+    a, b = open_pair(plain_url)
+    key = redis_backend._client_key(a.options)
+    a.execute(CountEntries(NS))
+    client = redis_backend._sync_clients[key]
+    a.close()
+    assert b.execute(CountEntries(NS)) == 0  # still served by the shared client
+    assert redis_backend._sync_clients[key] is client
+    b.close()
+    assert key not in redis_backend._sync_clients and key not in redis_backend._client_users
+    assert all(c._sock is None for c in client.connection_pool._available_connections)  # sockets closed
+    again = open_backend(plain_url)  # a later backend gets a fresh client
+    try:
+        assert again.execute(CountEntries(NS)) == 0
+    finally:
+        again.close()
+
+
+async def test_aclose_closes_this_loops_client(redis_plain_url: str) -> None:
+    import uuid
+
+    from lix_integrations.backends.redis import backend as redis_backend
+
+    backend = open_backend(with_prefix(redis_plain_url, client_name=f"lix{uuid.uuid4().hex[:8]}"))
+    assert isinstance(backend, RedisBackend)
+    key = redis_backend._client_key(backend.options)
+    await backend.aexecute(CountEntries(NS))
+    assert key in redis_backend._async_clients
+    await backend.aclose()
+    assert key not in redis_backend._async_clients

@@ -92,7 +92,32 @@ _TOUCH_DELAY = 0.5
 _PENDING_MAX = 256
 _sync_clients: dict[tuple[int, str, bool], Any] = {}
 _async_clients: dict[tuple[int, str, bool], WeakKeyDictionary[asyncio.AbstractEventLoop, Any]] = {}
+#: Open backends per client key: the last one to close closes the clients (and their pools) it shared.
+_client_users: dict[tuple[int, str, bool], int] = {}
 _clients_lock = threading.Lock()
+
+
+def _client_key(opts: RedisOptions) -> tuple[int, str, bool]:
+    return (os.getpid(), opts.client_url, opts.cluster)  # a forked child must not share its parent's sockets
+
+
+def _retain(opts: RedisOptions) -> None:
+    with _clients_lock:
+        key = _client_key(opts)
+        _client_users[key] = _client_users.get(key, 0) + 1
+
+
+def _release(opts: RedisOptions) -> tuple[Any, list[tuple[asyncio.AbstractEventLoop, Any]]]:
+    """Drop one user; when none is left, take the clients out: (sync client or None, [(loop, async client)])."""
+    with _clients_lock:
+        key = _client_key(opts)
+        left = _client_users.get(key, 1) - 1
+        if left > 0:
+            _client_users[key] = left
+            return None, []
+        _client_users.pop(key, None)
+        per_loop = _async_clients.pop(key, None)
+        return _sync_clients.pop(key, None), list(per_loop.items()) if per_loop is not None else []
 
 
 def _client_kwargs() -> dict[str, Any]:
@@ -100,7 +125,7 @@ def _client_kwargs() -> dict[str, Any]:
 
 
 def _sync_client(opts: RedisOptions) -> Any:
-    key = (os.getpid(), opts.client_url, opts.cluster)  # a forked child must not share its parent's sockets
+    key = _client_key(opts)
     with _clients_lock:
         client = _sync_clients.get(key)
         if client is None:
@@ -114,7 +139,7 @@ def _sync_client(opts: RedisOptions) -> Any:
 
 def _async_client(opts: RedisOptions) -> Any:
     loop = asyncio.get_running_loop()
-    key = (os.getpid(), opts.client_url, opts.cluster)
+    key = _client_key(opts)
     with _clients_lock:
         per_loop = _async_clients.setdefault(key, WeakKeyDictionary())
         client = per_loop.get(loop)
@@ -142,6 +167,7 @@ class RedisBackend(Backend):
         self.options = parse_redis_url(url)
         self.url = redact(url)
         opts = self.options
+        _retain(opts)
         self._sem = SemanticCommands(opts.prefix, opts.index, opts.partition_limit, opts.ef_runtime)
         self._kv = KvCommands(opts.prefix)
         self._lists = ListCommands(opts.prefix)
@@ -498,16 +524,29 @@ class RedisBackend(Backend):
     # -- lifecycle --------------------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop using the backend; the process-wide pool stays for other backends opened with the same URL."""
+        """Stop using the backend. The clients and pools it shares with other open backends of the same URL
+        stay; the last backend to close closes them (async ones of a running loop are only dropped: their
+        connections belong to that loop, use ``aclose`` there)."""
         if not self._closed:
             self._flush_sync()
             self._conns.release_all()
-        self._closed = True
+            self._closed = True
+            client, _ = _release(self.options)
+            if client is not None:
+                client.close()
 
     async def aclose(self) -> None:
         if not self._closed:
             await self._flush_async()
-        self._closed = True
+            self._conns.release_all()
+            self._closed = True
+            client, per_loop = _release(self.options)
+            if client is not None:
+                client.close()
+            current = asyncio.get_running_loop()
+            for loop, aclient in per_loop:
+                if loop is current:
+                    await aclient.aclose()
 
 
 #: Operations that only read: recorded uses may wait behind them (their results show them, see _lookup_result).
