@@ -64,6 +64,7 @@ class EngineCore:
         self._model: tuple[int | None, Any] | None = None
         self._embed_cost = RunningCost()  # seconds per prompt embedding
         self._trip_cost = RunningCost()  # seconds per exact check (one store round trip)
+        self._probe = 0
         self.semantic.embed_first = self.embed_first
         self._settings_checked = False
         self._dimension_checked = False
@@ -128,7 +129,12 @@ class EngineCore:
         if self.embeddings.in_front(text, self._prompt_model(), role="query"):
             return True
         embed, trip = self._embed_cost.value, self._trip_cost.value
-        return embed is not None and trip is not None and embed * 4 < trip
+        if embed is None or trip is None or embed * 4 >= trip:
+            return False
+        # Embedding first, the engine no longer times a bare round trip: every 64th lookup checks the exact key
+        # first again, so a store that got slower or faster moves the decision.
+        self._probe = (self._probe + 1) % 64
+        return self._probe != 0
 
     def _prompt_vector(
         self, text: str, checked: dict[str, bytes | None] | None, use_store: bool = True
