@@ -251,6 +251,17 @@ def _encode_message(message: object, index: int, limit: int) -> bytes:
     return raw
 
 
+def _store_holds_all(status: ListStatus | None) -> bool:
+    """Whether the store's list is the whole session, so the archive need not be opened (in async code that is
+    a trip to a worker thread): nothing was archived since the base, and the list starts at the base. A list
+    that starts later may follow an archive the store forgot (a store that lost the session continues after
+    the archive's last seq), or a deleted first message; both read the archive."""
+    if status is None:
+        return False
+    start = max(status.base_seq, 1)
+    return status.archived_through < start and (status.first_seq is None or status.first_seq <= start)
+
+
 def _decode(value: bytes) -> Message:
     return json.loads(value)  # type: ignore[no-any-return]
 
@@ -381,7 +392,9 @@ class SessionTier:
         status: ListStatus | None
         hot: list[tuple[int, bytes]]
         status, hot = yield Gather((ListInfo(self.namespace, key), ListRange(self.namespace, key)))
-        contents = yield from self._read_archive(session_id, status)  # after the store: see module docstring
+        contents = None
+        if not _store_holds_all(status):
+            contents = yield from self._read_archive(session_id, status)  # after the store: see module docstring
         base = status.base_seq if status is not None else 0
         merged: dict[int, Message] = {}
         if contents is not None:

@@ -462,3 +462,23 @@ def test_every_codec_round_trips(codec: str, tmp_path: Path) -> None:
     for m in messages[5:]:
         engine.sessions.add_message("s", m)
     assert engine.sessions.get_full_history("s") == messages
+
+
+def test_full_history_opens_the_archive_only_when_it_may_hold_messages(
+    sessions: Driver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tier = sessions.engine._core.sessions
+    reads: list[str] = []
+    original = tier.archive.read
+    monkeypatch.setattr(tier.archive, "read", lambda sid: (reads.append(sid), original(sid))[1])
+    sessions.add_messages("short", [msg(0), msg(1)])  # within the hot window: never archived
+    assert sessions.get_full_history("short") == [msg(0), msg(1)]
+    assert reads == []
+    for i in range(WINDOW + BATCH):  # spills: the archive holds the oldest messages now
+        sessions.add_message("long", msg(i))
+    assert sessions.get_full_history("long") == [msg(i) for i in range(WINDOW + BATCH)]
+    assert reads == ["long"]
+    sessions.delete_message("short", 0)
+    reads.clear()
+    assert sessions.get_full_history("short") == [msg(1)]
+    assert reads == ["short"]  # the list no longer starts at its base: the archive is consulted
