@@ -394,7 +394,9 @@ class SessionTier:
         status, hot = yield Gather((ListInfo(self.namespace, key), ListRange(self.namespace, key)))
         contents = None
         if not _store_holds_all(status):
-            contents = yield from self._read_archive(session_id, status)  # after the store: see module docstring
+            contents = yield from self._read_archive(
+                session_id, status
+            )  # after the store: see module docstring
         base = status.base_seq if status is not None else 0
         merged: dict[int, Message] = {}
         if contents is not None:

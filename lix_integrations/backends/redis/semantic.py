@@ -153,27 +153,54 @@ return {id, evicted}
 # vector set and ``epoch`` names this namespace's data (a new one after a FLUSHALL, when ids start over), so
 # "<epoch>:<count>" tells a caller whether the vectors it cached are still the partition's. Ids are never
 # reused within an epoch and a record's vector never changes, so only ids above the caller's highest are sent.
+_VECTORS_FN = """
+local function vectors(p, ph, known, after)
+  local epoch = redis.call('GET', p .. 'epoch')
+  if not epoch then
+    local t = redis.call('TIME')
+    redis.call('SET', p .. 'epoch', t[1] .. '.' .. t[2], 'NX')
+    epoch = redis.call('GET', p .. 'epoch')
+  end
+  local version = epoch .. ':' .. (redis.call('HGET', p .. 'pv', ph) or '0')
+  if version == known then return {version} end
+  if string.sub(known, 1, #epoch + 1) ~= epoch .. ':' then after = -1 end
+  local ids = redis.call('ZRANGE', p .. 'pt:' .. ph, 0, -1)
+  local out = {version, ids}
+  for _, id in ipairs(ids) do
+    if tonumber(id) > after then
+      local v = redis.call('HGET', p .. 'r:' .. id, 'vec')
+      if v then out[#out + 1] = id; out[#out + 1] = v end
+    end
+  end
+  return out
+end
+"""
+
 VECTORS = Script(
     "sem_vectors",
-    """
-local p, ph, known, after = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local epoch = redis.call('GET', p .. 'epoch')
-if not epoch then
-  local t = redis.call('TIME')
-  redis.call('SET', p .. 'epoch', t[1] .. '.' .. t[2], 'NX')
-  epoch = redis.call('GET', p .. 'epoch')
+    _VECTORS_FN
+    + """
+return vectors(ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]))
+""",
+)
+
+# Plain mode's lookup with the vector at hand: the exact check and the partition's vector check in one script
+# (the search's second round trip fetches the best records).
+EXACT_OR_VECTORS = Script(
+    "sem_exact_or_vectors",
+    _REMOVE
+    + _ACC
+    + _VECTORS_FN
+    + """
+local p = ARGV[1]
+local id = redis.call('HGET', p .. 'exact', ARGV[2])
+if id then
+  local rec = redis.call('HGETALL', p .. 'r:' .. id)
+  if #rec > 0 then return {'e', id, with_acc(p, id, rec)} end
+  remove(p, id)
 end
-local version = epoch .. ':' .. (redis.call('HGET', p .. 'pv', ph) or '0')
-if version == known then return {version} end
-if string.sub(known, 1, #epoch + 1) ~= epoch .. ':' then after = -1 end
-local ids = redis.call('ZRANGE', p .. 'pt:' .. ph, 0, -1)
-local out = {version, ids}
-for _, id in ipairs(ids) do
-  if tonumber(id) > after then
-    local v = redis.call('HGET', p .. 'r:' .. id, 'vec')
-    if v then out[#out + 1] = id; out[#out + 1] = v end
-  end
-end
+local out = vectors(p, ARGV[3], ARGV[4], tonumber(ARGV[5]))
+table.insert(out, 1, 'v')
 return out
 """,
 )
@@ -631,11 +658,15 @@ class SemanticCommands:
         known, after = ("", -1) if cached is None else (cached.version, cached.max_id)
         reply = yield Lua(VECTORS, (base + "lru",), (base, ph, known, after))
         part = self._vectors.update(op.namespace, ph, cached, reply)
+        return (yield from self._rank_and_fetch(part, op.k, base, query))
+
+    def _rank_and_fetch(self, part: _Partition, k: int, base: str, query: np.ndarray[Any, Any]) -> RFlow:
+        """Plain mode's second step: rank the partition's cached vectors here, fetch the ``k`` best records."""
         matrix, ids = part.matrix(query.shape[0])
         if not len(ids):
             return []
         scores = _scores(matrix, query)
-        k = min(op.k, len(ids))
+        k = min(k, len(ids))
         best = np.argpartition(-scores, k - 1)[:k] if k < len(ids) else np.arange(len(ids))
         order = sorted(best.tolist(), key=lambda j: (-float(scores[j]), int(ids[j])))
         chosen = [(int(ids[j]), float(scores[j])) for j in order]
@@ -666,16 +697,21 @@ class SemanticCommands:
         return _search_results(flat, 0)
 
     def exact_or_search(self, op: ExactOrSearch) -> RFlow:
-        """One script on the Query Engine; the two steps in turn in plain mode (whose search is two anyway)."""
+        """One script on the Query Engine; in plain mode the exact check rides with the vector check (two)."""
         yield from self.detect()
-        search = VectorSearch(op.namespace, op.partition, op.vector, op.k)
-        if not self.server_index or op.k <= 0:
-            record = yield from self.exact_get(ExactGet(op.namespace, op.exact_key))
-            if record is not None:
-                return record, []
-            return None, (yield from self.vector_search(search))
         base = sem_base(self.prefix, op.namespace)
         query = np.ascontiguousarray(op.vector, dtype=np.float32).reshape(-1)
+        if op.k <= 0:
+            return (yield from self.exact_get(ExactGet(op.namespace, op.exact_key))), []
+        if not self.server_index:
+            ph = h(op.partition)
+            cached = self._vectors.get(op.namespace, ph)
+            known, after = ("", -1) if cached is None else (cached.version, cached.max_id)
+            reply = yield Lua(EXACT_OR_VECTORS, (base + "lru",), (base, op.exact_key, ph, known, after))
+            if b2s(reply[0]) == "e":
+                return parse_record(int(reply[1]), _raw_fields(reply[2])), []
+            part = self._vectors.update(op.namespace, ph, cached, reply[1:])
+            return None, (yield from self._rank_and_fetch(part, op.k, base, query))
         yield from self._ensure_index(op.namespace, None)
         if op.namespace not in self._ready:
             record = yield from self.exact_get(ExactGet(op.namespace, op.exact_key))
