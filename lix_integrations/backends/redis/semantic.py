@@ -17,7 +17,8 @@ Layout under ``<prefix>:{s/<namespace>}:`` (one slot per namespace, see :mod:`.k
 Plain mode searches client-side: one script returns the ids and vectors of the partition (at most
 ``partition_limit``, kept so by evicting the partition's least recently used records on insert), numpy ranks
 them, and one script fetches the ``k`` best records. Query Engine mode runs one script that calls ``FT.SEARCH``
-with a KNN clause filtered by the partition TAG instead.
+with a KNN clause instead (filtered by the partition TAG unless the partition is the whole namespace).
+``ExactOrSearch`` puts the exact check in front of either, in the same script.
 """
 
 from __future__ import annotations
