@@ -112,3 +112,49 @@ def test_two_processes_share_cache_and_session(
     assert cache.lookup("capital of spain", "llm") == [Generation(text="Madrid")]
     assert [m.content for m in history.messages] == ["from parent", "from child"]
     engine.close()
+
+
+def test_concurrent_async_appends_through_an_outage_lose_nothing_acknowledged(
+    own_server: RedisServer, tmp_path: Path
+) -> None:
+    """Auto-pipelined async appends of 20 conversations while Redis stops and starts: every acknowledged append
+    is stored, in order, once (one refused with BackendError may still have run: a reply lost in the stop);
+    appends work again afterwards."""
+    from lix_integrations import AsyncEngine
+
+    url = with_prefix(own_server.url)
+    acknowledged: dict[str, list[str]] = {f"c{n}": [] for n in range(20)}
+
+    async def main() -> None:
+        engine = AsyncEngine(url, sessions=SessionConfig(hot_window=50, archive_dir=str(tmp_path / "a")))
+
+        async def talk(session: str, turns: int, tag: str) -> None:
+            for turn in range(turns):
+                text = f"{tag}{turn}"
+                try:
+                    await engine.sessions.add_messages(session, [{"role": "user", "content": text}])
+                except BackendError:
+                    continue
+                acknowledged[session].append(text)
+                await asyncio.sleep(0.002)
+
+        async def outage() -> None:
+            await asyncio.sleep(0.05)
+            await asyncio.to_thread(own_server.stop)
+            await asyncio.sleep(0.3)
+            await asyncio.to_thread(own_server.start)
+
+        await asyncio.gather(outage(), *(talk(s, 60, "m") for s in acknowledged))
+        await asyncio.gather(*(talk(s, 2, "after") for s in acknowledged))
+        failed = 20 * 62 - sum(len(texts) for texts in acknowledged.values())
+        assert failed > 0  # the outage really refused some appends
+        for session, texts in acknowledged.items():
+            stored = [m["content"] for m in await engine.sessions.get_full_history(session)]
+            assert len(stored) == len(set(stored)), session  # nothing twice
+            position = {text: i for i, text in enumerate(stored)}
+            assert all(text in position for text in texts), session  # nothing acknowledged lost
+            assert [position[t] for t in texts] == sorted(position[t] for t in texts), session  # in order
+            assert texts[-2:] == ["after0", "after1"]
+        await engine.aclose()
+
+    asyncio.run(main())
