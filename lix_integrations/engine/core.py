@@ -119,13 +119,17 @@ class EngineCore:
         return cached[1]
 
     def embed_first(self, text: str) -> bool:
-        """The semantic tier's lookup order for ``text`` under ``lookup_order="auto"``: embed first when the
-        vector is already in memory, or when embedding costs under a quarter of the round trip it saves (an
-        exact check first costs one round trip on a hit and two on a miss; embedding first, one plus the
-        embedding, always)."""
+        """The semantic tier's lookup order for ``text`` under ``lookup_order="auto"``: on a store with round
+        trips, embed first when the vector is already in memory, or when embedding costs under a quarter of the
+        round trip it saves (an exact check first costs one round trip on a hit and two on a miss; embedding
+        first, one plus the embedding, always). An embedded store has no round trip to save."""
         order = self.config.lookup_order
         if order != "auto":
             return order == "embed_first"
+        if not self.backend.pipelines:
+            return (
+                False  # no round trip to save (an embedded store): an exact hit would only pay the embedding
+            )
         if self.embeddings.in_front(text, self._prompt_model(), role="query"):
             return True
         embed, trip = self._embed_cost.value, self._trip_cost.value

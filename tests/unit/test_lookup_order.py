@@ -36,8 +36,25 @@ def test_auto_keeps_exact_hits_free_of_embedding_for_a_slow_model() -> None:
     engine.close()
 
 
+def as_if_networked(engine: Engine) -> None:
+    """Let the in-memory store stand for one with round trips (Redis), which is where the policy applies."""
+    engine._core.backend.pipelines = True
+
+
+def test_auto_never_embeds_first_on_an_embedded_store() -> None:
+    fake = FakeEmbedder()
+    known = {t: fake.embed(t) for t in ("a question asked once", "another")}
+    engine = Engine("memory://", embedder=known.__getitem__)
+    engine.semantic.lookup("a question asked once", LLM)
+    engine.semantic.lookup("another", LLM)
+    # The vector is in memory and the model is a dict lookup, yet an exact hit would only pay for embedding.
+    assert engine._core.embed_first("a question asked once") is False
+    engine.close()
+
+
 def test_auto_embeds_first_when_the_vector_is_in_memory() -> None:
     engine = Engine("memory://", embedder=SlowEmbedder())
+    as_if_networked(engine)
     assert engine._core.embed_first("never seen") is False  # nothing measured, nothing held: exact first
     engine.semantic.lookup("a question asked once", LLM)  # its vector is now in the front
     assert engine._core.embed_first("a question asked once") is True
@@ -49,6 +66,7 @@ def test_auto_embeds_first_for_a_model_cheaper_than_a_round_trip() -> None:
     texts = [f"question {i}" for i in range(10)]
     known = {t: fake.embed(t) for t in texts}
     engine = Engine("memory://", embedder=known.__getitem__)
+    as_if_networked(engine)
     core = engine._core
     for text in texts[:5]:
         engine.semantic.lookup(text, LLM)
