@@ -11,9 +11,9 @@ import pytest
 import redis
 
 from lix_integrations.backends import open_backend
-from lix_integrations.backends.redis import kv as redis_kv
 from lix_integrations.backends.redis import semantic as redis_semantic
 from lix_integrations.backends.redis.backend import RedisBackend
+from lix_integrations.backends.redis.calls import EXPIRY_SLACK_SECONDS
 from lix_integrations.backends.redis.keys import kv_base, sem_base
 from lix_integrations.engine.ops import (
     CountEntries,
@@ -131,7 +131,7 @@ def test_ttl_records_expire_in_redis_and_indexes_heal(plain_url: str, raw: redis
         assert raw.pttl(f"{base}r:{kept}") == -1
         # TTL 30 s on the engine's clock, plus the slack for clock differences.
         ttl_ms = raw.pttl(f"{base}r:{timed}")
-        assert (30 + redis_semantic.EXPIRY_SLACK_SECONDS - 5) * 1000 < ttl_ms <= (30 + 60) * 1000
+        assert (30 + EXPIRY_SLACK_SECONDS - 5) * 1000 < ttl_ms <= (30 + 60) * 1000
         raw.delete(f"{base}r:{timed}")  # what Redis does when that time comes
         assert backend.execute(CountEntries(NS)) == 2  # counted until cleaned, like any expired entry
         assert backend.execute(ExactGet(NS, "timed")) is None  # the read cleans the indexes
@@ -237,7 +237,7 @@ def test_kv_values_carry_redis_expiry(plain_url: str, raw: redis.Redis) -> None:
         backend.execute(KvPut(NS, "t", (KvItem("kept", b"1234"), KvItem("timed", b"abcdef", 130.0)), 100.0))
         assert raw.pttl(f"{base}v:kept") == -1
         ttl_ms = raw.pttl(f"{base}v:timed")
-        assert (30 + redis_kv.EXPIRY_SLACK_SECONDS - 5) * 1000 < ttl_ms <= (30 + 60) * 1000
+        assert (30 + EXPIRY_SLACK_SECONDS - 5) * 1000 < ttl_ms <= (30 + 60) * 1000
         assert backend.execute(KvUsage(NS, "t")) == (2, 10)
         raw.delete(f"{base}v:timed")  # what Redis does when that time comes
         assert backend.execute(KvGet(NS, "t", ("timed", "kept"), 110.0)) == [None, b"1234"]

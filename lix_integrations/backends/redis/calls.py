@@ -12,7 +12,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Call", "Cmd", "Lua", "Pipe", "RFlow", "Scan", "Script"]
+__all__ = ["EXPIRY_SLACK_SECONDS", "Call", "Cmd", "Lua", "Pipe", "RFlow", "Scan", "Script", "expiry_ms"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +68,16 @@ def num(value: float) -> str:
 
 def b2s(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+#: Redis deletes what has a TTL this long after it. Until then reads filter on the stored ``expires_at`` against
+#: the engine's clock (injectable; tests use a fake one), so the slack never serves an expired entry; it only
+#: keeps the server from deleting early when the clocks of the machines involved differ.
+EXPIRY_SLACK_SECONDS = 60.0
+
+
+def expiry_ms(now: float, expires_at: float | None) -> int:
+    """PEXPIRE/PX for an entry: its TTL on the engine's clock (relative, so skew-free) plus the slack; 0: none."""
+    if expires_at is None:
+        return 0
+    return max(1, int((max(0.0, expires_at - now) + EXPIRY_SLACK_SECONDS) * 1000))

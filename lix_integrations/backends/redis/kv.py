@@ -16,11 +16,8 @@ expired first leaves index entries behind until then, and ``sz`` keeps the byte 
 from __future__ import annotations
 
 from ...engine.ops import KvDelete, KvDeleteWhere, KvEvict, KvGet, KvPurgeExpired, KvPut, KvScan, KvUsage
-from .calls import Lua, RFlow, Scan, Script, b2s, num
+from .calls import Lua, RFlow, Scan, Script, b2s, expiry_ms, num
 from .keys import h, kv_base, kv_table_pattern
-
-#: Redis deletes a value this long after its TTL (see the module docstring).
-EXPIRY_SLACK_SECONDS = 60.0
 
 _REMOVE = """
 local function remove(p, key)
@@ -226,8 +223,7 @@ class KvCommands:
         for item in op.items:
             exp = px = ""
             if item.expires_at is not None:
-                exp = num(item.expires_at)
-                px = str(max(1, int((max(0.0, item.expires_at - op.now) + EXPIRY_SLACK_SECONDS) * 1000)))
+                exp, px = num(item.expires_at), str(expiry_ms(op.now, item.expires_at))
             args += [item.key, bytes(item.value), exp, ",".join(sorted({h(t) for t in item.tags})), px]
         return self._lua(PUT, op.namespace, op.table, *args)
 

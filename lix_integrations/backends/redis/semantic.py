@@ -46,7 +46,7 @@ from ...engine.ops import (
     VectorSearch,
 )
 from ...errors import ConfigError, SettingsMismatchError
-from .calls import Cmd, Lua, RFlow, Script, b2s, num
+from .calls import Cmd, Lua, RFlow, Script, b2s, expiry_ms, num
 from .keys import h, sem_base
 
 #: Partitions with at least this many vectors, and at least a tenth of the namespace's records, are searched in
@@ -447,19 +447,6 @@ def parse_record(entry_id: int, f: dict[bytes, Any]) -> SemanticRecord:
     )
 
 
-#: Redis deletes a record this long after its TTL. Until then reads filter on the stored ``expires_at`` against
-#: the engine's clock (injectable; tests use a fake one), so the slack never serves an expired entry; it only
-#: keeps the server from deleting early when the clocks of the machines involved differ.
-EXPIRY_SLACK_SECONDS = 60.0
-
-
-def _expire_ms(created_at: float, expires_at: float | None) -> int:
-    """PEXPIRE for a record: its TTL measured on the engine's clock (relative, so skew-free) plus the slack."""
-    if expires_at is None:
-        return 0
-    return max(1, int((max(0.0, expires_at - created_at) + EXPIRY_SLACK_SECONDS) * 1000))
-
-
 _CHUNK = 1024
 
 
@@ -641,7 +628,7 @@ class SemanticCommands:
             base, rec.exact_key, rec.partition, rec.scope, rec.llm_key, rec.prompt, vec, rec.payload,
             num(rec.created_at), "" if rec.expires_at is None else num(rec.expires_at), num(rec.accessed_at),
             h(rec.partition), h(rec.scope), 0 if self.server_index else self.partition_limit,
-            _expire_ms(rec.created_at, rec.expires_at),
+            expiry_ms(rec.created_at, rec.expires_at),
         )  # fmt: skip
         reply = yield Lua(UPSERT, (base + "exact",), args)
         return int(reply[0])
