@@ -344,16 +344,64 @@ def message_texts(sessions: int, per_session: int) -> list[list[tuple[str, str]]
     ]
 
 
+def langchain_messages(convo: list[list[tuple[str, str]]]) -> list[list[Any]]:
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    return [[HumanMessage(t) if r == "human" else AIMessage(t) for r, t in c] for c in convo]
+
+
+def llama_messages(convo: list[list[tuple[str, str]]]) -> list[list[Any]]:
+    from llama_index.core.llms import ChatMessage, MessageRole
+
+    return [
+        [
+            ChatMessage(role=MessageRole.USER if r == "human" else MessageRole.ASSISTANT, content=t)
+            for r, t in c
+        ]
+        for c in convo
+    ]
+
+
+def langchain_redis_histories(client: Any, prefix: str, count: int) -> list[Any]:
+    """``count`` langchain-redis histories sharing one client. Works around a langchain-redis 0.2.6 / redisvl 0.28
+    incompatibility: constructing a second history when the index exists fails parsing FT.INFO (``'dict' object
+    has no attribute 'index'``), so every further history reuses the first one's SearchIndex object
+    (construction is outside the timed part anyway)."""
+    from langchain_redis import RedisChatMessageHistory
+
+    first = RedisChatMessageHistory(f"{prefix}0", redis_client=client)
+
+    class SharedIndexHistory(RedisChatMessageHistory):
+        def _create_search_index(self) -> None:
+            self.index = first.index
+
+    return [first] + [SharedIndexHistory(f"{prefix}{s}", redis_client=client) for s in range(1, count)]
+
+
+def llama_store_run(store: Any, convo: list[list[tuple[str, str]]], per_call: int) -> tuple[float, float]:
+    """Adds (one call per message: LlamaIndex chat stores have no batch add), then reads, timed."""
+    msgs = llama_messages(convo)
+    start = time.perf_counter()
+    for m in range(0, len(convo[0]), per_call):
+        for s, c in enumerate(msgs):
+            for message in c[m : m + per_call]:
+                store.add_message(f"bench-{s}", message)
+    add_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for s in range(len(convo)):
+        got = store.get_messages(f"bench-{s}")[-20:]
+        assert len(got) == min(20, len(convo[0])), len(got)
+    return add_s, time.perf_counter() - start
+
+
 def chat_ours(
     url: str, convo: list[list[tuple[str, str]]], archive_dir: str, per_call: int = 1
 ) -> tuple[float, float]:
-    from langchain_core.messages import AIMessage, HumanMessage
-
     from lix_integrations.langchain.chat_history import LixChatMessageHistory
 
     engine = Engine(url, sessions=SessionConfig(hot_window=20, archive_dir=archive_dir))
     histories = [LixChatMessageHistory(f"bench-{s}", engine=engine) for s in range(len(convo))]
-    msgs = [[HumanMessage(t) if r == "human" else AIMessage(t) for r, t in c] for c in convo]
+    msgs = langchain_messages(convo)
     start = time.perf_counter()
     for m in range(0, len(convo[0]), per_call):  # interleaved, as concurrent conversations write
         for h, c in zip(histories, msgs, strict=True):
@@ -371,56 +419,24 @@ def chat_ours(
 def chat_ours_llama_index(
     url: str, convo: list[list[tuple[str, str]]], archive_dir: str, per_call: int = 1
 ) -> tuple[float, float]:
-    from llama_index.core.llms import ChatMessage, MessageRole
-
     from lix_integrations.llama_index.chat_store import LixChatStore
 
     engine = Engine(url, sessions=SessionConfig(hot_window=20, archive_dir=archive_dir))
     store = LixChatStore(engine=engine)
-    msgs = [
-        [
-            ChatMessage(role=MessageRole.USER if r == "human" else MessageRole.ASSISTANT, content=t)
-            for r, t in c
-        ]
-        for c in convo
-    ]
-    start = time.perf_counter()
-    for m in range(0, len(convo[0]), per_call):
-        for s, c in enumerate(msgs):
-            for message in c[m : m + per_call]:  # BaseChatStore has no batch add: one call per message
-                store.add_message(f"bench-{s}", message)
-    add_s = time.perf_counter() - start
-    start = time.perf_counter()
-    for s in range(len(convo)):
-        got = store.get_messages(f"bench-{s}")[-20:]
-        assert len(got) == min(20, len(convo[0])), len(got)
-    read_s = time.perf_counter() - start
-    engine.close()
-    return add_s, read_s
+    try:
+        return llama_store_run(store, convo, per_call)
+    finally:
+        engine.close()
 
 
 def chat_langchain_redis(
     url: str, convo: list[list[tuple[str, str]]], per_call: int = 1
 ) -> tuple[float, float]:
-    from langchain_core.messages import AIMessage, HumanMessage
-    from langchain_redis import RedisChatMessageHistory
     from redis import Redis
 
     client = Redis.from_url(url)
-    first = RedisChatMessageHistory("bench-0", redis_client=client)
-
-    class SharedIndexHistory(RedisChatMessageHistory):
-        """Works around a langchain-redis 0.2.6 / redisvl 0.28 incompatibility: constructing a second history
-        when the index exists fails parsing FT.INFO (``'dict' object has no attribute 'index'``). Every further
-        history reuses the first one's SearchIndex object; construction is outside the timed part anyway."""
-
-        def _create_search_index(self) -> None:
-            self.index = first.index
-
-    histories = [first] + [
-        SharedIndexHistory(f"bench-{s}", redis_client=client) for s in range(1, len(convo))
-    ]
-    msgs = [[HumanMessage(t) if r == "human" else AIMessage(t) for r, t in c] for c in convo]
+    histories = langchain_redis_histories(client, "bench-", len(convo))
+    msgs = langchain_messages(convo)
     start = time.perf_counter()
     for m in range(0, len(convo[0]), per_call):
         for h, c in zip(histories, msgs, strict=True):
@@ -439,29 +455,9 @@ def chat_langchain_redis(
 
 
 def chat_llama_index(url: str, convo: list[list[tuple[str, str]]], per_call: int = 1) -> tuple[float, float]:
-    from llama_index.core.llms import ChatMessage, MessageRole
     from llama_index.storage.chat_store.redis import RedisChatStore
 
-    store = RedisChatStore(redis_url=url)
-    msgs = [
-        [
-            ChatMessage(role=MessageRole.USER if r == "human" else MessageRole.ASSISTANT, content=t)
-            for r, t in c
-        ]
-        for c in convo
-    ]
-    start = time.perf_counter()
-    for m in range(0, len(convo[0]), per_call):
-        for s, c in enumerate(msgs):
-            for message in c[m : m + per_call]:  # RedisChatStore has no batch add: one RPUSH per message
-                store.add_message(f"bench-{s}", message)
-    add_s = time.perf_counter() - start
-    start = time.perf_counter()
-    for s in range(len(convo)):
-        got = store.get_messages(f"bench-{s}")[-20:]
-        assert len(got) == min(20, len(convo[0])), len(got)
-    read_s = time.perf_counter() - start
-    return add_s, read_s
+    return llama_store_run(RedisChatStore(redis_url=url), convo, per_call)
 
 
 CONCURRENCY = 50
@@ -498,8 +494,6 @@ def _timed_waves(
 
 def achat_ours(url: str, convo: list[list[tuple[str, str]]], archive_dir: str) -> tuple[float, float]:
 
-    from langchain_core.messages import AIMessage, HumanMessage
-
     from lix_integrations import AsyncEngine
     from lix_integrations.langchain.chat_history import LixChatMessageHistory
 
@@ -511,7 +505,7 @@ def achat_ours(url: str, convo: list[list[tuple[str, str]]], archive_dir: str) -
     async def teardown() -> None:
         await holder["engine"].aclose()
 
-    msgs = [[HumanMessage(t) if r == "human" else AIMessage(t) for r, t in c] for c in convo]
+    msgs = langchain_messages(convo)
 
     async def talk(s: int) -> None:
         history = LixChatMessageHistory(f"abench-{s}", engine=holder["engine"])
@@ -525,24 +519,9 @@ def achat_ours(url: str, convo: list[list[tuple[str, str]]], archive_dir: str) -
     return _timed_waves(talk, read, len(convo), setup, teardown)
 
 
-def achat_ours_llama_index(
-    url: str, convo: list[list[tuple[str, str]]], archive_dir: str
-) -> tuple[float, float]:
-    from llama_index.core.llms import ChatMessage, MessageRole
-
-    from lix_integrations import Engine as SyncEngine
-    from lix_integrations.llama_index.chat_store import LixChatStore
-
-    store = LixChatStore(
-        engine=SyncEngine(url, sessions=SessionConfig(hot_window=20, archive_dir=archive_dir))
-    )
-    msgs = [
-        [
-            ChatMessage(role=MessageRole.USER if r == "human" else MessageRole.ASSISTANT, content=t)
-            for r, t in c
-        ]
-        for c in convo
-    ]
+def async_llama_store_run(store: Any, convo: list[list[tuple[str, str]]]) -> tuple[float, float]:
+    """The async chat-store API, ``CONCURRENCY`` conversations at a time, timed."""
+    msgs = llama_messages(convo)
 
     async def talk(s: int) -> None:
         for message in msgs[s]:
@@ -554,23 +533,26 @@ def achat_ours_llama_index(
     return _timed_waves(talk, read, len(convo))
 
 
+def achat_ours_llama_index(
+    url: str, convo: list[list[tuple[str, str]]], archive_dir: str
+) -> tuple[float, float]:
+    from lix_integrations import Engine as SyncEngine
+    from lix_integrations.llama_index.chat_store import LixChatStore
+
+    engine = SyncEngine(url, sessions=SessionConfig(hot_window=20, archive_dir=archive_dir))
+    try:
+        return async_llama_store_run(LixChatStore(engine=engine), convo)
+    finally:
+        engine.close()
+
+
 def achat_langchain_redis(url: str, convo: list[list[tuple[str, str]]]) -> tuple[float, float]:
     """langchain-redis has no async methods of its own: LangChain runs the sync ones in its thread pool."""
-    from langchain_core.messages import AIMessage, HumanMessage
-    from langchain_redis import RedisChatMessageHistory
     from redis import Redis
 
     client = Redis.from_url(url)
-    first = RedisChatMessageHistory("abench-0", redis_client=client)
-
-    class SharedIndexHistory(RedisChatMessageHistory):
-        def _create_search_index(self) -> None:
-            self.index = first.index
-
-    histories = [first] + [
-        SharedIndexHistory(f"abench-{s}", redis_client=client) for s in range(1, len(convo))
-    ]
-    msgs = [[HumanMessage(t) if r == "human" else AIMessage(t) for r, t in c] for c in convo]
+    histories = langchain_redis_histories(client, "abench-", len(convo))
+    msgs = langchain_messages(convo)
 
     async def talk(s: int) -> None:
         for message in msgs[s]:
@@ -583,26 +565,9 @@ def achat_langchain_redis(url: str, convo: list[list[tuple[str, str]]]) -> tuple
 
 
 def achat_llama_index(url: str, convo: list[list[tuple[str, str]]]) -> tuple[float, float]:
-    from llama_index.core.llms import ChatMessage, MessageRole
     from llama_index.storage.chat_store.redis import RedisChatStore
 
-    store = RedisChatStore(redis_url=url)
-    msgs = [
-        [
-            ChatMessage(role=MessageRole.USER if r == "human" else MessageRole.ASSISTANT, content=t)
-            for r, t in c
-        ]
-        for c in convo
-    ]
-
-    async def talk(s: int) -> None:
-        for message in msgs[s]:
-            await store.async_add_message(f"abench-{s}", message)
-
-    async def read(s: int) -> None:
-        assert len((await store.aget_messages(f"abench-{s}"))[-20:]) == min(20, len(convo[0]))
-
-    return _timed_waves(talk, read, len(convo))
+    return async_llama_store_run(RedisChatStore(redis_url=url), convo)
 
 
 def run_chat(name: str, fn: Callable[[], tuple[float, float]], sessions: int, per_session: int) -> ChatResult:
