@@ -394,3 +394,38 @@ async def test_aclose_closes_this_loops_client(redis_plain_url: str) -> None:
     assert key in redis_backend._async_clients
     await backend.aclose()
     assert key not in redis_backend._async_clients
+
+
+async def test_autopipeline_off_sends_each_call_on_its_own(
+    redis_plain_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from lix_integrations import AsyncEngine
+    from lix_integrations.backends.redis import backend as redis_backend
+    from lix_integrations.tiers.sessions import SessionConfig
+
+    batched: list[int] = []
+    original = redis_backend._AutoPipeline.send
+
+    async def counting(self: object, client: object, calls: list[object], lookup: bool) -> list[object]:
+        batched.append(len(calls))
+        return await original(self, client, calls, lookup)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(redis_backend._AutoPipeline, "send", counting)
+    for flag, expect_batched in (("false", False), ("true", True)):
+        batched.clear()
+        url = with_prefix(redis_plain_url, autopipeline=flag)
+        engine = AsyncEngine(url, sessions=SessionConfig(archive_dir=str(tmp_path)))
+        try:
+            await asyncio.gather(
+                *(
+                    engine.sessions.add_messages(f"a{n}", [{"role": "user", "content": str(n)}])
+                    for n in range(10)
+                )
+            )
+            for n in range(10):
+                assert [m["content"] for m in await engine.sessions.get_full_history(f"a{n}")] == [str(n)]
+        finally:
+            await engine.aclose()
+        assert bool(batched) is expect_batched, flag

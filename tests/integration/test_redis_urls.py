@@ -29,12 +29,20 @@ def test_options_are_parsed_and_removed() -> None:
     assert parse_redis_url("redis+cluster://h:7000").cluster
     assert parse_redis_url("redis://h?cluster=true").cluster
     assert parse_redis_url("redis://h?cluster=true").index == "none"
+    tuned = parse_redis_url("redis://h?ef_runtime=64&autopipeline=false&socket_timeout=5")
+    assert (tuned.ef_runtime, tuned.autopipeline, tuned.client_url) == (
+        64,
+        False,
+        "redis://h?socket_timeout=5",
+    )
+    assert (parse_redis_url("redis://h").ef_runtime, parse_redis_url("redis://h").autopipeline) == (20, True)
 
 
 @pytest.mark.parametrize(
     "url",
     ["redis://h?index=ivf", "redis://h?prefix=a:b", "redis://h?partition_limit=0", "redis://h?cluster=maybe",
-     "redis+cluster://h?index=hnsw", "redis+cluster://h/3"],
+     "redis+cluster://h?index=hnsw", "redis+cluster://h/3", "redis://h?ef_runtime=0", "redis://h?ef_runtime=x",
+     "redis://h?autopipeline=sometimes"],
 )  # fmt: skip
 def test_bad_options_are_config_errors(url: str) -> None:
     with pytest.raises(ConfigError):
