@@ -429,3 +429,21 @@ async def test_autopipeline_off_sends_each_call_on_its_own(
         finally:
             await engine.aclose()
         assert bool(batched) is expect_batched, flag
+
+
+def test_ef_runtime_reaches_the_search(redis_stack_url: str) -> None:
+    raw_client = redis.Redis.from_url(redis_stack_url)
+    backend = open_backend(with_prefix(redis_stack_url, index="hnsw", ef_runtime="37"))
+    old = raw_client.config_get("slowlog-log-slower-than")["slowlog-log-slower-than"]
+    try:
+        for i in range(5):
+            backend.execute(Upsert(NS, record(f"e{i}", unit(i))))
+        raw_client.config_set("slowlog-log-slower-than", 0)
+        raw_client.slowlog_reset()
+        backend.execute(VectorSearch(NS, "p", unit(1), 2))
+        searches = [str(entry["command"]) for entry in raw_client.slowlog_get(128)]
+        assert any("FT.SEARCH" in s and "EF_RUNTIME 37" in s for s in searches), searches
+    finally:
+        raw_client.config_set("slowlog-log-slower-than", old)
+        backend.close()
+        raw_client.close()
