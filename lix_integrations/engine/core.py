@@ -130,15 +130,14 @@ class EngineCore:
             return (
                 False  # no round trip to save (an embedded store): an exact hit would only pay the embedding
             )
-        if self.embeddings.in_front(text, self._prompt_model(), role="query"):
-            return True
         embed, trip = self._embed_cost.value, self._trip_cost.value
-        if embed is None or trip is None or embed * 4 >= trip:
-            return False
-        # Embedding first, the engine no longer times a bare round trip: every 64th lookup checks the exact key
-        # first again, so a store that got slower or faster moves the decision.
-        self._probe = (self._probe + 1) % 64
-        return self._probe != 0
+        if embed is not None and trip is not None and embed * 4 < trip:
+            # Embedding first, the engine no longer times a bare round trip: every 64th lookup checks the exact
+            # key first again, so a store that got slower or faster moves the decision.
+            self._probe = (self._probe + 1) % 64
+            return self._probe != 0
+        # Only now is the text hashed to look in memory (the Embed that follows hashes it again).
+        return self.embeddings.in_front(text, self._prompt_model(), role="query")
 
     def _prompt_vector(
         self, text: str, checked: dict[str, bytes | None] | None, use_store: bool = True
