@@ -5,7 +5,7 @@ Run from the repository root (takes ~5 min plus, on the first run, ~5 min to emb
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/_index_study.py [--sizes 1000,10000,100000] [--quick]
 
 Data. Real MiniLM (all-MiniLM-L6-v2, 384-dim, unit length) embeddings of the unique q1/q2 texts of
-``/work/shared/data/pairs/*.jsonl`` (~27k texts), cached as ``.npy`` under ``/tmp/lix_index_study``.
+``benchmarks/data/pairs/*.jsonl`` (~27k texts), cached as ``.npy`` under ``/tmp/lix_index_study``.
 For 2000 pairs the q2 text is held out and used as a query (a paraphrase or a near miss of a stored
 q1, as in a semantic cache); another 1000 queries are stored vectors plus noise (cosine ~0.9 to the
 original). Stored sets of 1k/10k are random samples of the remaining real embeddings. At 100k the real
@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lix_integrations.backends.vector_index import DEFAULT_EXACT_THRESHOLD, HnswConfig, VectorIndex
 
 CACHE = Path("/tmp/lix_index_study")
-PAIRS_GLOB = "/work/shared/data/pairs/*.jsonl"
+PAIRS_GLOB = str(Path(__file__).resolve().parent / "data" / "pairs" / "*.jsonl")
 DIM = 384
 
 

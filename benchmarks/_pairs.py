@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-DATA = Path(os.environ.get("LIX_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = Path(os.environ.get("LIX_DATA_DIR", Path(__file__).resolve().parent / "data"))
 CACHE = Path(__file__).resolve().parent / ".cache"
 FILES = ("qqp", "paws", "mrpc", "gptcache")
 

@@ -4,7 +4,7 @@ Why a dictionary: archive frames are small (about 20 messages), too small for a 
 statistics on its own; a dictionary primes it with common words and the JSON shapes of chat messages.
 
 Reproducible and independent of the benchmark: it is trained (single-threaded, deterministic) only on the
-sentence-pair corpora in ``shared/data/pairs/`` (QQP, MRPC, PAWS, GPTCache), cast as user/assistant turns in the
+sentence-pair corpora in ``benchmarks/data/pairs/`` (QQP, MRPC, PAWS, GPTCache), cast as user/assistant turns in the
 three message shapes the adapters store (plain role/content, LangChain ``message_to_dict``, LlamaIndex
 ``model_dump``). The conversations the session benchmark measures on are never seen. The shipped file must not
 change once archives use it (its zstd dictionary id is in every archive header); a new one gets a new name.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import zstandard
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pairs"
+DATA = Path(__file__).resolve().parent / "data" / "pairs"
 TARGET = Path(__file__).resolve().parents[1] / "lix_integrations" / "archive" / "session_dict_v1.zstd"
 SIZE = 64 * 1024
 FILES = ("qqp_dev", "mrpc_dev", "paws_dev", "gptcache_dev")

@@ -26,9 +26,7 @@ import numpy as np
 
 from lix_integrations.calibration import Curve, PairSet, evaluate
 
-DATA = Path(
-    os.environ.get("LIX_PAIRS_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "pairs")
-)
+DATA = Path(os.environ.get("LIX_PAIRS_DIR", Path(__file__).resolve().parent / "data" / "pairs"))
 FILES = ("qqp", "paws", "mrpc", "gptcache")
 REFERENCE = "qqp"
 F1_MARGIN = 0.01

@@ -1,6 +1,6 @@
 """Embedding cache: cold MiniLM embedding vs warm reads, lix against LangChain's CacheBackedEmbeddings.
 
-For N distinct texts from ``shared/data/pairs`` (default 10,000) this measures, in one run:
+For N distinct texts from ``benchmarks/data/pairs`` (default 10,000) this measures, in one run:
 
 * cold: ``LixCachedEmbeddings(MiniLM, sqlite).embed_documents`` on an empty store (MiniLM computes everything);
 * lix warm from the in-process front (same object, second call);
@@ -34,7 +34,7 @@ from langchain_core.embeddings import Embeddings
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data"
 
 
 def load_texts(limit: int) -> list[str]:

@@ -1,7 +1,7 @@
 """Session tier vs lix-open-cache 2.1.6: add/read throughput, history latency, archive size, codec speed.
 
 Workload: sessions of 40 messages (hot window 20, so half of every session goes to the archive) cut from the real
-multi-turn conversations in ``shared/data/conversations/`` (consecutive conversations concatenated). Messages are
+multi-turn conversations in ``benchmarks/data/conversations/`` (consecutive conversations concatenated). Messages are
 added one at a time, as a chat application does.
 
 Peers, measured in the same run on the same messages:
@@ -40,7 +40,7 @@ from lix_integrations.archive.format import encode_items
 from lix_integrations.testing import FakeEmbedder
 from lix_integrations.tiers.sessions import SessionConfig
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "conversations" / "hh_harmless_dev.json"
+DATA = Path(__file__).resolve().parent / "data" / "conversations" / "hh_harmless_dev.json"
 MESSAGES_PER_SESSION = 40
 WINDOW = 20
 

@@ -12,8 +12,8 @@
 # /var/lib/apt is written. The temporary directory is removed afterwards, whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CACHE=".lix/libssl1.1"
-PY="${PYTHON:-.venv/bin/python}"
+CACHE="${LIX_LIBSSL11_DIR:-.lix/libssl1.1}"
+PY="${PYTHON:-python3}"
 
 if ls "$CACHE"/usr/lib/*/libssl.so.1.1 >/dev/null 2>&1; then
     echo "install-test-servers: libssl1.1 already in $CACHE"

@@ -54,7 +54,7 @@ __all__ = [
     "wrap_payload",
 ]
 
-#: Cosine threshold for all-MiniLM-L6-v2, chosen on ``shared/data/pairs/qqp_dev.jsonl`` (see docs/semantic.md).
+#: Cosine threshold for all-MiniLM-L6-v2, chosen on the QQP dev pairs (``benchmarks/data/pairs/qqp_dev.jsonl``) (see docs/semantic.md).
 DEFAULT_THRESHOLD = 0.82
 
 _CANDIDATES = 4

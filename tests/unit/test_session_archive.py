@@ -209,9 +209,9 @@ def test_import_a_lix_archive_into_a_session(tmp_path: Path) -> None:
 
 
 def _sizes(tmp_path: Path, lix_shape: bool) -> tuple[int, int]:
-    data = Path(__file__).resolve().parents[3] / "shared" / "data" / "conversations" / "hh_harmless_dev.json"
-    if not data.exists():
-        pytest.skip("shared conversation data not available")
+    data = (
+        Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "conversations" / "hh_harmless_dev.json"
+    )
     # Sessions as the benchmark builds them: consecutive conversations concatenated, 20 archived messages each.
     turns = [t for c in json.loads(data.read_text(encoding="utf-8"))[:200] for t in c]
     sessions = [turns[i : i + 20] for i in range(0, 20 * 30, 20)]
