@@ -1,0 +1,44 @@
+"""The ``lix`` command: look into a cache, move sessions in and out, clean up, calibrate the threshold, try it.
+
+Every command opens the store named by ``--url`` (``memory://``, ``sqlite:///path.db``, ``redis://host:6379/0``)
+or, without it, the one the environment names (``LIX_URL``, ``LIX_NAMESPACE``... as ``Engine.from_env`` reads
+them), else the embedded default store. Output is a table for people and JSON with ``--json`` for scripts.
+Bad input ends with exit status 1 and one line on stderr (``lix: error: ...``), never a traceback.
+
+Hit counters are per process (they are not stored), so ``lix stats`` reports what the store holds; a running
+app reads its own counters with ``engine.stats()``.
+
+One module per command group: ``store`` (stats, inspect, cleanup), ``sessions``, ``archive``, ``tune``
+(calibrate, bench); ``_common`` holds what they share.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from .archive import archive_app
+from .sessions import sessions_app
+from .store import cleanup, inspect, stats
+from .tune import bench, calibrate
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="lix",
+    help="Inspect, maintain and tune a lix-integrations cache.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command()(stats)
+app.command()(inspect)
+app.add_typer(sessions_app, name="sessions")
+app.add_typer(archive_app, name="archive")
+app.command()(cleanup)
+app.command()(calibrate)
+app.command()(bench)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

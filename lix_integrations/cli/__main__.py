@@ -1,0 +1,5 @@
+"""``python -m lix_integrations.cli``: what the ``lix`` console script runs."""
+
+from . import main
+
+main()

@@ -1,0 +1,165 @@
+"""What every command group of ``lix`` shares: the options, opening a store, errors as one line, output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..embedders import DEFAULT_EMBEDDER_NAME
+from ..engine.engine import Engine
+from ..errors import LixError, SettingsMismatchError
+
+_out = Console(highlight=False, soft_wrap=False)
+_err = Console(stderr=True, highlight=False)
+
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--url", help="Store URL (memory://, sqlite:///path.db, redis://...); default: environment."
+    ),
+]
+NamespaceOpt = Annotated[
+    str | None, typer.Option("--namespace", "-n", help="Namespace (default: LIX_NAMESPACE).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+EmbedderOpt = Annotated[
+    str,
+    typer.Option(
+        "--embedder",
+        help="'default' (all-MiniLM-L6-v2, offline) or 'fake' (hashed bag of words, no model: for trying out).",
+    ),
+]
+
+
+class _UserError(Exception):
+    """Bad input detected by the CLI itself."""
+
+
+def _fail(message: str) -> NoReturn:
+    _err.print(f"lix: error: {message}", markup=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn every expected failure into one line on stderr and exit status 1."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except (LixError, ValueError, OSError, _UserError, ImportError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        _fail(message)
+
+
+class _StoredModel:
+    """Stands in for the model a store was written with, for commands that never embed (inspect, sessions...).
+
+    Opening a store checks its stored embedder name and dimension; an admin command must be able to open any
+    store without loading (or even having) that model, and refuses clearly if it would have to embed.
+    """
+
+    def __init__(self, name: str, dimension: int | None) -> None:
+        self._name = name
+        self._dimension = dimension
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dimension(self) -> int | None:
+        return self._dimension
+
+    def embed(self, text: str) -> list[float]:
+        raise _UserError(f"this command cannot embed text with the store's model {self._name!r}")
+
+    async def aembed(self, text: str) -> list[float]:
+        return self.embed(text)
+
+
+def _embedder(choice: str) -> Any:
+    if choice == "default":
+        return None
+    if choice == "fake":
+        from ..testing.fakes import FakeEmbedder
+
+        return FakeEmbedder()
+    raise _UserError(f"--embedder must be 'default' or 'fake', got {choice!r}")
+
+
+def _open(url: str | None, namespace: str | None, *, embedder: Any = None, adopt: bool = True) -> Engine:
+    """The engine for a command; with ``adopt`` a store written by another model opens without that model."""
+    options: dict[str, Any] = {} if namespace is None else {"namespace": namespace}
+    # A fresh store gets the settings a default Engine() would give it; an existing one keeps its own.
+    model = (
+        embedder if embedder is not None else (_StoredModel(DEFAULT_EMBEDDER_NAME, 384) if adopt else None)
+    )
+    for _ in range(3):  # embedder, then dimension, may each be adopted from the store
+        try:
+            if url is not None:
+                return Engine(url, embedder=model, **options)
+            return Engine.from_env(embedder=model, **options)
+        except SettingsMismatchError as exc:
+            if not adopt or not isinstance(model, _StoredModel) or exc.field not in ("embedder", "dimension"):
+                raise
+            if exc.field == "embedder":
+                model = _StoredModel(str(exc.stored), None)  # its dimension is then read from the store
+            else:
+                model = _StoredModel(model.name, int(str(exc.stored)))
+    raise _UserError("cannot open the store with its stored settings")
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _short(text: Any, width: int = 60) -> str:
+    value = text if isinstance(text, str) else json.dumps(text, default=str, ensure_ascii=False)
+    value = " ".join(value.split())
+    return value if len(value) <= width else value[: width - 1] + "…"
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_err,
+        transient=True,
+    )
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(str(cell) for cell in row))
+    _out.print(table)
+
+
+def _role(message: dict[str, Any]) -> str:
+    for key in ("role", "type"):
+        if isinstance(message.get(key), str):
+            return str(message[key])
+    data = message.get("data")
+    if isinstance(data, dict) and isinstance(data.get("type"), str):
+        return str(data["type"])
+    return "-"

@@ -1,0 +1,136 @@
+"""Commands on a whole store: ``stats``, ``inspect``, ``cleanup``."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+from ._common import (
+    JsonOpt,
+    NamespaceOpt,
+    UrlOpt,
+    _errors,
+    _open,
+    _print_json,
+    _progress,
+    _short,
+    _table,
+    _UserError,
+    _when,
+)
+
+# -- stats ------------------------------------------------------------------------------------------------------
+
+
+def stats(url: UrlOpt = None, namespace: NamespaceOpt = None, json_out: JsonOpt = False) -> None:
+    """What the store holds: semantic entries, sessions and their archives, cached embeddings."""
+    with _errors(), _open(url, namespace) as engine:
+        archive_dir = engine.sessions.archive_dir
+        files = [p for p in archive_dir.iterdir() if p.is_file()] if archive_dir.is_dir() else []
+        vectors, vector_bytes = engine.embeddings.usage()
+        data = {
+            "url": engine.url,
+            "namespace": engine.namespace,
+            "semantic_entries": engine.semantic.count(),
+            "sessions": len(engine.sessions.list_sessions()),
+            "archive_dir": str(archive_dir),
+            "archive_files": len(files),
+            "archive_bytes": sum(p.stat().st_size for p in files),
+            "embeddings": vectors,
+            "embedding_bytes": vector_bytes,
+        }
+    if json_out:
+        _print_json(data)
+    else:
+        _table(f"lix store {data['url']}", ["what", "value"], [[k, v] for k, v in data.items()])
+
+
+# -- inspect ----------------------------------------------------------------------------------------------------
+
+
+def inspect(
+    tier: Annotated[str, typer.Option(help="Tier to list: 'semantic' or 'sessions'.")] = "semantic",
+    scope: Annotated[
+        str | None, typer.Option(help="Only this scope and scopes nested in it (sessions: an id prefix).")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Only entries of these model settings (the llm_string).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many entries.")] = 50,
+    after_id: Annotated[int, typer.Option(help="Continue after this entry id (paging).")] = 0,
+    url: UrlOpt = None,
+    namespace: NamespaceOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Entries of a tier, filterable by scope and model."""
+    with _errors():
+        if limit < 1:
+            raise _UserError(f"--limit must be positive, got {limit}")
+        if tier not in ("semantic", "sessions"):
+            raise _UserError(f"--tier must be 'semantic' or 'sessions', got {tier!r}")
+        with _open(url, namespace) as engine:
+            now = engine._core.clock.now()
+            rows: list[dict[str, Any]]
+            if tier == "sessions":
+                ids = engine.sessions.list_sessions(scope or "", limit=limit)
+                rows = [{"session_id": sid, "messages": engine.sessions.count(sid)} for sid in ids]
+            else:
+                entries = engine.semantic.entries(
+                    scope=scope, llm_string=model, after_id=after_id, limit=limit
+                )
+                rows = [
+                    {
+                        **dataclasses.asdict(e),
+                        "expired": e.expires_at is not None and e.expires_at <= now,
+                    }
+                    for e in entries
+                ]
+    if json_out:
+        _print_json(rows)
+    elif tier == "sessions":
+        _table("sessions", ["session", "messages"], [[r["session_id"], r["messages"]] for r in rows])
+    else:
+        _table(
+            f"semantic entries ({len(rows)})",
+            ["id", "scope", "model key", "prompt", "answer", "tokens", "created", "expires"],
+            [
+                [
+                    r["id"],
+                    r["scope"],
+                    r["llm_key"][:10],
+                    _short(r["prompt"], 50),
+                    _short(r["payload"], 40),
+                    "-" if r["usage"] is None else r["usage"]["input_tokens"] + r["usage"]["output_tokens"],
+                    _when(r["created_at"]),
+                    "expired" if r["expired"] else _when(r["expires_at"]),
+                ]
+                for r in rows
+            ],
+        )
+
+
+# -- cleanup ----------------------------------------------------------------------------------------------------
+
+
+def cleanup(url: UrlOpt = None, namespace: NamespaceOpt = None, json_out: JsonOpt = False) -> None:
+    """Delete expired entries (semantic, embeddings), archive idle sessions and delete sessions past retention."""
+    with _errors(), _open(url, namespace) as engine:
+        steps: list[tuple[str, Callable[[], int]]] = [
+            ("expired semantic entries", engine.semantic.purge_expired),
+            ("expired embeddings", engine.embeddings.purge_expired),
+            ("idle sessions archived", engine.sessions.migrate_idle),
+            ("sessions past retention", engine.sessions.cleanup_expired),
+        ]
+        done: dict[str, int] = {}
+        with _progress() as progress:
+            task = progress.add_task("cleaning up", total=len(steps))
+            for name, step in steps:
+                done[name] = step()
+                progress.advance(task)
+    if json_out:
+        _print_json(done)
+    else:
+        _table("cleanup", ["what", "removed"], [[k, v] for k, v in done.items()])

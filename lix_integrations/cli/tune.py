@@ -1,0 +1,91 @@
+"""Commands that embed: ``calibrate`` (pick the threshold) and ``bench`` (try the cache)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._common import (
+    EmbedderOpt,
+    JsonOpt,
+    _embedder,
+    _errors,
+    _out,
+    _print_json,
+    _progress,
+    _table,
+    _UserError,
+)
+
+# -- calibrate --------------------------------------------------------------------------------------------------
+
+
+def calibrate(
+    pairs: Annotated[Path, typer.Argument(help='JSON Lines of {"q1", "q2", "label": 0|1}.')],
+    target_precision: Annotated[float, typer.Option(help="Precision the threshold must reach.")] = 0.95,
+    plot: Annotated[
+        Path | None, typer.Option(help="Save the precision / hit-rate plot here (matplotlib).")
+    ] = None,
+    embedder: EmbedderOpt = "default",
+    json_out: JsonOpt = False,
+) -> None:
+    """The lowest similarity threshold meeting a target precision on labelled pairs, for the embedder."""
+    from ..calibration import PairSet
+    from ..calibration import calibrate as run_calibration
+
+    with _errors():
+        if not pairs.is_file():
+            raise _UserError(f"{pairs}: no such file")
+        pair_set = PairSet.from_jsonl(pairs)
+        model = _embedder(embedder)
+        with _progress() as progress:
+            task = progress.add_task("embedding", total=None)
+
+            def report(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            result = run_calibration(pair_set, target_precision, embedder=model, progress=report)
+        if plot is not None:
+            result.plot(plot)
+    if json_out:
+        _print_json(result.to_dict())
+        return
+    p = result.point
+    _out.print(
+        f"threshold {result.threshold:.3f}: precision {p.precision:.3f}, recall {p.recall:.3f}, "
+        f"hit rate {p.hit_rate:.3f} ({result.pairs} pairs, {result.embedder})"
+    )
+    marks = [q for q in result.curve.points if round(q.threshold * 1000) % 50 == 0]
+    _table(
+        "curve",
+        ["threshold", "precision", "recall", "hit rate"],
+        [[f"{q.threshold:.2f}", f"{q.precision:.3f}", f"{q.recall:.3f}", f"{q.hit_rate:.3f}"] for q in marks],
+    )
+    if plot is not None:
+        _out.print(f"plot saved to {plot}")
+
+
+# -- bench ------------------------------------------------------------------------------------------------------
+
+
+def bench(
+    latency: Annotated[float, typer.Option(help="Simulated LLM latency in seconds.")] = 0.2,
+    embedder: EmbedderOpt = "default",
+    json_out: JsonOpt = False,
+) -> None:
+    """A quick local run of the semantic cache demo on the embedded default store."""
+    from .. import demo
+
+    with _errors():
+        if latency < 0:
+            raise _UserError(f"--latency must not be negative, got {latency}")
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        rows = demo.main(
+            embedder=_embedder(embedder), latency=latency, output=None if json_out else _out.print
+        )
+    if json_out:
+        _print_json([dataclasses.asdict(r) for r in rows])
