@@ -46,7 +46,7 @@ def test_public_names_are_pinned() -> None:
 def test_importing_the_package_imports_no_framework() -> None:
     code = (
         "import sys, lix_integrations\n"
-        "bad = [m for m in sys.modules if m.startswith(('langchain', 'llama_index', 'sentence_transformers', 'torch'))]\n"
+        "bad = [m for m in sys.modules if m.startswith(('langchain', 'langgraph', 'llama_index', 'sentence_transformers', 'torch'))]\n"
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -62,7 +62,9 @@ def test_engine_never_imports_a_framework() -> None:
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
             for name in names:
-                assert not name.startswith(("langchain", "llama_index")), f"{path} imports {name}"
+                assert not name.startswith(("langchain", "langgraph", "llama_index")), (
+                    f"{path} imports {name}"
+                )
 
 
 def test_no_pickle_or_eval_anywhere_in_the_package() -> None:
@@ -90,3 +92,18 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (root / ".ci" / "run").read_text()
     assert "make test" in readme and "make demo" in readme
     assert "make test" in ci
+
+
+def test_the_langgraph_subpackage_exports_lazily() -> None:
+    code = (
+        "import sys, lix_integrations.langgraph as lg\n"
+        "assert not [m for m in sys.modules if m.startswith('langgraph')]\n"
+        "assert sorted(lg.__all__) == ['LixCheckpointSaver', 'LixNodeCache', 'LixStore', 'migrate_history_to_thread']\n"
+        "try:\n"
+        "    lg.NoSuchName\n"
+        "except AttributeError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise AssertionError('unknown names must raise AttributeError')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
