@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from ..engine.ops import KvDelete, KvDeleteWhere, KvEvict, KvGet, KvPurgeExpired, KvPut, KvScan, KvUsage
+from ..engine.ops import (
+    KvDelete,
+    KvDeleteWhere,
+    KvEvict,
+    KvExpire,
+    KvGet,
+    KvPurgeExpired,
+    KvPut,
+    KvScan,
+    KvUsage,
+)
 
 __all__ = ["MemoryKv"]
 
@@ -71,6 +81,7 @@ class MemoryKv:
             KvScan: self.scan,
             KvUsage: self.usage,
             KvEvict: self.evict,
+            KvExpire: self.expire,
             KvPurgeExpired: self.purge_expired,
         }
 
@@ -91,6 +102,16 @@ class MemoryKv:
         table = self._table(op.namespace, op.table)
         for item in op.items:
             table.put(item.key, _Record(bytes(item.value), item.expires_at, tuple(item.tags)))
+
+    def expire(self, op: KvExpire) -> int:
+        table = self._table(op.namespace, op.table)
+        changed = 0
+        for key, expires_at in op.items:
+            record = table.records.get(key)
+            if record is not None and _live(record, op.now):
+                record.expires_at = expires_at
+                changed += 1
+        return changed
 
     def delete(self, op: KvDelete) -> int:
         table = self._table(op.namespace, op.table)

@@ -12,7 +12,17 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
-from ..engine.ops import KvDelete, KvDeleteWhere, KvEvict, KvGet, KvPurgeExpired, KvPut, KvScan, KvUsage
+from ..engine.ops import (
+    KvDelete,
+    KvDeleteWhere,
+    KvEvict,
+    KvExpire,
+    KvGet,
+    KvPurgeExpired,
+    KvPut,
+    KvScan,
+    KvUsage,
+)
 
 __all__ = ["KV_SCHEMA", "SQLiteKv"]
 
@@ -42,10 +52,13 @@ _TOUCH_FLUSH_SECONDS = 1.0
 _CHUNK = 400
 
 
-def _like_prefix(prefix: str) -> str:
-    """A LIKE pattern matching keys that start with ``prefix`` literally (``%``, ``_`` and ``\\`` escaped)."""
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
+#: Keys starting with a prefix, compared byte for byte. LIKE would ignore ASCII case ("foo/" matched "FOO/");
+#: ``key >= ?`` lets the primary key narrow the range, ``substr`` (in characters, as Python counts) decides.
+_PREFIX = "key >= ? AND substr(key, 1, ?) = ?"
+
+
+def _prefix_params(prefix: str) -> list[Any]:
+    return [prefix, len(prefix), prefix]
 
 
 class SQLiteKv:
@@ -68,6 +81,7 @@ class SQLiteKv:
             KvScan: self.scan,
             KvUsage: self.usage,
             KvEvict: self.evict,
+            KvExpire: self.expire,
             KvPurgeExpired: self.purge_expired,
         }
 
@@ -93,10 +107,10 @@ class SQLiteKv:
     def scan(self, op: KvScan) -> list[tuple[str, bytes]]:
         column = "x''" if op.keys_only else "value"
         sql = (
-            f"SELECT key, {column} FROM kv_records WHERE namespace = ? AND tbl = ? AND key LIKE ? ESCAPE '\\' "
+            f"SELECT key, {column} FROM kv_records WHERE namespace = ? AND tbl = ? AND {_PREFIX} "
             "AND (expires_at IS NULL OR expires_at > ?)"
         )
-        params: list[Any] = [op.namespace, op.table, _like_prefix(op.prefix), op.now]
+        params: list[Any] = [op.namespace, op.table, *_prefix_params(op.prefix), op.now]
         if op.after is not None:
             sql += " AND key > ?"
             params.append(op.after)
@@ -181,11 +195,23 @@ class SQLiteKv:
                 keys = [
                     key
                     for (key,) in conn.execute(
-                        "SELECT key FROM kv_records WHERE namespace = ? AND tbl = ? AND key LIKE ? ESCAPE '\\'",
-                        (op.namespace, op.table, _like_prefix(op.prefix)),
+                        f"SELECT key FROM kv_records WHERE namespace = ? AND tbl = ? AND {_PREFIX}",
+                        (op.namespace, op.table, *_prefix_params(op.prefix)),
                     )
                 ]
             return self._delete_keys(conn, op.namespace, op.table, keys)
+
+    def expire(self, op: KvExpire) -> int:
+        with self._write() as conn:
+            changed = 0
+            for key, expires_at in op.items:
+                cur = conn.execute(
+                    "UPDATE kv_records SET expires_at = ? WHERE namespace = ? AND tbl = ? AND key = ? "
+                    "AND (expires_at IS NULL OR expires_at > ?)",
+                    (expires_at, op.namespace, op.table, key, op.now),
+                )
+                changed += cur.rowcount
+            return changed
 
     def evict(self, op: KvEvict) -> int:
         count, size = self.usage(KvUsage(op.namespace, op.table))

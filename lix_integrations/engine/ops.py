@@ -36,6 +36,7 @@ __all__ = [
     "KvDelete",
     "KvDeleteWhere",
     "KvEvict",
+    "KvExpire",
     "KvGet",
     "KvItem",
     "KvPurgeExpired",
@@ -320,6 +321,21 @@ class KvScan(Op):
     keys_only: bool = False
     limit: int | None = None
     after: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KvExpire(Op):
+    """Set the ``expires_at`` of live records (``None``: never) without rewriting their values.
+
+    ``items`` are (key, expires_at) pairs. Missing records and records expired at ``now`` are left alone, so a
+    refresh never revives what already expired, and it cannot overwrite a value written since it was read
+    (which a read-then-put refresh would). Result: ``int`` records changed.
+    """
+
+    namespace: str
+    table: str
+    items: tuple[tuple[str, float | None], ...]
+    now: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from ..engine.ops import (
     KvDelete,
     KvDeleteWhere,
     KvEvict,
+    KvExpire,
     KvGet,
     KvItem,
     KvPurgeExpired,
@@ -91,6 +92,26 @@ class KvConformance:
         assert page == [("user%1/c", b""), ("userX1/d", b"")]
         rest = kv(KvScan(NS, "t", T0, prefix="user", after="userX1/d"))
         assert [k for k, _ in rest] == ["user_1/a", "user_1/b", "user_10/e"]
+
+    def test_prefixes_are_case_sensitive(self, kv: KvDriver) -> None:
+        # SQLite's LIKE ignores ASCII case: a scan of "foo/" also returned "FOO/" records.
+        kv.put("t", KvItem("foo/a", b"1"), KvItem("FOO/b", b"2"), KvItem("Foo/c", b"3"))
+        assert [k for k, _ in kv(KvScan(NS, "t", T0, prefix="foo/"))] == ["foo/a"]
+        assert [k for k, _ in kv(KvScan(NS, "t", T0, prefix="FOO/"))] == ["FOO/b"]
+        assert kv(KvDeleteWhere(NS, "t", prefix="foo/")) == 1
+        assert kv.get("t", "foo/a", "FOO/b", "Foo/c") == [None, b"2", b"3"]
+
+    def test_expire_sets_and_clears_expiry_of_live_records_only(self, kv: KvDriver) -> None:
+        kv.put("t", KvItem("a", b"1", expires_at=T0 + 10), KvItem("b", b"2"), KvItem("gone", b"3", T0 + 1))
+        changed = kv(
+            KvExpire(NS, "t", (("a", T0 + 100), ("b", T0 + 50), ("gone", T0 + 100), ("x", None)), T0 + 5)
+        )
+        assert changed == 2  # "gone" expired at T0 + 1 and stays expired; "x" does not exist
+        assert kv.get("t", "a", "b", "gone", "x", now=T0 + 20) == [b"1", b"2", None, None]
+        assert kv.get("t", "a", "b", now=T0 + 60) == [b"1", None]
+        assert kv(KvExpire(NS, "t", (("a", None),), T0 + 60)) == 1
+        assert kv.get("t", "a", now=T0 + 10_000) == [b"1"]
+        assert kv(KvPurgeExpired(NS, "t", T0 + 10_000)) == 2
 
     def test_delete_where_by_prefix_and_tags(self, kv: KvDriver) -> None:
         kv.put(

@@ -15,7 +15,17 @@ expired first leaves index entries behind until then, and ``sz`` keeps the byte 
 
 from __future__ import annotations
 
-from ...engine.ops import KvDelete, KvDeleteWhere, KvEvict, KvGet, KvPurgeExpired, KvPut, KvScan, KvUsage
+from ...engine.ops import (
+    KvDelete,
+    KvDeleteWhere,
+    KvEvict,
+    KvExpire,
+    KvGet,
+    KvPurgeExpired,
+    KvPut,
+    KvScan,
+    KvUsage,
+)
 from .calls import Lua, RFlow, Scan, Script, b2s, expiry_ms, num
 from .keys import h, kv_base, kv_table_pattern
 
@@ -144,6 +154,29 @@ return out
 """,
 )
 
+EXPIRE = Script(
+    "kv_expire",
+    _REMOVE
+    + """
+local p, now, n = ARGV[1], tonumber(ARGV[2]), 0
+for i = 3, #ARGV, 3 do
+  local key, exp, px = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if redis.call('ZSCORE', p .. 'keys', key) and not expired(p, key, now)
+      and redis.call('EXISTS', p .. 'v:' .. key) == 1 then
+    if exp == '' then
+      redis.call('ZREM', p .. 'exp', key)
+      redis.call('PERSIST', p .. 'v:' .. key)
+    else
+      redis.call('ZADD', p .. 'exp', exp, key)
+      redis.call('PEXPIRE', p .. 'v:' .. key, px)
+    end
+    n = n + 1
+  end
+end
+return n
+""",
+)
+
 USAGE = Script(
     "kv_usage",
     """
@@ -246,6 +279,17 @@ class KvCommands:
             SCAN, op.namespace, op.table, num(op.now), lo, hi, limit, "1" if op.keys_only else "0"
         )
         return [(b2s(flat[i]), bytes(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+    def expire(self, op: KvExpire) -> RFlow:
+        if not op.items:
+            return 0
+        args: list[object] = []
+        for key, expires_at in op.items:
+            if expires_at is None:
+                args += [key, "", ""]
+            else:
+                args += [key, num(expires_at), str(expiry_ms(op.now, expires_at))]
+        return int((yield self._lua(EXPIRE, op.namespace, op.table, num(op.now), *args)))
 
     def usage(self, op: KvUsage) -> RFlow:
         count, size = yield self._lua(USAGE, op.namespace, op.table)
