@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+from .redaction import redact_url
 
 if TYPE_CHECKING:
     from .tiers.embeddings import EmbeddingConfig
@@ -178,6 +179,17 @@ class EngineConfig:
         except ValueError:
             choices = ", ".join(p.value for p in SamplingPolicy)
             raise ConfigError(f"sampling must be one of {choices}, got {self.sampling!r}") from None
+
+    def __repr__(self) -> str:
+        # The URL may carry a password (``user:pw@`` or ``?password=``): shown redacted, as ``engine.url`` is.
+        shown = []
+        for f in fields(self):
+            if f.repr:
+                value = getattr(self, f.name)
+                if f.name == "url" and isinstance(value, str):
+                    value = redact_url(value)
+                shown.append(f"{f.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
 
     def with_overrides(self, **overrides: Any) -> EngineConfig:
         """A copy with the given options replaced (``None`` values are ignored, so callers can pass through)."""

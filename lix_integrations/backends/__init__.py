@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from ..errors import ConfigError
+from ..redaction import redact_url
 from .base import Backend
 
 __all__ = ["Backend", "open_backend", "redact_url"]
@@ -12,19 +11,12 @@ __all__ = ["Backend", "open_backend", "redact_url"]
 _SCHEMES = "memory://, sqlite:///path/to/file.db, redis://host:6379/0 (rediss://, redis+cluster://)"
 
 
-def redact_url(url: str) -> str:
-    """The URL without its password, for logs and error messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return parts._replace(netloc=netloc).geturl()
-
-
 def open_backend(url: str) -> Backend:
     """Open the backend a URL names; an unknown scheme is an error that lists the known ones."""
     if not isinstance(url, str) or "://" not in url:
-        raise ConfigError(f"backend URL must look like scheme://..., got {url!r}; known: {_SCHEMES}")
+        raise ConfigError(
+            f"backend URL must look like scheme://..., got {redact_url(url)!r}; known: {_SCHEMES}"
+        )
     scheme = url.split("://", 1)[0].lower()
     if scheme == "memory":
         from .memory import MemoryBackend

@@ -17,6 +17,7 @@ from ..backends import Backend, open_backend
 from ..config import EngineConfig, default_store_url
 from ..embedders import Embedder, as_embedder
 from ..errors import BackendError, ConfigError, LixError, SettingsMismatchError
+from ..redaction import redact_url, redact_userinfo_password
 from .clock import Clock, SystemClock
 from .flows import Flow, T, run_async, run_sync
 from .ops import Embed, EmbedBatch, EnsureSettings, ExactGet, Gather, Op, Vector, WithPromptVector
@@ -51,10 +52,14 @@ class EngineCore:
         self.config = config
         self.embedder: Embedder = as_embedder(embedder)
         self.clock: Clock = clock or SystemClock()
-        self.backend: Backend = backend or open_backend(config.url or default_store_url())
+        raw_url: str | None = None
+        if backend is None:
+            raw_url = config.url or default_store_url()
+            backend = open_backend(raw_url)
+        self.backend: Backend = backend
         self.semantic_counters = SemanticCounters(config.shadow_log_size)
         self.semantic = SemanticTier(config, self.clock, self.semantic_counters)
-        self.sessions = SessionTier(config, self.clock, self.backend.url)
+        self.sessions = SessionTier(config, self.clock, _archive_url(self.backend.url, raw_url))
         self.embeddings = EmbeddingTier(
             config.embeddings, config.namespace, self.clock, EmbeddingCounters(), fail_open=config.fail_open
         )
@@ -293,6 +298,18 @@ class EngineCore:
         if not self._closed:
             self._closed = True
             await self.backend.aclose()
+
+
+def _archive_url(backend_url: str, raw_url: str | None) -> str:
+    """The URL that names a store's default session-archive directory (a digest of it).
+
+    That was the backend's printed URL, which redacted only a userinfo password; query credentials
+    (``?password=``) are redacted now too, so for such URLs the old form is rebuilt and the sessions keep finding
+    the archives they wrote before the upgrade (only a digest of it is ever written).
+    """
+    if raw_url is not None and backend_url == redact_url(raw_url):
+        return redact_userinfo_password(raw_url)
+    return backend_url
 
 
 def _compute_batch(op: EmbedBatch) -> Any:

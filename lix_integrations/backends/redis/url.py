@@ -21,10 +21,11 @@ Everything else (``db`` path, user and password, ``ssl_cert_reqs``, timeouts...)
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ...errors import ConfigError
+from ...redaction import redact_url
 
 __all__ = ["RedisOptions", "parse_redis_url", "redact"]
 
@@ -37,7 +38,7 @@ _FALSE = {"0", "false", "no", "off", ""}
 class RedisOptions:
     """What a Redis URL means to lix; ``client_url`` is what redis-py is given."""
 
-    client_url: str
+    client_url: str = field(repr=False)  # may hold the password: never printed
     cluster: bool
     index: str
     prefix: str
@@ -48,13 +49,9 @@ class RedisOptions:
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced by ``***`` (safe for logs, errors and ``Backend.url``)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    userinfo = "" if parts.username is None else parts.username
-    host = parts.netloc.rsplit("@", 1)[1]
-    return parts._replace(netloc=f"{userinfo}:***@{host}").geturl()
+    """The URL with every credential (userinfo password, ``password=``/``token=``-like options) replaced by ``***``
+    (safe for logs, errors and ``Backend.url``); see :mod:`lix_integrations.redaction`."""
+    return redact_url(url)
 
 
 def parse_redis_url(url: str) -> RedisOptions:
