@@ -154,12 +154,23 @@ def table_for(collection: str) -> str:
 
 
 def encode_value(key: str, value: object, max_bytes: int) -> bytes:
-    """A dict as compact UTF-8 JSON; anything else, or anything JSON cannot hold, is refused naming the key."""
+    """A dict as compact UTF-8 JSON; anything else, or anything JSON cannot hold, is refused naming the key.
+
+    NaN and infinities are refused too (``allow_nan=False``, as the session tier does): Python's ``json`` writes
+    them as ``NaN``/``Infinity``, which no other JSON reader accepts, so the value would not be portable data.
+    Values stored that way before stay readable (``json.loads`` accepts them).
+    """
     if not isinstance(value, dict):
         raise InvalidInputError(f"value for key {key!r} must be a dict, got {type(value).__name__}")
     try:
-        raw = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    except (TypeError, ValueError, UnicodeEncodeError) as exc:
+        raw = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except ValueError as exc:
+        if "Out of range float" in str(exc):
+            raise InvalidInputError(
+                f"value for key {key!r} contains NaN or an infinity, which JSON cannot hold"
+            ) from None
+        raise InvalidInputError(f"value for key {key!r} is not JSON-serializable: {exc}") from None
+    except (TypeError, UnicodeEncodeError) as exc:
         raise InvalidInputError(f"value for key {key!r} is not JSON-serializable: {exc}") from None
     if len(raw) > max_bytes:
         raise InvalidInputError(
