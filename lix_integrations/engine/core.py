@@ -45,6 +45,7 @@ class EngineCore:
     ) -> None:
         from ..tiers.embeddings import EmbeddingCounters, EmbeddingTier
         from ..tiers.kv import KvCounters, KvTier
+        from ..tiers.node_cache import NodeCacheTier
         from ..tiers.semantic import SemanticTier
         from ..tiers.sessions import SessionTier
         from ..tiers.tools import ToolTier
@@ -65,6 +66,7 @@ class EngineCore:
         )
         self.kv = KvTier(config.kv, config.namespace, self.clock, KvCounters())
         self.tools = ToolTier(config.tools, self.clock, config.namespace)
+        self.node_cache = NodeCacheTier(config.namespace, self.clock)
         self._dimension: int | None = self.embedder.dimension
         self._model: tuple[int | None, Any] | None = None
         self._embed_cost = RunningCost()  # seconds per prompt embedding

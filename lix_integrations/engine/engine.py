@@ -23,6 +23,7 @@ from .core import EngineCore
 from .embeddings_api import AsyncEmbeddingsAPI, EmbeddingsAPI
 from .keys import digest
 from .kv_api import AsyncKvAPI, KvAPI
+from .node_cache_api import AsyncNodeCacheAPI, NodeCacheAPI
 from .ops import CountEntries, DeleteIds, ScanEntries, SemanticRecord
 from .scope import resolve_scope
 from .sessions_api import AsyncSessionsAPI, SessionsAPI
@@ -357,6 +358,7 @@ class Engine(_EngineBase):
         self.kv = KvAPI(_core)
         self.tools = ToolsAPI(_core)
         self.embeddings = EmbeddingsAPI(_core)
+        self.node_cache = NodeCacheAPI(_core)
 
     @classmethod
     def from_env(cls, prefix: str = "LIX_", **kwargs: Any) -> Engine:
@@ -433,6 +435,7 @@ class AsyncEngine(_EngineBase):
         self.kv = AsyncKvAPI(_core)
         self.tools = AsyncToolsAPI(_core)
         self.embeddings = AsyncEmbeddingsAPI(_core)
+        self.node_cache = AsyncNodeCacheAPI(_core)
 
     @classmethod
     def from_env(cls, prefix: str = "LIX_", **kwargs: Any) -> AsyncEngine:
