@@ -14,8 +14,11 @@ One module per command group: ``store`` (stats, inspect, cleanup), ``sessions``,
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from ._common import LixCommand, LixGroup, _out
 from .archive import archive_app
 from .sessions import sessions_app
 from .store import cleanup, inspect, stats
@@ -29,16 +32,37 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=LixGroup,
 )
-app.command()(stats)
-app.command()(inspect)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        _out.print(f"lix (lix-integrations) {__version__}", markup=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Inspect, maintain and tune a lix-integrations cache."""
+
+
+app.command(cls=LixCommand)(stats)
+app.command(cls=LixCommand)(inspect)
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(archive_app, name="archive")
-app.command()(cleanup)
-app.command()(calibrate)
-app.command()(bench)
+app.command(cls=LixCommand)(cleanup)
+app.command(cls=LixCommand)(calibrate)
+app.command(cls=LixCommand)(bench)
 
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    app(prog_name="lix")

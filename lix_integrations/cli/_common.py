@@ -13,13 +13,41 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperCommand, TyperGroup
 
 from ..embedders import DEFAULT_EMBEDDER_NAME
 from ..engine.engine import Engine
 from ..errors import LixError, SettingsMismatchError
 
 _out = Console(highlight=False, soft_wrap=False)
+if not _out.is_terminal:
+    # Piped into a file or another program there is no screen to fit: a narrow default width would fold every
+    # cell to a word a line. Rows stay whole (tables do not expand, so the huge width adds no padding).
+    _out = Console(highlight=False, soft_wrap=False, width=100_000)
 _err = Console(stderr=True, highlight=False)
+
+
+def _untype_flags(params: list[Any]) -> list[Any]:
+    """Give on/off flags an empty metavar: Typer's rich help otherwise shows ``<bool>`` for a flag taking none."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class LixCommand(TyperCommand):
+    """A ``lix`` command: help shows flags without a value placeholder."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _untype_flags(list(super().get_params(ctx)))
+
+
+class LixGroup(TyperGroup):
+    """A ``lix`` command group: help shows flags without a value placeholder."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _untype_flags(list(super().get_params(ctx)))
+
 
 UrlOpt = Annotated[
     str | None,

@@ -10,6 +10,8 @@ import typer
 
 from ._common import (
     JsonOpt,
+    LixCommand,
+    LixGroup,
     _errors,
     _print_json,
     _role,
@@ -20,14 +22,14 @@ from ._common import (
 )
 
 archive_app = typer.Typer(
-    help="Read session archives (.lxa, and lix-open-cache .huff).", no_args_is_help=True
+    help="Read session archives (.lxa, and lix-open-cache .huff).", no_args_is_help=True, cls=LixGroup
 )
 
 
 # -- archive ----------------------------------------------------------------------------------------------------
 
 
-@archive_app.command("cat")
+@archive_app.command("cat", cls=LixCommand)
 def archive_cat(file: Path, json_out: JsonOpt = False) -> None:
     """Decode an archive: ours (.lxa) or lix-open-cache's (.huff, recognised by its CAv1 header)."""
     from ..archive import read_archive, read_huff

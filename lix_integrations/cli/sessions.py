@@ -11,6 +11,8 @@ import typer
 
 from ._common import (
     JsonOpt,
+    LixCommand,
+    LixGroup,
     NamespaceOpt,
     UrlOpt,
     _err,
@@ -26,13 +28,15 @@ from ._common import (
     _UserError,
 )
 
-sessions_app = typer.Typer(help="List, show, export, import and delete chat sessions.", no_args_is_help=True)
+sessions_app = typer.Typer(
+    help="List, show, export, import and delete chat sessions.", no_args_is_help=True, cls=LixGroup
+)
 
 
 # -- sessions ---------------------------------------------------------------------------------------------------
 
 
-@sessions_app.command("list")
+@sessions_app.command("list", cls=LixCommand)
 def sessions_list(
     prefix: Annotated[str, typer.Option(help="Only session ids starting with this.")] = "",
     limit: Annotated[int | None, typer.Option(help="At most this many.")] = None,
@@ -49,7 +53,7 @@ def sessions_list(
         _table(f"sessions ({len(ids)})", ["session"], [[sid] for sid in ids])
 
 
-@sessions_app.command("show")
+@sessions_app.command("show", cls=LixCommand)
 def sessions_show(
     session_id: str,
     last: Annotated[
@@ -77,7 +81,7 @@ def sessions_show(
         _table(f"session {session_id} ({len(messages)} messages)", ["#", "role", "text"], rows)
 
 
-@sessions_app.command("export")
+@sessions_app.command("export", cls=LixCommand)
 def sessions_export(
     session_id: str,
     output: Annotated[
@@ -125,7 +129,7 @@ def _read_messages(path: Path) -> list[Any]:
     return messages
 
 
-@sessions_app.command("import")
+@sessions_app.command("import", cls=LixCommand)
 def sessions_import(
     session_id: str,
     file: Path,
@@ -150,7 +154,7 @@ def sessions_import(
         _out.print(f"imported {len(messages)} messages into {session_id} (now {total})")
 
 
-@sessions_app.command("delete")
+@sessions_app.command("delete", cls=LixCommand)
 def sessions_delete(
     session_id: str,
     url: UrlOpt = None,

@@ -212,3 +212,29 @@ def test_memory_url_is_empty_in_a_new_process() -> None:
 def test_bench_runs_the_demo(tmp_path: Path) -> None:
     rows = ok_json("bench", "--embedder", "fake", "--latency", "0", env={"LIX_CACHE_DIR": str(tmp_path)})
     assert rows and {r["outcome"] for r in rows} >= {"miss"}
+
+
+def test_version() -> None:
+    from lix_integrations import __version__
+
+    result = lix("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"lix (lix-integrations) {__version__}"
+
+
+@pytest.mark.parametrize("command", [[], ["stats"], ["sessions", "list"], ["calibrate"], ["archive", "cat"]])
+def test_help_shows_flags_without_a_value_placeholder(command: list[str]) -> None:
+    result = lix(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "<bool>" not in result.stdout
+    assert "Usage: lix " in result.stdout
+
+
+def test_piped_tables_keep_each_row_on_one_line(store: str) -> None:
+    # Piped (not a terminal) and no COLUMNS: rich would fit the table to 80 columns, a word a line.
+    result = lix("inspect", "--url", store, env={"COLUMNS": ""})
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if "Shakespeare" in line)
+    assert "Who wrote Hamlet?" in row
+    sessions = lix("inspect", "--url", store, "--tier", "sessions", env={"COLUMNS": ""})
+    assert any("chat-1" in line and "5" in line for line in sessions.stdout.splitlines())
