@@ -3,6 +3,9 @@
 The "LLM" is a local fake that sleeps like a real one, so the demo needs no key and no network, and the latency
 column shows what a cache hit saves. The cache is the embedded default store with the default embedder (exactly
 what ``LixSemanticCache()`` gives), in its own namespace cleared at start so every run prints the same table.
+That namespace is named after the embedder (``lix-demo`` for the default one, ``lix-demo-<name>`` for another):
+a namespace keeps the model settings it was written with, so a run with another embedder (``lix bench
+--embedder fake``) must not land in the namespace the default demo filled, nor the other way round.
 
 This module is a script: it is the one place in the package that prints.
 """
@@ -10,6 +13,7 @@ This module is a script: it is the one place in the package that prints.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +30,17 @@ from .langchain.cache import LixSemanticCache
 __all__ = ["CannedChatModel", "DemoRow", "main"]
 
 DEMO_NAMESPACE = "lix-demo"
+
+
+def demo_namespace(embedder: Any = None) -> str:
+    """The demo's namespace for ``embedder`` (``None``: the default embedder): one per model."""
+    if embedder is None:
+        return DEMO_NAMESPACE
+    slug = re.sub(r"[^a-z0-9]+", "-", str(getattr(embedder, "name", type(embedder).__name__)).lower()).strip(
+        "-"
+    )
+    return f"{DEMO_NAMESPACE}-{slug[:64] or 'custom'}"
+
 
 HELPFUL = "You are a concise, helpful assistant."
 PIRATE = "You are a pirate. Answer every question in pirate speak."
@@ -123,15 +138,20 @@ def main(
     latency: float = 0.8,
     threshold: float | None = None,
     output: Callable[[str], None] | None = print,
+    url: str | None = None,
+    namespace: str | None = None,
 ) -> list[DemoRow]:
     """Run the script of questions through a cached chat model; print and return what happened.
 
     ``embedder``, ``latency`` and ``threshold`` exist so tests can run the same demo fast and without the model;
-    ``output=None`` prints nothing.
+    ``output=None`` prints nothing. ``url`` and ``namespace`` (default: the embedded default store and
+    :func:`demo_namespace`) say where; the namespace is cleared first.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the default embedder is bundled; never reach the network
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    cache = _RecordingCache(namespace=DEMO_NAMESPACE, embedder=embedder, threshold=threshold)
+    cache = _RecordingCache(
+        url, namespace=namespace or demo_namespace(embedder), embedder=embedder, threshold=threshold
+    )
     previous = get_llm_cache()
     try:
         cache.clear()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -15,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.core import TyperCommand, TyperGroup
 
+from ..config import default_store_path
 from ..embedders import DEFAULT_EMBEDDER_NAME
 from ..engine.engine import Engine
 from ..errors import LixError, SettingsMismatchError
@@ -125,8 +128,35 @@ def _embedder(choice: str) -> Any:
     raise _UserError(f"--embedder must be 'default' or 'fake', got {choice!r}")
 
 
-def _open(url: str | None, namespace: str | None, *, embedder: Any = None, adopt: bool = True) -> Engine:
-    """The engine for a command; with ``adopt`` a store written by another model opens without that model."""
+def _store_file(url: str | None) -> Path | None:
+    """The SQLite file a command would open (``--url``, else ``LIX_URL``, else the default store), if any."""
+    target = url if url is not None else os.environ.get("LIX_URL") or None
+    if target is None:
+        return default_store_path()
+    if target.lower().startswith("sqlite:///"):
+        path = target[len("sqlite:///") :]
+        if path and path != ":memory:" and "?" not in path and "#" not in path:
+            return Path(path).expanduser()
+    return None
+
+
+def _open(
+    url: str | None,
+    namespace: str | None,
+    *,
+    embedder: Any = None,
+    adopt: bool = True,
+    must_exist: bool = False,
+) -> Engine:
+    """The engine for a command; with ``adopt`` a store written by another model opens without that model.
+
+    ``must_exist`` is for commands that only read or delete: opening a SQLite URL creates the file, and a typo
+    in ``--url`` would then report an empty store (and leave a stray database) instead of the mistake.
+    """
+    if must_exist:
+        path = _store_file(url)
+        if path is not None and not path.is_file():
+            raise _UserError(f"no store at {path} (nothing was created)")
     options: dict[str, Any] = {} if namespace is None else {"namespace": namespace}
     # A fresh store gets the settings a default Engine() would give it; an existing one keeps its own.
     model = (

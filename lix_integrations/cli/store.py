@@ -1,8 +1,9 @@
-"""Commands on a whole store: ``stats``, ``inspect``, ``cleanup``."""
+"""Commands on a whole store: ``stats``, ``inspect``, ``cleanup``, ``clear``."""
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -12,7 +13,9 @@ from ._common import (
     JsonOpt,
     NamespaceOpt,
     UrlOpt,
+    _err,
     _errors,
+    _fail,
     _open,
     _print_json,
     _progress,
@@ -27,7 +30,7 @@ from ._common import (
 
 def stats(url: UrlOpt = None, namespace: NamespaceOpt = None, json_out: JsonOpt = False) -> None:
     """What the store holds: semantic entries, sessions and their archives, cached embeddings."""
-    with _errors(), _open(url, namespace) as engine:
+    with _errors(), _open(url, namespace, must_exist=True) as engine:
         archive_dir = engine.sessions.archive_dir
         files = [p for p in archive_dir.iterdir() if p.is_file()] if archive_dir.is_dir() else []
         vectors, vector_bytes = engine.embeddings.usage()
@@ -71,7 +74,7 @@ def inspect(
             raise _UserError(f"--limit must be positive, got {limit}")
         if tier not in ("semantic", "sessions"):
             raise _UserError(f"--tier must be 'semantic' or 'sessions', got {tier!r}")
-        with _open(url, namespace) as engine:
+        with _open(url, namespace, must_exist=True) as engine:
             now = engine._core.clock.now()
             rows: list[dict[str, Any]]
             if tier == "sessions":
@@ -117,7 +120,7 @@ def inspect(
 
 def cleanup(url: UrlOpt = None, namespace: NamespaceOpt = None, json_out: JsonOpt = False) -> None:
     """Delete expired entries (semantic, embeddings), archive idle sessions and delete sessions past retention."""
-    with _errors(), _open(url, namespace) as engine:
+    with _errors(), _open(url, namespace, must_exist=True) as engine:
         steps: list[tuple[str, Callable[[], int]]] = [
             ("expired semantic entries", engine.semantic.purge_expired),
             ("expired embeddings", engine.embeddings.purge_expired),
@@ -134,3 +137,62 @@ def cleanup(url: UrlOpt = None, namespace: NamespaceOpt = None, json_out: JsonOp
         _print_json(done)
     else:
         _table("cleanup", ["what", "removed"], [[k, v] for k, v in done.items()])
+
+
+# -- clear ------------------------------------------------------------------------------------------------------
+
+CLEARABLE = ("semantic", "embeddings", "tools", "sessions")
+
+
+def _clear_sessions(engine: Any) -> int:
+    removed = 0
+    for session_id in engine.sessions.list_sessions():
+        removed += bool(engine.sessions.delete_session(session_id))
+    return removed
+
+
+def clear(
+    tier: Annotated[
+        str,
+        typer.Option(help="What to delete: 'all', or one of 'semantic', 'embeddings', 'tools', 'sessions'."),
+    ] = "all",
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    url: UrlOpt = None,
+    namespace: NamespaceOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete everything one namespace holds (or one tier of it); other namespaces are untouched.
+
+    The namespace keeps the model settings it was created with (embedder, dimension): a store written by
+    another embedder stays refused, by name, rather than mixing vectors of two models. Use another namespace.
+    """
+    with _errors():
+        if tier != "all" and tier not in CLEARABLE:
+            raise _UserError(f"--tier must be 'all' or one of {', '.join(CLEARABLE)}, got {tier!r}")
+        tiers = CLEARABLE if tier == "all" else (tier,)
+        with _open(url, namespace, must_exist=True) as engine:
+            if not yes:
+                question = (
+                    f"Delete {' and '.join(tiers) if tier != 'all' else 'every entry and session'} of namespace "
+                    f"{engine.namespace!r} in {engine.url}?"
+                )
+                _err.print(question + " [y/N] ", end="", markup=False, soft_wrap=True)
+                answer = sys.stdin.readline().strip().lower()
+                if answer not in ("y", "yes"):
+                    _fail("not confirmed, nothing deleted (--yes skips the question)")
+            steps: dict[str, Callable[[], int]] = {
+                "semantic": engine.semantic.clear,
+                "embeddings": engine.embeddings.clear,
+                "tools": engine.tools.clear,
+                "sessions": lambda: _clear_sessions(engine),
+            }
+            done = {name: steps[name]() for name in tiers}
+            where = {"url": engine.url, "namespace": engine.namespace}
+    if json_out:
+        _print_json({**where, "deleted": done})
+    else:
+        _table(
+            f"cleared namespace {where['namespace']!r} of {where['url']}",
+            ["what", "deleted"],
+            [[k, v] for k, v in done.items()],
+        )

@@ -12,6 +12,7 @@ import typer
 from ._common import (
     EmbedderOpt,
     JsonOpt,
+    UrlOpt,
     _embedder,
     _errors,
     _out,
@@ -75,9 +76,22 @@ def calibrate(
 def bench(
     latency: Annotated[float, typer.Option(help="Simulated LLM latency in seconds.")] = 0.2,
     embedder: EmbedderOpt = "default",
+    url: UrlOpt = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(
+            "--namespace",
+            "-n",
+            help="Namespace to run in, cleared first (default: lix-demo, or lix-demo-<model> for another embedder).",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """A quick local run of the semantic cache demo on the embedded default store."""
+    """A quick run of the semantic cache demo, in a namespace of its own (default store: LIX_URL, else the embedded one).
+
+    The demo's namespace is cleared at start and named after the embedder, so it never touches your own
+    namespace, and runs with different embedders do not trip over each other's stored model settings.
+    """
     from .. import demo
 
     with _errors():
@@ -85,7 +99,11 @@ def bench(
             raise _UserError(f"--latency must not be negative, got {latency}")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         rows = demo.main(
-            embedder=_embedder(embedder), latency=latency, output=None if json_out else _out.print
+            embedder=_embedder(embedder),
+            latency=latency,
+            output=None if json_out else _out.print,
+            url=url if url is not None else os.environ.get("LIX_URL") or None,
+            namespace=namespace,
         )
     if json_out:
         _print_json([dataclasses.asdict(r) for r in rows])

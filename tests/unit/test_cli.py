@@ -15,12 +15,13 @@ from lix_integrations.testing import FakeClock, FakeEmbedder
 
 
 def lix(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
     """Run `lix` as installed: `python -m lix_integrations.cli` is what the console script calls."""
     return subprocess.run(
         [sys.executable, "-m", "lix_integrations.cli", *args],
         capture_output=True,
+        input=stdin,
         text=True,
         cwd=cwd,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
@@ -182,7 +183,7 @@ def test_calibrate_finds_the_known_threshold(tmp_path: Path) -> None:
     [
         (["calibrate", "missing.jsonl"], "missing.jsonl: no such file"),
         (["calibrate", "bad.jsonl", "--embedder", "fake"], "line 2: not valid JSON"),
-        (["inspect", "--url", "sqlite:///nowhere/x.db"], "does not exist"),
+        (["inspect", "--url", "sqlite:///nowhere/x.db"], "no store at nowhere/x.db"),
         (["inspect", "--url", "memory://", "--limit", "0"], "--limit must be positive"),
         (["inspect", "--url", "memory://", "--tier", "bogus"], "--tier must be"),
         (["stats", "--url", "ftp://x"], "ftp"),
@@ -238,3 +239,90 @@ def test_piped_tables_keep_each_row_on_one_line(store: str) -> None:
     assert "Who wrote Hamlet?" in row
     sessions = lix("inspect", "--url", store, "--tier", "sessions", env={"COLUMNS": ""})
     assert any("chat-1" in line and "5" in line for line in sessions.stdout.splitlines())
+
+
+# -- trap 1: the demo and bench keep to a namespace of their own; `lix clear` --------------------------------------
+
+
+def test_bench_with_the_fake_embedder_after_the_default_demo(tmp_path: Path) -> None:
+    from lix_integrations.embedders import DEFAULT_EMBEDDER_NAME
+
+    # What `make demo` leaves in the default store: the demo namespace written by the default model (384-d),
+    # next to the user's own entries in the default namespace.
+    url = f"sqlite:///{tmp_path / 'cache.db'}"
+    default_model = FakeEmbedder(384, name=DEFAULT_EMBEDDER_NAME)
+    with Engine(url, embedder=default_model, namespace="lix-demo") as engine:
+        engine.semantic.update("What is the capital of France?", "canned", "Paris.")
+    with Engine(url, embedder=default_model) as engine:
+        engine.semantic.update("mine", "gpt-x", "keep me")
+    env = {"LIX_CACHE_DIR": str(tmp_path)}
+    rows = ok_json("bench", "--embedder", "fake", "--latency", "0", env=env)
+    assert [r["outcome"] for r in rows].count("miss") >= 4
+    again = ok_json("bench", "--embedder", "fake", "--latency", "0", env=env)
+    assert [r["outcome"] for r in again] == [r["outcome"] for r in rows]  # cleared first: the same table
+    # The default demo's namespace still opens with the default model, and the user's entry is untouched.
+    with Engine(url, embedder=default_model, namespace="lix-demo") as engine:
+        assert engine.semantic.count() == 1
+    assert ok_json("stats", env=env)["semantic_entries"] == 1
+
+
+def test_bench_takes_url_and_namespace(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'bench.db'}"
+    env = {"LIX_CACHE_DIR": str(tmp_path / "default")}
+    rows = ok_json("bench", "--embedder", "fake", "--latency", "0", "--url", url, "-n", "trial", env=env)
+    misses = sum(r["outcome"] == "miss" for r in rows)
+    assert ok_json("stats", "--url", url, "--namespace", "trial")["semantic_entries"] == misses
+    assert not (tmp_path / "default").exists()  # the default store was never opened
+
+
+def test_clear_asks_then_deletes_one_namespace(store: str) -> None:
+    with Engine(store, embedder=FakeEmbedder(), namespace="other") as engine:
+        engine.semantic.update("elsewhere", "gpt-x", "stays")
+    refused = lix("clear", "--url", store, stdin="n\n")
+    assert refused.returncode == 1 and "nothing deleted" in refused.stderr
+    assert "Delete every entry and session of namespace 'default'" in refused.stderr
+    assert ok_json("stats", "--url", store)["semantic_entries"] == 3
+    no_answer = lix("clear", "--url", store)  # stdin at its end: no confirmation
+    assert no_answer.returncode == 1 and ok_json("stats", "--url", store)["sessions"] == 2
+
+    sessions_only = lix("clear", "--url", store, "--tier", "sessions", "--json", stdin="y\n")
+    assert sessions_only.returncode == 0, sessions_only.stderr
+    assert json.loads(sessions_only.stdout)["deleted"] == {"sessions": 2}
+    assert ok_json("stats", "--url", store)["semantic_entries"] == 3
+
+    done = ok_json("clear", "--url", store, "--yes")
+    assert done["deleted"]["semantic"] == 3 and done["namespace"] == "default"
+    assert ok_json("stats", "--url", store)["semantic_entries"] == 0
+    assert ok_json("stats", "--url", store, "--namespace", "other")["semantic_entries"] == 1
+    bad = lix("clear", "--url", store, "--tier", "bogus", "--yes")
+    assert bad.returncode == 1 and "--tier must be" in bad.stderr
+
+
+# -- trap 10: read commands never create a store ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["stats"],
+        ["inspect"],
+        ["inspect", "--tier", "sessions"],
+        ["sessions", "list"],
+        ["sessions", "show", "chat-1"],
+        ["sessions", "export", "chat-1"],
+        ["sessions", "delete", "chat-1"],
+        ["cleanup"],
+        ["clear", "--yes"],
+    ],
+)
+def test_read_commands_on_a_missing_store_create_nothing(tmp_path: Path, command: list[str]) -> None:
+    typo = tmp_path / "typo.db"
+    result = lix(*command, "--url", f"sqlite:///{typo}")
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"lix: error: no store at {typo} (nothing was created)"
+    assert list(tmp_path.iterdir()) == []
+    # The default store too, when it was never written: its directory is not created either.
+    default_dir = tmp_path / "fresh-machine"
+    result = lix(*command, env={"LIX_CACHE_DIR": str(default_dir)})
+    assert result.returncode == 1 and "no store at" in result.stderr
+    assert not default_dir.exists()
