@@ -9,12 +9,19 @@ Values are JSON objects encoded as UTF-8 bytes and decoded with :mod:`json` only
 nothing read back is unpickled. A stored value that is not a JSON object raises :class:`SerializationError` rather
 than being returned as something a docstore would misread.
 
+Keys of any length work: LlamaIndex keys its embedding cache by raw chunk text, so a key can be a whole document.
+A key of up to :data:`DIRECT_KEY_CHARS` characters is the stored key itself. A longer one is stored under its first
+``DIRECT_KEY_CHARS`` characters plus ``#`` and the SHA-256 of the whole key (so no shorter key can equal it, and
+the backends' key sizes stay bounded), and its record holds the full key next to the value: a read checks it,
+so even a digest collision could not return another key's value, and ``get_all``/``keys`` give the full key back.
+
 Unlike the caches, this tier does not fail open: a document store that silently dropped writes would lose data,
 so store failures reach the caller as :class:`BackendError`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import threading
@@ -29,14 +36,18 @@ from ..errors import ConfigError, InvalidIdError, InvalidInputError, Serializati
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
+    "DIRECT_KEY_CHARS",
     "MAX_COLLECTION_CHARS",
     "TABLE_PREFIX",
     "KvConfig",
     "KvCounters",
     "KvStats",
     "KvTier",
+    "decode_record",
     "decode_value",
+    "encode_record",
     "encode_value",
+    "storage_key",
     "table_for",
     "validate_collection",
     "validate_key",
@@ -45,7 +56,8 @@ __all__ = [
 #: Prefix of every table this tier writes; other tiers use other prefixes.
 TABLE_PREFIX = "kv:"
 MAX_COLLECTION_CHARS = 512
-MAX_KEY_CHARS = 4096
+#: Keys up to this many characters are stored as they are; longer ones under a digest (see the module docstring).
+DIRECT_KEY_CHARS = 4096
 #: Records per write round trip when the caller does not say (LlamaIndex passes its own ``batch_size``).
 DEFAULT_BATCH_SIZE = 100
 #: ``get_all`` reads a collection in pages of this many records, so one round trip stays bounded.
@@ -137,15 +149,46 @@ def validate_collection(collection: object) -> str:
 
 
 def validate_key(key: object) -> str:
-    """A record key: any UTF-8 string (empty included, as ``SimpleKVStore`` allows) of bounded length."""
+    """A record key: any UTF-8 string (empty included, as ``SimpleKVStore`` allows), of any length."""
     if not isinstance(key, str):
         raise InvalidIdError(f"key must be a string, got {type(key).__name__}")
-    if len(key) > MAX_KEY_CHARS or not _encodable(key) or "\x00" in key:
-        raise InvalidIdError(
-            f"key {key[:80]!r} is longer than {MAX_KEY_CHARS} characters or contains a NUL character or a "
-            "lone surrogate"
-        )
+    if not _encodable(key) or "\x00" in key:
+        raise InvalidIdError(f"key {key[:80]!r} contains a NUL character or a lone surrogate")
     return key
+
+
+def storage_key(key: str) -> str:
+    """The key a record is stored under: the key itself, or for a long key its head plus its digest."""
+    if len(key) <= DIRECT_KEY_CHARS:
+        return key
+    return key[:DIRECT_KEY_CHARS] + "#" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _is_digest(stored: str) -> bool:
+    return len(stored) > DIRECT_KEY_CHARS
+
+
+def encode_record(key: str, value: object, max_bytes: int) -> bytes:
+    """What is stored for ``key``: the value's JSON, or for a long key ``{"key": key, "value": value}``."""
+    if len(key) <= DIRECT_KEY_CHARS:
+        return encode_value(key, value, max_bytes)
+    shown = key[:80] + "…"
+    if not isinstance(value, dict):
+        raise InvalidInputError(f"value for key {shown!r} must be a dict, got {type(value).__name__}")
+    return encode_value(shown, {"key": key, "value": value}, max_bytes)
+
+
+def decode_record(collection: str, stored: str, raw: bytes) -> tuple[str, dict[str, Any]]:
+    """``(key, value)`` of a stored record; a long key's record must carry its full key."""
+    value = decode_value(collection, stored[:80], raw)
+    if not _is_digest(stored):
+        return stored, value
+    key, inner = value.get("key"), value.get("value")
+    if not isinstance(key, str) or not isinstance(inner, dict) or storage_key(key) != stored:
+        raise SerializationError(
+            f"record {stored[:80]!r}… of collection {collection!r} does not hold the full key it is stored under"
+        )
+    return key, inner
 
 
 def table_for(collection: str) -> str:
@@ -223,12 +266,13 @@ class KvTier:
         checked = tuple(validate_key(k) for k in keys)
         if not checked:
             return []
-        raws: list[bytes | None] = yield KvGet(
-            self._namespace, table, checked, self._clock.now(), touch=False
-        )
-        found = [
-            None if raw is None else decode_value(collection, key, raw) for key, raw in zip(checked, raws)
-        ]
+        stored = tuple(storage_key(k) for k in checked)
+        raws: list[bytes | None] = yield KvGet(self._namespace, table, stored, self._clock.now(), touch=False)
+        found: list[dict[str, Any] | None] = []
+        for key, where, raw in zip(checked, stored, raws):
+            record = None if raw is None else decode_record(collection, where, raw)
+            # A long key's record names its key: a different one (a digest collision) is not this key's value.
+            found.append(record[1] if record is not None and record[0] == key else None)
         hits = sum(1 for value in found if value is not None)
         self.counters.add("gets", len(checked))
         self.counters.add("hits", hits)
@@ -257,7 +301,7 @@ class KvTier:
             if not isinstance(pair, tuple) or len(pair) != 2:
                 raise InvalidInputError(f"expected (key, dict) pairs, got {pair!r}"[:200])
             key = validate_key(pair[0])
-            encoded.append((key, encode_value(key, pair[1], self.config.max_value_bytes)))
+            encoded.append((storage_key(key), encode_record(key, pair[1], self.config.max_value_bytes)))
         for start in range(0, len(encoded), size):
             now = self._clock.now()
             expires_at = self._expiry(now)
@@ -272,7 +316,7 @@ class KvTier:
     def delete_many(self, collection: str, keys: Sequence[str]) -> Flow[int]:
         """Delete keys; returns how many existed."""
         table = table_for(collection)
-        checked = tuple(validate_key(k) for k in keys)
+        checked = tuple(storage_key(validate_key(k)) for k in keys)
         if not checked:
             return 0
         removed: int = yield KvDelete(self._namespace, table, checked)
@@ -293,10 +337,12 @@ class KvTier:
                 self._namespace, table, self._clock.now(), limit=SCAN_PAGE, after=after
             )
             self.counters.add("scans")
-            for key, raw in page:
-                out[key] = decode_value(collection, key, raw)
+            for stored, raw in page:
+                key, value = decode_record(collection, stored, raw)
+                out[key] = value
             if len(page) < SCAN_PAGE:
-                return out
+                # Long keys sit at their head's place; a full sort puts them exactly where they belong.
+                return dict(sorted(out.items())) if any(len(k) > DIRECT_KEY_CHARS for k in out) else out
             after = page[-1][0]
 
     def keys(self, collection: str) -> Flow[list[str]]:
@@ -311,8 +357,21 @@ class KvTier:
             self.counters.add("scans")
             keys.extend(key for key, _ in page)
             if len(page) < SCAN_PAGE:
-                return keys
+                break
             after = page[-1][0]
+        long_keys = tuple(k for k in keys if _is_digest(k))
+        if not long_keys:
+            return keys
+        # Only a long key's record holds the key itself: read those records back.
+        raws: list[bytes | None] = yield KvGet(
+            self._namespace, table, long_keys, self._clock.now(), touch=False
+        )
+        full = {
+            stored: decode_record(collection, stored, raw)[0]
+            for stored, raw in zip(long_keys, raws)
+            if raw is not None
+        }
+        return sorted(full.get(k, k) if _is_digest(k) else k for k in keys if not _is_digest(k) or k in full)
 
     def clear(self, collection: str) -> Flow[int]:
         """Delete a whole collection; returns how many records it held."""

@@ -12,10 +12,11 @@ import pickle
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from llama_index.core import Document, StorageContext, SummaryIndex, load_index_from_storage
+from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.ingestion import IngestionCache, IngestionPipeline
 from llama_index.core.schema import BaseNode, TransformComponent
 from llama_index.core.storage.docstore.keyval_docstore import KVDocumentStore
@@ -403,3 +404,61 @@ async def test_storage_context_async_docstore_calls(url: str) -> None:
     assert got is not None and got.get_content() == docs[2].get_content()
     await docstore.adelete_document("doc-2")
     assert await docstore.aget_document("doc-2", raise_error=False) is None
+
+
+# -- long keys (issue 15, trap 2): LlamaIndex keys its embedding cache by raw chunk text ------------------------
+
+
+def test_long_keys_round_trip(kv: Driver) -> None:
+    from lix_integrations.tiers.kv import DIRECT_KEY_CHARS, storage_key
+
+    long_key = "chunk text " * 10_000  # 110,000 characters
+    same_head = ["a" * 5000 + "1", "a" * 5000 + "2"]
+    edge = ["b" * DIRECT_KEY_CHARS, "b" * (DIRECT_KEY_CHARS + 1)]
+    lookalike = storage_key(long_key)  # a user key spelled like a stored digest key is still its own key
+    keys = [long_key, *same_head, *edge, lookalike, "short"]
+    kv("put_all", [(k, {"n": i}) for i, k in enumerate(keys)], batch_size=2)
+    everything = kv("get_all")
+    assert everything == {k: {"n": i} for i, k in enumerate(keys)}
+    assert list(everything) == sorted(keys)
+    for i, k in enumerate(keys):
+        assert kv("get", k) == {"n": i}
+    assert kv("get", long_key + "x") is None
+    assert kv("delete", same_head[0]) is True
+    assert kv("get", same_head[0]) is None and kv("get", same_head[1]) == {"n": 2}
+    kv("put", long_key, {"n": "replaced"})
+    assert kv("get", long_key) == {"n": "replaced"}
+    assert sorted(kv.store._engine.kv.keys("data")) == sorted(k for k in keys if k != same_head[0])
+
+
+class CountingEmbedding(MockEmbedding):
+    """A mock embedding model that records every text it embeds (a class-level log: pydantic models are frozen-ish)."""
+
+    embedded: ClassVar[list[int]] = []
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        CountingEmbedding.embedded.extend(len(t) for t in texts)
+        return super()._get_text_embeddings(texts)
+
+
+def test_ingestion_pipeline_with_a_100k_character_chunk(url: str) -> None:
+    text = "".join(f"sentence {i} of a very long chunk. " for i in range(3000))[:100_000]
+    assert len(text) == 100_000
+    CountingEmbedding.embedded.clear()
+
+    def run(with_ingestion_cache: bool) -> list[BaseNode]:
+        embed = CountingEmbedding(embed_dim=4, embeddings_cache=LixKVStore(url, embedder=FakeEmbedder()))
+        cache = (
+            IngestionCache(cache=LixKVStore(url, embedder=FakeEmbedder())) if with_ingestion_cache else None
+        )
+        pipeline = IngestionPipeline(transformations=[embed], cache=cache)
+        return pipeline.run(documents=[Document(text=text, id_="long")])
+
+    first = run(True)
+    assert CountingEmbedding.embedded == [100_000] and first[0].embedding == [0.5] * 4
+    second = run(True)  # the IngestionCache serves the whole step
+    assert CountingEmbedding.embedded == [100_000] and second[0].embedding == first[0].embedding
+    third = run(False)  # no ingestion cache: the embedding cache, keyed by the 100k-character text, serves it
+    assert CountingEmbedding.embedded == [100_000] and third[0].embedding == first[0].embedding
+    stored = LixKVStore(url, embedder=FakeEmbedder()).get_all(collection="embeddings")
+    assert list(stored) == [text]
