@@ -19,6 +19,7 @@ from .errors import ConfigError
 from .redaction import redact_url
 
 if TYPE_CHECKING:
+    from .tiers.coalesce import CoalesceSettings
     from .tiers.embeddings import EmbeddingConfig
     from .tiers.kv import KvConfig
     from .tiers.sessions import SessionConfig
@@ -128,6 +129,8 @@ class EngineConfig:
     tools: ToolsConfig = field(default_factory=lambda: _default_tools_config())
     sessions: SessionConfig = field(default_factory=lambda: _default_sessions_config())
     embeddings: EmbeddingConfig = field(default_factory=lambda: _default_embedding_config())
+    # Miss coalescing (single flight) of the semantic tier: lease time and wait bound, see tiers/coalesce.py.
+    coalesce: CoalesceSettings = field(default_factory=lambda: _default_coalesce_settings())
 
     def __post_init__(self) -> None:
         if self.url is not None and (not isinstance(self.url, str) or not self.url):
@@ -274,6 +277,12 @@ def _default_embedding_config() -> EmbeddingConfig:
     from .tiers.embeddings import EmbeddingConfig
 
     return EmbeddingConfig()
+
+
+def _default_coalesce_settings() -> CoalesceSettings:
+    from .tiers.coalesce import CoalesceSettings
+
+    return CoalesceSettings()
 
 
 def _default_tools_config() -> ToolsConfig:

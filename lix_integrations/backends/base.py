@@ -23,6 +23,8 @@ class Backend(abc.ABC):
     url: str
     #: True when operations sent together (:class:`Gather`) share a round trip: worth batching reads for.
     pipelines: bool = False
+    #: True when other processes see this store (a SQLite file, Redis): miss coalescing then takes leases.
+    shared: bool = False
 
     def __init__(self) -> None:
         self._handlers: dict[type[Op], Callable[[Any], Any]] = {

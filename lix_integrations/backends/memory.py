@@ -30,6 +30,7 @@ from ..engine.ops import (
     VectorSearch,
 )
 from .base import Backend
+from .leases import MemoryLeases
 from .memory_kv import MemoryKv
 from .memory_lists import lists_for
 from .vector_index import IndexSet
@@ -56,6 +57,7 @@ class MemoryStore:
         self.namespaces: dict[str, _Namespace] = {}
         self.next_id = 1
         self.kv = MemoryKv()
+        self.leases = MemoryLeases()
 
     def ns(self, name: str) -> _Namespace:
         space = self.namespaces.get(name)
@@ -98,6 +100,7 @@ class MemoryBackend(Backend):
                 ScanEntries: self._scan_entries,
                 **store.kv.handlers(),  # type: ignore[dict-item]
                 **lists_for(store).handlers(),  # type: ignore[dict-item]
+                **store.leases.handlers(),
             }
         )
 

@@ -39,6 +39,7 @@ from ..engine.ops import (
 )
 from ..errors import BackendError, ConfigError
 from .base import Backend
+from .leases import LEASE_SCHEMA, SQLiteLeases
 from .sqlite_kv import KV_SCHEMA, SQLiteKv
 from .sqlite_lists import SQLiteLists
 from .vector_index import IndexSet, VectorIndex
@@ -140,6 +141,7 @@ class SQLiteBackend(Backend):
         super().__init__()
         self.path = path
         self.url = f"sqlite:///{path}"
+        self.shared = path != ":memory:"
         self._lock = threading.RLock()
         try:
             self._conn = sqlite3.connect(
@@ -179,6 +181,7 @@ class SQLiteBackend(Backend):
                 ScanEntries: self._scan_entries,
                 **self._kv.handlers(),
                 **SQLiteLists(self._conn, self._write).handlers(),
+                **SQLiteLeases(self._conn, self._write).handlers(),
             }
         )
 
@@ -194,7 +197,7 @@ class SQLiteBackend(Backend):
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
         with self._write():
-            for statement in (_SCHEMA + KV_SCHEMA).split(";"):
+            for statement in (_SCHEMA + KV_SCHEMA + LEASE_SCHEMA).split(";"):
                 if statement.strip():
                     conn.execute(statement)
             row = conn.execute("SELECT value FROM lix_meta WHERE key = 'schema_version'").fetchone()

@@ -20,7 +20,18 @@ from ..errors import BackendError, ConfigError, LixError, SettingsMismatchError
 from ..redaction import redact_url, redact_userinfo_password
 from .clock import Clock, SystemClock
 from .flows import Flow, T, run_async, run_sync
-from .ops import Embed, EmbedBatch, EnsureSettings, ExactGet, Gather, Op, Vector, WithPromptVector
+from .ops import (
+    Embed,
+    EmbedBatch,
+    EnsureSettings,
+    ExactGet,
+    Gather,
+    Op,
+    Sleep,
+    Vector,
+    WaitFlight,
+    WithPromptVector,
+)
 from .stats import EngineStats, SemanticCounters
 
 __all__ = ["SERIALIZATION_VERSION", "EngineCore"]
@@ -43,6 +54,7 @@ class EngineCore:
         clock: Clock | None = None,
         backend: Backend | None = None,
     ) -> None:
+        from ..tiers.coalesce import Coalescer
         from ..tiers.embeddings import EmbeddingCounters, EmbeddingTier
         from ..tiers.kv import KvCounters, KvTier
         from ..tiers.node_cache import NodeCacheTier
@@ -60,6 +72,9 @@ class EngineCore:
         self.backend: Backend = backend
         self.semantic_counters = SemanticCounters(config.shadow_log_size)
         self.semantic = SemanticTier(config, self.clock, self.semantic_counters)
+        self.coalescer = Coalescer(
+            self.semantic, self.semantic_counters, shared=self.backend.shared, settings=config.coalesce
+        )
         self.sessions = SessionTier(config, self.clock, _archive_url(self.backend.url, raw_url))
         self.embeddings = EmbeddingTier(
             config.embeddings, config.namespace, self.clock, EmbeddingCounters(), fail_open=config.fail_open
@@ -212,6 +227,11 @@ class EngineCore:
                 return result
             if isinstance(op, EmbedBatch):
                 return _compute_batch(op)
+            if isinstance(op, WaitFlight):
+                return op.flight.wait(op.timeout)
+            if isinstance(op, Sleep):
+                time.sleep(op.seconds)
+                return None
             return self.backend.execute(op)
 
         return run_sync(self._checked(flow), execute)
@@ -239,6 +259,11 @@ class EngineCore:
                 return result
             if isinstance(op, EmbedBatch):
                 return await _acompute_batch(op)
+            if isinstance(op, WaitFlight):
+                return await op.flight.await_finish(op.timeout)
+            if isinstance(op, Sleep):
+                await asyncio.sleep(op.seconds)
+                return None
             return await self.backend.aexecute(op)
 
         return await run_async(self._checked(flow), execute)

@@ -7,7 +7,7 @@ Both are views over one :class:`~.core.EngineCore`. Build either from a URL; rea
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,9 +67,19 @@ class SemanticAPI:
         context: str = "",
         scope: str | None = None,
         threshold: float | None = None,
+        coalesce: bool = False,
+        alive: Callable[[], bool] | None = None,
     ) -> SemanticHit | None:
+        """The cached answer, or ``None``. With ``coalesce``, a miss of a prompt an identical call is already
+        filling waits for that call (see :mod:`~lix_integrations.tiers.coalesce`); a ``None`` then makes the
+        caller responsible for ``update`` (after a successful LLM call) or ``abandon`` (after a failed one).
+        ``alive`` tells waiters whether this caller's LLM call is still running, for callers that cannot
+        report a failure themselves."""
         tier = self._core.semantic
         query = tier.prepare(prompt, llm_string, context=context, scope=resolve_scope(scope))
+        if coalesce:
+            flow = self._core.coalescer.lookup(query, threshold=threshold, alive=alive)
+            return self._core.run_cache(flow, None)
         return self._core.run_cache(tier.lookup(query, threshold=threshold), None)
 
     def update(
@@ -86,7 +96,23 @@ class SemanticAPI:
         """Store ``payload``; ``usage`` (tokens it cost, see :class:`TokenUsage`) lets hits count savings."""
         tier = self._core.semantic
         query = tier.prepare(prompt, llm_string, context=context, scope=resolve_scope(scope))
-        return self._core.run_cache(tier.update(query, payload, ttl=ttl, usage=_usage(usage)), None)
+        try:
+            return self._core.run_cache(tier.update(query, payload, ttl=ttl, usage=_usage(usage)), None)
+        finally:
+            if self._core.coalescer.in_flight(query.exact_key):
+                self._core.run_cache(self._core.coalescer.filled(query.exact_key), None)
+
+    def abandon(self, prompt: str, llm_string: str, *, context: str = "", scope: str | None = None) -> None:
+        """The LLM call after a coalescing ``lookup`` miss failed: callers waiting for it call the LLM
+        themselves (an error is never shared as an answer)."""
+        try:
+            query = self._core.semantic.prepare(
+                prompt, llm_string, context=context, scope=resolve_scope(scope)
+            )
+        except InvalidInputError:
+            return  # a prompt the engine refuses was never looked up, so nobody waits for it
+        if self._core.coalescer.in_flight(query.exact_key):
+            self._core.run_cache(self._core.coalescer.abandon(query.exact_key), None)
 
     def explain(
         self,
@@ -152,9 +178,14 @@ class AsyncSemanticAPI:
         context: str = "",
         scope: str | None = None,
         threshold: float | None = None,
+        coalesce: bool = False,
+        alive: Callable[[], bool] | None = None,
     ) -> SemanticHit | None:
         tier = self._core.semantic
         query = tier.prepare(prompt, llm_string, context=context, scope=resolve_scope(scope))
+        if coalesce:
+            flow = self._core.coalescer.lookup(query, threshold=threshold, alive=alive)
+            return await self._core.arun_cache(flow, None)
         return await self._core.arun_cache(tier.lookup(query, threshold=threshold), None)
 
     async def update(
@@ -171,7 +202,25 @@ class AsyncSemanticAPI:
         """Store ``payload``; ``usage`` (tokens it cost, see :class:`TokenUsage`) lets hits count savings."""
         tier = self._core.semantic
         query = tier.prepare(prompt, llm_string, context=context, scope=resolve_scope(scope))
-        return await self._core.arun_cache(tier.update(query, payload, ttl=ttl, usage=_usage(usage)), None)
+        try:
+            return await self._core.arun_cache(
+                tier.update(query, payload, ttl=ttl, usage=_usage(usage)), None
+            )
+        finally:
+            if self._core.coalescer.in_flight(query.exact_key):
+                await self._core.arun_cache(self._core.coalescer.filled(query.exact_key), None)
+
+    async def abandon(
+        self, prompt: str, llm_string: str, *, context: str = "", scope: str | None = None
+    ) -> None:
+        try:
+            query = self._core.semantic.prepare(
+                prompt, llm_string, context=context, scope=resolve_scope(scope)
+            )
+        except InvalidInputError:
+            return
+        if self._core.coalescer.in_flight(query.exact_key):
+            await self._core.arun_cache(self._core.coalescer.abandon(query.exact_key), None)
 
     async def explain(
         self,

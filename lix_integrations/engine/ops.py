@@ -33,6 +33,10 @@ __all__ = [
     "ScanEntries",
     "SemanticRecord",
     "WithPromptVector",
+    "LeaseAcquire",
+    "LeaseRelease",
+    "Sleep",
+    "WaitFlight",
     "KvDelete",
     "KvDeleteWhere",
     "KvEvict",
@@ -242,6 +246,50 @@ class CountEntries(Op):
     """Count a namespace's records (expired ones included until purged). Result: ``int``."""
 
     namespace: str
+
+
+# -- miss coalescing (see :mod:`lix_integrations.tiers.coalesce`) ----------------------------------------------
+#
+# A lease marks a miss some process is filling, so other processes wait for its answer instead of calling the
+# LLM too. Its expiry runs on the store's own clock (Redis PX, the wall clock of a SQLite file's users), never the
+# engine's injectable one: it bounds how long a crashed process can delay the others in real time.
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseAcquire(Op):
+    """Take lease ``key`` for ``ttl`` seconds unless another token holds a live one. Result: ``bool``."""
+
+    namespace: str
+    key: str
+    token: str
+    ttl: float
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRelease(Op):
+    """Give lease ``key`` back if ``token`` still holds it. Result: ``bool`` (it did)."""
+
+    namespace: str
+    key: str
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class WaitFlight(Op):
+    """Wait up to ``timeout`` seconds for an in-process flight to finish. Result: ``bool`` (it finished).
+
+    Handled by the engine's drivers (a blocking wait on a thread, an await on a task), not by a backend.
+    """
+
+    flight: Any
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep(Op):
+    """Pause ``seconds`` (``time.sleep`` / ``asyncio.sleep``). Result: ``None``. Handled by the drivers."""
+
+    seconds: float
 
 
 # -- key-value records (embedding, tool and framework key-value tiers) ----------------------------------------

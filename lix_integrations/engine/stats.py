@@ -135,6 +135,10 @@ class SemanticStats:
     #: Estimated from the engine's price table; hits whose model has no price add tokens but no cost.
     cost_saved: float = 0.0
     unpriced_models: tuple[str, ...] = ()
+    #: Misses served the answer of an identical call in flight (in this process or another) instead of calling.
+    coalesced: int = 0
+    #: Waits for an identical call in flight that gave up after the wait bound and called the LLM.
+    coalesce_timeouts: int = 0
 
     @property
     def lookups(self) -> int:
@@ -187,6 +191,8 @@ class SemanticCounters:
             "evictions": 0,
             "near_misses": 0,
             "shadow_hits": 0,
+            "coalesced": 0,
+            "coalesce_timeouts": 0,
         }
         self._latencies: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
         self._histogram = [0] * HISTOGRAM_BINS

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from langchain_core.outputs import Generation
 
 from ..config import check_threshold
 from ..engine.engine import AsyncEngine, Engine
+from ..engine.flight import caller_probe
 from ..engine.resolve import resolve_engines
 from ..engine.scope import GLOBAL_SCOPE, lix_scope, resolve_scope, validate_scope_part
 from ..engine.stats import EngineStats
@@ -50,7 +52,8 @@ class LixSemanticCache(BaseCache):
     further, never widens it. ``threshold`` (cosine similarity) and ``ttl`` (seconds) override the engine's
     defaults for this adapter only. ``callbacks`` are LangChain callback handlers that receive every decision as a
     custom event: ``lix_cache_lookup`` (outcome ``exact``/``semantic``/``miss``, similarity, entry id) and
-    ``lix_cache_update`` (entry id).
+    ``lix_cache_update`` (entry id). ``coalesce`` (default on): identical prompts asked while one is being
+    answered wait for that answer instead of calling the model too (see ``tiers/coalesce.py``).
     """
 
     def __init__(
@@ -61,9 +64,11 @@ class LixSemanticCache(BaseCache):
         threshold: float | None = None,
         ttl: float | None = None,
         callbacks: Sequence[BaseCallbackHandler] | None = None,
+        coalesce: bool = True,
         **engine_options: Any,
     ) -> None:
         self._engine, self._aengine = resolve_engines(engine, engine_options)
+        self._coalesce = _flag(coalesce, "coalesce")
         self._callbacks = list(callbacks or ())
         self._scope = None if scope is None else validate_scope_part(scope)
         self._threshold = None if threshold is None else check_threshold(threshold)
@@ -85,6 +90,9 @@ class LixSemanticCache(BaseCache):
                 context=_context(split),
                 scope=self._scope,
                 threshold=self._threshold,
+                coalesce=self._coalesce,
+                # LangChain never reports a model call that raised: waiters watch the caller's frame instead.
+                alive=caller_probe(sys._getframe(1)) if self._coalesce else None,
             )
         except InvalidPromptError as exc:
             logger.warning("prompt not looked up in the cache: %s", exc)
@@ -98,9 +106,13 @@ class LixSemanticCache(BaseCache):
 
     def update(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
         payload = _encode(return_val)
-        if payload is None:
-            return
         split = split_prompt(prompt) if isinstance(prompt, str) else None
+        if payload is None:
+            if split is not None:  # nothing to share: whoever waits for this answer calls the model
+                self._engine.semantic.abandon(
+                    split.text, llm_string, context=split.context, scope=self._scope
+                )
+            return
         try:
             entry_id = self._engine.semantic.update(
                 _text(split, prompt),
@@ -137,6 +149,8 @@ class LixSemanticCache(BaseCache):
                 context=_context(split),
                 scope=self._scope,
                 threshold=self._threshold,
+                coalesce=self._coalesce,
+                alive=caller_probe(sys._getframe(1)) if self._coalesce else None,
             )
         except InvalidPromptError as exc:
             logger.warning("prompt not looked up in the cache: %s", exc)
@@ -150,9 +164,13 @@ class LixSemanticCache(BaseCache):
 
     async def aupdate(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
         payload = _encode(return_val)
-        if payload is None:
-            return
         split = split_prompt(prompt) if isinstance(prompt, str) else None
+        if payload is None:
+            if split is not None:
+                await self._aengine.semantic.abandon(
+                    split.text, llm_string, context=split.context, scope=self._scope
+                )
+            return
         try:
             entry_id = await self._aengine.semantic.update(
                 _text(split, prompt),
@@ -226,6 +244,12 @@ class LixSemanticCache(BaseCache):
             raise TypeError(f"scope must be a str, got {type(extra).__name__}")
         with lix_scope(*extra.split("/")):  # validates each part, as a lookup under that scope would
             return resolve_scope(self._scope), llm_string
+
+
+def _flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be True or False, got {value!r}")
+    return value
 
 
 def _lookup_event(hit: SemanticHit | None, generations: list[Generation] | None) -> dict[str, Any]:

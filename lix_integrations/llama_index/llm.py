@@ -23,10 +23,11 @@ logged miss (the LLM is called), never an exception, as with the LangChain cache
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
-from collections.abc import AsyncGenerator, Generator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Sequence
 from typing import Any, TypeVar
 
 from llama_index.core.base.llms.types import (
@@ -131,6 +132,9 @@ class LixCachedLLM(LLM):
         default=None, description="Seconds an answer stays cached (None: engine default)."
     )
     cache_streaming: bool = Field(default=False, description="Cache streams that are consumed to the end.")
+    coalesce: bool = Field(
+        default=True, description="Identical calls in flight wait for one answer (streams excepted)."
+    )
 
     _engine: Engine = PrivateAttr()
     _aengine: AsyncEngine = PrivateAttr()
@@ -152,6 +156,7 @@ class LixCachedLLM(LLM):
         threshold: float | None = None,
         ttl: float | None = None,
         cache_streaming: bool = False,
+        coalesce: bool = True,
         callback_manager: CallbackManager | None = None,
         **engine_options: Any,
     ) -> None:
@@ -167,6 +172,8 @@ class LixCachedLLM(LLM):
             raise ConfigError(f"ttl must be a positive number of seconds or None, got {ttl!r}")
         if not isinstance(cache_streaming, bool):
             raise ConfigError(f"cache_streaming must be True or False, got {cache_streaming!r}")
+        if not isinstance(coalesce, bool):
+            raise ConfigError(f"coalesce must be True or False, got {coalesce!r}")
         sync, aio = resolve_engines(engine, engine_options)
         super().__init__(  # type: ignore[call-arg]  # our own pydantic fields
             llm=llm,
@@ -174,6 +181,7 @@ class LixCachedLLM(LLM):
             threshold=threshold,
             ttl=ttl,
             cache_streaming=cache_streaming,
+            coalesce=coalesce,
             # Handlers attached to the wrapped model keep seeing every call, hits included.
             callback_manager=callback_manager or llm.callback_manager,
             system_prompt=llm.system_prompt,
@@ -228,19 +236,29 @@ class LixCachedLLM(LLM):
 
     # -- cache plumbing (translate, delegate) ----------------------------------------------------------------
 
-    def _lookup(self, key: CallKey) -> SemanticHit | None:
+    def _lookup(self, key: CallKey, coalesce: bool = False) -> SemanticHit | None:
         try:
             return self._engine.semantic.lookup(
-                key.text, key.llm_string, context=key.context, scope=self.scope, threshold=self.threshold
+                key.text,
+                key.llm_string,
+                context=key.context,
+                scope=self.scope,
+                threshold=self.threshold,
+                coalesce=coalesce and self.coalesce,
             )
         except InvalidPromptError as exc:
             logger.warning("prompt not looked up in the cache: %s", exc)
             return None
 
-    async def _alookup(self, key: CallKey) -> SemanticHit | None:
+    async def _alookup(self, key: CallKey, coalesce: bool = False) -> SemanticHit | None:
         try:
             return await self._aengine.semantic.lookup(
-                key.text, key.llm_string, context=key.context, scope=self.scope, threshold=self.threshold
+                key.text,
+                key.llm_string,
+                context=key.context,
+                scope=self.scope,
+                threshold=self.threshold,
+                coalesce=coalesce and self.coalesce,
             )
         except InvalidPromptError as exc:
             logger.warning("prompt not looked up in the cache: %s", exc)
@@ -248,7 +266,8 @@ class LixCachedLLM(LLM):
 
     def _store(self, key: CallKey, kind: str, response: ChatResponse | CompletionResponse) -> None:
         payload = _encode(kind, response)
-        if payload is None:
+        if payload is None:  # nothing to share: whoever waits for this answer calls the model
+            self._engine.semantic.abandon(key.text, key.llm_string, context=key.context, scope=self.scope)
             return
         try:
             self._engine.semantic.update(
@@ -266,6 +285,9 @@ class LixCachedLLM(LLM):
     async def _astore(self, key: CallKey, kind: str, response: ChatResponse | CompletionResponse) -> None:
         payload = _encode(kind, response)
         if payload is None:
+            await self._aengine.semantic.abandon(
+                key.text, key.llm_string, context=key.context, scope=self.scope
+            )
             return
         try:
             await self._aengine.semantic.update(
@@ -280,8 +302,8 @@ class LixCachedLLM(LLM):
         except InvalidPromptError as exc:
             logger.warning("answer not cached: %s", exc)
 
-    def _cached_chat(self, key: CallKey | None) -> ChatResponse | None:
-        hit = None if key is None else self._lookup(key)
+    def _cached_chat(self, key: CallKey | None, coalesce: bool = False) -> ChatResponse | None:
+        hit = None if key is None else self._lookup(key, coalesce)
         if hit is None:
             return None
         response = _decode_chat(hit)
@@ -289,8 +311,8 @@ class LixCachedLLM(LLM):
             self._engine.semantic.delete(hit.entry_id)  # or it would keep winning for every paraphrase
         return response
 
-    async def _acached_chat(self, key: CallKey | None) -> ChatResponse | None:
-        hit = None if key is None else await self._alookup(key)
+    async def _acached_chat(self, key: CallKey | None, coalesce: bool = False) -> ChatResponse | None:
+        hit = None if key is None else await self._alookup(key, coalesce)
         if hit is None:
             return None
         response = _decode_chat(hit)
@@ -298,8 +320,8 @@ class LixCachedLLM(LLM):
             await self._aengine.semantic.delete(hit.entry_id)
         return response
 
-    def _cached_completion(self, key: CallKey | None) -> CompletionResponse | None:
-        hit = None if key is None else self._lookup(key)
+    def _cached_completion(self, key: CallKey | None, coalesce: bool = False) -> CompletionResponse | None:
+        hit = None if key is None else self._lookup(key, coalesce)
         if hit is None:
             return None
         response = _decode_completion(hit)
@@ -307,8 +329,10 @@ class LixCachedLLM(LLM):
             self._engine.semantic.delete(hit.entry_id)
         return response
 
-    async def _acached_completion(self, key: CallKey | None) -> CompletionResponse | None:
-        hit = None if key is None else await self._alookup(key)
+    async def _acached_completion(
+        self, key: CallKey | None, coalesce: bool = False
+    ) -> CompletionResponse | None:
+        hit = None if key is None else await self._alookup(key, coalesce)
         if hit is None:
             return None
         response = _decode_completion(hit)
@@ -316,15 +340,37 @@ class LixCachedLLM(LLM):
             await self._aengine.semantic.delete(hit.entry_id)
         return response
 
+    @contextlib.contextmanager
+    def _filling(self, key: CallKey | None) -> Iterator[None]:
+        """A failed model call releases the identical calls waiting for its answer (they call themselves)."""
+        try:
+            yield
+        except BaseException:
+            if key is not None and self.coalesce:
+                self._engine.semantic.abandon(key.text, key.llm_string, context=key.context, scope=self.scope)
+            raise
+
+    @contextlib.asynccontextmanager
+    async def _afilling(self, key: CallKey | None) -> AsyncIterator[None]:
+        try:
+            yield
+        except BaseException:
+            if key is not None and self.coalesce:
+                await self._aengine.semantic.abandon(
+                    key.text, key.llm_string, context=key.context, scope=self.scope
+                )
+            raise
+
     # -- chat ------------------------------------------------------------------------------------------------
 
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         key = chat_key(self.llm, messages, kwargs)
-        cached = self._cached_chat(key)
+        cached = self._cached_chat(key, coalesce=True)
         if cached is not None:
             return cached
-        response = self.llm.chat(messages, **kwargs)
+        with self._filling(key):
+            response = self.llm.chat(messages, **kwargs)
         if key is not None:
             self._store(key, "chat", response)
         return response
@@ -332,10 +378,11 @@ class LixCachedLLM(LLM):
     @llm_chat_callback()
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         key = chat_key(self.llm, messages, kwargs)
-        cached = await self._acached_chat(key)
+        cached = await self._acached_chat(key, coalesce=True)
         if cached is not None:
             return cached
-        response = await self.llm.achat(messages, **kwargs)
+        async with self._afilling(key):
+            response = await self.llm.achat(messages, **kwargs)
         if key is not None:
             await self._astore(key, "chat", response)
         return response
@@ -367,10 +414,11 @@ class LixCachedLLM(LLM):
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         key = completion_key(self.llm, prompt, formatted, kwargs)
-        cached = self._cached_completion(key)
+        cached = self._cached_completion(key, coalesce=True)
         if cached is not None:
             return cached
-        response = self.llm.complete(prompt, formatted=formatted, **kwargs)
+        with self._filling(key):
+            response = self.llm.complete(prompt, formatted=formatted, **kwargs)
         if key is not None:
             self._store(key, "complete", response)
         return response
@@ -378,10 +426,11 @@ class LixCachedLLM(LLM):
     @llm_completion_callback()
     async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         key = completion_key(self.llm, prompt, formatted, kwargs)
-        cached = await self._acached_completion(key)
+        cached = await self._acached_completion(key, coalesce=True)
         if cached is not None:
             return cached
-        response = await self.llm.acomplete(prompt, formatted=formatted, **kwargs)
+        async with self._afilling(key):
+            response = await self.llm.acomplete(prompt, formatted=formatted, **kwargs)
         if key is not None:
             await self._astore(key, "complete", response)
         return response

@@ -281,6 +281,17 @@ class SemanticTier:
         self.counters.record_lookup("misses", time.perf_counter() - started)
         return None
 
+    def coalescable(self, query: PreparedQuery) -> bool:
+        """Whether identical concurrent misses may wait for one call: not when the sampling policy bypasses
+        the cache, nor in shadow mode (nothing is served, so a waiter would only wait)."""
+        return not self._config.shadow and self._policy(query) is not SamplingPolicy.BYPASS
+
+    def serve_filled(self, record: SemanticRecord | None) -> SemanticHit | None:
+        """The hit for an exact record another call just stored (``None`` if absent or expired)."""
+        if record is None or not self._live(record, self._clock.now()):
+            return None
+        return self._served(record, "exact", 1.0)
+
     def _served(
         self, record: SemanticRecord, kind: Literal["exact", "semantic"], score: float
     ) -> SemanticHit:

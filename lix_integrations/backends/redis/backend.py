@@ -49,6 +49,8 @@ from ...engine.ops import (
     KvPut,
     KvScan,
     KvUsage,
+    LeaseAcquire,
+    LeaseRelease,
     ListAppend,
     ListDelete,
     ListDeleteSeqs,
@@ -71,6 +73,7 @@ from ...errors import BackendError, LixError
 from ..base import Backend
 from .calls import Call, Cmd, Lua, Pipe, RFlow, Scan
 from .kv import KvCommands
+from .leases import LeaseCommands
 from .lists import ListCommands
 from .semantic import SemanticCommands
 from .url import RedisOptions, parse_redis_url, redact
@@ -162,6 +165,7 @@ class RedisBackend(Backend):
     """Executes storage operations on Redis, Redis Stack (Query Engine) or Redis Cluster."""
 
     pipelines = True
+    shared = True
 
     def __init__(self, url: str) -> None:
         super().__init__()
@@ -172,6 +176,7 @@ class RedisBackend(Backend):
         self._sem = SemanticCommands(opts.prefix, opts.index, opts.partition_limit, opts.ef_runtime)
         self._kv = KvCommands(opts.prefix)
         self._lists = ListCommands(opts.prefix)
+        self._leases = LeaseCommands(opts.prefix)
         self._closed = False
         # Writes whose reply nobody waits for (recording a semantic hit's use, storing a prompt's vector): they
         # ride in the same packet as the backend's next command, so they cost no round trip of their own. They
@@ -215,6 +220,8 @@ class RedisBackend(Backend):
             ListInfo: self._lists.info,
             ListKeys: self._lists.keys,
             ListIdle: self._lists.idle,
+            LeaseAcquire: self._leases.acquire,
+            LeaseRelease: self._leases.release,
         }
         for op_type in self._flows:
             self._handlers[op_type] = self._run

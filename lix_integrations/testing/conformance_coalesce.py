@@ -1,0 +1,177 @@
+"""Miss coalescing scenarios every backend must pass: a crowd asking one new prompt, a failing leader, and
+(on stores other processes see) a leader killed with SIGKILL.
+
+Each runs real LangChain calls through :class:`~lix_integrations.langchain.LixSemanticCache` and a
+:class:`~lix_integrations.testing.agents.ScriptedChatModel` that appends one line per LLM call to a file, so calls
+made in worker processes are counted with the rest. Worker processes start, report ready, and wait for a "go"
+file, so every caller asks at (nearly) the same moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["PROMPT", "ask_crowd", "calls_in", "kill_leader_then_ask"]
+
+PROMPT = "What is the boiling point of water at sea level?"
+
+_WORKER = r"""
+import sys, time, pathlib
+from lix_integrations import EngineConfig
+from lix_integrations.langchain import LixSemanticCache
+from lix_integrations.testing.agents import ScriptedChatModel
+from lix_integrations.testing.fakes import FakeEmbedder
+from lix_integrations.tiers.coalesce import CoalesceSettings
+
+url, workdir, delay, lease, name, prompt = sys.argv[1:7]
+work = pathlib.Path(workdir)
+config = EngineConfig(coalesce=CoalesceSettings(lease_ttl=float(lease)))
+cache = LixSemanticCache(url, embedder=FakeEmbedder(), config=config)
+model = ScriptedChatModel(cache=cache, delay=float(delay), calls_file=str(work / "calls"))
+(work / f"ready-{name}").write_text("1")
+while not (work / "go").exists():
+    time.sleep(0.002)
+answer = model.invoke(prompt).text
+(work / f"answer-{name}").write_text(answer)
+"""
+
+
+def calls_in(workdir: Path) -> int:
+    path = workdir / "calls"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def _spawn(url: str, workdir: Path, name: str, *, delay: float, lease: float) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH", "")])
+    args = [sys.executable, "-c", _WORKER, url, str(workdir), str(delay), str(lease), name, PROMPT]
+    return subprocess.Popen(args, env=env)
+
+
+def _wait_for(path: Path, procs: list[subprocess.Popen[bytes]], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        for proc in procs:
+            if proc.poll() is not None and proc.returncode != 0:
+                raise RuntimeError(f"worker exited with {proc.returncode} before {path.name}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path.name} never appeared")
+        time.sleep(0.01)
+
+
+def ask_crowd(
+    url: str,
+    workdir: Path,
+    *,
+    threads: int = 32,
+    tasks: int = 32,
+    processes: int = 2,
+    delay: float = 1.0,
+    fail_first: int = 0,
+    coalesce: bool = True,
+    **engine_options: Any,
+) -> dict[str, Any]:
+    """``threads`` threads and ``tasks`` asyncio tasks here, and one thread in each of ``processes`` worker
+    processes, ask :data:`PROMPT` at once. Returns the answers, errors, LLM calls and this process's stats."""
+    from lix_integrations.langchain import LixSemanticCache
+    from lix_integrations.testing.agents import ScriptedChatModel
+    from lix_integrations.testing.fakes import FakeEmbedder
+
+    procs = [_spawn(url, workdir, f"p{i}", delay=delay, lease=30.0) for i in range(processes)]
+    cache = LixSemanticCache(url, embedder=FakeEmbedder(), coalesce=coalesce, **engine_options)
+    model = ScriptedChatModel(
+        cache=cache, delay=delay, fail_first=fail_first, calls_file=str(workdir / "calls")
+    )
+    answers: list[str] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    go = threading.Event()
+
+    def record(answer: str | None, error: BaseException | None) -> None:
+        with lock:
+            if error is not None:
+                errors.append(error)
+            else:
+                assert answer is not None
+                answers.append(answer)
+
+    def in_thread() -> None:
+        go.wait()
+        try:
+            record(model.invoke(PROMPT).text, None)
+        except Exception as exc:
+            record(None, exc)
+
+    async def in_task() -> None:
+        try:
+            record((await model.ainvoke(PROMPT)).text, None)
+        except Exception as exc:
+            record(None, exc)
+
+    def in_loop() -> None:
+        async def crowd() -> None:
+            await asyncio.to_thread(go.wait)
+            await asyncio.gather(*(in_task() for _ in range(tasks)))
+
+        asyncio.run(crowd())
+
+    workers = [threading.Thread(target=in_thread) for _ in range(threads)]
+    workers.append(threading.Thread(target=in_loop))
+    for worker in workers:
+        worker.start()
+    try:
+        for i in range(processes):
+            _wait_for(workdir / f"ready-p{i}", procs)
+        (workdir / "go").write_text("1")
+        go.set()
+        for worker in workers:
+            worker.join(timeout=300)
+        for proc in procs:
+            proc.wait(timeout=300)
+    finally:
+        go.set()
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    for i in range(processes):
+        answers.append((workdir / f"answer-p{i}").read_text())
+    stats = cache.stats().semantic
+    cache.engine.close()
+    return {"answers": answers, "errors": errors, "calls": calls_in(workdir), "stats": stats}
+
+
+def kill_leader_then_ask(url: str, workdir: Path, *, lease: float) -> dict[str, Any]:
+    """A worker process takes the lead on :data:`PROMPT` (its model takes an hour) and is killed with SIGKILL
+    mid-call; then this process asks. Returns how long the ask took and how many calls were made."""
+    from lix_integrations import EngineConfig
+    from lix_integrations.langchain import LixSemanticCache
+    from lix_integrations.testing.agents import ScriptedChatModel
+    from lix_integrations.testing.fakes import FakeEmbedder
+    from lix_integrations.tiers.coalesce import CoalesceSettings
+
+    proc = _spawn(url, workdir, "leader", delay=3600.0, lease=lease)
+    try:
+        _wait_for(workdir / "ready-leader", [proc])
+        (workdir / "go").write_text("1")
+        _wait_for(workdir / "calls", [proc])  # the leader holds the lease and is inside the LLM call
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    config = EngineConfig(coalesce=CoalesceSettings(lease_ttl=lease))
+    cache = LixSemanticCache(url, embedder=FakeEmbedder(), config=config)
+    model = ScriptedChatModel(cache=cache, calls_file=str(workdir / "calls"))
+    started = time.monotonic()
+    answer = model.invoke(PROMPT).text
+    waited = time.monotonic() - started
+    cache.engine.close()
+    return {"answer": answer, "waited": waited, "calls": calls_in(workdir)}
