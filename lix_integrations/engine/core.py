@@ -55,6 +55,7 @@ class EngineCore:
         backend: Backend | None = None,
     ) -> None:
         from ..tiers.coalesce import Coalescer
+        from ..tiers.documents import DocumentTier
         from ..tiers.embeddings import EmbeddingCounters, EmbeddingTier
         from ..tiers.kv import KvCounters, KvTier
         from ..tiers.node_cache import NodeCacheTier
@@ -82,6 +83,7 @@ class EngineCore:
         self.kv = KvTier(config.kv, config.namespace, self.clock, KvCounters())
         self.tools = ToolTier(config.tools, self.clock, config.namespace)
         self.node_cache = NodeCacheTier(config.namespace, self.clock)
+        self.documents = DocumentTier(config.namespace, self.clock, self._document_vectors)
         self._dimension: int | None = self.embedder.dimension
         self._model: tuple[int | None, Any] | None = None
         self._embed_cost = RunningCost()  # seconds per prompt embedding
@@ -197,6 +199,11 @@ class EngineCore:
         else:  # pragma: no cover - read_stored yields once
             read.close()
         return result
+
+    def _document_vectors(self, texts: list[str], role: str) -> Flow[Any]:
+        """Unit vectors of ``texts`` from the engine's embedder (the document tier's embedding flow). Kept out of
+        the store: a document holds its own vectors, and a second copy would only cost a write."""
+        return self.embeddings.embed(texts, self._prompt_model(), role=role, use_store=False)
 
     # -- drivers -------------------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from ..tiers.sessions import SessionConfig
 from ..tiers.tools import ToolsConfig
 from .clock import Clock
 from .core import EngineCore
+from .documents_api import AsyncDocumentsAPI, DocumentsAPI
 from .embeddings_api import AsyncEmbeddingsAPI, EmbeddingsAPI
 from .keys import digest
 from .kv_api import AsyncKvAPI, KvAPI
@@ -408,6 +409,7 @@ class Engine(_EngineBase):
         self.tools = ToolsAPI(_core)
         self.embeddings = EmbeddingsAPI(_core)
         self.node_cache = NodeCacheAPI(_core)
+        self.documents = DocumentsAPI(_core)
 
     @classmethod
     def from_env(cls, prefix: str = "LIX_", **kwargs: Any) -> Engine:
@@ -485,6 +487,7 @@ class AsyncEngine(_EngineBase):
         self.tools = AsyncToolsAPI(_core)
         self.embeddings = AsyncEmbeddingsAPI(_core)
         self.node_cache = AsyncNodeCacheAPI(_core)
+        self.documents = AsyncDocumentsAPI(_core)
 
     @classmethod
     def from_env(cls, prefix: str = "LIX_", **kwargs: Any) -> AsyncEngine:

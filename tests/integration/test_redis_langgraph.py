@@ -8,11 +8,18 @@ import pytest
 pytest.importorskip("langgraph")
 
 from lix_integrations.testing.conformance_node_cache import NodeCacheConformance
+from lix_integrations.testing.conformance_store import StoreConformance
 
 from .test_redis_conformance import STORAGE, _url
 
 
 class TestRedisNodeCache(NodeCacheConformance):
+    @pytest.fixture(params=STORAGE)
+    def backend_url(self, request: pytest.FixtureRequest) -> str:
+        return _url(request)
+
+
+class TestRedisStore(StoreConformance):
     @pytest.fixture(params=STORAGE)
     def backend_url(self, request: pytest.FixtureRequest) -> str:
         return _url(request)
