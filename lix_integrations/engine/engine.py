@@ -18,6 +18,7 @@ from ..tiers.kv import KvConfig
 from ..tiers.semantic import Candidate, SemanticHit, unwrap_payload
 from ..tiers.sessions import SessionConfig
 from ..tiers.tools import ToolsConfig
+from .checkpoints_api import AsyncCheckpointsAPI, CheckpointsAPI
 from .clock import Clock
 from .core import EngineCore
 from .documents_api import AsyncDocumentsAPI, DocumentsAPI
@@ -406,6 +407,7 @@ class Engine(_EngineBase):
         self.semantic = SemanticAPI(_core)
         self.sessions = SessionsAPI(_core)
         self.kv = KvAPI(_core)
+        self.checkpoints = CheckpointsAPI(_core)
         self.tools = ToolsAPI(_core)
         self.embeddings = EmbeddingsAPI(_core)
         self.node_cache = NodeCacheAPI(_core)
@@ -484,6 +486,7 @@ class AsyncEngine(_EngineBase):
         self.semantic = AsyncSemanticAPI(_core)
         self.sessions = AsyncSessionsAPI(_core)
         self.kv = AsyncKvAPI(_core)
+        self.checkpoints = AsyncCheckpointsAPI(_core)
         self.tools = AsyncToolsAPI(_core)
         self.embeddings = AsyncEmbeddingsAPI(_core)
         self.node_cache = AsyncNodeCacheAPI(_core)
