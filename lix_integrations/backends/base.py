@@ -10,7 +10,16 @@ import abc
 from collections.abc import Callable
 from typing import Any
 
-from ..engine.ops import Deferred, ExactGet, ExactOrSearch, Gather, Op, VectorSearch
+from ..engine.ops import (
+    Deferred,
+    EvictionPolicy,
+    ExactGet,
+    ExactOrSearch,
+    Gather,
+    Op,
+    StoreEviction,
+    VectorSearch,
+)
 from ..errors import LixError
 
 __all__ = ["Backend"]
@@ -31,6 +40,8 @@ class Backend(abc.ABC):
             Gather: lambda op: _gather(self.execute, op),
             Deferred: lambda op: self.execute(op.op),
             ExactOrSearch: lambda op: _exact_or_search(self.execute, op),
+            # A store that never drops keys on its own (the embedded ones); Redis registers its own answer.
+            StoreEviction: lambda op: EvictionPolicy("noeviction", 0),
         }
 
     def _handler(self, op: Op) -> Callable[[Any], Any]:

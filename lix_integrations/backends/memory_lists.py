@@ -75,7 +75,13 @@ class MemoryLists:
         return found
 
     def append(self, op: ListAppend) -> ListAppended:
-        lst = self._get(op.namespace, op.key)
+        lst = self._lists.get((op.namespace, op.key))
+        created = lst is None
+        if lst is None:
+            if not op.create:
+                return ListAppended((), 0, missing=True)
+            lst = self._get(op.namespace, op.key)
+            lst.archived_through = op.archived_through
         start = max(lst.next_seq, op.min_seq)
         seqs = tuple(range(start, start + len(op.values)))
         lst.seqs.extend(seqs)
@@ -83,7 +89,7 @@ class MemoryLists:
         if seqs:
             lst.next_seq = seqs[-1] + 1
         lst.updated_at = op.now
-        return ListAppended(seqs, len(lst.seqs))
+        return ListAppended(seqs, len(lst.seqs), created=created)
 
     def range(self, op: ListRange) -> list[tuple[int, bytes]]:
         lst = self._lists.get((op.namespace, op.key))
@@ -98,7 +104,9 @@ class MemoryLists:
         return list(zip(lst.seqs[start:end], lst.values[start:end]))
 
     def restore(self, op: ListRestore) -> int:
-        lst = self._get(op.namespace, op.key)
+        lst = self._lists.get((op.namespace, op.key))
+        if lst is None:
+            return 0
         held = dict(zip(lst.seqs, lst.values))
         added = 0
         for seq, value in op.items:
@@ -137,7 +145,7 @@ class MemoryLists:
 
     def replace(self, op: ListReplace) -> ListAppended:
         lst = self._get(op.namespace, op.key)
-        start = lst.next_seq
+        start = max(lst.next_seq, op.min_seq)
         seqs = tuple(range(start, start + len(op.values)))
         lst.seqs = list(seqs)
         lst.values = list(op.values)

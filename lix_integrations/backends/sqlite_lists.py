@@ -115,28 +115,40 @@ class SQLiteLists:
 
     def append(self, op: ListAppend) -> ListAppended:
         count = len(op.values)
+        created, recovered = False, 0
         with self._write() as conn:
-            # One upsert both creates the list and reserves the seqs (RETURNING needs SQLite 3.35): the hot path
-            # of every chat message is this statement plus one insert.
+            # The hot path of every chat message is this statement plus one insert.
             row = conn.execute(
-                "INSERT INTO list_meta (namespace, key, next_seq, length, updated_at, base_seq, archived_through) "
-                "VALUES (?, ?, ?, ?, ?, 0, 0) ON CONFLICT (namespace, key) DO UPDATE SET "
-                "next_seq = max(next_seq, ?) + ?, length = length + ?, updated_at = excluded.updated_at "
-                "RETURNING next_seq, length",
-                (op.namespace, op.key, max(1, op.min_seq) + count, count, op.now, op.min_seq, count, count),
+                "UPDATE list_meta SET next_seq = max(next_seq, ?) + ?, length = length + ?, updated_at = ? "
+                "WHERE namespace = ? AND key = ? RETURNING next_seq, length",
+                (op.min_seq, count, count, op.now, op.namespace, op.key),
             ).fetchone()
+            if row is None:
+                if not op.create:
+                    return ListAppended((), 0, missing=True)
+                # Items left under a key whose status row is gone keep their seqs: new ones go after them.
+                held, top = conn.execute(
+                    "SELECT count(*), max(seq) FROM list_items WHERE namespace = ? AND key = ?",
+                    (op.namespace, op.key),
+                ).fetchone()
+                created, recovered = True, int(held)
+                start = max(1, op.min_seq, int(top or 0) + 1)
+                row = (start + count, recovered + count)
+                self._save(conn, op.namespace, op.key, row[0], row[1], op.now, 0, max(0, op.archived_through))
             next_seq, length = int(row[0]), int(row[1])
             seqs = tuple(range(next_seq - count, next_seq))
             conn.executemany(
                 "INSERT INTO list_items (namespace, key, seq, value) VALUES (?, ?, ?, ?)",
                 [(op.namespace, op.key, seq, value) for seq, value in zip(seqs, op.values)],
             )
-        return ListAppended(seqs, length)
+        return ListAppended(seqs, length, created=created, recovered=recovered)
 
     def restore(self, op: ListRestore) -> int:
         with self._write() as conn:
             meta = self._meta(conn, op.namespace, op.key)
-            next_seq, _, _, base_seq, archived = meta if meta is not None else (1, 0, 0.0, 0, 0)
+            if meta is None:
+                return 0
+            next_seq, _, _, base_seq, archived = meta
             wanted = [(op.namespace, op.key, seq, value) for seq, value in op.items if seq >= base_seq]
             before = conn.total_changes
             conn.executemany(
@@ -192,6 +204,7 @@ class SQLiteLists:
         with self._write() as conn:
             meta = self._meta(conn, op.namespace, op.key)
             next_seq, _, _, _, archived = meta if meta is not None else (1, 0, 0.0, 0, 0)
+            next_seq = max(next_seq, op.min_seq)
             conn.execute("DELETE FROM list_items WHERE namespace = ? AND key = ?", (op.namespace, op.key))
             seqs = tuple(range(next_seq, next_seq + len(op.values)))
             conn.executemany(

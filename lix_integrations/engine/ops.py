@@ -32,6 +32,8 @@ __all__ = [
     "PurgeExpired",
     "ScanEntries",
     "SemanticRecord",
+    "EvictionPolicy",
+    "StoreEviction",
     "WithPromptVector",
     "LeaseAcquire",
     "LeaseRelease",
@@ -466,10 +468,18 @@ class ListStatus:
 
 @dataclass(frozen=True, slots=True)
 class ListAppended:
-    """Result of :class:`ListAppend`: the seqs given to the values, in order, and the list length after."""
+    """Result of :class:`ListAppend`: the seqs given to the values, in order, and the list length after.
+
+    ``missing``: the list did not exist and the append asked not to create it; nothing was stored. ``created``:
+    this append created the list. ``recovered``: items the store still held for a list whose status it had lost
+    (a Redis key evicted or deleted on its own); the new status continues after them instead of reusing seqs.
+    """
 
     seqs: tuple[int, ...]
     length: int
+    missing: bool = False
+    created: bool = False
+    recovered: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -477,7 +487,9 @@ class ListAppend(Op):
     """Append ``values`` in order as one atomic step. Result: :class:`ListAppended`.
 
     Seqs are consecutive, start at ``max(next_seq, min_seq)`` and are never reused while the list exists.
-    Creates the list if needed; ``updated_at`` becomes ``now``.
+    ``updated_at`` becomes ``now``. A missing list is created when ``create`` is true (with ``archived_through``
+    as given, and ``next_seq`` past any item the store still holds under that key); otherwise nothing is stored
+    and the result says ``missing``, so the caller can learn what the list's history was before seqs are given.
     """
 
     namespace: str
@@ -485,11 +497,16 @@ class ListAppend(Op):
     values: tuple[bytes, ...]
     now: float
     min_seq: int = 1
+    create: bool = True
+    archived_through: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class ListRange(Op):
-    """Items in seq order. Result: ``list[tuple[int, bytes]]``.
+    """Items in seq order. Result: ``list[tuple[int, bytes | None]]``.
+
+    A value is ``None`` when the store still lists the seq but lost its value (Redis evicted or deleted the key
+    holding the values on its own); embedded stores never return ``None``.
 
     ``after_seq`` skips items with seq <= it; ``limit`` keeps the first ``limit`` of the rest; ``last_n``
     keeps the last ``last_n`` of the rest (applied after ``after_seq``, before ``limit``).
@@ -507,7 +524,8 @@ class ListRestore(Op):
     """Put back ``items`` (seq, value) that were archived, e.g. to re-hydrate a hot window. Result: ``int`` added.
 
     Items whose seq is held already or is below ``base_seq`` are skipped; ``next_seq`` grows past the largest
-    seq given; ``updated_at`` becomes ``now``. Creates the list if needed.
+    seq given; ``updated_at`` becomes ``now``. A missing list is left missing (result 0): only an append that
+    knows the list's history creates it.
     """
 
     namespace: str
@@ -541,14 +559,16 @@ class ListDeleteSeqs(Op):
 class ListReplace(Op):
     """Replace every item by ``values`` atomically. Result: :class:`ListAppended`.
 
-    New seqs continue after every seq ever given, and ``base_seq`` becomes the first of them (or ``next_seq``
-    when ``values`` is empty), so anything stored elsewhere under older seqs no longer belongs to the list.
+    New seqs continue after every seq ever given, and at ``min_seq`` or later; ``base_seq`` becomes the first
+    of them (or the next seq when ``values`` is empty), so anything stored elsewhere under older seqs no longer
+    belongs to the list.
     """
 
     namespace: str
     key: str
     values: tuple[bytes, ...]
     now: float
+    min_seq: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -590,6 +610,21 @@ class ListIdle(Op):
     namespace: str
     older_than: float
     limit: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class StoreEviction(Op):
+    """How the store may drop keys on its own when full. Result: :class:`EvictionPolicy`.
+
+    Embedded stores never evict (``"noeviction"``, like Redis's default); Redis reports its ``maxmemory-policy``
+    and ``maxmemory`` (``None`` each when the server refuses ``CONFIG GET``, as managed services may).
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class EvictionPolicy:
+    policy: str | None
+    maxmemory: int | None
 
 
 # -- semantic record listing (``lix inspect``) ------------------------------------------------------------------

@@ -99,6 +99,8 @@ class SessionsAPI(_Base):
                 return core.backend.execute(op)
             return core.run(_single(op))
 
+        if not self._tier.store_checked:
+            flow = self._tier.checked(flow)
         return run_sync(flow, execute)
 
     def add_messages(self, session_id: str, messages: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -179,6 +181,8 @@ class AsyncSessionsAPI(_Base):
                 return await core.backend.aexecute(op)
             return await core.arun(_single(op))
 
+        if not self._tier.store_checked:
+            flow = self._tier.checked(flow)
         return await run_async(flow, execute)
 
     async def add_messages(self, session_id: str, messages: Sequence[Mapping[str, Any]]) -> list[int]:

@@ -63,7 +63,7 @@ class ListConformance:
     def test_append_assigns_consecutive_seqs_in_order(self, lists: ListDriver) -> None:
         first = lists.append("s", b"a", b"b")
         second = lists.append("s", b"\x00binary\xff")
-        assert first == ListAppended((1, 2), 2)
+        assert first == ListAppended((1, 2), 2, created=True)
         assert second == ListAppended((3,), 3)
         assert lists.items("s") == [(1, b"a"), (2, b"b"), (3, b"\x00binary\xff")]
 
@@ -144,9 +144,27 @@ class ListConformance:
         status = lists.info("s")
         assert status is not None and status.updated_at == T0 + 9 and status.next_seq == 5
 
-    def test_restore_into_a_lost_list_raises_the_counter(self, lists: ListDriver) -> None:
-        assert lists(ListRestore(NS, "s", ((7, b"g"), (8, b"h")), T0)) == 2
-        assert lists.append("s", b"i").seqs == (9,)
+    def test_restore_into_a_missing_list_does_nothing(self, lists: ListDriver) -> None:
+        # Only an append that knows where the session's archive ends may create the list (see the next test).
+        assert lists(ListRestore(NS, "s", ((7, b"g"), (8, b"h")), T0)) == 0
+        assert lists.info("s") is None and lists.items("s") == []
+
+    def test_append_without_create_stores_nothing_in_a_missing_list(self, lists: ListDriver) -> None:
+        missing = lists(ListAppend(NS, "s", (b"a",), T0, create=False))
+        assert missing == ListAppended((), 0, missing=True)
+        assert lists.info("s") is None and lists.items("s") == []
+        created = lists(ListAppend(NS, "s", (b"a",), T0, 41, create=True, archived_through=40))
+        assert created == ListAppended((41,), 1, created=True)
+        assert lists.info("s") == ListStatus(1, 41, 41, 42, T0, 0, 40)
+        again = lists(ListAppend(NS, "s", (b"b",), T0, create=False))
+        assert again == ListAppended((42,), 2)
+        assert lists(ListRestore(NS, "s", ((40, b"z"),), T0)) == 1
+        assert lists.items("s") == [(40, b"z"), (41, b"a"), (42, b"b")]
+
+    def test_replace_starts_at_min_seq(self, lists: ListDriver) -> None:
+        assert lists(ListReplace(NS, "s", (b"x",), T0, 21)) == ListAppended((21,), 1)
+        status = lists.info("s")
+        assert status is not None and status.base_seq == 21 and status.next_seq == 22
 
     def test_restore_skips_items_below_the_base(self, lists: ListDriver) -> None:
         lists.append("s", b"a")

@@ -11,7 +11,11 @@ make a message appear in both reads, never in neither. The store remembers how f
 (``archived_through``): an archive that ends before that point was truncated and raises instead of silently
 returning a shorter history. If the store loses a session (a Redis restart) while its archive survives, the next
 read re-hydrates the hot window from the archive with the original seqs, and the next append continues after the
-archive's last seq instead of reusing seqs (lix-open-cache duplicated history in that case).
+archive's last seq instead of reusing seqs (lix-open-cache duplicated history in that case). The store never
+creates a list on its own: an append to a missing list stores nothing, and the tier creates it under the archive
+lock once it knows where the archive ends, so concurrent writers after a loss never get archived seqs. A loss
+the store shows (a session's keys gone while its archive or some of its items remain, values lost under kept
+seqs) is reported by a WARNING naming the session and the ``store_losses``/``lost_messages`` stats.
 
 Archive I/O is blocking file work, so flows hand it to their driver as :class:`LocalCall` operations, which the
 sessions API runs inline (sync) or in a worker thread (async); per-session archive locks are taken by polling a
@@ -44,6 +48,7 @@ from ..engine.clock import Clock
 from ..engine.flows import Flow
 from ..engine.keys import digest
 from ..engine.ops import (
+    EvictionPolicy,
     Gather,
     ListAppend,
     ListAppended,
@@ -58,6 +63,7 @@ from ..engine.ops import (
     ListStatus,
     ListTrimThrough,
     Op,
+    StoreEviction,
 )
 from ..errors import BackendError, ConfigError, InvalidIdError, InvalidInputError
 
@@ -176,6 +182,15 @@ class SmartContext:
 
 @dataclass(frozen=True)
 class SessionStats:
+    """Counters of the session tier.
+
+    ``store_losses``: sessions found damaged by the store itself (their keys gone after a restart without
+    persistence, ``FLUSHALL``, eviction or a ``DEL``), each also logged as a WARNING naming the session.
+    ``lost_messages``: messages known to be gone in those events (the store kept their seqs but not their
+    values). A session the store lost whole while nothing of it was archived leaves no trace to count: see
+    ``docs/reliability.md``.
+    """
+
     appended: int
     reads: int
     spills: int
@@ -183,6 +198,8 @@ class SessionStats:
     rehydrations: int
     idle_migrations: int
     expired_sessions: int
+    store_losses: int = 0
+    lost_messages: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -193,6 +210,8 @@ class SessionStats:
             "rehydrations": self.rehydrations,
             "idle_migrations": self.idle_migrations,
             "expired_sessions": self.expired_sessions,
+            "store_losses": self.store_losses,
+            "lost_messages": self.lost_messages,
         }
 
 
@@ -332,6 +351,15 @@ def default_archive_root(backend_url: str, owner: object) -> Path:
 
 # -- the tier ---------------------------------------------------------------------------------------------------
 
+_eviction_warned: set[str] = set()
+_eviction_lock = threading.Lock()
+
+
+def evicts_sessions(found: EvictionPolicy) -> bool:
+    """Whether a store may drop session keys on its own: an ``allkeys-*`` policy with a memory limit set (or
+    unknown). ``volatile-*`` policies only evict keys with a TTL, and session keys have none."""
+    return (found.policy or "").startswith("allkeys-") and found.maxmemory != 0
+
 
 @dataclass
 class _History:
@@ -355,6 +383,34 @@ class SessionTier:
             Path(cfg.archive_dir).expanduser() if cfg.archive_dir else default_archive_root(backend_url, self)
         )
         self.archive = SessionArchive(root / quote(config.namespace, safe=""), _CODECS[cfg.codec])
+        self._backend_url = backend_url
+        #: Set once the store's eviction policy was checked (see :meth:`checked`).
+        self.store_checked = False
+
+    def checked(self, flow: Flow[Any]) -> Flow[Any]:
+        """``flow``, after checking once whether the store can evict session keys (a WARNING per store URL and
+        process if it can: an evicted session loses its messages). A failed check never fails the flow."""
+        try:
+            found: EvictionPolicy = yield StoreEviction()
+        except Exception as exc:  # a check that cannot run is retried on the next call
+            logger.debug("could not read the store's eviction policy: %s", exc)
+        else:
+            self.store_checked = True
+            if evicts_sessions(found):
+                with _eviction_lock:
+                    first = self._backend_url not in _eviction_warned
+                    _eviction_warned.add(self._backend_url)
+                if first:
+                    limit = "unknown" if found.maxmemory is None else f"{found.maxmemory} bytes"
+                    logger.warning(
+                        "store %s has maxmemory-policy %s (maxmemory %s): when full it evicts any key, chat "
+                        "sessions included, and evicted messages are lost. Set maxmemory-policy noeviction "
+                        "and enable AOF for sessions (docs/redis.md)",
+                        self._backend_url,
+                        found.policy,
+                        limit,
+                    )
+        return (yield from flow)
 
     # -- small flows ---------------------------------------------------------------------------------------
 
@@ -392,11 +448,14 @@ class SessionTier:
         status: ListStatus | None
         hot: list[tuple[int, bytes]]
         status, hot = yield Gather((ListInfo(self.namespace, key), ListRange(self.namespace, key)))
+        hot = yield from self._live(session_id, key, hot)
         contents = None
         if not _store_holds_all(status):
             contents = yield from self._read_archive(
                 session_id, status
             )  # after the store: see module docstring
+        if status is None and (hot or (contents is not None and contents.meta.last_seq is not None)):
+            yield from self._create(session_id, key, (), self._clock.now())  # the store lost it: say so once
         base = status.base_seq if status is not None else 0
         merged: dict[int, Message] = {}
         if contents is not None:
@@ -422,14 +481,11 @@ class SessionTier:
             return []
         key = session_key(session_id)
         now = self._clock.now()
-        result: ListAppended = yield ListAppend(self.namespace, key, values, now)
-        if result.seqs[0] == 1:
-            # A new list. If an archive already holds seqs, the store lost this session (e.g. a restart): give
-            # these messages seqs after the archive's, or reads would mistake them for archived ones.
-            meta = yield LocalCall(partial(self.archive.meta, session_id))
-            if meta is not None and meta.last_seq is not None:
-                yield ListDeleteSeqs(self.namespace, key, result.seqs)
-                result = yield ListAppend(self.namespace, key, values, now, meta.last_seq + 1)
+        # The store gives seqs only to a list it has: a missing one (new, or lost by the store) stores nothing
+        # and is created below by a caller that knows where its archive ends.
+        result: ListAppended = yield ListAppend(self.namespace, key, values, now, create=False)
+        if result.missing:
+            result = yield from self._create(session_id, key, values, now)
         self.counters.add("appended", len(values))
         if result.length >= self.config.hot_window + self.config.archive_batch:
             yield from self._acquire(session_id)
@@ -444,6 +500,66 @@ class SessionTier:
                 yield from self._release(session_id)
         return list(result.seqs)
 
+    def _create(self, session_id: str, key: str, values: tuple[bytes, ...], now: float) -> Flow[ListAppended]:
+        """Create a missing list and append ``values``: a new session, or one whose keys the store lost.
+
+        Seqs must continue after the archive's last one: reusing archived seqs made reads merge new messages
+        over archived ones and the next spill trim them as already archived (117 of 440 messages lost when 4
+        writers appended to 20 archived sessions after a Redis restart). The archive lock keeps a spill from
+        moving the archive's end between reading it here and creating the list.
+        """
+        yield from self._acquire(session_id)
+        try:
+            meta = yield LocalCall(partial(self.archive.meta, session_id))
+            archived = meta.last_seq if meta is not None and meta.last_seq is not None else 0
+            result: ListAppended = yield ListAppend(
+                self.namespace, key, values, now, archived + 1, create=True, archived_through=archived
+            )
+        finally:
+            yield from self._release(session_id)
+        if result.created and (archived or result.recovered):
+            self._report_loss(session_id, archived, result.recovered)
+        return result
+
+    def _report_loss(self, session_id: str, archived: int, kept: int) -> None:
+        """The store had lost a session's status: one WARNING naming it, and the ``store_losses`` stat."""
+        self.counters.add("store_losses")
+        if kept:
+            detail = f"it still held {kept} messages, kept in order; new messages continue after them"
+        else:
+            detail = (
+                f"its archived messages (through seq {archived}) are intact; messages stored after the last "
+                "archive write and not persisted by the store are lost"
+            )
+        logger.warning(
+            "session %r: the store lost this session's keys (restart without persistence, FLUSHALL, eviction "
+            "or DEL): %s. Run Redis with maxmemory-policy noeviction and AOF (docs/redis.md)",
+            session_id,
+            detail,
+        )
+
+    def _live(
+        self, session_id: str, key: str, items: Sequence[tuple[int, bytes | None]]
+    ) -> Flow[list[tuple[int, bytes]]]:
+        """``items`` without those whose value the store lost; those are dropped from the store and reported
+        (WARNING naming the session, ``lost_messages`` stat) by whichever reader removes them first."""
+        lost = tuple(seq for seq, value in items if value is None)
+        if lost:
+            removed: int = yield ListDeleteSeqs(self.namespace, key, lost)
+            if removed:
+                self.counters.add("store_losses")
+                self.counters.add("lost_messages", removed)
+                logger.warning(
+                    "session %r: the store lost %d messages (seqs %d to %d): it kept their seqs but not their "
+                    "values (a Redis key evicted or deleted); they are gone from the history. Run Redis with "
+                    "maxmemory-policy noeviction and AOF (docs/redis.md)",
+                    session_id,
+                    removed,
+                    lost[0],
+                    lost[-1],
+                )
+        return [(seq, value) for seq, value in items if value is not None]
+
     def _spill_locked(self, session_id: str, *, keep: int, idle_before: float | None = None) -> Flow[int]:
         """Archive all but the last ``keep`` stored messages, then trim them from the store. Lock held."""
         key = session_key(session_id)
@@ -452,7 +568,7 @@ class SessionTier:
             return 0
         if idle_before is not None and status.updated_at >= idle_before:
             return 0  # used again since it was found idle
-        items: list[tuple[int, bytes]] = yield ListRange(self.namespace, key)
+        items = yield from self._live(session_id, key, (yield ListRange(self.namespace, key)))
         overflow = items[: len(items) - keep] if keep else items
         if not overflow:
             return 0
@@ -474,9 +590,12 @@ class SessionTier:
         key = session_key(session_id)
         yield from self._acquire(session_id)
         try:
-            # The replace moves base_seq past every archived seq: from here on the old archive is void, so a
-            # crash before the file is deleted cannot bring old messages back.
-            result: ListAppended = yield ListReplace(self.namespace, key, values, self._clock.now())
+            # The replace moves base_seq past every archived seq (also when the store lost the list, hence the
+            # archive's end as a floor): from here on the old archive is void, so a crash before the file is
+            # deleted cannot bring old messages back.
+            meta = yield LocalCall(partial(self.archive.meta, session_id))
+            floor = meta.last_seq + 1 if meta is not None and meta.last_seq is not None else 1
+            result: ListAppended = yield ListReplace(self.namespace, key, values, self._clock.now(), floor)
             yield LocalCall(partial(self.archive.delete, session_id))
             if result.length >= self.config.hot_window + self.config.archive_batch:
                 yield from self._spill_locked(session_id, keep=self.config.hot_window)
@@ -546,7 +665,7 @@ class SessionTier:
         if n == 0:
             return []
         key = session_key(session_id)
-        hot: list[tuple[int, bytes]] = yield ListRange(self.namespace, key, last_n=n)
+        hot = yield from self._live(session_id, key, (yield ListRange(self.namespace, key, last_n=n)))
         self.counters.add("reads")
         if len(hot) == n:
             return _decode_all([v for _, v in hot])  # the common case: one round trip
@@ -554,6 +673,8 @@ class SessionTier:
         if status is not None and status.archived_through < max(status.base_seq, 1):
             return _decode_all([v for _, v in hot])  # nothing archived: this is the whole session
         contents = yield from self._read_archive(session_id, status)
+        if status is None and (hot or (contents is not None and contents.meta.last_seq is not None)):
+            yield from self._create(session_id, key, (), self._clock.now())  # the store lost it: say so once
         if contents is None:
             return _decode_all([v for _, v in hot])
         base = status.base_seq if status is not None else 0

@@ -65,6 +65,7 @@ from ...engine.ops import (
     PurgeExpired,
     ScanEntries,
     SemanticRecord,
+    StoreEviction,
     Touch,
     Upsert,
     VectorSearch,
@@ -222,6 +223,7 @@ class RedisBackend(Backend):
             ListIdle: self._lists.idle,
             LeaseAcquire: self._leases.acquire,
             LeaseRelease: self._leases.release,
+            StoreEviction: self._lists.eviction,
         }
         for op_type in self._flows:
             self._handlers[op_type] = self._run

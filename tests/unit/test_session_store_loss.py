@@ -1,0 +1,104 @@
+"""The embedded stores losing a session while its archive survives: the same tier logic as on Redis.
+
+A ``memory://`` store with an ``archive_dir`` loses its lists when the process ends (a restart is a new store
+name here); a SQLite file can lose its list rows (a database replaced or rows deleted by hand). 4 threads append
+right after the loss: every acknowledged and every archived message reads back once, in order, and the loss is
+reported (WARNING naming the session, ``stats().sessions.store_losses``). See tests/reliability for Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from lix_integrations import Engine
+from lix_integrations.testing import FakeEmbedder
+from lix_integrations.tiers.sessions import SessionConfig
+
+WRITERS = 4
+ROUNDS = 8
+PRE = 30
+
+
+def _fill(engine: Engine, sid: str) -> int:
+    for i in range(PRE):
+        engine.sessions.add_message(sid, {"w": "pre", "i": i})
+    meta = engine._core.sessions.archive.meta(sid)
+    assert meta is not None and meta.last_seq is not None and meta.last_seq >= 20
+    return meta.last_seq
+
+
+def _append_concurrently(engine: Engine, sid: str) -> None:
+    def writer(w: int) -> None:
+        for i in range(ROUNDS):
+            engine.sessions.add_message(sid, {"w": w, "i": i})
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(WRITERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+
+def _check(engine: Engine, sid: str, archived: int, hot_kept: bool) -> None:
+    seen = [(m["w"], m["i"]) for m in engine.sessions.get_full_history(sid)]
+    assert len(seen) == len(set(seen)), "a message reads back twice"
+    for w in range(WRITERS):
+        assert [i for who, i in seen if who == w] == list(range(ROUNDS)), f"writer {w} lost a message"
+    pre = [i for who, i in seen if who == "pre"]
+    assert pre == list(range(PRE if hot_kept else archived))
+
+
+@pytest.mark.parametrize("loss", ["memory-restart", "sqlite-rows", "sqlite-status-row"])
+def test_embedded_store_loses_an_archived_session(
+    loss: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="lix_integrations")
+    config = SessionConfig(hot_window=4, archive_batch=4, archive_dir=str(tmp_path / "archive"))
+    if loss == "memory-restart":
+        url = f"memory://{uuid.uuid4().hex}"
+    else:
+        url = f"sqlite:///{tmp_path / 'c.db'}"
+    with Engine(url, embedder=FakeEmbedder(), sessions=config) as engine:
+        archived = _fill(engine, "s")
+    if loss == "memory-restart":
+        url = f"memory://{uuid.uuid4().hex}"  # a new process's empty store, the same archive directory
+    else:
+        with sqlite3.connect(tmp_path / "c.db") as conn:
+            conn.execute("DELETE FROM list_meta")
+            if loss == "sqlite-rows":
+                conn.execute("DELETE FROM list_items")
+    with Engine(url, embedder=FakeEmbedder(), sessions=config) as engine:
+        _append_concurrently(engine, "s")
+        _check(engine, "s", archived, hot_kept=loss == "sqlite-status-row")
+        assert engine.stats().sessions is not None and engine.stats().sessions.store_losses == 1
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "session 's'" in warnings[0]
+    assert ("still held" in warnings[0]) == (loss == "sqlite-status-row")
+
+
+def test_a_read_reports_the_loss_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="lix_integrations")
+    config = SessionConfig(hot_window=4, archive_batch=4, archive_dir=str(tmp_path / "archive"))
+    with Engine(f"memory://{uuid.uuid4().hex}", embedder=FakeEmbedder(), sessions=config) as engine:
+        archived = _fill(engine, "s")
+    with Engine(f"memory://{uuid.uuid4().hex}", embedder=FakeEmbedder(), sessions=config) as engine:
+        for _ in range(3):
+            assert [m["i"] for m in engine.sessions.get_full_history("s")] == list(range(archived))
+            assert [m["i"] for m in engine.sessions.get_context("s", 2)] == [archived - 2, archived - 1]
+        assert engine.stats().sessions is not None and engine.stats().sessions.store_losses == 1
+        assert engine.sessions.add_message("s", {"w": "new", "i": 0}) == archived + 1
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+
+
+def test_a_new_session_reports_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="lix_integrations")
+    with Engine(f"memory://{uuid.uuid4().hex}", embedder=FakeEmbedder()) as engine:
+        assert engine.sessions.add_messages("new", [{"i": 0}, {"i": 1}]) == [1, 2]
+        assert engine.stats().sessions is not None and engine.stats().sessions.store_losses == 0
+    assert [r for r in caplog.records if r.levelno == logging.WARNING] == []
