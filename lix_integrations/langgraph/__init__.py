@@ -13,18 +13,25 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .cache import LixNodeCache
     from .checkpoint import LixCheckpointSaver
-    from .migrate import migrate_history_to_thread
+    from .migrate import amigrate_history_to_thread, migrate_history_to_thread
     from .store import LixStore
 
 # public name -> module (relative to this package) that defines it
 _EXPORTS: dict[str, str] = {
     "LixCheckpointSaver": ".checkpoint",
     "migrate_history_to_thread": ".migrate",
+    "amigrate_history_to_thread": ".migrate",
     "LixStore": ".store",
     "LixNodeCache": ".cache",
 }
 
-__all__ = ["LixCheckpointSaver", "LixNodeCache", "LixStore", "migrate_history_to_thread"]
+__all__ = [
+    "LixCheckpointSaver",
+    "LixNodeCache",
+    "LixStore",
+    "amigrate_history_to_thread",
+    "migrate_history_to_thread",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -98,7 +98,7 @@ def test_the_langgraph_subpackage_exports_lazily() -> None:
     code = (
         "import sys, lix_integrations.langgraph as lg\n"
         "assert not [m for m in sys.modules if m.startswith('langgraph')]\n"
-        "assert sorted(lg.__all__) == ['LixCheckpointSaver', 'LixNodeCache', 'LixStore', 'migrate_history_to_thread']\n"
+        "assert sorted(lg.__all__) == ['LixCheckpointSaver', 'LixNodeCache', 'LixStore', 'amigrate_history_to_thread', 'migrate_history_to_thread']\n"
         "try:\n"
         "    lg.NoSuchName\n"
         "except AttributeError:\n"
