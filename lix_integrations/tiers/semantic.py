@@ -318,7 +318,8 @@ class SemanticTier:
         if usage is not None and not isinstance(usage, TokenUsage):
             raise InvalidInputError(f"usage must be a TokenUsage, got {type(usage).__name__}")
         if self._policy(query) is SamplingPolicy.BYPASS:
-            self.counters.add("bypassed")
+            # Counted once per call, at its lookup (as the tool tier counts): the update that follows the
+            # model's answer is the same call, not a second bypass.
             return None
         if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0):
             raise InvalidInputError(f"ttl must be a positive number of seconds, got {ttl!r}")

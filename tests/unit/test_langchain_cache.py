@@ -544,3 +544,14 @@ async def test_shared_async_engine_fixture_closes(tmp_path: Path) -> None:
         cache = LixSemanticCache(aengine)
         await cache.aupdate("hello there", "llm", [Generation(text="hi")])
         assert cache.lookup("hello there", "llm") == [Generation(text="hi")]
+
+
+def test_bypass_counts_each_llm_call_once() -> None:
+    # Issue 15, trap 6: the lookup and the update of one bypassed call were counted as two bypasses.
+    with Engine("memory://", embedder=FakeEmbedder(), sampling="bypass") as engine:
+        model = FakeListChatModel(responses=["a", "b", "c", "d"], cache=LixSemanticCache(engine))
+        for question in ("one", "two", "three", "one"):
+            model.invoke(question, temperature=0.7)  # call arguments go into LangChain's llm_string
+        stats = engine.stats().semantic
+    assert stats.bypassed == 4
+    assert (stats.exact_hits, stats.semantic_hits, stats.updates) == (0, 0, 0)
