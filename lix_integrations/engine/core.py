@@ -85,7 +85,7 @@ class EngineCore:
         self.node_cache = NodeCacheTier(config.namespace, self.clock)
         self.documents = DocumentTier(config.namespace, self.clock, self._document_vectors)
         self._dimension: int | None = self.embedder.dimension
-        self._model: tuple[int | None, Any] | None = None
+        self._model: Any = None
         self._embed_cost = RunningCost()  # seconds per prompt embedding
         self._trip_cost = RunningCost()  # seconds per exact check (one store round trip)
         self._probe = 0
@@ -128,19 +128,26 @@ class EngineCore:
     def _remember(self, text: str, vec: Vector) -> Vector:
         """Learn the embedder's dimension from its first vector (the embedding tier validated and normalized
         it, so the settings check can run once the size is known)."""
+        size = int(vec.shape[0])
         if self._dimension is None:
-            self._dimension = int(vec.shape[0])
+            self._dimension = size
+        elif size != self._dimension:  # declared, or read from the store's settings
+            raise SettingsMismatchError("dimension", str(self._dimension), str(size))
         return vec
 
     def _prompt_model(self) -> Any:
-        """The engine's embedder as an embedding-tier model (rebuilt only when its dimension becomes known)."""
+        """The engine's embedder as an embedding-tier model, built once.
+
+        Its key carries the dimension the embedder *declares* (none: "auto"), never the one learned from the
+        first vector: a key that changed once the size was known would miss the vector just computed, and the
+        first prompt of every process would be embedded twice (lookup, then update). The embedding tier learns
+        and checks an undeclared model's size itself, and the stored settings check it against the store.
+        """
         from ..tiers.embeddings import model_from_embedder
 
-        cached = self._model
-        if cached is None or cached[0] != self._dimension:
-            model = model_from_embedder(self.embedder, self._dimension, self._embed_cost.add_batch)
-            cached = self._model = (self._dimension, model)
-        return cached[1]
+        if self._model is None:
+            self._model = model_from_embedder(self.embedder, None, self._embed_cost.add_batch)
+        return self._model
 
     def embed_first(self, text: str) -> bool:
         """The semantic tier's lookup order for ``text`` under ``lookup_order="auto"``: on a store with round

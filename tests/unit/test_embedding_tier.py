@@ -76,3 +76,53 @@ def test_model_is_validated() -> None:
         EmbeddingModel("")
     with pytest.raises(ConfigError, match="dimension"):
         EmbeddingModel("m", dimension=0)
+
+
+class UndeclaredEmbedder:
+    """A model that does not say its dimension (a LangChain ``Embeddings``, a plain function): counts its calls."""
+
+    name = "undeclared-bow"
+    dimension = None
+
+    def __init__(self) -> None:
+        from lix_integrations.testing.fakes import FakeEmbedder
+
+        self._inner = FakeEmbedder()
+        self.calls: list[str] = []
+
+    def embed(self, text: str) -> list[float]:
+        self.calls.append(text)
+        return self._inner.embed(text)
+
+    async def aembed(self, text: str) -> list[float]:
+        return self.embed(text)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_first_prompt_of_an_undeclared_embedder_is_embedded_once(tmp_path: Path, mode: str) -> None:
+    # Issue 15, trap 4: the prompt model's key changed once the first vector told the dimension, so the
+    # update after the first lookup missed the vector just computed and embedded the prompt again.
+    import asyncio
+
+    from lix_integrations import AsyncEngine, Engine
+
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    embedder = UndeclaredEmbedder()
+    if mode == "sync":
+        with Engine(url, embedder=embedder) as engine:
+            assert engine.semantic.lookup("first prompt", "m") is None
+            engine.semantic.update("first prompt", "m", "answer")
+    else:
+
+        async def run() -> None:
+            engine = await AsyncEngine(url, embedder=embedder).open()
+            assert await engine.semantic.lookup("first prompt", "m") is None
+            await engine.semantic.update("first prompt", "m", "answer")
+            await engine.aclose()
+
+        asyncio.run(run())
+    assert embedder.calls == ["first prompt"]
+    with Engine(url, embedder=embedder) as again:  # another process: the stored vector is found
+        again.semantic.lookup("first prompt, said again", "m")
+        again.semantic.update("first prompt", "m", "answer")
+    assert embedder.calls == ["first prompt", "first prompt, said again"]
