@@ -66,6 +66,19 @@ class _ToolsBase:
         """The policy the engine's configuration gives ``tool`` (``None``: not cached)."""
         return self._tier.policy_for(tool)
 
+    def policy_for_annotated(
+        self,
+        tool: str,
+        metadata: Mapping[str, Any] | None,
+        *,
+        explicit: ToolPolicy | None = None,
+        read_only: ToolPolicy | None = None,
+    ) -> ToolPolicy | None:
+        """The policy for a tool carrying MCP-style hints (see :mod:`~lix_integrations.tiers.tool_annotations`)."""
+        from ..tiers.tool_annotations import policy_for_annotated
+
+        return policy_for_annotated(self._tier, tool, metadata, explicit=explicit, read_only=read_only)
+
     def stats(self) -> ToolsStats:
         return self._tier.counters.snapshot()
 
@@ -80,8 +93,11 @@ class _ToolsBase:
         scope: str | None,
         run_id: str | None,
         exclude: Sequence[str],
+        version: str | None = None,
     ) -> PreparedCall | None:
-        return self._tier.prepare(tool, arguments, policy=policy, scope=scope, run_id=run_id, exclude=exclude)
+        return self._tier.prepare(
+            tool, arguments, policy=policy, scope=scope, run_id=run_id, exclude=exclude, version=version
+        )
 
     def _encode(self, tool: str, value: Any, duration: float, encode: Encode | None) -> bytes | None:
         try:
@@ -149,14 +165,16 @@ class ToolsAPI(_ToolsBase):
         encode: Encode | None = None,
         decode: Decode | None = None,
         cacheable: Cacheable | None = None,
+        version: str | None = None,
     ) -> Any:
         """The tool's result for these arguments: cached, shared with an identical call in flight, or computed.
 
         ``policy`` overrides the engine's configuration for this call (``None``: use the configuration).
+        ``version`` (e.g. a digest of the tool's schema) joins the key: a changed tool never serves old results.
         Exceptions from ``compute`` propagate (to every caller waiting on the same flight) and are never cached.
         """
         tier = self._tier
-        prep = self._prepare(tool, arguments, policy, scope, run_id, exclude)
+        prep = self._prepare(tool, arguments, policy, scope, run_id, exclude, version)
         if prep is None:
             tier.counters.add(tool, "bypassed")
             try:
@@ -328,9 +346,10 @@ class AsyncToolsAPI(_ToolsBase):
         encode: Encode | None = None,
         decode: Decode | None = None,
         cacheable: Cacheable | None = None,
+        version: str | None = None,
     ) -> Any:
         tier = self._tier
-        prep = self._prepare(tool, arguments, policy, scope, run_id, exclude)
+        prep = self._prepare(tool, arguments, policy, scope, run_id, exclude, version)
         if prep is None:
             tier.counters.add(tool, "bypassed")
             try:

@@ -1,10 +1,37 @@
-"""LangChain adapters. Importing this subpackage imports ``langchain_core``; ``import lix_integrations`` does not."""
+"""LangChain adapters. Importing this subpackage imports ``langchain_core``; ``import lix_integrations`` does not.
+
+The agent middlewares need the ``langchain`` package (the ``agents`` extra) and are imported on first use, so
+the rest works without it.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from .cache import LixSemanticCache
 from .chat_history import LixChatMessageHistory
 from .embeddings import LixCachedEmbeddings
 from .tools import LixCachedTool, cache_tools
 
-__all__ = ["LixCachedEmbeddings", "LixCachedTool", "LixChatMessageHistory", "LixSemanticCache", "cache_tools"]
+if TYPE_CHECKING:
+    from .middleware import LixCacheMiddleware, LixToolCacheMiddleware
+
+__all__ = [
+    "LixCacheMiddleware",
+    "LixCachedEmbeddings",
+    "LixCachedTool",
+    "LixChatMessageHistory",
+    "LixSemanticCache",
+    "LixToolCacheMiddleware",
+    "cache_tools",
+]
+
+_LAZY = frozenset({"LixCacheMiddleware", "LixToolCacheMiddleware"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import middleware
+
+        return getattr(middleware, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

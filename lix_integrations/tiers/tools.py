@@ -647,8 +647,11 @@ class ToolTier:
         scope: str | None = None,
         run_id: str | None = None,
         exclude: Sequence[str] = (),
+        version: str | None = None,
     ) -> PreparedCall | None:
-        """Key and tags of a call, or ``None`` when the call must run uncached (disabled, writer, no run id)."""
+        """Key and tags of a call, or ``None`` when the call must run uncached (disabled, writer, no run id).
+
+        ``version`` (a digest of the tool's schema, say) is part of the key when given."""
         validate_tool_name(tool)
         resolved = self.policy_for(tool, policy)
         if resolved is None:
@@ -658,7 +661,8 @@ class ToolTier:
             self.warn_once(f"run:{tool}", "tool %r has scope='run' but no run id is set; not cached", tool)
             return None
         canon = canonical_arguments(arguments, (*resolved.exclude, *exclude))
-        key = f"{where}//{digest('tool', tool, canonical_json(canon))}"
+        named = tool if version is None else f"{tool}\x00{version}"
+        key = f"{where}//{digest('tool', named, canonical_json(canon))}"
         return PreparedCall(tool=tool, scope=where, key=key, arguments=canon, ttl=resolved.ttl)
 
     def warn_once(self, what: str, message: str, *args: Any) -> None:
