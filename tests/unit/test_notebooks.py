@@ -11,7 +11,12 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-NAMES = ["langchain_quickstart.ipynb", "llama_index_quickstart.ipynb", "threshold_tuning.ipynb"]
+NAMES = [
+    "langchain_quickstart.ipynb",
+    "llama_index_quickstart.ipynb",
+    "threshold_tuning.ipynb",
+    "langgraph_agent.ipynb",
+]
 
 
 @pytest.mark.parametrize("name", NAMES)
