@@ -13,6 +13,7 @@ import inspect
 import logging
 import os
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -118,6 +119,16 @@ class LocalEmbedder:
     def _model(self) -> Any:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         return _load_sentence_transformer(self._model_path or _bundled_model_path(), self._threads)
+
+    def load(self) -> float:
+        """Load the model now rather than inside the first ``embed``; returns the seconds that took (0.0 if it was
+        loaded already). The engine calls it before the first batch so loading is not counted as computing."""
+        path = self._model_path or _bundled_model_path()
+        if path in _loaded_models:
+            return 0.0
+        started = time.perf_counter()
+        self._model()
+        return time.perf_counter() - started
 
     def embed(self, text: str) -> RawVector:
         vec = self._model().encode([text], normalize_embeddings=True, show_progress_bar=False)[0]

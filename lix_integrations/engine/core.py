@@ -26,6 +26,7 @@ from .ops import (
     EnsureSettings,
     ExactGet,
     Gather,
+    LoadModel,
     Op,
     Sleep,
     Vector,
@@ -241,6 +242,8 @@ class EngineCore:
                 return result
             if isinstance(op, EmbedBatch):
                 return _compute_batch(op)
+            if isinstance(op, LoadModel):
+                return op.load()
             if isinstance(op, WaitFlight):
                 return op.flight.wait(op.timeout)
             if isinstance(op, Sleep):
@@ -273,6 +276,8 @@ class EngineCore:
                 return result
             if isinstance(op, EmbedBatch):
                 return await _acompute_batch(op)
+            if isinstance(op, LoadModel):
+                return await asyncio.to_thread(op.load)
             if isinstance(op, WaitFlight):
                 return await op.flight.await_finish(op.timeout)
             if isinstance(op, Sleep):

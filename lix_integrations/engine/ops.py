@@ -23,6 +23,7 @@ __all__ = [
     "DeleteMatching",
     "Embed",
     "EmbedBatch",
+    "LoadModel",
     "EnsureSettings",
     "EvictOverflow",
     "ExactGet",
@@ -435,6 +436,17 @@ class EmbedBatch(Op):
     texts: tuple[str, ...]
     compute: Callable[[list[str]], Any] | None
     acompute: Callable[[list[str]], Awaitable[Any]] | None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadModel(Op):
+    """Load an embedding model before its first batch, so its load time is not counted as computing.
+
+    ``load()`` blocks (the async driver runs it in a worker thread) and returns the seconds it spent loading
+    (``0.0`` when the model was already loaded). Result: those seconds.
+    """
+
+    load: Callable[[], float]
 
 
 # -- append-only lists (session tier) -------------------------------------------------------------------------

@@ -38,7 +38,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -58,6 +58,7 @@ from ..engine.ops import (
     KvPurgeExpired,
     KvPut,
     KvUsage,
+    LoadModel,
 )
 from ..errors import BackendError, ConfigError, InvalidInputError, InvalidVectorError
 
@@ -162,6 +163,9 @@ class EmbeddingModel:
     acompute: AsyncBatchFn | None = None
     dimension: int | None = None
     normalize: bool = False
+    #: Loads the model if it is not loaded yet and returns the seconds that took: called once before the first
+    #: batch, so a lazily loaded model's load time is counted as ``load_seconds``, not as computing.
+    load: Callable[[], float] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -189,7 +193,9 @@ class EmbeddingStats:
 
     ``lookups`` counts texts asked for; a text repeated inside one batch is computed or read once and counted in
     ``deduplicated``. ``saved_seconds`` estimates the computing avoided: every hit and duplicate times the mean
-    compute time per text measured in this process (0 until something was computed).
+    compute time per text measured in this process (0 until something was computed). ``load_seconds`` is the
+    one-time loading of models that load lazily (the default embedder): it is not computing, so it is counted
+    neither in ``compute_seconds`` nor in what a hit saves.
     """
 
     lookups: int
@@ -203,6 +209,7 @@ class EmbeddingStats:
     stored: int
     evictions: int
     store_errors: int
+    load_seconds: float = 0.0
 
     @property
     def hits(self) -> int:
@@ -239,6 +246,7 @@ class EmbeddingCounters:
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(self._NAMES, 0)
         self._compute_seconds = 0.0
+        self._load_seconds = 0.0
 
     def add(self, **amounts: int) -> None:
         with self._lock:
@@ -250,18 +258,26 @@ class EmbeddingCounters:
             self._counts["computed"] += texts
             self._compute_seconds += seconds
 
+    def add_load(self, seconds: float) -> None:
+        with self._lock:
+            self._load_seconds += seconds
+
     def reset(self) -> None:
         with self._lock:
             self._counts = dict.fromkeys(self._NAMES, 0)
             self._compute_seconds = 0.0
+            self._load_seconds = 0.0
 
     def snapshot(self) -> EmbeddingStats:
         with self._lock:
             counts = dict(self._counts)
             seconds = self._compute_seconds
+            load = self._load_seconds
         per_text = seconds / counts["computed"] if counts["computed"] else 0.0
         avoided = counts["front_hits"] + counts["store_hits"] + counts["deduplicated"]
-        return EmbeddingStats(compute_seconds=seconds, saved_seconds=avoided * per_text, **counts)
+        return EmbeddingStats(
+            compute_seconds=seconds, saved_seconds=avoided * per_text, load_seconds=load, **counts
+        )
 
 
 # -- pure parts ---------------------------------------------------------------------------------------------
@@ -438,6 +454,7 @@ class EmbeddingTier:
         self._front = _Front(config.front_entries, config.front_bytes)
         self._lock = threading.Lock()
         self._dims: dict[str, int] = {}  # learned per model key when the model does not declare its dimension
+        self._loaded: set[str] = set()  # model keys whose model was loaded (see EmbeddingModel.load)
         self._since_evict = 0
         self._outage = False
 
@@ -649,6 +666,11 @@ class EmbeddingTier:
         if missing:
             self.counters.add(misses=len(missing))
             batch = [first_text[key] for key in missing]
+            if model.load is not None and model_key not in self._loaded:
+                loaded: float = yield LoadModel(model.load)
+                self.counters.add_load(loaded)
+                with self._lock:
+                    self._loaded.add(model_key)
             started = time.perf_counter()
             raw = yield EmbedBatch(tuple(batch), model.compute, model.acompute)
             self.counters.add_compute(len(batch), time.perf_counter() - started)
@@ -800,10 +822,12 @@ def model_from_embedder(
             on_compute(time.perf_counter() - started, len(texts))
         return out
 
+    load = getattr(embedder, "load", None)
     return EmbeddingModel(
         name=str(embedder.name),
         compute=compute,
         acompute=acompute,
         dimension=dimension if dimension is not None else embedder.dimension,
         normalize=True,
+        load=load if callable(load) else None,
     )

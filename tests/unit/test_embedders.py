@@ -35,6 +35,9 @@ def test_engine_with_default_embedder_serves_a_paraphrase(tmp_path: object) -> N
     hit = engine.semantic.lookup("How can I reverse a list in Python?", "m")
     assert hit is not None and hit.kind == "semantic" and hit.similarity > engine.semantic.threshold
     assert engine.semantic.lookup("How do I reverse a string in Go?", "m") is None
+    # The model was loaded before the first batch, not inside it (issue 15, trap 7): once loaded, load() is free.
+    assert LocalEmbedder().load() == 0.0
+    assert engine.stats().embeddings.computed == 3
 
 
 def test_langchain_embeddings_are_adapted_by_duck_typing() -> None:

@@ -126,3 +126,61 @@ def test_first_prompt_of_an_undeclared_embedder_is_embedded_once(tmp_path: Path,
         again.semantic.lookup("first prompt, said again", "m")
         again.semantic.update("first prompt", "m", "answer")
     assert embedder.calls == ["first prompt", "first prompt, said again"]
+
+
+class LazyEmbedder:
+    """Loads lazily like the default embedder; says what one load took (as if measured) and where it happened."""
+
+    name = "lazy-bow"
+    dimension = 16
+    LOAD_SECONDS = 14.5
+
+    def __init__(self) -> None:
+        from lix_integrations.testing.fakes import FakeEmbedder
+
+        self._inner = FakeEmbedder(16)
+        self.loads = 0
+        self.loaded_inside_embed = False
+
+    def load(self) -> float:
+        if self.loads:
+            return 0.0
+        self.loads += 1
+        return self.LOAD_SECONDS
+
+    def embed(self, text: str) -> list[float]:
+        if not self.loads:
+            self.loaded_inside_embed = True  # the first batch's timing would include the load
+            self.load()
+        return self._inner.embed(text)
+
+    async def aembed(self, text: str) -> list[float]:
+        return self.embed(text)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_model_load_time_is_kept_apart_from_compute(mode: str) -> None:
+    # Issue 15, trap 7: the one-time model load was counted as computing, so two cached vectors "saved 14.5 s".
+    import asyncio
+
+    from lix_integrations import AsyncEngine, Engine
+
+    embedder = LazyEmbedder()
+
+    async def run(engine: AsyncEngine) -> None:
+        for prompt in ("first", "second", "first"):
+            await engine.semantic.lookup(prompt, "m")
+            await engine.semantic.update(prompt, "m", "answer")
+
+    engine = Engine("memory://", embedder=embedder)
+    if mode == "sync":
+        for prompt in ("first", "second", "first"):
+            engine.semantic.lookup(prompt, "m")
+            engine.semantic.update(prompt, "m", "answer")
+    else:
+        asyncio.run(run(engine.aio))
+    stats = engine.stats().embeddings
+    engine.close()
+    assert embedder.loads == 1 and not embedder.loaded_inside_embed
+    assert stats.load_seconds == LazyEmbedder.LOAD_SECONDS
+    assert stats.computed == 2 and stats.to_dict()["load_seconds"] == LazyEmbedder.LOAD_SECONDS
