@@ -7,8 +7,9 @@ expires (the policy's ``ttl``, on the engine's clock) and clears them.
 
 Serialization never unpickles: the default serializer is LangGraph's ``JsonPlusSerializer`` without the pickle
 fallback and with strict msgpack (only LangGraph's allow-listed types, LangChain messages among them, are
-revived). An entry the serializer cannot read back (written by another serializer, tampered with, or naming a
-type outside the allow-list) is a miss, logged, never an error and never executed.
+revived; a type outside the allow-list is refused, see :mod:`._serde`). An entry the serializer cannot read back
+(written by another serializer, tampered with, or naming a type outside the allow-list) is a miss, logged, never
+an error and never executed.
 
 Namespaces may contain ``:`` (LangGraph's node identifiers do, e.g. ``module:function``), unlike LangGraph's
 Redis cache, which splits keys on it.
@@ -22,24 +23,19 @@ from typing import Any
 
 from langgraph.cache.base import BaseCache, FullKey, Namespace, ValueT
 from langgraph.checkpoint.serde.base import SerializerProtocol
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from ..engine.engine import AsyncEngine, Engine
 from ..engine.node_cache_api import DEFAULT_CACHE
 from ..engine.resolve import resolve_engines
 from ..errors import SerializationError
+from ._serde import strict_serializer
 
-__all__ = ["LixNodeCache", "strict_serializer"]
+__all__ = ["LixNodeCache"]
 
 logger = logging.getLogger(__name__)
 
 _SEP = b"\x00"
 _REFUSED = frozenset({"pickle"})
-
-
-def strict_serializer() -> JsonPlusSerializer:
-    """LangGraph's serializer with no pickle fallback and strict msgpack (allow-listed types only)."""
-    return JsonPlusSerializer(pickle_fallback=False, allowed_msgpack_modules=None)
 
 
 class LixNodeCache(BaseCache[ValueT]):
