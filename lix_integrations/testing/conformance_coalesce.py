@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PROMPT", "ask_crowd", "calls_in", "kill_leader_then_ask"]
+__all__ = ["PROMPT", "ask_crowd", "calls_in", "check_leases", "kill_leader_then_ask"]
 
 PROMPT = "What is the boiling point of water at sea level?"
 
@@ -175,3 +175,22 @@ def kill_leader_then_ask(url: str, workdir: Path, *, lease: float) -> dict[str, 
     waited = time.monotonic() - started
     cache.engine.close()
     return {"answer": answer, "waited": waited, "calls": calls_in(workdir)}
+
+
+def check_leases(backend: Any) -> None:
+    """Lease semantics every backend must keep (expiry is exercised by :func:`kill_leader_then_ask`)."""
+    from lix_integrations.engine.ops import ExactGet, Gather, LeaseAcquire, LeaseRelease
+
+    ns, key = "lease-test", "k" * 64
+    assert backend.execute(LeaseAcquire(ns, key, "a", 30.0)) is True
+    assert backend.execute(LeaseAcquire(ns, key, "b", 30.0)) is False  # held by another token
+    assert backend.execute(LeaseAcquire(ns, key, "a", 30.0)) is True  # its holder renews it
+    assert backend.execute(LeaseRelease(ns, key, "b")) is False  # only the holder releases
+    assert backend.execute(LeaseRelease(ns, key, "a")) is True
+    assert backend.execute(LeaseRelease(ns, key, "a")) is False
+    # Taken together with the record it guards, as a leader does (one round trip where the store has them).
+    taken, record = backend.execute(Gather((LeaseAcquire(ns, key, "b", 30.0), ExactGet(ns, key))))
+    assert taken is True and record is None
+    assert backend.execute(LeaseAcquire("other-namespace", key, "a", 30.0)) is True  # namespaces apart
+    backend.execute(LeaseRelease(ns, key, "b"))
+    backend.execute(LeaseRelease("other-namespace", key, "a"))

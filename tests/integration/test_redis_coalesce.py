@@ -35,3 +35,21 @@ def test_a_leader_killed_with_sigkill_delays_others_by_at_most_the_lease(url: st
     out = kill_leader_then_ask(url, tmp_path, lease=2.0)
     assert out["answer"] == f"answer: {PROMPT}" and out["calls"] == 2
     assert out["waited"] < 2.0 + 1.5
+
+
+@pytest.mark.parametrize("kind", ["plain", "stack", "valkey", "cluster"])
+def test_lease_conformance(kind: str, request: pytest.FixtureRequest) -> None:
+    from lix_integrations.backends import open_backend
+    from lix_integrations.testing.conformance_coalesce import check_leases
+
+    fixture = {
+        "plain": "redis_plain_url",
+        "stack": "redis_stack_url",
+        "valkey": "valkey_url",
+        "cluster": "redis_cluster_url",
+    }[kind]
+    backend = open_backend(with_prefix(request.getfixturevalue(fixture)))
+    try:
+        check_leases(backend)
+    finally:
+        backend.close()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,9 +71,10 @@ def _run(agent: Any, mode: str, messages: list[BaseMessage], scope: str = "u1") 
     return asyncio.run(agent.ainvoke(payload, context={"scope": scope}))["messages"]
 
 
-@pytest.fixture
-def engine() -> Engine:
-    return Engine("memory://", embedder=FakeEmbedder())
+@pytest.fixture(params=["memory", "sqlite"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
+    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'agents.db'}"
+    return Engine(url, embedder=FakeEmbedder())
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])

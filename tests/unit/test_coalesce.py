@@ -107,3 +107,15 @@ def test_a_flight_wakes_threads_and_tasks_of_other_loops() -> None:
     for w in workers:
         w.join(timeout=10)
     assert sorted(woke) == ["task", "thread"]
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_lease_conformance(tmp_path: Path, backend: str) -> None:
+    from lix_integrations.backends import open_backend
+    from lix_integrations.testing.conformance_coalesce import check_leases
+
+    store = open_backend("memory://" if backend == "memory" else _sqlite(tmp_path))
+    try:
+        check_leases(store)
+    finally:
+        store.close()
