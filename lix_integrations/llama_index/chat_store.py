@@ -11,7 +11,8 @@ private attributes, so ``model_dump()`` of a store, and of a ``ChatMemoryBuffer`
 
 Each store keeps its sessions under its own ``prefix`` (an id prefix in the tier, not a storage key), so
 ``get_keys()`` lists this store's keys only, never LangChain histories or another store's sessions in the same
-engine. Unlike ``SimpleChatStore``, out-of-range indexes (negative ones too) return ``None``, and deleting the
+engine. A prefix must start with ``llama_index``: LangChain histories store ids that start so behind an escape,
+so no LangChain session id can name a LlamaIndex key. Unlike ``SimpleChatStore``, out-of-range indexes (negative ones too) return ``None``, and deleting the
 last message of a key removes the key.
 """
 
@@ -40,6 +41,15 @@ def _load(items: list[dict[str, Any]]) -> list[ChatMessage]:
     return [ChatMessage.model_validate(item) for item in items]
 
 
+def _check_prefix(prefix: object) -> str:
+    if not isinstance(prefix, str) or not prefix.startswith("llama_index"):
+        raise ValueError(
+            f"chat store prefix must start with 'llama_index' (e.g. 'llama_index/tenant-a/') so that its sessions "
+            f"stay apart from LangChain histories in the same engine, got {prefix!r}"
+        )
+    return prefix
+
+
 def _check_key(key: object) -> str:
     if not isinstance(key, str) or not key:
         raise ValueError(f"chat store key must be a non-empty string, got {key!r}")
@@ -65,7 +75,7 @@ class LixChatStore(BaseChatStore):
         prefix: str = "llama_index/",
         **engine_options: Any,
     ) -> None:
-        super().__init__(prefix=prefix)  # type: ignore[call-arg]
+        super().__init__(prefix=_check_prefix(prefix))  # type: ignore[call-arg]
         self._engine, self._aengine = resolve_engines(engine, engine_options)
 
     @classmethod
@@ -162,7 +172,7 @@ class LixDBChatStore(AsyncDBChatStore):
         prefix: str = "llama_index.memory/",
         **engine_options: Any,
     ) -> None:
-        super().__init__(prefix=prefix)  # type: ignore[call-arg]
+        super().__init__(prefix=_check_prefix(prefix))  # type: ignore[call-arg]
         self._engine, self._aengine = resolve_engines(engine, engine_options)
 
     @classmethod

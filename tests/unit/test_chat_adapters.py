@@ -224,7 +224,7 @@ def test_llama_index_chat_store_battery(engine: Engine) -> None:
     assert [m.content for m in store.get_messages("k")] == ["m0", "m2", "m3"]
     store.add_message("other", msgs[0])
     LixChatMessageHistory("not-a-llama-key", engine=engine).add_user_message("x")
-    LixChatStore(engine, prefix="another-store/").add_message("theirs", msgs[0])
+    LixChatStore(engine, prefix="llama_index.another-store/").add_message("theirs", msgs[0])
     assert sorted(store.get_keys()) == ["k", "other"]
     assert store.delete_messages("k") == [msgs[0], msgs[2], msgs[3]]
     assert store.delete_messages("k") is None
