@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from ..errors import ConfigError
 from .engine import AsyncEngine, Engine
 
-__all__ = ["resolve_engines"]
+__all__ = ["embedding_space", "resolve_engines"]
 
 
 def resolve_engines(
@@ -27,3 +28,27 @@ def resolve_engines(
     raise ConfigError(
         f"engine must be an Engine, an AsyncEngine, a URL string or None, got {type(engine).__name__}"
     )
+
+
+def embedding_space(
+    owner: str, engine: Engine | AsyncEngine | str | None, space: object, options: dict[str, Any]
+) -> str:
+    """The embedding space of an embedding adapter; ``namespace=`` in ``options`` is the engine's, as elsewhere.
+
+    These adapters once took ``namespace=`` as the embedding *space* while the engine stayed in its own
+    namespace. ``namespace=`` is now an engine option like on every adapter; given with an engine instance
+    (which has its namespace already) it keeps its old meaning for now, with a ``DeprecationWarning``.
+    """
+    if "namespace" in options and isinstance(engine, (Engine, AsyncEngine)):
+        legacy = options.pop("namespace")
+        warnings.warn(
+            f"{owner}(namespace=...) with an engine instance sets the embedding space; "
+            f"pass space={legacy!r} instead (namespace= is the engine's namespace, set on Engine(...))",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        if space == "":
+            space = legacy
+    if not isinstance(space, str):
+        raise ConfigError(f"space must be a string, got {space!r}")
+    return space

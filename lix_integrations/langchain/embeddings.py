@@ -18,7 +18,7 @@ from langchain_core.embeddings import Embeddings
 
 from ..embedders import EmbeddingsAdapter
 from ..engine.engine import AsyncEngine, Engine
-from ..engine.resolve import resolve_engines
+from ..engine.resolve import embedding_space, resolve_engines
 from ..engine.stats import EngineStats
 from ..errors import ConfigError, InvalidInputError
 from ..tiers.embeddings import EmbeddingModel, EmbeddingStats
@@ -31,7 +31,8 @@ class LixCachedEmbeddings(Embeddings):
 
     ``engine`` is an :class:`~lix_integrations.Engine` / :class:`~lix_integrations.AsyncEngine` to share, a
     backend URL (``"memory://"``, ``"sqlite:///path/cache.db"``), or ``None`` for the embedded default store;
-    ``engine_options`` configure an engine built here. ``namespace`` separates tenants sharing a store.
+    ``engine_options`` (``namespace=``, ``embedder=``, ``max_entries=`` ...) configure an engine built here.
+    ``space`` separates vectors of one model within the engine's namespace (e.g. per tenant).
     ``model_name`` overrides the identity derived from the wrapped object (class path and its ``model`` /
     ``model_name`` attribute): set it when two differently configured instances of one class must not share
     vectors. ``ttl`` (seconds) expires this adapter's vectors; ``cache_queries=False`` passes queries through.
@@ -42,7 +43,7 @@ class LixCachedEmbeddings(Embeddings):
         underlying_embeddings: Embeddings,
         engine: Engine | AsyncEngine | str | None = None,
         *,
-        namespace: str = "",
+        space: str = "",
         model_name: str | None = None,
         dimension: int | None = None,
         ttl: float | None = None,
@@ -53,8 +54,7 @@ class LixCachedEmbeddings(Embeddings):
             raise ConfigError(
                 f"underlying_embeddings must be a LangChain Embeddings, got {type(underlying_embeddings).__name__}"
             )
-        if not isinstance(namespace, str):
-            raise ConfigError(f"namespace must be a string, got {namespace!r}")
+        space = embedding_space("LixCachedEmbeddings", engine, space, engine_options)
         self._engine, self._aengine = resolve_engines(engine, engine_options)
         self.underlying_embeddings = underlying_embeddings
         described = EmbeddingsAdapter(underlying_embeddings)
@@ -74,18 +74,18 @@ class LixCachedEmbeddings(Embeddings):
         self._queries = EmbeddingModel(
             name=name, compute=embed_queries, acompute=aembed_queries, dimension=dim
         )
-        self._namespace = namespace
+        self._space = space
         self._ttl = ttl
         self._cache_queries = bool(cache_queries)
         # Validate the options once, up front, rather than on the first call.
-        self._engine.embeddings.embed([], model=self._documents, space=namespace, ttl=ttl)
+        self._engine.embeddings.embed([], model=self._documents, space=space, ttl=ttl)
 
     # -- Embeddings ------------------------------------------------------------------------------------------
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Vectors in input order; only texts cached neither in memory nor in the store are computed."""
         matrix = self._engine.embeddings.embed(
-            texts, model=self._documents, role="document", space=self._namespace, ttl=self._ttl
+            texts, model=self._documents, role="document", space=self._space, ttl=self._ttl
         )
         return matrix.tolist()  # type: ignore[no-any-return]
 
@@ -94,13 +94,13 @@ class LixCachedEmbeddings(Embeddings):
         if not self._cache_queries:
             return self.underlying_embeddings.embed_query(text)
         matrix = self._engine.embeddings.embed(
-            [text], model=self._queries, role="query", space=self._namespace, ttl=self._ttl
+            [text], model=self._queries, role="query", space=self._space, ttl=self._ttl
         )
         return matrix[0].tolist()  # type: ignore[no-any-return]
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         matrix = await self._aengine.embeddings.embed(
-            texts, model=self._documents, role="document", space=self._namespace, ttl=self._ttl
+            texts, model=self._documents, role="document", space=self._space, ttl=self._ttl
         )
         return matrix.tolist()  # type: ignore[no-any-return]
 
@@ -109,15 +109,15 @@ class LixCachedEmbeddings(Embeddings):
         if not self._cache_queries:
             return await self.underlying_embeddings.aembed_query(text)
         matrix = await self._aengine.embeddings.embed(
-            [text], model=self._queries, role="query", space=self._namespace, ttl=self._ttl
+            [text], model=self._queries, role="query", space=self._space, ttl=self._ttl
         )
         return matrix[0].tolist()  # type: ignore[no-any-return]
 
     # -- lix extras --------------------------------------------------------------------------------------------
 
     def clear(self) -> int:
-        """Delete this model's cached vectors in this namespace (queries and documents)."""
-        return self._engine.embeddings.clear(model=self._documents, space=self._namespace)
+        """Delete this model's cached vectors in this space (queries and documents)."""
+        return self._engine.embeddings.clear(model=self._documents, space=self._space)
 
     def embedding_stats(self) -> EmbeddingStats:
         """The engine's embedding counters (shared with every adapter on the same engine)."""
@@ -137,11 +137,17 @@ class LixCachedEmbeddings(Embeddings):
         return self._documents.name
 
     @property
+    def space(self) -> str:
+        """The embedding space of this adapter's vectors (within the engine's namespace)."""
+        return self._space
+
+    @property
     def namespace(self) -> str:
-        return self._namespace
+        """The engine's namespace (it once meant the embedding space, now :attr:`space`)."""
+        return self._engine.namespace
 
     def __repr__(self) -> str:
-        return f"LixCachedEmbeddings({self.model_name!r}, engine={self._engine!r}, namespace={self._namespace!r})"
+        return f"LixCachedEmbeddings({self.model_name!r}, engine={self._engine!r}, space={self._space!r})"
 
 
 def _check_text(text: object) -> None:

@@ -20,7 +20,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from pydantic import PrivateAttr
 
 from ..engine.engine import AsyncEngine, Engine
-from ..engine.resolve import resolve_engines
+from ..engine.resolve import embedding_space, resolve_engines
 from ..engine.stats import EngineStats
 from ..errors import ConfigError
 from ..tiers.embeddings import EmbeddingModel, EmbeddingStats
@@ -51,14 +51,15 @@ class LixCachedEmbedding(BaseEmbedding):
     """Cache the vectors of ``embed_model`` (any LlamaIndex ``BaseEmbedding``).
 
     ``engine`` is an :class:`~lix_integrations.Engine` / :class:`~lix_integrations.AsyncEngine` to share, a
-    backend URL, or ``None`` for the embedded default store; ``engine_options`` configure an engine built here.
-    ``namespace`` separates tenants sharing a store; ``identity`` overrides the key identity derived from the
+    backend URL, or ``None`` for the embedded default store; ``engine_options`` (``namespace=``, ``embedder=`` ...)
+    configure an engine built here. ``space`` separates vectors of one model within the engine's namespace (e.g.
+    per tenant); ``identity`` overrides the key identity derived from the
     wrapped model (``class_name`` and ``model_name``) when two differently configured instances of one class must
     not share vectors. ``ttl`` (seconds) expires this wrapper's vectors. ``embed_batch_size`` defaults to 2048
     (the texts looked up per round trip); misses are computed in chunks of the wrapped model's own batch size.
     """
 
-    namespace: str = ""
+    space: str = ""
     class_name: ClassVar[Any] = _ClassName()
 
     _inner: BaseEmbedding = PrivateAttr()
@@ -73,7 +74,7 @@ class LixCachedEmbedding(BaseEmbedding):
         embed_model: BaseEmbedding,
         engine: Engine | AsyncEngine | str | None = None,
         *,
-        namespace: str = "",
+        space: str = "",
         identity: str | None = None,
         dimension: int | None = None,
         ttl: float | None = None,
@@ -85,15 +86,14 @@ class LixCachedEmbedding(BaseEmbedding):
                 f"embed_model must be a LlamaIndex BaseEmbedding, got {type(embed_model).__name__}"
             )
         callback_manager = engine_options.pop("callback_manager", None)
+        space = embedding_space(_CLASS, engine, space, engine_options)
         sync, aio = resolve_engines(engine, engine_options)
         super().__init__(
             model_name=embed_model.model_name,
             embed_batch_size=embed_batch_size,
             callback_manager=callback_manager,
         )
-        if not isinstance(namespace, str):
-            raise ConfigError(f"namespace must be a string, got {namespace!r}")
-        self.namespace = namespace
+        self.space = space
         self._inner = embed_model
         self._engine, self._aengine = sync, aio
         self._ttl = ttl
@@ -124,8 +124,8 @@ class LixCachedEmbedding(BaseEmbedding):
 
         self._documents = EmbeddingModel(name=name, compute=texts, acompute=atexts, dimension=dimension)
         self._queries = EmbeddingModel(name=name, compute=queries, acompute=aqueries, dimension=dimension)
-        # Validate namespace and ttl now rather than on the first call.
-        self._engine.embeddings.embed([], model=self._documents, space=namespace, ttl=ttl)
+        # Validate space and ttl now rather than on the first call.
+        self._engine.embeddings.embed([], model=self._documents, space=space, ttl=ttl)
 
     # -- BaseEmbedding ---------------------------------------------------------------------------------------
 
@@ -143,25 +143,25 @@ class LixCachedEmbedding(BaseEmbedding):
 
     def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
         matrix = self._engine.embeddings.embed(
-            texts, model=self._documents, role="document", space=self.namespace, ttl=self._ttl
+            texts, model=self._documents, role="document", space=self.space, ttl=self._ttl
         )
         return matrix.tolist()  # type: ignore[no-any-return]
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
         matrix = await self._aengine.embeddings.embed(
-            texts, model=self._documents, role="document", space=self.namespace, ttl=self._ttl
+            texts, model=self._documents, role="document", space=self.space, ttl=self._ttl
         )
         return matrix.tolist()  # type: ignore[no-any-return]
 
     def _one(self, text: str, model: EmbeddingModel, role: str) -> Embedding:
         matrix = self._engine.embeddings.embed(
-            [text], model=model, role=role, space=self.namespace, ttl=self._ttl
+            [text], model=model, role=role, space=self.space, ttl=self._ttl
         )
         return matrix[0].tolist()  # type: ignore[no-any-return]
 
     async def _aone(self, text: str, model: EmbeddingModel, role: str) -> Embedding:
         matrix = await self._aengine.embeddings.embed(
-            [text], model=model, role=role, space=self.namespace, ttl=self._ttl
+            [text], model=model, role=role, space=self.space, ttl=self._ttl
         )
         return matrix[0].tolist()  # type: ignore[no-any-return]
 
@@ -177,8 +177,8 @@ class LixCachedEmbedding(BaseEmbedding):
         return self._engine
 
     def clear_cache(self) -> int:
-        """Delete this model's cached vectors in this namespace (queries and documents)."""
-        return self._engine.embeddings.clear(model=self._documents, space=self.namespace)
+        """Delete this model's cached vectors in this space (queries and documents)."""
+        return self._engine.embeddings.clear(model=self._documents, space=self.space)
 
     def embedding_stats(self) -> EmbeddingStats:
         return self._engine.embeddings.stats()

@@ -170,9 +170,9 @@ def test_langchain_models_and_namespaces_do_not_share(url: str) -> None:
     LixCachedEmbeddings(small, engine).embed_documents(["t"])
     LixCachedEmbeddings(other, engine).embed_documents(["t"])
     assert len(other.calls) == 1
-    LixCachedEmbeddings(small, engine, namespace="tenant-a").embed_documents(["t"])
+    LixCachedEmbeddings(small, engine, space="tenant-a").embed_documents(["t"])
     assert len(small.calls) == 2
-    LixCachedEmbeddings(small, engine, namespace="tenant-a").embed_documents(["t"])
+    LixCachedEmbeddings(small, engine, space="tenant-a").embed_documents(["t"])
     assert len(small.calls) == 2
     a16, a8 = DeterministicFakeEmbedding(size=16), DeterministicFakeEmbedding(size=8)
     assert len(LixCachedEmbeddings(a16, engine).embed_query("t")) == 16
@@ -215,7 +215,7 @@ def test_langchain_engine_argument_forms(tmp_path: Path) -> None:
     assert LixCachedEmbeddings(inner, engine.aio).engine.url == engine.url
     assert LixCachedEmbeddings(inner).engine.url.endswith("cache.db")  # the embedded default store
     with pytest.raises(ConfigError, match="cannot be applied"):
-        LixCachedEmbeddings(inner, engine, namespace="x", max_entries=3)
+        LixCachedEmbeddings(inner, engine, space="x", max_entries=3)
     with pytest.raises(ConfigError, match="Embeddings"):
         LixCachedEmbeddings(object(), "memory://")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="ttl"):
@@ -255,12 +255,12 @@ async def test_llama_index_async_awaits_the_wrapped_async_methods(url: str) -> N
 
 def test_llama_index_identity_and_serialization(url: str) -> None:
     inner = RecordingLlama(embed_dim=8, model_name="rec-model")
-    cached = LixCachedEmbedding(inner, url, embedder=FakeEmbedder(), namespace="tenant-a")
+    cached = LixCachedEmbedding(inner, url, embedder=FakeEmbedder(), space="tenant-a")
     assert cached.model_name == "rec-model"
     assert cached.class_name() == "LixCachedEmbedding[RecordingLlama]"
     assert LixCachedEmbedding.class_name() == "LixCachedEmbedding"
     data = cached.to_dict()
-    assert data["class_name"] == "LixCachedEmbedding[RecordingLlama]" and data["namespace"] == "tenant-a"
+    assert data["class_name"] == "LixCachedEmbedding[RecordingLlama]" and data["space"] == "tenant-a"
     assert "engine" not in data and "_engine" not in data
     assert cached.embed_model is inner and isinstance(cached, BaseEmbedding)
 
@@ -271,7 +271,7 @@ def test_llama_index_models_and_namespaces_do_not_share(url: str) -> None:
     b = RecordingLlama(embed_dim=8, model_name="b")
     LixCachedEmbedding(a, engine).get_text_embedding("t")
     LixCachedEmbedding(b, engine).get_text_embedding("t")
-    LixCachedEmbedding(a, engine, namespace="other").get_text_embedding("t")
+    LixCachedEmbedding(a, engine, space="other").get_text_embedding("t")
     assert (len(a._log), len(b._log)) == (2, 1)
 
 
@@ -342,3 +342,43 @@ def test_store_failure_still_computes_when_failing_open(
 
     with pytest.raises(BackendError):
         strict.embed_documents(["a"])
+
+
+# -- namespace= is the engine's, space= the embedding space (issue 15, trap 5) ------------------------------------
+
+
+def _vectors_in(url: str, namespace: str) -> int:
+    with Engine(url, embedder=FakeEmbedder(), namespace=namespace) as engine:
+        return engine.embeddings.usage()[0]
+
+
+def test_namespace_option_reaches_the_engine(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ns.db'}"
+    lc = LixCachedEmbeddings(
+        DeterministicFakeEmbedding(size=4), url, embedder=FakeEmbedder(), namespace="t-a"
+    )
+    li = LixCachedEmbedding(RecordingLlama(embed_dim=4), url, embedder=FakeEmbedder(), namespace="t-b")
+    assert (lc.engine.namespace, lc.namespace, lc.space) == ("t-a", "t-a", "")
+    assert (li.engine.namespace, li.space) == ("t-b", "")
+    lc.embed_documents(["one", "two"])
+    li.get_text_embedding("three")
+    assert (_vectors_in(url, "t-a"), _vectors_in(url, "t-b"), _vectors_in(url, "default")) == (2, 1, 0)
+    lc.engine.close()
+    li.engine.close()
+
+
+def test_namespace_with_an_engine_instance_is_the_space_with_a_deprecation_warning(url: str) -> None:
+    engine = Engine(url, embedder=FakeEmbedder())
+    inner = RecordingEmbeddings(model="m")
+    with pytest.warns(DeprecationWarning, match="space='tenant-a'"):
+        old = LixCachedEmbeddings(inner, engine, namespace="tenant-a")
+    assert old.space == "tenant-a" and old.engine is engine
+    old.embed_documents(["t"])
+    LixCachedEmbeddings(inner, engine, space="tenant-a").embed_documents(["t"])
+    assert len(inner.calls) == 1  # the same space: computed once
+    with pytest.warns(DeprecationWarning, match="space="):
+        legacy = LixCachedEmbedding(RecordingLlama(embed_dim=4), engine, namespace="x")
+    assert legacy.space == "x"
+    with pytest.raises(ConfigError, match="space must be a string"):
+        LixCachedEmbeddings(inner, engine, space=5)  # type: ignore[arg-type]
+    engine.close()
