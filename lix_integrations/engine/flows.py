@@ -7,15 +7,42 @@ knows which, so the sync and async paths of every tier cannot drift apart.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeVar
 
 from .ops import Op
 
-__all__ = ["Flow", "run_async", "run_sync"]
+__all__ = ["CancelledAfterOp", "Flow", "finish_before_cancel", "run_async", "run_sync"]
 
 T = TypeVar("T")
 Flow = Generator[Op, Any, T]
+
+
+class CancelledAfterOp(asyncio.CancelledError):
+    """The awaiting task was cancelled while an operation was under way, and the operation completed anyway
+    (a command already sent, a worker thread already running). ``result`` is what it returned, so the flow that
+    yielded it can undo it before the cancellation goes on."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__()
+        self.result = result
+
+
+async def finish_before_cancel(awaitable: Awaitable[T]) -> T:
+    """Await ``awaitable``; if the caller is cancelled meanwhile, let it finish first and raise
+    :class:`CancelledAfterOp` with its result (or the plain cancellation when it failed). Work that cannot be
+    called back (a command on the wire, a thread writing an archive under a lock) is never abandoned half-way.
+    A second cancellation while waiting abandons the wait."""
+    task = asyncio.ensure_future(awaitable)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError as cancel:
+        try:
+            result = await task
+        except BaseException:
+            raise cancel from None
+        raise CancelledAfterOp(result) from cancel
 
 
 def run_sync(flow: Flow[T], execute: Callable[[Op], Any]) -> T:

@@ -16,7 +16,7 @@ from typing import Any
 from ..archive.huff import read_huff
 from ..tiers.sessions import EmbedTexts, LocalCall, Message, Pause, SessionTier, SmartContext, message_text
 from .core import EngineCore
-from .flows import Flow, T, run_async, run_sync
+from .flows import Flow, T, finish_before_cancel, run_async, run_sync
 from .ops import (
     ListAppend,
     ListDelete,
@@ -172,10 +172,14 @@ class AsyncSessionsAPI(_Base):
 
         async def execute(op: Op) -> Any:
             if isinstance(op, LocalCall):
-                return await asyncio.to_thread(op.fn) if op.blocking else op.fn()
+                # A cancelled caller waits for the worker thread: it may be writing an archive under its lock.
+                return await finish_before_cancel(asyncio.to_thread(op.fn)) if op.blocking else op.fn()
             if isinstance(op, Pause):
                 await asyncio.sleep(op.seconds)
                 return None
+            if isinstance(op, ListAppend):
+                # An append already sent completes; the tier learns its seqs and undoes it (see the tier).
+                return await finish_before_cancel(self._append(op))
             if isinstance(op, _LIST_OPS) and core._settings_checked:
                 core._ensure_open()
                 return await core.backend.aexecute(op)
@@ -185,7 +189,16 @@ class AsyncSessionsAPI(_Base):
             flow = self._tier.checked(flow)
         return await run_async(flow, execute)
 
+    async def _append(self, op: ListAppend) -> Any:
+        core = self._core
+        if core._settings_checked:
+            core._ensure_open()
+            return await core.backend.aexecute(op)
+        return await core.arun(_single(op))
+
     async def add_messages(self, session_id: str, messages: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Append messages. Cancelled before the store acknowledged them (``asyncio.wait_for``), they are not
+        stored: an append already sent is waited for and deleted again before the cancellation goes on."""
         return await self._run(self._tier.add(session_id, messages))
 
     async def add_message(self, session_id: str, message: Mapping[str, Any]) -> int:

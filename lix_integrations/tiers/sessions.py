@@ -24,6 +24,7 @@ non-blocking lock, so waiting never occupies a worker thread.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import json
 import logging
@@ -45,7 +46,7 @@ from ..archive.format import ArchiveContents, ArchiveCorruptError
 from ..archive.store import SessionArchive, session_from_name
 from ..config import EngineConfig, default_store_path
 from ..engine.clock import Clock
-from ..engine.flows import Flow
+from ..engine.flows import CancelledAfterOp, Flow
 from ..engine.keys import digest
 from ..engine.ops import (
     EvictionPolicy,
@@ -483,22 +484,62 @@ class SessionTier:
         now = self._clock.now()
         # The store gives seqs only to a list it has: a missing one (new, or lost by the store) stores nothing
         # and is created below by a caller that knows where its archive ends.
-        result: ListAppended = yield ListAppend(self.namespace, key, values, now, create=False)
-        if result.missing:
-            result = yield from self._create(session_id, key, values, now)
+        stored: tuple[int, ...] = ()
+        try:
+            result: ListAppended = yield ListAppend(self.namespace, key, values, now, create=False)
+            if result.missing:
+                result = yield from self._create(session_id, key, values, now)
+            stored = result.seqs
+            if result.length >= self.config.hot_window + self.config.archive_batch:
+                yield from self._acquire(session_id)
+                try:
+                    yield from self._spill_locked(session_id, keep=self.config.hot_window)
+                except BackendError as exc:
+                    # The messages are already stored: raising now would tell the caller they were not, and a
+                    # retry would store them twice. The store keeps the overflow (nothing was trimmed) and the
+                    # next append retries the spill, e.g. once a full disk has room again.
+                    logger.warning("archiving session overflow failed; kept in the store for now: %s", exc)
+                finally:
+                    yield from self._release(session_id)
+        except asyncio.CancelledError as cancel:
+            # The caller gave up (asyncio.wait_for, task.cancel) before this returned: it will take the messages
+            # as not stored, and may send them again. An append already sent was waited for (the driver raises
+            # CancelledAfterOp with its result), so it is deleted again before the cancellation goes on.
+            if (
+                not stored
+                and isinstance(cancel, CancelledAfterOp)
+                and isinstance(cancel.result, ListAppended)
+            ):
+                stored = cancel.result.seqs
+            if stored:
+                yield from self._undo_append(session_id, key, stored)
+            raise
         self.counters.add("appended", len(values))
-        if result.length >= self.config.hot_window + self.config.archive_batch:
-            yield from self._acquire(session_id)
-            try:
-                yield from self._spill_locked(session_id, keep=self.config.hot_window)
-            except BackendError as exc:
-                # The messages are already stored: raising now would tell the caller they were not, and a retry
-                # would store them twice. The store keeps the overflow (nothing was trimmed) and the next append
-                # retries the spill, e.g. once a full disk has room again.
-                logger.warning("archiving session overflow failed; kept in the store for now: %s", exc)
-            finally:
-                yield from self._release(session_id)
         return list(result.seqs)
+
+    def _undo_append(self, session_id: str, key: str, seqs: tuple[int, ...]) -> Flow[None]:
+        """Delete the messages of a cancelled append; a WARNING names the session if any of them stays."""
+        try:
+            yield ListDeleteSeqs(self.namespace, key, seqs)
+            meta = yield LocalCall(partial(self.archive.meta, session_id))
+        except Exception as exc:
+            logger.warning(
+                "session %r: an append cancelled after it was sent could not be undone (%s); its messages "
+                "(seqs %d to %d) stay stored",
+                session_id,
+                exc,
+                seqs[0],
+                seqs[-1],
+            )
+            return
+        if meta is not None and meta.last_seq is not None and meta.last_seq >= seqs[0]:
+            logger.warning(
+                "session %r: part of an append cancelled during its archive spill was archived already and "
+                "stays stored (seqs %d to %d)",
+                session_id,
+                seqs[0],
+                min(seqs[-1], meta.last_seq),
+            )
 
     def _create(self, session_id: str, key: str, values: tuple[bytes, ...], now: float) -> Flow[ListAppended]:
         """Create a missing list and append ``values``: a new session, or one whose keys the store lost.

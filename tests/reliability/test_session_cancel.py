@@ -1,0 +1,110 @@
+"""An async append cancelled by ``asyncio.wait_for`` (or ``task.cancel()``): the contract in docs/reliability.md.
+
+Cancelled before the store acknowledged it, an append is not stored. One already sent (held by Redis under
+``CLIENT PAUSE WRITE``, or by SQLite behind another connection's exclusive lock) is waited for and deleted
+again before the cancellation reaches the caller, so a caller that retries after a timeout stores the message
+once. The store is never left half-way: the next append works and no seq is reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from lix_integrations import AsyncEngine
+from lix_integrations.testing import FakeEmbedder
+from lix_integrations.testing.redis_servers import RedisServer, ServerUnavailable, start_plain
+from lix_integrations.tiers.sessions import SessionConfig
+from tests.integration.conftest import _unavailable, with_prefix
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[RedisServer]:
+    try:
+        server = start_plain(tmp_path)
+    except ServerUnavailable as exc:
+        _unavailable("redis-server", exc)
+        raise
+    yield server
+    server.stop()
+
+
+async def _cancelled_after_send(engine: AsyncEngine, hold: Any) -> None:
+    """``hold.set()`` makes the store hold writes; the append is sent, then its wait_for times out."""
+    assert await engine.sessions.add_message("s", {"i": 0}) == 1
+    hold.set()
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(engine.sessions.add_message("s", {"i": 1}), timeout=0.2)
+    assert await engine.sessions.get_full_history("s") == [{"i": 0}]  # not stored
+    assert await engine.sessions.add_message("s", {"i": 1}) == 3  # the retry: stored once, seq 2 not reused
+    assert await engine.sessions.get_full_history("s") == [{"i": 0}, {"i": 1}]
+
+
+async def test_redis_append_cancelled_after_it_was_sent_is_not_stored(
+    own_server: RedisServer, tmp_path: Path
+) -> None:
+    url = with_prefix(own_server.url)
+    config = SessionConfig(archive_dir=str(tmp_path / "archive"))
+    client = redis.Redis.from_url(own_server.url)
+
+    class Hold:
+        def set(self) -> None:
+            # Redis holds every write script for 0.6 s: the append is sent, and still unanswered at the timeout.
+            client.execute_command("CLIENT", "PAUSE", "600", "WRITE")
+
+    engine = AsyncEngine(url, embedder=FakeEmbedder(), sessions=config)
+    try:
+        await _cancelled_after_send(engine, Hold())
+    finally:
+        await engine.aclose()
+        client.close()
+
+
+async def test_sqlite_append_cancelled_after_it_was_sent_is_not_stored(tmp_path: Path) -> None:
+    db = tmp_path / "c.db"
+    config = SessionConfig(archive_dir=str(tmp_path / "archive"))
+    engine = AsyncEngine(f"sqlite:///{db}", embedder=FakeEmbedder(), sessions=config)
+    locked = threading.Event()
+    release = threading.Event()
+
+    def hold_lock() -> None:
+        conn = sqlite3.connect(db, isolation_level=None)
+        conn.execute("BEGIN EXCLUSIVE")
+        locked.set()
+        release.wait(10)
+        conn.execute("ROLLBACK")
+        conn.close()
+
+    holder = threading.Thread(target=hold_lock)
+
+    class Hold:
+        def set(self) -> None:
+            holder.start()
+            locked.wait(10)
+            threading.Timer(0.6, release.set).start()  # the write waits in its worker thread until then
+
+    try:
+        await _cancelled_after_send(engine, Hold())
+    finally:
+        release.set()
+        holder.join(10)
+        await engine.aclose()
+
+
+async def test_append_cancelled_before_it_started_is_not_stored(tmp_path: Path) -> None:
+    engine = AsyncEngine(f"sqlite:///{tmp_path / 'c.db'}", embedder=FakeEmbedder())
+    try:
+        task = asyncio.ensure_future(engine.sessions.add_message("s", {"i": 0}))
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await engine.sessions.get_full_history("s") == []
+    finally:
+        await engine.aclose()
