@@ -27,7 +27,7 @@ from .keys import digest
 from .kv_api import AsyncKvAPI, KvAPI
 from .node_cache_api import AsyncNodeCacheAPI, NodeCacheAPI
 from .ops import CountEntries, DeleteIds, ScanEntries, SemanticRecord
-from .scope import resolve_scope
+from .scope import resolve_scope, validate_scope
 from .sessions_api import AsyncSessionsAPI, SessionsAPI
 from .stats import EngineStats, ShadowReport, TokenUsage
 from .tools_api import AsyncToolsAPI, ToolsAPI
@@ -309,6 +309,8 @@ def _scan(
                 f"{name} must be a {'positive' if name == 'limit' else 'non-negative'} integer"
             )
     llm_key = None if llm_string is None else digest("llm", llm_string)
+    if scope is not None:
+        validate_scope(scope)  # the rule every scope obeys: what cannot be stored cannot be listed either
     return ScanEntries(core.config.namespace, scope=scope, llm_key=llm_key, after_id=after_id, limit=limit)
 
 

@@ -3,6 +3,11 @@
 An adapter may carry a fixed scope (``LixSemanticCache(scope="tenant-a")``) and a request may add its own with
 ``with lix_scope("user:42"):``. The two nest instead of overriding each other: an adapter fixed to tenant A can
 never be steered into tenant B's entries by a request-level scope.
+
+One rule for every scope a user writes, in the API and in the ``lix`` command alike: a scope is one name or names
+nested with ``/`` (``"tenant-b"``, ``"tenant-b/user-1"``), each name non-empty, without control characters, at
+most 256 characters. ``scope="tenant-b/user-1"`` is the same scope as ``scope="tenant-b"`` with
+``lix_scope("user-1")`` inside it, and what ``lix inspect`` shows can be passed back as it is.
 """
 
 from __future__ import annotations
@@ -13,7 +18,14 @@ from contextlib import contextmanager
 
 from ..errors import InvalidIdError
 
-__all__ = ["GLOBAL_SCOPE", "current_scope", "lix_scope", "resolve_scope", "validate_scope_part"]
+__all__ = [
+    "GLOBAL_SCOPE",
+    "current_scope",
+    "lix_scope",
+    "resolve_scope",
+    "validate_scope",
+    "validate_scope_part",
+]
 
 GLOBAL_SCOPE = "global"
 _MAX_SCOPE_PART = 256
@@ -22,7 +34,8 @@ _scope_parts: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("
 
 
 def validate_scope_part(part: object) -> str:
-    """Reject scope names that could not be told apart once joined (``/``) or that carry control characters."""
+    """One name of a scope (no ``/``): reject names that could not be told apart once joined or that carry
+    control characters. User-given scopes go through :func:`validate_scope`, which allows nesting."""
     if not isinstance(part, str) or not part:
         raise InvalidIdError(f"scope must be a non-empty string, got {part!r}")
     if len(part) > _MAX_SCOPE_PART:
@@ -36,11 +49,25 @@ def validate_scope_part(part: object) -> str:
     return part
 
 
+def validate_scope(scope: object) -> str:
+    """A scope as users write it: one name, or names nested with ``/`` (``"tenant-b/user-1"``), each a valid part."""
+    if not isinstance(scope, str) or not scope:
+        raise InvalidIdError(f"scope must be a non-empty string, got {scope!r}")
+    for part in scope.split("/"):
+        if not part:
+            raise InvalidIdError(f"scope {scope[:80]!r} has an empty name between slashes")
+        validate_scope_part(part)
+    return scope
+
+
 @contextmanager
 def lix_scope(*parts: str) -> Iterator[str]:
-    """Run the block inside a scope (nested inside any scope already active); yields the effective scope."""
+    """Run the block inside a scope (nested inside any scope already active); yields the effective scope.
+
+    ``lix_scope("tenant-b", "user-1")`` and ``lix_scope("tenant-b/user-1")`` are the same scope.
+    """
     for part in parts:
-        validate_scope_part(part)
+        validate_scope(part)
     token = _scope_parts.set(_scope_parts.get() + tuple(parts))
     try:
         yield current_scope()
@@ -56,5 +83,5 @@ def current_scope() -> str:
 
 def resolve_scope(fixed: str | None) -> str:
     """Combine an adapter's fixed scope with the request scope; both narrow, neither widens."""
-    parts: tuple[str, ...] = ((validate_scope_part(fixed),) if fixed is not None else ()) + _scope_parts.get()
+    parts: tuple[str, ...] = ((validate_scope(fixed),) if fixed is not None else ()) + _scope_parts.get()
     return "/".join(parts) if parts else GLOBAL_SCOPE

@@ -25,7 +25,7 @@ from ..config import check_threshold
 from ..engine.engine import AsyncEngine, Engine
 from ..engine.flight import caller_probe
 from ..engine.resolve import resolve_engines
-from ..engine.scope import GLOBAL_SCOPE, lix_scope, resolve_scope, validate_scope_part
+from ..engine.scope import GLOBAL_SCOPE, lix_scope, resolve_scope, validate_scope
 from ..engine.stats import EngineStats
 from ..errors import ConfigError, InvalidPromptError, SerializationError
 from ..tiers.semantic import Candidate, SemanticHit
@@ -70,7 +70,7 @@ class LixSemanticCache(BaseCache):
         self._engine, self._aengine = resolve_engines(engine, engine_options)
         self._coalesce = _flag(coalesce, "coalesce")
         self._callbacks = list(callbacks or ())
-        self._scope = None if scope is None else validate_scope_part(scope)
+        self._scope = None if scope is None else validate_scope(scope)
         self._threshold = None if threshold is None else check_threshold(threshold)
         if ttl is not None and (
             isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0 or math.isinf(ttl)

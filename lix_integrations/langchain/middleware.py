@@ -34,7 +34,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from ..engine.engine import AsyncEngine, Engine
 from ..engine.keys import digest
 from ..engine.resolve import resolve_engines
-from ..engine.scope import lix_scope, validate_scope_part
+from ..engine.scope import lix_scope, validate_scope, validate_scope_part
 from ..engine.stats import EngineStats
 from ..errors import ConfigError, InvalidInputError, SerializationError
 from ..tiers.semantic import SemanticHit
@@ -57,7 +57,7 @@ def _scope_parts(runtime: Any, scope: str | None, scope_key: str | None, thread:
     if scope_key is not None and context is not None:
         value = context.get(scope_key) if isinstance(context, Mapping) else getattr(context, scope_key, None)
         if value is not None:
-            parts.append(validate_scope_part(str(value)))
+            parts.append(validate_scope(str(value)))
     if thread:
         thread_id = _thread_id(runtime)
         if thread_id is not None:
@@ -82,7 +82,7 @@ class _Scoped:
     """Fixed scope and where the per-request scope comes from (shared by both middlewares)."""
 
     def _init_scope(self, scope: str | None, scope_key: str | None, thread_scope: bool) -> None:
-        self._scope = None if scope is None else validate_scope_part(scope)
+        self._scope = None if scope is None else validate_scope(scope)
         self._scope_key = scope_key
         self._thread_scope = thread_scope
 

@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field, PrivateAttr
 
 from ..engine.engine import AsyncEngine, Engine
 from ..engine.resolve import resolve_engines
-from ..engine.scope import validate_scope_part
+from ..engine.scope import validate_scope
 from ..engine.stats import EngineStats
 from ..errors import ConfigError
 from ..tiers.tools import ToolPolicy
@@ -108,7 +108,7 @@ class LixCachedTool(BaseTool):
         )
         self._engine, self._aengine = resolve_engines(engine, engine_options)
         self._policy = policy
-        self._scope = None if scope is None else validate_scope_part(scope)
+        self._scope = None if scope is None else validate_scope(scope)
         self._exclude = tuple(exclude)
         self._key_fields = self._model_visible_fields(tool)
 

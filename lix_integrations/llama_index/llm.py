@@ -50,7 +50,7 @@ from pydantic_core import PydanticSerializationError
 from ..config import check_threshold
 from ..engine.engine import AsyncEngine, Engine
 from ..engine.resolve import resolve_engines
-from ..engine.scope import GLOBAL_SCOPE, lix_scope, resolve_scope, validate_scope_part
+from ..engine.scope import GLOBAL_SCOPE, lix_scope, resolve_scope, validate_scope
 from ..engine.stats import EngineStats
 from ..errors import ConfigError, InvalidPromptError
 from ..tiers.semantic import Candidate, SemanticHit
@@ -163,7 +163,7 @@ class LixCachedLLM(LLM):
         if not isinstance(llm, LLM):
             raise ConfigError(f"llm must be a LlamaIndex LLM, got {type(llm).__name__}")
         if scope is not None:
-            validate_scope_part(scope)
+            validate_scope(scope)
         if threshold is not None:
             threshold = check_threshold(threshold)
         if ttl is not None and (

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from ..engine.engine import AsyncEngine, Engine
 from ..engine.resolve import resolve_engines
-from ..engine.scope import validate_scope_part
+from ..engine.scope import validate_scope
 from ..errors import ConfigError
 from ..tiers.tools import ToolPolicy
 
@@ -71,7 +71,7 @@ class LixCachedTool(AsyncBaseTool):
         self._engine, self._aengine = resolve_engines(engine, engine_options)
         self._options: dict[str, Any] = {
             "policy": policy,
-            "scope": None if scope is None else validate_scope_part(scope),
+            "scope": None if scope is None else validate_scope(scope),
             "exclude": tuple(exclude),
         }
 

@@ -39,7 +39,7 @@ from ..engine.ops import (
     VectorSearch,
     WithPromptVector,
 )
-from ..engine.scope import GLOBAL_SCOPE
+from ..engine.scope import GLOBAL_SCOPE, validate_scope
 from ..engine.stats import SemanticCounters, ShadowDecision, TokenUsage
 from ..errors import InvalidInputError, InvalidPromptError
 
@@ -349,6 +349,8 @@ class SemanticTier:
     def clear(self, *, scope: str | None = None, llm_string: str | None = None) -> Flow[int]:
         """Delete entries of a scope, of a model's settings, of both, or (no filter) the whole namespace."""
         llm_key = None if llm_string is None else digest("llm", llm_string)
+        if scope is not None:
+            validate_scope(scope)
         removed: int = yield DeleteMatching(self.namespace, scope=scope, llm_key=llm_key)
         return removed
 

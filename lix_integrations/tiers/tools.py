@@ -48,7 +48,7 @@ from ..engine.clock import Clock
 from ..engine.flows import Flow
 from ..engine.keys import digest
 from ..engine.ops import KvDelete, KvDeleteWhere, KvGet, KvItem, KvPut
-from ..engine.scope import GLOBAL_SCOPE, resolve_scope, validate_scope_part
+from ..engine.scope import GLOBAL_SCOPE, resolve_scope, validate_scope, validate_scope_part
 from ..errors import ConfigError, InvalidIdError, InvalidInputError, SerializationError
 
 __all__ = [
@@ -629,7 +629,7 @@ class ToolTier:
 
     def scope_for(self, policy: ToolPolicy, fixed: str | None, run_id: str | None) -> str | None:
         if policy.scope is ToolScope.GLOBAL:
-            return validate_scope_part(fixed) if fixed is not None else GLOBAL_SCOPE
+            return validate_scope(fixed) if fixed is not None else GLOBAL_SCOPE
         scope = resolve_scope(fixed)
         if policy.scope is ToolScope.RUN:
             run = run_id if run_id is not None else current_run()
@@ -725,11 +725,7 @@ class ToolTier:
             tags.extend(_arg_tag(name, value) for name, value in sorted(canon.items()))
         prefix = ""
         if scope is not None:
-            if not isinstance(scope, str):
-                raise InvalidIdError(f"scope must be a string, got {scope!r}")
-            for part in scope.split("/"):
-                validate_scope_part(part)
-            prefix = scope + "/"
+            prefix = validate_scope(scope) + "/"
         deleted: int = yield KvDeleteWhere(self.namespace, TABLE, prefix=prefix, tags=tuple(tags))
         if tool is not None and deleted:
             self.counters.add(tool, "invalidated", deleted)

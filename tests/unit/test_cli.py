@@ -326,3 +326,15 @@ def test_read_commands_on_a_missing_store_create_nothing(tmp_path: Path, command
     result = lix(*command, env={"LIX_CACHE_DIR": str(default_dir)})
     assert result.returncode == 1 and "no store at" in result.stderr
     assert not default_dir.exists()
+
+
+def test_inspect_scopes_follow_the_api_rule(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'scopes.db'}"
+    with Engine(url, embedder=FakeEmbedder()) as engine:
+        engine.semantic.update("nested question", "m", "B1", scope="tenant-b/user-1")
+        engine.semantic.update("other question", "m", "A1", scope="tenant-a")
+    shown = ok_json("inspect", "--url", url, "--scope", "tenant-b")
+    assert [e["scope"] for e in shown] == ["tenant-b/user-1"]
+    assert [e["payload"] for e in ok_json("inspect", "--url", url, "--scope", shown[0]["scope"])] == ["B1"]
+    bad = lix("inspect", "--url", url, "--scope", "tenant-b//user-1")
+    assert bad.returncode == 1 and "empty name" in bad.stderr

@@ -118,8 +118,32 @@ def test_scopes_nest_and_validate() -> None:
         with lix_scope("user-1"):
             assert resolve_scope("app") == "app/tenant/user-1"
     assert resolve_scope("app") == "app"
-    for bad in ["", "a/b", "nul\x00", "x" * 300]:
+    for bad in ["", "a//b", "/a", "a/", "nul\x00", "x" * 300, "ok/" + "x" * 300]:
         with pytest.raises(InvalidIdError):
             resolve_scope(bad)
         with pytest.raises(InvalidIdError), lix_scope(bad):
             pass
+
+
+def test_nested_scopes_follow_one_rule() -> None:
+    # Issue 15, trap 13: scope="tenant-b/user-1" was refused while lix inspect showed and accepted that form.
+    assert resolve_scope("tenant-b/user-1") == "tenant-b/user-1"
+    with lix_scope("tenant-b/user-1") as joined:
+        assert joined == "tenant-b/user-1" and resolve_scope("app") == "app/tenant-b/user-1"
+    with Engine("memory://", embedder=FakeEmbedder()) as engine:
+        engine.semantic.update("what is the plan", "m", "B1", scope="tenant-b/user-1")
+        with lix_scope("tenant-b", "user-1"):
+            hit = engine.semantic.lookup("what is the plan", "m")
+        assert hit is not None and hit.payload == "B1"
+        assert engine.semantic.lookup("what is the plan", "m", scope="tenant-b") is None
+        assert engine.semantic.lookup("what is the plan", "m") is None
+        listed = engine.semantic.entries(scope="tenant-b")
+        assert [e.scope for e in listed] == ["tenant-b/user-1"]
+        again = engine.semantic.lookup("what is the plan", "m", scope=listed[0].scope)
+        assert again is not None and again.payload == "B1"
+        for bad in ["a//b", "/a", "a/", "a\x00"]:
+            with pytest.raises(InvalidIdError):
+                engine.semantic.entries(scope=bad)
+            with pytest.raises(InvalidIdError):
+                engine.semantic.clear(scope=bad)
+        assert engine.semantic.clear(scope="tenant-b") == 1

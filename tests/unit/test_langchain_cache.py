@@ -141,7 +141,7 @@ def test_engine_options_need_no_engine_instance(engine: Engine) -> None:
     with pytest.raises(ConfigError):
         LixSemanticCache(engine, ttl=0)
     with pytest.raises(ValueError):
-        LixSemanticCache(engine, scope="a/b")
+        LixSemanticCache(engine, scope="a/")
 
 
 def test_refused_prompt_is_a_miss_not_an_error(cache: LixSemanticCache) -> None:

@@ -252,7 +252,7 @@ def test_scopes_keep_entries_apart(engine: Engine, mode: str) -> None:
         tenant_a.chat(conversation(PARAPHRASE))
     assert inner.calls == 3
     with pytest.raises(InvalidIdError):
-        LixCachedLLM(inner, engine, scope="a/b")
+        LixCachedLLM(inner, engine, scope="a//b")  # nesting is allowed, an empty name is not
 
 
 def test_ttl_expires_with_the_engine_clock(engine: Engine, clock: FakeClock, mode: str) -> None:
