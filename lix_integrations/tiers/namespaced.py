@@ -17,6 +17,7 @@ Pure functions, tested without a backend.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from urllib.parse import unquote
 
 from ..errors import InvalidIdError
@@ -88,5 +89,10 @@ def decode_record_key(raw: str) -> tuple[Path, str]:
     head, sep, key = raw.partition("|")
     if not sep or (head and not head.endswith("/")):
         raise InvalidIdError(f"{raw[:80]!r} is not a namespaced record key")
+    return _decode_path(head), key
+
+
+@lru_cache(maxsize=4096)  # a scan meets the same few paths over and over; unquoting is the slow part
+def _decode_path(head: str) -> Path:
     labels = head.split("/")[:-1] if head else []
-    return tuple(unquote(label, errors="strict") for label in labels), key
+    return tuple(unquote(label, errors="strict") if "%" in label else label for label in labels)
