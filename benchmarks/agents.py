@@ -125,7 +125,19 @@ class MiniLM(Embeddings):
         return [float(x) for x in self._embedder.embed(text)]
 
 
-async def run(middleware: Any) -> dict[str, int]:
+def sync_agent(middleware: Any) -> str:
+    """Whether a sync agent (``invoke``) works with this middleware."""
+    agent = create_agent(
+        ScriptedChatModel(respond=respond), [], system_prompt=system_prompt("alice"), middleware=[middleware]
+    )
+    try:
+        agent.invoke({"messages": [HumanMessage(QUESTIONS["plan"][0])]})
+    except Exception as exc:
+        return f"raises {type(exc).__name__}"
+    return "works"
+
+
+async def run(middleware: Any) -> dict[str, Any]:
     model = ScriptedChatModel(respond=respond)
     agents = {
         u: create_agent(model, [], system_prompt=system_prompt(u), middleware=[middleware]) for u in USERS
@@ -148,6 +160,7 @@ def main() -> None:
             f"{server.url}?prefix=bench{uuid.uuid4().hex[:8]}", embedder=embedder, threshold=THRESHOLD
         )
         lix = asyncio.run(run(ours))
+        lix["sync"] = sync_agent(ours)
 
         from langgraph.middleware.redis import SemanticCacheConfig, SemanticCacheMiddleware
         from langgraph.middleware.redis.vectorizer import create_langchain_vectorizer
@@ -158,17 +171,19 @@ def main() -> None:
             distance_threshold=1 - THRESHOLD,
             vectorizer=create_langchain_vectorizer(MiniLM(embedder), dims=384),
         )
-        peer = asyncio.run(run(SemanticCacheMiddleware(config)))
+        peer_middleware = SemanticCacheMiddleware(config)
+        peer = asyncio.run(run(peer_middleware))
+        peer["sync"] = sync_agent(peer_middleware)
     finally:
         server.stop()
     print(
         f"{len(WORKLOAD)} questions: 5 new, 10 repeated, 5 paraphrased; 5 of the repeats/paraphrases by the other user"
     )
-    print("| middleware (Redis Stack) | model calls | calls saved | wrong answers served |")
-    print("| --- | ---: | ---: | ---: |")
-    print(f"| LixCacheMiddleware | {lix['calls']} | {lix['saved']} | {lix['wrong']} |")
+    print("| middleware (Redis Stack) | model calls | calls saved | wrong answers served | sync agent |")
+    print("| --- | ---: | ---: | ---: | --- |")
+    print(f"| LixCacheMiddleware | {lix['calls']} | {lix['saved']} | {lix['wrong']} | {lix['sync']} |")
     print(
-        f"| SemanticCacheMiddleware (langgraph-checkpoint-redis) | {peer['calls']} | {peer['saved']} | {peer['wrong']} |"
+        f"| SemanticCacheMiddleware (langgraph-checkpoint-redis) | {peer['calls']} | {peer['saved']} | {peer['wrong']} | {peer['sync']} |"
     )
 
 

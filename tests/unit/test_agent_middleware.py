@@ -189,3 +189,56 @@ def test_importing_lix_integrations_does_not_import_langchain() -> None:
     code = "import sys, lix_integrations, lix_integrations.langchain; print('langchain' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_sampled_settings_follow_the_engines_sampling_policy(tmp_path: Path) -> None:
+    engine = Engine("memory://", embedder=FakeEmbedder(), sampling="bypass")
+    warm = ScriptedChatModel(temperature=0.7)
+    agent = create_agent(warm, [], middleware=[LixCacheMiddleware(engine)])
+    for _ in range(2):
+        agent.invoke({"messages": [HumanMessage(QUESTION)]})
+    assert warm.calls == 2  # temperature > 0 with sampling="bypass": never served, never stored
+
+
+def test_a_write_tool_invalidates_cached_reads(tmp_path: Path) -> None:
+    from lix_integrations.tiers.tools import InvalidationRule, ToolsConfig
+
+    rule = InvalidationRule(writer="set_capital", clears=("capital",), match=("country",))
+    engine = Engine("memory://", embedder=FakeEmbedder(), tools=ToolsConfig(invalidations=(rule,)))
+    counted = Counted()
+
+    @tool
+    def set_capital(country: str) -> str:
+        """Changes a capital (a write)."""
+        return "done"
+
+    def respond(messages: Sequence[BaseMessage], tools: Sequence[dict[str, Any]]) -> AIMessage:
+        if isinstance(messages[-1], ToolMessage):
+            return AIMessage(f"final: {messages[-1].content}")
+        name = "set_capital" if "Change" in last_user_text(messages) else "capital"
+        return AIMessage(
+            "", tool_calls=[{"name": name, "args": {"country": "France"}, "id": "c", "type": "tool_call"}]
+        )
+
+    agent = create_agent(
+        ScriptedChatModel(respond=respond),
+        [counted.tool, set_capital],
+        middleware=[LixToolCacheMiddleware(engine)],
+        context_schema=dict,
+    )
+    ask = [HumanMessage(QUESTION)]
+    _run(agent, "sync", ask)
+    _run(agent, "sync", ask)
+    assert counted.calls == ["France"]
+    _run(agent, "sync", [HumanMessage("Change the capital of France")])
+    _run(agent, "sync", ask)
+    assert counted.calls == ["France", "France"]  # the write cleared the cached read
+
+
+def test_thread_scope_keeps_threads_apart(tmp_path: Path) -> None:
+    engine = Engine("memory://", embedder=FakeEmbedder())
+    model = ScriptedChatModel()
+    agent = create_agent(model, [], middleware=[LixCacheMiddleware(engine, thread_scope=True)])
+    for thread in ("t1", "t2", "t1"):
+        agent.invoke({"messages": [HumanMessage(QUESTION)]}, config={"configurable": {"thread_id": thread}})
+    assert model.calls == 2  # t2 did not get t1's answer; t1's second run did
