@@ -69,6 +69,13 @@ def _escape(label: str) -> str:
 
 def encode_path(path: Sequence[str]) -> str:
     """The key prefix shared by every record under ``path`` (and under every path that extends it)."""
+    if isinstance(path, tuple) and all(type(label) is str for label in path):
+        return _encode_tuple(path)
+    return _encode_tuple(validate_path(path))
+
+
+@lru_cache(maxsize=4096)  # agents reuse a few namespaces for every operation; validating is the slow part
+def _encode_tuple(path: Path) -> str:
     return "".join(_escape(label) + "/" for label in validate_path(path))
 
 
