@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import InvalidInputError, InvalidVectorError
+from .install import install_hint
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -354,7 +355,7 @@ class Calibration:
     def plot(self, path: str | Path | None = None) -> Any:
         """Precision, recall and hit rate against the threshold, the chosen one marked; returns the figure.
 
-        Needs matplotlib (``pip install 'lix-integrations[plot]'``); with ``path`` the figure is also saved
+        Needs matplotlib (the ``plot`` extra: ``pip install '.[plot]'`` from the repository); with ``path`` the figure is also saved
         there (the format follows the suffix). Uses the non-interactive backend when nothing else is selected,
         so it works on servers.
         """
@@ -365,7 +366,7 @@ class Calibration:
                 matplotlib.use("Agg", force=False)
             import matplotlib.pyplot as plt
         except ImportError as exc:
-            raise ImportError("plotting needs matplotlib: pip install 'lix-integrations[plot]'") from exc
+            raise ImportError(f"plotting needs matplotlib: {install_hint('plot')}") from exc
         xs = [p.threshold for p in self.curve.points]
         fig, ax = plt.subplots(figsize=(7, 4))
         ax.plot(xs, [p.precision for p in self.curve.points], label="precision")

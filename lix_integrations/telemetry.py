@@ -3,7 +3,7 @@
 The engine's counters are already cheap in-process snapshots (``engine.stats()``), so the bridge is a set of
 *observable* instruments whose callbacks read one snapshot per collection: nothing is added to the lookup path,
 and an app that never exports metrics pays nothing. OpenTelemetry is an optional dependency
-(``pip install 'lix-integrations[otel]'``); importing this module without it is fine, calling
+(the ``otel`` extra: ``pip install '.[otel]'`` from the repository); importing this module without it is fine, calling
 :func:`instrument_engine` raises an ``ImportError`` that says what to install.
 """
 
@@ -13,6 +13,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
+
+from .install import install_hint
 
 if TYPE_CHECKING:
     from .engine.engine import AsyncEngine, Engine
@@ -41,7 +43,7 @@ def instrument_engine(engine: Engine | AsyncEngine, meter_provider: Any = None) 
         from opentelemetry import metrics
         from opentelemetry.metrics import Observation
     except ImportError as exc:  # pragma: no cover - exercised only without the optional dependency
-        raise ImportError("OpenTelemetry metrics need: pip install 'lix-integrations[otel]'") from exc
+        raise ImportError(f"OpenTelemetry metrics need opentelemetry-api: {install_hint('otel')}") from exc
 
     provider = meter_provider or metrics.get_meter_provider()
     meter = provider.get_meter("lix_integrations")

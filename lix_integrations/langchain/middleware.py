@@ -11,7 +11,7 @@ compared by similarity inside it.
 Scope: ``scope=`` (fixed), then ``runtime.context[scope_key]`` (a mapping key or an attribute), then, with
 ``thread_scope=True``, the LangGraph thread id, then any ``lix_scope(...)`` block; each narrows the one before.
 
-Requires the ``langchain`` package (``pip install 'lix-integrations[agents]'``).
+Requires the ``langchain`` package (the ``agents`` extra: ``pip install '.[agents]'`` from the repository).
 """
 
 from __future__ import annotations
