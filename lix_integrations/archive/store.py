@@ -69,7 +69,7 @@ class SessionArchive:
         self.directory = directory
         self.codec = codec
         self._thread_locks = [threading.Lock() for _ in range(_STRIPES)]
-        self._lock_fds: dict[int, tuple[int, int]] = {}  # stripe -> (pid, fd)
+        self._lock_fds: dict[int, tuple[int, int]] = {}  # stripe -> (pid, fd) of a lock held now
         self._fd_lock = threading.Lock()
 
     def path(self, session_id: str) -> Path:
@@ -83,20 +83,18 @@ class SessionArchive:
     def _stripe(self, session_id: str) -> int:
         return hashlib.blake2b(archive_name(session_id).encode(), digest_size=2).digest()[0]
 
-    def _lock_fd(self, stripe: int) -> int:
-        with self._fd_lock:
-            found = self._lock_fds.get(stripe)
-            if found is not None and found[0] == os.getpid():
-                return found[1]
-            # After a fork the inherited descriptor shares the parent's lock: open our own.
-            lock_dir = self.directory / ".locks"
-            lock_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(lock_dir / f"{stripe:02x}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-            self._lock_fds[stripe] = (os.getpid(), fd)
-            return fd
+    def _open_lock(self, stripe: int) -> int:
+        lock_dir = self.directory / ".locks"
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        return os.open(lock_dir / f"{stripe:02x}.lock", os.O_RDWR | os.O_CREAT, 0o644)
 
     def try_lock(self, session_id: str) -> bool:
-        """Take the session's archive lock if free (never blocks, so an event loop can poll it)."""
+        """Take the session's archive lock if free (never blocks, so an event loop can poll it).
+
+        The lock file is opened here and closed by :meth:`unlock`: descriptors are held only while a lock is,
+        never one per stripe for the archive's lifetime (up to 256 per engine, which exhausted a service's
+        descriptors; issue 14). Opening per lock also keeps a forked child off its parent's locks.
+        """
         stripe = self._stripe(session_id)
         lock = self._thread_locks[stripe]
         if not lock.acquire(blocking=False):
@@ -104,20 +102,34 @@ class SessionArchive:
         if fcntl is None:  # pragma: no cover - no cross-process lock without flock
             return True
         try:
-            fcntl.flock(self._lock_fd(stripe), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            fd = self._open_lock(stripe)
+        except OSError as exc:  # EMFILE, EACCES...: named by the OS error, as a store failure
             lock.release()
-            return False
+            raise BackendError(f"cannot open the archive lock in {str(self.directory)!r}: {exc}") from exc
         except BaseException:
             lock.release()
             raise
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            lock.release()
+            return False
+        except BaseException:
+            os.close(fd)
+            lock.release()
+            raise
+        with self._fd_lock:
+            self._lock_fds[stripe] = (os.getpid(), fd)
         return True
 
     def unlock(self, session_id: str) -> None:
         stripe = self._stripe(session_id)
         try:
-            if fcntl is not None:
-                fcntl.flock(self._lock_fd(stripe), fcntl.LOCK_UN)
+            with self._fd_lock:
+                held = self._lock_fds.pop(stripe, None)
+            if held is not None and held[0] == os.getpid():
+                os.close(held[1])  # closing the descriptor releases its flock
         finally:
             self._thread_locks[stripe].release()
 
@@ -136,6 +148,7 @@ class SessionArchive:
             self.unlock(session_id)
 
     def close(self) -> None:
+        """Close the descriptors of locks still held (an engine closed in the middle of a spill)."""
         with self._fd_lock:
             for pid, fd in self._lock_fds.values():
                 if pid == os.getpid():

@@ -40,6 +40,7 @@ from ..engine.ops import (
 from ..errors import BackendError, ConfigError
 from .base import Backend
 from .leases import LEASE_SCHEMA, SQLiteLeases
+from .sqlite_errors import describe_open_error, describe_os_error
 from .sqlite_kv import KV_SCHEMA, SQLiteKv
 from .sqlite_lists import SQLiteLists
 from .vector_index import IndexSet, VectorIndex
@@ -105,7 +106,11 @@ def _path_from_url(url: str) -> str:
     if "?" in path or "#" in path:
         raise ConfigError(f"SQLite URL must not carry a query string or fragment: {url!r}")
     parent = Path(path).expanduser().parent
-    if not parent.is_dir():
+    try:
+        is_dir = parent.is_dir()
+    except OSError as exc:  # e.g. EACCES on a directory above it: named, not a bare PermissionError
+        raise BackendError(describe_os_error(path, exc)) from exc
+    if not is_dir:
         raise ConfigError(
             f"directory {str(parent)!r} of SQLite store {path!r} does not exist; create it first"
         )
@@ -148,14 +153,13 @@ class SQLiteBackend(Backend):
                 path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as exc:
-            raise BackendError(f"cannot open SQLite store {path!r}: {exc}") from exc
+            raise BackendError(describe_open_error(path, exc)) from exc
         try:
             self._initialize()
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.Error as exc:
+            message = describe_open_error(path, exc)  # before closing: the probe needs the same fd pressure
             self._conn.close()
-            raise BackendError(
-                f"{path!r} is not a usable lix SQLite store (corrupt or not SQLite): {exc}"
-            ) from exc
+            raise BackendError(message) from exc
         self._indexes: dict[str, IndexSet] = {}
         self._loaded: set[tuple[str, str]] = set()
         self._last_seq = self._max_seq()

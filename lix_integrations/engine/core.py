@@ -336,14 +336,21 @@ class EngineCore:
         )
 
     def close(self) -> None:
+        """Release the store and the session archive's lock files (one descriptor per lock stripe used)."""
         if not self._closed:
             self._closed = True
-            self.backend.close()
+            try:
+                self.backend.close()
+            finally:
+                self.sessions.archive.close()
 
     async def aclose(self) -> None:
         if not self._closed:
             self._closed = True
-            await self.backend.aclose()
+            try:
+                await self.backend.aclose()
+            finally:
+                self.sessions.archive.close()
 
 
 def _archive_url(backend_url: str, raw_url: str | None) -> str:

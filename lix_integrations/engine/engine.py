@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import EngineConfig, ModelPrice, SamplingPolicy
 from ..errors import InvalidInputError
@@ -31,6 +31,9 @@ from .scope import resolve_scope, validate_scope
 from .sessions_api import AsyncSessionsAPI, SessionsAPI
 from .stats import EngineStats, ShadowReport, TokenUsage
 from .tools_api import AsyncToolsAPI, ToolsAPI
+
+if TYPE_CHECKING:
+    from .resolve import EngineLease
 
 __all__ = ["AsyncEngine", "AsyncSemanticAPI", "Engine", "SemanticAPI", "SemanticEntry"]
 
@@ -324,6 +327,9 @@ def _usage(usage: TokenUsage | Mapping[str, Any] | None) -> TokenUsage | None:
 
 class _EngineBase:
     _core: EngineCore
+    #: Set on the views of an engine an adapter built from a URL (see ``resolve.py``): closing such a view gives
+    #: its share back, and the last share closes the engine.
+    _lease: EngineLease | None = None
 
     @property
     def config(self) -> EngineConfig:
@@ -423,10 +429,16 @@ class Engine(_EngineBase):
     @property
     def aio(self) -> AsyncEngine:
         """The awaitable view of this same engine (same store, counters and settings)."""
-        return AsyncEngine(_core=self._core)
+        view = AsyncEngine(_core=self._core)
+        view._lease = self._lease
+        return view
 
     def close(self) -> None:
-        self._core.close()
+        """Close the engine (an adapter's engine built from a URL: give back this adapter's share of it)."""
+        if self._lease is not None:
+            self._lease.release()
+        else:
+            self._core.close()
 
     def __enter__(self) -> Engine:
         return self
@@ -501,7 +513,9 @@ class AsyncEngine(_EngineBase):
     @property
     def sync(self) -> Engine:
         """The blocking view of this same engine."""
-        return Engine(_core=self._core)
+        view = Engine(_core=self._core)
+        view._lease = self._lease
+        return view
 
     async def open(self) -> AsyncEngine:
         """Check the stored settings now rather than on first use."""
@@ -509,7 +523,10 @@ class AsyncEngine(_EngineBase):
         return self
 
     async def aclose(self) -> None:
-        await self._core.aclose()
+        if self._lease is not None:
+            self._lease.release()
+        else:
+            await self._core.aclose()
 
     async def __aenter__(self) -> AsyncEngine:
         return await self.open()

@@ -1,14 +1,107 @@
-"""How every adapter turns its ``engine`` argument into a blocking and an awaitable view of one engine."""
+"""How every adapter turns its ``engine`` argument into a blocking and an awaitable view of one engine.
+
+Adapters built from a URL (or from nothing: the embedded default store) share one engine per URL and options,
+counted by reference. Each adapter holds a *lease* on it through its engine views: ``adapter.engine.close()``
+gives the lease back, and so does the garbage collector when the adapter goes away (a finalizer). The last lease
+returned closes the engine, its store and its archive lock files. Before this, every per-request
+``LixChatMessageHistory(session_id)`` opened its own engine and never closed it: 200 requests leaked 200 file
+descriptors, and at ``ulimit -n 256`` the 181st failed (issue 14, defect 4).
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
 import warnings
+import weakref
 from typing import Any
 
+from ..config import default_store_url
 from ..errors import ConfigError
+from .core import EngineCore
 from .engine import AsyncEngine, Engine
 
-__all__ = ["embedding_space", "resolve_engines"]
+__all__ = ["EngineLease", "embedding_space", "resolve_engines", "shared_engine_count"]
+
+logger = logging.getLogger(__name__)
+
+# Reentrant: the garbage collector may run a lease's finalizer (which takes this lock) on a thread that already
+# holds it, in the middle of opening an engine below; a plain Lock would deadlock that thread.
+_lock = threading.RLock()
+_shared: dict[tuple[Any, ...], _Entry] = {}
+
+
+class _Entry:
+    __slots__ = ("core", "key", "refs")
+
+    def __init__(self, core: EngineCore, key: tuple[Any, ...] | None) -> None:
+        self.core = core
+        self.key = key
+        self.refs = 0
+
+
+def _release(entry: _Entry) -> None:
+    """Give back one lease; the last one closes the engine (runs at most once per lease, from any thread)."""
+    with _lock:
+        entry.refs -= 1
+        last = entry.refs == 0
+        if last and entry.key is not None and _shared.get(entry.key) is entry:
+            del _shared[entry.key]
+    if last:
+        try:
+            entry.core.close()
+        except Exception:  # a finalizer must not raise; the store is going away either way
+            logger.warning("closing the engine of %s failed", entry.core.backend.url, exc_info=True)
+
+
+class EngineLease:
+    """One adapter's share of an engine built from a URL; returned by ``close()`` or when collected."""
+
+    def __init__(self, entry: _Entry) -> None:
+        """``entry.refs`` already counts this lease (taken under the lock where the entry was found)."""
+        self._finalizer = weakref.finalize(self, _release, entry)
+
+    @property
+    def released(self) -> bool:
+        return not self._finalizer.alive
+
+    def release(self) -> None:
+        self._finalizer()  # idempotent: a finalizer runs at most once
+
+
+def shared_engine_count() -> int:
+    """Engines currently shared by adapters built from URLs (for tests and diagnostics)."""
+    with _lock:
+        return len(_shared)
+
+
+def _share_key(url: str, options: dict[str, Any]) -> tuple[Any, ...] | None:
+    """The key adapters share an engine under, or ``None`` when this one must get its own engine: a private
+    in-memory store (``memory://`` without a name) is one store per engine, and options that cannot be
+    compared (unhashable values) cannot prove two adapters asked for the same engine."""
+    if url in ("memory://", "sqlite:///:memory:"):
+        return None
+    key = (url, tuple(sorted(options.items())))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _leased(url: str, options: dict[str, Any]) -> Engine:
+    key = _share_key(url, options)
+    with _lock:  # opening under the lock: two adapters of one URL must not both open it
+        entry = _shared.get(key) if key is not None else None
+        if entry is None or entry.core._closed:
+            core = Engine(url, **options)._core
+            entry = _Entry(core, key)
+            if key is not None:
+                _shared[key] = entry
+        entry.refs += 1  # counted before anything else can allocate (and let a finalizer release it)
+    view = Engine(_core=entry.core)
+    view._lease = EngineLease(entry)
+    return view
 
 
 def resolve_engines(
@@ -23,7 +116,7 @@ def resolve_engines(
             )
         return (engine, engine.aio) if isinstance(engine, Engine) else (engine.sync, engine)
     if engine is None or isinstance(engine, str):
-        sync = Engine(engine, **options)
+        sync = _leased(engine if engine is not None else default_store_url(), options)
         return sync, sync.aio
     raise ConfigError(
         f"engine must be an Engine, an AsyncEngine, a URL string or None, got {type(engine).__name__}"
