@@ -325,6 +325,12 @@ class EngineCore:
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
+    def reset_stats(self) -> None:
+        """Every counter of this engine's tiers back to zero: what ``stats()`` and each tier's ``stats()`` show."""
+        self.semantic_counters.reset()
+        for tier in (self.kv, self.tools, self.embeddings, self.sessions, self.node_cache):
+            tier.counters.reset()
+
     def stats(self) -> EngineStats:
         return EngineStats(
             namespace=self.config.namespace,

@@ -349,10 +349,8 @@ class _EngineBase:
         return self._core.stats()
 
     def reset_stats(self) -> None:
-        self._core.semantic_counters.reset()
-        self._core.kv.counters.reset()
-        self._core.tools.counters.reset()
-        self._core.embeddings.counters.reset()
+        """Start every counter of this engine over (semantic, embeddings, KV, tools, sessions, node cache)."""
+        self._core.reset_stats()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self.url!r}, namespace={self.namespace!r})"

@@ -64,6 +64,7 @@ __all__ = [
     "ListTrimThrough",
     "Touch",
     "Upsert",
+    "Upserted",
     "VectorSearch",
 ]
 
@@ -193,10 +194,25 @@ class ExactOrSearch(Op):
 
 @dataclass(frozen=True, slots=True)
 class Upsert(Op):
-    """Insert a record, replacing one with the same exact key. Result: ``int`` (the record's id)."""
+    """Insert a record, replacing one with the same exact key. Result: ``int`` (the record's id).
+
+    A backend that evicts other records to make room (Redis plain mode's ``partition_limit``) returns an
+    :class:`Upserted`, an ``int`` that also carries how many, so the tier can count them.
+    """
 
     namespace: str
     record: SemanticRecord
+
+
+class Upserted(int):
+    """The id an :class:`Upsert` gave its record, with ``evicted``: records the backend removed to make room."""
+
+    evicted: int
+
+    def __new__(cls, entry_id: int, evicted: int = 0) -> Upserted:
+        made = super().__new__(cls, entry_id)
+        made.evicted = evicted
+        return made
 
 
 @dataclass(frozen=True, slots=True)

@@ -340,6 +340,10 @@ class SemanticTier:
         )
         entry_id: int = yield Upsert(self.namespace, record)
         self.counters.add("updates")
+        partition_evictions = getattr(entry_id, "evicted", 0)  # a store's own bound (Redis partition_limit)
+        if partition_evictions:
+            self.counters.add("evictions", partition_evictions)
+        entry_id = int(entry_id)
         if self._config.max_entries is not None:
             evicted: int = yield EvictOverflow(self.namespace, self._config.max_entries)
             if evicted:

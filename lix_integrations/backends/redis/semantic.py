@@ -43,6 +43,7 @@ from ...engine.ops import (
     SemanticRecord,
     Touch,
     Upsert,
+    Upserted,
     VectorSearch,
 )
 from ...errors import ConfigError, SettingsMismatchError
@@ -631,7 +632,7 @@ class SemanticCommands:
             expiry_ms(rec.created_at, rec.expires_at),
         )  # fmt: skip
         reply = yield Lua(UPSERT, (base + "exact",), args)
-        return int(reply[0])
+        return Upserted(int(reply[0]), int(reply[1]))  # evicted by partition_limit (plain mode)
 
     def vector_search(self, op: VectorSearch) -> RFlow:
         yield from self.detect()
