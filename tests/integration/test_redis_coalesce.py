@@ -34,7 +34,7 @@ def test_a_failing_leader_lets_the_others_call(url: str, tmp_path: Path) -> None
 def test_a_leader_killed_with_sigkill_delays_others_by_at_most_the_lease(url: str, tmp_path: Path) -> None:
     out = kill_leader_then_ask(url, tmp_path, lease=2.0)
     assert out["answer"] == f"answer: {PROMPT}" and out["calls"] == 2
-    assert out["waited"] < 2.0 + 1.5
+    assert out["waited"] < 2.0 + 2.5  # the lease, plus polling and one call (slack for a loaded CI)
 
 
 @pytest.mark.parametrize("kind", ["plain", "stack", "valkey", "cluster"])

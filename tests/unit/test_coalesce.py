@@ -58,7 +58,7 @@ def test_a_leader_killed_with_sigkill_delays_others_by_at_most_the_lease(tmp_pat
     out = kill_leader_then_ask(_sqlite(tmp_path), tmp_path, lease=2.0)
     assert out["answer"] == f"answer: {PROMPT}"
     assert out["calls"] == 2  # the killed leader's call, then this one
-    assert out["waited"] < 2.0 + 1.5  # the lease, plus polling and one scripted call
+    assert out["waited"] < 2.0 + 2.5  # the lease, plus polling and one scripted call (slack for a loaded CI)
 
 
 def test_a_caller_asking_its_own_miss_again_does_not_wait_for_itself() -> None:
