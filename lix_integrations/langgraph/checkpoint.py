@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -105,6 +105,13 @@ class LixCheckpointSaver(BaseCheckpointSaver[str]):
         self._astore = self._store.aio
         self._memo = ItemMemo(self.serde)
 
+    def with_allowlist(self, extra_allowlist: Collection[tuple[str, ...]]) -> LixCheckpointSaver:
+        """A clone whose serializer also revives ``extra_allowlist`` types; it keeps its own decoded items."""
+        clone = super().with_allowlist(extra_allowlist)
+        if clone is not self:
+            clone._memo = ItemMemo(clone.serde)  # type: ignore[attr-defined]
+        return clone  # type: ignore[return-value]
+
     # -- translation -----------------------------------------------------------------------------------------
 
     def _value(self, value: Any) -> BlobValue:
@@ -145,7 +152,7 @@ class LixCheckpointSaver(BaseCheckpointSaver[str]):
     def _tuple(self, stored: StoredCheckpoint) -> CheckpointTuple:
         checkpoint: Checkpoint = self._load(stored.checkpoint)
         values = {
-            ch: [self._load(item) for item in v] if isinstance(v, list) else self._load(v)
+            ch: [self._memo.loads(item) for item in v] if isinstance(v, list) else self._load(v)
             for ch, v in stored.values.items()
         }
         base = {"thread_id": stored.thread_id, "checkpoint_ns": stored.ns}

@@ -224,11 +224,23 @@ def unpack(raw: bytes, where: str) -> list[bytes]:
 
 
 def item_digest(item: Typed) -> bytes:
-    h = hashlib.blake2b(digest_size=DIGEST)
-    h.update(item.type.encode())
-    h.update(b"\x00")
-    h.update(item.data)
-    return h.digest()
+    """An item's 8-byte content digest (its key within the thread and channel), one BLAKE2b call."""
+    return hashlib.blake2b(item.data, digest_size=DIGEST, person=item.type.encode()[:16]).digest()
+
+
+def encode_item(item: Typed) -> bytes:
+    """A list item as stored: format byte, type, NUL, data (types never hold a NUL)."""
+    return b"".join((FORMAT, item.type.encode(), b"\x00", item.data))
+
+
+def decode_item(raw: bytes, where: str) -> Typed:
+    sep = raw.find(b"\x00")
+    if raw[:1] != FORMAT or sep < 1:
+        raise SerializationError(f"stored list item {where} is corrupt or was tampered with")
+    try:
+        return Typed(raw[1:sep].decode(), raw[sep + 1 :])
+    except UnicodeDecodeError:
+        raise SerializationError(f"stored list item {where} is corrupt or was tampered with") from None
 
 
 def encode_record(cp: NewCheckpoint) -> bytes:

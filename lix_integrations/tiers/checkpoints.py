@@ -67,7 +67,9 @@ from .checkpoint_records import (
     bkey,
     ckey,
     cprefix,
+    decode_item,
     encode_blob,
+    encode_item,
     encode_record,
     ikey,
     item_digest,
@@ -220,7 +222,7 @@ class CheckpointTier:
         for digest, (channel, item) in pending_items.items():
             if digest in known:
                 continue
-            items.append(KvItem(ikey(cp.ns, channel, digest), pack(item.type.encode(), item.data)))
+            items.append(KvItem(ikey(cp.ns, channel, digest), encode_item(item)))
             new_digests.add(digest)
             fresh += 1
         now = self._clock.now()
@@ -241,8 +243,7 @@ class CheckpointTier:
         if stale and len(pending_items) > fresh:
             # Items this process believed stored may have been collected or deleted meanwhile: write them again.
             again = tuple(
-                KvItem(ikey(cp.ns, ch, d), pack(it.type.encode(), it.data))
-                for d, (ch, it) in pending_items.items()
+                KvItem(ikey(cp.ns, ch, d), encode_item(it)) for d, (ch, it) in pending_items.items()
             )
             yield KvPut(self._ns, table, again, now)
             known = set()
@@ -466,14 +467,12 @@ class CheckpointTier:
             for ikey, item_raw in zip(ordered, raws):
                 if item_raw is None:
                     continue
-                parts = unpack(item_raw, repr(ikey))
-                if len(parts) != 2 or item_digest(Typed(parts[0].decode(), parts[1])) != bytes.fromhex(
-                    ikey.rsplit(SEP, 1)[1]
-                ):
+                item = decode_item(item_raw, repr(ikey))
+                if item_digest(item) != bytes.fromhex(ikey.rsplit(SEP, 1)[1]):
                     raise SerializationError(
                         f"stored list item {ikey!r} does not match its digest (tampered)"
                     )
-                items[ikey] = Typed(parts[0].decode(), parts[1])
+                items[ikey] = item
         out = []
         for (ns, rec), page in zip(records, write_pages):
             values: dict[str, Typed | list[Typed]] = {}
@@ -486,12 +485,12 @@ class CheckpointTier:
                     prefix = f"i{SEP}{key_part(ns)}{SEP}{key_part(ch)}{SEP}"
                     listed = []
                     for d in value:
-                        item = items.get(prefix + d.hex())
-                        if item is None:
+                        found = items.get(prefix + d.hex())
+                        if found is None:
                             raise SerializationError(
                                 f"thread {thread_id[:80]!r}: an item of channel {ch!r} is missing from the store"
                             )
-                        listed.append(item)
+                        listed.append(found)
                     values[ch] = listed
                 else:
                     values[ch] = value
