@@ -8,8 +8,8 @@ Bad input ends with exit status 1 and one line on stderr (``lix: error: ...``), 
 Hit counters are per process (they are not stored), so ``lix stats`` reports what the store holds; a running
 app reads its own counters with ``engine.stats()``.
 
-One module per command group: ``store`` (stats, inspect, cleanup, clear), ``sessions``, ``archive``, ``tune``
-(calibrate, bench); ``_common`` holds what they share.
+One module per command group: ``store`` (stats, inspect, cleanup, clear), ``sessions``, ``archive``,
+``checkpoints`` (LangGraph threads), ``tune`` (calibrate, bench); ``_common`` holds what they share.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import typer
 
 from ._common import LixCommand, LixGroup, _out
 from .archive import archive_app
+from .checkpoints import checkpoints_app
 from .sessions import sessions_app
 from .store import cleanup, clear, inspect, stats
 from .tune import bench, calibrate
@@ -58,6 +59,7 @@ app.command(cls=LixCommand)(stats)
 app.command(cls=LixCommand)(inspect)
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(archive_app, name="archive")
+app.add_typer(checkpoints_app, name="checkpoints")
 app.command(cls=LixCommand)(cleanup)
 app.command(cls=LixCommand)(clear)
 app.command(cls=LixCommand)(calibrate)
