@@ -45,20 +45,23 @@ def checkpoints_list(
             raise _UserError(f"--limit must be positive, got {limit}")
         threads = engine.checkpoints.threads(after=after, limit=limit)
         counts = [engine.checkpoints.count(t.thread_id) for t in threads]
-    rows = [
-        {"thread_id": t.thread_id, "checkpoints": n, "updated_at": t.updated_at, "expires_at": t.expires_at}
-        for t, n in zip(threads, counts)
-    ]
     if json_out:
-        _print_json(rows)
+        _print_json(
+            [
+                {
+                    "thread_id": t.thread_id,
+                    "checkpoints": n,
+                    "updated_at": t.updated_at,
+                    "expires_at": t.expires_at,
+                }
+                for t, n in zip(threads, counts)
+            ]
+        )
     else:
         _table(
-            f"threads ({len(rows)})",
+            f"threads ({len(threads)})",
             ["thread", "checkpoints", "last write (UTC)", "expires (UTC)"],
-            [
-                [r["thread_id"], r["checkpoints"], _when(r["updated_at"]), _when(r["expires_at"])]
-                for r in rows
-            ],
+            [[t.thread_id, n, _when(t.updated_at), _when(t.expires_at)] for t, n in zip(threads, counts)],
         )
 
 
