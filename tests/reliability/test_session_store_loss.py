@@ -14,6 +14,7 @@ Run with ``-s`` to print the figures of each fault.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import redis
 
-from lix_integrations import Engine
+from lix_integrations import AsyncEngine, Engine
 from lix_integrations.backends.redis.keys import list_base
 from lix_integrations.errors import BackendError
 from lix_integrations.testing import FakeEmbedder
@@ -220,3 +221,34 @@ def test_a_store_that_can_evict_sessions_is_named_once(
             assert policy in named[0].getMessage() and "noeviction" in named[0].getMessage()
     finally:
         server.stop()
+
+
+async def test_async_writers_after_flushall(volatile_server: RedisServer, tmp_path: Path) -> None:
+    """The same guarantee for 4 asyncio tasks (the archive lock is polled, never blocking the loop)."""
+    url = with_prefix(volatile_server.url)
+    config = SessionConfig(hot_window=4, archive_batch=4, archive_dir=str(tmp_path / "archive"))
+    engine = AsyncEngine(url, embedder=FakeEmbedder(), sessions=config)
+    sessions = [f"arch-{n}" for n in range(ARCHIVED_SESSIONS)]
+    try:
+        for sid in sessions:
+            await engine.sessions.add_messages(sid, [{"w": "pre", "i": i} for i in range(PRE)])
+        tier = engine._core.sessions
+        archived_through = {sid: tier.archive.meta(sid).last_seq or 0 for sid in sessions}
+        _lose("flushall", volatile_server, url, sessions)
+
+        async def writer(w: int) -> None:
+            for i in range(ROUNDS):
+                for sid in sessions:
+                    await engine.sessions.add_message(sid, {"w": w, "i": i})
+
+        await asyncio.gather(*(writer(w) for w in range(WRITERS)))
+        for sid in sessions:
+            seen = [(m["w"], m["i"]) for m in await engine.sessions.get_full_history(sid)]
+            assert len(seen) == len(set(seen))
+            for w in range(WRITERS):
+                assert [i for who, i in seen if who == w] == list(range(ROUNDS))
+            assert [i for who, i in seen if who == "pre"] == list(range(archived_through[sid]))
+        assert engine.stats().sessions is not None
+        assert engine.stats().sessions.store_losses == ARCHIVED_SESSIONS
+    finally:
+        await engine.aclose()
