@@ -443,7 +443,8 @@ class SessionTier:
             )
         return contents
 
-    def _history(self, session_id: str) -> Flow[_History]:
+    def _history(self, session_id: str, *, locked: bool = False) -> Flow[_History]:
+        """The whole history; ``locked``: the caller holds the session's archive lock already."""
         key = session_key(session_id)
         # Status then items, in one round trip where the store pipelines (still in this order on the server).
         status: ListStatus | None
@@ -456,7 +457,8 @@ class SessionTier:
                 session_id, status
             )  # after the store: see module docstring
         if status is None and (hot or (contents is not None and contents.meta.last_seq is not None)):
-            yield from self._create(session_id, key, (), self._clock.now())  # the store lost it: say so once
+            # the store lost it: say so once
+            yield from self._create(session_id, key, (), self._clock.now(), locked=locked)
         base = status.base_seq if status is not None else 0
         merged: dict[int, Message] = {}
         if contents is not None:
@@ -541,15 +543,18 @@ class SessionTier:
                 min(seqs[-1], meta.last_seq),
             )
 
-    def _create(self, session_id: str, key: str, values: tuple[bytes, ...], now: float) -> Flow[ListAppended]:
+    def _create(
+        self, session_id: str, key: str, values: tuple[bytes, ...], now: float, *, locked: bool = False
+    ) -> Flow[ListAppended]:
         """Create a missing list and append ``values``: a new session, or one whose keys the store lost.
 
         Seqs must continue after the archive's last one: reusing archived seqs made reads merge new messages
         over archived ones and the next spill trim them as already archived (117 of 440 messages lost when 4
         writers appended to 20 archived sessions after a Redis restart). The archive lock keeps a spill from
-        moving the archive's end between reading it here and creating the list.
+        moving the archive's end between reading it here and creating the list (``locked``: the caller holds it).
         """
-        yield from self._acquire(session_id)
+        if not locked:
+            yield from self._acquire(session_id)
         try:
             meta = yield LocalCall(partial(self.archive.meta, session_id))
             archived = meta.last_seq if meta is not None and meta.last_seq is not None else 0
@@ -557,7 +562,8 @@ class SessionTier:
                 self.namespace, key, values, now, archived + 1, create=True, archived_through=archived
             )
         finally:
-            yield from self._release(session_id)
+            if not locked:
+                yield from self._release(session_id)
         if result.created and (archived or result.recovered):
             self._report_loss(session_id, archived, result.recovered)
         return result
@@ -675,7 +681,7 @@ class SessionTier:
         key = session_key(session_id)
         yield from self._acquire(session_id)
         try:
-            history = yield from self._history(session_id)
+            history = yield from self._history(session_id, locked=True)
             if not -len(history.items) <= index < len(history.items):
                 return None
             seq, message = history.items[index]

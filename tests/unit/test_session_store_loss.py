@@ -102,3 +102,21 @@ def test_a_new_session_reports_nothing(caplog: pytest.LogCaptureFixture) -> None
         assert engine.sessions.add_messages("new", [{"i": 0}, {"i": 1}]) == [1, 2]
         assert engine.stats().sessions is not None and engine.stats().sessions.store_losses == 0
     assert [r for r in caplog.records if r.levelno == logging.WARNING] == []
+
+
+def test_delete_message_after_the_store_lost_the_session(tmp_path: Path) -> None:
+    """delete_message holds the archive lock while it reads the history; reporting the loss must not take the
+    lock again (it waited for itself forever)."""
+    config = SessionConfig(hot_window=4, archive_batch=4, archive_dir=str(tmp_path / "archive"))
+    with Engine(f"memory://{uuid.uuid4().hex}", embedder=FakeEmbedder(), sessions=config) as engine:
+        archived = _fill(engine, "s")
+    with Engine(f"memory://{uuid.uuid4().hex}", embedder=FakeEmbedder(), sessions=config) as engine:
+        found: list[object] = []
+        worker = threading.Thread(
+            target=lambda: found.append(engine.sessions.delete_message("s", 0)), daemon=True
+        )
+        worker.start()
+        worker.join(10)
+        assert not worker.is_alive(), "delete_message waited for its own archive lock"
+        assert found == [{"w": "pre", "i": 0}]
+        assert [m["i"] for m in engine.sessions.get_full_history("s")] == list(range(1, archived))
