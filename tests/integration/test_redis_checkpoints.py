@@ -40,3 +40,29 @@ def test_every_key_of_a_thread_is_in_one_cluster_slot(redis_cluster_url: str) ->
         client.close()
     finally:
         saver.close()
+
+
+@pytest.mark.parametrize("kind", ["redis_plain_url", "redis_cluster_url"])
+def test_a_racing_writer_never_revives_a_deleted_thread_on_redis(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    from tests.unit.test_langgraph_checkpoint import _race
+
+    _race(with_prefix(request.getfixturevalue(kind)), "race/redis", 5)
+
+
+@pytest.mark.parametrize("kind", ["redis_plain_url", "valkey_url", "redis_cluster_url"])
+def test_ttl_keep_last_and_prune_on_redis(kind: str, request: pytest.FixtureRequest) -> None:
+    from lix_integrations.testing import FakeClock
+    from lix_integrations.testing.agent_threads import write_thread
+
+    url = with_prefix(request.getfixturevalue(kind))
+    clock = FakeClock()
+    saver = LixCheckpointSaver(url, ttl=60, keep_last=3, clock=clock)
+    write_thread(saver, "kept", turns=4, words=10)
+    history = list(saver.list({"configurable": {"thread_id": "kept"}}))
+    assert len(history) == 3 and all(len(t.checkpoint["channel_values"]["messages"]) >= 8 for t in history)
+    clock.advance(61)
+    assert saver.get_tuple({"configurable": {"thread_id": "kept"}}) is None
+    assert saver._store.sweep_expired() == 1
+    saver.close()
