@@ -381,6 +381,15 @@ class LixCheckpointSaver(BaseCheckpointSaver[str]):
         for thread_id in thread_ids:
             await self._astore.prune(str(thread_id), keep)
 
+    # -- retention ---------------------------------------------------------------------------------------------
+
+    def sweep_expired(self) -> int:
+        """Delete the threads whose ``ttl`` ran out (they already read as empty); returns how many went."""
+        return self._store.sweep_expired()
+
+    async def asweep_expired(self) -> int:
+        return await self._astore.sweep_expired()
+
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     def close(self) -> None:

@@ -336,31 +336,29 @@ class CheckpointTier:
     # -- reading ---------------------------------------------------------------------------------------------
 
     def get(self, thread_id: str, ns: str, checkpoint_id: str | None) -> Flow[StoredCheckpoint | None]:
-        """One checkpoint (the newest of ``ns`` when ``checkpoint_id`` is ``None``)."""
+        """One checkpoint (the newest of ``ns`` when ``checkpoint_id`` is ``None``): three round trips, the
+        thread's expiry read with the channel values."""
         table = thread_table(thread_id)
         validate_name("checkpoint_ns", ns, allow_empty=True)
         now = self._clock.now()
         if checkpoint_id is not None:
-            if not isinstance(checkpoint_id, str) or not all(" " <= c <= "~" for c in checkpoint_id):
+            if (
+                not isinstance(checkpoint_id, str)
+                or not checkpoint_id.isascii()
+                or not checkpoint_id.isprintable()
+            ):
                 return None
-            raw_records, state = yield Gather(
-                (
-                    KvGet(self._ns, table, (ckey(ns, checkpoint_id),), now, touch=False),
-                    KvGet(self._ns, table, (EXPIRY,), now, touch=False),
-                )
-            )
-            pairs = [(ckey(ns, checkpoint_id), raw_records[0])] if raw_records[0] is not None else []
+            key = ckey(ns, checkpoint_id)
+            (raw,) = yield KvGet(self._ns, table, (key,), now, touch=False)
+            pairs = [] if raw is None else [(key, raw)]
         else:
-            page, state = yield Gather(
-                (
-                    KvScan(self._ns, table, now, prefix=cprefix(ns), limit=1),
-                    KvGet(self._ns, table, (EXPIRY,), now, touch=False),
-                )
-            )
+            page = yield KvScan(self._ns, table, now, prefix=cprefix(ns), limit=1)
             pairs = [(k, v) for k, v in page if k.startswith(cprefix(ns))]
-        if not pairs or self._expired(state[0], now):
+        if not pairs:
             return None
-        found = yield from self._hydrate(thread_id, table, [(ns, pairs[0][0], pairs[0][1])])
+        found, expiry = yield from self._hydrate(thread_id, table, [(key_part(ns), pairs[0][0], pairs[0][1])])
+        if self._expired(expiry, now):
+            return None
         yield from self._refresh(thread_id, table, now)
         return found[0]
 
@@ -405,7 +403,8 @@ class CheckpointTier:
                 if limit is not None and len(out) + len(chosen) >= limit:
                     break
             if chosen:
-                out.extend((yield from self._hydrate(thread_id, table, chosen)))
+                hydrated, _ = yield from self._hydrate(thread_id, table, chosen)
+                out.extend(hydrated)
             if len(page) < _PAGE:
                 break
             after = page[-1][0]
@@ -428,8 +427,9 @@ class CheckpointTier:
 
     def _hydrate(
         self, thread_id: str, table: str, chosen: Sequence[tuple[str, str, bytes]]
-    ) -> Flow[list[StoredCheckpoint]]:
-        """Records (ns part, key, raw) with their values, items and writes: three round trips for any number."""
+    ) -> Flow[tuple[list[StoredCheckpoint], bytes | None]]:
+        """Records (ns part, key, raw) with their values, items and writes, and the thread's stored expiry: two
+        round trips for any number of records."""
         now = self._clock.now()
         records = []
         for ns_part, key, raw in chosen:
@@ -437,11 +437,12 @@ class CheckpointTier:
             ns = unpart(ns_part)
             records.append((ns, rec))
         blob_keys = sorted({bkey(ns, ch, tok) for ns, rec in records for ch, tok in rec.versions.items()})
-        ops: list[Any] = [KvGet(self._ns, table, tuple(blob_keys), now, touch=False)] if blob_keys else []
+        ops: list[Any] = [KvGet(self._ns, table, (*blob_keys, EXPIRY), now, touch=False)]
         ops += [KvScan(self._ns, table, now, prefix=wprefix(ns, rec.checkpoint_id)) for ns, rec in records]
-        results = (yield Gather(tuple(ops))) if ops else []
-        blobs = dict(zip(blob_keys, results[0])) if blob_keys else {}
-        write_pages = results[1:] if blob_keys else results
+        results = yield Gather(tuple(ops))
+        *blob_values, expiry = results[0]
+        blobs = dict(zip(blob_keys, blob_values))
+        write_pages = results[1:]
         item_keys: set[str] = set()
         decoded: dict[str, Typed | None | list[bytes]] = {}
         for blob_key, raw in blobs.items():
@@ -509,7 +510,7 @@ class CheckpointTier:
                     run_id=rec.run_id,
                 )
             )
-        return out
+        return out, expiry
 
     # -- deleting and retention ------------------------------------------------------------------------------
 

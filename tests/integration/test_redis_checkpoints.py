@@ -64,5 +64,5 @@ def test_ttl_keep_last_and_prune_on_redis(kind: str, request: pytest.FixtureRequ
     assert len(history) == 3 and all(len(t.checkpoint["channel_values"]["messages"]) >= 8 for t in history)
     clock.advance(61)
     assert saver.get_tuple({"configurable": {"thread_id": "kept"}}) is None
-    assert saver._store.sweep_expired() == 1
+    assert saver.sweep_expired() == 1
     saver.close()

@@ -177,7 +177,7 @@ def test_ttl_expires_a_thread_after_its_last_put_and_sweep_frees_it(url: str) ->
     clock.advance(11)
     assert saver.get_tuple(cfg("ttl")) is None
     assert list(saver.list(cfg("ttl"))) == []
-    assert saver._store.sweep_expired() == 2
+    assert saver.sweep_expired() == 2
     assert [t.thread_id for t in saver._store.threads()] == []
     saver.close()
 
@@ -388,14 +388,22 @@ def test_key_parts_hold_no_capital_and_no_separator() -> None:
 
 def test_namespaces_differing_only_in_case_stay_apart(url: str) -> None:
     saver = LixCheckpointSaver(url)
-    for ns in ("Sub", "sub"):
+    namespaces = ("Sub", "sub", "p%41", "pA", "x\x1fy")
+    for ns in namespaces:
         checkpoint = empty_checkpoint()
         checkpoint["channel_values"] = {"v": ns}
         checkpoint["channel_versions"] = {"v": "1"}
         saver.put(cfg("case", checkpoint_ns=ns), checkpoint, {"source": "loop", "step": 0}, {"v": "1"})
-    for ns in ("Sub", "sub"):
+    for ns in namespaces:
         found = list(saver.list(cfg("case", checkpoint_ns=ns)))
         assert [t.checkpoint["channel_values"]["v"] for t in found] == [ns]
+        latest = saver.get_tuple(cfg("case", checkpoint_ns=ns))
+        assert (
+            latest.checkpoint["channel_values"]["v"] == ns
+            and latest.config["configurable"]["checkpoint_ns"] == ns
+        )
+        by_id = saver.get_tuple(latest.config)
+        assert by_id.checkpoint["channel_values"]["v"] == ns and by_id.config == latest.config
     saver.close()
 
 
