@@ -415,8 +415,10 @@ def calibrate(
     ``pairs`` is a :class:`PairSet`, a JSONL path (``{"q1", "q2", "label"}`` per line) or an iterable of such
     mappings. The embedder is ``engine``'s (an :class:`~lix_integrations.Engine`), else ``embedder`` (anything
     :func:`~lix_integrations.embedders.as_embedder` accepts), else the default local model: calibrating with
-    a different model than the cache uses gives a threshold that means nothing. ``progress(done, total)`` is
-    called while texts are embedded. Raises :class:`InvalidInputError` when no threshold reaches the target.
+    a different model than the cache uses gives a threshold that means nothing. With ``engine`` the texts are
+    embedded through its embedding tier (as prompts are), so a rerun on the same store reads the vectors back
+    instead of computing them again. ``progress(done, total)`` is called while texts are embedded. Raises
+    :class:`InvalidInputError` when no threshold reaches the target.
     """
     from .embedders import as_embedder
 
@@ -434,7 +436,10 @@ def calibrate(
         step = 64
         for start in range(0, len(texts), step):
             chunk = texts[start : start + step]
-            rows += batch(chunk) if callable(batch) else [model.embed(t) for t in chunk]
+            if engine is not None:
+                rows += list(engine.embeddings.embed(chunk, role="query"))
+            else:
+                rows += batch(chunk) if callable(batch) else [model.embed(t) for t in chunk]
             if progress is not None:
                 progress(min(start + step, len(texts)), len(texts))
         return np.asarray(rows, dtype=np.float64)

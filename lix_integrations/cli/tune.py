@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from ..install import install_hint
 from ._common import (
     EmbedderOpt,
     JsonOpt,
     UrlOpt,
     _embedder,
     _errors,
+    _open,
     _out,
     _print_json,
     _progress,
@@ -25,6 +28,21 @@ from ._common import (
 # -- calibrate --------------------------------------------------------------------------------------------------
 
 
+def _require_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise _UserError(f"--plot needs matplotlib: {install_hint('plot')}") from None
+
+
+def _model_namespace(prefix: str, embedder: Any) -> str:
+    """``prefix`` for the default embedder, ``prefix-<model>`` for another: a namespace keeps one model's settings."""
+    if embedder is None:
+        return prefix
+    slug = re.sub(r"[^a-z0-9]+", "-", str(getattr(embedder, "name", "custom")).lower()).strip("-")
+    return f"{prefix}-{slug[:64] or 'custom'}"
+
+
 def calibrate(
     pairs: Annotated[Path, typer.Argument(help='JSON Lines of {"q1", "q2", "label": 0|1}.')],
     target_precision: Annotated[float, typer.Option(help="Precision the threshold must reach.")] = 0.95,
@@ -32,24 +50,40 @@ def calibrate(
         Path | None, typer.Option(help="Save the precision / hit-rate plot here (matplotlib).")
     ] = None,
     embedder: EmbedderOpt = "default",
+    url: UrlOpt = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(
+            "--namespace",
+            "-n",
+            help="Namespace whose embedding cache keeps the vectors (default: lix-calibrate[-<model>]).",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """The lowest similarity threshold meeting a target precision on labelled pairs, for the embedder."""
+    """The lowest similarity threshold meeting a target precision on labelled pairs, for the embedder.
+
+    The texts are embedded through the store's embedding cache (default store: LIX_URL, else the embedded one),
+    so a rerun with the same model reads the vectors back instead of computing them again.
+    """
     from ..calibration import PairSet
     from ..calibration import calibrate as run_calibration
 
     with _errors():
         if not pairs.is_file():
             raise _UserError(f"{pairs}: no such file")
+        if plot is not None:
+            _require_matplotlib()  # before minutes of embedding, not after
         pair_set = PairSet.from_jsonl(pairs)
         model = _embedder(embedder)
-        with _progress() as progress:
+        own = namespace or _model_namespace("lix-calibrate", model)
+        with _open(url, own, embedder=model, adopt=False) as engine, _progress() as progress:
             task = progress.add_task("embedding", total=None)
 
             def report(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            result = run_calibration(pair_set, target_precision, embedder=model, progress=report)
+            result = run_calibration(pair_set, target_precision, engine=engine, progress=report)
         if plot is not None:
             result.plot(plot)
     if json_out:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy.typing as npt
 
 from ..errors import InvalidInputError
-from ..tiers.embeddings import EmbeddingModel, EmbeddingStats, Matrix, Vector, model_from_embedder
+from ..tiers.embeddings import EmbeddingModel, EmbeddingStats, Matrix, Vector
 from .core import EngineCore
 
 __all__ = ["AsyncEmbeddingsAPI", "EmbeddingsAPI"]
@@ -26,7 +26,7 @@ VectorLike = Sequence[float] | npt.NDArray[Any]
 
 
 def _default_model(core: EngineCore, model: EmbeddingModel | None) -> EmbeddingModel:
-    return model if model is not None else model_from_embedder(core.embedder, core._dimension)
+    return model if model is not None else core._prompt_model()  # same identity as the prompts' vectors
 
 
 def _as_list(vec: Vector | None) -> list[float] | None:

@@ -808,9 +808,16 @@ def model_from_embedder(
     ``on_compute(seconds, texts)`` is told what each batch cost (the engine weighs it against a round trip).
     """
 
+    many = getattr(embedder, "embed_many", None)
+
     def compute(texts: list[str]) -> list[Any]:
         started = time.perf_counter()
-        out = [embedder.embed(text) for text in texts]
+        # A model with a batch method (the default one) embeds a batch in one call: calibration sends 64 texts.
+        out = (
+            list(many(texts))
+            if callable(many) and len(texts) > 1
+            else [embedder.embed(text) for text in texts]
+        )
         if on_compute is not None and texts:
             on_compute(time.perf_counter() - started, len(texts))
         return out

@@ -338,3 +338,50 @@ def test_inspect_scopes_follow_the_api_rule(tmp_path: Path) -> None:
     assert [e["payload"] for e in ok_json("inspect", "--url", url, "--scope", shown[0]["scope"])] == ["B1"]
     bad = lix("inspect", "--url", url, "--scope", "tenant-b//user-1")
     assert bad.returncode == 1 and "empty name" in bad.stderr
+
+
+# -- trap 8: calibrate checks for matplotlib first and reuses vectors on reruns ----------------------------------
+
+
+def _pairs(tmp_path: Path) -> Path:
+    pairs = tmp_path / "pairs.jsonl"
+    rows = [
+        {"q1": "alpha beta gamma", "q2": "gamma beta alpha", "label": 1},
+        {"q1": "red green blue", "q2": "blue red green", "label": 1},
+        {"q1": "one two three", "q2": "seven eight nine", "label": 0},
+    ]
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return pairs
+
+
+def test_calibrate_plot_without_matplotlib_fails_before_embedding(tmp_path: Path) -> None:
+    shadow = tmp_path / "no-matplotlib" / "matplotlib"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('matplotlib is not installed here')\n")
+    store = tmp_path / "calibrate.db"
+    pythonpath = os.pathsep.join(p for p in (str(shadow.parent), os.environ.get("PYTHONPATH")) if p)
+    result = lix(
+        "calibrate",
+        str(_pairs(tmp_path)),
+        "--embedder",
+        "fake",
+        "--plot",
+        str(tmp_path / "curve.png"),
+        "--url",
+        f"sqlite:///{store}",
+        env={"PYTHONPATH": pythonpath},
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("lix: error: --plot needs matplotlib: pip install '.[plot]'")
+    assert not store.exists()  # nothing was embedded, no store opened
+
+
+def test_calibrate_reruns_read_the_vectors_back(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'calibrate.db'}"
+    pairs = str(_pairs(tmp_path))
+    first = ok_json("calibrate", pairs, "--embedder", "fake", "--target-precision", "0.99", "--url", url)
+    stats = ok_json("stats", "--url", url, "--namespace", "lix-calibrate-lix-fake-bow-64")
+    assert stats["embeddings"] == 6  # the six distinct texts, stored by the embedding tier
+    again = ok_json("calibrate", pairs, "--embedder", "fake", "--target-precision", "0.99", "--url", url)
+    assert again["threshold"] == first["threshold"] == 0.5
+    assert ok_json("stats", "--url", url, "-n", "lix-calibrate-lix-fake-bow-64")["embeddings"] == 6

@@ -188,7 +188,9 @@ CAL = {
     "p-a": unit_at(0.95),  # duplicate of q-a
     "q-b": [-1.0, 0.0],
     "p-b": [-0.85, math.sqrt(1 - 0.85**2)],  # duplicate of q-b at 0.85
-    "x-c": unit_at(0.7),  # not a duplicate; nearest stored entry q-a at 0.7
+    # Not a duplicate; nearest stored entry q-a at 0.702: off the 0.005 grid, so the float32 vectors the engine's
+    # embedding tier stores cannot round it across a step (at exactly 0.7 they put it just below 0.70).
+    "x-c": unit_at(0.702),
 }
 
 
@@ -199,7 +201,7 @@ def cal_embed(text: str) -> list[float]:
 def test_calibrate_returns_the_known_threshold() -> None:
     pairs = PairSet(q1=["q-a", "q-b", "q-a"], q2=["p-a", "p-b", "x-c"], labels=[1, 1, 0])
     result = calibrate(pairs, target_precision=0.99, embedder=cal_embed)
-    # Above 0.7 the false hit is gone and both duplicates (0.95, 0.85) still hit.
+    # Above 0.702 the false hit is gone and both duplicates (0.95, 0.85) still hit.
     assert result.threshold == pytest.approx(0.705)
     assert (result.point.precision, result.point.recall) == (1.0, 1.0)
     lenient = calibrate(pairs, target_precision=0.6, embedder=cal_embed)
@@ -294,3 +296,26 @@ def test_opentelemetry_metrics_report_engine_stats() -> None:
     assert points[("lix.semantic.near_misses", (ns,))] == 1
     assert points[("lix.semantic.tokens_saved", (("direction", "input"), ns))] == 7
     assert ("lix.semantic.lookup_latency", (ns, ("quantile", "0.5"))) in points
+
+
+def test_calibrate_with_an_engine_reuses_stored_vectors(tmp_path: Path) -> None:
+    # Issue 15, trap 8: every calibration embedded every text again; through the engine a rerun computes nothing.
+    calls: list[str] = []
+
+    class Counting(FakeEmbedder):
+        def embed(self, text: str) -> list[float]:
+            calls.append(text)
+            return super().embed(text)
+
+    pairs = [
+        {"q1": "alpha beta gamma", "q2": "gamma beta alpha", "label": 1},
+        {"q1": "one two three", "q2": "seven eight nine", "label": 0},
+    ]
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    with Engine(url, embedder=Counting()) as engine:
+        first = calibrate(pairs, 0.99, engine=engine)
+    assert len(calls) == 4
+    with Engine(url, embedder=Counting()) as engine:  # another process: the vectors are in the store
+        again = calibrate(pairs, 0.99, engine=engine)
+        assert engine.stats().embeddings.store_hits == 4
+    assert len(calls) == 4 and again.threshold == first.threshold
