@@ -66,6 +66,20 @@ class _ToolsBase:
         """The policy the engine's configuration gives ``tool`` (``None``: not cached)."""
         return self._tier.policy_for(tool)
 
+    def check_wrapped(self, tool: str, explicit: ToolPolicy | None) -> None:
+        """Framework wrappers call this once per wrapped tool: caching is opt-in per tool, so a tool wrapped with
+        no policy from anywhere runs uncached on every call. That is easy to miss (``cache_tools([...])`` alone
+        caches nothing), so it is logged once per tool and engine."""
+        if explicit is None and not self._tier.configured(tool):
+            self._tier.warn_once(
+                f"no-policy:{tool}",
+                "tool %r is wrapped for caching but no ToolPolicy applies to it, so every call runs the tool: "
+                "pass policies={%r: ToolPolicy(ttl=...)} to cache_tools (policy= to LixCachedTool), or name it "
+                "in the engine's ToolsConfig(tools=...)",
+                tool,
+                tool,
+            )
+
     def policy_for_annotated(
         self,
         tool: str,

@@ -107,6 +107,7 @@ class LixCachedTool(BaseTool):
             extras=getattr(tool, "extras", None),
         )
         self._engine, self._aengine = resolve_engines(engine, engine_options)
+        self._engine.tools.check_wrapped(tool.name, policy)
         self._policy = policy
         self._scope = None if scope is None else validate_scope(scope)
         self._exclude = tuple(exclude)
@@ -199,7 +200,11 @@ def cache_tools(
     scope: str | None = None,
     **engine_options: Any,
 ) -> list[LixCachedTool]:
-    """Wrap every tool of an agent over one shared engine (``policies`` by tool name override the config)."""
+    """Wrap every tool of an agent over one shared engine (``policies`` by tool name override the config).
+
+    Caching is opt-in per tool: a tool with no policy here nor in the engine's ``ToolsConfig`` runs uncached
+    (and a warning is logged once for it); write tools named in ``InvalidationRule``s need none.
+    """
     sync, _ = resolve_engines(engine, engine_options)
     policies = policies or {}
     return [LixCachedTool(t, sync, policy=policies.get(t.name), scope=scope) for t in tools]

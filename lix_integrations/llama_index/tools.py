@@ -69,6 +69,7 @@ class LixCachedTool(AsyncBaseTool):
         self._tool: AsyncBaseTool = adapt_to_async_tool(tool)
         self._inner = tool
         self._engine, self._aengine = resolve_engines(engine, engine_options)
+        self._engine.tools.check_wrapped(tool.metadata.name, policy)
         self._options: dict[str, Any] = {
             "policy": policy,
             "scope": None if scope is None else validate_scope(scope),

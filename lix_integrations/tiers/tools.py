@@ -611,6 +611,14 @@ class ToolTier:
     def is_writer(self, tool: str) -> bool:
         return tool in self._writers
 
+    def configured(self, tool: str) -> bool:
+        """Whether the configuration says anything of ``tool``: a policy (enabled or not), a rule, a write."""
+        return (
+            tool in self._writers
+            or tool in self.config.policies
+            or any(fnmatch.fnmatchcase(tool, pattern) for pattern, _ in self.config.rules)
+        )
+
     def policy_for(self, tool: str, explicit: ToolPolicy | None = None) -> ToolPolicy | None:
         """The policy that applies to ``tool``, or ``None`` when it must not be cached."""
         if tool in self._writers:

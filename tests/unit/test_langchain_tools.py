@@ -221,3 +221,47 @@ def test_agent_loop_runs_a_repeated_tool_call_once(engine: Engine) -> None:
     assert calls == ["k", "k"]  # the write invalidated the read
     stats = engine.stats().tools
     assert stats is not None and stats.tools["lookup"].hits == 1
+
+
+# -- issue 15, trap 11: cache_tools alone caches nothing; the README example names the policy ---------------------
+
+
+def test_a_wrapped_tool_without_a_policy_is_reported_once(caplog: pytest.LogCaptureFixture) -> None:
+    calls: list[str] = []
+    config = ToolsConfig(
+        tools={"lookup": ToolPolicy(), "off": ToolPolicy(enabled=False)},
+        rules=(("fetch_*", ToolPolicy()),),
+        invalidations=(InvalidationRule(writer="save_note", clears=("lookup",)),),
+    )
+
+    def named(name: str) -> BaseTool:
+        return StructuredTool.from_function(lambda query: query, name=name, description=f"{name} tool")
+
+    with Engine(f"memory://lc-warn-{uuid.uuid4().hex}", embedder=FakeEmbedder(), tools=config) as engine:
+        with caplog.at_level("WARNING", logger="lix_integrations"):
+            wrapped = cache_tools(
+                [make_search(calls), named("lookup"), named("off"), named("fetch_page")], engine
+            )
+            cache_tools(
+                [make_search(calls), named("save_note")], engine
+            )  # the same tool again: no second warning
+            LixCachedTool(named("search"), engine, policy=ToolPolicy())  # an explicit policy: nothing to say
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert len(warnings) == 1, warnings
+        assert "'search'" in warnings[0] and "no ToolPolicy" in warnings[0] and "policies=" in warnings[0]
+        wrapped[0].invoke({"query": "q"})
+        wrapped[0].invoke({"query": "q"})
+        assert calls == ["q", "q"]  # what the warning says: it ran every time
+
+
+def test_the_readme_cache_tools_example_caches() -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "cache_tools(" in b]
+    assert len(blocks) == 1
+    namespace: dict[str, Any] = {}
+    exec(compile(blocks[0], "README.md", "exec"), namespace)
+    stats = namespace["tools"][0].stats().tools.tools["get_weather"]
+    assert (stats.misses, stats.hits) == (1, 1)  # the second call came from the cache
