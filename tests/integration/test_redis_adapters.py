@@ -50,3 +50,14 @@ class TestRedisCacheAsync(AsyncCacheTestSuite):
     @pytest.fixture
     async def cache(self, redis_url: str) -> BaseCache:
         return LixSemanticCache(AsyncEngine(redis_url, embedder=FakeEmbedder()))
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_kv_keys_of_any_length(redis_url: str, mode: str) -> None:
+    """Issue 15, trap 2 on Redis: keys past 4,096 characters (a chunk's text) stored under a digest, read back whole."""
+    from lix_integrations.llama_index import LixKVStore
+    from tests.unit.test_llama_index_kvstore import Driver, test_long_keys_round_trip
+
+    store = LixKVStore(redis_url, embedder=FakeEmbedder())
+    test_long_keys_round_trip(Driver(store, mode))
+    store._engine.close()
