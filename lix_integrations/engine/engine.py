@@ -27,7 +27,7 @@ from .keys import digest
 from .kv_api import AsyncKvAPI, KvAPI
 from .node_cache_api import AsyncNodeCacheAPI, NodeCacheAPI
 from .ops import CountEntries, DeleteIds, ScanEntries, SemanticRecord
-from .scope import resolve_scope, validate_scope
+from .scope import resolve_scope, scope_key, scope_label
 from .sessions_api import AsyncSessionsAPI, SessionsAPI
 from .stats import EngineStats, ShadowReport, TokenUsage
 from .tools_api import AsyncToolsAPI, ToolsAPI
@@ -275,7 +275,10 @@ def _single(op: Any) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class SemanticEntry:
-    """One stored answer as listed by ``entries()`` (``llm_key`` is a digest: model settings are not stored)."""
+    """One stored answer as listed by ``entries()`` (``llm_key`` is a digest: model settings are not stored).
+
+    ``scope`` is as the user wrote it (pass it back as ``scope=``); ``""`` for an entry stored without a scope.
+    """
 
     id: int
     scope: str
@@ -292,7 +295,7 @@ def _entry(record: SemanticRecord) -> SemanticEntry:
     payload, usage = unwrap_payload(record.payload)
     return SemanticEntry(
         record.id,
-        record.scope,
+        scope_label(record.scope),
         record.llm_key,
         record.prompt,
         payload,
@@ -312,9 +315,9 @@ def _scan(
                 f"{name} must be a {'positive' if name == 'limit' else 'non-negative'} integer"
             )
     llm_key = None if llm_string is None else digest("llm", llm_string)
-    if scope is not None:
-        validate_scope(scope)  # the rule every scope obeys: what cannot be stored cannot be listed either
-    return ScanEntries(core.config.namespace, scope=scope, llm_key=llm_key, after_id=after_id, limit=limit)
+    # The rule every scope obeys (what cannot be stored cannot be listed either), in the stored form.
+    stored = None if scope is None else scope_key(scope)
+    return ScanEntries(core.config.namespace, scope=stored, llm_key=llm_key, after_id=after_id, limit=limit)
 
 
 def _usage(usage: TokenUsage | Mapping[str, Any] | None) -> TokenUsage | None:

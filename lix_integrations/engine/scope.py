@@ -8,6 +8,16 @@ One rule for every scope a user writes, in the API and in the ``lix`` command al
 nested with ``/`` (``"tenant-b"``, ``"tenant-b/user-1"``), each name non-empty, without control characters, at
 most 256 characters. ``scope="tenant-b/user-1"`` is the same scope as ``scope="tenant-b"`` with
 ``lix_scope("user-1")`` inside it, and what ``lix inspect`` shows can be passed back as it is.
+
+**No user scope is "no scope".** Entries stored without a scope carry the internal value :data:`UNSCOPED`
+(``"global"``, the value every store written so far holds, so those entries stay readable unscoped). A scope a
+user writes is stored *encoded*, one name at a time: a name that is a reserved word of the key scheme
+(``global``), or that starts with a reserved prefix (``run:``, which the tool tier appends for run-scoped calls,
+and ``~``, the escape itself), is stored with a ``~`` in front; every other name is stored as written. The
+encoding is one-to-one, so ``scope="global"`` is a scope of its own and never reads, overwrites or clears the
+unscoped entries (issue 14, defect 3: a tenant named ``global`` did all three), and stores written before keep
+every scope whose names are not reserved. :func:`resolve_scope` gives the stored form, :func:`scope_key`
+encodes a user's scope, :func:`scope_label` decodes a stored one.
 """
 
 from __future__ import annotations
@@ -20,14 +30,26 @@ from ..errors import InvalidIdError
 
 __all__ = [
     "GLOBAL_SCOPE",
+    "RESERVED_SCOPE_NAMES",
+    "RESERVED_SCOPE_PREFIXES",
+    "UNSCOPED",
     "current_scope",
     "lix_scope",
     "resolve_scope",
+    "scope_key",
+    "scope_label",
+    "scope_path",
     "validate_scope",
     "validate_scope_part",
 ]
 
-GLOBAL_SCOPE = "global"
+#: The stored scope of entries written without one; internal (no user scope encodes to it).
+UNSCOPED = "global"
+GLOBAL_SCOPE = UNSCOPED  # the name this had before scopes were encoded
+#: Names and name prefixes of the key scheme a user's scope name is escaped from (see the module docstring).
+RESERVED_SCOPE_NAMES = frozenset({UNSCOPED})
+RESERVED_SCOPE_PREFIXES = ("~", "run:")
+_ESCAPE = "~"
 _MAX_SCOPE_PART = 256
 
 _scope_parts: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("lix_scope", default=())
@@ -76,12 +98,38 @@ def lix_scope(*parts: str) -> Iterator[str]:
 
 
 def current_scope() -> str:
-    """The scope set by enclosing :func:`lix_scope` blocks, or the global scope."""
+    """The scope set by enclosing :func:`lix_scope` blocks as written (``"global"`` when none is set; for display:
+    the stored form is :func:`resolve_scope`'s)."""
     parts = _scope_parts.get()
     return "/".join(parts) if parts else GLOBAL_SCOPE
 
 
-def resolve_scope(fixed: str | None) -> str:
-    """Combine an adapter's fixed scope with the request scope; both narrow, neither widens."""
+def _encode_name(name: str) -> str:
+    if name in RESERVED_SCOPE_NAMES or name.startswith(RESERVED_SCOPE_PREFIXES):
+        return _ESCAPE + name
+    return name
+
+
+def scope_key(scope: str) -> str:
+    """The stored form of a scope a user wrote (validated): each name escaped from the reserved words."""
+    return "/".join(_encode_name(name) for name in validate_scope(scope).split("/"))
+
+
+def scope_label(stored: str) -> str:
+    """A stored scope as the user wrote it (``""`` for entries stored without one); inverse of :func:`scope_key`."""
+    if stored == UNSCOPED:
+        return ""
+    return "/".join(name[1:] if name.startswith(_ESCAPE) else name for name in stored.split("/"))
+
+
+def scope_path(fixed: str | None) -> str | None:
+    """An adapter's fixed scope nested with the request scope, as written, or ``None`` when there is neither."""
     parts: tuple[str, ...] = ((validate_scope(fixed),) if fixed is not None else ()) + _scope_parts.get()
-    return "/".join(parts) if parts else GLOBAL_SCOPE
+    return "/".join(parts) if parts else None
+
+
+def resolve_scope(fixed: str | None) -> str:
+    """Combine an adapter's fixed scope with the request scope (both narrow, neither widens), in stored form:
+    :data:`UNSCOPED` when there is neither, else the names encoded by :func:`scope_key`."""
+    path = scope_path(fixed)
+    return UNSCOPED if path is None else scope_key(path)

@@ -25,7 +25,7 @@ from ..config import check_threshold
 from ..engine.engine import AsyncEngine, Engine
 from ..engine.flight import caller_probe
 from ..engine.resolve import resolve_engines
-from ..engine.scope import GLOBAL_SCOPE, lix_scope, resolve_scope, validate_scope
+from ..engine.scope import lix_scope, scope_path, validate_scope
 from ..engine.stats import EngineStats
 from ..errors import ConfigError, InvalidPromptError, SerializationError
 from ..tiers.semantic import Candidate, SemanticHit
@@ -237,13 +237,12 @@ class LixSemanticCache(BaseCache):
             raise TypeError(f"llm_string must be a str, got {type(llm_string).__name__}")
         extra = kwargs.get("scope")
         if extra is None:
-            effective = resolve_scope(self._scope)
-            # Neither a fixed scope nor an active lix_scope: the caller means every entry of the namespace.
-            return (None if self._scope is None and effective == GLOBAL_SCOPE else effective), llm_string
+            # Neither a fixed scope nor an active lix_scope (None): the caller means every entry of the namespace.
+            return scope_path(self._scope), llm_string
         if not isinstance(extra, str):
             raise TypeError(f"scope must be a str, got {type(extra).__name__}")
         with lix_scope(*extra.split("/")):  # validates each part, as a lookup under that scope would
-            return resolve_scope(self._scope), llm_string
+            return scope_path(self._scope), llm_string
 
 
 def _flag(value: object, name: str) -> bool:

@@ -50,7 +50,7 @@ from pydantic_core import PydanticSerializationError
 from ..config import check_threshold
 from ..engine.engine import AsyncEngine, Engine
 from ..engine.resolve import resolve_engines
-from ..engine.scope import GLOBAL_SCOPE, lix_scope, resolve_scope, validate_scope
+from ..engine.scope import lix_scope, scope_path, validate_scope
 from ..engine.stats import EngineStats
 from ..errors import ConfigError, InvalidPromptError
 from ..tiers.semantic import Candidate, SemanticHit
@@ -503,11 +503,10 @@ class LixCachedLLM(LLM):
         With no scope anywhere, the whole namespace is cleared, like ``LixSemanticCache.clear()``.
         """
         if scope is None:
-            effective = resolve_scope(self.scope)
-            target = None if self.scope is None and effective == GLOBAL_SCOPE else effective
+            target = scope_path(self.scope)  # None: no scope anywhere, the whole namespace
         else:
             with lix_scope(*scope.split("/")):
-                target = resolve_scope(self.scope)
+                target = scope_path(self.scope)
         return self._engine.semantic.clear(scope=target)
 
     def stats(self) -> EngineStats:

@@ -39,7 +39,7 @@ from ..engine.ops import (
     VectorSearch,
     WithPromptVector,
 )
-from ..engine.scope import GLOBAL_SCOPE, validate_scope
+from ..engine.scope import UNSCOPED, scope_key
 from ..engine.stats import SemanticCounters, ShadowDecision, TokenUsage
 from ..errors import InvalidInputError, InvalidPromptError
 
@@ -137,7 +137,7 @@ def _check_utf8(text: str, what: str, error: type[InvalidInputError]) -> None:
 
 
 def prepare_query(
-    prompt: object, llm_string: object, *, context: str = "", scope: str = GLOBAL_SCOPE, max_prompt_bytes: int
+    prompt: object, llm_string: object, *, context: str = "", scope: str = UNSCOPED, max_prompt_bytes: int
 ) -> PreparedQuery:
     """Validate a prompt and derive its exact key, partition and model key."""
     if not isinstance(prompt, str):
@@ -353,9 +353,10 @@ class SemanticTier:
     def clear(self, *, scope: str | None = None, llm_string: str | None = None) -> Flow[int]:
         """Delete entries of a scope, of a model's settings, of both, or (no filter) the whole namespace."""
         llm_key = None if llm_string is None else digest("llm", llm_string)
-        if scope is not None:
-            validate_scope(scope)
-        removed: int = yield DeleteMatching(self.namespace, scope=scope, llm_key=llm_key)
+        stored = (
+            None if scope is None else scope_key(scope)
+        )  # "global" is a scope of its own, never "no scope"
+        removed: int = yield DeleteMatching(self.namespace, scope=stored, llm_key=llm_key)
         return removed
 
     def purge_expired(self) -> Flow[int]:

@@ -48,7 +48,7 @@ from ..engine.clock import Clock
 from ..engine.flows import Flow
 from ..engine.keys import digest
 from ..engine.ops import KvDelete, KvDeleteWhere, KvGet, KvItem, KvPut
-from ..engine.scope import GLOBAL_SCOPE, resolve_scope, validate_scope, validate_scope_part
+from ..engine.scope import UNSCOPED, resolve_scope, scope_key, validate_scope_part
 from ..errors import ConfigError, InvalidIdError, InvalidInputError, SerializationError
 
 __all__ = [
@@ -637,7 +637,7 @@ class ToolTier:
 
     def scope_for(self, policy: ToolPolicy, fixed: str | None, run_id: str | None) -> str | None:
         if policy.scope is ToolScope.GLOBAL:
-            return validate_scope(fixed) if fixed is not None else GLOBAL_SCOPE
+            return scope_key(fixed) if fixed is not None else UNSCOPED
         scope = resolve_scope(fixed)
         if policy.scope is ToolScope.RUN:
             run = run_id if run_id is not None else current_run()
@@ -733,7 +733,7 @@ class ToolTier:
             tags.extend(_arg_tag(name, value) for name, value in sorted(canon.items()))
         prefix = ""
         if scope is not None:
-            prefix = validate_scope(scope) + "/"
+            prefix = scope_key(scope) + "/"  # the stored form: "global" never means the unscoped entries
         deleted: int = yield KvDeleteWhere(self.namespace, TABLE, prefix=prefix, tags=tuple(tags))
         if tool is not None and deleted:
             self.counters.add(tool, "invalidated", deleted)
