@@ -48,7 +48,17 @@ class InvalidPromptError(InvalidInputError):
 
 
 class InvalidVectorError(InvalidInputError):
-    """An embedding has the wrong dimension or non-finite components."""
+    """An embedding has the wrong dimension or non-finite components.
+
+    ``cause`` names the problem (``nan_or_inf``, ``wrong_dimension``, ``empty``, ``zero``, ``invalid``); when a
+    model produced the vector, ``output`` is what it returned (the embedding wrappers hand it back under
+    ``fail_open``).
+    """
+
+    def __init__(self, message: str, *, cause: str = "invalid", output: object = None) -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.output = output
 
 
 class InvalidIdError(InvalidInputError):

@@ -19,6 +19,7 @@ from ..embedders import Embedder, as_embedder
 from ..errors import BackendError, ConfigError, LixError, SettingsMismatchError
 from ..redaction import redact_url, redact_userinfo_password
 from .clock import Clock, SystemClock
+from .embedder_faults import EMBEDDER_FAULTS, EmbedderFaults
 from .flows import Flow, T, run_async, run_sync
 from .ops import (
     Embed,
@@ -98,6 +99,7 @@ class EngineCore:
         self._recent_lock = threading.Lock()
         self._closed = False
         self._outage = False
+        self.faults = EmbedderFaults()
 
     # -- stored settings -----------------------------------------------------------------------------------
 
@@ -290,11 +292,14 @@ class EngineCore:
     # -- failing open ----------------------------------------------------------------------------------------
 
     def run_cache(self, flow: Flow[T], fallback: T) -> T:
-        """Run a cache flow; with ``fail_open``, a store failure gives ``fallback`` instead of an exception."""
+        """Run a cache flow; with ``fail_open``, a store failure or an embedder fault (see
+        :mod:`.embedder_faults`) gives ``fallback`` instead of an exception."""
         try:
             result = self.run(flow)
         except BackendError as exc:
             return self._failed(exc, fallback)
+        except EMBEDDER_FAULTS as exc:
+            return self.faults.handle(exc, self.config.fail_open, fallback, "a cache step")  # type: ignore[no-any-return]
         self._recovered()
         return result
 
@@ -303,6 +308,8 @@ class EngineCore:
             result = await self.arun(flow)
         except BackendError as exc:
             return self._failed(exc, fallback)
+        except EMBEDDER_FAULTS as exc:
+            return self.faults.handle(exc, self.config.fail_open, fallback, "a cache step")  # type: ignore[no-any-return]
         self._recovered()
         return result
 
@@ -330,6 +337,7 @@ class EngineCore:
         self.semantic_counters.reset()
         for tier in (self.kv, self.tools, self.embeddings, self.sessions, self.node_cache):
             tier.counters.reset()
+        self.faults.reset()
 
     def stats(self) -> EngineStats:
         return EngineStats(
@@ -339,6 +347,7 @@ class EngineCore:
             kv=self.kv.counters.snapshot(),
             tools=self.tools.counters.snapshot(),
             sessions=self.sessions.counters.snapshot(),
+            embedder_faults=self.faults.snapshot(),
         )
 
     def close(self) -> None:

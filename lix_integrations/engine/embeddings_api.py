@@ -11,6 +11,7 @@ lists of Python floats from the ``embed_documents`` / ``embed_query`` convenienc
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy.typing as npt
 from ..errors import InvalidInputError
 from ..tiers.embeddings import EmbeddingModel, EmbeddingStats, Matrix, Vector
 from .core import EngineCore
+from .embedder_faults import EMBEDDER_FAULTS
 
 __all__ = ["AsyncEmbeddingsAPI", "EmbeddingsAPI"]
 
@@ -66,11 +68,19 @@ class EmbeddingsAPI(_Base):
         space: str = "",
         ttl: float | None = None,
     ) -> Matrix:
-        """A (len(texts), dimension) float32 array in input order; only uncached distinct texts are computed."""
+        """A (len(texts), dimension) float32 array in input order; only uncached distinct texts are computed.
+
+        Under ``fail_open``, vectors the model returned unusable (NaN, wrong dimension...) or a store written by
+        another embedder make this call return the model's own output, uncached (see ``embedder_faults.py``).
+        """
         tier = self._core.embeddings
-        return self._core.run(
-            tier.embed(texts, _default_model(self._core, model), role=role, space=space, ttl=ttl)
-        )
+        resolved = _default_model(self._core, model)
+        try:
+            return self._core.run(tier.embed(texts, resolved, role=role, space=space, ttl=ttl))
+        except EMBEDDER_FAULTS as exc:
+            return self._core.faults.passthrough(  # type: ignore[no-any-return]
+                exc, self._core.config.fail_open, list(texts), resolved.compute
+            )
 
     def embed_documents(self, texts: Sequence[str], **options: Any) -> list[list[float]]:
         return self.embed(texts, role="document", **options).tolist()  # type: ignore[no-any-return]
@@ -145,8 +155,24 @@ class AsyncEmbeddingsAPI(_Base):
         ttl: float | None = None,
     ) -> Matrix:
         tier = self._core.embeddings
-        flow = tier.embed(texts, _default_model(self._core, model), role=role, space=space, ttl=ttl)
-        return await self._core.arun(flow)
+        resolved = _default_model(self._core, model)
+        flow = tier.embed(texts, resolved, role=role, space=space, ttl=ttl)
+        try:
+            return await self._core.arun(flow)
+        except EMBEDDER_FAULTS as exc:
+            output = getattr(exc, "output", None)
+            if output is None and self._core.config.fail_open:  # a settings mismatch: ask the model itself
+                if resolved.acompute is not None:
+                    output = await resolved.acompute(list(texts))
+                elif resolved.compute is not None:
+                    output = await asyncio.to_thread(resolved.compute, list(texts))
+            computed = output
+            return self._core.faults.passthrough(  # type: ignore[no-any-return]
+                exc,
+                self._core.config.fail_open,
+                list(texts),
+                None if computed is None else lambda _: computed,
+            )
 
     async def embed_documents(self, texts: Sequence[str], **options: Any) -> list[list[float]]:
         return (await self.embed(texts, role="document", **options)).tolist()  # type: ignore[no-any-return]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -165,6 +165,8 @@ class EngineStats:
     tools: ToolsStats | None = None
     sessions: SessionStats | None = None
     embeddings: EmbeddingStats | None = None
+    #: Embedder faults a cache step skipped under ``fail_open``, by cause (see ``engine/embedder_faults.py``).
+    embedder_faults: Mapping[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -174,6 +176,7 @@ class EngineStats:
             "tools": None if self.tools is None else self.tools.to_dict(),
             "sessions": None if self.sessions is None else self.sessions.to_dict(),
             "embeddings": None if self.embeddings is None else self.embeddings.to_dict(),
+            "embedder_faults": dict(self.embedder_faults),
         }
 
 

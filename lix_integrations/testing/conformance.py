@@ -322,10 +322,15 @@ class SemanticConformance:
         self, make: Callable[..., SemanticDriver], cache: SemanticDriver, vector: list[float]
     ) -> None:
         cache.update(QUESTION, LLM_A, "Paris")
-        bad = make(embedder=_FixedVectorEmbedder(FakeEmbedder().name, vector))
+        bad = make(embedder=_FixedVectorEmbedder(FakeEmbedder().name, vector), fail_open=False)
         with pytest.raises(InvalidVectorError):
             bad.update("another question entirely", LLM_A, "x")
         assert cache.count() == 1 and cache.lookup(QUESTION, LLM_A) is not None
+        # fail_open (the default): a miss and a skipped update, never an error (issue 14, defect 7)
+        lenient = make(embedder=_FixedVectorEmbedder(FakeEmbedder().name, vector))
+        assert lenient.update("another question entirely", LLM_A, "x") is None
+        assert lenient.lookup("another question entirely", LLM_A) is None
+        assert cache.count() == 1
 
     def test_other_embedder_is_refused(
         self, make: Callable[..., SemanticDriver], cache: SemanticDriver
@@ -342,7 +347,7 @@ class SemanticConformance:
     ) -> None:
         first = make(embedder=_NamedCallable("undeclared", 16))
         first.update(QUESTION, LLM_A, "Paris")
-        second = make(embedder=_NamedCallable("undeclared", 8))
+        second = make(embedder=_NamedCallable("undeclared", 8), fail_open=False)
         with pytest.raises((SettingsMismatchError, InvalidVectorError), match="dimension"):
             second.update(UNRELATED, LLM_A, "bread")
         assert first.count() == 1

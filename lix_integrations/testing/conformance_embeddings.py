@@ -204,7 +204,8 @@ class EmbeddingConformance:
 
     # -- validation and errors ---------------------------------------------------------------------------------
 
-    def test_dimension_mismatch_on_write(self, emb: EmbeddingDriver) -> None:
+    def test_dimension_mismatch_on_write(self, make: Callable[..., EmbeddingDriver]) -> None:
+        emb = make(fail_open=False)  # with fail_open (the default) the model's own output is handed back
         liar = BatchModel(dimension=8, returns=4)
         with pytest.raises(InvalidVectorError, match="dimension 4, expected 8"):
             emb.embed(["a"], model=liar.model())
@@ -212,14 +213,16 @@ class EmbeddingConformance:
         with pytest.raises(InvalidVectorError, match="dimension"):
             emb.put("doc-1", [0.1] * 4, model=BatchModel(dimension=8).model())
 
-    def test_undeclared_dimension_is_learned_and_enforced(self, emb: EmbeddingDriver) -> None:
+    def test_undeclared_dimension_is_learned_and_enforced(self, make: Callable[..., EmbeddingDriver]) -> None:
+        emb = make(fail_open=False)
         fake = BatchModel(dimension=8)
         emb.embed(["a"], model=fake.model(dimension=None))
         fake.returns = 5
         with pytest.raises(InvalidVectorError, match="dimension"):
             emb.embed(["b"], model=fake.model(dimension=None))
 
-    def test_dimension_checked_on_read(self, emb: EmbeddingDriver, fake: BatchModel) -> None:
+    def test_dimension_checked_on_read(self, make: Callable[..., EmbeddingDriver], fake: BatchModel) -> None:
+        emb = make(fail_open=False)
         model = fake.model()
         key = emb.tier.key(model, "document", "poisoned")
         emb.engine._core.run(
@@ -228,7 +231,9 @@ class EmbeddingConformance:
         with pytest.raises(InvalidVectorError, match="dimension 3, expected 8"):
             emb.embed(["poisoned"], model=model)
 
-    def test_bad_model_output_is_refused(self, emb: EmbeddingDriver) -> None:
+    def test_bad_model_output_is_refused(self, make: Callable[..., EmbeddingDriver]) -> None:
+        emb = make(fail_open=False)
+
         def nan(texts: list[str]) -> list[list[float]]:
             return [[float("nan")] * 8 for _ in texts]
 

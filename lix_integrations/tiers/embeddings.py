@@ -299,7 +299,9 @@ def decode_vector(raw: bytes, dimension: int | None) -> Vector:
             f"stored embedding is {len(raw)} bytes, not a whole number of float32 values"
         )
     if dimension is not None and len(raw) != 4 * dimension:
-        raise InvalidVectorError(f"stored embedding has dimension {len(raw) // 4}, expected {dimension}")
+        raise InvalidVectorError(
+            f"stored embedding has dimension {len(raw) // 4}, expected {dimension}", cause="wrong_dimension"
+        )
     vec = np.frombuffer(raw, dtype=_DTYPE)
     return vec.astype(np.float32, copy=False)
 
@@ -337,7 +339,10 @@ def _as_matrix(raw: object, count: int, dimension: int | None, model: str) -> Ma
             f"embedding model {model!r} returned {type(raw).__name__}, not a list"
         ) from None
     if len(rows) != count:
-        raise InvalidVectorError(f"embedding model {model!r} returned {len(rows)} vectors for {count} texts")
+        raise InvalidVectorError(
+            f"embedding model {model!r} returned {len(rows)} vectors for {count} texts",
+            cause="wrong_dimension",
+        )
     try:
         matrix = np.asarray(rows, dtype=np.float32)
     except (TypeError, ValueError) as exc:
@@ -345,20 +350,28 @@ def _as_matrix(raw: object, count: int, dimension: int | None, model: str) -> Ma
             f"embedding model {model!r} returned vectors that are not equal-length numbers: {exc}"
         ) from None
     if matrix.ndim != 2 or matrix.shape[1] == 0:
-        raise InvalidVectorError(f"embedding model {model!r} returned an array of shape {matrix.shape}")
+        raise InvalidVectorError(
+            f"embedding model {model!r} returned an array of shape {matrix.shape}",
+            cause="empty" if matrix.size == 0 else "wrong_dimension",
+        )
     if dimension is not None and matrix.shape[1] != dimension:
         raise InvalidVectorError(
-            f"embedding model {model!r} returned dimension {matrix.shape[1]}, expected {dimension}"
+            f"embedding model {model!r} returned dimension {matrix.shape[1]}, expected {dimension}",
+            cause="wrong_dimension",
         )
     if not np.all(np.isfinite(matrix)):
-        raise InvalidVectorError(f"embedding model {model!r} returned NaN or infinite values")
+        raise InvalidVectorError(
+            f"embedding model {model!r} returned NaN or infinite values", cause="nan_or_inf"
+        )
     return matrix
 
 
 def _normalized(matrix: Matrix, model: str) -> Matrix:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     if np.any(norms == 0) or not np.all(np.isfinite(norms)):
-        raise InvalidVectorError(f"embedding model {model!r} returned a zero-length vector (no direction)")
+        raise InvalidVectorError(
+            f"embedding model {model!r} returned a zero-length vector (no direction)", cause="zero"
+        )
     unit: Matrix = (matrix / norms).astype(np.float32, copy=False)
     return unit
 
@@ -475,7 +488,10 @@ class EmbeddingTier:
         with self._lock:
             known = self._dims.setdefault(model_key, dimension)
         if known != dimension:
-            raise InvalidVectorError(f"embedding has dimension {dimension}, expected {known} for this model")
+            raise InvalidVectorError(
+                f"embedding has dimension {dimension}, expected {known} for this model",
+                cause="wrong_dimension",
+            )
 
     def _expiry(self, now: float, ttl: float | None) -> float | None:
         ttl = self.config.ttl if ttl is None else ttl
@@ -674,11 +690,18 @@ class EmbeddingTier:
             started = time.perf_counter()
             raw = yield EmbedBatch(tuple(batch), model.compute, model.acompute)
             self.counters.add_compute(len(batch), time.perf_counter() - started)
-            matrix = _as_matrix(raw, len(batch), dimension, model.name)
-            if model.normalize:
-                matrix = _normalized(matrix, model.name)
-            if dimension is None:
-                self._learn(model_key, int(matrix.shape[1]))
+            try:
+                matrix = _as_matrix(raw, len(batch), dimension, model.name)
+                if model.normalize:
+                    matrix = _normalized(matrix, model.name)
+                if dimension is None:
+                    self._learn(model_key, int(matrix.shape[1]))
+            except InvalidVectorError as exc:
+                if len(missing) == len(
+                    texts
+                ):  # the model's answer covers every text: a wrapper can return it
+                    exc.output = raw
+                raise
             computed = [(key, matrix[i].copy()) for i, key in enumerate(missing)]
             found.update(computed)
             if use_store:
