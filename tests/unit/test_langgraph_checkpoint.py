@@ -9,12 +9,14 @@ import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.channels.delta import DeltaChannel
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.graph import END, START, StateGraph
 
 from lix_integrations import Engine, SerializationError
 from lix_integrations.errors import ConfigError, InvalidIdError
@@ -447,3 +449,37 @@ def test_a_thread_deleted_by_another_saver_is_written_whole_again(url: str) -> N
     messages = other.get_tuple(cfg("elsewhere")).checkpoint["channel_values"]["messages"]
     assert [m.content for m in messages] == ["x", "y"]
     engine.close()
+
+
+def _extend(state: list[str] | None, writes: list[list[str]]) -> list[str]:
+    out = list(state or [])
+    for w in writes:
+        out.extend(w)
+    return out
+
+
+class DeltaState(TypedDict):
+    log: Annotated[list[str], DeltaChannel(_extend, snapshot_frequency=3)]
+
+
+def _step(state: DeltaState) -> dict[str, list[str]]:
+    return {"log": [f"step {len(state.get('log') or [])}"]}
+
+
+def test_a_delta_channel_rebuilds_its_value_from_stored_writes(url: str) -> None:
+    """LangGraph's DeltaChannel keeps only a sentinel in most checkpoints and replays ancestor writes (walked
+    through get_tuple/parent_config, pending writes in writes_sort_key order) from the last snapshot."""
+    builder = StateGraph(DeltaState)
+    builder.add_node("step", _step)
+    builder.add_edge(START, "step")
+    builder.add_edge("step", END)
+    shared = Engine(url) if url.startswith("memory") else None
+    saver = LixCheckpointSaver(shared or url)
+    graph = builder.compile(checkpointer=saver)
+    for i in range(7):
+        graph.invoke({"log": [f"input {i}"]}, cfg("delta-graph"))
+    expected = graph.get_state(cfg("delta-graph")).values["log"]
+    assert len(expected) == 14 and expected[:2] == ["input 0", "step 1"]
+    saver.close()
+    again = builder.compile(checkpointer=LixCheckpointSaver(shared or url))
+    assert again.get_state(cfg("delta-graph")).values["log"] == expected
