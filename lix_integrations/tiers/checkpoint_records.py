@@ -233,14 +233,14 @@ def encode_item(item: Typed) -> bytes:
     return b"".join((FORMAT, item.type.encode(), b"\x00", item.data))
 
 
-def decode_item(raw: bytes, where: str) -> Typed:
+def decode_item(raw: bytes, key: str) -> Typed:
     sep = raw.find(b"\x00")
     if raw[:1] != FORMAT or sep < 1:
-        raise SerializationError(f"stored list item {where} is corrupt or was tampered with")
+        raise SerializationError(f"stored list item {key!r} is corrupt or was tampered with")
     try:
         return Typed(raw[1:sep].decode(), raw[sep + 1 :])
     except UnicodeDecodeError:
-        raise SerializationError(f"stored list item {where} is corrupt or was tampered with") from None
+        raise SerializationError(f"stored list item {key!r} is corrupt or was tampered with") from None
 
 
 def encode_record(cp: NewCheckpoint) -> bytes:

@@ -468,7 +468,7 @@ class CheckpointTier:
             for ikey, item_raw in zip(ordered, raws):
                 if item_raw is None:
                     continue
-                item = decode_item(item_raw, repr(ikey))
+                item = decode_item(item_raw, ikey)
                 if item_digest(item) != bytes.fromhex(ikey.rsplit(SEP, 1)[1]):
                     raise SerializationError(
                         f"stored list item {ikey!r} does not match its digest (tampered)"
