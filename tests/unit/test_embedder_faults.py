@@ -19,11 +19,12 @@ from typing import Any
 import pytest
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.llms import MockLLM
 
 from lix_integrations import AsyncEngine, Engine, InvalidVectorError, SettingsMismatchError
 from lix_integrations.langchain import LixCachedEmbeddings, LixSemanticCache
-from lix_integrations.llama_index import LixCachedLLM
+from lix_integrations.llama_index import LixCachedEmbedding, LixCachedLLM
 from lix_integrations.testing import FakeEmbedder
 from lix_integrations.tiers.tools import ToolPolicy
 
@@ -287,3 +288,32 @@ class _Good(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
+
+
+class _NanLlama(MockEmbedding):
+    """A LlamaIndex model whose own vectors hold NaN."""
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "NanLlama"
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return [bad_vector("nan") for _ in texts]
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._get_text_embeddings(texts)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return bad_vector("nan")
+
+
+def test_llama_index_embedding_wrapper_returns_the_models_own_vectors(url: str) -> None:
+    cached = LixCachedEmbedding(_NanLlama(embed_dim=DIM), url, embedder=FakeEmbedder())
+    got = cached.get_text_embedding_batch(["a", "b"])
+    assert _same(got, [bad_vector("nan")] * 2)
+    got = asyncio.run(cached.aget_text_embedding_batch(["a", "b"]))
+    assert _same(got, [bad_vector("nan")] * 2)
+    assert cached.engine.stats().embedder_faults == {"nan_or_inf": 2}
+    strict = LixCachedEmbedding(_NanLlama(embed_dim=DIM), url, embedder=FakeEmbedder(), fail_open=False)
+    with pytest.raises(InvalidVectorError):
+        strict.get_text_embedding_batch(["a"])
