@@ -205,7 +205,10 @@ def _progress() -> Progress:
 
 
 def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    table = Table(title=title, title_justify="left")
+    # The title is a line of its own: as the table's caption rich wraps it to the table's width, and a long
+    # store URL over a narrow table came out a few characters a line.
+    _out.print(title, markup=False, highlight=False, soft_wrap=True)
+    table = Table()
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:

@@ -239,6 +239,8 @@ def test_piped_tables_keep_each_row_on_one_line(store: str) -> None:
     assert "Who wrote Hamlet?" in row
     sessions = lix("inspect", "--url", store, "--tier", "sessions", env={"COLUMNS": ""})
     assert any("chat-1" in line and "5" in line for line in sessions.stdout.splitlines())
+    cleared = lix("clear", "--url", store, "--yes", env={"COLUMNS": ""})  # a title wider than its table
+    assert f"cleared namespace 'default' of {store}" in cleared.stdout.splitlines()
 
 
 # -- trap 1: the demo and bench keep to a namespace of their own; `lix clear` --------------------------------------
