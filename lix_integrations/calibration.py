@@ -339,12 +339,18 @@ class Calibration:
     target_precision: float
     embedder: str
     pairs: int
+    #: With a verifier: its name and the chosen verifier threshold; ``threshold`` is then the cosine floor and
+    #: the curve runs over verifier scores.
+    verifier: str | None = None
+    verifier_threshold: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
 
         return {
             "threshold": self.threshold,
+            "verifier": self.verifier,
+            "verifier_threshold": self.verifier_threshold,
             "target_precision": self.target_precision,
             "embedder": self.embedder,
             "pairs": self.pairs,
@@ -372,9 +378,10 @@ class Calibration:
         ax.plot(xs, [p.precision for p in self.curve.points], label="precision")
         ax.plot(xs, [p.recall for p in self.curve.points], label="recall")
         ax.plot(xs, [p.hit_rate for p in self.curve.points], label="hit rate")
-        ax.axvline(self.threshold, color="grey", linestyle="--", label=f"threshold {self.threshold:.3f}")
+        chosen = self.threshold if self.verifier_threshold is None else self.verifier_threshold
+        ax.axvline(chosen, color="grey", linestyle="--", label=f"threshold {chosen:.3f}")
         ax.axhline(self.target_precision, color="grey", linestyle=":", linewidth=0.8)
-        ax.set_xlabel("similarity threshold")
+        ax.set_xlabel("similarity threshold" if self.verifier is None else f"{self.verifier} score threshold")
         ax.set_ylim(0.0, 1.02)
         ax.set_title(f"{self.embedder}: {self.pairs} pairs, target precision {self.target_precision}")
         ax.legend(loc="lower left")
@@ -409,6 +416,8 @@ def calibrate(
     embedder: Any = None,
     thresholds: Sequence[float] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    verifier: Any = None,
+    floor: float | None = None,
 ) -> Calibration:
     """The lowest threshold whose precision on ``pairs`` reaches ``target_precision``, for the embedder in use.
 
@@ -419,6 +428,11 @@ def calibrate(
     embedded through its embedding tier (as prompts are), so a rerun on the same store reads the vectors back
     instead of computing them again. ``progress(done, total)`` is called while texts are embedded. Raises
     :class:`InvalidInputError` when no threshold reaches the target.
+
+    With a verifier (``verifier``: anything the engine's ``verifier`` option takes, ``"auto"`` and ``"off"``
+    included; by default the ``engine``'s own, else none), the lookups go through the cosine ``floor``
+    (default: the engine's threshold, else the verifier's calibrated floor) and the verifier, and the answer
+    is the verifier threshold (``verifier_threshold``).
     """
     from .embedders import as_embedder
 
@@ -444,6 +458,19 @@ def calibrate(
                 progress(min(start + step, len(texts)), len(texts))
         return np.asarray(rows, dtype=np.float64)
 
+    if verifier is None and engine is not None:
+        verifier = engine._core.semantic.verifier
+    if verifier is not None:
+        from .calibration_verifier import calibrate_verifier
+        from .tiers.verifier import Verifier, resolve_verifier
+
+        chosen = verifier if isinstance(verifier, Verifier) else resolve_verifier(verifier, model.name)
+        if chosen is not None:
+            if floor is None and engine is not None:
+                floor = engine.semantic.threshold
+            return calibrate_verifier(
+                pair_set, embed, model.name, chosen, floor, float(target_precision), thresholds
+            )
     curve = evaluate(pair_set, embed, thresholds)
     point = curve.for_precision(float(target_precision))
     return Calibration(

@@ -125,6 +125,12 @@ class EngineConfig:
     # exact key and searches in one round trip; "auto" embeds first only when that is cheaper: the prompt's
     # vector is already in memory, or the embedder has been measured faster than a quarter of a round trip.
     lookup_order: str = "auto"
+    # The semantic tier's verifier (tiers/verifier.py): "auto" (the bundled one for the default embedder, else
+    # none), "off", a bundled verifier's name, or a callable (prompt, candidate_prompt) -> float. With a verifier,
+    # ``threshold`` is the cosine floor for candidates and ``verifier_threshold`` the score a hit needs (``None``:
+    # the bundled verifier's calibrated value; 0.5 for a callable).
+    verifier: Any = "auto"
+    verifier_threshold: float | None = None
     kv: KvConfig = field(default_factory=lambda: _default_kv_config())
     tools: ToolsConfig = field(default_factory=lambda: _default_tools_config())
     sessions: SessionConfig = field(default_factory=lambda: _default_sessions_config())
@@ -177,6 +183,20 @@ class EngineConfig:
             raise ConfigError(
                 f"lookup_order must be one of {', '.join(LOOKUP_ORDERS)}, got {self.lookup_order!r}"
             )
+        if isinstance(self.verifier, str):
+            if not self.verifier:
+                raise ConfigError(
+                    "verifier must be 'auto', 'off', a bundled verifier's name or a callable, got ''"
+                )
+        elif not callable(self.verifier):
+            raise ConfigError(
+                "verifier must be 'auto', 'off', a bundled verifier's name or a callable (prompt, candidate_prompt)"
+                f" -> float, got {type(self.verifier).__name__}"
+            )
+        if self.verifier_threshold is not None and (
+            not _is_number(self.verifier_threshold) or not math.isfinite(self.verifier_threshold)
+        ):
+            raise ConfigError(f"verifier_threshold must be a finite number, got {self.verifier_threshold!r}")
         try:
             object.__setattr__(self, "sampling", SamplingPolicy(self.sampling))
         except ValueError:
@@ -206,7 +226,8 @@ class EngineConfig:
     def from_env(cls, prefix: str = "LIX_", environ: dict[str, str] | None = None) -> EngineConfig:
         """Read ``{prefix}URL``, ``{prefix}NAMESPACE``, ``{prefix}THRESHOLD``, ``{prefix}TTL``, ``{prefix}IDLE_TTL``,
         ``{prefix}MAX_ENTRIES`` (``none`` for unbounded), ``{prefix}SAMPLING``, ``{prefix}MAX_PROMPT_BYTES``,
-        ``{prefix}FAIL_OPEN``, ``{prefix}SHADOW``, ``{prefix}NEAR_MISS_MARGIN`` and ``{prefix}LOOKUP_ORDER``."""
+        ``{prefix}FAIL_OPEN``, ``{prefix}SHADOW``, ``{prefix}NEAR_MISS_MARGIN``, ``{prefix}LOOKUP_ORDER``,
+        ``{prefix}VERIFIER`` and ``{prefix}VERIFIER_THRESHOLD``."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         parsers: dict[str, Any] = {
@@ -222,12 +243,20 @@ class EngineConfig:
             "shadow": _parse_bool,
             "near_miss_margin": float,
             "lookup_order": str,
+            "verifier": str,
+            "verifier_threshold": float,
         }
         for name, parse in parsers.items():
             raw = env.get(f"{prefix}{name.upper()}")
             if raw is None or raw == "":
                 continue
-            if raw.strip().lower() == "none" and name in ("ttl", "idle_ttl", "max_entries", "threshold"):
+            if raw.strip().lower() == "none" and name in (
+                "ttl",
+                "idle_ttl",
+                "max_entries",
+                "threshold",
+                "verifier_threshold",
+            ):
                 values[name] = None
                 continue
             try:

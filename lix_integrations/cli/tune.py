@@ -59,9 +59,16 @@ def calibrate(
             help="Namespace whose embedding cache keeps the vectors (default: lix-calibrate[-<model>]).",
         ),
     ] = None,
+    verifier: Annotated[
+        str,
+        typer.Option(
+            help="'auto' (the bundled verifier for the default embedder), 'off' (cosine alone), a name."
+        ),
+    ] = "auto",
     json_out: JsonOpt = False,
 ) -> None:
-    """The lowest similarity threshold meeting a target precision on labelled pairs, for the embedder.
+    """The lowest threshold meeting a target precision on labelled pairs: the similarity threshold for the
+    embedder, or, when a verifier runs, the verifier's threshold above its cosine floor.
 
     The texts are embedded through the store's embedding cache (default store: LIX_URL, else the embedded one),
     so a rerun with the same model reads the vectors back instead of computing them again.
@@ -83,17 +90,26 @@ def calibrate(
             def report(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            result = run_calibration(pair_set, target_precision, engine=engine, progress=report)
+            result = run_calibration(
+                pair_set, target_precision, engine=engine, progress=report, verifier=verifier
+            )
         if plot is not None:
             result.plot(plot)
     if json_out:
         _print_json(result.to_dict())
         return
     p = result.point
-    _out.print(
-        f"threshold {result.threshold:.3f}: precision {p.precision:.3f}, recall {p.recall:.3f}, "
-        f"hit rate {p.hit_rate:.3f} ({result.pairs} pairs, {result.embedder})"
-    )
+    if result.verifier_threshold is not None:
+        _out.print(
+            f"verifier {result.verifier} threshold {result.verifier_threshold:.3f} above cosine floor "
+            f"{result.threshold:.3f}: precision {p.precision:.3f}, recall {p.recall:.3f}, "
+            f"hit rate {p.hit_rate:.3f} ({result.pairs} pairs, {result.embedder})"
+        )
+    else:
+        _out.print(
+            f"threshold {result.threshold:.3f}: precision {p.precision:.3f}, recall {p.recall:.3f}, "
+            f"hit rate {p.hit_rate:.3f} ({result.pairs} pairs, {result.embedder})"
+        )
     marks = [q for q in result.curve.points if round(q.threshold * 1000) % 50 == 0]
     _table(
         "curve",

@@ -31,6 +31,7 @@ from .ops import (
     Op,
     Sleep,
     Vector,
+    Verify,
     WaitFlight,
     WithPromptVector,
 )
@@ -64,6 +65,7 @@ class EngineCore:
         from ..tiers.semantic import SemanticTier
         from ..tiers.sessions import SessionTier
         from ..tiers.tools import ToolTier
+        from ..tiers.verifier import resolve_verifier
 
         self.config = config
         self.embedder: Embedder = as_embedder(embedder)
@@ -74,7 +76,8 @@ class EngineCore:
             backend = open_backend(raw_url)
         self.backend: Backend = backend
         self.semantic_counters = SemanticCounters(config.shadow_log_size)
-        self.semantic = SemanticTier(config, self.clock, self.semantic_counters)
+        verifier = resolve_verifier(config.verifier, self.embedder.name, config.verifier_threshold)
+        self.semantic = SemanticTier(config, self.clock, self.semantic_counters, verifier=verifier)
         self.coalescer = Coalescer(
             self.semantic, self.semantic_counters, shared=self.backend.shared, settings=config.coalesce
         )
@@ -251,6 +254,8 @@ class EngineCore:
             if isinstance(op, Sleep):
                 time.sleep(op.seconds)
                 return None
+            if isinstance(op, Verify):
+                return op.compute()
             return self.backend.execute(op)
 
         return run_sync(self._checked(flow), execute)
@@ -285,6 +290,8 @@ class EngineCore:
             if isinstance(op, Sleep):
                 await asyncio.sleep(op.seconds)
                 return None
+            if isinstance(op, Verify):
+                return await asyncio.to_thread(op.compute) if op.blocking else op.compute()
             return await self.backend.aexecute(op)
 
         return await run_async(self._checked(flow), execute)

@@ -8,11 +8,12 @@ Both are views over one :class:`~.core.EngineCore`. Build either from a URL; rea
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from ..config import EngineConfig, ModelPrice, SamplingPolicy
-from ..errors import InvalidInputError
+from ..errors import ConfigError, InvalidInputError
 from ..tiers.embeddings import EmbeddingConfig
 from ..tiers.kv import KvConfig
 from ..tiers.semantic import Candidate, SemanticHit, unwrap_payload
@@ -46,7 +47,44 @@ def _build_core(
     options: dict[str, Any],
 ) -> EngineCore:
     base = config or EngineConfig()
-    return EngineCore(base.with_overrides(url=url, **options), embedder=embedder, clock=clock)
+    resolved = base.with_overrides(url=url, **options)
+    if resolved.url is not None:
+        # Engine options carried by the URL (``?verifier=off``) apply to any store and are not the backend's:
+        # take them out before the backend parses its own options. A keyword given explicitly wins.
+        stripped, from_url = split_engine_query(resolved.url)
+        if from_url or stripped != resolved.url:
+            given = {k: v for k, v in from_url.items() if options.get(k) is None}
+            resolved = replace(resolved, url=stripped, **given)
+    return EngineCore(resolved, embedder=embedder, clock=clock)
+
+
+#: Engine options a store URL may carry as query parameters, with their parsers.
+_URL_OPTIONS = {"verifier": str, "verifier_threshold": float}
+
+
+def split_engine_query(url: str) -> tuple[str, dict[str, Any]]:
+    """``url`` without its engine options, and those options parsed (``verifier=``, ``verifier_threshold=``).
+
+    The backend's own parameters are kept byte for byte (not re-encoded)."""
+    base, sep, query = url.partition("?")
+    if not sep:
+        return url, {}
+    kept: list[str] = []
+    found: dict[str, Any] = {}
+    for segment in query.split("&"):
+        pairs = parse_qsl(segment, keep_blank_values=True)
+        parse = _URL_OPTIONS.get(pairs[0][0]) if len(pairs) == 1 else None
+        if parse is None:
+            kept.append(segment)
+            continue
+        key, value = pairs[0]
+        try:
+            found[key] = parse(value)
+        except ValueError:
+            raise ConfigError(f"URL option {key}={value!r} is not a valid {parse.__name__}") from None
+    if not found:
+        return url, {}
+    return (base + "?" + "&".join(kept) if kept else base), found
 
 
 class SemanticAPI:
@@ -385,6 +423,8 @@ class Engine(_EngineBase):
         shadow: bool | None = None,
         prices: Mapping[str, ModelPrice] | None = None,
         lookup_order: str | None = None,
+        verifier: Any = None,
+        verifier_threshold: float | None = None,
         kv: KvConfig | None = None,
         tools: ToolsConfig | None = None,
         sessions: SessionConfig | None = None,
@@ -404,6 +444,8 @@ class Engine(_EngineBase):
                 "shadow": shadow,
                 "prices": prices,
                 "lookup_order": lookup_order,
+                "verifier": verifier,
+                "verifier_threshold": verifier_threshold,
                 "kv": kv,
                 "tools": tools,
                 "sessions": sessions,
@@ -472,6 +514,8 @@ class AsyncEngine(_EngineBase):
         shadow: bool | None = None,
         prices: Mapping[str, ModelPrice] | None = None,
         lookup_order: str | None = None,
+        verifier: Any = None,
+        verifier_threshold: float | None = None,
         kv: KvConfig | None = None,
         tools: ToolsConfig | None = None,
         sessions: SessionConfig | None = None,
@@ -491,6 +535,8 @@ class AsyncEngine(_EngineBase):
                 "shadow": shadow,
                 "prices": prices,
                 "lookup_order": lookup_order,
+                "verifier": verifier,
+                "verifier_threshold": verifier_threshold,
                 "kv": kv,
                 "tools": tools,
                 "sessions": sessions,

@@ -146,6 +146,18 @@ class Deferred(Op):
 
 
 @dataclass(frozen=True, slots=True)
+class Verify(Op):
+    """Score a lookup's candidates with the semantic tier's verifier: ``compute()``. Result: one score each.
+
+    Handled by the engine's driver, not by a backend. ``blocking`` (a user's callable, which may call a model)
+    makes the async driver run it in a worker thread; the bundled head is cheaper than that hop and runs inline.
+    """
+
+    compute: Callable[[], list[float]]
+    blocking: bool
+
+
+@dataclass(frozen=True, slots=True)
 class EnsureSettings(Op):
     """Store each setting not stored yet, atomically. Result: ``dict[str, str]`` of all settings now stored.
 

@@ -83,6 +83,9 @@ class ShadowDecision:
     entry_id: int
     scope: str
     payload: str
+    #: With a verifier: its score of the candidate that would have been served, and the threshold it passed.
+    verifier_score: float | None = None
+    verifier_threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,9 @@ class SemanticStats:
     coalesced: int = 0
     #: Waits for an identical call in flight that gave up after the wait bound and called the LLM.
     coalesce_timeouts: int = 0
+    #: Candidates the verifier scored, and lookups whose candidates (above the cosine floor) it all rejected.
+    verified_candidates: int = 0
+    verifier_rejections: int = 0
 
     @property
     def lookups(self) -> int:
@@ -196,6 +202,8 @@ class SemanticCounters:
             "shadow_hits": 0,
             "coalesced": 0,
             "coalesce_timeouts": 0,
+            "verified_candidates": 0,
+            "verifier_rejections": 0,
         }
         self._latencies: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
         self._histogram = [0] * HISTOGRAM_BINS

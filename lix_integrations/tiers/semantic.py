@@ -13,8 +13,10 @@ prompt is embedded.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,11 +39,13 @@ from ..engine.ops import (
     Upsert,
     Vector,
     VectorSearch,
+    Verify,
     WithPromptVector,
 )
 from ..engine.scope import UNSCOPED, scope_key
 from ..engine.stats import SemanticCounters, ShadowDecision, TokenUsage
 from ..errors import InvalidInputError, InvalidPromptError
+from .verifier import Verifier, VerifierCandidate
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -53,6 +57,8 @@ __all__ = [
     "unwrap_payload",
     "wrap_payload",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: Cosine threshold for all-MiniLM-L6-v2, chosen on the QQP dev pairs (``benchmarks/data/pairs/qqp_dev.jsonl``) (see docs/semantic.md).
 DEFAULT_THRESHOLD = 0.82
@@ -113,6 +119,8 @@ class SemanticHit:
     prompt: str
     entry_id: int
     usage: TokenUsage | None = None
+    #: The verifier's score of the served entry (semantic hits with a verifier on).
+    verifier_score: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +134,8 @@ class Candidate:
     entry_id: int
     created_at: float
     expires_at: float | None
+    #: The verifier's score of this candidate, when a verifier is on and the candidate reached its floor.
+    verifier_score: float | None = None
 
 
 def _check_utf8(text: str, what: str, error: type[InvalidInputError]) -> None:
@@ -185,11 +195,22 @@ def _partition_keys(scope: str, llm_string: str, context: str) -> tuple[str, str
 class SemanticTier:
     """Policy of the semantic tier; every public method returns a flow for the engine's drivers to run."""
 
-    def __init__(self, config: EngineConfig, clock: Clock, counters: SemanticCounters) -> None:
+    def __init__(
+        self,
+        config: EngineConfig,
+        clock: Clock,
+        counters: SemanticCounters,
+        *,
+        verifier: Verifier | None = None,
+    ) -> None:
         self._config = config
         self._clock = clock
         self.counters = counters
-        self.threshold = DEFAULT_THRESHOLD if config.threshold is None else config.threshold
+        #: Second opinion on candidates (tiers/verifier.py); ``None`` serves on cosine alone.
+        self.verifier = verifier
+        default = DEFAULT_THRESHOLD if verifier is None or verifier.floor is None else verifier.floor
+        #: The cosine a candidate needs: the hit threshold, or with a verifier the floor for being verified.
+        self.threshold = default if config.threshold is None else config.threshold
         #: Whether a lookup of this prompt should embed before its exact check (see ``lookup_order``); the
         #: engine replaces it with its measured policy.
         self.embed_first: Callable[[str], bool] = lambda text: config.lookup_order == "embed_first"
@@ -254,6 +275,8 @@ class SemanticTier:
         expired = [rec.id for rec, _ in found if not self._live(rec, now)]
         if expired:
             yield DeleteIds(ns, tuple(expired))
+        if self.verifier is not None:
+            return (yield from self._verified(query, vector, found, expired, limit, now, started))
         shadow = self._config.shadow
         for rec, similarity in found:
             if rec.id in expired:
@@ -291,6 +314,98 @@ class SemanticTier:
         if record is None or not self._live(record, self._clock.now()):
             return None
         return self._served(record, "exact", 1.0)
+
+    def _verified(
+        self,
+        query: PreparedQuery,
+        vector: Vector,
+        found: list[tuple[SemanticRecord, float]],
+        expired: list[int],
+        limit: float,
+        now: float,
+        started: float,
+    ) -> Flow[SemanticHit | None]:
+        """The live candidates at or above the cosine floor are scored by the verifier; the best-scored one is
+        served when its score reaches the verifier's threshold. No candidate above the floor: no verifier call."""
+        verifier = self.verifier
+        assert verifier is not None
+        live = [(rec, max(0.0, min(1.0, sim))) for rec, sim in found if rec.id not in expired]
+        if live:
+            self.counters.record_similarity(live[0][1])
+        chosen = [(rec, sim) for rec, sim in live if sim >= limit]
+        shadow = self._config.shadow
+        decision: ShadowDecision | None = None
+        hit: tuple[SemanticRecord, float, float] | None = None
+        if not chosen:
+            if live and live[0][1] >= limit - self._config.near_miss_margin:
+                self.counters.add("near_misses")
+        else:
+            scores = yield from self._scores(query.text, vector, chosen)
+            if scores is not None:
+                pick = max(range(len(chosen)), key=lambda i: (scores[i], -i))  # a tie goes to the nearer
+                rec, sim = chosen[pick]
+                if scores[pick] >= verifier.threshold:
+                    hit = (rec, sim, scores[pick])
+                else:
+                    self.counters.add("verifier_rejections")
+        if hit is not None and shadow:
+            rec, sim, score = hit
+            payload, _ = unwrap_payload(rec.payload)
+            decision = ShadowDecision(
+                now,
+                query.text,
+                rec.prompt,
+                sim,
+                limit,
+                rec.id,
+                query.scope,
+                payload,
+                score,
+                verifier.threshold,
+            )
+            hit = None
+        if shadow:
+            self.counters.record_shadow(decision)
+        if hit is None:
+            self.counters.record_lookup("misses", time.perf_counter() - started)
+            return None
+        rec, sim, score = hit
+        yield Touch(self.namespace, (rec.id,), now)
+        self.counters.record_lookup("semantic_hits", time.perf_counter() - started)
+        served = self._served(rec, "semantic", sim)
+        return dataclasses.replace(served, verifier_score=score)
+
+    def _scores(
+        self,
+        text: str,
+        vector: Vector | None,
+        chosen: list[tuple[SemanticRecord, float]],
+        *,
+        count: bool = True,
+    ) -> Flow[list[float] | None]:
+        """The verifier's score of each candidate, or ``None`` when it failed (a cache fails open: a miss)."""
+        verifier = self.verifier
+        assert verifier is not None
+        candidates: list[VerifierCandidate] = []
+        for rec, sim in chosen:
+            vec = rec.vector
+            if vec is None and verifier.needs_vectors:
+                # Not every store returns vectors with search results; the prompt's vector was stored by the
+                # embedding tier when the entry was written, so this is a read, not a model call.
+                vec = yield Embed(rec.prompt)
+            candidates.append(VerifierCandidate(rec.prompt, vec, sim))
+        try:
+            scores: list[float] = yield Verify(
+                functools.partial(verifier.score, text, vector, tuple(candidates)), verifier.blocking
+            )
+            if len(scores) != len(candidates):
+                raise ValueError(f"returned {len(scores)} scores for {len(candidates)} candidates")
+        except Exception as exc:
+            logger.warning("verifier %s failed, the lookup is a miss: %s", verifier.name, exc)
+            return None
+        if count:
+            self.counters.add("verified_candidates", len(candidates))
+        return [float(x) for x in scores]
 
     def _served(
         self, record: SemanticRecord, kind: Literal["exact", "semantic"], score: float
@@ -379,6 +494,18 @@ class SemanticTier:
         found: list[tuple[SemanticRecord, float]] = yield VectorSearch(ns, query.partition, vector, k)
         if exact is not None and all(rec.id != exact.id for rec, _ in found):
             found = [(exact, 1.0), *found][:k]
+        verified: dict[int, float] = {}
+        verifier = self.verifier
+        if verifier is not None and policy is SamplingPolicy.SERVE and limit < 1.0 and exact is None:
+            chosen = [
+                (rec, max(0.0, min(1.0, sim)))
+                for rec, sim in found
+                if self._live(rec, now) and max(0.0, min(1.0, sim)) >= limit
+            ][:_CANDIDATES]
+            scores = (yield from self._scores(query.text, vector, chosen, count=False)) if chosen else None
+            if scores is not None:
+                verified = {rec.id: score for (rec, _), score in zip(chosen, scores, strict=True)}
+        best_id = max(verified, key=lambda i: verified[i]) if verified else None
         candidates: list[Candidate] = []
         decided = policy is SamplingPolicy.BYPASS
         for rec, similarity in found:
@@ -396,11 +523,40 @@ class SemanticTier:
                 decided, reason = True, "sampling policy 'exact_only': only exact matches are served"
             elif limit >= 1.0:
                 decided, reason = True, "threshold 1.0: only exact matches are served"
+            elif verifier is not None and score >= limit:
+                reason = _verifier_reason(verifier, verified.get(rec.id), score, limit, rec.id == best_id)
+                served = rec.id == best_id and verified[rec.id] >= verifier.threshold
             elif score >= limit:
                 served, decided, reason = True, True, f"similarity {score:.4f} >= threshold {limit:.4f}"
             else:
                 decided, reason = True, f"similarity {score:.4f} < threshold {limit:.4f}"
             candidates.append(
-                Candidate(rec.prompt, score, served, reason, rec.id, rec.created_at, rec.expires_at)
+                Candidate(
+                    rec.prompt,
+                    score,
+                    served,
+                    reason,
+                    rec.id,
+                    rec.created_at,
+                    rec.expires_at,
+                    verified.get(rec.id),
+                )
             )
         return candidates
+
+
+def _verifier_reason(
+    verifier: Verifier, value: float | None, similarity: float, floor: float, best: bool
+) -> str:
+    """Why ``explain`` says a candidate above the cosine floor is served or not, in the verifier's terms."""
+    near = f"similarity {similarity:.4f} >= floor {floor:.4f}"
+    if value is None:
+        return f"{near}; not verified (beyond the {_CANDIDATES} nearest, or the verifier failed)"
+    verdict = f"verifier {verifier.name} score {value:.4f}"
+    if value < verifier.threshold:
+        return f"{near}; {verdict} < threshold {verifier.threshold:.4f}: rejected"
+    if not best:
+        return (
+            f"{near}; {verdict} >= threshold {verifier.threshold:.4f}, but a better-scored candidate decides"
+        )
+    return f"{near}; {verdict} >= threshold {verifier.threshold:.4f}"
