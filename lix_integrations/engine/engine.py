@@ -571,7 +571,7 @@ class AsyncEngine(_EngineBase):
 
     async def aclose(self) -> None:
         if self._lease is not None:
-            self._lease.release()
+            await self._lease.arelease()
         else:
             await self._core.aclose()
 

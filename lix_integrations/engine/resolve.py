@@ -40,14 +40,19 @@ class _Entry:
         self.refs = 0
 
 
-def _release(entry: _Entry) -> None:
-    """Give back one lease; the last one closes the engine (runs at most once per lease, from any thread)."""
+def _drop(entry: _Entry) -> bool:
+    """Count one lease out; whether it was the last (the entry is then no longer shared)."""
     with _lock:
         entry.refs -= 1
         last = entry.refs == 0
         if last and entry.key is not None and _shared.get(entry.key) is entry:
             del _shared[entry.key]
-    if last:
+    return last
+
+
+def _release(entry: _Entry) -> None:
+    """Give back one lease; the last one closes the engine (runs at most once per lease, from any thread)."""
+    if _drop(entry):
         try:
             entry.core.close()
         except Exception:  # a finalizer must not raise; the store is going away either way
@@ -59,6 +64,7 @@ class EngineLease:
 
     def __init__(self, entry: _Entry) -> None:
         """``entry.refs`` already counts this lease (taken under the lock where the entry was found)."""
+        self._entry = entry
         self._finalizer = weakref.finalize(self, _release, entry)
 
     @property
@@ -67,6 +73,12 @@ class EngineLease:
 
     def release(self) -> None:
         self._finalizer()  # idempotent: a finalizer runs at most once
+
+    async def arelease(self) -> None:
+        """``release`` from a coroutine: the last share closes the engine with ``aclose``, so the async clients
+        of this event loop are closed there rather than dropped."""
+        if self._finalizer.detach() is not None and _drop(self._entry):
+            await self._entry.core.aclose()
 
 
 def shared_engine_count() -> int:
