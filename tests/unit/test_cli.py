@@ -387,3 +387,23 @@ def test_calibrate_reruns_read_the_vectors_back(tmp_path: Path) -> None:
     again = ok_json("calibrate", pairs, "--embedder", "fake", "--target-precision", "0.99", "--url", url)
     assert again["threshold"] == first["threshold"] == 0.5
     assert ok_json("stats", "--url", url, "-n", "lix-calibrate-lix-fake-bow-64")["embeddings"] == 6
+
+
+def test_every_command_that_opens_a_store_takes_url_and_namespace() -> None:
+    import typer.main
+
+    from lix_integrations.cli import app
+
+    def leaves(command: object, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], object]]:
+        children = getattr(command, "commands", None)
+        if not children:
+            return [(path, command)]
+        return [leaf for name, child in children.items() for leaf in leaves(child, (*path, name))]
+
+    commands = leaves(typer.main.get_command(app), ())
+    assert len(commands) >= 12
+    for path, command in commands:
+        if path == ("archive", "cat"):  # reads a file, opens no store
+            continue
+        options = {opt for param in command.params for opt in param.opts}  # type: ignore[attr-defined]
+        assert {"--url", "--namespace"} <= options, path
