@@ -188,7 +188,7 @@ class EngineConfig:
                 raise ConfigError(
                     "verifier must be 'auto', 'off', a bundled verifier's name or a callable, got ''"
                 )
-        elif not callable(self.verifier):
+        elif not callable(self.verifier) and not callable(getattr(self.verifier, "score", None)):
             raise ConfigError(
                 "verifier must be 'auto', 'off', a bundled verifier's name or a callable (prompt, candidate_prompt)"
                 f" -> float, got {type(self.verifier).__name__}"

@@ -129,6 +129,22 @@ def test_no_candidate_above_floor_never_calls_the_verifier_nor_does_an_exact_hit
     engine.close()
 
 
+def test_a_verifier_object_with_its_own_threshold() -> None:
+    """A :class:`Verifier` instance (here a wrapped callable with threshold 0.3) is used as given."""
+    engine = Engine(
+        "memory://",
+        embedder=TableEmbedder(),
+        threshold=0.8,
+        verifier=CallableVerifier(lambda p, c: 0.35, threshold=0.3, name="lenient"),
+    )
+    engine.semantic.update(STORED, "llm", "A")
+    hit = engine.semantic.lookup("cheap flights from new york to florida", "llm")
+    assert hit is not None and hit.verifier_score == pytest.approx(0.35)
+    (candidate,) = engine.semantic.explain("cheap flights from new york to florida", "llm")
+    assert "verifier lenient score 0.3500 >= threshold 0.3000" in candidate.reason
+    engine.close()
+
+
 def test_failing_verifier_fails_open_as_a_miss(caplog: pytest.LogCaptureFixture) -> None:
     def broken(prompt: str, candidate: str) -> float:
         raise RuntimeError("model server down")
