@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lix_integrations import AsyncEngine, Engine
@@ -21,7 +22,7 @@ from lix_integrations.embedders import DEFAULT_EMBEDDER_NAME
 from lix_integrations.engine.engine import split_engine_query
 from lix_integrations.testing import FakeEmbedder
 from lix_integrations.tiers.semantic import DEFAULT_THRESHOLD
-from lix_integrations.tiers.verifier import CallableVerifier, resolve_verifier
+from lix_integrations.tiers.verifier import CallableVerifier, Verifier, VerifierCandidate, resolve_verifier
 
 
 def unit_at(cos: float) -> list[float]:
@@ -282,3 +283,38 @@ def test_calibrate_picks_the_verifier_threshold() -> None:
     assert result.threshold == 0.8 and result.verifier_threshold == pytest.approx(0.005)
     assert (result.point.precision, result.point.correct, result.point.hits) == (1.0, 1, 1)
     assert result.to_dict()["verifier_threshold"] == result.verifier_threshold
+
+
+class VectorJudge(Verifier):
+    """A verifier that reads vectors (as the bundled head would): it sees unit vectors for every candidate."""
+
+    name = "vector-judge"
+    threshold = 0.5
+    needs_vectors = True
+    blocking = False
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, float]] = []
+
+    def score(self, prompt: str, vector: object, candidates: Sequence[VerifierCandidate]) -> list[float]:
+        query = np.asarray(vector, dtype=np.float64)
+        scores = []
+        for cand in candidates:
+            assert cand.vector is not None
+            stored = np.asarray(cand.vector, dtype=np.float64)
+            assert abs(float(np.linalg.norm(stored)) - 1.0) < 1e-5
+            cosine = float(query @ stored)
+            self.seen.append((cand.prompt, round(cosine, 4)))
+            scores.append(cosine)
+        return scores
+
+
+def test_a_verifier_that_needs_vectors_gets_each_candidates_vector(url: str) -> None:
+    judge = VectorJudge()
+    engine = Engine(url, embedder=TableEmbedder(), threshold=0.8, verifier=judge, verifier_threshold=0.95)
+    engine.semantic.update(STORED, "llm", "A")
+    assert engine.semantic.lookup("cheap flights from new york to florida", "llm") is None  # 0.9 < 0.95
+    hit = engine.semantic.lookup("flights from florida to new york", "llm")
+    assert hit is not None and hit.verifier_score == pytest.approx(0.97, abs=1e-4)
+    assert judge.seen == [(STORED, 0.9), (STORED, 0.97)]
+    engine.close()
