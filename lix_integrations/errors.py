@@ -82,7 +82,15 @@ class SettingsMismatchError(LixError):
 
 
 class BackendError(LixError):
-    """The storage backend failed; the original exception is chained as ``__cause__``."""
+    """The storage backend failed; the original exception is chained as ``__cause__``.
+
+    ``unavailable`` is true when the store could not be reached or did not answer in time (a later call may
+    succeed): an engine opened while its store is down then starts as a miss-only cache instead of failing.
+    """
+
+    def __init__(self, *args: object, unavailable: bool = False) -> None:
+        super().__init__(*args)
+        self.unavailable = unavailable
 
 
 class SerializationError(LixError):

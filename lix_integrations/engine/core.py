@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from typing import Any
 
@@ -35,6 +34,7 @@ from .ops import (
     WaitFlight,
     WithPromptVector,
 )
+from .outage import OutageLog
 from .stats import EngineStats, SemanticCounters
 
 __all__ = ["SERIALIZATION_VERSION", "EngineCore"]
@@ -82,8 +82,14 @@ class EngineCore:
             self.semantic, self.semantic_counters, shared=self.backend.shared, settings=config.coalesce
         )
         self.sessions = SessionTier(config, self.clock, _archive_url(self.backend.url, raw_url))
+        self.outage = OutageLog(self.backend.url)  # shared with the embedding tier: one log line per outage
         self.embeddings = EmbeddingTier(
-            config.embeddings, config.namespace, self.clock, EmbeddingCounters(), fail_open=config.fail_open
+            config.embeddings,
+            config.namespace,
+            self.clock,
+            EmbeddingCounters(),
+            fail_open=config.fail_open,
+            outage=self.outage,
         )
         self.kv = KvTier(config.kv, config.namespace, self.clock, KvCounters())
         self.tools = ToolTier(config.tools, self.clock, config.namespace)
@@ -98,10 +104,8 @@ class EngineCore:
         self._settings_checked = False
         self._dimension_checked = False
         # Prompt vectors go through the embedding tier (front + store), so LangChain's lookup-then-update embeds a
-        # missed prompt once, in this process or any later one. This lock only guards the outage flag.
-        self._recent_lock = threading.Lock()
+        # missed prompt once, in this process or any later one.
         self._closed = False
-        self._outage = False
         self.faults = EmbedderFaults()
 
     # -- stored settings -----------------------------------------------------------------------------------
@@ -323,19 +327,30 @@ class EngineCore:
     def _failed(self, exc: BackendError, fallback: T) -> T:
         if not self.config.fail_open:
             raise exc
-        with self._recent_lock:
-            first, self._outage = not self._outage, True
-        if first:  # once per outage, not once per request
-            logger.warning(
-                "cache store %s failed; serving misses until it recovers: %s", self.backend.url, exc
-            )
+        self.outage.failed(exc)  # logged once per outage, not once per request
         return fallback
 
     def _recovered(self) -> None:
-        if self._outage:
-            with self._recent_lock:
-                self._outage = False
-            logger.warning("cache store %s recovered", self.backend.url)
+        self.outage.ok()
+
+    def open_settings(self) -> None:
+        """Check the stored settings at open. A store that cannot be reached now is not an error yet: caches
+        serve misses and every flow checks the settings first until one gets through (see ``_checked``);
+        session calls raise :class:`BackendError` naming the store. A mismatch still raises at once."""
+        try:
+            self.run(self.settings_flow())
+        except BackendError as exc:
+            if not exc.unavailable:
+                raise
+            self.outage.failed(exc, "opening")
+
+    async def aopen_settings(self) -> None:
+        try:
+            await self.arun(self.settings_flow())
+        except BackendError as exc:
+            if not exc.unavailable:
+                raise
+            self.outage.failed(exc, "opening")
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 

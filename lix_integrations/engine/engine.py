@@ -453,7 +453,7 @@ class Engine(_EngineBase):
             }
             _core = _build_core(url, config, embedder, clock, options)
             # A blocking engine may do blocking I/O now: refuse a mismatched store at open, not at first use.
-            _core.run(_core.settings_flow())
+            _core.open_settings()
         self._core = _core
         self.semantic = SemanticAPI(_core)
         self.sessions = SessionsAPI(_core)
@@ -565,8 +565,9 @@ class AsyncEngine(_EngineBase):
         return view
 
     async def open(self) -> AsyncEngine:
-        """Check the stored settings now rather than on first use."""
-        await self._core.arun(self._core.settings_flow())
+        """Check the stored settings now rather than on first use (a store that cannot be reached now is
+        checked at the first call that reaches it, as with :class:`Engine`)."""
+        await self._core.aopen_settings()
         return self
 
     async def aclose(self) -> None:

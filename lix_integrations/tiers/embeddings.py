@@ -60,6 +60,7 @@ from ..engine.ops import (
     KvUsage,
     LoadModel,
 )
+from ..engine.outage import OutageLog
 from ..errors import BackendError, ConfigError, InvalidInputError, InvalidVectorError
 
 __all__ = [
@@ -458,6 +459,7 @@ class EmbeddingTier:
         counters: EmbeddingCounters,
         *,
         fail_open: bool = True,
+        outage: OutageLog | None = None,
     ) -> None:
         self.config = config
         self.namespace = namespace
@@ -469,7 +471,7 @@ class EmbeddingTier:
         self._dims: dict[str, int] = {}  # learned per model key when the model does not declare its dimension
         self._loaded: set[str] = set()  # model keys whose model was loaded (see EmbeddingModel.load)
         self._since_evict = 0
-        self._outage = False
+        self._outage = outage or OutageLog("embedding store")
 
     # -- keys and dimensions -----------------------------------------------------------------------------------
 
@@ -504,18 +506,11 @@ class EmbeddingTier:
         if not self._fail_open:
             raise exc
         self.counters.add(store_errors=1)
-        with self._lock:
-            first, self._outage = not self._outage, True
-        if first:
-            logger.warning(
-                "embedding store failed (%s); computing without the cache until it recovers: %s", what, exc
-            )
+        logger.debug("embedding store failed (%s); computing without the cache: %s", what, exc)
+        self._outage.failed(exc, f"embedding store {what}")  # one WARNING per outage, shared by the tiers
 
     def _store_ok(self) -> None:
-        if self._outage:
-            with self._lock:
-                self._outage = False
-            logger.warning("embedding store recovered")
+        self._outage.ok()
 
     # -- reads ---------------------------------------------------------------------------------------------------
 

@@ -269,10 +269,14 @@ def test_cheap_embedder_lookup_is_one_round_trip(
     original = RedisBackend._send
 
     def counting(
-        self: RedisBackend, client: object, calls: list[object], lookup: bool = False
+        self: RedisBackend,
+        client: object,
+        calls: list[object],
+        lookup: bool = False,
+        idempotent: bool = False,
     ) -> list[object]:
         sends.append(len(calls))
-        return original(self, client, calls, lookup)  # type: ignore[arg-type]
+        return original(self, client, calls, lookup, idempotent)  # type: ignore[arg-type]
 
     monkeypatch.setattr(RedisBackend, "_send", counting)
     url = with_prefix(redis_stack_url, index=index)
@@ -308,10 +312,14 @@ async def test_concurrent_tasks_share_packets_and_keep_every_message(
     original = RedisBackend._asend_now
 
     async def counting(
-        self: RedisBackend, client: object, calls: list[object], lookup: bool = False
+        self: RedisBackend,
+        client: object,
+        calls: list[object],
+        lookup: bool = False,
+        idempotent: bool = False,
     ) -> list[object]:
         packets.append(len(calls))
-        return await original(self, client, calls, lookup)  # type: ignore[arg-type]
+        return await original(self, client, calls, lookup, idempotent)  # type: ignore[arg-type]
 
     monkeypatch.setattr(RedisBackend, "_asend_now", counting)
     engine = AsyncEngine(
@@ -408,9 +416,11 @@ async def test_autopipeline_off_sends_each_call_on_its_own(
     batched: list[int] = []
     original = redis_backend._AutoPipeline.send
 
-    async def counting(self: object, client: object, calls: list[object], lookup: bool) -> list[object]:
+    async def counting(
+        self: object, client: object, calls: list[object], lookup: bool, idempotent: bool = False
+    ) -> list[object]:
         batched.append(len(calls))
-        return await original(self, client, calls, lookup)  # type: ignore[arg-type]
+        return await original(self, client, calls, lookup, idempotent)  # type: ignore[arg-type]
 
     monkeypatch.setattr(redis_backend._AutoPipeline, "send", counting)
     for flag, expect_batched in (("false", False), ("true", True)):

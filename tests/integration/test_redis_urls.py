@@ -30,10 +30,11 @@ def test_options_are_parsed_and_removed() -> None:
     assert parse_redis_url("redis://h?cluster=true").cluster
     assert parse_redis_url("redis://h?cluster=true").index == "none"
     tuned = parse_redis_url("redis://h?ef_runtime=64&autopipeline=false&socket_timeout=5")
-    assert (tuned.ef_runtime, tuned.autopipeline, tuned.client_url) == (
+    assert (tuned.ef_runtime, tuned.autopipeline, tuned.client_url, tuned.socket_timeout) == (
         64,
         False,
-        "redis://h?socket_timeout=5",
+        "redis://h",
+        5.0,
     )
     assert (parse_redis_url("redis://h").ef_runtime, parse_redis_url("redis://h").autopipeline) == (20, True)
 

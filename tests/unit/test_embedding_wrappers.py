@@ -333,7 +333,7 @@ def test_store_failure_still_computes_when_failing_open(
     out = cached.embed_documents(["a", "b"])
     assert len(out) == 2 and inner.calls == [("documents", ["a", "b"])]
     assert cached.embedding_stats().store_errors == 2  # the read and the write
-    assert "embedding store failed" in caplog.text
+    assert "failed (embedding store read); serving misses" in caplog.text
     strict = LixCachedEmbeddings(
         inner, f"sqlite:///{tmp_path / 'strict.db'}", embedder=FakeEmbedder(), fail_open=False
     )

@@ -6,8 +6,12 @@ them). The sync and async executors below are the same loop over a call generato
 
 Failures: connection errors, timeouts and cluster errors are raised as :class:`BackendError` (the engine turns
 them into cache misses when failing open); the pool drops the broken connection, so the next call reconnects
-by itself once Redis is back. No command is retried automatically: a retried list append whose first attempt
-did run would store a message twice.
+by itself once Redis is back. Every client has connect and read timeouts (``socket_timeout``, see
+:mod:`.url`), and a circuit breaker per URL (:mod:`.breaker`) answers at once while Redis is down or stalled.
+No command is retried after it may have reached the server, on plain clients and clusters alike: a retried
+list append whose first attempt did run would store a message twice. Reads may be sent once more on a new
+connection when theirs was closed under them (a restart), and a kept connection the server closed while it
+sat idle is replaced before anything is written to it.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ import asyncio
 import dataclasses
 import logging
 import os
+import select
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -26,8 +31,17 @@ import redis
 import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import (
+    ClusterDownError,
+    NoScriptError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+    SlotNotCoveredError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 
 from ...engine.ops import (
@@ -72,6 +86,7 @@ from ...engine.ops import (
 )
 from ...errors import BackendError, LixError
 from ..base import Backend
+from .breaker import Breaker, is_outage
 from .calls import Call, Cmd, Lua, Pipe, RFlow, Scan
 from .kv import KvCommands
 from .leases import LeaseCommands
@@ -99,7 +114,9 @@ _sync_clients: dict[tuple[int, str, bool], Any] = {}
 _async_clients: dict[tuple[int, str, bool], WeakKeyDictionary[asyncio.AbstractEventLoop, Any]] = {}
 #: Open backends per client key: the last one to close closes the clients (and their pools) it shared.
 _client_users: dict[tuple[int, str, bool], int] = {}
-_clients_lock = threading.Lock()
+_breakers: dict[tuple[int, str, bool], Breaker] = {}
+#: Re-entrant: a garbage collection inside a locked block may run an engine's finalizer, which closes a backend.
+_clients_lock = threading.RLock()
 
 
 def _client_key(opts: RedisOptions) -> tuple[int, str, bool]:
@@ -121,40 +138,68 @@ def _release(opts: RedisOptions) -> tuple[Any, list[tuple[asyncio.AbstractEventL
             _client_users[key] = left
             return None, []
         _client_users.pop(key, None)
+        _breakers.pop(key, None)
         per_loop = _async_clients.pop(key, None)
         return _sync_clients.pop(key, None), list(per_loop.items()) if per_loop is not None else []
 
 
-def _client_kwargs() -> dict[str, Any]:
-    return {"retry": Retry(NoBackoff(), 0)}
+def _breaker(opts: RedisOptions, url: str) -> Breaker:
+    """The breaker shared by every backend of this URL in this process (they share its connection pools)."""
+    key = _client_key(opts)
+    with _clients_lock:
+        breaker = _breakers.get(key)
+        if breaker is None:
+            breaker = _breakers[key] = Breaker(url)
+        return breaker
+
+
+def client_kwargs(opts: RedisOptions, aio: bool = False) -> dict[str, Any]:
+    """What every client is built with: timeouts, and no retry of any command.
+
+    redis-py retries commands by default on newer versions (10 times on a cluster with redis-py 8), and a
+    retried append whose first attempt ran is stored twice. Clusters take the same ``retry`` object and give
+    their nodes' connections none. redis-py 6.0 is the oldest version this runs on (``pyproject.toml``).
+    """
+    return {
+        "retry": AsyncRetry(NoBackoff(), 0) if aio else Retry(NoBackoff(), 0),
+        "socket_timeout": opts.socket_timeout,
+        "socket_connect_timeout": opts.connect_timeout,
+    }
 
 
 def _sync_client(opts: RedisOptions) -> Any:
+    """The process's client for ``opts``. Built outside the lock: a cluster client talks to the cluster while
+    it is built, and a garbage collection in between may run an engine's finalizer, which closes a backend
+    and takes this lock (it deadlocked when the build held it)."""
     key = _client_key(opts)
-    with _clients_lock:
-        client = _sync_clients.get(key)
-        if client is None:
-            if opts.cluster:
-                client = redis.cluster.RedisCluster.from_url(opts.client_url)
-            else:
-                client = redis.Redis.from_url(opts.client_url, **_client_kwargs())
-            _sync_clients[key] = client
+    client = _sync_clients.get(key)
+    if client is not None:
         return client
+    if opts.cluster:
+        built: Any = redis.cluster.RedisCluster.from_url(opts.client_url, **client_kwargs(opts))
+    else:
+        built = redis.Redis.from_url(opts.client_url, **client_kwargs(opts))
+    with _clients_lock:
+        client = _sync_clients.setdefault(key, built)
+    if client is not built:
+        built.close()  # another thread built one first
+    return client
 
 
 def _async_client(opts: RedisOptions) -> Any:
     loop = asyncio.get_running_loop()
     key = _client_key(opts)
     with _clients_lock:
-        per_loop = _async_clients.setdefault(key, WeakKeyDictionary())
-        client = per_loop.get(loop)
-        if client is None:
-            if opts.cluster:
-                client = redis.asyncio.cluster.RedisCluster.from_url(opts.client_url)
-            else:
-                client = redis.asyncio.Redis.from_url(opts.client_url, **_client_kwargs())
-            per_loop[loop] = client
+        client = _async_clients.setdefault(key, WeakKeyDictionary()).get(loop)
+    if client is not None:
         return client
+    if opts.cluster:  # builds without I/O (it connects at its first command), but outside the lock as above
+        built: Any = redis.asyncio.cluster.RedisCluster.from_url(opts.client_url, **client_kwargs(opts, True))
+    else:
+        built = redis.asyncio.Redis.from_url(opts.client_url, **client_kwargs(opts, True))
+    with _clients_lock:
+        client = _async_clients.setdefault(key, WeakKeyDictionary()).setdefault(loop, built)
+    return client  # an async client built twice holds no connection yet: nothing to close
 
 
 def _eval_args(call: Lua, by_sha: bool) -> tuple[Any, ...]:
@@ -174,6 +219,7 @@ class RedisBackend(Backend):
         self.url = redact(url)
         opts = self.options
         _retain(opts)
+        self._breaker = _breaker(opts, self.url)
         self._sem = SemanticCommands(opts.prefix, opts.index, opts.partition_limit, opts.ef_runtime)
         self._kv = KvCommands(opts.prefix)
         self._lists = ListCommands(opts.prefix)
@@ -305,15 +351,17 @@ class RedisBackend(Backend):
     def _flush_sync(self) -> None:
         if self._pending or self._touches:
             try:
-                self._send(_sync_client(self.options), [])
-            except (RedisError, OSError) as exc:
+                self._guarded(None, lambda _: self._send(_sync_client(self.options), []))
+            except (RedisError, OSError, BackendError) as exc:
+                self._take_pending()  # best effort: dropped rather than piling up through an outage
                 logger.debug("Redis %s: deferred writes lost: %s", self.url, exc)
 
     async def _flush_async(self) -> None:
         if self._pending or self._touches:
             try:
-                await self._asend_now(_async_client(self.options), [])
-            except (RedisError, OSError) as exc:
+                await self._aguarded(None, lambda _: self._asend_now(_async_client(self.options), []))
+            except (RedisError, OSError, BackendError) as exc:
+                self._take_pending()
                 logger.debug("Redis %s: deferred writes lost: %s", self.url, exc)
 
     @property
@@ -330,17 +378,68 @@ class RedisBackend(Backend):
         return make(op)
 
     def _failure(self, op: Op, exc: BaseException) -> BaseException:
-        if isinstance(exc, LixError) or not isinstance(exc, (RedisError, OSError)):
+        if isinstance(exc, LixError) or not isinstance(exc, (RedisError, RedisClusterException, OSError)):
             return exc
-        error = BackendError(f"Redis {self.url} failed on {type(op).__name__}: {exc}")
+        if is_outage(exc):  # what a user can act on; the operation's name would only be noise
+            error = BackendError(
+                f"Redis at {self.url} could not be reached: {type(exc).__name__}: {exc}", unavailable=True
+            )
+        else:
+            error = BackendError(f"Redis at {self.url} failed on {type(op).__name__}: {exc}")
         error.__cause__ = exc
         return error
+
+    # -- the circuit breaker -----------------------------------------------------------------------------------
+
+    def _verdict(self, probe: bool, exc: BaseException, cost: float) -> None:
+        """Tell the breaker how a call that raised ``exc`` after ``cost`` seconds ended."""
+        if is_outage(exc):
+            root: BaseException = exc
+            while root.__cause__ is not None and not isinstance(root, (RedisError, OSError)):
+                root = root.__cause__
+            if self._breaker.failed(probe, cost, root):
+                logger.debug("Redis %s: circuit breaker open after %s", self.url, root)
+        elif isinstance(exc, RedisError) or isinstance(exc.__cause__, RedisError):
+            self._breaker.succeeded(probe)  # the server answered, with an error reply
+        else:
+            self._breaker.released(probe)  # nothing was learnt about the server (an error of ours, a cancel)
+
+    def _guarded(self, op: Any, run: Callable[[Any], Any]) -> Any:
+        """``run(op)`` unless the breaker is open (then a :class:`BackendError` at once)."""
+        probe = self._breaker.enter()
+        started = time.monotonic()
+        try:
+            result = run(op)
+        except BaseException as exc:
+            self._verdict(probe, exc, time.monotonic() - started)
+            raise
+        self._breaker.succeeded(probe)
+        return result
+
+    async def _aguarded(self, op: Any, run: Callable[[Any], Awaitable[Any]]) -> Any:
+        probe = self._breaker.enter()
+        started = time.monotonic()
+        try:
+            result = await run(op)
+        except BaseException as exc:
+            self._verdict(probe, exc, time.monotonic() - started)
+            raise
+        self._breaker.succeeded(probe)
+        return result
 
     # -- sync -----------------------------------------------------------------------------------------------
 
     def _run(self, op: Op) -> Any:
+        return self._guarded(op, self._run_once)
+
+    def _run_many(self, gather: Gather) -> list[Any]:
+        result: list[Any] = self._guarded(gather, self._run_many_once)
+        return result
+
+    def _run_once(self, op: Op) -> Any:
         flow = self._flow(op)
         lookup = type(op) in _LOOKUPS
+        idempotent = type(op) in _IDEMPOTENT
         try:
             client = _sync_client(self.options)
             result: Any = None
@@ -354,7 +453,7 @@ class RedisBackend(Backend):
                 if isinstance(call, Scan):
                     result = self._scan(client, call)
                     continue
-                result = self._send(client, [call], lookup)[0]
+                result = self._send(client, [call], lookup, idempotent)[0]
                 if isinstance(result, ResponseError):
                     pending = result
                 elif isinstance(result, BaseException):
@@ -367,7 +466,7 @@ class RedisBackend(Backend):
         finally:
             flow.close()
 
-    def _run_many(self, gather: Gather) -> list[Any]:
+    def _run_many_once(self, gather: Gather) -> list[Any]:
         """The operations' flows in lock step: each step's calls go out in one packet (one round trip)."""
         steps = _Lockstep(self, gather)
         try:
@@ -377,7 +476,9 @@ class RedisBackend(Backend):
                 if not calls:
                     return steps.results()
                 replies = iter(
-                    self._send(client, [c for c in calls if not isinstance(c, Scan)], steps.lookup)
+                    self._send(
+                        client, [c for c in calls if not isinstance(c, Scan)], steps.lookup, steps.idempotent
+                    )
                 )
                 steps.deliver(
                     [self._scan(client, c) if isinstance(c, Scan) else next(replies) for c in calls]
@@ -394,29 +495,61 @@ class RedisBackend(Backend):
         self._flush_sync()
         return list(client.scan_iter(match=call.pattern, count=_SCAN_COUNT))
 
-    def _send(self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool = False) -> list[Any]:
-        """``calls`` behind the deferred writes, in one packet: one reply per call, a command error as a value."""
+    def _send(
+        self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool = False, idempotent: bool = False
+    ) -> list[Any]:
+        """``calls`` behind the deferred writes, in one packet: one reply per call, a command error as a value.
+
+        ``idempotent`` calls (reads) are sent once more on a new connection when theirs was closed under them;
+        nothing else is ever sent twice.
+        """
         pending = self._take_pending(lookup)
-        if self.options.cluster and not pending and len(calls) == 1 and not isinstance(calls[0], Pipe):
-            return [_single(client, calls[0])]  # the cluster client routes single commands itself
-        cmds, spans = _pack(pending, calls)
+        if self.options.cluster and _singly(pending, calls, idempotent):
+            if pending:  # uses and stored vectors, which may run twice harmlessly, go ahead on their own
+                try:
+                    self._cluster_pipe(client, pending, [])
+                except (RedisError, RedisClusterException, OSError) as exc:
+                    logger.debug("Redis %s: deferred writes lost: %s", self.url, exc)
+            return [_single(client, call) for call in calls]  # the cluster client routes single commands
         if self.options.cluster:
-            pipe = client.pipeline(transaction=False)
-            for cmd in cmds:
-                pipe.execute_command(*cmd)
-            replies = pipe.execute(raise_on_error=False)
-        else:
+            return self._cluster_pipe(client, pending, calls)
+        cmds, spans = _pack(pending, calls)
+        for attempt in (0, 1):
             # Written in one packet on one pooled connection: a redis-py Pipeline object costs about 80 us
             # more per round trip (measured), as much as what it carries saves.
             conn = self._conns.take(client)
             try:
                 conn.send_packed_command(conn.pack_commands(cmds))
                 replies = [_read(conn) for _ in cmds]
-            except BaseException:
+                break
+            except BaseException as exc:
                 conn.disconnect()  # replies may be left unread: never hand this socket out again as it is
-                raise
+                if attempt or not idempotent or not _closed_under_us(exc):
+                    raise
+                logger.debug("Redis %s: connection closed under a read, sending it again: %s", self.url, exc)
             finally:
                 self._conns.give(client, conn)
+        return self._finish(client, pending, calls, spans, replies)
+
+    def _cluster_pipe(self, client: Any, pending: list[Lua], calls: list[Cmd | Lua | Pipe]) -> list[Any]:
+        """Through redis-py's cluster pipeline, which sends a command again after a connection error: only for
+        calls that may run twice (see :func:`_singly`)."""
+        cmds, spans = _pack(pending, calls)
+        pipe = client.pipeline(transaction=False)
+        for cmd in cmds:
+            pipe.execute_command(*cmd)
+        replies = pipe.execute(raise_on_error=False)
+        return self._finish(client, pending, calls, spans, replies)
+
+    def _finish(
+        self,
+        client: Any,
+        pending: list[Lua],
+        calls: list[Cmd | Lua | Pipe],
+        spans: list[tuple[int, int]],
+        replies: list[Any],
+    ) -> list[Any]:
+        """Each call's reply from the packet's replies; a script the server had not loaded is run by its text."""
         for lua, reply in zip(pending, replies):
             if isinstance(reply, NoScriptError):
                 reply = _eval_or_error(lambda args: client.execute_command(*args), lua)
@@ -436,9 +569,14 @@ class RedisBackend(Backend):
                 await self._flush_async()
             return None
         if isinstance(op, Gather):
-            return await self._arun_many(op)
+            result: list[Any] = await self._aguarded(op, self._arun_many)
+            return result
+        return await self._aguarded(op, self._arun_once)
+
+    async def _arun_once(self, op: Op) -> Any:
         flow = self._flow(op)
         lookup = type(op) in _LOOKUPS
+        idempotent = type(op) in _IDEMPOTENT
         try:
             client = _async_client(self.options)
             result: Any = None
@@ -452,7 +590,7 @@ class RedisBackend(Backend):
                 if isinstance(call, Scan):
                     result = await self._ascan(client, call)
                     continue
-                result = (await self._asend(client, [call], lookup))[0]
+                result = (await self._asend(client, [call], lookup, idempotent))[0]
                 if isinstance(result, ResponseError):
                     pending = result
                 elif isinstance(result, BaseException):
@@ -473,9 +611,8 @@ class RedisBackend(Backend):
                 calls = steps.next_calls()
                 if not calls:
                     return steps.results()
-                replies = iter(
-                    await self._asend(client, [c for c in calls if not isinstance(c, Scan)], steps.lookup)
-                )
+                sent = [c for c in calls if not isinstance(c, Scan)]
+                replies = iter(await self._asend(client, sent, steps.lookup, steps.idempotent))
                 delivered = []
                 for c in calls:
                     delivered.append(await self._ascan(client, c) if isinstance(c, Scan) else next(replies))
@@ -492,35 +629,66 @@ class RedisBackend(Backend):
         await self._flush_async()
         return [key async for key in client.scan_iter(match=call.pattern, count=_SCAN_COUNT)]
 
-    async def _asend(self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool = False) -> list[Any]:
+    async def _asend(
+        self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool = False, idempotent: bool = False
+    ) -> list[Any]:
         """Like ``_send``; with ``autopipeline`` (default), the calls of every task of this event loop that
         sends within the same loop iteration share one packet."""
         if self.options.cluster or not self.options.autopipeline or not calls:
-            return await self._asend_now(client, calls, lookup)
+            return await self._asend_now(client, calls, lookup, idempotent)
         loop = asyncio.get_running_loop()
         batcher = self._batchers.get(loop)
         if batcher is None:
             batcher = self._batchers[loop] = _AutoPipeline(self)
-        return await batcher.send(client, calls, lookup)
+        return await batcher.send(client, calls, lookup, idempotent)
 
-    async def _asend_now(self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool = False) -> list[Any]:
+    async def _asend_now(
+        self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool = False, idempotent: bool = False
+    ) -> list[Any]:
         pending = self._take_pending(lookup)
-        if self.options.cluster and not pending and len(calls) == 1 and not isinstance(calls[0], Pipe):
-            return [await _asingle(client, calls[0])]
-        cmds, spans = _pack(pending, calls)
+        if self.options.cluster and _singly(pending, calls, idempotent):
+            if pending:
+                try:
+                    await self._acluster_pipe(client, pending, [])
+                except (RedisError, RedisClusterException, OSError) as exc:
+                    logger.debug("Redis %s: deferred writes lost: %s", self.url, exc)
+            return [await _asingle(client, call) for call in calls]
         if self.options.cluster:
-            pipe = client.pipeline(transaction=False)
-            for cmd in cmds:
-                pipe.execute_command(*cmd)
-            replies = await pipe.execute(raise_on_error=False)
-        else:
-            pool = client.connection_pool
-            conn = await pool.get_connection()
+            return await self._acluster_pipe(client, pending, calls)
+        cmds, spans = _pack(pending, calls)
+        pool = client.connection_pool
+        for attempt in (0, 1):
+            conn = await pool.get_connection()  # the pool replaces a connection the server closed
             try:
                 await conn.send_packed_command(_packed(conn, cmds))
                 replies = [await _aread(conn) for _ in cmds]
+                break
+            except Exception as exc:  # redis-py disconnected it
+                if attempt or not idempotent or not _closed_under_us(exc):
+                    raise
+                logger.debug("Redis %s: connection closed under a read, sending it again: %s", self.url, exc)
             finally:
                 await pool.release(conn)
+        return await self._afinish(client, pending, calls, spans, replies)
+
+    async def _acluster_pipe(
+        self, client: Any, pending: list[Lua], calls: list[Cmd | Lua | Pipe]
+    ) -> list[Any]:
+        cmds, spans = _pack(pending, calls)
+        pipe = client.pipeline(transaction=False)
+        for cmd in cmds:
+            pipe.execute_command(*cmd)
+        replies = await pipe.execute(raise_on_error=False)
+        return await self._afinish(client, pending, calls, spans, replies)
+
+    async def _afinish(
+        self,
+        client: Any,
+        pending: list[Lua],
+        calls: list[Cmd | Lua | Pipe],
+        spans: list[tuple[int, int]],
+        replies: list[Any],
+    ) -> list[Any]:
         for lua, reply in zip(pending, replies):
             if isinstance(reply, NoScriptError):
                 reply = await _aeval_or_error(client, lua)
@@ -562,6 +730,49 @@ class RedisBackend(Backend):
 
 #: Operations that only read: recorded uses may wait behind them (their results show them, see _lookup_result).
 _LOOKUPS: frozenset[type[Op]] = frozenset({ExactGet, ExactOrSearch, VectorSearch, KvGet})
+#: Operations whose commands may run twice with the same outcome (reads; EnsureSettings only sets what is
+#: missing): sent once more when their connection was closed under them, and through the cluster pipeline.
+#: The deferred writes riding with them (uses, stored vectors) may run twice as well.
+_IDEMPOTENT: frozenset[type[Op]] = _LOOKUPS | frozenset(
+    {
+        EnsureSettings, CountEntries, ScanEntries, KvScan, KvUsage,
+        ListRange, ListInfo, ListKeys, ListIdle, StoreEviction,
+    }
+)  # fmt: skip
+
+
+def _singly(pending: list[Lua], calls: list[Cmd | Lua | Pipe], idempotent: bool) -> bool:
+    """On a cluster: send ``calls`` one by one through the client rather than its pipeline. The pipeline
+    sends a command again after a connection error or timeout (redis-py's "retry magic", whatever the retry
+    setting), so only calls that may run twice go through it; a lone call needs no pipeline anyway."""
+    if any(isinstance(call, Pipe) for call in calls):
+        return False  # only reads use Pipe (ListIdle)
+    return not idempotent or (not pending and len(calls) == 1)
+
+
+def _closed_under_us(exc: BaseException) -> bool:
+    """A connection the server closed or reset (a restart), as opposed to a timeout (a stalled server: the
+    breaker's business) or a refused login."""
+    if isinstance(exc, TimeoutError) or "Busy" in type(exc).__name__:
+        return False
+    return is_outage(exc) and isinstance(exc, (RedisConnectionError, OSError))
+
+
+def _closed_by_server(conn: Any) -> bool:
+    """True when an idle connection's socket is readable: the server closed it (or sent what nobody asked
+    for), so writing a command to it would fail or be lost. One poll with no wait, about a microsecond."""
+    sock = getattr(conn, "_sock", None)
+    if sock is None:
+        return False
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable)
+    except (OSError, ValueError):
+        return True
 
 
 class _AutoPipeline:
@@ -575,14 +786,16 @@ class _AutoPipeline:
 
     def __init__(self, backend: RedisBackend) -> None:
         self._backend = backend
-        self._queue: list[tuple[list[Cmd | Lua | Pipe], bool, asyncio.Future[list[Any]]]] = []
+        self._queue: list[tuple[list[Cmd | Lua | Pipe], bool, bool, asyncio.Future[list[Any]]]] = []
         self._scheduled = False
         self._flushing: set[asyncio.Task[None]] = set()
 
-    async def send(self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool) -> list[Any]:
+    async def send(
+        self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool, idempotent: bool = False
+    ) -> list[Any]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Any]] = loop.create_future()
-        self._queue.append((calls, lookup, future))
+        self._queue.append((calls, lookup, idempotent, future))
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._start, client)
@@ -596,20 +809,22 @@ class _AutoPipeline:
         task.add_done_callback(self._flushing.discard)
 
     async def _flush(
-        self, client: Any, batch: list[tuple[list[Cmd | Lua | Pipe], bool, asyncio.Future[list[Any]]]]
+        self, client: Any, batch: list[tuple[list[Cmd | Lua | Pipe], bool, bool, asyncio.Future[list[Any]]]]
     ) -> None:
-        calls = [call for part, _, _ in batch for call in part]
+        calls = [call for part, _, _, _ in batch for call in part]
+        lookup = all(item[1] for item in batch)
+        idempotent = all(item[2] for item in batch)
         try:
-            replies = await self._backend._asend_now(client, calls, all(lookup for _, lookup, _ in batch))
+            replies = await self._backend._asend_now(client, calls, lookup, idempotent)
         except BaseException as exc:
-            for _, _, future in batch:
+            for *_, future in batch:
                 if not future.done():
                     future.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
             return
         start = 0
-        for part, _, future in batch:
+        for part, _, _, future in batch:
             if not future.done():  # the caller may have been cancelled; its commands ran all the same
                 future.set_result(replies[start : start + len(part)])
             start += len(part)
@@ -631,14 +846,22 @@ class _Connections:
         self._pid = os.getpid()
 
     def take(self, client: Any) -> Any:
+        """A kept connection (one the server closed while it sat idle is reconnected first: nothing was
+        written to it yet), else one from the pool, which checks its own the same way."""
         pool = client.connection_pool
+        conn = None
         with self._lock:
             if self._pid != os.getpid():
                 self._idle, self._pid = [], os.getpid()
             for i in range(len(self._idle) - 1, -1, -1):
                 if self._idle[i][0] is pool:
-                    return self._idle.pop(i)[1]
-        return pool.get_connection()
+                    conn = self._idle.pop(i)[1]
+                    break
+        if conn is None:
+            return pool.get_connection()
+        if _closed_by_server(conn):
+            conn.disconnect()  # the next send connects again
+        return conn
 
     def give(self, client: Any, conn: Any) -> None:
         pool = client.connection_pool
@@ -669,6 +892,9 @@ class _Lockstep:
         self._live: list[int] = []
         self._backend = backend
         self.lookup = all(type(op) in _LOOKUPS for op in self._ops)
+        self.idempotent = all(
+            type(op) in _IDEMPOTENT or isinstance(op, (Touch, Deferred)) for op in self._ops
+        )
         for i, op in enumerate(self._ops):
             if isinstance(op, (Touch, Deferred)):
                 backend._defer(op)  # sent in this gather's first packet
@@ -726,30 +952,47 @@ def _packed(conn: Any, cmds: list[tuple[Any, ...]]) -> Any:
     return conn.pack_commands(cmds)
 
 
+#: Refusals of a cluster in transition (slots being assigned, a failover): the command did not run, so it is
+#: sent again, twice at most; redis-py has waited 0.25 s and reloaded the slot map before raising each.
+_CLUSTER_REFUSALS = (ClusterDownError, SlotNotCoveredError)
+_CLUSTER_ATTEMPTS = 3
+
+
 def _single(client: Any, call: Cmd | Lua | Pipe) -> Any:
-    try:
-        if isinstance(call, Lua):
-            try:
-                return client.execute_command(*_eval_args(call, True))
-            except NoScriptError:
-                return client.execute_command(*_eval_args(call, False))
-        assert isinstance(call, Cmd)
-        return client.execute_command(*call.args)
-    except ResponseError as exc:
-        return exc
+    """One call through the cluster client (which routes it); an error reply is returned."""
+    for attempt in range(_CLUSTER_ATTEMPTS):
+        try:
+            if isinstance(call, Lua):
+                try:
+                    return client.execute_command(*_eval_args(call, True))
+                except NoScriptError:
+                    return client.execute_command(*_eval_args(call, False))
+            assert isinstance(call, Cmd)
+            return client.execute_command(*call.args)
+        except _CLUSTER_REFUSALS:
+            if attempt == _CLUSTER_ATTEMPTS - 1:
+                raise
+        except ResponseError as exc:
+            return exc
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 async def _asingle(client: Any, call: Cmd | Lua | Pipe) -> Any:
-    try:
-        if isinstance(call, Lua):
-            try:
-                return await client.execute_command(*_eval_args(call, True))
-            except NoScriptError:
-                return await client.execute_command(*_eval_args(call, False))
-        assert isinstance(call, Cmd)
-        return await client.execute_command(*call.args)
-    except ResponseError as exc:
-        return exc
+    for attempt in range(_CLUSTER_ATTEMPTS):
+        try:
+            if isinstance(call, Lua):
+                try:
+                    return await client.execute_command(*_eval_args(call, True))
+                except NoScriptError:
+                    return await client.execute_command(*_eval_args(call, False))
+            assert isinstance(call, Cmd)
+            return await client.execute_command(*call.args)
+        except _CLUSTER_REFUSALS:
+            if attempt == _CLUSTER_ATTEMPTS - 1:
+                raise
+        except ResponseError as exc:
+            return exc
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _eval_or_error(run: Callable[[tuple[Any, ...]], Any], lua: Lua) -> Any:

@@ -19,10 +19,15 @@ Plain mode searches client-side: one script returns the ids and vectors of the p
 them, and one script fetches the ``k`` best records. Query Engine mode runs one script that calls ``FT.SEARCH``
 with a KNN clause instead (filtered by the partition TAG unless the partition is the whole namespace).
 ``ExactOrSearch`` puts the exact check in front of either, in the same script.
+
+A Query Engine index can vanish under a running process (``FLUSHALL``, a restart without persistence): a
+search that finds it missing makes it again (every process does, on its own next search) and searches once
+more, so semantic hits come back as soon as entries are stored again, without a restart.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -49,6 +54,8 @@ from ...engine.ops import (
 from ...errors import ConfigError, SettingsMismatchError
 from .calls import Cmd, Lua, RFlow, Script, b2s, expiry_ms, num
 from .keys import h, sem_base
+
+logger = logging.getLogger(__name__)
 
 #: Partitions with at least this many vectors, and at least a tenth of the namespace's records, are searched in
 #: BATCHES mode; others brute force (ADHOC_BF). BATCHES walks the graph and drops what the filter rejects, so it
@@ -682,8 +689,27 @@ class SemanticCommands:
         args = (
             base, h(op.partition), int(op.k), query.tobytes(), self.index, _BATCHES_FROM, self.ef_runtime,
         )  # fmt: skip
-        flat = yield Lua(SEARCH, (base + "lru",), args)
+        flat = yield from self._search(op.namespace, int(query.shape[0]), Lua(SEARCH, (base + "lru",), args))
         return _search_results(flat, 0)
+
+    def _search(self, namespace: str, dim: int, call: Lua) -> RFlow:
+        """The search script's reply. When the index is gone, it is made again (with the query's dimension
+        if its record is gone too: the engine's stored settings fix the dimension) and the search runs once
+        more; the entries stored since the loss are indexed as FT.CREATE scans them."""
+        try:
+            return (yield call)
+        except ResponseError as exc:
+            text = str(exc).lower()
+            if "no such index" not in text and "unknown index" not in text:
+                raise
+        self._ready.pop(namespace, None)
+        logger.info(
+            "Redis search index of namespace %r was gone (FLUSHALL or a restart without persistence?): "
+            "made it again",
+            namespace,
+        )
+        yield from self._ensure_index(namespace, dim)
+        return (yield call)
 
     def exact_or_search(self, op: ExactOrSearch) -> RFlow:
         """One script on the Query Engine; in plain mode the exact check rides with the vector check (two)."""
@@ -713,7 +739,8 @@ class SemanticCommands:
             base, op.exact_key, h(op.partition), int(op.k), query.tobytes(), self.index, _BATCHES_FROM,
             self.ef_runtime,
         )  # fmt: skip
-        flat = yield Lua(EXACT_OR_SEARCH, (base + "lru",), args)
+        call = Lua(EXACT_OR_SEARCH, (base + "lru",), args)
+        flat = yield from self._search(op.namespace, int(query.shape[0]), call)
         if b2s(flat[0]) == "e":
             return parse_record(int(flat[1]), _raw_fields(flat[2])), []
         return None, _search_results(flat, 1)

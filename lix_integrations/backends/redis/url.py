@@ -14,8 +14,12 @@ Options (query string, removed before the URL reaches redis-py):
   packet (not on a cluster); ``false`` sends each call on its own.
 * ``partition_limit=2048`` - plain mode only: at most this many vectors per semantic partition (least recently
   used ones are evicted inside the partition), which bounds what one lookup transfers.
+* ``socket_timeout=2`` and ``socket_connect_timeout=2`` - seconds a reply (or a connection) may take before the
+  call fails (``none``: wait forever). Set on every redis-py version: redis-py before 8 waits forever by
+  default, so a stalled server (SIGSTOP, a full network buffer) made every call wait for the whole stall.
+  After a timeout the backend's circuit breaker answers at once for a cool-down (see :mod:`.breaker`).
 
-Everything else (``db`` path, user and password, ``ssl_cert_reqs``, timeouts...) is passed to redis-py as is.
+Everything else (``db`` path, user and password, ``ssl_cert_reqs``...) is passed to redis-py as is.
 """
 
 from __future__ import annotations
@@ -32,6 +36,11 @@ __all__ = ["RedisOptions", "parse_redis_url", "redact"]
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+#: Seconds a Redis reply or connection may take by default. A semantic lookup is a few milliseconds and the
+#: slowest scripts (clearing a large namespace) well under a second; 2 s bounds what a stalled server costs
+#: the one call per cool-down that still waits for it.
+DEFAULT_TIMEOUT = 2.0
+_TIMEOUTS = {"socket_timeout": "socket_timeout", "socket_connect_timeout": "connect_timeout"}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -46,6 +55,8 @@ class RedisOptions:
     tls: bool
     ef_runtime: int = 20
     autopipeline: bool = True
+    socket_timeout: float | None = DEFAULT_TIMEOUT
+    connect_timeout: float | None = DEFAULT_TIMEOUT
 
 
 def redact(url: str) -> str:
@@ -66,6 +77,7 @@ def parse_redis_url(url: str) -> RedisOptions:
         raise ConfigError(f"not a Redis URL: {redact(url)!r}")
     kept: list[tuple[str, str]] = []
     index, prefix, limit, ef_runtime, autopipeline = "auto", "lix", 2048, 20, True
+    timeouts: dict[str, float | None] = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         low = value.lower()
         if key == "cluster":
@@ -98,6 +110,8 @@ def parse_redis_url(url: str) -> RedisOptions:
                 raise ConfigError(f"ef_runtime must be an integer, got {value!r}") from None
             if not 1 <= ef_runtime <= 4096:
                 raise ConfigError(f"ef_runtime must be between 1 and 4096, got {ef_runtime}")
+        elif key in _TIMEOUTS:
+            timeouts[_TIMEOUTS[key]] = _timeout(key, value)
         else:
             kept.append((key, value))
     if cluster and index in ("hnsw", "flat"):
@@ -114,4 +128,18 @@ def parse_redis_url(url: str) -> RedisOptions:
         tls=scheme == "rediss",
         ef_runtime=ef_runtime,
         autopipeline=autopipeline,
+        **timeouts,
     )
+
+
+def _timeout(key: str, value: str) -> float | None:
+    """A timeout option: positive seconds, or ``none`` for no timeout."""
+    if value.lower() == "none":
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigError(f"{key} must be a number of seconds or none, got {value!r}") from None
+    if not 0 < seconds < float("inf"):
+        raise ConfigError(f"{key} must be a positive number of seconds or none, got {value!r}")
+    return seconds
