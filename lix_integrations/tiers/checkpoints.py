@@ -195,6 +195,12 @@ class _Items:
                     found[key] = item
         return found
 
+    def forget(self, table: str) -> None:
+        """Drop a deleted thread's items (rare: a scan of the cache)."""
+        with self._lock:
+            for key in [k for k in self._items if k[0] == table]:
+                self._size -= len(self._items.pop(key).data)
+
     def add(self, table: str, items: Iterable[tuple[str, Typed]]) -> None:
         with self._lock:
             for key, item in items:
@@ -557,6 +563,7 @@ class CheckpointTier:
         table = thread_table(thread_id)
         now = self._clock.now()
         self._known.forget(table)
+        self._items.forget(table)
         grace = self.config.tombstone_grace
         if grace > 0:
             yield KvPut(self._ns, table, (KvItem(TOMBSTONE, b"1", expires_at=now + grace),), now)
@@ -778,6 +785,7 @@ class CheckpointTier:
                 if raw is not None and not self._expired(raw, now):
                     continue  # refreshed by a read in another process after the index entry was written
                 self._known.forget(table)
+                self._items.forget(table)
                 yield KvDeleteWhere(self._ns, table)
                 yield KvDelete(self._ns, THREADS_TABLE, (info.thread_id,))
                 swept += 1

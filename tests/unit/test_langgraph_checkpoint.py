@@ -244,6 +244,7 @@ def test_a_late_write_cannot_resurrect_a_deleted_thread(url: str) -> None:
     assert late["configurable"]["checkpoint_id"]
     assert saver.get_tuple(cfg("gone")) is None
     assert list(saver.list(cfg("gone"))) == []
+    assert not saver._store._tier._items.get("lg/gone", [k for (_, k) in saver._store._tier._items._items])
     # a new history on the same thread id is not late: "clear the chat, keep the thread" works
     _put(saver, "gone", None, [HumanMessage("fresh", id="9")])
     assert saver.get_tuple(cfg("gone")).checkpoint["channel_values"]["messages"][0].content == "fresh"
