@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import unquote
 
 from ..errors import InvalidIdError, SerializationError
@@ -138,6 +139,7 @@ def thread_table(thread_id: str) -> str:
     return TABLE_PREFIX + validate_name("thread_id", thread_id)
 
 
+@lru_cache(maxsize=4096)  # called for every key of every operation with the same few names
 def key_part(text: str) -> str:
     """``text`` as a key component: ``%``, the separator and ASCII capitals percent-escaped.
 
@@ -291,13 +293,15 @@ def parse_record(raw: bytes, where: str) -> Record:
         ) from None
 
 
-def encode_blob(value: BlobValue) -> tuple[bytes, list[tuple[bytes, Typed]]]:
+def encode_blob(
+    value: BlobValue, digest: Callable[[Typed], bytes] = item_digest
+) -> tuple[bytes, list[tuple[bytes, Typed]]]:
     """A stored channel value, and the (digest, item) pairs a list value needs stored."""
     if value is None:
         return pack(b"e"), []
     if isinstance(value, Typed):
         return pack(b"v", value.type.encode(), value.data), []
-    items = [(item_digest(item), item) for item in value.items]
+    items = [(digest(item), item) for item in value.items]
     return pack(b"l", b"".join(d for d, _ in items)), items
 
 

@@ -242,7 +242,20 @@ class CheckpointTier:
         self._clock = clock
         self._known = _Known()
         self._items = _Items()
+        # item digests by the identity of the Typed the adapter's serializer memo hands back for a message it
+        # already serialized (the same object at every put); the Typed is held, so its id stays its own
+        self._digests: dict[int, tuple[Typed, bytes]] = {}
         self.stats = _Stats()
+
+    def _digest(self, item: Typed) -> bytes:
+        entry = self._digests.get(id(item))
+        if entry is not None and entry[0] is item:
+            return entry[1]
+        digest = item_digest(item)
+        if len(self._digests) >= 20_000:
+            self._digests.clear()
+        self._digests[id(item)] = (item, digest)
+        return digest
 
     # -- writing ---------------------------------------------------------------------------------------------
 
@@ -256,7 +269,7 @@ class CheckpointTier:
         new_digests: set[bytes] = set()
         pending_items: dict[bytes, tuple[str, Typed]] = {}
         for channel, (token, value) in cp.blobs.items():
-            raw, list_items = encode_blob(value)
+            raw, list_items = encode_blob(value, self._digest)
             items.append(KvItem(bkey(cp.ns, validate_name("channel", channel), token), raw))
             for digest, item in list_items:
                 pending_items[digest] = (channel, item)
@@ -296,7 +309,9 @@ class CheckpointTier:
             yield KvPut(
                 self._ns, RUNS_TABLE, (KvItem(f"{key_part(cp.run_id)}{SEP}{cp.thread_id}", b""),), now
             )
-        self._items.add(table, ((ikey(cp.ns, ch, d), it) for d, (ch, it) in pending_items.items()))
+        self._items.add(
+            table, ((ikey(cp.ns, ch, d), it) for d, (ch, it) in pending_items.items() if d not in known)
+        )
         self.stats.add(puts=1, items_written=fresh, items_reused=len(pending_items) - fresh)
         puts += 1
         keep = self.config.keep_last
