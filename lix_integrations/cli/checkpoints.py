@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..install import install_hint
 from ._common import (
     JsonOpt,
     LixCommand,
@@ -100,9 +101,7 @@ def checkpoints_show(
         try:
             from ..langgraph import LixCheckpointSaver
         except ImportError:  # pragma: no cover - the extra is part of the test install
-            raise _UserError(
-                "showing checkpoints needs LangGraph: pip install 'lix-integrations[langgraph]'"
-            ) from None
+            raise _UserError(f"showing checkpoints needs LangGraph: {install_hint('langgraph')}") from None
         saver = LixCheckpointSaver(engine)
         configurable: dict[str, Any] = {"thread_id": thread_id}
         if checkpoint_ns is not None:
