@@ -32,6 +32,7 @@ import math
 import shutil
 import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -87,6 +88,8 @@ logger = logging.getLogger(__name__)
 _MAX_SESSION_ID = 512
 _CODECS = {"zstd-dict": Codec.ZSTD_DICT_V1, "zstd": Codec.ZSTD, "zlib": Codec.ZLIB, "raw": Codec.RAW}
 _KEY_PAGE = 1000
+#: Sessions whose last written seq a process remembers, to report one the store lost whole (about 100 bytes each).
+_WRITTEN_SESSIONS = 10_000
 
 Message = dict[str, Any]
 EmbedTexts = Callable[[list[str], str], Flow[Any]]
@@ -387,6 +390,9 @@ class SessionTier:
         self._backend_url = backend_url
         #: Set once the store's eviction policy was checked (see :meth:`checked`).
         self.store_checked = False
+        #: The last seq this process stored per session (most recent sessions only): a session the store lost
+        #: whole, with nothing archived, is otherwise indistinguishable from a new one.
+        self._written: OrderedDict[str, int] = OrderedDict()
 
     def checked(self, flow: Flow[Any]) -> Flow[Any]:
         """``flow``, after checking once whether the store can evict session keys (a WARNING per store URL and
@@ -517,7 +523,15 @@ class SessionTier:
                 yield from self._undo_append(session_id, key, stored)
             raise
         self.counters.add("appended", len(values))
+        self._remember_written(session_id, result.seqs[-1] if result.seqs else 0)
         return list(result.seqs)
+
+    def _remember_written(self, session_id: str, last_seq: int) -> None:
+        if last_seq > self._written.get(session_id, 0):
+            self._written[session_id] = last_seq
+        self._written.move_to_end(session_id)
+        while len(self._written) > _WRITTEN_SESSIONS:
+            self._written.popitem(last=False)
 
     def _undo_append(self, session_id: str, key: str, seqs: tuple[int, ...]) -> Flow[None]:
         """Delete the messages of a cancelled append; a WARNING names the session if any of them stays."""
@@ -564,15 +578,21 @@ class SessionTier:
         finally:
             if not locked:
                 yield from self._release(session_id)
-        if result.created and (archived or result.recovered):
-            self._report_loss(session_id, archived, result.recovered)
+        written = self._written.get(session_id, 0)
+        if result.created and (archived or result.recovered or written > archived):
+            self._report_loss(session_id, archived, result.recovered, written)
         return result
 
-    def _report_loss(self, session_id: str, archived: int, kept: int) -> None:
+    def _report_loss(self, session_id: str, archived: int, kept: int, written: int = 0) -> None:
         """The store had lost a session's status: one WARNING naming it, and the ``store_losses`` stat."""
         self.counters.add("store_losses")
         if kept:
             detail = f"it still held {kept} messages, kept in order; new messages continue after them"
+        elif written > archived and not archived:
+            detail = (
+                f"this process had stored messages through seq {written} and none was archived: they are lost "
+                "unless the store persisted them"
+            )
         else:
             detail = (
                 f"its archived messages (through seq {archived}) are intact; messages stored after the last "
@@ -665,6 +685,7 @@ class SessionTier:
                 yield ListReplace(self.namespace, key, (), self._clock.now())
             removed_file = yield LocalCall(partial(self.archive.delete, session_id))
             yield ListDelete(self.namespace, key)
+            self._written.pop(session_id, None)
         finally:
             yield from self._release(session_id)
         return bool(removed_file or (status is not None and (status.length or status.archived_through)))

@@ -120,3 +120,24 @@ def test_delete_message_after_the_store_lost_the_session(tmp_path: Path) -> None
         assert not worker.is_alive(), "delete_message waited for its own archive lock"
         assert found == [{"w": "pre", "i": 0}]
         assert [m["i"] for m in engine.sessions.get_full_history("s")] == list(range(1, archived))
+
+
+def test_a_session_lost_whole_with_nothing_archived_is_reported_by_the_process_that_wrote_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Hot messages only, then the store loses the session (rows deleted by another connection): the writer's
+    next append says so. It was silent: nothing archived, so the lost session looked like a new one."""
+    caplog.set_level(logging.WARNING, logger="lix_integrations")
+    config = SessionConfig(hot_window=50, archive_batch=10, archive_dir=str(tmp_path / "archive"))
+    with Engine(f"sqlite:///{tmp_path / 'c.db'}", embedder=FakeEmbedder(), sessions=config) as engine:
+        assert engine.sessions.add_messages("s", [{"i": 0}, {"i": 1}, {"i": 2}]) == [1, 2, 3]
+        assert engine.sessions.add_messages("kept", [{"i": 0}]) == [1]
+        assert engine.sessions.delete_session("kept")  # deleted by the user: a new session afterwards
+        with sqlite3.connect(tmp_path / "c.db") as conn:
+            conn.execute("DELETE FROM list_meta")
+            conn.execute("DELETE FROM list_items")
+        assert engine.sessions.add_message("s", {"i": 3}) == 1
+        assert engine.sessions.add_message("kept", {"i": 1}) == 1
+        assert engine.stats().sessions is not None and engine.stats().sessions.store_losses == 1
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "session 's'" in warnings[0] and "through seq 3" in warnings[0]
