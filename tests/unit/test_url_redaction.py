@@ -14,7 +14,7 @@ import socket
 
 import pytest
 
-from lix_integrations import AsyncEngine, ConfigError, Engine
+from lix_integrations import AsyncEngine, BackendError, ConfigError, Engine
 from lix_integrations.backends import open_backend
 from lix_integrations.backends.redis.url import parse_redis_url
 from lix_integrations.redaction import redact_url
@@ -75,7 +75,11 @@ def test_no_credential_in_url_reprs_errors_or_logs(url: str, caplog: pytest.LogC
     url = url.format(port=_closed_port())
     caplog.set_level(logging.DEBUG)
     printed: list[str] = []
-    engine = AsyncEngine(url, embedder=FakeEmbedder(), fail_open=True)
+    try:
+        engine = AsyncEngine(url, embedder=FakeEmbedder(), fail_open=True)
+    except ConfigError as refused:  # an option redis-py does not know is refused at open, by name only
+        assert SECRET not in _text(refused) and "***" in _text(refused)
+        return
     printed += [engine.url, repr(engine), repr(engine.config), str(engine.config), engine.sync.url]
     printed.append(repr(engine.sync))
     # Fail open: the lookup is a miss and the outage is logged (or the option is refused); both are printed.
@@ -87,9 +91,19 @@ def test_no_credential_in_url_reprs_errors_or_logs(url: str, caplog: pytest.LogC
     with pytest.raises(Exception) as info:
         asyncio.run(strict.semantic.update("a question", "llm", "an answer"))
     printed.append(_text(info.value))
-    with pytest.raises(Exception) as opened:  # a blocking engine checks the store at open
-        Engine(url, embedder=FakeEmbedder())
-    printed.append(_text(opened.value))
+    # An engine opened while Redis is down opens as a miss-only cache (issue 15, trap 9); its sessions raise
+    # an error naming the store, which must not show the password either.
+    # An option redis-py does not know is refused at open with a ConfigError naming it (not its value).
+    try:
+        down = Engine(url, embedder=FakeEmbedder())
+    except ConfigError as refused:
+        printed.append(_text(refused))
+    else:
+        printed += [down.url, repr(down)]
+        with pytest.raises(BackendError) as session_error:
+            down.sessions.add_message("s", {"content": "x"})
+        printed.append(_text(session_error.value))
+        down.close()
     printed += [record.getMessage() for record in caplog.records]
     printed += [str(record.args) for record in caplog.records]
     assert all(SECRET not in text for text in printed), [t for t in printed if SECRET in t]
@@ -140,3 +154,23 @@ def test_default_archive_directory_is_unchanged_by_query_redaction() -> None:
     engine = AsyncEngine(url, embedder=FakeEmbedder())
     before = default_archive_root(redact_userinfo_password(url), None)  # what the engine used to compute
     assert engine._core.sessions.archive.directory.parent == before
+
+
+@pytest.mark.parametrize("option", ["auth_token", "client_secret", "PASSWORD", "token"])
+def test_an_unknown_redis_option_is_refused_by_name_without_its_value(option: str) -> None:
+    """redis-py raised a bare TypeError on the first command for these (and showed nothing of which one)."""
+    with pytest.raises(ConfigError, match=repr(option)) as info:
+        parse_redis_url(f"redis://127.0.0.1:1/0?{option}={SECRET}")
+    assert SECRET not in str(info.value)
+
+
+def test_pass_is_the_password_option() -> None:
+    options = parse_redis_url(f"redis://127.0.0.1:1/0?username=app&pass={SECRET}")
+    assert f"password={SECRET}" in options.client_url and "pass=" not in options.client_url.replace(
+        "password", ""
+    )
+
+
+def test_an_unknown_plain_option_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match="'no_such_option'"):
+        parse_redis_url("redis://127.0.0.1:1/0?no_such_option=1")

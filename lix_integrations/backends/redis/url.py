@@ -24,8 +24,11 @@ Everything else (``db`` path, user and password, ``ssl_cert_reqs``...) is passed
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ...errors import ConfigError
@@ -112,8 +115,15 @@ def parse_redis_url(url: str) -> RedisOptions:
                 raise ConfigError(f"ef_runtime must be between 1 and 4096, got {ef_runtime}")
         elif key in _TIMEOUTS:
             timeouts[_TIMEOUTS[key]] = _timeout(key, value)
+        elif key == "pass":  # a common spelling of the password option, which redis-py would refuse
+            kept.append(("password", value))
         else:
             kept.append((key, value))
+    unknown = sorted({key for key, _ in kept} - _client_options(cluster))
+    if unknown:
+        # redis-py passes an unknown option on to its connection class, which raised a bare TypeError on the
+        # first command (issue 14: `?pass=`, `?auth_token=`); the value may be a secret, so only names are shown.
+        raise ConfigError(f"unknown Redis URL option(s) {', '.join(map(repr, unknown))} in {redact(url)!r}")
     if cluster and index in ("hnsw", "flat"):
         raise ConfigError("index=hnsw/flat needs the Query Engine, which open-source Redis Cluster lacks")
     if cluster and parts.path not in ("", "/", "/0"):
@@ -130,6 +140,27 @@ def parse_redis_url(url: str) -> RedisOptions:
         autopipeline=autopipeline,
         **timeouts,
     )
+
+
+@functools.cache
+def _client_options(cluster: bool) -> frozenset[str]:
+    """The query options redis-py's ``from_url`` accepts: its parsed ones and its connection (and pool, and
+    cluster client) keyword arguments, read from the installed redis-py so that a newer version's options work."""
+    import redis.cluster
+    import redis.connection
+
+    names = set(redis.connection.URL_QUERY_ARGUMENT_PARSERS)
+    classes: list[Any] = [
+        redis.connection.AbstractConnection,
+        redis.connection.Connection,
+        redis.connection.SSLConnection,
+        redis.connection.ConnectionPool,
+    ]
+    if cluster:
+        classes.append(redis.cluster.RedisCluster)
+    for cls in classes:
+        names |= set(inspect.signature(cls.__init__).parameters)
+    return frozenset(names - {"self", "kwargs", "args"})
 
 
 def _timeout(key: str, value: str) -> float | None:
