@@ -3,14 +3,15 @@
 The tree, so callers can catch as broadly or narrowly as they need::
 
     LixError
-     +-- ConfigError                 bad URL, unknown scheme, missing directory, bad option value
+     +-- ConfigError               bad URL or scheme, missing directory, bad option value
      +-- InvalidInputError (ValueError)
-     |    +-- InvalidPromptError     non-string, empty or oversized prompt
-     |    +-- InvalidVectorError     wrong dimension, NaN or infinite components
-     |    +-- InvalidIdError         an id that cannot become a key or a path
-     +-- SettingsMismatchError       the store was written with other embedder/dimension/metric/serializer
-     +-- BackendError                the store failed (I/O, corrupt file, lost connection)
-     +-- SerializationError          a stored payload could not be decoded safely
+     |    +-- InvalidPromptError   non-string, empty or oversized prompt
+     |    +-- InvalidVectorError   wrong dimension, NaN or infinite components
+     |    +-- InvalidIdError       an id that cannot become a key or a path
+     +-- SettingsMismatchError     the store was written with another embedder,
+     |                             dimension, metric or serializer
+     +-- BackendError              the store failed (I/O, corrupt file, lost connection)
+     +-- SerializationError        a stored payload could not be decoded safely
 
 ``InvalidInputError`` also subclasses :class:`ValueError` because frameworks (and users) already catch
 ``ValueError`` for bad arguments; wrapping it would hide the message they expect.

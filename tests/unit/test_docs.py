@@ -1,11 +1,8 @@
-"""The docs site builds in strict mode, and the Python examples in the docs run."""
+"""The Python examples in the docs run (the built site is checked by test_docs_site.py)."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -28,22 +25,6 @@ def examples(page: Path) -> list[str]:
 
 
 PAGES = sorted(p for p in DOCS.glob("*.md") if examples(p))
-
-
-def test_site_builds_strictly(tmp_path: Path) -> None:
-    pytest.importorskip("mkdocs")
-    pytest.importorskip("mkdocstrings")
-    result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    api = (tmp_path / "site" / "api" / "index.html").read_text(encoding="utf-8")
-    assert "LixSemanticCache" in api and "calibrate" in api  # the reference really came from the docstrings
 
 
 def test_every_page_is_in_the_nav() -> None:
