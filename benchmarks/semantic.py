@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _pairs import FILES, PrecomputedEmbedder, embed_texts, load_pairs
 
 from lix_integrations import DEFAULT_THRESHOLD, Engine
-from lix_integrations.engine.keys import normalize_prompt
+from lix_integrations.kernel.keys import normalize_prompt
 
 LLM = "[('_type', 'bench-chat'), ('model', 'bench'), ('temperature', 0.0)]"
 

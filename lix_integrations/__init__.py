@@ -6,8 +6,7 @@ only when used, so importing this package never imports a framework.
 
 from .config import EngineConfig, SamplingPolicy, default_store_path
 from .engine.engine import AsyncEngine, Engine
-from .engine.scope import current_scope, lix_scope
-from .engine.stats import EngineStats, SemanticStats
+from .engine.stats import EngineStats
 from .errors import (
     BackendError,
     ConfigError,
@@ -19,6 +18,8 @@ from .errors import (
     SerializationError,
     SettingsMismatchError,
 )
+from .kernel.counters import SemanticStats
+from .kernel.scope import current_scope, lix_scope
 from .tiers.semantic import DEFAULT_THRESHOLD, Candidate, SemanticHit
 
 __version__ = "0.1.0"

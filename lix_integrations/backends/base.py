@@ -1,6 +1,6 @@
 """What every backend is: an executor of storage operations, sync and async, and nothing more.
 
-Backends hold no policy. They carry out :mod:`lix_integrations.engine.ops` operations and report failures as
+Backends hold no policy. They carry out :mod:`lix_integrations.kernel.ops` operations and report failures as
 :class:`~lix_integrations.errors.BackendError`, so a new backend needs no change to any tier.
 """
 
@@ -10,7 +10,8 @@ import abc
 from collections.abc import Callable
 from typing import Any
 
-from ..engine.ops import (
+from ..errors import LixError
+from ..kernel.ops import (
     Deferred,
     EvictionPolicy,
     ExactGet,
@@ -20,7 +21,6 @@ from ..engine.ops import (
     StoreEviction,
     VectorSearch,
 )
-from ..errors import LixError
 
 __all__ = ["Backend"]
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..engine.ops import LeaseAcquire, LeaseRelease, Op
+from ..kernel.ops import LeaseAcquire, LeaseRelease, Op
 
 __all__ = ["LEASE_SCHEMA", "MemoryLeases", "SQLiteLeases"]
 

@@ -14,7 +14,7 @@ from weakref import WeakValueDictionary
 
 import numpy as np
 
-from ..engine.ops import (
+from ..kernel.ops import (
     CountEntries,
     DeleteIds,
     DeleteMatching,

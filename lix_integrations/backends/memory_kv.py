@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from ..engine.ops import (
+from ..kernel.ops import (
     KvDelete,
     KvDeleteWhere,
     KvEvict,

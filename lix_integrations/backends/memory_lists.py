@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass, field
 from weakref import WeakKeyDictionary
 
-from ..engine.ops import (
+from ..kernel.ops import (
     ListAppend,
     ListAppended,
     ListDelete,

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.ops import (
+from ..errors import BackendError, ConfigError
+from ..kernel.ops import (
     CountEntries,
     DeleteIds,
     DeleteMatching,
@@ -37,7 +38,6 @@ from ..engine.ops import (
     Upsert,
     VectorSearch,
 )
-from ..errors import BackendError, ConfigError
 from .base import Backend
 from .leases import LEASE_SCHEMA, SQLiteLeases
 from .sqlite_errors import describe_open_error, describe_os_error

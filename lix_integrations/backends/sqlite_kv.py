@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
-from ..engine.ops import (
+from ..kernel.ops import (
     KvDelete,
     KvDeleteWhere,
     KvEvict,

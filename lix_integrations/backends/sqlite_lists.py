@@ -11,7 +11,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from ..engine.ops import (
+from ..kernel.ops import (
     ListAppend,
     ListAppended,
     ListDelete,

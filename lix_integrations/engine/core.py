@@ -16,11 +16,10 @@ from ..backends import Backend, open_backend
 from ..config import EngineConfig, default_store_url
 from ..embedders import Embedder, as_embedder
 from ..errors import BackendError, ConfigError, LixError, SettingsMismatchError
-from ..redaction import redact_url, redact_userinfo_password
-from .clock import Clock, SystemClock
-from .embedder_faults import EMBEDDER_FAULTS, EmbedderFaults
-from .flows import Flow, T, run_async, run_sync
-from .ops import (
+from ..kernel.clock import Clock, SystemClock
+from ..kernel.counters import SemanticCounters
+from ..kernel.flows import Flow, T, run_async, run_sync
+from ..kernel.ops import (
     Embed,
     EmbedBatch,
     EnsureSettings,
@@ -34,8 +33,10 @@ from .ops import (
     WaitFlight,
     WithPromptVector,
 )
-from .outage import OutageLog
-from .stats import EngineStats, SemanticCounters
+from ..kernel.outage import OutageLog
+from ..redaction import redact_url, redact_userinfo_password
+from .embedder_faults import EMBEDDER_FAULTS, EmbedderFaults
+from .stats import EngineStats
 
 __all__ = ["SERIALIZATION_VERSION", "EngineCore"]
 

@@ -14,23 +14,24 @@ from urllib.parse import parse_qsl
 
 from ..config import EngineConfig, ModelPrice, SamplingPolicy
 from ..errors import ConfigError, InvalidInputError
+from ..kernel.clock import Clock
+from ..kernel.counters import ShadowReport, TokenUsage
+from ..kernel.keys import digest
+from ..kernel.ops import CountEntries, DeleteIds, ScanEntries, SemanticRecord
+from ..kernel.scope import resolve_scope, scope_key, scope_label
 from ..tiers.embeddings import EmbeddingConfig
 from ..tiers.kv import KvConfig
 from ..tiers.semantic import Candidate, SemanticHit, unwrap_payload
 from ..tiers.sessions import SessionConfig
 from ..tiers.tools import ToolsConfig
 from .checkpoints_api import AsyncCheckpointsAPI, CheckpointsAPI
-from .clock import Clock
 from .core import EngineCore
 from .documents_api import AsyncDocumentsAPI, DocumentsAPI
 from .embeddings_api import AsyncEmbeddingsAPI, EmbeddingsAPI
-from .keys import digest
 from .kv_api import AsyncKvAPI, KvAPI
 from .node_cache_api import AsyncNodeCacheAPI, NodeCacheAPI
-from .ops import CountEntries, DeleteIds, ScanEntries, SemanticRecord
-from .scope import resolve_scope, scope_key, scope_label
 from .sessions_api import AsyncSessionsAPI, SessionsAPI
-from .stats import EngineStats, ShadowReport, TokenUsage
+from .stats import EngineStats
 from .tools_api import AsyncToolsAPI, ToolsAPI
 
 if TYPE_CHECKING:

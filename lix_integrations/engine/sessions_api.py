@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ..archive.huff import read_huff
-from ..tiers.sessions import EmbedTexts, LocalCall, Message, Pause, SessionTier, SmartContext, message_text
-from .core import EngineCore
-from .flows import Flow, T, finish_before_cancel, run_async, run_sync
-from .ops import (
+from ..kernel.flows import Flow, T, finish_before_cancel, run_async, run_sync
+from ..kernel.ops import (
     ListAppend,
     ListDelete,
     ListDeleteSeqs,
@@ -30,6 +28,8 @@ from .ops import (
     ListTrimThrough,
     Op,
 )
+from ..tiers.sessions import EmbedTexts, LocalCall, Message, Pause, SessionTier, SmartContext, message_text
+from .core import EngineCore
 
 __all__ = ["AsyncSessionsAPI", "SessionsAPI"]
 

@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
+from ..kernel.flows import Flow
+from ..kernel.ops import KvDelete, KvDeleteWhere
 from ..tiers.tools import (
     NOT_CACHED,
     TABLE,
@@ -30,8 +32,6 @@ from ..tiers.tools import (
     decode_result,
     encode_result,
 )
-from .flows import Flow
-from .ops import KvDelete, KvDeleteWhere
 
 if TYPE_CHECKING:
     from .core import EngineCore

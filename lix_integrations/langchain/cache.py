@@ -23,11 +23,11 @@ from langchain_core.outputs import Generation
 
 from ..config import check_threshold
 from ..engine.engine import AsyncEngine, Engine
-from ..engine.flight import caller_probe
 from ..engine.resolve import resolve_engines
-from ..engine.scope import lix_scope, scope_path, validate_scope
 from ..engine.stats import EngineStats
 from ..errors import ConfigError, InvalidPromptError, SerializationError
+from ..kernel.flight import caller_probe
+from ..kernel.scope import lix_scope, scope_path, validate_scope
 from ..tiers.semantic import Candidate, SemanticHit
 from .events import LOOKUP_EVENT, UPDATE_EVENT, aemit, emit
 from .prompt import SplitPrompt, split_prompt

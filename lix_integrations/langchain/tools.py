@@ -26,9 +26,9 @@ from pydantic import BaseModel, Field, PrivateAttr
 
 from ..engine.engine import AsyncEngine, Engine
 from ..engine.resolve import resolve_engines
-from ..engine.scope import validate_scope
 from ..engine.stats import EngineStats
 from ..errors import ConfigError
+from ..kernel.scope import validate_scope
 from ..tiers.tools import ToolPolicy
 
 __all__ = ["LixCachedTool", "cache_tools"]

@@ -50,9 +50,9 @@ from pydantic_core import PydanticSerializationError
 from ..config import check_threshold
 from ..engine.engine import AsyncEngine, Engine
 from ..engine.resolve import resolve_engines
-from ..engine.scope import lix_scope, scope_path, validate_scope
 from ..engine.stats import EngineStats
 from ..errors import ConfigError, InvalidPromptError
+from ..kernel.scope import lix_scope, scope_path, validate_scope
 from ..tiers.semantic import Candidate, SemanticHit
 from .prompt import CallKey, chat_key, completion_key
 

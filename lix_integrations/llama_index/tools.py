@@ -25,8 +25,8 @@ from pydantic import BaseModel
 
 from ..engine.engine import AsyncEngine, Engine
 from ..engine.resolve import resolve_engines
-from ..engine.scope import validate_scope
 from ..errors import ConfigError
+from ..kernel.scope import validate_scope
 from ..tiers.tools import ToolPolicy
 
 __all__ = ["LixCachedTool"]

@@ -23,8 +23,8 @@ import pytest
 
 from ..config import SamplingPolicy
 from ..engine.engine import AsyncEngine, Engine
-from ..engine.scope import lix_scope
 from ..errors import InvalidPromptError, InvalidVectorError, SettingsMismatchError
+from ..kernel.scope import lix_scope
 from ..tiers.semantic import SemanticHit
 from .fakes import FakeClock, FakeEmbedder
 

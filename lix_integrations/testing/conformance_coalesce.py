@@ -179,7 +179,7 @@ def kill_leader_then_ask(url: str, workdir: Path, *, lease: float) -> dict[str, 
 
 def check_leases(backend: Any) -> None:
     """Lease semantics every backend must keep (expiry is exercised by :func:`kill_leader_then_ask`)."""
-    from lix_integrations.engine.ops import ExactGet, Gather, LeaseAcquire, LeaseRelease
+    from lix_integrations.kernel.ops import ExactGet, Gather, LeaseAcquire, LeaseRelease
 
     ns, key = "lease-test", "k" * 64
     assert backend.execute(LeaseAcquire(ns, key, "a", 30.0)) is True

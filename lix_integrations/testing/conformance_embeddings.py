@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from ..engine.engine import Engine
-from ..engine.ops import KvItem, KvPut
 from ..errors import InvalidInputError, InvalidVectorError
+from ..kernel.ops import KvItem, KvPut
 from ..tiers.embeddings import EmbeddingConfig, EmbeddingModel, EmbeddingTier
 from .fakes import FakeClock, FakeEmbedder
 

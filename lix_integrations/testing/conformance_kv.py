@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from ..backends import open_backend
-from ..engine.ops import (
+from ..kernel.ops import (
     KvDelete,
     KvDeleteWhere,
     KvEvict,

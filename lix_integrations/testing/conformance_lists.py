@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ..backends import open_backend
-from ..engine.ops import (
+from ..kernel.ops import (
     ListAppend,
     ListAppended,
     ListDelete,

@@ -149,14 +149,14 @@ class NodeCacheConformance:
             "garbage": b"msgpack\x00\xc1\xc1\xc1",
             "noframe": b"no separator here",
         }
-        from ..engine.ops import KvItem, KvPut
+        from ..kernel.ops import KvItem, KvPut
 
         items = tuple(KvItem(record_key(NODE_NS, key), raw) for key, raw in tampered.items())
         engine._core.backend.execute(KvPut(engine.namespace, table_for("langgraph"), items, 0.0))
         assert cache.get([(NODE_NS, key) for key in tampered]) == {}
 
     def test_types_outside_the_allow_list_are_never_called(self, engine: Engine, mode: str) -> None:
-        from ..engine.ops import KvItem, KvPut
+        from ..kernel.ops import KvItem, KvPut
         from ..langgraph import LixNodeCache
         from ..tiers.namespaced import record_key
         from ..tiers.node_cache import table_for

@@ -1,4 +1,4 @@
-"""Storage-level conformance for :class:`~lix_integrations.engine.ops.ScanEntries` (the listing behind
+"""Storage-level conformance for :class:`~lix_integrations.kernel.ops.ScanEntries` (the listing behind
 ``engine.semantic.entries()`` and ``lix inspect``): id order, paging, scope and model filters, no vectors.
 
 Subclass :class:`ScanConformance` and provide a ``backend_url`` fixture returning a fresh store's URL.
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from ..backends import open_backend
-from ..engine.ops import Op, ScanEntries, SemanticRecord, Upsert
+from ..kernel.ops import Op, ScanEntries, SemanticRecord, Upsert
 
 __all__ = ["ScanConformance"]
 

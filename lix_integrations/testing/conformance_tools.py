@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from ..engine.engine import Engine
-from ..engine.ops import KvItem, KvPut
-from ..engine.scope import lix_scope
 from ..errors import ConfigError, InvalidInputError
+from ..kernel.ops import KvItem, KvPut
+from ..kernel.scope import lix_scope
 from ..tiers.tools import (
     NOT_CACHED,
     TABLE,

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from ..backends import Backend
-from ..engine.ops import Op
+from ..kernel.ops import Op
 
 __all__ = ["OpDriver"]
 

@@ -47,10 +47,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engine.clock import Clock
-from ..engine.flows import Flow
-from ..engine.ops import Gather, KvDelete, KvDeleteWhere, KvGet, KvItem, KvPut, KvScan
 from ..errors import ConfigError, SerializationError
+from ..kernel.clock import Clock
+from ..kernel.flows import Flow
+from ..kernel.ops import Gather, KvDelete, KvDeleteWhere, KvGet, KvItem, KvPut, KvScan
 from .checkpoint_records import (
     DIGEST,
     EXPIRY,

@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.clock import Clock
-from ..engine.flows import Flow
-from ..engine.ops import KvDelete, KvExpire, KvGet, KvItem, KvPurgeExpired, KvPut, KvScan
 from ..errors import InvalidInputError, SerializationError, SettingsMismatchError
+from ..kernel.clock import Clock
+from ..kernel.flows import Flow
+from ..kernel.ops import KvDelete, KvExpire, KvGet, KvItem, KvPurgeExpired, KvPut, KvScan
 from .kv import validate_collection
 from .namespaced import Path, decode_record_key, encode_path, record_key, validate_label, validate_path
 

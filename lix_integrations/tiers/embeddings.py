@@ -44,10 +44,11 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from ..engine.clock import Clock
-from ..engine.flows import Flow
-from ..engine.keys import digest
-from ..engine.ops import (
+from ..errors import BackendError, ConfigError, InvalidInputError, InvalidVectorError
+from ..kernel.clock import Clock
+from ..kernel.flows import Flow
+from ..kernel.keys import digest
+from ..kernel.ops import (
     Deferred,
     EmbedBatch,
     KvDelete,
@@ -60,8 +61,7 @@ from ..engine.ops import (
     KvUsage,
     LoadModel,
 )
-from ..engine.outage import OutageLog
-from ..errors import BackendError, ConfigError, InvalidInputError, InvalidVectorError
+from ..kernel.outage import OutageLog
 
 __all__ = [
     "DEFAULT_TABLE",

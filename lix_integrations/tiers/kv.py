@@ -29,10 +29,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..engine.clock import Clock
-from ..engine.flows import Flow
-from ..engine.ops import KvDelete, KvDeleteWhere, KvGet, KvItem, KvPut, KvScan
 from ..errors import ConfigError, InvalidIdError, InvalidInputError, SerializationError
+from ..kernel.clock import Clock
+from ..kernel.flows import Flow
+from ..kernel.ops import KvDelete, KvDeleteWhere, KvGet, KvItem, KvPut, KvScan
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",

@@ -20,10 +20,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..engine.clock import Clock
-from ..engine.flows import Flow
-from ..engine.ops import KvDeleteWhere, KvGet, KvItem, KvPut
 from ..errors import InvalidInputError
+from ..kernel.clock import Clock
+from ..kernel.flows import Flow
+from ..kernel.ops import KvDeleteWhere, KvGet, KvItem, KvPut
 from .kv import validate_collection
 from .namespaced import Path, encode_path, record_key, validate_path
 

@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..config import EngineConfig, SamplingPolicy, check_threshold
-from ..engine.clock import Clock
-from ..engine.flows import Flow
-from ..engine.keys import digest, is_sampling, normalize_prompt
-from ..engine.ops import (
+from ..errors import InvalidInputError, InvalidPromptError
+from ..kernel.clock import Clock
+from ..kernel.counters import SemanticCounters, ShadowDecision, TokenUsage
+from ..kernel.flows import Flow
+from ..kernel.keys import digest, is_sampling, normalize_prompt
+from ..kernel.ops import (
     DeleteIds,
     DeleteMatching,
     Embed,
@@ -42,9 +44,7 @@ from ..engine.ops import (
     Verify,
     WithPromptVector,
 )
-from ..engine.scope import UNSCOPED, scope_key
-from ..engine.stats import SemanticCounters, ShadowDecision, TokenUsage
-from ..errors import InvalidInputError, InvalidPromptError
+from ..kernel.scope import UNSCOPED, scope_key
 from .verifier import Verifier, VerifierCandidate
 
 __all__ = [

@@ -46,10 +46,11 @@ from ..archive.codec import Codec
 from ..archive.format import ArchiveContents, ArchiveCorruptError
 from ..archive.store import SessionArchive, session_from_name
 from ..config import EngineConfig, default_store_path
-from ..engine.clock import Clock
-from ..engine.flows import CancelledAfterOp, Flow
-from ..engine.keys import digest
-from ..engine.ops import (
+from ..errors import BackendError, ConfigError, InvalidIdError, InvalidInputError
+from ..kernel.clock import Clock
+from ..kernel.flows import CancelledAfterOp, Flow
+from ..kernel.keys import digest
+from ..kernel.ops import (
     EvictionPolicy,
     Gather,
     ListAppend,
@@ -67,7 +68,6 @@ from ..engine.ops import (
     Op,
     StoreEviction,
 )
-from ..errors import BackendError, ConfigError, InvalidIdError, InvalidInputError
 
 __all__ = [
     "LocalCall",

@@ -44,12 +44,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engine.clock import Clock
-from ..engine.flows import Flow
-from ..engine.keys import digest
-from ..engine.ops import KvDelete, KvDeleteWhere, KvGet, KvItem, KvPut
-from ..engine.scope import UNSCOPED, resolve_scope, scope_key, validate_scope_part
 from ..errors import ConfigError, InvalidIdError, InvalidInputError, SerializationError
+from ..kernel.clock import Clock
+from ..kernel.flows import Flow
+from ..kernel.keys import digest
+from ..kernel.ops import KvDelete, KvDeleteWhere, KvGet, KvItem, KvPut
+from ..kernel.scope import UNSCOPED, resolve_scope, scope_key, validate_scope_part
 
 __all__ = [
     "DEFAULT_MAX_RESULT_BYTES",

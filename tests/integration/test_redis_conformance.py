@@ -63,7 +63,7 @@ def test_scan_entries_pages_by_id_without_vectors(kind: str, request: pytest.Fix
     import numpy as np
 
     from lix_integrations.backends import open_backend
-    from lix_integrations.engine.ops import ScanEntries, SemanticRecord, Upsert
+    from lix_integrations.kernel.ops import ScanEntries, SemanticRecord, Upsert
 
     request.param = kind  # type: ignore[attr-defined]
     backend = open_backend(_url(request))

@@ -15,7 +15,7 @@ from lix_integrations.backends.redis import semantic as redis_semantic
 from lix_integrations.backends.redis.backend import RedisBackend
 from lix_integrations.backends.redis.calls import EXPIRY_SLACK_SECONDS
 from lix_integrations.backends.redis.keys import kv_base, sem_base
-from lix_integrations.engine.ops import (
+from lix_integrations.kernel.ops import (
     CountEntries,
     DeleteIds,
     ExactGet,
@@ -171,7 +171,7 @@ def test_query_engine_policies_find_the_nearest(
 
 def test_lists_of_thousands_of_items_in_one_script(plain_url: str) -> None:
     """Appends and reads batch their commands; batches stay under Lua's unpack() limit."""
-    from lix_integrations.engine.ops import ListAppend, ListRange
+    from lix_integrations.kernel.ops import ListAppend, ListRange
 
     backend = open_backend(plain_url)
     try:

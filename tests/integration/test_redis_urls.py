@@ -8,8 +8,8 @@ import redis
 from lix_integrations.backends import open_backend
 from lix_integrations.backends.redis import parse_redis_url, redact
 from lix_integrations.backends.redis.keys import esc, kv_base, list_base, unesc
-from lix_integrations.engine.ops import KvGet, KvItem, KvPut, ListAppend, ListKeys
 from lix_integrations.errors import BackendError, ConfigError
+from lix_integrations.kernel.ops import KvGet, KvItem, KvPut, ListAppend, ListKeys
 
 from .conftest import with_prefix
 

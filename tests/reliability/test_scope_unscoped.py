@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lix_integrations import Engine, InvalidIdError, lix_scope
-from lix_integrations.engine.keys import digest, normalize_prompt
-from lix_integrations.engine.ops import SemanticRecord, Upsert
-from lix_integrations.engine.scope import RESERVED_SCOPE_NAMES, RESERVED_SCOPE_PREFIXES, UNSCOPED
+from lix_integrations.kernel.keys import digest, normalize_prompt
+from lix_integrations.kernel.ops import SemanticRecord, Upsert
+from lix_integrations.kernel.scope import RESERVED_SCOPE_NAMES, RESERVED_SCOPE_PREFIXES, UNSCOPED
 from lix_integrations.testing import FakeEmbedder
 from lix_integrations.tiers.tools import ToolPolicy
 from tests.integration.conftest import with_prefix

@@ -24,7 +24,7 @@ from llama_index.core.base.llms.types import ImageBlock, MessageRole, TextBlock,
 from llama_index.core.storage.chat_store.base_db import MessageStatus
 
 from lix_integrations import Engine
-from lix_integrations.engine.ops import ListAppend
+from lix_integrations.kernel.ops import ListAppend
 from lix_integrations.langchain import LixChatMessageHistory
 from lix_integrations.llama_index import LixChatStore, LixDBChatStore
 from lix_integrations.testing import FakeEmbedder

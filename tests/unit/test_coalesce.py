@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lix_integrations import Engine
-from lix_integrations.engine.flight import Flight
+from lix_integrations.kernel.flight import Flight
 from lix_integrations.testing.conformance_coalesce import PROMPT, ask_crowd, kill_leader_then_ask
 from lix_integrations.testing.fakes import FakeEmbedder
 

@@ -8,8 +8,8 @@ import pytest
 
 from lix_integrations import ConfigError, Engine, EngineConfig, InvalidIdError, SamplingPolicy, lix_scope
 from lix_integrations.config import default_store_path
-from lix_integrations.engine.keys import digest, is_sampling, normalize_prompt
-from lix_integrations.engine.scope import current_scope, resolve_scope
+from lix_integrations.kernel.keys import digest, is_sampling, normalize_prompt
+from lix_integrations.kernel.scope import current_scope, resolve_scope
 from lix_integrations.testing import FakeEmbedder
 from lix_integrations.tiers.semantic import prepare_query
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from lix_integrations import InvalidInputError
-from lix_integrations.engine.ops import KvItem, KvPut
+from lix_integrations.kernel.ops import KvItem, KvPut
 from lix_integrations.llama_index import LixKVStore
 from lix_integrations.testing import FakeEmbedder
 from lix_integrations.tiers.kv import table_for

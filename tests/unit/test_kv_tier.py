@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lix_integrations import AsyncEngine, ConfigError, Engine, EngineConfig, SerializationError
-from lix_integrations.engine.ops import KvPut
+from lix_integrations.kernel.ops import KvPut
 from lix_integrations.testing import FakeEmbedder
 from lix_integrations.tiers.kv import KvConfig, decode_value, encode_value, table_for
 

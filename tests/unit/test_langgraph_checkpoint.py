@@ -126,7 +126,7 @@ def test_delta_channel_history_walks_the_parent_chain(url: str) -> None:
 
 
 def _scan(engine: Engine, table: str) -> int:
-    from lix_integrations.engine.ops import KvScan
+    from lix_integrations.kernel.ops import KvScan
 
     core = engine._core  # tests may look at what is stored
     return sum(
@@ -329,7 +329,7 @@ def test_a_type_outside_the_allow_list_is_refused_with_a_clear_error(url: str) -
 
 
 def test_a_tampered_record_is_refused_never_decoded(url: str) -> None:
-    from lix_integrations.engine.ops import KvItem, KvPut, KvScan
+    from lix_integrations.kernel.ops import KvItem, KvPut, KvScan
 
     engine = Engine(url)
     saver = LixCheckpointSaver(engine)
@@ -360,7 +360,7 @@ def test_pickled_values_are_never_revived(url: str) -> None:
     checkpoint["channel_values"] = {"state": "x"}
     checkpoint["channel_versions"] = {"state": "1"}
     pickler.put(cfg("pickle", checkpoint_ns=""), checkpoint, {"source": "loop", "step": 0}, {"state": "1"})
-    from lix_integrations.engine.ops import KvItem, KvPut, KvScan
+    from lix_integrations.kernel.ops import KvItem, KvPut, KvScan
     from lix_integrations.tiers.checkpoint_records import pack
 
     core = engine._core

@@ -17,7 +17,7 @@ import pytest
 from lix_integrations import Engine, InvalidIdError, InvalidInputError
 from lix_integrations.archive import ArchiveCorruptError, read_archive
 from lix_integrations.config import ConfigError
-from lix_integrations.engine.ops import ListDelete, ListInfo, ListStatus
+from lix_integrations.kernel.ops import ListDelete, ListInfo, ListStatus
 from lix_integrations.testing import FakeClock, FakeEmbedder
 from lix_integrations.tiers.sessions import SessionConfig, session_key
 
@@ -265,7 +265,7 @@ def test_crash_between_archive_write_and_trim_duplicates_nothing(sessions: Drive
     for i in range(6):
         sessions.add_message("s", msg(i))
     tier = sessions.engine._core.sessions
-    from lix_integrations.engine.ops import ListRange
+    from lix_integrations.kernel.ops import ListRange
 
     hot = sessions.engine._core.backend.execute(ListRange("default", "s"))
     tier.archive.append("s", hot[:3], sessions.clock.now(), 0)  # archived, then "crash": never trimmed

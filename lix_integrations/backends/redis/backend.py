@@ -44,7 +44,8 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 
-from ...engine.ops import (
+from ...errors import BackendError, LixError
+from ...kernel.ops import (
     CountEntries,
     Deferred,
     DeleteIds,
@@ -84,7 +85,6 @@ from ...engine.ops import (
     Upsert,
     VectorSearch,
 )
-from ...errors import BackendError, LixError
 from ..base import Backend
 from .breaker import Breaker, is_outage
 from .calls import Call, Cmd, Lua, Pipe, RFlow, Scan

@@ -15,7 +15,7 @@ expired first leaves index entries behind until then, and ``sz`` keeps the byte 
 
 from __future__ import annotations
 
-from ...engine.ops import (
+from ...kernel.ops import (
     KvDelete,
     KvDeleteWhere,
     KvEvict,

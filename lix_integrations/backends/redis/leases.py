@@ -6,7 +6,7 @@ lease and reading the record it guards travel in one pipeline, on a Cluster too.
 
 from __future__ import annotations
 
-from ...engine.ops import LeaseAcquire, LeaseRelease
+from ...kernel.ops import LeaseAcquire, LeaseRelease
 from .calls import Cmd, Lua, RFlow, Script
 from .keys import h, sem_base
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from ...engine.ops import (
+from ...kernel.ops import (
     EvictionPolicy,
     ListAppend,
     ListAppended,

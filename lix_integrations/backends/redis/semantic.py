@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 from redis.exceptions import ResponseError
 
-from ...engine.ops import (
+from ...errors import ConfigError, SettingsMismatchError
+from ...kernel.ops import (
     CountEntries,
     DeleteIds,
     DeleteMatching,
@@ -51,7 +52,6 @@ from ...engine.ops import (
     Upserted,
     VectorSearch,
 )
-from ...errors import ConfigError, SettingsMismatchError
 from .calls import Cmd, Lua, RFlow, Script, b2s, expiry_ms, num
 from .keys import h, sem_base
 
