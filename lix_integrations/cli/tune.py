@@ -142,7 +142,10 @@ def bench(
     The demo's namespace is cleared at start and named after the embedder, so it never touches your own
     namespace, and runs with different embedders do not trip over each other's stored model settings.
     """
-    from .. import demo
+    try:
+        from .. import demo
+    except ImportError:
+        raise _UserError(f"lix bench runs the LangChain demo: {install_hint('langchain')}") from None
 
     with _errors():
         if latency < 0:

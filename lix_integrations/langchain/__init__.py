@@ -4,9 +4,14 @@ The agent middlewares need the ``langchain`` package (the ``agents`` extra) and 
 the rest works without it.
 """
 
+# ruff: noqa: E402 (the extra is checked before the modules below import their framework)
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from ..install import require
+
+require("langchain", "lix_integrations.langchain")
 
 from .cache import LixSemanticCache
 from .chat_history import LixChatMessageHistory
@@ -31,6 +36,7 @@ _LAZY = frozenset({"LixCacheMiddleware", "LixToolCacheMiddleware"})
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
+        require("agents", f"lix_integrations.langchain.{name}")
         from . import middleware
 
         return getattr(middleware, name)

@@ -10,6 +10,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from ..install import require
+
+require("langgraph", "lix_integrations.langgraph")
+
 if TYPE_CHECKING:
     from .cache import LixNodeCache
     from .checkpoint import LixCheckpointSaver

@@ -1,6 +1,11 @@
 """LlamaIndex adapters. Importing this subpackage imports ``llama_index.core``; ``import lix_integrations`` does not."""
 
+# ruff: noqa: E402 (the extra is checked before the modules below import their framework)
 from __future__ import annotations
+
+from ..install import require
+
+require("llama-index", "lix_integrations.llama_index")
 
 from .chat_store import LixChatStore, LixDBChatStore
 from .embeddings import LixCachedEmbedding
