@@ -35,7 +35,7 @@ def test_a_text_naming_the_index_install_also_names_the_clone_install() -> None:
 def test_readme_says_how_to_install_into_ones_own_project() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "make demo" in readme and "make test" in readme  # the repository's two commands stay
-    assert "pip install '/path/to/lix-integrations[local]'" in readme
+    assert "pip install '/path/to/lix-integrations[langchain,local]'" in readme
     assert f"lix_integrations-{__version__}-py3-none-any.whl[local]" in readme
     assert "pip wheel --no-deps -w dist ." in readme
 
