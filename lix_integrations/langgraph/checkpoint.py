@@ -116,7 +116,7 @@ class LixCheckpointSaver(BaseCheckpointSaver[str]):
 
     def _value(self, value: Any) -> BlobValue:
         if type(value) is list:
-            return ListValue(tuple(self._memo.dumps(item) for item in value))
+            return ListValue(self._memo.dumps_list(value))
         return Typed(*self.serde.dumps_typed(value))
 
     def _new(
@@ -152,7 +152,7 @@ class LixCheckpointSaver(BaseCheckpointSaver[str]):
     def _tuple(self, stored: StoredCheckpoint) -> CheckpointTuple:
         checkpoint: Checkpoint = self._load(stored.checkpoint)
         values = {
-            ch: [self._memo.loads(item) for item in v] if isinstance(v, list) else self._load(v)
+            ch: self._memo.loads_list(v) if isinstance(v, tuple) else self._load(v)
             for ch, v in stored.values.items()
         }
         base = {"thread_id": stored.thread_id, "checkpoint_ns": stored.ns}

@@ -87,7 +87,7 @@ class StoredWrite:
 
 @dataclass(frozen=True, slots=True)
 class StoredCheckpoint:
-    """A checkpoint read back: its values by channel (a ``Typed`` or a list of ``Typed`` items), and its pending
+    """A checkpoint read back: its values by channel (a ``Typed`` or a tuple of ``Typed`` items, shared: never mutate it), and its pending
     writes in LangGraph's ``writes_sort_key`` order (task path, task id, index)."""
 
     thread_id: str
@@ -96,7 +96,7 @@ class StoredCheckpoint:
     parent_id: str | None
     checkpoint: Typed
     metadata: Typed
-    values: dict[str, Typed | list[Typed]]
+    values: dict[str, Typed | tuple[Typed, ...]]
     writes: list[StoredWrite]
     run_id: str | None
 

@@ -1,0 +1,351 @@
+"""Deleting and retention of checkpointed threads: the maintenance half of the checkpoint tier.
+
+:class:`RetentionFlows` holds the flows that remove or copy whole sets of records (``delete_thread`` with its
+tombstone, ``prune``, ``keep_last`` trimming, the collection of values nothing references, ``copy_thread``,
+``delete_for_runs``, the ttl sweep) and the thread index they keep. The hot path (``put``, ``get``, ``history``)
+is in :mod:`.checkpoints`, whose tier inherits these; both share the process-local state of
+:mod:`.checkpoint_state`, which every flow here forgets for a thread it deletes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import SerializationError
+from ..kernel.clock import Clock
+from ..kernel.flows import Flow
+from ..kernel.ops import Gather, KvDelete, KvDeleteWhere, KvGet, KvItem, KvPut, KvScan
+from .checkpoint_records import (
+    DIGEST,
+    EXPIRY,
+    GENERATION,
+    SEP,
+    TOMBSTONE,
+    ThreadInfo,
+    bkey,
+    ckey,
+    cprefix,
+    key_part,
+    parse_record,
+    thread_table,
+    uninvert_id,
+    unpack,
+    unpart,
+    validate_name,
+    wprefix,
+)
+from .checkpoint_state import ItemCache, ListMemo, ManifestCache, Threads
+
+if TYPE_CHECKING:
+    from .checkpoints import CheckpointConfig
+
+__all__ = ["RUNS_TABLE", "THREADS_TABLE", "RetentionFlows", "TierStats"]
+
+logger = logging.getLogger("lix_integrations.tiers.checkpoints")
+
+THREADS_TABLE = "lg-index/threads"
+RUNS_TABLE = "lg-index/runs"
+PAGE = 256
+
+
+@dataclass
+class TierStats:
+    puts: int = 0
+    items_written: int = 0
+    items_reused: int = 0
+    refused_late_writes: int = 0
+    collections: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, **counts: int) -> None:
+        with self.lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+
+class RetentionFlows:
+    """The checkpoint tier's deleting, copying and retention flows (mixed into its tier class)."""
+
+    config: CheckpointConfig
+    stats: TierStats
+    _ns: str
+    _clock: Clock
+    _threads: Threads
+    _items: ItemCache
+    _manifests: ManifestCache
+    _lists: ListMemo
+
+    def _forget(self, table: str) -> None:
+        """Drop what this process remembers of a thread (deleted, or its items may be gone)."""
+        self._threads.forget(table)
+        self._items.forget(table)
+        self._manifests.forget(table)
+        self._lists.forget(table)
+
+    def _index(self, thread_id: str, run_id: str | None, now: float) -> Flow[None]:
+        expires = None if self.config.ttl is None else now + self.config.ttl
+        entry = json.dumps({"t": now, "e": expires}).encode()
+        ops: list[Any] = [KvPut(self._ns, THREADS_TABLE, (KvItem(thread_id, entry),), now)]
+        if run_id is not None:
+            ops.append(
+                KvPut(self._ns, RUNS_TABLE, (KvItem(f"{key_part(run_id)}{SEP}{thread_id}", b""),), now)
+            )
+        yield Gather(tuple(ops))
+
+    def _undo(self, table: str, keys: Sequence[str], thread_id: str) -> Flow[None]:
+        """A late write to a deleted thread: delete what it wrote (the tombstone stays)."""
+        yield KvDelete(self._ns, table, tuple(k for k in keys if k not in (TOMBSTONE, GENERATION)))
+        self._threads.forget(table)
+        self.stats.add(refused_late_writes=1)
+        logger.warning(
+            "refused a write to deleted thread %r (tombstone within its grace period)", thread_id[:80]
+        )
+
+    def _expired(self, raw: bytes | None, now: float) -> bool:
+        if raw is None:
+            return False
+        try:
+            return float(raw) <= now
+        except ValueError:
+            raise SerializationError("stored thread expiry is corrupt") from None
+
+    # -- deleting and retention ------------------------------------------------------------------------------
+
+    def delete_thread(self, thread_id: str) -> Flow[None]:
+        """Tombstone first, then everything else: a racing late write cannot bring the thread back."""
+        table = thread_table(thread_id)
+        now = self._clock.now()
+        self._forget(table)
+        grace = self.config.tombstone_grace
+        if grace > 0:
+            yield KvPut(self._ns, table, (KvItem(TOMBSTONE, b"1", expires_at=now + grace),), now)
+        ops = tuple(
+            KvDeleteWhere(self._ns, table, prefix=p) for p in ("c" + SEP, "b" + SEP, "i" + SEP, "w" + SEP)
+        )
+        yield Gather(
+            (
+                *ops,
+                KvDelete(self._ns, table, (EXPIRY, GENERATION)),
+                KvDelete(self._ns, THREADS_TABLE, (thread_id,)),
+            )
+        )
+
+    def delete_checkpoints(self, thread_id: str, doomed: Sequence[tuple[str, str]]) -> Flow[int]:
+        """Delete checkpoints (ns, id) with their writes, then collect what nothing references any more."""
+        if not doomed:
+            return 0
+        table = thread_table(thread_id)
+        ops: list[Any] = [KvDelete(self._ns, table, tuple(ckey(ns, cid) for ns, cid in doomed))]
+        ops += [KvDeleteWhere(self._ns, table, prefix=wprefix(ns, cid)) for ns, cid in doomed]
+        yield Gather(tuple(ops))
+        yield from self.collect(thread_id)
+        return len(doomed)
+
+    def prune(self, thread_id: str, keep_latest: int | None) -> Flow[int]:
+        """Keep the newest ``keep_latest`` checkpoints of each namespace (``None``: delete every checkpoint)."""
+        table = thread_table(thread_id)
+        heads = yield from self._record_keys(table, None)
+        doomed: list[tuple[str, str]] = []
+        seen: dict[str, int] = {}
+        for ns, cid in heads:
+            seen[ns] = seen.get(ns, 0) + 1
+            if keep_latest is None or seen[ns] > keep_latest:
+                doomed.append((ns, cid))
+        return (yield from self.delete_checkpoints(thread_id, doomed))
+
+    def _trim(self, table: str, ns: str, keep: int) -> Flow[None]:
+        """keep_last on a put: drop the records (and writes) beyond the newest ``keep`` of the namespace."""
+        now = self._clock.now()
+        page = yield KvScan(self._ns, table, now, prefix=cprefix(ns), keys_only=True)
+        extra = [k for k, _ in page if k.startswith(cprefix(ns))][keep:]
+        if not extra:
+            return
+        doomed = [uninvert_id(k.split(SEP, 2)[2]) for k in extra]
+        ops: list[Any] = [KvDelete(self._ns, table, tuple(extra))]
+        ops += [KvDeleteWhere(self._ns, table, prefix=wprefix(ns, cid)) for cid in doomed]
+        yield Gather(tuple(ops))
+
+    def _record_keys(self, table: str, ns: str | None) -> Flow[list[tuple[str, str]]]:
+        """(ns, checkpoint id) of every record, newest first per namespace."""
+        now = self._clock.now()
+        out: list[tuple[str, str]] = []
+        after: str | None = None
+        prefix = cprefix(ns)
+        while True:
+            page = yield KvScan(self._ns, table, now, prefix=prefix, keys_only=True, limit=1000, after=after)
+            for key, _ in page:
+                if key.startswith(prefix):
+                    _, ns_part, inv = key.split(SEP, 2)
+                    out.append((unpart(ns_part), uninvert_id(inv)))
+            if len(page) < 1000:
+                return out
+            after = page[-1][0]
+
+    def collect(self, thread_id: str) -> Flow[int]:
+        """Delete channel values and items no stored checkpoint references. Returns how many went.
+
+        The generation changes first, so a process that believes items are stored writes them again.
+        """
+        table = thread_table(thread_id)
+        now = self._clock.now()
+        yield KvPut(self._ns, table, (KvItem(GENERATION, secrets.token_hex(8).encode()),), now)
+        self._threads.forget(table)
+        referenced: set[str] = set()
+        after: str | None = None
+        while True:
+            page = yield KvScan(self._ns, table, now, prefix="c" + SEP, limit=PAGE, after=after)
+            for key, raw in page:
+                rec = parse_record(raw, repr(key))
+                ns = unpart(key.split(SEP, 2)[1])
+                referenced.update(bkey(ns, ch, tok) for ch, tok in rec.versions.items())
+            if len(page) < PAGE:
+                break
+            after = page[-1][0]
+        blob_keys = yield from self._keys(table, "b" + SEP)
+        item_keys = yield from self._keys(table, "i" + SEP)
+        live = [k for k in blob_keys if k in referenced]
+        dead = [k for k in blob_keys if k not in referenced]
+        wanted_items: set[str] = set()
+        for start in range(0, len(live), PAGE):
+            chunk = tuple(live[start : start + PAGE])
+            raws = yield KvGet(self._ns, table, chunk, now, touch=False)
+            for blob_key, raw in zip(chunk, raws):
+                if raw is None:
+                    continue
+                parts = unpack(raw, repr(blob_key))
+                if parts[0] == b"l":
+                    _, ns_part, ch_part, _ = blob_key.split(SEP, 3)
+                    wanted_items.update(
+                        f"i{SEP}{ns_part}{SEP}{ch_part}{SEP}{parts[1][i : i + DIGEST].hex()}"
+                        for i in range(0, len(parts[1]), DIGEST)
+                    )
+        dead += [k for k in item_keys if k not in wanted_items]
+        removed = 0
+        for start in range(0, len(dead), 1000):
+            removed += yield KvDelete(self._ns, table, tuple(dead[start : start + 1000]))
+        self.stats.add(collections=1)
+        return removed
+
+    def _keys(self, table: str, prefix: str) -> Flow[list[str]]:
+        now = self._clock.now()
+        out: list[str] = []
+        after: str | None = None
+        while True:
+            page = yield KvScan(self._ns, table, now, prefix=prefix, keys_only=True, limit=1000, after=after)
+            out.extend(k for k, _ in page if k.startswith(prefix))
+            if len(page) < 1000:
+                return out
+            after = page[-1][0]
+
+    def copy_thread(self, source: str, target: str) -> Flow[int]:
+        """Copy every record of ``source`` into ``target`` (checkpoints, values, items, writes). Returns records."""
+        src, dst = thread_table(source), thread_table(target)
+        now = self._clock.now()
+        copied = 0
+        runs: set[str] = set()
+        after: str | None = None
+        while True:
+            page: list[tuple[str, bytes]] = yield KvScan(self._ns, src, now, limit=PAGE, after=after)
+            batch = tuple(KvItem(k, v) for k, v in page if k[:1] in "cbiw" and k[1:2] == SEP)
+            for key, raw in page:
+                if key.startswith("c" + SEP):
+                    run = parse_record(raw, repr(key)).run_id
+                    if run:
+                        runs.add(run)
+            if batch:
+                _, (tomb,) = yield Gather(
+                    (KvPut(self._ns, dst, batch, now), KvGet(self._ns, dst, (TOMBSTONE,), now, touch=False))
+                )
+                if tomb is not None:
+                    yield from self._undo(dst, [i.key for i in batch], target)
+                    return 0
+                copied += len(batch)
+            if len(page) < PAGE:
+                break
+            after = page[-1][0]
+        if copied:
+            items = [KvItem(GENERATION, secrets.token_hex(8).encode())]
+            if self.config.ttl is not None:
+                items.append(KvItem(EXPIRY, str(now + self.config.ttl).encode()))
+            yield KvPut(self._ns, dst, tuple(items), now)
+            self._threads.forget(dst)
+            yield from self._index(target, None, now)
+            if runs:
+                run_items = tuple(KvItem(f"{key_part(r)}{SEP}{target}", b"") for r in sorted(runs))
+                yield KvPut(self._ns, RUNS_TABLE, run_items, now)
+        return copied
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> Flow[int]:
+        """Delete the checkpoints (and writes) whose metadata names one of ``run_ids``, in every thread."""
+        now = self._clock.now()
+        wanted = {validate_name("run_id", r) for r in run_ids}
+        removed = 0
+        for run_id in sorted(wanted):
+            prefix = f"{key_part(run_id)}{SEP}"
+            page = yield KvScan(self._ns, RUNS_TABLE, now, prefix=prefix, keys_only=True)
+            threads = [k[len(prefix) :] for k, _ in page if k.startswith(prefix)]
+            for thread_id in threads:
+                table = thread_table(thread_id)
+                doomed: list[tuple[str, str]] = []
+                after: str | None = None
+                while True:
+                    recs = yield KvScan(self._ns, table, now, prefix="c" + SEP, limit=PAGE, after=after)
+                    for key, raw in recs:
+                        rec = parse_record(raw, repr(key))
+                        if rec.run_id in wanted:
+                            doomed.append((unpart(key.split(SEP, 2)[1]), rec.checkpoint_id))
+                    if len(recs) < PAGE:
+                        break
+                    after = recs[-1][0]
+                removed += yield from self.delete_checkpoints(thread_id, doomed)
+            yield KvDelete(self._ns, RUNS_TABLE, tuple(k for k, _ in page))
+        return removed
+
+    # -- threads ---------------------------------------------------------------------------------------------
+
+    def threads(self, *, after: str | None = None, limit: int = 1000) -> Flow[list[ThreadInfo]]:
+        """Threads in the index, sorted by id (a page); expired ones included with their expiry."""
+        now = self._clock.now()
+        page = yield KvScan(self._ns, THREADS_TABLE, now, limit=limit, after=after)
+        out = []
+        for key, raw in page:
+            try:
+                entry = json.loads(raw)
+                out.append(
+                    ThreadInfo(key, float(entry["t"]), None if entry["e"] is None else float(entry["e"]))
+                )
+            except (ValueError, KeyError, TypeError):
+                raise SerializationError(f"thread index entry {key[:80]!r} is corrupt") from None
+        return out
+
+    def count(self, thread_id: str) -> Flow[int]:
+        heads = yield from self._record_keys(thread_table(thread_id), None)
+        return len(heads)
+
+    def sweep_expired(self) -> Flow[int]:
+        """Delete every thread whose ttl ran out (no tombstone: nothing is racing an expiry). Returns threads."""
+        now = self._clock.now()
+        swept = 0
+        after: str | None = None
+        while True:
+            page = yield from self.threads(after=after)
+            for info in page:
+                if info.expires_at is None or info.expires_at > now:
+                    continue
+                table = thread_table(info.thread_id)
+                (raw,) = yield KvGet(self._ns, table, (EXPIRY,), now, touch=False)
+                if raw is not None and not self._expired(raw, now):
+                    continue  # refreshed by a read in another process after the index entry was written
+                self._forget(table)
+                yield KvDeleteWhere(self._ns, table)
+                yield KvDelete(self._ns, THREADS_TABLE, (info.thread_id,))
+                swept += 1
+            if len(page) < 1000:
+                return swept
+            after = page[-1].thread_id

@@ -1,0 +1,179 @@
+"""What one process remembers about the checkpoint threads it wrote or read, so that a put costs what is new.
+
+Nothing here is needed for correctness: every entry is either content-addressed (an item's key is its digest, a
+manifest is checked against the stored bytes it was decoded from) or checked against the thread's stored
+generation before it is trusted. Losing any of it (bounds, another process deleting the thread) costs a re-read or
+a rewrite of records already stored, never a wrong answer.
+
+Why it matters (measured 2026-12-04 on a 100-turn ``create_agent`` thread, 300 messages, SQLite): LangGraph hands a
+saver the whole message list at every step, so per-message work in Python on every put and every read was most of
+the tier's time once each message was stored only once. Here a put handles only the messages after the longest
+prefix it already knows (the previous list of the same channel, compared by identity in C), and a read of a
+manifest it decoded before costs one bytes comparison.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from .checkpoint_records import DIGEST, Typed
+
+__all__ = ["ItemCache", "ListMemo", "ManifestCache", "ThreadState", "Threads"]
+
+
+@dataclass
+class ThreadState:
+    """One thread as this process knows it: the stored generation it last saw, the item digests it knows are
+    stored under that generation, puts since the last collection, and run ids already indexed."""
+
+    generation: str | None = None
+    known: set[bytes] = field(default_factory=set)
+    puts: int = 0
+    runs: set[str] = field(default_factory=set)
+
+
+class Threads:
+    """:class:`ThreadState` by thread table, least recently used dropped beyond ``max_threads``."""
+
+    def __init__(self, max_threads: int = 512) -> None:
+        self.lock = threading.Lock()
+        self._max = max_threads
+        self._threads: OrderedDict[str, ThreadState] = OrderedDict()
+
+    def get(self, table: str) -> ThreadState:
+        """The thread's state (a new, empty one if unknown); mutate it only while holding :attr:`lock`."""
+        with self.lock:
+            state = self._threads.get(table)
+            if state is None:
+                state = self._threads[table] = ThreadState()
+                while len(self._threads) > self._max:
+                    self._threads.popitem(last=False)
+            else:
+                self._threads.move_to_end(table)
+            return state
+
+    def forget(self, table: str) -> None:
+        with self.lock:
+            self._threads.pop(table, None)
+
+
+class ItemCache:
+    """List items this process wrote or read, by thread table and item key, up to ``max_bytes`` (LRU).
+
+    An item key is its content digest, so what it names never changes: a read takes items from here and asks
+    the store only for the others (a 100-turn thread re-reads ~300 messages, 450 KB, at every turn otherwise).
+    """
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self._lock = threading.Lock()
+        self._max = max_bytes
+        self._size = 0
+        self._items: OrderedDict[tuple[str, str], Typed] = OrderedDict()
+
+    def get(self, table: str, keys: Iterable[str]) -> dict[str, Typed]:
+        found: dict[str, Typed] = {}
+        with self._lock:
+            for key in keys:
+                item = self._items.get((table, key))
+                if item is not None:
+                    self._items.move_to_end((table, key))
+                    found[key] = item
+        return found
+
+    def forget(self, table: str) -> None:
+        """Drop a deleted thread's items (rare: a scan of the cache)."""
+        with self._lock:
+            for key in [k for k in self._items if k[0] == table]:
+                self._size -= len(self._items.pop(key).data)
+
+    def add(self, table: str, items: Iterable[tuple[str, Typed]]) -> None:
+        with self._lock:
+            for key, item in items:
+                if (table, key) in self._items:
+                    continue
+                self._items[(table, key)] = item
+                self._size += len(item.data)
+            while self._size > self._max and self._items:
+                _, dropped = self._items.popitem(last=False)
+                self._size -= len(dropped.data)
+
+
+class ManifestCache:
+    """Resolved list values by (thread table, value key): the stored manifest bytes and the items they name.
+
+    A hit needs the stored bytes to be equal (a deleted thread's id may be reused with other values under the
+    same version), and hands back the same tuple each time, which lets the adapter keep its decoded objects per
+    tuple. Bounded by entries (a manifest is 8 bytes per item; the items themselves are shared).
+    """
+
+    def __init__(self, max_entries: int = 2048) -> None:
+        self._lock = threading.Lock()
+        self._max = max_entries
+        self._lists: OrderedDict[tuple[str, str], tuple[bytes, tuple[Typed, ...]]] = OrderedDict()
+
+    def get(self, table: str, key: str, raw: bytes) -> tuple[Typed, ...] | None:
+        with self._lock:
+            entry = self._lists.get((table, key))
+            if entry is None or entry[0] != raw:
+                return None
+            self._lists.move_to_end((table, key))
+            return entry[1]
+
+    def add(self, table: str, key: str, raw: bytes, items: tuple[Typed, ...]) -> None:
+        with self._lock:
+            self._lists[(table, key)] = (raw, items)
+            self._lists.move_to_end((table, key))
+            while len(self._lists) > self._max:
+                self._lists.popitem(last=False)
+
+    def forget(self, table: str) -> None:
+        with self._lock:
+            for key in [k for k in self._lists if k[0] == table]:
+                del self._lists[key]
+
+
+class ListMemo:
+    """The last list value put per (thread table, namespace, channel): its items, their digests and manifest.
+
+    A chat channel's next list is the previous one plus a few messages (LangGraph's ``add_messages`` copies the
+    list and appends), and the adapter hands the same ``Typed`` objects for messages it serialized before, so the
+    previous tuple is usually a prefix of the new one: one C-level tuple comparison replaces a digest lookup per
+    message. Anything else (a shorter or edited list) falls back to digesting item by item.
+    """
+
+    def __init__(self, max_entries: int = 1024) -> None:
+        self._lock = threading.Lock()
+        self._max = max_entries
+        self._lists: OrderedDict[tuple[str, str, str], tuple[tuple[Typed, ...], bytes]] = OrderedDict()
+
+    def manifest(
+        self, where: tuple[str, str, str], items: tuple[Typed, ...], digest: Callable[[Typed], bytes]
+    ) -> tuple[bytes, int]:
+        """The concatenated digests of ``items``, and how many leading items the previous list already had."""
+        with self._lock:
+            prev = self._lists.get(where)
+        shared = 0
+        if prev is not None:
+            n = len(prev[0])
+            if n <= len(items) and items[:n] == prev[0]:
+                shared = n
+        head = prev[1] if prev is not None and shared else b""
+        manifest = head + b"".join(digest(item) for item in items[shared:])
+        with self._lock:
+            self._lists[where] = (items, manifest)
+            self._lists.move_to_end(where)
+            while len(self._lists) > self._max:
+                self._lists.popitem(last=False)
+        return manifest, shared
+
+    def forget(self, table: str) -> None:
+        with self._lock:
+            for key in [k for k in self._lists if k[0] == table]:
+                del self._lists[key]
+
+
+def split_manifest(manifest: bytes) -> list[bytes]:
+    return [manifest[i : i + DIGEST] for i in range(0, len(manifest), DIGEST)]
