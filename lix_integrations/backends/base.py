@@ -22,7 +22,7 @@ from ..kernel.ops import (
     VectorSearch,
 )
 
-__all__ = ["Backend"]
+__all__ = ["Backend", "gather_each"]
 
 
 class Backend(abc.ABC):
@@ -37,7 +37,7 @@ class Backend(abc.ABC):
 
     def __init__(self) -> None:
         self._handlers: dict[type[Op], Callable[[Any], Any]] = {
-            Gather: lambda op: _gather(self.execute, op),
+            Gather: lambda op: gather_each(self.execute, op),
             Deferred: lambda op: self.execute(op.op),
             ExactOrSearch: lambda op: _exact_or_search(self.execute, op),
             # A store that never drops keys on its own (the embedded ones); Redis registers its own answer.
@@ -73,7 +73,7 @@ class Backend(abc.ABC):
         self.close()
 
 
-def _gather(execute: Callable[[Op], Any], op: Gather) -> list[Any]:
+def gather_each(execute: Callable[[Op], Any], op: Gather) -> list[Any]:
     """Run each operation in turn (a backend without round trips gains nothing from batching them)."""
     results: list[Any] = []
     failure: BaseException | None = None

@@ -12,24 +12,28 @@ never run on the event loop.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ..errors import BackendError, ConfigError
 from ..kernel.ops import (
     CountEntries,
+    Deferred,
     DeleteIds,
     DeleteMatching,
     EnsureSettings,
     EvictOverflow,
     ExactGet,
+    Gather,
+    KvPut,
     Op,
     PurgeExpired,
     ScanEntries,
@@ -38,21 +42,25 @@ from ..kernel.ops import (
     Upsert,
     VectorSearch,
 )
-from .base import Backend
+from .base import Backend, gather_each
 from .leases import LEASE_SCHEMA, SQLiteLeases
 from .sqlite_errors import describe_open_error, describe_os_error
 from .sqlite_kv import KV_SCHEMA, SQLiteKv
-from .sqlite_lists import SQLiteLists
+from .sqlite_lists import LISTS_SCHEMA, SQLiteLists
 from .vector_index import IndexSet, VectorIndex
 
 __all__ = ["SQLiteBackend"]
+
+_T = TypeVar("_T")
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 _BUSY_TIMEOUT_S = 10.0
-_TOUCH_FLUSH_COUNT = 256
-_TOUCH_FLUSH_SECONDS = 1.0
+# Reads hold their writes (access times, deferred cache fills) for the next write transaction; past these
+# sizes a read writes them itself, if the write lock is free at that moment.
+_TOUCH_HOLD_MAX = 50_000
+_HELD_MAX = 4_096
 _LOG_KEEP = 200_000
 _LOG_PRUNE_EVERY = 5_000
 _MAX_IN_PARAMS = 500
@@ -134,9 +142,65 @@ def _record(row: Sequence[Any]) -> SemanticRecord:
     )
 
 
-def _chunks(ids: Sequence[int], size: int = _MAX_IN_PARAMS) -> Iterable[Sequence[int]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
+def _chunks(items: Sequence[_T], size: int = _MAX_IN_PARAMS) -> Iterable[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _merged(held: list[Op]) -> list[Op]:
+    """Held cache fills of one KV table become one put (one ``executemany``): a batch of updates held one
+    prompt vector each."""
+    out: list[Op] = []
+    puts: dict[tuple[str, str], int] = {}
+    for op in held:
+        if isinstance(op, KvPut):
+            at = puts.get((op.namespace, op.table))
+            if at is not None:
+                prior = out[at]
+                assert isinstance(prior, KvPut)
+                out[at] = replace(prior, items=prior.items + op.items, now=max(prior.now, op.now))
+                continue
+            puts[(op.namespace, op.table)] = len(out)
+        out.append(op)
+    return out
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``: takes the write lock up front so two writers never deadlock.
+
+    Re-entrant (a handler run inside another's transaction joins it), and the outermost one first writes what
+    reads left behind (deferred writes, access times; see :meth:`SQLiteBackend._write_held`), so a lookup never
+    takes the write lock itself: its writes ride along with the next write.
+    """
+
+    def __init__(self, backend: SQLiteBackend) -> None:
+        self._backend = backend
+
+    def __enter__(self) -> sqlite3.Connection:
+        backend = self._backend
+        conn = backend._conn
+        if backend._depth:
+            backend._depth += 1
+            return conn
+        conn.execute("BEGIN IMMEDIATE")
+        backend._depth = 1
+        try:
+            backend._write_held()
+        except BaseException:
+            backend._depth = 0
+            conn.execute("ROLLBACK")
+            raise
+        return conn
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        backend = self._backend
+        backend._depth -= 1
+        if backend._depth:
+            return
+        if exc_type is None:
+            backend._conn.execute("COMMIT")
+        else:
+            backend._conn.execute("ROLLBACK")
 
 
 class SQLiteBackend(Backend):
@@ -148,6 +212,10 @@ class SQLiteBackend(Backend):
         self.url = f"sqlite:///{path}"
         self.shared = path != ":memory:"
         self._lock = threading.RLock()
+        self._depth = 0  # nesting of open write transactions (see _Transaction)
+        self._held: list[Op] = []  # deferred writes waiting for the next write transaction
+        self._pending_touch: dict[tuple[str, int], float] = {}
+        self._kv: SQLiteKv | None = None
         try:
             self._conn = sqlite3.connect(
                 path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
@@ -165,13 +233,13 @@ class SQLiteBackend(Backend):
         self._last_seq = self._max_seq()
         self._data_version = self._pragma_data_version()
         self._own_seqs: set[int] = set()
-        self._pending_touch: dict[tuple[str, int], float] = {}
-        self._last_touch_flush = time.monotonic()
         self._log_writes = 0
         self._closed = False
-        self._kv = SQLiteKv(self._conn, self._write)
+        self._kv = kv = SQLiteKv(self._conn, self._write, hold_touches=True)
         self._handlers.update(
             {
+                Deferred: self._hold,
+                Gather: self._gather,
                 EnsureSettings: self._ensure_settings,
                 ExactGet: self._exact_get,
                 VectorSearch: self._vector_search,
@@ -183,7 +251,7 @@ class SQLiteBackend(Backend):
                 PurgeExpired: self._purge_expired,
                 CountEntries: self._count,
                 ScanEntries: self._scan_entries,
-                **self._kv.handlers(),
+                **kv.handlers(),
                 **SQLiteLists(self._conn, self._write).handlers(),
                 **SQLiteLeases(self._conn, self._write).handlers(),
             }
@@ -197,40 +265,44 @@ class SQLiteBackend(Backend):
 
     def _initialize(self) -> None:
         conn = self._conn
-        conn.execute("PRAGMA journal_mode=WAL")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
+        schema = _SCHEMA + KV_SCHEMA + LISTS_SCHEMA + LEASE_SCHEMA
+        schema_digest = hashlib.sha256(schema.encode()).hexdigest()[:16]
+        if self._stored_meta("schema_digest") == schema_digest:
+            # Every table is there already: opening a store reads, so it never waits for another writer.
+            self._check_schema_version(self._stored_meta("schema_version"))
+            return
         with self._write():
-            for statement in (_SCHEMA + KV_SCHEMA + LEASE_SCHEMA).split(";"):
+            for statement in schema.split(";"):
                 if statement.strip():
                     conn.execute(statement)
-            row = conn.execute("SELECT value FROM lix_meta WHERE key = 'schema_version'").fetchone()
-            if row is None:
+            stored = self._stored_meta("schema_version")
+            if stored is None:
                 conn.execute("INSERT INTO lix_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            elif row[0] != str(SCHEMA_VERSION):
-                raise BackendError(
-                    f"SQLite store {self.path!r} has schema version {row[0]}, this version of lix-integrations "
-                    f"reads version {SCHEMA_VERSION}"
-                )
+            self._check_schema_version(stored or str(SCHEMA_VERSION))
+            conn.execute("INSERT OR REPLACE INTO lix_meta VALUES ('schema_digest', ?)", (schema_digest,))
 
-    class _Transaction:
-        """``BEGIN IMMEDIATE`` … ``COMMIT``: takes the write lock up front so two writers never deadlock."""
+    def _stored_meta(self, key: str) -> str | None:
+        try:
+            row = self._conn.execute("SELECT value FROM lix_meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None
+            raise
+        return None if row is None else str(row[0])
 
-        def __init__(self, conn: sqlite3.Connection) -> None:
-            self._conn = conn
+    def _check_schema_version(self, stored: str | None) -> None:
+        if stored != str(SCHEMA_VERSION):
+            raise BackendError(
+                f"SQLite store {self.path!r} has schema version {stored}, this version of lix-integrations "
+                f"reads version {SCHEMA_VERSION}"
+            )
 
-        def __enter__(self) -> sqlite3.Connection:
-            self._conn.execute("BEGIN IMMEDIATE")
-            return self._conn
-
-        def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-            if exc_type is None:
-                self._conn.execute("COMMIT")
-            else:
-                self._conn.execute("ROLLBACK")
-
-    def _write(self) -> SQLiteBackend._Transaction:
-        return SQLiteBackend._Transaction(self._conn)
+    def _write(self) -> _Transaction:
+        return _Transaction(self)
 
     def _max_seq(self) -> int:
         row = self._conn.execute("SELECT max(seq) FROM semantic_log").fetchone()
@@ -264,8 +336,8 @@ class SQLiteBackend(Backend):
             if self._closed:
                 return
             try:
-                self._flush_touches(force=True)
-                self._kv.flush_touches(force=True)
+                with self._write():
+                    pass  # writes what reads held back
             except sqlite3.Error:
                 logger.warning("could not record recent cache use in %s at close", self.path, exc_info=True)
             self._closed = True
@@ -277,6 +349,13 @@ class SQLiteBackend(Backend):
     # -- settings --------------------------------------------------------------------------------------------
 
     def _ensure_settings(self, op: EnsureSettings) -> dict[str, str]:
+        # Read first: only a store that lacks a setting is written, so opening a store takes no write lock.
+        rows = self._conn.execute(
+            "SELECT field, value FROM lix_settings WHERE namespace = ?", (op.namespace,)
+        )
+        stored = {field: value for field, value in rows}
+        if all(k in stored for k in op.values):
+            return stored
         with self._write() as conn:
             conn.executemany(
                 "INSERT OR IGNORE INTO lix_settings (namespace, field, value) VALUES (?, ?, ?)",
@@ -287,15 +366,16 @@ class SQLiteBackend(Backend):
 
     # -- the in-memory index and the change log ----------------------------------------------------------------
 
-    def _log(self, conn: sqlite3.Connection, namespace: str, changes: Iterable[tuple[str, int, int]]) -> None:
-        for partition, entry_id, added in changes:
-            cur = conn.execute(
-                "INSERT INTO semantic_log (namespace, partition, entry_id, added) VALUES (?, ?, ?, ?)",
-                (namespace, partition, entry_id, added),
-            )
-            if cur.lastrowid is not None:
-                self._own_seqs.add(cur.lastrowid)
-            self._log_writes += 1
+    def _log(self, conn: sqlite3.Connection, namespace: str, changes: Sequence[tuple[str, int, int]]) -> None:
+        if not changes:
+            return
+        conn.executemany(
+            "INSERT INTO semantic_log (namespace, partition, entry_id, added) VALUES (?, ?, ?, ?)",
+            [(namespace, partition, entry_id, added) for partition, entry_id, added in changes],
+        )
+        last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+        self._own_seqs.update(range(last - len(changes) + 1, last + 1))  # consecutive: the write lock is held
+        self._log_writes += len(changes)
         if self._log_writes >= _LOG_PRUNE_EVERY:
             self._log_writes = 0
             conn.execute(
@@ -395,8 +475,6 @@ class SQLiteBackend(Backend):
     def _with_pending_touch(self, namespace: str, record: SemanticRecord) -> SemanticRecord:
         touched = self._pending_touch.get((namespace, record.id))
         if touched is not None and touched > record.accessed_at:
-            from dataclasses import replace
-
             return replace(record, accessed_at=touched)
         return record
 
@@ -457,63 +535,124 @@ class SQLiteBackend(Backend):
             conn.execute(f"DELETE FROM semantic_entries WHERE id IN ({','.join('?' * len(chunk))})", chunk)
         self._log(conn, namespace, [(partition, entry_id, 0) for entry_id, partition in rows])
         self._adjust_count(conn, namespace, -len(rows))
+        self._forget_rows(namespace, rows)
+        return len(rows)
+
+    def _forget_rows(self, namespace: str, rows: Sequence[tuple[int, str]]) -> None:
         for entry_id, partition in rows:
             self._pending_touch.pop((namespace, entry_id), None)
             self._index_remove(namespace, partition, [entry_id])
-        return len(rows)
 
     def _upsert(self, op: Upsert) -> int:
-        rec = op.record
-        blob = None if rec.vector is None else np.ascontiguousarray(rec.vector, dtype=np.float32).tobytes()
+        return self._upsert_many(op.namespace, [op.record])[0]
+
+    def _gather(self, op: Gather) -> list[Any]:
+        """Upserts of one namespace sent together are one transaction (``update_many``); anything else runs as
+        every backend runs a Gather."""
+        upserts = [sub for sub in op.ops if isinstance(sub, Upsert)]
+        if upserts and len(upserts) == len(op.ops) and len({sub.namespace for sub in upserts}) == 1:
+            return list(self._upsert_many(upserts[0].namespace, [sub.record for sub in upserts]))
+        return gather_each(self.execute, op)
+
+    def _upsert_many(self, namespace: str, records: Sequence[SemanticRecord]) -> list[int]:
+        """Insert records in one transaction, each replacing the entry stored under its exact key.
+
+        Five statements however many records (a delete, an insert, the log, the count, the prune check), plus
+        the transaction: the ids are consecutive because the write lock is held from ``BEGIN IMMEDIATE`` on.
+        Within the batch the last record of an exact key wins, as consecutive calls would.
+        """
+        last = {rec.exact_key: i for i, rec in enumerate(records)}
+        kept = [records[i] for i in sorted(last.values())]
+        rows = [
+            (
+                namespace,
+                rec.exact_key,
+                rec.partition,
+                rec.scope,
+                rec.llm_key,
+                rec.prompt,
+                None if rec.vector is None else np.ascontiguousarray(rec.vector, dtype=np.float32).tobytes(),
+                rec.payload,
+                rec.created_at,
+                rec.expires_at,
+                rec.accessed_at,
+            )
+            for rec in kept
+        ]
+        keys = [rec.exact_key for rec in kept]
         with self._write() as conn:
-            old = conn.execute(
-                "SELECT id, partition FROM semantic_entries WHERE namespace = ? AND exact_key = ?",
-                (op.namespace, rec.exact_key),
-            ).fetchall()
-            self._delete_rows(conn, op.namespace, old)
-            cur = conn.execute(
+            old: list[tuple[int, str]] = []
+            for chunk in _chunks(keys):
+                old += conn.execute(
+                    f"DELETE FROM semantic_entries WHERE namespace = ? AND exact_key IN "
+                    f"({','.join('?' * len(chunk))}) RETURNING id, partition",
+                    [namespace, *chunk],
+                ).fetchall()
+            conn.executemany(
                 "INSERT INTO semantic_entries (namespace, exact_key, partition, scope, llm_key, prompt, vector, "
                 "payload, created_at, expires_at, accessed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    op.namespace,
-                    rec.exact_key,
-                    rec.partition,
-                    rec.scope,
-                    rec.llm_key,
-                    rec.prompt,
-                    blob,
-                    rec.payload,
-                    rec.created_at,
-                    rec.expires_at,
-                    rec.accessed_at,
-                ),
+                rows,
             )
-            entry_id = int(cur.lastrowid or 0)
-            self._log(conn, op.namespace, [(rec.partition, entry_id, 1)])
-            self._adjust_count(conn, op.namespace, 1)
-        if rec.vector is not None:
-            self._index_add(op.namespace, rec.partition, entry_id, np.asarray(rec.vector, dtype=np.float32))
-        return entry_id
+            first = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0]) - len(rows) + 1
+            ids = list(range(first, first + len(rows)))
+            self._forget_rows(namespace, old)
+            changes = [(p, i, 0) for i, p in old] + [(rec.partition, i, 1) for rec, i in zip(kept, ids)]
+            self._log(conn, namespace, changes)
+            self._adjust_count(conn, namespace, len(rows) - len(old))
+        for rec, entry_id in zip(kept, ids):
+            if rec.vector is not None:
+                self._index_add(namespace, rec.partition, entry_id, np.asarray(rec.vector, dtype=np.float32))
+        by_key = dict(zip(keys, ids))
+        return [by_key[rec.exact_key] for rec in records]
 
     def _touch(self, op: Touch) -> None:
         for entry_id in op.ids:
             self._pending_touch[(op.namespace, entry_id)] = op.now
-        self._flush_touches()
+        if len(self._pending_touch) >= _TOUCH_HOLD_MAX:
+            self._write_held_now()
 
-    def _flush_touches(self, *, force: bool = False) -> None:
-        """Write buffered access times: one transaction per batch keeps hits free of synchronous writes."""
-        if not self._pending_touch:
+    def _hold(self, op: Deferred) -> None:
+        """Keep a deferred write (a cache fill nobody waits for) for the next write transaction."""
+        self._held.append(op.op)
+        if len(self._held) >= _HELD_MAX:
+            self._write_held_now()
+
+    def _write_held_now(self) -> None:
+        """Write what reads held back when nothing else wrote for long, but only if the write lock is free now:
+        a reader never waits for it (the buffers then keep growing until a write or ``close`` takes them)."""
+        self._conn.execute("PRAGMA busy_timeout=0")
+        try:
+            with self._write():
+                pass
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        finally:
+            self._conn.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
+
+    def _write_held(self) -> None:
+        """Inside a new write transaction: the held deferred writes and buffered access times, in a savepoint
+        so a failed cache fill is logged and dropped without undoing the write that carries it."""
+        held, self._held = self._held, []
+        touches, self._pending_touch = self._pending_touch, {}
+        if not held and not touches and (self._kv is None or not self._kv.has_touches()):
             return
-        due = time.monotonic() - self._last_touch_flush >= _TOUCH_FLUSH_SECONDS
-        if not (force or due or len(self._pending_touch) >= _TOUCH_FLUSH_COUNT):
-            return
-        pending, self._pending_touch = self._pending_touch, {}
-        self._last_touch_flush = time.monotonic()
-        with self._write() as conn:
-            conn.executemany(
-                "UPDATE semantic_entries SET accessed_at = max(accessed_at, ?) WHERE id = ?",
-                [(now, entry_id) for (_, entry_id), now in pending.items()],
-            )
+        self._conn.execute("SAVEPOINT lix_held")
+        try:
+            for op in _merged(held):
+                super().execute(op)
+            if touches:
+                self._conn.executemany(
+                    "UPDATE semantic_entries SET accessed_at = max(accessed_at, ?) WHERE id = ?",
+                    [(now, entry_id) for (_, entry_id), now in touches.items()],
+                )
+            if self._kv is not None:
+                self._kv.flush_touches(force=True)
+            self._conn.execute("RELEASE lix_held")
+        except sqlite3.Error:
+            self._conn.execute("ROLLBACK TO lix_held")
+            self._conn.execute("RELEASE lix_held")
+            logger.warning("could not write deferred cache fills to %s; dropped", self.path, exc_info=True)
 
     def _delete_ids(self, op: DeleteIds) -> int:
         ids = list(op.ids)
@@ -545,8 +684,7 @@ class SQLiteBackend(Backend):
     def _evict_overflow(self, op: EvictOverflow) -> int:
         if self._count(CountEntries(op.namespace)) <= op.max_entries:
             return 0
-        self._flush_touches(force=True)
-        with self._write() as conn:
+        with self._write() as conn:  # writes the held access times first
             row = conn.execute(
                 "SELECT n FROM semantic_counts WHERE namespace = ?", (op.namespace,)
             ).fetchone()

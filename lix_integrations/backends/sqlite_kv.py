@@ -1,7 +1,8 @@
 """Key-value records for the SQLite backend (embedding, tool and framework key-value tiers).
 
-Reads that touch records (for least-recently-used eviction) are buffered and written in one transaction per
-batch, like the semantic tier's, so a cache hit never waits for a write.
+Reads that touch records (for least-recently-used eviction) are buffered, like the semantic tier's, so a cache
+hit never waits for a write: with ``hold_touches`` the owning backend writes them with its next write
+transaction, otherwise they are written in one transaction per batch.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ CREATE INDEX IF NOT EXISTS kv_tags_by_key ON kv_tags (namespace, tbl, key);
 """
 
 _TOUCH_FLUSH_COUNT = 512
+_TOUCH_HOLD_MAX = 50_000
 _TOUCH_FLUSH_SECONDS = 1.0
 _CHUNK = 400
 
@@ -65,10 +67,15 @@ class SQLiteKv:
     """The KV handlers; the owning backend holds its lock around every call and supplies transactions."""
 
     def __init__(
-        self, conn: sqlite3.Connection, write: Callable[[], AbstractContextManager[sqlite3.Connection]]
+        self,
+        conn: sqlite3.Connection,
+        write: Callable[[], AbstractContextManager[sqlite3.Connection]],
+        *,
+        hold_touches: bool = False,
     ) -> None:
         self._conn = conn
         self._write = write
+        self._hold_touches = hold_touches
         self._pending_touch: dict[tuple[str, str, str], float] = {}
         self._last_flush = time.monotonic()
 
@@ -101,7 +108,8 @@ class SQLiteKv:
         if op.touch and found:
             for key in found:
                 self._pending_touch[(op.namespace, op.table, key)] = op.now
-            self.flush_touches()
+            if not self._hold_touches or len(self._pending_touch) >= _TOUCH_HOLD_MAX:
+                self.flush_touches()
         return [found.get(key) for key in op.keys]
 
     def scan(self, op: KvScan) -> list[tuple[str, bytes]]:
@@ -248,6 +256,10 @@ class SQLiteKv:
             for table, key in conn.execute(sql, params).fetchall():
                 by_table.setdefault(table, []).append(key)
             return sum(self._delete_keys(conn, op.namespace, t, keys) for t, keys in by_table.items())
+
+    def has_touches(self) -> bool:
+        """Whether access times wait to be written."""
+        return bool(self._pending_touch)
 
     def flush_touches(self, *, force: bool = False) -> None:
         if not self._pending_touch:

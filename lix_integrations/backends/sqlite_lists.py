@@ -58,11 +58,7 @@ class SQLiteLists:
         self, conn: sqlite3.Connection, write: Callable[[], AbstractContextManager[sqlite3.Connection]]
     ) -> None:
         self._conn = conn
-        self._write = write
-        with write() as c:  # idempotent; kept here so the backend needs one registration line
-            for statement in LISTS_SCHEMA.split(";"):
-                if statement.strip():
-                    c.execute(statement)
+        self._write = write  # the backend creates LISTS_SCHEMA with its own tables
 
     def handlers(self) -> dict[type, Any]:
         return {

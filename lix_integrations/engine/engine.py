@@ -7,7 +7,7 @@ Both are views over one :class:`~.core.EngineCore`. Build either from a URL; rea
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -16,6 +16,7 @@ from ..config import EngineConfig, ModelPrice, SamplingPolicy
 from ..errors import ConfigError, InvalidInputError
 from ..kernel.clock import Clock
 from ..kernel.counters import ShadowReport, TokenUsage
+from ..kernel.flows import Flow
 from ..kernel.keys import digest
 from ..kernel.ops import CountEntries, DeleteIds, ScanEntries, SemanticRecord
 from ..kernel.scope import resolve_scope, scope_key, scope_label
@@ -38,6 +39,11 @@ if TYPE_CHECKING:
     from .resolve import EngineLease
 
 __all__ = ["AsyncEngine", "AsyncSemanticAPI", "Engine", "SemanticAPI", "SemanticEntry"]
+
+#: ``update_many``'s items, ``(prompt, llm_string, payload)`` each, its TTL and its result (an id per item).
+Answers = Iterable[tuple[str, str, str]]
+Ttl = float | None
+Ids = list[int | None]
 
 
 def _build_core(
@@ -146,6 +152,14 @@ class SemanticAPI:
             if self._core.coalescer.in_flight(query.exact_key):
                 self._core.run_cache(self._core.coalescer.filled(query.exact_key), None)
 
+    def update_many(
+        self, items: Answers, *, context: str = "", scope: str | None = None, ttl: Ttl = None
+    ) -> Ids:
+        """Store many ``(prompt, llm_string, payload)`` answers as one write (one SQLite transaction): for a
+        batch a framework hands over, or to warm a cache. An id per item, as ``update`` returns."""
+        flow, none = _update_many(self._core, items, context, scope, ttl)
+        return self._core.run_cache(flow, none)
+
     def abandon(self, prompt: str, llm_string: str, *, context: str = "", scope: str | None = None) -> None:
         """The LLM call after a coalescing ``lookup`` miss failed: callers waiting for it call the LLM
         themselves (an error is never shared as an answer)."""
@@ -204,6 +218,15 @@ class SemanticAPI:
         return self._core.semantic_counters.shadow_report()
 
 
+def _update_many(
+    core: EngineCore, items: Answers, context: str, scope: str | None, ttl: Ttl
+) -> tuple[Flow[Ids], Ids]:
+    """The semantic tier's flow for ``update_many`` and its fail-open result (every item prepared first)."""
+    tier, where = core.semantic, resolve_scope(scope)
+    batch = [(tier.prepare(p, m, context=context, scope=where), a, None) for p, m, a in items]
+    return tier.update_many(batch, ttl=ttl), [None] * len(batch)
+
+
 class AsyncSemanticAPI:
     """Awaitable access to the semantic tier; the same operations as :class:`SemanticAPI`."""
 
@@ -253,6 +276,12 @@ class AsyncSemanticAPI:
         finally:
             if self._core.coalescer.in_flight(query.exact_key):
                 await self._core.arun_cache(self._core.coalescer.filled(query.exact_key), None)
+
+    async def update_many(
+        self, items: Answers, *, context: str = "", scope: str | None = None, ttl: Ttl = None
+    ) -> Ids:
+        flow, none = _update_many(self._core, items, context, scope, ttl)
+        return await self._core.arun_cache(flow, none)
 
     async def abandon(
         self, prompt: str, llm_string: str, *, context: str = "", scope: str | None = None

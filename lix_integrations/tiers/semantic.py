@@ -15,26 +15,26 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 from ..config import EngineConfig, SamplingPolicy, check_threshold
-from ..errors import InvalidInputError, InvalidPromptError
+from ..errors import InvalidInputError
 from ..kernel.clock import Clock
 from ..kernel.counters import SemanticCounters, ShadowDecision, TokenUsage
 from ..kernel.flows import Flow
-from ..kernel.keys import digest, is_sampling, normalize_prompt
+from ..kernel.keys import digest
 from ..kernel.ops import (
+    Deferred,
     DeleteIds,
     DeleteMatching,
     Embed,
     EvictOverflow,
     ExactGet,
     ExactOrSearch,
+    Gather,
     PurgeExpired,
     SemanticRecord,
     Touch,
@@ -44,7 +44,17 @@ from ..kernel.ops import (
     Verify,
     WithPromptVector,
 )
-from ..kernel.scope import UNSCOPED, scope_key
+from ..kernel.scope import scope_key
+from .semantic_entries import (
+    Candidate,
+    PreparedQuery,
+    SemanticHit,
+    build_record,
+    check_utf8,
+    prepare_query,
+    unwrap_payload,
+    wrap_payload,
+)
 from .verifier import Verifier, VerifierCandidate
 
 __all__ = [
@@ -64,132 +74,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_THRESHOLD = 0.82
 
 _CANDIDATES = 4
-
-# The engine's own envelope around an adapter's payload, used only when there is something to add (token usage):
-# a control-character prefix no adapter payload starts with (a payload that does is always wrapped, so reading
-# back is unambiguous), then one JSON line of metadata, then the payload unchanged. Payloads stored without
-# metadata stay byte-for-byte what the adapter gave, so stores written before this existed read the same.
-_ENVELOPE = "\x1elix-meta\x1e"
-
-
-def wrap_payload(payload: str, usage: TokenUsage | None) -> str:
-    """The string to store for ``payload`` with its generation's token usage (pure)."""
-    if usage is None and not payload.startswith(_ENVELOPE):
-        return payload
-    meta = {} if usage is None else {"usage": usage.to_dict()}
-    return _ENVELOPE + json.dumps(meta, separators=(",", ":")) + "\n" + payload
-
-
-def unwrap_payload(stored: str) -> tuple[str, TokenUsage | None]:
-    """The adapter's payload and the token usage stored with it (pure; a damaged envelope keeps the payload)."""
-    if not stored.startswith(_ENVELOPE):
-        return stored, None
-    head, sep, payload = stored[len(_ENVELOPE) :].partition("\n")
-    if not sep:
-        return stored, None
-    try:
-        meta = json.loads(head)
-    except ValueError:
-        return stored, None
-    usage = meta.get("usage") if isinstance(meta, dict) else None
-    return payload, TokenUsage.from_mapping(usage) if isinstance(usage, dict) else None
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedQuery:
-    """A validated lookup with its keys derived; pure, so it is tested without any backend."""
-
-    text: str
-    llm_string: str
-    context: str
-    scope: str
-    exact_key: str
-    partition: str
-    llm_key: str
-    sampling: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SemanticHit:
-    """A served answer: the stored payload and why it was served."""
-
-    payload: str
-    kind: Literal["exact", "semantic"]
-    similarity: float
-    prompt: str
-    entry_id: int
-    usage: TokenUsage | None = None
-    #: The verifier's score of the served entry (semantic hits with a verifier on).
-    verifier_score: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """One entry ``explain`` considered, with the decision a lookup would take on it."""
-
-    prompt: str
-    similarity: float
-    served: bool
-    reason: str
-    entry_id: int
-    created_at: float
-    expires_at: float | None
-    #: The verifier's score of this candidate, when a verifier is on and the candidate reached its floor.
-    verifier_score: float | None = None
-
-
-def _check_utf8(text: str, what: str, error: type[InvalidInputError]) -> None:
-    """Refuse lone surrogates up front: stores keep UTF-8, so SQLite or Redis would fail on them mid-write."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise error(f"{what} contains a lone surrogate at index {exc.start} and cannot be stored") from None
-
-
-def prepare_query(
-    prompt: object, llm_string: object, *, context: str = "", scope: str = UNSCOPED, max_prompt_bytes: int
-) -> PreparedQuery:
-    """Validate a prompt and derive its exact key, partition and model key."""
-    if not isinstance(prompt, str):
-        raise InvalidPromptError(f"prompt must be a str, got {type(prompt).__name__}")
-    if not isinstance(llm_string, str):
-        raise InvalidInputError(f"llm_string must be a str, got {type(llm_string).__name__}")
-    if not isinstance(context, str):
-        raise InvalidInputError(f"context must be a str, got {type(context).__name__}")
-    _check_utf8(prompt, "prompt", InvalidPromptError)
-    partition, llm_key, sampling, context_bytes = _partition_keys(scope, llm_string, context)
-    size = len(prompt.encode("utf-8", "surrogatepass")) + context_bytes
-    if size > max_prompt_bytes:
-        raise InvalidPromptError(
-            f"prompt is {size} bytes, over the limit of {max_prompt_bytes} (raise max_prompt_bytes to allow it)"
-        )
-    text = normalize_prompt(prompt)
-    if not text:
-        raise InvalidPromptError("prompt is empty (or only whitespace)")
-    return PreparedQuery(
-        text=text,
-        llm_string=llm_string,
-        context=context,
-        scope=scope,
-        exact_key=digest("exact", partition, text),
-        partition=partition,
-        llm_key=llm_key,
-        sampling=sampling,
-    )
-
-
-@functools.lru_cache(maxsize=1024)
-def _partition_keys(scope: str, llm_string: str, context: str) -> tuple[str, str, bool, int]:
-    """Partition digest, model key, sampling flag and context size: an application sends the same few model
-    settings (often kilobytes of tool schemas) and system prompts with every call, so they are derived once."""
-    _check_utf8(llm_string, "llm_string", InvalidInputError)
-    _check_utf8(context, "context", InvalidInputError)
-    return (
-        digest("partition", scope, llm_string, context),
-        digest("llm", llm_string),
-        is_sampling(llm_string),
-        len(context.encode("utf-8")),
-    )
 
 
 class SemanticTier:
@@ -261,7 +145,9 @@ class SemanticTier:
                 yield Touch(ns, (record.id,), now)
                 self.counters.record_lookup("exact_hits", time.perf_counter() - started)
                 return self._served(record, "exact", 1.0)
-            yield DeleteIds(ns, (record.id,))
+            # Deleting what expired is housekeeping nobody waits for: a lookup does not write (SQLite sends it
+            # with the next write, Redis with its next command).
+            yield Deferred(DeleteIds(ns, (record.id,)))
             found = None  # the exact record stood in for the search
         if not wants_vector:
             self.counters.record_lookup("misses", time.perf_counter() - started)
@@ -274,7 +160,7 @@ class SemanticTier:
             found = yield VectorSearch(ns, query.partition, vector, _CANDIDATES)
         expired = [rec.id for rec, _ in found if not self._live(rec, now)]
         if expired:
-            yield DeleteIds(ns, tuple(expired))
+            yield Deferred(DeleteIds(ns, tuple(expired)))
         if self.verifier is not None:
             return (yield from self._verified(query, vector, found, expired, limit, now, started))
         shadow = self._config.shadow
@@ -427,43 +313,52 @@ class SemanticTier:
 
         ``usage`` is what producing the answer cost; it is stored with the entry so hits can count tokens saved.
         """
-        if not isinstance(payload, str):
-            raise InvalidInputError(f"payload must be a str, got {type(payload).__name__}")
-        _check_utf8(payload, "payload", InvalidInputError)
-        if usage is not None and not isinstance(usage, TokenUsage):
-            raise InvalidInputError(f"usage must be a TokenUsage, got {type(usage).__name__}")
-        if self._policy(query) is SamplingPolicy.BYPASS:
-            # Counted once per call, at its lookup (as the tool tier counts): the update that follows the
-            # model's answer is the same call, not a second bypass.
-            return None
+        ids = yield from self.update_many([(query, payload, usage)], ttl=ttl)
+        return ids[0]
+
+    def update_many(
+        self, items: Sequence[tuple[PreparedQuery, str, TokenUsage | None]], *, ttl: float | None = None
+    ) -> Flow[list[int | None]]:
+        """Store several answers as one write (one SQLite transaction); an id per item, ``None`` where the
+        sampling policy bypasses the cache. Every item is checked before anything is stored."""
+        for _, payload, usage in items:
+            if not isinstance(payload, str):
+                raise InvalidInputError(f"payload must be a str, got {type(payload).__name__}")
+            check_utf8(payload, "payload", InvalidInputError)
+            if usage is not None and not isinstance(usage, TokenUsage):
+                raise InvalidInputError(f"usage must be a TokenUsage, got {type(usage).__name__}")
+        # A bypassed item is counted once per call, at its lookup (as the tool tier counts): the update that
+        # follows the model's answer is the same call, not a second bypass.
+        kept = [
+            i for i, (query, _, _) in enumerate(items) if self._policy(query) is not SamplingPolicy.BYPASS
+        ]
+        results: list[int | None] = [None] * len(items)
+        if not kept:
+            return results
         if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0):
             raise InvalidInputError(f"ttl must be a positive number of seconds, got {ttl!r}")
-        vector: Vector = yield Embed(query.text)
+        vectors: list[Vector] = []
+        for i in kept:
+            vectors.append((yield Embed(items[i][0].text)))
         now = self._clock.now()
         ttl = self._config.ttl if ttl is None else ttl
-        record = SemanticRecord(
-            exact_key=query.exact_key,
-            partition=query.partition,
-            scope=query.scope,
-            llm_key=query.llm_key,
-            prompt=query.text,
-            vector=vector,
-            payload=wrap_payload(payload, usage),
-            created_at=now,
-            expires_at=None if ttl is None else now + ttl,
-            accessed_at=now,
+        upserts = tuple(
+            Upsert(self.namespace, build_record(items[i][0], items[i][1], items[i][2], vec, now, ttl))
+            for i, vec in zip(kept, vectors, strict=True)
         )
-        entry_id: int = yield Upsert(self.namespace, record)
-        self.counters.add("updates")
-        partition_evictions = getattr(entry_id, "evicted", 0)  # a store's own bound (Redis partition_limit)
+        stored: list[int] = list((yield Gather(upserts)) if len(upserts) > 1 else [(yield upserts[0])])
+        self.counters.add("updates", len(stored))
+        # A store's own bound (Redis partition_limit) reports what it evicted with the id.
+        partition_evictions = sum(getattr(entry_id, "evicted", 0) for entry_id in stored)
         if partition_evictions:
             self.counters.add("evictions", partition_evictions)
-        entry_id = int(entry_id)
+        for i, entry_id in zip(kept, stored, strict=True):
+            results[i] = int(entry_id)
         if self._config.max_entries is not None:
             evicted: int = yield EvictOverflow(self.namespace, self._config.max_entries)
             if evicted:
                 self.counters.add("evictions", evicted)
-        return entry_id
+        return results
 
     def clear(self, *, scope: str | None = None, llm_string: str | None = None) -> Flow[int]:
         """Delete entries of a scope, of a model's settings, of both, or (no filter) the whole namespace."""

@@ -1,0 +1,178 @@
+"""The semantic tier's pure parts: a prompt's keys, the stored record and payload envelope, what a hit is.
+
+No I/O and no policy: each is a plain function or value, tested without a backend. :mod:`.semantic` (the tier's
+flows) re-exports them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+from ..errors import InvalidInputError, InvalidPromptError
+from ..kernel.counters import TokenUsage
+from ..kernel.keys import digest, is_sampling, normalize_prompt
+from ..kernel.ops import SemanticRecord, Vector
+from ..kernel.scope import UNSCOPED
+
+__all__ = [
+    "Candidate",
+    "PreparedQuery",
+    "SemanticHit",
+    "build_record",
+    "check_utf8",
+    "prepare_query",
+    "unwrap_payload",
+    "wrap_payload",
+]
+
+# The engine's own envelope around an adapter's payload, used only when there is something to add (token usage):
+# a control-character prefix no adapter payload starts with (a payload that does is always wrapped, so reading
+# back is unambiguous), then one JSON line of metadata, then the payload unchanged. Payloads stored without
+# metadata stay byte-for-byte what the adapter gave, so stores written before this existed read the same.
+_ENVELOPE = "\x1elix-meta\x1e"
+
+
+def wrap_payload(payload: str, usage: TokenUsage | None) -> str:
+    """The string to store for ``payload`` with its generation's token usage (pure)."""
+    if usage is None and not payload.startswith(_ENVELOPE):
+        return payload
+    meta = {} if usage is None else {"usage": usage.to_dict()}
+    return _ENVELOPE + json.dumps(meta, separators=(",", ":")) + "\n" + payload
+
+
+def unwrap_payload(stored: str) -> tuple[str, TokenUsage | None]:
+    """The adapter's payload and the token usage stored with it (pure; a damaged envelope keeps the payload)."""
+    if not stored.startswith(_ENVELOPE):
+        return stored, None
+    head, sep, payload = stored[len(_ENVELOPE) :].partition("\n")
+    if not sep:
+        return stored, None
+    try:
+        meta = json.loads(head)
+    except ValueError:
+        return stored, None
+    usage = meta.get("usage") if isinstance(meta, dict) else None
+    return payload, TokenUsage.from_mapping(usage) if isinstance(usage, dict) else None
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedQuery:
+    """A validated lookup with its keys derived; pure, so it is tested without any backend."""
+
+    text: str
+    llm_string: str
+    context: str
+    scope: str
+    exact_key: str
+    partition: str
+    llm_key: str
+    sampling: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticHit:
+    """A served answer: the stored payload and why it was served."""
+
+    payload: str
+    kind: Literal["exact", "semantic"]
+    similarity: float
+    prompt: str
+    entry_id: int
+    usage: TokenUsage | None = None
+    #: The verifier's score of the served entry (semantic hits with a verifier on).
+    verifier_score: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One entry ``explain`` considered, with the decision a lookup would take on it."""
+
+    prompt: str
+    similarity: float
+    served: bool
+    reason: str
+    entry_id: int
+    created_at: float
+    expires_at: float | None
+    #: The verifier's score of this candidate, when a verifier is on and the candidate reached its floor.
+    verifier_score: float | None = None
+
+
+def check_utf8(text: str, what: str, error: type[InvalidInputError]) -> None:
+    """Refuse lone surrogates up front: stores keep UTF-8, so SQLite or Redis would fail on them mid-write."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise error(f"{what} contains a lone surrogate at index {exc.start} and cannot be stored") from None
+
+
+def prepare_query(
+    prompt: object, llm_string: object, *, context: str = "", scope: str = UNSCOPED, max_prompt_bytes: int
+) -> PreparedQuery:
+    """Validate a prompt and derive its exact key, partition and model key."""
+    if not isinstance(prompt, str):
+        raise InvalidPromptError(f"prompt must be a str, got {type(prompt).__name__}")
+    if not isinstance(llm_string, str):
+        raise InvalidInputError(f"llm_string must be a str, got {type(llm_string).__name__}")
+    if not isinstance(context, str):
+        raise InvalidInputError(f"context must be a str, got {type(context).__name__}")
+    check_utf8(prompt, "prompt", InvalidPromptError)
+    partition, llm_key, sampling, context_bytes = _partition_keys(scope, llm_string, context)
+    size = len(prompt.encode("utf-8", "surrogatepass")) + context_bytes
+    if size > max_prompt_bytes:
+        raise InvalidPromptError(
+            f"prompt is {size} bytes, over the limit of {max_prompt_bytes} (raise max_prompt_bytes to allow it)"
+        )
+    text = normalize_prompt(prompt)
+    if not text:
+        raise InvalidPromptError("prompt is empty (or only whitespace)")
+    return PreparedQuery(
+        text=text,
+        llm_string=llm_string,
+        context=context,
+        scope=scope,
+        exact_key=digest("exact", partition, text),
+        partition=partition,
+        llm_key=llm_key,
+        sampling=sampling,
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _partition_keys(scope: str, llm_string: str, context: str) -> tuple[str, str, bool, int]:
+    """Partition digest, model key, sampling flag and context size: an application sends the same few model
+    settings (often kilobytes of tool schemas) and system prompts with every call, so they are derived once."""
+    check_utf8(llm_string, "llm_string", InvalidInputError)
+    check_utf8(context, "context", InvalidInputError)
+    return (
+        digest("partition", scope, llm_string, context),
+        digest("llm", llm_string),
+        is_sampling(llm_string),
+        len(context.encode("utf-8")),
+    )
+
+
+def build_record(
+    query: PreparedQuery,
+    payload: str,
+    usage: TokenUsage | None,
+    vector: Vector,
+    now: float,
+    ttl: float | None,
+) -> SemanticRecord:
+    """The record to store for one answer (pure)."""
+    return SemanticRecord(
+        exact_key=query.exact_key,
+        partition=query.partition,
+        scope=query.scope,
+        llm_key=query.llm_key,
+        prompt=query.text,
+        vector=vector,
+        payload=wrap_payload(payload, usage),
+        created_at=now,
+        expires_at=None if ttl is None else now + ttl,
+        accessed_at=now,
+    )
