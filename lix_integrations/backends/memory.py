@@ -126,6 +126,7 @@ class MemoryBackend(Backend):
         stored = self._store.settings.setdefault(op.namespace, {})
         for key, value in op.values.items():
             stored.setdefault(key, value)
+        stored.update(op.replace)
         return dict(stored)
 
     def _exact_get(self, op: ExactGet) -> SemanticRecord | None:

@@ -361,6 +361,10 @@ class SQLiteBackend(Backend):
                 "INSERT OR IGNORE INTO lix_settings (namespace, field, value) VALUES (?, ?, ?)",
                 [(op.namespace, k, v) for k, v in op.values.items()],
             )
+            conn.executemany(
+                "INSERT OR REPLACE INTO lix_settings (namespace, field, value) VALUES (?, ?, ?)",
+                [(op.namespace, k, v) for k, v in op.replace.items()],
+            )
             rows = conn.execute("SELECT field, value FROM lix_settings WHERE namespace = ?", (op.namespace,))
             return {field: value for field, value in rows}
 

@@ -65,13 +65,26 @@ def calibrate(
             help="'auto' (the bundled verifier for the default embedder), 'off' (cosine alone), a name."
         ),
     ] = "auto",
+    apply: Annotated[
+        bool,
+        typer.Option(
+            "--apply",
+            help="Store the threshold with the data of --apply-to: engines opening it use it unless given one.",
+        ),
+    ] = False,
+    apply_to: Annotated[
+        str | None,
+        typer.Option(help="Namespace whose data --apply stores the threshold with (default: LIX_NAMESPACE)."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """The lowest threshold meeting a target precision on labelled pairs: the similarity threshold for the
     embedder, or, when a verifier runs, the verifier's threshold above its cosine floor.
 
     The texts are embedded through the store's embedding cache (default store: LIX_URL, else the embedded one),
-    so a rerun with the same model reads the vectors back instead of computing them again.
+    so a rerun with the same model reads the vectors back instead of computing them again. With --apply the
+    threshold is stored with the cache's data, so every engine that opens it uses it unless it is given a
+    threshold explicitly (keyword, config or LIX_THRESHOLD).
     """
     from ..calibration import PairSet
     from ..calibration import calibrate as run_calibration
@@ -95,8 +108,13 @@ def calibrate(
             )
         if plot is not None:
             result.plot(plot)
+        applied = ""
+        if apply:
+            with _open(url, apply_to, embedder=model, adopt=False) as target:
+                target.semantic.set_threshold(result, store=True)
+                applied = f"applied: stored with namespace {target.namespace!r} of {target.url}"
     if json_out:
-        _print_json(result.to_dict())
+        _print_json(result.to_dict() | ({"applied_to": applied} if apply else {}))
         return
     p = result.point
     if result.verifier_threshold is not None:
@@ -118,6 +136,8 @@ def calibrate(
     )
     if plot is not None:
         _out.print(f"plot saved to {plot}")
+    if apply:
+        _out.print(applied, markup=False)
 
 
 # -- bench ------------------------------------------------------------------------------------------------------

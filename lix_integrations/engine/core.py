@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from ..backends import Backend, open_backend
+from ..calibration_apply import adopt_stored
 from ..config import EngineConfig, default_store_url
 from ..embedders import Embedder, as_embedder
 from ..errors import BackendError, ConfigError, LixError, SettingsMismatchError
@@ -126,6 +127,7 @@ class EngineCore:
                 raise SettingsMismatchError(field, stored[field], value)
         if "dimension" in stored and self._dimension is None:
             self._dimension = int(stored["dimension"])
+        adopt_stored(self.semantic, self.config, stored)
         self._settings_checked = True
         self._dimension_checked = "dimension" in wanted
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from ..calibration_apply import set_threshold_flow, threshold_options
 from ..config import EngineConfig, ModelPrice, SamplingPolicy
 from ..errors import ConfigError, InvalidInputError
 from ..kernel.clock import Clock
@@ -36,6 +37,7 @@ from .stats import EngineStats
 from .tools_api import AsyncToolsAPI, ToolsAPI
 
 if TYPE_CHECKING:
+    from ..calibration import Calibration
     from .resolve import EngineLease
 
 __all__ = ["AsyncEngine", "AsyncSemanticAPI", "Engine", "SemanticAPI", "SemanticEntry"]
@@ -54,7 +56,7 @@ def _build_core(
     options: dict[str, Any],
 ) -> EngineCore:
     base = config or EngineConfig()
-    resolved = base.with_overrides(url=url, **options)
+    resolved = base.with_overrides(url=url, **threshold_options(options))
     if resolved.url is not None:
         # Engine options carried by the URL (``?verifier=off``) apply to any store and are not the backend's:
         # take them out before the backend parses its own options. A keyword given explicitly wins.
@@ -108,6 +110,12 @@ class SemanticAPI:
     @property
     def threshold(self) -> float:
         return self._core.semantic.threshold
+
+    def set_threshold(self, result: Any, *, store: bool = False) -> float:
+        """Use ``result`` (what ``calibrate`` returns, or a number) from now on; ``store`` also stores it with the
+        data, for every engine opening this store without a threshold of its own (see
+        :mod:`~lix_integrations.calibration_apply`). Returns the similarity threshold."""
+        return self._core.run(set_threshold_flow(self._core, result, store))
 
     def lookup(
         self,
@@ -236,6 +244,10 @@ class AsyncSemanticAPI:
     @property
     def threshold(self) -> float:
         return self._core.semantic.threshold
+
+    async def set_threshold(self, result: Any, *, store: bool = False) -> float:
+        """See :meth:`SemanticAPI.set_threshold`."""
+        return await self._core.arun(set_threshold_flow(self._core, result, store))
 
     async def lookup(
         self,
@@ -443,7 +455,7 @@ class Engine(_EngineBase):
         embedder: Any = None,
         clock: Clock | None = None,
         namespace: str | None = None,
-        threshold: float | None = None,
+        threshold: float | Calibration | None = None,
         ttl: float | None = None,
         idle_ttl: float | None = None,
         max_entries: int | None = None,
@@ -534,7 +546,7 @@ class AsyncEngine(_EngineBase):
         embedder: Any = None,
         clock: Clock | None = None,
         namespace: str | None = None,
-        threshold: float | None = None,
+        threshold: float | Calibration | None = None,
         ttl: float | None = None,
         idle_ttl: float | None = None,
         max_entries: int | None = None,

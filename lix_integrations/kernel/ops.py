@@ -162,10 +162,12 @@ class EnsureSettings(Op):
     """Store each setting not stored yet, atomically. Result: ``dict[str, str]`` of all settings now stored.
 
     The caller compares the result with what it asked for, so two processes racing to create a store agree.
+    ``replace`` holds settings stored whatever was there (an applied calibration's threshold).
     """
 
     namespace: str
     values: dict[str, str] = field(default_factory=dict)
+    replace: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

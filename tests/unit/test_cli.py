@@ -374,7 +374,9 @@ def test_calibrate_plot_without_matplotlib_fails_before_embedding(tmp_path: Path
         env={"PYTHONPATH": pythonpath},
     )
     assert result.returncode == 1
-    assert result.stderr.startswith("lix: error: --plot needs matplotlib: pip install \"lix-integrations[plot]\"")
+    assert result.stderr.startswith(
+        'lix: error: --plot needs matplotlib: pip install "lix-integrations[plot]"'
+    )
     assert not store.exists()  # nothing was embedded, no store opened
 
 

@@ -612,6 +612,14 @@ class SemanticCommands:
         args: list[str] = []
         for key, value in op.values.items():
             args += [key, value]
+        if op.replace:
+            yield Cmd(
+                (
+                    "HSET",
+                    sem_base(self.prefix, op.namespace) + "settings",
+                    *[x for pair in op.replace.items() for x in pair],
+                )
+            )
         flat = yield Lua(ENSURE, (sem_base(self.prefix, op.namespace) + "settings",), tuple(args))
         return {k: b2s(v) for k, v in _fields(flat).items()}
 
