@@ -354,7 +354,7 @@ class SQLiteBackend(Backend):
             "SELECT field, value FROM lix_settings WHERE namespace = ?", (op.namespace,)
         )
         stored = {field: value for field, value in rows}
-        if all(k in stored for k in op.values):
+        if all(k in stored for k in op.values) and all(stored.get(k) == v for k, v in op.replace.items()):
             return stored
         with self._write() as conn:
             conn.executemany(
