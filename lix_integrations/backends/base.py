@@ -17,6 +17,10 @@ from ..kernel.ops import (
     ExactGet,
     ExactOrSearch,
     Gather,
+    ListInfo,
+    ListRange,
+    ListSnapshot,
+    ListSnapshotted,
     Op,
     StoreEviction,
     VectorSearch,
@@ -40,6 +44,7 @@ class Backend(abc.ABC):
             Gather: lambda op: gather_each(self.execute, op),
             Deferred: lambda op: self.execute(op.op),
             ExactOrSearch: lambda op: _exact_or_search(self.execute, op),
+            ListSnapshot: lambda op: _snapshot(self.execute, op),
             # A store that never drops keys on its own (the embedded ones); Redis registers its own answer.
             StoreEviction: lambda op: EvictionPolicy("noeviction", 0),
         }
@@ -94,3 +99,9 @@ def _exact_or_search(execute: Callable[[Op], Any], op: ExactOrSearch) -> tuple[A
     if record is not None:
         return record, []
     return None, execute(VectorSearch(op.namespace, op.partition, op.vector, op.k))
+
+
+def _snapshot(execute: Callable[[Op], Any], op: ListSnapshot) -> ListSnapshotted:
+    """Status, then items (a backend that keeps no version stamps always sends them; Redis keeps stamps)."""
+    status = execute(ListInfo(op.namespace, op.key))
+    return ListSnapshotted(status, "", execute(ListRange(op.namespace, op.key)))

@@ -25,10 +25,20 @@ from ..kernel.ops import (
     ListRange,
     ListReplace,
     ListRestore,
+    ListSnapshot,
     ListTrimThrough,
     Op,
 )
-from ..tiers.sessions import EmbedTexts, LocalCall, Message, Pause, SessionTier, SmartContext, message_text
+from ..tiers.sessions import (
+    EmbedTexts,
+    LocalCall,
+    Message,
+    MessageCodec,
+    Pause,
+    SessionTier,
+    SmartContext,
+    message_text,
+)
 from .core import EngineCore
 
 __all__ = ["AsyncSessionsAPI", "SessionsAPI"]
@@ -37,6 +47,7 @@ __all__ = ["AsyncSessionsAPI", "SessionsAPI"]
 _LIST_OPS = (
     ListAppend,
     ListRange,
+    ListSnapshot,
     ListRestore,
     ListTrimThrough,
     ListDeleteSeqs,
@@ -103,19 +114,24 @@ class SessionsAPI(_Base):
             flow = self._tier.checked(flow)
         return run_sync(flow, execute)
 
-    def add_messages(self, session_id: str, messages: Sequence[Mapping[str, Any]]) -> list[int]:
-        """Append messages (one store round trip for the batch); returns their sequence numbers."""
-        return self._run(self._tier.add(session_id, messages))
+    def add_messages(
+        self, session_id: str, messages: Sequence[Any], *, codec: MessageCodec[Any] | None = None
+    ) -> list[int]:
+        """Append messages (one store round trip for the batch); returns their sequence numbers. Messages are
+        dicts, or objects ``codec`` turns into JSON (an adapter's own message type)."""
+        return self._run(self._tier.add(session_id, messages, codec))
 
     def add_message(self, session_id: str, message: Mapping[str, Any]) -> int:
         return self._run(self._tier.add(session_id, [message]))[0]
 
-    def get_context(self, session_id: str, n: int | None = None) -> list[Message]:
-        """The last ``n`` messages (default: the hot window)."""
-        return self._run(self._tier.get_context(session_id, n))
+    def get_context(
+        self, session_id: str, n: int | None = None, *, codec: MessageCodec[Any] | None = None
+    ) -> list[Any]:
+        """The last ``n`` messages (default: the hot window): dicts, or ``codec`` objects."""
+        return self._run(self._tier.get_context(session_id, n, codec))
 
-    def get_full_history(self, session_id: str) -> list[Message]:
-        return self._run(self._tier.get_full_history(session_id))
+    def get_full_history(self, session_id: str, *, codec: MessageCodec[Any] | None = None) -> list[Any]:
+        return self._run(self._tier.get_full_history(session_id, codec))
 
     def count(self, session_id: str) -> int:
         return self._run(self._tier.count(session_id))
@@ -196,19 +212,23 @@ class AsyncSessionsAPI(_Base):
             return await core.backend.aexecute(op)
         return await core.arun(_single(op))
 
-    async def add_messages(self, session_id: str, messages: Sequence[Mapping[str, Any]]) -> list[int]:
+    async def add_messages(
+        self, session_id: str, messages: Sequence[Any], *, codec: MessageCodec[Any] | None = None
+    ) -> list[int]:
         """Append messages. Cancelled before the store acknowledged them (``asyncio.wait_for``), they are not
         stored: an append already sent is waited for and deleted again before the cancellation goes on."""
-        return await self._run(self._tier.add(session_id, messages))
+        return await self._run(self._tier.add(session_id, messages, codec))
 
     async def add_message(self, session_id: str, message: Mapping[str, Any]) -> int:
         return (await self._run(self._tier.add(session_id, [message])))[0]
 
-    async def get_context(self, session_id: str, n: int | None = None) -> list[Message]:
-        return await self._run(self._tier.get_context(session_id, n))
+    async def get_context(
+        self, session_id: str, n: int | None = None, *, codec: MessageCodec[Any] | None = None
+    ) -> list[Any]:
+        return await self._run(self._tier.get_context(session_id, n, codec))
 
-    async def get_full_history(self, session_id: str) -> list[Message]:
-        return await self._run(self._tier.get_full_history(session_id))
+    async def get_full_history(self, session_id: str, *, codec: MessageCodec[Any] | None = None) -> list[Any]:
+        return await self._run(self._tier.get_full_history(session_id, codec))
 
     async def count(self, session_id: str) -> int:
         return await self._run(self._tier.count(session_id))

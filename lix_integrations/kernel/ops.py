@@ -60,6 +60,8 @@ __all__ = [
     "ListRange",
     "ListReplace",
     "ListRestore",
+    "ListSnapshot",
+    "ListSnapshotted",
     "ListStatus",
     "ListTrimThrough",
     "Touch",
@@ -522,6 +524,10 @@ class ListAppended:
     missing: bool = False
     created: bool = False
     recovered: int = 0
+    #: The list's version stamp after this append and the one it replaced (see :class:`ListSnapshot`); empty
+    #: on backends that keep none. Not part of equality: what the list holds is.
+    version: str = field(default="", compare=False)
+    previous: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -559,6 +565,31 @@ class ListRange(Op):
     after_seq: int | None = None
     limit: int | None = None
     last_n: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListSnapshot(Op):
+    """A list's status and every item, in one step. Result: :class:`ListSnapshotted`.
+
+    ``known`` is a version stamp from an earlier snapshot or append of this list: when the list is unchanged
+    since, the result carries no items (the caller still holds them). A backend that keeps no stamps always
+    returns the items, with an empty ``version``.
+    """
+
+    namespace: str
+    key: str
+    known: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ListSnapshotted:
+    """Result of :class:`ListSnapshot`. ``items`` is ``None`` when the list is unchanged since ``known``: the
+    caller's status and items still hold (``status`` is then ``None``). ``status`` is ``None`` too when the
+    list does not exist (``items`` are then what the store still holds under its key)."""
+
+    status: ListStatus | None
+    version: str
+    items: list[tuple[int, bytes | None]] | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, Messag
 
 from ..engine.engine import AsyncEngine, Engine
 from ..engine.resolve import resolve_engines
+from ._messages import CHAT_MESSAGES
 
 __all__ = ["LixChatStore", "LixDBChatStore"]
 
@@ -91,10 +92,10 @@ class LixChatStore(BaseChatStore):
         self._engine.sessions.set_messages(self._sid(key), _dump(messages))
 
     def get_messages(self, key: str, **kwargs: Any) -> list[ChatMessage]:
-        return _load(self._engine.sessions.get_full_history(self._sid(key)))
+        return self._engine.sessions.get_full_history(self._sid(key), codec=CHAT_MESSAGES)
 
     def add_message(self, key: str, message: ChatMessage) -> None:
-        self._engine.sessions.add_messages(self._sid(key), _dump([message]))
+        self._engine.sessions.add_messages(self._sid(key), [message], codec=CHAT_MESSAGES)
 
     def delete_messages(self, key: str) -> list[ChatMessage] | None:
         sid = self._sid(key)
@@ -123,10 +124,10 @@ class LixChatStore(BaseChatStore):
         await self._aengine.sessions.set_messages(self._sid(key), _dump(messages))
 
     async def aget_messages(self, key: str) -> list[ChatMessage]:
-        return _load(await self._aengine.sessions.get_full_history(self._sid(key)))
+        return await self._aengine.sessions.get_full_history(self._sid(key), codec=CHAT_MESSAGES)
 
     async def async_add_message(self, key: str, message: ChatMessage) -> None:
-        await self._aengine.sessions.add_messages(self._sid(key), _dump([message]))
+        await self._aengine.sessions.add_messages(self._sid(key), [message], codec=CHAT_MESSAGES)
 
     async def adelete_messages(self, key: str) -> list[ChatMessage] | None:
         sid = self._sid(key)

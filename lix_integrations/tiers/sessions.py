@@ -35,7 +35,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -52,7 +52,6 @@ from ..kernel.flows import CancelledAfterOp, Flow
 from ..kernel.keys import digest
 from ..kernel.ops import (
     EvictionPolicy,
-    Gather,
     ListAppend,
     ListAppended,
     ListDelete,
@@ -63,14 +62,18 @@ from ..kernel.ops import (
     ListRange,
     ListReplace,
     ListRestore,
+    ListSnapshot,
+    ListSnapshotted,
     ListStatus,
     ListTrimThrough,
     Op,
     StoreEviction,
 )
+from .session_cache import HotCache, MessageCodec, Window
 
 __all__ = [
     "LocalCall",
+    "MessageCodec",
     "Pause",
     "RelevantMessage",
     "SessionConfig",
@@ -109,6 +112,9 @@ class SessionConfig:
     sessions untouched this long are deleted by ``cleanup_expired()`` (``None``: keep forever). ``archive_dir``:
     where archives go (default: next to a SQLite store's file, e.g. ``cache.db.sessions/``; a temporary
     directory for ``memory://`` stores). ``codec``: ``"zstd-dict"`` (default), ``"zstd"``, ``"zlib"`` or ``"raw"``.
+    ``cache_messages``: messages of recently used sessions this process keeps decoded, checked against the
+    store's version stamp on every read (see :mod:`.session_cache`; about 2 KB each with a framework's objects;
+    0 turns the cache off). Stores without version stamps (memory, SQLite) never use it.
     """
 
     hot_window: int = 20
@@ -118,6 +124,7 @@ class SessionConfig:
     archive_dir: str | None = None
     codec: str = "zstd-dict"
     max_message_bytes: int = 4 * 1024 * 1024
+    cache_messages: int = 25_000
 
     def __post_init__(self) -> None:
         for name in ("hot_window", "archive_batch", "max_message_bytes"):
@@ -133,6 +140,14 @@ class SessionConfig:
                 or math.isinf(value)
             ):
                 raise ConfigError(f"sessions.{name} must be a positive number or None, got {value!r}")
+        if (
+            isinstance(self.cache_messages, bool)
+            or not isinstance(self.cache_messages, int)
+            or self.cache_messages < 0
+        ):
+            raise ConfigError(
+                f"sessions.cache_messages must be a non-negative integer, got {self.cache_messages!r}"
+            )
         if self.archive_dir is not None and (not isinstance(self.archive_dir, str) or not self.archive_dir):
             raise ConfigError(
                 f"sessions.archive_dir must be a non-empty path string, got {self.archive_dir!r}"
@@ -254,9 +269,11 @@ def validate_session_id(session_id: object) -> str:
     return session_id
 
 
+@lru_cache(maxsize=4096)
 def session_key(session_id: str) -> str:
     """The store key of a session: percent-encoded, so ``alice`` and ``alice:secret`` or ``*`` stay apart and a
-    prefix of an id is a prefix of its key (what ``list_sessions(prefix)`` scans)."""
+    prefix of an id is a prefix of its key (what ``list_sessions(prefix)`` scans). Memoized: ``quote`` costs
+    3 us, a tenth of the append path above the store's round trip."""
     return quote(session_id, safe="")
 
 
@@ -272,6 +289,27 @@ def _encode_message(message: object, index: int, limit: int) -> bytes:
     if len(raw) > limit:
         raise InvalidInputError(f"message {index} is {len(raw)} bytes, over the limit of {limit}")
     return raw
+
+
+def _encode_with(codec: MessageCodec[Any], message: object, index: int, limit: int) -> bytes:
+    raw = codec.encode(message)
+    if not isinstance(raw, bytes) or raw[:1] != b"{":
+        raise InvalidInputError(f"message {index} did not encode to a JSON object")
+    if len(raw) > limit:
+        raise InvalidInputError(f"message {index} is {len(raw)} bytes, over the limit of {limit}")
+    return raw
+
+
+def _tail(
+    hot: Sequence[tuple[int, bytes]], window: Window[Any] | None, codec: MessageCodec[Any] | None, n: int
+) -> list[Any]:
+    """The last ``n`` of the store's items as messages: dicts parsed afresh, or copies of a codec's objects."""
+    start = max(0, len(hot) - n)
+    if codec is None:
+        return _decode_all([v for _, v in hot[start:]])
+    if window is None:
+        return [codec.decode(v) for _, v in hot[start:]]
+    return [codec.copy(m) for m in window.objects(codec)[start:]]
 
 
 def _store_holds_all(status: ListStatus | None) -> bool:
@@ -393,6 +431,7 @@ class SessionTier:
         #: The last seq this process stored per session (most recent sessions only): a session the store lost
         #: whole, with nothing archived, is otherwise indistinguishable from a new one.
         self._written: OrderedDict[str, int] = OrderedDict()
+        self._hot = HotCache(cfg.cache_messages)
 
     def checked(self, flow: Flow[Any]) -> Flow[Any]:
         """``flow``, after checking once whether the store can evict session keys (a WARNING per store URL and
@@ -449,14 +488,32 @@ class SessionTier:
             )
         return contents
 
-    def _history(self, session_id: str, *, locked: bool = False) -> Flow[_History]:
-        """The whole history; ``locked``: the caller holds the session's archive lock already."""
+    def _snapshot(
+        self, session_id: str, key: str
+    ) -> Flow[tuple[ListStatus | None, list[tuple[int, bytes]], Window[Any] | None]]:
+        """The store's status and items in one round trip, and the remembered window when it is current (the
+        store then sends the status only). Items whose value the store lost are dropped and reported."""
+        cached = self._hot.get(key)
+        snap: ListSnapshotted = yield ListSnapshot(self.namespace, key, cached.version if cached else "")
+        if snap.items is None and cached is not None:
+            return cached.status, list(cached.items), cached
+        items = snap.items or []
+        hot = yield from self._live(session_id, key, items)
+        window: Window[Any] | None = None
+        if snap.status is not None and snap.version and len(hot) == len(items):
+            window = Window(snap.version, snap.status, tuple(hot))
+            self._hot.put(key, window)
+        else:
+            self._hot.drop(key)
+        return snap.status, hot, window
+
+    def _history(
+        self, session_id: str, *, locked: bool = False, codec: MessageCodec[Any] | None = None
+    ) -> Flow[_History]:
+        """The whole history; ``locked``: the caller holds the session's archive lock already. Messages are
+        dicts, or ``codec`` objects (copies) when one is given."""
         key = session_key(session_id)
-        # Status then items, in one round trip where the store pipelines (still in this order on the server).
-        status: ListStatus | None
-        hot: list[tuple[int, bytes]]
-        status, hot = yield Gather((ListInfo(self.namespace, key), ListRange(self.namespace, key)))
-        hot = yield from self._live(session_id, key, hot)
+        status, hot, window = yield from self._snapshot(session_id, key)
         contents = None
         if not _store_holds_all(status):
             contents = yield from self._read_archive(
@@ -466,26 +523,39 @@ class SessionTier:
             # the store lost it: say so once
             yield from self._create(session_id, key, (), self._clock.now(), locked=locked)
         base = status.base_seq if status is not None else 0
-        merged: dict[int, Message] = {}
+        merged: dict[int, Any] = {}
         if contents is not None:
             for seq, message in contents.items:
                 if seq >= base:
-                    merged[seq] = message
-        merged.update(zip((seq for seq, _ in hot), _decode_all([value for _, value in hot])))
+                    merged[seq] = message if codec is None else codec.decode(_encode_raw(message))
+        merged.update(zip((seq for seq, _ in hot), _tail(hot, window, codec, len(hot))))
         self.counters.add("reads")
         return _History(status, sorted(merged.items()), {seq for seq, _ in hot})
 
     # -- writes ----------------------------------------------------------------------------------------------
 
-    def add(self, session_id: str, messages: Sequence[object]) -> Flow[list[int]]:
-        """Append messages in one store round trip; returns their seqs. Archives overflow when due."""
+    def add(
+        self, session_id: str, messages: Sequence[object], codec: MessageCodec[Any] | None = None
+    ) -> Flow[list[int]]:
+        """Append messages in one store round trip; returns their seqs. Archives overflow when due.
+
+        Messages are dicts, or objects ``codec`` encodes (copies of them are remembered for later reads)."""
         session_id = validate_session_id(session_id)
         if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Sequence):
             raise InvalidInputError("messages must be a list of dicts")
-        values = tuple(_encode_message(m, i, self.config.max_message_bytes) for i, m in enumerate(messages))
-        return self._add_flow(session_id, values)
+        limit = self.config.max_message_bytes
+        objects: tuple[object, list[Any]] | None = None
+        if codec is None:
+            values = tuple(_encode_message(m, i, limit) for i, m in enumerate(messages))
+        else:
+            values = tuple(_encode_with(codec, m, i, limit) for i, m in enumerate(messages))
+            if self._hot.limit:
+                objects = (codec, [codec.copy(m) for m in messages])
+        return self._add_flow(session_id, values, objects)
 
-    def _add_flow(self, session_id: str, values: tuple[bytes, ...]) -> Flow[list[int]]:
+    def _add_flow(
+        self, session_id: str, values: tuple[bytes, ...], objects: tuple[object, list[Any]] | None = None
+    ) -> Flow[list[int]]:
         if not values:
             return []
         key = session_key(session_id)
@@ -524,6 +594,10 @@ class SessionTier:
             raise
         self.counters.add("appended", len(values))
         self._remember_written(session_id, result.seqs[-1] if result.seqs else 0)
+        if result.created and result.seqs and result.seqs[0] != 1:
+            self._hot.drop(key)  # made after an archive: the window's status would not say how far it goes
+        else:
+            self._hot.appended(key, result, values, now, 0, objects)
         return list(result.seqs)
 
     def _remember_written(self, session_id: str, last_seq: int) -> None:
@@ -721,50 +795,53 @@ class SessionTier:
 
     # -- reads -----------------------------------------------------------------------------------------------
 
-    def get_context(self, session_id: str, n: int | None = None) -> Flow[list[Message]]:
-        """The last ``n`` messages (default ``hot_window``), re-hydrating the store from the archive if needed."""
+    def get_context(
+        self, session_id: str, n: int | None = None, codec: MessageCodec[Any] | None = None
+    ) -> Flow[list[Any]]:
+        """The last ``n`` messages (default ``hot_window``), re-hydrating the store from the archive if needed.
+        Dicts, or ``codec`` objects when one is given."""
         session_id = validate_session_id(session_id)
         n = self.config.hot_window if n is None else n
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise InvalidInputError(f"n must be a non-negative int, got {n!r}")
-        return self._context_flow(session_id, n)
+        return self._context_flow(session_id, n, codec)
 
-    def _context_flow(self, session_id: str, n: int) -> Flow[list[Message]]:
+    def _context_flow(self, session_id: str, n: int, codec: MessageCodec[Any] | None) -> Flow[list[Any]]:
         if n == 0:
             return []
         key = session_key(session_id)
-        hot = yield from self._live(session_id, key, (yield ListRange(self.namespace, key, last_n=n)))
+        status, hot, window = yield from self._snapshot(session_id, key)
         self.counters.add("reads")
-        if len(hot) == n:
-            return _decode_all([v for _, v in hot])  # the common case: one round trip
-        status: ListStatus | None = yield ListInfo(self.namespace, key)
-        if status is not None and status.archived_through < max(status.base_seq, 1):
-            return _decode_all([v for _, v in hot])  # nothing archived: this is the whole session
+        if len(hot) >= n or (status is not None and status.archived_through < max(status.base_seq, 1)):
+            return _tail(hot, window, codec, n)  # the common case (or nothing archived): one round trip
         contents = yield from self._read_archive(session_id, status)
         if status is None and (hot or (contents is not None and contents.meta.last_seq is not None)):
             yield from self._create(session_id, key, (), self._clock.now())  # the store lost it: say so once
         if contents is None:
-            return _decode_all([v for _, v in hot])
+            return _tail(hot, window, codec, n)
         base = status.base_seq if status is not None else 0
         merged: dict[int, bytes] = {seq: _encode_raw(m) for seq, m in contents.items if seq >= base}
         archived = set(merged)
         held = dict(hot)
         merged.update(held)
-        window = sorted(merged.items())[-n:]
-        restore = tuple((seq, value) for seq, value in window if seq in archived and seq not in held)
+        newest = sorted(merged.items())[-n:]
+        restore = tuple((seq, value) for seq, value in newest if seq in archived and seq not in held)
         if restore:
             # Bring the window back into the store with its original seqs, so the next read is one round trip
             # and the next append continues after them.
             yield ListRestore(self.namespace, key, restore, self._clock.now())
             self.counters.add("rehydrations")
-        return _decode_all([v for _, v in window])
+        if codec is not None:
+            return [codec.decode(v) for _, v in newest]
+        return _decode_all([v for _, v in newest])
 
-    def get_full_history(self, session_id: str) -> Flow[list[Message]]:
+    def get_full_history(self, session_id: str, codec: MessageCodec[Any] | None = None) -> Flow[list[Any]]:
+        """Every message, archived ones first: dicts, or ``codec`` objects when one is given."""
         session_id = validate_session_id(session_id)
-        return self._full_flow(session_id)
+        return self._full_flow(session_id, codec)
 
-    def _full_flow(self, session_id: str) -> Flow[list[Message]]:
-        history = yield from self._history(session_id)
+    def _full_flow(self, session_id: str, codec: MessageCodec[Any] | None) -> Flow[list[Any]]:
+        history = yield from self._history(session_id, codec=codec)
         return [m for _, m in history.items]
 
     def count(self, session_id: str) -> Flow[int]:

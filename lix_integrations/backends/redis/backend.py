@@ -75,6 +75,7 @@ from ...kernel.ops import (
     ListRange,
     ListReplace,
     ListRestore,
+    ListSnapshot,
     ListTrimThrough,
     Op,
     PurgeExpired,
@@ -259,6 +260,7 @@ class RedisBackend(Backend):
             KvPurgeExpired: self._kv.purge_expired,
             ListAppend: self._lists.append,
             ListRange: self._lists.range,
+            ListSnapshot: self._lists.snapshot,
             ListRestore: self._lists.restore,
             ListTrimThrough: self._lists.trim_through,
             ListDeleteSeqs: self._lists.delete_seqs,
@@ -736,7 +738,7 @@ _LOOKUPS: frozenset[type[Op]] = frozenset({ExactGet, ExactOrSearch, VectorSearch
 _IDEMPOTENT: frozenset[type[Op]] = _LOOKUPS | frozenset(
     {
         EnsureSettings, CountEntries, ScanEntries, KvScan, KvUsage,
-        ListRange, ListInfo, ListKeys, ListIdle, StoreEviction,
+        ListRange, ListSnapshot, ListInfo, ListKeys, ListIdle, StoreEviction,
     }
 )  # fmt: skip
 

@@ -1,7 +1,10 @@
 """Append-only lists on Redis: one list = one slot (``{l/<namespace>/<key>}``), every change one Lua script.
 
-Layout under the list's base: ``meta`` hash (``next``, ``upd``, ``base``, ``arch``; its existence is the
-list's), ``seqs`` zset of seqs (score = seq), ``vals`` hash seq -> value. Redis can drop any one of these keys
+Layout under the list's base: ``meta`` hash (``next``, ``upd``, ``base``, ``arch``, and ``vid``/``ver``: a token
+set when the status is made and a counter every change bumps; its existence is the list's), ``seqs`` zset of seqs
+(score = seq), ``vals`` hash seq -> value. A list's version stamp joins ``vid``, ``ver``, ``next``, ``base`` and
+the sizes of ``seqs`` and ``vals``, so a reader holding a copy learns in one small reply that nothing changed,
+also after a change by a client that does not bump ``ver`` or a key Redis dropped on its own. Redis can drop any one of these keys
 on its own (eviction, a ``DEL``): a lost ``seqs`` is rebuilt from ``vals`` by every script, a lost ``meta`` is
 recreated only by an append that asks to (continuing after the seqs still held), and seqs whose value is gone
 are returned with ``None`` for the session tier to report. A script runs alone on the server, so
@@ -27,6 +30,8 @@ from ...kernel.ops import (
     ListRange,
     ListReplace,
     ListRestore,
+    ListSnapshot,
+    ListSnapshotted,
     ListStatus,
     ListTrimThrough,
     StoreEviction,
@@ -37,8 +42,20 @@ from .keys import list_base, list_key_from_meta, list_meta_pattern
 _INIT = """
 local function init(p)
   if redis.call('EXISTS', p .. 'meta') == 0 then
-    redis.call('HSET', p .. 'meta', 'next', 1, 'upd', 0, 'base', 0, 'arch', 0)
+    local t = redis.call('TIME')
+    redis.call('HSET', p .. 'meta', 'next', 1, 'upd', 0, 'base', 0, 'arch', 0, 'vid', t[1] .. t[2], 'ver', 0)
   end
+end
+"""
+
+# The version stamp (see the module docstring): ``m`` is HMGET meta vid ver next base, ``zc``/``hl`` the sizes of
+# seqs and vals.
+_STAMP = """
+local function stamp(m, zc, hl)
+  return table.concat({m[1] or '', m[2] or '0', m[3] or '', m[4] or '', zc, hl}, ':')
+end
+local function bump(p)
+  redis.call('HINCRBY', p .. 'meta', 'ver', 1)
 end
 """
 
@@ -59,52 +76,78 @@ local function heal(p)
 end
 """
 
-# An append is the chat hot path (one per message): one HMGET, then one ZADD, one HSET for all values and one HSET
-# of the marks, whatever the number of values.
+# An append is the chat hot path (one per message): one HMGET, then one ZADD, one HSET for all values, one HSET
+# of the marks and the stamps before and after, whatever the number of values.
 APPEND = Script(
     "list_append",
     _HEAL
+    + _STAMP
     + """
 local p, now, min_seq = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local m = p .. 'meta'
-heal(p)
-local nxt = redis.call('HGET', m, 'next')
-local state, recovered = 0, 0
+local st = redis.call('HMGET', m, 'vid', 'ver', 'next', 'base')
+local zc, hl = redis.call('ZCARD', p .. 'seqs'), redis.call('HLEN', p .. 'vals')
+if zc == 0 and hl > 0 then
+  heal(p)
+  zc = redis.call('ZCARD', p .. 'seqs')
+end
+local nxt = st[3]
+local state, recovered, before = 0, 0, ''
 if not nxt then
   -- No status: a new list, or one whose status key the store lost. Only a caller that read the session's
   -- archive may create it (ARGV[4] = '1'); seqs continue after anything the store still holds under it.
-  if ARGV[4] ~= '1' then return {0, 0, -1, 0} end
+  if ARGV[4] ~= '1' then return {0, 0, -1, 0, '', ''} end
   local top = redis.call('ZRANGE', p .. 'seqs', -1, -1)[1]
   nxt = top and tonumber(top) + 1 or 1
-  recovered = redis.call('HLEN', p .. 'vals')
-  redis.call('HSET', m, 'next', nxt, 'upd', 0, 'base', 0, 'arch', ARGV[5])
+  recovered = hl
+  local t = redis.call('TIME')
+  st = {t[1] .. t[2], '0', nxt, '0'}
+  redis.call('HSET', m, 'next', nxt, 'upd', 0, 'base', 0, 'arch', ARGV[5], 'vid', st[1], 'ver', 0)
   state = 1
+else
+  before = stamp(st, zc, hl)
 end
 local start = math.max(tonumber(nxt), min_seq)
 local n = #ARGV - 5
-if n > 0 then
-  for from = 1, n, 1000 do  -- unpack() takes at most a few thousand values
-    local scores, vals = {}, {}
-    for i = from, math.min(n, from + 999) do
-      local seq = start + i - 1
-      scores[#scores + 1] = seq; scores[#scores + 1] = seq
-      vals[#vals + 1] = seq; vals[#vals + 1] = ARGV[i + 5]
-    end
-    redis.call('ZADD', p .. 'seqs', unpack(scores))
-    redis.call('HSET', p .. 'vals', unpack(vals))
+for from = 1, n, 1000 do  -- unpack() takes at most a few thousand values
+  local scores, vals = {}, {}
+  for i = from, math.min(n, from + 999) do
+    local seq = start + i - 1
+    scores[#scores + 1] = seq; scores[#scores + 1] = seq
+    vals[#vals + 1] = seq; vals[#vals + 1] = ARGV[i + 5]
   end
-  redis.call('HSET', m, 'next', start + n, 'upd', now)
-else
-  redis.call('HSET', m, 'upd', now)
+  redis.call('ZADD', p .. 'seqs', unpack(scores))
+  redis.call('HSET', p .. 'vals', unpack(vals))
 end
-return {start, redis.call('ZCARD', p .. 'seqs'), state, recovered}
+-- New seqs are above every held one and their fields new: the sizes grow by n.
+local ver = tonumber(st[2] or '0') + 1
+if n > 0 then nxt = start + n end
+redis.call('HSET', m, 'next', nxt, 'upd', now, 'ver', ver)
+return {start, zc + n, state, recovered, stamp({st[1], ver, nxt, st[4]}, zc + n, hl + n), before}
 """,
 )
 
-# A read of the last n (the chat hot path) walks only those n seqs, newest first, and fetches them in one HMGET.
+# Seqs and their values, flat (seq, value, ...); a value the store lost comes back as nil (None in Python).
+_WITH_VALUES = """
+local function with_values(p, seqs)
+  local out = {}
+  for from = 1, #seqs, 1000 do  -- unpack() takes at most a few thousand values
+    local upto = math.min(#seqs, from + 999)
+    local vals = redis.call('HMGET', p .. 'vals', unpack(seqs, from, upto))
+    for i = from, upto do
+      out[#out + 1] = seqs[i]
+      out[#out + 1] = vals[i - from + 1]
+    end
+  end
+  return out
+end
+"""
+
+# A read of the last n walks only those n seqs, newest first, and fetches them in one HMGET.
 RANGE = Script(
     "list_range",
     _HEAL
+    + _WITH_VALUES
     + """
 local p = ARGV[1]
 heal(p)
@@ -128,23 +171,43 @@ if limit >= 0 and #seqs > limit then
   for i = 1, limit do head[i] = seqs[i] end
   seqs = head
 end
-if #seqs == 0 then return {} end
-local out = {}
-for from = 1, #seqs, 1000 do  -- unpack() takes at most a few thousand values
-  local upto = math.min(#seqs, from + 999)
-  local vals = redis.call('HMGET', p .. 'vals', unpack(seqs, from, upto))
-  for i = from, upto do
-    out[#out + 1] = seqs[i]
-    out[#out + 1] = vals[i - from + 1]
-  end
+return with_values(p, seqs)
+""",
+)
+
+# A whole list and its status in one step, or only the status when the caller's copy is current (the chat read
+# path: one round trip, and a few bytes when nothing changed). No status: the items still held, for the tier to
+# report the loss.
+SNAPSHOT = Script(
+    "list_snapshot",
+    _HEAL
+    + _STAMP
+    + _WITH_VALUES
+    + """
+local p = ARGV[1]
+local m = redis.call('HMGET', p .. 'meta', 'vid', 'ver', 'next', 'base', 'upd', 'arch')
+local zc, hl = redis.call('ZCARD', p .. 'seqs'), redis.call('HLEN', p .. 'vals')
+if zc == 0 and hl > 0 then
+  heal(p)
+  zc = redis.call('ZCARD', p .. 'seqs')
 end
-return out
+local version = ''
+if m[3] then
+  version = stamp(m, zc, hl)
+  if version == ARGV[2] then return {version} end
+end
+local seqs = redis.call('ZRANGE', p .. 'seqs', 0, -1)
+local out = with_values(p, seqs)
+local status = {}
+if m[3] then status = {#seqs, seqs[1] or '', seqs[#seqs] or '', m[3], m[5], m[4], m[6]} end
+return {version, status, out}
 """,
 )
 
 RESTORE = Script(
     "list_restore",
     _HEAL
+    + _STAMP
     + """
 local p, now = ARGV[1], ARGV[2]
 if redis.call('EXISTS', p .. 'meta') == 0 then return 0 end
@@ -162,6 +225,7 @@ for i = 3, #ARGV, 2 do
   if seq + 1 > nxt then nxt = seq + 1 end
 end
 redis.call('HSET', p .. 'meta', 'next', nxt, 'upd', now)
+bump(p)
 return added
 """,
 )
@@ -169,6 +233,7 @@ return added
 TRIM = Script(
     "list_trim",
     _HEAL
+    + _STAMP
     + """
 local p, seq = ARGV[1], tonumber(ARGV[2])
 if redis.call('EXISTS', p .. 'meta') == 0 then return 0 end
@@ -177,6 +242,7 @@ local doomed = redis.call('ZRANGEBYSCORE', p .. 'seqs', '-inf', seq)
 for _, s in ipairs(doomed) do redis.call('HDEL', p .. 'vals', s) end
 redis.call('ZREMRANGEBYSCORE', p .. 'seqs', '-inf', seq)
 if seq > tonumber(redis.call('HGET', p .. 'meta', 'arch')) then redis.call('HSET', p .. 'meta', 'arch', seq) end
+bump(p)
 return #doomed
 """,
 )
@@ -184,6 +250,7 @@ return #doomed
 DELETE_SEQS = Script(
     "list_delete_seqs",
     _HEAL
+    + _STAMP
     + """
 local p, n = ARGV[1], 0
 heal(p)
@@ -193,6 +260,7 @@ for i = 2, #ARGV do
     n = n + 1
   end
 end
+if n > 0 and redis.call('EXISTS', p .. 'meta') == 1 then bump(p) end
 return n
 """,
 )
@@ -200,6 +268,7 @@ return n
 REPLACE = Script(
     "list_replace",
     _INIT
+    + _STAMP
     + """
 local p, now = ARGV[1], ARGV[2]
 init(p)
@@ -211,6 +280,7 @@ for i = 4, #ARGV do
   redis.call('HSET', p .. 'vals', seq, ARGV[i])
 end
 redis.call('HSET', p .. 'meta', 'next', start + #ARGV - 3, 'base', start, 'upd', now)
+bump(p)
 return {start, #ARGV - 3}
 """,
 )
@@ -285,7 +355,7 @@ class ListCommands:
         return Lua(script, (base + "meta",), (base, *args))
 
     def append(self, op: ListAppend) -> RFlow:
-        start, length, state, recovered = yield self._lua(
+        start, length, state, recovered, after, before = yield self._lua(
             APPEND,
             op.namespace,
             op.key,
@@ -303,6 +373,8 @@ class ListCommands:
             int(length),
             created=int(state) == 1,
             recovered=int(recovered),
+            version=b2s(after),
+            previous=b2s(before),
         )
 
     def range(self, op: ListRange) -> RFlow:
@@ -317,6 +389,18 @@ class ListCommands:
             (int(flat[i]), None if flat[i + 1] is None else bytes(flat[i + 1]))
             for i in range(0, len(flat), 2)
         ]
+
+    def snapshot(self, op: ListSnapshot) -> RFlow:
+        reply = yield self._lua(SNAPSHOT, op.namespace, op.key, op.known)
+        if len(reply) == 1:
+            return ListSnapshotted(None, b2s(reply[0]), None)  # unchanged since op.known
+        status = parse_status(reply[1]) if reply[1] else None
+        flat = reply[2]
+        items = [
+            (int(flat[i]), None if flat[i + 1] is None else bytes(flat[i + 1]))
+            for i in range(0, len(flat), 2)
+        ]
+        return ListSnapshotted(status, b2s(reply[0]), items)
 
     def restore(self, op: ListRestore) -> RFlow:
         args: list[object] = []

@@ -1,0 +1,138 @@
+"""What a process remembers of the sessions it read or wrote: the store's hot items, checked on every read.
+
+A chat read costs a round trip plus decoding every message into the framework's object (a LlamaIndex
+``ChatMessage`` takes ~6 us to validate from JSON; 20 of them cost more than the round trip). The tier keeps the
+hot items of recently used sessions, and the objects a codec made of them, under the list's version stamp
+(:class:`~lix_integrations.kernel.ops.ListSnapshot`). Every read still asks the store, in its one round trip,
+whether the stamp is current: when another client appended, deleted or trimmed, the reply carries the new items,
+so no change is ever missed. Readers get copies (``codec.copy``), never the remembered objects.
+
+Appends by this process extend the remembered window when the store says nothing else changed in between
+(the append's previous stamp is the remembered one), so a write followed by a read costs no decoding.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+from ..kernel.ops import ListAppended, ListStatus
+
+__all__ = ["HotCache", "MessageCodec", "Window"]
+
+M = TypeVar("M")
+
+
+class MessageCodec(Protocol[M]):
+    """How an adapter's message objects become stored JSON and back, written once per framework.
+
+    ``encode`` returns one JSON object (UTF-8 bytes); ``decode`` reads what any writer stored (a JSON object);
+    ``copy`` returns an object the caller may change without changing ``message`` (a deep copy).
+    """
+
+    def encode(self, message: M) -> bytes: ...
+
+    def decode(self, raw: bytes) -> M: ...
+
+    def copy(self, message: M) -> M: ...
+
+
+@dataclass(frozen=True)
+class Window(Generic[M]):
+    """A session's items in the store as of ``version``, and the objects codecs made of them (same order)."""
+
+    version: str
+    status: ListStatus
+    items: tuple[tuple[int, bytes], ...]
+    decoded: dict[object, list[Any]] = field(default_factory=dict, compare=False)
+
+    def objects(self, codec: MessageCodec[M]) -> list[M]:
+        """The items as ``codec`` objects (made once per window and codec; callers copy before handing out)."""
+        found = self.decoded.get(codec)
+        if found is None:
+            found = self.decoded[codec] = [codec.decode(value) for _, value in self.items]
+        return found
+
+
+class HotCache:
+    """Windows of recently used sessions, least recently used dropped first, at most ``limit`` items in all."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._windows: OrderedDict[str, Window[Any]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Window[Any] | None:
+        if not self.limit:
+            return None
+        with self._lock:
+            found = self._windows.get(key)
+            if found is not None:
+                self._windows.move_to_end(key)
+            return found
+
+    def put(self, key: str, window: Window[Any]) -> None:
+        if not self.limit or not window.version or len(window.items) > self.limit:
+            self.drop(key)
+            return
+        with self._lock:
+            old = self._windows.pop(key, None)
+            if old is not None:
+                self._size -= len(old.items)
+            self._windows[key] = window
+            self._size += len(window.items)
+            while self._size > self.limit:
+                _, dropped = self._windows.popitem(last=False)
+                self._size -= len(dropped.items)
+
+    def drop(self, key: str) -> None:
+        with self._lock:
+            old = self._windows.pop(key, None)
+            if old is not None:
+                self._size -= len(old.items)
+
+    def appended(
+        self,
+        key: str,
+        result: ListAppended,
+        values: tuple[bytes, ...],
+        now: float,
+        archived_through: int,
+        objects: tuple[object, list[Any]] | None = None,
+    ) -> None:
+        """Extend the window by an append of this process, or forget it when the store changed otherwise.
+
+        ``objects``: (codec, copies of the appended messages) to remember with the values.
+        """
+        if not result.version or not result.seqs or result.recovered:
+            self.drop(key)
+            return
+        first, last = result.seqs[0], result.seqs[-1]
+        if result.created:
+            status = ListStatus(len(values), first, last, last + 1, now, 0, archived_through)
+            window: Window[Any] = Window(result.version, status, tuple(zip(result.seqs, values)))
+            if objects is not None:
+                window.decoded[objects[0]] = objects[1]
+            self.put(key, window)
+            return
+        old = self.get(key)
+        if old is None or old.version != result.previous:
+            self.drop(key)  # another client changed the list since this process last saw it
+            return
+        was = old.status
+        status = ListStatus(
+            result.length,
+            first if was.first_seq is None else was.first_seq,
+            last,
+            last + 1,
+            now,
+            was.base_seq,
+            was.archived_through,
+        )
+        new: Window[Any] = Window(result.version, status, old.items + tuple(zip(result.seqs, values)))
+        if objects is not None and objects[0] in old.decoded:
+            new.decoded[objects[0]] = old.decoded[objects[0]] + objects[1]
+        self.put(key, new)

@@ -1,0 +1,123 @@
+"""The session tier's in-process window cache on Redis: every read checks the list's version stamp.
+
+A process remembers the hot items (and a codec's objects) of sessions it read or wrote; these tests make sure no
+change by another client, nor a key Redis lost, is ever hidden by it, and that readers get copies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from llama_index.core.llms import ChatMessage, MessageRole
+from redis import Redis
+
+from lix_integrations import Engine
+from lix_integrations.llama_index._messages import CHAT_MESSAGES
+from lix_integrations.llama_index.chat_store import LixChatStore
+from lix_integrations.tiers.sessions import SessionConfig
+
+from .conftest import with_prefix
+
+
+@pytest.fixture(params=["plain", "cluster"])
+def url(request: pytest.FixtureRequest) -> str:
+    name = "redis_plain_url" if request.param == "plain" else "redis_cluster_url"
+    return with_prefix(request.getfixturevalue(name))
+
+
+@pytest.fixture
+def two(url: str, tmp_path: Path) -> Iterator[tuple[Engine, Engine]]:
+    """Two engines (two processes, as far as the store can tell) sharing one store and archive directory."""
+    config = SessionConfig(archive_dir=str(tmp_path / "archive"))
+    a, b = Engine(url, sessions=config), Engine(url, sessions=config)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def _msg(text: str) -> ChatMessage:
+    return ChatMessage(role=MessageRole.USER, content=text)
+
+
+def _texts(messages: list[ChatMessage]) -> list[str | None]:
+    return [m.content for m in messages]
+
+
+def test_appends_by_another_client_are_seen(two: tuple[Engine, Engine]) -> None:
+    a, b = two
+    a.sessions.add_messages("s", [_msg("one")], codec=CHAT_MESSAGES)
+    assert _texts(a.sessions.get_full_history("s", codec=CHAT_MESSAGES)) == ["one"]  # a remembers it now
+    b.sessions.add_messages("s", [_msg("two")], codec=CHAT_MESSAGES)
+    assert _texts(a.sessions.get_full_history("s", codec=CHAT_MESSAGES)) == ["one", "two"]
+    a.sessions.add_messages("s", [_msg("three")], codec=CHAT_MESSAGES)  # a's window was stale: not extended
+    assert _texts(a.sessions.get_context("s", 2, codec=CHAT_MESSAGES)) == ["two", "three"]
+    assert [m["blocks"][0]["text"] for m in b.sessions.get_full_history("s")] == ["one", "two", "three"]
+
+
+def test_deletes_and_replaces_by_another_client_are_seen(two: tuple[Engine, Engine]) -> None:
+    a, b = two
+    a.sessions.add_messages("s", [_msg("one"), _msg("two"), _msg("three")], codec=CHAT_MESSAGES)
+    assert len(a.sessions.get_full_history("s", codec=CHAT_MESSAGES)) == 3
+    b.sessions.delete_message("s", 1)
+    assert _texts(a.sessions.get_full_history("s", codec=CHAT_MESSAGES)) == ["one", "three"]
+    b.sessions.set_messages("s", [_msg("new").model_dump(mode="json")])
+    assert _texts(a.sessions.get_full_history("s", codec=CHAT_MESSAGES)) == ["new"]
+    b.sessions.delete_session("s")
+    assert a.sessions.get_full_history("s", codec=CHAT_MESSAGES) == []
+
+
+def test_readers_get_copies(two: tuple[Engine, Engine]) -> None:
+    a, _ = two
+    sent = _msg("original")
+    a.sessions.add_messages("s", [sent], codec=CHAT_MESSAGES)
+    sent.content = "changed by the caller after sending"
+    first = a.sessions.get_full_history("s", codec=CHAT_MESSAGES)
+    first[0].content = "changed by a reader"
+    first[0].additional_kwargs["k"] = "v"
+    again = a.sessions.get_full_history("s", codec=CHAT_MESSAGES)
+    again[0].blocks[0].text = "changed in place"  # type: ignore[union-attr]
+    assert _texts(a.sessions.get_full_history("s", codec=CHAT_MESSAGES)) == ["original"]
+    assert a.sessions.get_full_history("s", codec=CHAT_MESSAGES)[0].additional_kwargs == {}
+
+
+def test_a_lost_values_key_is_reported_not_served_from_memory(
+    two: tuple[Engine, Engine], url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, _ = two
+    a.sessions.add_messages("s", [_msg("one"), _msg("two")], codec=CHAT_MESSAGES)
+    assert len(a.sessions.get_full_history("s", codec=CHAT_MESSAGES)) == 2
+    client = Redis.from_url(url.split("?")[0]) if "cluster" not in url else None
+    if client is None:
+        pytest.skip("deleting one key by name is done on the plain server")
+    prefix = url.split("prefix=")[1].split("&")[0]
+    (vals,) = list(client.scan_iter(match=f"{prefix}:*/s}}:vals"))
+    client.delete(vals)  # Redis dropped the values (eviction), the seqs and the status stay
+    with caplog.at_level("WARNING"):
+        assert a.sessions.get_full_history("s", codec=CHAT_MESSAGES) == []
+    assert "lost 2 messages" in caplog.text
+    assert a.stats().sessions.lost_messages == 2
+    client.close()
+
+
+def test_llama_index_store_round_trips_through_the_cache(url: str, tmp_path: Path) -> None:
+    engine = Engine(url, sessions=SessionConfig(archive_dir=str(tmp_path), hot_window=3, archive_batch=2))
+    store = LixChatStore(engine=engine)
+    sent = [_msg(f"m{i}") for i in range(9)]  # spills to the archive twice on the way
+    for m in sent:
+        store.add_message("k", m)
+    assert store.get_messages("k") == sent
+    assert store.get_messages("k") == sent  # the second read answers from the window, unchanged
+    assert store.delete_message("k", 0) == sent[0]
+    assert store.get_messages("k") == sent[1:]
+    engine.close()
+
+
+def test_cache_can_be_turned_off(url: str, tmp_path: Path) -> None:
+    engine = Engine(url, sessions=SessionConfig(archive_dir=str(tmp_path), cache_messages=0))
+    engine.sessions.add_messages("s", [_msg("one")], codec=CHAT_MESSAGES)
+    assert _texts(engine.sessions.get_full_history("s", codec=CHAT_MESSAGES)) == ["one"]
+    engine.sessions.add_messages("s", [_msg("two")], codec=CHAT_MESSAGES)
+    assert _texts(engine.sessions.get_full_history("s", codec=CHAT_MESSAGES)) == ["one", "two"]
+    engine.close()
