@@ -14,7 +14,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+import warnings
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import ConfigError
@@ -56,6 +58,29 @@ _model_lock = threading.Lock()
 _loaded_models: dict[str, Any] = {}
 
 
+@contextmanager
+def _quiet_model_loading() -> Iterator[None]:
+    """No progress bar and no ``IProgress not found`` warning while a model loads (under ``_model_lock``).
+
+    In a notebook both land in the cell's output on every first load (tqdm warns when ipywidgets is missing,
+    which nothing here needs); the INFO log line says what loads. The progress bar setting is put back after.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        try:
+            from transformers.utils import logging as transformers_logging
+        except ImportError:  # pragma: no cover - the import below then names the missing extra
+            yield
+            return
+        enabled = transformers_logging.is_progress_bar_enabled()
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        try:
+            yield
+        finally:
+            if enabled:
+                transformers_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+
+
 def _load_sentence_transformer(path: str, threads: int | None) -> Any:
     """Load a model once per process: loading costs ~0.3 s and ~90 MB, and every engine can share it."""
     with _model_lock:
@@ -69,15 +94,16 @@ def _load_sentence_transformer(path: str, threads: int | None) -> Any:
                 torch.set_num_threads(threads)
         model = _loaded_models.get(path)
         if model is None:
-            try:
-                from sentence_transformers import SentenceTransformer
-            except ImportError as exc:  # pragma: no cover - depends on the installation
-                raise ConfigError(
-                    f"the default embedder needs sentence-transformers: {install_hint('local')} "
-                    "(install torch==2.13.0 first to keep the CPU build)"
-                ) from exc
-            logger.info("loading sentence-transformers model from %s", path)
-            model = SentenceTransformer(path, device="cpu", local_files_only=True)
+            with _quiet_model_loading():
+                try:
+                    from sentence_transformers import SentenceTransformer
+                except ImportError as exc:  # pragma: no cover - depends on the installation
+                    raise ConfigError(
+                        f"the default embedder needs sentence-transformers: {install_hint('local')} "
+                        "(install torch==2.13.0 first to keep the CPU build)"
+                    ) from exc
+                logger.info("loading sentence-transformers model from %s", path)
+                model = SentenceTransformer(path, device="cpu", local_files_only=True)
             _loaded_models[path] = model
         return model
 

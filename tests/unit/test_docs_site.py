@@ -7,9 +7,9 @@ The site is built once for the module (a few seconds). Widths are checked agains
 from __future__ import annotations
 
 import html
-import importlib.util
 import os
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -77,7 +77,12 @@ def test_site_builds_strictly(site: Path) -> None:
 
 @pytest.mark.parametrize(
     ("page", "diagrams", "images"),
-    [("index.html", 1, 0), ("semantic/index.html", 1, 1), ("benchmarks/index.html", 0, 9)],
+    [
+        ("index.html", 1, 0),
+        ("semantic/index.html", 1, 1),
+        ("benchmarks/index.html", 0, 9),
+        ("notebooks/threshold_tuning/index.html", 0, 1),
+    ],
 )
 def test_pages_have_their_pictures(site: Path, page: str, diagrams: int, images: int) -> None:
     """Issue 21: an architecture diagram on the home page, the lookup flowchart and the precision/hit-rate plot
@@ -91,6 +96,14 @@ def test_pages_have_their_pictures(site: Path, page: str, diagrams: int, images:
         assert (built.parent / src).resolve().is_file(), f"{page} shows {src}, which the site lacks"
 
 
+def test_every_notebook_is_a_page_with_its_outputs(site: Path) -> None:
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        page = site / "notebooks" / notebook.stem / "index.html"
+        assert page.is_file(), f"{notebook.name} is not rendered (docs/hooks/notebooks.py, mkdocs.yml's nav)"
+        shown = page.read_text(encoding="utf-8")
+        assert '<span class="filename">Output</span>' in shown, f"{notebook.name}'s page shows no output"
+
+
 def test_every_benchmark_result_is_charted_on_the_benchmarks_page(site: Path) -> None:
     shown = set(IMG.findall((site / "benchmarks" / "index.html").read_text(encoding="utf-8")))
     for data_file in sorted((ROOT / "benchmarks" / "results").glob("*.json")):
@@ -98,13 +111,8 @@ def test_every_benchmark_result_is_charted_on_the_benchmarks_page(site: Path) ->
 
 
 def test_charts_are_drawn_from_the_current_figures() -> None:
-    spec = importlib.util.spec_from_file_location(
-        "benchmark_charts", ROOT / "scripts" / "benchmark_charts.py"
-    )
-    assert spec is not None and spec.loader is not None
-    charts = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(charts)
-    assert charts.stale_charts() == [], "run scripts/benchmark_charts.py and commit docs/img"
+    charts = runpy.run_path(str(ROOT / "scripts" / "benchmark_charts.py"))
+    assert charts["stale_charts"]() == [], "run scripts/benchmark_charts.py and commit docs/img"
 
 
 def test_code_lines_fit_the_column(site: Path) -> None:
