@@ -13,6 +13,7 @@ from ..kernel.ops import (
     KvGet,
     KvPurgeExpired,
     KvPut,
+    KvPutIf,
     KvScan,
     KvUsage,
 )
@@ -76,6 +77,7 @@ class MemoryKv:
         return {
             KvGet: self.get,
             KvPut: self.put,
+            KvPutIf: self.put_if,
             KvDelete: self.delete,
             KvDeleteWhere: self.delete_where,
             KvScan: self.scan,
@@ -102,6 +104,13 @@ class MemoryKv:
         table = self._table(op.namespace, op.table)
         for item in op.items:
             table.put(item.key, _Record(bytes(item.value), item.expires_at, tuple(item.tags)))
+
+    def put_if(self, op: KvPutIf) -> bool:
+        (held,) = self.get(KvGet(op.namespace, op.table, (op.key,), op.now, touch=False))
+        if held != op.value:
+            return False
+        self.put(KvPut(op.namespace, op.table, op.items, op.now))
+        return True
 
     def expire(self, op: KvExpire) -> int:
         table = self._table(op.namespace, op.table)

@@ -21,6 +21,7 @@ from ..kernel.ops import (
     KvGet,
     KvPurgeExpired,
     KvPut,
+    KvPutIf,
     KvScan,
     KvUsage,
 )
@@ -83,6 +84,7 @@ class SQLiteKv:
         return {
             KvGet: self.get,
             KvPut: self.put,
+            KvPutIf: self.put_if,
             KvDelete: self.delete,
             KvDeleteWhere: self.delete_where,
             KvScan: self.scan,
@@ -141,6 +143,22 @@ class SQLiteKv:
         if not op.items:
             return
         with self._write() as conn:
+            self._put(conn, op)
+
+    def put_if(self, op: KvPutIf) -> bool:
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT value FROM kv_records WHERE namespace = ? AND tbl = ? AND key = ? "
+                "AND (expires_at IS NULL OR expires_at > ?)",
+                (op.namespace, op.table, op.key, op.now),
+            ).fetchone()
+            if row is None or bytes(row[0]) != op.value:
+                return False
+            self._put(conn, KvPut(op.namespace, op.table, op.items, op.now))
+            return True
+
+    def _put(self, conn: sqlite3.Connection, op: KvPut) -> None:
+        if op.items:
             keys = [item.key for item in op.items]
             self._drop_tags(conn, op.namespace, op.table, keys)
             conn.executemany(

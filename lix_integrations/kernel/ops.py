@@ -48,6 +48,7 @@ __all__ = [
     "KvItem",
     "KvPurgeExpired",
     "KvPut",
+    "KvPutIf",
     "KvScan",
     "KvUsage",
     "ListAppend",
@@ -365,6 +366,23 @@ class KvPut(Op):
     table: str
     items: tuple[KvItem, ...]
     now: float
+
+
+@dataclass(frozen=True, slots=True)
+class KvPutIf(Op):
+    """Store ``items`` (as :class:`KvPut`) only if record ``key`` of the table is live and holds ``value``, checked
+    and written atomically. Result: ``bool`` (written).
+
+    A write of data derived from what a flow read earlier (a thread's archive of its old checkpoints) must not
+    land after the records it came from were deleted: a deletion first changes or removes ``key``.
+    """
+
+    namespace: str
+    table: str
+    items: tuple[KvItem, ...]
+    now: float
+    key: str
+    value: bytes
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from ..kernel.ops import (
     KvItem,
     KvPurgeExpired,
     KvPut,
+    KvPutIf,
     KvScan,
     KvUsage,
 )
@@ -55,6 +56,19 @@ class KvConformance:
     def test_put_get_in_input_order(self, kv: KvDriver) -> None:
         kv.put("t", KvItem("a", b"1"), KvItem("b", b"\x00\xff binary"))
         assert kv.get("t", "b", "missing", "a", "b") == [b"\x00\xff binary", None, b"1", b"\x00\xff binary"]
+
+    def test_put_if_writes_only_while_the_condition_record_holds_its_value(self, kv: KvDriver) -> None:
+        kv.put("t", KvItem("gen", b"g1"), KvItem("lease", b"x", expires_at=T0 + 5))
+        assert kv(KvPutIf(NS, "t", (KvItem("a", b"1"), KvItem("b", b"2", tags=("x",))), T0, "gen", b"g1"))
+        assert kv.get("t", "a", "b") == [b"1", b"2"]
+        assert not kv(KvPutIf(NS, "t", (KvItem("a", b"changed"),), T0, "gen", b"g2"))  # another value
+        assert not kv(KvPutIf(NS, "t", (KvItem("c", b"3"),), T0, "missing", b"g1"))  # no such record
+        assert not kv(KvPutIf(NS, "t", (KvItem("c", b"3"),), T0 + 5, "lease", b"x"))  # expired
+        assert kv(KvPutIf(NS, "t", (KvItem("c", b"3"),), T0 + 4, "lease", b"x"))
+        kv(KvDelete(NS, "t", ("gen",)))
+        assert not kv(KvPutIf(NS, "t", (KvItem("d", b"4"),), T0, "gen", b"g1"))  # deleted first
+        assert kv.get("t", "a", "c", "d") == [b"1", b"3", None]
+        assert kv(KvDeleteWhere(NS, "t", tags=("x",))) == 1  # tags of a conditional write work as KvPut's
 
     def test_tables_and_namespaces_are_separate(self, kv: KvDriver) -> None:
         kv.put("t1", KvItem("k", b"one"))

@@ -21,8 +21,10 @@ from ...kernel.ops import (
     KvEvict,
     KvExpire,
     KvGet,
+    KvItem,
     KvPurgeExpired,
     KvPut,
+    KvPutIf,
     KvScan,
     KvUsage,
 )
@@ -52,30 +54,42 @@ local function expired(p, key, now)
 end
 """
 
-PUT = Script(
-    "kv_put",
-    _REMOVE
-    + """
-local p = ARGV[1]
-for i = 2, #ARGV, 5 do
-  local key, value, exp, tags, px = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  remove(p, key)
-  if px ~= '' then
-    redis.call('SET', p .. 'v:' .. key, value, 'PX', px)
-  else
-    redis.call('SET', p .. 'v:' .. key, value)
-  end
-  redis.call('HSET', p .. 'sz', key, #value)
-  redis.call('HINCRBY', p .. 'meta', 'bytes', #value)
-  redis.call('ZADD', p .. 'keys', 0, key)
-  redis.call('ZADD', p .. 'lru', redis.call('HINCRBY', p .. 'meta', 'tick', 1), key)
-  if exp ~= '' then redis.call('ZADD', p .. 'exp', exp, key) end
-  if tags ~= '' then
-    redis.call('HSET', p .. 'tags', key, tags)
-    for t in string.gmatch(tags, '[^,]+') do redis.call('SADD', p .. 't:' .. t, key) end
+_STORE = """
+local function store(p, first)
+  for i = first, #ARGV, 5 do
+    local key, value, exp, tags, px = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+    remove(p, key)
+    if px ~= '' then
+      redis.call('SET', p .. 'v:' .. key, value, 'PX', px)
+    else
+      redis.call('SET', p .. 'v:' .. key, value)
+    end
+    redis.call('HSET', p .. 'sz', key, #value)
+    redis.call('HINCRBY', p .. 'meta', 'bytes', #value)
+    redis.call('ZADD', p .. 'keys', 0, key)
+    redis.call('ZADD', p .. 'lru', redis.call('HINCRBY', p .. 'meta', 'tick', 1), key)
+    if exp ~= '' then redis.call('ZADD', p .. 'exp', exp, key) end
+    if tags ~= '' then
+      redis.call('HSET', p .. 'tags', key, tags)
+      for t in string.gmatch(tags, '[^,]+') do redis.call('SADD', p .. 't:' .. t, key) end
+    end
   end
 end
-return 0
+"""
+
+PUT = Script("kv_put", _REMOVE + _STORE + "store(ARGV[1], 2)\nreturn 0\n")
+
+#: KvPutIf: the items of KvPut after the condition (key, value, now); 1 if written.
+PUT_IF = Script(
+    "kv_put_if",
+    _REMOVE
+    + _STORE
+    + """
+local p, key = ARGV[1], ARGV[2]
+local held = redis.call('GET', p .. 'v:' .. key)
+if not held or held ~= ARGV[3] or expired(p, key, tonumber(ARGV[4])) then return 0 end
+store(p, 5)
+return 1
 """,
 )
 
@@ -252,13 +266,21 @@ class KvCommands:
         """The one script storing ``op``'s items (the backend may defer it, see ``Deferred``)."""
         if not op.items:
             return None
+        return self._lua(PUT, op.namespace, op.table, *self._items(op.now, op.items))
+
+    @staticmethod
+    def _items(now: float, items: tuple[KvItem, ...]) -> list[object]:
         args: list[object] = []
-        for item in op.items:
+        for item in items:
             exp = px = ""
             if item.expires_at is not None:
-                exp, px = num(item.expires_at), str(expiry_ms(op.now, item.expires_at))
+                exp, px = num(item.expires_at), str(expiry_ms(now, item.expires_at))
             args += [item.key, bytes(item.value), exp, ",".join(sorted({h(t) for t in item.tags})), px]
-        return self._lua(PUT, op.namespace, op.table, *args)
+        return args
+
+    def put_if(self, op: KvPutIf) -> RFlow:
+        args = self._items(op.now, op.items)
+        return bool((yield self._lua(PUT_IF, op.namespace, op.table, op.key, op.value, num(op.now), *args)))
 
     def delete(self, op: KvDelete) -> RFlow:
         if not op.keys:
