@@ -92,12 +92,17 @@ class LixCheckpointSaver(BaseCheckpointSaver[str]):
         refresh_on_read: bool = False,
         keep_last: int | None = None,
         tombstone_grace: float = 600.0,
+        hot_window: int | None = None,
         serde: SerializerProtocol | None = None,
         **engine_options: Any,
     ) -> None:
         super().__init__(serde=serde or strict_serializer())
         config = CheckpointConfig(
-            ttl=ttl, refresh_on_read=refresh_on_read, keep_last=keep_last, tombstone_grace=tombstone_grace
+            ttl=ttl,
+            refresh_on_read=refresh_on_read,
+            keep_last=keep_last,
+            tombstone_grace=tombstone_grace,
+            hot_window=hot_window,
         )
         self._owns_engine = not isinstance(engine, (Engine, AsyncEngine))
         self._engine, _ = resolve_engines(engine, engine_options)

@@ -12,15 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SerializationError
-from ..kernel.clock import Clock
 from ..kernel.flows import Flow
 from ..kernel.ops import Gather, KvDelete, KvDeleteWhere, KvGet, KvItem, KvPut, KvScan
+from .checkpoint_archive import ArchiveFlows, aprefix, chunk_manifest_items, chunk_records, records_by_run
 from .checkpoint_records import (
     DIGEST,
     EXPIRY,
@@ -40,12 +38,11 @@ from .checkpoint_records import (
     validate_name,
     wprefix,
 )
-from .checkpoint_state import ItemCache, ListMemo, ManifestCache, Threads
 
 if TYPE_CHECKING:
-    from .checkpoints import CheckpointConfig
+    pass
 
-__all__ = ["RUNS_TABLE", "THREADS_TABLE", "RetentionFlows", "TierStats"]
+__all__ = ["PAGE", "RUNS_TABLE", "THREADS_TABLE", "RetentionFlows"]
 
 logger = logging.getLogger("lix_integrations.tiers.checkpoints")
 
@@ -54,39 +51,8 @@ RUNS_TABLE = "lg-index/runs"
 PAGE = 256
 
 
-@dataclass
-class TierStats:
-    puts: int = 0
-    items_written: int = 0
-    items_reused: int = 0
-    refused_late_writes: int = 0
-    collections: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, **counts: int) -> None:
-        with self.lock:
-            for name, value in counts.items():
-                setattr(self, name, getattr(self, name) + value)
-
-
-class RetentionFlows:
+class RetentionFlows(ArchiveFlows):
     """The checkpoint tier's deleting, copying and retention flows (mixed into its tier class)."""
-
-    config: CheckpointConfig
-    stats: TierStats
-    _ns: str
-    _clock: Clock
-    _threads: Threads
-    _items: ItemCache
-    _manifests: ManifestCache
-    _lists: ListMemo
-
-    def _forget(self, table: str) -> None:
-        """Drop what this process remembers of a thread (deleted, or its items may be gone)."""
-        self._threads.forget(table)
-        self._items.forget(table)
-        self._manifests.forget(table)
-        self._lists.forget(table)
 
     def _index(self, thread_id: str, run_id: str | None, now: float) -> Flow[None]:
         expires = None if self.config.ttl is None else now + self.config.ttl
@@ -125,25 +91,22 @@ class RetentionFlows:
         grace = self.config.tombstone_grace
         if grace > 0:
             yield KvPut(self._ns, table, (KvItem(TOMBSTONE, b"1", expires_at=now + grace),), now)
-        ops = tuple(
-            KvDeleteWhere(self._ns, table, prefix=p) for p in ("c" + SEP, "b" + SEP, "i" + SEP, "w" + SEP)
-        )
-        yield Gather(
-            (
-                *ops,
-                KvDelete(self._ns, table, (EXPIRY, GENERATION)),
-                KvDelete(self._ns, THREADS_TABLE, (thread_id,)),
-            )
-        )
+        # The generation goes before the records: an archiver writes its chunk only while it is there.
+        yield KvDelete(self._ns, table, (GENERATION, EXPIRY))
+        ops = tuple(KvDeleteWhere(self._ns, table, prefix=p + SEP) for p in "cbiwa")
+        yield Gather((*ops, KvDelete(self._ns, THREADS_TABLE, (thread_id,))))
 
     def delete_checkpoints(self, thread_id: str, doomed: Sequence[tuple[str, str]]) -> Flow[int]:
-        """Delete checkpoints (ns, id) with their writes, then collect what nothing references any more."""
+        """Delete checkpoints (ns, id), hot or archived, with their writes, then collect what nothing references
+        any more."""
         if not doomed:
             return 0
         table = thread_table(thread_id)
         ops: list[Any] = [KvDelete(self._ns, table, tuple(ckey(ns, cid) for ns, cid in doomed))]
         ops += [KvDeleteWhere(self._ns, table, prefix=wprefix(ns, cid)) for ns, cid in doomed]
         yield Gather(tuple(ops))
+        refs = yield from self._chunk_refs(table, None)
+        yield from self._drop_archived(table, refs, set(doomed))
         yield from self.collect(thread_id)
         return len(doomed)
 
@@ -171,21 +134,47 @@ class RetentionFlows:
         ops += [KvDeleteWhere(self._ns, table, prefix=wprefix(ns, cid)) for cid in doomed]
         yield Gather(tuple(ops))
 
-    def _record_keys(self, table: str, ns: str | None) -> Flow[list[tuple[str, str]]]:
-        """(ns, checkpoint id) of every record, newest first per namespace."""
+    def _trim_archive(self, table: str, ns: str, keep: int) -> Flow[None]:
+        """keep_last with an archive: the chunks hold what the newest ``keep`` leave room for."""
         now = self._clock.now()
-        out: list[tuple[str, str]] = []
+        refs = yield from self._chunk_refs(table, ns)
+        if not refs:
+            return
+        page = yield KvScan(self._ns, table, now, prefix=cprefix(ns), keys_only=True)
+        room = keep - sum(1 for k, _ in page if k.startswith(cprefix(ns)))
+        whole, partial = [], []
+        for ref in refs:
+            if room <= 0:
+                whole.append(ref.key)
+            elif ref.count > room:
+                partial.append((ref, room))
+            room -= ref.count
+        if whole:
+            yield KvDelete(self._ns, table, tuple(whole))
+        for ref, room_left in partial:
+            entries = yield from self._load_chunks(table, [ref])
+            extra = [(ns, uninvert_id(k.split(SEP, 2)[2])) for k, _ in chunk_records(entries)][room_left:]
+            yield from self._drop_archived(table, [ref], set(extra))
+
+    def _record_keys(self, table: str, ns: str | None) -> Flow[list[tuple[str, str]]]:
+        """(ns, checkpoint id) of every record, hot or archived, newest first per namespace."""
+        now = self._clock.now()
+        refs = yield from self._chunk_refs(table, ns)
+        entries = yield from self._load_chunks(table, refs)
+        keys = {k for k, _ in chunk_records(entries)}
         after: str | None = None
         prefix = cprefix(ns)
         while True:
             page = yield KvScan(self._ns, table, now, prefix=prefix, keys_only=True, limit=1000, after=after)
-            for key, _ in page:
-                if key.startswith(prefix):
-                    _, ns_part, inv = key.split(SEP, 2)
-                    out.append((unpart(ns_part), uninvert_id(inv)))
+            keys.update(key for key, _ in page if key.startswith(prefix))
             if len(page) < 1000:
-                return out
+                break
             after = page[-1][0]
+        out: list[tuple[str, str]] = []
+        for key in sorted(keys):
+            _, ns_part, inv = key.split(SEP, 2)
+            out.append((unpart(ns_part), uninvert_id(inv)))
+        return out
 
     def collect(self, thread_id: str) -> Flow[int]:
         """Delete channel values and items no stored checkpoint references. Returns how many went.
@@ -225,6 +214,8 @@ class RetentionFlows:
                         f"i{SEP}{ns_part}{SEP}{ch_part}{SEP}{parts[1][i : i + DIGEST].hex()}"
                         for i in range(0, len(parts[1]), DIGEST)
                     )
+        refs = yield from self._chunk_refs(table, None)
+        wanted_items |= chunk_manifest_items((yield from self._load_chunks(table, refs)))
         dead += [k for k in item_keys if k not in wanted_items]
         removed = 0
         for start in range(0, len(dead), 1000):
@@ -252,12 +243,12 @@ class RetentionFlows:
         after: str | None = None
         while True:
             page: list[tuple[str, bytes]] = yield KvScan(self._ns, src, now, limit=PAGE, after=after)
-            batch = tuple(KvItem(k, v) for k, v in page if k[:1] in "cbiw" and k[1:2] == SEP)
+            batch = tuple(KvItem(k, v) for k, v in page if k[:1] in "cbiwa" and k[1:2] == SEP)
             for key, raw in page:
-                if key.startswith("c" + SEP):
-                    run = parse_record(raw, repr(key)).run_id
-                    if run:
-                        runs.add(run)
+                records = [(key, raw)] if key.startswith("c" + SEP) else []
+                if key.startswith(aprefix(None)):
+                    records = chunk_records(self._chunks.decode(src, key, raw))
+                runs.update(r for r in (parse_record(v, repr(k)).run_id for k, v in records) if r)
             if batch:
                 _, (tomb,) = yield Gather(
                     (KvPut(self._ns, dst, batch, now), KvGet(self._ns, dst, (TOMBSTONE,), now, touch=False))
@@ -303,6 +294,8 @@ class RetentionFlows:
                     if len(recs) < PAGE:
                         break
                     after = recs[-1][0]
+                refs = yield from self._chunk_refs(table, None)
+                doomed += records_by_run((yield from self._load_chunks(table, refs)), wanted)
                 removed += yield from self.delete_checkpoints(thread_id, doomed)
             yield KvDelete(self._ns, RUNS_TABLE, tuple(k for k, _ in page))
         return removed

@@ -21,7 +21,25 @@ from dataclasses import dataclass, field
 
 from .checkpoint_records import DIGEST, Typed
 
-__all__ = ["ItemCache", "ListMemo", "ManifestCache", "ThreadState", "Threads"]
+__all__ = ["ItemCache", "ListMemo", "ManifestCache", "ThreadState", "Threads", "TierStats"]
+
+
+@dataclass
+class TierStats:
+    """Counters of one checkpoint tier (tests and benchmarks read them)."""
+
+    puts: int = 0
+    items_written: int = 0
+    items_reused: int = 0
+    refused_late_writes: int = 0
+    collections: int = 0
+    archived: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, **counts: int) -> None:
+        with self.lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
 
 
 @dataclass

@@ -37,16 +37,15 @@ gone at once; ``sweep_expired`` (``lix checkpoints prune --expired``) frees its 
 
 from __future__ import annotations
 
-import math
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError, SerializationError
 from ..kernel.clock import Clock
 from ..kernel.flows import Flow
 from ..kernel.ops import Gather, KvGet, KvItem, KvPut, KvScan
+from .checkpoint_archive import ChunkCache, aprefix, chunk_records, parse_chunk_key
 from .checkpoint_records import (
     DIGEST,
     EXPIRY,
@@ -54,6 +53,7 @@ from .checkpoint_records import (
     SEP,
     TOMBSTONE,
     BlobValue,
+    CheckpointConfig,
     ListValue,
     NewCheckpoint,
     StoredCheckpoint,
@@ -67,6 +67,7 @@ from .checkpoint_records import (
     encode_item,
     encode_record,
     ikey,
+    invert_id,
     item_digest,
     key_part,
     pack,
@@ -81,8 +82,8 @@ from .checkpoint_records import (
     wprefix,
     writes_order,
 )
-from .checkpoint_retention import PAGE, RUNS_TABLE, THREADS_TABLE, RetentionFlows, TierStats
-from .checkpoint_state import ItemCache, ListMemo, ManifestCache, Threads, split_manifest
+from .checkpoint_retention import PAGE, RUNS_TABLE, THREADS_TABLE, RetentionFlows
+from .checkpoint_state import ItemCache, ListMemo, ManifestCache, Threads, TierStats, split_manifest
 
 __all__ = [
     "THREADS_TABLE",
@@ -98,39 +99,6 @@ __all__ = [
 ]
 
 
-def _seconds(name: str, value: object, *, allow_none: bool) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or math.isinf(value):
-        raise ConfigError(f"checkpoints {name} must be a non-negative number of seconds, got {value!r}")
-
-
-@dataclass(frozen=True, kw_only=True)
-class CheckpointConfig:
-    """Retention of checkpointed threads.
-
-    ``ttl`` (seconds, ``None``: keep): a thread expires this long after its last put; ``refresh_on_read`` also
-    counts reads as activity. ``keep_last``: newest checkpoints kept per thread namespace (``None``: all).
-    ``tombstone_grace`` (seconds): how long a deleted thread refuses late writes; ``0`` disables tombstones.
-    """
-
-    ttl: float | None = None
-    refresh_on_read: bool = False
-    keep_last: int | None = None
-    tombstone_grace: float = 600.0
-
-    def __post_init__(self) -> None:
-        _seconds("ttl", self.ttl, allow_none=True)
-        if self.ttl is not None and self.ttl <= 0:
-            raise ConfigError(f"checkpoints ttl must be positive or None, got {self.ttl!r}")
-        _seconds("tombstone_grace", self.tombstone_grace, allow_none=False)
-        keep = self.keep_last
-        if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
-            raise ConfigError(f"checkpoints keep_last must be a positive integer or None, got {keep!r}")
-        if not isinstance(self.refresh_on_read, bool):
-            raise ConfigError(f"checkpoints refresh_on_read must be a bool, got {self.refresh_on_read!r}")
-
-
 class CheckpointTier(RetentionFlows):
     """Policy of checkpoint storage; every public method returns a flow for the engine's drivers to run."""
 
@@ -144,6 +112,7 @@ class CheckpointTier(RetentionFlows):
         self._items = ItemCache()
         self._manifests = ManifestCache()
         self._lists = ListMemo()
+        self._chunks = ChunkCache()
         # item digests by the identity of the Typed the adapter's serializer memo hands back for a message it
         # already serialized (the same object at every put); the Typed is held, so its id stays its own
         self._digests: dict[int, tuple[Typed, bytes]] = {}
@@ -236,11 +205,15 @@ class CheckpointTier(RetentionFlows):
                 state.runs.add(cp.run_id)
             state.puts += 1
             puts = state.puts
-        keep = self.config.keep_last
+        keep, window = self.config.keep_last, self.config.hot_window
         if keep is not None:
             yield from self._trim(table, cp.ns, keep)
+            if window is not None and window < keep:
+                yield from self._trim_archive(table, cp.ns, keep)
             if puts % keep == 0:
                 yield from self.collect(cp.thread_id)
+        if window is not None and (keep is None or window < keep) and puts % window == 0:
+            yield from self._archive(table, cp.ns)
         return True
 
     def put_writes(
@@ -289,8 +262,10 @@ class CheckpointTier(RetentionFlows):
             (KvPut(self._ns, table, items, now), KvGet(self._ns, table, checks, now, touch=False))
         )
         if tomb is not None and record is None:
-            yield from self._undo(table, [item.key for item in items], thread_id)
-            return False
+            archived = yield from self._archived(table, ns, checkpoint_id)
+            if archived is None:
+                yield from self._undo(table, [item.key for item in items], thread_id)
+                return False
         return True
 
     # -- reading ---------------------------------------------------------------------------------------------
@@ -311,12 +286,29 @@ class CheckpointTier(RetentionFlows):
             key = ckey(ns, checkpoint_id)
             (raw,) = yield KvGet(self._ns, table, (key,), now, touch=False)
             pairs = [] if raw is None else [(key, raw)]
+            entries: dict[str, bytes] | None = None
+            if raw is None:
+                archived = yield from self._archived(table, ns, checkpoint_id)
+                if archived is not None:
+                    pairs, entries = [archived[:2]], archived[2]
         else:
-            page = yield KvScan(self._ns, table, now, prefix=cprefix(ns), limit=1)
+            page, newest_chunk = yield Gather(
+                (
+                    KvScan(self._ns, table, now, prefix=cprefix(ns), limit=1),
+                    KvScan(self._ns, table, now, prefix=aprefix(ns), keys_only=True, limit=1),
+                )
+            )
             pairs = [(k, v) for k, v in page if k.startswith(cprefix(ns))]
+            entries = None
+            chunks = [parse_chunk_key(k) for k, _ in newest_chunk if k.startswith(aprefix(ns))]
+            if chunks and (not pairs or pairs[0][0] > cprefix(ns) + invert_id(chunks[0].newest)):
+                entries = yield from self._load_chunks(table, chunks)  # a chunk holds the newest (rare)
+                pairs = chunk_records(entries)[:1]
         if not pairs:
             return None
-        found, expiry = yield from self._hydrate(thread_id, table, [(key_part(ns), pairs[0][0], pairs[0][1])])
+        found, expiry = yield from self._hydrate(
+            thread_id, table, [(key_part(ns), pairs[0][0], pairs[0][1])], entries
+        )
         if self._expired(expiry, now):
             return None
         yield from self._refresh(thread_id, table, now)
@@ -339,11 +331,22 @@ class CheckpointTier(RetentionFlows):
         if ns is not None:
             validate_name("checkpoint_ns", ns, allow_empty=True)
         now = self._clock.now()
-        (expiry,) = yield KvGet(self._ns, table, (EXPIRY,), now, touch=False)
+        (expiry,), chunks = yield Gather(
+            (
+                KvGet(self._ns, table, (EXPIRY,), now, touch=False),
+                KvScan(self._ns, table, now, prefix=aprefix(ns), keys_only=True),
+            )
+        )
         if self._expired(expiry, now):
             return []
+        refs = [parse_chunk_key(k) for k, _ in chunks if k.startswith(aprefix(ns))]
+        if refs:
+            out = yield from self._merged_history(thread_id, table, ns, refs, before, limit, keep)
+            if out:
+                yield from self._refresh(thread_id, table, now)
+            return out
         prefix = cprefix(ns)
-        out: list[StoredCheckpoint] = []
+        out = []
         after: str | None = None
         while limit is None or len(out) < limit:
             page: list[tuple[str, bytes]] = yield KvScan(
@@ -378,10 +381,16 @@ class CheckpointTier(RetentionFlows):
             yield from self._index(thread_id, None, now)
 
     def _hydrate(
-        self, thread_id: str, table: str, chosen: Sequence[tuple[str, str, bytes]]
+        self,
+        thread_id: str,
+        table: str,
+        chosen: Sequence[tuple[str, str, bytes]],
+        archived: dict[str, bytes] | None = None,
     ) -> Flow[tuple[list[StoredCheckpoint], bytes | None]]:
         """Records (ns part, key, raw) with their values, items and writes, and the thread's stored expiry: one
-        round trip for any number of records, and a second only for items this process does not hold."""
+        round trip for any number of records, and a second only for items this process does not hold.
+        ``archived``: the records of the chunks the chosen ones came from (values and writes are taken there
+        first; writes stored after a checkpoint was archived are still hot)."""
         now = self._clock.now()
         records = []
         for ns_part, key, raw in chosen:
@@ -389,13 +398,29 @@ class CheckpointTier(RetentionFlows):
             ns = unpart(ns_part)
             records.append((ns, rec))
         blob_keys = sorted({bkey(ns, ch, tok) for ns, rec in records for ch, tok in rec.versions.items()})
-        ops: list[Any] = [KvGet(self._ns, table, (*blob_keys, EXPIRY), now, touch=False)]
+        archived = archived or {}
+        hot_keys = [k for k in blob_keys if k not in archived]
+        ops: list[Any] = [KvGet(self._ns, table, (*hot_keys, EXPIRY), now, touch=False)]
         ops += [KvScan(self._ns, table, now, prefix=wprefix(ns, rec.checkpoint_id)) for ns, rec in records]
         results = yield Gather(tuple(ops))
         *blob_values, expiry = results[0]
-        values = yield from self._values(table, dict(zip(blob_keys, blob_values)))
+        blobs: dict[str, bytes | None] = dict(zip(hot_keys, blob_values))
+        blobs.update((k, archived[k]) for k in blob_keys if k in archived)
+        if any(v is None for v in blobs.values()):  # a fork of an archived checkpoint names values of a chunk
+            refs = yield from self._chunk_refs(table, None)
+            more = yield from self._load_chunks(table, refs)
+            blobs.update((k, more[k]) for k, v in list(blobs.items()) if v is None and k in more)
+        values = yield from self._values(table, blobs)
+        archived_writes: dict[str, dict[str, bytes]] = {}
+        for k, v in archived.items():
+            if k.startswith("w"):
+                archived_writes.setdefault(k.rsplit(SEP, 2)[0] + SEP, {})[k] = v
         out = []
         for (ns, rec), page in zip(records, results[1:]):
+            if archived_writes:
+                page = sorted(
+                    {**archived_writes.get(wprefix(ns, rec.checkpoint_id), {}), **dict(page)}.items()
+                )
             found: dict[str, Typed | tuple[Typed, ...]] = {}
             for ch, tok in rec.versions.items():
                 value = values.get(bkey(ns, ch, tok))

@@ -14,11 +14,33 @@ from .conftest import with_prefix
 KINDS = ["redis_plain_url", "valkey_url", "redis_cluster_url"]
 
 
+@pytest.mark.parametrize("hot_window", [None, 2])
 @pytest.mark.parametrize("kind", KINDS)
-async def test_conformance_suite_passes_every_capability(kind: str, request: pytest.FixtureRequest) -> None:
+async def test_conformance_suite_passes_every_capability(
+    kind: str, hot_window: int | None, request: pytest.FixtureRequest
+) -> None:
+    """Also with a hot window of 2: older checkpoints are read back from the thread's archive."""
     base = request.getfixturevalue(kind)
-    report = await run_checkpoint_conformance(lambda: LixCheckpointSaver(with_prefix(base)))
+    report = await run_checkpoint_conformance(
+        lambda: LixCheckpointSaver(with_prefix(base), hot_window=hot_window)
+    )
     assert_all_passed(report)
+
+
+@pytest.mark.parametrize("kind", ["redis_plain_url", "redis_cluster_url"])
+def test_the_archive_keeps_every_checkpoint_on_redis(kind: str, request: pytest.FixtureRequest) -> None:
+    from tests.unit.test_langgraph_checkpoint_archive import check_archive_keeps_every_checkpoint
+
+    check_archive_keeps_every_checkpoint(with_prefix(request.getfixturevalue(kind)))
+
+
+@pytest.mark.parametrize("kind", ["redis_plain_url", "redis_cluster_url"])
+def test_a_racing_writer_with_an_archive_never_revives_a_deleted_thread_on_redis(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    from tests.unit.test_langgraph_checkpoint import _race
+
+    _race(with_prefix(request.getfixturevalue(kind)), "arace/redis", 7, hot_window=2)
 
 
 def test_every_key_of_a_thread_is_in_one_cluster_slot(redis_cluster_url: str) -> None:

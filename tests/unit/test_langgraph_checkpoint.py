@@ -262,8 +262,8 @@ def test_the_tombstone_ends_after_its_grace_period(url: str) -> None:
     saver.close()
 
 
-def _race(url: str, thread_id: str, head_start: int) -> None:
-    saver = LixCheckpointSaver(url)
+def _race(url: str, thread_id: str, head_start: int, **options: Any) -> None:
+    saver = LixCheckpointSaver(url, **options)
     parent = _put(saver, thread_id, None, [HumanMessage("start", id="0")])
     deleted = threading.Event()
     after_delete: list[bool] = []
