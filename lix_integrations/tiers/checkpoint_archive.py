@@ -152,6 +152,11 @@ class ArchiveFlows:
     _manifests: ManifestCache
     _lists: ListMemo
     _chunks: ChunkCache
+    #: the tier's (CheckpointTier._hydrate): records with their values and writes, and the thread's expiry
+    _hydrate: Callable[
+        [str, str, Sequence[tuple[str, str, bytes]], dict[str, bytes] | None],
+        Flow[tuple[list[StoredCheckpoint], bytes | None]],
+    ]
 
     def _forget(self, table: str) -> None:
         """Drop what this process remembers of a thread (deleted, or its items may be gone)."""
@@ -187,15 +192,6 @@ class ArchiveFlows:
         entries = yield from self._load_chunks(table, [r for r in refs if r.covers(checkpoint_id)])
         key = f"{cprefix(ns)}{invert_id(checkpoint_id)}"
         return None if key not in entries else (key, entries[key], entries)
-
-    def _hydrate(
-        self,
-        thread_id: str,
-        table: str,
-        chosen: Sequence[tuple[str, str, bytes]],
-        archived: dict[str, bytes] | None = None,
-    ) -> Flow[tuple[list[StoredCheckpoint], bytes | None]]:
-        raise NotImplementedError  # the tier's (see CheckpointTier._hydrate)
 
     def _merged_history(
         self,
