@@ -12,6 +12,7 @@ from ..kernel.ops import (
     ListAppended,
     ListDelete,
     ListDeleteSeqs,
+    ListExpire,
     ListIdle,
     ListInfo,
     ListKeys,
@@ -64,6 +65,7 @@ class MemoryLists:
             ListReplace: self.replace,
             ListDelete: self.delete,
             ListInfo: self.info,
+            ListExpire: _no_expiry,
             ListKeys: self.keys,
             ListIdle: self.idle,
         }
@@ -193,3 +195,7 @@ def lists_for(store: object) -> MemoryLists:
         if found is None:
             found = _by_store[store] = MemoryLists()
         return found
+
+
+def _no_expiry(op: ListExpire) -> None:
+    """This store cannot drop a list on its own: the session tier enforces the TTL on reads."""

@@ -16,6 +16,7 @@ from ..kernel.ops import (
     ListAppended,
     ListDelete,
     ListDeleteSeqs,
+    ListExpire,
     ListIdle,
     ListInfo,
     ListKeys,
@@ -70,6 +71,7 @@ class SQLiteLists:
             ListReplace: self.replace,
             ListDelete: self.delete,
             ListInfo: self.info,
+            ListExpire: _no_expiry,
             ListKeys: self.keys,
             ListIdle: self.idle,
         }
@@ -279,3 +281,7 @@ class SQLiteLists:
             (op.namespace, op.older_than, op.limit),
         )
         return [row[0] for row in rows]
+
+
+def _no_expiry(op: ListExpire) -> None:
+    """This store cannot drop a list on its own: the session tier enforces the TTL on reads."""

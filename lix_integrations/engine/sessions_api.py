@@ -19,6 +19,7 @@ from ..kernel.ops import (
     ListAppend,
     ListDelete,
     ListDeleteSeqs,
+    ListExpire,
     ListIdle,
     ListInfo,
     ListKeys,
@@ -29,6 +30,7 @@ from ..kernel.ops import (
     ListTrimThrough,
     Op,
 )
+from ..tiers.session_ttl import with_ttl
 from ..tiers.sessions import (
     EmbedTexts,
     LocalCall,
@@ -56,6 +58,7 @@ _LIST_OPS = (
     ListInfo,
     ListKeys,
     ListIdle,
+    ListExpire,
 )
 
 
@@ -94,7 +97,10 @@ class _Base:
 
 
 class SessionsAPI(_Base):
-    """Blocking access to the session tier. Messages are JSON-serializable dicts, returned as stored."""
+    """Blocking access to the session tier. Messages are JSON-serializable dicts, returned as stored.
+
+    ``ttl=`` (seconds) on a call gives the session a TTL: gone once it went that long without a write, each
+    write refreshing it (see :mod:`~lix_integrations.tiers.session_ttl`)."""
 
     def _run(self, flow: Flow[T]) -> T:
         core = self._core
@@ -115,32 +121,58 @@ class SessionsAPI(_Base):
         return run_sync(flow, execute)
 
     def add_messages(
-        self, session_id: str, messages: Sequence[Any], *, codec: MessageCodec[Any] | None = None
+        self,
+        session_id: str,
+        messages: Sequence[Any],
+        *,
+        codec: MessageCodec[Any] | None = None,
+        ttl: float | None = None,
     ) -> list[int]:
         """Append messages (one store round trip for the batch); returns their sequence numbers. Messages are
         dicts, or objects ``codec`` turns into JSON (an adapter's own message type)."""
-        return self._run(self._tier.add(session_id, messages, codec))
+        return self._run(
+            with_ttl(self._tier, session_id, ttl, self._tier.add(session_id, messages, codec), write=True)
+        )
 
-    def add_message(self, session_id: str, message: Mapping[str, Any]) -> int:
-        return self._run(self._tier.add(session_id, [message]))[0]
+    def add_message(self, session_id: str, message: Mapping[str, Any], *, ttl: float | None = None) -> int:
+        return self._run(
+            with_ttl(self._tier, session_id, ttl, self._tier.add(session_id, [message]), write=True)
+        )[0]
 
     def get_context(
-        self, session_id: str, n: int | None = None, *, codec: MessageCodec[Any] | None = None
+        self,
+        session_id: str,
+        n: int | None = None,
+        *,
+        codec: MessageCodec[Any] | None = None,
+        ttl: float | None = None,
     ) -> list[Any]:
         """The last ``n`` messages (default: the hot window): dicts, or ``codec`` objects."""
-        return self._run(self._tier.get_context(session_id, n, codec))
+        return self._run(
+            with_ttl(self._tier, session_id, ttl, self._tier.get_context(session_id, n, codec), write=False)
+        )
 
-    def get_full_history(self, session_id: str, *, codec: MessageCodec[Any] | None = None) -> list[Any]:
-        return self._run(self._tier.get_full_history(session_id, codec))
+    def get_full_history(
+        self, session_id: str, *, codec: MessageCodec[Any] | None = None, ttl: float | None = None
+    ) -> list[Any]:
+        return self._run(
+            with_ttl(self._tier, session_id, ttl, self._tier.get_full_history(session_id, codec), write=False)
+        )
 
-    def count(self, session_id: str) -> int:
-        return self._run(self._tier.count(session_id))
+    def count(self, session_id: str, *, ttl: float | None = None) -> int:
+        return self._run(with_ttl(self._tier, session_id, ttl, self._tier.count(session_id), write=False))
 
-    def set_messages(self, session_id: str, messages: Sequence[Mapping[str, Any]]) -> None:
-        self._run(self._tier.set_messages(session_id, messages))
+    def set_messages(
+        self, session_id: str, messages: Sequence[Mapping[str, Any]], *, ttl: float | None = None
+    ) -> None:
+        self._run(
+            with_ttl(self._tier, session_id, ttl, self._tier.set_messages(session_id, messages), write=True)
+        )
 
-    def delete_message(self, session_id: str, index: int) -> Message | None:
-        return self._run(self._tier.delete_message(session_id, index))
+    def delete_message(self, session_id: str, index: int, *, ttl: float | None = None) -> Message | None:
+        return self._run(
+            with_ttl(self._tier, session_id, ttl, self._tier.delete_message(session_id, index), write=True)
+        )
 
     def delete_session(self, session_id: str) -> bool:
         return self._run(self._tier.delete_session(session_id))
@@ -213,31 +245,65 @@ class AsyncSessionsAPI(_Base):
         return await core.arun(_single(op))
 
     async def add_messages(
-        self, session_id: str, messages: Sequence[Any], *, codec: MessageCodec[Any] | None = None
+        self,
+        session_id: str,
+        messages: Sequence[Any],
+        *,
+        codec: MessageCodec[Any] | None = None,
+        ttl: float | None = None,
     ) -> list[int]:
         """Append messages. Cancelled before the store acknowledged them (``asyncio.wait_for``), they are not
         stored: an append already sent is waited for and deleted again before the cancellation goes on."""
-        return await self._run(self._tier.add(session_id, messages, codec))
+        return await self._run(
+            with_ttl(self._tier, session_id, ttl, self._tier.add(session_id, messages, codec), write=True)
+        )
 
-    async def add_message(self, session_id: str, message: Mapping[str, Any]) -> int:
-        return (await self._run(self._tier.add(session_id, [message])))[0]
+    async def add_message(
+        self, session_id: str, message: Mapping[str, Any], *, ttl: float | None = None
+    ) -> int:
+        return (
+            await self._run(
+                with_ttl(self._tier, session_id, ttl, self._tier.add(session_id, [message]), write=True)
+            )
+        )[0]
 
     async def get_context(
-        self, session_id: str, n: int | None = None, *, codec: MessageCodec[Any] | None = None
+        self,
+        session_id: str,
+        n: int | None = None,
+        *,
+        codec: MessageCodec[Any] | None = None,
+        ttl: float | None = None,
     ) -> list[Any]:
-        return await self._run(self._tier.get_context(session_id, n, codec))
+        return await self._run(
+            with_ttl(self._tier, session_id, ttl, self._tier.get_context(session_id, n, codec), write=False)
+        )
 
-    async def get_full_history(self, session_id: str, *, codec: MessageCodec[Any] | None = None) -> list[Any]:
-        return await self._run(self._tier.get_full_history(session_id, codec))
+    async def get_full_history(
+        self, session_id: str, *, codec: MessageCodec[Any] | None = None, ttl: float | None = None
+    ) -> list[Any]:
+        return await self._run(
+            with_ttl(self._tier, session_id, ttl, self._tier.get_full_history(session_id, codec), write=False)
+        )
 
-    async def count(self, session_id: str) -> int:
-        return await self._run(self._tier.count(session_id))
+    async def count(self, session_id: str, *, ttl: float | None = None) -> int:
+        return await self._run(
+            with_ttl(self._tier, session_id, ttl, self._tier.count(session_id), write=False)
+        )
 
-    async def set_messages(self, session_id: str, messages: Sequence[Mapping[str, Any]]) -> None:
-        await self._run(self._tier.set_messages(session_id, messages))
+    async def set_messages(
+        self, session_id: str, messages: Sequence[Mapping[str, Any]], *, ttl: float | None = None
+    ) -> None:
+        await self._run(
+            with_ttl(self._tier, session_id, ttl, self._tier.set_messages(session_id, messages), write=True)
+        )
 
-    async def delete_message(self, session_id: str, index: int) -> Message | None:
-        return await self._run(self._tier.delete_message(session_id, index))
+    async def delete_message(
+        self, session_id: str, index: int, *, ttl: float | None = None
+    ) -> Message | None:
+        return await self._run(
+            with_ttl(self._tier, session_id, ttl, self._tier.delete_message(session_id, index), write=True)
+        )
 
     async def delete_session(self, session_id: str) -> bool:
         return await self._run(self._tier.delete_session(session_id))

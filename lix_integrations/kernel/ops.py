@@ -671,6 +671,17 @@ class ListDelete(Op):
 
 
 @dataclass(frozen=True, slots=True)
+class ListExpire(Op):
+    """Let the store drop the list on its own ``ttl`` seconds from now, if it can (Redis: ``PEXPIRE`` on the
+    list's keys). Result: ``None``. Stores that cannot (memory, SQLite) do nothing: the session tier checks a
+    session's TTL against its clock on every call (:mod:`lix_integrations.tiers.session_ttl`)."""
+
+    namespace: str
+    key: str
+    ttl: float
+
+
+@dataclass(frozen=True, slots=True)
 class ListInfo(Op):
     """The status of one list. Result: :class:`ListStatus` or ``None`` if the list does not exist."""
 

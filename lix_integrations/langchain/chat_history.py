@@ -37,6 +37,7 @@ from langchain_core.messages import (
 from ..engine.engine import AsyncEngine, Engine
 from ..engine.resolve import resolve_engines
 from ..errors import SerializationError
+from ..tiers.session_ttl import check_ttl
 from ..tiers.sessions import SmartContext, validate_session_id
 
 __all__ = ["LixChatMessageHistory"]
@@ -137,36 +138,50 @@ class LixChatMessageHistory(BaseChatMessageHistory):
     ``engine`` is an :class:`~lix_integrations.Engine` / :class:`~lix_integrations.AsyncEngine` to share, a backend
     URL, or ``None`` for the embedded default store; ``engine_options`` (``sessions=SessionConfig(...)``,
     ``clock=`` ...) configure an engine built from a URL. ``messages`` is the whole history, archive included;
-    :meth:`get_context` gives only the recent window.
+    :meth:`get_context` gives only the recent window; ``len(history)`` counts the whole history. ``ttl``
+    (seconds): the session is forgotten once it went that long without a write, each write refreshing it (as
+    langchain-redis's ``ttl``; see :mod:`~lix_integrations.tiers.session_ttl`).
     """
 
     def __init__(
-        self, session_id: str, engine: Engine | AsyncEngine | str | None = None, **engine_options: Any
+        self,
+        session_id: str,
+        engine: Engine | AsyncEngine | str | None = None,
+        *,
+        ttl: float | None = None,
+        **engine_options: Any,
     ) -> None:
         super().__init__()
         self.session_id = validate_session_id(session_id)
+        self.ttl = check_ttl(ttl)
         self._sid = _tier_id(session_id)
         self._engine, self._aengine = resolve_engines(engine, engine_options)
 
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
-        return _from_dicts(self._engine.sessions.get_full_history(self._sid), self.session_id)
+        return _from_dicts(self._engine.sessions.get_full_history(self._sid, ttl=self.ttl), self.session_id)
 
     @messages.setter
     def messages(self, value: Sequence[BaseMessage]) -> None:
-        self._engine.sessions.set_messages(self._sid, _to_dicts(value))
+        self._engine.sessions.set_messages(self._sid, _to_dicts(value), ttl=self.ttl)
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
-        self._engine.sessions.add_messages(self._sid, _to_dicts(messages))
+        self._engine.sessions.add_messages(self._sid, _to_dicts(messages), ttl=self.ttl)
+
+    def __len__(self) -> int:
+        """How many messages the session holds, archive included."""
+        return self._engine.sessions.count(self._sid, ttl=self.ttl)
 
     def clear(self) -> None:
         self._engine.sessions.delete_session(self._sid)
 
     async def aget_messages(self) -> list[BaseMessage]:
-        return _from_dicts(await self._aengine.sessions.get_full_history(self._sid), self.session_id)
+        return _from_dicts(
+            await self._aengine.sessions.get_full_history(self._sid, ttl=self.ttl), self.session_id
+        )
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
-        await self._aengine.sessions.add_messages(self._sid, _to_dicts(messages))
+        await self._aengine.sessions.add_messages(self._sid, _to_dicts(messages), ttl=self.ttl)
 
     async def aclear(self) -> None:
         await self._aengine.sessions.delete_session(self._sid)
@@ -175,7 +190,7 @@ class LixChatMessageHistory(BaseChatMessageHistory):
 
     def get_context(self, n: int | None = None) -> list[BaseMessage]:
         """The last ``n`` messages (default: the engine's hot window), without reading the archive."""
-        return _from_dicts(self._engine.sessions.get_context(self._sid, n), self.session_id)
+        return _from_dicts(self._engine.sessions.get_context(self._sid, n, ttl=self.ttl), self.session_id)
 
     def smart_context(self, query: str, *, k_recent: int = 10, k_relevant: int = 5) -> list[BaseMessage]:
         """The most relevant older messages (by embedding similarity) followed by the ``k_recent`` last ones."""

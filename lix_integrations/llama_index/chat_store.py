@@ -27,6 +27,7 @@ from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, Messag
 
 from ..engine.engine import AsyncEngine, Engine
 from ..engine.resolve import resolve_engines
+from ..tiers.session_ttl import check_ttl
 from ._messages import CHAT_MESSAGES
 
 __all__ = ["LixChatStore", "LixDBChatStore"]
@@ -62,10 +63,15 @@ class LixChatStore(BaseChatStore):
     chat_store_key="user-1")``.
 
     ``engine`` is an :class:`~lix_integrations.Engine` / :class:`~lix_integrations.AsyncEngine`, a backend URL, or
-    ``None`` for the embedded default store; ``engine_options`` configure an engine built from a URL.
+    ``None`` for the embedded default store; ``engine_options`` configure an engine built from a URL. ``ttl``
+    (seconds): a key is forgotten once it went that long without a write, each write refreshing it (see
+    :mod:`~lix_integrations.tiers.session_ttl`).
     """
 
     prefix: str = Field(default="llama_index/", description="Session id prefix of this store's keys.")
+    ttl: float | None = Field(
+        default=None, description="Seconds a key lives after its last write (None: ever)."
+    )
     _engine: Engine = PrivateAttr()
     _aengine: AsyncEngine = PrivateAttr()
 
@@ -74,9 +80,10 @@ class LixChatStore(BaseChatStore):
         engine: Engine | AsyncEngine | str | None = None,
         *,
         prefix: str = "llama_index/",
+        ttl: float | None = None,
         **engine_options: Any,
     ) -> None:
-        super().__init__(prefix=_check_prefix(prefix))  # type: ignore[call-arg]
+        super().__init__(prefix=_check_prefix(prefix), ttl=check_ttl(ttl))  # type: ignore[call-arg]
         self._engine, self._aengine = resolve_engines(engine, engine_options)
 
     @classmethod
@@ -89,23 +96,23 @@ class LixChatStore(BaseChatStore):
     # -- sync ------------------------------------------------------------------------------------------------
 
     def set_messages(self, key: str, messages: list[ChatMessage]) -> None:
-        self._engine.sessions.set_messages(self._sid(key), _dump(messages))
+        self._engine.sessions.set_messages(self._sid(key), _dump(messages), ttl=self.ttl)
 
     def get_messages(self, key: str, **kwargs: Any) -> list[ChatMessage]:
-        return self._engine.sessions.get_full_history(self._sid(key), codec=CHAT_MESSAGES)
+        return self._engine.sessions.get_full_history(self._sid(key), codec=CHAT_MESSAGES, ttl=self.ttl)
 
     def add_message(self, key: str, message: ChatMessage) -> None:
-        self._engine.sessions.add_messages(self._sid(key), [message], codec=CHAT_MESSAGES)
+        self._engine.sessions.add_messages(self._sid(key), [message], codec=CHAT_MESSAGES, ttl=self.ttl)
 
     def delete_messages(self, key: str) -> list[ChatMessage] | None:
         sid = self._sid(key)
-        messages = self._engine.sessions.get_full_history(sid)
+        messages = self._engine.sessions.get_full_history(sid, ttl=self.ttl)
         self._engine.sessions.delete_session(sid)
         return _load(messages) if messages else None
 
     def delete_message(self, key: str, idx: int) -> ChatMessage | None:
         sid = self._sid(key)
-        removed = self._engine.sessions.delete_message(sid, idx)
+        removed = self._engine.sessions.delete_message(sid, idx, ttl=self.ttl)
         if removed is None:
             return None
         if self._engine.sessions.count(sid) == 0:
@@ -121,23 +128,27 @@ class LixChatStore(BaseChatStore):
     # -- async -----------------------------------------------------------------------------------------------
 
     async def aset_messages(self, key: str, messages: list[ChatMessage]) -> None:
-        await self._aengine.sessions.set_messages(self._sid(key), _dump(messages))
+        await self._aengine.sessions.set_messages(self._sid(key), _dump(messages), ttl=self.ttl)
 
     async def aget_messages(self, key: str) -> list[ChatMessage]:
-        return await self._aengine.sessions.get_full_history(self._sid(key), codec=CHAT_MESSAGES)
+        return await self._aengine.sessions.get_full_history(
+            self._sid(key), codec=CHAT_MESSAGES, ttl=self.ttl
+        )
 
     async def async_add_message(self, key: str, message: ChatMessage) -> None:
-        await self._aengine.sessions.add_messages(self._sid(key), [message], codec=CHAT_MESSAGES)
+        await self._aengine.sessions.add_messages(
+            self._sid(key), [message], codec=CHAT_MESSAGES, ttl=self.ttl
+        )
 
     async def adelete_messages(self, key: str) -> list[ChatMessage] | None:
         sid = self._sid(key)
-        messages = await self._aengine.sessions.get_full_history(sid)
+        messages = await self._aengine.sessions.get_full_history(sid, ttl=self.ttl)
         await self._aengine.sessions.delete_session(sid)
         return _load(messages) if messages else None
 
     async def adelete_message(self, key: str, idx: int) -> ChatMessage | None:
         sid = self._sid(key)
-        removed = await self._aengine.sessions.delete_message(sid, idx)
+        removed = await self._aengine.sessions.delete_message(sid, idx, ttl=self.ttl)
         if removed is None:
             return None
         if await self._aengine.sessions.count(sid) == 0:

@@ -70,6 +70,7 @@ from ...kernel.ops import (
     ListAppend,
     ListDelete,
     ListDeleteSeqs,
+    ListExpire,
     ListIdle,
     ListInfo,
     ListKeys,
@@ -269,6 +270,7 @@ class RedisBackend(Backend):
             ListReplace: self._lists.replace,
             ListDelete: self._lists.delete,
             ListInfo: self._lists.info,
+            ListExpire: self._lists.expire,
             ListKeys: self._lists.keys,
             ListIdle: self._lists.idle,
             LeaseAcquire: self._leases.acquire,
@@ -740,7 +742,7 @@ _LOOKUPS: frozenset[type[Op]] = frozenset({ExactGet, ExactOrSearch, VectorSearch
 _IDEMPOTENT: frozenset[type[Op]] = _LOOKUPS | frozenset(
     {
         EnsureSettings, CountEntries, ScanEntries, KvScan, KvUsage,
-        ListRange, ListSnapshot, ListInfo, ListKeys, ListIdle, StoreEviction,
+        ListRange, ListSnapshot, ListInfo, ListKeys, ListIdle, StoreEviction, ListExpire,
     }
 )  # fmt: skip
 

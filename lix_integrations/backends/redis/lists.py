@@ -24,6 +24,7 @@ from ...kernel.ops import (
     ListAppended,
     ListDelete,
     ListDeleteSeqs,
+    ListExpire,
     ListIdle,
     ListInfo,
     ListKeys,
@@ -295,6 +296,15 @@ return n
 """,
 )
 
+# A session TTL (ListExpire): every key of the list expires together, refreshed by each write that asks for it.
+EXPIRE = Script(
+    "list_expire",
+    """
+local p = ARGV[1]
+for _, part in ipairs({'meta', 'seqs', 'vals'}) do redis.call('PEXPIRE', p .. part, ARGV[2]) end
+""",
+)
+
 INFO = Script(
     "list_info",
     _HEAL
@@ -423,6 +433,9 @@ class ListCommands:
 
     def delete(self, op: ListDelete) -> RFlow:
         return int((yield self._lua(DELETE, op.namespace, op.key)))
+
+    def expire(self, op: ListExpire) -> RFlow:
+        yield self._lua(EXPIRE, op.namespace, op.key, max(1, round(op.ttl * 1000)))
 
     def info(self, op: ListInfo) -> RFlow:
         reply = yield self._lua(INFO, op.namespace, op.key)
