@@ -36,6 +36,8 @@ class LixCachedEmbeddings(Embeddings):
     ``model_name`` overrides the identity derived from the wrapped object (class path and its ``model`` /
     ``model_name`` attribute): set it when two differently configured instances of one class must not share
     vectors. ``ttl`` (seconds) expires this adapter's vectors; ``cache_queries=False`` passes queries through.
+    ``batch_size`` (as ``CacheBackedEmbeddings``'): the texts not cached are computed that many at a time, each
+    batch stored before the next, so a long job that fails keeps what it computed (default: one call).
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class LixCachedEmbeddings(Embeddings):
         dimension: int | None = None,
         ttl: float | None = None,
         cache_queries: bool = True,
+        batch_size: int | None = None,
         **engine_options: Any,
     ) -> None:
         if not isinstance(underlying_embeddings, Embeddings):
@@ -69,7 +72,11 @@ class LixCachedEmbeddings(Embeddings):
             return [await inner.aembed_query(text) for text in texts]
 
         self._documents = EmbeddingModel(
-            name=name, compute=inner.embed_documents, acompute=inner.aembed_documents, dimension=dim
+            name=name,
+            compute=inner.embed_documents,
+            acompute=inner.aembed_documents,
+            dimension=dim,
+            batch_size=batch_size,
         )
         self._queries = EmbeddingModel(
             name=name, compute=embed_queries, acompute=aembed_queries, dimension=dim

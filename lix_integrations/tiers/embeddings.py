@@ -167,11 +167,14 @@ class EmbeddingModel:
     #: Loads the model if it is not loaded yet and returns the seconds that took: called once before the first
     #: batch, so a lazily loaded model's load time is counted as ``load_seconds``, not as computing.
     load: Callable[[], float] | None = field(default=None, compare=False)
+    #: At most this many misses per call of ``compute`` (each batch stored before the next); ``None``: one call.
+    batch_size: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ConfigError(f"embedding model name must be a non-empty string, got {self.name!r}")
         _positive_int_or_none("dimension", self.dimension)
+        _positive_int_or_none("batch_size", self.batch_size)
         if not isinstance(self.normalize, bool):
             raise ConfigError(f"normalize must be True or False, got {self.normalize!r}")
 
@@ -676,34 +679,52 @@ class EmbeddingTier:
         missing = [key for key in unique if key not in found]
         if missing:
             self.counters.add(misses=len(missing))
-            batch = [first_text[key] for key in missing]
             if model.load is not None and model_key not in self._loaded:
                 loaded: float = yield LoadModel(model.load)
                 self.counters.add_load(loaded)
                 with self._lock:
                     self._loaded.add(model_key)
-            started = time.perf_counter()
-            raw = yield EmbedBatch(tuple(batch), model.compute, model.acompute)
-            self.counters.add_compute(len(batch), time.perf_counter() - started)
-            try:
-                matrix = _as_matrix(raw, len(batch), dimension, model.name)
-                if model.normalize:
-                    matrix = _normalized(matrix, model.name)
-                if dimension is None:
-                    self._learn(model_key, int(matrix.shape[1]))
-            except InvalidVectorError as exc:
-                if len(missing) == len(
-                    texts
-                ):  # the model's answer covers every text: a wrapper can return it
-                    exc.output = raw
-                raise
-            computed = [(key, matrix[i].copy()) for i, key in enumerate(missing)]
-            found.update(computed)
-            if use_store:
-                yield from self._write(computed, now, ttl, defer_store)
-            else:
-                self._front.put_many([(key, vec, self._expiry(now, ttl)) for key, vec in computed])
+            # ``batch_size``: misses computed (and stored) that many at a time, as LangChain's
+            # CacheBackedEmbeddings does, so a long job that fails keeps what its earlier batches computed.
+            step = model.batch_size or len(missing)
+            for start in range(0, len(missing), step):
+                chunk = missing[start : start + step]
+                computed = yield from self._compute(
+                    chunk, first_text, model, model_key, dimension, len(texts)
+                )
+                dimension = self._dimension(model, model_key)
+                found.update(computed)
+                if use_store:
+                    yield from self._write(computed, now, ttl, defer_store)
+                else:
+                    self._front.put_many([(key, vec, self._expiry(now, ttl)) for key, vec in computed])
         return np.stack([found[key] for key in keys]).astype(np.float32, copy=False)
+
+    def _compute(
+        self,
+        missing: list[str],
+        first_text: Mapping[str, str],
+        model: EmbeddingModel,
+        model_key: str,
+        dimension: int | None,
+        asked: int,
+    ) -> Flow[list[tuple[str, Vector]]]:
+        """One batch call of the model for the texts of ``missing`` keys, checked and keyed."""
+        batch = [first_text[key] for key in missing]
+        started = time.perf_counter()
+        raw = yield EmbedBatch(tuple(batch), model.compute, model.acompute)
+        self.counters.add_compute(len(batch), time.perf_counter() - started)
+        try:
+            matrix = _as_matrix(raw, len(batch), dimension, model.name)
+            if model.normalize:
+                matrix = _normalized(matrix, model.name)
+            if dimension is None:
+                self._learn(model_key, int(matrix.shape[1]))
+        except InvalidVectorError as exc:
+            if len(missing) == asked:  # the model's answer covers every text: a wrapper can return it
+                exc.output = raw
+            raise
+        return [(key, matrix[i].copy()) for i, key in enumerate(missing)]
 
     # -- arbitrary keys (URL, document id) ------------------------------------------------------------------------
 
