@@ -2,8 +2,8 @@
 
 One :class:`~lix_integrations.tiers.checkpoints.CheckpointTier` per configuration: ``engine.checkpoints`` uses the
 defaults, ``engine.checkpoints.configured(CheckpointConfig(...))`` another retention policy on the same store.
-The blocking view and its ``aio`` twin share one tier (its knowledge of stored items and its counters), and run
-the same flows through the engine's two drivers, so the sync and async paths of a checkpointer cannot drift.
+The blocking view and its ``aio`` twin share one tier (its knowledge of stored items and its counters), and each
+operation is written once (see :mod:`.views`), so the sync and async paths of a checkpointer cannot drift.
 Store failures raise :class:`~lix_integrations.errors.BackendError`: checkpoints are data, not a cache of it.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from ..kernel.flows import Flow
 from ..tiers.checkpoints import (
     CheckpointConfig,
     CheckpointTier,
@@ -20,6 +21,7 @@ from ..tiers.checkpoints import (
     ThreadInfo,
     Typed,
 )
+from .views import Awaiting, Blocking, View, runs
 
 if TYPE_CHECKING:
     from .core import EngineCore
@@ -29,34 +31,26 @@ __all__ = ["AsyncCheckpointsAPI", "CheckpointsAPI"]
 MetadataFilter = Callable[[Typed], bool]
 
 
-class _Base:
+class _Checkpoints(View):
+    """Checkpoint operations. Thread ids, namespaces and checkpoint ids are validated before use."""
+
     def __init__(self, core: EngineCore, tier: CheckpointTier | None = None) -> None:
-        self._core = core
+        super().__init__(core)
         self._tier = tier or CheckpointTier(CheckpointConfig(), core.config.namespace, core.clock)
 
     @property
     def config(self) -> CheckpointConfig:
         return self._tier.config
 
+    def _configured_tier(self, config: CheckpointConfig) -> CheckpointTier:
+        return CheckpointTier(config, self._core.config.namespace, self._core.clock)
 
-class CheckpointsAPI(_Base):
-    """Blocking checkpoint operations. Thread ids, namespaces and checkpoint ids are validated before use."""
-
-    def configured(self, config: CheckpointConfig) -> CheckpointsAPI:
-        """A view with its own retention policy (``ttl``, ``keep_last``, tombstone grace) on the same store."""
-        return CheckpointsAPI(
-            self._core, CheckpointTier(config, self._core.config.namespace, self._core.clock)
-        )
-
-    @property
-    def aio(self) -> AsyncCheckpointsAPI:
-        """The awaitable twin, sharing this view's tier."""
-        return AsyncCheckpointsAPI(self._core, self._tier)
-
-    def put(self, checkpoint: NewCheckpoint) -> bool:
+    @runs
+    def put(self, checkpoint: NewCheckpoint) -> Flow[bool]:
         """Store a checkpoint; ``False`` if it continued a thread deleted meanwhile (then nothing is kept)."""
-        return self._core.run(self._tier.put(checkpoint))
+        return self._tier.put(checkpoint)
 
+    @runs
     def put_writes(
         self,
         thread_id: str,
@@ -65,12 +59,16 @@ class CheckpointsAPI(_Base):
         writes: Sequence[tuple[str, Typed, int]],
         task_id: str,
         task_path: str = "",
-    ) -> bool:
-        return self._core.run(self._tier.put_writes(thread_id, ns, checkpoint_id, writes, task_id, task_path))
+    ) -> Flow[bool]:
+        return self._tier.put_writes(thread_id, ns, checkpoint_id, writes, task_id, task_path)
 
-    def get(self, thread_id: str, ns: str = "", checkpoint_id: str | None = None) -> StoredCheckpoint | None:
-        return self._core.run(self._tier.get(thread_id, ns, checkpoint_id))
+    @runs
+    def get(
+        self, thread_id: str, ns: str = "", checkpoint_id: str | None = None
+    ) -> Flow[StoredCheckpoint | None]:
+        return self._tier.get(thread_id, ns, checkpoint_id)
 
+    @runs
     def history(
         self,
         thread_id: str,
@@ -79,92 +77,57 @@ class CheckpointsAPI(_Base):
         before: str | None = None,
         limit: int | None = None,
         keep: MetadataFilter | None = None,
-    ) -> list[StoredCheckpoint]:
-        return self._core.run(self._tier.history(thread_id, ns, before=before, limit=limit, keep=keep))
+    ) -> Flow[list[StoredCheckpoint]]:
+        return self._tier.history(thread_id, ns, before=before, limit=limit, keep=keep)
 
-    def delete_thread(self, thread_id: str) -> None:
-        self._core.run(self._tier.delete_thread(thread_id))
+    @runs
+    def delete_thread(self, thread_id: str) -> Flow[None]:
+        return self._tier.delete_thread(thread_id)
 
-    def delete_for_runs(self, run_ids: Sequence[str]) -> int:
-        return self._core.run(self._tier.delete_for_runs(run_ids))
+    @runs
+    def delete_for_runs(self, run_ids: Sequence[str]) -> Flow[int]:
+        return self._tier.delete_for_runs(run_ids)
 
-    def copy_thread(self, source: str, target: str) -> int:
-        return self._core.run(self._tier.copy_thread(source, target))
+    @runs
+    def copy_thread(self, source: str, target: str) -> Flow[int]:
+        return self._tier.copy_thread(source, target)
 
-    def prune(self, thread_id: str, keep_latest: int | None) -> int:
-        return self._core.run(self._tier.prune(thread_id, keep_latest))
+    @runs
+    def prune(self, thread_id: str, keep_latest: int | None) -> Flow[int]:
+        return self._tier.prune(thread_id, keep_latest)
 
-    def threads(self, *, after: str | None = None, limit: int = 1000) -> list[ThreadInfo]:
-        return self._core.run(self._tier.threads(after=after, limit=limit))
+    @runs
+    def threads(self, *, after: str | None = None, limit: int = 1000) -> Flow[list[ThreadInfo]]:
+        return self._tier.threads(after=after, limit=limit)
 
-    def count(self, thread_id: str) -> int:
-        return self._core.run(self._tier.count(thread_id))
+    @runs
+    def count(self, thread_id: str) -> Flow[int]:
+        return self._tier.count(thread_id)
 
-    def sweep_expired(self) -> int:
-        return self._core.run(self._tier.sweep_expired())
+    @runs
+    def sweep_expired(self) -> Flow[int]:
+        return self._tier.sweep_expired()
 
 
-class AsyncCheckpointsAPI(_Base):
+class CheckpointsAPI(_Checkpoints, Blocking):
+    """Blocking checkpoint operations (see :class:`_Checkpoints`)."""
+
+    def configured(self, config: CheckpointConfig) -> CheckpointsAPI:
+        """A view with its own retention policy (``ttl``, ``keep_last``, tombstone grace) on the same store."""
+        return CheckpointsAPI(self._core, self._configured_tier(config))
+
+    @property
+    def aio(self) -> AsyncCheckpointsAPI:
+        """The awaitable twin, sharing this view's tier."""
+        return AsyncCheckpointsAPI(self._core, self._tier)
+
+
+class AsyncCheckpointsAPI(_Checkpoints, Awaiting):
     """Awaitable checkpoint operations; the same operations as :class:`CheckpointsAPI`."""
 
     def configured(self, config: CheckpointConfig) -> AsyncCheckpointsAPI:
-        return AsyncCheckpointsAPI(
-            self._core, CheckpointTier(config, self._core.config.namespace, self._core.clock)
-        )
+        return AsyncCheckpointsAPI(self._core, self._configured_tier(config))
 
     @property
     def sync(self) -> CheckpointsAPI:
         return CheckpointsAPI(self._core, self._tier)
-
-    async def put(self, checkpoint: NewCheckpoint) -> bool:
-        return await self._core.arun(self._tier.put(checkpoint))
-
-    async def put_writes(
-        self,
-        thread_id: str,
-        ns: str,
-        checkpoint_id: str,
-        writes: Sequence[tuple[str, Typed, int]],
-        task_id: str,
-        task_path: str = "",
-    ) -> bool:
-        return await self._core.arun(
-            self._tier.put_writes(thread_id, ns, checkpoint_id, writes, task_id, task_path)
-        )
-
-    async def get(
-        self, thread_id: str, ns: str = "", checkpoint_id: str | None = None
-    ) -> StoredCheckpoint | None:
-        return await self._core.arun(self._tier.get(thread_id, ns, checkpoint_id))
-
-    async def history(
-        self,
-        thread_id: str,
-        ns: str | None = None,
-        *,
-        before: str | None = None,
-        limit: int | None = None,
-        keep: MetadataFilter | None = None,
-    ) -> list[StoredCheckpoint]:
-        return await self._core.arun(self._tier.history(thread_id, ns, before=before, limit=limit, keep=keep))
-
-    async def delete_thread(self, thread_id: str) -> None:
-        await self._core.arun(self._tier.delete_thread(thread_id))
-
-    async def delete_for_runs(self, run_ids: Sequence[str]) -> int:
-        return await self._core.arun(self._tier.delete_for_runs(run_ids))
-
-    async def copy_thread(self, source: str, target: str) -> int:
-        return await self._core.arun(self._tier.copy_thread(source, target))
-
-    async def prune(self, thread_id: str, keep_latest: int | None) -> int:
-        return await self._core.arun(self._tier.prune(thread_id, keep_latest))
-
-    async def threads(self, *, after: str | None = None, limit: int = 1000) -> list[ThreadInfo]:
-        return await self._core.arun(self._tier.threads(after=after, limit=limit))
-
-    async def count(self, thread_id: str) -> int:
-        return await self._core.arun(self._tier.count(thread_id))
-
-    async def sweep_expired(self) -> int:
-        return await self._core.arun(self._tier.sweep_expired())

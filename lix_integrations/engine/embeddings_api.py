@@ -18,9 +18,11 @@ from typing import Any
 import numpy.typing as npt
 
 from ..errors import InvalidInputError
+from ..kernel.flows import Flow
 from ..tiers.embeddings import EmbeddingModel, EmbeddingStats, Matrix, Vector
 from .core import EngineCore
 from .embedder_faults import EMBEDDER_FAULTS
+from .views import Awaiting, Blocking, View, mapped, runs
 
 __all__ = ["AsyncEmbeddingsAPI", "EmbeddingsAPI"]
 
@@ -35,9 +37,8 @@ def _as_list(vec: Vector | None) -> list[float] | None:
     return None if vec is None else [float(x) for x in vec.tolist()]
 
 
-class _Base:
-    def __init__(self, core: EngineCore) -> None:
-        self._core = core
+class _Embeddings(View):
+    """Embedding-tier operations other than ``embed`` (whose fault fallback calls the model in the caller's mode)."""
 
     @property
     def default_model(self) -> EmbeddingModel:
@@ -45,18 +46,91 @@ class _Base:
         return _default_model(self._core, None)
 
     def stats(self) -> EmbeddingStats:
-        return self._core.embeddings.counters.snapshot()
+        return self._core.embeddings.counters.snapshot()  # type: ignore[no-any-return]
 
     def front_usage(self) -> tuple[int, int]:
         """(vectors, bytes) held in this process's in-memory front."""
-        return self._core.embeddings.front_usage()
+        return self._core.embeddings.front_usage()  # type: ignore[no-any-return]
 
     def clear_front(self) -> None:
         """Forget the in-process front; the store keeps every vector."""
         self._core.embeddings.clear_front()
 
+    @runs
+    def get_many(
+        self, keys: Sequence[str], *, model: EmbeddingModel | None = None, space: str = ""
+    ) -> Flow[list[Vector | None]]:
+        """Vectors stored under arbitrary keys (URL, document id), ``None`` where absent."""
+        return self._core.embeddings.get_many(keys, _default_model(self._core, model), space=space)
 
-class EmbeddingsAPI(_Base):
+    @runs
+    def get(
+        self, key: str, *, model: EmbeddingModel | None = None, space: str = ""
+    ) -> Flow[list[float] | None]:
+        flow = self._core.embeddings.get_many([key], _default_model(self._core, model), space=space)
+        return mapped(flow, lambda vectors: _as_list(vectors[0]))
+
+    @runs
+    def put_many(
+        self,
+        items: Sequence[tuple[str, VectorLike]],
+        *,
+        model: EmbeddingModel | None = None,
+        space: str = "",
+        ttl: float | None = None,
+    ) -> Flow[None]:
+        return self._core.embeddings.put_many(items, _default_model(self._core, model), space=space, ttl=ttl)
+
+    @runs
+    def put(
+        self,
+        key: str,
+        vector: VectorLike,
+        *,
+        model: EmbeddingModel | None = None,
+        space: str = "",
+        ttl: float | None = None,
+    ) -> Flow[None]:
+        """Store a vector under an arbitrary key, e.g. a URL, so every session can read it back."""
+        tier = self._core.embeddings
+        return tier.put_many([(key, vector)], _default_model(self._core, model), space=space, ttl=ttl)
+
+    @runs
+    def delete(self, key: str, *, model: EmbeddingModel | None = None, space: str = "") -> Flow[bool]:
+        flow = self._core.embeddings.delete_keys([key], _default_model(self._core, model), space=space)
+        return mapped(flow, bool)
+
+    @runs
+    def clear(self, *, model: EmbeddingModel | None = None, space: str = "") -> Flow[int]:
+        """Delete one model's vectors in ``space``, or every stored vector of this namespace (no model)."""
+        return self._core.embeddings.clear(model, space=space)
+
+    @runs
+    def purge_expired(self) -> Flow[int]:
+        return self._core.embeddings.purge_expired()
+
+    @runs
+    def evict(self) -> Flow[int]:
+        return self._core.embeddings.evict()
+
+    @runs
+    def usage(self) -> Flow[tuple[int, int]]:
+        """(vectors, bytes) stored in this namespace, expired ones included until purged."""
+        return self._core.embeddings.usage()
+
+    def _embed_flow(
+        self, texts: Sequence[str], model: EmbeddingModel, role: str, space: str, ttl: float | None
+    ) -> Flow[Matrix]:
+        return self._core.embeddings.embed(texts, model, role=role, space=space, ttl=ttl)
+
+
+def _query_text(text: str) -> list[str]:
+    if not isinstance(text, str):
+        raise InvalidInputError(f"text must be a str, got {type(text).__name__}")
+    return [text]
+
+
+class EmbeddingsAPI(_Embeddings, Blocking):
     """Blocking access to the embedding tier."""
 
     def embed(
@@ -73,10 +147,9 @@ class EmbeddingsAPI(_Base):
         Under ``fail_open``, vectors the model returned unusable (NaN, wrong dimension...) or a store written by
         another embedder make this call return the model's own output, uncached (see ``embedder_faults.py``).
         """
-        tier = self._core.embeddings
         resolved = _default_model(self._core, model)
         try:
-            return self._core.run(tier.embed(texts, resolved, role=role, space=space, ttl=ttl))
+            return self._core.run(self._embed_flow(texts, resolved, role, space, ttl))
         except EMBEDDER_FAULTS as exc:
             return self._core.faults.passthrough(  # type: ignore[no-any-return]
                 exc, self._core.config.fail_open, list(texts), resolved.compute
@@ -86,63 +159,10 @@ class EmbeddingsAPI(_Base):
         return self.embed(texts, role="document", **options).tolist()  # type: ignore[no-any-return]
 
     def embed_query(self, text: str, **options: Any) -> list[float]:
-        if not isinstance(text, str):
-            raise InvalidInputError(f"text must be a str, got {type(text).__name__}")
-        return self.embed([text], role="query", **options)[0].tolist()  # type: ignore[no-any-return]
-
-    def get_many(
-        self, keys: Sequence[str], *, model: EmbeddingModel | None = None, space: str = ""
-    ) -> list[Vector | None]:
-        """Vectors stored under arbitrary keys (URL, document id), ``None`` where absent."""
-        tier = self._core.embeddings
-        return self._core.run(tier.get_many(keys, _default_model(self._core, model), space=space))
-
-    def get(self, key: str, *, model: EmbeddingModel | None = None, space: str = "") -> list[float] | None:
-        return _as_list(self.get_many([key], model=model, space=space)[0])
-
-    def put_many(
-        self,
-        items: Sequence[tuple[str, VectorLike]],
-        *,
-        model: EmbeddingModel | None = None,
-        space: str = "",
-        ttl: float | None = None,
-    ) -> None:
-        tier = self._core.embeddings
-        self._core.run(tier.put_many(items, _default_model(self._core, model), space=space, ttl=ttl))
-
-    def put(
-        self,
-        key: str,
-        vector: VectorLike,
-        *,
-        model: EmbeddingModel | None = None,
-        space: str = "",
-        ttl: float | None = None,
-    ) -> None:
-        """Store a vector under an arbitrary key, e.g. a URL, so every session can read it back."""
-        self.put_many([(key, vector)], model=model, space=space, ttl=ttl)
-
-    def delete(self, key: str, *, model: EmbeddingModel | None = None, space: str = "") -> bool:
-        tier = self._core.embeddings
-        return bool(self._core.run(tier.delete_keys([key], _default_model(self._core, model), space=space)))
-
-    def clear(self, *, model: EmbeddingModel | None = None, space: str = "") -> int:
-        """Delete one model's vectors in ``space``, or every stored vector of this namespace (no model)."""
-        return self._core.run(self._core.embeddings.clear(model, space=space))
-
-    def purge_expired(self) -> int:
-        return self._core.run(self._core.embeddings.purge_expired())
-
-    def evict(self) -> int:
-        return self._core.run(self._core.embeddings.evict())
-
-    def usage(self) -> tuple[int, int]:
-        """(vectors, bytes) stored in this namespace, expired ones included until purged."""
-        return self._core.run(self._core.embeddings.usage())
+        return self.embed(_query_text(text), role="query", **options)[0].tolist()  # type: ignore[no-any-return]
 
 
-class AsyncEmbeddingsAPI(_Base):
+class AsyncEmbeddingsAPI(_Embeddings, Awaiting):
     """Awaitable access to the embedding tier; the same operations as :class:`EmbeddingsAPI`."""
 
     async def embed(
@@ -154,11 +174,9 @@ class AsyncEmbeddingsAPI(_Base):
         space: str = "",
         ttl: float | None = None,
     ) -> Matrix:
-        tier = self._core.embeddings
         resolved = _default_model(self._core, model)
-        flow = tier.embed(texts, resolved, role=role, space=space, ttl=ttl)
         try:
-            return await self._core.arun(flow)
+            return await self._core.arun(self._embed_flow(texts, resolved, role, space, ttl))
         except EMBEDDER_FAULTS as exc:
             output = getattr(exc, "output", None)
             if output is None and self._core.config.fail_open:  # a settings mismatch: ask the model itself
@@ -178,57 +196,4 @@ class AsyncEmbeddingsAPI(_Base):
         return (await self.embed(texts, role="document", **options)).tolist()  # type: ignore[no-any-return]
 
     async def embed_query(self, text: str, **options: Any) -> list[float]:
-        if not isinstance(text, str):
-            raise InvalidInputError(f"text must be a str, got {type(text).__name__}")
-        return (await self.embed([text], role="query", **options))[0].tolist()  # type: ignore[no-any-return]
-
-    async def get_many(
-        self, keys: Sequence[str], *, model: EmbeddingModel | None = None, space: str = ""
-    ) -> list[Vector | None]:
-        tier = self._core.embeddings
-        return await self._core.arun(tier.get_many(keys, _default_model(self._core, model), space=space))
-
-    async def get(
-        self, key: str, *, model: EmbeddingModel | None = None, space: str = ""
-    ) -> list[float] | None:
-        return _as_list((await self.get_many([key], model=model, space=space))[0])
-
-    async def put_many(
-        self,
-        items: Sequence[tuple[str, VectorLike]],
-        *,
-        model: EmbeddingModel | None = None,
-        space: str = "",
-        ttl: float | None = None,
-    ) -> None:
-        tier = self._core.embeddings
-        await self._core.arun(tier.put_many(items, _default_model(self._core, model), space=space, ttl=ttl))
-
-    async def put(
-        self,
-        key: str,
-        vector: VectorLike,
-        *,
-        model: EmbeddingModel | None = None,
-        space: str = "",
-        ttl: float | None = None,
-    ) -> None:
-        await self.put_many([(key, vector)], model=model, space=space, ttl=ttl)
-
-    async def delete(self, key: str, *, model: EmbeddingModel | None = None, space: str = "") -> bool:
-        tier = self._core.embeddings
-        return bool(
-            await self._core.arun(tier.delete_keys([key], _default_model(self._core, model), space=space))
-        )
-
-    async def clear(self, *, model: EmbeddingModel | None = None, space: str = "") -> int:
-        return await self._core.arun(self._core.embeddings.clear(model, space=space))
-
-    async def purge_expired(self) -> int:
-        return await self._core.arun(self._core.embeddings.purge_expired())
-
-    async def evict(self) -> int:
-        return await self._core.arun(self._core.embeddings.evict())
-
-    async def usage(self) -> tuple[int, int]:
-        return await self._core.arun(self._core.embeddings.usage())
+        return (await self.embed(_query_text(text), role="query", **options))[0].tolist()  # type: ignore[no-any-return]

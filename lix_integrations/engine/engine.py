@@ -2,28 +2,22 @@
 
 Both are views over one :class:`~.core.EngineCore`. Build either from a URL; reach the other view through
 ``engine.aio`` or ``async_engine.sync`` when one object must serve both kinds of callers (LangChain's
-``lookup`` and ``alookup`` on the same cache).
+``lookup`` and ``alookup`` on the same cache). Each tier's operations are written once (see :mod:`.views`);
+the two engine classes differ only in which view of each tier they hold.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypedDict, TypeVar, overload
 from urllib.parse import parse_qsl
 
-from ..calibration_apply import set_threshold_flow, threshold_options
+from ..calibration_apply import threshold_options
 from ..config import EngineConfig, ModelPrice, SamplingPolicy
-from ..errors import ConfigError, InvalidInputError
+from ..errors import ConfigError
 from ..kernel.clock import Clock
-from ..kernel.counters import ShadowReport, TokenUsage
-from ..kernel.flows import Flow
-from ..kernel.keys import digest
-from ..kernel.ops import CountEntries, DeleteIds, ScanEntries, SemanticRecord
-from ..kernel.scope import resolve_scope, scope_key, scope_label
 from ..tiers.embeddings import EmbeddingConfig
 from ..tiers.kv import KvConfig
-from ..tiers.semantic import Candidate, SemanticHit, unwrap_payload
 from ..tiers.sessions import SessionConfig
 from ..tiers.tools import ToolsConfig
 from .checkpoints_api import AsyncCheckpointsAPI, CheckpointsAPI
@@ -32,20 +26,51 @@ from .documents_api import AsyncDocumentsAPI, DocumentsAPI
 from .embeddings_api import AsyncEmbeddingsAPI, EmbeddingsAPI
 from .kv_api import AsyncKvAPI, KvAPI
 from .node_cache_api import AsyncNodeCacheAPI, NodeCacheAPI
+from .semantic_api import AsyncSemanticAPI, SemanticAPI, SemanticEntry
 from .sessions_api import AsyncSessionsAPI, SessionsAPI
 from .stats import EngineStats
 from .tools_api import AsyncToolsAPI, ToolsAPI
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from typing_extensions import Unpack
+
     from ..calibration import Calibration
     from .resolve import EngineLease
 
-__all__ = ["AsyncEngine", "AsyncSemanticAPI", "Engine", "SemanticAPI", "SemanticEntry"]
+__all__ = [
+    "AsyncEngine",
+    "AsyncSemanticAPI",
+    "Engine",
+    "EngineOptions",
+    "EngineSpec",
+    "SemanticAPI",
+    "SemanticEntry",
+]
 
-#: ``update_many``'s items, ``(prompt, llm_string, payload)`` each, its TTL and its result (an id per item).
-Answers = Iterable[tuple[str, str, str]]
-Ttl = float | None
-Ids = list[int | None]
+
+class EngineOptions(TypedDict, total=False):
+    """The keyword options of ``Engine(...)`` and ``AsyncEngine(...)``: fields of
+    :class:`~lix_integrations.config.EngineConfig`, overriding ``config=`` (``None`` leaves a field as it is)."""
+
+    namespace: str | None
+    threshold: float | Calibration | None
+    ttl: float | None
+    idle_ttl: float | None
+    max_entries: int | None
+    sampling: SamplingPolicy | str | None
+    max_prompt_bytes: int | None
+    fail_open: bool | None
+    shadow: bool | None
+    prices: Mapping[str, ModelPrice] | None
+    lookup_order: str | None
+    verifier: Any
+    verifier_threshold: float | None
+    kv: KvConfig | None
+    tools: ToolsConfig | None
+    sessions: SessionConfig | None
+    embeddings: EmbeddingConfig | None
 
 
 def _build_core(
@@ -96,316 +121,50 @@ def split_engine_query(url: str) -> tuple[str, dict[str, Any]]:
     return (base + "?" + "&".join(kept) if kept else base), found
 
 
-class SemanticAPI:
-    """Blocking access to the semantic tier.
+@dataclass(frozen=True)
+class EngineSpec:
+    """What opens an equal engine elsewhere (another process, after unpickling): its configuration with the store
+    URL resolved, its embedder and its clock. Picklable when the embedder and clock are; it holds no data and no
+    connection. ``Engine(spec=...)`` is spelled ``spec.open()``."""
 
-    ``scope`` is the caller's fixed scope; any scope set with :func:`lix_integrations.lix_scope` nests inside it.
-    ``context`` is what must match exactly besides ``llm_string`` (for chat prompts: everything but the last
-    user turn); ``prompt`` is the text that is embedded.
-    """
+    config: EngineConfig
+    embedder: Any = None
+    clock: Clock | None = None
 
-    def __init__(self, core: EngineCore) -> None:
-        self._core = core
-
-    @property
-    def threshold(self) -> float:
-        return self._core.semantic.threshold
-
-    def set_threshold(self, result: Any, *, store: bool = False) -> float:
-        """Use ``result`` (what ``calibrate`` returns, or a number) from now on; ``store`` also stores it with the
-        data, for every engine opening this store without a threshold of its own (see
-        :mod:`~lix_integrations.calibration_apply`). Returns the similarity threshold."""
-        return self._core.run(set_threshold_flow(self._core, result, store))
-
-    def lookup(
-        self,
-        prompt: str,
-        llm_string: str,
-        *,
-        context: str = "",
-        scope: str | None = None,
-        threshold: float | None = None,
-        coalesce: bool = False,
-        alive: Callable[[], bool] | None = None,
-    ) -> SemanticHit | None:
-        """The cached answer, or ``None``. With ``coalesce``, a miss of a prompt an identical call is already
-        filling waits for that call (see :mod:`~lix_integrations.tiers.coalesce`); a ``None`` then makes the
-        caller responsible for ``update`` (after a successful LLM call) or ``abandon`` (after a failed one).
-        ``alive`` tells waiters whether this caller's LLM call is still running, for callers that cannot
-        report a failure themselves."""
-        tier = self._core.semantic
-        query = tier.prepare(prompt, llm_string, context=context, scope=resolve_scope(scope))
-        if coalesce:
-            flow = self._core.coalescer.lookup(query, threshold=threshold, alive=alive)
-            return self._core.run_cache(flow, None)
-        return self._core.run_cache(tier.lookup(query, threshold=threshold), None)
-
-    def update(
-        self,
-        prompt: str,
-        llm_string: str,
-        payload: str,
-        *,
-        context: str = "",
-        scope: str | None = None,
-        ttl: float | None = None,
-        usage: TokenUsage | Mapping[str, Any] | None = None,
-    ) -> int | None:
-        """Store ``payload``; ``usage`` (tokens it cost, see :class:`TokenUsage`) lets hits count savings."""
-        tier = self._core.semantic
-        query = tier.prepare(prompt, llm_string, context=context, scope=resolve_scope(scope))
-        try:
-            return self._core.run_cache(tier.update(query, payload, ttl=ttl, usage=_usage(usage)), None)
-        finally:
-            if self._core.coalescer.in_flight(query.exact_key):
-                self._core.run_cache(self._core.coalescer.filled(query.exact_key), None)
-
-    def update_many(
-        self, items: Answers, *, context: str = "", scope: str | None = None, ttl: Ttl = None
-    ) -> Ids:
-        """Store many ``(prompt, llm_string, payload)`` answers as one write (one SQLite transaction): for a
-        batch a framework hands over, or to warm a cache. An id per item, as ``update`` returns."""
-        flow, none = _update_many(self._core, items, context, scope, ttl)
-        return self._core.run_cache(flow, none)
-
-    def abandon(self, prompt: str, llm_string: str, *, context: str = "", scope: str | None = None) -> None:
-        """The LLM call after a coalescing ``lookup`` miss failed: callers waiting for it call the LLM
-        themselves (an error is never shared as an answer)."""
-        try:
-            query = self._core.semantic.prepare(
-                prompt, llm_string, context=context, scope=resolve_scope(scope)
-            )
-        except InvalidInputError:
-            return  # a prompt the engine refuses was never looked up, so nobody waits for it
-        if self._core.coalescer.in_flight(query.exact_key):
-            self._core.run_cache(self._core.coalescer.abandon(query.exact_key), None)
-
-    def explain(
-        self,
-        prompt: str,
-        llm_string: str,
-        *,
-        context: str = "",
-        scope: str | None = None,
-        k: int = 5,
-        threshold: float | None = None,
-    ) -> list[Candidate]:
-        tier = self._core.semantic
-        query = tier.prepare(prompt, llm_string, context=context, scope=resolve_scope(scope))
-        return self._core.run(tier.explain(query, k=k, threshold=threshold))
-
-    def clear(self, *, scope: str | None = None, llm_string: str | None = None) -> int:
-        """Delete the entries of ``scope`` (and the scopes nested in it) and/or of one model's settings."""
-        return self._core.run(self._core.semantic.clear(scope=scope, llm_string=llm_string))
-
-    def delete(self, entry_id: int) -> bool:
-        """Delete one entry by id (as reported by a hit or ``explain``), e.g. one the caller cannot read back."""
-        return bool(self._core.run(_single(DeleteIds(self._core.config.namespace, (entry_id,)))))
-
-    def purge_expired(self) -> int:
-        return self._core.run(self._core.semantic.purge_expired())
-
-    def count(self) -> int:
-        """Stored entries of this namespace, including expired ones not yet purged."""
-        return int(self._core.run(_single(CountEntries(self._core.config.namespace))))
-
-    def entries(
-        self,
-        *,
-        scope: str | None = None,
-        llm_string: str | None = None,
-        after_id: int = 0,
-        limit: int = 100,
-    ) -> list[SemanticEntry]:
-        """Stored entries in id order (a page of at most ``limit`` after ``after_id``), for inspection tools."""
-        op = _scan(self._core, scope, llm_string, after_id, limit)
-        return [_entry(rec) for rec in self._core.run(_single(op))]
-
-    def shadow_report(self) -> ShadowReport:
-        """What shadow mode would have served (``shadow=True``), since the last ``reset_stats()``."""
-        return self._core.semantic_counters.shadow_report()
+    def open(self) -> Engine:
+        return Engine(config=self.config, embedder=self.embedder, clock=self.clock)
 
 
-def _update_many(
-    core: EngineCore, items: Answers, context: str, scope: str | None, ttl: Ttl
-) -> tuple[Flow[Ids], Ids]:
-    """The semantic tier's flow for ``update_many`` and its fail-open result (every item prepared first)."""
-    tier, where = core.semantic, resolve_scope(scope)
-    batch = [(tier.prepare(p, m, context=context, scope=where), a, None) for p, m, a in items]
-    return tier.update_many(batch, ttl=ttl), [None] * len(batch)
+B = TypeVar("B")
+A = TypeVar("A")
 
 
-class AsyncSemanticAPI:
-    """Awaitable access to the semantic tier; the same operations as :class:`SemanticAPI`."""
+class _TierView(Generic[B, A]):
+    """``engine.kv`` and its kind: the tier's blocking view on an :class:`Engine`, its awaitable view on an
+    :class:`AsyncEngine`, made on first use and kept."""
 
-    def __init__(self, core: EngineCore) -> None:
-        self._core = core
+    def __init__(self, blocking: Callable[[EngineCore], B], awaiting: Callable[[EngineCore], A]) -> None:
+        self._blocking, self._awaiting = blocking, awaiting
+        self._name = ""
 
-    @property
-    def threshold(self) -> float:
-        return self._core.semantic.threshold
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
 
-    async def set_threshold(self, result: Any, *, store: bool = False) -> float:
-        """See :meth:`SemanticAPI.set_threshold`."""
-        return await self._core.arun(set_threshold_flow(self._core, result, store))
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _TierView[B, A]: ...
 
-    async def lookup(
-        self,
-        prompt: str,
-        llm_string: str,
-        *,
-        context: str = "",
-        scope: str | None = None,
-        threshold: float | None = None,
-        coalesce: bool = False,
-        alive: Callable[[], bool] | None = None,
-    ) -> SemanticHit | None:
-        tier = self._core.semantic
-        query = tier.prepare(prompt, llm_string, context=context, scope=resolve_scope(scope))
-        if coalesce:
-            flow = self._core.coalescer.lookup(query, threshold=threshold, alive=alive)
-            return await self._core.arun_cache(flow, None)
-        return await self._core.arun_cache(tier.lookup(query, threshold=threshold), None)
+    @overload
+    def __get__(self, obj: Engine, owner: type | None = None) -> B: ...
 
-    async def update(
-        self,
-        prompt: str,
-        llm_string: str,
-        payload: str,
-        *,
-        context: str = "",
-        scope: str | None = None,
-        ttl: float | None = None,
-        usage: TokenUsage | Mapping[str, Any] | None = None,
-    ) -> int | None:
-        """Store ``payload``; ``usage`` (tokens it cost, see :class:`TokenUsage`) lets hits count savings."""
-        tier = self._core.semantic
-        query = tier.prepare(prompt, llm_string, context=context, scope=resolve_scope(scope))
-        try:
-            return await self._core.arun_cache(
-                tier.update(query, payload, ttl=ttl, usage=_usage(usage)), None
-            )
-        finally:
-            if self._core.coalescer.in_flight(query.exact_key):
-                await self._core.arun_cache(self._core.coalescer.filled(query.exact_key), None)
+    @overload
+    def __get__(self, obj: AsyncEngine, owner: type | None = None) -> A: ...
 
-    async def update_many(
-        self, items: Answers, *, context: str = "", scope: str | None = None, ttl: Ttl = None
-    ) -> Ids:
-        flow, none = _update_many(self._core, items, context, scope, ttl)
-        return await self._core.arun_cache(flow, none)
-
-    async def abandon(
-        self, prompt: str, llm_string: str, *, context: str = "", scope: str | None = None
-    ) -> None:
-        try:
-            query = self._core.semantic.prepare(
-                prompt, llm_string, context=context, scope=resolve_scope(scope)
-            )
-        except InvalidInputError:
-            return
-        if self._core.coalescer.in_flight(query.exact_key):
-            await self._core.arun_cache(self._core.coalescer.abandon(query.exact_key), None)
-
-    async def explain(
-        self,
-        prompt: str,
-        llm_string: str,
-        *,
-        context: str = "",
-        scope: str | None = None,
-        k: int = 5,
-        threshold: float | None = None,
-    ) -> list[Candidate]:
-        tier = self._core.semantic
-        query = tier.prepare(prompt, llm_string, context=context, scope=resolve_scope(scope))
-        return await self._core.arun(tier.explain(query, k=k, threshold=threshold))
-
-    async def clear(self, *, scope: str | None = None, llm_string: str | None = None) -> int:
-        return await self._core.arun(self._core.semantic.clear(scope=scope, llm_string=llm_string))
-
-    async def delete(self, entry_id: int) -> bool:
-        return bool(await self._core.arun(_single(DeleteIds(self._core.config.namespace, (entry_id,)))))
-
-    async def purge_expired(self) -> int:
-        return await self._core.arun(self._core.semantic.purge_expired())
-
-    async def count(self) -> int:
-        return int(await self._core.arun(_single(CountEntries(self._core.config.namespace))))
-
-    async def entries(
-        self,
-        *,
-        scope: str | None = None,
-        llm_string: str | None = None,
-        after_id: int = 0,
-        limit: int = 100,
-    ) -> list[SemanticEntry]:
-        op = _scan(self._core, scope, llm_string, after_id, limit)
-        return [_entry(rec) for rec in await self._core.arun(_single(op))]
-
-    def shadow_report(self) -> ShadowReport:
-        return self._core.semantic_counters.shadow_report()
-
-
-def _single(op: Any) -> Any:
-    result = yield op
-    return result
-
-
-@dataclass(frozen=True, slots=True)
-class SemanticEntry:
-    """One stored answer as listed by ``entries()`` (``llm_key`` is a digest: model settings are not stored).
-
-    ``scope`` is as the user wrote it (pass it back as ``scope=``); ``""`` for an entry stored without a scope.
-    """
-
-    id: int
-    scope: str
-    llm_key: str
-    prompt: str
-    payload: str
-    usage: TokenUsage | None
-    created_at: float
-    expires_at: float | None
-    accessed_at: float
-
-
-def _entry(record: SemanticRecord) -> SemanticEntry:
-    payload, usage = unwrap_payload(record.payload)
-    return SemanticEntry(
-        record.id,
-        scope_label(record.scope),
-        record.llm_key,
-        record.prompt,
-        payload,
-        usage,
-        record.created_at,
-        record.expires_at,
-        record.accessed_at,
-    )
-
-
-def _scan(
-    core: EngineCore, scope: str | None, llm_string: str | None, after_id: int, limit: int
-) -> ScanEntries:
-    for name, value in (("after_id", after_id), ("limit", limit)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "limit" else 0):
-            raise InvalidInputError(
-                f"{name} must be a {'positive' if name == 'limit' else 'non-negative'} integer"
-            )
-    llm_key = None if llm_string is None else digest("llm", llm_string)
-    # The rule every scope obeys (what cannot be stored cannot be listed either), in the stored form.
-    stored = None if scope is None else scope_key(scope)
-    return ScanEntries(core.config.namespace, scope=stored, llm_key=llm_key, after_id=after_id, limit=limit)
-
-
-def _usage(usage: TokenUsage | Mapping[str, Any] | None) -> TokenUsage | None:
-    if usage is None or isinstance(usage, TokenUsage):
-        return usage
-    if isinstance(usage, Mapping):
-        return TokenUsage.from_mapping(usage)
-    raise InvalidInputError(f"usage must be a TokenUsage or a mapping, got {type(usage).__name__}")
+    def __get__(self, obj: _EngineBase | None, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        view = (self._awaiting if isinstance(obj, AsyncEngine) else self._blocking)(obj._core)
+        obj.__dict__[self._name] = view
+        return view
 
 
 class _EngineBase:
@@ -413,6 +172,43 @@ class _EngineBase:
     #: Set on the views of an engine an adapter built from a URL (see ``resolve.py``): closing such a view gives
     #: its share back, and the last share closes the engine.
     _lease: EngineLease | None = None
+    #: Checked at construction (a blocking engine) or on first use (an awaitable one: a constructor cannot await).
+    _check_at_open: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        config: EngineConfig | None = None,
+        embedder: Any = None,
+        clock: Clock | None = None,
+        **options: Unpack[EngineOptions],
+    ) -> None:
+        core = _build_core(url, config, embedder, clock, dict(options))
+        if self._check_at_open:
+            # A blocking engine may do blocking I/O now: refuse a mismatched store at open, not at first use.
+            core.open_settings()
+        self._attach(core)
+
+    def _attach(self, core: EngineCore) -> None:
+        self._core = core
+
+    @classmethod
+    def _over(cls, core: EngineCore, lease: EngineLease | None = None) -> Any:
+        """Another view of an open engine core (``aio``, ``sync``, an adapter's shared engine)."""
+        view = cls.__new__(cls)
+        view._attach(core)
+        view._lease = lease
+        return view
+
+    semantic = _TierView(SemanticAPI, AsyncSemanticAPI)
+    sessions = _TierView(SessionsAPI, AsyncSessionsAPI)
+    kv = _TierView(KvAPI, AsyncKvAPI)
+    checkpoints = _TierView(CheckpointsAPI, AsyncCheckpointsAPI)
+    tools = _TierView(ToolsAPI, AsyncToolsAPI)
+    embeddings = _TierView(EmbeddingsAPI, AsyncEmbeddingsAPI)
+    node_cache = _TierView(NodeCacheAPI, AsyncNodeCacheAPI)
+    documents = _TierView(DocumentsAPI, AsyncDocumentsAPI)
 
     @property
     def config(self) -> EngineConfig:
@@ -426,6 +222,20 @@ class _EngineBase:
     def url(self) -> str:
         """The backend URL, password removed."""
         return self._core.backend.url
+
+    def spec(self) -> EngineSpec:
+        """How to open an equal engine in another process (what adapters pickle instead of the engine, which
+        holds locks and connections). The default store is resolved now, not in the other process. A private
+        ``memory://`` store exists only inside this engine and cannot be reopened: :class:`ConfigError`."""
+        url = self._core.config.url or self.url
+        scheme, _, rest = url.partition("://")
+        if scheme.lower() == "memory" and not rest:
+            raise ConfigError(
+                "an engine on a private memory:// store cannot be pickled or reopened elsewhere: use memory://NAME "
+                "within one process, or a sqlite:/// or redis:// URL to share the store between processes"
+            )
+        core = self._core
+        return EngineSpec(core.config.with_overrides(url=url), core.embedder, core.clock)
 
     def stats(self) -> EngineStats:
         """Counters of this process's traffic through this engine (not stored)."""
@@ -442,69 +252,13 @@ class _EngineBase:
 class Engine(_EngineBase):
     """A blocking engine. ``Engine()`` opens the embedded default store (see :func:`default_store_path`).
 
-    Options (keyword-only) are those of :class:`~lix_integrations.config.EngineConfig`; ``embedder`` takes a
+    ``Engine(url=None, *, config=None, embedder=None, clock=None, **options)``: options (keyword-only, see
+    :class:`EngineOptions`) are those of :class:`~lix_integrations.config.EngineConfig`; ``embedder`` takes a
     LangChain ``Embeddings``, a callable ``text -> vector`` or an :class:`~lix_integrations.embedders.Embedder`
     (default: all-MiniLM-L6-v2, offline).
     """
 
-    def __init__(
-        self,
-        url: str | None = None,
-        *,
-        config: EngineConfig | None = None,
-        embedder: Any = None,
-        clock: Clock | None = None,
-        namespace: str | None = None,
-        threshold: float | Calibration | None = None,
-        ttl: float | None = None,
-        idle_ttl: float | None = None,
-        max_entries: int | None = None,
-        sampling: SamplingPolicy | str | None = None,
-        max_prompt_bytes: int | None = None,
-        fail_open: bool | None = None,
-        shadow: bool | None = None,
-        prices: Mapping[str, ModelPrice] | None = None,
-        lookup_order: str | None = None,
-        verifier: Any = None,
-        verifier_threshold: float | None = None,
-        kv: KvConfig | None = None,
-        tools: ToolsConfig | None = None,
-        sessions: SessionConfig | None = None,
-        embeddings: EmbeddingConfig | None = None,
-        _core: EngineCore | None = None,
-    ) -> None:
-        if _core is None:
-            options = {
-                "namespace": namespace,
-                "threshold": threshold,
-                "ttl": ttl,
-                "idle_ttl": idle_ttl,
-                "max_entries": max_entries,
-                "sampling": sampling,
-                "max_prompt_bytes": max_prompt_bytes,
-                "fail_open": fail_open,
-                "shadow": shadow,
-                "prices": prices,
-                "lookup_order": lookup_order,
-                "verifier": verifier,
-                "verifier_threshold": verifier_threshold,
-                "kv": kv,
-                "tools": tools,
-                "sessions": sessions,
-                "embeddings": embeddings,
-            }
-            _core = _build_core(url, config, embedder, clock, options)
-            # A blocking engine may do blocking I/O now: refuse a mismatched store at open, not at first use.
-            _core.open_settings()
-        self._core = _core
-        self.semantic = SemanticAPI(_core)
-        self.sessions = SessionsAPI(_core)
-        self.kv = KvAPI(_core)
-        self.checkpoints = CheckpointsAPI(_core)
-        self.tools = ToolsAPI(_core)
-        self.embeddings = EmbeddingsAPI(_core)
-        self.node_cache = NodeCacheAPI(_core)
-        self.documents = DocumentsAPI(_core)
+    _check_at_open = True
 
     @classmethod
     def from_env(cls, prefix: str = "LIX_", **kwargs: Any) -> Engine:
@@ -514,9 +268,7 @@ class Engine(_EngineBase):
     @property
     def aio(self) -> AsyncEngine:
         """The awaitable view of this same engine (same store, counters and settings)."""
-        view = AsyncEngine(_core=self._core)
-        view._lease = self._lease
-        return view
+        return AsyncEngine._over(self._core, self._lease)  # type: ignore[no-any-return]
 
     def close(self) -> None:
         """Close the engine (an adapter's engine built from a URL: give back this adapter's share of it)."""
@@ -538,63 +290,6 @@ class AsyncEngine(_EngineBase):
     The stored settings are checked on the first operation (a constructor cannot await).
     """
 
-    def __init__(
-        self,
-        url: str | None = None,
-        *,
-        config: EngineConfig | None = None,
-        embedder: Any = None,
-        clock: Clock | None = None,
-        namespace: str | None = None,
-        threshold: float | Calibration | None = None,
-        ttl: float | None = None,
-        idle_ttl: float | None = None,
-        max_entries: int | None = None,
-        sampling: SamplingPolicy | str | None = None,
-        max_prompt_bytes: int | None = None,
-        fail_open: bool | None = None,
-        shadow: bool | None = None,
-        prices: Mapping[str, ModelPrice] | None = None,
-        lookup_order: str | None = None,
-        verifier: Any = None,
-        verifier_threshold: float | None = None,
-        kv: KvConfig | None = None,
-        tools: ToolsConfig | None = None,
-        sessions: SessionConfig | None = None,
-        embeddings: EmbeddingConfig | None = None,
-        _core: EngineCore | None = None,
-    ) -> None:
-        if _core is None:
-            options = {
-                "namespace": namespace,
-                "threshold": threshold,
-                "ttl": ttl,
-                "idle_ttl": idle_ttl,
-                "max_entries": max_entries,
-                "sampling": sampling,
-                "max_prompt_bytes": max_prompt_bytes,
-                "fail_open": fail_open,
-                "shadow": shadow,
-                "prices": prices,
-                "lookup_order": lookup_order,
-                "verifier": verifier,
-                "verifier_threshold": verifier_threshold,
-                "kv": kv,
-                "tools": tools,
-                "sessions": sessions,
-                "embeddings": embeddings,
-            }
-            _core = _build_core(url, config, embedder, clock, options)
-        self._core = _core
-        self.semantic = AsyncSemanticAPI(_core)
-        self.sessions = AsyncSessionsAPI(_core)
-        self.kv = AsyncKvAPI(_core)
-        self.checkpoints = AsyncCheckpointsAPI(_core)
-        self.tools = AsyncToolsAPI(_core)
-        self.embeddings = AsyncEmbeddingsAPI(_core)
-        self.node_cache = AsyncNodeCacheAPI(_core)
-        self.documents = AsyncDocumentsAPI(_core)
-
     @classmethod
     def from_env(cls, prefix: str = "LIX_", **kwargs: Any) -> AsyncEngine:
         return cls(config=EngineConfig.from_env(prefix), **kwargs)
@@ -602,9 +297,7 @@ class AsyncEngine(_EngineBase):
     @property
     def sync(self) -> Engine:
         """The blocking view of this same engine."""
-        view = Engine(_core=self._core)
-        view._lease = self._lease
-        return view
+        return Engine._over(self._core, self._lease)  # type: ignore[no-any-return]
 
     async def open(self) -> AsyncEngine:
         """Check the stored settings now rather than on first use (a store that cannot be reached now is

@@ -111,9 +111,7 @@ def _leased(url: str, options: dict[str, Any]) -> Engine:
             if key is not None:
                 _shared[key] = entry
         entry.refs += 1  # counted before anything else can allocate (and let a finalizer release it)
-    view = Engine(_core=entry.core)
-    view._lease = EngineLease(entry)
-    return view
+    return Engine._over(entry.core, EngineLease(entry))  # type: ignore[no-any-return]
 
 
 def resolve_engines(

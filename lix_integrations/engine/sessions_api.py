@@ -1,6 +1,7 @@
 """``engine.sessions``: blocking and awaitable access to the session tier (chat history + cold archive).
 
-The tier's flows yield storage operations, which go to the engine like any other tier's, plus two local ones:
+Each operation is written once (see :mod:`.views`); the two views differ only in their driver. The tier's flows
+yield storage operations, which go to the engine like any other tier's, plus two local ones:
 :class:`~lix_integrations.tiers.sessions.LocalCall` (archive file I/O: inline here, in a worker thread in the async
 API, so an event loop never waits on a disk) and :class:`~lix_integrations.tiers.sessions.Pause` (lock back-off).
 """
@@ -42,6 +43,7 @@ from ..tiers.sessions import (
     message_text,
 )
 from .core import EngineCore
+from .views import Awaiting, Blocking, View, mapped, runs
 
 __all__ = ["AsyncSessionsAPI", "SessionsAPI"]
 
@@ -82,9 +84,11 @@ def _embed_through_tier(core: EngineCore) -> EmbedTexts:
     return embed
 
 
-class _Base:
-    def __init__(self, core: EngineCore) -> None:
-        self._core = core
+class _Sessions(View):
+    """Session operations. Messages are JSON-serializable dicts, returned as stored.
+
+    ``ttl=`` (seconds) on a call gives the session a TTL: gone once it went that long without a write, each
+    write refreshing it (see :mod:`~lix_integrations.tiers.session_ttl`)."""
 
     @property
     def _tier(self) -> SessionTier:
@@ -95,14 +99,115 @@ class _Base:
         """The directory holding this namespace's session archives."""
         return self._tier.archive.directory
 
+    def _ttl(self, session_id: str, ttl: float | None, flow: Flow[T], *, write: bool) -> Flow[T]:
+        return with_ttl(self._tier, session_id, ttl, flow, write=write)
 
-class SessionsAPI(_Base):
-    """Blocking access to the session tier. Messages are JSON-serializable dicts, returned as stored.
+    @runs
+    def add_messages(
+        self,
+        session_id: str,
+        messages: Sequence[Any],
+        *,
+        codec: MessageCodec[Any] | None = None,
+        ttl: float | None = None,
+    ) -> Flow[list[int]]:
+        """Append messages (one store round trip for the batch); returns their sequence numbers. Messages are
+        dicts, or objects ``codec`` turns into JSON (an adapter's own message type).
 
-    ``ttl=`` (seconds) on a call gives the session a TTL: gone once it went that long without a write, each
-    write refreshing it (see :mod:`~lix_integrations.tiers.session_ttl`)."""
+        Awaited and cancelled before the store acknowledged them (``asyncio.wait_for``), they are not stored: an
+        append already sent is waited for and deleted again before the cancellation goes on."""
+        return self._ttl(session_id, ttl, self._tier.add(session_id, messages, codec), write=True)
 
-    def _run(self, flow: Flow[T]) -> T:
+    @runs
+    def add_message(
+        self, session_id: str, message: Mapping[str, Any], *, ttl: float | None = None
+    ) -> Flow[int]:
+        return mapped(self._ttl(session_id, ttl, self._tier.add(session_id, [message]), write=True), _first)
+
+    @runs
+    def get_context(
+        self,
+        session_id: str,
+        n: int | None = None,
+        *,
+        codec: MessageCodec[Any] | None = None,
+        ttl: float | None = None,
+    ) -> Flow[list[Any]]:
+        """The last ``n`` messages (default: the hot window): dicts, or ``codec`` objects."""
+        return self._ttl(session_id, ttl, self._tier.get_context(session_id, n, codec), write=False)
+
+    @runs
+    def get_full_history(
+        self, session_id: str, *, codec: MessageCodec[Any] | None = None, ttl: float | None = None
+    ) -> Flow[list[Any]]:
+        return self._ttl(session_id, ttl, self._tier.get_full_history(session_id, codec), write=False)
+
+    @runs
+    def count(self, session_id: str, *, ttl: float | None = None) -> Flow[int]:
+        return self._ttl(session_id, ttl, self._tier.count(session_id), write=False)
+
+    @runs
+    def set_messages(
+        self, session_id: str, messages: Sequence[Mapping[str, Any]], *, ttl: float | None = None
+    ) -> Flow[None]:
+        return self._ttl(session_id, ttl, self._tier.set_messages(session_id, messages), write=True)
+
+    @runs
+    def delete_message(
+        self, session_id: str, index: int, *, ttl: float | None = None
+    ) -> Flow[Message | None]:
+        return self._ttl(session_id, ttl, self._tier.delete_message(session_id, index), write=True)
+
+    @runs
+    def delete_session(self, session_id: str) -> Flow[bool]:
+        return self._tier.delete_session(session_id)
+
+    @runs
+    def list_sessions(self, prefix: str = "", *, limit: int | None = None) -> Flow[list[str]]:
+        return self._tier.list_sessions(prefix, limit)
+
+    @runs
+    def smart_context(
+        self,
+        session_id: str,
+        query: str,
+        *,
+        k_recent: int = 10,
+        k_relevant: int = 5,
+        text_of: Callable[[Mapping[str, Any]], str] = message_text,
+    ) -> Flow[SmartContext]:
+        embed = _embed_through_tier(self._core)
+        return self._tier.smart_context(
+            session_id, query, k_recent=k_recent, k_relevant=k_relevant, embed=embed, text_of=text_of
+        )
+
+    @runs
+    def migrate_idle(self, *, limit: int = 1000) -> Flow[int]:
+        return self._tier.migrate_idle(limit)
+
+    @runs
+    def cleanup_expired(self) -> Flow[int]:
+        return self._tier.cleanup_expired()
+
+    @runs
+    def import_huff(self, session_id: str, path: str | Path) -> Flow[int]:
+        """Append the turns of a lix-open-cache ``.huff`` archive to a session; returns how many."""
+        return _import_huff(self._tier, session_id, path)
+
+
+def _first(seqs: list[int]) -> int:
+    return seqs[0]
+
+
+def _import_huff(tier: SessionTier, session_id: str, path: str | Path) -> Flow[int]:
+    archive = yield LocalCall(lambda: read_huff(path))  # file I/O: in a worker thread for an async caller
+    return len((yield from tier.import_turns(session_id, archive.turns)))
+
+
+class SessionsAPI(_Sessions, Blocking):
+    """Blocking access to the session tier."""
+
+    def _drive(self, flow: Flow[T]) -> T:
         core = self._core
 
         def execute(op: Op) -> Any:
@@ -120,102 +225,11 @@ class SessionsAPI(_Base):
             flow = self._tier.checked(flow)
         return run_sync(flow, execute)
 
-    def add_messages(
-        self,
-        session_id: str,
-        messages: Sequence[Any],
-        *,
-        codec: MessageCodec[Any] | None = None,
-        ttl: float | None = None,
-    ) -> list[int]:
-        """Append messages (one store round trip for the batch); returns their sequence numbers. Messages are
-        dicts, or objects ``codec`` turns into JSON (an adapter's own message type)."""
-        return self._run(
-            with_ttl(self._tier, session_id, ttl, self._tier.add(session_id, messages, codec), write=True)
-        )
 
-    def add_message(self, session_id: str, message: Mapping[str, Any], *, ttl: float | None = None) -> int:
-        return self._run(
-            with_ttl(self._tier, session_id, ttl, self._tier.add(session_id, [message]), write=True)
-        )[0]
-
-    def get_context(
-        self,
-        session_id: str,
-        n: int | None = None,
-        *,
-        codec: MessageCodec[Any] | None = None,
-        ttl: float | None = None,
-    ) -> list[Any]:
-        """The last ``n`` messages (default: the hot window): dicts, or ``codec`` objects."""
-        return self._run(
-            with_ttl(self._tier, session_id, ttl, self._tier.get_context(session_id, n, codec), write=False)
-        )
-
-    def get_full_history(
-        self, session_id: str, *, codec: MessageCodec[Any] | None = None, ttl: float | None = None
-    ) -> list[Any]:
-        return self._run(
-            with_ttl(self._tier, session_id, ttl, self._tier.get_full_history(session_id, codec), write=False)
-        )
-
-    def count(self, session_id: str, *, ttl: float | None = None) -> int:
-        return self._run(with_ttl(self._tier, session_id, ttl, self._tier.count(session_id), write=False))
-
-    def set_messages(
-        self, session_id: str, messages: Sequence[Mapping[str, Any]], *, ttl: float | None = None
-    ) -> None:
-        self._run(
-            with_ttl(self._tier, session_id, ttl, self._tier.set_messages(session_id, messages), write=True)
-        )
-
-    def delete_message(self, session_id: str, index: int, *, ttl: float | None = None) -> Message | None:
-        return self._run(
-            with_ttl(self._tier, session_id, ttl, self._tier.delete_message(session_id, index), write=True)
-        )
-
-    def delete_session(self, session_id: str) -> bool:
-        return self._run(self._tier.delete_session(session_id))
-
-    def list_sessions(self, prefix: str = "", *, limit: int | None = None) -> list[str]:
-        return self._run(self._tier.list_sessions(prefix, limit))
-
-    def smart_context(
-        self,
-        session_id: str,
-        query: str,
-        *,
-        k_recent: int = 10,
-        k_relevant: int = 5,
-        text_of: Callable[[Mapping[str, Any]], str] = message_text,
-    ) -> SmartContext:
-        return self._run(
-            self._tier.smart_context(
-                session_id,
-                query,
-                k_recent=k_recent,
-                k_relevant=k_relevant,
-                embed=_embed_through_tier(self._core),
-                text_of=text_of,
-            )
-        )
-
-    def migrate_idle(self, *, limit: int = 1000) -> int:
-        return self._run(self._tier.migrate_idle(limit))
-
-    def cleanup_expired(self) -> int:
-        return self._run(self._tier.cleanup_expired())
-
-    def import_huff(self, session_id: str, path: str | Path) -> int:
-        """Append the turns of a lix-open-cache ``.huff`` archive to a session; returns how many."""
-        turns = read_huff(path).turns
-        return len(self._run(self._tier.import_turns(session_id, turns)))
-
-
-class AsyncSessionsAPI(_Base):
+class AsyncSessionsAPI(_Sessions, Awaiting):
     """Awaitable access to the session tier; the same operations as :class:`SessionsAPI`."""
 
-    async def _run(self, flow: Flow[T]) -> T:
+    async def _drive(self, flow: Flow[T]) -> T:
         core = self._core
 
         async def execute(op: Op) -> Any:
@@ -243,100 +257,3 @@ class AsyncSessionsAPI(_Base):
             core._ensure_open()
             return await core.backend.aexecute(op)
         return await core.arun(_single(op))
-
-    async def add_messages(
-        self,
-        session_id: str,
-        messages: Sequence[Any],
-        *,
-        codec: MessageCodec[Any] | None = None,
-        ttl: float | None = None,
-    ) -> list[int]:
-        """Append messages. Cancelled before the store acknowledged them (``asyncio.wait_for``), they are not
-        stored: an append already sent is waited for and deleted again before the cancellation goes on."""
-        return await self._run(
-            with_ttl(self._tier, session_id, ttl, self._tier.add(session_id, messages, codec), write=True)
-        )
-
-    async def add_message(
-        self, session_id: str, message: Mapping[str, Any], *, ttl: float | None = None
-    ) -> int:
-        return (
-            await self._run(
-                with_ttl(self._tier, session_id, ttl, self._tier.add(session_id, [message]), write=True)
-            )
-        )[0]
-
-    async def get_context(
-        self,
-        session_id: str,
-        n: int | None = None,
-        *,
-        codec: MessageCodec[Any] | None = None,
-        ttl: float | None = None,
-    ) -> list[Any]:
-        return await self._run(
-            with_ttl(self._tier, session_id, ttl, self._tier.get_context(session_id, n, codec), write=False)
-        )
-
-    async def get_full_history(
-        self, session_id: str, *, codec: MessageCodec[Any] | None = None, ttl: float | None = None
-    ) -> list[Any]:
-        return await self._run(
-            with_ttl(self._tier, session_id, ttl, self._tier.get_full_history(session_id, codec), write=False)
-        )
-
-    async def count(self, session_id: str, *, ttl: float | None = None) -> int:
-        return await self._run(
-            with_ttl(self._tier, session_id, ttl, self._tier.count(session_id), write=False)
-        )
-
-    async def set_messages(
-        self, session_id: str, messages: Sequence[Mapping[str, Any]], *, ttl: float | None = None
-    ) -> None:
-        await self._run(
-            with_ttl(self._tier, session_id, ttl, self._tier.set_messages(session_id, messages), write=True)
-        )
-
-    async def delete_message(
-        self, session_id: str, index: int, *, ttl: float | None = None
-    ) -> Message | None:
-        return await self._run(
-            with_ttl(self._tier, session_id, ttl, self._tier.delete_message(session_id, index), write=True)
-        )
-
-    async def delete_session(self, session_id: str) -> bool:
-        return await self._run(self._tier.delete_session(session_id))
-
-    async def list_sessions(self, prefix: str = "", *, limit: int | None = None) -> list[str]:
-        return await self._run(self._tier.list_sessions(prefix, limit))
-
-    async def smart_context(
-        self,
-        session_id: str,
-        query: str,
-        *,
-        k_recent: int = 10,
-        k_relevant: int = 5,
-        text_of: Callable[[Mapping[str, Any]], str] = message_text,
-    ) -> SmartContext:
-        return await self._run(
-            self._tier.smart_context(
-                session_id,
-                query,
-                k_recent=k_recent,
-                k_relevant=k_relevant,
-                embed=_embed_through_tier(self._core),
-                text_of=text_of,
-            )
-        )
-
-    async def migrate_idle(self, *, limit: int = 1000) -> int:
-        return await self._run(self._tier.migrate_idle(limit))
-
-    async def cleanup_expired(self) -> int:
-        return await self._run(self._tier.cleanup_expired())
-
-    async def import_huff(self, session_id: str, path: str | Path) -> int:
-        archive = await asyncio.to_thread(read_huff, path)
-        return len(await self._run(self._tier.import_turns(session_id, archive.turns)))

@@ -29,7 +29,7 @@ from llama_index.core.storage.kvstore.types import DEFAULT_BATCH_SIZE, DEFAULT_C
 
 from ..engine.engine import AsyncEngine, Engine
 from ..engine.resolve import resolve_engines
-from ..errors import ConfigError, LixError
+from ..errors import LixError
 from ..tiers.kv import KvStats
 
 __all__ = ["LixKVStore"]
@@ -159,19 +159,11 @@ class LixKVStore(BaseKVStore):
         return LixKVStore(self._engine)
 
     def __getstate__(self) -> dict[str, Any]:
-        config = self._engine.config
-        url = config.url or self._engine.url  # the default store resolved now, not in the other process
-        if url.split("://", 1)[0].lower() == "memory" and not url.split("://", 1)[1]:
-            raise ConfigError(
-                "a LixKVStore on a private memory:// store cannot be pickled: it exists only inside this "
-                "engine. Use memory://NAME to share it within one process, or a sqlite:///path URL to share it "
-                "between processes (IngestionPipeline(num_workers>1))"
-            )
-        embedder = self._engine._core.embedder
+        spec = self._engine.spec()  # the default store resolved now; a private memory:// store is refused
         return {
-            "config": config.with_overrides(url=url),
-            "embedder_name": embedder.name,
-            "embedder_dimension": embedder.dimension,
+            "config": spec.config,
+            "embedder_name": spec.embedder.name,
+            "embedder_dimension": spec.embedder.dimension,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:

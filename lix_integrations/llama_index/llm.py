@@ -211,23 +211,16 @@ class LixCachedLLM(LLM):
         private.pop("_engine", None)
         private.pop("_aengine", None)
         state["__pydantic_private__"] = private
-        core = self._engine._core
-        url = core.config.url or self._engine.url
-        if url.split("://", 1)[0].lower() == "memory" and not url.split("://", 1)[1]:
-            raise ConfigError(
-                "a LixCachedLLM on a private memory:// store cannot be pickled: use memory://NAME within one "
-                "process, or a sqlite:/// or redis:// URL to share the cache between processes"
-            )
-        state["__lix_engine__"] = (core.config.with_overrides(url=url), core.embedder, core.clock)
+        state["__lix_engine__"] = self._engine.spec()  # refuses a private memory:// store
         return state
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
         state = dict(state)
-        config, embedder, clock = state.pop("__lix_engine__")
+        spec = state.pop("__lix_engine__")
         BaseModel.__setstate__(
             self, state
         )  # not BaseComponent's, which re-runs __init__ with the stored fields
-        engine = Engine(config=config, embedder=embedder, clock=clock)
+        engine = spec.open()
         self._engine, self._aengine = engine, engine.aio
 
     @property

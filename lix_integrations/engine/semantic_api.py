@@ -1,0 +1,248 @@
+"""``engine.semantic``: blocking and awaitable access to the semantic tier (the LLM answer cache).
+
+Each operation is written once (see :mod:`.views`). Lookups and updates are cache steps: under ``fail_open`` a store
+failure or an embedder fault makes them a miss (``None``); the inspection calls (``explain``, ``entries``...) raise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..calibration_apply import set_threshold_flow
+from ..errors import InvalidInputError
+from ..kernel.counters import ShadowReport, TokenUsage
+from ..kernel.flows import Flow
+from ..kernel.keys import digest
+from ..kernel.ops import CountEntries, DeleteIds, ScanEntries, SemanticRecord
+from ..kernel.scope import resolve_scope, scope_key, scope_label
+from ..tiers.semantic import Candidate, SemanticHit, unwrap_payload
+from .views import Awaiting, Blocking, Done, OrElse, View, mapped, runs, runs_cache, single
+
+if TYPE_CHECKING:
+    from ..tiers.semantic import PreparedQuery
+    from .core import EngineCore
+
+__all__ = ["AsyncSemanticAPI", "SemanticAPI", "SemanticEntry"]
+
+
+#: ``update_many``'s items, ``(prompt, llm_string, payload)`` each, its TTL and its result (an id per item).
+Answers = Iterable[tuple[str, str, str]]
+Ttl = float | None
+Ids = list[int | None]
+
+
+def _none() -> None:
+    return None
+
+
+class _Semantic(View):
+    """The semantic tier.
+
+    ``scope`` is the caller's fixed scope; any scope set with :func:`lix_integrations.lix_scope` nests inside it.
+    ``context`` is what must match exactly besides ``llm_string`` (for chat prompts: everything but the last
+    user turn); ``prompt`` is the text that is embedded.
+    """
+
+    @property
+    def threshold(self) -> float:
+        return self._core.semantic.threshold  # type: ignore[no-any-return]
+
+    @runs
+    def set_threshold(self, result: Any, *, store: bool = False) -> Flow[float]:
+        """Use ``result`` (what ``calibrate`` returns, or a number) from now on; ``store`` also stores it with the
+        data, for every engine opening this store without a threshold of its own (see
+        :mod:`~lix_integrations.calibration_apply`). Returns the similarity threshold."""
+        return set_threshold_flow(self._core, result, store)
+
+    def _query(self, prompt: str, llm_string: str, context: str, scope: str | None) -> PreparedQuery:
+        return self._core.semantic.prepare(prompt, llm_string, context=context, scope=resolve_scope(scope))
+
+    @runs_cache(_none)
+    def lookup(
+        self,
+        prompt: str,
+        llm_string: str,
+        *,
+        context: str = "",
+        scope: str | None = None,
+        threshold: float | None = None,
+        coalesce: bool = False,
+        alive: Callable[[], bool] | None = None,
+    ) -> Flow[SemanticHit | None]:
+        """The cached answer, or ``None``. With ``coalesce``, a miss of a prompt an identical call is already
+        filling waits for that call (see :mod:`~lix_integrations.tiers.coalesce`); a ``None`` then makes the
+        caller responsible for ``update`` (after a successful LLM call) or ``abandon`` (after a failed one).
+        ``alive`` tells waiters whether this caller's LLM call is still running, for callers that cannot
+        report a failure themselves."""
+        query = self._query(prompt, llm_string, context, scope)
+        if coalesce:
+            return self._core.coalescer.lookup(query, threshold=threshold, alive=alive)  # type: ignore[no-any-return]
+        return self._core.semantic.lookup(query, threshold=threshold)  # type: ignore[no-any-return]
+
+    @runs_cache(_none)
+    def update(
+        self,
+        prompt: str,
+        llm_string: str,
+        payload: str,
+        *,
+        context: str = "",
+        scope: str | None = None,
+        ttl: float | None = None,
+        usage: TokenUsage | Mapping[str, Any] | None = None,
+    ) -> Flow[int | None]:
+        """Store ``payload``; ``usage`` (tokens it cost, see :class:`TokenUsage`) lets hits count savings."""
+        query = self._query(prompt, llm_string, context, scope)
+        tier = self._core.semantic
+        return _filling(self._core, query, lambda: tier.update(query, payload, ttl=ttl, usage=_usage(usage)))
+
+    @runs_cache(_none)
+    def update_many(
+        self, items: Answers, *, context: str = "", scope: str | None = None, ttl: Ttl = None
+    ) -> OrElse[Ids]:
+        """Store many ``(prompt, llm_string, payload)`` answers as one write (one SQLite transaction): for a
+        batch a framework hands over, or to warm a cache. An id per item, as ``update`` returns."""
+        tier, where = self._core.semantic, resolve_scope(scope)
+        batch = [(tier.prepare(p, m, context=context, scope=where), a, None) for p, m, a in items]
+        return OrElse(tier.update_many(batch, ttl=ttl), [None] * len(batch))
+
+    @runs_cache(_none)
+    def abandon(
+        self, prompt: str, llm_string: str, *, context: str = "", scope: str | None = None
+    ) -> Flow[None] | Done[None]:
+        """The LLM call after a coalescing ``lookup`` miss failed: callers waiting for it call the LLM
+        themselves (an error is never shared as an answer)."""
+        try:
+            query = self._query(prompt, llm_string, context, scope)
+        except InvalidInputError:
+            return Done(None)  # a prompt the engine refuses was never looked up, so nobody waits for it
+        if not self._core.coalescer.in_flight(query.exact_key):
+            return Done(None)
+        return self._core.coalescer.abandon(query.exact_key)  # type: ignore[no-any-return]
+
+    @runs
+    def explain(
+        self,
+        prompt: str,
+        llm_string: str,
+        *,
+        context: str = "",
+        scope: str | None = None,
+        k: int = 5,
+        threshold: float | None = None,
+    ) -> Flow[list[Candidate]]:
+        query = self._query(prompt, llm_string, context, scope)
+        return self._core.semantic.explain(query, k=k, threshold=threshold)  # type: ignore[no-any-return]
+
+    @runs
+    def clear(self, *, scope: str | None = None, llm_string: str | None = None) -> Flow[int]:
+        """Delete the entries of ``scope`` (and the scopes nested in it) and/or of one model's settings."""
+        return self._core.semantic.clear(scope=scope, llm_string=llm_string)  # type: ignore[no-any-return]
+
+    @runs
+    def delete(self, entry_id: int) -> Flow[bool]:
+        """Delete one entry by id (as reported by a hit or ``explain``), e.g. one the caller cannot read back."""
+        return mapped(single(DeleteIds(self._core.config.namespace, (entry_id,))), bool)
+
+    @runs
+    def purge_expired(self) -> Flow[int]:
+        return self._core.semantic.purge_expired()  # type: ignore[no-any-return]
+
+    @runs
+    def count(self) -> Flow[int]:
+        """Stored entries of this namespace, including expired ones not yet purged."""
+        return mapped(single(CountEntries(self._core.config.namespace)), int)
+
+    @runs
+    def entries(
+        self,
+        *,
+        scope: str | None = None,
+        llm_string: str | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> Flow[list[SemanticEntry]]:
+        """Stored entries in id order (a page of at most ``limit`` after ``after_id``), for inspection tools."""
+        op = _scan(self._core, scope, llm_string, after_id, limit)
+        return mapped(single(op), lambda records: [_entry(rec) for rec in records])
+
+    def shadow_report(self) -> ShadowReport:
+        """What shadow mode would have served (``shadow=True``), since the last ``reset_stats()``."""
+        return self._core.semantic_counters.shadow_report()
+
+
+class SemanticAPI(_Semantic, Blocking):
+    """Blocking access to the semantic tier (see :class:`_Semantic`)."""
+
+
+class AsyncSemanticAPI(_Semantic, Awaiting):
+    """Awaitable access to the semantic tier; the same operations as :class:`SemanticAPI`."""
+
+
+def _filling(
+    core: EngineCore, query: PreparedQuery, update: Callable[[], Flow[int | None]]
+) -> Flow[int | None]:
+    """The flow of ``update()``, then wake the callers a coalescing lookup of the same prompt made wait, whatever
+    the update's outcome (a failed store is reported to them as "call the model yourselves")."""
+    try:
+        return (yield from update())
+    finally:
+        if core.coalescer.in_flight(query.exact_key):
+            yield from core.coalescer.filled(query.exact_key)
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticEntry:
+    """One stored answer as listed by ``entries()`` (``llm_key`` is a digest: model settings are not stored).
+
+    ``scope`` is as the user wrote it (pass it back as ``scope=``); ``""`` for an entry stored without a scope.
+    """
+
+    id: int
+    scope: str
+    llm_key: str
+    prompt: str
+    payload: str
+    usage: TokenUsage | None
+    created_at: float
+    expires_at: float | None
+    accessed_at: float
+
+
+def _entry(record: SemanticRecord) -> SemanticEntry:
+    payload, usage = unwrap_payload(record.payload)
+    return SemanticEntry(
+        record.id,
+        scope_label(record.scope),
+        record.llm_key,
+        record.prompt,
+        payload,
+        usage,
+        record.created_at,
+        record.expires_at,
+        record.accessed_at,
+    )
+
+
+def _scan(
+    core: EngineCore, scope: str | None, llm_string: str | None, after_id: int, limit: int
+) -> ScanEntries:
+    for name, value in (("after_id", after_id), ("limit", limit)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "limit" else 0):
+            raise InvalidInputError(
+                f"{name} must be a {'positive' if name == 'limit' else 'non-negative'} integer"
+            )
+    llm_key = None if llm_string is None else digest("llm", llm_string)
+    # The rule every scope obeys (what cannot be stored cannot be listed either), in the stored form.
+    stored = None if scope is None else scope_key(scope)
+    return ScanEntries(core.config.namespace, scope=stored, llm_key=llm_key, after_id=after_id, limit=limit)
+
+
+def _usage(usage: TokenUsage | Mapping[str, Any] | None) -> TokenUsage | None:
+    if usage is None or isinstance(usage, TokenUsage):
+        return usage
+    if isinstance(usage, Mapping):
+        return TokenUsage.from_mapping(usage)
+    raise InvalidInputError(f"usage must be a TokenUsage or a mapping, got {type(usage).__name__}")
