@@ -24,6 +24,8 @@ from ..tiers.checkpoints import (
 from .views import Awaiting, Blocking, View, runs
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
     from .core import EngineCore
 
 __all__ = ["AsyncCheckpointsAPI", "CheckpointsAPI"]
@@ -42,8 +44,9 @@ class _Checkpoints(View):
     def config(self) -> CheckpointConfig:
         return self._tier.config
 
-    def _configured_tier(self, config: CheckpointConfig) -> CheckpointTier:
-        return CheckpointTier(config, self._core.config.namespace, self._core.clock)
+    def configured(self, config: CheckpointConfig) -> Self:
+        """A view with its own retention policy (``ttl``, ``keep_last``, tombstone grace) on the same store."""
+        return type(self)(self._core, CheckpointTier(config, self._core.config.namespace, self._core.clock))
 
     @runs
     def put(self, checkpoint: NewCheckpoint) -> Flow[bool]:
@@ -112,10 +115,6 @@ class _Checkpoints(View):
 class CheckpointsAPI(_Checkpoints, Blocking):
     """Blocking checkpoint operations (see :class:`_Checkpoints`)."""
 
-    def configured(self, config: CheckpointConfig) -> CheckpointsAPI:
-        """A view with its own retention policy (``ttl``, ``keep_last``, tombstone grace) on the same store."""
-        return CheckpointsAPI(self._core, self._configured_tier(config))
-
     @property
     def aio(self) -> AsyncCheckpointsAPI:
         """The awaitable twin, sharing this view's tier."""
@@ -125,9 +124,7 @@ class CheckpointsAPI(_Checkpoints, Blocking):
 class AsyncCheckpointsAPI(_Checkpoints, Awaiting):
     """Awaitable checkpoint operations; the same operations as :class:`CheckpointsAPI`."""
 
-    def configured(self, config: CheckpointConfig) -> AsyncCheckpointsAPI:
-        return AsyncCheckpointsAPI(self._core, self._configured_tier(config))
-
     @property
     def sync(self) -> CheckpointsAPI:
+        """The blocking twin, sharing this view's tier."""
         return CheckpointsAPI(self._core, self._tier)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy.typing as npt
 
@@ -24,9 +24,21 @@ from .core import EngineCore
 from .embedder_faults import EMBEDDER_FAULTS
 from .views import Awaiting, Blocking, View, mapped, runs
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 __all__ = ["AsyncEmbeddingsAPI", "EmbeddingsAPI"]
 
 VectorLike = Sequence[float] | npt.NDArray[Any]
+
+
+class EmbedOptions(TypedDict, total=False):
+    """The keyword options of ``embed`` (and of ``embed_documents`` / ``embed_query``, which set ``role``)."""
+
+    model: EmbeddingModel | None
+    role: str
+    space: str
+    ttl: float | None
 
 
 def _default_model(core: EngineCore, model: EmbeddingModel | None) -> EmbeddingModel:
@@ -118,10 +130,14 @@ class _Embeddings(View):
         """(vectors, bytes) stored in this namespace, expired ones included until purged."""
         return self._core.embeddings.usage()
 
-    def _embed_flow(
-        self, texts: Sequence[str], model: EmbeddingModel, role: str, space: str, ttl: float | None
-    ) -> Flow[Matrix]:
-        return self._core.embeddings.embed(texts, model, role=role, space=space, ttl=ttl)
+    def _embed_flow(self, texts: Sequence[str], options: EmbedOptions) -> tuple[EmbeddingModel, Flow[Matrix]]:
+        """The model ``embed`` uses and the tier flow it runs (unknown options raise ``TypeError`` here)."""
+        unknown = set(options) - set(EmbedOptions.__annotations__)
+        if unknown:
+            raise TypeError(f"embed() got unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+        model = _default_model(self._core, options.get("model"))
+        role, space, ttl = options.get("role", "document"), options.get("space", ""), options.get("ttl")
+        return model, self._core.embeddings.embed(texts, model, role=role, space=space, ttl=ttl)
 
 
 def _query_text(text: str) -> list[str]:
@@ -133,23 +149,17 @@ def _query_text(text: str) -> list[str]:
 class EmbeddingsAPI(_Embeddings, Blocking):
     """Blocking access to the embedding tier."""
 
-    def embed(
-        self,
-        texts: Sequence[str],
-        *,
-        model: EmbeddingModel | None = None,
-        role: str = "document",
-        space: str = "",
-        ttl: float | None = None,
-    ) -> Matrix:
+    def embed(self, texts: Sequence[str], **options: Unpack[EmbedOptions]) -> Matrix:
         """A (len(texts), dimension) float32 array in input order; only uncached distinct texts are computed.
 
-        Under ``fail_open``, vectors the model returned unusable (NaN, wrong dimension...) or a store written by
-        another embedder make this call return the model's own output, uncached (see ``embedder_faults.py``).
+        Options: ``model`` (default: the engine's embedder), ``role`` (``"document"`` or ``"query"``), ``space``,
+        ``ttl``. Under ``fail_open``, vectors the model returned unusable (NaN, wrong dimension...) or a store
+        written by another embedder make this call return the model's own output, uncached (see
+        ``embedder_faults.py``).
         """
-        resolved = _default_model(self._core, model)
+        resolved, flow = self._embed_flow(texts, options)
         try:
-            return self._core.run(self._embed_flow(texts, resolved, role, space, ttl))
+            return self._core.run(flow)
         except EMBEDDER_FAULTS as exc:
             return self._core.faults.passthrough(  # type: ignore[no-any-return]
                 exc, self._core.config.fail_open, list(texts), resolved.compute
@@ -165,18 +175,10 @@ class EmbeddingsAPI(_Embeddings, Blocking):
 class AsyncEmbeddingsAPI(_Embeddings, Awaiting):
     """Awaitable access to the embedding tier; the same operations as :class:`EmbeddingsAPI`."""
 
-    async def embed(
-        self,
-        texts: Sequence[str],
-        *,
-        model: EmbeddingModel | None = None,
-        role: str = "document",
-        space: str = "",
-        ttl: float | None = None,
-    ) -> Matrix:
-        resolved = _default_model(self._core, model)
+    async def embed(self, texts: Sequence[str], **options: Unpack[EmbedOptions]) -> Matrix:
+        resolved, flow = self._embed_flow(texts, options)
         try:
-            return await self._core.arun(self._embed_flow(texts, resolved, role, space, ttl))
+            return await self._core.arun(flow)
         except EMBEDDER_FAULTS as exc:
             output = getattr(exc, "output", None)
             if output is None and self._core.config.fail_open:  # a settings mismatch: ask the model itself
