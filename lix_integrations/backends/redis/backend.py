@@ -350,9 +350,12 @@ class RedisBackend(Backend):
             return record, [(self._with_pending_uses(op.namespace, rec), score) for rec, score in found]
         return result
 
-    def _defer_sync(self, op: Op) -> None:
+    def _defer_sync(self, op: Op) -> Any:
+        if not _queueable(op):
+            return self.execute(op.op)  # type: ignore[attr-defined]
         if self._defer(op):
             self._flush_sync()
+        return None
 
     def _flush_sync(self) -> None:
         if self._pending or self._touches:
@@ -570,6 +573,8 @@ class RedisBackend(Backend):
     # -- async (the same loops, awaited) -----------------------------------------------------------------------
 
     async def aexecute(self, op: Op) -> Any:
+        if isinstance(op, Deferred) and not _queueable(op):
+            return await self.aexecute(op.op)
         if isinstance(op, (Touch, Deferred)):
             if self._defer(op):
                 await self._flush_async()
@@ -902,6 +907,8 @@ class _Lockstep:
             type(op) in _IDEMPOTENT or isinstance(op, (Touch, Deferred)) for op in self._ops
         )
         for i, op in enumerate(self._ops):
+            if isinstance(op, Deferred) and not _queueable(op):
+                op = op.op  # a write this backend sends with the others rather than queueing it
             if isinstance(op, (Touch, Deferred)):
                 backend._defer(op)  # sent in this gather's first packet
                 self._flows.append(None)
@@ -1063,3 +1070,10 @@ async def _aread(conn: Any) -> Any:
         return await conn.read_response()
     except ResponseError as exc:
         return exc
+
+
+def _queueable(op: Op) -> bool:
+    """Whether the deferred-write queue can hold ``op``: uses and KV puts. Another deferred write (the delete of
+    an expired candidate a lookup found) is sent at once, as it was before lookups deferred it."""
+    inner = op.op if isinstance(op, Deferred) else op
+    return isinstance(inner, (Touch, KvPut))
