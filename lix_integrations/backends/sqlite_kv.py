@@ -56,12 +56,21 @@ _CHUNK = 400
 
 
 #: Keys starting with a prefix, compared byte for byte. LIKE would ignore ASCII case ("foo/" matched "FOO/");
-#: ``key >= ?`` lets the primary key narrow the range, ``substr`` (in characters, as Python counts) decides.
-_PREFIX = "key >= ? AND substr(key, 1, ?) = ?"
+#: ``key >= ? AND key < ?`` lets the primary key narrow the range from both ends (with only a lower bound a scan
+#: that finds nothing walked every later key of the table: a checkpoint read's scan of a prefix no key has read
+#: a whole thread, 2026-12-04), ``substr`` (in characters, as Python counts) decides.
+_PREFIX = "key >= ? AND key < ? AND substr(key, 1, ?) = ?"
+_ANY_ABOVE = "key >= ? AND substr(key, 1, ?) = ?"  # a prefix with no string above its keys ("", U+10FFFF...)
 
 
-def _prefix_params(prefix: str) -> list[Any]:
-    return [prefix, len(prefix), prefix]
+def _prefix(prefix: str) -> tuple[str, list[Any]]:
+    """The WHERE clause selecting keys that start with ``prefix``, and its parameters."""
+    stem = prefix.rstrip("\U0010ffff")
+    if not stem:
+        return _ANY_ABOVE, [prefix, len(prefix), prefix]
+    last = ord(stem[-1]) + 1  # UTF-8 byte order is code point order: this string is above every such key
+    above = stem[:-1] + chr(0xE000 if 0xD800 <= last < 0xE000 else last)
+    return _PREFIX, [prefix, above, len(prefix), prefix]
 
 
 class SQLiteKv:
@@ -116,11 +125,12 @@ class SQLiteKv:
 
     def scan(self, op: KvScan) -> list[tuple[str, bytes]]:
         column = "x''" if op.keys_only else "value"
+        clause, prefix_params = _prefix(op.prefix)
         sql = (
-            f"SELECT key, {column} FROM kv_records WHERE namespace = ? AND tbl = ? AND {_PREFIX} "
+            f"SELECT key, {column} FROM kv_records WHERE namespace = ? AND tbl = ? AND {clause} "
             "AND (expires_at IS NULL OR expires_at > ?)"
         )
-        params: list[Any] = [op.namespace, op.table, *_prefix_params(op.prefix), op.now]
+        params: list[Any] = [op.namespace, op.table, *prefix_params, op.now]
         if op.after is not None:
             sql += " AND key > ?"
             params.append(op.after)
@@ -218,11 +228,12 @@ class SQLiteKv:
                     params += [op.namespace, op.table, tag]
                 keys = [key for (key,) in conn.execute(sql, params) if key.startswith(op.prefix)]
             else:
+                clause, prefix_params = _prefix(op.prefix)
                 keys = [
                     key
                     for (key,) in conn.execute(
-                        f"SELECT key FROM kv_records WHERE namespace = ? AND tbl = ? AND {_PREFIX}",
-                        (op.namespace, op.table, *_prefix_params(op.prefix)),
+                        f"SELECT key FROM kv_records WHERE namespace = ? AND tbl = ? AND {clause}",
+                        (op.namespace, op.table, *prefix_params),
                     )
                 ]
             return self._delete_keys(conn, op.namespace, op.table, keys)
