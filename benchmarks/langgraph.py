@@ -17,7 +17,10 @@ is not). Per saver, on a fresh store:
 
 Peers: InMemorySaver (langgraph-checkpoint), SqliteSaver (langgraph-checkpoint-sqlite 3.1), RedisSaver
 (langgraph-checkpoint-redis 0.5, on Redis Stack with RedisJSON and the Query Engine, which it needs); lix on
-``memory://``, SQLite and plain Redis without modules. Servers are started by this script on free ports.
+``memory://``, SQLite and plain Redis without modules, with its defaults (a hot window of 50 checkpoints, older
+ones in the thread's compressed archive), and once more on SQLite without the archive. Servers are started by
+this script on free ports. The savers run interleaved (thread 0 on each saver, then thread 1, ...), so the load
+of a shared machine falls on all of them alike and the ratios of one run compare like with like.
 
     .venv/bin/python benchmarks/langgraph.py [--threads 50] [--turns 100] [--repeats 1] [--only NAME,...]
 """
@@ -98,20 +101,25 @@ class Timer:
             self.seconds[name], self.calls[name] = 0.0, 0
 
 
-def run_threads(saver: Any, threads: int, turns: int) -> tuple[float, float, float]:
-    """Medians over the threads of put/s, get_tuple/s and put_writes/s."""
-    timer = Timer(saver)
-    agent = build_agent(saver)
-    rates: dict[str, list[float]] = {"put": [], "get_tuple": [], "put_writes": []}
-    for t in range(threads):
-        config = {"configurable": {"thread_id": f"thread-{t}"}}
-        timer.reset()
-        for turn in range(turns):
-            agent.invoke({"messages": [HumanMessage(text(230, t * 100_000 + turn))]}, config)
-        for name in rates:
-            rates[name].append(timer.rate(name))
-        gc.collect()
-    return tuple(statistics.median(rates[n]) for n in ("put", "get_tuple", "put_writes"))  # type: ignore[return-value]
+@dataclass
+class Live:
+    """One saver under test during a repetition: its timer, its agent and the rates of each thread so far."""
+
+    subject: Subject
+    saver: Any
+    timer: Timer
+    agent: Any
+    rates: dict[str, list[float]]
+
+
+def run_thread(live: Live, t: int, turns: int) -> None:
+    """Thread ``t``'s conversation on one saver; its put/s, get_tuple/s and put_writes/s join the saver's rates."""
+    config = {"configurable": {"thread_id": f"thread-{t}"}}
+    live.timer.reset()
+    for turn in range(turns):
+        live.agent.invoke({"messages": [HumanMessage(text(230, t * 100_000 + turn))]}, config)
+    for name in live.rates:
+        live.rates[name].append(live.timer.rate(name))
 
 
 def cold_reads(saver: Any, threads: int) -> float:
@@ -232,6 +240,13 @@ def subjects(plain: RedisServer, stack: RedisServer) -> list[Subject]:
             lambda s: s.close(),
         ),
         Subject(
+            "lix SQLite, no archive",
+            lambda d, r: LixCheckpointSaver(f"sqlite:///{d / f'lixa-{r}.db'}", hot_window=None),
+            lambda s, d, r: LixCheckpointSaver(f"sqlite:///{d / f'lixa-{r}.db'}"),
+            lambda s, d, r: sqlite_size(d / f"lixa-{r}.db"),
+            lambda s: s.close(),
+        ),
+        Subject(
             "RedisSaver (Stack)",
             redis_peer,
             lambda s, d, r: RedisSaver(redis_url=stack.url),
@@ -248,31 +263,50 @@ def subjects(plain: RedisServer, stack: RedisServer) -> list[Subject]:
     ]
 
 
-def measure(subject: Subject, args: argparse.Namespace, workdir: Path, base: Callable[[], int]) -> Run:
-    runs: list[Run] = []
+def measure(
+    chosen: list[Subject], args: argparse.Namespace, workdir: Path, bases: dict[str, Any]
+) -> dict[str, Run]:
+    """Every saver runs the same threads, interleaved: thread 0 on each saver, then thread 1 on each, ... On a
+    shared machine the load then falls on all savers alike, so the ratios of one run compare like with like."""
+    runs: dict[str, list[Run]] = {subject.name: [] for subject in chosen}
     for r in range(args.repeats):
-        saver = subject.open(workdir, r)
-        saver._lix_base = base()
-        put, get, writes = run_threads(saver, args.threads, args.turns)
-        cold = subject.reopen(saver, workdir, r)
-        first = cold_reads(cold, args.threads)
-        if cold is not saver and subject.name in ("SqliteSaver", "lix SQLite", "lix Redis (plain)"):
-            subject.close(cold)  # the memory saver's twin shares its engine, closed with it below
-        size = subject.size(saver, workdir, r)
-        subject.close(saver)
-        runs.append(Run(put, get, first, writes, size))
-        print(
-            f"  {subject.name} #{r + 1}: put {put:,.0f}/s  get_tuple {get:,.0f}/s (first {first:,.0f}/s)  "
-            f"put_writes {writes:,.0f}/s  bytes {size:,}",
-            file=sys.stderr,
+        lives = []
+        for subject in chosen:
+            saver = subject.open(workdir, r)
+            saver._lix_base = bases[subject.name]()
+            timer = Timer(saver)
+            rates: dict[str, list[float]] = {"put": [], "get_tuple": [], "put_writes": []}
+            lives.append(Live(subject, saver, timer, build_agent(saver), rates))
+        for t in range(args.threads):
+            for live in lives:
+                run_thread(live, t, args.turns)
+            gc.collect()
+            print(f"  repeat {r + 1}: thread {t + 1}/{args.threads} done", file=sys.stderr)
+        for live in lives:
+            subject, saver = live.subject, live.saver
+            cold = subject.reopen(saver, workdir, r)
+            first = cold_reads(cold, args.threads)
+            if cold is not saver and subject.name.startswith(("SqliteSaver", "lix SQLite", "lix Redis")):
+                subject.close(cold)  # the memory saver's twin shares its engine, closed with it below
+            size = subject.size(saver, workdir, r)
+            subject.close(saver)
+            put, get, writes = (statistics.median(live.rates[n]) for n in ("put", "get_tuple", "put_writes"))
+            runs[subject.name].append(Run(put, get, first, writes, size))
+            print(
+                f"  {subject.name} #{r + 1}: put {put:,.0f}/s  get_tuple {get:,.0f}/s (first {first:,.0f}/s)  "
+                f"put_writes {writes:,.0f}/s  bytes {size:,}",
+                file=sys.stderr,
+            )
+    return {
+        name: Run(
+            statistics.median(x.put_per_s for x in done),
+            statistics.median(x.get_per_s for x in done),
+            statistics.median(x.first_get_per_s for x in done),
+            statistics.median(x.writes_per_s for x in done),
+            int(statistics.median(x.bytes for x in done)),
         )
-    return Run(
-        statistics.median(r.put_per_s for r in runs),
-        statistics.median(r.get_per_s for r in runs),
-        statistics.median(r.first_get_per_s for r in runs),
-        statistics.median(r.writes_per_s for r in runs),
-        int(statistics.median(r.bytes for r in runs)),
-    )
+        for name, done in runs.items()
+    }
 
 
 def main() -> None:
@@ -290,13 +324,12 @@ def main() -> None:
         f"workload: {args.turns} turns x {args.threads} threads, {args.repeats} repeat(s)\n", file=sys.stderr
     )
     with tempfile.TemporaryDirectory() as tmp, servers(Path(tmp)) as (plain, stack):
-        results: dict[str, Run] = {}
-        for subject in subjects(plain, stack):
-            if args.only and subject.name not in args.only.split(","):
-                continue
+        chosen = [s for s in subjects(plain, stack) if not args.only or s.name in args.only.split(",")]
+        bases: dict[str, Any] = {}
+        for subject in chosen:
             url = stack.url if "Stack" in subject.name else plain.url
-            base = (lambda u=url: redis_used(u)) if "Redis" in subject.name else (lambda: 0)
-            results[subject.name] = measure(subject, args, Path(tmp), base)
+            bases[subject.name] = (lambda u=url: redis_used(u)) if "Redis" in subject.name else (lambda: 0)
+        results = measure(chosen, args, Path(tmp), bases)
 
     print(
         f"| saver | put/s | get_tuple/s | first get_tuple/s | put_writes/s | "
@@ -312,6 +345,7 @@ def main() -> None:
     pairs = [
         ("lix memory://", "InMemorySaver"),
         ("lix SQLite", "SqliteSaver"),
+        ("lix SQLite, no archive", "SqliteSaver"),
         ("lix Redis (plain)", "RedisSaver (Stack)"),
     ]
     print("\n| lix vs peer | put | get_tuple | first get_tuple | put_writes | bytes (lix / peer) |")

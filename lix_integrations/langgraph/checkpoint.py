@@ -92,7 +92,7 @@ class LixCheckpointSaver(BaseCheckpointSaver[str]):
         refresh_on_read: bool = False,
         keep_last: int | None = None,
         tombstone_grace: float = 600.0,
-        hot_window: int | None = None,
+        hot_window: int | None = 50,
         serde: SerializerProtocol | None = None,
         **engine_options: Any,
     ) -> None:

@@ -57,15 +57,16 @@ class CheckpointConfig:
     ``ttl`` (seconds, ``None``: keep): a thread expires this long after its last put; ``refresh_on_read`` also
     counts reads as activity. ``keep_last``: newest checkpoints kept per thread namespace (``None``: all).
     ``tombstone_grace`` (seconds): how long a deleted thread refuses late writes; ``0`` disables tombstones.
-    ``hot_window``: newest checkpoints per thread namespace kept as plain records; older ones move into the
-    thread's compressed archive once there are twice as many (``None``: never).
+    ``hot_window``: newest checkpoints per thread namespace kept as plain records (50: about 12 turns of a
+    ``create_agent`` conversation); older ones move into the thread's compressed archive once there are twice
+    as many (``None``: never). Reads see no difference but the cost of a decompression for archived ones.
     """
 
     ttl: float | None = None
     refresh_on_read: bool = False
     keep_last: int | None = None
     tombstone_grace: float = 600.0
-    hot_window: int | None = None
+    hot_window: int | None = 50
 
     def __post_init__(self) -> None:
         _seconds("ttl", self.ttl, allow_none=True)
