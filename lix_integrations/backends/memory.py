@@ -33,7 +33,7 @@ from .base import Backend
 from .leases import MemoryLeases
 from .memory_kv import MemoryKv
 from .memory_lists import lists_for
-from .vector_index import IndexSet
+from .vector_index_set import IndexSet
 
 __all__ = ["MemoryBackend", "MemoryStore"]
 

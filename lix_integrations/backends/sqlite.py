@@ -1,9 +1,9 @@
 """The embedded default backend: one SQLite file in WAL mode, shared safely by threads and processes.
 
-Vectors are searched in process memory (:mod:`.vector_index`), built per partition on first use. To stay in step
-with other processes writing the same file, every insert and delete is also appended to ``semantic_log``; before
-a search, ``PRAGMA data_version`` tells (for the cost of one pragma) whether anyone else committed, and only then
-are the new log rows applied. A process that fell further behind than the pruned log simply rebuilds.
+Vector search lives in :mod:`.sqlite_vectors`: small partitions are scanned in memory, large ones are mapped from
+an index file beside the database, and a change log written in the same transactions as the entries keeps every
+process's view in step with the file. Reads never write: what a lookup would write (access times, deferred cache
+fills, the delete of an expired entry) is held for the next write transaction.
 
 Async callers go through one explicit ``asyncio.to_thread`` per operation: SQLite is blocking at heart and must
 never run on the event loop.
@@ -16,7 +16,9 @@ import hashlib
 import logging
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,7 +35,6 @@ from ..kernel.ops import (
     EvictOverflow,
     ExactGet,
     Gather,
-    KvPut,
     Op,
     PurgeExpired,
     ScanEntries,
@@ -47,7 +48,8 @@ from .leases import LEASE_SCHEMA, SQLiteLeases
 from .sqlite_errors import describe_open_error, describe_os_error
 from .sqlite_kv import KV_SCHEMA, SQLiteKv
 from .sqlite_lists import LISTS_SCHEMA, SQLiteLists
-from .vector_index import IndexSet, VectorIndex
+from .sqlite_tx import Transactions
+from .sqlite_vectors import SQLiteVectors
 
 __all__ = ["SQLiteBackend"]
 
@@ -57,12 +59,6 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 _BUSY_TIMEOUT_S = 10.0
-# Reads hold their writes (access times, deferred cache fills) for the next write transaction; past these
-# sizes a read writes them itself, if the write lock is free at that moment.
-_TOUCH_HOLD_MAX = 50_000
-_HELD_MAX = 4_096
-_LOG_KEEP = 200_000
-_LOG_PRUNE_EVERY = 5_000
 _MAX_IN_PARAMS = 500
 
 _SCHEMA = """
@@ -147,62 +143,6 @@ def _chunks(items: Sequence[_T], size: int = _MAX_IN_PARAMS) -> Iterable[Sequenc
         yield items[start : start + size]
 
 
-def _merged(held: list[Op]) -> list[Op]:
-    """Held cache fills of one KV table become one put (one ``executemany``): a batch of updates held one
-    prompt vector each."""
-    out: list[Op] = []
-    puts: dict[tuple[str, str], int] = {}
-    for op in held:
-        if isinstance(op, KvPut):
-            at = puts.get((op.namespace, op.table))
-            if at is not None:
-                prior = out[at]
-                assert isinstance(prior, KvPut)
-                out[at] = replace(prior, items=prior.items + op.items, now=max(prior.now, op.now))
-                continue
-            puts[(op.namespace, op.table)] = len(out)
-        out.append(op)
-    return out
-
-
-class _Transaction:
-    """``BEGIN IMMEDIATE`` … ``COMMIT``: takes the write lock up front so two writers never deadlock.
-
-    Re-entrant (a handler run inside another's transaction joins it), and the outermost one first writes what
-    reads left behind (deferred writes, access times; see :meth:`SQLiteBackend._write_held`), so a lookup never
-    takes the write lock itself: its writes ride along with the next write.
-    """
-
-    def __init__(self, backend: SQLiteBackend) -> None:
-        self._backend = backend
-
-    def __enter__(self) -> sqlite3.Connection:
-        backend = self._backend
-        conn = backend._conn
-        if backend._depth:
-            backend._depth += 1
-            return conn
-        conn.execute("BEGIN IMMEDIATE")
-        backend._depth = 1
-        try:
-            backend._write_held()
-        except BaseException:
-            backend._depth = 0
-            conn.execute("ROLLBACK")
-            raise
-        return conn
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        backend = self._backend
-        backend._depth -= 1
-        if backend._depth:
-            return
-        if exc_type is None:
-            backend._conn.execute("COMMIT")
-        else:
-            backend._conn.execute("ROLLBACK")
-
-
 class SQLiteBackend(Backend):
     """SQLite storage; every method is safe to call from any thread of any process sharing the file."""
 
@@ -212,33 +152,33 @@ class SQLiteBackend(Backend):
         self.url = f"sqlite:///{path}"
         self.shared = path != ":memory:"
         self._lock = threading.RLock()
-        self._depth = 0  # nesting of open write transactions (see _Transaction)
-        self._held: list[Op] = []  # deferred writes waiting for the next write transaction
-        self._pending_touch: dict[tuple[str, int], float] = {}
-        self._kv: SQLiteKv | None = None
         try:
             self._conn = sqlite3.connect(
                 path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as exc:
             raise BackendError(describe_open_error(path, exc)) from exc
+        self._kv: SQLiteKv | None = None
+        self._tx = Transactions(
+            self._conn,
+            path,
+            int(_BUSY_TIMEOUT_S * 1000),
+            run=lambda op: Backend.execute(self, op),
+            kv_touches=lambda: self._kv is not None and self._kv.has_touches(),
+            flush_kv_touches=self._flush_kv_touches,
+        )
         try:
             self._initialize()
         except sqlite3.Error as exc:
             message = describe_open_error(path, exc)  # before closing: the probe needs the same fd pressure
             self._conn.close()
             raise BackendError(message) from exc
-        self._indexes: dict[str, IndexSet] = {}
-        self._loaded: set[tuple[str, str]] = set()
-        self._last_seq = self._max_seq()
-        self._data_version = self._pragma_data_version()
-        self._own_seqs: set[int] = set()
-        self._log_writes = 0
+        self._vectors = SQLiteVectors(self._conn, path, self._stored_meta("store_id") or "")
         self._closed = False
         self._kv = kv = SQLiteKv(self._conn, self._write, hold_touches=True)
         self._handlers.update(
             {
-                Deferred: self._hold,
+                Deferred: lambda op: self._tx.hold(op.op),
                 Gather: self._gather,
                 EnsureSettings: self._ensure_settings,
                 ExactGet: self._exact_get,
@@ -270,7 +210,7 @@ class SQLiteBackend(Backend):
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
         schema = _SCHEMA + KV_SCHEMA + LISTS_SCHEMA + LEASE_SCHEMA
-        schema_digest = hashlib.sha256(schema.encode()).hexdigest()[:16]
+        schema_digest = hashlib.sha256((schema + "|store_id").encode()).hexdigest()[:16]
         if self._stored_meta("schema_digest") == schema_digest:
             # Every table is there already: opening a store reads, so it never waits for another writer.
             self._check_schema_version(self._stored_meta("schema_version"))
@@ -283,6 +223,8 @@ class SQLiteBackend(Backend):
             if stored is None:
                 conn.execute("INSERT INTO lix_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             self._check_schema_version(stored or str(SCHEMA_VERSION))
+            # Names this store in its vector index files, so a file copied from another store is never used.
+            conn.execute("INSERT OR IGNORE INTO lix_meta VALUES ('store_id', ?)", (uuid.uuid4().hex,))
             conn.execute("INSERT OR REPLACE INTO lix_meta VALUES ('schema_digest', ?)", (schema_digest,))
 
     def _stored_meta(self, key: str) -> str | None:
@@ -301,15 +243,8 @@ class SQLiteBackend(Backend):
                 f"reads version {SCHEMA_VERSION}"
             )
 
-    def _write(self) -> _Transaction:
-        return _Transaction(self)
-
-    def _max_seq(self) -> int:
-        row = self._conn.execute("SELECT max(seq) FROM semantic_log").fetchone()
-        return int(row[0] or 0)
-
-    def _pragma_data_version(self) -> int:
-        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._tx.write()
 
     # -- execution -------------------------------------------------------------------------------------------
 
@@ -318,7 +253,10 @@ class SQLiteBackend(Backend):
             if self._closed:
                 raise BackendError(f"SQLite store {self.path!r} is closed")
             try:
-                return super().execute(op)
+                result = super().execute(op)
+                if not self._tx.depth:
+                    self._vectors.maintain()  # index files for partitions that changed enough (after the commit)
+                return result
             except sqlite3.Error as exc:
                 raise BackendError(
                     f"SQLite store {self.path!r} failed during {type(op).__name__}: {exc}"
@@ -326,10 +264,6 @@ class SQLiteBackend(Backend):
 
     async def aexecute(self, op: Op) -> Any:
         return await asyncio.to_thread(self.execute, op)
-
-    def wait_for_index_builds(self, timeout: float | None = None) -> bool:
-        with self._lock:
-            return all(indexes.wait_for_builds(timeout) for indexes in self._indexes.values())
 
     def close(self) -> None:
         with self._lock:
@@ -341,6 +275,7 @@ class SQLiteBackend(Backend):
             except sqlite3.Error:
                 logger.warning("could not record recent cache use in %s at close", self.path, exc_info=True)
             self._closed = True
+            self._vectors.clear()
             self._conn.close()
 
     async def aclose(self) -> None:
@@ -368,23 +303,7 @@ class SQLiteBackend(Backend):
             rows = conn.execute("SELECT field, value FROM lix_settings WHERE namespace = ?", (op.namespace,))
             return {field: value for field, value in rows}
 
-    # -- the in-memory index and the change log ----------------------------------------------------------------
-
-    def _log(self, conn: sqlite3.Connection, namespace: str, changes: Sequence[tuple[str, int, int]]) -> None:
-        if not changes:
-            return
-        conn.executemany(
-            "INSERT INTO semantic_log (namespace, partition, entry_id, added) VALUES (?, ?, ?, ?)",
-            [(namespace, partition, entry_id, added) for partition, entry_id, added in changes],
-        )
-        last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
-        self._own_seqs.update(range(last - len(changes) + 1, last + 1))  # consecutive: the write lock is held
-        self._log_writes += len(changes)
-        if self._log_writes >= _LOG_PRUNE_EVERY:
-            self._log_writes = 0
-            conn.execute(
-                "DELETE FROM semantic_log WHERE seq <= (SELECT max(seq) FROM semantic_log) - ?", (_LOG_KEEP,)
-            )
+    # -- counts ----------------------------------------------------------------------------------------------
 
     def _adjust_count(self, conn: sqlite3.Connection, namespace: str, delta: int) -> None:
         if delta:
@@ -394,90 +313,10 @@ class SQLiteBackend(Backend):
                 (namespace, delta),
             )
 
-    def _index_set(self, namespace: str, dim: int) -> IndexSet:
-        indexes = self._indexes.get(namespace)
-        if indexes is None:
-            indexes = self._indexes[namespace] = IndexSet(dim)
-        return indexes
-
-    def _partition_index(self, namespace: str, partition: str) -> VectorIndex | None:
-        indexes = self._indexes.get(namespace)
-        return None if indexes is None else indexes.get(partition)
-
-    def _index_add(self, namespace: str, partition: str, entry_id: int, vector: np.ndarray) -> None:
-        if (namespace, partition) in self._loaded:
-            self._index_set(namespace, int(vector.shape[0])).get_or_create(partition).add(
-                [entry_id], vector.reshape(1, -1)
-            )
-
-    def _index_remove(self, namespace: str, partition: str, entry_ids: Sequence[int]) -> None:
-        if (namespace, partition) in self._loaded:
-            index = self._partition_index(namespace, partition)
-            if index is not None:
-                index.remove(entry_ids)
-
-    def _catch_up(self) -> None:
-        """Apply other processes' committed changes to the partitions this process has loaded."""
-        version = self._pragma_data_version()
-        if version == self._data_version:
-            # Nobody else committed: every log row after _last_seq is ours and already applied.
-            if self._own_seqs:
-                self._last_seq = max(self._last_seq, max(self._own_seqs))
-                self._own_seqs.clear()
-            return
-        self._data_version = version
-        rows = self._conn.execute(
-            "SELECT seq, namespace, partition, entry_id, added FROM semantic_log WHERE seq > ? ORDER BY seq",
-            (self._last_seq,),
-        ).fetchall()
-        if not rows:
-            return
-        if rows[0][0] > self._last_seq + 1:  # rows we never saw were pruned: rebuild lazily
-            logger.info("change log of %s was pruned past this process; rebuilding vector indexes", self.path)
-            self._indexes.clear()
-            self._loaded.clear()
-            self._own_seqs.clear()
-            self._last_seq = rows[-1][0]
-            return
-        additions: dict[int, tuple[str, str]] = {}
-        for seq, namespace, partition, entry_id, added in rows:
-            if seq in self._own_seqs:
-                self._own_seqs.discard(seq)
-                continue
-            if (namespace, partition) not in self._loaded:
-                continue
-            if added:
-                additions[entry_id] = (namespace, partition)
-            else:
-                additions.pop(entry_id, None)
-                self._index_remove(namespace, partition, [entry_id])
-        self._last_seq = rows[-1][0]
-        ids = list(additions)
-        for chunk in _chunks(ids):
-            marks = ",".join("?" * len(chunk))
-            for entry_id, blob in self._conn.execute(
-                f"SELECT id, vector FROM semantic_entries WHERE id IN ({marks}) AND vector IS NOT NULL", chunk
-            ):
-                namespace, partition = additions[entry_id]
-                self._index_add(namespace, partition, entry_id, np.frombuffer(blob, dtype=np.float32))
-
-    def _load_partition(self, namespace: str, partition: str) -> None:
-        rows = self._conn.execute(
-            "SELECT id, vector FROM semantic_entries WHERE namespace = ? AND partition = ? AND vector IS NOT NULL",
-            (namespace, partition),
-        ).fetchall()
-        self._loaded.add((namespace, partition))
-        if not rows:
-            return
-        matrix = np.vstack([np.frombuffer(blob, dtype=np.float32) for _, blob in rows])
-        self._index_set(namespace, int(matrix.shape[1])).get_or_create(partition).add(
-            [row[0] for row in rows], matrix
-        )
-
     # -- reads -----------------------------------------------------------------------------------------------
 
     def _with_pending_touch(self, namespace: str, record: SemanticRecord) -> SemanticRecord:
-        touched = self._pending_touch.get((namespace, record.id))
+        touched = self._tx.touched(namespace, record.id)
         if touched is not None and touched > record.accessed_at:
             return replace(record, accessed_at=touched)
         return record
@@ -490,13 +329,7 @@ class SQLiteBackend(Backend):
         return None if row is None else self._with_pending_touch(op.namespace, _record(row))
 
     def _vector_search(self, op: VectorSearch) -> list[tuple[SemanticRecord, float]]:
-        self._catch_up()
-        if (op.namespace, op.partition) not in self._loaded:
-            self._load_partition(op.namespace, op.partition)
-        index = self._partition_index(op.namespace, op.partition)
-        if index is None:
-            return []
-        hits = index.search(op.vector, op.k)
+        hits = self._vectors.search(op.namespace, op.partition, op.vector, op.k)
         if not hits:
             return []
         marks = ",".join("?" * len(hits))
@@ -537,15 +370,15 @@ class SQLiteBackend(Backend):
         ids = [entry_id for entry_id, _ in rows]
         for chunk in _chunks(ids):
             conn.execute(f"DELETE FROM semantic_entries WHERE id IN ({','.join('?' * len(chunk))})", chunk)
-        self._log(conn, namespace, [(partition, entry_id, 0) for entry_id, partition in rows])
+        self._vectors.log(conn, namespace, [(partition, entry_id, 0) for entry_id, partition in rows])
         self._adjust_count(conn, namespace, -len(rows))
         self._forget_rows(namespace, rows)
         return len(rows)
 
     def _forget_rows(self, namespace: str, rows: Sequence[tuple[int, str]]) -> None:
         for entry_id, partition in rows:
-            self._pending_touch.pop((namespace, entry_id), None)
-            self._index_remove(namespace, partition, [entry_id])
+            self._tx.forget(namespace, entry_id)
+            self._vectors.removed(namespace, partition, [entry_id])
 
     def _upsert(self, op: Upsert) -> int:
         return self._upsert_many(op.namespace, [op.record])[0]
@@ -601,62 +434,20 @@ class SQLiteBackend(Backend):
             ids = list(range(first, first + len(rows)))
             self._forget_rows(namespace, old)
             changes = [(p, i, 0) for i, p in old] + [(rec.partition, i, 1) for rec, i in zip(kept, ids)]
-            self._log(conn, namespace, changes)
+            self._vectors.log(conn, namespace, changes)
             self._adjust_count(conn, namespace, len(rows) - len(old))
         for rec, entry_id in zip(kept, ids):
             if rec.vector is not None:
-                self._index_add(namespace, rec.partition, entry_id, np.asarray(rec.vector, dtype=np.float32))
+                self._vectors.added(namespace, rec.partition, entry_id, rec.vector)
         by_key = dict(zip(keys, ids))
         return [by_key[rec.exact_key] for rec in records]
 
+    def _flush_kv_touches(self) -> None:
+        if self._kv is not None:
+            self._kv.flush_touches(force=True)
+
     def _touch(self, op: Touch) -> None:
-        for entry_id in op.ids:
-            self._pending_touch[(op.namespace, entry_id)] = op.now
-        if len(self._pending_touch) >= _TOUCH_HOLD_MAX:
-            self._write_held_now()
-
-    def _hold(self, op: Deferred) -> None:
-        """Keep a deferred write (a cache fill nobody waits for) for the next write transaction."""
-        self._held.append(op.op)
-        if len(self._held) >= _HELD_MAX:
-            self._write_held_now()
-
-    def _write_held_now(self) -> None:
-        """Write what reads held back when nothing else wrote for long, but only if the write lock is free now:
-        a reader never waits for it (the buffers then keep growing until a write or ``close`` takes them)."""
-        self._conn.execute("PRAGMA busy_timeout=0")
-        try:
-            with self._write():
-                pass
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-        finally:
-            self._conn.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
-
-    def _write_held(self) -> None:
-        """Inside a new write transaction: the held deferred writes and buffered access times, in a savepoint
-        so a failed cache fill is logged and dropped without undoing the write that carries it."""
-        held, self._held = self._held, []
-        touches, self._pending_touch = self._pending_touch, {}
-        if not held and not touches and (self._kv is None or not self._kv.has_touches()):
-            return
-        self._conn.execute("SAVEPOINT lix_held")
-        try:
-            for op in _merged(held):
-                super().execute(op)
-            if touches:
-                self._conn.executemany(
-                    "UPDATE semantic_entries SET accessed_at = max(accessed_at, ?) WHERE id = ?",
-                    [(now, entry_id) for (_, entry_id), now in touches.items()],
-                )
-            if self._kv is not None:
-                self._kv.flush_touches(force=True)
-            self._conn.execute("RELEASE lix_held")
-        except sqlite3.Error:
-            self._conn.execute("ROLLBACK TO lix_held")
-            self._conn.execute("RELEASE lix_held")
-            logger.warning("could not write deferred cache fills to %s; dropped", self.path, exc_info=True)
+        self._tx.touch(op.namespace, op.ids, op.now)
 
     def _delete_ids(self, op: DeleteIds) -> int:
         ids = list(op.ids)

@@ -10,7 +10,6 @@ and 6-10 ms at 100k rows of 384 float32) and would break the lookup budget of 0.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -18,12 +17,13 @@ import hnswlib
 import numpy as np
 import numpy.typing as npt
 
+from .vector_build import PendingBuild, build_graph
+
 __all__ = [
     "DEFAULT_BACKGROUND_BUILD_MIN",
     "DEFAULT_EXACT_THRESHOLD",
     "DEFAULT_HNSW",
     "HnswConfig",
-    "IndexSet",
     "VectorIndex",
 ]
 
@@ -82,47 +82,6 @@ DEFAULT_EXACT_THRESHOLD = 2048
 DEFAULT_BACKGROUND_BUILD_MIN = 4096
 
 
-class _PendingBuild:
-    """A graph being built on another thread from a snapshot, plus the changes made since the snapshot.
-
-    The thread touches only its own hnswlib index and its private copy of the vectors, so the index's
-    "callers hold the lock" contract still holds; the result is adopted by the next call that holds the lock.
-    """
-
-    def __init__(self, ids: list[int], vecs: F32Array, dim: int, cfg: HnswConfig, threads: int) -> None:
-        self.ids = ids
-        self.journal: list[tuple[bool, list[int], F32Array | None]] = []
-        self.graph: hnswlib.Index | None = None
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run, args=(vecs, dim, cfg, threads), name="lix-hnsw-build", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, vecs: F32Array, dim: int, cfg: HnswConfig, threads: int) -> None:
-        try:
-            count = len(self.ids)
-            graph = hnswlib.Index(space="ip", dim=dim)
-            graph.init_index(
-                max_elements=max(count + count // 2, _INITIAL_ROWS),
-                M=cfg.m,
-                ef_construction=cfg.ef_construction,
-                allow_replace_deleted=True,
-            )
-            graph.set_ef(cfg.ef_search)
-            graph.add_items(vecs, np.arange(count, dtype=np.uint64), num_threads=threads)
-            self.graph = graph
-        except BaseException as exc:  # reported by the adopting call; the exact scan keeps working
-            self.error = exc
-
-    def done(self) -> bool:
-        return not self._thread.is_alive()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        self._thread.join(timeout)
-        return self.done()
-
-
 def _check_ids(ids: Sequence[int]) -> list[int]:
     """Reject ids that could not survive the round trip through int64 rows and uint64 labels."""
     out = [int(i) for i in ids]
@@ -164,7 +123,7 @@ class VectorIndex:
         if dim <= 0:
             raise ValueError(f"dim must be positive, got {dim}")
         self._background_build_min = background_build_min
-        self._building: _PendingBuild | None = None
+        self._building: PendingBuild | None = None
         if exact_threshold < 0:
             raise ValueError(f"exact_threshold must be >= 0, got {exact_threshold}")
         self._dim = dim
@@ -203,6 +162,14 @@ class VectorIndex:
             return id in self._label_of_id
         return id in self._row_of_id
 
+    def items(self) -> tuple[npt.NDArray[np.int64], F32Array]:
+        """Copies of every live ``(ids, vectors)``, e.g. to write them to an index file."""
+        self._adopt_build()
+        if self._graph is not None:
+            ids, vecs = self._live_items()
+            return np.asarray(ids, dtype=np.int64), vecs
+        return self._row_ids[: self._n].copy(), self._vecs[: self._n].copy()
+
     # ------------------------------------------------------------------ add
 
     def add(self, ids: Sequence[int], vectors: np.ndarray) -> None:
@@ -239,7 +206,7 @@ class VectorIndex:
                 return
             if self._n + new_count >= self._background_build_min:
                 self._add_exact(id_list, vecs)
-                self._building = _PendingBuild(
+                self._building = PendingBuild(
                     self._row_ids[: self._n].tolist(),
                     self._vecs[: self._n].copy(),
                     self._dim,
@@ -339,17 +306,7 @@ class VectorIndex:
         if count <= self._exact_threshold // 2:
             self._add_exact(ids, vecs)
             return
-        cfg = self._hnsw_config
-        graph = hnswlib.Index(space="ip", dim=self._dim)
-        graph.init_index(
-            max_elements=max(count + count // 2, _INITIAL_ROWS),
-            M=cfg.m,
-            ef_construction=cfg.ef_construction,
-            allow_replace_deleted=True,
-        )
-        graph.set_ef(cfg.ef_search)
-        graph.add_items(vecs, np.arange(count, dtype=np.uint64), num_threads=self._add_threads(count))
-        self._graph = graph
+        self._graph = build_graph(vecs, self._dim, self._hnsw_config, self._add_threads(count))
         self._label_of_id = dict(zip(ids, range(count), strict=True))
         self._id_of_label = dict(zip(range(count), ids, strict=True))
         self._next_label = count
@@ -520,66 +477,3 @@ class VectorIndex:
         scores = vecs @ query
         top = np.argsort(-scores, kind="stable")[:k]
         return [(ids[t], float(scores[t])) for t in top.tolist()]
-
-
-class IndexSet:
-    """One VectorIndex per partition key (str), created on demand.
-
-    Partitions keep unrelated cache namespaces (models, prompts, tenants) from ever matching
-    each other, and a per-partition index makes dropping a namespace O(1). Not thread-safe,
-    for the same reason as :class:`VectorIndex`.
-    """
-
-    def __init__(
-        self,
-        dim: int,
-        *,
-        exact_threshold: int = DEFAULT_EXACT_THRESHOLD,
-        hnsw: HnswConfig = DEFAULT_HNSW,
-        background_build_min: int = DEFAULT_BACKGROUND_BUILD_MIN,
-    ) -> None:
-        if dim <= 0:
-            raise ValueError(f"dim must be positive, got {dim}")
-        self._dim = dim
-        self._exact_threshold = exact_threshold
-        self._hnsw = hnsw
-        self._background_build_min = background_build_min
-        self._indexes: dict[str, VectorIndex] = {}
-
-    @property
-    def dim(self) -> int:
-        """Dimension shared by all partitions, since they are fed by one embedder."""
-        return self._dim
-
-    def get(self, partition: str) -> VectorIndex | None:
-        """Return the partition's index without creating one, so lookups in unknown partitions stay free."""
-        return self._indexes.get(partition)
-
-    def get_or_create(self, partition: str) -> VectorIndex:
-        """Return the partition's index, creating an empty one for the first write."""
-        index = self._indexes.get(partition)
-        if index is None:
-            index = VectorIndex(
-                self._dim,
-                exact_threshold=self._exact_threshold,
-                hnsw=self._hnsw,
-                background_build_min=self._background_build_min,
-            )
-            self._indexes[partition] = index
-        return index
-
-    def drop(self, partition: str) -> None:
-        """Forget a partition and free its memory; unknown partitions are ignored."""
-        self._indexes.pop(partition, None)
-
-    def clear(self) -> None:
-        """Forget every partition, e.g. when the whole cache is cleared."""
-        self._indexes.clear()
-
-    def wait_for_builds(self, timeout: float | None = None) -> bool:
-        """Finish every background graph build (see :meth:`VectorIndex.wait_for_build`); True when none is left."""
-        return all(index.wait_for_build(timeout) for index in self._indexes.values())
-
-    def partitions(self) -> list[str]:
-        """Names of the partitions that have an index, in creation order."""
-        return list(self._indexes)

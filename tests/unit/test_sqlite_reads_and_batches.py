@@ -17,7 +17,8 @@ from lix_integrations import AsyncEngine, Engine
 from lix_integrations.testing import FakeClock, FakeEmbedder
 
 LLM = "[('model', 'm')]"
-_WRITES = ("BEGIN", "INSERT", "UPDATE", "DELETE", "SAVEPOINT", "REPLACE", "COMMIT")
+# A read may open a deferred transaction (one consistent snapshot); a writer's starts with BEGIN IMMEDIATE.
+_WRITES = ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE", "INSERT", "UPDATE", "DELETE", "SAVEPOINT", "REPLACE")
 
 
 def _engine(path: Path, embedder: FakeEmbedder, clock: FakeClock, **options: object) -> Engine:

@@ -8,9 +8,9 @@ import pytest
 from lix_integrations.backends.vector_index import (
     DEFAULT_EXACT_THRESHOLD,
     HnswConfig,
-    IndexSet,
     VectorIndex,
 )
+from lix_integrations.backends.vector_index_set import IndexSet
 
 DIM = 32
 

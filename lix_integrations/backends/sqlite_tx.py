@@ -1,0 +1,165 @@
+"""The SQLite backend's write transactions, and the writes reads hold back for them.
+
+A lookup must never take the write lock (issue 19): another process holding it would make every reader wait, for
+work nobody waits for. So what a read would write (an entry's access time for LRU eviction, a deferred cache fill
+such as a prompt vector, the delete of an expired entry met by a lookup) is held here and written at the start of
+the next write transaction, in a savepoint: a failed fill is logged and dropped, never undoing the write that
+carries it. A process that only reads writes them at ``close``, or when they pile up, and then only if the lock is
+free at that instant.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from ..kernel.ops import KvPut, Op
+
+__all__ = ["Transactions"]
+
+logger = logging.getLogger(__name__)
+
+# Past these sizes a read writes what is held itself, if the write lock is free at that moment.
+_TOUCH_HOLD_MAX = 50_000
+_HELD_MAX = 4_096
+
+
+def _merged(held: list[Op]) -> list[Op]:
+    """Held cache fills of one KV table become one put (one ``executemany``): a batch of updates holds one
+    prompt vector each."""
+    out: list[Op] = []
+    puts: dict[tuple[str, str], int] = {}
+    for op in held:
+        if isinstance(op, KvPut):
+            at = puts.get((op.namespace, op.table))
+            if at is not None:
+                prior = out[at]
+                assert isinstance(prior, KvPut)
+                out[at] = replace(prior, items=prior.items + op.items, now=max(prior.now, op.now))
+                continue
+            puts[(op.namespace, op.table)] = len(out)
+        out.append(op)
+    return out
+
+
+class Transactions:
+    """Write transactions on one connection (re-entrant) and the held writes they carry.
+
+    ``run`` carries out a held operation inside the open transaction; ``flush_kv_touches`` writes the KV
+    records' held access times. The backend's lock is held around every call.
+    """
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: str,
+        busy_ms: int,
+        run: Callable[[Op], Any],
+        kv_touches: Callable[[], bool],
+        flush_kv_touches: Callable[[], None],
+    ) -> None:
+        self._conn = conn
+        self._path = path
+        self._busy_ms = busy_ms
+        self._run = run
+        self._kv_touches = kv_touches
+        self._flush_kv_touches = flush_kv_touches
+        self.depth = 0
+        self._ops: list[Op] = []
+        self._touches: dict[tuple[str, int], float] = {}
+
+    def write(self) -> _Transaction:
+        return _Transaction(self)
+
+    # -- what reads hold ---------------------------------------------------------------------------------------
+
+    def hold(self, op: Op) -> None:
+        """Keep a deferred write (a cache fill nobody waits for) for the next write transaction."""
+        self._ops.append(op)
+        if len(self._ops) >= _HELD_MAX:
+            self.write_if_free()
+
+    def touch(self, namespace: str, ids: tuple[int, ...], now: float) -> None:
+        for entry_id in ids:
+            self._touches[(namespace, entry_id)] = now
+        if len(self._touches) >= _TOUCH_HOLD_MAX:
+            self.write_if_free()
+
+    def touched(self, namespace: str, entry_id: int) -> float | None:
+        """The held access time of an entry, so reads report it before it is written."""
+        return self._touches.get((namespace, entry_id))
+
+    def forget(self, namespace: str, entry_id: int) -> None:
+        self._touches.pop((namespace, entry_id), None)
+
+    def write_if_free(self) -> None:
+        """Write what is held, but only if the write lock is free now: a reader never waits for it (what is held
+        then keeps growing until a write or ``close`` takes it)."""
+        self._conn.execute("PRAGMA busy_timeout=0")
+        try:
+            with self.write():
+                pass
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        finally:
+            self._conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+
+    def _write_held(self) -> None:
+        ops, self._ops = self._ops, []
+        touches, self._touches = self._touches, {}
+        if not ops and not touches and not self._kv_touches():
+            return
+        conn = self._conn
+        conn.execute("SAVEPOINT lix_held")
+        try:
+            for op in _merged(ops):
+                self._run(op)
+            if touches:
+                conn.executemany(
+                    "UPDATE semantic_entries SET accessed_at = max(accessed_at, ?) WHERE id = ?",
+                    [(now, entry_id) for (_, entry_id), now in touches.items()],
+                )
+            self._flush_kv_touches()
+            conn.execute("RELEASE lix_held")
+        except sqlite3.Error:
+            conn.execute("ROLLBACK TO lix_held")
+            conn.execute("RELEASE lix_held")
+            logger.warning("could not write held cache writes to %s; dropped", self._path, exc_info=True)
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``: takes the write lock up front so two writers never deadlock.
+
+    Re-entrant (a handler run inside another's transaction joins it); the outermost one first writes what reads
+    held back.
+    """
+
+    def __init__(self, owner: Transactions) -> None:
+        self._owner = owner
+
+    def __enter__(self) -> sqlite3.Connection:
+        owner = self._owner
+        conn = owner._conn
+        if owner.depth:
+            owner.depth += 1
+            return conn
+        conn.execute("BEGIN IMMEDIATE")
+        owner.depth = 1
+        try:
+            owner._write_held()
+        except BaseException:
+            owner.depth = 0
+            conn.execute("ROLLBACK")
+            raise
+        return conn
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        owner = self._owner
+        owner.depth -= 1
+        if owner.depth:
+            return
+        owner._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
