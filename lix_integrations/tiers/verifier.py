@@ -7,10 +7,13 @@ on, the tier retrieves the nearest few entries of the partition above a *lower* 
 (prompt, candidate prompt) pair with the verifier, and serves the best candidate whose score passes the
 verifier's own threshold. Exact hits and lookups whose search finds nothing above the floor never reach it.
 
-The bundled verifier (``minilm-head-v1``) is a small neural head over what the engine already has: the two
-MiniLM vectors (their product and difference, which carry more than their cosine) and a few lexical signals the
-mean-pooled vectors blur (numbers, negations, question words, word order). It runs in microseconds with numpy;
-``training/verifier.py`` reproduces it from data in the repository and its model card sits next to it.
+The bundled verifier (``minilm-cross-v1``, :mod:`.cross_encoder`) is a cross-encoder: the first layers of the
+all-MiniLM-L6-v2 model the default embedder already runs, fine-tuned to read both prompts as one sequence, so it
+sees which words differ and in which order. Its weights ship inside the package (what fine-tuning changed, in
+float16); torch loads them at the first candidate, never for engines whose lookups are exact or find nothing near.
+``training/cross_encoder.py`` reproduces it from data in the repository; its model card is training/MODEL_CARD.md.
+A lighter head over the MiniLM vectors and lexical features (:class:`HeadVerifier`, ``training/verifier.py``) was
+measured first and not shipped: it missed the bar (training/MODEL_CARD.md).
 
 Any callable ``(prompt, candidate_prompt) -> float`` can be a verifier instead, with its own threshold.
 """
@@ -23,6 +26,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +49,11 @@ __all__ = [
 ]
 
 #: The bundled verifier "auto" picks for the default local embedder (all-MiniLM-L6-v2).
-DEFAULT_VERIFIER = "minilm-head-v1"
-_MODELS = Path(__file__).resolve().parent.parent / "models"
-#: Bundled verifiers by name: the embedder whose vectors each was trained on, and its weights file.
-BUNDLED_VERIFIERS: dict[str, tuple[str, str]] = {}
+DEFAULT_VERIFIER = "minilm-cross-v1"
+#: Bundled verifiers by name: the embedder they go with, their weights file in ``lix_integrations/models`` and
+#: their kind ("cross-encoder": :class:`~.cross_encoder.CrossEncoderVerifier`; "head": :class:`HeadVerifier`).
+#: Empty: no trained verifier has met the bar for shipping yet (training/MODEL_CARD.md), so "auto" is cosine alone.
+BUNDLED_VERIFIERS: dict[str, tuple[str, str, str]] = {}
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -104,7 +109,7 @@ class CallableVerifier(Verifier):
                 "verifier must be a plain callable (prompt, candidate_prompt) -> float, not async"
             )
         self._fn = fn
-        self.threshold = _check_score_threshold(threshold)
+        self.threshold = check_score_threshold(threshold)
         self.name = name or str(getattr(fn, "__qualname__", type(fn).__qualname__))
 
     def score(
@@ -132,8 +137,8 @@ class HeadVerifier(Verifier):
     needs_vectors = True
     blocking = False  # ~0.1 ms of numpy: cheaper than a thread hop
 
-    def __init__(self, path: str | Path, *, name: str, threshold: float | None = None) -> None:
-        with np.load(path, allow_pickle=False) as data:
+    def __init__(self, path: str | Path | Any, *, name: str, threshold: float | None = None) -> None:
+        with np.load(path if isinstance(path, (str, Path)) else path.open("rb"), allow_pickle=False) as data:
             self._layers = [
                 (np.asarray(data[f"w{i}"], dtype=np.float32), np.asarray(data[f"b{i}"], dtype=np.float32))
                 for i in (1, 2, 3)
@@ -146,7 +151,7 @@ class HeadVerifier(Verifier):
         self.idf: Idf = {str(w): float(x) for w, x in zip(words.tolist(), weights.tolist(), strict=True)}
         self.name = name
         self.meta: dict[str, Any] = meta
-        self.threshold = float(meta["threshold"]) if threshold is None else _check_score_threshold(threshold)
+        self.threshold = float(meta["threshold"]) if threshold is None else check_score_threshold(threshold)
         self.floor = float(meta["floor"])
 
     def score(
@@ -175,35 +180,41 @@ class HeadVerifier(Verifier):
         return result
 
 
-def _check_score_threshold(value: object) -> float:
+def check_score_threshold(value: object) -> float:
+    """``value`` as a float, or a ConfigError naming it (a bool, NaN or non-number is no threshold)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
         raise ConfigError(f"verifier_threshold must be a number, got {value!r}")
     return float(value)
 
 
 @functools.cache
-def load_bundled(name: str) -> HeadVerifier:
-    """A bundled verifier by name, loaded once per process (the file is read from inside the package)."""
+def load_bundled(name: str) -> Verifier:
+    """A bundled verifier by name, made once per process (its file is read from inside the package; a
+    cross-encoder's weights only at its first score)."""
     try:
-        _, filename = BUNDLED_VERIFIERS[name]
+        _, filename, kind = BUNDLED_VERIFIERS[name]
     except KeyError:
         known = ", ".join(sorted(BUNDLED_VERIFIERS))
         raise ConfigError(
             f"verifier must be 'auto', 'off', a callable or a bundled verifier ({known}), got {name!r}"
         ) from None
-    path = _MODELS / filename
-    if not path.is_file():
+    resource = resources.files("lix_integrations") / "models" / filename
+    if not resource.is_file():
         raise ConfigError(
-            f"bundled verifier {name} is missing its weights file {path} (a broken installation)"
+            f"bundled verifier {name} is missing its weights file models/{filename} (a broken installation)"
         )
-    return HeadVerifier(path, name=name)
+    if kind == "cross-encoder":
+        from .cross_encoder import CrossEncoderVerifier
+
+        return CrossEncoderVerifier(resource, name=name)
+    return HeadVerifier(resource, name=name)
 
 
 def resolve_verifier(option: object, embedder_name: str, threshold: float | None = None) -> Verifier | None:
     """The verifier an engine runs: ``"auto"`` (the bundled one made for the embedder, else none), ``"off"``,
     a bundled verifier's name (refused for another embedder's vectors), a :class:`Verifier` or a callable."""
     if option is None or option == "auto":
-        for name, (embedder, _) in BUNDLED_VERIFIERS.items():
+        for name, (embedder, _, _) in BUNDLED_VERIFIERS.items():
             if embedder == embedder_name:
                 return _with_threshold(load_bundled(name), threshold)
         return None
@@ -234,7 +245,7 @@ def _with_threshold(verifier: Verifier, threshold: float | None) -> Verifier:
     import copy
 
     changed = copy.copy(verifier)
-    changed.threshold = _check_score_threshold(threshold)
+    changed.threshold = check_score_threshold(threshold)
     return changed
 
 
