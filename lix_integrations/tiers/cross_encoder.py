@@ -140,7 +140,8 @@ def build_model(layers: int, dropout: float = 0.1) -> torch.nn.Module:
             attend = mask[:, None, None, :].bool()
             for layer in self.layers:
                 x = layer(x, attend)
-            return x
+            states: torch.Tensor = x
+            return states
 
         def forward(self, ids: torch.Tensor, types: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
             x = self.hidden(ids, types, mask)
