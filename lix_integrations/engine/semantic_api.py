@@ -6,12 +6,13 @@ failure or an embedder fault makes them a miss (``None``); the inspection calls 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..calibration_apply import set_threshold_flow
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, InvalidPromptError
 from ..kernel.counters import ShadowReport, TokenUsage
 from ..kernel.flows import Flow
 from ..kernel.keys import digest
@@ -24,7 +25,15 @@ if TYPE_CHECKING:
     from ..tiers.semantic import PreparedQuery
     from .core import EngineCore
 
-__all__ = ["AsyncSemanticAPI", "SemanticAPI", "SemanticEntry"]
+__all__ = ["AsyncSemanticAPI", "OnInvalidPrompt", "SemanticAPI", "SemanticEntry"]
+
+logger = logging.getLogger(__name__)
+
+#: What a refused prompt (empty, not a string, over ``max_prompt_bytes``) does: raise
+#: :class:`~lix_integrations.errors.InvalidPromptError`, or count as a miss (lookup) / not be stored (update),
+#: logged as a WARNING. Framework caches ask for ``"miss"``: a cache must never fail a call that would have
+#: succeeded without it.
+OnInvalidPrompt = Literal["raise", "miss"]
 
 
 #: ``update_many``'s items, ``(prompt, llm_string, payload)`` each, its TTL and its result (an id per item).
@@ -59,6 +68,26 @@ class _Semantic(View):
     def _query(self, prompt: str, llm_string: str, context: str, scope: str | None) -> PreparedQuery:
         return self._core.semantic.prepare(prompt, llm_string, context=context, scope=resolve_scope(scope))
 
+    def _accepted(
+        self,
+        prompt: str,
+        llm_string: str,
+        context: str,
+        scope: str | None,
+        on_invalid: OnInvalidPrompt,
+        what: str,
+    ) -> PreparedQuery | None:
+        """The prepared query, or ``None`` for a refused prompt under ``on_invalid="miss"`` (logged)."""
+        if on_invalid not in ("raise", "miss"):
+            raise InvalidInputError(f"on_invalid_prompt must be 'raise' or 'miss', got {on_invalid!r}")
+        try:
+            return self._query(prompt, llm_string, context, scope)
+        except InvalidPromptError as exc:
+            if on_invalid == "raise":
+                raise
+            logger.warning("%s: %s", what, exc)
+            return None
+
     @runs_cache(_none)
     def lookup(
         self,
@@ -70,16 +99,28 @@ class _Semantic(View):
         threshold: float | None = None,
         coalesce: bool = False,
         alive: Callable[[], bool] | None = None,
-    ) -> Flow[SemanticHit | None]:
+        decode: Callable[[str], Any] | None = None,
+        on_invalid_prompt: OnInvalidPrompt = "raise",
+    ) -> Flow[SemanticHit | None] | Done[SemanticHit | None]:
         """The cached answer, or ``None``. With ``coalesce``, a miss of a prompt an identical call is already
         filling waits for that call (see :mod:`~lix_integrations.tiers.coalesce`); a ``None`` then makes the
         caller responsible for ``update`` (after a successful LLM call) or ``abandon`` (after a failed one).
         ``alive`` tells waiters whether this caller's LLM call is still running, for callers that cannot
-        report a failure themselves."""
-        query = self._query(prompt, llm_string, context, scope)
+        report a failure themselves.
+
+        ``decode`` turns a hit's payload into the caller's answer (``hit.value``); a payload it cannot decode
+        (it raises) is deleted, or it would keep winning for every paraphrase, and the lookup is a logged miss.
+        ``on_invalid_prompt``: see :data:`OnInvalidPrompt`."""
+        query = self._accepted(
+            prompt, llm_string, context, scope, on_invalid_prompt, "prompt not looked up in the cache"
+        )
+        if query is None:
+            return Done(None)
         if coalesce:
-            return self._core.coalescer.lookup(query, threshold=threshold, alive=alive)  # type: ignore[no-any-return]
-        return self._core.semantic.lookup(query, threshold=threshold)  # type: ignore[no-any-return]
+            flow = self._core.coalescer.lookup(query, threshold=threshold, alive=alive)
+        else:
+            flow = self._core.semantic.lookup(query, threshold=threshold)
+        return flow if decode is None else _decoded(self._core.config.namespace, flow, decode)
 
     @runs_cache(_none)
     def update(
@@ -92,9 +133,13 @@ class _Semantic(View):
         scope: str | None = None,
         ttl: float | None = None,
         usage: TokenUsage | Mapping[str, Any] | None = None,
-    ) -> Flow[int | None]:
-        """Store ``payload``; ``usage`` (tokens it cost, see :class:`TokenUsage`) lets hits count savings."""
-        query = self._query(prompt, llm_string, context, scope)
+        on_invalid_prompt: OnInvalidPrompt = "raise",
+    ) -> Flow[int | None] | Done[int | None]:
+        """Store ``payload``; ``usage`` (tokens it cost, see :class:`TokenUsage`) lets hits count savings.
+        ``on_invalid_prompt``: see :data:`OnInvalidPrompt` (``"miss"``: nothing is stored, ``None``)."""
+        query = self._accepted(prompt, llm_string, context, scope, on_invalid_prompt, "answer not cached")
+        if query is None:
+            return Done(None)
         tier = self._core.semantic
         return _filling(self._core, query, lambda: tier.update(query, payload, ttl=ttl, usage=_usage(usage)))
 
@@ -179,6 +224,23 @@ class SemanticAPI(_Semantic, Blocking):
 
 class AsyncSemanticAPI(_Semantic, Awaiting):
     """Awaitable access to the semantic tier; the same operations as :class:`SemanticAPI`."""
+
+
+def _decoded(
+    namespace: str, flow: Flow[SemanticHit | None], decode: Callable[[str], Any]
+) -> Flow[SemanticHit | None]:
+    """``flow``'s hit with ``decode(payload)`` as its value; an entry that cannot be decoded is deleted, a miss."""
+    hit = yield from flow
+    if hit is None:
+        return None
+    try:
+        value = decode(hit.payload)
+    except Exception as exc:  # whatever the caller's decoder raises: the entry is unreadable to it
+        logger.warning("cache entry %d is unreadable and counts as a miss: %s", hit.entry_id, exc)
+        yield DeleteIds(namespace, (hit.entry_id,))
+        return None
+    logger.debug("%s cache hit (similarity %.4f) on entry %d", hit.kind, hit.similarity, hit.entry_id)
+    return replace(hit, value=value)
 
 
 def _filling(

@@ -6,7 +6,8 @@ to an :class:`~lix_integrations.Engine`. Keys, storage, expiry and eviction belo
 adapter sharing the engine sees the same entries and counters.
 
 A cache must never make an LLM call fail that would have succeeded without it, so an entry that cannot be read
-back or a prompt the engine refuses (empty, over ``max_prompt_bytes``) is a logged miss, not an exception.
+back or a prompt the engine refuses (empty, over ``max_prompt_bytes``) is a logged miss, not an exception: the
+engine does this (``decode=``, ``on_invalid_prompt="miss"``), the adapter only asks for it.
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ from ..config import check_threshold
 from ..engine.engine import AsyncEngine, Engine
 from ..engine.resolve import resolve_engines
 from ..engine.stats import EngineStats
-from ..errors import ConfigError, InvalidPromptError, SerializationError
+from ..errors import ConfigError, SerializationError
 from ..kernel.flight import caller_probe
 from ..kernel.scope import lix_scope, scope_path, validate_scope
 from ..tiers.semantic import Candidate, SemanticHit
 from .events import LOOKUP_EVENT, UPDATE_EVENT, aemit, emit
-from .prompt import SplitPrompt, split_prompt
+from .prompt import split_prompt
 from .serialization import deserialize_generations, serialize_generations
 
 __all__ = ["LixSemanticCache"]
@@ -82,50 +83,16 @@ class LixSemanticCache(BaseCache):
 
     def lookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
         """The cached generations as a ``list``: LangChain treats any other sequence (a tuple) as a miss."""
-        split = split_prompt(prompt) if isinstance(prompt, str) else None
-        try:
-            hit = self._engine.semantic.lookup(
-                _text(split, prompt),
-                llm_string,
-                context=_context(split),
-                scope=self._scope,
-                threshold=self._threshold,
-                coalesce=self._coalesce,
-                # LangChain never reports a model call that raised: waiters watch the caller's frame instead.
-                alive=caller_probe(sys._getframe(1)) if self._coalesce else None,
-            )
-        except InvalidPromptError as exc:
-            logger.warning("prompt not looked up in the cache: %s", exc)
-            return None
-        generations = _decode(hit)
-        if hit is not None and generations is None:
-            self._engine.semantic.delete(hit.entry_id)  # or it would keep winning for every paraphrase
+        hit = self._engine.semantic.lookup(**self._lookup_call(prompt, llm_string, sys._getframe(1)))
         if self._callbacks:
-            emit(self._callbacks, LOOKUP_EVENT, _lookup_event(hit, generations))
-        return generations
+            emit(self._callbacks, LOOKUP_EVENT, _lookup_event(hit))
+        return None if hit is None else hit.value  # type: ignore[no-any-return]
 
     def update(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
         payload = _encode(return_val)
-        split = split_prompt(prompt) if isinstance(prompt, str) else None
-        if payload is None:
-            if split is not None:  # nothing to share: whoever waits for this answer calls the model
-                self._engine.semantic.abandon(
-                    split.text, llm_string, context=split.context, scope=self._scope
-                )
-            return
-        try:
-            entry_id = self._engine.semantic.update(
-                _text(split, prompt),
-                llm_string,
-                payload,
-                context=_context(split),
-                scope=self._scope,
-                ttl=self._ttl,
-                usage=_usage(return_val),
-            )
-        except InvalidPromptError as exc:
-            logger.warning("answer not cached: %s", exc)
-            return
+        if payload is None:  # nothing to share: whoever waits for this answer calls the model
+            return self._engine.semantic.abandon(**self._where(prompt, llm_string))
+        entry_id = self._engine.semantic.update(**self._update_call(prompt, llm_string, payload, return_val))
         if self._callbacks:
             emit(self._callbacks, UPDATE_EVENT, {"entry_id": entry_id})
 
@@ -137,73 +104,63 @@ class LixSemanticCache(BaseCache):
         is cleared (what LangChain's ``cache.clear()`` promises).
         """
         scope, llm_string = self._clear_filters(kwargs)
-        removed = self._engine.semantic.clear(scope=scope, llm_string=llm_string)
-        logger.debug("cleared %d cache entries (scope=%r)", removed, scope)
+        self._engine.semantic.clear(scope=scope, llm_string=llm_string)
 
     async def alookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
-        split = split_prompt(prompt) if isinstance(prompt, str) else None
-        try:
-            hit = await self._aengine.semantic.lookup(
-                _text(split, prompt),
-                llm_string,
-                context=_context(split),
-                scope=self._scope,
-                threshold=self._threshold,
-                coalesce=self._coalesce,
-                alive=caller_probe(sys._getframe(1)) if self._coalesce else None,
-            )
-        except InvalidPromptError as exc:
-            logger.warning("prompt not looked up in the cache: %s", exc)
-            return None
-        generations = _decode(hit)
-        if hit is not None and generations is None:
-            await self._aengine.semantic.delete(hit.entry_id)
+        hit = await self._aengine.semantic.lookup(**self._lookup_call(prompt, llm_string, sys._getframe(1)))
         if self._callbacks:
-            await aemit(self._callbacks, LOOKUP_EVENT, _lookup_event(hit, generations))
-        return generations
+            await aemit(self._callbacks, LOOKUP_EVENT, _lookup_event(hit))
+        return None if hit is None else hit.value  # type: ignore[no-any-return]
 
     async def aupdate(self, prompt: str, llm_string: str, return_val: Sequence[Generation]) -> None:
         payload = _encode(return_val)
-        split = split_prompt(prompt) if isinstance(prompt, str) else None
         if payload is None:
-            if split is not None:
-                await self._aengine.semantic.abandon(
-                    split.text, llm_string, context=split.context, scope=self._scope
-                )
-            return
-        try:
-            entry_id = await self._aengine.semantic.update(
-                _text(split, prompt),
-                llm_string,
-                payload,
-                context=_context(split),
-                scope=self._scope,
-                ttl=self._ttl,
-                usage=_usage(return_val),
-            )
-        except InvalidPromptError as exc:
-            logger.warning("answer not cached: %s", exc)
-            return
+            return await self._aengine.semantic.abandon(**self._where(prompt, llm_string))
+        entry_id = await self._aengine.semantic.update(
+            **self._update_call(prompt, llm_string, payload, return_val)
+        )
         if self._callbacks:
             await aemit(self._callbacks, UPDATE_EVENT, {"entry_id": entry_id})
 
     async def aclear(self, **kwargs: Any) -> None:
         scope, llm_string = self._clear_filters(kwargs)
-        removed = await self._aengine.semantic.clear(scope=scope, llm_string=llm_string)
-        logger.debug("cleared %d cache entries (scope=%r)", removed, scope)
+        await self._aengine.semantic.clear(scope=scope, llm_string=llm_string)
+
+    # -- translation -------------------------------------------------------------------------------------------
+
+    def _where(self, prompt: object, llm_string: str) -> dict[str, Any]:
+        """LangChain's prompt as the engine's text to embed and context to match exactly, in this scope."""
+        split = split_prompt(prompt) if isinstance(prompt, str) else None
+        # A non-string prompt goes to the engine unchanged so that it is refused there with the usual error.
+        text = prompt if split is None else split.text
+        context = "" if split is None else split.context
+        return {"prompt": text, "llm_string": llm_string, "context": context, "scope": self._scope}
+
+    def _lookup_call(self, prompt: object, llm_string: str, caller: Any) -> dict[str, Any]:
+        return dict(
+            self._where(prompt, llm_string),
+            threshold=self._threshold,
+            coalesce=self._coalesce,
+            # LangChain never reports a model call that raised: waiters watch the caller's frame instead.
+            alive=caller_probe(caller) if self._coalesce else None,
+            decode=deserialize_generations,
+            on_invalid_prompt="miss",
+        )
+
+    def _update_call(
+        self, prompt: object, llm_string: str, payload: str, generations: Sequence[Generation]
+    ) -> dict[str, Any]:
+        where = self._where(prompt, llm_string)
+        return dict(
+            where, payload=payload, ttl=self._ttl, usage=_usage(generations), on_invalid_prompt="miss"
+        )
 
     # -- lix extras ------------------------------------------------------------------------------------------
 
     def explain(self, prompt: str, llm_string: str, k: int = 5) -> list[Candidate]:
         """The nearest entries a lookup of this prompt would consider, and why each would be served or not."""
-        split = split_prompt(prompt) if isinstance(prompt, str) else None
         return self._engine.semantic.explain(
-            _text(split, prompt),
-            llm_string,
-            context=_context(split),
-            scope=self._scope,
-            k=k,
-            threshold=self._threshold,
+            **self._where(prompt, llm_string), k=k, threshold=self._threshold
         )
 
     def stats(self) -> EngineStats:
@@ -251,19 +208,10 @@ def _flag(value: object, name: str) -> bool:
     return value
 
 
-def _lookup_event(hit: SemanticHit | None, generations: list[Generation] | None) -> dict[str, Any]:
-    if hit is None or generations is None:
+def _lookup_event(hit: SemanticHit | None) -> dict[str, Any]:
+    if hit is None:
         return {"outcome": "miss", "similarity": None, "entry_id": None}
     return {"outcome": hit.kind, "similarity": hit.similarity, "entry_id": hit.entry_id}
-
-
-def _text(split: SplitPrompt | None, prompt: object) -> Any:
-    # A non-string prompt goes to the engine unchanged so that it is refused there with the usual error.
-    return prompt if split is None else split.text
-
-
-def _context(split: SplitPrompt | None) -> str:
-    return "" if split is None else split.context
 
 
 def _encode(return_val: Sequence[Generation]) -> str | None:
@@ -272,18 +220,6 @@ def _encode(return_val: Sequence[Generation]) -> str | None:
     except SerializationError as exc:
         logger.warning("answer not cached: %s", exc)
         return None
-
-
-def _decode(hit: SemanticHit | None) -> list[Generation] | None:
-    if hit is None:
-        return None
-    try:
-        generations = deserialize_generations(hit.payload)
-    except SerializationError as exc:
-        logger.warning("cache entry %d is unreadable and counts as a miss: %s", hit.entry_id, exc)
-        return None
-    logger.debug("%s cache hit (similarity %.4f) on entry %d", hit.kind, hit.similarity, hit.entry_id)
-    return generations
 
 
 def _usage(generations: Sequence[Generation]) -> dict[str, Any] | None:

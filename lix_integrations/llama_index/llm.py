@@ -27,7 +27,7 @@ import contextlib
 import json
 import logging
 import math
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Sequence
 from typing import Any, TypeVar
 
 from llama_index.core.base.llms.types import (
@@ -44,16 +44,16 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
-from pydantic import BaseModel, Field, PrivateAttr, SerializeAsAny, ValidationError
+from pydantic import BaseModel, Field, PrivateAttr, SerializeAsAny
 from pydantic_core import PydanticSerializationError
 
 from ..config import check_threshold
 from ..engine.engine import AsyncEngine, Engine
 from ..engine.resolve import resolve_engines
 from ..engine.stats import EngineStats
-from ..errors import ConfigError, InvalidPromptError
+from ..errors import ConfigError
 from ..kernel.scope import lix_scope, scope_path, validate_scope
-from ..tiers.semantic import Candidate, SemanticHit
+from ..tiers.semantic import Candidate
 from .prompt import CallKey, chat_key, completion_key
 
 __all__ = ["LixCachedFunctionCallingLLM", "LixCachedLLM"]
@@ -75,43 +75,28 @@ def _encode(kind: str, response: ChatResponse | CompletionResponse) -> str | Non
 _R = TypeVar("_R", ChatResponse, CompletionResponse)
 
 
-def _decode(hit: SemanticHit, kind: str, response_type: type[_R]) -> _R | None:
-    """The stored response, or ``None`` (a logged miss) when the entry is of another kind or unreadable."""
-    data = _payload(hit, kind)
-    if data is None:
-        return None
-    try:
-        return response_type.model_validate(data)
-    except ValidationError as exc:
-        logger.warning("cache entry %d is unreadable and counts as a miss: %s", hit.entry_id, exc)
-        return None
+def _decoder(kind: str, response_type: type[_R]) -> Callable[[str], _R]:
+    """How a stored payload becomes a ``kind`` response; raises for an entry of another kind or unreadable (the
+    engine then deletes it and counts a miss)."""
+
+    def decode(payload: str) -> _R:
+        data = json.loads(payload)
+        if (
+            not isinstance(data, dict)
+            or data.get("v") != _PAYLOAD_VERSION
+            or data.get("type") != kind
+            or not isinstance(data.get("response"), dict)
+        ):
+            raise ValueError(f"not a LlamaIndex {kind} response")
+        return response_type.model_validate(data["response"])
+
+    return decode
 
 
-def _decode_chat(hit: SemanticHit) -> ChatResponse | None:
-    return _decode(hit, "chat", ChatResponse)
-
-
-def _decode_completion(hit: SemanticHit) -> CompletionResponse | None:
-    return _decode(hit, "complete", CompletionResponse)
-
-
-def _payload(hit: SemanticHit, kind: str) -> dict[str, Any] | None:
-    try:
-        data = json.loads(hit.payload)
-    except ValueError:
-        data = None
-    if (
-        not isinstance(data, dict)
-        or data.get("v") != _PAYLOAD_VERSION
-        or data.get("type") != kind
-        or not isinstance(data.get("response"), dict)
-    ):
-        logger.warning(
-            "cache entry %d is not a LlamaIndex %s response; counted as a miss", hit.entry_id, kind
-        )
-        return None
-    logger.debug("%s cache hit (similarity %.4f) on entry %d", hit.kind, hit.similarity, hit.entry_id)
-    return data["response"]  # type: ignore[no-any-return]
+_DECODERS: dict[str, Callable[[str], Any]] = {
+    "chat": _decoder("chat", ChatResponse),
+    "complete": _decoder("complete", CompletionResponse),
+}
 
 
 class LixCachedLLM(LLM):
@@ -229,109 +214,64 @@ class LixCachedLLM(LLM):
 
     # -- cache plumbing (translate, delegate) ----------------------------------------------------------------
 
-    def _lookup(self, key: CallKey, coalesce: bool = False) -> SemanticHit | None:
-        try:
-            return self._engine.semantic.lookup(
-                key.text,
-                key.llm_string,
-                context=key.context,
-                scope=self.scope,
-                threshold=self.threshold,
-                coalesce=coalesce and self.coalesce,
-            )
-        except InvalidPromptError as exc:
-            logger.warning("prompt not looked up in the cache: %s", exc)
-            return None
+    def _where(self, key: CallKey) -> dict[str, Any]:
+        return {"prompt": key.text, "llm_string": key.llm_string, "context": key.context, "scope": self.scope}
 
-    async def _alookup(self, key: CallKey, coalesce: bool = False) -> SemanticHit | None:
-        try:
-            return await self._aengine.semantic.lookup(
-                key.text,
-                key.llm_string,
-                context=key.context,
-                scope=self.scope,
-                threshold=self.threshold,
-                coalesce=coalesce and self.coalesce,
-            )
-        except InvalidPromptError as exc:
-            logger.warning("prompt not looked up in the cache: %s", exc)
-            return None
+    def _lookup_call(self, key: CallKey, kind: str, coalesce: bool) -> dict[str, Any]:
+        decode = _DECODERS[kind]
+        coalesce = coalesce and self.coalesce
+        return dict(
+            self._where(key),
+            threshold=self.threshold,
+            coalesce=coalesce,
+            decode=decode,
+            on_invalid_prompt="miss",
+        )
+
+    def _update_call(
+        self, key: CallKey, payload: str, response: ChatResponse | CompletionResponse
+    ) -> dict[str, Any]:
+        return dict(
+            self._where(key), payload=payload, ttl=self.ttl, usage=_usage(response), on_invalid_prompt="miss"
+        )
 
     def _store(self, key: CallKey, kind: str, response: ChatResponse | CompletionResponse) -> None:
         payload = _encode(kind, response)
         if payload is None:  # nothing to share: whoever waits for this answer calls the model
-            self._engine.semantic.abandon(key.text, key.llm_string, context=key.context, scope=self.scope)
-            return
-        try:
-            self._engine.semantic.update(
-                key.text,
-                key.llm_string,
-                payload,
-                context=key.context,
-                scope=self.scope,
-                ttl=self.ttl,
-                usage=_usage(response),
-            )
-        except InvalidPromptError as exc:
-            logger.warning("answer not cached: %s", exc)
+            return self._engine.semantic.abandon(**self._where(key))
+        self._engine.semantic.update(**self._update_call(key, payload, response))
 
     async def _astore(self, key: CallKey, kind: str, response: ChatResponse | CompletionResponse) -> None:
         payload = _encode(kind, response)
         if payload is None:
-            await self._aengine.semantic.abandon(
-                key.text, key.llm_string, context=key.context, scope=self.scope
-            )
-            return
-        try:
-            await self._aengine.semantic.update(
-                key.text,
-                key.llm_string,
-                payload,
-                context=key.context,
-                scope=self.scope,
-                ttl=self.ttl,
-                usage=_usage(response),
-            )
-        except InvalidPromptError as exc:
-            logger.warning("answer not cached: %s", exc)
+            return await self._aengine.semantic.abandon(**self._where(key))
+        await self._aengine.semantic.update(**self._update_call(key, payload, response))
+
+    def _cached(self, key: CallKey | None, kind: str, coalesce: bool = False) -> Any:
+        hit = None if key is None else self._engine.semantic.lookup(**self._lookup_call(key, kind, coalesce))
+        return None if hit is None else hit.value
+
+    async def _acached(self, key: CallKey | None, kind: str, coalesce: bool = False) -> Any:
+        hit = (
+            None
+            if key is None
+            else await self._aengine.semantic.lookup(**self._lookup_call(key, kind, coalesce))
+        )
+        return None if hit is None else hit.value
 
     def _cached_chat(self, key: CallKey | None, coalesce: bool = False) -> ChatResponse | None:
-        hit = None if key is None else self._lookup(key, coalesce)
-        if hit is None:
-            return None
-        response = _decode_chat(hit)
-        if response is None:
-            self._engine.semantic.delete(hit.entry_id)  # or it would keep winning for every paraphrase
-        return response
+        return self._cached(key, "chat", coalesce)  # type: ignore[no-any-return]
 
     async def _acached_chat(self, key: CallKey | None, coalesce: bool = False) -> ChatResponse | None:
-        hit = None if key is None else await self._alookup(key, coalesce)
-        if hit is None:
-            return None
-        response = _decode_chat(hit)
-        if response is None:
-            await self._aengine.semantic.delete(hit.entry_id)
-        return response
+        return await self._acached(key, "chat", coalesce)  # type: ignore[no-any-return]
 
     def _cached_completion(self, key: CallKey | None, coalesce: bool = False) -> CompletionResponse | None:
-        hit = None if key is None else self._lookup(key, coalesce)
-        if hit is None:
-            return None
-        response = _decode_completion(hit)
-        if response is None:
-            self._engine.semantic.delete(hit.entry_id)
-        return response
+        return self._cached(key, "complete", coalesce)  # type: ignore[no-any-return]
 
     async def _acached_completion(
         self, key: CallKey | None, coalesce: bool = False
     ) -> CompletionResponse | None:
-        hit = None if key is None else await self._alookup(key, coalesce)
-        if hit is None:
-            return None
-        response = _decode_completion(hit)
-        if response is None:
-            await self._aengine.semantic.delete(hit.entry_id)
-        return response
+        return await self._acached(key, "complete", coalesce)  # type: ignore[no-any-return]
 
     @contextlib.contextmanager
     def _filling(self, key: CallKey | None) -> Iterator[None]:

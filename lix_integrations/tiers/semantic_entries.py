@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from ..errors import InvalidInputError, InvalidPromptError
 from ..kernel.counters import TokenUsage
@@ -84,6 +84,8 @@ class SemanticHit:
     usage: TokenUsage | None = None
     #: The verifier's score of the served entry (semantic hits with a verifier on).
     verifier_score: float | None = None
+    #: What ``engine.semantic.lookup(decode=...)`` made of ``payload`` (the adapter's own answer type).
+    value: Any = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import inspect
+import json
+import logging
 import pickle
 from pathlib import Path
 
 import pytest
 
 from lix_integrations import AsyncEngine, Engine
-from lix_integrations.errors import ConfigError
+from lix_integrations.errors import ConfigError, InvalidInputError, InvalidPromptError
 from lix_integrations.testing.fakes import FakeEmbedder
 
 TIERS = ("semantic", "sessions", "kv", "checkpoints", "tools", "embeddings", "node_cache", "documents")
@@ -106,3 +108,48 @@ def _length_embedding(text: str) -> list[float]:
 def _shape(method: object) -> list[tuple[str, object, object]]:
     """Names, kinds and defaults (a tool's ``compute`` is typed sync or async, as each view needs)."""
     return [(p.name, p.kind, p.default) for p in inspect.signature(method).parameters.values()]  # type: ignore[arg-type]
+
+
+def test_lookup_decode_serves_the_decoded_value_and_deletes_what_it_cannot_decode(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with Engine("memory://", embedder=FakeEmbedder()) as engine:
+        api = engine.semantic
+        api.update("hello there", "m", '{"n": 1}')
+        hit = api.lookup("hello there", "m", decode=json.loads)
+        assert hit is not None and hit.value == {"n": 1}
+        api.update("broken one", "m", "{not json")
+        with caplog.at_level(logging.WARNING):
+            assert api.lookup("broken one", "m", decode=json.loads) is None
+        assert any("unreadable" in r.getMessage() for r in caplog.records)
+        assert api.lookup("broken one", "m") is None  # deleted, not only skipped
+        assert api.count() == 1
+
+
+@pytest.mark.parametrize("prompt", ["", "   ", 42])
+def test_on_invalid_prompt_miss_is_a_logged_miss_and_stores_nothing(
+    prompt: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Engine("memory://", embedder=FakeEmbedder()) as engine:
+        api = engine.semantic
+        with pytest.raises(InvalidPromptError):
+            api.lookup(prompt, "m")  # type: ignore[arg-type]
+        with caplog.at_level(logging.WARNING):
+            assert api.lookup(prompt, "m", on_invalid_prompt="miss") is None  # type: ignore[arg-type]
+            assert api.update(prompt, "m", "x", on_invalid_prompt="miss") is None  # type: ignore[arg-type]
+        assert [r.getMessage().split(":")[0] for r in caplog.records] == [
+            "prompt not looked up in the cache",
+            "answer not cached",
+        ]
+        assert api.count() == 0
+        with pytest.raises(InvalidInputError, match="on_invalid_prompt"):
+            api.lookup("fine", "m", on_invalid_prompt="ignore")  # type: ignore[arg-type]
+
+
+async def test_awaitable_lookup_takes_the_same_options() -> None:
+    engine = AsyncEngine("memory://", embedder=FakeEmbedder())
+    await engine.semantic.update("hello there", "m", '{"n": 1}')
+    hit = await engine.semantic.lookup("hello there", "m", decode=json.loads)
+    assert hit is not None and hit.value == {"n": 1}
+    assert await engine.semantic.lookup("", "m", on_invalid_prompt="miss") is None
+    await engine.aclose()
