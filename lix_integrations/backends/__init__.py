@@ -8,7 +8,10 @@ from .base import Backend
 
 __all__ = ["Backend", "open_backend", "redact_url"]
 
-_SCHEMES = "memory://, sqlite:///path/to/file.db, redis://host:6379/0 (rediss://, redis+cluster://)"
+_SCHEMES = (
+    "memory://, sqlite:///path/to/file.db, redis://host:6379/0 (rediss://, redis+cluster://, redis+sentinel://; "
+    "valkey://, valkeys://)"
+)
 
 
 def open_backend(url: str) -> Backend:
@@ -26,7 +29,7 @@ def open_backend(url: str) -> Backend:
         from .sqlite import SQLiteBackend
 
         return SQLiteBackend.from_url(url)
-    if scheme in ("redis", "rediss", "redis+cluster", "rediss+cluster"):
+    if scheme.partition("+")[0] in ("redis", "rediss", "valkey", "valkeys"):
         from .redis import RedisBackend
 
         return RedisBackend(url)

@@ -1,4 +1,5 @@
-"""Throw-away servers for tests and benchmarks: plain Redis 7.4, Redis Stack 7.4, Valkey 9, a 3-node Cluster.
+"""Throw-away servers for tests and benchmarks: plain Redis 7.4, Redis Stack 7.4, Valkey 9, a 3-node Cluster, and
+a Sentinel watching a primary.
 
 Each server runs in its own temporary directory on a free port with persistence off, and is stopped by
 ``stop()`` (its process only). Every binary comes from a Python package in the environment, so the tests
@@ -25,6 +26,7 @@ __all__ = [
     "free_port",
     "start_cluster",
     "start_plain",
+    "start_sentinel",
     "start_stack",
     "start_valkey",
 ]
@@ -70,6 +72,8 @@ class RedisServer:
     proc: subprocess.Popen[bytes] | None = None
     cli: str = "redis-cli"
     extra: list[RedisServer] = field(default_factory=list)
+    #: A configuration file given first (a sentinel's, which it rewrites), and the mode flag after it.
+    config: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -78,6 +82,7 @@ class RedisServer:
     def start(self, timeout: float = 15.0) -> None:
         cmd = [
             self.binary,
+            *self.config,
             "--port",
             str(self.port),
             "--bind",
@@ -107,7 +112,7 @@ class RedisServer:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
                 sock.sendall(b"PING\r\n")
-                return sock.recv(64).startswith(b"+PONG")
+                return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))  # a requirepass server is up too
         except OSError:
             return False
 
@@ -244,3 +249,35 @@ def start_cluster(nodes: int = 3, workdir: Path | None = None) -> list[RedisServ
         for server in servers:
             server.stop()
         raise ServerUnavailable(f"could not start a Redis Cluster: {exc}") from exc
+
+
+def start_sentinel(
+    primary: RedisServer,
+    service: str = "mymaster",
+    workdir: Path | None = None,
+    *,
+    password: str | None = None,
+) -> RedisServer:
+    """A Sentinel (``primary``'s own binary with ``--sentinel``) monitoring ``primary`` as ``service``;
+    ``password``: the primary's (``requirepass``), which the sentinel needs to watch it."""
+    directory = workdir or Path(tempfile.mkdtemp(prefix="lix-sentinel-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "sentinel.conf"
+    lines = [
+        f"sentinel monitor {service} 127.0.0.1 {primary.port} 1",
+        f"sentinel down-after-milliseconds {service} 5000",
+    ]
+    if password is not None:
+        lines.append(f"sentinel auth-pass {service} {password}")
+    config.write_text("\n".join(lines) + "\n")
+    sentinel = RedisServer(
+        primary.binary,
+        free_port(),
+        [],
+        primary.env,
+        directory,
+        cli=primary.cli,
+        config=[str(config), "--sentinel"],
+    )
+    sentinel.start()
+    return sentinel

