@@ -307,9 +307,12 @@ class RedisBackend(Backend):
                 for entry_id in op.ids:
                     self._touches[(op.namespace, entry_id)] = op.now
                 return len(self._touches) >= _PENDING_MAX
-            if not isinstance(op, KvPut):
+            if isinstance(op, DeleteIds):  # expired entries a lookup met: dropped with the next command
+                call = self._sem.delete_ids_call(op)
+            elif isinstance(op, KvPut):
+                call = self._kv.put_call(op)
+            else:
                 raise LixError(f"RedisBackend cannot defer {type(op).__name__}")
-            call = self._kv.put_call(op)
             if call is not None:
                 self._pending.append(call)
             return len(self._pending) >= _PENDING_MAX

@@ -773,10 +773,15 @@ class SemanticCommands:
         return Lua(TOUCH, (base + "lru",), tuple(args))
 
     def delete_ids(self, op: DeleteIds) -> RFlow:
+        call = self.delete_ids_call(op)
+        return 0 if call is None else int((yield call))
+
+    def delete_ids_call(self, op: DeleteIds) -> Lua | None:
+        """The script deleting records by id (the backend may defer it to ride with its next command)."""
         if not op.ids:
-            return 0
+            return None
         base = sem_base(self.prefix, op.namespace)
-        return int((yield Lua(DELETE_IDS, (base + "lru",), (base, *op.ids))))
+        return Lua(DELETE_IDS, (base + "lru",), (base, *op.ids))
 
     def delete_matching(self, op: DeleteMatching) -> RFlow:
         base = sem_base(self.prefix, op.namespace)
