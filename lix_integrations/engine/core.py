@@ -189,8 +189,13 @@ class EngineCore:
         """The embedding tier's flow for one prompt, with the engine's embedder in the query role.
 
         The store write of a computed vector is deferred: this process's front serves it at once, and the
-        backend sends it with its next command (the search or the upsert that follows).
+        backend sends it with its next command (the search or the upsert that follows). An embedder measured
+        cheaper than a quarter of a round trip skips the store (a read would cost more than it saves: one
+        round trip per insert of a prompt never looked up, as a cache warm-up or a batch inserts).
         """
+        if use_store and checked is None and self.backend.pipelines:
+            embed, trip = self._embed_cost.value, self._trip_cost.value
+            use_store = embed is None or trip is None or embed * 4 >= trip
         matrix = yield from self.embeddings.embed(
             [text], self._prompt_model(), role="query", checked=checked, defer_store=True, use_store=use_store
         )

@@ -131,8 +131,11 @@ if old then remove(p, old) end
 local id = redis.call('INCR', p .. 'next')
 local tick = redis.call('INCR', p .. 'tick')
 local rk = p .. 'r:' .. id
-redis.call('HSET', rk, 'ek', ARGV[2], 'pt', ARGV[3], 'sc', ARGV[4], 'lk', ARGV[5], 'pr', ARGV[6],
-  'pl', ARGV[8], 'ca', ARGV[9], 'xa', ARGV[10], 'aa', ARGV[11], 'ph', ARGV[12], 'sh', ARGV[13])
+-- One HSET with the vector: each write to an indexed hash makes the Query Engine index the document again.
+local fields = {'ek', ARGV[2], 'pt', ARGV[3], 'sc', ARGV[4], 'lk', ARGV[5], 'pr', ARGV[6],
+  'pl', ARGV[8], 'ca', ARGV[9], 'xa', ARGV[10], 'aa', ARGV[11], 'ph', ARGV[12], 'sh', ARGV[13]}
+if ARGV[7] ~= '' then fields[#fields + 1] = 'vec'; fields[#fields + 1] = ARGV[7] end
+redis.call('HSET', rk, unpack(fields))
 redis.call('HSET', p .. 'exact', ARGV[2], id)
 redis.call('ZADD', p .. 'lru', tick, id)
 if ARGV[10] ~= '' then
@@ -142,7 +145,6 @@ if ARGV[10] ~= '' then
 end
 local evicted = 0
 if ARGV[7] ~= '' then
-  redis.call('HSET', rk, 'vec', ARGV[7])
   local pk = p .. 'pt:' .. ARGV[12]
   redis.call('ZADD', pk, tick, id)
   redis.call('HINCRBY', p .. 'pv', ARGV[12], 1)
