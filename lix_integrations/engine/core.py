@@ -29,6 +29,7 @@ from ..kernel.ops import (
     LoadModel,
     Op,
     Sleep,
+    Upsert,
     Vector,
     Verify,
     WaitFlight,
@@ -268,6 +269,11 @@ class EngineCore:
                 return None
             if isinstance(op, Verify):
                 return op.compute()
+            if isinstance(op, Upsert):  # one round trip too: what an embedding-store read would cost
+                started = time.perf_counter()
+                result = self.backend.execute(op)
+                self._trip_cost.add(time.perf_counter() - started)
+                return result
             return self.backend.execute(op)
 
         return run_sync(self._checked(flow), execute)
@@ -304,6 +310,11 @@ class EngineCore:
                 return None
             if isinstance(op, Verify):
                 return await asyncio.to_thread(op.compute) if op.blocking else op.compute()
+            if isinstance(op, Upsert):
+                started = time.perf_counter()
+                result = await self.backend.aexecute(op)
+                self._trip_cost.add(time.perf_counter() - started)
+                return result
             return await self.backend.aexecute(op)
 
         return await run_async(self._checked(flow), execute)

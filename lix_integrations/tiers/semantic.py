@@ -346,7 +346,16 @@ class SemanticTier:
             Upsert(self.namespace, build_record(items[i][0], items[i][1], items[i][2], vec, now, ttl))
             for i, vec in zip(kept, vectors, strict=True)
         )
-        stored: list[int] = list((yield Gather(upserts)) if len(upserts) > 1 else [(yield upserts[0])])
+        bound = self._config.max_entries
+        evicted = 0
+        if len(upserts) > 1:
+            stored: list[int] = list((yield Gather(upserts)))
+        elif bound is not None:
+            # One update and the bound check travel together (one round trip on Redis, in this order).
+            first, evicted = yield Gather((upserts[0], EvictOverflow(self.namespace, bound)))
+            stored = [first]
+        else:
+            stored = [(yield upserts[0])]
         self.counters.add("updates", len(stored))
         # A store's own bound (Redis partition_limit) reports what it evicted with the id.
         partition_evictions = sum(getattr(entry_id, "evicted", 0) for entry_id in stored)
@@ -354,10 +363,10 @@ class SemanticTier:
             self.counters.add("evictions", partition_evictions)
         for i, entry_id in zip(kept, stored, strict=True):
             results[i] = int(entry_id)
-        if self._config.max_entries is not None:
-            evicted: int = yield EvictOverflow(self.namespace, self._config.max_entries)
-            if evicted:
-                self.counters.add("evictions", evicted)
+        if bound is not None and len(upserts) > 1:
+            evicted = yield EvictOverflow(self.namespace, bound)
+        if evicted:
+            self.counters.add("evictions", evicted)
         return results
 
     def clear(self, *, scope: str | None = None, llm_string: str | None = None) -> Flow[int]:
