@@ -44,6 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lix_integrations import Engine
+from lix_integrations.kernel.ops import DeleteIds
 
 LLM = "[('_type', 'bench-chat'), ('model', 'bench'), ('temperature', 0.0)]"
 DIM = 384
@@ -105,14 +106,16 @@ def build(db: Path, size: int) -> dict[str, float]:
     out = {"build_s": built}
     # Inserts into the store of this size (then removed again, so the fresh process sees exactly `size`).
     single, many = 1_000, 5_000
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for i in range(single):
         engine.semantic.update(f"x{i}", LLM, "single")
     out["single_per_s"] = single / (time.perf_counter() - started)
-    started = time.perf_counter()
+    out["single_per_cpu_s"] = single / (time.process_time() - cpu)
+    started, cpu = time.perf_counter(), time.process_time()
     for start in range(0, many, 500):
         engine.semantic.update_many([(f"y{i}", LLM, "batched") for i in range(start, start + 500)])
     out["batched_per_s"] = many / (time.perf_counter() - started)
+    out["batched_per_cpu_s"] = many / (time.process_time() - cpu)
     engine.close()
     conn = sqlite3.connect(db)
     conn.execute("CREATE TABLE floor (id INTEGER PRIMARY KEY, k TEXT UNIQUE, p TEXT, v BLOB, payload TEXT)")
@@ -128,11 +131,8 @@ def build(db: Path, size: int) -> dict[str, float]:
     conn.commit()
     conn.close()
     engine = _engine(db)  # the inserted extras go again (a normal write: the log and index file follow)
-    engine.semantic.clear(llm_string=LLM) if False else None
-    ids = [e.id for e in engine.semantic.entries(limit=10**7) if e.prompt[0] in "xy"]
-    for start in range(0, len(ids), 500):
-        for entry_id in ids[start : start + 500]:
-            engine.semantic.delete(entry_id)
+    ids = [e.id for e in engine.semantic.entries(after_id=size, limit=10**7) if e.prompt[0] in "xy"]
+    engine._core.backend.execute(DeleteIds(engine.namespace, tuple(ids)))  # one transaction
     engine.semantic.lookup("q1", LLM)
     engine.close()
     return out
@@ -143,19 +143,21 @@ def fresh(db: Path, size: int, queries: int) -> dict[str, float]:
     started = time.perf_counter()
     engine = _engine(db)
     opened = time.perf_counter() - started
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     hit = engine.semantic.lookup("q0", LLM)
     first = time.perf_counter() - started
+    first_cpu = time.process_time() - cpu_started
     assert hit is not None and hit.payload == "answer 0", hit
     engine.reset_stats()
     emb = ScaleEmbedder()
     picks = np.random.default_rng(7).integers(0, size, queries)
     agree = 0
-    wall = []
+    wall, cpu = [], []
     for i in picks.tolist():
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         hit = engine.semantic.lookup(f"q{i}", LLM)
         wall.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - cpu_started)
         agree += hit is not None and hit.payload == f"answer {i}"
     latency = engine.stats().semantic.latency
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -176,9 +178,11 @@ def fresh(db: Path, size: int, queries: int) -> dict[str, float]:
     return {
         "open_ms": opened * 1e3,
         "first_ms": first * 1e3,
+        "first_cpu_ms": first_cpu * 1e3,
         "p50_ms": latency.median_ms,
         "p99_ms": latency.p99_ms,
         "wall_p50_ms": statistics.median(wall) * 1e3,
+        "cpu_p50_ms": statistics.median(cpu) * 1e3,
         "recall": agree / queries,
         "rss_mb": rss,
         "brute_load_ms": load * 1e3,
@@ -221,26 +225,29 @@ def main() -> None:
         "\nFresh process opening a SQLite store (one partition, random 384-d vectors; latency excludes embedding)"
     )
     print(
-        "| entries | open ms | first lookup ms | p50 ms | p99 ms | recall | RSS MB | db+WAL MB | index MB "
-        "| brute force: load ms / scan ms | p50 vs scan |"
+        "| entries | open ms | first lookup ms (CPU ms) | p50 ms | p99 ms | CPU p50 ms, whole call | recall "
+        "| RSS MB | db+WAL MB | index MB | brute force: load ms / scan ms | scan vs p50 |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
-            f"| {r['size']:,} | {r['open_ms']:.1f} | {r['first_ms']:.1f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} "
-            f"| {r['recall']:.3f} | {r['rss_mb']:.0f} | {r['db_mb']:.0f} | {r['index_mb']:.0f} "
+            f"| {r['size']:,} | {r['open_ms']:.1f} | {r['first_ms']:.1f} ({r['first_cpu_ms']:.1f}) "
+            f"| {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['cpu_p50_ms']:.3f} | {r['recall']:.3f} "
+            f"| {r['rss_mb']:.0f} | {r['db_mb']:.0f} | {r['index_mb']:.0f} "
             f"| {r['brute_load_ms']:.0f} / {r['brute_scan_ms']:.2f} | {r['brute_scan_ms'] / r['p50_ms']:.1f}x |"
         )
-    print("\nSemantic inserts into a store of that size (per second)")
+    print("\nSemantic inserts into a store of that size, per second of wall clock / per CPU second")
     print(
-        "| entries | one at a time | update_many (batches of 500) | bare sqlite3 executemany floor "
-        "| batched vs floor |"
+        "| entries | one at a time | update_many, batches of 500 | bare sqlite3 executemany (floor) "
+        "| batched vs floor (CPU) |"
     )
     print("|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
-            f"| {r['size']:,} | {r['single_per_s']:,.0f} | {r['batched_per_s']:,.0f} | {r['floor_per_s']:,.0f} "
-            f"| {r['batched_per_s'] / r['floor_per_s']:.2f}x |"
+            f"| {r['size']:,} | {r['single_per_s']:,.0f} / {r['single_per_cpu_s']:,.0f} "
+            f"| {r['batched_per_s']:,.0f} / {r['batched_per_cpu_s']:,.0f} "
+            f"| {r['floor_per_s']:,.0f} / {r['floor_per_cpu_s']:,.0f} "
+            f"| {r['batched_per_cpu_s'] / r['floor_per_cpu_s']:.2f}x |"
         )
 
 

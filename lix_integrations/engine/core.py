@@ -23,6 +23,7 @@ from ..kernel.flows import Flow, T, run_async, run_sync
 from ..kernel.ops import (
     Embed,
     EmbedBatch,
+    EmbedMany,
     EnsureSettings,
     ExactGet,
     Gather,
@@ -202,6 +203,16 @@ class EngineCore:
         )
         return matrix[0]
 
+    def _prompt_vectors(self, texts: tuple[str, ...]) -> Flow[list[Vector]]:
+        """:meth:`_prompt_vector` for a batch (``EmbedMany``), then the settings check a first vector allows."""
+        matrix = yield from self.embeddings.embed(
+            list(texts), self._prompt_model(), role="query", defer_store=True
+        )
+        vectors = [self._remember(text, matrix[i]) for i, text in enumerate(texts)]
+        if not self._dimension_checked:
+            yield from self.settings_flow()
+        return vectors
+
     def _with_prompt_vector(
         self, op: WithPromptVector, checked: dict[str, dict[str, bytes | None]]
     ) -> Flow[Any]:
@@ -258,6 +269,8 @@ class EngineCore:
                     result = run_sync(self._with_prompt_vector(op, checked), execute)
                 self._trip_cost.add(time.perf_counter() - started)
                 return result
+            if isinstance(op, EmbedMany):
+                return run_sync(self._prompt_vectors(op.texts), execute)
             if isinstance(op, EmbedBatch):
                 return _compute_batch(op)
             if isinstance(op, LoadModel):
@@ -299,6 +312,8 @@ class EngineCore:
                     result = await run_async(self._with_prompt_vector(op, checked), execute)
                 self._trip_cost.add(time.perf_counter() - started)
                 return result
+            if isinstance(op, EmbedMany):
+                return await run_async(self._prompt_vectors(op.texts), execute)
             if isinstance(op, EmbedBatch):
                 return await _acompute_batch(op)
             if isinstance(op, LoadModel):

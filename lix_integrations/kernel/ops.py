@@ -23,6 +23,7 @@ __all__ = [
     "DeleteMatching",
     "Embed",
     "EmbedBatch",
+    "EmbedMany",
     "LoadModel",
     "EnsureSettings",
     "EvictOverflow",
@@ -111,6 +112,14 @@ class Embed(Op):
 
     text: str
     use_store: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedMany(Op):
+    """:class:`Embed` for several texts at once: one read of the store and one model call for those it lacks.
+    Result: ``list[Vector]``, in order. Handled by the engine's driver (``update_many``)."""
+
+    texts: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

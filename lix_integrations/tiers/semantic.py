@@ -31,6 +31,7 @@ from ..kernel.ops import (
     DeleteIds,
     DeleteMatching,
     Embed,
+    EmbedMany,
     EvictOverflow,
     ExactGet,
     ExactOrSearch,
@@ -337,9 +338,10 @@ class SemanticTier:
             return results
         if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0):
             raise InvalidInputError(f"ttl must be a positive number of seconds, got {ttl!r}")
-        vectors: list[Vector] = []
-        for i in kept:
-            vectors.append((yield Embed(items[i][0].text)))
+        if len(kept) == 1:
+            vectors: list[Vector] = [(yield Embed(items[kept[0]][0].text))]
+        else:  # one store read and one model call for the batch
+            vectors = yield EmbedMany(tuple(items[i][0].text for i in kept))
         now = self._clock.now()
         ttl = self._config.ttl if ttl is None else ttl
         upserts = tuple(

@@ -89,8 +89,10 @@ def test_a_lookup_does_not_wait_for_a_writer(tmp_path: Path) -> None:
 
 
 def test_update_many_is_one_transaction(tmp_path: Path) -> None:
-    engine = _engine(tmp_path / "batch.db", FakeEmbedder(), FakeClock())
+    embedder = FakeEmbedder()
+    engine = _engine(tmp_path / "batch.db", embedder, FakeClock())
     engine.semantic.update("question 0", LLM, "stored before")
+    calls = embedder.calls
     seen = _statements(engine)
     items = [(f"question {i}", LLM, f"answer {i}") for i in range(50)] + [("question 7", LLM, "later wins")]
     ids = engine.semantic.update_many(items)
@@ -98,6 +100,9 @@ def test_update_many_is_one_transaction(tmp_path: Path) -> None:
     assert ids[7] == ids[50]  # the same exact key within one batch: the last answer is kept
     assert sum(1 for s in seen if s.upper().startswith("BEGIN")) == 1  # one transaction for the batch
     assert sum(1 for s in seen if s.upper().startswith("COMMIT")) == 1
+    assert embedder.calls == calls + 49  # each new text embedded once ("question 0" was already)
+    reads = [s for s in seen if s.startswith("SELECT key, value FROM kv_records")]
+    assert len(reads) == 1  # one read of the embedding store for the batch
     assert engine.semantic.count() == 50
     hit = engine.semantic.lookup("question 7", LLM)
     assert hit is not None and hit.payload == "later wins"
