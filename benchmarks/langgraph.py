@@ -35,6 +35,7 @@ if sys.path and sys.path[0] and __file__.startswith(sys.path[0]):
 
 import argparse
 import gc
+import json
 import logging
 import sqlite3
 import statistics
@@ -282,6 +283,8 @@ def measure(
                 run_thread(live, t, args.turns)
             gc.collect()
             print(f"  repeat {r + 1}: thread {t + 1}/{args.threads} done", file=sys.stderr)
+            if args.snapshot and (t % 5 == 4 or t + 1 == args.threads):
+                snapshot(Path(args.snapshot), lives, workdir, r, t + 1)
         for live in lives:
             subject, saver = live.subject, live.saver
             cold = subject.reopen(saver, workdir, r)
@@ -309,6 +312,18 @@ def measure(
     }
 
 
+def snapshot(path: Path, lives: list[Live], workdir: Path, r: int, done: int) -> None:
+    """The medians so far and the bytes stored now, as JSON (a long run on a busy machine reports as it goes)."""
+    figures = {
+        live.subject.name: {
+            **{n: statistics.median(live.rates[n]) for n in ("put", "get_tuple", "put_writes")},
+            "bytes": live.subject.size(live.saver, workdir, r),
+        }
+        for live in lives
+    }
+    path.write_text(json.dumps({"repeat": r + 1, "threads_done": done, "savers": figures}, indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -317,6 +332,9 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--only", default="", help="comma-separated subject names to run (default: all)")
+    parser.add_argument(
+        "--snapshot", default="", help="write the figures so far to this JSON file every 5 threads"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 

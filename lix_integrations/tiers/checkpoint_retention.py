@@ -5,6 +5,12 @@ tombstone, ``prune``, ``keep_last`` trimming, the collection of values nothing r
 ``delete_for_runs``, the ttl sweep) and the thread index they keep. The hot path (``put``, ``get``, ``history``)
 is in :mod:`.checkpoints`, whose tier inherits these; both share the process-local state of
 :mod:`.checkpoint_state`, which every flow here forgets for a thread it deletes.
+
+``keep_last`` keeps the newest checkpoints of each namespace (checked on every put, one key scan; with an archive,
+the chunks hold what the newest leave room for); values and items no kept checkpoint references are collected
+every ``keep_last`` puts and by ``prune``. ``ttl`` expires a thread that many seconds after its last put (or read,
+with ``refresh_on_read``): reads treat it as gone at once; ``sweep_expired`` (``lix checkpoints prune
+--expired``) frees its storage.
 """
 
 from __future__ import annotations

@@ -19,9 +19,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from .checkpoint_records import DIGEST, Typed
+from .checkpoint_records import DIGEST, Typed, item_digest
 
-__all__ = ["ItemCache", "ListMemo", "ManifestCache", "ThreadState", "Threads", "TierStats"]
+__all__ = ["DigestMemo", "ItemCache", "ListMemo", "ManifestCache", "ThreadState", "Threads", "TierStats"]
 
 
 @dataclass
@@ -151,6 +151,25 @@ class ManifestCache:
         with self._lock:
             for key in [k for k in self._lists if k[0] == table]:
                 del self._lists[key]
+
+
+class DigestMemo:
+    """Item digests by the identity of the ``Typed`` the adapter's serializer memo hands back for a message it
+    serialized before (the same object at every put); the ``Typed`` is held, so its id stays its own."""
+
+    def __init__(self, max_entries: int = 20_000) -> None:
+        self._max = max_entries
+        self._digests: dict[int, tuple[Typed, bytes]] = {}
+
+    def __call__(self, item: Typed) -> bytes:
+        entry = self._digests.get(id(item))
+        if entry is not None and entry[0] is item:
+            return entry[1]
+        digest = item_digest(item)
+        if len(self._digests) >= self._max:
+            self._digests.clear()
+        self._digests[id(item)] = (item, digest)
+        return digest
 
 
 class ListMemo:

@@ -6,7 +6,7 @@ and what a deleted thread refuses.
 
 Layout. Every record of one thread lives in one key-value table, ``lg/<thread_id>``: on Redis that is one hash
 slot (``{k/<namespace>/lg%2F<thread_id>}``), so a thread's operations are single scripts on one Cluster node and
-never ``CROSSSLOT``. Keys inside the table (components escaped, see :func:`_part`)::
+never ``CROSSSLOT``. Keys inside the table (components escaped, see :func:`key_part`)::
 
     c<ns><inverted checkpoint id>   the checkpoint (no channel values), metadata, parent, channel versions
     b<ns><channel><version>         one channel value per version, written once: the value, or a list manifest
@@ -29,10 +29,9 @@ steps of each side ends with the old history deleted: either the delete ran afte
 the tombstone (LangGraph issue 7206: late writes of a cancelled run revived deleted threads). A new history on
 the same thread id (a put without parent) is not late, so "clear the conversation, keep the thread id" works.
 
-Retention. ``keep_last`` keeps the newest checkpoints of each namespace (checked on every put, one key scan);
-values and items no kept checkpoint references are collected every ``keep_last`` puts and by ``prune``. ``ttl``
-expires a thread that many seconds after its last put (or read, with ``refresh_on_read``): reads treat it as
-gone at once; ``sweep_expired`` (``lix checkpoints prune --expired``) frees its storage.
+Retention (:mod:`.checkpoint_retention`) and the archive of old checkpoints (:mod:`.checkpoint_archive`, key
+``a<ns>...``) are flows of their own; what this process remembers to make a put cost what is new is in
+:mod:`.checkpoint_state`.
 """
 
 from __future__ import annotations
@@ -83,7 +82,15 @@ from .checkpoint_records import (
     writes_order,
 )
 from .checkpoint_retention import PAGE, RUNS_TABLE, THREADS_TABLE, RetentionFlows
-from .checkpoint_state import ItemCache, ListMemo, ManifestCache, Threads, TierStats, split_manifest
+from .checkpoint_state import (
+    DigestMemo,
+    ItemCache,
+    ListMemo,
+    ManifestCache,
+    Threads,
+    TierStats,
+    split_manifest,
+)
 
 __all__ = [
     "THREADS_TABLE",
@@ -113,20 +120,8 @@ class CheckpointTier(RetentionFlows):
         self._manifests = ManifestCache()
         self._lists = ListMemo()
         self._chunks = ChunkCache()
-        # item digests by the identity of the Typed the adapter's serializer memo hands back for a message it
-        # already serialized (the same object at every put); the Typed is held, so its id stays its own
-        self._digests: dict[int, tuple[Typed, bytes]] = {}
+        self._digest = DigestMemo()
         self.stats = TierStats()
-
-    def _digest(self, item: Typed) -> bytes:
-        entry = self._digests.get(id(item))
-        if entry is not None and entry[0] is item:
-            return entry[1]
-        digest = item_digest(item)
-        if len(self._digests) >= 20_000:
-            self._digests.clear()
-        self._digests[id(item)] = (item, digest)
-        return digest
 
     # -- writing ---------------------------------------------------------------------------------------------
 
