@@ -147,3 +147,23 @@ def test_tables_fit_the_column(site: Path) -> None:
                     f"{page.parent.relative_to(site)}: {total:.0f}px > {COLUMN_PX:.0f}px: {first}"
                 )
     assert not too_wide, "\n".join(too_wide)
+
+
+HEADING = re.compile(r'<h(?P<level>[1-6]) id="(?P<id>[^"]+)"')
+
+
+def test_api_pages_show_no_private_base_classes(site: Path) -> None:
+    """docs/hooks/griffe_private_bases.py shows a private base's members under the public class instead."""
+    text = text_of((site / "api" / "index.html").read_text(encoding="utf-8"))
+    assert not re.search(r"Bases:[^\n]*\b_[A-Za-z]", text), re.findall(r"Bases:[^\n]*", text)[:5]
+    assert "SemanticAPI.lookup" in (site / "api" / "index.html").read_text(encoding="utf-8")
+
+
+def test_api_reference_has_one_heading_per_object_under_its_section(site: Path) -> None:
+    html_text = (site / "api" / "index.html").read_text(encoding="utf-8")
+    headings = [(int(m.group("level")), m.group("id")) for m in HEADING.finditer(html_text)]
+    objects = [h for h in headings if h[1].startswith("lix_integrations")]
+    ids = [i for _, i in objects]
+    assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
+    assert objects and all(level >= 3 for level, _ in objects), "an object heading at the sections' level"
+    assert sum(1 for level, _ in headings if level == 2) >= 5  # the sections: Engine, LangChain, ...
