@@ -4,6 +4,7 @@ Framework adapters live in ``lix_integrations.langchain`` and ``lix_integrations
 only when used, so importing this package never imports a framework.
 """
 
+from ._version import __version__
 from .config import EngineConfig, SamplingPolicy, default_store_path
 from .engine.engine import AsyncEngine, Engine
 from .engine.stats import EngineStats
@@ -21,8 +22,6 @@ from .errors import (
 from .kernel.counters import SemanticStats
 from .kernel.scope import current_scope, lix_scope
 from .tiers.semantic import DEFAULT_THRESHOLD, Candidate, SemanticHit
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_THRESHOLD",

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .calibration import Calibration, Curve, PairSet, _curve, _unit_rows
+from .calibration_curves import Calibration, Curve, PairSet, _curve, _unit_rows
 from .errors import InvalidInputError
+from .tiers.semantic import DEFAULT_THRESHOLD
 from .tiers.verifier import Verifier, VerifierCandidate, resolve_verifier
 
 __all__ = ["VerifiedReplay", "calibrate_verifier", "replay_with_verifier", "score_thresholds"]
@@ -103,8 +104,6 @@ def calibrate_verifier(
     thresholds: Sequence[float] | None = None,
 ) -> Calibration:
     """The lowest verifier threshold whose precision on ``pairs`` reaches ``target_precision`` (see ``calibrate``)."""
-    from .tiers.semantic import DEFAULT_THRESHOLD
-
     chosen = verifier if isinstance(verifier, Verifier) else resolve_verifier(verifier, embedder_name)
     if chosen is None:
         raise InvalidInputError(

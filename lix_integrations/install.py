@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 
+from ._version import __version__
+
 __all__ = ["EXTRAS", "install_hint", "require"]
 
 #: The extras a user installs, each with the modules whose absence it fixes (pyproject.toml declares them).
@@ -27,8 +29,6 @@ EXTRAS: dict[str, tuple[str, ...]] = {
 def install_hint(extra: str) -> str:
     """The command that installs ``extra`` (``langchain``, ``llama-index``, ``langgraph``, ``redis``, ``local``,
     ``plot``, ``otel``, ``agents``, ``all``)."""
-    from . import __version__
-
     wheel = f"lix_integrations-{__version__}-py3-none-any.whl"
     return (
         f"pip install \"lix-integrations[{extra}]\" (not on a package index yet: pip install '.[{extra}]' in a "

@@ -27,9 +27,9 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from .engine.engine import AsyncEngine, Engine
+from .engine.public import NOT_CACHED, ToolPolicy, ToolScope, tool_run, validate_tool_name
 from .engine.tools_api import AsyncToolsAPI, ToolsAPI
 from .errors import ConfigError, InvalidInputError
-from .tiers.tools import NOT_CACHED, ToolPolicy, ToolScope, tool_run, validate_tool_name
 
 __all__ = ["NOT_CACHED", "EngineRef", "cached_tool", "memoize", "tool_run"]
 

@@ -38,6 +38,15 @@ from ..kernel.ops import (
 )
 from ..kernel.outage import OutageLog
 from ..redaction import redact_url, redact_userinfo_password
+from ..tiers.coalesce import Coalescer
+from ..tiers.documents import DocumentTier
+from ..tiers.embeddings import EmbeddingCounters, EmbeddingTier, model_from_embedder
+from ..tiers.kv import KvCounters, KvTier
+from ..tiers.node_cache import NodeCacheTier
+from ..tiers.semantic import SemanticTier
+from ..tiers.sessions import SessionTier
+from ..tiers.tools import ToolTier
+from ..tiers.verifier import resolve_verifier
 from .embedder_faults import EMBEDDER_FAULTS, EmbedderFaults
 from .stats import EngineStats
 
@@ -61,16 +70,6 @@ class EngineCore:
         clock: Clock | None = None,
         backend: Backend | None = None,
     ) -> None:
-        from ..tiers.coalesce import Coalescer
-        from ..tiers.documents import DocumentTier
-        from ..tiers.embeddings import EmbeddingCounters, EmbeddingTier
-        from ..tiers.kv import KvCounters, KvTier
-        from ..tiers.node_cache import NodeCacheTier
-        from ..tiers.semantic import SemanticTier
-        from ..tiers.sessions import SessionTier
-        from ..tiers.tools import ToolTier
-        from ..tiers.verifier import resolve_verifier
-
         self.config = config
         self.embedder: Embedder = as_embedder(embedder)
         self.clock: Clock = clock or SystemClock()
@@ -158,8 +157,6 @@ class EngineCore:
         first prompt of every process would be embedded twice (lookup, then update). The embedding tier learns
         and checks an undeclared model's size itself, and the stored settings check it against the store.
         """
-        from ..tiers.embeddings import model_from_embedder
-
         if self._model is None:
             self._model = model_from_embedder(self.embedder, None, self._embed_cost.add_batch)
         return self._model

@@ -31,6 +31,7 @@ from ..kernel.ops import (
     ListTrimThrough,
     Op,
 )
+from ..tiers.embeddings import model_from_embedder
 from ..tiers.session_ttl import with_ttl
 from ..tiers.sessions import (
     EmbedTexts,
@@ -76,8 +77,6 @@ def _embed_through_tier(core: EngineCore) -> EmbedTexts:
     """
 
     def embed(texts: list[str], role: str) -> Flow[Any]:
-        from ..tiers.embeddings import model_from_embedder
-
         model = model_from_embedder(core.embedder, core.embedder.dimension)
         return (yield from core.embeddings.embed(texts, model, role=role))
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidInputError
 from ..kernel.flows import Flow
 from ..kernel.ops import KvDelete, KvDeleteWhere
+from ..tiers.tool_annotations import policy_for_annotated
 from ..tiers.tools import (
     NOT_CACHED,
     TABLE,
@@ -89,8 +90,6 @@ class _ToolsBase:
         read_only: ToolPolicy | None = None,
     ) -> ToolPolicy | None:
         """The policy for a tool carrying MCP-style hints (see :mod:`~lix_integrations.tiers.tool_annotations`)."""
-        from ..tiers.tool_annotations import policy_for_annotated
-
         return policy_for_annotated(self._tier, tool, metadata, explicit=explicit, read_only=read_only)
 
     def stats(self) -> ToolsStats:

@@ -24,12 +24,10 @@ from langchain_core.outputs import Generation
 
 from ..config import check_threshold
 from ..engine.engine import AsyncEngine, Engine
+from ..engine.public import Candidate, SemanticHit, caller_probe, lix_scope, scope_path, validate_scope
 from ..engine.resolve import resolve_engines
 from ..engine.stats import EngineStats
 from ..errors import ConfigError, SerializationError
-from ..kernel.flight import caller_probe
-from ..kernel.scope import lix_scope, scope_path, validate_scope
-from ..tiers.semantic import Candidate, SemanticHit
 from .events import LOOKUP_EVENT, UPDATE_EVENT, aemit, emit
 from .prompt import split_prompt
 from .serialization import deserialize_generations, serialize_generations

@@ -35,10 +35,9 @@ from langchain_core.messages import (
 )
 
 from ..engine.engine import AsyncEngine, Engine
+from ..engine.public import SmartContext, check_session_ttl, validate_session_id
 from ..engine.resolve import resolve_engines
 from ..errors import SerializationError
-from ..tiers.session_ttl import check_ttl
-from ..tiers.sessions import SmartContext, validate_session_id
 
 __all__ = ["LixChatMessageHistory"]
 
@@ -153,7 +152,7 @@ class LixChatMessageHistory(BaseChatMessageHistory):
     ) -> None:
         super().__init__()
         self.session_id = validate_session_id(session_id)
-        self.ttl = check_ttl(ttl)
+        self.ttl = check_session_ttl(ttl)
         self._sid = _tier_id(session_id)
         self._engine, self._aengine = resolve_engines(engine, engine_options)
 

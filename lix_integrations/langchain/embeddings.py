@@ -18,10 +18,10 @@ from langchain_core.embeddings import Embeddings
 
 from ..embedders import EmbeddingsAdapter
 from ..engine.engine import AsyncEngine, Engine
+from ..engine.public import EmbeddingModel, EmbeddingStats
 from ..engine.resolve import embedding_space, resolve_engines
 from ..engine.stats import EngineStats
 from ..errors import ConfigError, InvalidInputError
-from ..tiers.embeddings import EmbeddingModel, EmbeddingStats
 
 __all__ = ["LixCachedEmbeddings"]
 

@@ -32,13 +32,10 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from ..engine.engine import AsyncEngine, Engine
+from ..engine.public import SemanticHit, ToolPolicy, digest, lix_scope, validate_scope, validate_scope_part
 from ..engine.resolve import resolve_engines
 from ..engine.stats import EngineStats
 from ..errors import ConfigError, InvalidInputError, SerializationError
-from ..kernel.keys import digest
-from ..kernel.scope import lix_scope, validate_scope, validate_scope_part
-from ..tiers.semantic import SemanticHit
-from ..tiers.tools import ToolPolicy
 from .cache import _usage
 from .prompt import split_prompt
 from .serialization import deserialize_generations, serialize_generations

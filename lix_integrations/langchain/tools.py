@@ -25,11 +25,10 @@ from langchain_core.tools import BaseTool
 from pydantic import BaseModel, Field, PrivateAttr
 
 from ..engine.engine import AsyncEngine, Engine
+from ..engine.public import ToolPolicy, validate_scope
 from ..engine.resolve import resolve_engines
 from ..engine.stats import EngineStats
 from ..errors import ConfigError
-from ..kernel.scope import validate_scope
-from ..tiers.tools import ToolPolicy
 
 __all__ = ["LixCachedTool", "cache_tools"]
 

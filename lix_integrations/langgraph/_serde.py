@@ -34,8 +34,8 @@ from langgraph.checkpoint.serde.event_hooks import SerdeEvent, register_serde_ev
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from pydantic import BaseModel
 
+from ..engine.public import Typed
 from ..errors import SerializationError
-from ..tiers.checkpoints import Typed
 
 __all__ = ["ItemMemo", "StrictSerializer", "strict_serializer"]
 

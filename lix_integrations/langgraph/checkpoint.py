@@ -31,16 +31,9 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from ..engine.engine import AsyncEngine, Engine
+from ..engine.public import BlobValue, CheckpointConfig, ListValue, NewCheckpoint, StoredCheckpoint, Typed
 from ..engine.resolve import resolve_engines
 from ..errors import InvalidInputError
-from ..tiers.checkpoints import (
-    BlobValue,
-    CheckpointConfig,
-    ListValue,
-    NewCheckpoint,
-    StoredCheckpoint,
-    Typed,
-)
 from ._serde import ItemMemo, strict_serializer
 
 __all__ = ["LixCheckpointSaver"]

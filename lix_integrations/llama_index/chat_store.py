@@ -26,8 +26,8 @@ from llama_index.core.storage.chat_store.base import BaseChatStore
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
 from ..engine.engine import AsyncEngine, Engine
+from ..engine.public import check_session_ttl
 from ..engine.resolve import resolve_engines
-from ..tiers.session_ttl import check_ttl
 from ._messages import CHAT_MESSAGES
 
 __all__ = ["LixChatStore", "LixDBChatStore"]
@@ -83,7 +83,7 @@ class LixChatStore(BaseChatStore):
         ttl: float | None = None,
         **engine_options: Any,
     ) -> None:
-        super().__init__(prefix=_check_prefix(prefix), ttl=check_ttl(ttl))  # type: ignore[call-arg]
+        super().__init__(prefix=_check_prefix(prefix), ttl=check_session_ttl(ttl))  # type: ignore[call-arg]
         self._engine, self._aengine = resolve_engines(engine, engine_options)
 
     @classmethod

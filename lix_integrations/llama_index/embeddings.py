@@ -20,10 +20,10 @@ from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from pydantic import PrivateAttr
 
 from ..engine.engine import AsyncEngine, Engine
+from ..engine.public import EmbeddingModel, EmbeddingStats
 from ..engine.resolve import embedding_space, resolve_engines
 from ..engine.stats import EngineStats
 from ..errors import ConfigError
-from ..tiers.embeddings import EmbeddingModel, EmbeddingStats
 
 __all__ = ["LixCachedEmbedding"]
 

@@ -28,9 +28,9 @@ from typing import Any
 from llama_index.core.storage.kvstore.types import DEFAULT_BATCH_SIZE, DEFAULT_COLLECTION, BaseKVStore
 
 from ..engine.engine import AsyncEngine, Engine
+from ..engine.public import KvStats
 from ..engine.resolve import resolve_engines
 from ..errors import LixError
-from ..tiers.kv import KvStats
 
 __all__ = ["LixKVStore"]
 

@@ -49,11 +49,10 @@ from pydantic_core import PydanticSerializationError
 
 from ..config import check_threshold
 from ..engine.engine import AsyncEngine, Engine
+from ..engine.public import Candidate, lix_scope, scope_path, validate_scope
 from ..engine.resolve import resolve_engines
 from ..engine.stats import EngineStats
 from ..errors import ConfigError
-from ..kernel.scope import lix_scope, scope_path, validate_scope
-from ..tiers.semantic import Candidate
 from .prompt import CallKey, chat_key, completion_key
 
 __all__ = ["LixCachedFunctionCallingLLM", "LixCachedLLM"]

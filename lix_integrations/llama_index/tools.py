@@ -24,10 +24,9 @@ from llama_index.core.tools.types import (
 from pydantic import BaseModel
 
 from ..engine.engine import AsyncEngine, Engine
+from ..engine.public import ToolPolicy, validate_scope
 from ..engine.resolve import resolve_engines
 from ..errors import ConfigError
-from ..kernel.scope import validate_scope
-from ..tiers.tools import ToolPolicy
 
 __all__ = ["LixCachedTool"]
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import unquote
 
-from ..errors import ConfigError, InvalidIdError, SerializationError
+from ..config.tiers import CheckpointConfig
+from ..errors import InvalidIdError, SerializationError
 
 __all__ = [
     "BlobValue",
@@ -41,44 +41,6 @@ MAX_ID = 512
 FORMAT = b"1"
 DIGEST = 8  # bytes of an item digest; items are content-addressed within one thread and channel
 TOMBSTONE, EXPIRY, GENERATION = "t", "e", "g"
-
-
-def _seconds(name: str, value: object, *, allow_none: bool) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or math.isinf(value):
-        raise ConfigError(f"checkpoints {name} must be a non-negative number of seconds, got {value!r}")
-
-
-@dataclass(frozen=True, kw_only=True)
-class CheckpointConfig:
-    """Retention of checkpointed threads.
-
-    ``ttl`` (seconds, ``None``: keep): a thread expires this long after its last put; ``refresh_on_read`` also
-    counts reads as activity. ``keep_last``: newest checkpoints kept per thread namespace (``None``: all).
-    ``tombstone_grace`` (seconds): how long a deleted thread refuses late writes; ``0`` disables tombstones.
-    ``hot_window``: newest checkpoints per thread namespace kept as plain records (50: about 12 turns of a
-    ``create_agent`` conversation); older ones move into the thread's compressed archive once there are twice
-    as many (``None``: never). Reads see no difference but the cost of a decompression for archived ones.
-    """
-
-    ttl: float | None = None
-    refresh_on_read: bool = False
-    keep_last: int | None = None
-    tombstone_grace: float = 600.0
-    hot_window: int | None = 50
-
-    def __post_init__(self) -> None:
-        _seconds("ttl", self.ttl, allow_none=True)
-        if self.ttl is not None and self.ttl <= 0:
-            raise ConfigError(f"checkpoints ttl must be positive or None, got {self.ttl!r}")
-        _seconds("tombstone_grace", self.tombstone_grace, allow_none=False)
-        for name in ("keep_last", "hot_window"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ConfigError(f"checkpoints {name} must be a positive integer or None, got {value!r}")
-        if not isinstance(self.refresh_on_read, bool):
-            raise ConfigError(f"checkpoints refresh_on_read must be a bool, got {self.refresh_on_read!r}")
 
 
 @dataclass(frozen=True, slots=True)

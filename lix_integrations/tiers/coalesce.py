@@ -28,9 +28,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from ..errors import ConfigError
+from ..config.tiers import CoalesceSettings
 from ..kernel.counters import SemanticCounters
 from ..kernel.flight import Flight, current_caller
 from ..kernel.flows import Flow
@@ -46,23 +45,6 @@ _POLL = 0.05
 _POLL_MAX = 0.25
 #: Added to the mean leader time for the default wait bound.
 _SLACK = 30.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class CoalesceSettings:
-    """``lease_ttl``: seconds a cross-process lease lives unless released. ``timeout``: longest wait for a
-    leader (``None``: the mean time leaders took plus 30 s)."""
-
-    lease_ttl: float = 20.0
-    timeout: float | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("lease_ttl", "timeout"):
-            value = getattr(self, name)
-            if value is None and name == "timeout":
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-                raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
 
 
 class Coalescer:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import math
 import threading
 import time
 from collections import OrderedDict
@@ -44,6 +43,9 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from ..config.tiers import DEFAULT_TABLE, EmbeddingConfig
+from ..config.tiers import check_ttl as _check_ttl
+from ..config.tiers import positive_int_or_none as _positive_int_or_none
 from ..errors import BackendError, ConfigError, InvalidInputError, InvalidVectorError
 from ..kernel.clock import Clock
 from ..kernel.flows import Flow
@@ -79,7 +81,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TABLE = "embeddings"
 #: Layout of stored values; part of the model key, so a new layout never reads an old one.
 VALUE_LAYOUT = "f32le"
 _DTYPE = np.dtype("<f4")
@@ -92,60 +93,6 @@ Matrix = npt.NDArray[np.float32]
 Vector = npt.NDArray[np.float32]
 BatchFn = Callable[[list[str]], Sequence[Sequence[float]]]
 AsyncBatchFn = Callable[[list[str]], Awaitable[Sequence[Sequence[float]]]]
-
-
-def _positive_int_or_none(name: str, value: object) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ConfigError(f"{name} must be a positive integer or None, got {value!r}")
-
-
-def _check_ttl(value: object, error: type[Exception]) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
-        raise error(f"ttl must be a positive number of seconds or None, got {value!r}")
-    return float(value)
-
-
-@dataclass(frozen=True, kw_only=True)
-class EmbeddingConfig:
-    """Settings of the embedding tier.
-
-    ``ttl`` (seconds, default ``None``: never expire) applies to every vector stored without its own ``ttl``.
-    ``max_entries`` / ``max_bytes`` bound the *stored* tier, evicting least-recently-used vectors; the bound is
-    checked every ``evict_every`` stored vectors rather than on every write, because measuring a table's size
-    is a scan on SQLite. Eviction removes the least recently *written* vectors unless ``lru_store`` is set, which
-    also records every read from the store (least recently used): on SQLite that write costs about 27 us per
-    vector read (0.27 s for 10,000, measured), more than the read itself, and it is only paid when the front
-    misses, so recency would mostly say which process loaded a vector last. ``front_entries`` /
-    ``front_bytes`` bound the in-process LRU front (``0`` entries disables it). ``table`` is the KV table.
-    """
-
-    ttl: float | None = None
-    max_entries: int | None = 1_000_000
-    max_bytes: int | None = None
-    evict_every: int = 256
-    front_entries: int = 100_000
-    front_bytes: int | None = 256 * 1024 * 1024
-    lru_store: bool = False
-    table: str = DEFAULT_TABLE
-
-    def __post_init__(self) -> None:
-        _check_ttl(self.ttl, ConfigError)
-        _positive_int_or_none("max_entries", self.max_entries)
-        _positive_int_or_none("max_bytes", self.max_bytes)
-        _positive_int_or_none("front_bytes", self.front_bytes)
-        _positive_int_or_none("evict_every", self.evict_every)
-        if (
-            isinstance(self.front_entries, bool)
-            or not isinstance(self.front_entries, int)
-            or self.front_entries < 0
-        ):
-            raise ConfigError(f"front_entries must be a non-negative integer, got {self.front_entries!r}")
-        if not isinstance(self.lru_store, bool):
-            raise ConfigError(f"lru_store must be True or False, got {self.lru_store!r}")
-        if not isinstance(self.table, str) or not self.table:
-            raise ConfigError(f"table must be a non-empty string, got {self.table!r}")
 
 
 @dataclass(frozen=True)

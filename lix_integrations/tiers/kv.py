@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ..config.tiers import KvConfig
 from ..errors import ConfigError, InvalidIdError, InvalidInputError, SerializationError
 from ..kernel.clock import Clock
 from ..kernel.flows import Flow
@@ -62,29 +62,6 @@ DIRECT_KEY_CHARS = 4096
 DEFAULT_BATCH_SIZE = 100
 #: ``get_all`` reads a collection in pages of this many records, so one round trip stays bounded.
 SCAN_PAGE = 1000
-
-
-@dataclass(frozen=True, kw_only=True)
-class KvConfig:
-    """Settings of the key-value tier.
-
-    ``ttl`` (seconds, ``None``: never) expires records written through the tier; framework stores such as a
-    docstore expect records to stay, so the default is no expiry. ``max_value_bytes`` refuses a single value
-    larger than this (encoded), before anything is written.
-    """
-
-    ttl: float | None = None
-    max_value_bytes: int = 64 * 1024 * 1024
-
-    def __post_init__(self) -> None:
-        ttl = self.ttl
-        if ttl is not None and (
-            isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0 or math.isinf(ttl)
-        ):
-            raise ConfigError(f"kv ttl must be a positive number of seconds or None, got {ttl!r}")
-        size = self.max_value_bytes
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ConfigError(f"kv max_value_bytes must be a positive integer, got {size!r}")
 
 
 @dataclass(frozen=True)

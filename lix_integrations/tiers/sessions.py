@@ -28,7 +28,6 @@ import asyncio
 import atexit
 import json
 import logging
-import math
 import shutil
 import tempfile
 import threading
@@ -46,7 +45,8 @@ from ..archive.codec import Codec
 from ..archive.format import ArchiveContents, ArchiveCorruptError
 from ..archive.store import SessionArchive, session_from_name
 from ..config import EngineConfig, default_store_path
-from ..errors import BackendError, ConfigError, InvalidIdError, InvalidInputError
+from ..config.tiers import SessionConfig
+from ..errors import BackendError, InvalidIdError, InvalidInputError
 from ..kernel.clock import Clock
 from ..kernel.flows import CancelledAfterOp, Flow
 from ..kernel.keys import digest
@@ -99,61 +99,6 @@ EmbedTexts = Callable[[list[str], str], Flow[Any]]
 
 
 # -- configuration --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class SessionConfig:
-    """Settings of the session tier.
-
-    ``hot_window``: messages ``get_context()`` returns and the store keeps. ``archive_batch``: overflow is archived
-    in frames of this many messages (the store holds up to ``hot_window + archive_batch - 1``), because a frame
-    compresses better and costs one fsync however many messages it holds. ``idle_after`` (seconds): sessions
-    untouched this long move wholly to the archive on ``migrate_idle()`` (``None``: never). ``retention_days``:
-    sessions untouched this long are deleted by ``cleanup_expired()`` (``None``: keep forever). ``archive_dir``:
-    where archives go (default: next to a SQLite store's file, e.g. ``cache.db.sessions/``; a temporary
-    directory for ``memory://`` stores). ``codec``: ``"zstd-dict"`` (default), ``"zstd"``, ``"zlib"`` or ``"raw"``.
-    ``cache_messages``: messages of recently used sessions this process keeps decoded, checked against the
-    store's version stamp on every read (see :mod:`.session_cache`; about 2 KB each with a framework's objects;
-    0 turns the cache off). Stores without version stamps (memory, SQLite) never use it.
-    """
-
-    hot_window: int = 20
-    archive_batch: int = 20
-    idle_after: float | None = 7200.0
-    retention_days: float | None = 30.0
-    archive_dir: str | None = None
-    codec: str = "zstd-dict"
-    max_message_bytes: int = 4 * 1024 * 1024
-    cache_messages: int = 25_000
-
-    def __post_init__(self) -> None:
-        for name in ("hot_window", "archive_batch", "max_message_bytes"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"sessions.{name} must be a positive integer, got {value!r}")
-        for name in ("idle_after", "retention_days"):
-            value = getattr(self, name)
-            if value is not None and (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not value > 0
-                or math.isinf(value)
-            ):
-                raise ConfigError(f"sessions.{name} must be a positive number or None, got {value!r}")
-        if (
-            isinstance(self.cache_messages, bool)
-            or not isinstance(self.cache_messages, int)
-            or self.cache_messages < 0
-        ):
-            raise ConfigError(
-                f"sessions.cache_messages must be a non-negative integer, got {self.cache_messages!r}"
-            )
-        if self.archive_dir is not None and (not isinstance(self.archive_dir, str) or not self.archive_dir):
-            raise ConfigError(
-                f"sessions.archive_dir must be a non-empty path string, got {self.archive_dir!r}"
-            )
-        if self.codec not in _CODECS:
-            raise ConfigError(f"sessions.codec must be one of {', '.join(_CODECS)}, got {self.codec!r}")
 
 
 # -- operations the sessions driver runs itself ---------------------------------------------------------------

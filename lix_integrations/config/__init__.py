@@ -13,25 +13,29 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .errors import ConfigError
-from .redaction import redact_url
-
-if TYPE_CHECKING:
-    from .tiers.coalesce import CoalesceSettings
-    from .tiers.embeddings import EmbeddingConfig
-    from .tiers.kv import KvConfig
-    from .tiers.sessions import SessionConfig
-    from .tiers.tools import ToolsConfig
+from ..errors import ConfigError
+from ..redaction import redact_url
+from .tiers import CheckpointConfig, CoalesceSettings, EmbeddingConfig, KvConfig, SessionConfig
+from .tools import InvalidationRule, ToolPolicy, ToolsConfig, ToolScope
 
 __all__ = [
     "DEFAULT_DIR_ENV",
     "DEFAULT_MAX_ENTRIES",
     "DEFAULT_MAX_PROMPT_BYTES",
+    "CheckpointConfig",
+    "CoalesceSettings",
+    "EmbeddingConfig",
     "EngineConfig",
+    "InvalidationRule",
+    "KvConfig",
     "ModelPrice",
     "SamplingPolicy",
+    "SessionConfig",
+    "ToolPolicy",
+    "ToolScope",
+    "ToolsConfig",
     "default_store_path",
     "default_store_url",
 ]
@@ -131,12 +135,12 @@ class EngineConfig:
     # the bundled verifier's calibrated value; 0.5 for a callable).
     verifier: Any = "auto"
     verifier_threshold: float | None = None
-    kv: KvConfig = field(default_factory=lambda: _default_kv_config())
-    tools: ToolsConfig = field(default_factory=lambda: _default_tools_config())
-    sessions: SessionConfig = field(default_factory=lambda: _default_sessions_config())
-    embeddings: EmbeddingConfig = field(default_factory=lambda: _default_embedding_config())
+    kv: KvConfig = field(default_factory=KvConfig)
+    tools: ToolsConfig = field(default_factory=ToolsConfig)
+    sessions: SessionConfig = field(default_factory=SessionConfig)
+    embeddings: EmbeddingConfig = field(default_factory=EmbeddingConfig)
     # Miss coalescing (single flight) of the semantic tier: lease time and wait bound, see tiers/coalesce.py.
-    coalesce: CoalesceSettings = field(default_factory=lambda: _default_coalesce_settings())
+    coalesce: CoalesceSettings = field(default_factory=CoalesceSettings)
 
     def __post_init__(self) -> None:
         if self.url is not None and (not isinstance(self.url, str) or not self.url):
@@ -292,37 +296,3 @@ def _check_threshold(value: object) -> float:
 
 
 check_threshold = _check_threshold
-
-
-def _default_kv_config() -> KvConfig:
-    # Imported here: the tier module imports the engine package, which imports this module.
-    from .tiers.kv import KvConfig
-
-    return KvConfig()
-
-
-def _default_embedding_config() -> EmbeddingConfig:
-    # Imported here for the same reason as the KV tier's: no import cycle through the engine package.
-    from .tiers.embeddings import EmbeddingConfig
-
-    return EmbeddingConfig()
-
-
-def _default_coalesce_settings() -> CoalesceSettings:
-    from .tiers.coalesce import CoalesceSettings
-
-    return CoalesceSettings()
-
-
-def _default_tools_config() -> ToolsConfig:
-    # Imported here for the same reason as the KV tier's: no import cycle through the engine package.
-    from .tiers.tools import ToolsConfig
-
-    return ToolsConfig()
-
-
-def _default_sessions_config() -> SessionConfig:
-    # Imported here for the same reason as the KV tier's: no import cycle through the engine package.
-    from .tiers.sessions import SessionConfig
-
-    return SessionConfig()
