@@ -117,7 +117,23 @@ def _leased(url: str, options: dict[str, Any]) -> Engine:
 def resolve_engines(
     engine: Engine | AsyncEngine | str | None, options: dict[str, Any]
 ) -> tuple[Engine, AsyncEngine]:
-    """An engine to share, a URL (with options for the engine built from it), or ``None`` (default store)."""
+    """Every adapter's contract: ``engine=`` an engine to share, or ``url=`` (in ``options``, with the options of
+    the engine built from it), or neither (the embedded default store).
+
+    A URL string given as ``engine`` (positionally, as the adapters' first argument) still works for now, with a
+    ``DeprecationWarning`` naming ``url=``: an argument that is sometimes an object and sometimes a string is how
+    a typo'd URL ends up treated as an engine (issue 16)."""
+    url = options.pop("url", None)
+    if isinstance(engine, str):
+        warnings.warn(
+            f"passing a URL as engine ({_scheme(engine)}) is deprecated: pass url={_scheme(engine)!r} instead "
+            "(engine= takes an Engine or AsyncEngine to share)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        engine, url = (None, engine) if url is None else (engine, url)
+    if url is not None and engine is not None:
+        raise ConfigError("pass either engine= (an engine to share) or url= (a store to open), not both")
     if isinstance(engine, (Engine, AsyncEngine)):
         if options:
             raise ConfigError(
@@ -125,12 +141,20 @@ def resolve_engines(
                 "pass them to Engine(...) instead"
             )
         return (engine, engine.aio) if isinstance(engine, Engine) else (engine.sync, engine)
-    if engine is None or isinstance(engine, str):
-        sync = _leased(engine if engine is not None else default_store_url(), options)
+    if engine is None:
+        if url is not None and not isinstance(url, str):
+            raise ConfigError(f"url must be a string, got {type(url).__name__}")
+        sync = _leased(url if url is not None else default_store_url(), options)
         return sync, sync.aio
     raise ConfigError(
-        f"engine must be an Engine, an AsyncEngine, a URL string or None, got {type(engine).__name__}"
+        f"engine must be an Engine or an AsyncEngine, got {type(engine).__name__}; a store URL goes in url="
     )
+
+
+def _scheme(url: str) -> str:
+    """The URL's scheme only (``redis://...``): a URL may hold a password, never repeated in a warning."""
+    scheme, sep, _ = url.partition("://")
+    return f"{scheme}://..." if sep else "..."
 
 
 def embedding_space(

@@ -13,6 +13,10 @@ from ..install import require
 
 require("langchain", "lix_integrations.langchain")
 
+from ..config import EngineConfig
+from ..tiers.embeddings import EmbeddingConfig
+from ..tiers.sessions import SessionConfig
+from ..tiers.tools import InvalidationRule, ToolPolicy, ToolsConfig
 from .cache import LixSemanticCache
 from .chat_history import LixChatMessageHistory
 from .embeddings import LixCachedEmbeddings
@@ -21,13 +25,20 @@ from .tools import LixCachedTool, cache_tools
 if TYPE_CHECKING:
     from .middleware import LixCacheMiddleware, LixToolCacheMiddleware
 
+# The configuration objects users pass to these adapters' engines are exported here too, so one import line serves.
 __all__ = [
+    "EmbeddingConfig",
+    "EngineConfig",
+    "InvalidationRule",
     "LixCacheMiddleware",
     "LixCachedEmbeddings",
     "LixCachedTool",
     "LixChatMessageHistory",
     "LixSemanticCache",
     "LixToolCacheMiddleware",
+    "SessionConfig",
+    "ToolPolicy",
+    "ToolsConfig",
     "cache_tools",
 ]
 

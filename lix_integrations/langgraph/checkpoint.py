@@ -6,7 +6,7 @@ saver to pick and no "use the async saver" error. The adapter translates and del
 become typed bytes through the (strict) serializer, list values go item by item so each message is stored once,
 and every storage decision (keys, versions, retention, tombstones) is the tier's.
 
-Any backend: ``LixCheckpointSaver("sqlite:///agent.db")``, ``"redis://..."``, ``"valkey://..."``, a Cluster
+Any backend: ``LixCheckpointSaver(url="sqlite:///agent.db")``, ``url="redis://..."``, ``"valkey://..."``, a Cluster
 (``redis://...?cluster=true``), ``"memory://"``, or ``engine=`` an engine shared with other adapters.
 """
 

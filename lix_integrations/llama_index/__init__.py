@@ -7,13 +7,22 @@ from ..install import require
 
 require("llama-index", "lix_integrations.llama_index")
 
+from ..config import EngineConfig
+from ..tiers.embeddings import EmbeddingConfig
+from ..tiers.kv import KvConfig
+from ..tiers.sessions import SessionConfig
+from ..tiers.tools import ToolPolicy, ToolsConfig
 from .chat_store import LixChatStore, LixDBChatStore
 from .embeddings import LixCachedEmbedding
 from .kvstore import LixKVStore
 from .llm import LixCachedFunctionCallingLLM, LixCachedLLM
 from .tools import LixCachedTool
 
+# The configuration objects users pass to these adapters' engines are exported here too, so one import line serves.
 __all__ = [
+    "EmbeddingConfig",
+    "EngineConfig",
+    "KvConfig",
     "LixCachedEmbedding",
     "LixCachedFunctionCallingLLM",
     "LixCachedLLM",
@@ -21,4 +30,7 @@ __all__ = [
     "LixChatStore",
     "LixDBChatStore",
     "LixKVStore",
+    "SessionConfig",
+    "ToolPolicy",
+    "ToolsConfig",
 ]
