@@ -14,7 +14,11 @@ from __future__ import annotations
 import contextlib
 import doctest
 import io
+import os
 import re
+import shlex
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +31,7 @@ FENCE = re.compile(
 )
 MARK = re.compile(r"<!--\s*(?P<kind>skip|redis)\b:?\s*(?P<why>.*?)\s*-->\s*$")
 OUTPUT_INFO = re.compile(r'^text(?:\s+title="Output")?\s*$')
+FILE_INFO = re.compile(r'^\w+\s+title="(?P<name>[\w.-]+\.\w+)"\s*$')  # ```text title="chat.jsonl": a file
 CHECKER = doctest.OutputChecker()
 OPTIONS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
@@ -163,3 +168,48 @@ def test_examples_run_and_print_what_the_page_shows(
             set_llm_cache(None)  # a page that sets a global cache must not leak it into other tests
         except ImportError:
             pass
+
+
+def console_sessions(page: Path) -> list[tuple[dict[str, str], list[tuple[str, str]]]]:
+    """The page's ```console blocks: the files shown before each (titled blocks), and ($ lix ..., output) pairs."""
+    files: dict[str, str] = {}
+    sessions = []
+    for fence in FENCE.finditer(page.read_text(encoding="utf-8")):
+        info = fence.group("info").strip()
+        named = FILE_INFO.match(info)
+        if named and named.group("name") != "Output":
+            files[named.group("name")] = fence.group("body")
+        elif info == "console":
+            steps: list[tuple[str, str]] = []
+            for line in fence.group("body").splitlines():
+                if line.startswith("$ "):
+                    steps.append((line[2:], ""))
+                elif steps:
+                    steps[-1] = (steps[-1][0], steps[-1][1] + line + "\n")
+            sessions.append((dict(files), steps))
+    return sessions
+
+
+CONSOLE_PAGES = [p for p in page_files() if console_sessions(p)]
+
+
+@pytest.mark.parametrize("page", CONSOLE_PAGES, ids=lambda p: p.name)
+def test_console_sessions_print_what_the_page_shows(page: Path, tmp_path: Path) -> None:
+    """``$ lix ...`` lines run through the real console script's module, in a scratch directory."""
+    for files, steps in console_sessions(page):
+        for name, content in files.items():
+            (tmp_path / name).write_text(content, encoding="utf-8")
+        for command, shown in steps:
+            args = shlex.split(command)
+            assert args[0] == "lix", f"{page.name}: only lix commands run in a console block: {command}"
+            result = subprocess.run(
+                [sys.executable, "-m", "lix_integrations.cli", *args[1:]],
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "86", "NO_COLOR": "1"},
+                timeout=120,
+            )
+            assert result.returncode == 0, f"{page.name}: {command}\n{result.stderr[-2000:]}"
+            example = Example(page.name, 0, command, shown, "", "")
+            check_output(example, result.stdout)
