@@ -30,14 +30,10 @@ once is shared by every session"). Tenants that must not share use ``space``.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import logging
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -45,11 +41,9 @@ import numpy.typing as npt
 
 from ..config.tiers import DEFAULT_TABLE, EmbeddingConfig
 from ..config.tiers import check_ttl as _check_ttl
-from ..config.tiers import positive_int_or_none as _positive_int_or_none
 from ..errors import BackendError, ConfigError, InvalidInputError, InvalidVectorError
 from ..kernel.clock import Clock
 from ..kernel.flows import Flow
-from ..kernel.keys import digest
 from ..kernel.ops import (
     Deferred,
     EmbedBatch,
@@ -64,15 +58,31 @@ from ..kernel.ops import (
     LoadModel,
 )
 from ..kernel.outage import OutageLog
+from .embedding_front import VectorFront as _Front
+from .embedding_model import VALUE_LAYOUT, AsyncBatchFn, BatchFn, EmbeddingModel, model_from_embedder
+from .embedding_stats import EmbeddingCounters, EmbeddingStats
+from .embedding_vectors import Matrix, Vector, decode_vector, encode_vector, text_hash
+from .embedding_vectors import as_matrix as _as_matrix
+from .embedding_vectors import check_key as _check_key
+from .embedding_vectors import check_space as _check_space
+from .embedding_vectors import check_texts as _check_texts
+from .embedding_vectors import normalized as _normalized
 
+# The model identity, the vector codec, the LRU front and the counters live in their own modules (issue 16: one
+# job per file); their public names are still importable from here.
 __all__ = [
     "DEFAULT_TABLE",
+    "VALUE_LAYOUT",
+    "AsyncBatchFn",
+    "BatchFn",
     "EmbeddingConfig",
     "EmbeddingCounters",
     "EmbeddingModel",
     "EmbeddingStats",
     "EmbeddingTier",
+    "Matrix",
     "Role",
+    "Vector",
     "decode_vector",
     "encode_vector",
     "model_from_embedder",
@@ -81,321 +91,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Layout of stored values; part of the model key, so a new layout never reads an old one.
-VALUE_LAYOUT = "f32le"
-_DTYPE = np.dtype("<f4")
-
 Role = Literal["query", "document"]
 _ROLE_CODES = {"query": "q", "document": "d"}
 _KEY_ROLE = "k"  # arbitrary keys (URL, document id) live in their own key space
-
-Matrix = npt.NDArray[np.float32]
-Vector = npt.NDArray[np.float32]
-BatchFn = Callable[[list[str]], Sequence[Sequence[float]]]
-AsyncBatchFn = Callable[[list[str]], Awaitable[Sequence[Sequence[float]]]]
-
-
-@dataclass(frozen=True)
-class EmbeddingModel:
-    """What computes the vectors: its identity (part of every key) and its batch functions.
-
-    Adapters build one from the framework model they wrap and pass it with every call, so the tier never imports
-    a framework and the engine's own embedder is only the default. ``compute`` is the model's sync batch function
-    and ``acompute`` its async one (awaited on the async path; without it the sync one runs in a worker thread).
-    ``normalize`` makes the tier store unit-length vectors (what the semantic tier compares); otherwise vectors
-    are stored as the model returned them, rounded to float32.
-    """
-
-    name: str
-    compute: BatchFn | None = None
-    acompute: AsyncBatchFn | None = None
-    dimension: int | None = None
-    normalize: bool = False
-    #: Loads the model if it is not loaded yet and returns the seconds that took: called once before the first
-    #: batch, so a lazily loaded model's load time is counted as ``load_seconds``, not as computing.
-    load: Callable[[], float] | None = field(default=None, compare=False)
-    #: At most this many misses per call of ``compute`` (each batch stored before the next); ``None``: one call.
-    batch_size: int | None = field(default=None, compare=False)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ConfigError(f"embedding model name must be a non-empty string, got {self.name!r}")
-        _positive_int_or_none("dimension", self.dimension)
-        _positive_int_or_none("batch_size", self.batch_size)
-        if not isinstance(self.normalize, bool):
-            raise ConfigError(f"normalize must be True or False, got {self.normalize!r}")
-
-    def key(self, space: str = "") -> str:
-        """The key prefix of this model's vectors in ``space``."""
-        return _model_key(space, self.name, self.dimension, self.normalize)
-
-
-@functools.lru_cache(maxsize=256)
-def _model_key(space: str, name: str, dimension: int | None, normalize: bool) -> str:
-    """Derived once per model and space: it prefixes every vector key, so every lookup needs it."""
-    dim = "auto" if dimension is None else str(dimension)
-    norm = "unit" if normalize else "raw"
-    return digest("embedding-model", space, name, dim, norm, VALUE_LAYOUT)
-
-
-@dataclass(frozen=True)
-class EmbeddingStats:
-    """A snapshot of the embedding tier's counters (this process only).
-
-    ``lookups`` counts texts asked for; a text repeated inside one batch is computed or read once and counted in
-    ``deduplicated``. ``saved_seconds`` estimates the computing avoided: every hit and duplicate times the mean
-    compute time per text measured in this process (0 until something was computed). ``load_seconds`` is the
-    one-time loading of models that load lazily (the default embedder): it is not computing, so it is counted
-    neither in ``compute_seconds`` nor in what a hit saves.
-    """
-
-    lookups: int
-    front_hits: int
-    store_hits: int
-    misses: int
-    deduplicated: int
-    computed: int
-    compute_seconds: float
-    saved_seconds: float
-    stored: int
-    evictions: int
-    store_errors: int
-    load_seconds: float = 0.0
-
-    @property
-    def hits(self) -> int:
-        return self.front_hits + self.store_hits
-
-    @property
-    def hit_rate(self) -> float:
-        answered = self.hits + self.misses
-        return self.hits / answered if answered else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["hits"] = self.hits
-        data["hit_rate"] = self.hit_rate
-        return data
-
-
-class EmbeddingCounters:
-    """Thread-safe counters the tier updates; ``snapshot()`` gives an immutable view."""
-
-    _NAMES = (
-        "lookups",
-        "front_hits",
-        "store_hits",
-        "misses",
-        "deduplicated",
-        "computed",
-        "stored",
-        "evictions",
-        "store_errors",
-    )
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts = dict.fromkeys(self._NAMES, 0)
-        self._compute_seconds = 0.0
-        self._load_seconds = 0.0
-
-    def add(self, **amounts: int) -> None:
-        with self._lock:
-            for name, amount in amounts.items():
-                self._counts[name] += amount
-
-    def add_compute(self, texts: int, seconds: float) -> None:
-        with self._lock:
-            self._counts["computed"] += texts
-            self._compute_seconds += seconds
-
-    def add_load(self, seconds: float) -> None:
-        with self._lock:
-            self._load_seconds += seconds
-
-    def reset(self) -> None:
-        with self._lock:
-            self._counts = dict.fromkeys(self._NAMES, 0)
-            self._compute_seconds = 0.0
-            self._load_seconds = 0.0
-
-    def snapshot(self) -> EmbeddingStats:
-        with self._lock:
-            counts = dict(self._counts)
-            seconds = self._compute_seconds
-            load = self._load_seconds
-        per_text = seconds / counts["computed"] if counts["computed"] else 0.0
-        avoided = counts["front_hits"] + counts["store_hits"] + counts["deduplicated"]
-        return EmbeddingStats(
-            compute_seconds=seconds, saved_seconds=avoided * per_text, load_seconds=load, **counts
-        )
-
-
-# -- pure parts ---------------------------------------------------------------------------------------------
-
-
-def text_hash(text: str) -> str:
-    """BLAKE2b-256 of the exact text (no normalization: whitespace can change a model's vector)."""
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=32).hexdigest()
-
-
-def encode_vector(vec: Vector) -> bytes:
-    return vec.astype(_DTYPE, copy=False).tobytes()
-
-
-def decode_vector(raw: bytes, dimension: int | None) -> Vector:
-    """Stored bytes as a read-only float32 vector, refusing a length that does not fit ``dimension``."""
-    if len(raw) % 4 or not raw:
-        raise InvalidVectorError(
-            f"stored embedding is {len(raw)} bytes, not a whole number of float32 values"
-        )
-    if dimension is not None and len(raw) != 4 * dimension:
-        raise InvalidVectorError(
-            f"stored embedding has dimension {len(raw) // 4}, expected {dimension}", cause="wrong_dimension"
-        )
-    vec = np.frombuffer(raw, dtype=_DTYPE)
-    return vec.astype(np.float32, copy=False)
-
-
-def _check_texts(texts: object, what: str = "texts") -> list[str]:
-    if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
-        raise InvalidInputError(f"{what} must be a list of strings, got {type(texts).__name__}")
-    out = list(texts)
-    for i, text in enumerate(out):
-        if not isinstance(text, str):
-            raise InvalidInputError(f"{what}[{i}] must be a str, got {type(text).__name__}")
-    return out
-
-
-def _check_key(key: object) -> str:
-    if not isinstance(key, str) or not key:
-        raise InvalidInputError(f"embedding key must be a non-empty string, got {key!r}")
-    return key
-
-
-def _check_space(space: object) -> str:
-    if not isinstance(space, str) or len(space) > 256:
-        raise InvalidInputError(
-            f"space (namespace) must be a string of at most 256 characters, got {space!r}"
-        )
-    return space
-
-
-def _as_matrix(raw: object, count: int, dimension: int | None, model: str) -> Matrix:
-    """Validate a model's output for ``count`` texts: a (count, dimension) array of finite float32 values."""
-    try:
-        rows = list(raw)  # type: ignore[call-overload]
-    except TypeError:
-        raise InvalidVectorError(
-            f"embedding model {model!r} returned {type(raw).__name__}, not a list"
-        ) from None
-    if len(rows) != count:
-        raise InvalidVectorError(
-            f"embedding model {model!r} returned {len(rows)} vectors for {count} texts",
-            cause="wrong_dimension",
-        )
-    try:
-        matrix = np.asarray(rows, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
-        raise InvalidVectorError(
-            f"embedding model {model!r} returned vectors that are not equal-length numbers: {exc}"
-        ) from None
-    if matrix.ndim != 2 or matrix.shape[1] == 0:
-        raise InvalidVectorError(
-            f"embedding model {model!r} returned an array of shape {matrix.shape}",
-            cause="empty" if matrix.size == 0 else "wrong_dimension",
-        )
-    if dimension is not None and matrix.shape[1] != dimension:
-        raise InvalidVectorError(
-            f"embedding model {model!r} returned dimension {matrix.shape[1]}, expected {dimension}",
-            cause="wrong_dimension",
-        )
-    if not np.all(np.isfinite(matrix)):
-        raise InvalidVectorError(
-            f"embedding model {model!r} returned NaN or infinite values", cause="nan_or_inf"
-        )
-    return matrix
-
-
-def _normalized(matrix: Matrix, model: str) -> Matrix:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    if np.any(norms == 0) or not np.all(np.isfinite(norms)):
-        raise InvalidVectorError(
-            f"embedding model {model!r} returned a zero-length vector (no direction)", cause="zero"
-        )
-    unit: Matrix = (matrix / norms).astype(np.float32, copy=False)
-    return unit
-
-
-# -- the in-process front -------------------------------------------------------------------------------------
-
-
-class _Front:
-    """A thread-safe LRU of read-only vectors keyed by full store key, bounded by entries and bytes."""
-
-    def __init__(self, max_entries: int, max_bytes: int | None) -> None:
-        self._max_entries = max_entries
-        self._max_bytes = max_bytes
-        self._lock = threading.Lock()
-        self._items: OrderedDict[str, tuple[Vector, float | None]] = OrderedDict()
-        self._bytes = 0
-
-    def get_many(self, keys: Sequence[str], now: float) -> dict[str, Vector]:
-        found: dict[str, Vector] = {}
-        if not self._max_entries:
-            return found
-        with self._lock:
-            for key in keys:
-                item = self._items.get(key)
-                if item is None:
-                    continue
-                vec, expires_at = item
-                if expires_at is not None and expires_at <= now:
-                    self._drop(key)
-                    continue
-                self._items.move_to_end(key)
-                found[key] = vec
-        return found
-
-    def put_many(self, items: Sequence[tuple[str, Vector, float | None]]) -> None:
-        if not self._max_entries:
-            return
-        with self._lock:
-            for key, vec, expires_at in items:
-                if self._max_bytes is not None and vec.nbytes > self._max_bytes:
-                    continue
-                self._drop(key)
-                vec.flags.writeable = False  # shared between callers: nobody may change it in place
-                self._items[key] = (vec, expires_at)
-                self._bytes += vec.nbytes
-            while self._items and (
-                len(self._items) > self._max_entries
-                or (self._max_bytes is not None and self._bytes > self._max_bytes)
-            ):
-                oldest = next(iter(self._items))
-                self._drop(oldest)
-
-    def _drop(self, key: str) -> None:
-        item = self._items.pop(key, None)
-        if item is not None:
-            self._bytes -= item[0].nbytes
-
-    def discard(self, keys: Sequence[str]) -> None:
-        with self._lock:
-            for key in keys:
-                self._drop(key)
-
-    def discard_prefix(self, prefix: str) -> None:
-        with self._lock:
-            for key in [k for k in self._items if k.startswith(prefix)]:
-                self._drop(key)
-
-    def usage(self) -> tuple[int, int]:
-        with self._lock:
-            return len(self._items), self._bytes
-
-
-# -- the tier ---------------------------------------------------------------------------------------------------
 
 
 class EmbeddingTier:
@@ -782,45 +480,3 @@ class EmbeddingTier:
     def clear_front(self) -> None:
         """Forget the in-process front (the store keeps everything)."""
         self._front.discard_prefix("")
-
-
-def model_from_embedder(
-    embedder: Any, dimension: int | None = None, on_compute: Callable[[float, int], None] | None = None
-) -> EmbeddingModel:
-    """The engine's own embedder (one text at a time) as an :class:`EmbeddingModel` producing unit vectors.
-
-    Used for the semantic tier's prompts (role "query") and as the default model of the embeddings API, so a
-    prompt embedded once is read back from the front or the store, in this process or the next.
-    ``on_compute(seconds, texts)`` is told what each batch cost (the engine weighs it against a round trip).
-    """
-
-    many = getattr(embedder, "embed_many", None)
-
-    def compute(texts: list[str]) -> list[Any]:
-        started = time.perf_counter()
-        # A model with a batch method (the default one) embeds a batch in one call: calibration sends 64 texts.
-        out = (
-            list(many(texts))
-            if callable(many) and len(texts) > 1
-            else [embedder.embed(text) for text in texts]
-        )
-        if on_compute is not None and texts:
-            on_compute(time.perf_counter() - started, len(texts))
-        return out
-
-    async def acompute(texts: list[str]) -> list[Any]:
-        started = time.perf_counter()
-        out = [await embedder.aembed(text) for text in texts]
-        if on_compute is not None and texts:
-            on_compute(time.perf_counter() - started, len(texts))
-        return out
-
-    load = getattr(embedder, "load", None)
-    return EmbeddingModel(
-        name=str(embedder.name),
-        compute=compute,
-        acompute=acompute,
-        dimension=dimension if dimension is not None else embedder.dimension,
-        normalize=True,
-        load=load if callable(load) else None,
-    )

@@ -1,0 +1,128 @@
+"""Pure parts of the embedding tier: text digests, the stored value layout, and the checks a model's output and
+the caller's arguments must pass (tested without a backend).
+
+Values are raw little-endian float32 (4 bytes per component, not JSON: 4-5x smaller and no parsing), and the
+length is checked against the model's dimension on read and on write, so a foreign or truncated value is an
+error naming the dimension rather than a silently wrong vector.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import InvalidInputError, InvalidVectorError
+
+__all__ = [
+    "Matrix",
+    "Vector",
+    "as_matrix",
+    "check_key",
+    "check_space",
+    "check_texts",
+    "decode_vector",
+    "encode_vector",
+    "normalized",
+    "text_hash",
+]
+
+_DTYPE = np.dtype("<f4")
+
+Matrix = npt.NDArray[np.float32]
+Vector = npt.NDArray[np.float32]
+
+
+def text_hash(text: str) -> str:
+    """BLAKE2b-256 of the exact text (no normalization: whitespace can change a model's vector)."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=32).hexdigest()
+
+
+def encode_vector(vec: Vector) -> bytes:
+    return vec.astype(_DTYPE, copy=False).tobytes()
+
+
+def decode_vector(raw: bytes, dimension: int | None) -> Vector:
+    """Stored bytes as a read-only float32 vector, refusing a length that does not fit ``dimension``."""
+    if len(raw) % 4 or not raw:
+        raise InvalidVectorError(
+            f"stored embedding is {len(raw)} bytes, not a whole number of float32 values"
+        )
+    if dimension is not None and len(raw) != 4 * dimension:
+        raise InvalidVectorError(
+            f"stored embedding has dimension {len(raw) // 4}, expected {dimension}", cause="wrong_dimension"
+        )
+    vec = np.frombuffer(raw, dtype=_DTYPE)
+    return vec.astype(np.float32, copy=False)
+
+
+def check_texts(texts: object, what: str = "texts") -> list[str]:
+    if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
+        raise InvalidInputError(f"{what} must be a list of strings, got {type(texts).__name__}")
+    out = list(texts)
+    for i, text in enumerate(out):
+        if not isinstance(text, str):
+            raise InvalidInputError(f"{what}[{i}] must be a str, got {type(text).__name__}")
+    return out
+
+
+def check_key(key: object) -> str:
+    if not isinstance(key, str) or not key:
+        raise InvalidInputError(f"embedding key must be a non-empty string, got {key!r}")
+    return key
+
+
+def check_space(space: object) -> str:
+    if not isinstance(space, str) or len(space) > 256:
+        raise InvalidInputError(
+            f"space (namespace) must be a string of at most 256 characters, got {space!r}"
+        )
+    return space
+
+
+def as_matrix(raw: object, count: int, dimension: int | None, model: str) -> Matrix:
+    """Validate a model's output for ``count`` texts: a (count, dimension) array of finite float32 values."""
+    try:
+        rows = list(raw)  # type: ignore[call-overload]
+    except TypeError:
+        raise InvalidVectorError(
+            f"embedding model {model!r} returned {type(raw).__name__}, not a list"
+        ) from None
+    if len(rows) != count:
+        raise InvalidVectorError(
+            f"embedding model {model!r} returned {len(rows)} vectors for {count} texts",
+            cause="wrong_dimension",
+        )
+    try:
+        matrix = np.asarray(rows, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InvalidVectorError(
+            f"embedding model {model!r} returned vectors that are not equal-length numbers: {exc}"
+        ) from None
+    if matrix.ndim != 2 or matrix.shape[1] == 0:
+        raise InvalidVectorError(
+            f"embedding model {model!r} returned an array of shape {matrix.shape}",
+            cause="empty" if matrix.size == 0 else "wrong_dimension",
+        )
+    if dimension is not None and matrix.shape[1] != dimension:
+        raise InvalidVectorError(
+            f"embedding model {model!r} returned dimension {matrix.shape[1]}, expected {dimension}",
+            cause="wrong_dimension",
+        )
+    if not np.all(np.isfinite(matrix)):
+        raise InvalidVectorError(
+            f"embedding model {model!r} returned NaN or infinite values", cause="nan_or_inf"
+        )
+    return matrix
+
+
+def normalized(matrix: Matrix, model: str) -> Matrix:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    if np.any(norms == 0) or not np.all(np.isfinite(norms)):
+        raise InvalidVectorError(
+            f"embedding model {model!r} returned a zero-length vector (no direction)", cause="zero"
+        )
+    unit: Matrix = (matrix / norms).astype(np.float32, copy=False)
+    return unit
