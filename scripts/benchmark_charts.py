@@ -119,7 +119,8 @@ def draw(data_file: Path, out: Path | None = None) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "lix", "font.size": 9})
+    # Text as paths: the chart looks the same whatever fonts the reader has (labels never overflow).
+    plt.rcParams.update({"svg.fonttype": "path", "svg.hashsalt": "lix", "font.size": 9})
     data = json.loads(data_file.read_text(encoding="utf-8"))
     panels = data["panels"]
     # Panels stacked, each as tall as its bars need: the page's column is narrow, a chart may be long.
