@@ -30,17 +30,13 @@ Policy, in the order a call meets it:
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import fnmatch
-import json
 import logging
-import math
 import threading
-import unicodedata
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..config.tools import (
@@ -57,6 +53,17 @@ from ..kernel.flows import Flow
 from ..kernel.keys import digest
 from ..kernel.ops import KvDelete, KvDeleteWhere, KvGet, KvItem, KvPut
 from ..kernel.scope import UNSCOPED, resolve_scope, scope_key, validate_scope_part
+from .tool_flights import SingleFlight
+from .tool_stats import ToolCounters, ToolsStats, ToolStats
+from .tool_values import (
+    NOT_CACHED,
+    arg_tag,
+    canonical_arguments,
+    canonical_json,
+    decode_result,
+    encode_result,
+    tool_tag,
+)
 
 __all__ = [
     "DEFAULT_MAX_RESULT_BYTES",
@@ -85,158 +92,6 @@ TABLE = "tools"
 _ENVELOPE_VERSION = 1
 
 
-class _NotCached:
-    """The type of :data:`NOT_CACHED`; one instance, compared with ``is``."""
-
-    _instance: _NotCached | None = None
-
-    def __new__(cls) -> _NotCached:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "NOT_CACHED"
-
-
-#: What a lookup returns for a miss, so a tool that returned ``None`` is still a hit.
-NOT_CACHED: Any = _NotCached()
-
-
-# -- policy -----------------------------------------------------------------------------------------------------
-
-
-# -- canonical arguments ----------------------------------------------------------------------------------------
-
-
-def _canonical(value: Any, path: str) -> Any:
-    """A JSON value equal for equal arguments: the heart of the key. ``path`` names the argument in errors."""
-    if value is None or value is True or value is False:
-        return value
-    if isinstance(value, str):
-        return unicodedata.normalize("NFC", str.__str__(value))
-    if isinstance(value, bool):  # a bool subclass that is not True/False: not JSON
-        raise InvalidInputError(f"argument {path!r}: {type(value).__name__} is not JSON-representable")
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise InvalidInputError(f"argument {path!r} is {value!r}; NaN and infinity cannot be cache keys")
-        if value == 0.0:
-            return 0
-        if value.is_integer():
-            return int(value)
-        return float(value)
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise InvalidInputError(
-                    f"argument {path!r} has a {type(key).__name__} key {key!r}; JSON objects take string keys"
-                )
-            norm = unicodedata.normalize("NFC", str.__str__(key))
-            if norm in out:
-                raise InvalidInputError(
-                    f"argument {path!r} has two keys equal to {norm!r} after normalization"
-                )
-            out[norm] = _canonical(item, f"{path}.{norm}")
-        return out
-    if isinstance(value, (list, tuple)):
-        return [_canonical(item, f"{path}[{i}]") for i, item in enumerate(value)]
-    raise InvalidInputError(
-        f"argument {path!r} of type {type(value).__name__} is not JSON-representable; convert it to "
-        "str/int/float/bool/None/list/dict or exclude it from the key"
-    )
-
-
-def canonical_arguments(arguments: Mapping[str, Any], exclude: Sequence[str] = ()) -> dict[str, Any]:
-    """The arguments in canonical form, the ``exclude`` names left out."""
-    if not isinstance(arguments, Mapping):
-        raise InvalidInputError(
-            f"tool arguments must be a mapping of name -> value, got {type(arguments).__name__}"
-        )
-    skip = set(exclude)
-    out: dict[str, Any] = {}
-    for name, value in arguments.items():
-        if not isinstance(name, str):
-            raise InvalidInputError(f"argument names must be strings, got {name!r}")
-        if name in skip:
-            continue
-        out[unicodedata.normalize("NFC", name)] = _canonical(value, name)
-    return out
-
-
-def canonical_json(value: Any) -> str:
-    """Deterministic JSON text of an already canonical value."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-def _tool_tag(tool: str) -> str:
-    return f"t={tool}"
-
-
-def _arg_tag(name: str, canonical_value: Any) -> str:
-    # Not tool-specific, so a writer's argument matches a reader's argument of another tool.
-    return "a=" + digest("arg", name, canonical_json(canonical_value))
-
-
-# -- result encoding ----------------------------------------------------------------------------------------------
-
-
-def _check_keys(value: Any, depth: int = 0) -> None:
-    """``json`` would turn ``{1: x}`` into ``{"1": x}`` silently; a hit must not change a result's keys."""
-    if depth > 200:
-        raise ValueError("result is nested too deeply")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"result has a {type(key).__name__} dict key {key!r}; JSON keys are strings")
-            _check_keys(item, depth + 1)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            _check_keys(item, depth + 1)
-
-
-def encode_result(value: Any, duration: float, max_bytes: int) -> bytes:
-    """The stored envelope; raises ``TypeError``/``ValueError`` for a value JSON cannot hold exactly."""
-    _check_keys(value)
-    kind = "tuple" if isinstance(value, tuple) else "json"
-    body = list(value) if kind == "tuple" else value
-    text = json.dumps(
-        {"v": _ENVELOPE_VERSION, "t": kind, "r": body, "d": round(max(duration, 0.0), 6)},
-        ensure_ascii=False,
-        allow_nan=False,
-        separators=(",", ":"),
-    )
-    raw = text.encode("utf-8")
-    if len(raw) > max_bytes:
-        raise ValueError(f"result is {len(raw)} bytes, over max_result_bytes={max_bytes}")
-    return raw
-
-
-def decode_result(raw: bytes) -> tuple[Any, float]:
-    """(result, seconds the original call took) from a stored envelope; ``SerializationError`` if malformed."""
-    try:
-        env = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise SerializationError(f"stored tool result is not JSON: {exc}") from None
-    if (
-        not isinstance(env, dict)
-        or env.get("v") != _ENVELOPE_VERSION
-        or env.get("t") not in ("json", "tuple")
-    ):
-        raise SerializationError("stored tool result has an unknown envelope")
-    duration = env.get("d", 0.0)
-    if isinstance(duration, bool) or not isinstance(duration, (int, float)):
-        duration = 0.0
-    body = env.get("r")
-    if env["t"] == "tuple":
-        if not isinstance(body, list):
-            raise SerializationError("stored tuple result is not a list")
-        body = tuple(body)
-    return body, float(duration)
-
-
 # -- run ids ------------------------------------------------------------------------------------------------------
 
 _run_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("lix_tool_run", default=None)
@@ -260,158 +115,7 @@ def current_run() -> str | None:
 # -- statistics -----------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ToolStats:
-    """Counters of one tool in this process. ``coalesced``: calls that waited for an identical call in flight
-    instead of running (also counted in ``hits``). ``time_saved_s``: run time of the served results minus
-    the time spent looking them up."""
-
-    hits: int = 0
-    misses: int = 0
-    bypassed: int = 0
-    errors: int = 0
-    not_stored: int = 0
-    coalesced: int = 0
-    invalidated: int = 0
-    time_saved_s: float = 0.0
-
-    @property
-    def hit_rate(self) -> float:
-        total = self.hits + self.misses
-        return self.hits / total if total else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "hits": self.hits,
-            "misses": self.misses,
-            "bypassed": self.bypassed,
-            "errors": self.errors,
-            "not_stored": self.not_stored,
-            "coalesced": self.coalesced,
-            "invalidated": self.invalidated,
-            "time_saved_s": self.time_saved_s,
-            "hit_rate": self.hit_rate,
-        }
-
-
-@dataclass(frozen=True)
-class ToolsStats:
-    """A snapshot of the tool tier's counters, per tool name."""
-
-    tools: dict[str, ToolStats] = field(default_factory=dict)
-
-    @property
-    def hits(self) -> int:
-        return sum(s.hits for s in self.tools.values())
-
-    @property
-    def misses(self) -> int:
-        return sum(s.misses for s in self.tools.values())
-
-    @property
-    def time_saved_s(self) -> float:
-        return sum(s.time_saved_s for s in self.tools.values())
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "hits": self.hits,
-            "misses": self.misses,
-            "time_saved_s": self.time_saved_s,
-            "tools": {name: s.to_dict() for name, s in sorted(self.tools.items())},
-        }
-
-
-class ToolCounters:
-    """Thread-safe per-tool counters."""
-
-    _FIELDS = ("hits", "misses", "bypassed", "errors", "not_stored", "coalesced", "invalidated")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[str, dict[str, float]] = {}
-
-    def add(self, tool: str, name: str, amount: int = 1, *, saved: float = 0.0) -> None:
-        with self._lock:
-            counts = self._counts.get(tool)
-            if counts is None:
-                counts = self._counts[tool] = dict.fromkeys((*self._FIELDS, "time_saved_s"), 0)
-            counts[name] += amount
-            if saved > 0:
-                counts["time_saved_s"] += saved
-
-    def reset(self) -> None:
-        with self._lock:
-            self._counts.clear()
-
-    def snapshot(self) -> ToolsStats:
-        with self._lock:
-            copied = {tool: dict(c) for tool, c in self._counts.items()}
-        return ToolsStats(
-            {
-                tool: ToolStats(
-                    **{name: int(c[name]) for name in self._FIELDS}, time_saved_s=float(c["time_saved_s"])
-                )
-                for tool, c in copied.items()
-            }
-        )
-
-
 # -- single flight ------------------------------------------------------------------------------------------------
-
-
-class _Flight:
-    """One in-flight call that identical threaded calls wait for."""
-
-    __slots__ = ("done", "duration", "error", "make", "retry")
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.make: Callable[[], Any] = lambda: None  # gives each waiter its own copy of the result
-        self.duration = 0.0
-        self.error: BaseException | None = None
-        self.retry = False  # the leader was interrupted (not failed): waiters run the call themselves
-
-
-class _SingleFlight:
-    """Per-key registries: threads wait on an event, tasks on a future of their own event loop.
-
-    Thread and task callers do not wait for each other (a future cannot be awaited from another loop, and an
-    event cannot be awaited without blocking one), so a sync and an async caller may both run the tool once.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._threads: dict[str, _Flight] = {}
-        self._tasks: dict[str, asyncio.Future[Any]] = {}
-
-    def join(self, key: str) -> tuple[_Flight, bool]:
-        """(flight, is_leader)."""
-        with self._lock:
-            flight = self._threads.get(key)
-            if flight is not None:
-                return flight, False
-            flight = self._threads[key] = _Flight()
-            return flight, True
-
-    def finish(self, key: str, flight: _Flight) -> None:
-        with self._lock:
-            if self._threads.get(key) is flight:
-                del self._threads[key]
-        flight.done.set()
-
-    def ajoin(self, key: str) -> tuple[asyncio.Future[Any], bool]:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            fut = self._tasks.get(key)
-            if fut is not None and not fut.done() and fut.get_loop() is loop:
-                return fut, False
-            fut = self._tasks[key] = loop.create_future()
-            return fut, True
-
-    def afinish(self, key: str, fut: asyncio.Future[Any]) -> None:
-        with self._lock:
-            if self._tasks.get(key) is fut:
-                del self._tasks[key]
 
 
 # -- the tier ---------------------------------------------------------------------------------------------------
@@ -431,8 +135,8 @@ class PreparedCall:
     def tags(self) -> tuple[str, ...]:
         """Invalidation tags, derived only when the result is stored (a hit never needs them)."""
         return (
-            _tool_tag(self.tool),
-            *(_arg_tag(name, value) for name, value in sorted(self.arguments.items())),
+            tool_tag(self.tool),
+            *(arg_tag(name, value) for name, value in sorted(self.arguments.items())),
         )
 
 
@@ -444,7 +148,7 @@ class ToolTier:
         self._clock = clock
         self.namespace = namespace
         self.counters = ToolCounters()
-        self.flights = _SingleFlight()
+        self.flights = SingleFlight()
         self._writers: dict[str, list[InvalidationRule]] = {}
         for rule in config.invalidations:
             self._writers.setdefault(rule.writer, []).append(rule)
@@ -572,10 +276,10 @@ class ToolTier:
         compared in canonical form), in ``scope`` and the scopes nested in it (every scope if ``None``)."""
         tags: list[str] = []
         if tool is not None:
-            tags.append(_tool_tag(validate_tool_name(tool)))
+            tags.append(tool_tag(validate_tool_name(tool)))
         if arguments:
             canon = canonical_arguments(arguments)
-            tags.extend(_arg_tag(name, value) for name, value in sorted(canon.items()))
+            tags.extend(arg_tag(name, value) for name, value in sorted(canon.items()))
         prefix = ""
         if scope is not None:
             prefix = scope_key(scope) + "/"  # the stored form: "global" never means the unscoped entries
