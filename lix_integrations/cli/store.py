@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..tiers.semantic_labels import answer_text
 from ._common import (
     JsonOpt,
     NamespaceOpt,
@@ -17,6 +18,7 @@ from ._common import (
     _errors,
     _fail,
     _open,
+    _out,
     _print_json,
     _progress,
     _short,
@@ -87,10 +89,12 @@ def inspect(
                 rows = [
                     {
                         **dataclasses.asdict(e),
+                        "answer": answer_text(e.payload),
                         "expired": e.expires_at is not None and e.expires_at <= now,
                     }
                     for e in entries
                 ]
+    more = tier == "semantic" and len(rows) == limit
     if json_out:
         _print_json(rows)
     elif tier == "sessions":
@@ -98,14 +102,15 @@ def inspect(
     else:
         _table(
             f"semantic entries ({len(rows)})",
-            ["id", "scope", "model key", "prompt", "answer", "tokens", "created", "expires"],
+            ["id", "scope", "model", "context", "prompt", "answer", "tokens", "created", "expires"],
             [
                 [
                     r["id"],
                     r["scope"],
-                    r["llm_key"][:10],
+                    _short(r["model"], 30) or f"key {r['llm_key'][:10]}",
+                    _short(r["context"], 40) or "-",
                     _short(r["prompt"], 50),
-                    _short(r["payload"], 40),
+                    _short(r["answer"], 50),
                     "-" if r["usage"] is None else r["usage"]["input_tokens"] + r["usage"]["output_tokens"],
                     _when(r["created_at"]),
                     "expired" if r["expired"] else _when(r["expires_at"]),
@@ -113,6 +118,8 @@ def inspect(
                 for r in rows
             ],
         )
+        if more:
+            _out.print(f"more: --after-id {rows[-1]['id']}", markup=False)
 
 
 # -- cleanup ----------------------------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from ..kernel.keys import digest
 from ..kernel.ops import CountEntries, DeleteIds, ScanEntries, SemanticRecord
 from ..kernel.scope import resolve_scope, scope_key, scope_label
 from ..tiers.semantic import Candidate, SemanticHit, unwrap_payload
+from ..tiers.semantic_entries import stored_labels
+from ..timefmt import iso_time
 from .views import Awaiting, Blocking, Done, OrElse, View, mapped, runs, runs_cache, single
 
 if TYPE_CHECKING:
@@ -260,6 +262,8 @@ class SemanticEntry:
     """One stored answer as listed by ``entries()`` (``llm_key`` is a digest: model settings are not stored).
 
     ``scope`` is as the user wrote it (pass it back as ``scope=``); ``""`` for an entry stored without a scope.
+    ``model`` and ``context`` are labels to read it by (the model's name, the start of the context it belongs
+    to; empty for entries stored before they existed, see :mod:`~lix_integrations.tiers.semantic_labels`).
     """
 
     id: int
@@ -271,10 +275,22 @@ class SemanticEntry:
     created_at: float
     expires_at: float | None
     accessed_at: float
+    model: str = ""
+    context: str = ""
+
+    def __repr__(self) -> str:
+        times = {k: iso_time(getattr(self, k)) for k in ("created_at", "expires_at", "accessed_at")}
+        return (
+            f"SemanticEntry(id={self.id}, scope={self.scope!r}, model={self.model!r}, prompt={self.prompt!r}, "
+            f"payload={self.payload!r}, usage={self.usage!r}, context={self.context!r}, "
+            + ", ".join(f"{k}={v!r}" for k, v in times.items())
+            + ")"
+        )
 
 
 def _entry(record: SemanticRecord) -> SemanticEntry:
     payload, usage = unwrap_payload(record.payload)
+    labels = stored_labels(record.payload)
     return SemanticEntry(
         record.id,
         scope_label(record.scope),
@@ -285,6 +301,8 @@ def _entry(record: SemanticRecord) -> SemanticEntry:
         record.created_at,
         record.expires_at,
         record.accessed_at,
+        labels.get("model", ""),
+        labels.get("context", ""),
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..kernel.counters import SemanticStats
@@ -31,6 +32,18 @@ class EngineStats:
     embeddings: EmbeddingStats | None = None
     #: Embedder faults a cache step skipped under ``fail_open``, by cause (see ``engine/embedder_faults.py``).
     embedder_faults: Mapping[str, int] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        """A few readable lines (``print(engine.stats())``); ``repr`` and ``to_dict()`` hold every counter."""
+        from .stats_view import render_stats
+
+        return render_stats(self)
+
+    def plot(self, path: str | Path | None = None) -> Any:
+        """Lookups by outcome and the similarity histogram (matplotlib, the ``plot`` extra); returns the figure."""
+        from .stats_view import plot_stats
+
+        return plot_stats(self, path)
 
     def to_dict(self) -> dict[str, Any]:
         return {

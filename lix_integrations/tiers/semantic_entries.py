@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -16,6 +17,7 @@ from ..kernel.counters import TokenUsage
 from ..kernel.keys import digest, is_sampling, normalize_prompt
 from ..kernel.ops import SemanticRecord, Vector
 from ..kernel.scope import UNSCOPED
+from .semantic_labels import labels_of
 
 __all__ = [
     "Candidate",
@@ -24,6 +26,7 @@ __all__ = [
     "build_record",
     "check_utf8",
     "prepare_query",
+    "stored_labels",
     "unwrap_payload",
     "wrap_payload",
 ]
@@ -35,12 +38,28 @@ __all__ = [
 _ENVELOPE = "\x1elix-meta\x1e"
 
 
-def wrap_payload(payload: str, usage: TokenUsage | None) -> str:
-    """The string to store for ``payload`` with its generation's token usage (pure)."""
-    if usage is None and not payload.startswith(_ENVELOPE):
+def wrap_payload(payload: str, usage: TokenUsage | None, labels: Mapping[str, str] | None = None) -> str:
+    """The string to store for ``payload`` with its generation's token usage and the labels a person reads it by
+    (model name, context preview: :mod:`.semantic_labels`) (pure)."""
+    if usage is None and not labels and not payload.startswith(_ENVELOPE):
         return payload
-    meta = {} if usage is None else {"usage": usage.to_dict()}
-    return _ENVELOPE + json.dumps(meta, separators=(",", ":")) + "\n" + payload
+    meta: dict[str, Any] = {} if usage is None else {"usage": usage.to_dict()}
+    if labels:
+        meta["labels"] = dict(labels)
+    return _ENVELOPE + json.dumps(meta, separators=(",", ":"), ensure_ascii=False) + "\n" + payload
+
+
+def stored_labels(stored: str) -> dict[str, str]:
+    """The labels stored with a payload (``{}`` for entries stored before labels existed)."""
+    if not stored.startswith(_ENVELOPE):
+        return {}
+    head = stored[len(_ENVELOPE) :].partition("\n")[0]
+    try:
+        meta = json.loads(head)
+    except ValueError:
+        return {}
+    labels = meta.get("labels") if isinstance(meta, dict) else None
+    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
 
 
 def unwrap_payload(stored: str) -> tuple[str, TokenUsage | None]:
@@ -173,7 +192,7 @@ def build_record(
         llm_key=query.llm_key,
         prompt=query.text,
         vector=vector,
-        payload=wrap_payload(payload, usage),
+        payload=wrap_payload(payload, usage, labels_of(query.llm_string, query.context)),
         created_at=now,
         expires_at=None if ttl is None else now + ttl,
         accessed_at=now,
