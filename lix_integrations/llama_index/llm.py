@@ -24,11 +24,10 @@ logged miss (the LLM is called), never an exception, as with the LangChain cache
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Sequence
+from typing import Any
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -45,7 +44,6 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
 from pydantic import BaseModel, Field, PrivateAttr, SerializeAsAny
-from pydantic_core import PydanticSerializationError
 
 from ..config import check_threshold
 from ..engine.engine import AsyncEngine, Engine
@@ -53,49 +51,17 @@ from ..engine.public import Candidate, lix_scope, scope_path, validate_scope
 from ..engine.resolve import resolve_engines
 from ..engine.stats import EngineStats
 from ..errors import ConfigError
+from ._llm_payloads import DECODERS as _DECODERS
+from ._llm_payloads import areplay as _areplay
+from ._llm_payloads import encode as _encode
+from ._llm_payloads import replay_chat as _replay_chat
+from ._llm_payloads import replay_completion as _replay_completion
+from ._llm_payloads import usage as _usage
 from .prompt import CallKey, chat_key, completion_key
 
 __all__ = ["LixCachedFunctionCallingLLM", "LixCachedLLM"]
 
 logger = logging.getLogger(__name__)
-
-_PAYLOAD_VERSION = 1
-
-
-def _encode(kind: str, response: ChatResponse | CompletionResponse) -> str | None:
-    try:
-        body = response.model_dump(mode="json", exclude={"raw", "delta"})
-        return json.dumps({"v": _PAYLOAD_VERSION, "type": kind, "response": body}, ensure_ascii=False)
-    except (PydanticSerializationError, TypeError, ValueError) as exc:
-        logger.warning("LLM response not cached: it does not serialize to JSON: %s", exc)
-        return None
-
-
-_R = TypeVar("_R", ChatResponse, CompletionResponse)
-
-
-def _decoder(kind: str, response_type: type[_R]) -> Callable[[str], _R]:
-    """How a stored payload becomes a ``kind`` response; raises for an entry of another kind or unreadable (the
-    engine then deletes it and counts a miss)."""
-
-    def decode(payload: str) -> _R:
-        data = json.loads(payload)
-        if (
-            not isinstance(data, dict)
-            or data.get("v") != _PAYLOAD_VERSION
-            or data.get("type") != kind
-            or not isinstance(data.get("response"), dict)
-        ):
-            raise ValueError(f"not a LlamaIndex {kind} response")
-        return response_type.model_validate(data["response"])
-
-    return decode
-
-
-_DECODERS: dict[str, Callable[[str], Any]] = {
-    "chat": _decoder("chat", ChatResponse),
-    "complete": _decoder("complete", CompletionResponse),
-}
 
 
 class LixCachedLLM(LLM):
@@ -488,35 +454,3 @@ class LixCachedFunctionCallingLLM(LixCachedLLM, FunctionCallingLLM):
         return self._inner.get_tool_calls_from_response(
             response, error_on_no_tool_call=error_on_no_tool_call, **kwargs
         )
-
-
-def _replay_chat(response: ChatResponse) -> ChatResponseGen:
-    yield response.model_copy(update={"delta": response.message.content or ""})
-
-
-def _replay_completion(response: CompletionResponse) -> CompletionResponseGen:
-    yield response.model_copy(update={"delta": response.text})
-
-
-async def _areplay(response: ChatResponse | CompletionResponse) -> AsyncGenerator[Any, None]:
-    if isinstance(response, ChatResponse):
-        yield response.model_copy(update={"delta": response.message.content or ""})
-    else:
-        yield response.model_copy(update={"delta": response.text})
-
-
-def _usage(response: ChatResponse | CompletionResponse) -> dict[str, Any] | None:
-    """Tokens the response cost, from what LlamaIndex integrations report (``additional_kwargs`` token counts,
-    or an OpenAI-style ``raw.usage``), so hits on it count as tokens saved; ``None`` when nothing is reported."""
-    counts: dict[str, Any] = dict(response.additional_kwargs or {})
-    raw = response.raw
-    raw_usage = raw.get("usage") if isinstance(raw, dict) else getattr(raw, "usage", None)
-    if raw_usage is not None and not isinstance(raw_usage, dict):
-        raw_usage = {k: getattr(raw_usage, k, None) for k in ("prompt_tokens", "completion_tokens")}
-    if isinstance(raw_usage, dict):
-        counts = {**raw_usage, **counts}
-    model = raw.get("model") if isinstance(raw, dict) else getattr(raw, "model", None)
-    if isinstance(model, str):
-        counts["model"] = model
-    keys = ("input_tokens", "prompt_tokens", "output_tokens", "completion_tokens")
-    return counts if any(isinstance(counts.get(k), int) and counts.get(k) for k in keys) else None
