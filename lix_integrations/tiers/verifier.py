@@ -7,13 +7,14 @@ on, the tier retrieves the nearest few entries of the partition above a *lower* 
 (prompt, candidate prompt) pair with the verifier, and serves the best candidate whose score passes the
 verifier's own threshold. Exact hits and lookups whose search finds nothing above the floor never reach it.
 
-The bundled verifier (``minilm-cross-v1``, :mod:`.cross_encoder`) is a cross-encoder: the first layers of the
-all-MiniLM-L6-v2 model the default embedder already runs, fine-tuned to read both prompts as one sequence, so it
-sees which words differ and in which order. Its weights ship inside the package (what fine-tuning changed, in
-float16); torch loads them at the first candidate, never for engines whose lookups are exact or find nothing near.
-``training/cross_encoder.py`` reproduces it from data in the repository; its model card is training/MODEL_CARD.md.
-A lighter head over the MiniLM vectors and lexical features (:class:`HeadVerifier`, ``training/verifier.py``) was
-measured first and not shipped: it missed the bar (training/MODEL_CARD.md).
+Two verifiers were trained for the default embedder and measured; neither is bundled yet, because neither meets
+the bar for turning on by default (training/MODEL_CARD.md), so ``"auto"`` is cosine alone. The better one is a
+cross-encoder (:mod:`.cross_encoder`: the first layers of the all-MiniLM-L6-v2 model the default embedder already
+runs, fine-tuned to read both prompts as one sequence; ``training/cross_encoder.py``); the other a small head over
+the MiniLM vectors and lexical features (:class:`HeadVerifier`, ``training/verifier.py``). A file that meets the
+bar goes to ``lix_integrations/models`` with an entry in ``BUNDLED_VERIFIERS``: the wheel carries it as package
+data, :func:`load_bundled` reads it through importlib.resources, and a cross-encoder loads its weights (and torch)
+at its first candidate, never for engines whose lookups are exact or find nothing near.
 
 Any callable ``(prompt, candidate_prompt) -> float`` can be a verifier instead, with its own threshold.
 """
