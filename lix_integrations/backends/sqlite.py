@@ -54,7 +54,6 @@ from .sqlite_vectors import SQLiteVectors
 __all__ = ["SQLiteBackend"]
 
 _T = TypeVar("_T")
-
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
@@ -272,8 +271,9 @@ class SQLiteBackend(Backend):
             try:
                 with self._write():
                     pass  # writes what reads held back
-            except sqlite3.Error:
-                logger.warning("could not record recent cache use in %s at close", self.path, exc_info=True)
+                self._vectors.settle()  # and index files a fresh process would otherwise bring up to date
+            except (sqlite3.Error, OSError):
+                logger.warning("could not write recent changes to %s at close", self.path, exc_info=True)
             self._closed = True
             self._vectors.clear()
             self._conn.close()
@@ -316,10 +316,8 @@ class SQLiteBackend(Backend):
     # -- reads -----------------------------------------------------------------------------------------------
 
     def _with_pending_touch(self, namespace: str, record: SemanticRecord) -> SemanticRecord:
-        touched = self._tx.touched(namespace, record.id)
-        if touched is not None and touched > record.accessed_at:
-            return replace(record, accessed_at=touched)
-        return record
+        touched = self._tx.touched(namespace, record.id) or 0.0
+        return replace(record, accessed_at=touched) if touched > record.accessed_at else record
 
     def _exact_get(self, op: ExactGet) -> SemanticRecord | None:
         row = self._conn.execute(
@@ -443,8 +441,7 @@ class SQLiteBackend(Backend):
         return [by_key[rec.exact_key] for rec in records]
 
     def _flush_kv_touches(self) -> None:
-        if self._kv is not None:
-            self._kv.flush_touches(force=True)
+        None if self._kv is None else self._kv.flush_touches(force=True)
 
     def _touch(self, op: Touch) -> None:
         self._tx.touch(op.namespace, op.ids, op.now)

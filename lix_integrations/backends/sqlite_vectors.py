@@ -44,6 +44,7 @@ _EXACT_ONLY = (
 _LOG_KEEP = 200_000
 _LOG_PRUNE_EVERY = 5_000
 _MAX_IN_PARAMS = 500
+_SETTLE_MIN = 256  # changes since its file that make ``close`` write a partition's file
 
 
 class LargePartition:
@@ -52,6 +53,7 @@ class LargePartition:
     def __init__(self, base: IvfFile, dim: int) -> None:
         self.base = base
         self.deleted: set[int] = set()
+        self._deleted_ids: I64 | None = None  # ``deleted`` as an array, rebuilt after a change
         self.tail = VectorIndex(dim, exact_threshold=_EXACT_ONLY)
 
     def size(self) -> int:
@@ -64,10 +66,13 @@ class LargePartition:
         id_list = list(ids)
         self.tail.remove(id_list)
         self.deleted.update(id_list)  # a base row is left out of searches until the next file drops it
+        self._deleted_ids = None
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
-        found = self.base.search(query, k, self.deleted) + self.tail.search(query, k)
+        if self.deleted and self._deleted_ids is None:
+            self._deleted_ids = np.fromiter(self.deleted, dtype=np.int64, count=len(self.deleted))
+        found = self.base.search(query, k, self._deleted_ids) + self.tail.search(query, k)
         found.sort(key=lambda pair: -pair[1])
         seen: set[int] = set()
         out: list[tuple[int, float]] = []
@@ -80,7 +85,13 @@ class LargePartition:
     def stale(self) -> bool:
         """Whether enough changed since the file that a new one is worth writing (amortised O(1) per change)."""
         rows = self.base.arrays.rows
-        return self.tail.size() > max(PERSIST_MIN, rows // 8) or len(self.deleted) > max(1_024, rows // 4)
+        return self.tail.size() > max(PERSIST_MIN // 2, rows // 16) or len(self.deleted) > max(
+            1_024, rows // 8
+        )
+
+    def changed(self) -> int:
+        """Rows added or deleted since the file: what a process opening the file would replay."""
+        return self.tail.size() + len(self.deleted)
 
     def merged(self) -> IvfArrays:
         """The file's live rows and the tail as new arrays: cells kept, only the tail assigned (or all retrained
@@ -308,6 +319,14 @@ class SQLiteVectors:
         return Stamp(0, 0, 0) if row is None else Stamp(int(row[0]), int(row[1]), int(row[2]))
 
     # -- index files -------------------------------------------------------------------------------------------
+
+    def settle(self) -> None:
+        """At close: partitions whose changes since their file a fresh process would replay get a new file, so
+        the next process opening a store that was closed (not crashed) replays nothing."""
+        for key, index in self._indexes.items():
+            if isinstance(index, LargePartition) and index.changed() > _SETTLE_MIN:
+                self._stale.add(key)
+        self.maintain()
 
     def maintain(self) -> None:
         """After a write: give partitions that changed enough a new file (a small one that grew, a large one whose
