@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -33,6 +32,7 @@ from ..errors import ConfigError, InvalidIdError, InvalidInputError, Serializati
 from ..kernel.clock import Clock
 from ..kernel.flows import Flow
 from ..kernel.ops import KvDelete, KvDeleteWhere, KvGet, KvItem, KvPut, KvScan
+from .counter_set import CounterSet
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -80,26 +80,9 @@ class KvStats:
         return asdict(self)
 
 
-class KvCounters:
-    """Thread-safe counters the key-value tier updates."""
-
-    _NAMES = ("gets", "hits", "misses", "puts", "put_batches", "deletes", "scans")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts = dict.fromkeys(self._NAMES, 0)
-
-    def add(self, name: str, amount: int = 1) -> None:
-        with self._lock:
-            self._counts[name] += amount
-
-    def reset(self) -> None:
-        with self._lock:
-            self._counts = dict.fromkeys(self._NAMES, 0)
-
-    def snapshot(self) -> KvStats:
-        with self._lock:
-            return KvStats(**self._counts)
+def KvCounters() -> CounterSet[KvStats]:
+    """The tier's counters: one :class:`~.counter_set.CounterSet` over the fields of :class:`KvStats`."""
+    return CounterSet(KvStats)
 
 
 # -- pure helpers ---------------------------------------------------------------------------------------------
@@ -226,7 +209,7 @@ def _check_batch_size(batch_size: object) -> int:
 class KvTier:
     """Policy of the key-value tier; every public method returns a flow for the engine's drivers to run."""
 
-    def __init__(self, config: KvConfig, namespace: str, clock: Clock, counters: KvCounters) -> None:
+    def __init__(self, config: KvConfig, namespace: str, clock: Clock, counters: CounterSet[KvStats]) -> None:
         if not isinstance(config, KvConfig):
             raise ConfigError(f"kv must be a KvConfig, got {type(config).__name__}")
         self.config = config

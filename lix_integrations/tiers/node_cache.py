@@ -15,7 +15,6 @@ and dropped writes, logged once per outage.
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from ..errors import InvalidInputError
 from ..kernel.clock import Clock
 from ..kernel.flows import Flow
 from ..kernel.ops import KvDeleteWhere, KvGet, KvItem, KvPut
+from .counter_set import CounterSet
 from .kv import validate_collection
 from .namespaced import Path, encode_path, record_key, validate_path
 
@@ -61,24 +61,9 @@ class NodeCacheStats:
         return asdict(self)
 
 
-class NodeCacheCounters:
-    _NAMES = ("lookups", "hits", "misses", "writes", "clears")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts = dict.fromkeys(self._NAMES, 0)
-
-    def add(self, name: str, amount: int = 1) -> None:
-        with self._lock:
-            self._counts[name] += amount
-
-    def reset(self) -> None:
-        with self._lock:
-            self._counts = dict.fromkeys(self._NAMES, 0)
-
-    def snapshot(self) -> NodeCacheStats:
-        with self._lock:
-            return NodeCacheStats(**self._counts)
+def NodeCacheCounters() -> CounterSet[NodeCacheStats]:
+    """The tier's counters: one :class:`~.counter_set.CounterSet` over the fields of :class:`NodeCacheStats`."""
+    return CounterSet(NodeCacheStats)
 
 
 class NodeCacheTier:

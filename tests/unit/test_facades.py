@@ -153,3 +153,16 @@ async def test_awaitable_lookup_takes_the_same_options() -> None:
     assert hit is not None and hit.value == {"n": 1}
     assert await engine.semantic.lookup("", "m", on_invalid_prompt="miss") is None
     await engine.aclose()
+
+
+def test_a_counter_set_counts_exactly_its_stats_fields() -> None:
+    from lix_integrations.tiers.counter_set import CounterSet
+    from lix_integrations.tiers.kv import KvStats
+
+    counters = CounterSet(KvStats)
+    counters.add("hits", 2)
+    assert counters.snapshot() == KvStats(gets=0, hits=2, misses=0, puts=0, put_batches=0, deletes=0, scans=0)
+    with pytest.raises(KeyError):
+        counters.add("not_a_field")
+    counters.reset()
+    assert counters.snapshot().hits == 0
