@@ -34,7 +34,7 @@ from .tools_api import AsyncToolsAPI, ToolsAPI
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from typing_extensions import Unpack
+    from typing_extensions import Self, Unpack
 
     from ..calibration import Calibration
     from .resolve import EngineLease
@@ -210,6 +210,11 @@ class _EngineBase:
     node_cache = _TierView(NodeCacheAPI, AsyncNodeCacheAPI)
     documents = _TierView(DocumentsAPI, AsyncDocumentsAPI)
 
+    @classmethod
+    def from_env(cls, prefix: str = "LIX_", **kwargs: Any) -> Self:
+        """An engine configured from ``{prefix}URL``, ``{prefix}THRESHOLD`` ... (see ``EngineConfig.from_env``)."""
+        return cls(config=EngineConfig.from_env(prefix), **kwargs)
+
     @property
     def config(self) -> EngineConfig:
         return self._core.config
@@ -260,11 +265,6 @@ class Engine(_EngineBase):
 
     _check_at_open = True
 
-    @classmethod
-    def from_env(cls, prefix: str = "LIX_", **kwargs: Any) -> Engine:
-        """An engine configured from ``{prefix}URL``, ``{prefix}THRESHOLD`` ... (see ``EngineConfig.from_env``)."""
-        return cls(config=EngineConfig.from_env(prefix), **kwargs)
-
     @property
     def aio(self) -> AsyncEngine:
         """The awaitable view of this same engine (same store, counters and settings)."""
@@ -289,10 +289,6 @@ class AsyncEngine(_EngineBase):
 
     The stored settings are checked on the first operation (a constructor cannot await).
     """
-
-    @classmethod
-    def from_env(cls, prefix: str = "LIX_", **kwargs: Any) -> AsyncEngine:
-        return cls(config=EngineConfig.from_env(prefix), **kwargs)
 
     @property
     def sync(self) -> Engine:
