@@ -1,8 +1,8 @@
 """Calibrate a semantic cache's similarity threshold (or its verifier's) for the embedder in use.
 
-:func:`calibrate` picks the embedder and the verifier, then replays labelled pairs the way the cache is used:
-the curves themselves are computed in :mod:`lix_integrations.calibration_curves` (pure numpy, no model), the
-verifier's in :mod:`lix_integrations.calibration_verifier`. Both are re-exported here.
+`calibrate` picks the embedder and the verifier, then replays labelled pairs the way the cache is used:
+the curves themselves are computed in `lix_integrations.calibration_curves` (pure numpy, no model), the
+verifier's in `lix_integrations.calibration_verifier`. Both are re-exported here.
 """
 
 from __future__ import annotations
@@ -71,13 +71,13 @@ def calibrate(
 ) -> Calibration:
     """The lowest threshold whose precision on ``pairs`` reaches ``target_precision``, for the embedder in use.
 
-    ``pairs`` is a :class:`PairSet`, a JSONL path (``{"q1", "q2", "label"}`` per line) or an iterable of such
-    mappings. The embedder is ``engine``'s (an :class:`~lix_integrations.Engine`), else ``embedder`` (anything
-    :func:`~lix_integrations.embedders.as_embedder` accepts), else the default local model: calibrating with
+    ``pairs`` is a `PairSet`, a JSONL path (``{"q1", "q2", "label"}`` per line) or an iterable of such
+    mappings. The embedder is ``engine``'s (an `Engine`), else ``embedder`` (anything
+    `as_embedder` accepts), else the default local model: calibrating with
     a different model than the cache uses gives a threshold that means nothing. With ``engine`` the texts are
     embedded through its embedding tier (as prompts are), so a rerun on the same store reads the vectors back
     instead of computing them again. ``progress(done, total)`` is called while texts are embedded. Raises
-    :class:`InvalidInputError` when no threshold reaches the target.
+    `InvalidInputError` when no threshold reaches the target.
 
     With a verifier (``verifier``: anything the engine's ``verifier`` option takes, ``"auto"`` and ``"off"``
     included; by default the ``engine``'s own, else none), the lookups go through the cosine ``floor``

@@ -1,8 +1,8 @@
-"""Applying a calibration: the threshold :func:`~lix_integrations.calibration.calibrate` chose, put to use.
+"""Applying a calibration: the threshold `calibrate` chose, put to use.
 
 Three ways, one meaning:
 
-* ``Engine(threshold=result)``: this engine uses it (``result`` is a :class:`~.calibration.Calibration` or a
+* ``Engine(threshold=result)``: this engine uses it (``result`` is a `Calibration` or a
   number);
 * ``engine.semantic.set_threshold(result)``: from now on, in this engine; ``store=True`` also stores it with the
   data;
@@ -33,7 +33,7 @@ THRESHOLD_FIELDS = ("threshold", "verifier_threshold")
 
 
 def thresholds_of(value: Any, embedder: str | None = None) -> tuple[float, float | None]:
-    """``(threshold, verifier_threshold)`` from a :class:`~.calibration.Calibration` or a number.
+    """``(threshold, verifier_threshold)`` from a `Calibration` or a number.
 
     With ``embedder`` (the engine's embedder name), a calibration measured with another embedder is refused."""
     from .calibration import Calibration

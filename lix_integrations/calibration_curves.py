@@ -18,9 +18,9 @@ From hits and correct hits per threshold we get ``precision = correct / hits`` (
 Scores use the same scale as the cache: the cosine of unit vectors clipped to ``[0, 1]`` (a negative cosine is
 as dissimilar as it matters, so it becomes 0).
 
-This module is pure numpy and loads no model (:func:`~lix_integrations.calibration.calibrate`, which picks the
-embedder, lives in :mod:`lix_integrations.calibration`): :func:`evaluate` takes any ``embed`` callable, and
-:func:`curve_from_vectors` takes ready embeddings so tests can hand-build vectors with a known answer.
+This module is pure numpy and loads no model (`calibrate`, which picks the
+embedder, lives in `lix_integrations.calibration`): `evaluate` takes any ``embed`` callable, and
+`curve_from_vectors` takes ready embeddings so tests can hand-build vectors with a known answer.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ class ThresholdPoint:
     """Cache quality at one threshold.
 
     ``precision`` is 0.0 when there are no hits: a threshold that never serves anything gives no evidence of
-    being right, and counting it as perfectly precise would make :meth:`Curve.for_precision` pick a useless cache.
+    being right, and counting it as perfectly precise would make `Curve.for_precision` pick a useless cache.
     """
 
     threshold: float
@@ -244,7 +244,7 @@ def curve_from_vectors(
     the cache. Each ``q2`` is served its nearest entry; on equal similarity the earliest stored entry wins, which
     is deterministic and matches insertion order.
 
-    This is the pure part of :func:`evaluate`, separate so tests can use hand-made vectors with a known answer.
+    This is the pure part of `evaluate`, separate so tests can use hand-made vectors with a known answer.
     """
     n = len(pairs)
     if n == 0:
@@ -331,7 +331,7 @@ def evaluate(
 
 @dataclass(frozen=True)
 class Calibration:
-    """The answer of :func:`calibrate`: the threshold to configure, what it measured, and the whole curve."""
+    """The answer of `calibrate`: the threshold to configure, what it measured, and the whole curve."""
 
     threshold: float
     point: ThresholdPoint

@@ -1,11 +1,11 @@
 """Replay labelled pairs through a semantic cache *with a verifier*, and measure every verifier threshold.
 
-The same replay as :mod:`lix_integrations.calibration` (every ``q1`` stored in one partition, every ``q2`` looked
+The same replay as `lix_integrations.calibration` (every ``q1`` stored in one partition, every ``q2`` looked
 up, a hit correct only when it serves the pair's own ``q1`` of a duplicate pair), with the lookup the semantic
 tier does when a verifier is on: the ``k`` nearest entries whose cosine reaches ``floor`` are scored by the
 verifier, and the best-scored one is served when its score reaches the verifier's threshold. So a curve over
 verifier thresholds answers the same questions as the cosine curve (precision, recall, hit rate), and
-:func:`~lix_integrations.calibration.calibrate` picks the verifier threshold the way it picks the cosine one.
+`calibrate` picks the verifier threshold the way it picks the cosine one.
 
 Pure numpy given the vectors; the verifier is called once per (lookup, candidate) pair, in one batch.
 """

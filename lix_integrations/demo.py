@@ -145,7 +145,7 @@ def main(
 
     ``embedder``, ``latency`` and ``threshold`` exist so tests can run the same demo fast and without the model;
     ``output=None`` prints nothing. ``url`` and ``namespace`` (default: the embedded default store and
-    :func:`demo_namespace`) say where; the namespace is cleared first.
+    `demo_namespace`) say where; the namespace is cleared first.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the default embedder is bundled; never reach the network
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

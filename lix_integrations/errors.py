@@ -1,6 +1,6 @@
-"""Every error lix-integrations raises on purpose derives from :class:`LixError`.
+"""Every error lix-integrations raises on purpose derives from `LixError`.
 
-The tree, so callers can catch as broadly or narrowly as they need::
+The tree, so callers can catch as broadly or narrowly as they need:
 
     LixError
      +-- ConfigError               bad URL or scheme, missing directory, bad option value
@@ -13,7 +13,7 @@ The tree, so callers can catch as broadly or narrowly as they need::
      +-- BackendError              the store failed (I/O, corrupt file, lost connection)
      +-- SerializationError        a stored payload could not be decoded safely
 
-``InvalidInputError`` also subclasses :class:`ValueError` because frameworks (and users) already catch
+``InvalidInputError`` also subclasses `ValueError` because frameworks (and users) already catch
 ``ValueError`` for bad arguments; wrapping it would hide the message they expect.
 """
 

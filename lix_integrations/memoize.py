@@ -1,7 +1,7 @@
 """``@memoize`` and ``@cached_tool``: the tool tier for plain Python functions.
 
 * ``@memoize(ttl=60)`` always caches the function (the decorator *is* the opt-in) under the policy it is given.
-* ``@cached_tool`` leaves the decision to the engine's :class:`~lix_integrations.tiers.tools.ToolsConfig`, by
+* ``@cached_tool`` leaves the decision to the engine's `ToolsConfig`, by
   tool name: a tool not enabled there runs uncached, and a tool named as the writer of an invalidation rule
   clears the reads it invalidates each time it runs. Use it for the functions an agent calls, so one config
   decides what is cached.
@@ -13,7 +13,7 @@ result per item (only the items not cached are computed, each distinct item once
 signature, so ``f(1)``, ``f(x=1)`` and ``f(1.0)`` share an entry; ``exclude=`` names arguments left out of the key.
 A method's ``self`` is not JSON: exclude it only if every instance gives the same answers.
 
-``engine=`` takes an :class:`~lix_integrations.Engine` / :class:`~lix_integrations.AsyncEngine`, a URL, or nothing
+``engine=`` takes an `Engine` / `AsyncEngine`, a URL, or nothing
 (the embedded default store); a URL or nothing opens the engine at the first call, not at import.
 """
 

@@ -72,7 +72,7 @@ def _redact_query(url: str) -> str:
 
 def redact_url(url: str) -> str:
     """``url`` with every credential replaced by ``***``: the userinfo password (or a bare userinfo token) and
-    the value of every query option that names a credential (see :func:`is_secret_option`).
+    the value of every query option that names a credential (see `is_secret_option`).
 
     Safe on any string: text that is not a URL comes back unchanged.
     """

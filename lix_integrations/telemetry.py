@@ -4,7 +4,7 @@ The engine's counters are already cheap in-process snapshots (``engine.stats()``
 *observable* instruments whose callbacks read one snapshot per collection: nothing is added to the lookup path,
 and an app that never exports metrics pays nothing. OpenTelemetry is an optional dependency
 (the ``otel`` extra: ``pip install '.[otel]'`` from the repository); importing this module without it is fine, calling
-:func:`instrument_engine` raises an ``ImportError`` that says what to install.
+`instrument_engine` raises an ``ImportError`` that says what to install.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ fsynced, renamed over the target, and the directory fsynced; an append is one ``
 valid frame followed by ``fdatasync``. A crash during an append can only leave an incomplete last frame; readers
 report it as a torn tail (its messages are still in the hot store, which is trimmed only after the fsync) and
 the next writer cuts it off. A frame that is complete but fails its checksum, or a damaged file header, is
-corruption and raises :class:`ArchiveCorruptError` naming the file.
+corruption and raises `ArchiveCorruptError` naming the file.
 """
 
 from __future__ import annotations

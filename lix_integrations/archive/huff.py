@@ -4,7 +4,7 @@ Layout, as lix-open-cache publishes it: magic ``CAv1``, ``created_at`` and ``upd
 (uint32 LE), then a canonical-Huffman stream (its ``HCv1`` block: original length, the symbols sorted by code
 length with their lengths, the padding bit count, then the bits, most significant first) of the JSON array of
 turns. Decoding is table-driven (one table lookup per symbol instead of one dictionary probe per *bit*), and
-every field read from the file is validated, so a damaged file raises :class:`ArchiveCorruptError` naming it.
+every field read from the file is validated, so a damaged file raises `ArchiveCorruptError` naming it.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ _STRIPES = 256
 
 
 def archive_name(session_id: str) -> str:
-    """The file name of a session's archive (reversible by :func:`session_from_name` unless digest-named)."""
+    """The file name of a session's archive (reversible by `session_from_name` unless digest-named)."""
     raw = session_id.encode("utf-8", "surrogatepass")
     name = "".join(chr(b) if b in _SAFE else f"%{b:02X}" for b in raw)
     if not name or len(name) > _MAX_NAME:
@@ -91,7 +91,7 @@ class SessionArchive:
     def try_lock(self, session_id: str) -> bool:
         """Take the session's archive lock if free (never blocks, so an event loop can poll it).
 
-        The lock file is opened here and closed by :meth:`unlock`: descriptors are held only while a lock is,
+        The lock file is opened here and closed by `unlock`: descriptors are held only while a lock is,
         never one per stripe for the archive's lifetime (up to 256 per engine, which exhausted a service's
         descriptors; issue 14). Opening per lock also keeps a forked child off its parent's locks.
         """

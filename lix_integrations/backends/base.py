@@ -1,7 +1,7 @@
 """What every backend is: an executor of storage operations, sync and async, and nothing more.
 
-Backends hold no policy. They carry out :mod:`lix_integrations.kernel.ops` operations and report failures as
-:class:`~lix_integrations.errors.BackendError`, so a new backend needs no change to any tier.
+Backends hold no policy. They carry out `lix_integrations.kernel.ops` operations and report failures as
+`BackendError`, so a new backend needs no change to any tier.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class Backend(abc.ABC):
 
     #: The URL this backend was opened from, with any password removed (safe to log).
     url: str
-    #: True when operations sent together (:class:`Gather`) share a round trip: worth batching reads for.
+    #: True when operations sent together (`Gather`) share a round trip: worth batching reads for.
     pipelines: bool = False
     #: True when other processes see this store (a SQLite file, Redis): miss coalescing then takes leases.
     shared: bool = False

@@ -5,7 +5,7 @@ opening 100k entries answered its first lookup after ~2 s and then took 25-120 m
 graph was built in the background (issue 19). This file is written once and mapped by every later process: opening
 reads a header, and a search touches only the centroids and the few lists it probes.
 
-Layout (little-endian, every array 64-byte aligned)::
+Layout (little-endian, every array 64-byte aligned):
 
     header   magic "LIXIVF01", dim, rows, lists, trained rows, stamp (seq, entry id, added), store id
     centroids  float32 [lists, dim]      unit vectors of the k-means cells
@@ -13,7 +13,7 @@ Layout (little-endian, every array 64-byte aligned)::
     ids        int64   [rows]            entry ids, grouped by cell
     vectors    float32 [rows, dim]       unit vectors, grouped by cell
 
-The stamp names the last change-log row the file reflects (see :mod:`.sqlite_vectors`); the file never changes
+The stamp names the last change-log row the file reflects (see `sqlite_vectors`); the file never changes
 after it is written: a new one replaces it by rename, so a process that mapped the old one keeps a consistent view.
 
 A search ranks the centroids, scans the ``probes`` best cells with one BLAS product each, and returns the best

@@ -1,6 +1,6 @@
 """The embedded default backend: one SQLite file in WAL mode, shared safely by threads and processes.
 
-Vector search lives in :mod:`.sqlite_vectors`: small partitions are scanned in memory, large ones are mapped from
+Vector search lives in `sqlite_vectors`: small partitions are scanned in memory, large ones are mapped from
 an index file beside the database, and a change log written in the same transactions as the entries keeps every
 process's view in step with the file. Reads never write: what a lookup would write (access times, deferred cache
 fills, the delete of an expired entry) is held for the next write transaction.

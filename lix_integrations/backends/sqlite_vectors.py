@@ -4,8 +4,8 @@ SQLite is the truth: every insert and delete of a semantic entry also appends a 
 transaction. A process keeps, per partition it searched, an index in memory, and applies other processes' log rows
 when ``PRAGMA data_version`` says someone else committed (one pragma per search otherwise).
 
-Small partitions (under :data:`PERSIST_MIN` entries) are read from SQLite on their first search and scanned exactly.
-A large one lives in an IVF file beside the database (:mod:`.ivf_file`): a process maps it and replays the log rows
+Small partitions (under `PERSIST_MIN` entries) are read from SQLite on their first search and scanned exactly.
+A large one lives in an IVF file beside the database (`ivf_file`): a process maps it and replays the log rows
 written after the file's stamp, so a fresh process serves its first lookup of 100k entries in milliseconds, with
 no graph to build. What changed since the file was written sits in memory: added vectors in an exact-scanned tail,
 deleted ids in a set the search leaves out. When they grow past a fraction of the file, the writer that notices

@@ -1,4 +1,4 @@
-"""One :class:`~.vector_index.VectorIndex` per partition, created on demand (the in-memory backend's indexes)."""
+"""One `VectorIndex` per partition, created on demand (the in-memory backend's indexes)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class IndexSet:
 
     Partitions keep unrelated cache namespaces (models, prompts, tenants) from ever matching
     each other, and a per-partition index makes dropping a namespace O(1). Not thread-safe,
-    for the same reason as :class:`VectorIndex`.
+    for the same reason as `VectorIndex`.
     """
 
     def __init__(
@@ -68,7 +68,7 @@ class IndexSet:
         self._indexes.clear()
 
     def wait_for_builds(self, timeout: float | None = None) -> bool:
-        """Finish every background graph build (see :meth:`VectorIndex.wait_for_build`); True when none is left."""
+        """Finish every background graph build (see `VectorIndex.wait_for_build`); True when none is left."""
         return all(index.wait_for_build(timeout) for index in self._indexes.values())
 
     def partitions(self) -> list[str]:

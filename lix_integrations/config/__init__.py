@@ -99,7 +99,7 @@ def default_store_url() -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class EngineConfig:
-    """Settings of one :class:`~lix_integrations.Engine`.
+    """Settings of one `Engine`.
 
     ``threshold`` is a cosine similarity in [0, 1]: a semantic hit needs at least this much; 1.0 serves exact
     matches only; ``None`` takes the default calibrated for the default embedder. ``ttl`` and ``idle_ttl`` are

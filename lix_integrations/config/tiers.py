@@ -1,6 +1,6 @@
 """Configuration of the key-value, embedding, session and checkpoint tiers and of miss coalescing.
 
-They live here, below the tiers, so :class:`~lix_integrations.config.EngineConfig` can hold them without importing
+They live here, below the tiers, so `EngineConfig` can hold them without importing
 a tier (each tier module re-exports its own). Each tier receives only its own object.
 """
 
@@ -135,7 +135,7 @@ class SessionConfig:
     where archives go (default: next to a SQLite store's file, e.g. ``cache.db.sessions/``; a temporary
     directory for ``memory://`` stores). ``codec``: ``"zstd-dict"`` (default), ``"zstd"``, ``"zlib"`` or ``"raw"``.
     ``cache_messages``: messages of recently used sessions this process keeps decoded, checked against the
-    store's version stamp on every read (see :mod:`.session_cache`; about 2 KB each with a framework's objects;
+    store's version stamp on every read (see `session_cache`; about 2 KB each with a framework's objects;
     0 turns the cache off). Stores without version stamps (memory, SQLite) never use it.
     """
 

@@ -1,6 +1,6 @@
 """Configuration of the tool tier: which tools are cached, how, and which writes clear which reads.
 
-It lives here, below the tiers, so :class:`~lix_integrations.config.EngineConfig` can hold it without importing
+It lives here, below the tiers, so `EngineConfig` can hold it without importing
 the tier (``lix_integrations.tiers.tools`` re-exports every name).
 """
 
@@ -129,7 +129,7 @@ class InvalidationRule:
 class ToolsConfig:
     """Settings of the tool tier: which tools are cached and how, and which writes clear which reads.
 
-    ``tools``: a mapping name -> :class:`ToolPolicy`, or a sequence of names cached with the default policy.
+    ``tools``: a mapping name -> `ToolPolicy`, or a sequence of names cached with the default policy.
     ``rules``: ``(glob pattern, policy)`` pairs tried in order for tools not named in ``tools``.
     ``max_result_bytes``: larger results are returned but not stored.
     """

@@ -1,10 +1,10 @@
 """``engine.checkpoints``: blocking and awaitable access to the checkpoint tier (LangGraph checkpointers).
 
-One :class:`~lix_integrations.tiers.checkpoints.CheckpointTier` per configuration: ``engine.checkpoints`` uses the
+One `CheckpointTier` per configuration: ``engine.checkpoints`` uses the
 defaults, ``engine.checkpoints.configured(CheckpointConfig(...))`` another retention policy on the same store.
 The blocking view and its ``aio`` twin share one tier (its knowledge of stored items and its counters), and each
-operation is written once (see :mod:`.views`), so the sync and async paths of a checkpointer cannot drift.
-Store failures raise :class:`~lix_integrations.errors.BackendError`: checkpoints are data, not a cache of it.
+operation is written once (see `views`), so the sync and async paths of a checkpointer cannot drift.
+Store failures raise `BackendError`: checkpoints are data, not a cache of it.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ class _Checkpoints(View):
 
 
 class CheckpointsAPI(_Checkpoints, Blocking):
-    """Blocking checkpoint operations (see :class:`_Checkpoints`)."""
+    """Blocking checkpoint operations: each runs to completion on the calling thread."""
 
     @property
     def aio(self) -> AsyncCheckpointsAPI:
@@ -122,7 +122,7 @@ class CheckpointsAPI(_Checkpoints, Blocking):
 
 
 class AsyncCheckpointsAPI(_Checkpoints, Awaiting):
-    """Awaitable checkpoint operations; the same operations as :class:`CheckpointsAPI`."""
+    """Awaitable checkpoint operations; the same operations as `CheckpointsAPI`."""
 
     @property
     def sync(self) -> CheckpointsAPI:

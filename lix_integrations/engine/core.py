@@ -1,6 +1,6 @@
 """The state one configuration owns (backend, embedder, tiers, counters) and the two drivers that run flows.
 
-:class:`~.engine.Engine` and :class:`~.engine.AsyncEngine` are thin views over one ``EngineCore``; an adapter that
+`Engine` and `AsyncEngine` are thin views over one ``EngineCore``; an adapter that
 needs both ``lookup`` and ``alookup`` holds one engine and reaches the other view through ``.aio`` / ``.sync``,
 so both paths share the same store, counters and stored-settings check.
 """
@@ -201,7 +201,7 @@ class EngineCore:
         return matrix[0]
 
     def _prompt_vectors(self, texts: tuple[str, ...]) -> Flow[list[Vector]]:
-        """:meth:`_prompt_vector` for a batch (``EmbedMany``), then the settings check a first vector allows."""
+        """`_prompt_vector` for a batch (``EmbedMany``), then the settings check a first vector allows."""
         matrix = yield from self.embeddings.embed(
             list(texts), self._prompt_model(), role="query", defer_store=True
         )
@@ -213,7 +213,7 @@ class EngineCore:
     def _with_prompt_vector(
         self, op: WithPromptVector, checked: dict[str, dict[str, bytes | None]]
     ) -> Flow[Any]:
-        """``op`` and the read of ``op.text``'s stored vector as one :class:`Gather` (see WithPromptVector)."""
+        """``op`` and the read of ``op.text``'s stored vector as one `Gather` (see WithPromptVector)."""
         if not self.backend.pipelines:
             return (yield op.op)  # no round trip to share: the Embed that may follow reads the store itself
         read = self.embeddings.read_stored([op.text], self._prompt_model(), role="query")
@@ -335,7 +335,7 @@ class EngineCore:
 
     def run_cache(self, flow: Flow[T], fallback: T) -> T:
         """Run a cache flow; with ``fail_open``, a store failure or an embedder fault (see
-        :mod:`.embedder_faults`) gives ``fallback`` instead of an exception."""
+        `embedder_faults`) gives ``fallback`` instead of an exception."""
         try:
             result = self.run(flow)
         except BackendError as exc:
@@ -367,7 +367,7 @@ class EngineCore:
     def open_settings(self) -> None:
         """Check the stored settings at open. A store that cannot be reached now is not an error yet: caches
         serve misses and every flow checks the settings first until one gets through (see ``_checked``);
-        session calls raise :class:`BackendError` naming the store. A mismatch still raises at once."""
+        session calls raise `BackendError` naming the store. A mismatch still raises at once."""
         try:
             self.run(self.settings_flow())
         except BackendError as exc:

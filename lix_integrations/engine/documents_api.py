@@ -1,8 +1,8 @@
 """``engine.documents``: blocking and awaitable access to the document tier (LangGraph's ``BaseStore`` uses it).
 
-Each operation is written once (see :mod:`.views`) over the flows of
-:class:`~lix_integrations.tiers.documents.DocumentTier`. Documents are data, not a cache of it: store failures
-raise :class:`~lix_integrations.errors.BackendError` (no failing open).
+Each operation is written once (see `views`) over the flows of
+`DocumentTier`. Documents are data, not a cache of it: store failures
+raise `BackendError` (no failing open).
 
 ``collection`` separates stores sharing one engine; paths are tuples of labels, TTLs are seconds.
 """
@@ -80,4 +80,4 @@ class DocumentsAPI(_Documents, Blocking):
 
 
 class AsyncDocumentsAPI(_Documents, Awaiting):
-    """Awaitable document operations; the same operations as :class:`DocumentsAPI`."""
+    """Awaitable document operations; the same operations as `DocumentsAPI`."""

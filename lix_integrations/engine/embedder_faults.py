@@ -13,7 +13,7 @@ LlamaIndex's cached LLM; tool lookups and stores) and for the embedding wrappers
 Causes: ``nan_or_inf``, ``wrong_dimension``, ``empty``, ``zero``, ``invalid`` (any other unusable output) and
 ``settings_mismatch:<field>``. For the embedding wrappers the vector *is* the answer: when the wrapped model itself
 returned the bad vector, the wrapper returns what the model returned, unchanged and not cached (what the caller
-would have got without the cache), and counts and logs it the same way; see :meth:`EmbedderFaults.passthrough`.
+would have got without the cache), and counts and logs it the same way; see `EmbedderFaults.passthrough`.
 """
 
 from __future__ import annotations

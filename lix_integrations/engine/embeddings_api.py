@@ -1,11 +1,11 @@
 """``engine.embeddings``: blocking and awaitable access to the embedding tier.
 
-Every method takes an optional ``model`` (an :class:`~lix_integrations.tiers.embeddings.EmbeddingModel`: the
+Every method takes an optional ``model`` (an `EmbeddingModel`: the
 identity that goes into the keys plus the model's sync and async batch functions). Framework wrappers pass the
 model they wrap; without one, the engine's own embedder is used (unit-length vectors). ``space`` separates tenants
 sharing one engine (the wrappers' ``namespace=``).
 
-Vectors come back as float32 numpy arrays from :meth:`EmbeddingsAPI.embed` (cheap to hand to numpy code) and as
+Vectors come back as float32 numpy arrays from `EmbeddingsAPI.embed` (cheap to hand to numpy code) and as
 lists of Python floats from the ``embed_documents`` / ``embed_query`` conveniences (what the frameworks expect).
 """
 
@@ -173,7 +173,7 @@ class EmbeddingsAPI(_Embeddings, Blocking):
 
 
 class AsyncEmbeddingsAPI(_Embeddings, Awaiting):
-    """Awaitable access to the embedding tier; the same operations as :class:`EmbeddingsAPI`."""
+    """Awaitable access to the embedding tier; the same operations as `EmbeddingsAPI`."""
 
     async def embed(self, texts: Sequence[str], **options: Unpack[EmbedOptions]) -> Matrix:
         resolved, flow = self._embed_flow(texts, options)

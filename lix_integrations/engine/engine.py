@@ -1,8 +1,8 @@
 """``Engine`` (blocking) and ``AsyncEngine`` (awaitable): the public face of one cache configuration.
 
-Both are views over one :class:`~.core.EngineCore`. Build either from a URL; reach the other view through
+Both are views over one `EngineCore`. Build either from a URL; reach the other view through
 ``engine.aio`` or ``async_engine.sync`` when one object must serve both kinds of callers (LangChain's
-``lookup`` and ``alookup`` on the same cache). Each tier's operations are written once (see :mod:`.views`);
+``lookup`` and ``alookup`` on the same cache). Each tier's operations are written once (see `views`);
 the two engine classes differ only in which view of each tier they hold.
 """
 
@@ -52,7 +52,7 @@ __all__ = [
 
 class EngineOptions(TypedDict, total=False):
     """The keyword options of ``Engine(...)`` and ``AsyncEngine(...)``: fields of
-    :class:`~lix_integrations.config.EngineConfig`, overriding ``config=`` (``None`` leaves a field as it is)."""
+    `EngineConfig`, overriding ``config=`` (``None`` leaves a field as it is)."""
 
     namespace: str | None
     threshold: float | Calibration | None
@@ -140,8 +140,8 @@ A = TypeVar("A")
 
 
 class _TierView(Generic[B, A]):
-    """``engine.kv`` and its kind: the tier's blocking view on an :class:`Engine`, its awaitable view on an
-    :class:`AsyncEngine`, made on first use and kept."""
+    """``engine.kv`` and its kind: the tier's blocking view on an `Engine`, its awaitable view on an
+    `AsyncEngine`, made on first use and kept."""
 
     def __init__(self, blocking: Callable[[EngineCore], B], awaiting: Callable[[EngineCore], A]) -> None:
         self._blocking, self._awaiting = blocking, awaiting
@@ -231,7 +231,7 @@ class _EngineBase:
     def spec(self) -> EngineSpec:
         """How to open an equal engine in another process (what adapters pickle instead of the engine, which
         holds locks and connections). The default store is resolved now, not in the other process. A private
-        ``memory://`` store exists only inside this engine and cannot be reopened: :class:`ConfigError`."""
+        ``memory://`` store exists only inside this engine and cannot be reopened: `ConfigError`."""
         url = self._core.config.url or self.url
         scheme, _, rest = url.partition("://")
         if scheme.lower() == "memory" and not rest:
@@ -255,11 +255,11 @@ class _EngineBase:
 
 
 class Engine(_EngineBase):
-    """A blocking engine. ``Engine()`` opens the embedded default store (see :func:`default_store_path`).
+    """A blocking engine. ``Engine()`` opens the embedded default store (see `default_store_path`).
 
     ``Engine(url=None, *, config=None, embedder=None, clock=None, **options)``: options (keyword-only, see
-    :class:`EngineOptions`) are those of :class:`~lix_integrations.config.EngineConfig`; ``embedder`` takes a
-    LangChain ``Embeddings``, a callable ``text -> vector`` or an :class:`~lix_integrations.embedders.Embedder`
+    `EngineOptions`) are those of `EngineConfig`; ``embedder`` takes a
+    LangChain ``Embeddings``, a callable ``text -> vector`` or an `Embedder`
     (default: all-MiniLM-L6-v2, offline).
     """
 
@@ -285,7 +285,7 @@ class Engine(_EngineBase):
 
 
 class AsyncEngine(_EngineBase):
-    """An awaitable engine; its methods never block the event loop. Same options as :class:`Engine`.
+    """An awaitable engine; its methods never block the event loop. Same options as `Engine`.
 
     The stored settings are checked on the first operation (a constructor cannot await).
     """
@@ -297,7 +297,7 @@ class AsyncEngine(_EngineBase):
 
     async def open(self) -> AsyncEngine:
         """Check the stored settings now rather than on first use (a store that cannot be reached now is
-        checked at the first call that reaches it, as with :class:`Engine`)."""
+        checked at the first call that reaches it, as with `Engine`)."""
         await self._core.aopen_settings()
         return self
 

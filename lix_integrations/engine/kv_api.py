@@ -1,9 +1,9 @@
 """``engine.kv``: blocking and awaitable access to the key-value tier (collections of JSON dicts).
 
-Each operation is written once (see :mod:`.views`): :class:`KvAPI` runs the flows of
-:class:`~lix_integrations.tiers.kv.KvTier` on the calling thread, :class:`AsyncKvAPI` on the event loop, so the sync
+Each operation is written once (see `views`): `KvAPI` runs the flows of
+`KvTier` on the calling thread, `AsyncKvAPI` on the event loop, so the sync
 and async paths of a framework key-value store cannot drift apart. Store failures raise
-:class:`~lix_integrations.errors.BackendError` (no failing open: this tier holds data, not a cache of it).
+`BackendError` (no failing open: this tier holds data, not a cache of it).
 """
 
 from __future__ import annotations
@@ -76,8 +76,8 @@ class _Kv(View):
 
 
 class KvAPI(_Kv, Blocking):
-    """Blocking key-value operations (see :class:`_Kv`)."""
+    """Blocking key-value operations: each runs to completion on the calling thread."""
 
 
 class AsyncKvAPI(_Kv, Awaiting):
-    """Awaitable key-value operations; the same operations as :class:`KvAPI`, never blocking the event loop."""
+    """Awaitable key-value operations; the same operations as `KvAPI`, never blocking the event loop."""

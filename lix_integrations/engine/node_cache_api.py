@@ -1,7 +1,7 @@
 """``engine.node_cache``: blocking and awaitable access to the node-cache tier (LangGraph's ``BaseCache``).
 
-Each operation is written once (see :mod:`.views`) over the flows of
-:class:`~lix_integrations.tiers.node_cache.NodeCacheTier`. A node cache only saves work, so store failures follow
+Each operation is written once (see `views`) over the flows of
+`NodeCacheTier`. A node cache only saves work, so store failures follow
 the engine's ``fail_open`` setting (default on): a lookup becomes a miss and a write is dropped, logged once per
 outage. Bad input (a NUL in a label, a negative TTL) always raises.
 """
@@ -48,4 +48,4 @@ class NodeCacheAPI(_NodeCache, Blocking):
 
 
 class AsyncNodeCacheAPI(_NodeCache, Awaiting):
-    """Awaitable node-cache operations; the same operations as :class:`NodeCacheAPI`."""
+    """Awaitable node-cache operations; the same operations as `NodeCacheAPI`."""

@@ -1,6 +1,6 @@
 """``engine.semantic``: blocking and awaitable access to the semantic tier (the LLM answer cache).
 
-Each operation is written once (see :mod:`.views`). Lookups and updates are cache steps: under ``fail_open`` a store
+Each operation is written once (see `views`). Lookups and updates are cache steps: under ``fail_open`` a store
 failure or an embedder fault makes them a miss (``None``); the inspection calls (``explain``, ``entries``...) raise.
 """
 
@@ -32,7 +32,7 @@ __all__ = ["AsyncSemanticAPI", "OnInvalidPrompt", "SemanticAPI", "SemanticEntry"
 logger = logging.getLogger(__name__)
 
 #: What a refused prompt (empty, not a string, over ``max_prompt_bytes``) does: raise
-#: :class:`~lix_integrations.errors.InvalidPromptError`, or count as a miss (lookup) / not be stored (update),
+#: `InvalidPromptError`, or count as a miss (lookup) / not be stored (update),
 #: logged as a WARNING. Framework caches ask for ``"miss"``: a cache must never fail a call that would have
 #: succeeded without it.
 OnInvalidPrompt = Literal["raise", "miss"]
@@ -51,7 +51,7 @@ def _none() -> None:
 class _Semantic(View):
     """The semantic tier.
 
-    ``scope`` is the caller's fixed scope; any scope set with :func:`lix_integrations.lix_scope` nests inside it.
+    ``scope`` is the caller's fixed scope; any scope set with `lix_integrations.lix_scope` nests inside it.
     ``context`` is what must match exactly besides ``llm_string`` (for chat prompts: everything but the last
     user turn); ``prompt`` is the text that is embedded.
     """
@@ -64,7 +64,7 @@ class _Semantic(View):
     def set_threshold(self, result: Any, *, store: bool = False) -> Flow[float]:
         """Use ``result`` (what ``calibrate`` returns, or a number) from now on; ``store`` also stores it with the
         data, for every engine opening this store without a threshold of its own (see
-        :mod:`~lix_integrations.calibration_apply`). Returns the similarity threshold."""
+        `calibration_apply`). Returns the similarity threshold."""
         return set_threshold_flow(self._core, result, store)
 
     def _query(self, prompt: str, llm_string: str, context: str, scope: str | None) -> PreparedQuery:
@@ -105,14 +105,14 @@ class _Semantic(View):
         on_invalid_prompt: OnInvalidPrompt = "raise",
     ) -> Flow[SemanticHit | None] | Done[SemanticHit | None]:
         """The cached answer, or ``None``. With ``coalesce``, a miss of a prompt an identical call is already
-        filling waits for that call (see :mod:`~lix_integrations.tiers.coalesce`); a ``None`` then makes the
+        filling waits for that call (see `coalesce`); a ``None`` then makes the
         caller responsible for ``update`` (after a successful LLM call) or ``abandon`` (after a failed one).
         ``alive`` tells waiters whether this caller's LLM call is still running, for callers that cannot
         report a failure themselves.
 
         ``decode`` turns a hit's payload into the caller's answer (``hit.value``); a payload it cannot decode
         (it raises) is deleted, or it would keep winning for every paraphrase, and the lookup is a logged miss.
-        ``on_invalid_prompt``: see :data:`OnInvalidPrompt`."""
+        ``on_invalid_prompt``: see `OnInvalidPrompt`."""
         query = self._accepted(
             prompt, llm_string, context, scope, on_invalid_prompt, "prompt not looked up in the cache"
         )
@@ -137,8 +137,8 @@ class _Semantic(View):
         usage: TokenUsage | Mapping[str, Any] | None = None,
         on_invalid_prompt: OnInvalidPrompt = "raise",
     ) -> Flow[int | None] | Done[int | None]:
-        """Store ``payload``; ``usage`` (tokens it cost, see :class:`TokenUsage`) lets hits count savings.
-        ``on_invalid_prompt``: see :data:`OnInvalidPrompt` (``"miss"``: nothing is stored, ``None``)."""
+        """Store ``payload``; ``usage`` (tokens it cost, see `TokenUsage`) lets hits count savings.
+        ``on_invalid_prompt``: see `OnInvalidPrompt` (``"miss"``: nothing is stored, ``None``)."""
         query = self._accepted(prompt, llm_string, context, scope, on_invalid_prompt, "answer not cached")
         if query is None:
             return Done(None)
@@ -221,11 +221,11 @@ class _Semantic(View):
 
 
 class SemanticAPI(_Semantic, Blocking):
-    """Blocking access to the semantic tier (see :class:`_Semantic`)."""
+    """Blocking access to the semantic tier: each method runs to completion on the calling thread."""
 
 
 class AsyncSemanticAPI(_Semantic, Awaiting):
-    """Awaitable access to the semantic tier; the same operations as :class:`SemanticAPI`."""
+    """Awaitable access to the semantic tier; the same operations as `SemanticAPI`."""
 
 
 def _decoded(
@@ -263,7 +263,7 @@ class SemanticEntry:
 
     ``scope`` is as the user wrote it (pass it back as ``scope=``); ``""`` for an entry stored without a scope.
     ``model`` and ``context`` are labels to read it by (the model's name, the start of the context it belongs
-    to; empty for entries stored before they existed, see :mod:`~lix_integrations.tiers.semantic_labels`).
+    to; empty for entries stored before they existed, see `semantic_labels`).
     """
 
     id: int

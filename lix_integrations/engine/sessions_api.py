@@ -1,9 +1,9 @@
 """``engine.sessions``: blocking and awaitable access to the session tier (chat history + cold archive).
 
-Each operation is written once (see :mod:`.views`); the two views differ only in their driver. The tier's flows
+Each operation is written once (see `views`); the two views differ only in their driver. The tier's flows
 yield storage operations, which go to the engine like any other tier's, plus two local ones:
-:class:`~lix_integrations.tiers.sessions.LocalCall` (archive file I/O: inline here, in a worker thread in the async
-API, so an event loop never waits on a disk) and :class:`~lix_integrations.tiers.sessions.Pause` (lock back-off).
+`LocalCall` (archive file I/O: inline here, in a worker thread in the async
+API, so an event loop never waits on a disk) and `Pause` (lock back-off).
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class _Sessions(View):
     """Session operations. Messages are JSON-serializable dicts, returned as stored.
 
     ``ttl=`` (seconds) on a call gives the session a TTL: gone once it went that long without a write, each
-    write refreshing it (see :mod:`~lix_integrations.tiers.session_ttl`)."""
+    write refreshing it (see `session_ttl`)."""
 
     @property
     def _tier(self) -> SessionTier:
@@ -226,7 +226,7 @@ class SessionsAPI(_Sessions, Blocking):
 
 
 class AsyncSessionsAPI(_Sessions, Awaiting):
-    """Awaitable access to the session tier; the same operations as :class:`SessionsAPI`."""
+    """Awaitable access to the session tier; the same operations as `SessionsAPI`."""
 
     async def _drive(self, flow: Flow[T]) -> T:
         core = self._core

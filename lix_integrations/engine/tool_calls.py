@@ -70,7 +70,7 @@ class ToolCalls:
         explicit: ToolPolicy | None = None,
         read_only: ToolPolicy | None = None,
     ) -> ToolPolicy | None:
-        """The policy for a tool carrying MCP-style hints (see :mod:`~lix_integrations.tiers.tool_annotations`)."""
+        """The policy for a tool carrying MCP-style hints (see `tool_annotations`)."""
         return policy_for_annotated(self._tier, tool, metadata, explicit=explicit, read_only=read_only)
 
     def stats(self) -> ToolsStats:

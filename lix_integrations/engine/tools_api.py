@@ -1,4 +1,4 @@
-"""``engine.tools``: call a tool through the tool tier (blocking :class:`ToolsAPI`, awaitable :class:`AsyncToolsAPI`).
+"""``engine.tools``: call a tool through the tool tier (blocking `ToolsAPI`, awaitable `AsyncToolsAPI`).
 
 The engine, not the adapters, runs the call: it looks the result up, runs the tool on a miss, stores what can be
 stored, applies invalidation rules for write tools, and makes identical concurrent calls share one execution
@@ -146,7 +146,7 @@ class ToolsAPI(ToolCalls):
         exclude: Sequence[str] = (),
         decode: Decode | None = None,
     ) -> Any:
-        """The cached result, or :data:`~lix_integrations.tiers.tools.NOT_CACHED` (counts a hit or a miss)."""
+        """The cached result, or `NOT_CACHED` (counts a hit or a miss)."""
         prep = self._prepare(tool, arguments, policy, scope, run_id, exclude)
         if prep is None:
             self._tier.counters.add(tool, "bypassed")
@@ -225,7 +225,7 @@ class ToolsAPI(ToolCalls):
 
 
 class AsyncToolsAPI(ToolCalls):
-    """Awaitable access to the tool tier; the same operations as :class:`ToolsAPI`."""
+    """Awaitable access to the tool tier; the same operations as `ToolsAPI`."""
 
     async def call(
         self,

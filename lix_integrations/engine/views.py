@@ -2,8 +2,8 @@
 
 A facade method only builds the tier flow for its arguments; *how* the flow runs is the view's mode. Writing the
 method as ``@runs`` (data: a store failure raises) or ``@runs_cache(fallback)`` (a cache: under ``fail_open`` a
-store failure or an embedder fault gives ``fallback()``) makes it a blocking method on a :class:`Blocking` view
-and a coroutine method on an :class:`Awaiting` view::
+store failure or an embedder fault gives ``fallback()``) makes it a blocking method on a `Blocking` view
+and a coroutine method on an `Awaiting` view:
 
     class _Kv(View):
         @runs
@@ -38,7 +38,7 @@ U = TypeVar("U")
 
 
 class View:
-    """A facade over one engine core; :class:`Blocking` and :class:`Awaiting` say how its flows run."""
+    """A facade over one engine core; `Blocking` and `Awaiting` say how its flows run."""
 
     awaiting: ClassVar[bool] = False
 
@@ -187,7 +187,7 @@ def _awaiting(build: Callable[..., Any], obj: View, fallback: Callable[[], Any])
 def runs_cache(
     fallback: Callable[[], Any],
 ) -> Callable[[Callable[Concatenate[Any, P], Flow[R] | Done[R] | OrElse[R]]], runs[P, R]]:
-    """Like :class:`runs` for a cache step: under ``fail_open`` a store failure gives ``fallback()``."""
+    """Like `runs` for a cache step: under ``fail_open`` a store failure gives ``fallback()``."""
 
     def decorate(build: Callable[Concatenate[Any, P], Flow[R] | Done[R] | OrElse[R]]) -> runs[P, R]:
         return runs(build, fallback)

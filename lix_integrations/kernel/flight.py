@@ -1,10 +1,10 @@
 """A flight: one call in progress that threads and asyncio tasks (of any event loop) can wait for.
 
 The tool tier's single flight keeps thread and task waiters apart; an LLM miss is worth more, so here a thread
-waits on a ``threading.Event`` and a task on a future of its own loop that :meth:`Flight.finish` resolves
+waits on a ``threading.Event`` and a task on a future of its own loop that `Flight.finish` resolves
 thread-safely, and one leader serves both kinds of callers.
 
-:func:`caller_probe` tells whether a framework call is still running when the only thing that will ever say it
+`caller_probe` tells whether a framework call is still running when the only thing that will ever say it
 finished is a later ``update`` (LangChain's ``BaseCache``: a model call that raised never reports back).
 """
 

@@ -1,7 +1,7 @@
 """Run a tier operation written once as a generator, synchronously or asynchronously.
 
-A flow yields :class:`~.ops.Op` objects and receives their results (the pattern of httpx's ``Auth.auth_flow``).
-:func:`run_sync` feeds it from blocking executors, :func:`run_async` from awaitable ones; the flow itself never
+A flow yields `Op` objects and receives their results (the pattern of httpx's ``Auth.auth_flow``).
+`run_sync` feeds it from blocking executors, `run_async` from awaitable ones; the flow itself never
 knows which, so the sync and async paths of every tier cannot drift apart.
 """
 
@@ -31,7 +31,7 @@ class CancelledAfterOp(asyncio.CancelledError):
 
 async def finish_before_cancel(awaitable: Awaitable[T]) -> T:
     """Await ``awaitable``; if the caller is cancelled meanwhile, let it finish first and raise
-    :class:`CancelledAfterOp` with its result (or the plain cancellation when it failed). Work that cannot be
+    `CancelledAfterOp` with its result (or the plain cancellation when it failed). Work that cannot be
     called back (a command on the wire, a thread writing an archive under a lock) is never abandoned half-way.
     A second cancellation while waiting abandons the wait."""
     task = asyncio.ensure_future(awaitable)

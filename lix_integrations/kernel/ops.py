@@ -1,6 +1,6 @@
 """Storage operations: the vocabulary tiers speak and backends execute.
 
-A tier never calls a backend. It yields these small frozen objects from a flow (see :mod:`.flows`) and receives
+A tier never calls a backend. It yields these small frozen objects from a flow (see `flows`) and receives
 each result back; a backend only knows how to carry one out. That keeps policy (keys, TTL, what counts as a hit)
 in the tiers and I/O in the backends, and lets one flow run both sync and async.
 
@@ -116,7 +116,7 @@ class Embed(Op):
 
 @dataclass(frozen=True, slots=True)
 class EmbedMany(Op):
-    """:class:`Embed` for several texts at once: one read of the store and one model call for those it lacks.
+    """`Embed` for several texts at once: one read of the store and one model call for those it lacks.
     Result: ``list[Vector]``, in order. Handled by the engine's driver (``update_many``)."""
 
     texts: tuple[str, ...]
@@ -205,7 +205,7 @@ class VectorSearch(Op):
 
 @dataclass(frozen=True, slots=True)
 class ExactOrSearch(Op):
-    """The record stored under ``exact_key`` if there is one, else a :class:`VectorSearch` of the partition.
+    """The record stored under ``exact_key`` if there is one, else a `VectorSearch` of the partition.
 
     Result: ``(record, [])`` or ``(None, [(record, similarity), ...])``. A lookup whose vector is at hand before
     the exact check sends both steps together: one round trip on Redis instead of two.
@@ -223,7 +223,7 @@ class Upsert(Op):
     """Insert a record, replacing one with the same exact key. Result: ``int`` (the record's id).
 
     A backend that evicts other records to make room (Redis plain mode's ``partition_limit``) returns an
-    :class:`Upserted`, an ``int`` that also carries how many, so the tier can count them.
+    `Upserted`, an ``int`` that also carries how many, so the tier can count them.
     """
 
     namespace: str
@@ -231,7 +231,7 @@ class Upsert(Op):
 
 
 class Upserted(int):
-    """The id an :class:`Upsert` gave its record, with ``evicted``: records the backend removed to make room."""
+    """The id an `Upsert` gave its record, with ``evicted``: records the backend removed to make room."""
 
     evicted: int
 
@@ -293,7 +293,7 @@ class CountEntries(Op):
     namespace: str
 
 
-# -- miss coalescing (see :mod:`lix_integrations.tiers.coalesce`) ----------------------------------------------
+# -- miss coalescing (see `lix_integrations.tiers.coalesce`) ----------------------------------------------
 #
 # A lease marks a miss some process is filling, so other processes wait for its answer instead of calling the
 # LLM too. Its expiry runs on the store's own clock (Redis PX, the wall clock of a SQLite file's users), never the
@@ -379,7 +379,7 @@ class KvPut(Op):
 
 @dataclass(frozen=True, slots=True)
 class KvPutIf(Op):
-    """Store ``items`` (as :class:`KvPut`) only if record ``key`` of the table is live and holds ``value``, checked
+    """Store ``items`` (as `KvPut`) only if record ``key`` of the table is live and holds ``value``, checked
     and written atomically. Result: ``bool`` (written).
 
     A write of data derived from what a flow read earlier (a thread's archive of its old checkpoints) must not
@@ -539,7 +539,7 @@ class ListStatus:
 
 @dataclass(frozen=True, slots=True)
 class ListAppended:
-    """Result of :class:`ListAppend`: the seqs given to the values, in order, and the list length after.
+    """Result of `ListAppend`: the seqs given to the values, in order, and the list length after.
 
     ``missing``: the list did not exist and the append asked not to create it; nothing was stored. ``created``:
     this append created the list. ``recovered``: items the store still held for a list whose status it had lost
@@ -551,7 +551,7 @@ class ListAppended:
     missing: bool = False
     created: bool = False
     recovered: int = 0
-    #: The list's version stamp after this append and the one it replaced (see :class:`ListSnapshot`); empty
+    #: The list's version stamp after this append and the one it replaced (see `ListSnapshot`); empty
     #: on backends that keep none. Not part of equality: what the list holds is.
     version: str = field(default="", compare=False)
     previous: str = field(default="", compare=False)
@@ -559,7 +559,7 @@ class ListAppended:
 
 @dataclass(frozen=True, slots=True)
 class ListAppend(Op):
-    """Append ``values`` in order as one atomic step. Result: :class:`ListAppended`.
+    """Append ``values`` in order as one atomic step. Result: `ListAppended`.
 
     Seqs are consecutive, start at ``max(next_seq, min_seq)`` and are never reused while the list exists.
     ``updated_at`` becomes ``now``. A missing list is created when ``create`` is true (with ``archived_through``
@@ -596,7 +596,7 @@ class ListRange(Op):
 
 @dataclass(frozen=True, slots=True)
 class ListSnapshot(Op):
-    """A list's status and every item, in one step. Result: :class:`ListSnapshotted`.
+    """A list's status and every item, in one step. Result: `ListSnapshotted`.
 
     ``known`` is a version stamp from an earlier snapshot or append of this list: when the list is unchanged
     since, the result carries no items (the caller still holds them). A backend that keeps no stamps always
@@ -610,7 +610,7 @@ class ListSnapshot(Op):
 
 @dataclass(frozen=True, slots=True)
 class ListSnapshotted:
-    """Result of :class:`ListSnapshot`. ``items`` is ``None`` when the list is unchanged since ``known``: the
+    """Result of `ListSnapshot`. ``items`` is ``None`` when the list is unchanged since ``known``: the
     caller's status and items still hold (``status`` is then ``None``). ``status`` is ``None`` too when the
     list does not exist (``items`` are then what the store still holds under its key)."""
 
@@ -657,7 +657,7 @@ class ListDeleteSeqs(Op):
 
 @dataclass(frozen=True, slots=True)
 class ListReplace(Op):
-    """Replace every item by ``values`` atomically. Result: :class:`ListAppended`.
+    """Replace every item by ``values`` atomically. Result: `ListAppended`.
 
     New seqs continue after every seq ever given, and at ``min_seq`` or later; ``base_seq`` becomes the first
     of them (or the next seq when ``values`` is empty), so anything stored elsewhere under older seqs no longer
@@ -683,7 +683,7 @@ class ListDelete(Op):
 class ListExpire(Op):
     """Let the store drop the list on its own ``ttl`` seconds from now, if it can (Redis: ``PEXPIRE`` on the
     list's keys). Result: ``None``. Stores that cannot (memory, SQLite) do nothing: the session tier checks a
-    session's TTL against its clock on every call (:mod:`lix_integrations.tiers.session_ttl`)."""
+    session's TTL against its clock on every call (`lix_integrations.tiers.session_ttl`)."""
 
     namespace: str
     key: str
@@ -692,7 +692,7 @@ class ListExpire(Op):
 
 @dataclass(frozen=True, slots=True)
 class ListInfo(Op):
-    """The status of one list. Result: :class:`ListStatus` or ``None`` if the list does not exist."""
+    """The status of one list. Result: `ListStatus` or ``None`` if the list does not exist."""
 
     namespace: str
     key: str
@@ -725,7 +725,7 @@ class ListIdle(Op):
 
 @dataclass(frozen=True, slots=True)
 class StoreEviction(Op):
-    """How the store may drop keys on its own when full. Result: :class:`EvictionPolicy`.
+    """How the store may drop keys on its own when full. Result: `EvictionPolicy`.
 
     Embedded stores never evict (``"noeviction"``, like Redis's default); Redis reports its ``maxmemory-policy``
     and ``maxmemory`` (``None`` each when the server refuses ``CONFIG GET``, as managed services may).
@@ -747,7 +747,7 @@ class EvictionPolicy:
 class ScanEntries(Op):
     """Semantic records of a namespace in ascending id order, without vectors. Result: ``list[SemanticRecord]``.
 
-    ``scope`` matches that scope and the scopes nested in it (like :class:`DeleteMatching`); ``llm_key`` one
+    ``scope`` matches that scope and the scopes nested in it (like `DeleteMatching`); ``llm_key`` one
     model's settings. ``after_id`` continues a page; at most ``limit`` records. Expired records are included
     (a listing shows what is stored; the caller marks them). Records come back with ``vector=None``.
     """

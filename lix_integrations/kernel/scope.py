@@ -9,15 +9,15 @@ nested with ``/`` (``"tenant-b"``, ``"tenant-b/user-1"``), each name non-empty, 
 most 256 characters. ``scope="tenant-b/user-1"`` is the same scope as ``scope="tenant-b"`` with
 ``lix_scope("user-1")`` inside it, and what ``lix inspect`` shows can be passed back as it is.
 
-**No user scope is "no scope".** Entries stored without a scope carry the internal value :data:`UNSCOPED`
+**No user scope is "no scope".** Entries stored without a scope carry the internal value `UNSCOPED`
 (``"global"``, the value every store written so far holds, so those entries stay readable unscoped). A scope a
 user writes is stored *encoded*, one name at a time: a name that is a reserved word of the key scheme
 (``global``), or that starts with a reserved prefix (``run:``, which the tool tier appends for run-scoped calls,
 and ``~``, the escape itself), is stored with a ``~`` in front; every other name is stored as written. The
 encoding is one-to-one, so ``scope="global"`` is a scope of its own and never reads, overwrites or clears the
 unscoped entries (issue 14, defect 3: a tenant named ``global`` did all three), and stores written before keep
-every scope whose names are not reserved. :func:`resolve_scope` gives the stored form, :func:`scope_key`
-encodes a user's scope, :func:`scope_label` decodes a stored one.
+every scope whose names are not reserved. `resolve_scope` gives the stored form, `scope_key`
+encodes a user's scope, `scope_label` decodes a stored one.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ _scope_parts: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("
 
 def validate_scope_part(part: object) -> str:
     """One name of a scope (no ``/``): reject names that could not be told apart once joined or that carry
-    control characters. User-given scopes go through :func:`validate_scope`, which allows nesting."""
+    control characters. User-given scopes go through `validate_scope`, which allows nesting."""
     if not isinstance(part, str) or not part:
         raise InvalidIdError(f"scope must be a non-empty string, got {part!r}")
     if len(part) > _MAX_SCOPE_PART:
@@ -98,8 +98,8 @@ def lix_scope(*parts: str) -> Iterator[str]:
 
 
 def current_scope() -> str:
-    """The scope set by enclosing :func:`lix_scope` blocks as written (``"global"`` when none is set; for display:
-    the stored form is :func:`resolve_scope`'s)."""
+    """The scope set by enclosing `lix_scope` blocks as written (``"global"`` when none is set; for display:
+    the stored form is `resolve_scope`'s)."""
     parts = _scope_parts.get()
     return "/".join(parts) if parts else GLOBAL_SCOPE
 
@@ -116,7 +116,7 @@ def scope_key(scope: str) -> str:
 
 
 def scope_label(stored: str) -> str:
-    """A stored scope as the user wrote it (``""`` for entries stored without one); inverse of :func:`scope_key`."""
+    """A stored scope as the user wrote it (``""`` for entries stored without one); inverse of `scope_key`."""
     if stored == UNSCOPED:
         return ""
     return "/".join(name[1:] if name.startswith(_ESCAPE) else name for name in stored.split("/"))
@@ -130,6 +130,6 @@ def scope_path(fixed: str | None) -> str | None:
 
 def resolve_scope(fixed: str | None) -> str:
     """Combine an adapter's fixed scope with the request scope (both narrow, neither widens), in stored form:
-    :data:`UNSCOPED` when there is neither, else the names encoded by :func:`scope_key`."""
+    `UNSCOPED` when there is neither, else the names encoded by `scope_key`."""
     path = scope_path(fixed)
     return UNSCOPED if path is None else scope_key(path)

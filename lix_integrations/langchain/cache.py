@@ -1,8 +1,8 @@
 """``LixSemanticCache``: LangChain's ``BaseCache`` over the lix engine's semantic tier.
 
 The adapter only translates: it splits LangChain's prompt into the text to embed and the context to match exactly
-(:mod:`.prompt`), turns generations into a payload string and back (:mod:`.serialization`), and delegates the rest
-to an :class:`~lix_integrations.Engine`. Keys, storage, expiry and eviction belong to the engine, so a second
+(`prompt`), turns generations into a payload string and back (`serialization`), and delegates the rest
+to an `Engine`. Keys, storage, expiry and eviction belong to the engine, so a second
 adapter sharing the engine sees the same entries and counters.
 
 A cache must never make an LLM call fail that would have succeeded without it, so an entry that cannot be read
@@ -42,7 +42,7 @@ _CLEAR_FILTERS = frozenset({"scope", "llm_string"})
 class LixSemanticCache(BaseCache):
     """A semantic LLM cache for LangChain: ``set_llm_cache(LixSemanticCache())`` or a model's ``cache=`` field.
 
-    ``engine`` is an :class:`~lix_integrations.Engine` or :class:`~lix_integrations.AsyncEngine` to share, a
+    ``engine`` is an `Engine` or `AsyncEngine` to share, a
     backend URL (``"memory://"``, ``"sqlite:///path/cache.db"``), or ``None`` for the embedded default store.
     ``engine_options`` (``embedder=``, ``namespace=``, ``max_entries=``, ``sampling=``, ``clock=`` ...) are
     passed to the engine this adapter builds; they are refused with an engine instance, whose options are fixed.
@@ -97,7 +97,7 @@ class LixSemanticCache(BaseCache):
     def clear(self, **kwargs: Any) -> None:
         """Delete this adapter's entries; ``scope=`` and ``llm_string=`` narrow what is deleted.
 
-        ``scope`` names a scope the way :func:`~lix_integrations.lix_scope` does, so it is nested in this adapter's
+        ``scope`` names a scope the way `lix_scope` does, so it is nested in this adapter's
         own scope and in any active ``lix_scope`` block. With no filters and no scope at all, the whole namespace
         is cleared (what LangChain's ``cache.clear()`` promises).
         """

@@ -134,12 +134,12 @@ class LixChatMessageHistory(BaseChatMessageHistory):
     """The chat history of one session, e.g. ``RunnableWithMessageHistory(chain, lambda sid:
     LixChatMessageHistory(sid, engine=engine))``.
 
-    ``engine`` is an :class:`~lix_integrations.Engine` / :class:`~lix_integrations.AsyncEngine` to share, a backend
+    ``engine`` is an `Engine` / `AsyncEngine` to share, a backend
     URL, or ``None`` for the embedded default store; ``engine_options`` (``sessions=SessionConfig(...)``,
     ``clock=`` ...) configure an engine built from a URL. ``messages`` is the whole history, archive included;
-    :meth:`get_context` gives only the recent window; ``len(history)`` counts the whole history. ``ttl``
+    `get_context` gives only the recent window; ``len(history)`` counts the whole history. ``ttl``
     (seconds): the session is forgotten once it went that long without a write, each write refreshing it (as
-    langchain-redis's ``ttl``; see :mod:`~lix_integrations.tiers.session_ttl`).
+    langchain-redis's ``ttl``; see `session_ttl`).
     """
 
     def __init__(

@@ -29,7 +29,7 @@ __all__ = ["LixCachedEmbeddings"]
 class LixCachedEmbeddings(Embeddings):
     """Cache the vectors of ``underlying_embeddings`` (any LangChain ``Embeddings``).
 
-    ``engine`` is an :class:`~lix_integrations.Engine` / :class:`~lix_integrations.AsyncEngine` to share, a
+    ``engine`` is an `Engine` / `AsyncEngine` to share, a
     backend URL (``"memory://"``, ``"sqlite:///path/cache.db"``), or ``None`` for the embedded default store;
     ``engine_options`` (``namespace=``, ``embedder=``, ``max_entries=`` ...) configure an engine built here.
     ``space`` separates vectors of one model within the engine's namespace (e.g. per tenant).
@@ -150,7 +150,7 @@ class LixCachedEmbeddings(Embeddings):
 
     @property
     def namespace(self) -> str:
-        """The engine's namespace (it once meant the embedding space, now :attr:`space`)."""
+        """The engine's namespace (it once meant the embedding space, now `space`)."""
         return self._engine.namespace
 
     def __repr__(self) -> str:

@@ -189,7 +189,7 @@ def _served(hit: SemanticHit) -> ModelResponse | None:
 class LixCacheMiddleware(AgentMiddleware, _Scoped):  # type: ignore[type-arg]
     """Serve an agent's model calls from the lix semantic cache.
 
-    ``engine``: an :class:`~lix_integrations.Engine` / :class:`~lix_integrations.AsyncEngine` to share, a URL, or
+    ``engine``: an `Engine` / `AsyncEngine` to share, a URL, or
     ``None`` (the embedded default store); ``engine_options`` configure an engine built from a URL.
     ``cache_tool_calls``: also store answers that call tools (off by default: a stored tool call replays the
     tool's decision without its fresh result). ``coalesce``: identical calls in flight wait for one answer.

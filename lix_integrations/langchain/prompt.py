@@ -6,7 +6,7 @@ paraphrase asked under another system prompt, other earlier turns or other tools
 answer. Instead only the text of the last human turn is embedded and everything else (with that text replaced by
 a marker) must match byte for byte.
 
-This module parses with :mod:`json` only: it runs on every lookup and must not depend on how LangChain revives
+This module parses with `json` only: it runs on every lookup and must not depend on how LangChain revives
 objects.
 """
 

@@ -67,7 +67,7 @@ def serialize_generations(generations: Sequence[Generation]) -> str:
 
 
 def deserialize_generations(payload: str) -> list[Generation]:
-    """The generations of a payload; :class:`SerializationError` if it is malformed or names another class."""
+    """The generations of a payload; `SerializationError` if it is malformed or names another class."""
     try:
         parts = json.loads(payload)
     except (TypeError, ValueError) as exc:

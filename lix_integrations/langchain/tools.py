@@ -63,7 +63,7 @@ def _jsonable(value: Any) -> Any:
 class LixCachedTool(BaseTool):
     """``LixCachedTool(tool, engine)``: the same tool, its results cached by the engine's tool tier.
 
-    ``engine``: an :class:`~lix_integrations.Engine`/:class:`~lix_integrations.AsyncEngine` to share, a URL, or
+    ``engine``: an `Engine`/`AsyncEngine` to share, a URL, or
     ``None`` (embedded default store); ``engine_options`` go to the engine built from a URL. ``policy`` caches
     this tool with that policy whatever the engine's ``ToolsConfig`` says; ``scope`` confines its entries (a
     ``lix_scope`` block narrows it further); ``exclude`` leaves more argument names out of the key.

@@ -3,10 +3,10 @@
 ``JsonPlusSerializer`` revives the classes named in stored bytes; in its default, permissive mode any importable
 class (CVE-2026-28277). Strict mode (``allowed_msgpack_modules=None``) revives only LangGraph's allow-list of
 safe types, but a blocked type comes back as a plain dict or list, so a tampered checkpoint would silently feed
-an agent wrong state. :class:`StrictSerializer` listens for LangGraph's "blocked" events while it decodes and
-raises :class:`~lix_integrations.errors.SerializationError` naming the type instead. Never pickle.
+an agent wrong state. `StrictSerializer` listens for LangGraph's "blocked" events while it decodes and
+raises `SerializationError` naming the type instead. Never pickle.
 
-:class:`ItemMemo` keeps the serialized bytes of list items (chat messages) by object identity: LangGraph hands a
+`ItemMemo` keeps the serialized bytes of list items (chat messages) by object identity: LangGraph hands a
 saver the whole message list at every step, and the messages already in it are the same objects as at the last
 step (or the copies this saver returned when the turn began), so only the new ones need serializing. An entry is
 reused only while the object still exists and its top-level fields still equal a snapshot taken when it was

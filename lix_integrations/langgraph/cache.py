@@ -2,12 +2,12 @@
 
 A node with a ``CachePolicy`` runs once per distinct input; later invocations (in this process or, with a SQLite
 or Redis URL, any other) take its writes from the cache. The adapter only translates: LangGraph's serializer turns
-the node's writes into bytes and back, and :class:`~lix_integrations.engine.node_cache_api.NodeCacheAPI` stores,
+the node's writes into bytes and back, and `NodeCacheAPI` stores,
 expires (the policy's ``ttl``, on the engine's clock) and clears them.
 
 Serialization never unpickles: the default serializer is LangGraph's ``JsonPlusSerializer`` without the pickle
 fallback and with strict msgpack (only LangGraph's allow-listed types, LangChain messages among them, are
-revived; a type outside the allow-list is refused, see :mod:`._serde`). An entry the serializer cannot read back
+revived; a type outside the allow-list is refused, see `_serde`). An entry the serializer cannot read back
 (written by another serializer, tampered with, or naming a type outside the allow-list) is a miss, logged, never
 an error and never executed.
 
@@ -41,7 +41,7 @@ _REFUSED = frozenset({"pickle"})
 class LixNodeCache(BaseCache[ValueT]):
     """LangGraph ``BaseCache`` kept in a lix engine.
 
-    ``engine`` is an :class:`~lix_integrations.Engine` / :class:`~lix_integrations.AsyncEngine` to share, a URL
+    ``engine`` is an `Engine` / `AsyncEngine` to share, a URL
     (``memory://``, ``sqlite:///path``, ``redis://...``, ``valkey://...``, ``redis+cluster://...``) or ``None``
     for the embedded default store; ``engine_options`` configure an engine built from a URL. ``name`` separates
     caches sharing one engine. ``serde`` replaces the serializer (its typed output must not be pickle).

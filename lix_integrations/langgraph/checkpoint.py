@@ -69,7 +69,7 @@ def _thread(conf: dict[str, Any]) -> str:
 class LixCheckpointSaver(BaseCheckpointSaver[str]):
     """A LangGraph checkpointer (``create_agent(..., checkpointer=LixCheckpointSaver(url))``).
 
-    ``engine``: an :class:`~lix_integrations.Engine` / :class:`~lix_integrations.AsyncEngine` to share, a URL, or
+    ``engine``: an `Engine` / `AsyncEngine` to share, a URL, or
     ``None`` for the embedded default store; ``engine_options`` configure an engine built from a URL.
     Retention: ``ttl`` (seconds after the last put, or read with ``refresh_on_read``), ``keep_last`` checkpoints
     per thread namespace, ``tombstone_grace`` (seconds a deleted thread refuses late writes of its old runs).

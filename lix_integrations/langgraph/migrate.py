@@ -74,7 +74,7 @@ async def amigrate_history_to_thread(
     *,
     channel: str = "messages",
 ) -> RunnableConfig:
-    """The awaitable :func:`migrate_history_to_thread` (reads the history with ``aget_messages``)."""
+    """The awaitable `migrate_history_to_thread` (reads the history with ``aget_messages``)."""
     if not isinstance(history, BaseChatMessageHistory):
         raise InvalidInputError(f"history must be a BaseChatMessageHistory, got {type(history).__name__}")
     config, checkpoint, metadata, versions = _plan(await history.aget_messages(), saver, thread_id, channel)

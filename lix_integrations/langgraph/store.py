@@ -2,8 +2,8 @@
 
 ``create_agent(..., store=LixStore(url))`` (or ``graph.compile(store=...)``) gives tools and nodes a store that
 lives in memory, SQLite, Redis or Valkey (no modules needed), or a Redis Cluster, sync and async from one object.
-The adapter translates LangGraph's operations into :class:`~lix_integrations.engine.documents_api.DocumentsAPI`
-calls; storage, filters, ranking and TTLs are the tier's (see :mod:`lix_integrations.tiers.documents`).
+The adapter translates LangGraph's operations into `DocumentsAPI`
+calls; storage, filters, ranking and TTLs are the tier's (see `lix_integrations.tiers.documents`).
 
 * ``index=`` as LangGraph's ``IndexConfig`` (``fields``; ``embed`` only when the store builds its own engine) or
   ``True`` (whole values): documents are embedded by the engine's embedder when written, and ``search(query=...)``
@@ -51,7 +51,7 @@ _SECONDS_PER_MINUTE = 60.0
 class LixStore(BaseStore):
     """A LangGraph store kept in a lix engine.
 
-    ``engine`` is an :class:`~lix_integrations.Engine` / :class:`~lix_integrations.AsyncEngine` to share, a URL or
+    ``engine`` is an `Engine` / `AsyncEngine` to share, a URL or
     ``None`` (the embedded default store); ``engine_options`` configure an engine built from a URL.
     ``collection`` separates stores sharing one engine.
     """

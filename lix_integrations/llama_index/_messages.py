@@ -50,7 +50,7 @@ def _clone(model: BaseModel) -> Any:
 
 
 class ChatMessageCodec:
-    """The session tier's codec for ``ChatMessage`` (see :class:`~lix_integrations.tiers.sessions.MessageCodec`)."""
+    """The session tier's codec for ``ChatMessage`` (see `MessageCodec`)."""
 
     def encode(self, message: ChatMessage) -> bytes:
         if not isinstance(message, ChatMessage):

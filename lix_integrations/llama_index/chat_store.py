@@ -1,7 +1,7 @@
 """LlamaIndex chat stores over the lix engine's session tier.
 
-* :class:`LixChatStore` is a ``BaseChatStore``: the ``chat_store`` of ``ChatMemoryBuffer`` (and so of agents).
-* :class:`LixDBChatStore` is an ``AsyncDBChatStore``: the store of LlamaIndex's newer ``Memory``, with its active
+* `LixChatStore` is a ``BaseChatStore``: the ``chat_store`` of ``ChatMemoryBuffer`` (and so of agents).
+* `LixDBChatStore` is an ``AsyncDBChatStore``: the store of LlamaIndex's newer ``Memory``, with its active
   queue and archived messages kept as two sessions of the tier.
 
 Both only translate. Messages are stored as ``ChatMessage.model_dump(mode="json")`` and restored with
@@ -62,10 +62,10 @@ class LixChatStore(BaseChatStore):
     """A LlamaIndex chat store kept in a lix engine: ``ChatMemoryBuffer.from_defaults(chat_store=LixChatStore(url),
     chat_store_key="user-1")``.
 
-    ``engine`` is an :class:`~lix_integrations.Engine` / :class:`~lix_integrations.AsyncEngine`, a backend URL, or
+    ``engine`` is an `Engine` / `AsyncEngine`, a backend URL, or
     ``None`` for the embedded default store; ``engine_options`` configure an engine built from a URL. ``ttl``
     (seconds): a key is forgotten once it went that long without a write, each write refreshing it (see
-    :mod:`~lix_integrations.tiers.session_ttl`).
+    `session_ttl`).
     """
 
     prefix: str = Field(default="llama_index/", description="Session id prefix of this store's keys.")

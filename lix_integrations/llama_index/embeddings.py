@@ -50,7 +50,7 @@ def _identity(inner: BaseEmbedding) -> str:
 class LixCachedEmbedding(BaseEmbedding):
     """Cache the vectors of ``embed_model`` (any LlamaIndex ``BaseEmbedding``).
 
-    ``engine`` is an :class:`~lix_integrations.Engine` / :class:`~lix_integrations.AsyncEngine` to share, a
+    ``engine`` is an `Engine` / `AsyncEngine` to share, a
     backend URL, or ``None`` for the embedded default store; ``engine_options`` (``namespace=``, ``embedder=`` ...)
     configure an engine built here. ``space`` separates vectors of one model within the engine's namespace (e.g.
     per tenant); ``identity`` overrides the key identity derived from the

@@ -3,7 +3,7 @@
 One class serves every LlamaIndex consumer of a key-value store: ``IngestionCache(cache=LixKVStore(...))``,
 ``KVDocumentStore``/``KVIndexStore`` (so a whole ``StorageContext`` lives in the engine's store), and
 ``BaseEmbedding.embeddings_cache``. The adapter only translates LlamaIndex's argument order into
-:class:`~lix_integrations.engine.kv_api.KvAPI` calls; collections, encoding and batching belong to the tier.
+`KvAPI` calls; collections, encoding and batching belong to the tier.
 
 Notes for callers:
 
@@ -14,7 +14,7 @@ Notes for callers:
   there is no ``__len__``.
 * Pickling (``IngestionPipeline(num_workers>1)`` sends the cache to spawned processes) carries the configuration
   only (URL, namespace, options), never data; the copy reopens the same store. A private ``memory://`` store
-  exists in one engine only and cannot be shared, so pickling it raises :class:`~lix_integrations.ConfigError`;
+  exists in one engine only and cannot be shared, so pickling it raises `ConfigError`;
   ``memory://NAME`` pickles, but a *different process* opens its own empty store of that name. Use a SQLite URL
   to share a cache between worker processes. The copy uses the system clock, and its engine keeps the original
   embedder's name and dimension (so the stored settings still match) but cannot embed.
@@ -66,7 +66,7 @@ class _KvOnlyEmbedder:
 class LixKVStore(BaseKVStore):
     """A LlamaIndex key-value store kept in a lix engine (``memory://``, ``sqlite:///path``, or the default store).
 
-    ``engine`` is an :class:`~lix_integrations.Engine` / :class:`~lix_integrations.AsyncEngine` to share, a backend
+    ``engine`` is an `Engine` / `AsyncEngine` to share, a backend
     URL, or ``None`` for the embedded default store; ``engine_options`` (``namespace=``, ``kv=KvConfig(ttl=...)``,
     ``clock=`` ...) configure the engine built from a URL. Collections (``"docstore/data"`` and any other name) are
     kept apart; values must be dicts JSON can hold and come back as equal dicts.

@@ -1,7 +1,7 @@
 """``LixCachedLLM``: a semantic response cache around any LlamaIndex LLM (LlamaIndex has none of its own).
 
 ``Settings.llm = LixCachedLLM(OpenAI(model="gpt-4o-mini"))`` caches ``complete``, ``chat``, ``acomplete`` and
-``achat`` in the lix engine's semantic tier with the LangChain cache's context-aware keys (see :mod:`.prompt`): the
+``achat`` in the lix engine's semantic tier with the LangChain cache's context-aware keys (see `prompt`): the
 last user message is compared by meaning, everything else (system prompt, earlier turns, model, its settings and
 the call's arguments) must match exactly. Scopes (``scope=`` and ``with lix_scope(...)``), TTL, thresholds,
 statistics and ``explain`` are the engine's, so they behave exactly as with ``LixSemanticCache``, and both adapters
@@ -67,7 +67,7 @@ logger = logging.getLogger(__name__)
 class LixCachedLLM(LLM):
     """Wrap ``llm`` so its calls are answered from the lix semantic cache when a similar call was seen.
 
-    ``engine`` is an :class:`~lix_integrations.Engine` / :class:`~lix_integrations.AsyncEngine` to share, a backend
+    ``engine`` is an `Engine` / `AsyncEngine` to share, a backend
     URL (``"memory://"``, ``"sqlite:///path/cache.db"``), or ``None`` for the embedded default store;
     ``engine_options`` (``embedder=``, ``namespace=``, ``sampling=``, ``clock=`` ...) configure an engine built from
     a URL. ``scope``, ``threshold`` and ``ttl`` apply to this wrapper only, as on ``LixSemanticCache``.

@@ -1,6 +1,6 @@
 """Turn a LlamaIndex LLM call into the semantic tier's three strings: text to embed, context, model settings.
 
-The rules are the LangChain cache's (:mod:`lix_integrations.langchain.prompt`), applied to LlamaIndex objects:
+The rules are the LangChain cache's (`lix_integrations.langchain.prompt`), applied to LlamaIndex objects:
 
 * ``chat``: only the text of the **last user message** is embedded. Every message (system prompt, earlier turns,
   non-text blocks, ``additional_kwargs``) with that text replaced by a marker is the *context*, which must match

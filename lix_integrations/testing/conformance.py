@@ -1,15 +1,15 @@
 """Conformance suite every backend must pass, in sync and in async mode.
 
-Subclass :class:`SemanticConformance` in a test module and provide a ``backend_url`` fixture that returns a URL
-to a fresh, empty store (per test) that every engine opened with it shares::
+Subclass `SemanticConformance` in a test module and provide a ``backend_url`` fixture that returns a URL
+to a fresh, empty store (per test) that every engine opened with it shares:
 
     class TestMemory(SemanticConformance):
         @pytest.fixture
         def backend_url(self) -> str:
             return f"memory://test-{uuid.uuid4().hex}"
 
-Every test runs twice, through :class:`~lix_integrations.Engine` and through
-:class:`~lix_integrations.AsyncEngine` (each call in its own event loop), so a backend whose async path is missing
+Every test runs twice, through `Engine` and through
+`AsyncEngine` (each call in its own event loop), so a backend whose async path is missing
 or differs fails here rather than in production. pytest is imported only when this module is.
 """
 

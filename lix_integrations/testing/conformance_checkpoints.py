@@ -2,7 +2,7 @@
 
 Registers a factory with the suite's ``@checkpointer_test`` entry point, runs ``validate`` on every base and
 extended capability (put, put_writes, get_tuple, list, delete_thread, delete_for_runs, copy_thread, prune) and
-returns the report; :func:`assert_all_passed` fails naming each failed test. Each capability suite gets a fresh
+returns the report; `assert_all_passed` fails naming each failed test. Each capability suite gets a fresh
 saver on its own key prefix / namespace, as the suite expects.
 """
 

@@ -1,8 +1,8 @@
 """Miss coalescing scenarios every backend must pass: a crowd asking one new prompt, a failing leader, and
 (on stores other processes see) a leader killed with SIGKILL.
 
-Each runs real LangChain calls through :class:`~lix_integrations.langchain.LixSemanticCache` and a
-:class:`~lix_integrations.testing.agents.ScriptedChatModel` that appends one line per LLM call to a file, so calls
+Each runs real LangChain calls through `LixSemanticCache` and a
+`ScriptedChatModel` that appends one line per LLM call to a file, so calls
 made in worker processes are counted with the rest. Worker processes start, report ready, and wait for a "go"
 file, so every caller asks at (nearly) the same moment.
 """
@@ -80,7 +80,7 @@ def ask_crowd(
     **engine_options: Any,
 ) -> dict[str, Any]:
     """``threads`` threads and ``tasks`` asyncio tasks here, and one thread in each of ``processes`` worker
-    processes, ask :data:`PROMPT` at once. Returns the answers, errors, LLM calls and this process's stats."""
+    processes, ask `PROMPT` at once. Returns the answers, errors, LLM calls and this process's stats."""
     from lix_integrations.langchain import LixSemanticCache
     from lix_integrations.testing.agents import ScriptedChatModel
     from lix_integrations.testing.fakes import FakeEmbedder
@@ -149,7 +149,7 @@ def ask_crowd(
 
 
 def kill_leader_then_ask(url: str, workdir: Path, *, lease: float) -> dict[str, Any]:
-    """A worker process takes the lead on :data:`PROMPT` (its model takes an hour) and is killed with SIGKILL
+    """A worker process takes the lead on `PROMPT` (its model takes an hour) and is killed with SIGKILL
     mid-call; then this process asks. Returns how long the ask took and how many calls were made."""
     from lix_integrations import EngineConfig
     from lix_integrations.langchain import LixSemanticCache
@@ -178,7 +178,7 @@ def kill_leader_then_ask(url: str, workdir: Path, *, lease: float) -> dict[str, 
 
 
 def check_leases(backend: Any) -> None:
-    """Lease semantics every backend must keep (expiry is exercised by :func:`kill_leader_then_ask`)."""
+    """Lease semantics every backend must keep (expiry is exercised by `kill_leader_then_ask`)."""
     from lix_integrations.kernel.ops import ExactGet, Gather, LeaseAcquire, LeaseRelease
 
     ns, key = "lease-test", "k" * 64

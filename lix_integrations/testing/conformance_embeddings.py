@@ -1,8 +1,8 @@
 """Conformance suite for the embedding tier, on every backend, in sync and async mode.
 
-Subclass :class:`EmbeddingConformance` and provide a ``backend_url`` fixture returning a fresh store's URL that
+Subclass `EmbeddingConformance` and provide a ``backend_url`` fixture returning a fresh store's URL that
 every engine opened with it shares (``memory://<unique>`` or a SQLite file). Each test runs through
-:class:`~lix_integrations.Engine` and through :class:`~lix_integrations.AsyncEngine`; in async mode the model's
+`Engine` and through `AsyncEngine`; in async mode the model's
 async batch function must be the one awaited.
 """
 

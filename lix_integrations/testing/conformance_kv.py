@@ -1,6 +1,6 @@
 """Storage-level conformance for key-value records: every backend, every operation, sync and async.
 
-Subclass :class:`KvConformance` and provide a ``backend_url`` fixture returning a fresh store's URL. Tiers built
+Subclass `KvConformance` and provide a ``backend_url`` fixture returning a fresh store's URL. Tiers built
 on KV records (embeddings, tools, framework key-value stores) rely on exactly these behaviours.
 """
 

@@ -1,6 +1,6 @@
 """Storage-level conformance for append-only lists: every backend, every operation, sync and async.
 
-Subclass :class:`ListConformance` and provide a ``backend_url`` fixture returning a fresh store's URL. The session
+Subclass `ListConformance` and provide a ``backend_url`` fixture returning a fresh store's URL. The session
 tier relies on exactly these behaviours (seqs assigned by the backend, never reused, trims and replaces that
 keep the archive bookkeeping right).
 """

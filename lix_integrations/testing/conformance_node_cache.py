@@ -1,7 +1,7 @@
-"""Behaviour of :class:`~lix_integrations.langgraph.LixNodeCache` that every backend must show, sync and async.
+"""Behaviour of `LixNodeCache` that every backend must show, sync and async.
 
-Subclass :class:`NodeCacheConformance` and provide a ``backend_url`` fixture returning a fresh store's URL. Needs
-the ``[langgraph]`` extra. TTLs run on a :class:`~lix_integrations.testing.fakes.FakeClock`, never on ``sleep``.
+Subclass `NodeCacheConformance` and provide a ``backend_url`` fixture returning a fresh store's URL. Needs
+the ``[langgraph]`` extra. TTLs run on a `FakeClock`, never on ``sleep``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""Storage-level conformance for :class:`~lix_integrations.kernel.ops.ScanEntries` (the listing behind
+"""Storage-level conformance for `ScanEntries` (the listing behind
 ``engine.semantic.entries()`` and ``lix inspect``): id order, paging, scope and model filters, no vectors.
 
-Subclass :class:`ScanConformance` and provide a ``backend_url`` fixture returning a fresh store's URL.
+Subclass `ScanConformance` and provide a ``backend_url`` fixture returning a fresh store's URL.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""Behaviour of :class:`~lix_integrations.langgraph.LixStore` that every backend must show, sync and async.
+"""Behaviour of `LixStore` that every backend must show, sync and async.
 
 There is no shared conformance suite for LangGraph stores; these tests check what LangGraph's own
 ``InMemoryStore`` / ``SqliteStore`` tests check (batch order, get/put/delete, filters, pagination, namespace
 listing with wildcards and depth, semantic ranking, TTL with refresh on read), plus what those stores got wrong
 at times (prefixes crossing label boundaries, case-insensitive or wildcard matching of labels). Subclass
-:class:`StoreConformance` and provide ``backend_url``. Needs the ``[langgraph]`` extra; TTLs run on a fake clock.
+`StoreConformance` and provide ``backend_url``. Needs the ``[langgraph]`` extra; TTLs run on a fake clock.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Conformance of the tool tier on a backend, through the blocking and the awaitable engine.
 
-Subclass :class:`ToolConformance` and provide a ``backend_url`` fixture returning a fresh store's URL (shared by
+Subclass `ToolConformance` and provide a ``backend_url`` fixture returning a fresh store's URL (shared by
 every engine opened with it). Every test runs in ``sync`` mode (``Engine.tools``) and ``async`` mode
 (``AsyncEngine.tools``, each call in its own event loop except the concurrency tests, whose tasks share one).
 """

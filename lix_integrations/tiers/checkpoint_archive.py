@@ -2,7 +2,7 @@
 
 With ``hot_window=W`` a namespace of a thread keeps its newest W checkpoints as plain records; once it holds 2W,
 the older ones (with their pending writes and the channel values they reference) move into one chunk record,
-compressed with the session archive's codec (zstd with the shipped dictionary, :mod:`lix_integrations.archive`)::
+compressed with the session archive's codec (zstd with the shipped dictionary, `lix_integrations.archive`):
 
     a<ns><inverted newest id><inverted oldest id><count>   a chunk: the moved records under their own keys
 
@@ -13,7 +13,7 @@ whatever happens to the hot values; the list items (messages) it names stay in t
 collection keeps for it. Consecutive checkpoints repeat each other (a manifest is the previous one plus a few
 digests), so a chunk compresses them to a few percent.
 
-Deleted threads stay deleted: a chunk is written with :class:`~lix_integrations.kernel.ops.KvPutIf` on the
+Deleted threads stay deleted: a chunk is written with `KvPutIf` on the
 thread's generation record, which ``delete_thread`` removes (after its tombstone, before anything else), so an
 archiver that read the records before a delete cannot store them after it.
 """

@@ -1,8 +1,8 @@
 """Pure parts of the checkpoint tier: the records it stores, their keys and their byte layout.
 
-No I/O here: :mod:`.checkpoints` decides what to read and write; these functions say how a checkpoint, a channel
+No I/O here: `checkpoints` decides what to read and write; these functions say how a checkpoint, a channel
 value, a list item or a pending write becomes a key and bytes, and refuse bytes that do not parse (a corrupt or
-tampered record raises :class:`~lix_integrations.errors.SerializationError` naming where it is stored).
+tampered record raises `SerializationError` naming where it is stored).
 """
 
 from __future__ import annotations
@@ -205,7 +205,7 @@ def pack(*parts: bytes) -> bytes:
 
 
 def unpack(raw: bytes, where: str) -> list[bytes]:
-    """The parts of a :func:`pack` record; anything else (truncated, tampered, foreign) is refused."""
+    """The parts of a `pack` record; anything else (truncated, tampered, foreign) is refused."""
     try:
         if raw[:1] != FORMAT:
             raise ValueError("unknown record format")

@@ -1,10 +1,10 @@
 """Deleting and retention of checkpointed threads: the maintenance half of the checkpoint tier.
 
-:class:`RetentionFlows` holds the flows that remove or copy whole sets of records (``delete_thread`` with its
+`RetentionFlows` holds the flows that remove or copy whole sets of records (``delete_thread`` with its
 tombstone, ``prune``, ``keep_last`` trimming, the collection of values nothing references, ``copy_thread``,
 ``delete_for_runs``, the ttl sweep) and the thread index they keep. The hot path (``put``, ``get``, ``history``)
-is in :mod:`.checkpoints`, whose tier inherits these; both share the process-local state of
-:mod:`.checkpoint_state`, which every flow here forgets for a thread it deletes.
+is in `checkpoints`, whose tier inherits these; both share the process-local state of
+`checkpoint_state`, which every flow here forgets for a thread it deletes.
 
 ``keep_last`` keeps the newest checkpoints of each namespace (checked on every put, one key scan; with an archive,
 the chunks hold what the newest leave room for); values and items no kept checkpoint references are collected

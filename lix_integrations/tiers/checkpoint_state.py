@@ -54,7 +54,7 @@ class ThreadState:
 
 
 class Threads:
-    """:class:`ThreadState` by thread table, least recently used dropped beyond ``max_threads``."""
+    """`ThreadState` by thread table, least recently used dropped beyond ``max_threads``."""
 
     def __init__(self, max_threads: int = 512) -> None:
         self.lock = threading.Lock()
@@ -62,7 +62,7 @@ class Threads:
         self._threads: OrderedDict[str, ThreadState] = OrderedDict()
 
     def get(self, table: str) -> ThreadState:
-        """The thread's state (a new, empty one if unknown); mutate it only while holding :attr:`lock`."""
+        """The thread's state (a new, empty one if unknown); mutate it only while holding `lock`."""
         with self.lock:
             state = self._threads.get(table)
             if state is None:

@@ -6,7 +6,7 @@ and what a deleted thread refuses.
 
 Layout. Every record of one thread lives in one key-value table, ``lg/<thread_id>``: on Redis that is one hash
 slot (``{k/<namespace>/lg%2F<thread_id>}``), so a thread's operations are single scripts on one Cluster node and
-never ``CROSSSLOT``. Keys inside the table (components escaped, see :func:`key_part`)::
+never ``CROSSSLOT``. Keys inside the table (components escaped, see `key_part`):
 
     c<ns><inverted checkpoint id>   the checkpoint (no channel values), metadata, parent, channel versions
     b<ns><channel><version>         one channel value per version, written once: the value, or a list manifest
@@ -19,7 +19,7 @@ hands a saver the whole list at every step. Savers that store it whole (``Sqlite
 with every value) grow with the square of the turns: 150 MB for one long run was reported. Here a list value is
 a manifest of 8-byte item digests, and each item is stored once, so a 100-turn thread stores each message once
 plus 8 bytes per message per version. Checkpoint records are listed newest first by a key scan: the id is
-inverted character by character (:func:`invert_id`) so ascending key order is descending id order.
+inverted character by character (`invert_id`) so ascending key order is descending id order.
 
 Tombstones. ``delete_thread`` first writes a tombstone (expiring after ``tombstone_grace``) and then deletes the
 rest. A late write is one that continues the deleted history: a ``put`` whose parent checkpoint is gone, or a
@@ -29,9 +29,9 @@ steps of each side ends with the old history deleted: either the delete ran afte
 the tombstone (LangGraph issue 7206: late writes of a cancelled run revived deleted threads). A new history on
 the same thread id (a put without parent) is not late, so "clear the conversation, keep the thread id" works.
 
-Retention (:mod:`.checkpoint_retention`) and the archive of old checkpoints (:mod:`.checkpoint_archive`, key
+Retention (`checkpoint_retention`) and the archive of old checkpoints (`checkpoint_archive`, key
 ``a<ns>...``) are flows of their own; what this process remembers to make a put cost what is new is in
-:mod:`.checkpoint_state`.
+`checkpoint_state`.
 """
 
 from __future__ import annotations

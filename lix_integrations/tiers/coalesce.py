@@ -4,7 +4,7 @@ When N callers ask the same uncached prompt at once (same exact key: same prompt
 scope), one of them, the *leader*, calls the LLM; the others wait for its answer and are served it from the
 store. Policy, in the order a lookup meets it:
 
-* **In process.** The first caller to miss a key opens a :class:`~lix_integrations.kernel.flight.Flight`;
+* **In process.** The first caller to miss a key opens a `Flight`;
   threads and asyncio tasks that miss the same key while it is open wait on it. When the leader stores its
   answer (``update``) they look the key up again and get it. When the leader fails (``abandon``, or its
   framework call is seen to have ended without an ``update``), they are released and call the LLM themselves:

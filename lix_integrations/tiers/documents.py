@@ -2,7 +2,7 @@
 long-term memory store, ``BaseStore``, is its first user).
 
 Storage is the KV records every backend has: one table per collection (``"docs:" + name``), one record per
-document, keyed by :mod:`.namespaced` (so a path prefix is a key prefix that stops at label boundaries). A record
+document, keyed by `namespaced` (so a path prefix is a key prefix that stops at label boundaries). A record
 is UTF-8 JSON holding the value, its timestamps, its TTL and the unit-length float32 vectors of its indexed texts
 (base64), so a document and its vectors are written, expired and deleted together, on any backend, with no
 search module. Nothing read back is unpickled.
@@ -12,7 +12,7 @@ search module. Nothing read back is unpickled.
   through the embedding tier); documents without vectors follow the ranked ones, newest first. Without a query
   the order is newest update first. A search costs one read per 1000 documents under the prefix.
 * TTLs are seconds on the engine's clock (injectable). An expired document is never returned, whether or not a
-  sweep (:meth:`DocumentTier.purge_expired`, or Redis's own expiry) removed it yet. A read may refresh the TTL of
+  sweep (`DocumentTier.purge_expired`, or Redis's own expiry) removed it yet. A read may refresh the TTL of
   the documents it returns: the refresh only moves their expiry (``KvExpire``), so it cannot overwrite a value
   written since the read, nor revive one that expired.
 * A write keeps the ``created_at`` of the document it replaces (one read before the write).

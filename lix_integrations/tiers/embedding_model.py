@@ -2,8 +2,8 @@
 
 Two models can never share an entry, because the key prefix is a digest of everything that defines a stored
 vector: the space (a tenant's ``namespace=``), the model's name, its dimension, whether vectors are normalized and
-the value layout. Adapters build an :class:`EmbeddingModel` from the framework model they wrap; the engine's own
-embedder becomes one through :func:`model_from_embedder`.
+the value layout. Adapters build an `EmbeddingModel` from the framework model they wrap; the engine's own
+embedder becomes one through `model_from_embedder`.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def _model_key(space: str, name: str, dimension: int | None, normalize: bool) ->
 def model_from_embedder(
     embedder: Any, dimension: int | None = None, on_compute: Callable[[float, int], None] | None = None
 ) -> EmbeddingModel:
-    """The engine's own embedder (one text at a time) as an :class:`EmbeddingModel` producing unit vectors.
+    """The engine's own embedder (one text at a time) as an `EmbeddingModel` producing unit vectors.
 
     Used for the semantic tier's prompts (role "query") and as the default model of the embeddings API, so a
     prompt embedded once is read back from the front or the store, in this process or the next.

@@ -172,7 +172,7 @@ class EmbeddingTier:
     ) -> Flow[dict[str, Vector]]:
         """Front first, then one store round trip for the rest; store hits are copied into the front.
 
-        ``checked`` holds what :meth:`read_stored` already read from the store for some keys (``None``: absent),
+        ``checked`` holds what `read_stored` already read from the store for some keys (``None``: absent),
         so those need no second read.
         """
         found = self._front.get_many(keys, now)
@@ -251,7 +251,7 @@ class EmbeddingTier:
         """Vectors of ``texts`` in input order, as a (len(texts), dimension) float32 array.
 
         Only the distinct texts that neither the front nor the store holds are computed, in one batch call.
-        ``checked`` is what :meth:`read_stored` found for them; ``defer_store`` lets the backend send the
+        ``checked`` is what `read_stored` found for them; ``defer_store`` lets the backend send the
         computed vectors with its next command (the semantic tier's prompt vectors: the front serves this
         process at once, and the write only saves other processes an embedding). ``use_store=False`` skips
         the store both ways: for a model cheaper to run than a store round trip.
@@ -272,10 +272,10 @@ class EmbeddingTier:
     def read_stored(
         self, texts: Sequence[str], model: EmbeddingModel, *, role: str
     ) -> Flow[dict[str, bytes | None]]:
-        """What the store holds for the texts the front lacks, keyed as :meth:`embed` keys them.
+        """What the store holds for the texts the front lacks, keyed as `embed` keys them.
 
         One read, no computing and no counting: the engine runs it in the round trip of a semantic lookup's
-        exact check, and hands the answer to the :meth:`embed` that may follow. A failed read answers nothing.
+        exact check, and hands the answer to the `embed` that may follow. A failed read answers nothing.
         """
         now = self._clock.now()
         keys = list(dict.fromkeys(self._keys(texts, model.key(""), role)))
@@ -374,7 +374,7 @@ class EmbeddingTier:
     # -- arbitrary keys (URL, document id) ------------------------------------------------------------------------
 
     def get_many(self, keys: object, model: EmbeddingModel, *, space: str = "") -> Flow[list[Vector | None]]:
-        """Vectors stored under arbitrary keys by :meth:`put_many`, ``None`` where absent or expired."""
+        """Vectors stored under arbitrary keys by `put_many`, ``None`` where absent or expired."""
         items = [_check_key(k) for k in _check_texts(keys, "keys")]
         return self._get_many_flow(items, model, _check_space(space))
 

@@ -5,18 +5,18 @@ every KV record (``(namespace, table, key)``), never concatenated with the key, 
 each other's keys whatever characters their names hold (``docstore/data``, ``a:b``, ``a/b/c`` ...), and this tier's
 tables cannot meet the embedding or tool tiers' tables, which use other prefixes.
 
-Values are JSON objects encoded as UTF-8 bytes and decoded with :mod:`json` only: a store is data, never code, so
-nothing read back is unpickled. A stored value that is not a JSON object raises :class:`SerializationError` rather
+Values are JSON objects encoded as UTF-8 bytes and decoded with `json` only: a store is data, never code, so
+nothing read back is unpickled. A stored value that is not a JSON object raises `SerializationError` rather
 than being returned as something a docstore would misread.
 
 Keys of any length work: LlamaIndex keys its embedding cache by raw chunk text, so a key can be a whole document.
-A key of up to :data:`DIRECT_KEY_CHARS` characters is the stored key itself. A longer one is stored under its first
+A key of up to `DIRECT_KEY_CHARS` characters is the stored key itself. A longer one is stored under its first
 ``DIRECT_KEY_CHARS`` characters plus ``#`` and the SHA-256 of the whole key (so no shorter key can equal it, and
 the backends' key sizes stay bounded), and its record holds the full key next to the value: a read checks it,
 so even a digest collision could not return another key's value, and ``get_all``/``keys`` give the full key back.
 
 Unlike the caches, this tier does not fail open: a document store that silently dropped writes would lose data,
-so store failures reach the caller as :class:`BackendError`.
+so store failures reach the caller as `BackendError`.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class KvStats:
 
 
 def KvCounters() -> CounterSet[KvStats]:
-    """The tier's counters: one :class:`~.counter_set.CounterSet` over the fields of :class:`KvStats`."""
+    """The tier's counters: one `CounterSet` over the fields of `KvStats`."""
     return CounterSet(KvStats)
 
 

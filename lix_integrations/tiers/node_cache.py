@@ -1,7 +1,7 @@
 """The node-cache tier: results of graph nodes (LangGraph's ``BaseCache``) as KV records with a TTL each.
 
 An entry is addressed by a namespace path and a key (LangGraph uses ``("__pregel_ns_writes", <node identifier>,
-<node name>)`` and a hash of the node's input); :mod:`.namespaced` turns both into one record key, so labels
+<node name>)`` and a hash of the node's input); `namespaced` turns both into one record key, so labels
 may contain ``:`` and any other character but NUL, and one node's entries never meet another's.
 
 Values are opaque bytes: the adapter serializes with its framework's serializer (never pickle) and the tier
@@ -62,7 +62,7 @@ class NodeCacheStats:
 
 
 def NodeCacheCounters() -> CounterSet[NodeCacheStats]:
-    """The tier's counters: one :class:`~.counter_set.CounterSet` over the fields of :class:`NodeCacheStats`."""
+    """The tier's counters: one `CounterSet` over the fields of `NodeCacheStats`."""
     return CounterSet(NodeCacheStats)
 
 

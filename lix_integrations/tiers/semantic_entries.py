@@ -1,6 +1,6 @@
 """The semantic tier's pure parts: a prompt's keys, the stored record and payload envelope, what a hit is.
 
-No I/O and no policy: each is a plain function or value, tested without a backend. :mod:`.semantic` (the tier's
+No I/O and no policy: each is a plain function or value, tested without a backend. `semantic` (the tier's
 flows) re-exports them.
 """
 
@@ -40,7 +40,7 @@ _ENVELOPE = "\x1elix-meta\x1e"
 
 def wrap_payload(payload: str, usage: TokenUsage | None, labels: Mapping[str, str] | None = None) -> str:
     """The string to store for ``payload`` with its generation's token usage and the labels a person reads it by
-    (model name, context preview: :mod:`.semantic_labels`) (pure)."""
+    (model name, context preview: `semantic_labels`) (pure)."""
     if usage is None and not labels and not payload.startswith(_ENVELOPE):
         return payload
     meta: dict[str, Any] = {} if usage is None else {"usage": usage.to_dict()}

@@ -3,7 +3,7 @@
 A chat read costs a round trip plus decoding every message into the framework's object (a LlamaIndex
 ``ChatMessage`` takes ~6 us to validate from JSON; 20 of them cost more than the round trip). The tier keeps the
 hot items of recently used sessions, and the objects a codec made of them, under the list's version stamp
-(:class:`~lix_integrations.kernel.ops.ListSnapshot`). Every read still asks the store, in its one round trip,
+(`ListSnapshot`). Every read still asks the store, in its one round trip,
 whether the stamp is current: when another client appended, deleted or trimmed, the reply carries the new items,
 so no change is ever missed. Readers get copies (``codec.copy``), never the remembered objects.
 

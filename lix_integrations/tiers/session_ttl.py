@@ -7,7 +7,7 @@ langchain-redis's ``RedisChatMessageHistory(ttl=...)`` does. Two mechanisms, one
   clock) and deletes a stale session, store and archive, before doing anything else: this is what memory and
   SQLite rely on, and what fake-clock tests check;
 * every write made with a TTL asks the store to drop the session on its own ``ttl`` seconds later
-  (:class:`~lix_integrations.kernel.ops.ListExpire`: ``PEXPIRE`` on Redis and Valkey), so an abandoned session
+  (`ListExpire`: ``PEXPIRE`` on Redis and Valkey), so an abandoned session
   frees the server's memory without any sweep.
 
 A session Redis expired is gone from the store while this process may still remember writing it; with a TTL that

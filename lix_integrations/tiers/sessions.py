@@ -17,7 +17,7 @@ lock once it knows where the archive ends, so concurrent writers after a loss ne
 the store shows (a session's keys gone while its archive or some of its items remain, values lost under kept
 seqs) is reported by a WARNING naming the session and the ``store_losses``/``lost_messages`` stats.
 
-Archive I/O is blocking file work, so flows hand it to their driver as :class:`LocalCall` operations, which the
+Archive I/O is blocking file work, so flows hand it to their driver as `LocalCall` operations, which the
 sessions API runs inline (sync) or in a worker thread (async); per-session archive locks are taken by polling a
 non-blocking lock, so waiting never occupies a worker thread.
 """
@@ -371,7 +371,7 @@ class SessionTier:
         )
         self.archive = SessionArchive(root / quote(config.namespace, safe=""), _CODECS[cfg.codec])
         self._backend_url = backend_url
-        #: Set once the store's eviction policy was checked (see :meth:`checked`).
+        #: Set once the store's eviction policy was checked (see `checked`).
         self.store_checked = False
         #: The last seq this process stored per session (most recent sessions only): a session the store lost
         #: whole, with nothing archived, is otherwise indistinguishable from a new one.

@@ -1,5 +1,5 @@
 """Pure parts of the tool tier: the canonical form of arguments (what the key is derived from), invalidation tags,
-and the JSON envelope results are stored in. See :mod:`.tools` for why each rule exists.
+and the JSON envelope results are stored in. See `tools` for why each rule exists.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ _ENVELOPE_VERSION = 1
 
 
 class _NotCached:
-    """The type of :data:`NOT_CACHED`; one instance, compared with ``is``."""
+    """The type of `NOT_CACHED`; one instance, compared with ``is``."""
 
     _instance: _NotCached | None = None
 

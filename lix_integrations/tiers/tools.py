@@ -4,20 +4,20 @@ Policy, in the order a call meets it:
 
 * **Opt-in.** A tool is cached only when enabled, by name (``ToolsConfig(tools=...)``), by a glob rule
   (``rules=(("read_*", ToolPolicy(ttl=60)),)``) or by an explicit policy (the ``@memoize`` decorator). A tool named
-  as the writer of an :class:`InvalidationRule` is never cached, whatever a rule says: serving a write from cache
+  as the writer of an `InvalidationRule` is never cached, whatever a rule says: serving a write from cache
   would silently skip it.
 * **Key.** ``<scope>//<digest(tool name, canonical JSON of the arguments)>``. The canonical form sorts keys,
   writes ``1`` and ``1.0`` (and ``-0.0`` and ``0.0``) the same, NFC-normalizes every string, turns tuples into
   lists, and refuses anything JSON cannot express exactly (sets, bytes, NaN, objects) with an
-  :class:`~lix_integrations.errors.InvalidInputError` that names the argument. Hashing ``repr`` instead would give
+  `InvalidInputError` that names the argument. Hashing ``repr`` instead would give
   two equal calls different keys (dict order, ``1`` vs ``1.0``) or two different calls the same one (objects whose
   repr hides state).
 * **Scope.** ``session`` (default): the caller's fixed scope nested with any ``lix_scope(...)`` block, like the
   semantic tier. ``global``: the fixed scope only, shared by every request scope (public data such as a web
-  search). ``run``: the session scope plus the run id from :func:`tool_run` or ``run_id=``; without a run id the
+  search). ``run``: the session scope plus the run id from `tool_run` or ``run_id=``; without a run id the
   call is not cached (serving it across runs is exactly what the policy forbids).
 * **Values.** JSON: an envelope ``{"v": 1, "t": "json"|"tuple", "r": result, "d": seconds}``. The envelope makes
-  a stored ``None`` a hit (the lookup answers :data:`NOT_CACHED` for a miss) and keeps a top-level tuple a tuple
+  a stored ``None`` a hit (the lookup answers `NOT_CACHED` for a miss) and keeps a top-level tuple a tuple
   (LangChain's ``content_and_artifact`` tools return one); nested tuples come back as lists. A result JSON cannot
   hold, or one over ``max_result_bytes``, is **returned but not stored**, with a warning logged once per tool: a
   cache must never make a tool call fail that would have succeeded without it. Nothing is ever pickled.
@@ -232,7 +232,7 @@ class ToolTier:
     # -- flows ----------------------------------------------------------------------------------------------
 
     def lookup(self, calls: Sequence[PreparedCall]) -> Flow[list[tuple[Any, float] | Any]]:
-        """Per call ``(result, original seconds)`` or :data:`NOT_CACHED`; unreadable entries are deleted."""
+        """Per call ``(result, original seconds)`` or `NOT_CACHED`; unreadable entries are deleted."""
         if not calls:
             return []
         raws: list[bytes | None] = yield KvGet(

@@ -9,11 +9,11 @@ verifier's own threshold. Exact hits and lookups whose search finds nothing abov
 
 Two verifiers were trained for the default embedder and measured; neither is bundled yet, because neither meets
 the bar for turning on by default (training/MODEL_CARD.md), so ``"auto"`` is cosine alone. The better one is a
-cross-encoder (:mod:`.cross_encoder`: the first layers of the all-MiniLM-L6-v2 model the default embedder already
+cross-encoder (`cross_encoder`: the first layers of the all-MiniLM-L6-v2 model the default embedder already
 runs, fine-tuned to read both prompts as one sequence; ``training/cross_encoder.py``); the other a small head over
-the MiniLM vectors and lexical features (:class:`HeadVerifier`, ``training/verifier.py``). A file that meets the
+the MiniLM vectors and lexical features (`HeadVerifier`, ``training/verifier.py``). A file that meets the
 bar goes to ``lix_integrations/models`` with an entry in ``BUNDLED_VERIFIERS``: the wheel carries it as package
-data, :func:`load_bundled` reads it through importlib.resources, and a cross-encoder loads its weights (and torch)
+data, `load_bundled` reads it through importlib.resources, and a cross-encoder loads its weights (and torch)
 at its first candidate, never for engines whose lookups are exact or find nothing near.
 
 Any callable ``(prompt, candidate_prompt) -> float`` can be a verifier instead, with its own threshold.
@@ -52,7 +52,7 @@ __all__ = [
 #: The bundled verifier "auto" picks for the default local embedder (all-MiniLM-L6-v2).
 DEFAULT_VERIFIER = "minilm-cross-v1"
 #: Bundled verifiers by name: the embedder they go with, their weights file in ``lix_integrations/models`` and
-#: their kind ("cross-encoder": :class:`~.cross_encoder.CrossEncoderVerifier`; "head": :class:`HeadVerifier`).
+#: their kind ("cross-encoder": `CrossEncoderVerifier`; "head": `HeadVerifier`).
 #: Empty: no trained verifier has met the bar for shipping yet (training/MODEL_CARD.md), so "auto" is cosine alone.
 BUNDLED_VERIFIERS: dict[str, tuple[str, str, str]] = {}
 
@@ -96,7 +96,7 @@ class CallableVerifier(Verifier):
 
 
 class HeadVerifier(Verifier):
-    """The bundled head: a two-layer perceptron over :func:`pair_features`, weights in a ``.npz`` file.
+    """The bundled head: a two-layer perceptron over `pair_features`, weights in a ``.npz`` file.
 
     The file holds the layers (``w1``, ``b1``, ``w2``, ``b2``, ``w3``, ``b3``), the standardization of the
     features (``mean``, ``scale``), the word weights (``idf_words``, ``idf_values``) and a JSON ``meta``
@@ -140,7 +140,7 @@ class HeadVerifier(Verifier):
         return [float(p) for p in self.predict(rows)]
 
     def predict(self, features: FloatArray) -> FloatArray:
-        """Probability that each row's pair may share an answer (a batch of :func:`pair_features` rows)."""
+        """Probability that each row's pair may share an answer (a batch of `pair_features` rows)."""
         x = (np.asarray(features, dtype=np.float32) - self._mean) / self._scale
         (w1, b1), (w2, b2), (w3, b3) = self._layers
         x = np.maximum(x @ w1 + b1, 0.0)
@@ -173,7 +173,7 @@ def load_bundled(name: str) -> Verifier:
 
 def resolve_verifier(option: object, embedder_name: str, threshold: float | None = None) -> Verifier | None:
     """The verifier an engine runs: ``"auto"`` (the bundled one made for the embedder, else none), ``"off"``,
-    a bundled verifier's name (refused for another embedder's vectors), a :class:`Verifier` or a callable."""
+    a bundled verifier's name (refused for another embedder's vectors), a `Verifier` or a callable."""
     if option is None or option == "auto":
         for name, (embedder, _, _) in BUNDLED_VERIFIERS.items():
             if embedder == embedder_name:
@@ -227,7 +227,7 @@ _COMPARATIVE = frozenset(
     "best worst better worse most least more less first last before after top bottom".split()
 )
 
-#: Names of the lexical features, in the order :func:`lexical_features` returns them.
+#: Names of the lexical features, in the order `lexical_features` returns them.
 LEXICAL_FEATURES = (
     "cosine",
     "word_jaccard",

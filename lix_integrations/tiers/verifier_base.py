@@ -1,7 +1,7 @@
 """What a verifier is (the interface the semantic tier calls) and the candidate it scores.
 
-Apart from :mod:`.verifier`, which resolves a verifier by name, so each kind of verifier (the lexical head there,
-the cross-encoder in :mod:`.cross_encoder`) builds on it without the resolver and the kinds importing each other.
+Apart from `verifier`, which resolves a verifier by name, so each kind of verifier (the lexical head there,
+the cross-encoder in `cross_encoder`) builds on it without the resolver and the kinds importing each other.
 """
 
 from __future__ import annotations

@@ -150,6 +150,19 @@ def test_tables_fit_the_column(site: Path) -> None:
 
 
 HEADING = re.compile(r'<h(?P<level>[1-6]) id="(?P<id>[^"]+)"')
+RAW_ROLE = re.compile(r":(?:py:)?(?:class|func|meth|attr|mod|exc|data|obj|const|type):(?=`|\S)")
+
+
+def test_api_pages_show_no_raw_roles_or_private_names(site: Path) -> None:
+    """Docstrings are Google style Markdown: scripts/convert_docstring_roles.py rewrites Sphinx roles (run it
+    after adding code that uses them), and no private name is shown."""
+    for page in pages(site):
+        if "api" not in page.parent.relative_to(site).parts:
+            continue
+        text = text_of(re.sub(r"<script.*?</script>", "", page.read_text(encoding="utf-8"), flags=re.DOTALL))
+        roles = sorted({line.strip()[:120] for line in text.splitlines() if RAW_ROLE.search(line)})
+        assert not roles, f"raw Sphinx roles (run scripts/convert_docstring_roles.py): {roles[:10]}"
+        assert not re.findall(r"(?<![\w.])_[A-Z]\w+", text), "private names shown"
 
 
 def test_api_pages_show_no_private_base_classes(site: Path) -> None:

@@ -4,10 +4,10 @@ One sync client per process and URL (its connection pool is shared by every back
 one ``redis.asyncio`` client per process, URL and event loop (asyncio connections belong to the loop that made
 them). The sync and async executors below are the same loop over a call generator; only ``await`` differs.
 
-Failures: connection errors, timeouts and cluster errors are raised as :class:`BackendError` (the engine turns
+Failures: connection errors, timeouts and cluster errors are raised as `BackendError` (the engine turns
 them into cache misses when failing open); the pool drops the broken connection, so the next call reconnects
 by itself once Redis is back. Every client has connect and read timeouts (``socket_timeout``, see
-:mod:`.url`), and a circuit breaker per URL (:mod:`.breaker`) answers at once while Redis is down or stalled.
+`url`), and a circuit breaker per URL (`breaker`) answers at once while Redis is down or stalled.
 No command is retried after it may have reached the server, on plain clients and clusters alike: a retried
 list append whose first attempt did run would store a message twice. Reads may be sent once more on a new
 connection when theirs was closed under them (a restart), and a kept connection the server closed while it
@@ -426,7 +426,7 @@ class RedisBackend(Backend):
             self._breaker.released(probe)  # nothing was learnt about the server (an error of ours, a cancel)
 
     def _guarded(self, op: Any, run: Callable[[Any], Any]) -> Any:
-        """``run(op)`` unless the breaker is open (then a :class:`BackendError` at once)."""
+        """``run(op)`` unless the breaker is open (then a `BackendError` at once)."""
         probe = self._breaker.enter()
         started = time.monotonic()
         try:
@@ -554,7 +554,7 @@ class RedisBackend(Backend):
 
     def _cluster_pipe(self, client: Any, pending: list[Lua], calls: list[Cmd | Lua | Pipe]) -> list[Any]:
         """Through redis-py's cluster pipeline, which sends a command again after a connection error: only for
-        calls that may run twice (see :func:`_singly`)."""
+        calls that may run twice (see `_singly`)."""
         cmds, spans = _pack(pending, calls)
         pipe = client.pipeline(transaction=False)
         for cmd in cmds:

@@ -3,7 +3,7 @@
 Why: a stalled server (SIGSTOP, a saturated network) answers nothing, so every call waits for its read timeout;
 a cached LLM call makes several Redis calls (lookup, update), and every caller would pay that wait on every call
 of the stall. Once a call times out or the connection fails, the breaker *opens*: calls fail at once with a
-:class:`~lix_integrations.errors.BackendError` (caches serve misses, session writes raise) for a cool-down. After
+`BackendError` (caches serve misses, session writes raise) for a cool-down. After
 it, one call is let through as a *probe* (half-open) while the others still fail at once; its success closes the
 breaker, its failure opens it again for twice as long.
 
@@ -72,7 +72,7 @@ class Breaker:
 
     def enter(self) -> bool:
         """Before a call: ``False`` to go ahead normally, ``True`` to go ahead as the probe; raises
-        :class:`BackendError` at once while the breaker is open (or another caller is probing)."""
+        `BackendError` at once while the breaker is open (or another caller is probing)."""
         if not self._failures:  # the common case reads one int, no lock
             return False
         with self._lock:
@@ -100,7 +100,7 @@ class Breaker:
         return closed
 
     def failed(self, probe: bool, cost: float, error: BaseException) -> bool:
-        """A call failed with an outage (see :func:`is_outage`) after ``cost`` seconds. True when this opened
+        """A call failed with an outage (see `is_outage`) after ``cost`` seconds. True when this opened
         the breaker (it was closed)."""
         with self._lock:
             now = self._clock()

@@ -25,7 +25,7 @@ _SPECIAL = frozenset("%{}*?[]\\/:")
 
 
 def esc(text: str) -> str:
-    """``text`` made safe as a key part (reversible with :func:`unesc`)."""
+    """``text`` made safe as a key part (reversible with `unesc`)."""
     out: list[str] = []
     for ch in text:
         if ch in _SPECIAL or ord(ch) <= 0x20 or ord(ch) == 0x7F:

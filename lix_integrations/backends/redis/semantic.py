@@ -1,6 +1,6 @@
 """Semantic records on Redis: command building and reply parsing for the semantic operations.
 
-Layout under ``<prefix>:{s/<namespace>}:`` (one slot per namespace, see :mod:`.keys`):
+Layout under ``<prefix>:{s/<namespace>}:`` (one slot per namespace, see `keys`):
 
 * ``r:<id>`` hash - one record (fields below; ``vec`` is float32 bytes, ``ph``/``sh`` hash partition/scope
   so the Query Engine can filter on them as TAGs);

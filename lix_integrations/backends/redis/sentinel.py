@@ -2,7 +2,7 @@
 
 The primary's connection options (user, password, database, timeouts, no command retry) are those a
 ``redis://`` URL would give; the sentinels are asked with the timeouts only (no credentials: see
-:mod:`.url`). TLS (``rediss+sentinel://``) applies to the primary's connections.
+`url`). TLS (``rediss+sentinel://``) applies to the primary's connections.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ Options (query string, removed before the URL reaches redis-py):
 * ``socket_timeout=2`` and ``socket_connect_timeout=2`` - seconds a reply (or a connection) may take before the
   call fails (``none``: wait forever). Set on every redis-py version: redis-py before 8 waits forever by
   default, so a stalled server (SIGSTOP, a full network buffer) made every call wait for the whole stall.
-  After a timeout the backend's circuit breaker answers at once for a cool-down (see :mod:`.breaker`).
+  After a timeout the backend's circuit breaker answers at once for a cool-down (see `breaker`).
 
 Everything else (``db`` path, user and password, ``ssl_cert_reqs``...) is passed to redis-py as is.
 """
@@ -75,12 +75,12 @@ class RedisOptions:
 
 def redact(url: str) -> str:
     """The URL with every credential (userinfo password, ``password=``/``token=``-like options) replaced by ``***``
-    (safe for logs, errors and ``Backend.url``); see :mod:`lix_integrations.redaction`."""
+    (safe for logs, errors and ``Backend.url``); see `lix_integrations.redaction`."""
     return redact_url(url)
 
 
 def parse_redis_url(url: str) -> RedisOptions:
-    """Split lix's options from a Redis URL; bad values are a :class:`ConfigError` naming the option."""
+    """Split lix's options from a Redis URL; bad values are a `ConfigError` naming the option."""
     parts = urlsplit(url)
     scheme, _, topology = parts.scheme.lower().partition("+")
     scheme = _VALKEY.get(scheme, scheme)
