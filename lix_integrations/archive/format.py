@@ -37,6 +37,7 @@ from typing import Any
 import zstandard
 
 from ..errors import BackendError
+from ..timefmt import iso_repr
 from .codec import Codec, compress, decompress, dictionary_id
 
 __all__ = [
@@ -87,6 +88,8 @@ class FrameInfo:
     written_at: float
     payload_crc: int
 
+    __repr__ = iso_repr("written_at")
+
     @property
     def end(self) -> int:
         return self.offset + FRAME_HEADER_SIZE + self.payload_size
@@ -108,6 +111,8 @@ class ArchiveMeta:
     size: int
     valid_size: int
     frames: tuple[FrameInfo, ...]
+
+    __repr__ = iso_repr("created_at", "updated_at")
 
     @property
     def torn_bytes(self) -> int:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..timefmt import iso_repr
 from .format import ArchiveCorruptError
 
 __all__ = ["HUFF_MAGIC", "HuffArchive", "HuffHeader", "decode_huffman", "read_huff", "read_huff_header"]
@@ -33,6 +34,8 @@ class HuffHeader:
     updated_at: float
     turns: int
     size: int
+
+    __repr__ = iso_repr("created_at", "updated_at")
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from ..kernel.ops import CountEntries, DeleteIds, ScanEntries, SemanticRecord
 from ..kernel.scope import resolve_scope, scope_key, scope_label
 from ..tiers.semantic import Candidate, SemanticHit, unwrap_payload
 from ..tiers.semantic_entries import stored_labels
-from ..timefmt import iso_time
+from ..timefmt import iso_repr
 from .views import Awaiting, Blocking, Done, OrElse, View, mapped, runs, runs_cache, single
 
 if TYPE_CHECKING:
@@ -278,14 +278,7 @@ class SemanticEntry:
     model: str = ""
     context: str = ""
 
-    def __repr__(self) -> str:
-        times = {k: iso_time(getattr(self, k)) for k in ("created_at", "expires_at", "accessed_at")}
-        return (
-            f"SemanticEntry(id={self.id}, scope={self.scope!r}, model={self.model!r}, prompt={self.prompt!r}, "
-            f"payload={self.payload!r}, usage={self.usage!r}, context={self.context!r}, "
-            + ", ".join(f"{k}={v!r}" for k, v in times.items())
-            + ")"
-        )
+    __repr__ = iso_repr("created_at", "expires_at", "accessed_at")
 
 
 def _entry(record: SemanticRecord) -> SemanticEntry:

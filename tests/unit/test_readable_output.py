@@ -111,3 +111,13 @@ def test_lix_inspect_is_readable(tmp_path: Path) -> None:
     rows = ok_json("inspect", "--url", url)
     assert [r["answer"] for r in rows] == ["Paris is the capital.", "Madrid.", "Rome."]
     assert rows[2]["context"] == "system: You are terse. | human: capital of France? | ai: Paris"
+
+
+def test_archive_reprs_show_iso_times() -> None:
+    from lix_integrations.archive.huff import HuffHeader
+
+    shown = repr(HuffHeader(1_780_000_000.0, 1_780_000_060.5, 3, 100))
+    assert (
+        shown
+        == "HuffHeader(created_at='2026-05-28T20:26:40Z', updated_at='2026-05-28T20:27:40Z', turns=3, size=100)"
+    )
