@@ -28,8 +28,6 @@ more, so semantic hits come back as soon as entries are stored again, without a 
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -52,8 +50,11 @@ from ...kernel.ops import (
     Upserted,
     VectorSearch,
 )
-from .calls import Cmd, Lua, RFlow, Script, b2s, expiry_ms, num
+from .calls import Cmd, Lua, RFlow, b2s, expiry_ms, num
 from .keys import h, sem_base
+from .lua import script
+from .semantic_vectors import CACHED_PARTITIONS, Partition, VectorCache
+from .semantic_vectors import scores as rank
 
 logger = logging.getLogger(__name__)
 
@@ -63,354 +64,38 @@ logger = logging.getLogger(__name__)
 #: small one (1.1 ms vs 0.14 ms for 100 of 10k: it keeps fetching batches to find k matches), measured.
 _BATCHES_FROM = 256
 
-_REMOVE = """
-local function remove(p, id)
-  local rk = p .. 'r:' .. id
-  local f = redis.call('HMGET', rk, 'ek', 'ph')
-  if f[1] then
-    redis.call('DEL', rk)
-  else
-    -- Gone already: Redis expired it (PEXPIRE, see UPSERT). Its index entries are cleaned now, from 'xk'.
-    local t = redis.call('HGET', p .. 'xk', id)
-    if t then
-      local sep = string.find(t, ' ', 1, true)
-      f = {string.sub(t, sep + 1), string.sub(t, 1, sep - 1)}
-    end
-  end
-  if f[1] and redis.call('HGET', p .. 'exact', f[1]) == tostring(id) then redis.call('HDEL', p .. 'exact', f[1]) end
-  local listed = redis.call('ZREM', p .. 'lru', id)
-  redis.call('ZREM', p .. 'exp', id)
-  redis.call('HDEL', p .. 'acc', id)
-  redis.call('HDEL', p .. 'xk', id)
-  if f[2] and redis.call('ZREM', p .. 'pt:' .. f[2], id) == 1 then redis.call('HINCRBY', p .. 'pv', f[2], 1) end
-  if f[1] then return 1 end
-  return listed
-end
-"""
+# The scripts (lua/*.lua; lua/__init__.py explains the fragments they start with).
+ENSURE = script("sem_ensure")
+EXACT = script("sem_exact", "remove", "with_acc")
+UPSERT = script("sem_upsert", "remove")
+VECTORS = script("sem_vectors", "vectors")
+EXACT_OR_VECTORS = script("sem_exact_or_vectors", "remove", "with_acc", "vectors")
+FETCH = script("sem_fetch", "with_acc")
+SEARCH = script("sem_search", "search")
+EXACT_OR_SEARCH = script("sem_exact_or_search", "remove", "with_acc", "search")
+TOUCH = script("sem_touch")
+DELETE_IDS = script("sem_delete_ids", "remove")
+DELETE_MATCHING = script("sem_delete_matching", "remove")
+EVICT = script("sem_evict", "remove")
+PURGE = script("sem_purge", "remove")
+SCAN_ENTRIES = script("sem_scan_entries", "with_acc")
 
-ENSURE = Script(
-    "sem_ensure",
-    """
-for i = 1, #ARGV, 2 do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
-return redis.call('HGETALL', KEYS[1])
-""",
-)
-
-_ACC = """
-local function with_acc(p, id, rec)
-  local a = redis.call('HGET', p .. 'acc', id)
-  if a then rec[#rec + 1] = 'aa'; rec[#rec + 1] = a end
-  return rec
-end
-"""
-
-EXACT = Script(
-    "sem_exact",
-    _REMOVE
-    + _ACC
-    + """
-local p = ARGV[1]
-local id = redis.call('HGET', p .. 'exact', ARGV[2])
-if not id then return false end
-local rec = redis.call('HGETALL', p .. 'r:' .. id)
-if #rec == 0 then
-  remove(p, id)
-  return false
-end
-return {id, with_acc(p, id, rec)}
-""",
-)
-
-UPSERT = Script(
-    "sem_upsert",
-    _REMOVE
-    + """
-local p = ARGV[1]
-local old = redis.call('HGET', p .. 'exact', ARGV[2])
-if old then remove(p, old) end
-local id = redis.call('INCR', p .. 'next')
-local tick = redis.call('INCR', p .. 'tick')
-local rk = p .. 'r:' .. id
--- One HSET with the vector: each write to an indexed hash makes the Query Engine index the document again.
-local fields = {'ek', ARGV[2], 'pt', ARGV[3], 'sc', ARGV[4], 'lk', ARGV[5], 'pr', ARGV[6],
-  'pl', ARGV[8], 'ca', ARGV[9], 'xa', ARGV[10], 'aa', ARGV[11], 'ph', ARGV[12], 'sh', ARGV[13]}
-if ARGV[7] ~= '' then fields[#fields + 1] = 'vec'; fields[#fields + 1] = ARGV[7] end
-redis.call('HSET', rk, unpack(fields))
-redis.call('HSET', p .. 'exact', ARGV[2], id)
-redis.call('ZADD', p .. 'lru', tick, id)
-if ARGV[10] ~= '' then
-  redis.call('ZADD', p .. 'exp', ARGV[10], id)
-  redis.call('HSET', p .. 'xk', id, ARGV[12] .. ' ' .. ARGV[2])
-  redis.call('PEXPIRE', rk, ARGV[15])
-end
-local evicted = 0
-if ARGV[7] ~= '' then
-  local pk = p .. 'pt:' .. ARGV[12]
-  redis.call('ZADD', pk, tick, id)
-  redis.call('HINCRBY', p .. 'pv', ARGV[12], 1)
-  local limit = tonumber(ARGV[14])
-  if limit > 0 then
-    local over = redis.call('ZCARD', pk) - limit
-    if over > 0 then
-      for _, victim in ipairs(redis.call('ZRANGE', pk, 0, over - 1)) do evicted = evicted + remove(p, victim) end
-    end
-  end
-end
-return {id, evicted}
-""",
-)
-
-# Plain mode: the partition's vectors, or only what the caller lacks. ``pv`` counts changes to each partition's
-# vector set and ``epoch`` names this namespace's data (a new one after a FLUSHALL, when ids start over), so
-# "<epoch>:<count>" tells a caller whether the vectors it cached are still the partition's. Ids are never
-# reused within an epoch and a record's vector never changes, so only ids above the caller's highest are sent.
-_VECTORS_FN = """
-local function vectors(p, ph, known, after)
-  local epoch = redis.call('GET', p .. 'epoch')
-  if not epoch then
-    local t = redis.call('TIME')
-    redis.call('SET', p .. 'epoch', t[1] .. '.' .. t[2], 'NX')
-    epoch = redis.call('GET', p .. 'epoch')
-  end
-  local version = epoch .. ':' .. (redis.call('HGET', p .. 'pv', ph) or '0')
-  if version == known then return {version} end
-  if string.sub(known, 1, #epoch + 1) ~= epoch .. ':' then after = -1 end
-  local ids = redis.call('ZRANGE', p .. 'pt:' .. ph, 0, -1)
-  local out = {version, ids}
-  for _, id in ipairs(ids) do
-    if tonumber(id) > after then
-      local v = redis.call('HGET', p .. 'r:' .. id, 'vec')
-      if v then out[#out + 1] = id; out[#out + 1] = v end
-    end
-  end
-  return out
-end
-"""
-
-VECTORS = Script(
-    "sem_vectors",
-    _VECTORS_FN
-    + """
-return vectors(ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]))
-""",
-)
-
-# Plain mode's lookup with the vector at hand: the exact check and the partition's vector check in one script
-# (the search's second round trip fetches the best records).
-EXACT_OR_VECTORS = Script(
-    "sem_exact_or_vectors",
-    _REMOVE
-    + _ACC
-    + _VECTORS_FN
-    + """
-local p = ARGV[1]
-local id = redis.call('HGET', p .. 'exact', ARGV[2])
-if id then
-  local rec = redis.call('HGETALL', p .. 'r:' .. id)
-  if #rec > 0 then return {'e', id, with_acc(p, id, rec)} end
-  remove(p, id)
-end
-local out = vectors(p, ARGV[3], ARGV[4], tonumber(ARGV[5]))
-table.insert(out, 1, 'v')
-return out
-""",
-)
-
-FETCH = Script(
-    "sem_fetch",
-    _ACC
-    + """
-local p = ARGV[1]
-local out = {}
-for i = 2, #ARGV do
-  local rec = redis.call('HGETALL', p .. 'r:' .. ARGV[i])
-  if #rec > 0 then out[#out + 1] = ARGV[i]; out[#out + 1] = with_acc(p, ARGV[i], rec) end
-end
-return out
-""",
-)
-
-# The Query Engine search, as a Lua function: the partition's size picks the hybrid policy (see _server_search),
-# FT.SEARCH runs inside the script (allowed on a single Redis Stack server; Cluster never uses the Query Engine)
-# and returns the record fields itself, and one HMGET adds each result's last-use time, kept outside the indexed
-# hash (see TOUCH). Results of another partition (possible when the plain KNN runs) are dropped.
-_SEARCH_FN = """
-local function search(p, ph, k, vec, algo, batches_from, ef)
-  local size = redis.call('ZCARD', p .. 'pt:' .. ph)
-  if size == 0 then return {} end
-  local total = redis.call('ZCARD', p .. 'lru')
-  local filter, policy = '(@ph:{' .. ph .. '})', ''
-  if size >= total then
-    -- Every record is in this partition: a plain KNN finds the same neighbours without testing a filter per
-    -- candidate (0.15 ms instead of 0.2 at 10k, measured). Each result's partition is still checked below.
-    filter = '*'
-    if algo == 'hnsw' then policy = 'EF_RUNTIME ' .. ef .. ' ' end
-  elseif algo == 'hnsw' then
-    if size >= tonumber(batches_from) and size * 10 >= total then
-      policy = 'HYBRID_POLICY BATCHES EF_RUNTIME ' .. ef .. ' '
-    else
-      policy = 'HYBRID_POLICY ADHOC_BF '
-    end
-  end
-  local reply = redis.call('FT.SEARCH', p .. 'idx', filter .. '=>[KNN ' .. k .. ' @vec $v ' .. policy .. 'AS __d]',
-    'PARAMS', 2, 'v', vec, 'RETURN', 11, '__d', 'ek', 'pt', 'sc', 'lk', 'pr', 'pl', 'ca', 'xa', 'aa', 'ph',
-    'LIMIT', 0, k, 'DIALECT', 2)
-  local out, ids = {}, {}
-  local head = p .. 'r:'
-  for i = 2, #reply, 2 do
-    local key, rec = reply[i], reply[i + 1]
-    local mine = false
-    for j = 1, #rec, 2 do
-      if rec[j] == 'ph' then mine = rec[j + 1] == ph end
-    end
-    if mine and string.sub(key, 1, #head) == head then
-      ids[#ids + 1] = string.sub(key, #head + 1)
-      out[#out + 1] = ids[#ids]
-      out[#out + 1] = rec
-    end
-  end
-  if #ids > 0 then
-    local used = redis.call('HMGET', p .. 'acc', unpack(ids))
-    for i = 1, #ids do
-      if used[i] then local rec = out[2 * i]; rec[#rec + 1] = 'aa'; rec[#rec + 1] = used[i] end
-    end
-  end
-  return out
-end
-"""
-
-SEARCH = Script(
-    "sem_search",
-    _SEARCH_FN
-    + """
-return search(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
-""",
-)
-
-# A lookup whose vector was at hand before the exact check: both steps in one round trip.
-EXACT_OR_SEARCH = Script(
-    "sem_exact_or_search",
-    _REMOVE
-    + _ACC
-    + _SEARCH_FN
-    + """
-local p = ARGV[1]
-local id = redis.call('HGET', p .. 'exact', ARGV[2])
-if id then
-  local rec = redis.call('HGETALL', p .. 'r:' .. id)
-  if #rec > 0 then return {'e', id, with_acc(p, id, rec)} end
-  remove(p, id)
-end
-local out = search(p, ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
-table.insert(out, 1, 's')
-return out
-""",
-)
-
-TOUCH = Script(
-    "sem_touch",
-    """
-local p = ARGV[1]
-for i = 2, #ARGV, 2 do
-  local id = ARGV[i]
-  local rk = p .. 'r:' .. id
-  local ph = redis.call('HGET', rk, 'ph')
-  if ph then
-    local tick = redis.call('INCR', p .. 'tick')
-    redis.call('HSET', p .. 'acc', id, ARGV[i + 1])
-    redis.call('ZADD', p .. 'lru', tick, id)
-    if redis.call('ZSCORE', p .. 'pt:' .. ph, id) then redis.call('ZADD', p .. 'pt:' .. ph, tick, id) end
-  end
-end
-return 0
-""",
-)
-
-DELETE_IDS = Script(
-    "sem_delete_ids",
-    _REMOVE
-    + """
-local p = ARGV[1]
-local n = 0
-for i = 2, #ARGV do n = n + remove(p, ARGV[i]) end
-return n
-""",
-)
-
-DELETE_MATCHING = Script(
-    "sem_delete_matching",
-    _REMOVE
-    + """
-local p, scope, llm = ARGV[1], ARGV[2], ARGV[3]
-local has_scope, has_llm = ARGV[4] == '1', ARGV[5] == '1'
-local n = 0
-for _, id in ipairs(redis.call('ZRANGE', p .. 'lru', 0, -1)) do
-  local f = redis.call('HMGET', p .. 'r:' .. id, 'sc', 'lk')
-  local ok = true
-  if has_scope and f[1] then
-    ok = f[1] == scope or string.sub(f[1], 1, #scope + 1) == scope .. '/'
-  end
-  if ok and has_llm then ok = f[2] == llm end
-  if ok then n = n + remove(p, id) end
-end
-return n
-""",
-)
-
-EVICT = Script(
-    "sem_evict",
-    _REMOVE
-    + """
-local p = ARGV[1]
-local over = redis.call('ZCARD', p .. 'lru') - tonumber(ARGV[2])
-local n = 0
-if over > 0 then
-  for _, id in ipairs(redis.call('ZRANGE', p .. 'lru', 0, over - 1)) do n = n + remove(p, id) end
-end
-return n
-""",
-)
-
-PURGE = Script(
-    "sem_purge",
-    _REMOVE
-    + """
-local p = ARGV[1]
-local n = 0
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'exp', '-inf', ARGV[2])) do n = n + remove(p, id) end
-return n
-""",
-)
-
-SCAN_ENTRIES = Script(
-    "sem_scan_entries",
-    _ACC
-    + """
-local p, scope, llm = ARGV[1], ARGV[2], ARGV[3]
-local has_scope, has_llm = ARGV[4] == '1', ARGV[5] == '1'
-local after, limit = tonumber(ARGV[6]), tonumber(ARGV[7])
-local ids = {}
-for _, id in ipairs(redis.call('ZRANGE', p .. 'lru', 0, -1)) do
-  local n = tonumber(id)
-  if n > after then ids[#ids + 1] = n end
-end
-table.sort(ids)
-local out = {}
-for _, id in ipairs(ids) do
-  if #out >= 2 * limit then break end
-  local f = redis.call('HMGET', p .. 'r:' .. id, 'sc', 'lk')
-  local ok = f[1] ~= false
-  if ok and has_scope then ok = f[1] == scope or string.sub(f[1], 1, #scope + 1) == scope .. '/' end
-  if ok and has_llm then ok = f[2] == llm end
-  if ok then
-    local rec = with_acc(p, id, redis.call('HGETALL', p .. 'r:' .. id))
-    out[#out + 1] = id
-    out[#out + 1] = rec
-  end
-end
-return out
-""",
-)
+#: The fields of a record's hash ``r:<id>`` (two letters each: a hash holds them for every record, and the
+#: Query Engine returns them by name). ``vec`` and ``__d`` (a search's distance) are named in full.
+FIELDS = {
+    "ek": "exact_key",
+    "pt": "partition",
+    "sc": "scope",
+    "lk": "llm_key",
+    "pr": "prompt",
+    "pl": "payload",
+    "ca": "created_at",
+    "xa": "expires_at (empty: never)",
+    "aa": "accessed_at (the last use is kept in the 'acc' hash, see TOUCH; 'aa' here is the time of the write)",
+    "ph": "hash of the partition (a TAG the Query Engine filters on)",
+    "sh": "hash of the scope (a TAG)",
+    "vec": "the vector, float32 bytes",
+}
 
 
 def _fields(flat: Any) -> dict[str, Any]:
@@ -457,89 +142,6 @@ def parse_record(entry_id: int, f: dict[bytes, Any]) -> SemanticRecord:
     )
 
 
-_CHUNK = 1024
-
-
-def _scores(matrix: np.ndarray[Any, Any], query: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """``matrix @ query`` in blocks of 1024 rows: one big product lets OpenBLAS start its threads, and on a
-    busy 2-core machine a 10k x 384 product then took 7 ms instead of 0.6 ms (measured)."""
-    if matrix.shape[0] <= _CHUNK:
-        out: np.ndarray[Any, Any] = matrix @ query
-        return out
-    return np.concatenate([matrix[i : i + _CHUNK] @ query for i in range(0, matrix.shape[0], _CHUNK)])
-
-
-#: Plain mode keeps the vectors of this many partitions in process (least recently searched dropped first).
-_CACHED_PARTITIONS = 64
-
-
-class _Partition:
-    """One partition's vectors as this process last saw them: id -> vector, and the stacked matrix."""
-
-    def __init__(self, version: str) -> None:
-        self.version = version
-        self.vectors: dict[int, np.ndarray[Any, Any]] = {}
-        self.max_id = -1
-        self._matrix: tuple[int, np.ndarray[Any, Any], np.ndarray[Any, Any]] | None = None
-
-    def replace_ids(self, ids: list[int], new: dict[int, np.ndarray[Any, Any]]) -> None:
-        keep = set(ids)
-        self.vectors = {i: v for i, v in self.vectors.items() if i in keep}
-        self.vectors.update(new)
-        self.max_id = max([self.max_id, *new]) if new else self.max_id
-        self._matrix = None
-
-    def matrix(self, dim: int) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-        """(rows, ids) of the vectors with the query's dimension (others cannot be compared)."""
-        if self._matrix is None or self._matrix[0] != dim:
-            items = [(i, v) for i, v in self.vectors.items() if v.shape[0] == dim]
-            ids = np.array([i for i, _ in items], dtype=np.int64)
-            rows = np.stack([v for _, v in items]) if items else np.zeros((0, dim), dtype=np.float32)
-            self._matrix = (dim, rows, ids)
-        return self._matrix[1], self._matrix[2]
-
-
-class _VectorCache:
-    """Plain mode's in-process copy of partitions' vectors, checked against the server on every search.
-
-    The check is the search script itself: it answers with only the version when nothing changed, so a search
-    transfers a few bytes instead of ``partition_limit x dimension x 4``. Several threads may search at once.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._parts: OrderedDict[tuple[str, str], _Partition] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, namespace: str, ph: str) -> _Partition | None:
-        with self._lock:
-            part = self._parts.get((namespace, ph))
-            if part is not None:
-                self._parts.move_to_end((namespace, ph))
-            return part
-
-    def update(self, namespace: str, ph: str, cached: _Partition | None, reply: list[Any]) -> _Partition:
-        version = b2s(reply[0])
-        if len(reply) == 1 and cached is not None:
-            return cached  # unchanged
-        ids = [int(b2s(i)) for i in (reply[1] if len(reply) > 1 else [])]
-        new = {
-            int(b2s(reply[j])): np.frombuffer(reply[j + 1], dtype=np.float32).copy()
-            for j in range(2, len(reply), 2)
-        }
-        same_epoch = cached is not None and cached.version.split(":")[0] == version.split(":")[0]
-        part = _Partition(version)
-        if same_epoch and cached is not None:
-            part.vectors, part.max_id = dict(cached.vectors), cached.max_id
-        part.replace_ids(ids, new)
-        with self._lock:
-            self._parts[(namespace, ph)] = part
-            self._parts.move_to_end((namespace, ph))
-            while len(self._parts) > self._limit:
-                self._parts.popitem(last=False)
-        return part
-
-
 class SemanticCommands:
     """The semantic operations of one Redis backend, as generators of calls."""
 
@@ -549,7 +151,7 @@ class SemanticCommands:
         self.index = index  # "auto" (until detected), "hnsw", "flat" or "none"
         self.partition_limit = partition_limit
         self._ready: dict[str, int] = {}  # namespace -> dimension of its Query Engine index
-        self._vectors = _VectorCache(_CACHED_PARTITIONS)
+        self._vectors = VectorCache(CACHED_PARTITIONS)
 
     # -- Query Engine detection and index -------------------------------------------------------------------
 
@@ -666,12 +268,12 @@ class SemanticCommands:
         part = self._vectors.update(op.namespace, ph, cached, reply)
         return (yield from self._rank_and_fetch(part, op.k, base, query))
 
-    def _rank_and_fetch(self, part: _Partition, k: int, base: str, query: np.ndarray[Any, Any]) -> RFlow:
+    def _rank_and_fetch(self, part: Partition, k: int, base: str, query: np.ndarray[Any, Any]) -> RFlow:
         """Plain mode's second step: rank the partition's cached vectors here, fetch the ``k`` best records."""
         matrix, ids = part.matrix(query.shape[0])
         if not len(ids):
             return []
-        scores = _scores(matrix, query)
+        scores = rank(matrix, query)
         k = min(k, len(ids))
         best = np.argpartition(-scores, k - 1)[:k] if k < len(ids) else np.arange(len(ids))
         order = sorted(best.tolist(), key=lambda j: (-float(scores[j]), int(ids[j])))
