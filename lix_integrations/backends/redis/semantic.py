@@ -66,13 +66,13 @@ _BATCHES_FROM = 256
 
 # The scripts (lua/*.lua; lua/__init__.py explains the fragments they start with).
 ENSURE = script("sem_ensure")
-EXACT = script("sem_exact", "remove", "with_acc")
+EXACT = script("sem_exact", "remove", "with_acc", "exact")
 UPSERT = script("sem_upsert", "remove")
 VECTORS = script("sem_vectors", "vectors")
-EXACT_OR_VECTORS = script("sem_exact_or_vectors", "remove", "with_acc", "vectors")
+EXACT_OR_VECTORS = script("sem_exact_or_vectors", "remove", "with_acc", "exact", "vectors")
 FETCH = script("sem_fetch", "with_acc")
 SEARCH = script("sem_search", "search")
-EXACT_OR_SEARCH = script("sem_exact_or_search", "remove", "with_acc", "search")
+EXACT_OR_SEARCH = script("sem_exact_or_search", "remove", "with_acc", "exact", "search")
 TOUCH = script("sem_touch")
 DELETE_IDS = script("sem_delete_ids", "remove")
 DELETE_MATCHING = script("sem_delete_matching", "remove")

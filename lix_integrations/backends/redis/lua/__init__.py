@@ -1,4 +1,4 @@
-"""The Redis backend's Lua scripts, one ``.lua`` file each, loaded with :mod:`importlib.resources`.
+"""The Redis backend's Lua scripts, one ``.lua`` file each, loaded with `importlib.resources`.
 
 A script may start with fragments: files defining shared ``local function``\\ s (``remove``, ``with_acc``,
 ``vectors``, ``search``), prepended to the script's own file in the order given, so one definition serves

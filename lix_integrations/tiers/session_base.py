@@ -1,0 +1,273 @@
+"""The session tier's state and the flows every other one builds on: the archive lock, reading the archive
+against the store's marks, reading a session (one snapshot round trip, the remembered window), and what happens when the store lost a session (creating its list after the archive's
+end, reporting the loss, undoing a cancelled append). `SessionTier` adds the operations."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from ..archive.format import ArchiveContents, ArchiveCorruptError
+from ..archive.store import SessionArchive
+from ..config import EngineConfig
+from ..config.tiers import SessionConfig
+from ..kernel.clock import Clock
+from ..kernel.flows import Flow
+from ..kernel.ops import (
+    EvictionPolicy,
+    ListAppend,
+    ListAppended,
+    ListDeleteSeqs,
+    ListSnapshot,
+    ListSnapshotted,
+    ListStatus,
+    StoreEviction,
+)
+from .session_cache import HotCache, MessageCodec, Window
+from .session_parts import (
+    _CODECS,
+    _WRITTEN_SESSIONS,
+    LocalCall,
+    Pause,
+    SessionCounters,
+    _encode_raw,
+    _eviction_lock,
+    _eviction_warned,
+    _History,
+    _store_holds_all,
+    _tail,
+    default_archive_root,
+    evicts_sessions,
+    session_key,
+)
+
+__all__ = ["SessionBase"]
+
+logger = logging.getLogger(__name__)
+
+
+class SessionBase:
+    """State of the session tier and its shared flows (see the module docstring)."""
+
+    def __init__(self, config: EngineConfig, clock: Clock, backend_url: str) -> None:
+        cfg: SessionConfig = getattr(config, "sessions", None) or SessionConfig()
+        self.config = cfg
+        self.namespace = config.namespace
+        self._clock = clock
+        self.counters = SessionCounters()
+        root = (
+            Path(cfg.archive_dir).expanduser() if cfg.archive_dir else default_archive_root(backend_url, self)
+        )
+        self.archive = SessionArchive(root / quote(config.namespace, safe=""), _CODECS[cfg.codec])
+        self._backend_url = backend_url
+        #: Set once the store's eviction policy was checked (see `checked`).
+        self.store_checked = False
+        #: The last seq this process stored per session (most recent sessions only): a session the store lost
+        #: whole, with nothing archived, is otherwise indistinguishable from a new one.
+        self._written: OrderedDict[str, int] = OrderedDict()
+        self._hot = HotCache(cfg.cache_messages)
+
+    def checked(self, flow: Flow[Any]) -> Flow[Any]:
+        """``flow``, after checking once whether the store can evict session keys (a WARNING per store URL and
+        process if it can: an evicted session loses its messages). A failed check never fails the flow."""
+        try:
+            found: EvictionPolicy = yield StoreEviction()
+        except Exception as exc:  # a check that cannot run is retried on the next call
+            logger.debug("could not read the store's eviction policy: %s", exc)
+        else:
+            self.store_checked = True
+            if evicts_sessions(found):
+                with _eviction_lock:
+                    first = self._backend_url not in _eviction_warned
+                    _eviction_warned.add(self._backend_url)
+                if first:
+                    limit = "unknown" if found.maxmemory is None else f"{found.maxmemory} bytes"
+                    logger.warning(
+                        "store %s has maxmemory-policy %s (maxmemory %s): when full it evicts any key, chat "
+                        "sessions included, and evicted messages are lost. Set maxmemory-policy noeviction "
+                        "and enable AOF for sessions (docs/redis.md)",
+                        self._backend_url,
+                        found.policy,
+                        limit,
+                    )
+        return (yield from flow)
+
+    # -- small flows ---------------------------------------------------------------------------------------
+
+    def _acquire(self, session_id: str) -> Flow[None]:
+        delay = 0.0005
+        while not (yield LocalCall(partial(self.archive.try_lock, session_id), blocking=False)):
+            yield Pause(delay)
+            delay = min(delay * 2, 0.05)
+
+    def _release(self, session_id: str) -> Flow[None]:
+        yield LocalCall(partial(self.archive.unlock, session_id), blocking=False)
+
+    def _read_archive(self, session_id: str, status: ListStatus | None) -> Flow[ArchiveContents | None]:
+        """The archive, checked against what the store says was archived (to tell truncation from a torn append)."""
+        contents: ArchiveContents | None = yield LocalCall(partial(self.archive.read, session_id))
+        if status is not None and status.archived_through >= max(status.base_seq, 1):
+            covered = None if contents is None else contents.meta.last_seq
+            if covered is None or covered < status.archived_through:
+                raise ArchiveCorruptError(
+                    self.archive.path(session_id),
+                    f"the store archived this session through seq {status.archived_through} but the archive "
+                    f"{'is missing' if contents is None else f'ends at seq {covered}'} (truncated or deleted)",
+                )
+        if contents is not None and contents.meta.torn_bytes:
+            logger.warning(
+                "archive %s ends with %d bytes of an interrupted write; ignored (those messages are still in the store)",
+                contents.meta.path,
+                contents.meta.torn_bytes,
+            )
+        return contents
+
+    def _remember_written(self, session_id: str, last_seq: int) -> None:
+        if last_seq > self._written.get(session_id, 0):
+            self._written[session_id] = last_seq
+        self._written.move_to_end(session_id)
+        while len(self._written) > _WRITTEN_SESSIONS:
+            self._written.popitem(last=False)
+
+    def _undo_append(self, session_id: str, key: str, seqs: tuple[int, ...]) -> Flow[None]:
+        """Delete the messages of a cancelled append; a WARNING names the session if any of them stays."""
+        try:
+            yield ListDeleteSeqs(self.namespace, key, seqs)
+            meta = yield LocalCall(partial(self.archive.meta, session_id))
+        except Exception as exc:
+            logger.warning(
+                "session %r: an append cancelled after it was sent could not be undone (%s); its messages "
+                "(seqs %d to %d) stay stored",
+                session_id,
+                exc,
+                seqs[0],
+                seqs[-1],
+            )
+            return
+        if meta is not None and meta.last_seq is not None and meta.last_seq >= seqs[0]:
+            logger.warning(
+                "session %r: part of an append cancelled during its archive spill was archived already and "
+                "stays stored (seqs %d to %d)",
+                session_id,
+                seqs[0],
+                min(seqs[-1], meta.last_seq),
+            )
+
+    def _create(
+        self, session_id: str, key: str, values: tuple[bytes, ...], now: float, *, locked: bool = False
+    ) -> Flow[ListAppended]:
+        """Create a missing list and append ``values``: a new session, or one whose keys the store lost.
+
+        Seqs must continue after the archive's last one: reusing archived seqs made reads merge new messages
+        over archived ones and the next spill trim them as already archived (117 of 440 messages lost when 4
+        writers appended to 20 archived sessions after a Redis restart). The archive lock keeps a spill from
+        moving the archive's end between reading it here and creating the list (``locked``: the caller holds it).
+        """
+        if not locked:
+            yield from self._acquire(session_id)
+        try:
+            meta = yield LocalCall(partial(self.archive.meta, session_id))
+            archived = meta.last_seq if meta is not None and meta.last_seq is not None else 0
+            result: ListAppended = yield ListAppend(
+                self.namespace, key, values, now, archived + 1, create=True, archived_through=archived
+            )
+        finally:
+            if not locked:
+                yield from self._release(session_id)
+        written = self._written.get(session_id, 0)
+        if result.created and (archived or result.recovered or written > archived):
+            self._report_loss(session_id, archived, result.recovered, written)
+        return result
+
+    def _report_loss(self, session_id: str, archived: int, kept: int, written: int = 0) -> None:
+        """The store had lost a session's status: one WARNING naming it, and the ``store_losses`` stat."""
+        self.counters.add("store_losses")
+        if kept:
+            detail = f"it still held {kept} messages, kept in order; new messages continue after them"
+        elif written > archived and not archived:
+            detail = (
+                f"this process had stored messages through seq {written} and none was archived: they are lost "
+                "unless the store persisted them"
+            )
+        else:
+            detail = (
+                f"its archived messages (through seq {archived}) are intact; messages stored after the last "
+                "archive write and not persisted by the store are lost"
+            )
+        logger.warning(
+            "session %r: the store lost this session's keys (restart without persistence, FLUSHALL, eviction "
+            "or DEL): %s. Run Redis with maxmemory-policy noeviction and AOF (docs/redis.md)",
+            session_id,
+            detail,
+        )
+
+    def _live(
+        self, session_id: str, key: str, items: Sequence[tuple[int, bytes | None]]
+    ) -> Flow[list[tuple[int, bytes]]]:
+        """``items`` without those whose value the store lost; those are dropped from the store and reported
+        (WARNING naming the session, ``lost_messages`` stat) by whichever reader removes them first."""
+        lost = tuple(seq for seq, value in items if value is None)
+        if lost:
+            removed: int = yield ListDeleteSeqs(self.namespace, key, lost)
+            if removed:
+                self.counters.add("store_losses")
+                self.counters.add("lost_messages", removed)
+                logger.warning(
+                    "session %r: the store lost %d messages (seqs %d to %d): it kept their seqs but not their "
+                    "values (a Redis key evicted or deleted); they are gone from the history. Run Redis with "
+                    "maxmemory-policy noeviction and AOF (docs/redis.md)",
+                    session_id,
+                    removed,
+                    lost[0],
+                    lost[-1],
+                )
+        return [(seq, value) for seq, value in items if value is not None]
+
+    def _snapshot(
+        self, session_id: str, key: str
+    ) -> Flow[tuple[ListStatus | None, list[tuple[int, bytes]], Window[Any] | None]]:
+        """The store's status and items in one round trip, and the remembered window when it is current (the
+        store then sends the status only). Items whose value the store lost are dropped and reported."""
+        cached = self._hot.get(key)
+        snap: ListSnapshotted = yield ListSnapshot(self.namespace, key, cached.version if cached else "")
+        if snap.items is None and cached is not None:
+            return cached.status, list(cached.items), cached
+        items = snap.items or []
+        hot = yield from self._live(session_id, key, items)
+        window: Window[Any] | None = None
+        if snap.status is not None and snap.version and len(hot) == len(items):
+            window = Window(snap.version, snap.status, tuple(hot))
+            self._hot.put(key, window)
+        else:
+            self._hot.drop(key)
+        return snap.status, hot, window
+
+    def _history(
+        self, session_id: str, *, locked: bool = False, codec: MessageCodec[Any] | None = None
+    ) -> Flow[_History]:
+        """The whole history; ``locked``: the caller holds the session's archive lock already. Messages are
+        dicts, or ``codec`` objects (copies) when one is given."""
+        key = session_key(session_id)
+        status, hot, window = yield from self._snapshot(session_id, key)
+        contents = None
+        if not _store_holds_all(status):
+            contents = yield from self._read_archive(
+                session_id, status
+            )  # after the store: see module docstring
+        if status is None and (hot or (contents is not None and contents.meta.last_seq is not None)):
+            # the store lost it: say so once
+            yield from self._create(session_id, key, (), self._clock.now(), locked=locked)
+        base = status.base_seq if status is not None else 0
+        merged: dict[int, Any] = {}
+        if contents is not None:
+            for seq, message in contents.items:
+                if seq >= base:
+                    merged[seq] = message if codec is None else codec.decode(_encode_raw(message))
+        merged.update(zip((seq for seq, _ in hot), _tail(hot, window, codec, len(hot))))
+        self.counters.add("reads")
+        return _History(status, sorted(merged.items()), {seq for seq, _ in hot})
