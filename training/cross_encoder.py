@@ -246,7 +246,7 @@ def replay(pairs, found, texts, own, scores, floor: float) -> tuple[np.ndarray, 
 
 
 def point(best: np.ndarray, right: np.ndarray, positives: int, threshold: float) -> ThresholdPoint:
-    from lix_integrations.calibration import _curve
+    from lix_integrations.calibration_curves import _curve
 
     return _curve(best, right, positives, [threshold]).points[0]
 

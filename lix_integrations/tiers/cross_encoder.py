@@ -189,6 +189,19 @@ def load_base_weights(layers: int) -> dict[str, torch.Tensor]:
     return state
 
 
+def _int8(model: Any) -> Any:
+    """``model`` with its linear layers in dynamic int8: 3.5x faster per pair on one core, ranking unchanged (1 pair
+    31.0 -> 8.8 ms, 4 pairs 72.8 -> 19.9 ms p50, qqp_dev ROC AUC 0.894 both; load average 17.5, 2026-12-04)."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao's eager quantization announces its move to torchao
+        quantize: Any = torch.ao.quantization.quantize_dynamic  # untyped in torch
+        return quantize(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
 def _batches(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -197,7 +210,8 @@ def _batches(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 class CrossEncoderVerifier(Verifier):
     """A cross-encoder file as a verifier: scores are probabilities that the stored answer fits the prompt.
 
-    The file (a ``.npz``) holds the fine-tuned tensors in float16 under this module's names and a JSON ``meta``
+    ``quantize`` (default): the linear layers run in dynamic int8 (:func:`_int8`), the thresholds in the file are
+    chosen with it. The file (a ``.npz``) holds the fine-tuned tensors in float16 under this module's names and a JSON ``meta``
     string (layers, max_length, and the threshold and cosine floor chosen on validation data). The meta is read
     when the engine opens (it needs the floor); the weights and torch only at the first score.
     """
@@ -205,8 +219,11 @@ class CrossEncoderVerifier(Verifier):
     needs_vectors = False
     blocking = True
 
-    def __init__(self, path: Any, *, name: str, threshold: float | None = None) -> None:
+    def __init__(
+        self, path: Any, *, name: str, threshold: float | None = None, quantize: bool = True
+    ) -> None:
         self._path = path
+        self._quantize = quantize
         with path.open("rb") as fh, np.load(fh, allow_pickle=False) as data:
             self.meta: dict[str, Any] = json.loads(str(data["meta"]))
         self.name = name
@@ -232,6 +249,8 @@ class CrossEncoderVerifier(Verifier):
                 model = build_model(layers)
                 model.load_state_dict(state)
                 model.eval()
+                if self._quantize:
+                    model = _int8(model)
                 self._tokenizer = make_tokenizer(int(self.meta["max_length"]))
                 self._model = model
         return self._model, self._tokenizer
