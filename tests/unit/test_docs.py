@@ -19,6 +19,7 @@ import re
 import shlex
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,13 +98,18 @@ def check_output(example: Example, printed: str) -> None:
 def run_examples(chosen: list[Example], namespace: dict[str, object]) -> None:
     for example in chosen:
         printed = io.StringIO()
+        where = f"{example.page} example {example.number}"
         try:
-            with contextlib.redirect_stdout(printed):
-                exec(compile(example.code, f"{example.page} example {example.number}", "exec"), namespace)
+            with contextlib.redirect_stdout(printed), warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", DeprecationWarning)
+                exec(compile(example.code, where, "exec"), namespace)
         except Exception as exc:  # name the page and block, which is what one needs to fix it
-            pytest.fail(
-                f"{example.page}, example {example.number} failed: {type(exc).__name__}: {exc}\n{example.code}"
-            )
+            pytest.fail(f"{where} failed: {type(exc).__name__}: {exc}\n{example.code}")
+        # An example must not teach what lix itself has deprecated (the warning points at the example's line).
+        deprecated = [
+            str(w.message) for w in caught if w.category is DeprecationWarning and w.filename == where
+        ]
+        assert not deprecated, f"{where} uses a deprecated call: {deprecated[0]}"
         check_output(example, printed.getvalue())
 
 
