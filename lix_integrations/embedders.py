@@ -28,6 +28,7 @@ __all__ = [
     "Embedder",
     "EmbeddingsAdapter",
     "LocalEmbedder",
+    "StoredIdentity",
     "as_embedder",
 ]
 
@@ -199,6 +200,35 @@ class EmbeddingsAdapter:
 
     async def aembed(self, text: str) -> RawVector:
         return await self._inner.aembed_query(text)  # type: ignore[no-any-return]
+
+
+class StoredIdentity:
+    """Only the identity of the model a store was written with (name and dimension), for code that opens a store
+    and never embeds: a key-value store reopened after unpickling, the CLI's admin commands.
+
+    Opening a store checks the stored embedder settings, so such code presents the stored identity instead of
+    loading (or even having) the model; asking it to embed raises a :class:`ConfigError` saying ``why`` it cannot.
+    (Written once here; the CLI and ``LixKVStore`` each had their own copy.)
+    """
+
+    def __init__(self, name: str, dimension: int | None, *, why: str = "") -> None:
+        self._name = name
+        self._dimension = dimension
+        self._why = why or f"only the identity of the store's model {name!r} is known here"
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dimension(self) -> int | None:
+        return self._dimension
+
+    def embed(self, text: str) -> RawVector:
+        raise ConfigError(f"cannot embed text: {self._why}")
+
+    async def aembed(self, text: str) -> RawVector:
+        return self.embed(text)
 
 
 class CallableEmbedder:

@@ -18,7 +18,7 @@ from rich.table import Table
 from typer.core import TyperCommand, TyperGroup
 
 from ..config import default_store_path
-from ..embedders import DEFAULT_EMBEDDER_NAME
+from ..embedders import DEFAULT_EMBEDDER_NAME, StoredIdentity
 from ..engine.engine import Engine
 from ..errors import LixError, SettingsMismatchError
 
@@ -92,30 +92,11 @@ def _errors() -> Iterator[None]:
         _fail(message)
 
 
-class _StoredModel:
-    """Stands in for the model a store was written with, for commands that never embed (inspect, sessions...).
-
-    Opening a store checks its stored embedder name and dimension; an admin command must be able to open any
-    store without loading (or even having) that model, and refuses clearly if it would have to embed.
-    """
-
-    def __init__(self, name: str, dimension: int | None) -> None:
-        self._name = name
-        self._dimension = dimension
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def dimension(self) -> int | None:
-        return self._dimension
-
-    def embed(self, text: str) -> list[float]:
-        raise _UserError(f"this command cannot embed text with the store's model {self._name!r}")
-
-    async def aembed(self, text: str) -> list[float]:
-        return self.embed(text)
+def _StoredModel(name: str, dimension: int | None) -> StoredIdentity:
+    """The store's model as an identity only: admin commands open any store without loading that model."""
+    return StoredIdentity(
+        name, dimension, why=f"this command cannot embed text with the store's model {name!r}"
+    )
 
 
 def _embedder(choice: str) -> Any:
@@ -168,7 +149,11 @@ def _open(
                 return Engine(url, embedder=model, **options)
             return Engine.from_env(embedder=model, **options)
         except SettingsMismatchError as exc:
-            if not adopt or not isinstance(model, _StoredModel) or exc.field not in ("embedder", "dimension"):
+            if (
+                not adopt
+                or not isinstance(model, StoredIdentity)
+                or exc.field not in ("embedder", "dimension")
+            ):
                 raise
             if exc.field == "embedder":
                 model = _StoredModel(str(exc.stored), None)  # its dimension is then read from the store

@@ -27,40 +27,14 @@ from typing import Any
 
 from llama_index.core.storage.kvstore.types import DEFAULT_BATCH_SIZE, DEFAULT_COLLECTION, BaseKVStore
 
+from ..embedders import StoredIdentity
 from ..engine.engine import AsyncEngine, Engine
 from ..engine.public import KvStats
 from ..engine.resolve import resolve_engines
-from ..errors import LixError
 
 __all__ = ["LixKVStore"]
 
 logger = logging.getLogger(__name__)
-
-
-class _KvOnlyEmbedder:
-    """Stands in for an unpickled store's embedder: same identity (so the stored settings match), never embeds.
-
-    The original embedder may hold locks or a loaded model that cannot be pickled, and a key-value store never
-    embeds anything; the engine still checks the embedder's name and dimension against the store's settings.
-    """
-
-    def __init__(self, name: str, dimension: int | None) -> None:
-        self._name = name
-        self._dimension = dimension
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def dimension(self) -> int | None:
-        return self._dimension
-
-    def embed(self, text: str) -> list[float]:
-        raise LixError("this engine was unpickled from a LixKVStore for key-value use only; it cannot embed")
-
-    async def aembed(self, text: str) -> list[float]:
-        return self.embed(text)
 
 
 class LixKVStore(BaseKVStore):
@@ -167,7 +141,8 @@ class LixKVStore(BaseKVStore):
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        embedder = _KvOnlyEmbedder(state["embedder_name"], state["embedder_dimension"])
+        why = "this engine was unpickled from a LixKVStore for key-value use only"
+        embedder = StoredIdentity(state["embedder_name"], state["embedder_dimension"], why=why)
         self._engine = Engine(config=state["config"], embedder=embedder)
         self._aengine = self._engine.aio
         logger.debug("LixKVStore reopened %s after unpickling", self._engine.url)
