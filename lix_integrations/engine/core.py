@@ -279,7 +279,7 @@ class EngineCore:
                 return None
             if isinstance(op, Verify):
                 return op.compute()
-            if isinstance(op, Upsert):  # one round trip too: what an embedding-store read would cost
+            if _one_write(op):  # one round trip too: what an embedding-store read would cost
                 started = time.perf_counter()
                 result = self.backend.execute(op)
                 self._trip_cost.add(time.perf_counter() - started)
@@ -322,7 +322,7 @@ class EngineCore:
                 return None
             if isinstance(op, Verify):
                 return await asyncio.to_thread(op.compute) if op.blocking else op.compute()
-            if isinstance(op, Upsert):
+            if _one_write(op):
                 started = time.perf_counter()
                 result = await self.backend.aexecute(op)
                 self._trip_cost.add(time.perf_counter() - started)
@@ -466,3 +466,10 @@ class RunningCost:
 
     def add_batch(self, seconds: float, count: int) -> None:
         self.add(seconds / count)
+
+
+def _one_write(op: Op) -> bool:
+    """An upsert, alone or with its bound check: one store round trip, timed as the trip cost."""
+    if isinstance(op, Gather):
+        return len(op.ops) <= 2 and isinstance(op.ops[0], Upsert)
+    return isinstance(op, Upsert)
