@@ -207,7 +207,7 @@ class StoredIdentity:
     and never embeds: a key-value store reopened after unpickling, the CLI's admin commands.
 
     Opening a store checks the stored embedder settings, so such code presents the stored identity instead of
-    loading (or even having) the model; asking it to embed raises a :class:`ConfigError` saying ``why`` it cannot.
+    loading (or even having) the model; asking it to embed raises a `ConfigError` saying ``why`` it cannot.
     (Written once here; the CLI and ``LixKVStore`` each had their own copy.)
     """
 

@@ -210,7 +210,7 @@ def _batches(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 class CrossEncoderVerifier(Verifier):
     """A cross-encoder file as a verifier: scores are probabilities that the stored answer fits the prompt.
 
-    ``quantize`` (default): the linear layers run in dynamic int8 (:func:`_int8`), the thresholds in the file are
+    ``quantize`` (default): the linear layers run in dynamic int8 (`_int8`), the thresholds in the file are
     chosen with it. The file (a ``.npz``) holds the fine-tuned tensors in float16 under this module's names and a JSON ``meta``
     string (layers, max_length, and the threshold and cosine floor chosen on validation data). The meta is read
     when the engine opens (it needs the floor); the weights and torch only at the first score.
