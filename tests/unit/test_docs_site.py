@@ -110,6 +110,15 @@ def test_every_benchmark_result_is_charted_on_the_benchmarks_page(site: Path) ->
         assert f"../img/bench-{data_file.stem}.svg" in shown, f"no chart of {data_file.name} on benchmarks.md"
 
 
+def test_every_benchmark_section_has_a_chart() -> None:
+    """docs/benchmarks.md: a section that gives a command (**Command.**) shows a chart of what it measured."""
+    sections = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8").split("\n## ")[1:]
+    measured = [section for section in sections if "**Command.**" in section]
+    assert len(measured) >= 9
+    for section in measured:
+        assert "](img/bench-" in section, f"no chart in the section {section.splitlines()[0]!r}"
+
+
 def test_charts_are_drawn_from_the_current_figures() -> None:
     charts = runpy.run_path(str(ROOT / "scripts" / "benchmark_charts.py"))
     assert charts["stale_charts"]() == [], "run scripts/benchmark_charts.py and commit docs/img"
