@@ -13,10 +13,7 @@ from ..install import require
 
 require("langchain", "lix_integrations.langchain")
 
-from ..config import EngineConfig
-from ..tiers.embeddings import EmbeddingConfig
-from ..tiers.sessions import SessionConfig
-from ..tiers.tools import InvalidationRule, ToolPolicy, ToolsConfig
+from ..config import EmbeddingConfig, EngineConfig, InvalidationRule, SessionConfig, ToolPolicy, ToolsConfig
 from .cache import LixSemanticCache
 from .chat_history import LixChatMessageHistory
 from .embeddings import LixCachedEmbeddings

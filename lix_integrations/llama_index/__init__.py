@@ -7,11 +7,7 @@ from ..install import require
 
 require("llama-index", "lix_integrations.llama_index")
 
-from ..config import EngineConfig
-from ..tiers.embeddings import EmbeddingConfig
-from ..tiers.kv import KvConfig
-from ..tiers.sessions import SessionConfig
-from ..tiers.tools import ToolPolicy, ToolsConfig
+from ..config import EmbeddingConfig, EngineConfig, KvConfig, SessionConfig, ToolPolicy, ToolsConfig
 from .chat_store import LixChatStore, LixDBChatStore
 from .embeddings import LixCachedEmbedding
 from .kvstore import LixKVStore

@@ -3,7 +3,7 @@
 Read from the source with ``ast`` (module-level, function-level and ``TYPE_CHECKING`` imports alike), so a
 function-level import cannot slip an upward dependency past the test. The layers, lowest first:
 
-* **leaf**: errors, redaction, the version, install hints, ``config/``, ``archive/`` codecs and the embedder
+* **leaf**: errors, redaction, the version, install hints, time formatting (``timefmt``), ``config/``, ``archive/`` codecs and the embedder
   protocol: they import nothing else of the package but each other;
 * **kernel** (``kernel/``): typed ops, runtime, keys, scope, clock, counters; imports leaf modules only;
 * **tiers** (``tiers/``, policy) and **backends** (``backends/``, I/O): each imports the kernel and leaf modules,
@@ -41,6 +41,7 @@ LAYER_OF = {
     f"{PACKAGE}.errors": LEAF,
     f"{PACKAGE}.redaction": LEAF,
     f"{PACKAGE}.install": LEAF,
+    f"{PACKAGE}.timefmt": LEAF,
     f"{PACKAGE}.config": LEAF,
     f"{PACKAGE}.archive": LEAF,
     f"{PACKAGE}.embedders": LEAF,
