@@ -227,7 +227,9 @@ def test_prune_collects_values_nothing_references(url: str) -> None:
 
 
 def test_retention_settings_are_validated() -> None:
-    for bad in ({"ttl": 0}, {"ttl": -1}, {"keep_last": 0}, {"keep_last": 1.5}, {"tombstone_grace": -1}):
+    bads: list[dict[str, Any]] = [{"ttl": 0}, {"ttl": -1}, {"keep_last": 0}, {"keep_last": 1.5}]
+    bads += [{"tombstone_grace": -1}, {"hot_window": 0}, {"hot_window": True}, {"hot_window": "50"}]
+    for bad in bads:
         with pytest.raises(ConfigError):
             CheckpointConfig(**bad)
 
