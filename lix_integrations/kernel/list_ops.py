@@ -1,0 +1,255 @@
+"""Storage ops of append-only lists (the session tier).
+
+One list per (namespace, key): items are opaque bytes, each with a sequence number the BACKEND assigns
+atomically and that only grows while the list exists (lix-open-cache took ids from the clock and lost 23-32%
+of messages added back to back). Every op is small and self-contained so a Redis backend can run each one
+as a single MULTI/EXEC or Lua script. ``base_seq`` and ``archived_through`` let the session tier keep a list
+consistent with its cold archive on disk without a distributed transaction:
+  * ``archived_through`` is the highest seq ever trimmed (trimmed items must already be in the archive), so
+    an archive that ends before it is known to be truncated;
+  * ``base_seq`` is the first seq of the current history: ``ListReplace`` moves it past every old item, so
+    archived copies of replaced items are void even if deleting the archive file did not happen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .op import Op
+
+__all__ = [
+    "EvictionPolicy",
+    "ListAppend",
+    "ListAppended",
+    "ListDelete",
+    "ListDeleteSeqs",
+    "ListExpire",
+    "ListIdle",
+    "ListInfo",
+    "ListKeys",
+    "ListRange",
+    "ListReplace",
+    "ListRestore",
+    "ListSnapshot",
+    "ListSnapshotted",
+    "ListStatus",
+    "ListTrimThrough",
+    "StoreEviction",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ListStatus:
+    """What a list holds, without its items.
+
+    ``first_seq``/``last_seq`` are ``None`` when no item is held. ``next_seq`` is the seq the next append gets.
+    """
+
+    length: int
+    first_seq: int | None
+    last_seq: int | None
+    next_seq: int
+    updated_at: float
+    base_seq: int
+    archived_through: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListAppended:
+    """Result of `ListAppend`: the seqs given to the values, in order, and the list length after.
+
+    ``missing``: the list did not exist and the append asked not to create it; nothing was stored. ``created``:
+    this append created the list. ``recovered``: items the store still held for a list whose status it had lost
+    (a Redis key evicted or deleted on its own); the new status continues after them instead of reusing seqs.
+    """
+
+    seqs: tuple[int, ...]
+    length: int
+    missing: bool = False
+    created: bool = False
+    recovered: int = 0
+    #: The list's version stamp after this append and the one it replaced (see `ListSnapshot`); empty
+    #: on backends that keep none. Not part of equality: what the list holds is.
+    version: str = field(default="", compare=False)
+    previous: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ListAppend(Op[ListAppended]):
+    """Append ``values`` in order as one atomic step. Result: `ListAppended`.
+
+    Seqs are consecutive, start at ``max(next_seq, min_seq)`` and are never reused while the list exists.
+    ``updated_at`` becomes ``now``. A missing list is created when ``create`` is true (with ``archived_through``
+    as given, and ``next_seq`` past any item the store still holds under that key); otherwise nothing is stored
+    and the result says ``missing``, so the caller can learn what the list's history was before seqs are given.
+    """
+
+    namespace: str
+    key: str
+    values: tuple[bytes, ...]
+    now: float
+    min_seq: int = 1
+    create: bool = True
+    archived_through: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ListRange(Op[list[tuple[int, bytes | None]]]):
+    """Items in seq order. Result: ``list[tuple[int, bytes | None]]``.
+
+    A value is ``None`` when the store still lists the seq but lost its value (Redis evicted or deleted the key
+    holding the values on its own); embedded stores never return ``None``.
+
+    ``after_seq`` skips items with seq <= it; ``limit`` keeps the first ``limit`` of the rest; ``last_n``
+    keeps the last ``last_n`` of the rest (applied after ``after_seq``, before ``limit``).
+    """
+
+    namespace: str
+    key: str
+    after_seq: int | None = None
+    limit: int | None = None
+    last_n: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListSnapshotted:
+    """Result of `ListSnapshot`. ``items`` is ``None`` when the list is unchanged since ``known``: the
+    caller's status and items still hold (``status`` is then ``None``). ``status`` is ``None`` too when the
+    list does not exist (``items`` are then what the store still holds under its key)."""
+
+    status: ListStatus | None
+    version: str
+    items: list[tuple[int, bytes | None]] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ListSnapshot(Op[ListSnapshotted]):
+    """A list's status and every item, in one step. Result: `ListSnapshotted`.
+
+    ``known`` is a version stamp from an earlier snapshot or append of this list: when the list is unchanged
+    since, the result carries no items (the caller still holds them). A backend that keeps no stamps always
+    returns the items, with an empty ``version``.
+    """
+
+    namespace: str
+    key: str
+    known: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ListRestore(Op[int]):
+    """Put back ``items`` (seq, value) that were archived, e.g. to re-hydrate a hot window. Result: ``int`` added.
+
+    Items whose seq is held already or is below ``base_seq`` are skipped; ``next_seq`` grows past the largest
+    seq given; ``updated_at`` becomes ``now``. A missing list is left missing (result 0): only an append that
+    knows the list's history creates it.
+    """
+
+    namespace: str
+    key: str
+    items: tuple[tuple[int, bytes], ...]
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class ListTrimThrough(Op[int]):
+    """Drop items with seq <= ``seq`` (they were archived); ``archived_through`` grows to ``seq``.
+
+    Result: ``int`` dropped. ``updated_at`` is unchanged (archiving is not activity). No-op on a missing list.
+    """
+
+    namespace: str
+    key: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListDeleteSeqs(Op[int]):
+    """Drop the items with these seqs (order of the others unchanged). Result: ``int`` dropped."""
+
+    namespace: str
+    key: str
+    seqs: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ListReplace(Op[ListAppended]):
+    """Replace every item by ``values`` atomically. Result: `ListAppended`.
+
+    New seqs continue after every seq ever given, and at ``min_seq`` or later; ``base_seq`` becomes the first
+    of them (or the next seq when ``values`` is empty), so anything stored elsewhere under older seqs no longer
+    belongs to the list.
+    """
+
+    namespace: str
+    key: str
+    values: tuple[bytes, ...]
+    now: float
+    min_seq: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ListDelete(Op[int]):
+    """Forget a list entirely (items, seq counter, status). Result: ``int`` items dropped."""
+
+    namespace: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListExpire(Op[None]):
+    """Let the store drop the list on its own ``ttl`` seconds from now, if it can (Redis: ``PEXPIRE`` on the
+    list's keys). Result: ``None``. Stores that cannot (memory, SQLite) do nothing: the session tier checks a
+    session's TTL against its clock on every call (`lix_integrations.tiers.session_ttl`)."""
+
+    namespace: str
+    key: str
+    ttl: float
+
+
+@dataclass(frozen=True, slots=True)
+class ListInfo(Op[ListStatus | None]):
+    """The status of one list. Result: `ListStatus` or ``None`` if the list does not exist."""
+
+    namespace: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListKeys(Op[list[str]]):
+    """Keys of existing lists starting with ``prefix``, sorted, at most ``limit``, after key ``after``.
+
+    Result: ``list[str]``. A page at a time, never every key of the store at once.
+    """
+
+    namespace: str
+    prefix: str = ""
+    limit: int = 1000
+    after: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListIdle(Op[list[str]]):
+    """Keys of lists that hold items and were last updated before ``older_than``. Result: ``list[str]``.
+
+    Oldest first, at most ``limit``.
+    """
+
+    namespace: str
+    older_than: float
+    limit: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class EvictionPolicy:
+    policy: str | None
+    maxmemory: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreEviction(Op[EvictionPolicy]):
+    """How the store may drop keys on its own when full. Result: `EvictionPolicy`.
+
+    Embedded stores never evict (``"noeviction"``, like Redis's default); Redis reports its ``maxmemory-policy``
+    and ``maxmemory`` (``None`` each when the server refuses ``CONFIG GET``, as managed services may).
+    """
