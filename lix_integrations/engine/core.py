@@ -1,4 +1,4 @@
-"""The state one configuration owns (backend, embedder, tiers, counters) and the two drivers that run flows.
+"""The state one configuration owns (backend, embedder, tiers, counters) and the runtime that runs its flows.
 
 `Engine` and `AsyncEngine` are thin views over one ``EngineCore``; an adapter that
 needs both ``lookup`` and ``alookup`` holds one engine and reaches the other view through ``.aio`` / ``.sync``,
@@ -7,36 +7,46 @@ so both paths share the same store, counters and stored-settings check.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from typing import Any
 
 from ..backends import Backend, open_backend
 from ..calibration_apply import adopt_stored
 from ..config import EngineConfig, default_store_url
 from ..embedders import Embedder, as_embedder
-from ..errors import BackendError, ConfigError, LixError, SettingsMismatchError
+from ..errors import BackendError, LixError, SettingsMismatchError
 from ..kernel.clock import Clock, SystemClock
 from ..kernel.counters import SemanticCounters
-from ..kernel.flows import Flow, T, run_async, run_sync
+from ..kernel.flows import Flow, T, before_each
+from ..kernel.list_ops import (
+    ListAppend,
+    ListDelete,
+    ListDeleteSeqs,
+    ListExpire,
+    ListIdle,
+    ListInfo,
+    ListKeys,
+    ListRange,
+    ListReplace,
+    ListRestore,
+    ListSnapshot,
+    ListTrimThrough,
+)
 from ..kernel.ops import (
     Embed,
-    EmbedBatch,
     EmbedMany,
     EnsureSettings,
     ExactGet,
     Gather,
-    LoadModel,
     Op,
+    RunLocal,
     Sleep,
     Upsert,
     Vector,
-    Verify,
-    WaitFlight,
     WithPromptVector,
 )
 from ..kernel.outage import OutageLog
+from ..kernel.runtime import Handler, Runtime
 from ..redaction import redact_url, redact_userinfo_password
 from ..tiers.coalesce import Coalescer
 from ..tiers.documents import DocumentTier
@@ -110,6 +120,7 @@ class EngineCore:
         # missed prompt once, in this process or any later one.
         self._closed = False
         self.faults = EmbedderFaults()
+        self.runtime = Runtime(self.backend, self._handlers())
 
     # -- stored settings -----------------------------------------------------------------------------------
 
@@ -122,7 +133,7 @@ class EngineCore:
     def settings_flow(self) -> Flow[None]:
         """Store our settings where none are stored yet, and refuse a store written with different ones."""
         wanted = self._wanted_settings()
-        stored: dict[str, str] = yield EnsureSettings(self.config.namespace, wanted)
+        stored = yield from EnsureSettings(self.config.namespace, wanted)
         for field, value in wanted.items():
             if stored.get(field, value) != value:
                 raise SettingsMismatchError(field, stored[field], value)
@@ -239,105 +250,88 @@ class EngineCore:
         the store: a document holds its own vectors, and a second copy would only cost a write."""
         return self.embeddings.embed(texts, self._prompt_model(), role=role, use_store=False)
 
-    # -- drivers -------------------------------------------------------------------------------------------
+    # -- running flows -------------------------------------------------------------------------------------
+
+    def _handlers(self) -> dict[type[Op], Handler]:
+        """What this engine adds to the runtime's table: the model through the embedding tier (``Embed``,
+        ``EmbedMany``), and the storage ops whose time teaches ``embed_first`` what a round trip costs."""
+        timed = Handler(self.backend.execute, self.backend.aexecute, timer=self._trip)
+        return {
+            Embed: Handler(self._embed, flow=True),
+            EmbedMany: Handler(self._embed_many, flow=True),
+            WithPromptVector: Handler(self._with_prompt_vector, flow=True, timer=self._trip),
+            # An upsert sent with its bound check is one round trip as well.
+            Gather: Handler(self.backend.execute, self.backend.aexecute, timer=self._trip_if_one_write),
+            ExactGet: timed,
+            Upsert: timed,  # one round trip too: what an embedding-store read would cost
+            # An append already sent completes under a cancelled caller; the session tier learns its seqs and
+            # undoes it (see the tier).
+            ListAppend: Handler(self.backend.execute, self.backend.aexecute, shield=True),
+        }
+
+    def _trip(self, op: Op, seconds: float) -> None:
+        self._trip_cost.add(seconds)
+
+    def _trip_if_one_write(self, op: Op, seconds: float) -> None:
+        if _one_write(op):
+            self._trip_cost.add(seconds)
+
+    def _embed(self, op: Embed, scratch: dict[str, dict[str, bytes | None]]) -> Flow[Vector]:
+        """A prompt's vector through the embedding tier; the first vector of an embedder that did not declare
+        its size fixes the dimension, which the stored settings then check."""
+        vec = yield from self._prompt_vector(op.text, scratch.pop(op.text, None), op.use_store)
+        vec = self._remember(op.text, vec)
+        if not self._dimension_checked:
+            yield from self.settings_flow()
+        return vec
+
+    def _embed_many(self, op: EmbedMany, scratch: dict[str, dict[str, bytes | None]]) -> Flow[list[Vector]]:
+        return self._prompt_vectors(op.texts)
 
     def _ensure_open(self) -> None:
         if self._closed:
             raise LixError("this engine is closed")
 
     def run(self, flow: Flow[T]) -> T:
-        """Run a flow to completion on this thread."""
+        """Run a flow to completion on this thread (the stored settings are checked first, once)."""
         self._ensure_open()
-
-        checked: dict[str, dict[str, bytes | None]] = {}
-
-        def execute(op: Op) -> Any:
-            if isinstance(op, Embed):
-                flow = self._prompt_vector(op.text, checked.pop(op.text, None), op.use_store)
-                vec = self._remember(op.text, run_sync(flow, execute))
-                if not self._dimension_checked:  # first vector of an embedder that did not declare its size
-                    run_sync(self.settings_flow(), self.backend.execute)
-                return vec
-            if isinstance(op, (WithPromptVector, ExactGet)):
-                started = time.perf_counter()
-                if isinstance(op, ExactGet):
-                    result = self.backend.execute(op)
-                else:
-                    result = run_sync(self._with_prompt_vector(op, checked), execute)
-                self._trip_cost.add(time.perf_counter() - started)
-                return result
-            if isinstance(op, EmbedMany):
-                return run_sync(self._prompt_vectors(op.texts), execute)
-            if isinstance(op, EmbedBatch):
-                return _compute_batch(op)
-            if isinstance(op, LoadModel):
-                return op.load()
-            if isinstance(op, WaitFlight):
-                return op.flight.wait(op.timeout)
-            if isinstance(op, Sleep):
-                time.sleep(op.seconds)
-                return None
-            if isinstance(op, Verify):
-                return op.compute()
-            if _one_write(op):  # one round trip too: what an embedding-store read would cost
-                started = time.perf_counter()
-                result = self.backend.execute(op)
-                self._trip_cost.add(time.perf_counter() - started)
-                return result
-            return self.backend.execute(op)
-
-        return run_sync(self._checked(flow), execute)
+        return self.runtime.run(self._checked(flow))
 
     async def arun(self, flow: Flow[T]) -> T:
         """Run a flow to completion without blocking the event loop."""
         self._ensure_open()
+        return await self.runtime.arun(self._checked(flow))
 
-        checked: dict[str, dict[str, bytes | None]] = {}
+    def run_each_checked(self, flow: Flow[T]) -> T:
+        """Run a flow whose every storage op waits for the stored settings to be checked, so a store that could
+        not be reached at open fails the op (the flow sees the error and may keep the data elsewhere) instead
+        of the whole call (the session tier's way)."""
+        self._ensure_open()
+        return self.runtime.run(before_each(flow, self._settle))
 
-        async def execute(op: Op) -> Any:
-            if isinstance(op, Embed):
-                flow = self._prompt_vector(op.text, checked.pop(op.text, None), op.use_store)
-                vec = self._remember(op.text, await run_async(flow, execute))
-                if not self._dimension_checked:
-                    await run_async(self.settings_flow(), self.backend.aexecute)
-                return vec
-            if isinstance(op, (WithPromptVector, ExactGet)):
-                started = time.perf_counter()
-                if isinstance(op, ExactGet):
-                    result = await self.backend.aexecute(op)
-                else:
-                    result = await run_async(self._with_prompt_vector(op, checked), execute)
-                self._trip_cost.add(time.perf_counter() - started)
-                return result
-            if isinstance(op, EmbedMany):
-                return await run_async(self._prompt_vectors(op.texts), execute)
-            if isinstance(op, EmbedBatch):
-                return await _acompute_batch(op)
-            if isinstance(op, LoadModel):
-                return await asyncio.to_thread(op.load)
-            if isinstance(op, WaitFlight):
-                return await op.flight.await_finish(op.timeout)
-            if isinstance(op, Sleep):
-                await asyncio.sleep(op.seconds)
-                return None
-            if isinstance(op, Verify):
-                return await asyncio.to_thread(op.compute) if op.blocking else op.compute()
-            if _one_write(op):
-                started = time.perf_counter()
-                result = await self.backend.aexecute(op)
-                self._trip_cost.add(time.perf_counter() - started)
-                return result
-            return await self.backend.aexecute(op)
+    async def arun_each_checked(self, flow: Flow[T]) -> T:
+        self._ensure_open()
+        return await self.runtime.arun(before_each(flow, self._settle))
 
-        return await run_async(self._checked(flow), execute)
+    def _settle(self, op: Op) -> Flow[None]:
+        """Before one op of a session flow: the settings check ``_checked`` does before a whole flow. A list op
+        needs only the stored settings checked (not a dimension learnt later); local work needs nothing."""
+        kind = type(op)
+        if kind in _LOCAL:
+            return
+        self._ensure_open()
+        if not self._settings_checked or (
+            kind not in _LIST_OPS and self._dimension is not None and not self._dimension_checked
+        ):
+            yield from self.settings_flow()
 
     # -- failing open ----------------------------------------------------------------------------------------
 
-    def run_cache(self, flow: Flow[T], fallback: T) -> T:
-        """Run a cache flow; with ``fail_open``, a store failure or an embedder fault (see
-        `embedder_faults`) gives ``fallback`` instead of an exception."""
+    def _fail_open(self, flow: Flow[T], fallback: T) -> Flow[T]:
+        """``flow``; with ``fail_open``, a store failure or an embedder fault (see `embedder_faults`)
+        gives ``fallback`` instead of an exception."""
         try:
-            result = self.run(flow)
+            result = yield from self._checked(flow)
         except BackendError as exc:
             return self._failed(exc, fallback)
         except EMBEDDER_FAULTS as exc:
@@ -345,15 +339,14 @@ class EngineCore:
         self._recovered()
         return result
 
+    def run_cache(self, flow: Flow[T], fallback: T) -> T:
+        """Run a cache flow, failing open (see ``_fail_open``)."""
+        self._ensure_open()
+        return self.runtime.run(self._fail_open(flow, fallback))
+
     async def arun_cache(self, flow: Flow[T], fallback: T) -> T:
-        try:
-            result = await self.arun(flow)
-        except BackendError as exc:
-            return self._failed(exc, fallback)
-        except EMBEDDER_FAULTS as exc:
-            return self.faults.handle(exc, self.config.fail_open, fallback, "a cache step")  # type: ignore[no-any-return]
-        self._recovered()
-        return result
+        self._ensure_open()
+        return await self.runtime.arun(self._fail_open(flow, fallback))
 
     def _failed(self, exc: BackendError, fallback: T) -> T:
         if not self.config.fail_open:
@@ -421,6 +414,17 @@ class EngineCore:
                 self.sessions.archive.close()
 
 
+#: Ops of a session flow that need no stored settings: local file work and back-off.
+_LOCAL: frozenset[type[Op]] = frozenset({RunLocal, Sleep})
+#: Ops of a session flow that need only the stored settings checked (see ``_settle``).
+_LIST_OPS: frozenset[type[Op]] = frozenset(
+    {
+        ListAppend, ListRange, ListSnapshot, ListRestore, ListTrimThrough, ListDeleteSeqs,
+        ListReplace, ListDelete, ListExpire, ListInfo, ListKeys, ListIdle,
+    }
+)  # fmt: skip
+
+
 def _archive_url(backend_url: str, raw_url: str | None) -> str:
     """The URL that names a store's default session-archive directory (a digest of it).
 
@@ -431,23 +435,6 @@ def _archive_url(backend_url: str, raw_url: str | None) -> str:
     if raw_url is not None and backend_url == redact_url(raw_url):
         return redact_userinfo_password(raw_url)
     return backend_url
-
-
-def _compute_batch(op: EmbedBatch) -> Any:
-    """Run a wrapped model's sync batch function; an async-only model cannot serve a blocking caller."""
-    if op.compute is None:
-        raise ConfigError(
-            "this embedding model is async-only; use the async API (AsyncEngine, aembed_documents)"
-        )
-    return op.compute(list(op.texts))
-
-
-async def _acompute_batch(op: EmbedBatch) -> Any:
-    """Await the model's async batch function; a sync-only model runs in a worker thread, never on the loop."""
-    if op.acompute is not None:
-        return await op.acompute(list(op.texts))
-    assert op.compute is not None
-    return await asyncio.to_thread(op.compute, list(op.texts))
 
 
 class RunningCost:

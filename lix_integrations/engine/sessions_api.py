@@ -8,29 +8,12 @@ API, so an event loop never waits on a disk) and `Pause` (lock back-off).
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..archive.huff import read_huff
-from ..kernel.flows import Flow, T, finish_before_cancel, run_async, run_sync
-from ..kernel.ops import (
-    ListAppend,
-    ListDelete,
-    ListDeleteSeqs,
-    ListExpire,
-    ListIdle,
-    ListInfo,
-    ListKeys,
-    ListRange,
-    ListReplace,
-    ListRestore,
-    ListSnapshot,
-    ListTrimThrough,
-    Op,
-)
+from ..kernel.flows import Flow, T
 from ..tiers.embeddings import model_from_embedder
 from ..tiers.session_ttl import with_ttl
 from ..tiers.sessions import (
@@ -38,7 +21,6 @@ from ..tiers.sessions import (
     LocalCall,
     Message,
     MessageCodec,
-    Pause,
     SessionTier,
     SmartContext,
     message_text,
@@ -47,27 +29,6 @@ from .core import EngineCore
 from .views import Awaiting, Blocking, View, mapped, runs
 
 __all__ = ["AsyncSessionsAPI", "SessionsAPI"]
-
-
-_LIST_OPS = (
-    ListAppend,
-    ListRange,
-    ListSnapshot,
-    ListRestore,
-    ListTrimThrough,
-    ListDeleteSeqs,
-    ListReplace,
-    ListDelete,
-    ListInfo,
-    ListKeys,
-    ListIdle,
-    ListExpire,
-)
-
-
-def _single(op: Op) -> Flow[Any]:
-    result = yield op
-    return result
 
 
 def _embed_through_tier(core: EngineCore) -> EmbedTexts:
@@ -207,52 +168,15 @@ class SessionsAPI(_Sessions, Blocking):
     """Blocking access to the session tier."""
 
     def _drive(self, flow: Flow[T]) -> T:
-        core = self._core
-
-        def execute(op: Op) -> Any:
-            if isinstance(op, LocalCall):
-                return op.fn()
-            if isinstance(op, Pause):
-                time.sleep(op.seconds)
-                return None
-            if isinstance(op, _LIST_OPS) and core._settings_checked:
-                core._ensure_open()  # the fast path: list ops need no embedding or settings check
-                return core.backend.execute(op)
-            return core.run(_single(op))
-
         if not self._tier.store_checked:
             flow = self._tier.checked(flow)
-        return run_sync(flow, execute)
+        return self._core.run_each_checked(flow)
 
 
 class AsyncSessionsAPI(_Sessions, Awaiting):
     """Awaitable access to the session tier; the same operations as `SessionsAPI`."""
 
     async def _drive(self, flow: Flow[T]) -> T:
-        core = self._core
-
-        async def execute(op: Op) -> Any:
-            if isinstance(op, LocalCall):
-                # A cancelled caller waits for the worker thread: it may be writing an archive under its lock.
-                return await finish_before_cancel(asyncio.to_thread(op.fn)) if op.blocking else op.fn()
-            if isinstance(op, Pause):
-                await asyncio.sleep(op.seconds)
-                return None
-            if isinstance(op, ListAppend):
-                # An append already sent completes; the tier learns its seqs and undoes it (see the tier).
-                return await finish_before_cancel(self._append(op))
-            if isinstance(op, _LIST_OPS) and core._settings_checked:
-                core._ensure_open()
-                return await core.backend.aexecute(op)
-            return await core.arun(_single(op))
-
         if not self._tier.store_checked:
             flow = self._tier.checked(flow)
-        return await run_async(flow, execute)
-
-    async def _append(self, op: ListAppend) -> Any:
-        core = self._core
-        if core._settings_checked:
-            core._ensure_open()
-            return await core.backend.aexecute(op)
-        return await core.arun(_single(op))
+        return await self._core.arun_each_checked(flow)

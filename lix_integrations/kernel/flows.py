@@ -1,8 +1,8 @@
 """Run a tier operation written once as a generator, synchronously or asynchronously.
 
-A flow yields `Op` objects and receives their results (the pattern of httpx's ``Auth.auth_flow``).
-`run_sync` feeds it from blocking executors, `run_async` from awaitable ones; the flow itself never
-knows which, so the sync and async paths of every tier cannot drift apart.
+A flow yields `ops.Op` objects and receives their results (the pattern of httpx's ``Auth.auth_flow``).
+The engine's `runtime.Runtime` drives it, from a blocking caller or an awaiting one; the flow itself
+never knows which, so the sync and async paths of every tier cannot drift apart.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from .ops import Op
 
-__all__ = ["CancelledAfterOp", "Flow", "finish_before_cancel", "run_async", "run_sync"]
+__all__ = ["CancelledAfterOp", "Flow", "before_each", "finish_before_cancel"]
 
 T = TypeVar("T")
 Flow = Generator[Op, Any, T]
@@ -45,28 +45,18 @@ async def finish_before_cancel(awaitable: Awaitable[T]) -> T:
         raise CancelledAfterOp(result) from cancel
 
 
-def run_sync(flow: Flow[T], execute: Callable[[Op], Any]) -> T:
-    """Drive ``flow`` to completion, executing each yielded operation with a blocking callable."""
+def before_each(flow: Flow[T], before: Callable[[Op], Flow[None]]) -> Flow[T]:
+    """``flow``, with the flow ``before(op)`` run ahead of each op it yields. A failure of ``before`` is thrown
+    into ``flow`` where the op's own failure would be, so the flow handles both alike."""
     try:
         op = next(flow)
         while True:
             try:
-                result = execute(op)
-            except BaseException as exc:  # let the flow observe (and possibly handle) the failure
-                op = flow.throw(exc)
-            else:
-                op = flow.send(result)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-
-
-async def run_async(flow: Flow[T], execute: Callable[[Op], Awaitable[Any]]) -> T:
-    """Drive ``flow`` to completion, awaiting each yielded operation."""
-    try:
-        op = next(flow)
-        while True:
-            try:
-                result = await execute(op)
+                yield from before(op)
+                result = yield op
+            except GeneratorExit:
+                flow.close()
+                raise
             except BaseException as exc:
                 op = flow.throw(exc)
             else:

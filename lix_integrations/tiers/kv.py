@@ -227,7 +227,7 @@ class KvTier:
         if not checked:
             return []
         stored = tuple(storage_key(k) for k in checked)
-        raws: list[bytes | None] = yield KvGet(self._namespace, table, stored, self._clock.now(), touch=False)
+        raws = yield from KvGet(self._namespace, table, stored, self._clock.now(), touch=False)
         found: list[dict[str, Any] | None] = []
         for key, where, raw in zip(checked, stored, raws):
             record = None if raw is None else decode_record(collection, where, raw)
@@ -279,7 +279,7 @@ class KvTier:
         checked = tuple(storage_key(validate_key(k)) for k in keys)
         if not checked:
             return 0
-        removed: int = yield KvDelete(self._namespace, table, checked)
+        removed = yield from KvDelete(self._namespace, table, checked)
         self.counters.add("deletes", removed)
         return removed
 
@@ -293,9 +293,7 @@ class KvTier:
         out: dict[str, dict[str, Any]] = {}
         after: str | None = None
         while True:
-            page: list[tuple[str, bytes]] = yield KvScan(
-                self._namespace, table, self._clock.now(), limit=SCAN_PAGE, after=after
-            )
+            page = yield from KvScan(self._namespace, table, self._clock.now(), limit=SCAN_PAGE, after=after)
             self.counters.add("scans")
             for stored, raw in page:
                 key, value = decode_record(collection, stored, raw)
@@ -311,7 +309,7 @@ class KvTier:
         keys: list[str] = []
         after: str | None = None
         while True:
-            page: list[tuple[str, bytes]] = yield KvScan(
+            page = yield from KvScan(
                 self._namespace, table, self._clock.now(), keys_only=True, limit=SCAN_PAGE, after=after
             )
             self.counters.add("scans")
@@ -323,9 +321,7 @@ class KvTier:
         if not long_keys:
             return keys
         # Only a long key's record holds the key itself: read those records back.
-        raws: list[bytes | None] = yield KvGet(
-            self._namespace, table, long_keys, self._clock.now(), touch=False
-        )
+        raws = yield from KvGet(self._namespace, table, long_keys, self._clock.now(), touch=False)
         full = {
             stored: decode_record(collection, stored, raw)[0]
             for stored, raw in zip(long_keys, raws)
@@ -335,6 +331,6 @@ class KvTier:
 
     def clear(self, collection: str) -> Flow[int]:
         """Delete a whole collection; returns how many records it held."""
-        removed: int = yield KvDeleteWhere(self._namespace, table_for(collection))
+        removed = yield from KvDeleteWhere(self._namespace, table_for(collection))
         self.counters.add("deletes", removed)
         return removed

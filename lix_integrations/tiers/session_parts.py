@@ -26,7 +26,8 @@ from ..kernel.keys import digest
 from ..kernel.ops import (
     EvictionPolicy,
     ListStatus,
-    Op,
+    RunLocal,
+    Sleep,
 )
 from .session_cache import MessageCodec, Window
 
@@ -48,22 +49,10 @@ EmbedTexts = Callable[[list[str], str], Flow[Any]]
 # -- operations the sessions driver runs itself ---------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class LocalCall(Op):
-    """Local work (archive file I/O): run inline by the sync driver, in a worker thread by the async one.
-
-    ``blocking=False`` marks calls that never wait (a non-blocking lock attempt), run inline by both.
-    """
-
-    fn: Callable[[], Any]
-    blocking: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Pause(Op):
-    """Wait before retrying a busy lock (``time.sleep`` or ``asyncio.sleep``)."""
-
-    seconds: float
+#: Archive file I/O and lock back-off are the runtime's generic ops (a worker thread / ``asyncio.sleep`` under
+#: an event loop); the old names stay for readers of the session tier.
+LocalCall = RunLocal
+Pause = Sleep
 
 
 # -- results and statistics -----------------------------------------------------------------------------------

@@ -1,0 +1,192 @@
+"""One runtime per engine: the handler table, and the two loops (sync, async) that run a flow against it.
+
+A flow is a generator that yields ops and receives their results (see `flows`). Each op type appears once
+in one flat table, saying how it is carried out: storage ops go to the backend, ``Embed`` to the model through
+the embedding tier, ``Sleep``, ``WaitFlight``, ``RunLocal`` and ``Compute`` to small generic handlers. The two
+loops below are the only places a flow is driven; they differ by ``await`` and by where blocking work runs (in
+the caller's thread, or in a worker thread so an event loop never waits on it).
+
+A handler either *calls* (``call(op)``, or ``await acall(op)`` in the async loop when there is an awaitable
+way) or is itself a *flow* (``call(op, scratch)`` returns a generator the loop runs in place, with the same
+table: ``Embed`` is the embedding tier's flow). ``scratch`` is a dict that lives for one top-level run, so two
+handlers of one lookup can hand each other what they learnt (the stored prompt vector read together with the
+exact check). A handler's exception is thrown into the flow that yielded the op, which may handle it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..errors import ConfigError
+from .flows import Flow, T, finish_before_cancel
+from .ops import STORAGE_OPS, Compute, EmbedBatch, LoadModel, Op, RunLocal, Sleep, Verify, WaitFlight
+
+__all__ = ["Handler", "Runtime", "Store"]
+
+
+class Store(Protocol):
+    """What the runtime needs of a backend: carry out one storage op, blocking or awaited."""
+
+    def execute(self, op: Op[Any]) -> Any: ...
+
+    async def aexecute(self, op: Op[Any]) -> Any: ...
+
+
+def _never(op: Any) -> bool:
+    return False
+
+
+def _when_blocking(op: Any) -> bool:
+    return bool(op.blocking)
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    """How the runtime carries out one op type.
+
+    ``call``: the blocking way (the sync loop; the async loop too unless ``acall`` is given or ``thread(op)``
+    says to run it in a worker thread). ``flow``: ``call(op, scratch)`` returns a flow run in place.
+    ``shield``: in the async loop, work already started completes even if the caller is cancelled (a command
+    on the wire, an archive written under its lock; see `flows.finish_before_cancel`). ``timer``
+    receives each op and the seconds it took (the engine learns its store's round trip from ``ExactGet``).
+    """
+
+    call: Callable[..., Any]
+    acall: Callable[[Any], Awaitable[Any]] | None = None
+    thread: Callable[[Any], bool] = _never
+    flow: bool = False
+    shield: bool = False
+    timer: Callable[[Any, float], None] | None = None
+
+
+def _sleep(op: Sleep) -> None:
+    time.sleep(op.seconds)
+
+
+async def _asleep(op: Sleep) -> None:
+    await asyncio.sleep(op.seconds)
+
+
+def _wait(op: WaitFlight) -> bool:
+    return bool(op.flight.wait(op.timeout))
+
+
+async def _await(op: WaitFlight) -> bool:
+    return bool(await op.flight.await_finish(op.timeout))
+
+
+def _always(op: Any) -> bool:
+    return True
+
+
+def _run_fn(op: RunLocal | Compute) -> Any:
+    return op.fn()
+
+
+def _verify(op: Verify) -> list[float]:
+    return op.compute()
+
+
+def _load(op: LoadModel) -> float:
+    return op.load()
+
+
+def _compute_batch(op: EmbedBatch) -> Any:
+    """Run a wrapped model's sync batch function; an async-only model cannot serve a blocking caller."""
+    if op.compute is None:
+        raise ConfigError(
+            "this embedding model is async-only; use the async API (AsyncEngine, aembed_documents)"
+        )
+    return op.compute(list(op.texts))
+
+
+async def _acompute_batch(op: EmbedBatch) -> Any:
+    """Await the model's async batch function; a sync-only model runs in a worker thread, never on the loop."""
+    if op.acompute is not None:
+        return await op.acompute(list(op.texts))
+    assert op.compute is not None
+    return await asyncio.to_thread(op.compute, list(op.texts))
+
+
+#: The generic handlers every runtime has; an engine adds its own (``Embed`` and the rest) on top.
+GENERIC: Mapping[type[Op[Any]], Handler] = {
+    Sleep: Handler(_sleep, _asleep),
+    WaitFlight: Handler(_wait, _await),
+    # Local blocking I/O (archive files): a worker thread under an event loop, finished even when cancelled.
+    RunLocal: Handler(_run_fn, thread=_when_blocking, shield=True),
+    # User code (a verifier callable, a model): a worker thread under an event loop when it may block.
+    Compute: Handler(_run_fn, thread=_when_blocking),
+    Verify: Handler(_verify, thread=_when_blocking),
+    LoadModel: Handler(_load, thread=_always),
+    EmbedBatch: Handler(_compute_batch, _acompute_batch),
+}
+
+
+class Runtime:
+    """The handler table of one engine and the two loops; ``run`` / ``arun`` drive one flow to its result."""
+
+    def __init__(self, store: Store, handlers: Mapping[type[Op[Any]], Handler] | None = None) -> None:
+        storage = Handler(store.execute, store.aexecute)
+        self.table: dict[type[Op[Any]], Handler] = {op: storage for op in STORAGE_OPS}
+        self.table.update(GENERIC)
+        self.table.update(handlers or {})
+        #: Ops no entry names go to the store too (a backend's own ops); it refuses what it does not know.
+        self._storage = storage
+
+    def run(self, flow: Flow[T], scratch: dict[Any, Any] | None = None) -> T:
+        """Drive ``flow`` to completion on this thread."""
+        table, storage = self.table, self._storage
+        if scratch is None:
+            scratch = {}
+        try:
+            op = next(flow)
+            while True:
+                try:
+                    handler = table.get(type(op), storage)
+                    started = time.perf_counter() if handler.timer is not None else 0.0
+                    if handler.flow:
+                        result = self.run(handler.call(op, scratch), scratch)
+                    else:
+                        result = handler.call(op)
+                    if handler.timer is not None:
+                        handler.timer(op, time.perf_counter() - started)
+                except BaseException as exc:  # the flow may observe (and handle) the failure
+                    op = flow.throw(exc)
+                else:
+                    op = flow.send(result)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+    async def arun(self, flow: Flow[T], scratch: dict[Any, Any] | None = None) -> T:
+        """Drive ``flow`` to completion without blocking the event loop."""
+        table, storage = self.table, self._storage
+        if scratch is None:
+            scratch = {}
+        try:
+            op = next(flow)
+            while True:
+                try:
+                    handler = table.get(type(op), storage)
+                    started = time.perf_counter() if handler.timer is not None else 0.0
+                    if handler.flow:
+                        result = await self.arun(handler.call(op, scratch), scratch)
+                    elif handler.acall is not None:
+                        awaiting = handler.acall(op)
+                        result = await (finish_before_cancel(awaiting) if handler.shield else awaiting)
+                    elif handler.thread(op):
+                        awaiting = asyncio.to_thread(handler.call, op)
+                        result = await (finish_before_cancel(awaiting) if handler.shield else awaiting)
+                    else:
+                        result = handler.call(op)
+                    if handler.timer is not None:
+                        handler.timer(op, time.perf_counter() - started)
+                except BaseException as exc:
+                    op = flow.throw(exc)
+                else:
+                    op = flow.send(result)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
