@@ -46,7 +46,7 @@ from ..kernel.ops import (
     WithPromptVector,
 )
 from ..kernel.outage import OutageLog
-from ..kernel.runtime import Handler, Runtime
+from ..kernel.runtime import Handler, Runtime, to_store
 from ..redaction import redact_url, redact_userinfo_password
 from ..tiers.coalesce import Coalescer
 from ..tiers.documents import DocumentTier
@@ -255,18 +255,18 @@ class EngineCore:
     def _handlers(self) -> dict[type[Op], Handler]:
         """What this engine adds to the runtime's table: the model through the embedding tier (``Embed``,
         ``EmbedMany``), and the storage ops whose time teaches ``embed_first`` what a round trip costs."""
-        timed = Handler(self.backend.execute, self.backend.aexecute, timer=self._trip)
+        timed = to_store(self.backend, timer=self._trip)
         return {
             Embed: Handler(self._embed, flow=True),
             EmbedMany: Handler(self._embed_many, flow=True),
             WithPromptVector: Handler(self._with_prompt_vector, flow=True, timer=self._trip),
             # An upsert sent with its bound check is one round trip as well.
-            Gather: Handler(self.backend.execute, self.backend.aexecute, timer=self._trip_if_one_write),
+            Gather: to_store(self.backend, timer=self._trip_if_one_write),
             ExactGet: timed,
             Upsert: timed,  # one round trip too: what an embedding-store read would cost
             # An append already sent completes under a cancelled caller; the session tier learns its seqs and
             # undoes it (see the tier).
-            ListAppend: Handler(self.backend.execute, self.backend.aexecute, shield=True),
+            ListAppend: to_store(self.backend, shield=True),
         }
 
     def _trip(self, op: Op, seconds: float) -> None:

@@ -25,7 +25,7 @@ from ..errors import ConfigError
 from .flows import Flow, T, finish_before_cancel
 from .ops import STORAGE_OPS, Compute, EmbedBatch, LoadModel, Op, RunLocal, Sleep, Verify, WaitFlight
 
-__all__ = ["Handler", "Runtime", "Store"]
+__all__ = ["Handler", "Runtime", "Store", "to_store"]
 
 
 class Store(Protocol):
@@ -126,11 +126,24 @@ GENERIC: Mapping[type[Op[Any]], Handler] = {
 }
 
 
+def to_store(store: Store, **options: Any) -> Handler:
+    """The handler of a storage op: ``store.execute`` / ``store.aexecute``, looked up at each call (a test or a
+    wrapper may replace a backend's method after the engine was built). ``options``: see :class:`Handler`."""
+
+    def call(op: Op) -> Any:
+        return store.execute(op)
+
+    def acall(op: Op) -> Awaitable[Any]:
+        return store.aexecute(op)
+
+    return Handler(call, acall, **options)
+
+
 class Runtime:
     """The handler table of one engine and the two loops; ``run`` / ``arun`` drive one flow to its result."""
 
     def __init__(self, store: Store, handlers: Mapping[type[Op[Any]], Handler] | None = None) -> None:
-        storage = Handler(store.execute, store.aexecute)
+        storage = to_store(store)
         self.table: dict[type[Op[Any]], Handler] = {op: storage for op in STORAGE_OPS}
         self.table.update(GENERIC)
         self.table.update(handlers or {})
