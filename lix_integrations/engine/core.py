@@ -15,29 +15,18 @@ from ..calibration_apply import adopt_stored
 from ..config import EngineConfig, default_store_url
 from ..embedders import Embedder, as_embedder
 from ..errors import BackendError, LixError, SettingsMismatchError
+from ..kernel import list_ops
 from ..kernel.clock import Clock, SystemClock
 from ..kernel.counters import SemanticCounters
 from ..kernel.flows import Flow, T, before_each
-from ..kernel.list_ops import (
-    ListAppend,
-    ListDelete,
-    ListDeleteSeqs,
-    ListExpire,
-    ListIdle,
-    ListInfo,
-    ListKeys,
-    ListRange,
-    ListReplace,
-    ListRestore,
-    ListSnapshot,
-    ListTrimThrough,
-)
 from ..kernel.ops import (
+    STORAGE_OPS,
     Embed,
     EmbedMany,
     EnsureSettings,
     ExactGet,
     Gather,
+    ListAppend,
     Op,
     RunLocal,
     Sleep,
@@ -416,13 +405,10 @@ class EngineCore:
 
 #: Ops of a session flow that need no stored settings: local file work and back-off.
 _LOCAL: frozenset[type[Op]] = frozenset({RunLocal, Sleep})
-#: Ops of a session flow that need only the stored settings checked (see ``_settle``).
+#: Ops of a session flow that need only the stored settings checked (see ``_settle``): the list ops.
 _LIST_OPS: frozenset[type[Op]] = frozenset(
-    {
-        ListAppend, ListRange, ListSnapshot, ListRestore, ListTrimThrough, ListDeleteSeqs,
-        ListReplace, ListDelete, ListExpire, ListInfo, ListKeys, ListIdle,
-    }
-)  # fmt: skip
+    kind for kind in STORAGE_OPS if kind.__module__ == list_ops.__name__
+)
 
 
 def _archive_url(backend_url: str, raw_url: str | None) -> str:
