@@ -128,7 +128,7 @@ GENERIC: Mapping[type[Op[Any]], Handler] = {
 
 def to_store(store: Store, **options: Any) -> Handler:
     """The handler of a storage op: ``store.execute`` / ``store.aexecute``, looked up at each call (a test or a
-    wrapper may replace a backend's method after the engine was built). ``options``: see :class:`Handler`."""
+    wrapper may replace a backend's method after the engine was built). ``options``: see `Handler`."""
 
     def call(op: Op) -> Any:
         return store.execute(op)
