@@ -197,6 +197,19 @@ class Curve:
 FloatMatrix = npt.NDArray[np.float64]
 
 
+def _stored_entries(q1_texts: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The entries a replay stores, one per distinct ``q1`` text in first-seen (insertion) order: the row of each
+    entry's first pair, and for every pair the entry that is its own (what a right hit must serve)."""
+    entry_of_text: dict[str, int] = {}
+    first_row: list[int] = []
+    for row, text in enumerate(q1_texts):
+        if text not in entry_of_text:
+            entry_of_text[text] = len(first_row)
+            first_row.append(row)
+    own = np.fromiter((entry_of_text[text] for text in q1_texts), dtype=np.int64, count=len(q1_texts))
+    return np.asarray(first_row, dtype=np.int64), own
+
+
 def _unit_rows(vectors: npt.ArrayLike, rows: int, what: str) -> FloatMatrix:
     """Validate a (rows, dim) matrix and L2-normalize each row in float64.
 
@@ -257,15 +270,8 @@ def curve_from_vectors(
             f"q1 and q2 embeddings have different dimensions ({q1_mat.shape[1]} and {q2_mat.shape[1]})"
         )
 
-    # The stored entries: one per distinct q1 text, in first-seen (insertion) order.
-    entry_of_text: dict[str, int] = {}
-    first_row: list[int] = []
-    for row, text in enumerate(pairs.q1):
-        if text not in entry_of_text:
-            entry_of_text[text] = len(first_row)
-            first_row.append(row)
-    own_entry = np.fromiter((entry_of_text[text] for text in pairs.q1), dtype=np.int64, count=n)
-    stored = q1_mat[np.asarray(first_row, dtype=np.int64)]
+    first_row, own_entry = _stored_entries(pairs.q1)
+    stored = q1_mat[first_row]
 
     # One matrix product: every lookup against every stored entry.
     sims = np.clip(q2_mat @ stored.T, 0.0, 1.0)

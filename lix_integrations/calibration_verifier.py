@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .calibration_curves import Calibration, Curve, PairSet, _curve, _unit_rows
+from .calibration_curves import Calibration, Curve, PairSet, _curve, _stored_entries, _unit_rows
 from .errors import InvalidInputError
 from .tiers.semantic import DEFAULT_THRESHOLD
 from .tiers.verifier import Verifier, VerifierCandidate, resolve_verifier
@@ -65,14 +65,8 @@ def replay_with_verifier(
         raise InvalidInputError("cannot calibrate on an empty pair set")
     q1_mat = _unit_rows(q1_vectors, n, "q1_vectors").astype(np.float32)
     q2_mat = _unit_rows(q2_vectors, n, "q2_vectors").astype(np.float32)
-    entry_of_text: dict[str, int] = {}
-    first_row: list[int] = []
-    for row, text in enumerate(pairs.q1):
-        if text not in entry_of_text:
-            entry_of_text[text] = len(first_row)
-            first_row.append(row)
-    own = np.fromiter((entry_of_text[t] for t in pairs.q1), dtype=np.int64, count=n)
-    stored = q1_mat[np.asarray(first_row, dtype=np.int64)]
+    first_row, own = _stored_entries(pairs.q1)
+    stored = q1_mat[first_row]
     texts = [pairs.q1[r] for r in first_row]
     labels = np.asarray(pairs.labels, dtype=np.int64)
     best = np.full(n, -np.inf)
