@@ -17,6 +17,7 @@ from ..kernel.ops import (
     ExactGet,
     ExactOrSearch,
     Gather,
+    ListExpire,
     ListInfo,
     ListRange,
     ListSnapshot,
@@ -45,8 +46,10 @@ class Backend(abc.ABC):
             Deferred: lambda op: self.execute(op.op),
             ExactOrSearch: lambda op: _exact_or_search(self.execute, op),
             ListSnapshot: lambda op: _snapshot(self.execute, op),
-            # A store that never drops keys on its own (the embedded ones); Redis registers its own answer.
+            # A store that never drops keys on its own (the embedded ones); Redis registers its own answers. Such a
+            # store cannot expire a list either: the session tier enforces the TTL on reads.
             StoreEviction: lambda op: EvictionPolicy("noeviction", 0),
+            ListExpire: _no_expiry,
         }
 
     def _handler(self, op: Op) -> Callable[[Any], Any]:
@@ -105,3 +108,7 @@ def _snapshot(execute: Callable[[Op], Any], op: ListSnapshot) -> ListSnapshotted
     """Status, then items (a backend that keeps no version stamps always sends them; Redis keeps stamps)."""
     status = execute(ListInfo(op.namespace, op.key))
     return ListSnapshotted(status, "", execute(ListRange(op.namespace, op.key)))
+
+
+def _no_expiry(op: ListExpire) -> None:
+    """This store cannot drop a list on its own: the session tier enforces the TTL on reads."""

@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import bisect
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from weakref import WeakKeyDictionary
 
-from ..kernel.ops import (
-    ListAppend,
-    ListAppended,
-    ListDelete,
-    ListDeleteSeqs,
-    ListExpire,
-    ListIdle,
-    ListInfo,
-    ListKeys,
-    ListRange,
-    ListReplace,
-    ListRestore,
-    ListStatus,
-    ListTrimThrough,
-)
+from ..kernel import list_ops
+from ..kernel.op import Op
 
 __all__ = ["MemoryLists", "lists_for"]
 
@@ -37,8 +26,8 @@ class _List:
     base_seq: int = 0
     archived_through: int = 0
 
-    def status(self) -> ListStatus:
-        return ListStatus(
+    def status(self) -> list_ops.ListStatus:
+        return list_ops.ListStatus(
             length=len(self.seqs),
             first_seq=self.seqs[0] if self.seqs else None,
             last_seq=self.seqs[-1] if self.seqs else None,
@@ -55,20 +44,8 @@ class MemoryLists:
     def __init__(self) -> None:
         self._lists: dict[tuple[str, str], _List] = {}
 
-    def handlers(self) -> dict[type, object]:
-        return {
-            ListAppend: self.append,
-            ListRange: self.range,
-            ListRestore: self.restore,
-            ListTrimThrough: self.trim_through,
-            ListDeleteSeqs: self.delete_seqs,
-            ListReplace: self.replace,
-            ListDelete: self.delete,
-            ListInfo: self.info,
-            ListExpire: _no_expiry,
-            ListKeys: self.keys,
-            ListIdle: self.idle,
-        }
+    def handlers(self) -> dict[type[Op], Callable[[Any], Any]]:
+        return list_ops.list_handlers(self)
 
     def _get(self, namespace: str, key: str) -> _List:
         found = self._lists.get((namespace, key))
@@ -76,12 +53,12 @@ class MemoryLists:
             found = self._lists[(namespace, key)] = _List()
         return found
 
-    def append(self, op: ListAppend) -> ListAppended:
+    def append(self, op: list_ops.ListAppend) -> list_ops.ListAppended:
         lst = self._lists.get((op.namespace, op.key))
         created = lst is None
         if lst is None:
             if not op.create:
-                return ListAppended((), 0, missing=True)
+                return list_ops.ListAppended((), 0, missing=True)
             lst = self._get(op.namespace, op.key)
             lst.archived_through = op.archived_through
         start = max(lst.next_seq, op.min_seq)
@@ -91,9 +68,9 @@ class MemoryLists:
         if seqs:
             lst.next_seq = seqs[-1] + 1
         lst.updated_at = op.now
-        return ListAppended(seqs, len(lst.seqs), created=created)
+        return list_ops.ListAppended(seqs, len(lst.seqs), created=created)
 
-    def range(self, op: ListRange) -> list[tuple[int, bytes]]:
+    def range(self, op: list_ops.ListRange) -> list[tuple[int, bytes]]:
         lst = self._lists.get((op.namespace, op.key))
         if lst is None:
             return []
@@ -105,7 +82,7 @@ class MemoryLists:
             end = min(end, start + op.limit)
         return list(zip(lst.seqs[start:end], lst.values[start:end]))
 
-    def restore(self, op: ListRestore) -> int:
+    def restore(self, op: list_ops.ListRestore) -> int:
         lst = self._lists.get((op.namespace, op.key))
         if lst is None:
             return 0
@@ -124,7 +101,7 @@ class MemoryLists:
         lst.updated_at = op.now
         return added
 
-    def trim_through(self, op: ListTrimThrough) -> int:
+    def trim_through(self, op: list_ops.ListTrimThrough) -> int:
         lst = self._lists.get((op.namespace, op.key))
         if lst is None:
             return 0
@@ -134,7 +111,7 @@ class MemoryLists:
         lst.archived_through = max(lst.archived_through, op.seq)
         return cut
 
-    def delete_seqs(self, op: ListDeleteSeqs) -> int:
+    def delete_seqs(self, op: list_ops.ListDeleteSeqs) -> int:
         lst = self._lists.get((op.namespace, op.key))
         if lst is None:
             return 0
@@ -145,7 +122,7 @@ class MemoryLists:
         lst.values = [v for _, v in kept]
         return removed
 
-    def replace(self, op: ListReplace) -> ListAppended:
+    def replace(self, op: list_ops.ListReplace) -> list_ops.ListAppended:
         lst = self._get(op.namespace, op.key)
         start = max(lst.next_seq, op.min_seq)
         seqs = tuple(range(start, start + len(op.values)))
@@ -154,17 +131,17 @@ class MemoryLists:
         lst.next_seq = start + len(seqs)
         lst.base_seq = start
         lst.updated_at = op.now
-        return ListAppended(seqs, len(seqs))
+        return list_ops.ListAppended(seqs, len(seqs))
 
-    def delete(self, op: ListDelete) -> int:
+    def delete(self, op: list_ops.ListDelete) -> int:
         lst = self._lists.pop((op.namespace, op.key), None)
         return 0 if lst is None else len(lst.seqs)
 
-    def info(self, op: ListInfo) -> ListStatus | None:
+    def info(self, op: list_ops.ListInfo) -> list_ops.ListStatus | None:
         lst = self._lists.get((op.namespace, op.key))
         return None if lst is None else lst.status()
 
-    def keys(self, op: ListKeys) -> list[str]:
+    def keys(self, op: list_ops.ListKeys) -> list[str]:
         # A sorted scan of this namespace's keys; the in-process store has no ordered index to seek in.
         found = sorted(
             key
@@ -175,7 +152,7 @@ class MemoryLists:
         )
         return found[: op.limit]
 
-    def idle(self, op: ListIdle) -> list[str]:
+    def idle(self, op: list_ops.ListIdle) -> list[str]:
         found = sorted(
             (lst.updated_at, key)
             for (namespace, key), lst in self._lists.items()
@@ -195,7 +172,3 @@ def lists_for(store: object) -> MemoryLists:
         if found is None:
             found = _by_store[store] = MemoryLists()
         return found
-
-
-def _no_expiry(op: ListExpire) -> None:
-    """This store cannot drop a list on its own: the session tier enforces the TTL on reads."""

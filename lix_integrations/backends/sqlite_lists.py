@@ -11,21 +11,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from ..kernel.ops import (
-    ListAppend,
-    ListAppended,
-    ListDelete,
-    ListDeleteSeqs,
-    ListExpire,
-    ListIdle,
-    ListInfo,
-    ListKeys,
-    ListRange,
-    ListReplace,
-    ListRestore,
-    ListStatus,
-    ListTrimThrough,
-)
+from ..kernel import list_ops
+from ..kernel.op import Op
 
 __all__ = ["LISTS_SCHEMA", "SQLiteLists"]
 
@@ -61,20 +48,8 @@ class SQLiteLists:
         self._conn = conn
         self._write = write  # the backend creates LISTS_SCHEMA with its own tables
 
-    def handlers(self) -> dict[type, Any]:
-        return {
-            ListAppend: self.append,
-            ListRange: self.range,
-            ListRestore: self.restore,
-            ListTrimThrough: self.trim_through,
-            ListDeleteSeqs: self.delete_seqs,
-            ListReplace: self.replace,
-            ListDelete: self.delete,
-            ListInfo: self.info,
-            ListExpire: _no_expiry,
-            ListKeys: self.keys,
-            ListIdle: self.idle,
-        }
+    def handlers(self) -> dict[type[Op], Callable[[Any], Any]]:
+        return list_ops.list_handlers(self)
 
     # -- helpers (inside an open transaction) ------------------------------------------------------------------
 
@@ -111,7 +86,7 @@ class SQLiteLists:
 
     # -- writes ----------------------------------------------------------------------------------------------
 
-    def append(self, op: ListAppend) -> ListAppended:
+    def append(self, op: list_ops.ListAppend) -> list_ops.ListAppended:
         count = len(op.values)
         created, recovered = False, 0
         with self._write() as conn:
@@ -123,7 +98,7 @@ class SQLiteLists:
             ).fetchone()
             if row is None:
                 if not op.create:
-                    return ListAppended((), 0, missing=True)
+                    return list_ops.ListAppended((), 0, missing=True)
                 # Items left under a key whose status row is gone keep their seqs: new ones go after them.
                 held, top = conn.execute(
                     "SELECT count(*), max(seq) FROM list_items WHERE namespace = ? AND key = ?",
@@ -139,9 +114,9 @@ class SQLiteLists:
                 "INSERT INTO list_items (namespace, key, seq, value) VALUES (?, ?, ?, ?)",
                 [(op.namespace, op.key, seq, value) for seq, value in zip(seqs, op.values)],
             )
-        return ListAppended(seqs, length, created=created, recovered=recovered)
+        return list_ops.ListAppended(seqs, length, created=created, recovered=recovered)
 
-    def restore(self, op: ListRestore) -> int:
+    def restore(self, op: list_ops.ListRestore) -> int:
         with self._write() as conn:
             meta = self._meta(conn, op.namespace, op.key)
             if meta is None:
@@ -159,7 +134,7 @@ class SQLiteLists:
             self._save(conn, op.namespace, op.key, next_seq, length, op.now, base_seq, archived)
         return added
 
-    def trim_through(self, op: ListTrimThrough) -> int:
+    def trim_through(self, op: list_ops.ListTrimThrough) -> int:
         with self._write() as conn:
             meta = self._meta(conn, op.namespace, op.key)
             if meta is None:
@@ -181,7 +156,7 @@ class SQLiteLists:
             )
         return int(removed)
 
-    def delete_seqs(self, op: ListDeleteSeqs) -> int:
+    def delete_seqs(self, op: list_ops.ListDeleteSeqs) -> int:
         seqs = list(dict.fromkeys(op.seqs))
         with self._write() as conn:
             meta = self._meta(conn, op.namespace, op.key)
@@ -198,7 +173,7 @@ class SQLiteLists:
             self._save(conn, op.namespace, op.key, next_seq, length - removed, updated_at, base_seq, archived)
         return removed
 
-    def replace(self, op: ListReplace) -> ListAppended:
+    def replace(self, op: list_ops.ListReplace) -> list_ops.ListAppended:
         with self._write() as conn:
             meta = self._meta(conn, op.namespace, op.key)
             next_seq, _, _, _, archived = meta if meta is not None else (1, 0, 0.0, 0, 0)
@@ -212,9 +187,9 @@ class SQLiteLists:
             self._save(
                 conn, op.namespace, op.key, next_seq + len(seqs), len(seqs), op.now, next_seq, archived
             )
-        return ListAppended(seqs, len(seqs))
+        return list_ops.ListAppended(seqs, len(seqs))
 
-    def delete(self, op: ListDelete) -> int:
+    def delete(self, op: list_ops.ListDelete) -> int:
         with self._write() as conn:
             removed = conn.execute(
                 "DELETE FROM list_items WHERE namespace = ? AND key = ?", (op.namespace, op.key)
@@ -224,7 +199,7 @@ class SQLiteLists:
 
     # -- reads -----------------------------------------------------------------------------------------------
 
-    def range(self, op: ListRange) -> list[tuple[int, bytes]]:
+    def range(self, op: list_ops.ListRange) -> list[tuple[int, bytes]]:
         after = -1 if op.after_seq is None else op.after_seq
         if op.last_n is not None:
             rows = self._conn.execute(
@@ -243,7 +218,7 @@ class SQLiteLists:
             ).fetchall()
         return [(int(seq), bytes(value)) for seq, value in rows]
 
-    def info(self, op: ListInfo) -> ListStatus | None:
+    def info(self, op: list_ops.ListInfo) -> list_ops.ListStatus | None:
         meta = self._meta(self._conn, op.namespace, op.key)
         if meta is None:
             return None
@@ -255,9 +230,9 @@ class SQLiteLists:
                 (op.namespace, op.key),
             ).fetchone()
             first, last = int(row[0]), int(row[1])
-        return ListStatus(length, first, last, next_seq, updated_at, base_seq, archived)
+        return list_ops.ListStatus(length, first, last, next_seq, updated_at, base_seq, archived)
 
-    def keys(self, op: ListKeys) -> list[str]:
+    def keys(self, op: list_ops.ListKeys) -> list[str]:
         # A range on the primary key: the prefix bounds are seeked, never a scan of every key.
         params: list[Any] = [op.namespace, op.prefix]
         sql = "SELECT key FROM list_meta WHERE namespace = ? AND key >= ?"
@@ -274,14 +249,10 @@ class SQLiteLists:
         params.append(op.limit)
         return [row[0] for row in self._conn.execute(sql, params)]
 
-    def idle(self, op: ListIdle) -> list[str]:
+    def idle(self, op: list_ops.ListIdle) -> list[str]:
         rows = self._conn.execute(
             "SELECT key FROM list_meta WHERE namespace = ? AND length > 0 AND updated_at < ? "
             "ORDER BY updated_at, key LIMIT ?",
             (op.namespace, op.older_than, op.limit),
         )
         return [row[0] for row in rows]
-
-
-def _no_expiry(op: ListExpire) -> None:
-    """This store cannot drop a list on its own: the session tier enforces the TTL on reads."""

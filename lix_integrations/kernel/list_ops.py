@@ -13,11 +13,14 @@ consistent with its cold archive on disk without a distributed transaction:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from .op import Op
+from .op import Op, bind_methods
 
 __all__ = [
+    "LIST_METHODS",
     "EvictionPolicy",
     "ListAppend",
     "ListAppended",
@@ -35,6 +38,7 @@ __all__ = [
     "ListStatus",
     "ListTrimThrough",
     "StoreEviction",
+    "list_handlers",
 ]
 
 
@@ -253,3 +257,25 @@ class StoreEviction(Op[EvictionPolicy]):
     Embedded stores never evict (``"noeviction"``, like Redis's default); Redis reports its ``maxmemory-policy``
     and ``maxmemory`` (``None`` each when the server refuses ``CONFIG GET``, as managed services may).
     """
+
+
+#: The method of a backend's list store that carries out each list op (`list_handlers`). `ListSnapshot`,
+#: `ListExpire` and `StoreEviction` are not here: `Backend` answers them for a store without version stamps,
+#: expiry or eviction (the embedded ones), and Redis registers its own.
+LIST_METHODS: Mapping[type[Op], str] = {
+    ListAppend: "append",
+    ListRange: "range",
+    ListRestore: "restore",
+    ListTrimThrough: "trim_through",
+    ListDeleteSeqs: "delete_seqs",
+    ListReplace: "replace",
+    ListDelete: "delete",
+    ListInfo: "info",
+    ListKeys: "keys",
+    ListIdle: "idle",
+}
+
+
+def list_handlers(store: object) -> dict[type[Op], Callable[[Any], Any]]:
+    """The handler table of a backend's list store: ``store.append`` for `ListAppend`, and so on (`LIST_METHODS`)."""
+    return bind_methods(store, LIST_METHODS)

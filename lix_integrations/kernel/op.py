@@ -6,14 +6,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Mapping
 from typing import Any, Generic
 
 import numpy as np
 import numpy.typing as npt
 from typing_extensions import TypeVar
 
-__all__ = ["Op", "R", "Vector"]
+__all__ = ["Op", "R", "Vector", "bind_methods"]
 
 #: A unit-length float32 embedding, so the dot product of two is their cosine.
 Vector = npt.NDArray[np.float32]
@@ -31,3 +31,13 @@ class Op(Generic[R]):
         """``result = yield from op``: yield this op and return its result, typed ``R``."""
         result: R = yield self
         return result
+
+
+def bind_methods(store: object, methods: Mapping[type[Op], str]) -> dict[type[Op], Callable[[Any], Any]]:
+    """A backend's handler table for one domain of ops: ``store.<name>`` for each op type in ``methods``.
+
+    Each storage domain names the method that carries out each of its ops once (``LIST_METHODS`` and its
+    siblings), so every backend registers the same ops and a store lacking a method fails when it is built,
+    not when a tier first sends the op.
+    """
+    return {kind: getattr(store, name) for kind, name in methods.items()}

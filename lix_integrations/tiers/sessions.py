@@ -37,21 +37,8 @@ from ..archive.format import ArchiveContents
 from ..archive.store import session_from_name
 from ..config.tiers import SessionConfig
 from ..errors import BackendError, InvalidInputError
+from ..kernel import list_ops
 from ..kernel.flows import CancelledAfterOp, Flow
-from ..kernel.ops import (
-    ListAppend,
-    ListAppended,
-    ListDelete,
-    ListDeleteSeqs,
-    ListIdle,
-    ListInfo,
-    ListKeys,
-    ListRange,
-    ListReplace,
-    ListRestore,
-    ListStatus,
-    ListTrimThrough,
-)
 from .session_base import SessionBase
 from .session_cache import MessageCodec
 from .session_parts import (
@@ -135,7 +122,9 @@ class SessionTier(SessionBase):
         # and is created below by a caller that knows where its archive ends.
         stored: tuple[int, ...] = ()
         try:
-            result: ListAppended = yield ListAppend(self.namespace, key, values, now, create=False)
+            result: list_ops.ListAppended = yield list_ops.ListAppend(
+                self.namespace, key, values, now, create=False
+            )
             if result.missing:
                 result = yield from self._create(session_id, key, values, now)
             stored = result.seqs
@@ -157,7 +146,7 @@ class SessionTier(SessionBase):
             if (
                 not stored
                 and isinstance(cancel, CancelledAfterOp)
-                and isinstance(cancel.result, ListAppended)
+                and isinstance(cancel.result, list_ops.ListAppended)
             ):
                 stored = cancel.result.seqs
             if stored:
@@ -174,19 +163,19 @@ class SessionTier(SessionBase):
     def _spill_locked(self, session_id: str, *, keep: int, idle_before: float | None = None) -> Flow[int]:
         """Archive all but the last ``keep`` stored messages, then trim them from the store. Lock held."""
         key = session_key(session_id)
-        status: ListStatus | None = yield ListInfo(self.namespace, key)
+        status: list_ops.ListStatus | None = yield list_ops.ListInfo(self.namespace, key)
         if status is None or status.length <= keep:
             return 0
         if idle_before is not None and status.updated_at >= idle_before:
             return 0  # used again since it was found idle
-        items = yield from self._live(session_id, key, (yield ListRange(self.namespace, key)))
+        items = yield from self._live(session_id, key, (yield list_ops.ListRange(self.namespace, key)))
         overflow = items[: len(items) - keep] if keep else items
         if not overflow:
             return 0
         now = self._clock.now()
         yield LocalCall(partial(self.archive.append, session_id, overflow, now, status.base_seq))
         # Only now that the archive is on disk: a crash before this line duplicates nothing (reads merge by seq).
-        yield ListTrimThrough(self.namespace, key, overflow[-1][0])
+        yield list_ops.ListTrimThrough(self.namespace, key, overflow[-1][0])
         self.counters.add("spills")
         self.counters.add("archived_messages", len(overflow))
         return len(overflow)
@@ -206,7 +195,9 @@ class SessionTier(SessionBase):
             # deleted cannot bring old messages back.
             meta = yield LocalCall(partial(self.archive.meta, session_id))
             floor = meta.last_seq + 1 if meta is not None and meta.last_seq is not None else 1
-            result: ListAppended = yield ListReplace(self.namespace, key, values, self._clock.now(), floor)
+            result: list_ops.ListAppended = yield list_ops.ListReplace(
+                self.namespace, key, values, self._clock.now(), floor
+            )
             yield LocalCall(partial(self.archive.delete, session_id))
             if result.length >= self.config.hot_window + self.config.archive_batch:
                 yield from self._spill_locked(session_id, keep=self.config.hot_window)
@@ -222,13 +213,13 @@ class SessionTier(SessionBase):
         key = session_key(session_id)
         yield from self._acquire(session_id)
         try:
-            status: ListStatus | None = yield ListInfo(self.namespace, key)
+            status: list_ops.ListStatus | None = yield list_ops.ListInfo(self.namespace, key)
             # First make the session read as empty (base_seq past everything), then remove the file, then forget
             # the list: a crash at any point leaves an empty session, never a partial or resurrected one.
             if status is not None:
-                yield ListReplace(self.namespace, key, (), self._clock.now())
+                yield list_ops.ListReplace(self.namespace, key, (), self._clock.now())
             removed_file = yield LocalCall(partial(self.archive.delete, session_id))
-            yield ListDelete(self.namespace, key)
+            yield list_ops.ListDelete(self.namespace, key)
             self._written.pop(session_id, None)
         finally:
             yield from self._release(session_id)
@@ -251,7 +242,7 @@ class SessionTier(SessionBase):
                 return None
             seq, message = history.items[index]
             if seq in history.hot_seqs:
-                yield ListDeleteSeqs(self.namespace, key, (seq,))
+                yield list_ops.ListDeleteSeqs(self.namespace, key, (seq,))
             # An archived copy (also present when a crash left one in both places) is removed by a rewrite.
             contents: ArchiveContents | None = yield LocalCall(partial(self.archive.read, session_id))
             if contents is not None and any(s == seq for s, _ in contents.items):
@@ -299,7 +290,7 @@ class SessionTier(SessionBase):
         if restore:
             # Bring the window back into the store with its original seqs, so the next read is one round trip
             # and the next append continues after them.
-            yield ListRestore(self.namespace, key, restore, self._clock.now())
+            yield list_ops.ListRestore(self.namespace, key, restore, self._clock.now())
             self.counters.add("rehydrations")
         if codec is not None:
             return [codec.decode(v) for _, v in newest]
@@ -335,7 +326,7 @@ class SessionTier(SessionBase):
         after: str | None = None
         while limit is None or len(found) < limit:
             page = _KEY_PAGE if limit is None else min(_KEY_PAGE, limit - len(found))
-            keys: list[str] = yield ListKeys(self.namespace, key_prefix, page, after)
+            keys: list[str] = yield list_ops.ListKeys(self.namespace, key_prefix, page, after)
             found += [unquote(k) for k in keys]
             if len(keys) < page:
                 break
@@ -403,7 +394,7 @@ class SessionTier(SessionBase):
         yield  # pragma: no cover - makes this a generator
 
     def _migrate_flow(self, cutoff: float, limit: int) -> Flow[int]:
-        keys: list[str] = yield ListIdle(self.namespace, cutoff, limit)
+        keys: list[str] = yield list_ops.ListIdle(self.namespace, cutoff, limit)
         moved = 0
         for key in keys:
             session_id = unquote(key)
@@ -426,7 +417,7 @@ class SessionTier(SessionBase):
         removed = 0
         # Sessions only in the store, idle past the retention period.
         while True:
-            keys: list[str] = yield ListIdle(self.namespace, cutoff, _KEY_PAGE)
+            keys: list[str] = yield list_ops.ListIdle(self.namespace, cutoff, _KEY_PAGE)
             for key in keys:
                 removed += yield from self._expire(unquote(key), cutoff)
             if len(keys) < _KEY_PAGE:
@@ -449,7 +440,7 @@ class SessionTier(SessionBase):
         return removed
 
     def _expire(self, session_id: str, cutoff: float) -> Flow[int]:
-        status: ListStatus | None = yield ListInfo(self.namespace, session_key(session_id))
+        status: list_ops.ListStatus | None = yield list_ops.ListInfo(self.namespace, session_key(session_id))
         if status is not None and status.updated_at >= cutoff:
             return 0
         meta = yield LocalCall(partial(_meta_or_none, self.archive, None, session_id))
