@@ -14,21 +14,9 @@ from weakref import WeakValueDictionary
 
 import numpy as np
 
-from ..kernel.ops import (
-    CountEntries,
-    DeleteIds,
-    DeleteMatching,
-    EnsureSettings,
-    EvictOverflow,
-    ExactGet,
-    Op,
-    PurgeExpired,
-    ScanEntries,
-    SemanticRecord,
-    Touch,
-    Upsert,
-    VectorSearch,
-)
+from ..kernel import semantic_ops
+from ..kernel.op import bind_methods
+from ..kernel.ops import Op, SemanticRecord
 from .base import Backend
 from .leases import MemoryLeases
 from .memory_kv import MemoryKv
@@ -87,17 +75,7 @@ class MemoryBackend(Backend):
         self._store = store
         self._handlers.update(
             {
-                EnsureSettings: self._ensure_settings,
-                ExactGet: self._exact_get,
-                VectorSearch: self._vector_search,
-                Upsert: self._upsert,
-                Touch: self._touch,
-                DeleteIds: self._delete_ids,
-                DeleteMatching: self._delete_matching,
-                EvictOverflow: self._evict_overflow,
-                PurgeExpired: self._purge_expired,
-                CountEntries: self._count,
-                ScanEntries: self._scan_entries,
+                **bind_methods(self, semantic_ops.SEMANTIC_METHODS, prefix="_"),
                 **store.kv.handlers(),  # type: ignore[dict-item]
                 **lists_for(store).handlers(),  # type: ignore[dict-item]
                 **store.leases.handlers(),
@@ -122,26 +100,26 @@ class MemoryBackend(Backend):
 
     # -- handlers (called with the lock held) -------------------------------------------------------------
 
-    def _ensure_settings(self, op: EnsureSettings) -> dict[str, str]:
+    def _ensure_settings(self, op: semantic_ops.EnsureSettings) -> dict[str, str]:
         stored = self._store.settings.setdefault(op.namespace, {})
         for key, value in op.values.items():
             stored.setdefault(key, value)
         stored.update(op.replace)
         return dict(stored)
 
-    def _exact_get(self, op: ExactGet) -> SemanticRecord | None:
+    def _exact_get(self, op: semantic_ops.ExactGet) -> SemanticRecord | None:
         space = self._store.ns(op.namespace)
         entry_id = space.by_exact.get(op.exact_key)
         return None if entry_id is None else space.records[entry_id]
 
-    def _vector_search(self, op: VectorSearch) -> list[tuple[SemanticRecord, float]]:
+    def _vector_search(self, op: semantic_ops.VectorSearch) -> list[tuple[SemanticRecord, float]]:
         space = self._store.ns(op.namespace)
         index = None if space.indexes is None else space.indexes.get(op.partition)
         if index is None:
             return []
         return [(space.records[i], score) for i, score in index.search(op.vector, op.k)]
 
-    def _upsert(self, op: Upsert) -> int:
+    def _upsert(self, op: semantic_ops.Upsert) -> int:
         space = self._store.ns(op.namespace)
         previous = space.by_exact.get(op.record.exact_key)
         if previous is not None:
@@ -174,7 +152,7 @@ class MemoryBackend(Backend):
                 space.indexes.drop(record.partition)
         return True
 
-    def _touch(self, op: Touch) -> None:
+    def _touch(self, op: semantic_ops.Touch) -> None:
         space = self._store.ns(op.namespace)
         for entry_id in op.ids:
             record = space.records.get(entry_id)
@@ -182,11 +160,11 @@ class MemoryBackend(Backend):
                 space.records[entry_id] = replace(record, accessed_at=op.now)
                 space.lru.move_to_end(entry_id)
 
-    def _delete_ids(self, op: DeleteIds) -> int:
+    def _delete_ids(self, op: semantic_ops.DeleteIds) -> int:
         space = self._store.ns(op.namespace)
         return sum(self._remove(space, entry_id) for entry_id in op.ids)
 
-    def _delete_matching(self, op: DeleteMatching) -> int:
+    def _delete_matching(self, op: semantic_ops.DeleteMatching) -> int:
         space = self._store.ns(op.namespace)
         doomed = [
             rec.id
@@ -196,7 +174,7 @@ class MemoryBackend(Backend):
         ]
         return sum(self._remove(space, entry_id) for entry_id in doomed)
 
-    def _evict_overflow(self, op: EvictOverflow) -> int:
+    def _evict_overflow(self, op: semantic_ops.EvictOverflow) -> int:
         space = self._store.ns(op.namespace)
         evicted = 0
         while len(space.records) > op.max_entries:
@@ -205,15 +183,15 @@ class MemoryBackend(Backend):
             evicted += 1
         return evicted
 
-    def _purge_expired(self, op: PurgeExpired) -> int:
+    def _purge_expired(self, op: semantic_ops.PurgeExpired) -> int:
         space = self._store.ns(op.namespace)
         doomed = [r.id for r in space.records.values() if r.expires_at is not None and r.expires_at <= op.now]
         return sum(self._remove(space, entry_id) for entry_id in doomed)
 
-    def _count(self, op: CountEntries) -> int:
+    def _count(self, op: semantic_ops.CountEntries) -> int:
         return len(self._store.ns(op.namespace).records)
 
-    def _scan_entries(self, op: ScanEntries) -> list[SemanticRecord]:
+    def _scan_entries(self, op: semantic_ops.ScanEntries) -> list[SemanticRecord]:
         space = self._store.ns(op.namespace)
         found: list[SemanticRecord] = []
         for entry_id in sorted(i for i in space.records if i > op.after_id):

@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from ..kernel.ops import (
-    KvDelete,
-    KvDeleteWhere,
-    KvEvict,
-    KvExpire,
-    KvGet,
-    KvPurgeExpired,
-    KvPut,
-    KvPutIf,
-    KvScan,
-    KvUsage,
-)
+from ..kernel import kv_ops
+from ..kernel.op import Op, bind_methods
 
 __all__ = ["MemoryKv"]
 
@@ -73,21 +65,10 @@ class MemoryKv:
             found = self._tables[(namespace, table)] = _Table()
         return found
 
-    def handlers(self) -> dict[type, object]:
-        return {
-            KvGet: self.get,
-            KvPut: self.put,
-            KvPutIf: self.put_if,
-            KvDelete: self.delete,
-            KvDeleteWhere: self.delete_where,
-            KvScan: self.scan,
-            KvUsage: self.usage,
-            KvEvict: self.evict,
-            KvExpire: self.expire,
-            KvPurgeExpired: self.purge_expired,
-        }
+    def handlers(self) -> dict[type[Op], Callable[[Any], Any]]:
+        return bind_methods(self, kv_ops.KV_METHODS)
 
-    def get(self, op: KvGet) -> list[bytes | None]:
+    def get(self, op: kv_ops.KvGet) -> list[bytes | None]:
         table = self._table(op.namespace, op.table)
         out: list[bytes | None] = []
         for key in op.keys:
@@ -100,19 +81,19 @@ class MemoryKv:
             out.append(record.value)
         return out
 
-    def put(self, op: KvPut) -> None:
+    def put(self, op: kv_ops.KvPut) -> None:
         table = self._table(op.namespace, op.table)
         for item in op.items:
             table.put(item.key, _Record(bytes(item.value), item.expires_at, tuple(item.tags)))
 
-    def put_if(self, op: KvPutIf) -> bool:
-        (held,) = self.get(KvGet(op.namespace, op.table, (op.key,), op.now, touch=False))
+    def put_if(self, op: kv_ops.KvPutIf) -> bool:
+        (held,) = self.get(kv_ops.KvGet(op.namespace, op.table, (op.key,), op.now, touch=False))
         if held != op.value:
             return False
-        self.put(KvPut(op.namespace, op.table, op.items, op.now))
+        self.put(kv_ops.KvPut(op.namespace, op.table, op.items, op.now))
         return True
 
-    def expire(self, op: KvExpire) -> int:
+    def expire(self, op: kv_ops.KvExpire) -> int:
         table = self._table(op.namespace, op.table)
         changed = 0
         for key, expires_at in op.items:
@@ -122,11 +103,11 @@ class MemoryKv:
                 changed += 1
         return changed
 
-    def delete(self, op: KvDelete) -> int:
+    def delete(self, op: kv_ops.KvDelete) -> int:
         table = self._table(op.namespace, op.table)
         return sum(table.remove(key) for key in op.keys)
 
-    def delete_where(self, op: KvDeleteWhere) -> int:
+    def delete_where(self, op: kv_ops.KvDeleteWhere) -> int:
         table = self._table(op.namespace, op.table)
         if op.tags:
             candidates = set(table.by_tag.get(op.tags[0], set()))
@@ -137,7 +118,7 @@ class MemoryKv:
         doomed = [key for key in candidates if key.startswith(op.prefix)]
         return sum(table.remove(key) for key in doomed)
 
-    def scan(self, op: KvScan) -> list[tuple[str, bytes]]:
+    def scan(self, op: kv_ops.KvScan) -> list[tuple[str, bytes]]:
         table = self._table(op.namespace, op.table)
         keys = sorted(
             key
@@ -148,11 +129,11 @@ class MemoryKv:
             keys = keys[: op.limit]
         return [(key, b"" if op.keys_only else table.records[key].value) for key in keys]
 
-    def usage(self, op: KvUsage) -> tuple[int, int]:
+    def usage(self, op: kv_ops.KvUsage) -> tuple[int, int]:
         table = self._table(op.namespace, op.table)
         return len(table.records), table.bytes
 
-    def evict(self, op: KvEvict) -> int:
+    def evict(self, op: kv_ops.KvEvict) -> int:
         table = self._table(op.namespace, op.table)
         evicted = 0
         while table.records and (
@@ -163,7 +144,7 @@ class MemoryKv:
             evicted += 1
         return evicted
 
-    def purge_expired(self, op: KvPurgeExpired) -> int:
+    def purge_expired(self, op: kv_ops.KvPurgeExpired) -> int:
         removed = 0
         for (namespace, name), table in self._tables.items():
             if namespace != op.namespace or (op.table is not None and name != op.table):

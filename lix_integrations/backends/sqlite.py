@@ -26,23 +26,9 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ..errors import BackendError, ConfigError
-from ..kernel.ops import (
-    CountEntries,
-    Deferred,
-    DeleteIds,
-    DeleteMatching,
-    EnsureSettings,
-    EvictOverflow,
-    ExactGet,
-    Gather,
-    Op,
-    PurgeExpired,
-    ScanEntries,
-    SemanticRecord,
-    Touch,
-    Upsert,
-    VectorSearch,
-)
+from ..kernel import semantic_ops
+from ..kernel.op import bind_methods
+from ..kernel.ops import Deferred, Gather, Op, SemanticRecord
 from .base import Backend, gather_each
 from .leases import LEASE_SCHEMA, SQLiteLeases
 from .sqlite_errors import describe_open_error, describe_os_error
@@ -179,17 +165,7 @@ class SQLiteBackend(Backend):
             {
                 Deferred: lambda op: self._tx.hold(op.op),
                 Gather: self._gather,
-                EnsureSettings: self._ensure_settings,
-                ExactGet: self._exact_get,
-                VectorSearch: self._vector_search,
-                Upsert: self._upsert,
-                Touch: self._touch,
-                DeleteIds: self._delete_ids,
-                DeleteMatching: self._delete_matching,
-                EvictOverflow: self._evict_overflow,
-                PurgeExpired: self._purge_expired,
-                CountEntries: self._count,
-                ScanEntries: self._scan_entries,
+                **bind_methods(self, semantic_ops.SEMANTIC_METHODS, prefix="_"),
                 **kv.handlers(),
                 **SQLiteLists(self._conn, self._write).handlers(),
                 **SQLiteLeases(self._conn, self._write).handlers(),
@@ -283,7 +259,7 @@ class SQLiteBackend(Backend):
 
     # -- settings --------------------------------------------------------------------------------------------
 
-    def _ensure_settings(self, op: EnsureSettings) -> dict[str, str]:
+    def _ensure_settings(self, op: semantic_ops.EnsureSettings) -> dict[str, str]:
         # Read first: only a store that lacks a setting is written, so opening a store takes no write lock.
         rows = self._conn.execute(
             "SELECT field, value FROM lix_settings WHERE namespace = ?", (op.namespace,)
@@ -319,14 +295,14 @@ class SQLiteBackend(Backend):
         touched = self._tx.touched(namespace, record.id) or 0.0
         return replace(record, accessed_at=touched) if touched > record.accessed_at else record
 
-    def _exact_get(self, op: ExactGet) -> SemanticRecord | None:
+    def _exact_get(self, op: semantic_ops.ExactGet) -> SemanticRecord | None:
         row = self._conn.execute(
             f"SELECT {_RECORD_COLUMNS} FROM semantic_entries WHERE namespace = ? AND exact_key = ?",
             (op.namespace, op.exact_key),
         ).fetchone()
         return None if row is None else self._with_pending_touch(op.namespace, _record(row))
 
-    def _vector_search(self, op: VectorSearch) -> list[tuple[SemanticRecord, float]]:
+    def _vector_search(self, op: semantic_ops.VectorSearch) -> list[tuple[SemanticRecord, float]]:
         hits = self._vectors.search(op.namespace, op.partition, op.vector, op.k)
         if not hits:
             return []
@@ -337,13 +313,13 @@ class SQLiteBackend(Backend):
         by_id = {row[0]: _record(row) for row in rows}
         return [(self._with_pending_touch(op.namespace, by_id[i]), s) for i, s in hits if i in by_id]
 
-    def _count(self, op: CountEntries) -> int:
+    def _count(self, op: semantic_ops.CountEntries) -> int:
         row = self._conn.execute(
             "SELECT n FROM semantic_counts WHERE namespace = ?", (op.namespace,)
         ).fetchone()
         return 0 if row is None else int(row[0])
 
-    def _scan_entries(self, op: ScanEntries) -> list[SemanticRecord]:
+    def _scan_entries(self, op: semantic_ops.ScanEntries) -> list[SemanticRecord]:
         where, params = ["namespace = ?", "id > ?"], [op.namespace, op.after_id]
         if op.scope is not None:
             prefix = op.scope + "/"
@@ -378,13 +354,13 @@ class SQLiteBackend(Backend):
             self._tx.forget(namespace, entry_id)
             self._vectors.removed(namespace, partition, [entry_id])
 
-    def _upsert(self, op: Upsert) -> int:
+    def _upsert(self, op: semantic_ops.Upsert) -> int:
         return self._upsert_many(op.namespace, [op.record])[0]
 
     def _gather(self, op: Gather) -> list[Any]:
         """Upserts of one namespace sent together are one transaction (``update_many``); anything else runs as
         every backend runs a Gather."""
-        upserts = [sub for sub in op.ops if isinstance(sub, Upsert)]
+        upserts = [sub for sub in op.ops if isinstance(sub, semantic_ops.Upsert)]
         if upserts and len(upserts) == len(op.ops) and len({sub.namespace for sub in upserts}) == 1:
             return list(self._upsert_many(upserts[0].namespace, [sub.record for sub in upserts]))
         return gather_each(self.execute, op)
@@ -443,10 +419,10 @@ class SQLiteBackend(Backend):
     def _flush_kv_touches(self) -> None:
         None if self._kv is None else self._kv.flush_touches(force=True)
 
-    def _touch(self, op: Touch) -> None:
+    def _touch(self, op: semantic_ops.Touch) -> None:
         self._tx.touch(op.namespace, op.ids, op.now)
 
-    def _delete_ids(self, op: DeleteIds) -> int:
+    def _delete_ids(self, op: semantic_ops.DeleteIds) -> int:
         ids = list(op.ids)
         with self._write() as conn:
             rows: list[tuple[int, str]] = []
@@ -458,7 +434,7 @@ class SQLiteBackend(Backend):
                 ).fetchall()
             return self._delete_rows(conn, op.namespace, rows)
 
-    def _delete_matching(self, op: DeleteMatching) -> int:
+    def _delete_matching(self, op: semantic_ops.DeleteMatching) -> int:
         where, params = ["namespace = ?"], [op.namespace]
         if op.scope is not None:
             prefix = op.scope + "/"
@@ -473,8 +449,8 @@ class SQLiteBackend(Backend):
             )
             return self._delete_rows(conn, op.namespace, rows.fetchall())
 
-    def _evict_overflow(self, op: EvictOverflow) -> int:
-        if self._count(CountEntries(op.namespace)) <= op.max_entries:
+    def _evict_overflow(self, op: semantic_ops.EvictOverflow) -> int:
+        if self._count(semantic_ops.CountEntries(op.namespace)) <= op.max_entries:
             return 0
         with self._write() as conn:  # writes the held access times first
             row = conn.execute(
@@ -489,7 +465,7 @@ class SQLiteBackend(Backend):
             ).fetchall()
             return self._delete_rows(conn, op.namespace, rows)
 
-    def _purge_expired(self, op: PurgeExpired) -> int:
+    def _purge_expired(self, op: semantic_ops.PurgeExpired) -> int:
         with self._write() as conn:
             rows = conn.execute(
                 "SELECT id, partition FROM semantic_entries WHERE namespace = ? AND expires_at IS NOT NULL "

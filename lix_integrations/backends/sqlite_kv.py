@@ -13,18 +13,8 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
-from ..kernel.ops import (
-    KvDelete,
-    KvDeleteWhere,
-    KvEvict,
-    KvExpire,
-    KvGet,
-    KvPurgeExpired,
-    KvPut,
-    KvPutIf,
-    KvScan,
-    KvUsage,
-)
+from ..kernel import kv_ops
+from ..kernel.op import Op, bind_methods
 
 __all__ = ["KV_SCHEMA", "SQLiteKv"]
 
@@ -89,23 +79,12 @@ class SQLiteKv:
         self._pending_touch: dict[tuple[str, str, str], float] = {}
         self._last_flush = time.monotonic()
 
-    def handlers(self) -> dict[type, Any]:
-        return {
-            KvGet: self.get,
-            KvPut: self.put,
-            KvPutIf: self.put_if,
-            KvDelete: self.delete,
-            KvDeleteWhere: self.delete_where,
-            KvScan: self.scan,
-            KvUsage: self.usage,
-            KvEvict: self.evict,
-            KvExpire: self.expire,
-            KvPurgeExpired: self.purge_expired,
-        }
+    def handlers(self) -> dict[type[Op], Callable[[Any], Any]]:
+        return bind_methods(self, kv_ops.KV_METHODS)
 
     # -- reads -----------------------------------------------------------------------------------------------
 
-    def get(self, op: KvGet) -> list[bytes | None]:
+    def get(self, op: kv_ops.KvGet) -> list[bytes | None]:
         found: dict[str, bytes] = {}
         unique = list(dict.fromkeys(op.keys))
         for start in range(0, len(unique), _CHUNK):
@@ -123,7 +102,7 @@ class SQLiteKv:
                 self.flush_touches()
         return [found.get(key) for key in op.keys]
 
-    def scan(self, op: KvScan) -> list[tuple[str, bytes]]:
+    def scan(self, op: kv_ops.KvScan) -> list[tuple[str, bytes]]:
         column = "x''" if op.keys_only else "value"
         clause, prefix_params = _prefix(op.prefix)
         sql = (
@@ -140,7 +119,7 @@ class SQLiteKv:
             params.append(op.limit)
         return [(key, bytes(value)) for key, value in self._conn.execute(sql, params)]
 
-    def usage(self, op: KvUsage) -> tuple[int, int]:
+    def usage(self, op: kv_ops.KvUsage) -> tuple[int, int]:
         row = self._conn.execute(
             "SELECT count(*), coalesce(sum(size), 0) FROM kv_records WHERE namespace = ? AND tbl = ?",
             (op.namespace, op.table),
@@ -149,13 +128,13 @@ class SQLiteKv:
 
     # -- writes ----------------------------------------------------------------------------------------------
 
-    def put(self, op: KvPut) -> None:
+    def put(self, op: kv_ops.KvPut) -> None:
         if not op.items:
             return
         with self._write() as conn:
             self._put(conn, op)
 
-    def put_if(self, op: KvPutIf) -> bool:
+    def put_if(self, op: kv_ops.KvPutIf) -> bool:
         with self._write() as conn:
             row = conn.execute(
                 "SELECT value FROM kv_records WHERE namespace = ? AND tbl = ? AND key = ? "
@@ -164,10 +143,10 @@ class SQLiteKv:
             ).fetchone()
             if row is None or bytes(row[0]) != op.value:
                 return False
-            self._put(conn, KvPut(op.namespace, op.table, op.items, op.now))
+            self._put(conn, kv_ops.KvPut(op.namespace, op.table, op.items, op.now))
             return True
 
-    def _put(self, conn: sqlite3.Connection, op: KvPut) -> None:
+    def _put(self, conn: sqlite3.Connection, op: kv_ops.KvPut) -> None:
         if op.items:
             keys = [item.key for item in op.items]
             self._drop_tags(conn, op.namespace, op.table, keys)
@@ -214,11 +193,11 @@ class SQLiteKv:
             self._pending_touch.pop((namespace, table, key), None)
         return removed
 
-    def delete(self, op: KvDelete) -> int:
+    def delete(self, op: kv_ops.KvDelete) -> int:
         with self._write() as conn:
             return self._delete_keys(conn, op.namespace, op.table, list(dict.fromkeys(op.keys)))
 
-    def delete_where(self, op: KvDeleteWhere) -> int:
+    def delete_where(self, op: kv_ops.KvDeleteWhere) -> int:
         with self._write() as conn:
             if op.tags:
                 sql = "SELECT key FROM kv_tags WHERE namespace = ? AND tbl = ? AND tag = ?"
@@ -238,7 +217,7 @@ class SQLiteKv:
                 ]
             return self._delete_keys(conn, op.namespace, op.table, keys)
 
-    def expire(self, op: KvExpire) -> int:
+    def expire(self, op: kv_ops.KvExpire) -> int:
         with self._write() as conn:
             changed = 0
             for key, expires_at in op.items:
@@ -250,8 +229,8 @@ class SQLiteKv:
                 changed += cur.rowcount
             return changed
 
-    def evict(self, op: KvEvict) -> int:
-        count, size = self.usage(KvUsage(op.namespace, op.table))
+    def evict(self, op: kv_ops.KvEvict) -> int:
+        count, size = self.usage(kv_ops.KvUsage(op.namespace, op.table))
         over_count = op.max_entries is not None and count > op.max_entries
         over_bytes = op.max_bytes is not None and size > op.max_bytes
         if not (over_count or over_bytes):
@@ -274,7 +253,7 @@ class SQLiteKv:
                 size -= item_size
             return self._delete_keys(conn, op.namespace, op.table, doomed)
 
-    def purge_expired(self, op: KvPurgeExpired) -> int:
+    def purge_expired(self, op: kv_ops.KvPurgeExpired) -> int:
         sql = "SELECT tbl, key FROM kv_records WHERE namespace = ? AND expires_at IS NOT NULL AND expires_at <= ?"
         params: list[Any] = [op.namespace, op.now]
         if op.table is not None:

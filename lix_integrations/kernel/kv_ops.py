@@ -6,11 +6,13 @@ Values are bytes: each tier chooses its own encoding (float32 for vectors, JSON 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .op import Op
 
 __all__ = [
+    "KV_METHODS",
     "KvDelete",
     "KvDeleteWhere",
     "KvEvict",
@@ -158,3 +160,18 @@ class KvPurgeExpired(Op[int]):
     namespace: str
     table: str | None
     now: float
+
+
+#: The method of a backend's key-value store that carries out each KV op (`bind_methods`).
+KV_METHODS: Mapping[type[Op], str] = {
+    KvGet: "get",
+    KvPut: "put",
+    KvPutIf: "put_if",
+    KvDelete: "delete",
+    KvDeleteWhere: "delete_where",
+    KvScan: "scan",
+    KvUsage: "usage",
+    KvEvict: "evict",
+    KvExpire: "expire",
+    KvPurgeExpired: "purge_expired",
+}

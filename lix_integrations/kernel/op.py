@@ -33,11 +33,13 @@ class Op(Generic[R]):
         return result
 
 
-def bind_methods(store: object, methods: Mapping[type[Op], str]) -> dict[type[Op], Callable[[Any], Any]]:
-    """A backend's handler table for one domain of ops: ``store.<name>`` for each op type in ``methods``.
+def bind_methods(
+    store: object, methods: Mapping[type[Op], str], prefix: str = ""
+) -> dict[type[Op], Callable[[Any], Any]]:
+    """A backend's handler table for one domain of ops: ``store.<prefix><name>`` for each op type in ``methods``.
 
     Each storage domain names the method that carries out each of its ops once (``LIST_METHODS`` and its
     siblings), so every backend registers the same ops and a store lacking a method fails when it is built,
-    not when a tier first sends the op.
+    not when a tier first sends the op. ``prefix="_"`` binds a backend's private handler methods.
     """
-    return {kind: getattr(store, name) for kind, name in methods.items()}
+    return {kind: getattr(store, prefix + name) for kind, name in methods.items()}

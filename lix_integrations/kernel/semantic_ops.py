@@ -3,11 +3,13 @@ leases that coalesce misses across processes. Each op names its result type (``O
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .op import Op, Vector
 
 __all__ = [
+    "SEMANTIC_METHODS",
     "CountEntries",
     "DeleteIds",
     "DeleteMatching",
@@ -217,3 +219,21 @@ class LeaseRelease(Op[bool]):
     namespace: str
     key: str
     token: str
+
+
+#: The method of a backend that carries out each semantic-record op (`bind_methods`; memory and
+#: SQLite bind their private ``_exact_get`` and so on with ``prefix="_"``). `ExactOrSearch` is
+#: not here: `Backend` runs its two steps one after the other, and a store with round trips registers its own.
+SEMANTIC_METHODS: Mapping[type[Op], str] = {
+    EnsureSettings: "ensure_settings",
+    ExactGet: "exact_get",
+    VectorSearch: "vector_search",
+    Upsert: "upsert",
+    Touch: "touch",
+    DeleteIds: "delete_ids",
+    DeleteMatching: "delete_matching",
+    EvictOverflow: "evict_overflow",
+    PurgeExpired: "purge_expired",
+    CountEntries: "count",
+    ScanEntries: "scan_entries",
+}
