@@ -27,6 +27,7 @@ from ..errors import InvalidPromptError, InvalidVectorError, SettingsMismatchErr
 from ..kernel.scope import lix_scope
 from ..tiers.semantic import SemanticHit
 from .fakes import FakeClock, FakeEmbedder
+from .suite import BackendSuite, engines_on
 
 __all__ = ["SemanticConformance", "SemanticDriver"]
 
@@ -71,22 +72,10 @@ class SemanticDriver:
         return self._call("count")  # type: ignore[no-any-return]
 
 
-class SemanticConformance:
+class SemanticConformance(BackendSuite):
     """Behaviour of the semantic tier that must hold on every backend and in both modes."""
 
     threshold = 0.7
-
-    @pytest.fixture
-    def backend_url(self) -> str:  # pragma: no cover - overridden by each backend's test module
-        raise NotImplementedError("provide a backend_url fixture returning a fresh store's URL")
-
-    @pytest.fixture(params=["sync", "async"])
-    def mode(self, request: pytest.FixtureRequest) -> str:
-        return str(request.param)
-
-    @pytest.fixture
-    def clock(self) -> FakeClock:
-        return FakeClock()
 
     @pytest.fixture
     def embedder(self) -> FakeEmbedder:
@@ -101,20 +90,14 @@ class SemanticConformance:
     def make(
         self, backend_url: str, mode: str, clock: FakeClock, embedder: FakeEmbedder, lookup_order: str
     ) -> Iterator[Callable[..., SemanticDriver]]:
-        engines: list[Engine] = []
-
-        def factory(**options: Any) -> SemanticDriver:
-            options.setdefault("embedder", embedder)
-            options.setdefault("clock", clock)
-            options.setdefault("threshold", self.threshold)
-            options.setdefault("lookup_order", lookup_order)
-            engine = Engine(backend_url, **options)
-            engines.append(engine)
-            return SemanticDriver(engine, mode)
-
-        yield factory
-        for engine in engines:
-            engine.close()
+        defaults = {
+            "embedder": embedder,
+            "clock": clock,
+            "threshold": self.threshold,
+            "lookup_order": lookup_order,
+        }
+        with engines_on(backend_url, lambda: defaults) as open_engine:
+            yield lambda **options: SemanticDriver(open_engine(**options), mode)
 
     @pytest.fixture
     def cache(self, make: Callable[..., SemanticDriver]) -> SemanticDriver:

@@ -23,6 +23,7 @@ from ..errors import InvalidInputError, InvalidVectorError
 from ..kernel.ops import KvItem, KvPut
 from ..tiers.embeddings import EmbeddingConfig, EmbeddingModel, EmbeddingTier
 from .fakes import FakeClock, FakeEmbedder
+from .suite import BackendSuite, engines_on
 
 __all__ = ["BatchModel", "EmbeddingConformance", "EmbeddingDriver"]
 
@@ -97,35 +98,13 @@ class EmbeddingDriver:
         return self.engine._core.embeddings
 
 
-class EmbeddingConformance:
+class EmbeddingConformance(BackendSuite):
     """Behaviour of the embedding tier that must hold on every backend and in both modes."""
 
     @pytest.fixture
-    def backend_url(self) -> str:  # pragma: no cover - provided by each backend's module
-        raise NotImplementedError
-
-    @pytest.fixture(params=["sync", "async"])
-    def mode(self, request: pytest.FixtureRequest) -> str:
-        return str(request.param)
-
-    @pytest.fixture
-    def clock(self) -> FakeClock:
-        return FakeClock()
-
-    @pytest.fixture
     def make(self, backend_url: str, mode: str, clock: FakeClock) -> Iterator[Callable[..., EmbeddingDriver]]:
-        engines: list[Engine] = []
-
-        def factory(**options: Any) -> EmbeddingDriver:
-            options.setdefault("embedder", FakeEmbedder())
-            options.setdefault("clock", clock)
-            engine = Engine(backend_url, **options)
-            engines.append(engine)
-            return EmbeddingDriver(engine, mode)
-
-        yield factory
-        for engine in engines:
-            engine.close()
+        with engines_on(backend_url, lambda: {"embedder": FakeEmbedder(), "clock": clock}) as open_engine:
+            yield lambda **options: EmbeddingDriver(open_engine(**options), mode)
 
     @pytest.fixture
     def emb(self, make: Callable[..., EmbeddingDriver]) -> EmbeddingDriver:

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from ..backends import open_backend
 from ..kernel.ops import (
     KvDelete,
     KvDeleteWhere,
@@ -24,7 +23,8 @@ from ..kernel.ops import (
     KvScan,
     KvUsage,
 )
-from .drivers import OpDriver
+from .drivers import OpDriver, driven
+from .suite import BackendSuite
 
 __all__ = ["KvConformance", "KvDriver"]
 
@@ -42,16 +42,11 @@ class KvDriver(OpDriver):
         return self(KvGet(NS, table, tuple(keys), now, touch))  # type: ignore[no-any-return]
 
 
-class KvConformance:
+class KvConformance(BackendSuite):
     @pytest.fixture
-    def backend_url(self) -> str:  # pragma: no cover - provided by each backend's module
-        raise NotImplementedError
-
-    @pytest.fixture(params=["sync", "async"])
-    def kv(self, request: pytest.FixtureRequest, backend_url: str) -> Iterator[KvDriver]:
-        backend = open_backend(backend_url)
-        yield KvDriver(backend, str(request.param))
-        backend.close()
+    def kv(self, mode: str, backend_url: str) -> Iterator[KvDriver]:
+        with driven(backend_url, mode, KvDriver) as driver:
+            yield driver
 
     def test_put_get_in_input_order(self, kv: KvDriver) -> None:
         kv.put("t", KvItem("a", b"1"), KvItem("b", b"\x00\xff binary"))

@@ -28,7 +28,8 @@ from ..kernel.ops import (
     ListStatus,
     ListTrimThrough,
 )
-from .drivers import OpDriver
+from .drivers import OpDriver, driven
+from .suite import BackendSuite
 
 __all__ = ["ListConformance", "ListDriver"]
 
@@ -49,16 +50,11 @@ class ListDriver(OpDriver):
         return self(ListInfo(NS, key))  # type: ignore[no-any-return]
 
 
-class ListConformance:
+class ListConformance(BackendSuite):
     @pytest.fixture
-    def backend_url(self) -> str:  # pragma: no cover - provided by each backend's module
-        raise NotImplementedError
-
-    @pytest.fixture(params=["sync", "async"])
-    def lists(self, request: pytest.FixtureRequest, backend_url: str) -> Iterator[ListDriver]:
-        backend = open_backend(backend_url)
-        yield ListDriver(backend, str(request.param))
-        backend.close()
+    def lists(self, mode: str, backend_url: str) -> Iterator[ListDriver]:
+        with driven(backend_url, mode, ListDriver) as driver:
+            yield driver
 
     def test_append_assigns_consecutive_seqs_in_order(self, lists: ListDriver) -> None:
         first = lists.append("s", b"a", b"b")

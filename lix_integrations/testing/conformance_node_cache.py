@@ -14,6 +14,7 @@ import pytest
 
 from ..engine.engine import Engine
 from .fakes import FakeClock
+from .suite import BackendSuite
 
 __all__ = ["NodeCacheConformance"]
 
@@ -50,15 +51,7 @@ class CacheDriver:
             asyncio.run(self.cache.aclear(namespaces))
 
 
-class NodeCacheConformance:
-    @pytest.fixture
-    def backend_url(self) -> str:  # pragma: no cover - provided by each backend's module
-        raise NotImplementedError
-
-    @pytest.fixture
-    def clock(self) -> FakeClock:
-        return FakeClock()
-
+class NodeCacheConformance(BackendSuite):
     @pytest.fixture
     def engine(self, backend_url: str, clock: FakeClock) -> Iterator[Engine]:
         from .fakes import FakeEmbedder
@@ -66,10 +59,6 @@ class NodeCacheConformance:
         engine = Engine(backend_url, clock=clock, embedder=FakeEmbedder())
         yield engine
         engine.close()
-
-    @pytest.fixture(params=["sync", "async"])
-    def mode(self, request: pytest.FixtureRequest) -> str:
-        return str(request.param)
 
     @pytest.fixture
     def cache(self, engine: Engine, mode: str) -> CacheDriver:

@@ -6,15 +6,15 @@ Subclass `ScanConformance` and provide a ``backend_url`` fixture returning a fre
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 
-from ..backends import open_backend
-from ..kernel.ops import Op, ScanEntries, SemanticRecord, Upsert
+from ..kernel.ops import ScanEntries, SemanticRecord, Upsert
+from .drivers import OpDriver, driven
+from .suite import BackendSuite
 
 __all__ = ["ScanConformance"]
 
@@ -38,22 +38,11 @@ def _record(i: int, scope: str, llm_key: str, expires_at: float | None = None) -
     )
 
 
-class ScanConformance:
+class ScanConformance(BackendSuite):
     @pytest.fixture
-    def backend_url(self) -> str:  # pragma: no cover - provided by each backend's module
-        raise NotImplementedError
-
-    @pytest.fixture(params=["sync", "async"])
-    def run(self, request: pytest.FixtureRequest, backend_url: str) -> Iterator[Any]:
-        backend = open_backend(backend_url)
-
-        def execute(op: Op) -> Any:
-            if request.param == "sync":
-                return backend.execute(op)
-            return asyncio.run(backend.aexecute(op))
-
-        yield execute
-        backend.close()
+    def run(self, mode: str, backend_url: str) -> Iterator[OpDriver]:
+        with driven(backend_url, mode, OpDriver) as driver:
+            yield driver
 
     def _fill(self, run: Any) -> list[int]:
         specs = [

@@ -18,6 +18,7 @@ import pytest
 
 from ..engine.engine import Engine
 from .fakes import FakeClock, FakeEmbedder
+from .suite import BackendSuite
 
 __all__ = ["StoreConformance"]
 
@@ -56,24 +57,12 @@ class StoreDriver:
         return self._call("list_namespaces", **kwargs)  # type: ignore[no-any-return]
 
 
-class StoreConformance:
-    @pytest.fixture
-    def backend_url(self) -> str:  # pragma: no cover - provided by each backend's module
-        raise NotImplementedError
-
-    @pytest.fixture
-    def clock(self) -> FakeClock:
-        return FakeClock()
-
+class StoreConformance(BackendSuite):
     @pytest.fixture
     def engine(self, backend_url: str, clock: FakeClock) -> Iterator[Engine]:
         engine = Engine(backend_url, clock=clock, embedder=FakeEmbedder(256))
         yield engine
         engine.close()
-
-    @pytest.fixture(params=["sync", "async"])
-    def mode(self, request: pytest.FixtureRequest) -> str:
-        return str(request.param)
 
     @pytest.fixture
     def store(self, engine: Engine, mode: str) -> StoreDriver:

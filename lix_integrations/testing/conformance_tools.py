@@ -30,6 +30,7 @@ from ..tiers.tools import (
     tool_run,
 )
 from .fakes import FakeClock, FakeEmbedder
+from .suite import BackendSuite
 
 __all__ = ["ToolConformance", "ToolDriver"]
 
@@ -159,23 +160,13 @@ class ToolDriver:
         return asyncio.run(self.engine.aio.tools.call_batch(tool, items, afn))
 
 
-class ToolConformance:
+class ToolConformance(BackendSuite):
     """Behaviour of the tool tier that must hold on every backend, blocking and awaited."""
 
     @pytest.fixture
-    def backend_url(self) -> str:  # pragma: no cover - provided by each backend's module
-        raise NotImplementedError
-
-    @pytest.fixture
-    def clock(self) -> FakeClock:
-        return FakeClock()
-
-    @pytest.fixture(params=["sync", "async"])
-    def tools(
-        self, request: pytest.FixtureRequest, backend_url: str, clock: FakeClock
-    ) -> Iterator[ToolDriver]:
+    def tools(self, mode: str, backend_url: str, clock: FakeClock) -> Iterator[ToolDriver]:
         engine = Engine(backend_url, embedder=FakeEmbedder(), clock=clock, tools=CONFIG)
-        yield ToolDriver(engine, str(request.param))
+        yield ToolDriver(engine, mode)
         engine.close()
 
     # -- what is cached ------------------------------------------------------------------------------------------
