@@ -44,6 +44,7 @@ from ..tiers.kv import KvCounters, KvTier
 from ..tiers.node_cache import NodeCacheTier
 from ..tiers.semantic import SemanticTier
 from ..tiers.sessions import SessionTier
+from ..tiers.tool_flights import CALL_TOOL, CallTool
 from ..tiers.tools import ToolTier
 from ..tiers.verifier import resolve_verifier
 from .embedder_faults import EMBEDDER_FAULTS, EmbedderFaults
@@ -256,6 +257,7 @@ class EngineCore:
             # An append already sent completes under a cancelled caller; the session tier learns its seqs and
             # undoes it (see the tier).
             ListAppend: to_store(self.backend, shield=True),
+            CallTool: CALL_TOOL,  # a tool run through the engine (the tool facade)
         }
 
     def _trip(self, op: Op, seconds: float) -> None:

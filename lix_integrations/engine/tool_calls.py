@@ -8,7 +8,7 @@ import copy
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import InvalidInputError
 from ..tiers.tool_annotations import policy_for_annotated
@@ -21,9 +21,7 @@ from ..tiers.tools import (
     decode_result,
     encode_result,
 )
-
-if TYPE_CHECKING:
-    from .core import EngineCore
+from .views import View
 
 __all__ = ["BatchPlan", "Cacheable", "Decode", "Encode", "ToolCalls"]
 
@@ -34,11 +32,8 @@ Decode = Callable[[Any], Any]
 Cacheable = Callable[[Any], bool]
 
 
-class ToolCalls:
+class ToolCalls(View):
     """The parts of a call that do not wait: key preparation, encoding, decoding and counting."""
-
-    def __init__(self, core: EngineCore) -> None:
-        self._core = core
 
     @property
     def _tier(self) -> ToolTier:

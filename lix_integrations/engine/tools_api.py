@@ -8,44 +8,54 @@ stored, applies invalidation rules for write tools, and makes identical concurre
 how the arguments reach the tool; ``arguments`` is the mapping the key is derived from. ``encode``/``decode``
 let an adapter store a framework object as JSON (and rebuild it); ``cacheable(result)`` may refuse to store a
 result that reports an error in-band (LlamaIndex's ``ToolOutput(is_error=True)``).
+
+Each operation is written once (see `views`): a call is one flow whose steps (lookup, the tool itself as a
+`CallTool` op, store) each fail open on their own, run on the calling thread by `ToolsAPI` and on the event loop
+by `AsyncToolsAPI`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from ..kernel.flows import Flow
-from ..kernel.ops import KvDelete, KvDeleteWhere
-from ..tiers.tools import (
-    NOT_CACHED,
-    TABLE,
-    PreparedCall,
-    ToolPolicy,
-)
+from ..kernel.flows import Flow, T
+from ..kernel.ops import KvDelete, KvDeleteWhere, WaitFlight
+from ..tiers.tool_flights import CallTool, ToolFlight
+from ..tiers.tools import NOT_CACHED, TABLE, PreparedCall, ToolPolicy
 from .tool_calls import BatchPlan, Cacheable, Decode, Encode, ToolCalls
-
-if TYPE_CHECKING:
-    pass
+from .views import Awaiting, Blocking, Done, mapped, runs, runs_cache, runs_steps, single
 
 __all__ = ["AsyncToolsAPI", "ToolsAPI"]
 
-logger = logging.getLogger(__name__)
-
-_RETRY = object()
+_WAIT = 3600.0  # seconds per wait for a flight's leader; a waiter waits again until it finishes
 
 
-def _one(op: Any) -> Flow[Any]:
-    result = yield op
-    return result
+def _zero() -> int:
+    return 0
 
 
-class ToolsAPI(ToolCalls):
-    """Blocking access to the tool tier."""
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """One cacheable call: its key, the tool, and the adapter's ways to store and rebuild its result."""
 
+    prep: PreparedCall
+    compute: Callable[[], Any]
+    encode: Encode | None
+    decode: Decode | None
+    cacheable: Cacheable | None
+
+
+class _Tools(ToolCalls):
+    """Tool calls through the tool tier."""
+
+    def _step(self, flow: Flow[T], fallback: T) -> Flow[T]:
+        """One cache step of a call: under ``fail_open`` a store failure gives ``fallback`` (see `runs_steps`)."""
+        return self._core._fail_open(flow, fallback)  # type: ignore[no-any-return]
+
+    @runs_steps
     def call(
         self,
         tool: str,
@@ -60,52 +70,52 @@ class ToolsAPI(ToolCalls):
         decode: Decode | None = None,
         cacheable: Cacheable | None = None,
         version: str | None = None,
-    ) -> Any:
+    ) -> Flow[Any]:
         """The tool's result for these arguments: cached, shared with an identical call in flight, or computed.
 
         ``policy`` overrides the engine's configuration for this call (``None``: use the configuration).
         ``version`` (e.g. a digest of the tool's schema) joins the key: a changed tool never serves old results.
         Exceptions from ``compute`` propagate (to every caller waiting on the same flight) and are never cached.
         """
-        tier = self._tier
         prep = self._prepare(tool, arguments, policy, scope, run_id, exclude, version)
         if prep is None:
-            tier.counters.add(tool, "bypassed")
-            try:
-                return compute()
-            finally:
-                if tier.is_writer(tool):
-                    self.record_write(tool, arguments)
+            self._tier.counters.add(tool, "bypassed")
+            return self._bypass(tool, arguments, compute)
+        return self._shared(_Run(prep, compute, encode, decode, cacheable))
+
+    def _bypass(self, tool: str, arguments: Mapping[str, Any], compute: Callable[[], Any]) -> Flow[Any]:
+        try:
+            return (yield CallTool(compute))
+        finally:
+            if self._tier.is_writer(tool):
+                yield from self._step(self._tier.after_write(tool, arguments), 0)
+
+    def _shared(self, run: _Run) -> Flow[Any]:
+        """Wait for an identical call in flight, or lead one (single flight)."""
+        tier, prep = self._tier, run.prep
         while True:
-            flight, leader = tier.flights.join(prep.key)
+            flight, leader = tier.flights.join(prep.key, self.awaiting)
             if leader:
                 break
             started = time.perf_counter()
-            flight.done.wait()
-            if flight.retry:
-                continue
+            while not (yield WaitFlight(flight, _WAIT)):
+                pass
             if flight.error is not None:
                 raise flight.error
-            tier.counters.add(tool, "hits", saved=flight.duration - (time.perf_counter() - started))
-            tier.counters.add(tool, "coalesced")
+            if flight.make is None:  # the leader was interrupted: run the call ourselves
+                continue
+            tier.counters.add(prep.tool, "hits", saved=flight.duration - (time.perf_counter() - started))
+            tier.counters.add(prep.tool, "coalesced")
             return flight.make()
         try:
-            return self._lead(prep, flight, compute, encode, decode, cacheable)
+            return (yield from self._lead(run, flight))
         finally:
-            tier.flights.finish(prep.key, flight)
+            tier.flights.finish(prep.key, flight, self.awaiting)
 
-    def _lead(
-        self,
-        prep: PreparedCall,
-        flight: Any,
-        compute: Callable[[], Any],
-        encode: Encode | None,
-        decode: Decode | None,
-        cacheable: Cacheable | None,
-    ) -> Any:
-        tier = self._tier
+    def _lead(self, run: _Run, flight: ToolFlight) -> Flow[Any]:
+        tier, prep, decode = self._tier, run.prep, run.decode
         started = time.perf_counter()
-        hit = self._core.run_cache(tier.lookup((prep,)), [NOT_CACHED])[0]
+        hit = (yield from self._step(tier.lookup((prep,)), [NOT_CACHED]))[0]
         if hit is not NOT_CACHED:
             result = self._decode(prep, hit, decode)
             if result is not NOT_CACHED:
@@ -113,28 +123,26 @@ class ToolsAPI(ToolCalls):
                 flight.duration = hit[1]
                 flight.make = self._from_hit(hit[0], decode)
                 return result
-            self._core.run_cache(_one(KvDelete(tier.namespace, TABLE, (prep.key,))), 0)
+            yield from self._step(single(KvDelete(tier.namespace, TABLE, (prep.key,))), 0)
         tier.counters.add(prep.tool, "misses")
         started = time.perf_counter()
         try:
-            result = compute()
+            result = yield CallTool(run.compute)
         except Exception as exc:
             tier.counters.add(prep.tool, "errors")
             flight.error = exc
             raise
-        except BaseException:
-            flight.retry = True
-            raise
         duration = time.perf_counter() - started
         flight.duration = duration
         raw = None
-        if cacheable is None or cacheable(result):
-            raw = self._encode(prep.tool, result, duration, encode)
+        if run.cacheable is None or run.cacheable(result):
+            raw = self._encode(prep.tool, result, duration, run.encode)
             if raw is not None:
-                self._core.run_cache(tier.store(((prep, raw),)), None)
+                yield from self._step(tier.store(((prep, raw),)), None)
         flight.make = self._from_raw(raw, result, decode)
         return result
 
+    @runs_steps
     def lookup(
         self,
         tool: str,
@@ -145,21 +153,25 @@ class ToolsAPI(ToolCalls):
         run_id: str | None = None,
         exclude: Sequence[str] = (),
         decode: Decode | None = None,
-    ) -> Any:
+    ) -> Flow[Any] | Done[Any]:
         """The cached result, or `NOT_CACHED` (counts a hit or a miss)."""
         prep = self._prepare(tool, arguments, policy, scope, run_id, exclude)
         if prep is None:
             self._tier.counters.add(tool, "bypassed")
-            return NOT_CACHED
+            return Done(NOT_CACHED)
+        return self._looked_up(prep, decode)
+
+    def _looked_up(self, prep: PreparedCall, decode: Decode | None) -> Flow[Any]:
         started = time.perf_counter()
-        hit = self._core.run_cache(self._tier.lookup((prep,)), [NOT_CACHED])[0]
+        hit = (yield from self._step(self._tier.lookup((prep,)), [NOT_CACHED]))[0]
         result = NOT_CACHED if hit is NOT_CACHED else self._decode(prep, hit, decode)
         if result is NOT_CACHED:
-            self._tier.counters.add(tool, "misses")
+            self._tier.counters.add(prep.tool, "misses")
         else:
             self._hit(prep, hit, started)
         return result
 
+    @runs_steps
     def store(
         self,
         tool: str,
@@ -172,218 +184,64 @@ class ToolsAPI(ToolCalls):
         run_id: str | None = None,
         exclude: Sequence[str] = (),
         encode: Encode | None = None,
-    ) -> bool:
+    ) -> Flow[bool] | Done[bool]:
         """Store a result computed elsewhere (a fully consumed generator); ``False`` if not stored."""
         prep = self._prepare(tool, arguments, policy, scope, run_id, exclude)
-        if prep is None:
-            return False
-        raw = self._encode(tool, result, duration, encode)
-        if raw is None:
-            return False
-        self._core.run_cache(self._tier.store(((prep, raw),)), None)
-        return True
+        raw = None if prep is None else self._encode(tool, result, duration, encode)
+        if prep is None or raw is None:
+            return Done(False)
+        return mapped(self._step(self._tier.store(((prep, raw),)), None), lambda _: True)
 
+    @runs_steps
     def call_batch(
         self,
         tool: str,
         items: Sequence[Mapping[str, Any]],
-        compute_missing: Callable[[list[int]], Sequence[Any]],
+        compute_missing: Callable[[list[int]], Any],
         *,
         policy: ToolPolicy | None = None,
         scope: str | None = None,
         run_id: str | None = None,
         exclude: Sequence[str] = (),
-    ) -> list[Any]:
+    ) -> Flow[list[Any]]:
         """Results for every item's arguments; ``compute_missing(indices)`` computes only the missing ones (each
-        distinct key once) and returns their results in the order of ``indices``."""
+        distinct key once) and returns their results in the order of ``indices`` (awaitable for the async API)."""
         preps = [self._prepare(tool, a, policy, scope, run_id, exclude) for a in items]
-        plan = BatchPlan(self, tool, preps)
+        return self._batch(BatchPlan(self, tool, preps), len(items), compute_missing)
+
+    def _batch(self, plan: BatchPlan, n: int, compute_missing: Callable[[list[int]], Any]) -> Flow[list[Any]]:
         if plan.uncached:
-            return plan.all_computed(compute_missing(list(range(len(items)))))
-        plan.apply_hits(self._core.run_cache(self._tier.lookup(plan.calls), [NOT_CACHED] * len(items)))
+            return plan.all_computed((yield CallTool(lambda: compute_missing(list(range(n))))))
+        plan.apply_hits((yield from self._step(self._tier.lookup(plan.calls), [NOT_CACHED] * n)))
         if plan.missing:
             started = time.perf_counter()
-            computed = compute_missing(list(plan.missing))
+            computed = yield CallTool(lambda: compute_missing(list(plan.missing)))
             entries = plan.fill(computed, time.perf_counter() - started)
-            self._core.run_cache(self._tier.store(entries), None)
+            yield from self._step(self._tier.store(entries), None)
         return plan.results
 
+    @runs
     def invalidate(
         self, tool: str | None = None, *, arguments: Mapping[str, Any] | None = None, scope: str | None = None
-    ) -> int:
+    ) -> Flow[int]:
         """Delete cached results of ``tool`` (all tools if ``None``) whose arguments include ``arguments``, in
         ``scope`` and the scopes nested in it (all scopes if ``None``). Returns how many were deleted."""
-        return int(self._core.run(self._tier.invalidate(tool, arguments=arguments, scope=scope)))
+        return mapped(self._tier.invalidate(tool, arguments=arguments, scope=scope), int)
 
-    def record_write(self, tool: str, arguments: Mapping[str, Any]) -> int:
+    @runs_cache(_zero)
+    def record_write(self, tool: str, arguments: Mapping[str, Any]) -> Flow[int]:
         """Apply the invalidation rules of write tool ``tool`` (``call`` does this itself for write tools)."""
-        return int(self._core.run_cache(self._tier.after_write(tool, arguments), 0))
+        return mapped(self._tier.after_write(tool, arguments), int)
 
-    def clear(self) -> int:
+    @runs
+    def clear(self) -> Flow[int]:
         """Delete every cached tool result of this namespace."""
-        return int(self._core.run(_one(KvDeleteWhere(self._tier.namespace, TABLE))))
+        return mapped(single(KvDeleteWhere(self._tier.namespace, TABLE)), int)
 
 
-class AsyncToolsAPI(ToolCalls):
+class ToolsAPI(_Tools, Blocking):
+    """Blocking access to the tool tier."""
+
+
+class AsyncToolsAPI(_Tools, Awaiting):
     """Awaitable access to the tool tier; the same operations as `ToolsAPI`."""
-
-    async def call(
-        self,
-        tool: str,
-        arguments: Mapping[str, Any],
-        compute: Callable[[], Awaitable[Any]],
-        *,
-        policy: ToolPolicy | None = None,
-        scope: str | None = None,
-        run_id: str | None = None,
-        exclude: Sequence[str] = (),
-        encode: Encode | None = None,
-        decode: Decode | None = None,
-        cacheable: Cacheable | None = None,
-        version: str | None = None,
-    ) -> Any:
-        tier = self._tier
-        prep = self._prepare(tool, arguments, policy, scope, run_id, exclude, version)
-        if prep is None:
-            tier.counters.add(tool, "bypassed")
-            try:
-                return await compute()
-            finally:
-                if tier.is_writer(tool):
-                    await self.record_write(tool, arguments)
-        while True:
-            fut, leader = tier.flights.ajoin(prep.key)
-            if leader:
-                break
-            started = time.perf_counter()
-            outcome = await asyncio.shield(fut)
-            if outcome is _RETRY:
-                continue
-            kind, payload, duration = outcome
-            if kind == "error":
-                raise payload
-            tier.counters.add(tool, "hits", saved=duration - (time.perf_counter() - started))
-            tier.counters.add(tool, "coalesced")
-            return payload()
-        try:
-            return await self._lead(prep, fut, compute, encode, decode, cacheable)
-        finally:
-            tier.flights.afinish(prep.key, fut)
-            if not fut.done():
-                fut.set_result(_RETRY)
-
-    async def _lead(
-        self,
-        prep: PreparedCall,
-        fut: asyncio.Future[Any],
-        compute: Callable[[], Awaitable[Any]],
-        encode: Encode | None,
-        decode: Decode | None,
-        cacheable: Cacheable | None,
-    ) -> Any:
-        tier = self._tier
-        started = time.perf_counter()
-        hit = (await self._core.arun_cache(tier.lookup((prep,)), [NOT_CACHED]))[0]
-        if hit is not NOT_CACHED:
-            result = self._decode(prep, hit, decode)
-            if result is not NOT_CACHED:
-                self._hit(prep, hit, started)
-                fut.set_result(("ok", self._from_hit(hit[0], decode), hit[1]))
-                return result
-            await self._core.arun_cache(_one(KvDelete(tier.namespace, TABLE, (prep.key,))), 0)
-        tier.counters.add(prep.tool, "misses")
-        started = time.perf_counter()
-        try:
-            result = await compute()
-        except Exception as exc:
-            tier.counters.add(prep.tool, "errors")
-            fut.set_result(("error", exc, 0.0))
-            raise
-        duration = time.perf_counter() - started
-        raw = None
-        if cacheable is None or cacheable(result):
-            raw = self._encode(prep.tool, result, duration, encode)
-            if raw is not None:
-                await self._core.arun_cache(tier.store(((prep, raw),)), None)
-        fut.set_result(("ok", self._from_raw(raw, result, decode), duration))
-        return result
-
-    async def lookup(
-        self,
-        tool: str,
-        arguments: Mapping[str, Any],
-        *,
-        policy: ToolPolicy | None = None,
-        scope: str | None = None,
-        run_id: str | None = None,
-        exclude: Sequence[str] = (),
-        decode: Decode | None = None,
-    ) -> Any:
-        prep = self._prepare(tool, arguments, policy, scope, run_id, exclude)
-        if prep is None:
-            self._tier.counters.add(tool, "bypassed")
-            return NOT_CACHED
-        started = time.perf_counter()
-        hit = (await self._core.arun_cache(self._tier.lookup((prep,)), [NOT_CACHED]))[0]
-        result = NOT_CACHED if hit is NOT_CACHED else self._decode(prep, hit, decode)
-        if result is NOT_CACHED:
-            self._tier.counters.add(tool, "misses")
-        else:
-            self._hit(prep, hit, started)
-        return result
-
-    async def store(
-        self,
-        tool: str,
-        arguments: Mapping[str, Any],
-        result: Any,
-        *,
-        duration: float = 0.0,
-        policy: ToolPolicy | None = None,
-        scope: str | None = None,
-        run_id: str | None = None,
-        exclude: Sequence[str] = (),
-        encode: Encode | None = None,
-    ) -> bool:
-        prep = self._prepare(tool, arguments, policy, scope, run_id, exclude)
-        if prep is None:
-            return False
-        raw = self._encode(tool, result, duration, encode)
-        if raw is None:
-            return False
-        await self._core.arun_cache(self._tier.store(((prep, raw),)), None)
-        return True
-
-    async def call_batch(
-        self,
-        tool: str,
-        items: Sequence[Mapping[str, Any]],
-        compute_missing: Callable[[list[int]], Awaitable[Sequence[Any]]],
-        *,
-        policy: ToolPolicy | None = None,
-        scope: str | None = None,
-        run_id: str | None = None,
-        exclude: Sequence[str] = (),
-    ) -> list[Any]:
-        preps = [self._prepare(tool, a, policy, scope, run_id, exclude) for a in items]
-        plan = BatchPlan(self, tool, preps)
-        if plan.uncached:
-            return plan.all_computed(await compute_missing(list(range(len(items)))))
-        plan.apply_hits(await self._core.arun_cache(self._tier.lookup(plan.calls), [NOT_CACHED] * len(items)))
-        if plan.missing:
-            started = time.perf_counter()
-            computed = await compute_missing(list(plan.missing))
-            entries = plan.fill(computed, time.perf_counter() - started)
-            await self._core.arun_cache(self._tier.store(entries), None)
-        return plan.results
-
-    async def invalidate(
-        self, tool: str | None = None, *, arguments: Mapping[str, Any] | None = None, scope: str | None = None
-    ) -> int:
-        return int(await self._core.arun(self._tier.invalidate(tool, arguments=arguments, scope=scope)))
-
-    async def record_write(self, tool: str, arguments: Mapping[str, Any]) -> int:
-        return int(await self._core.arun_cache(self._tier.after_write(tool, arguments), 0))
-
-    async def clear(self) -> int:
-        return int(await self._core.arun(_one(KvDeleteWhere(self._tier.namespace, TABLE))))

@@ -30,7 +30,18 @@ from ..kernel.flows import Flow
 if TYPE_CHECKING:
     from .core import EngineCore
 
-__all__ = ["Awaiting", "Blocking", "Done", "OrElse", "View", "mapped", "runs", "runs_cache", "single"]
+__all__ = [
+    "Awaiting",
+    "Blocking",
+    "Done",
+    "OrElse",
+    "View",
+    "mapped",
+    "runs",
+    "runs_cache",
+    "runs_steps",
+    "single",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -51,6 +62,9 @@ class View:
     def _drive_cache(self, flow: Flow[R], fallback: R) -> Any:
         raise NotImplementedError
 
+    def _drive_steps(self, flow: Flow[R]) -> Any:
+        raise NotImplementedError
+
 
 class Blocking(View):
     """Flows run to completion on the calling thread."""
@@ -62,6 +76,10 @@ class Blocking(View):
 
     def _drive_cache(self, flow: Flow[R], fallback: R) -> R:
         return self._core.run_cache(flow, fallback)
+
+    def _drive_steps(self, flow: Flow[R]) -> R:
+        self._core._ensure_open()
+        return self._core.runtime.run(flow)
 
 
 class Awaiting(View):
@@ -75,8 +93,13 @@ class Awaiting(View):
     def _drive_cache(self, flow: Flow[R], fallback: R) -> Coroutine[Any, Any, R]:
         return self._core.arun_cache(flow, fallback)
 
+    def _drive_steps(self, flow: Flow[R]) -> Coroutine[Any, Any, R]:
+        self._core._ensure_open()
+        return self._core.runtime.arun(flow)
+
 
 _NO_FALLBACK: Any = object()
+_STEPS: Any = object()  # not a fallback: the flow fails open step by step itself (`runs_steps`)
 
 
 class Done(Generic[R]):
@@ -145,8 +168,8 @@ class runs(Generic[P, R]):
 
 
 def _blocking(build: Callable[..., Any], obj: View, fallback: Callable[[], Any]) -> Callable[..., Any]:
-    if fallback is _NO_FALLBACK:
-        drive = obj._drive
+    if fallback is _NO_FALLBACK or fallback is _STEPS:
+        drive = obj._drive if fallback is _NO_FALLBACK else obj._drive_steps
 
         def call(*args: Any, **kwargs: Any) -> Any:
             flow = build(obj, *args, **kwargs)
@@ -165,8 +188,8 @@ def _blocking(build: Callable[..., Any], obj: View, fallback: Callable[[], Any])
 
 
 def _awaiting(build: Callable[..., Any], obj: View, fallback: Callable[[], Any]) -> Callable[..., Any]:
-    if fallback is _NO_FALLBACK:
-        drive = obj._drive
+    if fallback is _NO_FALLBACK or fallback is _STEPS:
+        drive = obj._drive if fallback is _NO_FALLBACK else obj._drive_steps
 
         async def call(*args: Any, **kwargs: Any) -> Any:
             flow = build(obj, *args, **kwargs)
@@ -193,6 +216,13 @@ def runs_cache(
         return runs(build, fallback)
 
     return decorate
+
+
+def runs_steps(build: Callable[Concatenate[Any, P], Flow[R] | Done[R]]) -> runs[P, R]:
+    """Like `runs` for a flow made of several cache steps that each fail open on their own (a tool call: a
+    failed lookup is a miss, the tool still runs, a failed store still returns its result). The flow wraps each
+    step in the core's ``_fail_open`` (which checks the stored settings first), so the driver checks nothing itself."""
+    return runs(build, _STEPS)
 
 
 def single(op: Any) -> Flow[Any]:

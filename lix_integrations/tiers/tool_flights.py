@@ -1,66 +1,75 @@
-"""Single flight for tool calls: identical calls in flight share one execution (threads wait on an event, tasks on
-a future of their own event loop)."""
+"""Single flight for tool calls: identical calls in flight share one execution.
+
+A waiter waits with the runtime's ``WaitFlight`` op (a thread on an event, a task on a future of its own loop:
+`kernel.flight.Flight`), so one flow serves blocking and awaiting callers. Threads and tasks still join
+separate registries: a thread waiting for a task's flight would block the event loop that task needs (a blocking
+tool called from async code), so a sync and an async caller may both run the tool once.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Flight", "SingleFlight"]
+from ..kernel.flight import Flight
+from ..kernel.op import Op
+from ..kernel.runtime import Handler
+
+__all__ = ["CALL_TOOL", "CallTool", "SingleFlight", "ToolFlight"]
 
 
-class Flight:
-    """One in-flight call that identical threaded calls wait for."""
+class ToolFlight(Flight):
+    """One in-flight call; what its leader leaves for the waiters once it finished."""
 
-    __slots__ = ("done", "duration", "error", "make", "retry")
+    __slots__ = ("duration", "error", "make")
 
     def __init__(self) -> None:
-        self.done = threading.Event()
-        self.make: Callable[[], Any] = lambda: None  # gives each waiter its own copy of the result
+        super().__init__()
+        #: Gives each waiter its own copy of the result; ``None``: the leader was interrupted, or failed other
+        #: than by the tool raising (the store, under ``fail_open=False``), and each waiter runs the call itself.
+        self.make: Callable[[], Any] | None = None
         self.duration = 0.0
-        self.error: BaseException | None = None
-        self.retry = False  # the leader was interrupted (not failed): waiters run the call themselves
+        self.error: BaseException | None = None  # the tool raised: every waiter raises it too
 
 
 class SingleFlight:
-    """Per-key registries: threads wait on an event, tasks on a future of their own event loop.
-
-    Thread and task callers do not wait for each other (a future cannot be awaited from another loop, and an
-    event cannot be awaited without blocking one), so a sync and an async caller may both run the tool once.
-    """
+    """Per-key registries of flights, one for threads and one for tasks (see the module docstring)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._threads: dict[str, Flight] = {}
-        self._tasks: dict[str, asyncio.Future[Any]] = {}
+        self._open: tuple[dict[str, ToolFlight], dict[str, ToolFlight]] = ({}, {})
 
-    def join(self, key: str) -> tuple[Flight, bool]:
-        """(flight, is_leader)."""
+    def join(self, key: str, awaiting: bool) -> tuple[ToolFlight, bool]:
+        """(flight, is_leader) for a blocking (``awaiting=False``) or an awaiting caller."""
+        flights = self._open[awaiting]
         with self._lock:
-            flight = self._threads.get(key)
+            flight = flights.get(key)
             if flight is not None:
                 return flight, False
-            flight = self._threads[key] = Flight()
+            flight = flights[key] = ToolFlight()
             return flight, True
 
-    def finish(self, key: str, flight: Flight) -> None:
+    def finish(self, key: str, flight: ToolFlight, awaiting: bool) -> None:
+        flights = self._open[awaiting]
         with self._lock:
-            if self._threads.get(key) is flight:
-                del self._threads[key]
-        flight.done.set()
+            if flights.get(key) is flight:
+                del flights[key]
+        flight.finish("done")
 
-    def ajoin(self, key: str) -> tuple[asyncio.Future[Any], bool]:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            fut = self._tasks.get(key)
-            if fut is not None and not fut.done() and fut.get_loop() is loop:
-                return fut, False
-            fut = self._tasks[key] = loop.create_future()
-            return fut, True
 
-    def afinish(self, key: str, fut: asyncio.Future[Any]) -> None:
-        with self._lock:
-            if self._tasks.get(key) is fut:
-                del self._tasks[key]
+@dataclass(frozen=True, slots=True)
+class CallTool(Op[Any]):
+    """Run the tool the way its caller runs: ``fn()`` in a blocking caller, ``await fn()`` in an awaiting one
+    (whose ``fn`` returns an awaitable). Result: the tool's result. Handled by the runtime (`CALL_TOOL`)."""
+
+    fn: Callable[[], Any]
+
+
+def _call(op: CallTool) -> Any:
+    return op.fn()
+
+
+#: `CallTool`'s entry in the runtime's table: the sync loop calls, the async loop awaits what the call returns.
+CALL_TOOL = Handler(_call, _call)
