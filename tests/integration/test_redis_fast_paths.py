@@ -13,7 +13,7 @@ import redis
 from lix_integrations.backends import open_backend
 from lix_integrations.backends.redis import semantic as redis_semantic
 from lix_integrations.backends.redis.backend import RedisBackend
-from lix_integrations.backends.redis.calls import EXPIRY_SLACK_SECONDS
+from lix_integrations.backends.redis.commands import EXPIRY_SLACK_SECONDS
 from lix_integrations.backends.redis.keys import kv_base, sem_base
 from lix_integrations.kernel.ops import (
     CountEntries,

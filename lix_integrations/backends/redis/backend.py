@@ -2,7 +2,8 @@
 
 One sync client per process and URL (its connection pool is shared by every backend opened with that URL), and
 one ``redis.asyncio`` client per process, URL and event loop (asyncio connections belong to the loop that made
-them). The sync and async executors below are the same loop over a call generator; only ``await`` differs.
+them). The sync and async executors below are the same loop over an op's steps (`commands.Step`); only
+``await`` differs.
 
 Failures: connection errors, timeouts and cluster errors are raised as `BackendError` (the engine turns
 them into cache misses when failing open); the pool drops the broken connection, so the next call reconnects
@@ -45,52 +46,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 
 from ...errors import BackendError, LixError
-from ...kernel.ops import (
-    CountEntries,
-    Deferred,
-    DeleteIds,
-    DeleteMatching,
-    EnsureSettings,
-    EvictOverflow,
-    ExactGet,
-    ExactOrSearch,
-    Gather,
-    KvDelete,
-    KvDeleteWhere,
-    KvEvict,
-    KvExpire,
-    KvGet,
-    KvPurgeExpired,
-    KvPut,
-    KvPutIf,
-    KvScan,
-    KvUsage,
-    LeaseAcquire,
-    LeaseRelease,
-    ListAppend,
-    ListDelete,
-    ListDeleteSeqs,
-    ListExpire,
-    ListIdle,
-    ListInfo,
-    ListKeys,
-    ListRange,
-    ListReplace,
-    ListRestore,
-    ListSnapshot,
-    ListTrimThrough,
-    Op,
-    PurgeExpired,
-    ScanEntries,
-    SemanticRecord,
-    StoreEviction,
-    Touch,
-    Upsert,
-    VectorSearch,
-)
+from ...kernel import ops
+from ...kernel.ops import Deferred, Gather, Op, Touch
 from ..base import Backend
 from .breaker import Breaker, is_outage
-from .calls import Call, Cmd, Lua, Pipe, RFlow, Scan
+from .commands import Call, Cmd, Lua, Pipe, Plan, Scan, Step
 from .kv import KvCommands
 from .leases import LeaseCommands
 from .lists import ListCommands
@@ -247,46 +207,13 @@ class RedisBackend(Backend):
         self._pending_lock = threading.Lock()
         self._conns = _Connections()
         self._batchers: WeakKeyDictionary[asyncio.AbstractEventLoop, _AutoPipeline] = WeakKeyDictionary()
-        self._flows: dict[type[Op], Callable[[Any], RFlow]] = {
-            EnsureSettings: self._sem.ensure_settings,
-            ExactGet: self._sem.exact_get,
-            ExactOrSearch: self._sem.exact_or_search,
-            VectorSearch: self._sem.vector_search,
-            Upsert: self._sem.upsert,
-            Touch: self._sem.touch,
-            DeleteIds: self._sem.delete_ids,
-            DeleteMatching: self._sem.delete_matching,
-            EvictOverflow: self._sem.evict_overflow,
-            PurgeExpired: self._sem.purge_expired,
-            CountEntries: self._sem.count,
-            ScanEntries: self._sem.scan_entries,
-            KvGet: self._kv.get,
-            KvPut: self._kv.put,
-            KvPutIf: self._kv.put_if,
-            KvDelete: self._kv.delete,
-            KvDeleteWhere: self._kv.delete_where,
-            KvScan: self._kv.scan,
-            KvUsage: self._kv.usage,
-            KvEvict: self._kv.evict,
-            KvExpire: self._kv.expire,
-            KvPurgeExpired: self._kv.purge_expired,
-            ListAppend: self._lists.append,
-            ListRange: self._lists.range,
-            ListSnapshot: self._lists.snapshot,
-            ListRestore: self._lists.restore,
-            ListTrimThrough: self._lists.trim_through,
-            ListDeleteSeqs: self._lists.delete_seqs,
-            ListReplace: self._lists.replace,
-            ListDelete: self._lists.delete,
-            ListInfo: self._lists.info,
-            ListExpire: self._lists.expire,
-            ListKeys: self._lists.keys,
-            ListIdle: self._lists.idle,
-            LeaseAcquire: self._leases.acquire,
-            LeaseRelease: self._leases.release,
-            StoreEviction: self._lists.eviction,
+        self._plans: dict[type[Op], Callable[[Any], Plan]] = {
+            **self._sem.handlers(),
+            **self._kv.handlers(),
+            **self._lists.handlers(),
+            **self._leases.handlers(),
         }
-        for op_type in self._flows:
+        for op_type in self._plans:
             self._handlers[op_type] = self._run
         self._handlers[Touch] = self._defer_sync
         self._handlers[Deferred] = self._defer_sync
@@ -307,9 +234,9 @@ class RedisBackend(Backend):
                 for entry_id in op.ids:
                     self._touches[(op.namespace, entry_id)] = op.now
                 return len(self._touches) >= _PENDING_MAX
-            if isinstance(op, DeleteIds):  # expired entries a lookup met: dropped with the next command
+            if isinstance(op, ops.DeleteIds):  # expired entries a lookup met: dropped with the next command
                 call = self._sem.delete_ids_call(op)
-            elif isinstance(op, KvPut):
+            elif isinstance(op, ops.KvPut):
                 call = self._kv.put_call(op)
             else:
                 raise LixError(f"RedisBackend cannot defer {type(op).__name__}")
@@ -340,7 +267,7 @@ class RedisBackend(Backend):
                         pending.append(call)
         return pending
 
-    def _with_pending_uses(self, namespace: str, record: SemanticRecord) -> SemanticRecord:
+    def _with_pending_uses(self, namespace: str, record: ops.SemanticRecord) -> ops.SemanticRecord:
         """``record`` with the last use this process recorded but has not sent yet."""
         when = self._touches.get((namespace, record.id))
         if when is None or when <= record.accessed_at:
@@ -351,11 +278,11 @@ class RedisBackend(Backend):
         """A lookup's records as this process knows them, pending uses included (idle expiry reads them)."""
         if not self._touches or result is None:
             return result
-        if isinstance(op, ExactGet):
+        if isinstance(op, ops.ExactGet):
             return self._with_pending_uses(op.namespace, result)
-        if isinstance(op, VectorSearch):
+        if isinstance(op, ops.VectorSearch):
             return [(self._with_pending_uses(op.namespace, rec), score) for rec, score in result]
-        if isinstance(op, ExactOrSearch):
+        if isinstance(op, ops.ExactOrSearch):
             record, found = result
             if record is not None:
                 record = self._with_pending_uses(op.namespace, record)
@@ -390,13 +317,14 @@ class RedisBackend(Backend):
         """``hnsw``/``flat`` (Query Engine), ``none`` (client-side) or ``auto`` before the first semantic op."""
         return self._sem.index
 
-    def _flow(self, op: Op) -> RFlow:
+    def _planner(self, op: Op) -> Callable[[Any], Plan]:
+        """The handler that turns ``op`` into its steps (see `commands`)."""
         if self._closed:
             raise LixError("this Redis backend is closed")
-        make = self._flows.get(type(op))
+        make = self._plans.get(type(op))
         if make is None:
             raise LixError(f"RedisBackend does not support {type(op).__name__}")
-        return make(op)
+        return make
 
     def _failure(self, op: Op, exc: BaseException) -> BaseException:
         if isinstance(exc, LixError) or not isinstance(exc, (RedisError, RedisClusterException, OSError)):
@@ -458,37 +386,29 @@ class RedisBackend(Backend):
         return result
 
     def _run_once(self, op: Op) -> Any:
-        flow = self._flow(op)
+        make = self._planner(op)
         lookup = type(op) in _LOOKUPS
         idempotent = type(op) in _IDEMPOTENT
         try:
             client = _sync_client(self.options)
-            result: Any = None
-            pending: BaseException | None = None
-            while True:
-                try:
-                    call = flow.throw(pending) if pending is not None else flow.send(result)
-                except StopIteration as stop:
-                    return self._lookup_result(op, stop.value) if lookup else stop.value
-                pending = None
-                if isinstance(call, Scan):
-                    result = self._scan(client, call)
-                    continue
-                result = self._send(client, [call], lookup, idempotent)[0]
-                if isinstance(result, ResponseError):
-                    pending = result
-                elif isinstance(result, BaseException):
-                    raise result
+            plan = make(op)
+            while isinstance(plan, Step):
+                if isinstance(plan.call, Scan):
+                    reply = self._scan(client, plan.call)
+                else:
+                    reply = self._send(client, [plan.call], lookup, idempotent)[0]
+                    if isinstance(reply, BaseException) and not isinstance(reply, ResponseError):
+                        raise reply
+                plan = plan.reply(reply)
+            return self._lookup_result(op, plan) if lookup else plan
         except Exception as exc:
             failure = self._failure(op, exc)
             if failure is exc:
                 raise
             raise failure from exc
-        finally:
-            flow.close()
 
     def _run_many_once(self, gather: Gather) -> list[Any]:
-        """The operations' flows in lock step: each step's calls go out in one packet (one round trip)."""
+        """The operations' steps in lock step: each round's calls go out in one packet (one round trip)."""
         steps = _Lockstep(self, gather)
         try:
             client = _sync_client(self.options)
@@ -509,8 +429,6 @@ class RedisBackend(Backend):
             if failure is exc:
                 raise
             raise failure from exc
-        finally:
-            steps.close()
 
     def _scan(self, client: Any, call: Scan) -> list[Any]:
         self._flush_sync()
@@ -597,34 +515,26 @@ class RedisBackend(Backend):
         return await self._aguarded(op, self._arun_once)
 
     async def _arun_once(self, op: Op) -> Any:
-        flow = self._flow(op)
+        make = self._planner(op)
         lookup = type(op) in _LOOKUPS
         idempotent = type(op) in _IDEMPOTENT
         try:
             client = _async_client(self.options)
-            result: Any = None
-            pending: BaseException | None = None
-            while True:
-                try:
-                    call = flow.throw(pending) if pending is not None else flow.send(result)
-                except StopIteration as stop:
-                    return self._lookup_result(op, stop.value) if lookup else stop.value
-                pending = None
-                if isinstance(call, Scan):
-                    result = await self._ascan(client, call)
-                    continue
-                result = (await self._asend(client, [call], lookup, idempotent))[0]
-                if isinstance(result, ResponseError):
-                    pending = result
-                elif isinstance(result, BaseException):
-                    raise result
+            plan = make(op)
+            while isinstance(plan, Step):
+                if isinstance(plan.call, Scan):
+                    reply = await self._ascan(client, plan.call)
+                else:
+                    reply = (await self._asend(client, [plan.call], lookup, idempotent))[0]
+                    if isinstance(reply, BaseException) and not isinstance(reply, ResponseError):
+                        raise reply
+                plan = plan.reply(reply)
+            return self._lookup_result(op, plan) if lookup else plan
         except Exception as exc:
             failure = self._failure(op, exc)
             if failure is exc:
                 raise
             raise failure from exc
-        finally:
-            flow.close()
 
     async def _arun_many(self, gather: Gather) -> list[Any]:
         steps = _Lockstep(self, gather)
@@ -645,8 +555,6 @@ class RedisBackend(Backend):
             if failure is exc:
                 raise
             raise failure from exc
-        finally:
-            steps.close()
 
     async def _ascan(self, client: Any, call: Scan) -> list[Any]:
         await self._flush_async()
@@ -752,14 +660,14 @@ class RedisBackend(Backend):
 
 
 #: Operations that only read: recorded uses may wait behind them (their results show them, see _lookup_result).
-_LOOKUPS: frozenset[type[Op]] = frozenset({ExactGet, ExactOrSearch, VectorSearch, KvGet})
-#: Operations whose commands may run twice with the same outcome (reads; EnsureSettings only sets what is
+_LOOKUPS: frozenset[type[Op]] = frozenset({ops.ExactGet, ops.ExactOrSearch, ops.VectorSearch, ops.KvGet})
+#: Operations whose commands may run twice with the same outcome (reads; ops.EnsureSettings only sets what is
 #: missing): sent once more when their connection was closed under them, and through the cluster pipeline.
 #: The deferred writes riding with them (uses, stored vectors) may run twice as well.
 _IDEMPOTENT: frozenset[type[Op]] = _LOOKUPS | frozenset(
     {
-        EnsureSettings, CountEntries, ScanEntries, KvScan, KvUsage,
-        ListRange, ListSnapshot, ListInfo, ListKeys, ListIdle, StoreEviction, ListExpire,
+        ops.EnsureSettings, ops.CountEntries, ops.ScanEntries, ops.KvScan, ops.KvUsage,
+        ops.ListRange, ops.ListSnapshot, ops.ListInfo, ops.ListKeys, ops.ListIdle, ops.StoreEviction, ops.ListExpire,
     }
 )  # fmt: skip
 
@@ -769,7 +677,7 @@ def _singly(pending: list[Lua], calls: list[Cmd | Lua | Pipe], idempotent: bool)
     sends a command again after a connection error or timeout (redis-py's "retry magic", whatever the retry
     setting), so only calls that may run twice go through it; a lone call needs no pipeline anyway."""
     if any(isinstance(call, Pipe) for call in calls):
-        return False  # only reads use Pipe (ListIdle)
+        return False  # only reads use Pipe (ops.ListIdle)
     return not idempotent or (not pending and len(calls) == 1)
 
 
@@ -903,67 +811,63 @@ class _Connections:
 
 
 class _Lockstep:
-    """Several operations' call generators advanced together, so each step's calls can share a packet."""
+    """Several operations' steps advanced together, so each round's calls can share a packet."""
 
     def __init__(self, backend: RedisBackend, gather: Gather) -> None:
         self._ops = gather.ops
         n = len(self._ops)
         self._results: list[Any] = [None] * n
         self._errors: list[BaseException | None] = [None] * n
-        self._inbox: list[Any] = [None] * n
-        self._flows: list[RFlow | None] = []
-        self._live: list[int] = []
+        self._steps: list[Step | None] = [None] * n
         self._backend = backend
         self.lookup = all(type(op) in _LOOKUPS for op in self._ops)
         self.idempotent = all(
             type(op) in _IDEMPOTENT or isinstance(op, (Touch, Deferred)) for op in self._ops
         )
+        makers: list[tuple[int, Op, Callable[[Any], Plan]]] = []
         for i, op in enumerate(self._ops):
             if isinstance(op, Deferred) and not _queueable(op):
                 op = op.op  # a write this backend sends with the others rather than queueing it
             if isinstance(op, (Touch, Deferred)):
                 backend._defer(op)  # sent in this gather's first packet
-                self._flows.append(None)
             else:
-                self._flows.append(backend._flow(op))
-                self._live.append(i)
+                makers.append((i, op, backend._planner(op)))
+        for i, op, make in makers:
+            self._advance(i, make, op)
+
+    def _advance(self, i: int, step: Callable[[Any], Plan], value: Any) -> None:
+        """Op ``i``'s next step, ``step(value)``, or its result (or error) when it has none."""
+        try:
+            plan = step(value)
+        except Exception as exc:
+            self._errors[i] = self._backend._failure(self._ops[i], exc)
+            plan = None
+        if isinstance(plan, Step):
+            self._steps[i] = plan
+        else:
+            self._steps[i] = None
+            if self._errors[i] is None:
+                self._results[i] = self._backend._lookup_result(self._ops[i], plan)
 
     def next_calls(self) -> list[Call]:
-        calls: list[Call] = []
-        live: list[int] = []
-        for i in self._live:
-            flow = self._flows[i]
-            assert flow is not None
-            value = self._inbox[i]
-            try:
-                call = flow.throw(value) if isinstance(value, ResponseError) else flow.send(value)
-            except StopIteration as stop:
-                self._results[i] = self._backend._lookup_result(self._ops[i], stop.value)
-                continue
-            except Exception as exc:
-                self._errors[i] = self._backend._failure(self._ops[i], exc)
-                continue
-            calls.append(call)
-            live.append(i)
-        self._live = live
-        return calls
+        """The calls of this round: one per op still under way."""
+        return [step.call for step in self._steps if step is not None]
 
     def deliver(self, replies: list[Any]) -> None:
-        for i, reply in zip(self._live, replies):
+        live = [i for i, step in enumerate(self._steps) if step is not None]
+        for reply in replies:
             if isinstance(reply, BaseException) and not isinstance(reply, ResponseError):
                 raise reply
-            self._inbox[i] = reply
+        for i, reply in zip(live, replies):
+            step = self._steps[i]
+            assert step is not None
+            self._advance(i, step.reply, reply)
 
     def results(self) -> list[Any]:
         for error in self._errors:
             if error is not None:
                 raise error
         return self._results
-
-    def close(self) -> None:
-        for flow in self._flows:
-            if flow is not None:
-                flow.close()
 
 
 def _packed(conn: Any, cmds: list[tuple[Any, ...]]) -> Any:
@@ -1088,4 +992,4 @@ def _queueable(op: Op) -> bool:
     """Whether the deferred-write queue can hold ``op``: uses and KV puts. Another deferred write (the delete of
     an expired candidate a lookup found) is sent at once, as it was before lookups deferred it."""
     inner = op.op if isinstance(op, Deferred) else op
-    return isinstance(inner, (Touch, KvPut))
+    return isinstance(inner, (Touch, ops.KvPut))

@@ -15,20 +15,12 @@ expired first leaves index entries behind until then, and ``sz`` keeps the byte 
 
 from __future__ import annotations
 
-from ...kernel.ops import (
-    KvDelete,
-    KvDeleteWhere,
-    KvEvict,
-    KvExpire,
-    KvGet,
-    KvItem,
-    KvPurgeExpired,
-    KvPut,
-    KvPutIf,
-    KvScan,
-    KvUsage,
-)
-from .calls import Lua, RFlow, Scan, Script, b2s, expiry_ms, num
+from collections.abc import Callable
+from typing import Any
+
+from ...kernel import kv_ops as ops
+from ...kernel.op import Op, bind_methods
+from .commands import Lua, Plan, Scan, Script, Step, b2s, expiry_ms, num
 from .keys import h, kv_base, kv_table_pattern
 
 _REMOVE = """
@@ -241,35 +233,36 @@ def _lex_range(prefix: str, after: str | None) -> tuple[bytes, bytes]:
 
 
 class KvCommands:
-    """The key-value operations of one Redis backend, as generators of calls."""
+    """The key-value operations of one Redis backend: each op becomes a `Step` (a script and its reply's parser)."""
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
+
+    def handlers(self) -> dict[type[Op], Callable[[Any], Plan]]:
+        return bind_methods(self, ops.KV_METHODS)
 
     def _lua(self, script: Script, namespace: str, table: str, *args: object) -> Lua:
         base = kv_base(self.prefix, namespace, table)
         return Lua(script, (base + "meta",), (base, *args))
 
-    def get(self, op: KvGet) -> RFlow:
+    def get(self, op: ops.KvGet) -> Plan:
         if not op.keys:
             return []
-        reply = yield self._lua(GET, op.namespace, op.table, num(op.now), "1" if op.touch else "0", *op.keys)
-        return [None if v is None else bytes(v) for v in reply]
+        call = self._lua(GET, op.namespace, op.table, num(op.now), "1" if op.touch else "0", *op.keys)
+        return Step(call, lambda reply: [None if v is None else bytes(v) for v in reply])
 
-    def put(self, op: KvPut) -> RFlow:
+    def put(self, op: ops.KvPut) -> Plan:
         call = self.put_call(op)
-        if call is not None:
-            yield call
-        return None
+        return None if call is None else Step(call, _none)
 
-    def put_call(self, op: KvPut) -> Lua | None:
+    def put_call(self, op: ops.KvPut) -> Lua | None:
         """The one script storing ``op``'s items (the backend may defer it, see ``Deferred``)."""
         if not op.items:
             return None
         return self._lua(PUT, op.namespace, op.table, *self._items(op.now, op.items))
 
     @staticmethod
-    def _items(now: float, items: tuple[KvItem, ...]) -> list[object]:
+    def _items(now: float, items: tuple[ops.KvItem, ...]) -> list[object]:
         args: list[object] = []
         for item in items:
             exp = px = ""
@@ -278,31 +271,30 @@ class KvCommands:
             args += [item.key, bytes(item.value), exp, ",".join(sorted({h(t) for t in item.tags})), px]
         return args
 
-    def put_if(self, op: KvPutIf) -> RFlow:
+    def put_if(self, op: ops.KvPutIf) -> Plan:
         args = self._items(op.now, op.items)
-        return bool((yield self._lua(PUT_IF, op.namespace, op.table, op.key, op.value, num(op.now), *args)))
+        return Step(self._lua(PUT_IF, op.namespace, op.table, op.key, op.value, num(op.now), *args), bool)
 
-    def delete(self, op: KvDelete) -> RFlow:
+    def delete(self, op: ops.KvDelete) -> Plan:
         if not op.keys:
             return 0
-        return int((yield self._lua(DELETE, op.namespace, op.table, *op.keys)))
+        return Step(self._lua(DELETE, op.namespace, op.table, *op.keys), int)
 
-    def delete_where(self, op: KvDeleteWhere) -> RFlow:
+    def delete_where(self, op: ops.KvDeleteWhere) -> Plan:
         _, hi = _lex_range(op.prefix, None)
         tags = sorted({h(t) for t in op.tags})
-        return int((yield self._lua(DELETE_WHERE, op.namespace, op.table, op.prefix, hi, *tags)))
+        return Step(self._lua(DELETE_WHERE, op.namespace, op.table, op.prefix, hi, *tags), int)
 
-    def scan(self, op: KvScan) -> RFlow:
+    def scan(self, op: ops.KvScan) -> Plan:
         lo, hi = _lex_range(op.prefix, op.after)
         limit = -1 if op.limit is None else max(0, op.limit)
         if limit == 0:
             return []
-        flat = yield self._lua(
-            SCAN, op.namespace, op.table, num(op.now), lo, hi, limit, "1" if op.keys_only else "0"
-        )
-        return [(b2s(flat[i]), bytes(flat[i + 1])) for i in range(0, len(flat), 2)]
+        keys_only = "1" if op.keys_only else "0"
+        call = self._lua(SCAN, op.namespace, op.table, num(op.now), lo, hi, limit, keys_only)
+        return Step(call, lambda flat: [(b2s(flat[i]), bytes(flat[i + 1])) for i in range(0, len(flat), 2)])
 
-    def expire(self, op: KvExpire) -> RFlow:
+    def expire(self, op: ops.KvExpire) -> Plan:
         if not op.items:
             return 0
         args: list[object] = []
@@ -311,25 +303,35 @@ class KvCommands:
                 args += [key, "", ""]
             else:
                 args += [key, num(expires_at), str(expiry_ms(op.now, expires_at))]
-        return int((yield self._lua(EXPIRE, op.namespace, op.table, num(op.now), *args)))
+        return Step(self._lua(EXPIRE, op.namespace, op.table, num(op.now), *args), int)
 
-    def usage(self, op: KvUsage) -> RFlow:
-        count, size = yield self._lua(USAGE, op.namespace, op.table)
-        return int(count), int(size)
+    def usage(self, op: ops.KvUsage) -> Plan:
+        return Step(self._lua(USAGE, op.namespace, op.table), lambda reply: (int(reply[0]), int(reply[1])))
 
-    def evict(self, op: KvEvict) -> RFlow:
+    def evict(self, op: ops.KvEvict) -> Plan:
         max_n = -1 if op.max_entries is None else op.max_entries
         max_b = -1 if op.max_bytes is None else op.max_bytes
         if max_n < 0 and max_b < 0:
             return 0
-        return int((yield self._lua(EVICT, op.namespace, op.table, max_n, max_b)))
+        return Step(self._lua(EVICT, op.namespace, op.table, max_n, max_b), int)
 
-    def purge_expired(self, op: KvPurgeExpired) -> RFlow:
+    def purge_expired(self, op: ops.KvPurgeExpired) -> Plan:
         if op.table is not None:
-            return int((yield self._lua(PURGE, op.namespace, op.table, num(op.now))))
-        found = yield Scan(kv_table_pattern(self.prefix, op.namespace))
-        total = 0
-        for meta_key in sorted({b2s(k) for k in found}):
-            base = meta_key[: -len("meta")]
-            total += int((yield Lua(PURGE, (meta_key,), (base, num(op.now)))))
-        return total
+            return Step(self._lua(PURGE, op.namespace, op.table, num(op.now)), int)
+        now = num(op.now)
+
+        def purge_from(meta_keys: list[str], total: int) -> Plan:
+            """The tables one after the other, each one script on its own slot."""
+            if not meta_keys:
+                return total
+            base = meta_keys[0][: -len("meta")]
+            return Step(
+                Lua(PURGE, (meta_keys[0],), (base, now)), lambda n: purge_from(meta_keys[1:], total + int(n))
+            )
+
+        pattern = kv_table_pattern(self.prefix, op.namespace)
+        return Step(Scan(pattern), lambda found: purge_from(sorted({b2s(k) for k in found}), 0))
+
+
+def _none(reply: Any) -> None:
+    return None

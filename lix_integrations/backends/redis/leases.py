@@ -6,8 +6,12 @@ lease and reading the record it guards travel in one pipeline, on a Cluster too.
 
 from __future__ import annotations
 
-from ...kernel.ops import LeaseAcquire, LeaseRelease
-from .calls import Cmd, Lua, RFlow, Script
+from collections.abc import Callable
+from typing import Any
+
+from ...kernel.op import Op
+from ...kernel.semantic_ops import LeaseAcquire, LeaseRelease
+from .commands import Cmd, Lua, Plan, Script, Step
 from .keys import h, sem_base
 
 __all__ = ["LeaseCommands"]
@@ -25,20 +29,21 @@ class LeaseCommands:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
 
+    def handlers(self) -> dict[type[Op], Callable[[Any], Plan]]:
+        return {LeaseAcquire: self.acquire, LeaseRelease: self.release}
+
     def _key(self, namespace: str, key: str) -> str:
         return sem_base(self.prefix, namespace) + "lease:" + h(key)
 
-    def acquire(self, op: LeaseAcquire) -> RFlow:
+    def acquire(self, op: LeaseAcquire) -> Plan:
         ms = max(1, int(op.ttl * 1000))
         key = self._key(op.namespace, op.key)
         # A holder renewing its own lease: SET ... NX fails, so check the token and extend.
-        reply = yield Cmd(("SET", key, op.token, "NX", "PX", ms))
-        if reply:
-            return True
-        return bool((yield Lua(RENEW, (key,), (op.token, ms))))
+        renew = Step(Lua(RENEW, (key,), (op.token, ms)), bool)
+        return Step(Cmd(("SET", key, op.token, "NX", "PX", ms)), lambda taken: True if taken else renew)
 
-    def release(self, op: LeaseRelease) -> RFlow:
-        return bool((yield Lua(RELEASE, (self._key(op.namespace, op.key),), (op.token,))))
+    def release(self, op: LeaseRelease) -> Plan:
+        return Step(Lua(RELEASE, (self._key(op.namespace, op.key),), (op.token,)), bool)
 
 
 RENEW = Script(

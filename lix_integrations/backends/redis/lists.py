@@ -14,30 +14,12 @@ Listing uses SCAN with MATCH on the namespace's ``meta`` keys (never KEYS); a pa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from redis.exceptions import ResponseError
-
-from ...kernel.ops import (
-    EvictionPolicy,
-    ListAppend,
-    ListAppended,
-    ListDelete,
-    ListDeleteSeqs,
-    ListExpire,
-    ListIdle,
-    ListInfo,
-    ListKeys,
-    ListRange,
-    ListReplace,
-    ListRestore,
-    ListSnapshot,
-    ListSnapshotted,
-    ListStatus,
-    ListTrimThrough,
-    StoreEviction,
-)
-from .calls import Cmd, Lua, Pipe, RFlow, Scan, Script, b2s, num
+from ...kernel import list_ops as ops
+from ...kernel.op import Op
+from .commands import Cmd, Lua, Pipe, Plan, Scan, Script, Step, b2s, num
 from .keys import list_base, list_key_from_meta, list_meta_pattern
 
 _INIT = """
@@ -325,8 +307,8 @@ def _opt_int(value: Any) -> int | None:
     return int(text) if text else None
 
 
-def parse_status(reply: list[Any]) -> ListStatus:
-    return ListStatus(
+def parse_status(reply: list[Any]) -> ops.ListStatus:
+    return ops.ListStatus(
         length=int(reply[0]),
         first_seq=_opt_int(reply[1]),
         last_seq=_opt_int(reply[2]),
@@ -355,17 +337,25 @@ def _config_pairs(reply: Any) -> dict[str, str]:
 
 
 class ListCommands:
-    """The list operations of one Redis backend, as generators of calls."""
+    """The list operations of one Redis backend: each op becomes a `Step` (a script and its reply's parser)."""
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
+
+    def handlers(self) -> dict[type[Op], Callable[[Any], Plan]]:
+        extra: dict[type[Op], Callable[[Any], Plan]] = {
+            ops.ListSnapshot: self.snapshot,
+            ops.ListExpire: self.expire,
+            ops.StoreEviction: self.eviction,
+        }
+        return {**ops.list_handlers(self), **extra}
 
     def _lua(self, script: Script, namespace: str, key: str, *args: object) -> Lua:
         base = list_base(self.prefix, namespace, key)
         return Lua(script, (base + "meta",), (base, *args))
 
-    def append(self, op: ListAppend) -> RFlow:
-        start, length, state, recovered, after, before = yield self._lua(
+    def append(self, op: ops.ListAppend) -> Plan:
+        call = self._lua(
             APPEND,
             op.namespace,
             op.key,
@@ -375,114 +365,134 @@ class ListCommands:
             int(op.archived_through),
             *op.values,
         )
-        if int(state) < 0:
-            return ListAppended((), 0, missing=True)
-        start = int(start)
-        return ListAppended(
-            tuple(range(start, start + len(op.values))),
-            int(length),
-            created=int(state) == 1,
-            recovered=int(recovered),
-            version=b2s(after),
-            previous=b2s(before),
-        )
+        return Step(call, lambda reply: _appended(op, reply))
 
-    def range(self, op: ListRange) -> RFlow:
+    def range(self, op: ops.ListRange) -> Plan:
         after = "" if op.after_seq is None else str(int(op.after_seq))
         last_n = -1 if op.last_n is None else max(0, op.last_n)
         limit = -1 if op.limit is None else max(0, op.limit)
         if last_n == 0 or limit == 0:
             return []
-        flat = yield self._lua(RANGE, op.namespace, op.key, after, last_n, limit)
         # A seq whose value the store lost (its values key evicted) comes back as None, for the tier to report.
-        return [
-            (int(flat[i]), None if flat[i + 1] is None else bytes(flat[i + 1]))
-            for i in range(0, len(flat), 2)
-        ]
+        return Step(self._lua(RANGE, op.namespace, op.key, after, last_n, limit), _items)
 
-    def snapshot(self, op: ListSnapshot) -> RFlow:
-        reply = yield self._lua(SNAPSHOT, op.namespace, op.key, op.known)
-        if len(reply) == 1:
-            return ListSnapshotted(None, b2s(reply[0]), None)  # unchanged since op.known
-        status = parse_status(reply[1]) if reply[1] else None
-        flat = reply[2]
-        items = [
-            (int(flat[i]), None if flat[i + 1] is None else bytes(flat[i + 1]))
-            for i in range(0, len(flat), 2)
-        ]
-        return ListSnapshotted(status, b2s(reply[0]), items)
+    def snapshot(self, op: ops.ListSnapshot) -> Plan:
+        return Step(self._lua(SNAPSHOT, op.namespace, op.key, op.known), _snapshotted)
 
-    def restore(self, op: ListRestore) -> RFlow:
+    def restore(self, op: ops.ListRestore) -> Plan:
         args: list[object] = []
         for seq, value in op.items:
             args += [int(seq), value]
-        return int((yield self._lua(RESTORE, op.namespace, op.key, num(op.now), *args)))
+        return Step(self._lua(RESTORE, op.namespace, op.key, num(op.now), *args), int)
 
-    def trim_through(self, op: ListTrimThrough) -> RFlow:
-        return int((yield self._lua(TRIM, op.namespace, op.key, int(op.seq))))
+    def trim_through(self, op: ops.ListTrimThrough) -> Plan:
+        return Step(self._lua(TRIM, op.namespace, op.key, int(op.seq)), int)
 
-    def delete_seqs(self, op: ListDeleteSeqs) -> RFlow:
+    def delete_seqs(self, op: ops.ListDeleteSeqs) -> Plan:
         if not op.seqs:
             return 0
-        return int((yield self._lua(DELETE_SEQS, op.namespace, op.key, *(int(s) for s in op.seqs))))
+        return Step(self._lua(DELETE_SEQS, op.namespace, op.key, *(int(s) for s in op.seqs)), int)
 
-    def replace(self, op: ListReplace) -> RFlow:
-        start, count = yield self._lua(REPLACE, op.namespace, op.key, num(op.now), op.min_seq, *op.values)
-        start = int(start)
-        return ListAppended(tuple(range(start, start + int(count))), int(count))
+    def replace(self, op: ops.ListReplace) -> Plan:
+        call = self._lua(REPLACE, op.namespace, op.key, num(op.now), op.min_seq, *op.values)
+        return Step(call, _replaced)
 
-    def delete(self, op: ListDelete) -> RFlow:
-        return int((yield self._lua(DELETE, op.namespace, op.key)))
+    def delete(self, op: ops.ListDelete) -> Plan:
+        return Step(self._lua(DELETE, op.namespace, op.key), int)
 
-    def expire(self, op: ListExpire) -> RFlow:
-        yield self._lua(EXPIRE, op.namespace, op.key, max(1, round(op.ttl * 1000)))
+    def expire(self, op: ops.ListExpire) -> Plan:
+        return Step(self._lua(EXPIRE, op.namespace, op.key, max(1, round(op.ttl * 1000))), lambda _: None)
 
-    def info(self, op: ListInfo) -> RFlow:
-        reply = yield self._lua(INFO, op.namespace, op.key)
-        return parse_status(reply) if reply else None
-
-    def eviction(self, op: StoreEviction) -> RFlow:
-        try:
-            reply = yield Cmd(("CONFIG", "GET", "maxmemory*"))
-        except ResponseError:  # CONFIG is refused by some managed services and ACLs: unknown, not an error
-            return EvictionPolicy(None, None)
-        pairs = _config_pairs(reply)
-        limit = pairs.get("maxmemory")
-        return EvictionPolicy(
-            pairs.get("maxmemory-policy"), int(limit) if limit and limit.isdigit() else None
+    def info(self, op: ops.ListInfo) -> Plan:
+        return Step(
+            self._lua(INFO, op.namespace, op.key), lambda reply: parse_status(reply) if reply else None
         )
 
-    def _all_keys(self, namespace: str, prefix: str) -> RFlow:
-        found = yield Scan(list_meta_pattern(self.prefix, namespace, prefix))
-        keys = set()
-        for raw in found:
-            key = list_key_from_meta(self.prefix, namespace, b2s(raw))
-            if key is not None and key.startswith(prefix):
-                keys.add(key)
-        return sorted(keys)
+    def eviction(self, op: ops.StoreEviction) -> Plan:
+        # CONFIG is refused by some managed services and ACLs: unknown, not an error.
+        return Step(Cmd(("CONFIG", "GET", "maxmemory*")), _eviction, lambda _: ops.EvictionPolicy(None, None))
 
-    def keys(self, op: ListKeys) -> RFlow:
-        found: list[str] = yield from self._all_keys(op.namespace, op.prefix)
-        if op.after is not None:
-            found = [k for k in found if k > op.after]
-        return found[: op.limit]
+    def _all_keys(self, namespace: str, prefix: str, rest: Callable[[list[str]], Plan]) -> Step:
+        def keys(found: list[Any]) -> Plan:
+            held = set()
+            for raw in found:
+                key = list_key_from_meta(self.prefix, namespace, b2s(raw))
+                if key is not None and key.startswith(prefix):
+                    held.add(key)
+            return rest(sorted(held))
 
-    def idle(self, op: ListIdle) -> RFlow:
-        found: list[str] = yield from self._all_keys(op.namespace, "")
+        return Step(Scan(list_meta_pattern(self.prefix, namespace, prefix)), keys)
+
+    def keys(self, op: ops.ListKeys) -> Plan:
+        def page(found: list[str]) -> list[str]:
+            if op.after is not None:
+                found = [k for k in found if k > op.after]
+            return found[: op.limit]
+
+        return self._all_keys(op.namespace, op.prefix, page)
+
+    def idle(self, op: ops.ListIdle) -> Plan:
+        return self._all_keys(op.namespace, "", lambda found: self._idle(op, found))
+
+    def _idle(self, op: ops.ListIdle, found: list[str]) -> Plan:
         if not found:
             return []
         cmds: list[tuple[Any, ...]] = []
         for key in found:
             base = list_base(self.prefix, op.namespace, key)
             cmds += [("HGET", base + "meta", "upd"), ("ZCARD", base + "seqs")]
-        replies = yield Pipe(tuple(cmds))
-        idle = []
-        for i, key in enumerate(found):
-            updated, length = replies[2 * i], replies[2 * i + 1]
-            if updated is not None and int(length) > 0 and float(b2s(updated)) < op.older_than:
-                idle.append((float(b2s(updated)), key))
-        idle.sort()
-        return [key for _, key in idle[: op.limit]]
+
+        def oldest(replies: list[Any]) -> list[str]:
+            idle = []
+            for i, key in enumerate(found):
+                updated, length = replies[2 * i], replies[2 * i + 1]
+                if updated is not None and int(length) > 0 and float(b2s(updated)) < op.older_than:
+                    idle.append((float(b2s(updated)), key))
+            idle.sort()
+            return [key for _, key in idle[: op.limit]]
+
+        return Step(Pipe(tuple(cmds)), oldest)
+
+
+def _items(flat: list[Any]) -> list[tuple[int, bytes | None]]:
+    return [
+        (int(flat[i]), None if flat[i + 1] is None else bytes(flat[i + 1])) for i in range(0, len(flat), 2)
+    ]
+
+
+def _appended(op: ops.ListAppend, reply: list[Any]) -> ops.ListAppended:
+    start, length, state, recovered, after, before = reply
+    if int(state) < 0:
+        return ops.ListAppended((), 0, missing=True)
+    start = int(start)
+    return ops.ListAppended(
+        tuple(range(start, start + len(op.values))),
+        int(length),
+        created=int(state) == 1,
+        recovered=int(recovered),
+        version=b2s(after),
+        previous=b2s(before),
+    )
+
+
+def _snapshotted(reply: list[Any]) -> ops.ListSnapshotted:
+    if len(reply) == 1:
+        return ops.ListSnapshotted(None, b2s(reply[0]), None)  # unchanged since op.known
+    status = parse_status(reply[1]) if reply[1] else None
+    return ops.ListSnapshotted(status, b2s(reply[0]), _items(reply[2]))
+
+
+def _replaced(reply: list[Any]) -> ops.ListAppended:
+    start, count = int(reply[0]), int(reply[1])
+    return ops.ListAppended(tuple(range(start, start + count)), count)
+
+
+def _eviction(reply: Any) -> ops.EvictionPolicy:
+    pairs = _config_pairs(reply)
+    limit = pairs.get("maxmemory")
+    return ops.EvictionPolicy(
+        pairs.get("maxmemory-policy"), int(limit) if limit and limit.isdigit() else None
+    )
 
 
 __all__ = ["ListCommands", "Cmd"]

@@ -28,29 +28,16 @@ more, so semantic hits come back as soon as entries are stored again, without a 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from redis.exceptions import ResponseError
 
 from ...errors import ConfigError, SettingsMismatchError
-from ...kernel.ops import (
-    CountEntries,
-    DeleteIds,
-    DeleteMatching,
-    EnsureSettings,
-    EvictOverflow,
-    ExactGet,
-    ExactOrSearch,
-    PurgeExpired,
-    ScanEntries,
-    SemanticRecord,
-    Touch,
-    Upsert,
-    Upserted,
-    VectorSearch,
-)
-from .calls import Cmd, Lua, RFlow, b2s, expiry_ms, num
+from ...kernel import semantic_ops as ops
+from ...kernel.op import Op, bind_methods
+from .commands import Cmd, Lua, Plan, Step, b2s, expiry_ms, num, then
 from .keys import h, sem_base
 from .lua import script
 from .semantic_vectors import CACHED_PARTITIONS, Partition, VectorCache
@@ -105,9 +92,9 @@ def _fields(flat: Any) -> dict[str, Any]:
     return {b2s(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
 
 
-def _search_results(flat: list[Any], start: int) -> list[tuple[SemanticRecord, float]]:
+def _search_results(flat: list[Any], start: int) -> list[tuple[ops.SemanticRecord, float]]:
     """(record, similarity) pairs, best first, from the search script's flat id/fields reply."""
-    out: list[tuple[SemanticRecord, float]] = []
+    out: list[tuple[ops.SemanticRecord, float]] = []
     for i in range(start, len(flat), 2):
         fields = _raw_fields(flat[i + 1])
         if b"ek" not in fields or b"__d" not in fields:
@@ -123,11 +110,11 @@ def _raw_fields(flat: list[Any]) -> dict[bytes, Any]:
     return dict(zip(it, it))
 
 
-def parse_record(entry_id: int, f: dict[bytes, Any]) -> SemanticRecord:
+def parse_record(entry_id: int, f: dict[bytes, Any]) -> ops.SemanticRecord:
     """A record from its hash fields (bytes names and values, as the scripts return them)."""
     vec = f.get(b"vec")
     expires = f.get(b"xa")
-    return SemanticRecord(
+    return ops.SemanticRecord(
         exact_key=f[b"ek"].decode(),
         partition=f[b"pt"].decode(),
         scope=f[b"sc"].decode(),
@@ -143,7 +130,7 @@ def parse_record(entry_id: int, f: dict[bytes, Any]) -> SemanticRecord:
 
 
 class SemanticCommands:
-    """The semantic operations of one Redis backend, as generators of calls."""
+    """The semantic operations of one Redis backend: each op becomes `Step`\\ s (scripts and their parsers)."""
 
     def __init__(self, prefix: str, index: str, partition_limit: int, ef_runtime: int = 20) -> None:
         self.prefix = prefix
@@ -153,122 +140,141 @@ class SemanticCommands:
         self._ready: dict[str, int] = {}  # namespace -> dimension of its Query Engine index
         self._vectors = VectorCache(CACHED_PARTITIONS)
 
+    def handlers(self) -> dict[type[Op], Callable[[Any], Plan]]:
+        return {**bind_methods(self, ops.SEMANTIC_METHODS), ops.ExactOrSearch: self.exact_or_search}
+
     # -- Query Engine detection and index -------------------------------------------------------------------
 
-    def detect(self) -> RFlow:
+    def detect(self) -> Plan:
         """Resolve ``auto`` once per backend: HNSW when the server has the search module, else plain."""
         if self.index != "auto":
-            return
-        try:
-            modules = yield Cmd(("MODULE", "LIST"))
-        except ResponseError:  # an ACL may forbid MODULE LIST; try the search command itself
-            try:
-                yield Cmd(("FT._LIST",))
-            except ResponseError:
-                self.index = "none"
-                return
-            self.index = "hnsw"
-            return
-        names = set()
-        for module in modules or []:
-            fields = _fields(module)
-            names.add(b2s(fields.get("name", b"")).lower())
-        self.index = "hnsw" if names & {"search", "ft", "searchlight"} else "none"
+            return None
+
+        def found(modules: Any) -> None:
+            names = set()
+            for module in modules or []:
+                fields = _fields(module)
+                names.add(b2s(fields.get("name", b"")).lower())
+            self._set_index("hnsw" if names & {"search", "ft", "searchlight"} else "none")
+
+        # An ACL may forbid MODULE LIST; try the search command itself.
+        try_search = Step(
+            Cmd(("FT._LIST",)), lambda _: self._set_index("hnsw"), lambda _: self._set_index("none")
+        )
+        return Step(Cmd(("MODULE", "LIST")), found, lambda _: try_search)
+
+    def _set_index(self, index: str) -> None:
+        self.index = index
 
     @property
     def server_index(self) -> bool:
         return self.index in ("hnsw", "flat")
 
-    def _ensure_index(self, namespace: str, dim: int | None) -> RFlow:
+    def _ensure_index(self, namespace: str, dim: int | None) -> Plan:
         """Create the namespace's index (idempotent) once its dimension is known; check it matches."""
         if namespace in self._ready:
             if dim is not None and self._ready[namespace] != dim:
                 raise SettingsMismatchError("dimension (Redis vector index)", self._ready[namespace], dim)
-            return
+            return None
         base = sem_base(self.prefix, namespace)
-        stored = yield Cmd(("GET", base + "idxdim"))
-        if stored is None:
-            if dim is None:
-                return
-            yield Cmd(("SET", base + "idxdim", str(dim), "NX"))
-            stored = yield Cmd(("GET", base + "idxdim"))
-        have = int(b2s(stored))
-        algo = "HNSW" if self.index == "hnsw" else "FLAT"
-        extra: tuple[Any, ...] = ("M", 16, "EF_CONSTRUCTION", 200) if algo == "HNSW" else ()
-        try:
-            yield Cmd(
-                (
-                    "FT.CREATE", base + "idx", "ON", "HASH", "PREFIX", 1, base + "r:",
-                    "SCHEMA", "ph", "TAG", "sh", "TAG", "vec", "VECTOR", algo, 6 + len(extra),
-                    "TYPE", "FLOAT32", "DIM", have, "DISTANCE_METRIC", "COSINE", *extra,
-                )
+        read_dim = Cmd(("GET", base + "idxdim"))
+
+        def create(stored: Any) -> Plan:
+            have = int(b2s(stored))
+            algo = "HNSW" if self.index == "hnsw" else "FLAT"
+            extra: tuple[Any, ...] = ("M", 16, "EF_CONSTRUCTION", 200) if algo == "HNSW" else ()
+
+            def made(_: Any = None) -> None:
+                self._ready[namespace] = have
+                if dim is not None and dim != have:
+                    raise SettingsMismatchError("dimension (Redis vector index)", have, dim)
+
+            def exists(exc: ResponseError) -> None:
+                if "already exists" not in str(exc).lower():
+                    raise exc
+                made()
+
+            cmd = (
+                "FT.CREATE", base + "idx", "ON", "HASH", "PREFIX", 1, base + "r:",
+                "SCHEMA", "ph", "TAG", "sh", "TAG", "vec", "VECTOR", algo, 6 + len(extra),
+                "TYPE", "FLOAT32", "DIM", have, "DISTANCE_METRIC", "COSINE", *extra,
             )  # fmt: skip
-        except ResponseError as exc:
-            if "already exists" not in str(exc).lower():
-                raise
-        self._ready[namespace] = have
-        if dim is not None and dim != have:
-            raise SettingsMismatchError("dimension (Redis vector index)", have, dim)
+            return Step(Cmd(cmd), made, exists)
+
+        def stored_dim(stored: Any) -> Plan:
+            if stored is not None:
+                return create(stored)
+            if dim is None:
+                return None
+            return Step(Cmd(("SET", base + "idxdim", str(dim), "NX")), lambda _: Step(read_dim, create))
+
+        return Step(read_dim, stored_dim)
 
     # -- operations ---------------------------------------------------------------------------------------
 
-    def ensure_settings(self, op: EnsureSettings) -> RFlow:
+    def ensure_settings(self, op: ops.EnsureSettings) -> Plan:
         args: list[str] = []
         for key, value in op.values.items():
             args += [key, value]
+        key = sem_base(self.prefix, op.namespace) + "settings"
+        ensure = Step(
+            Lua(ENSURE, (key,), tuple(args)), lambda flat: {k: b2s(v) for k, v in _fields(flat).items()}
+        )
         if op.replace:
-            yield Cmd(
-                (
-                    "HSET",
-                    sem_base(self.prefix, op.namespace) + "settings",
-                    *[x for pair in op.replace.items() for x in pair],
-                )
+            return Step(
+                Cmd(("HSET", key, *[x for pair in op.replace.items() for x in pair])), lambda _: ensure
             )
-        flat = yield Lua(ENSURE, (sem_base(self.prefix, op.namespace) + "settings",), tuple(args))
-        return {k: b2s(v) for k, v in _fields(flat).items()}
+        return ensure
 
-    def exact_get(self, op: ExactGet) -> RFlow:
+    def exact_get(self, op: ops.ExactGet) -> Plan:
         base = sem_base(self.prefix, op.namespace)
-        reply = yield Lua(EXACT, (base + "exact",), (base, op.exact_key))
-        if not reply:
-            return None
-        return parse_record(int(reply[0]), _raw_fields(reply[1]))
+        return Step(Lua(EXACT, (base + "exact",), (base, op.exact_key)), _exact_record)
 
-    def upsert(self, op: Upsert) -> RFlow:
-        yield from self.detect()
+    def upsert(self, op: ops.Upsert) -> Plan:
+        return then(self.detect(), lambda _: self._upsert(op))
+
+    def _upsert(self, op: ops.Upsert) -> Plan:
         rec = op.record
         base = sem_base(self.prefix, op.namespace)
         vec = b""
+        index: Plan = None
         if rec.vector is not None:
             arr = np.ascontiguousarray(rec.vector, dtype=np.float32).reshape(-1)
             vec = arr.tobytes()
             if self.server_index:
-                yield from self._ensure_index(op.namespace, int(arr.shape[0]))
+                index = self._ensure_index(op.namespace, int(arr.shape[0]))
         args = (
             base, rec.exact_key, rec.partition, rec.scope, rec.llm_key, rec.prompt, vec, rec.payload,
             num(rec.created_at), "" if rec.expires_at is None else num(rec.expires_at), num(rec.accessed_at),
             h(rec.partition), h(rec.scope), 0 if self.server_index else self.partition_limit,
             expiry_ms(rec.created_at, rec.expires_at),
         )  # fmt: skip
-        reply = yield Lua(UPSERT, (base + "exact",), args)
-        return Upserted(int(reply[0]), int(reply[1]))  # evicted by partition_limit (plain mode)
+        store = Step(
+            Lua(UPSERT, (base + "exact",), args), _upserted
+        )  # evicted by partition_limit (plain mode)
+        return then(index, lambda _: store)
 
-    def vector_search(self, op: VectorSearch) -> RFlow:
-        yield from self.detect()
+    def vector_search(self, op: ops.VectorSearch) -> Plan:
+        return then(self.detect(), lambda _: self._vector_search(op))
+
+    def _vector_search(self, op: ops.VectorSearch) -> Plan:
         base = sem_base(self.prefix, op.namespace)
         query = np.ascontiguousarray(op.vector, dtype=np.float32).reshape(-1)
         if op.k <= 0:
             return []
         if self.server_index:
-            return (yield from self._server_search(op, base, query))
+            return self._server_search(op, base, query)
         ph = h(op.partition)
         cached = self._vectors.get(op.namespace, ph)
         known, after = ("", -1) if cached is None else (cached.version, cached.max_id)
-        reply = yield Lua(VECTORS, (base + "lru",), (base, ph, known, after))
-        part = self._vectors.update(op.namespace, ph, cached, reply)
-        return (yield from self._rank_and_fetch(part, op.k, base, query))
 
-    def _rank_and_fetch(self, part: Partition, k: int, base: str, query: np.ndarray[Any, Any]) -> RFlow:
+        def ranked(reply: Any) -> Plan:
+            part = self._vectors.update(op.namespace, ph, cached, reply)
+            return self._rank_and_fetch(part, op.k, base, query)
+
+        return Step(Lua(VECTORS, (base + "lru",), (base, ph, known, after)), ranked)
+
+    def _rank_and_fetch(self, part: Partition, k: int, base: str, query: np.ndarray[Any, Any]) -> Plan:
         """Plain mode's second step: rank the partition's cached vectors here, fetch the ``k`` best records."""
         matrix, ids = part.matrix(query.shape[0])
         if not len(ids):
@@ -278,22 +284,33 @@ class SemanticCommands:
         best = np.argpartition(-scores, k - 1)[:k] if k < len(ids) else np.arange(len(ids))
         order = sorted(best.tolist(), key=lambda j: (-float(scores[j]), int(ids[j])))
         chosen = [(int(ids[j]), float(scores[j])) for j in order]
-        flat = yield Lua(FETCH, (base + "lru",), (base, *(i for i, _ in chosen)))
-        records = {int(flat[j]): _raw_fields(flat[j + 1]) for j in range(0, len(flat), 2)}
-        return [
-            (parse_record(i, records[i]), score)
-            for i, score in chosen
-            if i in records  # deleted between the two round trips
-        ]
 
-    def _server_search(self, op: VectorSearch, base: str, query: np.ndarray[Any, Any]) -> RFlow:
-        yield from self._ensure_index(op.namespace, None)
-        if op.namespace not in self._ready:
-            return []  # nothing with a vector was ever stored here
-        if self._ready[op.namespace] != query.shape[0]:
-            raise SettingsMismatchError(
-                "dimension (Redis vector index)", self._ready[op.namespace], int(query.shape[0])
-            )
+        def fetched(flat: list[Any]) -> list[tuple[ops.SemanticRecord, float]]:
+            records = {int(flat[j]): _raw_fields(flat[j + 1]) for j in range(0, len(flat), 2)}
+            return [
+                (parse_record(i, records[i]), score)
+                for i, score in chosen
+                if i in records  # deleted between the two round trips
+            ]
+
+        return Step(Lua(FETCH, (base + "lru",), (base, *(i for i, _ in chosen))), fetched)
+
+    def _indexed(self, namespace: str, query: np.ndarray[Any, Any]) -> Plan:
+        """Whether the namespace has an index (False: nothing with a vector was ever stored here), once its
+        dimension is checked against the query's."""
+
+        def check(_: Any) -> bool:
+            if namespace not in self._ready:
+                return False
+            if self._ready[namespace] != query.shape[0]:
+                raise SettingsMismatchError(
+                    "dimension (Redis vector index)", self._ready[namespace], int(query.shape[0])
+                )
+            return True
+
+        return then(self._ensure_index(namespace, None), check)
+
+    def _server_search(self, op: ops.VectorSearch, base: str, query: np.ndarray[Any, Any]) -> Plan:
         # The partition TAG filter lets RediSearch pick its own hybrid policy, and for a partition holding most of
         # the index it picks ADHOC_BF: a brute-force scan of every vector (1 ms at 10k x 384, measured). HNSW in
         # BATCHES mode walks the graph and filters as it goes (0.3 ms); a partition that is a small share of the
@@ -301,68 +318,75 @@ class SemanticCommands:
         args = (
             base, h(op.partition), int(op.k), query.tobytes(), self.index, _BATCHES_FROM, self.ef_runtime,
         )  # fmt: skip
-        flat = yield from self._search(op.namespace, int(query.shape[0]), Lua(SEARCH, (base + "lru",), args))
-        return _search_results(flat, 0)
+        call = Lua(SEARCH, (base + "lru",), args)
 
-    def _search(self, namespace: str, dim: int, call: Lua) -> RFlow:
+        def search(indexed: bool) -> Plan:
+            if not indexed:
+                return []  # nothing with a vector was ever stored here
+            found = self._search(op.namespace, int(query.shape[0]), call)
+            return then(found, lambda flat: _search_results(flat, 0))
+
+        return then(self._indexed(op.namespace, query), search)
+
+    def _search(self, namespace: str, dim: int, call: Lua) -> Plan:
         """The search script's reply. When the index is gone, it is made again (with the query's dimension
         if its record is gone too: the engine's stored settings fix the dimension) and the search runs once
         more; the entries stored since the loss are indexed as FT.CREATE scans them."""
-        try:
-            return (yield call)
-        except ResponseError as exc:
+
+        def recover(exc: ResponseError) -> Plan:
             text = str(exc).lower()
             if "no such index" not in text and "unknown index" not in text:
-                raise
-        self._ready.pop(namespace, None)
-        logger.info(
-            "Redis search index of namespace %r was gone (FLUSHALL or a restart without persistence?): "
-            "made it again",
-            namespace,
-        )
-        yield from self._ensure_index(namespace, dim)
-        return (yield call)
+                raise exc
+            self._ready.pop(namespace, None)
+            logger.info(
+                "Redis search index of namespace %r was gone (FLUSHALL or a restart without persistence?): "
+                "made it again",
+                namespace,
+            )
+            return then(self._ensure_index(namespace, dim), lambda _: Step(call, _same))
 
-    def exact_or_search(self, op: ExactOrSearch) -> RFlow:
+        return Step(call, _same, recover)
+
+    def exact_or_search(self, op: ops.ExactOrSearch) -> Plan:
         """One script on the Query Engine; in plain mode the exact check rides with the vector check (two)."""
-        yield from self.detect()
+        return then(self.detect(), lambda _: self._exact_or_search(op))
+
+    def _exact_or_search(self, op: ops.ExactOrSearch) -> Plan:
         base = sem_base(self.prefix, op.namespace)
         query = np.ascontiguousarray(op.vector, dtype=np.float32).reshape(-1)
+        exact_only = then(self.exact_get(ops.ExactGet(op.namespace, op.exact_key)), _no_hits)
         if op.k <= 0:
-            return (yield from self.exact_get(ExactGet(op.namespace, op.exact_key))), []
+            return exact_only
         if not self.server_index:
             ph = h(op.partition)
             cached = self._vectors.get(op.namespace, ph)
             known, after = ("", -1) if cached is None else (cached.version, cached.max_id)
-            reply = yield Lua(EXACT_OR_VECTORS, (base + "lru",), (base, op.exact_key, ph, known, after))
-            if b2s(reply[0]) == "e":
-                return parse_record(int(reply[1]), _raw_fields(reply[2])), []
-            part = self._vectors.update(op.namespace, ph, cached, reply[1:])
-            return None, (yield from self._rank_and_fetch(part, op.k, base, query))
-        yield from self._ensure_index(op.namespace, None)
-        if op.namespace not in self._ready:
-            record = yield from self.exact_get(ExactGet(op.namespace, op.exact_key))
-            return record, []  # nothing with a vector was ever stored here
-        if self._ready[op.namespace] != query.shape[0]:
-            raise SettingsMismatchError(
-                "dimension (Redis vector index)", self._ready[op.namespace], int(query.shape[0])
-            )
+
+            def found(reply: Any) -> Plan:
+                if b2s(reply[0]) == "e":
+                    return parse_record(int(reply[1]), _raw_fields(reply[2])), []
+                part = self._vectors.update(op.namespace, ph, cached, reply[1:])
+                return then(self._rank_and_fetch(part, op.k, base, query), lambda hits: (None, hits))
+
+            return Step(Lua(EXACT_OR_VECTORS, (base + "lru",), (base, op.exact_key, ph, known, after)), found)
         args = (
             base, op.exact_key, h(op.partition), int(op.k), query.tobytes(), self.index, _BATCHES_FROM,
             self.ef_runtime,
         )  # fmt: skip
         call = Lua(EXACT_OR_SEARCH, (base + "lru",), args)
-        flat = yield from self._search(op.namespace, int(query.shape[0]), call)
-        if b2s(flat[0]) == "e":
-            return parse_record(int(flat[1]), _raw_fields(flat[2])), []
-        return None, _search_results(flat, 1)
 
-    def touch(self, op: Touch) -> RFlow:
+        def search(indexed: bool) -> Plan:
+            if not indexed:
+                return exact_only  # nothing with a vector was ever stored here
+            return then(self._search(op.namespace, int(query.shape[0]), call), _exact_or_hits)
+
+        return then(self._indexed(op.namespace, query), search)
+
+    def touch(self, op: ops.Touch) -> Plan:
         call = self.touch_call(op)
-        if call is not None:
-            yield call
+        return None if call is None else Step(call, _same)
 
-    def touch_call(self, op: Touch) -> Lua | None:
+    def touch_call(self, op: ops.Touch) -> Lua | None:
         """The script recording a use; the backend defers it to ride with its next command."""
         return self.touches_call(op.namespace, [(i, op.now) for i in op.ids])
 
@@ -376,34 +400,34 @@ class SemanticCommands:
             args += [entry_id, num(when)]
         return Lua(TOUCH, (base + "lru",), tuple(args))
 
-    def delete_ids(self, op: DeleteIds) -> RFlow:
+    def delete_ids(self, op: ops.DeleteIds) -> Plan:
         call = self.delete_ids_call(op)
-        return 0 if call is None else int((yield call))
+        return 0 if call is None else Step(call, int)
 
-    def delete_ids_call(self, op: DeleteIds) -> Lua | None:
+    def delete_ids_call(self, op: ops.DeleteIds) -> Lua | None:
         """The script deleting records by id (the backend may defer it to ride with its next command)."""
         if not op.ids:
             return None
         base = sem_base(self.prefix, op.namespace)
         return Lua(DELETE_IDS, (base + "lru",), (base, *op.ids))
 
-    def delete_matching(self, op: DeleteMatching) -> RFlow:
+    def delete_matching(self, op: ops.DeleteMatching) -> Plan:
         base = sem_base(self.prefix, op.namespace)
         args = (
             base, op.scope or "", op.llm_key or "",
             "0" if op.scope is None else "1", "0" if op.llm_key is None else "1",
         )  # fmt: skip
-        return int((yield Lua(DELETE_MATCHING, (base + "lru",), args)))
+        return Step(Lua(DELETE_MATCHING, (base + "lru",), args), int)
 
-    def evict_overflow(self, op: EvictOverflow) -> RFlow:
+    def evict_overflow(self, op: ops.EvictOverflow) -> Plan:
         base = sem_base(self.prefix, op.namespace)
-        return int((yield Lua(EVICT, (base + "lru",), (base, op.max_entries))))
+        return Step(Lua(EVICT, (base + "lru",), (base, op.max_entries)), int)
 
-    def purge_expired(self, op: PurgeExpired) -> RFlow:
+    def purge_expired(self, op: ops.PurgeExpired) -> Plan:
         base = sem_base(self.prefix, op.namespace)
-        return int((yield Lua(PURGE, (base + "lru",), (base, num(op.now)))))
+        return Step(Lua(PURGE, (base + "lru",), (base, num(op.now))), int)
 
-    def scan_entries(self, op: ScanEntries) -> RFlow:
+    def scan_entries(self, op: ops.ScanEntries) -> Plan:
         if op.limit <= 0:
             return []
         base = sem_base(self.prefix, op.namespace)
@@ -412,16 +436,43 @@ class SemanticCommands:
             "0" if op.scope is None else "1", "0" if op.llm_key is None else "1",
             int(op.after_id), int(op.limit),
         )  # fmt: skip
-        flat = yield Lua(SCAN_ENTRIES, (base + "lru",), args)
-        out = []
-        for i in range(0, len(flat), 2):
-            fields = _raw_fields(flat[i + 1])
-            fields.pop(b"vec", None)
-            out.append(parse_record(int(flat[i]), fields))
-        return out
+        return Step(Lua(SCAN_ENTRIES, (base + "lru",), args), _records)
 
-    def count(self, op: CountEntries) -> RFlow:
-        return int((yield Cmd(("ZCARD", sem_base(self.prefix, op.namespace) + "lru"))))
+    def count(self, op: ops.CountEntries) -> Plan:
+        return Step(Cmd(("ZCARD", sem_base(self.prefix, op.namespace) + "lru")), int)
+
+
+def _same(reply: Any) -> Any:
+    return reply
+
+
+def _no_hits(record: ops.SemanticRecord | None) -> tuple[ops.SemanticRecord | None, list[Any]]:
+    return record, []
+
+
+def _exact_record(reply: Any) -> ops.SemanticRecord | None:
+    return parse_record(int(reply[0]), _raw_fields(reply[1])) if reply else None
+
+
+def _upserted(reply: list[Any]) -> ops.Upserted:
+    return ops.Upserted(int(reply[0]), int(reply[1]))
+
+
+def _exact_or_hits(
+    flat: list[Any],
+) -> tuple[ops.SemanticRecord | None, list[tuple[ops.SemanticRecord, float]]]:
+    if b2s(flat[0]) == "e":
+        return parse_record(int(flat[1]), _raw_fields(flat[2])), []
+    return None, _search_results(flat, 1)
+
+
+def _records(flat: list[Any]) -> list[ops.SemanticRecord]:
+    out = []
+    for i in range(0, len(flat), 2):
+        fields = _raw_fields(flat[i + 1])
+        fields.pop(b"vec", None)
+        out.append(parse_record(int(flat[i]), fields))
+    return out
 
 
 def check_index_option(index: str) -> None:

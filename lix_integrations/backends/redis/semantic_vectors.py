@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .calls import b2s
+from .commands import b2s
 
 __all__ = ["CACHED_PARTITIONS", "Partition", "VectorCache", "scores"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import cache
 from importlib.resources import files
 
-from ..calls import Script
+from ..commands import Script
 
 __all__ = ["script"]
 
