@@ -37,8 +37,11 @@ def digest(*parts: str) -> str:
 
 # Both shapes LangChain produces: repr of sorted items  ('temperature', 0.7)  and JSON  "temperature": 0.7
 _SETTING = r"""['"]{name}['"]\s*[,:]\s*(?P<value>-?[0-9.eE+-]+)"""
-_TEMPERATURE = re.compile(_SETTING.format(name="temperature"))
-_N = re.compile(_SETTING.format(name="n"))
+#: A setting that asks for sampled output when its value exceeds the bound: temperature > 0, n > 1.
+_SAMPLING = (
+    (re.compile(_SETTING.format(name="temperature")), 0.0),
+    (re.compile(_SETTING.format(name="n")), 1.0),
+)
 
 
 def is_sampling(llm_string: str) -> bool:
@@ -47,16 +50,11 @@ def is_sampling(llm_string: str) -> bool:
     Providers default to a temperature of 1 when none is given, but treating every unknown as "sampling" would
     switch the policy on for every model that does not report its temperature; we only act on what is written.
     """
-    for match in _TEMPERATURE.finditer(llm_string):
-        try:
-            if float(match.group("value")) > 0:
-                return True
-        except ValueError:
-            continue
-    for match in _N.finditer(llm_string):
-        try:
-            if float(match.group("value")) > 1:
-                return True
-        except ValueError:
-            continue
+    for pattern, bound in _SAMPLING:
+        for match in pattern.finditer(llm_string):
+            try:
+                if float(match.group("value")) > bound:
+                    return True
+            except ValueError:
+                continue
     return False

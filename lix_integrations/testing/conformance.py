@@ -15,17 +15,17 @@ or differs fails here rather than in production. pytest is imported only when th
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from ..config import SamplingPolicy
-from ..engine.engine import AsyncEngine, Engine
+from ..engine.engine import Engine
 from ..errors import InvalidPromptError, InvalidVectorError, SettingsMismatchError
 from ..kernel.scope import lix_scope
 from ..tiers.semantic import SemanticHit
+from .drivers import call_in_mode
 from .fakes import FakeClock, FakeEmbedder
 from .suite import BackendSuite, engines_on
 
@@ -48,10 +48,11 @@ class SemanticDriver:
         self.mode = mode
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        if self.mode == "sync":
-            return getattr(self.engine.semantic, name)(*args, **kwargs)
-        aio: AsyncEngine = self.engine.aio
-        return asyncio.run(getattr(aio.semantic, name)(*args, **kwargs))
+        return call_in_mode(
+            self.mode,
+            lambda: getattr(self.engine.semantic, name)(*args, **kwargs),
+            lambda: getattr(self.engine.aio.semantic, name)(*args, **kwargs),
+        )
 
     def lookup(self, *args: Any, **kwargs: Any) -> SemanticHit | None:
         return self._call("lookup", *args, **kwargs)  # type: ignore[no-any-return]

@@ -6,10 +6,6 @@ on KV records (embeddings, tools, framework key-value stores) rely on exactly th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from ..kernel.ops import (
     KvDelete,
     KvDeleteWhere,
@@ -23,7 +19,7 @@ from ..kernel.ops import (
     KvScan,
     KvUsage,
 )
-from .drivers import OpDriver, driven
+from .drivers import OpDriver, driver_fixture
 from .suite import BackendSuite
 
 __all__ = ["KvConformance", "KvDriver"]
@@ -43,10 +39,7 @@ class KvDriver(OpDriver):
 
 
 class KvConformance(BackendSuite):
-    @pytest.fixture
-    def kv(self, mode: str, backend_url: str) -> Iterator[KvDriver]:
-        with driven(backend_url, mode, KvDriver) as driver:
-            yield driver
+    kv = driver_fixture(KvDriver)
 
     def test_put_get_in_input_order(self, kv: KvDriver) -> None:
         kv.put("t", KvItem("a", b"1"), KvItem("b", b"\x00\xff binary"))

@@ -8,10 +8,7 @@ keep the archive bookkeeping right).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from ..backends import open_backend
 from ..kernel.ops import (
@@ -28,7 +25,7 @@ from ..kernel.ops import (
     ListStatus,
     ListTrimThrough,
 )
-from .drivers import OpDriver, driven
+from .drivers import OpDriver, driver_fixture
 from .suite import BackendSuite
 
 __all__ = ["ListConformance", "ListDriver"]
@@ -51,10 +48,7 @@ class ListDriver(OpDriver):
 
 
 class ListConformance(BackendSuite):
-    @pytest.fixture
-    def lists(self, mode: str, backend_url: str) -> Iterator[ListDriver]:
-        with driven(backend_url, mode, ListDriver) as driver:
-            yield driver
+    lists = driver_fixture(ListDriver)
 
     def test_append_assigns_consecutive_seqs_in_order(self, lists: ListDriver) -> None:
         first = lists.append("s", b"a", b"b")

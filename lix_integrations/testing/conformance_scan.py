@@ -6,14 +6,12 @@ Subclass `ScanConformance` and provide a ``backend_url`` fixture returning a fre
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-import pytest
 
 from ..kernel.ops import ScanEntries, SemanticRecord, Upsert
-from .drivers import OpDriver, driven
+from .drivers import OpDriver, driver_fixture
 from .suite import BackendSuite
 
 __all__ = ["ScanConformance"]
@@ -39,10 +37,7 @@ def _record(i: int, scope: str, llm_key: str, expires_at: float | None = None) -
 
 
 class ScanConformance(BackendSuite):
-    @pytest.fixture
-    def run(self, mode: str, backend_url: str) -> Iterator[OpDriver]:
-        with driven(backend_url, mode, OpDriver) as driver:
-            yield driver
+    run = driver_fixture(OpDriver)
 
     def _fill(self, run: Any) -> list[int]:
         specs = [

@@ -9,7 +9,6 @@ at times (prefixes crossing label boundaries, case-insensitive or wildcard match
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from ..engine.engine import Engine
+from .drivers import call_in_mode
 from .fakes import FakeClock, FakeEmbedder
 from .suite import BackendSuite
 
@@ -31,9 +31,11 @@ class StoreDriver:
         self.mode = mode
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        if self.mode == "sync":
-            return getattr(self.store, name)(*args, **kwargs)
-        return asyncio.run(getattr(self.store, "a" + name)(*args, **kwargs))
+        return call_in_mode(
+            self.mode,
+            lambda: getattr(self.store, name)(*args, **kwargs),
+            lambda: getattr(self.store, "a" + name)(*args, **kwargs),
+        )
 
     def batch(self, ops: list[Any]) -> list[Any]:
         return self._call("batch", ops)  # type: ignore[no-any-return]

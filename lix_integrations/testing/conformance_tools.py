@@ -29,6 +29,7 @@ from ..tiers.tools import (
     ToolsConfig,
     tool_run,
 )
+from .drivers import call_in_mode
 from .fakes import FakeClock, FakeEmbedder
 from .suite import BackendSuite
 
@@ -132,9 +133,11 @@ class ToolDriver:
         return asyncio.run(main())
 
     def _api(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        if self.mode == "sync":
-            return getattr(self.engine.tools, name)(*args, **kwargs)
-        return asyncio.run(getattr(self.engine.aio.tools, name)(*args, **kwargs))
+        return call_in_mode(
+            self.mode,
+            lambda: getattr(self.engine.tools, name)(*args, **kwargs),
+            lambda: getattr(self.engine.aio.tools, name)(*args, **kwargs),
+        )
 
     def invalidate(self, tool: str | None = None, **kwargs: Any) -> int:
         return self._api("invalidate", tool, **kwargs)  # type: ignore[no-any-return]

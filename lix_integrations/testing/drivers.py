@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
+
+import pytest
 
 from ..backends import Backend, open_backend
 from ..kernel.ops import Op
 
-__all__ = ["OpDriver", "driven"]
+__all__ = ["OpDriver", "call_in_mode", "driver_fixture"]
 
 
 class OpDriver:
@@ -21,20 +22,30 @@ class OpDriver:
         self.mode = mode
 
     def __call__(self, op: Op) -> Any:
-        if self.mode == "sync":
-            return self.backend.execute(op)
-        return asyncio.run(self.backend.aexecute(op))
+        return call_in_mode(self.mode, lambda: self.backend.execute(op), lambda: self.backend.aexecute(op))
 
 
 D = TypeVar("D", bound=OpDriver)
 
 
-@contextmanager
-def driven(backend_url: str, mode: str, driver: Callable[[Backend, str], D]) -> Iterator[D]:
-    """A fresh backend opened from ``backend_url`` behind ``driver`` in ``mode``, closed on the way out (the
-    body of a storage suite's fixture)."""
-    backend = open_backend(backend_url)
-    try:
-        yield driver(backend, mode)
-    finally:
-        backend.close()
+def call_in_mode(mode: str, call: Callable[[], Any], acall: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    """``call()``, or in async mode ``acall()`` awaited in a fresh event loop: how every suite's driver calls
+    the API under test (each is made only in its own mode: an engine makes its async view on use)."""
+    if mode == "sync":
+        return call()
+    return asyncio.run(acall())
+
+
+def driver_fixture(driver: Callable[[Backend, str], D]) -> Any:
+    """A storage suite's fixture, ``kv = driver_fixture(KvDriver)``: a fresh backend opened from the backend
+    module's ``backend_url`` behind ``driver``, once per ``mode``, closed after the test."""
+
+    @pytest.fixture
+    def fixture(self: object, mode: str, backend_url: str) -> Iterator[D]:
+        backend = open_backend(backend_url)
+        try:
+            yield driver(backend, mode)
+        finally:
+            backend.close()
+
+    return fixture
