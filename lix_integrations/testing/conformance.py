@@ -25,7 +25,7 @@ from ..engine.engine import Engine
 from ..errors import InvalidPromptError, InvalidVectorError, SettingsMismatchError
 from ..kernel.scope import lix_scope
 from ..tiers.semantic import SemanticHit
-from .drivers import call_in_mode
+from .drivers import ApiDriver
 from .fakes import FakeClock, FakeEmbedder
 from .suite import BackendSuite, engines_on
 
@@ -40,19 +40,12 @@ PARAPHRASE = "what is the capital city of france please"
 UNRELATED = "How do I bake sourdough bread at home?"
 
 
-class SemanticDriver:
+class SemanticDriver(ApiDriver):
     """The semantic API of one engine, called synchronously or through the async engine."""
 
     def __init__(self, engine: Engine, mode: str) -> None:
+        super().__init__(mode, lambda: self.engine.semantic, lambda: self.engine.aio.semantic)
         self.engine = engine
-        self.mode = mode
-
-    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        return call_in_mode(
-            self.mode,
-            lambda: getattr(self.engine.semantic, name)(*args, **kwargs),
-            lambda: getattr(self.engine.aio.semantic, name)(*args, **kwargs),
-        )
 
     def lookup(self, *args: Any, **kwargs: Any) -> SemanticHit | None:
         return self._call("lookup", *args, **kwargs)  # type: ignore[no-any-return]

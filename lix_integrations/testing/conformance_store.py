@@ -16,26 +16,19 @@ from typing import Any
 import pytest
 
 from ..engine.engine import Engine
-from .drivers import call_in_mode
+from .drivers import ApiDriver
 from .fakes import FakeClock, FakeEmbedder
 from .suite import BackendSuite
 
 __all__ = ["StoreConformance"]
 
 
-class StoreDriver:
+class StoreDriver(ApiDriver):
     """A store's sync or async methods behind one blocking interface."""
 
     def __init__(self, store: Any, mode: str) -> None:
+        super().__init__(mode, lambda: self.store, lambda: self.store, aprefix="a")
         self.store = store
-        self.mode = mode
-
-    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        return call_in_mode(
-            self.mode,
-            lambda: getattr(self.store, name)(*args, **kwargs),
-            lambda: getattr(self.store, "a" + name)(*args, **kwargs),
-        )
 
     def batch(self, ops: list[Any]) -> list[Any]:
         return self._call("batch", ops)  # type: ignore[no-any-return]

@@ -29,7 +29,7 @@ from ..tiers.tools import (
     ToolsConfig,
     tool_run,
 )
-from .drivers import call_in_mode
+from .drivers import ApiDriver
 from .fakes import FakeClock, FakeEmbedder
 from .suite import BackendSuite
 
@@ -74,12 +74,12 @@ class Counter:
         return self.result
 
 
-class ToolDriver:
+class ToolDriver(ApiDriver):
     """The tool API of one engine, blocking or awaited."""
 
     def __init__(self, engine: Engine, mode: str) -> None:
+        super().__init__(mode, lambda: self.engine.tools, lambda: self.engine.aio.tools)
         self.engine = engine
-        self.mode = mode
 
     def call(self, tool: str, arguments: dict[str, Any], body: Counter, **kwargs: Any) -> Any:
         if self.mode == "sync":
@@ -132,24 +132,17 @@ class ToolDriver:
 
         return asyncio.run(main())
 
-    def _api(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        return call_in_mode(
-            self.mode,
-            lambda: getattr(self.engine.tools, name)(*args, **kwargs),
-            lambda: getattr(self.engine.aio.tools, name)(*args, **kwargs),
-        )
-
     def invalidate(self, tool: str | None = None, **kwargs: Any) -> int:
-        return self._api("invalidate", tool, **kwargs)  # type: ignore[no-any-return]
+        return self._call("invalidate", tool, **kwargs)  # type: ignore[no-any-return]
 
     def lookup(self, tool: str, arguments: dict[str, Any], **kwargs: Any) -> Any:
-        return self._api("lookup", tool, arguments, **kwargs)
+        return self._call("lookup", tool, arguments, **kwargs)
 
     def store(self, tool: str, arguments: dict[str, Any], result: Any, **kwargs: Any) -> bool:
-        return self._api("store", tool, arguments, result, **kwargs)  # type: ignore[no-any-return]
+        return self._call("store", tool, arguments, result, **kwargs)  # type: ignore[no-any-return]
 
     def clear(self) -> int:
-        return self._api("clear")  # type: ignore[no-any-return]
+        return self._call("clear")  # type: ignore[no-any-return]
 
     def call_batch(
         self, tool: str, items: list[dict[str, Any]], fn: Callable[[list[int]], list[Any]]

@@ -11,7 +11,7 @@ import pytest
 from ..backends import Backend, open_backend
 from ..kernel.ops import Op
 
-__all__ = ["OpDriver", "call_in_mode", "driver_fixture"]
+__all__ = ["ApiDriver", "OpDriver", "call_in_mode", "driver_fixture"]
 
 
 class OpDriver:
@@ -34,6 +34,27 @@ def call_in_mode(mode: str, call: Callable[[], Any], acall: Callable[[], Corouti
     if mode == "sync":
         return call()
     return asyncio.run(acall())
+
+
+class ApiDriver:
+    """An API's methods called blocking, or in async mode their awaitable twins awaited in a fresh event loop.
+
+    ``api`` / ``aapi`` return the two APIs, each looked up at a call in its own mode; ``aprefix`` names the
+    twins (``"a"``: LangGraph's ``aget`` for ``get``).
+    """
+
+    def __init__(self, mode: str, api: Callable[[], Any], aapi: Callable[[], Any], aprefix: str = "") -> None:
+        self.mode = mode
+        self._sync_api = api
+        self._async_api = aapi
+        self._aprefix = aprefix
+
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return call_in_mode(
+            self.mode,
+            lambda: getattr(self._sync_api(), name)(*args, **kwargs),
+            lambda: getattr(self._async_api(), self._aprefix + name)(*args, **kwargs),
+        )
 
 
 def driver_fixture(driver: Callable[[Backend, str], D]) -> Any:
