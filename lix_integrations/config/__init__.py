@@ -17,7 +17,14 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..redaction import redact_url
-from .tiers import CheckpointConfig, CoalesceSettings, EmbeddingConfig, KvConfig, SessionConfig
+from .tiers import (
+    CheckpointConfig,
+    CoalesceSettings,
+    EmbeddingConfig,
+    KvConfig,
+    SessionConfig,
+    positive_int_or_none,
+)
 from .tools import InvalidationRule, ToolPolicy, ToolsConfig, ToolScope
 
 __all__ = [
@@ -32,6 +39,7 @@ __all__ = [
     "KvConfig",
     "ModelPrice",
     "SamplingPolicy",
+    "SemanticConfig",
     "SessionConfig",
     "ToolPolicy",
     "ToolScope",
@@ -98,6 +106,22 @@ def default_store_url() -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SemanticConfig:
+    """What the semantic tier reads of an `EngineConfig` (its options are flat there, for ``Engine(threshold=...)``
+    and ``LIX_THRESHOLD``): built by ``EngineConfig.semantic`` from options it has already validated."""
+
+    threshold: float | None = None
+    ttl: float | None = None
+    idle_ttl: float | None = None
+    max_entries: int | None = DEFAULT_MAX_ENTRIES
+    sampling: SamplingPolicy = SamplingPolicy.SERVE
+    max_prompt_bytes: int = DEFAULT_MAX_PROMPT_BYTES
+    near_miss_margin: float = 0.05
+    shadow: bool = False
+    lookup_order: str = "auto"
+
+
+@dataclass(frozen=True, kw_only=True)
 class EngineConfig:
     """Settings of one `Engine`.
 
@@ -157,12 +181,7 @@ class EngineConfig:
             value = getattr(self, name)
             if value is not None and (not _is_number(value) or not value > 0 or math.isinf(value)):
                 raise ConfigError(f"{name} must be a positive number of seconds or None, got {value!r}")
-        if self.max_entries is not None and (
-            isinstance(self.max_entries, bool)
-            or not isinstance(self.max_entries, int)
-            or self.max_entries < 1
-        ):
-            raise ConfigError(f"max_entries must be a positive integer or None, got {self.max_entries!r}")
+        positive_int_or_none("max_entries", self.max_entries)
         if not isinstance(self.fail_open, bool):
             raise ConfigError(f"fail_open must be True or False, got {self.fail_open!r}")
         if not isinstance(self.max_prompt_bytes, int) or self.max_prompt_bytes < 1:
@@ -206,6 +225,11 @@ class EngineConfig:
         except ValueError:
             choices = ", ".join(p.value for p in SamplingPolicy)
             raise ConfigError(f"sampling must be one of {choices}, got {self.sampling!r}") from None
+
+    @property
+    def semantic(self) -> SemanticConfig:
+        """The semantic tier's own settings (the tier receives only these)."""
+        return SemanticConfig(**{f.name: getattr(self, f.name) for f in fields(SemanticConfig)})
 
     def __repr__(self) -> str:
         # The URL may carry a password (``user:pw@`` or ``?password=``): shown redacted, as ``engine.url`` is.

@@ -38,7 +38,7 @@ class _Checkpoints(View):
 
     def __init__(self, core: EngineCore, tier: CheckpointTier | None = None) -> None:
         super().__init__(core)
-        self._tier = tier or CheckpointTier(CheckpointConfig(), core.config.namespace, core.clock)
+        self._tier = tier or core.checkpoints
 
     @property
     def config(self) -> CheckpointConfig:
@@ -46,7 +46,7 @@ class _Checkpoints(View):
 
     def configured(self, config: CheckpointConfig) -> Self:
         """A view with its own retention policy (``ttl``, ``keep_last``, tombstone grace) on the same store."""
-        return type(self)(self._core, CheckpointTier(config, self._core.config.namespace, self._core.clock))
+        return type(self)(self._core, self._core.checkpoint_tier(config))
 
     @runs
     def put(self, checkpoint: NewCheckpoint) -> Flow[bool]:

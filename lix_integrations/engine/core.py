@@ -7,6 +7,7 @@ so both paths share the same store, counters and stored-settings check.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -17,7 +18,7 @@ from ..embedders import Embedder, as_embedder
 from ..errors import BackendError, LixError, SettingsMismatchError
 from ..kernel import list_ops
 from ..kernel.clock import Clock, SystemClock
-from ..kernel.counters import SemanticCounters
+from ..kernel.counters import CounterRegistry
 from ..kernel.flows import Flow, T, before_each
 from ..kernel.ops import (
     STORAGE_OPS,
@@ -36,16 +37,20 @@ from ..kernel.ops import (
 )
 from ..kernel.outage import OutageLog
 from ..kernel.runtime import Handler, Runtime, to_store
+from ..kernel.semantic_stats import LATENCY_SAMPLES, SEMANTIC_COUNTERS, SemanticStats
 from ..redaction import redact_url, redact_userinfo_password
+from ..tiers.checkpoint_state import CheckpointStats
+from ..tiers.checkpoints import CheckpointConfig, CheckpointTier
 from ..tiers.coalesce import Coalescer
+from ..tiers.document_stats import DocumentStats
 from ..tiers.documents import DocumentTier
-from ..tiers.embeddings import EmbeddingCounters, EmbeddingTier, model_from_embedder
-from ..tiers.kv import KvCounters, KvTier
-from ..tiers.node_cache import NodeCacheTier
+from ..tiers.embeddings import EMBEDDING_COUNTERS, EmbeddingStats, EmbeddingTier, model_from_embedder
+from ..tiers.kv import KvStats, KvTier
+from ..tiers.node_cache import NodeCacheStats, NodeCacheTier
 from ..tiers.semantic import SemanticTier
-from ..tiers.sessions import SessionTier
+from ..tiers.sessions import SessionStats, SessionTier
 from ..tiers.tool_flights import CALL_TOOL, CallTool
-from ..tiers.tools import ToolTier
+from ..tiers.tools import TOOL_COUNTERS, ToolsStats, ToolTier
 from ..tiers.verifier import resolve_verifier
 from .embedder_faults import EMBEDDER_FAULTS, EmbedderFaults
 from .stats import EngineStats
@@ -78,26 +83,48 @@ class EngineCore:
             raw_url = config.url or default_store_url()
             backend = open_backend(raw_url)
         self.backend: Backend = backend
-        self.semantic_counters = SemanticCounters(config.shadow_log_size)
+        #: Every tier's counters, by tier name: what ``stats()`` shows and ``reset_stats()`` zeroes.
+        self.counters = CounterRegistry()
         verifier = resolve_verifier(config.verifier, self.embedder.name, config.verifier_threshold)
-        self.semantic = SemanticTier(config, self.clock, self.semantic_counters, verifier=verifier)
-        self.coalescer = Coalescer(
-            self.semantic, self.semantic_counters, shared=self.backend.shared, settings=config.coalesce
+        semantic_counters = self.counters.new(
+            "semantic",
+            SEMANTIC_COUNTERS,
+            functools.partial(SemanticStats.from_counts, prices=config.prices),
+            samples=LATENCY_SAMPLES,
+            log=config.shadow_log_size,
         )
-        self.sessions = SessionTier(config, self.clock, _archive_url(self.backend.url, raw_url))
+        ns = config.namespace
+        self.semantic = SemanticTier(config.semantic, ns, self.clock, semantic_counters, verifier=verifier)
+        self.coalescer = Coalescer(
+            self.semantic, semantic_counters, shared=self.backend.shared, settings=config.coalesce
+        )
         self.outage = OutageLog(self.backend.url)  # shared with the embedding tier: one log line per outage
         self.embeddings = EmbeddingTier(
             config.embeddings,
-            config.namespace,
+            ns,
             self.clock,
-            EmbeddingCounters(),
+            self.counters.new("embeddings", EMBEDDING_COUNTERS, EmbeddingStats.from_counts),
             fail_open=config.fail_open,
             outage=self.outage,
         )
-        self.kv = KvTier(config.kv, config.namespace, self.clock, KvCounters())
-        self.tools = ToolTier(config.tools, self.clock, config.namespace)
-        self.node_cache = NodeCacheTier(config.namespace, self.clock)
-        self.documents = DocumentTier(config.namespace, self.clock, self._document_vectors)
+        self.kv = KvTier(config.kv, ns, self.clock, self.counters.new("kv", KvStats))
+        self.tools = ToolTier(
+            config.tools, self.clock, ns, self.counters.new("tools", TOOL_COUNTERS, ToolsStats.from_counts)
+        )
+        self.sessions = SessionTier(
+            config.sessions,
+            ns,
+            self.clock,
+            self.counters.new("sessions", SessionStats),
+            _archive_url(self.backend.url, raw_url),
+        )
+        #: Shared by every checkpoint tier of this engine (`checkpoint_tier`: one per retention policy).
+        self._checkpoint_counters = self.counters.new("checkpoints", CheckpointStats)
+        self.checkpoints = self.checkpoint_tier(CheckpointConfig())
+        self.node_cache = NodeCacheTier(ns, self.clock, self.counters.new("node_cache", NodeCacheStats))
+        self.documents = DocumentTier(
+            ns, self.clock, self._document_vectors, self.counters.new("documents", DocumentStats)
+        )
         self._dimension: int | None = self.embedder.dimension
         self._model: Any = None
         self._embed_cost = RunningCost()  # seconds per prompt embedding
@@ -369,22 +396,21 @@ class EngineCore:
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
+    def checkpoint_tier(self, config: CheckpointConfig) -> CheckpointTier:
+        """A checkpoint tier with its own retention policy, counting in the engine's checkpoint counters."""
+        return CheckpointTier(config, self.config.namespace, self.clock, self._checkpoint_counters)
+
     def reset_stats(self) -> None:
         """Every counter of this engine's tiers back to zero: what ``stats()`` and each tier's ``stats()`` show."""
-        self.semantic_counters.reset()
-        for tier in (self.kv, self.tools, self.embeddings, self.sessions, self.node_cache):
-            tier.counters.reset()
+        self.counters.reset()
         self.faults.reset()
 
     def stats(self) -> EngineStats:
+        """Every registered tier's snapshot (see `CounterRegistry`) and the embedder faults."""
         return EngineStats(
             namespace=self.config.namespace,
-            semantic=self.semantic_counters.snapshot(self.config.prices),
-            embeddings=self.embeddings.counters.snapshot(),
-            kv=self.kv.counters.snapshot(),
-            tools=self.tools.counters.snapshot(),
-            sessions=self.sessions.counters.snapshot(),
             embedder_faults=self.faults.snapshot(),
+            **self.counters.snapshot(),
         )
 
     def close(self) -> None:

@@ -247,7 +247,7 @@ class _EngineBase:
         return self._core.stats()
 
     def reset_stats(self) -> None:
-        """Start every counter of this engine over (semantic, embeddings, KV, tools, sessions, node cache)."""
+        """Start every counter of this engine over (every tier ``stats()`` shows)."""
         self._core.reset_stats()
 
     def __repr__(self) -> str:

@@ -217,7 +217,7 @@ class _Semantic(View):
 
     def shadow_report(self) -> ShadowReport:
         """What shadow mode would have served (``shadow=True``), since the last ``reset_stats()``."""
-        return self._core.semantic_counters.shadow_report()
+        return ShadowReport.from_counts(self._core.semantic.counters.counts())
 
 
 class SemanticAPI(_Semantic, Blocking):

@@ -7,15 +7,18 @@ stored, so reading them costs nothing and they can never leak another process's 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..kernel.counters import SemanticStats
-from ..tiers.embeddings import EmbeddingStats
+from ..kernel.semantic_stats import SemanticStats
+from ..tiers.checkpoint_state import CheckpointStats
+from ..tiers.document_stats import DocumentStats
+from ..tiers.embedding_stats import EmbeddingStats
 from ..tiers.kv import KvStats
-from ..tiers.sessions import SessionStats
-from ..tiers.tools import ToolsStats
+from ..tiers.node_cache import NodeCacheStats
+from ..tiers.session_parts import SessionStats
+from ..tiers.tool_stats import ToolsStats
 
 __all__ = ["EngineStats"]
 
@@ -32,6 +35,10 @@ class EngineStats:
     embeddings: EmbeddingStats | None = None
     #: Embedder faults a cache step skipped under ``fail_open``, by cause (see ``engine/embedder_faults.py``).
     embedder_faults: Mapping[str, int] = field(default_factory=dict)
+    #: LangGraph's tiers: checkpoints (every checkpointer of the engine), the node cache, the store's documents.
+    checkpoints: CheckpointStats | None = None
+    node_cache: NodeCacheStats | None = None
+    documents: DocumentStats | None = None
 
     def __str__(self) -> str:
         """A few readable lines (``print(engine.stats())``); ``repr`` and ``to_dict()`` hold every counter."""
@@ -46,12 +53,11 @@ class EngineStats:
         return plot_stats(self, path)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "namespace": self.namespace,
-            "semantic": self.semantic.to_dict(),
-            "kv": None if self.kv is None else self.kv.to_dict(),
-            "tools": None if self.tools is None else self.tools.to_dict(),
-            "sessions": None if self.sessions is None else self.sessions.to_dict(),
-            "embeddings": None if self.embeddings is None else self.embeddings.to_dict(),
-            "embedder_faults": dict(self.embedder_faults),
-        }
+        data: dict[str, Any] = {"namespace": self.namespace}
+        for f in fields(self)[1:]:
+            value = getattr(self, f.name)
+            if f.name == "embedder_faults":
+                data[f.name] = dict(value)
+            else:
+                data[f.name] = None if value is None else value.to_dict()
+        return data

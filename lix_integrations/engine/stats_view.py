@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..install import install_hint
-from ..kernel.counters import HISTOGRAM_BINS
+from ..kernel.semantic_stats import HISTOGRAM_BINS
 
 if TYPE_CHECKING:
     from .stats import EngineStats
@@ -70,6 +70,9 @@ def render_stats(stats: EngineStats) -> str:
         ("sessions", stats.sessions),
         ("tools", stats.tools),
         ("key-value", stats.kv),
+        ("checkpoints", stats.checkpoints),
+        ("node cache", stats.node_cache),
+        ("store documents", stats.documents),
     ]
     for name, tier in tiers:
         if tier is None:

@@ -94,7 +94,7 @@ class ToolCalls(View):
                 encode(value) if encode is not None else value, duration, self._tier.config.max_result_bytes
             )
         except Exception as exc:  # an unstorable result is returned, just not cached
-            self._tier.counters.add(tool, "not_stored")
+            self._tier.count(tool, "not_stored")
             self._tier.warn_once(
                 f"encode:{tool}", "result of tool %r is returned but not cached: %s", tool, exc
             )
@@ -135,7 +135,7 @@ class ToolCalls(View):
         return make
 
     def _hit(self, prep: PreparedCall, hit: Any, started: float) -> None:
-        self._tier.counters.add(prep.tool, "hits", saved=hit[1] - (time.perf_counter() - started))
+        self._tier.count(prep.tool, "hits", saved=hit[1] - (time.perf_counter() - started))
 
 
 class BatchPlan:
@@ -154,7 +154,7 @@ class BatchPlan:
 
     def all_computed(self, computed: Sequence[Any]) -> list[Any]:
         self._check(computed, self._n)
-        self._api._tier.counters.add(self._tool, "bypassed", self._n)
+        self._api._tier.count(self._tool, "bypassed", self._n)
         return list(computed)
 
     def _check(self, computed: Sequence[Any], expected: int) -> None:
@@ -164,7 +164,7 @@ class BatchPlan:
             )
 
     def apply_hits(self, hits: list[Any]) -> None:
-        counters = self._api._tier.counters
+        tier = self._api._tier
         first: dict[str, int] = {}
         for i, (prep, hit) in enumerate(zip(self.calls, hits)):
             if hit is not NOT_CACHED:
@@ -178,10 +178,10 @@ class BatchPlan:
             first[prep.key] = i
             self.missing.append(i)
         if self.missing:
-            counters.add(self._tool, "misses", len(self.missing))
+            tier.count(self._tool, "misses", len(self.missing))
         if self._duplicates:
-            counters.add(self._tool, "hits", len(self._duplicates))
-            counters.add(self._tool, "coalesced", len(self._duplicates))
+            tier.count(self._tool, "hits", len(self._duplicates))
+            tier.count(self._tool, "coalesced", len(self._duplicates))
 
     def fill(self, computed: Sequence[Any], duration: float) -> list[tuple[PreparedCall, bytes]]:
         self._check(computed, len(self.missing))

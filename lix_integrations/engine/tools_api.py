@@ -79,7 +79,7 @@ class _Tools(ToolCalls):
         """
         prep = self._prepare(tool, arguments, policy, scope, run_id, exclude, version)
         if prep is None:
-            self._tier.counters.add(tool, "bypassed")
+            self._tier.count(tool, "bypassed")
             return self._bypass(tool, arguments, compute)
         return self._shared(_Run(prep, compute, encode, decode, cacheable))
 
@@ -104,8 +104,8 @@ class _Tools(ToolCalls):
                 raise flight.error
             if flight.make is None:  # the leader was interrupted: run the call ourselves
                 continue
-            tier.counters.add(prep.tool, "hits", saved=flight.duration - (time.perf_counter() - started))
-            tier.counters.add(prep.tool, "coalesced")
+            tier.count(prep.tool, "hits", saved=flight.duration - (time.perf_counter() - started))
+            tier.count(prep.tool, "coalesced")
             return flight.make()
         try:
             return (yield from self._lead(run, flight))
@@ -124,12 +124,12 @@ class _Tools(ToolCalls):
                 flight.make = self._from_hit(hit[0], decode)
                 return result
             yield from self._step(single(KvDelete(tier.namespace, TABLE, (prep.key,))), 0)
-        tier.counters.add(prep.tool, "misses")
+        tier.count(prep.tool, "misses")
         started = time.perf_counter()
         try:
             result = yield CallTool(run.compute)
         except Exception as exc:
-            tier.counters.add(prep.tool, "errors")
+            tier.count(prep.tool, "errors")
             flight.error = exc
             raise
         duration = time.perf_counter() - started
@@ -157,7 +157,7 @@ class _Tools(ToolCalls):
         """The cached result, or `NOT_CACHED` (counts a hit or a miss)."""
         prep = self._prepare(tool, arguments, policy, scope, run_id, exclude)
         if prep is None:
-            self._tier.counters.add(tool, "bypassed")
+            self._tier.count(tool, "bypassed")
             return Done(NOT_CACHED)
         return self._looked_up(prep, decode)
 
@@ -166,7 +166,7 @@ class _Tools(ToolCalls):
         hit = (yield from self._step(self._tier.lookup((prep,)), [NOT_CACHED]))[0]
         result = NOT_CACHED if hit is NOT_CACHED else self._decode(prep, hit, decode)
         if result is NOT_CACHED:
-            self._tier.counters.add(prep.tool, "misses")
+            self._tier.count(prep.tool, "misses")
         else:
             self._hit(prep, hit, started)
         return result

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.engine import Engine
+from ..tiers.checkpoints import NewCheckpoint, Typed
+from ..tiers.documents import DocumentWrite
 from ..tiers.sessions import SessionConfig
 from ..tiers.tools import ToolPolicy, ToolsConfig
 from .fakes import FakeEmbedder
@@ -46,4 +48,8 @@ def exercise_every_tier(url: str, tmp_path: Path) -> Engine:
         engine.sessions.add_message("s", {"role": "user", "content": f"m{i}"})
     engine.sessions.get_full_history("s")
     engine.node_cache.get([(("graph",), "key")])
+    engine.documents.put_many([DocumentWrite(("users",), "a", {"name": "Ada"})])
+    engine.documents.get_many([(("users",), "a", False)])
+    empty = Typed("json", b"{}")
+    engine.checkpoints.put(NewCheckpoint("thread", "", "1", None, empty, empty, {}, {}))
     return engine

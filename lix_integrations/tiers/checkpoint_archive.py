@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, cast
 from ..archive.codec import Codec, compress, decompress
 from ..errors import SerializationError
 from ..kernel.clock import Clock
+from ..kernel.counters import CounterSet
 from ..kernel.flows import Flow
 from ..kernel.ops import Gather, KvDelete, KvGet, KvItem, KvPutIf, KvScan
 from .checkpoint_records import (
@@ -48,7 +49,7 @@ from .checkpoint_records import (
     unpack,
     unpart,
 )
-from .checkpoint_state import ItemCache, ListMemo, ManifestCache, Threads, TierStats, split_manifest
+from .checkpoint_state import CheckpointStats, ItemCache, ListMemo, ManifestCache, Threads, split_manifest
 
 if TYPE_CHECKING:
     from .checkpoints import CheckpointConfig
@@ -144,7 +145,7 @@ class ArchiveFlows:
     """Reading, writing and rewriting a thread's chunks (the base of the checkpoint tier's classes)."""
 
     config: CheckpointConfig
-    stats: TierStats
+    counters: CounterSet[CheckpointStats]
     _ns: str
     _clock: Clock
     _threads: Threads
@@ -291,7 +292,7 @@ class ArchiveFlows:
         doomed = [k for k in moved if k in by_key] + [k for k, _ in moved_writes]
         doomed += [k for k in ordered_blobs if k not in hot_blobs]
         yield KvDelete(self._ns, table, tuple(doomed))
-        self.stats.add(archived=len(ids))
+        self.counters.add("archived", len(ids))
         return len(ids)
 
     def _drop_archived(self, table: str, refs: Sequence[ChunkRef], doomed: set[tuple[str, str]]) -> Flow[int]:

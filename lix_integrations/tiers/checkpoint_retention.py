@@ -74,7 +74,7 @@ class RetentionFlows(ArchiveFlows):
         """A late write to a deleted thread: delete what it wrote (the tombstone stays)."""
         yield KvDelete(self._ns, table, tuple(k for k in keys if k not in (TOMBSTONE, GENERATION)))
         self._threads.forget(table)
-        self.stats.add(refused_late_writes=1)
+        self.counters.add("refused_late_writes")
         logger.warning(
             "refused a write to deleted thread %r (tombstone within its grace period)", thread_id[:80]
         )
@@ -226,7 +226,7 @@ class RetentionFlows(ArchiveFlows):
         removed = 0
         for start in range(0, len(dead), 1000):
             removed += yield KvDelete(self._ns, table, tuple(dead[start : start + 1000]))
-        self.stats.add(collections=1)
+        self.counters.add("collections")
         return removed
 
     def _keys(self, table: str, prefix: str) -> Flow[list[str]]:

@@ -17,29 +17,38 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from .checkpoint_records import DIGEST, Typed, item_digest
 
-__all__ = ["DigestMemo", "ItemCache", "ListMemo", "ManifestCache", "ThreadState", "Threads", "TierStats"]
+__all__ = [
+    "CheckpointStats",
+    "DigestMemo",
+    "ItemCache",
+    "ListMemo",
+    "ManifestCache",
+    "ThreadState",
+    "Threads",
+]
 
 
-@dataclass
-class TierStats:
-    """Counters of one checkpoint tier (tests and benchmarks read them)."""
+@dataclass(frozen=True)
+class CheckpointStats:
+    """A snapshot of the checkpoint tier's counters (this process only): ``items_reused`` counts list items a
+    put did not write again because this process knew them stored; ``refused_late_writes``, writes to a thread
+    deleted meanwhile; ``collections``, sweeps of unreferenced values; ``archived``, checkpoints moved into a
+    thread's archive."""
 
-    puts: int = 0
-    items_written: int = 0
-    items_reused: int = 0
-    refused_late_writes: int = 0
-    collections: int = 0
-    archived: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    puts: int
+    items_written: int
+    items_reused: int
+    refused_late_writes: int
+    collections: int
+    archived: int
 
-    def add(self, **counts: int) -> None:
-        with self.lock:
-            for name, value in counts.items():
-                setattr(self, name, getattr(self, name) + value)
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass

@@ -42,6 +42,7 @@ from typing import Any
 
 from ..errors import ConfigError, SerializationError
 from ..kernel.clock import Clock
+from ..kernel.counters import CounterSet
 from ..kernel.flows import Flow
 from ..kernel.ops import Gather, KvGet, KvItem, KvPut, KvScan
 from .checkpoint_archive import ChunkCache, aprefix, chunk_records, parse_chunk_key
@@ -83,12 +84,12 @@ from .checkpoint_records import (
 )
 from .checkpoint_retention import PAGE, RUNS_TABLE, THREADS_TABLE, RetentionFlows
 from .checkpoint_state import (
+    CheckpointStats,
     DigestMemo,
     ItemCache,
     ListMemo,
     ManifestCache,
     Threads,
-    TierStats,
     split_manifest,
 )
 
@@ -109,7 +110,9 @@ __all__ = [
 class CheckpointTier(RetentionFlows):
     """Policy of checkpoint storage; every public method returns a flow for the engine's drivers to run."""
 
-    def __init__(self, config: CheckpointConfig, namespace: str, clock: Clock) -> None:
+    def __init__(
+        self, config: CheckpointConfig, namespace: str, clock: Clock, counters: CounterSet[CheckpointStats]
+    ) -> None:
         if not isinstance(config, CheckpointConfig):
             raise ConfigError(f"checkpoints must be a CheckpointConfig, got {type(config).__name__}")
         self.config = config
@@ -121,7 +124,12 @@ class CheckpointTier(RetentionFlows):
         self._lists = ListMemo()
         self._chunks = ChunkCache()
         self._digest = DigestMemo()
-        self.stats = TierStats()
+        self.counters = counters
+
+    @property
+    def stats(self) -> CheckpointStats:
+        """A snapshot of the counters (shared by every checkpoint tier of the engine)."""
+        return self.counters.snapshot()
 
     # -- writing ---------------------------------------------------------------------------------------------
 
@@ -189,7 +197,7 @@ class CheckpointTier(RetentionFlows):
         for _, blob_key, raw, _, list_items in lists:
             self._manifests.add(table, blob_key, raw, list_items)
         total = sum(len(ds) for _, _, _, ds, _ in lists)
-        self.stats.add(puts=1, items_written=len(fresh), items_reused=total - len(fresh))
+        self.counters.update(puts=1, items_written=len(fresh), items_reused=total - len(fresh))
         with self._threads.lock:
             if stale or state.generation != stored_gen:
                 state.known = set()

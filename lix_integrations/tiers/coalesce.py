@@ -30,10 +30,11 @@ import uuid
 from collections.abc import Callable
 
 from ..config.tiers import CoalesceSettings
-from ..kernel.counters import SemanticCounters
+from ..kernel.counters import CounterSet
 from ..kernel.flight import Flight, current_caller
 from ..kernel.flows import Flow
 from ..kernel.ops import ExactGet, Gather, LeaseAcquire, LeaseRelease, SemanticRecord, Sleep, WaitFlight
+from ..kernel.semantic_stats import SemanticStats
 from .semantic import PreparedQuery, SemanticHit, SemanticTier
 
 __all__ = ["CoalesceSettings", "Coalescer"]
@@ -51,7 +52,12 @@ class Coalescer:
     """The registry of open flights of one engine and the flows that join, lead and end them."""
 
     def __init__(
-        self, tier: SemanticTier, counters: SemanticCounters, *, shared: bool, settings: CoalesceSettings
+        self,
+        tier: SemanticTier,
+        counters: CounterSet[SemanticStats],
+        *,
+        shared: bool,
+        settings: CoalesceSettings,
     ) -> None:
         self._tier = tier
         self._counters = counters

@@ -34,8 +34,10 @@ import numpy as np
 
 from ..errors import InvalidInputError, SerializationError, SettingsMismatchError
 from ..kernel.clock import Clock
+from ..kernel.counters import CounterSet
 from ..kernel.flows import Flow
 from ..kernel.ops import KvDelete, KvExpire, KvGet, KvItem, KvPurgeExpired, KvPut, KvScan
+from .document_stats import DocumentStats
 from .kv import validate_collection
 from .namespaced import Path, decode_record_key, encode_path, record_key, validate_label, validate_path
 
@@ -261,11 +263,18 @@ def _check_page(limit: object, offset: object) -> tuple[int, int]:
 class DocumentTier:
     """Policy of the document tier; every public method returns a flow for the engine's drivers."""
 
-    def __init__(self, namespace: str, clock: Clock, embed: Callable[[list[str], str], Flow[Any]]) -> None:
+    def __init__(
+        self,
+        namespace: str,
+        clock: Clock,
+        embed: Callable[[list[str], str], Flow[Any]],
+        counters: CounterSet[DocumentStats],
+    ) -> None:
         """``embed(texts, role)`` is a flow giving unit-length vectors (the engine's embedder)."""
         self._namespace = namespace
         self._clock = clock
         self._embed = embed
+        self.counters = counters
 
     def _refresh(self, table: str, docs: Iterable[Document], now: float) -> Flow[None]:
         items = tuple((record_key(d.path, d.key), now + d.ttl) for d in docs if d.ttl is not None)
@@ -283,6 +292,8 @@ class DocumentTier:
         now = self._clock.now()
         raws: list[bytes | None] = yield KvGet(self._namespace, table, keys, now, touch=False)
         found = [None if raw is None else decode_record(k, raw)[0] for k, raw in zip(keys, raws)]
+        hits = sum(d is not None for d in found)
+        self.counters.update(gets=len(found), hits=hits, misses=len(found) - hits)
         yield from self._refresh(
             table, (d for d, (_, _, r) in zip(found, wanted) if d is not None and r), now
         )
@@ -321,8 +332,10 @@ class DocumentTier:
                 )
                 items.append(KvItem(key, record, None if ttl is None else now + ttl))
             yield KvPut(self._namespace, table, tuple(items), now)
+            self.counters.add("puts", len(items))
         if doomed:
             yield KvDelete(self._namespace, table, doomed)
+            self.counters.add("deletes", len(doomed))
 
     def _scan(self, table: str, prefix: str, keys_only: bool) -> Flow[list[tuple[str, bytes]]]:
         out: list[tuple[str, bytes]] = []
@@ -382,6 +395,7 @@ class DocumentTier:
         else:
             ranked = [doc for doc, _ in newest]
         page = ranked[offset : offset + limit]
+        self.counters.add("searches")
         if refresh:
             yield from self._refresh(table, page, self._clock.now())
         return page
@@ -421,6 +435,7 @@ class DocumentTier:
         kept = [p for p in paths if all(path_matches(t, pat, p) for t, pat in checked)]
         if max_depth is not None:
             kept = list({p[:max_depth] for p in kept})
+        self.counters.add("listings")
         return sorted(kept)[offset : offset + limit]
 
     def purge_expired(self, collection: str) -> Flow[int]:

@@ -1,12 +1,28 @@
-"""Counters of the embedding tier (this process's traffic; not stored)."""
+"""Statistics of the embedding tier (this process's traffic; not stored)."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["EmbeddingCounters", "EmbeddingStats"]
+from ..kernel.counters import Counts
+
+__all__ = ["EMBEDDING_COUNTERS", "EmbeddingStats"]
+
+#: The embedding tier's counters (``compute_seconds`` and ``load_seconds`` add up seconds).
+EMBEDDING_COUNTERS = (
+    "lookups",
+    "front_hits",
+    "store_hits",
+    "misses",
+    "deduplicated",
+    "computed",
+    "stored",
+    "evictions",
+    "store_errors",
+    "compute_seconds",
+    "load_seconds",
+)
 
 
 @dataclass(frozen=True)
@@ -33,6 +49,20 @@ class EmbeddingStats:
     store_errors: int
     load_seconds: float = 0.0
 
+    @classmethod
+    def from_counts(cls, counts: Counts) -> EmbeddingStats:
+        """The snapshot; ``saved_seconds`` is every hit and duplicate times the mean compute time per text."""
+        plain = {name: int(counts[name]) for name in EMBEDDING_COUNTERS[:-2]}
+        seconds = float(counts["compute_seconds"])
+        per_text = seconds / plain["computed"] if plain["computed"] else 0.0
+        avoided = plain["front_hits"] + plain["store_hits"] + plain["deduplicated"]
+        return cls(
+            compute_seconds=seconds,
+            saved_seconds=avoided * per_text,
+            load_seconds=float(counts["load_seconds"]),
+            **plain,
+        )
+
     @property
     def hits(self) -> int:
         return self.front_hits + self.store_hits
@@ -47,56 +77,3 @@ class EmbeddingStats:
         data["hits"] = self.hits
         data["hit_rate"] = self.hit_rate
         return data
-
-
-class EmbeddingCounters:
-    """Thread-safe counters the tier updates; ``snapshot()`` gives an immutable view."""
-
-    _NAMES = (
-        "lookups",
-        "front_hits",
-        "store_hits",
-        "misses",
-        "deduplicated",
-        "computed",
-        "stored",
-        "evictions",
-        "store_errors",
-    )
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts = dict.fromkeys(self._NAMES, 0)
-        self._compute_seconds = 0.0
-        self._load_seconds = 0.0
-
-    def add(self, **amounts: int) -> None:
-        with self._lock:
-            for name, amount in amounts.items():
-                self._counts[name] += amount
-
-    def add_compute(self, texts: int, seconds: float) -> None:
-        with self._lock:
-            self._counts["computed"] += texts
-            self._compute_seconds += seconds
-
-    def add_load(self, seconds: float) -> None:
-        with self._lock:
-            self._load_seconds += seconds
-
-    def reset(self) -> None:
-        with self._lock:
-            self._counts = dict.fromkeys(self._NAMES, 0)
-            self._compute_seconds = 0.0
-            self._load_seconds = 0.0
-
-    def snapshot(self) -> EmbeddingStats:
-        with self._lock:
-            counts = dict(self._counts)
-            seconds = self._compute_seconds
-            load = self._load_seconds
-        per_text = seconds / counts["computed"] if counts["computed"] else 0.0
-        avoided = counts["front_hits"] + counts["store_hits"] + counts["deduplicated"]
-        return EmbeddingStats(
-            compute_seconds=seconds, saved_seconds=avoided * per_text, load_seconds=load, **counts
-        )

@@ -43,6 +43,7 @@ from ..config.tiers import DEFAULT_TABLE, EmbeddingConfig
 from ..config.tiers import check_ttl as _check_ttl
 from ..errors import BackendError, ConfigError, InvalidInputError, InvalidVectorError
 from ..kernel.clock import Clock
+from ..kernel.counters import CounterSet
 from ..kernel.flows import Flow
 from ..kernel.ops import (
     Deferred,
@@ -60,7 +61,7 @@ from ..kernel.ops import (
 from ..kernel.outage import OutageLog
 from .embedding_front import VectorFront as _Front
 from .embedding_model import VALUE_LAYOUT, AsyncBatchFn, BatchFn, EmbeddingModel, model_from_embedder
-from .embedding_stats import EmbeddingCounters, EmbeddingStats
+from .embedding_stats import EMBEDDING_COUNTERS, EmbeddingStats
 from .embedding_vectors import Matrix, Vector, decode_vector, encode_vector, text_hash
 from .embedding_vectors import as_matrix as _as_matrix
 from .embedding_vectors import check_key as _check_key
@@ -76,7 +77,7 @@ __all__ = [
     "AsyncBatchFn",
     "BatchFn",
     "EmbeddingConfig",
-    "EmbeddingCounters",
+    "EMBEDDING_COUNTERS",
     "EmbeddingModel",
     "EmbeddingStats",
     "EmbeddingTier",
@@ -104,7 +105,7 @@ class EmbeddingTier:
         config: EmbeddingConfig,
         namespace: str,
         clock: Clock,
-        counters: EmbeddingCounters,
+        counters: CounterSet[EmbeddingStats],
         *,
         fail_open: bool = True,
         outage: OutageLog | None = None,
@@ -153,7 +154,7 @@ class EmbeddingTier:
         """A cache store failure must not fail an embedding the model can still compute."""
         if not self._fail_open:
             raise exc
-        self.counters.add(store_errors=1)
+        self.counters.update(store_errors=1)
         logger.debug("embedding store failed (%s); computing without the cache: %s", what, exc)
         self._outage.failed(exc, f"embedding store {what}")  # one WARNING per outage, shared by the tiers
 
@@ -209,7 +210,7 @@ class EmbeddingTier:
                 loaded.append((key, vec, self._expiry(now, None)))
             store_hits = len(loaded)
             self._front.put_many(loaded)
-        self.counters.add(front_hits=front_hits, store_hits=store_hits)
+        self.counters.update(front_hits=front_hits, store_hits=store_hits)
         return found
 
     def _write(
@@ -225,7 +226,7 @@ class EmbeddingTier:
             self._store_failed(exc, "write")
             return
         self._store_ok()
-        self.counters.add(stored=len(items))
+        self.counters.update(stored=len(items))
         with self._lock:
             self._since_evict += len(items)
             due = self._since_evict >= self.config.evict_every
@@ -315,7 +316,7 @@ class EmbeddingTier:
         for key, text in zip(keys, texts):
             first_text.setdefault(key, text)
         unique = list(first_text)
-        self.counters.add(lookups=len(texts), deduplicated=len(texts) - len(unique))
+        self.counters.update(lookups=len(texts), deduplicated=len(texts) - len(unique))
         now = self._clock.now()
         dimension = self._dimension(model, model_key)
         if not use_store:
@@ -323,10 +324,10 @@ class EmbeddingTier:
         found = yield from self._read(unique, dimension, model_key, now, checked)
         missing = [key for key in unique if key not in found]
         if missing:
-            self.counters.add(misses=len(missing))
+            self.counters.update(misses=len(missing))
             if model.load is not None and model_key not in self._loaded:
                 loaded: float = yield LoadModel(model.load)
-                self.counters.add_load(loaded)
+                self.counters.add("load_seconds", loaded)
                 with self._lock:
                     self._loaded.add(model_key)
             # ``batch_size``: misses computed (and stored) that many at a time, as LangChain's
@@ -358,7 +359,7 @@ class EmbeddingTier:
         batch = [first_text[key] for key in missing]
         started = time.perf_counter()
         raw = yield EmbedBatch(tuple(batch), model.compute, model.acompute)
-        self.counters.add_compute(len(batch), time.perf_counter() - started)
+        self.counters.update(computed=len(batch), compute_seconds=time.perf_counter() - started)
         try:
             matrix = _as_matrix(raw, len(batch), dimension, model.name)
             if model.normalize:
@@ -384,9 +385,9 @@ class EmbeddingTier:
         model_key = model.key(space)
         store_keys = [f"{model_key}:{_KEY_ROLE}:{text_hash(k)}" for k in keys]
         unique = list(dict.fromkeys(store_keys))
-        self.counters.add(lookups=len(keys), deduplicated=len(keys) - len(unique))
+        self.counters.update(lookups=len(keys), deduplicated=len(keys) - len(unique))
         found = yield from self._read(unique, self._dimension(model, model_key), model_key, self._clock.now())
-        self.counters.add(misses=len(unique) - len(found))
+        self.counters.update(misses=len(unique) - len(found))
         return [found.get(key) for key in store_keys]
 
     def put_many(
@@ -461,7 +462,7 @@ class EmbeddingTier:
             self._store_failed(exc, "evict")
             return 0
         if evicted:
-            self.counters.add(evictions=evicted)
+            self.counters.update(evictions=evicted)
         return evicted
 
     def purge_expired(self) -> Flow[int]:

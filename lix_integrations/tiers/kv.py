@@ -30,9 +30,9 @@ from typing import Any
 from ..config.tiers import KvConfig
 from ..errors import ConfigError, InvalidIdError, InvalidInputError, SerializationError
 from ..kernel.clock import Clock
+from ..kernel.counters import CounterSet
 from ..kernel.flows import Flow
 from ..kernel.ops import KvDelete, KvDeleteWhere, KvGet, KvItem, KvPut, KvScan
-from .counter_set import CounterSet
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -40,7 +40,6 @@ __all__ = [
     "MAX_COLLECTION_CHARS",
     "TABLE_PREFIX",
     "KvConfig",
-    "KvCounters",
     "KvStats",
     "KvTier",
     "decode_record",
@@ -78,11 +77,6 @@ class KvStats:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def KvCounters() -> CounterSet[KvStats]:
-    """The tier's counters: one `CounterSet` over the fields of `KvStats`."""
-    return CounterSet(KvStats)
 
 
 # -- pure helpers ---------------------------------------------------------------------------------------------

@@ -21,13 +21,13 @@ from typing import Any
 
 from ..errors import InvalidInputError
 from ..kernel.clock import Clock
+from ..kernel.counters import CounterSet
 from ..kernel.flows import Flow
 from ..kernel.ops import KvDeleteWhere, KvGet, KvItem, KvPut
-from .counter_set import CounterSet
 from .kv import validate_collection
 from .namespaced import Path, encode_path, record_key, validate_path
 
-__all__ = ["TABLE_PREFIX", "NodeCacheCounters", "NodeCacheStats", "NodeCacheTier", "table_for"]
+__all__ = ["TABLE_PREFIX", "NodeCacheStats", "NodeCacheTier", "table_for"]
 
 #: Prefix of the KV tables of node caches (one table per cache name).
 TABLE_PREFIX = "nodecache:"
@@ -61,18 +61,13 @@ class NodeCacheStats:
         return asdict(self)
 
 
-def NodeCacheCounters() -> CounterSet[NodeCacheStats]:
-    """The tier's counters: one `CounterSet` over the fields of `NodeCacheStats`."""
-    return CounterSet(NodeCacheStats)
-
-
 class NodeCacheTier:
     """Policy of the node cache; every method returns a flow for the engine's drivers."""
 
-    def __init__(self, namespace: str, clock: Clock) -> None:
+    def __init__(self, namespace: str, clock: Clock, counters: CounterSet[NodeCacheStats]) -> None:
         self._namespace = namespace
         self._clock = clock
-        self.counters = NodeCacheCounters()
+        self.counters = counters
 
     def get(self, cache: str, keys: Sequence[FullKey]) -> Flow[dict[FullKey, bytes]]:
         """The stored bytes of the live entries among ``keys`` (absent keys are misses), in one round trip."""

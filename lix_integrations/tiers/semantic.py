@@ -20,10 +20,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Literal
 
-from ..config import EngineConfig, SamplingPolicy, check_threshold
+from ..config import SamplingPolicy, SemanticConfig, check_threshold
 from ..errors import InvalidInputError
 from ..kernel.clock import Clock
-from ..kernel.counters import SemanticCounters, ShadowDecision, TokenUsage
+from ..kernel.counters import CounterSet
 from ..kernel.flows import Flow
 from ..kernel.keys import digest
 from ..kernel.ops import (
@@ -46,6 +46,7 @@ from ..kernel.ops import (
     WithPromptVector,
 )
 from ..kernel.scope import scope_key
+from ..kernel.semantic_stats import SemanticStats, ShadowDecision, TokenUsage, similarity_bin
 from .semantic_entries import (
     Candidate,
     PreparedQuery,
@@ -82,13 +83,15 @@ class SemanticTier:
 
     def __init__(
         self,
-        config: EngineConfig,
+        config: SemanticConfig,
+        namespace: str,
         clock: Clock,
-        counters: SemanticCounters,
+        counters: CounterSet[SemanticStats],
         *,
         verifier: Verifier | None = None,
     ) -> None:
         self._config = config
+        self._namespace = namespace
         self._clock = clock
         self.counters = counters
         #: Second opinion on candidates (tiers/verifier.py); ``None`` serves on cosine alone.
@@ -102,7 +105,7 @@ class SemanticTier:
 
     @property
     def namespace(self) -> str:
-        return self._config.namespace
+        return self._namespace
 
     def prepare(self, prompt: object, llm_string: object, *, context: str, scope: str) -> PreparedQuery:
         return prepare_query(
@@ -144,14 +147,14 @@ class SemanticTier:
         if record is not None:
             if self._live(record, now):
                 yield Touch(ns, (record.id,), now)
-                self.counters.record_lookup("exact_hits", time.perf_counter() - started)
+                self.counters.add("exact_hits", sample=time.perf_counter() - started)
                 return self._served(record, "exact", 1.0)
             # Deleting what expired is housekeeping nobody waits for: a lookup does not write (SQLite sends it
             # with the next write, Redis with its next command).
             yield Deferred(DeleteIds(ns, (record.id,)))
             found = None  # the exact record stood in for the search
         if not wants_vector:
-            self.counters.record_lookup("misses", time.perf_counter() - started)
+            self.counters.add("misses", sample=time.perf_counter() - started)
             return None
         if vector is None:
             embed_started = time.perf_counter()
@@ -169,26 +172,26 @@ class SemanticTier:
             if rec.id in expired:
                 continue
             score = max(0.0, min(1.0, similarity))
-            self.counters.record_similarity(score)
+            self.counters.add("histogram", label=similarity_bin(score))
             if score >= limit and shadow:
                 # Record what would have been served and serve nothing: false hits are measured on real
                 # traffic before anyone is given a cached answer to a different question.
                 payload, _ = unwrap_payload(rec.payload)
-                self.counters.record_shadow(
+                self._shadow(
                     ShadowDecision(now, query.text, rec.prompt, score, limit, rec.id, query.scope, payload)
                 )
-                self.counters.record_lookup("misses", time.perf_counter() - started)
+                self.counters.add("misses", sample=time.perf_counter() - started)
                 return None
             if score >= limit:
                 yield Touch(ns, (rec.id,), now)
-                self.counters.record_lookup("semantic_hits", time.perf_counter() - started)
+                self.counters.add("semantic_hits", sample=time.perf_counter() - started)
                 return self._served(rec, "semantic", score)
             if score >= limit - self._config.near_miss_margin:
                 self.counters.add("near_misses")
             break  # results are sorted: the best live candidate decides
         if shadow:
-            self.counters.record_shadow(None)
-        self.counters.record_lookup("misses", time.perf_counter() - started)
+            self._shadow(None)
+        self.counters.add("misses", sample=time.perf_counter() - started)
         return None
 
     def coalescable(self, query: PreparedQuery) -> bool:
@@ -218,7 +221,7 @@ class SemanticTier:
         assert verifier is not None
         live = [(rec, max(0.0, min(1.0, sim))) for rec, sim in found if rec.id not in expired]
         if live:
-            self.counters.record_similarity(live[0][1])
+            self.counters.add("histogram", label=similarity_bin(live[0][1]))
         chosen = [(rec, sim) for rec, sim in live if sim >= limit]
         shadow = self._config.shadow
         decision: ShadowDecision | None = None
@@ -252,13 +255,13 @@ class SemanticTier:
             )
             hit = None
         if shadow:
-            self.counters.record_shadow(decision)
+            self._shadow(decision)
         if hit is None:
-            self.counters.record_lookup("misses", time.perf_counter() - started)
+            self.counters.add("misses", sample=time.perf_counter() - started)
             return None
         rec, sim, score = hit
         yield Touch(self.namespace, (rec.id,), now)
-        self.counters.record_lookup("semantic_hits", time.perf_counter() - started)
+        self.counters.add("semantic_hits", sample=time.perf_counter() - started)
         served = self._served(rec, "semantic", sim)
         return dataclasses.replace(served, verifier_score=score)
 
@@ -298,9 +301,17 @@ class SemanticTier:
         self, record: SemanticRecord, kind: Literal["exact", "semantic"], score: float
     ) -> SemanticHit:
         payload, usage = unwrap_payload(record.payload)
-        if usage is not None:
-            self.counters.record_saved(usage)
+        if usage is not None:  # what the hit saved, per model (``""``: unknown) for the price table
+            model = usage.model or ""
+            self.counters.add("input_tokens_saved", usage.input_tokens, label=model)
+            self.counters.add("output_tokens_saved", usage.output_tokens, label=model)
         return SemanticHit(payload, kind, score, record.prompt, record.id, usage)
+
+    def _shadow(self, decision: ShadowDecision | None) -> None:
+        """One shadow-mode lookup; ``decision`` is the hit it would have served, if any (kept in the log)."""
+        self.counters.add("shadow_lookups")
+        if decision is not None:
+            self.counters.add("shadow_hits", note=decision)
 
     def update(
         self,

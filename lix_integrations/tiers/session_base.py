@@ -14,9 +14,9 @@ from urllib.parse import quote
 
 from ..archive.format import ArchiveContents, ArchiveCorruptError
 from ..archive.store import SessionArchive
-from ..config import EngineConfig
 from ..config.tiers import SessionConfig
 from ..kernel.clock import Clock
+from ..kernel.counters import CounterSet
 from ..kernel.flows import Flow
 from ..kernel.ops import (
     EvictionPolicy,
@@ -34,7 +34,7 @@ from .session_parts import (
     _WRITTEN_SESSIONS,
     LocalCall,
     Pause,
-    SessionCounters,
+    SessionStats,
     _encode_raw,
     _eviction_lock,
     _eviction_warned,
@@ -54,23 +54,31 @@ logger = logging.getLogger(__name__)
 class SessionBase:
     """State of the session tier and its shared flows (see the module docstring)."""
 
-    def __init__(self, config: EngineConfig, clock: Clock, backend_url: str) -> None:
-        cfg: SessionConfig = getattr(config, "sessions", None) or SessionConfig()
-        self.config = cfg
-        self.namespace = config.namespace
+    def __init__(
+        self,
+        config: SessionConfig,
+        namespace: str,
+        clock: Clock,
+        counters: CounterSet[SessionStats],
+        backend_url: str,
+    ) -> None:
+        self.config = config
+        self.namespace = namespace
         self._clock = clock
-        self.counters = SessionCounters()
+        self.counters = counters
         root = (
-            Path(cfg.archive_dir).expanduser() if cfg.archive_dir else default_archive_root(backend_url, self)
+            Path(config.archive_dir).expanduser()
+            if config.archive_dir
+            else default_archive_root(backend_url, self)
         )
-        self.archive = SessionArchive(root / quote(config.namespace, safe=""), _CODECS[cfg.codec])
+        self.archive = SessionArchive(root / quote(namespace, safe=""), _CODECS[config.codec])
         self._backend_url = backend_url
         #: Set once the store's eviction policy was checked (see `checked`).
         self.store_checked = False
         #: The last seq this process stored per session (most recent sessions only): a session the store lost
         #: whole, with nothing archived, is otherwise indistinguishable from a new one.
         self._written: OrderedDict[str, int] = OrderedDict()
-        self._hot = HotCache(cfg.cache_messages)
+        self._hot = HotCache(config.cache_messages)
 
     def checked(self, flow: Flow[Any]) -> Flow[Any]:
         """``flow``, after checking once whether the store can evict session keys (a WARNING per store URL and

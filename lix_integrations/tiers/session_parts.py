@@ -1,4 +1,4 @@
-"""The session tier's stateless pieces: configuration, the driver's own operations, results and counters, ids,
+"""The session tier's stateless pieces: configuration, the driver's own operations, results and statistics, ids,
 message encoding and archive directories (the tier itself is `sessions`)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -99,36 +99,7 @@ class SessionStats:
     lost_messages: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "appended": self.appended,
-            "reads": self.reads,
-            "spills": self.spills,
-            "archived_messages": self.archived_messages,
-            "rehydrations": self.rehydrations,
-            "idle_migrations": self.idle_migrations,
-            "expired_sessions": self.expired_sessions,
-            "store_losses": self.store_losses,
-            "lost_messages": self.lost_messages,
-        }
-
-
-class SessionCounters:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts = dict.fromkeys(SessionStats.__dataclass_fields__, 0)
-
-    def add(self, name: str, amount: int = 1) -> None:
-        with self._lock:
-            self._counts[name] += amount
-
-    def reset(self) -> None:
-        with self._lock:
-            for name in self._counts:
-                self._counts[name] = 0
-
-    def snapshot(self) -> SessionStats:
-        with self._lock:
-            return SessionStats(**self._counts)
+        return asdict(self)
 
 
 # -- pure helpers ---------------------------------------------------------------------------------------------

@@ -1,12 +1,14 @@
-"""Counters of the tool tier, per tool (this process's traffic; not stored)."""
+"""Statistics of the tool tier, per tool (this process's traffic; not stored)."""
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from collections.abc import Hashable
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-__all__ = ["ToolCounters", "ToolStats", "ToolsStats"]
+from ..kernel.counters import Counts
+
+__all__ = ["TOOL_COUNTERS", "ToolStats", "ToolsStats"]
 
 
 @dataclass(frozen=True)
@@ -30,17 +32,11 @@ class ToolStats:
         return self.hits / total if total else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "hits": self.hits,
-            "misses": self.misses,
-            "bypassed": self.bypassed,
-            "errors": self.errors,
-            "not_stored": self.not_stored,
-            "coalesced": self.coalesced,
-            "invalidated": self.invalidated,
-            "time_saved_s": self.time_saved_s,
-            "hit_rate": self.hit_rate,
-        }
+        return {**asdict(self), "hit_rate": self.hit_rate}
+
+
+#: The tool tier's counters, each counted per tool: those of `ToolStats`, ``time_saved_s`` last.
+TOOL_COUNTERS = tuple(f.name for f in fields(ToolStats))
 
 
 @dataclass(frozen=True)
@@ -48,6 +44,23 @@ class ToolsStats:
     """A snapshot of the tool tier's counters, per tool name."""
 
     tools: dict[str, ToolStats] = field(default_factory=dict)
+
+    @classmethod
+    def from_counts(cls, counts: Counts) -> ToolsStats:
+        """Each counter is counted per tool (its label); a tool shows once anything was counted for it."""
+        tools: dict[Hashable, dict[str, Any]] = {}
+        for name in TOOL_COUNTERS:
+            for tool, amount in counts.by_label(name).items():
+                tools.setdefault(tool, {})[name] = amount
+        return cls(
+            {
+                str(tool): ToolStats(
+                    **{name: int(found.get(name, 0)) for name in TOOL_COUNTERS[:-1]},
+                    time_saved_s=float(found.get("time_saved_s", 0.0)),
+                )
+                for tool, found in tools.items()
+            }
+        )
 
     @property
     def hits(self) -> int:
@@ -68,38 +81,3 @@ class ToolsStats:
             "time_saved_s": self.time_saved_s,
             "tools": {name: s.to_dict() for name, s in sorted(self.tools.items())},
         }
-
-
-class ToolCounters:
-    """Thread-safe per-tool counters."""
-
-    _FIELDS = ("hits", "misses", "bypassed", "errors", "not_stored", "coalesced", "invalidated")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[str, dict[str, float]] = {}
-
-    def add(self, tool: str, name: str, amount: int = 1, *, saved: float = 0.0) -> None:
-        with self._lock:
-            counts = self._counts.get(tool)
-            if counts is None:
-                counts = self._counts[tool] = dict.fromkeys((*self._FIELDS, "time_saved_s"), 0)
-            counts[name] += amount
-            if saved > 0:
-                counts["time_saved_s"] += saved
-
-    def reset(self) -> None:
-        with self._lock:
-            self._counts.clear()
-
-    def snapshot(self) -> ToolsStats:
-        with self._lock:
-            copied = {tool: dict(c) for tool, c in self._counts.items()}
-        return ToolsStats(
-            {
-                tool: ToolStats(
-                    **{name: int(c[name]) for name in self._FIELDS}, time_saved_s=float(c["time_saved_s"])
-                )
-                for tool, c in copied.items()
-            }
-        )

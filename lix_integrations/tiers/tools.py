@@ -49,12 +49,13 @@ from ..config.tools import (
 )
 from ..errors import InvalidInputError, SerializationError
 from ..kernel.clock import Clock
+from ..kernel.counters import CounterSet
 from ..kernel.flows import Flow
 from ..kernel.keys import digest
 from ..kernel.ops import KvDelete, KvDeleteWhere, KvGet, KvItem, KvPut
 from ..kernel.scope import UNSCOPED, resolve_scope, scope_key, validate_scope_part
 from .tool_flights import SingleFlight
-from .tool_stats import ToolCounters, ToolsStats, ToolStats
+from .tool_stats import TOOL_COUNTERS, ToolsStats, ToolStats
 from .tool_values import (
     NOT_CACHED,
     arg_tag,
@@ -71,7 +72,7 @@ __all__ = [
     "TABLE",
     "InvalidationRule",
     "PreparedCall",
-    "ToolCounters",
+    "TOOL_COUNTERS",
     "ToolPolicy",
     "ToolScope",
     "ToolStats",
@@ -143,17 +144,25 @@ class PreparedCall:
 class ToolTier:
     """Policy of the tool tier; methods returning ``Flow`` are run by the engine's drivers."""
 
-    def __init__(self, config: ToolsConfig, clock: Clock, namespace: str) -> None:
+    def __init__(
+        self, config: ToolsConfig, clock: Clock, namespace: str, counters: CounterSet[ToolsStats]
+    ) -> None:
         self.config = config
         self._clock = clock
         self.namespace = namespace
-        self.counters = ToolCounters()
+        self.counters = counters
         self.flights = SingleFlight()
         self._writers: dict[str, list[InvalidationRule]] = {}
         for rule in config.invalidations:
             self._writers.setdefault(rule.writer, []).append(rule)
         self._warned: set[str] = set()
         self._warned_lock = threading.Lock()
+
+    def count(self, tool: str, name: str, amount: int = 1, *, saved: float = 0.0) -> None:
+        """Count ``amount`` under ``name`` for ``tool``; ``saved`` (seconds a served result saved) if positive."""
+        self.counters.add(name, amount, label=tool)
+        if saved > 0:
+            self.counters.add("time_saved_s", saved, label=tool)
 
     # -- policy ---------------------------------------------------------------------------------------------
 
@@ -285,7 +294,7 @@ class ToolTier:
             prefix = scope_key(scope) + "/"  # the stored form: "global" never means the unscoped entries
         deleted: int = yield KvDeleteWhere(self.namespace, TABLE, prefix=prefix, tags=tuple(tags))
         if tool is not None and deleted:
-            self.counters.add(tool, "invalidated", deleted)
+            self.count(tool, "invalidated", deleted)
         return deleted
 
     def after_write(self, writer: str, arguments: Mapping[str, Any]) -> Flow[int]:

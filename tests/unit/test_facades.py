@@ -156,7 +156,7 @@ async def test_awaitable_lookup_takes_the_same_options() -> None:
 
 
 def test_a_counter_set_counts_exactly_its_stats_fields() -> None:
-    from lix_integrations.tiers.counter_set import CounterSet
+    from lix_integrations.kernel.counters import CounterSet
     from lix_integrations.tiers.kv import KvStats
 
     counters = CounterSet(KvStats)

@@ -8,11 +8,13 @@ conformance suite (``test_max_entries_evicts_least_recently_used``).
 from __future__ import annotations
 
 import uuid
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from lix_integrations import Engine
+from lix_integrations import Engine, EngineStats
 from lix_integrations.testing import FakeEmbedder
 from lix_integrations.testing.conformance_stats import exercise_every_tier, nonzero_counters
 
@@ -43,3 +45,44 @@ def test_max_entries_evictions_are_counted(url: str) -> None:
         assert engine.stats().semantic.evictions == 2
         engine.reset_stats()
         assert engine.stats().semantic.evictions == 0
+
+
+def _tiers(engine: Engine) -> dict[str, Any]:
+    """The tiers the engine built: its core's attributes whose class is defined in ``lix_integrations.tiers``."""
+    return {
+        name: value
+        for name, value in vars(engine._core).items()
+        if type(value).__module__.startswith("lix_integrations.tiers.") and hasattr(value, "counters")
+    }
+
+
+def test_every_tier_the_engine_builds_is_registered_in_stats(url: str) -> None:
+    with Engine(url, embedder=FakeEmbedder()) as engine:
+        registry = engine._core.counters
+        tiers = _tiers(engine)
+        built = {
+            "semantic",
+            "embeddings",
+            "kv",
+            "tools",
+            "sessions",
+            "checkpoints",
+            "node_cache",
+            "documents",
+        }
+        assert built <= set(tiers)
+        for name, tier in tiers.items():
+            assert tier.counters in registry, f"the {name} tier's counters are not registered"
+        shown = {f.name for f in fields(EngineStats)} - {"namespace", "embedder_faults"}
+        assert shown == {name for name, _ in registry}
+        assert set(engine.stats().to_dict()) == {"namespace", "embedder_faults", *shown}
+
+
+def test_reset_stats_zeroes_every_registered_tier(url: str, tmp_path: Path) -> None:
+    with exercise_every_tier(url, tmp_path) as engine:
+        used = nonzero_counters(engine.stats().to_dict())
+        for name, _ in engine._core.counters:
+            assert any(p.startswith(f".{name}.") for p in used), f"{name} was not exercised: {used}"
+        engine.reset_stats()
+        assert nonzero_counters(engine.stats().to_dict()) == []
+        assert nonzero_counters(engine.checkpoints.aio.sync._tier.stats.to_dict()) == []
