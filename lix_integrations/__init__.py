@@ -19,8 +19,8 @@ from .errors import (
     SerializationError,
     SettingsMismatchError,
 )
-from .kernel.counters import SemanticStats
 from .kernel.scope import current_scope, lix_scope
+from .kernel.semantic_stats import SemanticStats
 from .tiers.semantic import DEFAULT_THRESHOLD, Candidate, SemanticHit
 
 __all__ = [

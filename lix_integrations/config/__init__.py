@@ -108,17 +108,18 @@ def default_store_url() -> str:
 @dataclass(frozen=True, kw_only=True)
 class SemanticConfig:
     """What the semantic tier reads of an `EngineConfig` (its options are flat there, for ``Engine(threshold=...)``
-    and ``LIX_THRESHOLD``): built by ``EngineConfig.semantic`` from options it has already validated."""
+    and ``LIX_THRESHOLD``): built by ``EngineConfig.semantic`` from options it has already validated, so it has
+    no defaults of its own (the engine's are the only ones)."""
 
-    threshold: float | None = None
-    ttl: float | None = None
-    idle_ttl: float | None = None
-    max_entries: int | None = DEFAULT_MAX_ENTRIES
-    sampling: SamplingPolicy = SamplingPolicy.SERVE
-    max_prompt_bytes: int = DEFAULT_MAX_PROMPT_BYTES
-    near_miss_margin: float = 0.05
-    shadow: bool = False
-    lookup_order: str = "auto"
+    threshold: float | None
+    ttl: float | None
+    idle_ttl: float | None
+    max_entries: int | None
+    sampling: SamplingPolicy
+    max_prompt_bytes: int
+    near_miss_margin: float
+    shadow: bool
+    lookup_order: str
 
 
 @dataclass(frozen=True, kw_only=True)

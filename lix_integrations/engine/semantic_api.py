@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..calibration_apply import set_threshold_flow
 from ..errors import InvalidInputError, InvalidPromptError
-from ..kernel.counters import ShadowReport, TokenUsage
 from ..kernel.flows import Flow
 from ..kernel.keys import digest
 from ..kernel.ops import CountEntries, DeleteIds, ScanEntries, SemanticRecord
 from ..kernel.scope import resolve_scope, scope_key, scope_label
+from ..kernel.semantic_stats import ShadowReport, TokenUsage
 from ..tiers.semantic import Candidate, SemanticHit, unwrap_payload
 from ..tiers.semantic_entries import stored_labels
 from ..timefmt import iso_repr

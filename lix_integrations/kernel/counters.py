@@ -19,29 +19,10 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, fields, is_dataclass
-from typing import Any, Generic, TypeVar
+from dataclasses import asdict, dataclass, fields, is_dataclass
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
-from .semantic_stats import (
-    HISTOGRAM_BINS,
-    LatencySummary,
-    SemanticStats,
-    ShadowDecision,
-    ShadowReport,
-    TokenUsage,
-)
-
-__all__ = [
-    "HISTOGRAM_BINS",
-    "CounterRegistry",
-    "CounterSet",
-    "Counts",
-    "LatencySummary",
-    "SemanticStats",
-    "ShadowDecision",
-    "ShadowReport",
-    "TokenUsage",
-]
+__all__ = ["CounterRegistry", "CounterSet", "Counts", "Snapshot"]
 
 S = TypeVar("S")
 
@@ -62,6 +43,18 @@ class Counts:
     def by_label(self, name: str) -> Mapping[Hashable, float]:
         """``name``'s counts per label (only what was counted with a label)."""
         return self.labelled.get(name, {})
+
+
+class Snapshot:
+    """Base of the tiers' stats dataclasses: ``to_dict()`` gives every field, then each property in ``DERIVED``
+    (hit rates and the like), for scripts and dashboards."""
+
+    DERIVED: ClassVar[tuple[str, ...]] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(cast(Any, self))
+        data.update((name, getattr(self, name)) for name in self.DERIVED)
+        return data
 
 
 class CounterSet(Generic[S]):

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .counters import Counts, Snapshot
+
 if TYPE_CHECKING:
     from ..config import ModelPrice
-    from .counters import Counts
 
 __all__ = [
     "HISTOGRAM_BINS",
@@ -106,9 +107,10 @@ class ShadowDecision:
     entry_id: int
     scope: str
     payload: str
-    #: With a verifier: its score of the candidate that would have been served, and the threshold it passed.
     verifier_score: float | None = None
+    """With a verifier: its score of the candidate that would have been served."""
     verifier_threshold: float | None = None
+    """With a verifier: the threshold that score passed."""
 
 
 @dataclass(frozen=True)
@@ -157,8 +159,10 @@ class LatencySummary:
 
 
 @dataclass(frozen=True)
-class SemanticStats:
+class SemanticStats(Snapshot):
     """A snapshot of the semantic tier's counters."""
+
+    DERIVED = ("lookups", "hit_rate")
 
     exact_hits: int
     semantic_hits: int
@@ -169,20 +173,21 @@ class SemanticStats:
     latency: LatencySummary
     near_misses: int = 0
     shadow_hits: int = 0
-    #: Best-candidate similarity of every lookup that reached the vector search, in ``HISTOGRAM_BINS`` bins.
     histogram: tuple[int, ...] = (0,) * HISTOGRAM_BINS
+    """Best-candidate similarity of every lookup that reached the vector search, in ``HISTOGRAM_BINS`` bins."""
     input_tokens_saved: int = 0
     output_tokens_saved: int = 0
-    #: Estimated from the engine's price table; hits whose model has no price add tokens but no cost.
     cost_saved: float = 0.0
+    """Estimated from the engine's price table; hits whose model has no price add tokens but no cost."""
     unpriced_models: tuple[str, ...] = ()
-    #: Misses served the answer of an identical call in flight (in this process or another) instead of calling.
     coalesced: int = 0
-    #: Waits for an identical call in flight that gave up after the wait bound and called the LLM.
+    """Misses served the answer of an identical call in flight (in this process or another) instead of calling."""
     coalesce_timeouts: int = 0
-    #: Candidates the verifier scored, and lookups whose candidates (above the cosine floor) it all rejected.
+    """Waits for an identical call in flight that gave up after the wait bound and called the LLM."""
     verified_candidates: int = 0
+    """Candidates the verifier scored."""
     verifier_rejections: int = 0
+    """Lookups whose candidates (above the cosine floor) the verifier all rejected."""
 
     @property
     def lookups(self) -> int:
@@ -191,12 +196,6 @@ class SemanticStats:
     @property
     def hit_rate(self) -> float:
         return (self.exact_hits + self.semantic_hits) / self.lookups if self.lookups else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["lookups"] = self.lookups
-        data["hit_rate"] = self.hit_rate
-        return data
 
     @classmethod
     def from_counts(cls, counts: Counts, prices: Mapping[str, ModelPrice] | None = None) -> SemanticStats:

@@ -17,9 +17,9 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
+from ..kernel.counters import Snapshot
 from .checkpoint_records import DIGEST, Typed, item_digest
 
 __all__ = [
@@ -34,7 +34,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class CheckpointStats:
+class CheckpointStats(Snapshot):
     """A snapshot of the checkpoint tier's counters (this process only): ``items_reused`` counts list items a
     put did not write again because this process knew them stored; ``refused_late_writes``, writes to a thread
     deleted meanwhile; ``collections``, sweeps of unreferenced values; ``archived``, checkpoints moved into a
@@ -46,9 +46,6 @@ class CheckpointStats:
     refused_late_writes: int
     collections: int
     archived: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+
+from ..kernel.counters import Snapshot
 
 __all__ = ["DocumentStats"]
 
 
 @dataclass(frozen=True)
-class DocumentStats:
+class DocumentStats(Snapshot):
     """A snapshot of the document tier's counters: ``gets`` documents asked for (``hits`` found live, the rest
     ``misses``), ``puts`` and ``deletes`` documents written and removed, ``searches`` and ``listings`` queries
     (``search`` and ``list_paths``)."""
@@ -21,6 +22,3 @@ class DocumentStats:
     deletes: int
     searches: int
     listings: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
-from ..kernel.counters import Counts
+from ..kernel.counters import Counts, Snapshot
 
 __all__ = ["EMBEDDING_COUNTERS", "EmbeddingStats"]
 
@@ -26,7 +25,7 @@ EMBEDDING_COUNTERS = (
 
 
 @dataclass(frozen=True)
-class EmbeddingStats:
+class EmbeddingStats(Snapshot):
     """A snapshot of the embedding tier's counters (this process only).
 
     ``lookups`` counts texts asked for; a text repeated inside one batch is computed or read once and counted in
@@ -35,6 +34,8 @@ class EmbeddingStats:
     one-time loading of models that load lazily (the default embedder): it is not computing, so it is counted
     neither in ``compute_seconds`` nor in what a hit saves.
     """
+
+    DERIVED = ("hits", "hit_rate")
 
     lookups: int
     front_hits: int
@@ -71,9 +72,3 @@ class EmbeddingStats:
     def hit_rate(self) -> float:
         answered = self.hits + self.misses
         return self.hits / answered if answered else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["hits"] = self.hits
-        data["hit_rate"] = self.hit_rate
-        return data

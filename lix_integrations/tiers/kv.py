@@ -24,13 +24,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from ..config.tiers import KvConfig
 from ..errors import ConfigError, InvalidIdError, InvalidInputError, SerializationError
 from ..kernel.clock import Clock
-from ..kernel.counters import CounterSet
+from ..kernel.counters import CounterSet, Snapshot
 from ..kernel.flows import Flow
 from ..kernel.ops import KvDelete, KvDeleteWhere, KvGet, KvItem, KvPut, KvScan
 
@@ -64,7 +64,7 @@ SCAN_PAGE = 1000
 
 
 @dataclass(frozen=True)
-class KvStats:
+class KvStats(Snapshot):
     """A snapshot of the key-value tier's counters (this process only)."""
 
     gets: int
@@ -74,9 +74,6 @@ class KvStats:
     put_batches: int
     deletes: int
     scans: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 # -- pure helpers ---------------------------------------------------------------------------------------------

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 from ..errors import InvalidInputError
 from ..kernel.clock import Clock
-from ..kernel.counters import CounterSet
+from ..kernel.counters import CounterSet, Snapshot
 from ..kernel.flows import Flow
 from ..kernel.ops import KvDeleteWhere, KvGet, KvItem, KvPut
 from .kv import validate_collection
@@ -48,7 +47,7 @@ def _check_ttl(ttl: object, key: FullKey) -> float | None:
 
 
 @dataclass(frozen=True)
-class NodeCacheStats:
+class NodeCacheStats(Snapshot):
     """A snapshot of the node cache's counters (this process only)."""
 
     lookups: int
@@ -56,9 +55,6 @@ class NodeCacheStats:
     misses: int
     writes: int
     clears: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class NodeCacheTier:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import InvalidInputError, InvalidPromptError
-from ..kernel.counters import TokenUsage
 from ..kernel.keys import digest, is_sampling, normalize_prompt
 from ..kernel.ops import SemanticRecord, Vector
 from ..kernel.scope import UNSCOPED
+from ..kernel.semantic_stats import TokenUsage
 from .semantic_labels import labels_of
 
 __all__ = [

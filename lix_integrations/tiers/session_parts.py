@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from ..archive.format import ArchiveCorruptError
 from ..archive.store import SessionArchive
 from ..config import default_store_path
 from ..errors import InvalidIdError, InvalidInputError
+from ..kernel.counters import Snapshot
 from ..kernel.flows import Flow
 from ..kernel.keys import digest
 from ..kernel.ops import (
@@ -78,7 +79,7 @@ class SmartContext:
 
 
 @dataclass(frozen=True)
-class SessionStats:
+class SessionStats(Snapshot):
     """Counters of the session tier.
 
     ``store_losses``: sessions found damaged by the store itself (their keys gone after a restart without
@@ -97,9 +98,6 @@ class SessionStats:
     expired_sessions: int
     store_losses: int = 0
     lost_messages: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 # -- pure helpers ---------------------------------------------------------------------------------------------

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..kernel.counters import Counts
+from ..kernel.counters import Counts, Snapshot
 
 __all__ = ["TOOL_COUNTERS", "ToolStats", "ToolsStats"]
 
 
 @dataclass(frozen=True)
-class ToolStats:
-    """Counters of one tool in this process. ``coalesced``: calls that waited for an identical call in flight
-    instead of running (also counted in ``hits``). ``time_saved_s``: run time of the served results minus
-    the time spent looking them up."""
+class ToolStats(Snapshot):
+    """Counters of one tool in this process."""
+
+    DERIVED = ("hit_rate",)
 
     hits: int = 0
     misses: int = 0
@@ -23,16 +23,15 @@ class ToolStats:
     errors: int = 0
     not_stored: int = 0
     coalesced: int = 0
+    """Calls that waited for an identical call in flight instead of running (also counted in ``hits``)."""
     invalidated: int = 0
     time_saved_s: float = 0.0
+    """Run time of the served results minus the time spent looking them up."""
 
     @property
     def hit_rate(self) -> float:
         total = self.hits + self.misses
         return self.hits / total if total else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "hit_rate": self.hit_rate}
 
 
 #: The tool tier's counters, each counted per tool: those of `ToolStats`, ``time_saved_s`` last.

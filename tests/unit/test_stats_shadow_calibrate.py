@@ -12,7 +12,7 @@ from lix_integrations import Engine
 from lix_integrations.calibration import PairSet, calibrate
 from lix_integrations.config import ConfigError, EngineConfig, ModelPrice
 from lix_integrations.errors import InvalidInputError
-from lix_integrations.kernel.counters import HISTOGRAM_BINS, TokenUsage
+from lix_integrations.kernel.semantic_stats import HISTOGRAM_BINS, TokenUsage
 from lix_integrations.testing import FakeEmbedder
 from lix_integrations.tiers.semantic import unwrap_payload, wrap_payload
 

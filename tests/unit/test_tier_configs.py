@@ -70,7 +70,9 @@ def test_the_engine_hands_each_tier_its_own_config() -> None:
     )
     with Engine(config=config, embedder=FakeEmbedder()) as engine:
         core = engine._core
-        assert core.semantic._config == SemanticConfig(threshold=0.9, ttl=60.0)
+        assert core.semantic._config == config.semantic
+        assert type(config.semantic) is SemanticConfig
+        assert (config.semantic.threshold, config.semantic.ttl) == (0.9, 60.0)
         assert core.semantic.namespace == "own"
         assert core.sessions.config is config.sessions and core.sessions.namespace == "own"
         assert core.kv.config is config.kv
