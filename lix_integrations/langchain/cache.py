@@ -23,10 +23,10 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.outputs import Generation
 
 from ..config import check_threshold
+from ..engine.adapter import EngineBacked
 from ..engine.engine import AsyncEngine, Engine
 from ..engine.public import Candidate, SemanticHit, caller_probe, lix_scope, scope_path, validate_scope
 from ..engine.resolve import resolve_engines
-from ..engine.stats import EngineStats
 from ..errors import ConfigError, SerializationError
 from .events import LOOKUP_EVENT, UPDATE_EVENT, aemit, emit
 from .prompt import split_prompt
@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 _CLEAR_FILTERS = frozenset({"scope", "llm_string"})
 
 
-class LixSemanticCache(BaseCache):
+class LixSemanticCache(EngineBacked, BaseCache):
     """A semantic LLM cache for LangChain: ``set_llm_cache(LixSemanticCache())`` or a model's ``cache=`` field.
 
     ``engine`` is an `Engine` or `AsyncEngine` to share, a
@@ -160,15 +160,6 @@ class LixSemanticCache(BaseCache):
         return self._engine.semantic.explain(
             **self._where(prompt, llm_string), k=k, threshold=self._threshold
         )
-
-    def stats(self) -> EngineStats:
-        """The engine's counters (shared with every adapter on the same engine)."""
-        return self._engine.stats()
-
-    @property
-    def engine(self) -> Engine:
-        """The engine behind this cache, to share with other adapters (``.aio`` gives its awaitable view)."""
-        return self._engine
 
     @property
     def scope(self) -> str | None:

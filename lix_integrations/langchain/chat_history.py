@@ -34,6 +34,7 @@ from langchain_core.messages import (
     messages_from_dict,
 )
 
+from ..engine.adapter import EngineBacked
 from ..engine.engine import AsyncEngine, Engine
 from ..engine.public import SmartContext, check_session_ttl, validate_session_id
 from ..engine.resolve import resolve_engines
@@ -130,7 +131,7 @@ def _to_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
     return [message_to_dict(m) for m in messages]
 
 
-class LixChatMessageHistory(BaseChatMessageHistory):
+class LixChatMessageHistory(EngineBacked, BaseChatMessageHistory):
     """The chat history of one session, e.g. ``RunnableWithMessageHistory(chain, lambda sid:
     LixChatMessageHistory(sid, engine=engine))``.
 
@@ -197,10 +198,6 @@ class LixChatMessageHistory(BaseChatMessageHistory):
             self._sid, query, k_recent=k_recent, k_relevant=k_relevant
         )
         return _from_dicts(ctx.messages(), self.session_id)
-
-    @property
-    def engine(self) -> Engine:
-        return self._engine
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(session_id={self.session_id!r}, engine={self._engine!r})"

@@ -17,16 +17,16 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 
 from ..embedders import EmbeddingsAdapter
+from ..engine.adapter import CachedVectors
 from ..engine.engine import AsyncEngine, Engine
-from ..engine.public import EmbeddingModel, EmbeddingStats
+from ..engine.public import EmbeddingModel
 from ..engine.resolve import embedding_space, resolve_engines
-from ..engine.stats import EngineStats
 from ..errors import ConfigError, InvalidInputError
 
 __all__ = ["LixCachedEmbeddings"]
 
 
-class LixCachedEmbeddings(Embeddings):
+class LixCachedEmbeddings(CachedVectors, Embeddings):
     """Cache the vectors of ``underlying_embeddings`` (any LangChain ``Embeddings``).
 
     ``engine`` is an `Engine` / `AsyncEngine` to share, a
@@ -84,59 +84,34 @@ class LixCachedEmbeddings(Embeddings):
         self._space = space
         self._ttl = ttl
         self._cache_queries = bool(cache_queries)
-        # Validate the options once, up front, rather than on the first call.
-        self._engine.embeddings.embed([], model=self._documents, space=space, ttl=ttl)
+        self._check_options()
 
     # -- Embeddings ------------------------------------------------------------------------------------------
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Vectors in input order; only texts cached neither in memory nor in the store are computed."""
-        matrix = self._engine.embeddings.embed(
-            texts, model=self._documents, role="document", space=self._space, ttl=self._ttl
-        )
-        return matrix.tolist()  # type: ignore[no-any-return]
+        return self._vectors(texts, "document")
 
     def embed_query(self, text: str) -> list[float]:
         _check_text(text)
         if not self._cache_queries:
             return self.underlying_embeddings.embed_query(text)
-        matrix = self._engine.embeddings.embed(
-            [text], model=self._queries, role="query", space=self._space, ttl=self._ttl
-        )
-        return matrix[0].tolist()  # type: ignore[no-any-return]
+        return self._vectors([text], "query")[0]
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
-        matrix = await self._aengine.embeddings.embed(
-            texts, model=self._documents, role="document", space=self._space, ttl=self._ttl
-        )
-        return matrix.tolist()  # type: ignore[no-any-return]
+        return await self._avectors(texts, "document")
 
     async def aembed_query(self, text: str) -> list[float]:
         _check_text(text)
         if not self._cache_queries:
             return await self.underlying_embeddings.aembed_query(text)
-        matrix = await self._aengine.embeddings.embed(
-            [text], model=self._queries, role="query", space=self._space, ttl=self._ttl
-        )
-        return matrix[0].tolist()  # type: ignore[no-any-return]
+        return (await self._avectors([text], "query"))[0]
 
     # -- lix extras --------------------------------------------------------------------------------------------
 
     def clear(self) -> int:
         """Delete this model's cached vectors in this space (queries and documents)."""
-        return self._engine.embeddings.clear(model=self._documents, space=self._space)
-
-    def embedding_stats(self) -> EmbeddingStats:
-        """The engine's embedding counters (shared with every adapter on the same engine)."""
-        return self._engine.embeddings.stats()
-
-    def stats(self) -> EngineStats:
-        return self._engine.stats()
-
-    @property
-    def engine(self) -> Engine:
-        """The engine behind this cache, to share with other adapters (``.aio`` gives its awaitable view)."""
-        return self._engine
+        return self._clear_vectors()
 
     @property
     def model_name(self) -> str:

@@ -31,10 +31,10 @@ from langchain_core.outputs import ChatGeneration
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
+from ..engine.adapter import EngineBacked
 from ..engine.engine import AsyncEngine, Engine
 from ..engine.public import SemanticHit, ToolPolicy, digest, lix_scope, validate_scope, validate_scope_part
 from ..engine.resolve import resolve_engines
-from ..engine.stats import EngineStats
 from ..errors import ConfigError, InvalidInputError, SerializationError
 from .cache import _usage
 from .prompt import split_prompt
@@ -75,7 +75,7 @@ def _thread_id(runtime: Any) -> str | None:
     return None if value is None else str(value)
 
 
-class _Scoped:
+class _Scoped(EngineBacked):
     """Fixed scope and where the per-request scope comes from (shared by both middlewares)."""
 
     def _init_scope(self, scope: str | None, scope_key: str | None, thread_scope: bool) -> None:
@@ -219,13 +219,6 @@ class LixCacheMiddleware(AgentMiddleware, _Scoped):  # type: ignore[type-arg]
         self._threshold, self._ttl = threshold, ttl
         self._cache_tool_calls, self._coalesce = cache_tool_calls, coalesce
 
-    @property
-    def engine(self) -> Engine:
-        return self._engine
-
-    def stats(self) -> EngineStats:
-        return self._engine.stats()
-
     def _payload(self, result: Any) -> tuple[str, Any] | None:
         message = _cacheable(result, self._cache_tool_calls)
         if message is None:
@@ -364,13 +357,6 @@ class LixToolCacheMiddleware(AgentMiddleware, _Scoped):  # type: ignore[type-arg
         self._policies = dict(policies or {})
         self._read_only = read_only_policy
         self._versions: dict[int, str] = {}
-
-    @property
-    def engine(self) -> Engine:
-        return self._engine
-
-    def stats(self) -> EngineStats:
-        return self._engine.stats()
 
     def _plan(self, request: ToolCallRequest) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
         tool = request.tool

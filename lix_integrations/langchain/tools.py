@@ -24,10 +24,10 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, Field, PrivateAttr
 
+from ..engine.adapter import EngineBacked, jsonable, tool_engines
 from ..engine.engine import AsyncEngine, Engine
-from ..engine.public import ToolPolicy, validate_scope
+from ..engine.public import ToolPolicy
 from ..engine.resolve import resolve_engines
-from ..engine.stats import EngineStats
 from ..errors import ConfigError
 
 __all__ = ["LixCachedTool", "cache_tools"]
@@ -49,18 +49,19 @@ def _config_param(func: Any) -> str | None:
     return _get_runnable_config_param(func)
 
 
-def _jsonable(value: Any) -> Any:
-    """Validated arguments may hold pydantic models (nested schemas); key on their JSON form."""
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
+def _call_kwargs(
+    func: Any, kwargs: dict[str, Any], config: RunnableConfig, run_manager: Any
+) -> dict[str, Any]:
+    """``kwargs`` plus ``run_manager`` and the config, where ``func`` asks for them (as ``BaseTool.run`` does)."""
+    call_kwargs = dict(kwargs)
+    if _wants(func, "run_manager"):
+        call_kwargs["run_manager"] = run_manager
+    if param := _config_param(func):
+        call_kwargs[param] = config
+    return call_kwargs
 
 
-class LixCachedTool(BaseTool):
+class LixCachedTool(EngineBacked, BaseTool):
     """``LixCachedTool(tool, engine)``: the same tool, its results cached by the engine's tool tier.
 
     ``engine``: an `Engine`/`AsyncEngine` to share, a URL, or
@@ -72,9 +73,7 @@ class LixCachedTool(BaseTool):
     tool: BaseTool = Field(exclude=True)
     _engine: Engine = PrivateAttr()
     _aengine: AsyncEngine = PrivateAttr()
-    _policy: ToolPolicy | None = PrivateAttr(default=None)
-    _scope: str | None = PrivateAttr(default=None)
-    _exclude: tuple[str, ...] = PrivateAttr(default=())
+    _options: dict[str, Any] = PrivateAttr(default_factory=dict)
     _key_fields: frozenset[str] | None = PrivateAttr(default=None)
 
     def __init__(
@@ -89,8 +88,6 @@ class LixCachedTool(BaseTool):
     ) -> None:
         if not isinstance(tool, BaseTool):
             raise ConfigError(f"tool must be a LangChain BaseTool, got {type(tool).__name__}")
-        if policy is not None and not isinstance(policy, ToolPolicy):
-            raise ConfigError(f"policy must be a ToolPolicy or None, got {policy!r}")
         super().__init__(
             tool=tool,
             name=tool.name,
@@ -105,11 +102,9 @@ class LixCachedTool(BaseTool):
             response_format=tool.response_format,
             extras=getattr(tool, "extras", None),
         )
-        self._engine, self._aengine = resolve_engines(engine, engine_options)
-        self._engine.tools.check_wrapped(tool.name, policy)
-        self._policy = policy
-        self._scope = None if scope is None else validate_scope(scope)
-        self._exclude = tuple(exclude)
+        self._engine, self._aengine, self._options = tool_engines(
+            tool.name, engine, engine_options, policy=policy, scope=scope, exclude=exclude
+        )
         self._key_fields = self._model_visible_fields(tool)
 
     @staticmethod
@@ -125,13 +120,6 @@ class LixCachedTool(BaseTool):
             return frozenset(schema.get("properties", {}))
         return None
 
-    @property
-    def engine(self) -> Engine:
-        return self._engine
-
-    def stats(self) -> EngineStats:
-        return self._engine.stats()
-
     def invalidate(self, **arguments: Any) -> int:
         """Forget this tool's cached results (those whose arguments include ``arguments``)."""
         return self._engine.tools.invalidate(self.name, arguments=arguments or None)
@@ -140,13 +128,10 @@ class LixCachedTool(BaseTool):
 
     def _arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         fields = self._key_fields
-        out = {k: _jsonable(v) for k, v in kwargs.items() if fields is None or k in fields}
+        out = {k: jsonable(v) for k, v in kwargs.items() if fields is None or k in fields}
         if args:  # a single-input tool called with a string
-            out["__args__"] = [_jsonable(a) for a in args]
+            out["__args__"] = [jsonable(a) for a in args]
         return out
-
-    def _options(self) -> dict[str, Any]:
-        return {"policy": self._policy, "scope": self._scope, "exclude": self._exclude}
 
     def _run(
         self,
@@ -156,16 +141,12 @@ class LixCachedTool(BaseTool):
         **kwargs: Any,
     ) -> Any:
         inner = self.tool
-        call_kwargs = dict(kwargs)
-        if _wants(inner._run, "run_manager"):
-            call_kwargs["run_manager"] = run_manager
-        if param := _config_param(inner._run):
-            call_kwargs[param] = config
+        call_kwargs = _call_kwargs(inner._run, kwargs, config, run_manager)
         return self._engine.tools.call(
             self.name,
             self._arguments(args, kwargs),
             lambda: inner._run(*args, **call_kwargs),
-            **self._options(),
+            **self._options,
         )
 
     async def _arun(
@@ -178,16 +159,12 @@ class LixCachedTool(BaseTool):
         inner = self.tool
         # BaseTool.arun inspects _run when a tool keeps the default _arun (which runs _run in an executor).
         checked = inner._run if type(inner)._arun is BaseTool._arun else inner._arun
-        call_kwargs = dict(kwargs)
-        if _wants(checked, "run_manager"):
-            call_kwargs["run_manager"] = run_manager
-        if param := _config_param(checked):
-            call_kwargs[param] = config
+        call_kwargs = _call_kwargs(checked, kwargs, config, run_manager)
         return await self._aengine.tools.call(
             self.name,
             self._arguments(args, kwargs),
             lambda: inner._arun(*args, **call_kwargs),
-            **self._options(),
+            **self._options,
         )
 
 

@@ -19,10 +19,10 @@ from typing import Any, ClassVar
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from pydantic import PrivateAttr
 
+from ..engine.adapter import CachedVectors
 from ..engine.engine import AsyncEngine, Engine
-from ..engine.public import EmbeddingModel, EmbeddingStats
+from ..engine.public import EmbeddingModel
 from ..engine.resolve import embedding_space, resolve_engines
-from ..engine.stats import EngineStats
 from ..errors import ConfigError
 
 __all__ = ["LixCachedEmbedding"]
@@ -47,7 +47,7 @@ def _identity(inner: BaseEmbedding) -> str:
     return f"llama_index:{inner.class_name()}:{inner.model_name}"
 
 
-class LixCachedEmbedding(BaseEmbedding):
+class LixCachedEmbedding(CachedVectors, BaseEmbedding):
     """Cache the vectors of ``embed_model`` (any LlamaIndex ``BaseEmbedding``).
 
     ``engine`` is an `Engine` / `AsyncEngine` to share, a
@@ -124,46 +124,27 @@ class LixCachedEmbedding(BaseEmbedding):
 
         self._documents = EmbeddingModel(name=name, compute=texts, acompute=atexts, dimension=dimension)
         self._queries = EmbeddingModel(name=name, compute=queries, acompute=aqueries, dimension=dimension)
-        # Validate space and ttl now rather than on the first call.
-        self._engine.embeddings.embed([], model=self._documents, space=space, ttl=ttl)
+        self._check_options()
 
     # -- BaseEmbedding ---------------------------------------------------------------------------------------
 
     def _get_query_embedding(self, query: str) -> Embedding:
-        return self._one(query, self._queries, "query")
+        return self._vectors([query], "query")[0]
 
     async def _aget_query_embedding(self, query: str) -> Embedding:
-        return await self._aone(query, self._queries, "query")
+        return (await self._avectors([query], "query"))[0]
 
     def _get_text_embedding(self, text: str) -> Embedding:
-        return self._one(text, self._documents, "document")
+        return self._vectors([text], "document")[0]
 
     async def _aget_text_embedding(self, text: str) -> Embedding:
-        return await self._aone(text, self._documents, "document")
+        return (await self._avectors([text], "document"))[0]
 
     def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        matrix = self._engine.embeddings.embed(
-            texts, model=self._documents, role="document", space=self.space, ttl=self._ttl
-        )
-        return matrix.tolist()  # type: ignore[no-any-return]
+        return self._vectors(texts, "document")
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        matrix = await self._aengine.embeddings.embed(
-            texts, model=self._documents, role="document", space=self.space, ttl=self._ttl
-        )
-        return matrix.tolist()  # type: ignore[no-any-return]
-
-    def _one(self, text: str, model: EmbeddingModel, role: str) -> Embedding:
-        matrix = self._engine.embeddings.embed(
-            [text], model=model, role=role, space=self.space, ttl=self._ttl
-        )
-        return matrix[0].tolist()  # type: ignore[no-any-return]
-
-    async def _aone(self, text: str, model: EmbeddingModel, role: str) -> Embedding:
-        matrix = await self._aengine.embeddings.embed(
-            [text], model=model, role=role, space=self.space, ttl=self._ttl
-        )
-        return matrix[0].tolist()  # type: ignore[no-any-return]
+        return await self._avectors(texts, "document")
 
     # -- lix extras --------------------------------------------------------------------------------------------
 
@@ -172,16 +153,6 @@ class LixCachedEmbedding(BaseEmbedding):
         """The wrapped model."""
         return self._inner
 
-    @property
-    def engine(self) -> Engine:
-        return self._engine
-
     def clear_cache(self) -> int:
         """Delete this model's cached vectors in this space (queries and documents)."""
-        return self._engine.embeddings.clear(model=self._documents, space=self.space)
-
-    def embedding_stats(self) -> EmbeddingStats:
-        return self._engine.embeddings.stats()
-
-    def stats(self) -> EngineStats:
-        return self._engine.stats()
+        return self._clear_vectors()

@@ -46,10 +46,10 @@ from llama_index.core.llms.llm import LLM, ToolSelection
 from pydantic import BaseModel, Field, PrivateAttr, SerializeAsAny
 
 from ..config import check_threshold
+from ..engine.adapter import EngineBacked
 from ..engine.engine import AsyncEngine, Engine
 from ..engine.public import Candidate, lix_scope, scope_path, validate_scope
 from ..engine.resolve import resolve_engines
-from ..engine.stats import EngineStats
 from ..errors import ConfigError
 from ._llm_payloads import DECODERS as _DECODERS
 from ._llm_payloads import areplay as _areplay
@@ -64,7 +64,7 @@ __all__ = ["LixCachedFunctionCallingLLM", "LixCachedLLM"]
 logger = logging.getLogger(__name__)
 
 
-class LixCachedLLM(LLM):
+class LixCachedLLM(EngineBacked, LLM):
     """Wrap ``llm`` so its calls are answered from the lix semantic cache when a similar call was seen.
 
     ``engine`` is an `Engine` / `AsyncEngine` to share, a backend
@@ -406,15 +406,6 @@ class LixCachedLLM(LLM):
             with lix_scope(*scope.split("/")):
                 target = scope_path(self.scope)
         return self._engine.semantic.clear(scope=target)
-
-    def stats(self) -> EngineStats:
-        """The engine's counters (shared with every adapter on the same engine)."""
-        return self._engine.stats()
-
-    @property
-    def engine(self) -> Engine:
-        """The engine behind this wrapper, to share with other adapters (``.aio`` gives its awaitable view)."""
-        return self._engine
 
 
 class LixCachedFunctionCallingLLM(LixCachedLLM, FunctionCallingLLM):

@@ -21,27 +21,16 @@ from llama_index.core.tools.types import (
     ToolOutput,
     adapt_to_async_tool,
 )
-from pydantic import BaseModel
 
+from ..engine.adapter import EngineBacked, jsonable, tool_engines
 from ..engine.engine import AsyncEngine, Engine
-from ..engine.public import ToolPolicy, validate_scope
-from ..engine.resolve import resolve_engines
+from ..engine.public import ToolPolicy
 from ..errors import ConfigError
 
 __all__ = ["LixCachedTool"]
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-class LixCachedTool(AsyncBaseTool):
+class LixCachedTool(EngineBacked, AsyncBaseTool):
     """``LixCachedTool(tool, engine)``: the same tool, its outputs cached by the engine's tool tier.
 
     ``engine``: an engine to share, a URL, or ``None`` (embedded default store); ``engine_options`` go to an
@@ -61,19 +50,13 @@ class LixCachedTool(AsyncBaseTool):
     ) -> None:
         if not isinstance(tool, BaseTool):
             raise ConfigError(f"tool must be a LlamaIndex BaseTool, got {type(tool).__name__}")
-        if policy is not None and not isinstance(policy, ToolPolicy):
-            raise ConfigError(f"policy must be a ToolPolicy or None, got {policy!r}")
         if not tool.metadata.name:
             raise ConfigError("the wrapped tool has no name (ToolMetadata.name)")
         self._tool: AsyncBaseTool = adapt_to_async_tool(tool)
         self._inner = tool
-        self._engine, self._aengine = resolve_engines(engine, engine_options)
-        self._engine.tools.check_wrapped(tool.metadata.name, policy)
-        self._options: dict[str, Any] = {
-            "policy": policy,
-            "scope": None if scope is None else validate_scope(scope),
-            "exclude": tuple(exclude),
-        }
+        self._engine, self._aengine, self._options = tool_engines(
+            tool.metadata.name, engine, engine_options, policy=policy, scope=scope, exclude=exclude
+        )
 
     @property
     def metadata(self) -> ToolMetadata:
@@ -82,10 +65,6 @@ class LixCachedTool(AsyncBaseTool):
     @property
     def tool(self) -> BaseTool:
         return self._inner
-
-    @property
-    def engine(self) -> Engine:
-        return self._engine
 
     def invalidate(self, **arguments: Any) -> int:
         """Forget this tool's cached outputs (those whose arguments include ``arguments``)."""
@@ -99,9 +78,9 @@ class LixCachedTool(AsyncBaseTool):
 
     @staticmethod
     def _arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        out = {k: _jsonable(v) for k, v in kwargs.items()}
+        out = {k: jsonable(v) for k, v in kwargs.items()}
         if args:
-            out["__args__"] = [_jsonable(a) for a in args]
+            out["__args__"] = [jsonable(a) for a in args]
         return out
 
     @staticmethod
@@ -132,24 +111,23 @@ class LixCachedTool(AsyncBaseTool):
     def __call__(self, *args: Any, **kwargs: Any) -> ToolOutput:
         return self.call(*args, **kwargs)
 
-    def call(self, *args: Any, **kwargs: Any) -> ToolOutput:
-        return self._engine.tools.call(  # type: ignore[no-any-return]
-            self._name,
-            self._arguments(args, kwargs),
-            lambda: self._tool.call(*args, **kwargs),
+    def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """What ``engine.tools.call`` takes for this call, but the tool itself."""
+        return dict(
+            self._options,
+            tool=self._name,
+            arguments=self._arguments(args, kwargs),
             encode=self._encode,
             decode=self._decoder(args, kwargs),
             cacheable=self._cacheable,
-            **self._options,
+        )
+
+    def call(self, *args: Any, **kwargs: Any) -> ToolOutput:
+        return self._engine.tools.call(  # type: ignore[no-any-return]
+            compute=lambda: self._tool.call(*args, **kwargs), **self._call(args, kwargs)
         )
 
     async def acall(self, *args: Any, **kwargs: Any) -> ToolOutput:
         return await self._aengine.tools.call(  # type: ignore[no-any-return]
-            self._name,
-            self._arguments(args, kwargs),
-            lambda: self._tool.acall(*args, **kwargs),
-            encode=self._encode,
-            decode=self._decoder(args, kwargs),
-            cacheable=self._cacheable,
-            **self._options,
+            compute=lambda: self._tool.acall(*args, **kwargs), **self._call(args, kwargs)
         )
