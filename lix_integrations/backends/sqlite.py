@@ -17,7 +17,7 @@ import logging
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +31,7 @@ from ..kernel.op import bind_methods
 from ..kernel.ops import Deferred, Gather, Op, SemanticRecord
 from .base import Backend, gather_each
 from .leases import LEASE_SCHEMA, SQLiteLeases
+from .sqlite_chunks import InChunks
 from .sqlite_errors import describe_open_error, describe_os_error
 from .sqlite_kv import KV_SCHEMA, SQLiteKv
 from .sqlite_lists import LISTS_SCHEMA, SQLiteLists
@@ -121,11 +122,6 @@ def _record(row: Sequence[Any]) -> SemanticRecord:
         expires_at=row[9],
         accessed_at=row[10],
     )
-
-
-def _chunks(items: Sequence[_T], size: int = _MAX_IN_PARAMS) -> Iterable[Sequence[_T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 class SQLiteBackend(Backend):
@@ -342,8 +338,9 @@ class SQLiteBackend(Backend):
         if not rows:
             return 0
         ids = [entry_id for entry_id, _ in rows]
-        for chunk in _chunks(ids):
-            conn.execute(f"DELETE FROM semantic_entries WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        InChunks(
+            conn, "DELETE FROM semantic_entries WHERE id IN ({marks})", (), ids, size=_MAX_IN_PARAMS
+        ).run()
         self._vectors.log(conn, namespace, [(partition, entry_id, 0) for entry_id, partition in rows])
         self._adjust_count(conn, namespace, -len(rows))
         self._forget_rows(namespace, rows)
@@ -392,13 +389,13 @@ class SQLiteBackend(Backend):
         ]
         keys = [rec.exact_key for rec in kept]
         with self._write() as conn:
-            old: list[tuple[int, str]] = []
-            for chunk in _chunks(keys):
-                old += conn.execute(
-                    f"DELETE FROM semantic_entries WHERE namespace = ? AND exact_key IN "
-                    f"({','.join('?' * len(chunk))}) RETURNING id, partition",
-                    [namespace, *chunk],
-                ).fetchall()
+            old: list[tuple[int, str]] = InChunks(
+                conn,
+                "DELETE FROM semantic_entries WHERE namespace = ? AND exact_key IN ({marks}) RETURNING id, partition",
+                [namespace],
+                keys,
+                size=_MAX_IN_PARAMS,
+            ).rows()
             conn.executemany(
                 "INSERT INTO semantic_entries (namespace, exact_key, partition, scope, llm_key, prompt, vector, "
                 "payload, created_at, expires_at, accessed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -425,13 +422,8 @@ class SQLiteBackend(Backend):
     def _delete_ids(self, op: semantic_ops.DeleteIds) -> int:
         ids = list(op.ids)
         with self._write() as conn:
-            rows: list[tuple[int, str]] = []
-            for chunk in _chunks(ids):
-                rows += conn.execute(
-                    f"SELECT id, partition FROM semantic_entries WHERE namespace = ? AND id IN "
-                    f"({','.join('?' * len(chunk))})",
-                    [op.namespace, *chunk],
-                ).fetchall()
+            sql = "SELECT id, partition FROM semantic_entries WHERE namespace = ? AND id IN ({marks})"
+            rows: list[tuple[int, str]] = InChunks(conn, sql, [op.namespace], ids, size=_MAX_IN_PARAMS).rows()
             return self._delete_rows(conn, op.namespace, rows)
 
     def _delete_matching(self, op: semantic_ops.DeleteMatching) -> int:

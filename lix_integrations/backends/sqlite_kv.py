@@ -15,6 +15,7 @@ from typing import Any
 
 from ..kernel import kv_ops
 from ..kernel.op import Op, bind_methods
+from .sqlite_chunks import InChunks
 
 __all__ = ["KV_SCHEMA", "SQLiteKv"]
 
@@ -87,14 +88,17 @@ class SQLiteKv:
     def get(self, op: kv_ops.KvGet) -> list[bytes | None]:
         found: dict[str, bytes] = {}
         unique = list(dict.fromkeys(op.keys))
-        for start in range(0, len(unique), _CHUNK):
-            chunk = unique[start : start + _CHUNK]
-            rows = self._conn.execute(
-                f"SELECT key, value FROM kv_records WHERE namespace = ? AND tbl = ? AND key IN "
-                f"({','.join('?' * len(chunk))}) AND (expires_at IS NULL OR expires_at > ?)",
-                [op.namespace, op.table, *chunk, op.now],
-            )
-            found.update(rows)
+        found.update(
+            InChunks(
+                self._conn,
+                "SELECT key, value FROM kv_records WHERE namespace = ? AND tbl = ? AND key IN ({marks}) "
+                "AND (expires_at IS NULL OR expires_at > ?)",
+                [op.namespace, op.table],
+                unique,
+                [op.now],
+                size=_CHUNK,
+            ).rows()
+        )
         if op.touch and found:
             for key in found:
                 self._pending_touch[(op.namespace, op.table, key)] = op.now
@@ -172,22 +176,12 @@ class SQLiteKv:
             )
 
     def _drop_tags(self, conn: sqlite3.Connection, namespace: str, table: str, keys: list[str]) -> None:
-        for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start : start + _CHUNK]
-            conn.execute(
-                f"DELETE FROM kv_tags WHERE namespace = ? AND tbl = ? AND key IN ({','.join('?' * len(chunk))})",
-                [namespace, table, *chunk],
-            )
+        sql = "DELETE FROM kv_tags WHERE namespace = ? AND tbl = ? AND key IN ({marks})"
+        InChunks(conn, sql, [namespace, table], keys, size=_CHUNK).run()
 
     def _delete_keys(self, conn: sqlite3.Connection, namespace: str, table: str, keys: list[str]) -> int:
-        removed = 0
-        for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start : start + _CHUNK]
-            cur = conn.execute(
-                f"DELETE FROM kv_records WHERE namespace = ? AND tbl = ? AND key IN ({','.join('?' * len(chunk))})",
-                [namespace, table, *chunk],
-            )
-            removed += cur.rowcount
+        sql = "DELETE FROM kv_records WHERE namespace = ? AND tbl = ? AND key IN ({marks})"
+        removed = InChunks(conn, sql, [namespace, table], keys, size=_CHUNK).run()
         self._drop_tags(conn, namespace, table, keys)
         for key in keys:
             self._pending_touch.pop((namespace, table, key), None)

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..kernel import list_ops
 from ..kernel.op import Op
+from .sqlite_chunks import InChunks
 
 __all__ = ["LISTS_SCHEMA", "SQLiteLists"]
 
@@ -162,13 +163,8 @@ class SQLiteLists:
             meta = self._meta(conn, op.namespace, op.key)
             if meta is None:
                 return 0
-            removed = 0
-            for start in range(0, len(seqs), _CHUNK):
-                chunk = seqs[start : start + _CHUNK]
-                removed += conn.execute(
-                    f"DELETE FROM list_items WHERE namespace = ? AND key = ? AND seq IN ({','.join('?' * len(chunk))})",
-                    [op.namespace, op.key, *chunk],
-                ).rowcount
+            sql = "DELETE FROM list_items WHERE namespace = ? AND key = ? AND seq IN ({marks})"
+            removed = InChunks(conn, sql, [op.namespace, op.key], seqs, size=_CHUNK).run()
             next_seq, length, updated_at, base_seq, archived = meta
             self._save(conn, op.namespace, op.key, next_seq, length - removed, updated_at, base_seq, archived)
         return removed
