@@ -13,14 +13,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..kernel.flows import Flow
-from ..tiers.checkpoints import (
-    CheckpointConfig,
-    CheckpointTier,
-    NewCheckpoint,
-    StoredCheckpoint,
-    ThreadInfo,
-    Typed,
-)
+from ..tiers.checkpoint_records import NewCheckpoint, StoredCheckpoint, ThreadInfo, Typed
+from ..tiers.checkpoints import CheckpointConfig, CheckpointTier
 from .views import Awaiting, Blocking, View, runs
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from ..config.tools import validate_tool_name
 from ..kernel.flight import caller_probe
 from ..kernel.keys import digest
 from ..kernel.scope import lix_scope, scope_path, validate_scope, validate_scope_part
-from ..tiers.checkpoints import BlobValue, ListValue, NewCheckpoint, StoredCheckpoint, Typed
+from ..tiers.checkpoint_records import BlobValue, ListValue, NewCheckpoint, StoredCheckpoint, Typed
 from ..tiers.embeddings import EmbeddingModel, EmbeddingStats
 from ..tiers.kv import KvStats
 from ..tiers.semantic import Candidate, SemanticHit

@@ -8,7 +8,7 @@ tokens and cost saved under the engine's price table) and `ShadowReport`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -107,10 +107,10 @@ class ShadowDecision:
     entry_id: int
     scope: str
     payload: str
-    verifier_score: float | None = None
-    """With a verifier: its score of the candidate that would have been served."""
-    verifier_threshold: float | None = None
-    """With a verifier: the threshold that score passed."""
+    #: With a verifier (given by name): its score of the candidate that would have been served, and the threshold
+    #: that score passed.
+    verifier_score: float | None = field(default=None, kw_only=True)
+    verifier_threshold: float | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -173,21 +173,20 @@ class SemanticStats(Snapshot):
     latency: LatencySummary
     near_misses: int = 0
     shadow_hits: int = 0
+    #: Best-candidate similarity of every lookup that reached the vector search, in ``HISTOGRAM_BINS`` bins.
     histogram: tuple[int, ...] = (0,) * HISTOGRAM_BINS
-    """Best-candidate similarity of every lookup that reached the vector search, in ``HISTOGRAM_BINS`` bins."""
     input_tokens_saved: int = 0
     output_tokens_saved: int = 0
+    #: Estimated from the engine's price table; hits whose model has no price add tokens but no cost.
     cost_saved: float = 0.0
-    """Estimated from the engine's price table; hits whose model has no price add tokens but no cost."""
     unpriced_models: tuple[str, ...] = ()
+    #: Misses served the answer of an identical call in flight (in this process or another) instead of calling.
     coalesced: int = 0
-    """Misses served the answer of an identical call in flight (in this process or another) instead of calling."""
+    #: Waits for an identical call in flight that gave up after the wait bound and called the LLM.
     coalesce_timeouts: int = 0
-    """Waits for an identical call in flight that gave up after the wait bound and called the LLM."""
+    #: Candidates the verifier scored, and lookups whose candidates (above the cosine floor) it all rejected.
     verified_candidates: int = 0
-    """Candidates the verifier scored."""
     verifier_rejections: int = 0
-    """Lookups whose candidates (above the cosine floor) the verifier all rejected."""
 
     @property
     def lookups(self) -> int:

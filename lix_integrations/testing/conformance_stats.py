@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.engine import Engine
-from ..tiers.checkpoints import NewCheckpoint, Typed
+from ..tiers.checkpoint_records import NewCheckpoint, Typed
 from ..tiers.documents import DocumentWrite
 from ..tiers.sessions import SessionConfig
 from ..tiers.tools import ToolPolicy, ToolsConfig

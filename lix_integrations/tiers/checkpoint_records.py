@@ -21,6 +21,7 @@ from ..errors import InvalidIdError, SerializationError
 __all__ = [
     "BlobValue",
     "CheckpointConfig",
+    "CheckpointHead",
     "ListValue",
     "NewCheckpoint",
     "StoredCheckpoint",
@@ -63,9 +64,9 @@ BlobValue = Typed | ListValue | None
 
 
 @dataclass(frozen=True, slots=True)
-class NewCheckpoint:
-    """What ``put`` stores. ``versions`` maps every channel of the checkpoint to its version token (a string);
-    ``blobs`` holds the values of the channels whose version is new, by channel: (token, value)."""
+class CheckpointHead:
+    """What a checkpoint is, stored or read back: where it is (thread, namespace, id, parent) and LangGraph's
+    serialized checkpoint and metadata."""
 
     thread_id: str
     ns: str
@@ -73,6 +74,13 @@ class NewCheckpoint:
     parent_id: str | None
     checkpoint: Typed
     metadata: Typed
+
+
+@dataclass(frozen=True, slots=True)
+class NewCheckpoint(CheckpointHead):
+    """What ``put`` stores. ``versions`` maps every channel of the checkpoint to its version token (a string);
+    ``blobs`` holds the values of the channels whose version is new, by channel: (token, value)."""
+
     versions: Mapping[str, str]
     blobs: Mapping[str, tuple[str, BlobValue]]
     run_id: str | None = None
@@ -88,16 +96,10 @@ class StoredWrite:
 
 
 @dataclass(frozen=True, slots=True)
-class StoredCheckpoint:
+class StoredCheckpoint(CheckpointHead):
     """A checkpoint read back: its values by channel (a ``Typed`` or a tuple of ``Typed`` items, shared: never mutate it), and its pending
     writes in LangGraph's ``writes_sort_key`` order (task path, task id, index)."""
 
-    thread_id: str
-    ns: str
-    checkpoint_id: str
-    parent_id: str | None
-    checkpoint: Typed
-    metadata: Typed
     values: dict[str, Typed | tuple[Typed, ...]]
     writes: list[StoredWrite]
     run_id: str | None

@@ -52,13 +52,9 @@ from .checkpoint_records import (
     GENERATION,
     SEP,
     TOMBSTONE,
-    BlobValue,
     CheckpointConfig,
-    ListValue,
     NewCheckpoint,
     StoredCheckpoint,
-    StoredWrite,
-    ThreadInfo,
     Typed,
     bkey,
     ckey,
@@ -93,18 +89,8 @@ from .checkpoint_state import (
     split_manifest,
 )
 
-__all__ = [
-    "THREADS_TABLE",
-    "BlobValue",
-    "CheckpointConfig",
-    "CheckpointTier",
-    "ListValue",
-    "NewCheckpoint",
-    "StoredCheckpoint",
-    "StoredWrite",
-    "ThreadInfo",
-    "Typed",
-]
+#: The record types (`NewCheckpoint`, `StoredCheckpoint` ...) are imported from `checkpoint_records`.
+__all__ = ["THREADS_TABLE", "CheckpointConfig", "CheckpointTier"]
 
 
 class CheckpointTier(RetentionFlows):

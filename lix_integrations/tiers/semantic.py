@@ -250,8 +250,8 @@ class SemanticTier:
                 rec.id,
                 query.scope,
                 payload,
-                score,
-                verifier.threshold,
+                verifier_score=score,
+                verifier_threshold=verifier.threshold,
             )
             hit = None
         if shadow:

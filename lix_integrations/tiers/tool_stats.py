@@ -13,20 +13,20 @@ __all__ = ["TOOL_COUNTERS", "ToolStats", "ToolsStats"]
 
 @dataclass(frozen=True)
 class ToolStats(Snapshot):
-    """Counters of one tool in this process."""
+    """Counters of one tool in this process. ``coalesced``: calls that waited for an identical call in flight
+    instead of running (also counted in ``hits``). ``time_saved_s``: run time of the served results minus
+    the time spent looking them up."""
 
     DERIVED = ("hit_rate",)
 
-    hits: int = 0
-    misses: int = 0
-    bypassed: int = 0
-    errors: int = 0
-    not_stored: int = 0
-    coalesced: int = 0
-    """Calls that waited for an identical call in flight instead of running (also counted in ``hits``)."""
-    invalidated: int = 0
-    time_saved_s: float = 0.0
-    """Run time of the served results minus the time spent looking them up."""
+    hits: int
+    misses: int
+    bypassed: int
+    errors: int
+    not_stored: int
+    coalesced: int
+    invalidated: int
+    time_saved_s: float
 
     @property
     def hit_rate(self) -> float:
