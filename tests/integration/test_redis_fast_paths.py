@@ -14,6 +14,8 @@ from lix_integrations.backends import open_backend
 from lix_integrations.backends.redis import semantic as redis_semantic
 from lix_integrations.backends.redis.backend import RedisBackend
 from lix_integrations.backends.redis.commands import EXPIRY_SLACK_SECONDS
+from lix_integrations.backends.redis.executor_async import AsyncExecutor
+from lix_integrations.backends.redis.executor_sync import SyncExecutor
 from lix_integrations.backends.redis.keys import kv_base, sem_base
 from lix_integrations.kernel.ops import (
     CountEntries,
@@ -266,10 +268,10 @@ def test_cheap_embedder_lookup_is_one_round_trip(
     from lix_integrations.testing.fakes import FakeEmbedder
 
     sends: list[int] = []
-    original = RedisBackend._send
+    original = SyncExecutor.send_now
 
     def counting(
-        self: RedisBackend,
+        self: SyncExecutor,
         client: object,
         calls: list[object],
         lookup: bool = False,
@@ -278,7 +280,7 @@ def test_cheap_embedder_lookup_is_one_round_trip(
         sends.append(len(calls))
         return original(self, client, calls, lookup, idempotent)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(RedisBackend, "_send", counting)
+    monkeypatch.setattr(SyncExecutor, "send_now", counting)
     url = with_prefix(redis_stack_url, index=index)
     texts = ["the capital of France", "what is the capital of France"] + [
         f"warm up question {i}" for i in range(5)
@@ -309,10 +311,10 @@ async def test_concurrent_tasks_share_packets_and_keep_every_message(
     from lix_integrations.tiers.sessions import SessionConfig
 
     packets: list[int] = []
-    original = RedisBackend._asend_now
+    original = AsyncExecutor.asend_now
 
     async def counting(
-        self: RedisBackend,
+        self: AsyncExecutor,
         client: object,
         calls: list[object],
         lookup: bool = False,
@@ -321,7 +323,7 @@ async def test_concurrent_tasks_share_packets_and_keep_every_message(
         packets.append(len(calls))
         return await original(self, client, calls, lookup, idempotent)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(RedisBackend, "_asend_now", counting)
+    monkeypatch.setattr(AsyncExecutor, "asend_now", counting)
     engine = AsyncEngine(
         with_prefix(redis_plain_url), sessions=SessionConfig(hot_window=50, archive_dir=str(tmp_path))
     )
@@ -369,19 +371,19 @@ async def test_a_cancelled_task_does_not_disturb_the_others(redis_plain_url: str
 def test_the_last_backend_to_close_closes_the_shared_pool(redis_plain_url: str) -> None:
     import uuid
 
-    from lix_integrations.backends.redis import backend as redis_backend
+    from lix_integrations.backends.redis import clients as redis_clients
 
     # A client name of its own: backends other tests left open must not share this client.
     plain_url = with_prefix(redis_plain_url, index="none", client_name=f"lix{uuid.uuid4().hex[:8]}")
     a, b = open_pair(plain_url)
-    key = redis_backend._client_key(a.options)
+    key = redis_clients._client_key(a.options)
     a.execute(CountEntries(NS))
-    client = redis_backend._sync_clients[key]
+    client = redis_clients._sync_clients[key]
     a.close()
     assert b.execute(CountEntries(NS)) == 0  # still served by the shared client
-    assert redis_backend._sync_clients[key] is client
+    assert redis_clients._sync_clients[key] is client
     b.close()
-    assert key not in redis_backend._sync_clients and key not in redis_backend._client_users
+    assert key not in redis_clients._sync_clients and key not in redis_clients._client_users
     assert all(c._sock is None for c in client.connection_pool._available_connections)  # sockets closed
     again = open_backend(plain_url)  # a later backend gets a fresh client
     try:
@@ -393,15 +395,15 @@ def test_the_last_backend_to_close_closes_the_shared_pool(redis_plain_url: str) 
 async def test_aclose_closes_this_loops_client(redis_plain_url: str) -> None:
     import uuid
 
-    from lix_integrations.backends.redis import backend as redis_backend
+    from lix_integrations.backends.redis import clients as redis_clients
 
     backend = open_backend(with_prefix(redis_plain_url, client_name=f"lix{uuid.uuid4().hex[:8]}"))
     assert isinstance(backend, RedisBackend)
-    key = redis_backend._client_key(backend.options)
+    key = redis_clients._client_key(backend.options)
     await backend.aexecute(CountEntries(NS))
-    assert key in redis_backend._async_clients
+    assert key in redis_clients._async_clients
     await backend.aclose()
-    assert key not in redis_backend._async_clients
+    assert key not in redis_clients._async_clients
 
 
 async def test_autopipeline_off_sends_each_call_on_its_own(
@@ -410,11 +412,11 @@ async def test_autopipeline_off_sends_each_call_on_its_own(
     import asyncio
 
     from lix_integrations import AsyncEngine
-    from lix_integrations.backends.redis import backend as redis_backend
+    from lix_integrations.backends.redis.autopipeline import AutoPipeline
     from lix_integrations.tiers.sessions import SessionConfig
 
     batched: list[int] = []
-    original = redis_backend._AutoPipeline.send
+    original = AutoPipeline.send
 
     async def counting(
         self: object, client: object, calls: list[object], lookup: bool, idempotent: bool = False
@@ -422,7 +424,7 @@ async def test_autopipeline_off_sends_each_call_on_its_own(
         batched.append(len(calls))
         return await original(self, client, calls, lookup, idempotent)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(redis_backend._AutoPipeline, "send", counting)
+    monkeypatch.setattr(AutoPipeline, "send", counting)
     for flag, expect_batched in (("false", False), ("true", True)):
         batched.clear()
         url = with_prefix(redis_plain_url, autopipeline=flag)

@@ -22,8 +22,10 @@ from langchain_core.messages import HumanMessage
 from langchain_core.outputs import Generation
 
 from lix_integrations import AsyncEngine, Engine
-from lix_integrations.backends.redis import backend as redis_backend
+from lix_integrations.backends.redis import clients as redis_clients
+from lix_integrations.backends.redis import wire as redis_wire
 from lix_integrations.backends.redis.breaker import SLOW_COOLDOWN
+from lix_integrations.backends.redis.url import parse_redis_url
 from lix_integrations.errors import BackendError
 from lix_integrations.langchain import LixChatMessageHistory, LixSemanticCache
 from lix_integrations.testing import FakeEmbedder
@@ -176,7 +178,7 @@ def test_a_ten_second_stall_costs_each_call_at_most_one_read_timeout(
     time), everyone else gets a miss at once. Session writes in the stall raise ``BackendError``. Before the
     fix (no timeout) every call in the stall waited for the whole stall."""
     url = with_prefix(own_plain.url)
-    read_timeout = redis_backend.parse_redis_url(url).socket_timeout
+    read_timeout = parse_redis_url(url).socket_timeout
     assert read_timeout == 2.0
     engine = Engine(url, embedder=FakeEmbedder(), sessions=SessionConfig(archive_dir=str(tmp_path / "a")))
     cache = LixSemanticCache(engine)
@@ -261,7 +263,7 @@ def test_a_timed_out_append_on_a_cluster_is_not_stored_twice(
     engine = Engine(url, embedder=FakeEmbedder(), sessions=SessionConfig(archive_dir=str(tmp_path / "a")))
     history = LixChatMessageHistory("clustered", engine)
     history.add_messages([HumanMessage(content="before")])  # scripts loaded, connections made
-    client = redis_backend._sync_client(redis_backend.parse_redis_url(url))
+    client = redis_clients.sync_client(parse_redis_url(url))
     assert client.retry.get_retries() == 0
 
     keys = list(client.scan_iter(match=f"{prefix}:{{l/*"))
@@ -318,7 +320,7 @@ def test_reads_are_sent_again_once_and_appends_never(
     """When the server closes a connection between the liveness check and the write (simulated by turning the
     check off), a read fails on it and is sent again on a new connection; an append is not sent again: it
     raises ``BackendError``, and the next append is stored once."""
-    monkeypatch.setattr(redis_backend, "_closed_by_server", lambda conn: False)
+    monkeypatch.setattr(redis_wire, "closed_by_server", lambda conn: False)
     url = with_prefix(own_plain.url)
     engine = Engine(url, embedder=FakeEmbedder(), sessions=SessionConfig(archive_dir=str(tmp_path / "a")))
     engine.sessions.add_messages("s", [{"role": "user", "content": "one"}])

@@ -10,8 +10,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from lix_integrations.backends.redis import parse_redis_url
-from lix_integrations.backends.redis.backend import client_kwargs
 from lix_integrations.backends.redis.breaker import CHEAP_COOLDOWN, SLOW_COOLDOWN, Breaker, is_outage
+from lix_integrations.backends.redis.clients import client_kwargs
 from lix_integrations.errors import BackendError, ConfigError
 from lix_integrations.kernel.outage import OutageLog
 

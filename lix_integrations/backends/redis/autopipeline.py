@@ -1,0 +1,68 @@
+"""Calls that tasks of one event loop send in the same loop iteration, sent as one packet."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from .commands import Cmd, Lua, Pipe
+
+if TYPE_CHECKING:
+    from .executor_async import AsyncExecutor
+
+__all__ = ["AutoPipeline"]
+
+
+class AutoPipeline:
+    """Calls that tasks of one event loop send in the same loop iteration, sent as one packet.
+
+    A chat server awaits many conversations at once: each would pay a round trip and redis-py's per-command
+    cost on its own connection; queued until the loop's next turn, they share one write and one read (the
+    way ioredis' auto-pipelining works). Every caller still waits for its own replies, so nothing is
+    acknowledged before Redis has it. A lone call waits one loop turn, a few microseconds.
+    """
+
+    def __init__(self, executor: AsyncExecutor) -> None:
+        self._executor = executor
+        self._queue: list[tuple[list[Cmd | Lua | Pipe], bool, bool, asyncio.Future[list[Any]]]] = []
+        self._scheduled = False
+        self._flushing: set[asyncio.Task[None]] = set()
+
+    async def send(
+        self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool, idempotent: bool = False
+    ) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        self._queue.append((calls, lookup, idempotent, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._start, client)
+        return await future
+
+    def _start(self, client: Any) -> None:
+        self._scheduled = False
+        batch, self._queue = self._queue, []
+        task = asyncio.ensure_future(self._flush(client, batch))
+        self._flushing.add(task)  # a task nobody references may be collected mid-flight
+        task.add_done_callback(self._flushing.discard)
+
+    async def _flush(
+        self, client: Any, batch: list[tuple[list[Cmd | Lua | Pipe], bool, bool, asyncio.Future[list[Any]]]]
+    ) -> None:
+        calls = [call for part, _, _, _ in batch for call in part]
+        lookup = all(item[1] for item in batch)
+        idempotent = all(item[2] for item in batch)
+        try:
+            replies = await self._executor.asend_now(client, calls, lookup, idempotent)
+        except BaseException as exc:
+            for *_, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        start = 0
+        for part, _, _, future in batch:
+            if not future.done():  # the caller may have been cancelled; its commands ran all the same
+                future.set_result(replies[start : start + len(part)])
+            start += len(part)

@@ -1,0 +1,84 @@
+"""Where the sync and async executors differ: how a connection is taken and given back, and batching.
+
+The sync executor keeps connections checked out of redis-py's pool between calls (see `Connections`); the async
+one takes them from the pool of its event loop's client, and lets the calls of every task that sends in the same
+loop iteration share one packet (`AutoPipeline`). Everything else is the one loop of `executor_async`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
+
+from .autopipeline import AutoPipeline
+from .clients import async_client, sync_client
+from .commands import Cmd, Lua, Pipe
+
+if TYPE_CHECKING:
+    from .backend import RedisBackend
+
+__all__ = ["AsyncIO", "SyncIO"]
+
+
+class SyncIO:
+    """Blocking connections: the backend's kept ones, else the shared pool's."""
+
+    def __init__(self, backend: RedisBackend) -> None:
+        self.backend = backend
+
+    def client(self) -> Any:
+        return sync_client(self.backend.options)
+
+    def take(self, client: Any) -> Any:
+        return self.backend._conns.take(client)
+
+    def give(self, client: Any, conn: Any) -> None:
+        self.backend._conns.give(client, conn)
+
+    def dispatch(
+        self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool, idempotent: bool
+    ) -> list[Any]:
+        return self.send_now(client, calls, lookup, idempotent)
+
+    def send_now(
+        self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool = False, idempotent: bool = False
+    ) -> list[Any]:
+        raise NotImplementedError  # the executor's
+
+
+class AsyncIO:
+    """Awaitable connections from the pool of this event loop's client, and auto-pipelining."""
+
+    def __init__(self, backend: RedisBackend) -> None:
+        self.backend = backend
+        self._batchers: WeakKeyDictionary[asyncio.AbstractEventLoop, AutoPipeline] = WeakKeyDictionary()
+
+    async def aclient(self) -> Any:
+        return async_client(self.backend.options)
+
+    async def atake(self, client: Any) -> Any:
+        """A connection of the loop's pool, which replaces one the server closed."""
+        return await client.connection_pool.get_connection()
+
+    async def agive(self, client: Any, conn: Any) -> None:
+        await client.connection_pool.release(conn)
+
+    async def adispatch(
+        self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool, idempotent: bool
+    ) -> list[Any]:
+        """With ``autopipeline`` (default), the calls of every task of this event loop that sends within the
+        same loop iteration share one packet."""
+        options = self.backend.options
+        if options.cluster or not options.autopipeline or not calls:
+            return await self.asend_now(client, calls, lookup, idempotent)
+        loop = asyncio.get_running_loop()
+        batcher = self._batchers.get(loop)
+        if batcher is None:
+            batcher = self._batchers[loop] = AutoPipeline(self)  # type: ignore[arg-type]
+        return await batcher.send(client, calls, lookup, idempotent)
+
+    async def asend_now(
+        self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool = False, idempotent: bool = False
+    ) -> list[Any]:
+        raise NotImplementedError  # the executor's
