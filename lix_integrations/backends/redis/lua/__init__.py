@@ -1,8 +1,9 @@
 """The Redis backend's Lua scripts, one ``.lua`` file each, loaded with `importlib.resources`.
 
 A script may start with fragments: files defining shared ``local function``\\ s (``remove``, ``with_acc``,
-``vectors``, ``search``), prepended to the script's own file in the order given, so one definition serves
-every script that needs it (Redis runs each script as one chunk; there is no ``require``).
+``vectors``, ``search``; ``kv_remove``, ``kv_store`` for the key-value scripts), prepended to the script's own
+file in the order given, so one definition serves every script that needs it (Redis runs each script as one
+chunk; there is no ``require``).
 """
 
 from __future__ import annotations

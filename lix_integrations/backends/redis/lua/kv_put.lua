@@ -1,0 +1,2 @@
+store(ARGV[1], 2)
+return 0
