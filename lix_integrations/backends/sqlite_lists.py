@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..kernel import list_ops
 from ..kernel.op import Op
@@ -40,6 +40,16 @@ _CHUNK = 400
 _META = "SELECT next_seq, length, updated_at, base_seq, archived_through FROM list_meta WHERE namespace = ? AND key = ?"
 
 
+class _Meta(NamedTuple):
+    """A list's ``list_meta`` row; a write saves ``meta._replace(...)`` with what it changed."""
+
+    next_seq: int
+    length: int
+    updated_at: float
+    base_seq: int
+    archived_through: int
+
+
 class SQLiteLists:
     """The list handlers; the owning backend holds its lock around every call and supplies transactions."""
 
@@ -55,9 +65,11 @@ class SQLiteLists:
     # -- helpers (inside an open transaction) ------------------------------------------------------------------
 
     @staticmethod
-    def _meta(conn: sqlite3.Connection, namespace: str, key: str) -> tuple[int, int, float, int, int] | None:
+    def _meta(conn: sqlite3.Connection, namespace: str, key: str) -> _Meta | None:
         row = conn.execute(_META, (namespace, key)).fetchone()
-        return None if row is None else (int(row[0]), int(row[1]), float(row[2]), int(row[3]), int(row[4]))
+        return (
+            None if row is None else _Meta(int(row[0]), int(row[1]), float(row[2]), int(row[3]), int(row[4]))
+        )
 
     @staticmethod
     def _length(conn: sqlite3.Connection, namespace: str, key: str) -> int:
@@ -67,22 +79,13 @@ class SQLiteLists:
         return int(row[0])
 
     @staticmethod
-    def _save(
-        conn: sqlite3.Connection,
-        namespace: str,
-        key: str,
-        next_seq: int,
-        length: int,
-        updated_at: float,
-        base_seq: int,
-        archived_through: int,
-    ) -> None:
+    def _save(conn: sqlite3.Connection, namespace: str, key: str, meta: _Meta) -> None:
         conn.execute(
             "INSERT INTO list_meta (namespace, key, next_seq, length, updated_at, base_seq, archived_through) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (namespace, key) DO UPDATE SET next_seq = excluded.next_seq, "
             "length = excluded.length, updated_at = excluded.updated_at, base_seq = excluded.base_seq, "
             "archived_through = excluded.archived_through",
-            (namespace, key, next_seq, length, updated_at, base_seq, archived_through),
+            (namespace, key, *meta),
         )
 
     # -- writes ----------------------------------------------------------------------------------------------
@@ -108,7 +111,7 @@ class SQLiteLists:
                 created, recovered = True, int(held)
                 start = max(1, op.min_seq, int(top or 0) + 1)
                 row = (start + count, recovered + count)
-                self._save(conn, op.namespace, op.key, row[0], row[1], op.now, 0, max(0, op.archived_through))
+                self._save(conn, op.namespace, op.key, _Meta(*row, op.now, 0, max(0, op.archived_through)))
             next_seq, length = int(row[0]), int(row[1])
             seqs = tuple(range(next_seq - count, next_seq))
             conn.executemany(
@@ -122,17 +125,17 @@ class SQLiteLists:
             meta = self._meta(conn, op.namespace, op.key)
             if meta is None:
                 return 0
-            next_seq, _, _, base_seq, archived = meta
-            wanted = [(op.namespace, op.key, seq, value) for seq, value in op.items if seq >= base_seq]
+            wanted = [(op.namespace, op.key, seq, value) for seq, value in op.items if seq >= meta.base_seq]
             before = conn.total_changes
             conn.executemany(
                 "INSERT OR IGNORE INTO list_items (namespace, key, seq, value) VALUES (?, ?, ?, ?)", wanted
             )
             added = conn.total_changes - before
-            if op.items:
-                next_seq = max(next_seq, max(seq for seq, _ in op.items) + 1)
+            next_seq = max(meta.next_seq, max(seq for seq, _ in op.items) + 1) if op.items else meta.next_seq
             length = self._length(conn, op.namespace, op.key)
-            self._save(conn, op.namespace, op.key, next_seq, length, op.now, base_seq, archived)
+            self._save(
+                conn, op.namespace, op.key, meta._replace(next_seq=next_seq, length=length, updated_at=op.now)
+            )
         return added
 
     def trim_through(self, op: list_ops.ListTrimThrough) -> int:
@@ -140,20 +143,16 @@ class SQLiteLists:
             meta = self._meta(conn, op.namespace, op.key)
             if meta is None:
                 return 0
-            next_seq, length, updated_at, base_seq, archived = meta
             removed = conn.execute(
                 "DELETE FROM list_items WHERE namespace = ? AND key = ? AND seq <= ?",
                 (op.namespace, op.key, op.seq),
             ).rowcount
+            archived = max(meta.archived_through, op.seq)
             self._save(
                 conn,
                 op.namespace,
                 op.key,
-                next_seq,
-                length - removed,
-                updated_at,
-                base_seq,
-                max(archived, op.seq),
+                meta._replace(length=meta.length - removed, archived_through=archived),
             )
         return int(removed)
 
@@ -165,15 +164,14 @@ class SQLiteLists:
                 return 0
             sql = "DELETE FROM list_items WHERE namespace = ? AND key = ? AND seq IN ({marks})"
             removed = InChunks(conn, sql, [op.namespace, op.key], seqs, size=_CHUNK).run()
-            next_seq, length, updated_at, base_seq, archived = meta
-            self._save(conn, op.namespace, op.key, next_seq, length - removed, updated_at, base_seq, archived)
+            self._save(conn, op.namespace, op.key, meta._replace(length=meta.length - removed))
         return removed
 
     def replace(self, op: list_ops.ListReplace) -> list_ops.ListAppended:
         with self._write() as conn:
             meta = self._meta(conn, op.namespace, op.key)
-            next_seq, _, _, _, archived = meta if meta is not None else (1, 0, 0.0, 0, 0)
-            next_seq = max(next_seq, op.min_seq)
+            meta = meta if meta is not None else _Meta(1, 0, 0.0, 0, 0)
+            next_seq = max(meta.next_seq, op.min_seq)
             conn.execute("DELETE FROM list_items WHERE namespace = ? AND key = ?", (op.namespace, op.key))
             seqs = tuple(range(next_seq, next_seq + len(op.values)))
             conn.executemany(
@@ -181,7 +179,10 @@ class SQLiteLists:
                 [(op.namespace, op.key, seq, value) for seq, value in zip(seqs, op.values)],
             )
             self._save(
-                conn, op.namespace, op.key, next_seq + len(seqs), len(seqs), op.now, next_seq, archived
+                conn,
+                op.namespace,
+                op.key,
+                _Meta(next_seq + len(seqs), len(seqs), op.now, next_seq, meta.archived_through),
             )
         return list_ops.ListAppended(seqs, len(seqs))
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..kernel.ops import KvPut, Op
@@ -45,31 +45,23 @@ def _merged(held: list[Op]) -> list[Op]:
     return out
 
 
+@dataclass(eq=False, repr=False)
 class Transactions:
     """Write transactions on one connection (re-entrant) and the held writes they carry.
 
-    ``run`` carries out a held operation inside the open transaction; ``flush_kv_touches`` writes the KV
-    records' held access times. The backend's lock is held around every call.
+    ``run`` carries out a held operation inside the open transaction; ``kv_touches`` says whether KV records
+    hold access times and ``flush_kv_touches`` writes them. The backend's lock is held around every call.
     """
 
-    def __init__(
-        self,
-        conn: sqlite3.Connection,
-        path: str,
-        busy_ms: int,
-        run: Callable[[Op], Any],
-        kv_touches: Callable[[], bool],
-        flush_kv_touches: Callable[[], None],
-    ) -> None:
-        self._conn = conn
-        self._path = path
-        self._busy_ms = busy_ms
-        self._run = run
-        self._kv_touches = kv_touches
-        self._flush_kv_touches = flush_kv_touches
-        self.depth = 0
-        self._ops: list[Op] = []
-        self._touches: dict[tuple[str, int], float] = {}
+    conn: sqlite3.Connection
+    path: str
+    busy_ms: int
+    run: Callable[[Op], Any]
+    kv_touches: Callable[[], bool]
+    flush_kv_touches: Callable[[], None]
+    depth: int = field(default=0, init=False)
+    _ops: list[Op] = field(default_factory=list, init=False)
+    _touches: dict[tuple[str, int], float] = field(default_factory=dict, init=False)
 
     def write(self) -> _Transaction:
         return _Transaction(self)
@@ -98,7 +90,7 @@ class Transactions:
     def write_if_free(self) -> None:
         """Write what is held, but only if the write lock is free now: a reader never waits for it (what is held
         then keeps growing until a write or ``close`` takes it)."""
-        self._conn.execute("PRAGMA busy_timeout=0")
+        self.conn.execute("PRAGMA busy_timeout=0")
         try:
             with self.write():
                 pass
@@ -106,29 +98,29 @@ class Transactions:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
         finally:
-            self._conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+            self.conn.execute(f"PRAGMA busy_timeout={self.busy_ms}")
 
     def _write_held(self) -> None:
         ops, self._ops = self._ops, []
         touches, self._touches = self._touches, {}
-        if not ops and not touches and not self._kv_touches():
+        if not ops and not touches and not self.kv_touches():
             return
-        conn = self._conn
+        conn = self.conn
         conn.execute("SAVEPOINT lix_held")
         try:
             for op in _merged(ops):
-                self._run(op)
+                self.run(op)
             if touches:
                 conn.executemany(
                     "UPDATE semantic_entries SET accessed_at = max(accessed_at, ?) WHERE id = ?",
                     [(now, entry_id) for (_, entry_id), now in touches.items()],
                 )
-            self._flush_kv_touches()
+            self.flush_kv_touches()
             conn.execute("RELEASE lix_held")
         except sqlite3.Error:
             conn.execute("ROLLBACK TO lix_held")
             conn.execute("RELEASE lix_held")
-            logger.warning("could not write held cache writes to %s; dropped", self._path, exc_info=True)
+            logger.warning("could not write held cache writes to %s; dropped", self.path, exc_info=True)
 
 
 class _Transaction:
@@ -143,7 +135,7 @@ class _Transaction:
 
     def __enter__(self) -> sqlite3.Connection:
         owner = self._owner
-        conn = owner._conn
+        conn = owner.conn
         if owner.depth:
             owner.depth += 1
             return conn
@@ -162,4 +154,4 @@ class _Transaction:
         owner.depth -= 1
         if owner.depth:
             return
-        owner._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        owner.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
