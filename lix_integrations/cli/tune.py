@@ -97,7 +97,7 @@ def calibrate(
         pair_set = PairSet.from_jsonl(pairs)
         model = _embedder(embedder)
         own = namespace or _model_namespace("lix-calibrate", model)
-        with _open(url, own, embedder=model, adopt=False) as engine, _progress() as progress:
+        with _open(url, own, embedder=model) as engine, _progress() as progress:
             task = progress.add_task("embedding", total=None)
 
             def report(done: int, total: int) -> None:
@@ -110,7 +110,7 @@ def calibrate(
             result.plot(plot)
         applied = ""
         if apply:
-            with _open(url, apply_to, embedder=model, adopt=False) as target:
+            with _open(url, apply_to, embedder=model) as target:
                 target.semantic.set_threshold(result, store=True)
                 applied = f"applied: stored with namespace {target.namespace!r} of {target.url}"
     if json_out:

@@ -2,7 +2,9 @@
 
 `Engine` and `AsyncEngine` are thin views over one ``EngineCore``; an adapter that
 needs both ``lookup`` and ``alookup`` holds one engine and reaches the other view through ``.aio`` / ``.sync``,
-so both paths share the same store, counters and stored-settings check.
+so both paths share the same store, counters and stored-settings check (see `stored_settings`: the embedder's
+settings are checked only where vectors are computed, so an engine given no embedder serves every other tier
+without one).
 """
 
 from __future__ import annotations
@@ -14,17 +16,14 @@ from typing import Any
 from ..backends import Backend, open_backend
 from ..calibration_apply import adopt_stored
 from ..config import EngineConfig, default_store_url
-from ..embedders import Embedder, as_embedder
-from ..errors import BackendError, LixError, SettingsMismatchError
-from ..kernel import list_ops
+from ..embedders import DEFAULT_EMBEDDER_NAME, Embedder, as_embedder, default_embedder
+from ..errors import BackendError, LixError
 from ..kernel.clock import Clock, SystemClock
 from ..kernel.counters import CounterRegistry
 from ..kernel.flows import Flow, T, before_each
 from ..kernel.ops import (
-    STORAGE_OPS,
     Embed,
     EmbedMany,
-    EnsureSettings,
     ExactGet,
     Gather,
     ListAppend,
@@ -54,14 +53,11 @@ from ..tiers.tools import TOOL_COUNTERS, ToolsStats, ToolTier
 from ..tiers.verifier import resolve_verifier
 from .embedder_faults import EMBEDDER_FAULTS, EmbedderFaults
 from .stats import EngineStats
+from .stored_settings import StoredSettings
 
-__all__ = ["SERIALIZATION_VERSION", "EngineCore"]
+__all__ = ["EngineCore"]
 
 logger = logging.getLogger(__name__)
-
-#: Version of how payloads and vectors are laid out in a store; stored with the data and checked on open.
-SERIALIZATION_VERSION = "1"
-METRIC = "cosine"
 
 
 class EngineCore:
@@ -76,7 +72,10 @@ class EngineCore:
         backend: Backend | None = None,
     ) -> None:
         self.config = config
-        self.embedder: Embedder = as_embedder(embedder)
+        #: The embedder this engine was given; ``None``: the default local model, made when a tier first embeds
+        #: (see ``embedder``). Key-value, session, checkpoint and tool operations never ask for one.
+        self.given_embedder: Embedder | None = None if embedder is None else as_embedder(embedder)
+        self._embedder = self.given_embedder
         self.clock: Clock = clock or SystemClock()
         raw_url: str | None = None
         if backend is None:
@@ -85,7 +84,8 @@ class EngineCore:
         self.backend: Backend = backend
         #: Every tier's counters, by tier name: what ``stats()`` shows and ``reset_stats()`` zeroes.
         self.counters = CounterRegistry()
-        verifier = resolve_verifier(config.verifier, self.embedder.name, config.verifier_threshold)
+        embedder_name = DEFAULT_EMBEDDER_NAME if self.given_embedder is None else self.given_embedder.name
+        verifier = resolve_verifier(config.verifier, embedder_name, config.verifier_threshold)
         semantic_counters = self.counters.new(
             "semantic",
             SEMANTIC_COUNTERS,
@@ -125,57 +125,41 @@ class EngineCore:
         self.documents = DocumentTier(
             ns, self.clock, self._document_vectors, self.counters.new("documents", DocumentStats)
         )
-        self._dimension: int | None = self.embedder.dimension
+        self.settings = StoredSettings(config.namespace, self._identity, self._adopt)
         self._model: Any = None
         self._embed_cost = RunningCost()  # seconds per prompt embedding
         self._trip_cost = RunningCost()  # seconds per exact check (one store round trip)
         self._probe = 0
         self.semantic.embed_first = self.embed_first
-        self._settings_checked = False
-        self._dimension_checked = False
         # Prompt vectors go through the embedding tier (front + store), so LangChain's lookup-then-update embeds a
         # missed prompt once, in this process or any later one.
         self._closed = False
         self.faults = EmbedderFaults()
         self.runtime = Runtime(self.backend, self._handlers())
 
-    # -- stored settings -----------------------------------------------------------------------------------
+    # -- the embedder and the stored settings ----------------------------------------------------------------
 
-    def _wanted_settings(self) -> dict[str, str]:
-        wanted = {"embedder": self.embedder.name, "metric": METRIC, "serialization": SERIALIZATION_VERSION}
-        if self._dimension is not None:
-            wanted["dimension"] = str(self._dimension)
-        return wanted
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder given to this engine, else the default local model: made on first use (it loads its
+        model only when it first computes), by the tiers that embed. A `ConfigError` says how to give one when
+        the default model is not installed."""
+        if self._embedder is None:
+            self._embedder = default_embedder()
+        return self._embedder
 
-    def settings_flow(self) -> Flow[None]:
-        """Store our settings where none are stored yet, and refuse a store written with different ones."""
-        wanted = self._wanted_settings()
-        stored = yield from EnsureSettings(self.config.namespace, wanted)
-        for field, value in wanted.items():
-            if stored.get(field, value) != value:
-                raise SettingsMismatchError(field, stored[field], value)
-        if "dimension" in stored and self._dimension is None:
-            self._dimension = int(stored["dimension"])
+    def _identity(self) -> tuple[str, int | None]:
+        return self.embedder.name, self.embedder.dimension
+
+    def _adopt(self, stored: dict[str, str]) -> None:
         adopt_stored(self.semantic, self.config, stored)
-        self._settings_checked = True
-        self._dimension_checked = "dimension" in wanted
 
     def _checked(self, flow: Flow[T]) -> Flow[T]:
-        if not self._settings_checked or (self._dimension is not None and not self._dimension_checked):
-            yield from self.settings_flow()
+        if not self.settings.data_checked:
+            yield from self.settings.check(vectors=False)
         return (yield from flow)
 
     # -- embedding -----------------------------------------------------------------------------------------
-
-    def _remember(self, text: str, vec: Vector) -> Vector:
-        """Learn the embedder's dimension from its first vector (the embedding tier validated and normalized
-        it, so the settings check can run once the size is known)."""
-        size = int(vec.shape[0])
-        if self._dimension is None:
-            self._dimension = size
-        elif size != self._dimension:  # declared, or read from the store's settings
-            raise SettingsMismatchError("dimension", str(self._dimension), str(size))
-        return vec
 
     def _prompt_model(self) -> Any:
         """The engine's embedder as an embedding-tier model, built once.
@@ -229,13 +213,14 @@ class EngineCore:
         return matrix[0]
 
     def _prompt_vectors(self, texts: tuple[str, ...]) -> Flow[list[Vector]]:
-        """`_prompt_vector` for a batch (``EmbedMany``), then the settings check a first vector allows."""
+        """`_prompt_vector` for a batch (``EmbedMany``), with the settings checks around it (see ``_embed``)."""
+        yield from self.settings.vectors()
         matrix = yield from self.embeddings.embed(
             list(texts), self._prompt_model(), role="query", defer_store=True
         )
-        vectors = [self._remember(text, matrix[i]) for i, text in enumerate(texts)]
-        if not self._dimension_checked:
-            yield from self.settings_flow()
+        vectors: list[Vector] = []
+        for i in range(len(texts)):
+            vectors.append((yield from self.settings.remember(matrix[i])))
         return vectors
 
     def _with_prompt_vector(
@@ -264,8 +249,10 @@ class EngineCore:
 
     def _document_vectors(self, texts: list[str], role: str) -> Flow[Any]:
         """Unit vectors of ``texts`` from the engine's embedder (the document tier's embedding flow). Kept out of
-        the store: a document holds its own vectors, and a second copy would only cost a write."""
-        return self.embeddings.embed(texts, self._prompt_model(), role=role, use_store=False)
+        the store: a document holds its own vectors, and a second copy would only cost a write. Those vectors
+        are the namespace's too, so the embedder's stored settings are checked first."""
+        yield from self.settings.vectors()
+        return (yield from self.embeddings.embed(texts, self._prompt_model(), role=role, use_store=False))
 
     # -- running flows -------------------------------------------------------------------------------------
 
@@ -295,13 +282,12 @@ class EngineCore:
             self._trip_cost.add(seconds)
 
     def _embed(self, op: Embed, scratch: dict[str, dict[str, bytes | None]]) -> Flow[Vector]:
-        """A prompt's vector through the embedding tier; the first vector of an embedder that did not declare
-        its size fixes the dimension, which the stored settings then check."""
+        """A prompt's vector through the embedding tier. The embedder's stored settings are checked before the
+        first one (a store written by another model is refused before its model computes anything); the first
+        vector of an embedder that did not declare its size fixes the dimension, which the store then checks."""
+        yield from self.settings.vectors()
         vec = yield from self._prompt_vector(op.text, scratch.pop(op.text, None), op.use_store)
-        vec = self._remember(op.text, vec)
-        if not self._dimension_checked:
-            yield from self.settings_flow()
-        return vec
+        return (yield from self.settings.remember(vec))
 
     def _embed_many(self, op: EmbedMany, scratch: dict[str, dict[str, bytes | None]]) -> Flow[list[Vector]]:
         return self._prompt_vectors(op.texts)
@@ -332,16 +318,13 @@ class EngineCore:
         return await self.runtime.arun(before_each(flow, self._settle))
 
     def _settle(self, op: Op) -> Flow[None]:
-        """Before one op of a session flow: the settings check ``_checked`` does before a whole flow. A list op
-        needs only the stored settings checked (not a dimension learnt later); local work needs nothing."""
-        kind = type(op)
-        if kind in _LOCAL:
+        """Before one op of a session flow: the settings check ``_checked`` does before a whole flow (sessions
+        need only the serialization; local work needs nothing)."""
+        if type(op) in _LOCAL:
             return
         self._ensure_open()
-        if not self._settings_checked or (
-            kind not in _LIST_OPS and self._dimension is not None and not self._dimension_checked
-        ):
-            yield from self.settings_flow()
+        if not self.settings.data_checked:
+            yield from self.settings.check(vectors=False)
 
     # -- failing open ----------------------------------------------------------------------------------------
 
@@ -376,19 +359,22 @@ class EngineCore:
         self.outage.ok()
 
     def open_settings(self) -> None:
-        """Check the stored settings at open. A store that cannot be reached now is not an error yet: caches
-        serve misses and every flow checks the settings first until one gets through (see ``_checked``);
-        session calls raise `BackendError` naming the store. A mismatch still raises at once."""
+        """Check the stored settings at open: the serialization, and the embedder's settings when this engine was
+        given one (an engine given none opens a store whatever model wrote it). A store that cannot be reached now
+        is not an error yet: caches serve misses and every flow checks the settings first until one gets through
+        (see ``_checked``); session calls raise `BackendError` naming the store. A mismatch still raises at once."""
+        self._ensure_open()
         try:
-            self.run(self.settings_flow())
+            self.runtime.run(self.settings.check(vectors=self.given_embedder is not None))
         except BackendError as exc:
             if not exc.unavailable:
                 raise
             self.outage.failed(exc, "opening")
 
     async def aopen_settings(self) -> None:
+        self._ensure_open()
         try:
-            await self.arun(self.settings_flow())
+            await self.runtime.arun(self.settings.check(vectors=self.given_embedder is not None))
         except BackendError as exc:
             if not exc.unavailable:
                 raise
@@ -433,10 +419,6 @@ class EngineCore:
 
 #: Ops of a session flow that need no stored settings: local file work and back-off.
 _LOCAL: frozenset[type[Op]] = frozenset({RunLocal, Sleep})
-#: Ops of a session flow that need only the stored settings checked (see ``_settle``): the list ops.
-_LIST_OPS: frozenset[type[Op]] = frozenset(
-    kind for kind in STORAGE_OPS if kind.__module__ == list_ops.__name__
-)
 
 
 def _archive_url(backend_url: str, raw_url: str | None) -> str:

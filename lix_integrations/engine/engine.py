@@ -240,7 +240,7 @@ class _EngineBase:
                 "within one process, or a sqlite:/// or redis:// URL to share the store between processes"
             )
         core = self._core
-        return EngineSpec(core.config.with_overrides(url=url), core.embedder, core.clock)
+        return EngineSpec(core.config.with_overrides(url=url), core.given_embedder, core.clock)
 
     def stats(self) -> EngineStats:
         """Counters of this process's traffic through this engine (not stored)."""
@@ -261,6 +261,11 @@ class Engine(_EngineBase):
     `EngineOptions`) are those of `EngineConfig`; ``embedder`` takes a
     LangChain ``Embeddings``, a callable ``text -> vector`` or an `Embedder`
     (default: all-MiniLM-L6-v2, offline).
+
+    A store written with another embedder is refused at open (`SettingsMismatchError`) when ``embedder`` is
+    given. Given none, the engine opens any store: key-value data, sessions, checkpoints, tools and the node
+    cache need no embedder and no model is loaded; the semantic tier embeds with the default model, and is
+    refused then if the store's entries were written by another (see `stored_settings`).
     """
 
     _check_at_open = True
@@ -287,7 +292,9 @@ class Engine(_EngineBase):
 class AsyncEngine(_EngineBase):
     """An awaitable engine; its methods never block the event loop. Same options as `Engine`.
 
-    The stored settings are checked on the first operation (a constructor cannot await).
+    The stored settings are checked on first use rather than at open (a constructor cannot await): the
+    serialization on the first operation, the embedder's settings when it first computes a vector. ``await
+    engine.open()`` checks them now, as `Engine` does at open.
     """
 
     @property

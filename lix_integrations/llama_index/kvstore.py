@@ -16,8 +16,8 @@ Notes for callers:
   only (URL, namespace, options), never data; the copy reopens the same store. A private ``memory://`` store
   exists in one engine only and cannot be shared, so pickling it raises `ConfigError`;
   ``memory://NAME`` pickles, but a *different process* opens its own empty store of that name. Use a SQLite URL
-  to share a cache between worker processes. The copy uses the system clock, and its engine keeps the original
-  embedder's name and dimension (so the stored settings still match) but cannot embed.
+  to share a cache between worker processes. The copy uses the system clock and no embedder (key-value use
+  needs none: it opens the store whatever model wrote its semantic entries).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from typing import Any
 
 from llama_index.core.storage.kvstore.types import DEFAULT_BATCH_SIZE, DEFAULT_COLLECTION, BaseKVStore
 
-from ..embedders import StoredIdentity
 from ..engine.engine import AsyncEngine, Engine
 from ..engine.public import KvStats
 from ..engine.resolve import resolve_engines
@@ -133,16 +132,11 @@ class LixKVStore(BaseKVStore):
         return LixKVStore(self._engine)
 
     def __getstate__(self) -> dict[str, Any]:
-        spec = self._engine.spec()  # the default store resolved now; a private memory:// store is refused
         return {
-            "config": spec.config,
-            "embedder_name": spec.embedder.name,
-            "embedder_dimension": spec.embedder.dimension,
-        }
+            "config": self._engine.spec().config
+        }  # the default store resolved now; private memory:// refused
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        why = "this engine was unpickled from a LixKVStore for key-value use only"
-        embedder = StoredIdentity(state["embedder_name"], state["embedder_dimension"], why=why)
-        self._engine = Engine(config=state["config"], embedder=embedder)
+        self._engine = Engine(config=state["config"])
         self._aengine = self._engine.aio
         logger.debug("LixKVStore reopened %s after unpickling", self._engine.url)

@@ -179,7 +179,10 @@ def test_llama_index_cached_llm_returns_the_llm_answer(
 # -- the tool tier -----------------------------------------------------------------------------------------------
 
 
-async def test_tool_calls_on_another_embedders_store_run_uncached(tmp_path: Path) -> None:
+async def test_tool_calls_on_another_embedders_store_are_cached(tmp_path: Path) -> None:
+    """Tool results do not depend on the embedder: a store written by another one caches them all the same (they
+    used to run uncached, counted as settings mismatches, while the engine checked its embedder for every tier;
+    issue 16 item 6). The same engine's semantic tier is still refused."""
     url = f"sqlite:///{tmp_path / 'x.db'}"
     _written_by_another_embedder(url)
     engine = AsyncEngine(url, embedder=FakeEmbedder(16))
@@ -191,11 +194,12 @@ async def test_tool_calls_on_another_embedders_store_run_uncached(tmp_path: Path
 
     policy = ToolPolicy(ttl=None)
     assert await engine.tools.call("lookup", {"q": 1}, compute, policy=policy) == {"n": 1}
-    assert await engine.tools.call("lookup", {"q": 1}, compute, policy=policy) == {"n": 2}
-    assert engine.stats().embedder_faults["settings_mismatch:embedder"] >= 2
+    assert await engine.tools.call("lookup", {"q": 1}, compute, policy=policy) == {"n": 1}
+    assert engine.stats().embedder_faults == {}
     strict = AsyncEngine(url, embedder=FakeEmbedder(16), fail_open=False)
-    with pytest.raises(SettingsMismatchError):
-        await strict.tools.call("lookup", {"q": 1}, compute, policy=policy)
+    assert await strict.tools.call("lookup", {"q": 1}, compute, policy=policy) == {"n": 1}
+    with pytest.raises(SettingsMismatchError, match="embedder"):
+        await strict.semantic.update("what is the capital of france", "llm", "Paris")
 
 
 # -- embedding wrappers ------------------------------------------------------------------------------------------
@@ -264,7 +268,10 @@ def test_embedding_wrapper_raises_without_fail_open(url: str, kind: str) -> None
         cached.embed_documents(["a"])
 
 
-def test_embedding_wrapper_on_another_embedders_store_computes_uncached(tmp_path: Path) -> None:
+def test_embedding_wrapper_on_another_embedders_store_caches_under_its_own_model(tmp_path: Path) -> None:
+    """The wrapped model's vectors are keyed by that model's identity, so the engine's embedder (here not the
+    one the store's semantic entries were written with) does not matter: they are cached. They used to be
+    computed uncached, as a settings mismatch, while the engine checked its embedder for every tier."""
     url = f"sqlite:///{tmp_path / 'x.db'}"
     _written_by_another_embedder(url)
     inner = _Good()
@@ -274,8 +281,8 @@ def test_embedding_wrapper_on_another_embedders_store_computes_uncached(tmp_path
         return [await cached.aembed_documents(["a"]), await cached.aembed_documents(["a"])]
 
     first, second = asyncio.run(twice())
-    assert first == second == [[1.0, 2.0]] and inner.calls == 2
-    assert cached.stats().embedder_faults == {"settings_mismatch:embedder": 2}
+    assert first == second == [[1.0, 2.0]] and inner.calls == 1
+    assert cached.stats().embedder_faults == {}
 
 
 class _Good(Embeddings):

@@ -166,16 +166,3 @@ def test_a_counter_set_counts_exactly_its_stats_fields() -> None:
         counters.add("not_a_field")
     counters.reset()
     assert counters.snapshot().hits == 0
-
-
-def test_a_stored_identity_opens_a_store_written_by_its_model_and_refuses_to_embed(tmp_path: Path) -> None:
-    from lix_integrations.embedders import StoredIdentity
-
-    url = f"sqlite:///{tmp_path / 'kv.db'}"
-    with Engine(url, embedder=FakeEmbedder()) as writer:
-        writer.kv.put("k", {"v": 1}, "c")
-        name, dimension = FakeEmbedder().name, FakeEmbedder().dimension
-    with Engine(url, embedder=StoredIdentity(name, dimension, why="key-value use only")) as reader:
-        assert reader.kv.get("k", "c") == {"v": 1}
-        with pytest.raises(ConfigError, match="key-value use only"):
-            StoredIdentity(name, dimension, why="key-value use only").embed("text")
