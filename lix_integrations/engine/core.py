@@ -48,9 +48,9 @@ from ..tiers.kv import KvStats, KvTier
 from ..tiers.node_cache import NodeCacheStats, NodeCacheTier
 from ..tiers.semantic import SemanticTier
 from ..tiers.sessions import SessionStats, SessionTier
-from ..tiers.tool_flights import CALL_TOOL, CallTool
 from ..tiers.tools import TOOL_COUNTERS, ToolsStats, ToolTier
 from ..tiers.verifier import resolve_verifier
+from .caller_code import CALLER_CODE, CallerCode
 from .embedder_faults import EMBEDDER_FAULTS, EmbedderFaults
 from .stats import EngineStats
 from .stored_settings import StoredSettings
@@ -271,7 +271,7 @@ class EngineCore:
             # An append already sent completes under a cancelled caller; the session tier learns its seqs and
             # undoes it (see the tier).
             ListAppend: to_store(self.backend, shield=True),
-            CallTool: CALL_TOOL,  # a tool run through the engine (the tool facade)
+            CallerCode: CALLER_CODE,  # a tool or a model call run by a facade flow
         }
 
     def _trip(self, op: Op, seconds: float) -> None:

@@ -21,13 +21,14 @@ from ..kernel.semantic_stats import ShadowReport, TokenUsage
 from ..tiers.semantic import Candidate, SemanticHit, unwrap_payload
 from ..tiers.semantic_entries import stored_labels
 from ..timefmt import iso_repr
-from .views import Awaiting, Blocking, Done, OrElse, View, mapped, runs, runs_cache, single
+from .caller_code import CallerCode
+from .views import Awaiting, Blocking, Done, OrElse, View, mapped, runs, runs_cache, runs_steps, single
 
 if TYPE_CHECKING:
     from ..tiers.semantic import PreparedQuery
     from .core import EngineCore
 
-__all__ = ["AsyncSemanticAPI", "OnInvalidPrompt", "SemanticAPI", "SemanticEntry"]
+__all__ = ["Answer", "AsyncSemanticAPI", "CallKey", "OnInvalidPrompt", "SemanticAPI", "SemanticEntry"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,39 @@ Ids = list[int | None]
 
 def _none() -> None:
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class CallKey:
+    """One model call as the semantic tier keys it: ``text`` is embedded, ``context`` and ``llm_string`` must
+    match exactly (an adapter derives them from its framework's prompt and model settings)."""
+
+    text: str
+    context: str
+    llm_string: str
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What ``answer`` gives: ``value`` (a hit's decoded payload, or what the model returned) and the ``hit`` it
+    came from (``None``: the model was called)."""
+
+    value: Any
+    hit: SemanticHit | None = None
+
+
+#: ``answer``'s ``encode``: a model's result as ``(payload, usage)`` to store, or ``None`` (not worth storing).
+Encode = Callable[[Any], tuple[str, TokenUsage | Mapping[str, Any] | None] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    compute: Callable[[], Any]
+    encode: Encode
+    decode: Callable[[str], Any]
+    threshold: float | None
+    ttl: float | None
+    coalesce: bool
 
 
 class _Semantic(View):
@@ -123,6 +157,65 @@ class _Semantic(View):
         else:
             flow = self._core.semantic.lookup(query, threshold=threshold)
         return flow if decode is None else _decoded(self._core.config.namespace, flow, decode)
+
+    @runs_steps
+    def answer(
+        self,
+        key: CallKey,
+        compute: Callable[[], Any],
+        *,
+        encode: Encode,
+        decode: Callable[[str], Any],
+        scope: str | None = None,
+        threshold: float | None = None,
+        ttl: float | None = None,
+        coalesce: bool = False,
+    ) -> Flow[Answer]:
+        """A model call through the cache, the whole step a framework adapter delegates: a hit's
+        ``decode(payload)``; on a miss ``compute()`` (awaited on the awaitable API), stored as
+        ``encode(result)``.
+
+        Each cache step fails open on its own. A prompt the engine refuses is a logged miss: the model is
+        called, nothing is stored. An entry ``decode`` cannot read is deleted and counts as a miss. With
+        ``coalesce``, a miss waits for an identical call in flight; if this call's ``compute`` raises (or
+        ``encode`` gives nothing to store), the calls waiting for it call the model themselves.
+        """
+        query = self._accepted(
+            key.text, key.llm_string, key.context, scope, "miss", "prompt not looked up in the cache"
+        )
+        if query is None:
+            return mapped(single(CallerCode(compute)), Answer)
+        return self._answer(query, _Call(compute, encode, decode, threshold, ttl, coalesce))
+
+    def _answer(self, query: PreparedQuery, call: _Call) -> Flow[Answer]:
+        core = self._core
+        if call.coalesce:
+            look = core.coalescer.lookup(query, threshold=call.threshold)
+        else:
+            look = core.semantic.lookup(query, threshold=call.threshold)
+        hit = yield from core._fail_open(_decoded(core.config.namespace, look, call.decode), None)
+        if hit is not None:
+            return Answer(hit.value, hit)
+        try:
+            result = yield CallerCode(call.compute)
+        except BaseException:
+            if call.coalesce:
+                yield from self._released(query)
+            raise
+        stored = call.encode(result)
+        if stored is None:  # nothing to share: whoever waits for this answer calls the model
+            yield from self._released(query)
+            return Answer(result)
+        payload, usage = stored
+        tier = core.semantic
+        store = _filling(core, query, lambda: tier.update(query, payload, ttl=call.ttl, usage=_usage(usage)))
+        yield from core._fail_open(store, None)
+        return Answer(result)
+
+    def _released(self, query: PreparedQuery) -> Flow[None]:
+        """Release the calls waiting for this one's answer (they call the model themselves)."""
+        if self._core.coalescer.in_flight(query.exact_key):
+            yield from self._core._fail_open(self._core.coalescer.abandon(query.exact_key), None)
 
     @runs_cache(_none)
     def update(

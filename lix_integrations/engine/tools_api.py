@@ -10,7 +10,7 @@ let an adapter store a framework object as JSON (and rebuild it); ``cacheable(re
 result that reports an error in-band (LlamaIndex's ``ToolOutput(is_error=True)``).
 
 Each operation is written once (see `views`): a call is one flow whose steps (lookup, the tool itself as a
-`CallTool` op, store) each fail open on their own, run on the calling thread by `ToolsAPI` and on the event loop
+`CallerCode` op, store) each fail open on their own, run on the calling thread by `ToolsAPI` and on the event loop
 by `AsyncToolsAPI`.
 """
 
@@ -23,8 +23,9 @@ from typing import Any
 
 from ..kernel.flows import Flow, T
 from ..kernel.ops import KvDelete, KvDeleteWhere, WaitFlight
-from ..tiers.tool_flights import CallTool, ToolFlight
+from ..tiers.tool_flights import ToolFlight
 from ..tiers.tools import NOT_CACHED, TABLE, PreparedCall, ToolPolicy
+from .caller_code import CallerCode
 from .tool_calls import BatchPlan, Cacheable, Decode, Encode, ToolCalls
 from .views import Awaiting, Blocking, Done, mapped, runs, runs_cache, runs_steps, single
 
@@ -85,7 +86,7 @@ class _Tools(ToolCalls):
 
     def _bypass(self, tool: str, arguments: Mapping[str, Any], compute: Callable[[], Any]) -> Flow[Any]:
         try:
-            return (yield CallTool(compute))
+            return (yield CallerCode(compute))
         finally:
             if self._tier.is_writer(tool):
                 yield from self._step(self._tier.after_write(tool, arguments), 0)
@@ -127,7 +128,7 @@ class _Tools(ToolCalls):
         tier.count(prep.tool, "misses")
         started = time.perf_counter()
         try:
-            result = yield CallTool(run.compute)
+            result = yield CallerCode(run.compute)
         except Exception as exc:
             tier.count(prep.tool, "errors")
             flight.error = exc
@@ -211,11 +212,11 @@ class _Tools(ToolCalls):
 
     def _batch(self, plan: BatchPlan, n: int, compute_missing: Callable[[list[int]], Any]) -> Flow[list[Any]]:
         if plan.uncached:
-            return plan.all_computed((yield CallTool(lambda: compute_missing(list(range(n))))))
+            return plan.all_computed((yield CallerCode(lambda: compute_missing(list(range(n))))))
         plan.apply_hits((yield from self._step(self._tier.lookup(plan.calls), [NOT_CACHED] * n)))
         if plan.missing:
             started = time.perf_counter()
-            computed = yield CallTool(lambda: compute_missing(list(plan.missing)))
+            computed = yield CallerCode(lambda: compute_missing(list(plan.missing)))
             entries = plan.fill(computed, time.perf_counter() - started)
             yield from self._step(self._tier.store(entries), None)
         return plan.results

@@ -21,7 +21,6 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from langchain.agents.middleware.types import AgentMiddleware, ModelRequest, ModelResponse, ToolCallRequest
@@ -35,7 +34,8 @@ from ..engine.adapter import EngineBacked
 from ..engine.engine import AsyncEngine, Engine
 from ..engine.public import SemanticHit, ToolPolicy, digest, lix_scope, validate_scope, validate_scope_part
 from ..engine.resolve import resolve_engines
-from ..errors import ConfigError, InvalidInputError, SerializationError
+from ..engine.semantic_api import Answer, CallKey
+from ..errors import ConfigError, SerializationError
 from .cache import _usage
 from .prompt import split_prompt
 from .serialization import deserialize_generations, serialize_generations
@@ -92,13 +92,6 @@ class _Scoped(EngineBacked):
 # -- model calls -------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _ModelKey:
-    text: str
-    llm_string: str
-    context: str
-
-
 def _tool_schema(tool: Any) -> Any:
     return tool if isinstance(tool, dict) else convert_to_openai_tool(tool)
 
@@ -129,7 +122,7 @@ def _normalized(messages: list[Any]) -> list[Any]:
     return out
 
 
-def _model_key(request: ModelRequest) -> _ModelKey | None:
+def _model_key(request: ModelRequest) -> CallKey | None:
     """The prompt and settings LangChain's cache would key this call on, or ``None`` when they cannot be read."""
     try:
         messages = ([request.system_message] if request.system_message is not None else []) + list(
@@ -147,7 +140,7 @@ def _model_key(request: ModelRequest) -> _ModelKey | None:
         logger.warning("model call not cached: its settings cannot be serialized: %s", exc)
         return None
     split = split_prompt(prompt)
-    return _ModelKey(split.text, llm_string, split.context)
+    return CallKey(text=split.text, context=split.context, llm_string=llm_string)
 
 
 def _cacheable(result: Any, cache_tool_calls: bool) -> AIMessage | None:
@@ -165,16 +158,22 @@ def _cacheable(result: Any, cache_tool_calls: bool) -> AIMessage | None:
     return message
 
 
-def _served(hit: SemanticHit) -> ModelResponse | None:
-    """A hit as a fresh response: a new message id, fresh tool-call ids, and where it came from."""
-    try:
-        generations = deserialize_generations(hit.payload)
-    except SerializationError as exc:
-        logger.warning("cache entry %d is unreadable and counts as a miss: %s", hit.entry_id, exc)
-        return None
+def _stored_message(payload: str) -> AIMessage:
+    """The answer a payload holds; raises when it holds none (the engine then deletes it: a miss)."""
+    generations = deserialize_generations(payload)
     message = getattr(generations[0], "message", None) if generations else None
     if not isinstance(message, AIMessage):
-        return None
+        raise SerializationError("the cached answer is not a chat model's message")
+    return message
+
+
+def _response(answer: Answer) -> Any:
+    """What the model returned, or a hit as a fresh response (see `_served`)."""
+    return answer.value if answer.hit is None else _served(answer.value, answer.hit)
+
+
+def _served(message: AIMessage, hit: SemanticHit) -> ModelResponse:
+    """A hit as a fresh response: a new message id, fresh tool-call ids, and where it came from."""
     calls = [{**call, "id": f"call_{uuid.uuid4().hex[:24]}"} for call in message.tool_calls]
     meta = {
         **message.response_metadata,
@@ -230,39 +229,22 @@ class LixCacheMiddleware(AgentMiddleware, _Scoped):  # type: ignore[type-arg]
             logger.warning("answer not cached: %s", exc)
             return None
 
+    def _answer_options(self) -> dict[str, Any]:
+        return {
+            "encode": self._payload,
+            "decode": _stored_message,
+            "threshold": self._threshold,
+            "ttl": self._ttl,
+            "coalesce": self._coalesce,
+        }
+
     def wrap_model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], Any]) -> Any:
         key = _model_key(request)
         if key is None:
             return handler(request)
-        api = self._engine.semantic
         with self._scoped(request.runtime):
-            try:
-                hit = api.lookup(
-                    key.text,
-                    key.llm_string,
-                    context=key.context,
-                    threshold=self._threshold,
-                    coalesce=self._coalesce,
-                )
-            except InvalidInputError as exc:
-                logger.warning("model call not looked up in the cache: %s", exc)
-                return handler(request)
-            served = None if hit is None else _served(hit)
-            if served is not None:
-                return served
-            try:
-                result = handler(request)
-            except BaseException:
-                api.abandon(key.text, key.llm_string, context=key.context)
-                raise
-            stored = self._payload(result)
-            if stored is None:
-                api.abandon(key.text, key.llm_string, context=key.context)
-            else:
-                api.update(
-                    key.text, key.llm_string, stored[0], context=key.context, ttl=self._ttl, usage=stored[1]
-                )
-            return result
+            answer = self._engine.semantic.answer(key, lambda: handler(request), **self._answer_options())
+        return _response(answer)
 
     async def awrap_model_call(
         self, request: ModelRequest, handler: Callable[[ModelRequest], Awaitable[Any]]
@@ -270,35 +252,11 @@ class LixCacheMiddleware(AgentMiddleware, _Scoped):  # type: ignore[type-arg]
         key = _model_key(request)
         if key is None:
             return await handler(request)
-        api = self._aengine.semantic
         with self._scoped(request.runtime):
-            try:
-                hit = await api.lookup(
-                    key.text,
-                    key.llm_string,
-                    context=key.context,
-                    threshold=self._threshold,
-                    coalesce=self._coalesce,
-                )
-            except InvalidInputError as exc:
-                logger.warning("model call not looked up in the cache: %s", exc)
-                return await handler(request)
-            served = None if hit is None else _served(hit)
-            if served is not None:
-                return served
-            try:
-                result = await handler(request)
-            except BaseException:
-                await api.abandon(key.text, key.llm_string, context=key.context)
-                raise
-            stored = self._payload(result)
-            if stored is None:
-                await api.abandon(key.text, key.llm_string, context=key.context)
-            else:
-                await api.update(
-                    key.text, key.llm_string, stored[0], context=key.context, ttl=self._ttl, usage=stored[1]
-                )
-            return result
+            answer = await self._aengine.semantic.answer(
+                key, lambda: handler(request), **self._answer_options()
+            )
+        return _response(answer)
 
 
 # -- tool calls --------------------------------------------------------------------------------------------------

@@ -23,10 +23,9 @@ logged miss (the LLM is called), never an exception, as with the LangChain cache
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Sequence
 from typing import Any
 
 from llama_index.core.base.llms.types import (
@@ -182,15 +181,9 @@ class LixCachedLLM(EngineBacked, LLM):
     def _where(self, key: CallKey) -> dict[str, Any]:
         return {"prompt": key.text, "llm_string": key.llm_string, "context": key.context, "scope": self.scope}
 
-    def _lookup_call(self, key: CallKey, kind: str, coalesce: bool) -> dict[str, Any]:
-        decode = _DECODERS[kind]
-        coalesce = coalesce and self.coalesce
+    def _lookup_call(self, key: CallKey, kind: str) -> dict[str, Any]:
         return dict(
-            self._where(key),
-            threshold=self.threshold,
-            coalesce=coalesce,
-            decode=decode,
-            on_invalid_prompt="miss",
+            self._where(key), threshold=self.threshold, decode=_DECODERS[kind], on_invalid_prompt="miss"
         )
 
     def _update_call(
@@ -212,85 +205,58 @@ class LixCachedLLM(EngineBacked, LLM):
             return await self._aengine.semantic.abandon(**self._where(key))
         await self._aengine.semantic.update(**self._update_call(key, payload, response))
 
-    def _cached(self, key: CallKey | None, kind: str, coalesce: bool = False) -> Any:
-        hit = None if key is None else self._engine.semantic.lookup(**self._lookup_call(key, kind, coalesce))
+    def _cached(self, key: CallKey | None, kind: str) -> Any:
+        """A stream's cached response (streams never wait for an identical call: they replay or record)."""
+        hit = None if key is None else self._engine.semantic.lookup(**self._lookup_call(key, kind))
         return None if hit is None else hit.value
 
-    async def _acached(self, key: CallKey | None, kind: str, coalesce: bool = False) -> Any:
-        hit = (
-            None
-            if key is None
-            else await self._aengine.semantic.lookup(**self._lookup_call(key, kind, coalesce))
-        )
+    async def _acached(self, key: CallKey | None, kind: str) -> Any:
+        hit = None if key is None else await self._aengine.semantic.lookup(**self._lookup_call(key, kind))
         return None if hit is None else hit.value
 
-    def _cached_chat(self, key: CallKey | None, coalesce: bool = False) -> ChatResponse | None:
-        return self._cached(key, "chat", coalesce)  # type: ignore[no-any-return]
+    def _answer_options(self, kind: str) -> dict[str, Any]:
+        def encode(response: ChatResponse | CompletionResponse) -> tuple[str, Any] | None:
+            payload = _encode(kind, response)
+            return None if payload is None else (payload, _usage(response))
 
-    async def _acached_chat(self, key: CallKey | None, coalesce: bool = False) -> ChatResponse | None:
-        return await self._acached(key, "chat", coalesce)  # type: ignore[no-any-return]
+        return {
+            "encode": encode,
+            "decode": _DECODERS[kind],
+            "scope": self.scope,
+            "threshold": self.threshold,
+            "ttl": self.ttl,
+            "coalesce": self.coalesce,
+        }
 
-    def _cached_completion(self, key: CallKey | None, coalesce: bool = False) -> CompletionResponse | None:
-        return self._cached(key, "complete", coalesce)  # type: ignore[no-any-return]
+    def _through(self, key: CallKey | None, kind: str, compute: Callable[[], Any]) -> Any:
+        """The model call through the engine's cache (``engine.semantic.answer``); uncached without a key."""
+        if key is None:
+            return compute()
+        return self._engine.semantic.answer(key, compute, **self._answer_options(kind)).value
 
-    async def _acached_completion(
-        self, key: CallKey | None, coalesce: bool = False
-    ) -> CompletionResponse | None:
-        return await self._acached(key, "complete", coalesce)  # type: ignore[no-any-return]
-
-    @contextlib.contextmanager
-    def _filling(self, key: CallKey | None) -> Iterator[None]:
-        """A failed model call releases the identical calls waiting for its answer (they call themselves)."""
-        try:
-            yield
-        except BaseException:
-            if key is not None and self.coalesce:
-                self._engine.semantic.abandon(key.text, key.llm_string, context=key.context, scope=self.scope)
-            raise
-
-    @contextlib.asynccontextmanager
-    async def _afilling(self, key: CallKey | None) -> AsyncIterator[None]:
-        try:
-            yield
-        except BaseException:
-            if key is not None and self.coalesce:
-                await self._aengine.semantic.abandon(
-                    key.text, key.llm_string, context=key.context, scope=self.scope
-                )
-            raise
+    async def _athrough(self, key: CallKey | None, kind: str, compute: Callable[[], Awaitable[Any]]) -> Any:
+        if key is None:
+            return await compute()
+        return (await self._aengine.semantic.answer(key, compute, **self._answer_options(kind))).value
 
     # -- chat ------------------------------------------------------------------------------------------------
 
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         key = chat_key(self.llm, messages, kwargs)
-        cached = self._cached_chat(key, coalesce=True)
-        if cached is not None:
-            return cached
-        with self._filling(key):
-            response = self.llm.chat(messages, **kwargs)
-        if key is not None:
-            self._store(key, "chat", response)
-        return response
+        return self._through(key, "chat", lambda: self.llm.chat(messages, **kwargs))  # type: ignore[no-any-return]
 
     @llm_chat_callback()
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         key = chat_key(self.llm, messages, kwargs)
-        cached = await self._acached_chat(key, coalesce=True)
-        if cached is not None:
-            return cached
-        async with self._afilling(key):
-            response = await self.llm.achat(messages, **kwargs)
-        if key is not None:
-            await self._astore(key, "chat", response)
-        return response
+        return await self._athrough(key, "chat", lambda: self.llm.achat(messages, **kwargs))  # type: ignore[no-any-return]
 
     @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         if not self.cache_streaming:
             return self.llm.stream_chat(messages, **kwargs)
         key = chat_key(self.llm, messages, kwargs)
-        cached = self._cached_chat(key)
+        cached = self._cached(key, "chat")
         if cached is not None:
             return _replay_chat(cached)
         stream = self.llm.stream_chat(messages, **kwargs)
@@ -301,7 +267,7 @@ class LixCachedLLM(EngineBacked, LLM):
         if not self.cache_streaming:
             return await self.llm.astream_chat(messages, **kwargs)
         key = chat_key(self.llm, messages, kwargs)
-        cached = await self._acached_chat(key)
+        cached = await self._acached(key, "chat")
         if cached is not None:
             return _areplay(cached)
         stream = await self.llm.astream_chat(messages, **kwargs)
@@ -312,33 +278,23 @@ class LixCachedLLM(EngineBacked, LLM):
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         key = completion_key(self.llm, prompt, formatted, kwargs)
-        cached = self._cached_completion(key, coalesce=True)
-        if cached is not None:
-            return cached
-        with self._filling(key):
-            response = self.llm.complete(prompt, formatted=formatted, **kwargs)
-        if key is not None:
-            self._store(key, "complete", response)
-        return response
+        return self._through(  # type: ignore[no-any-return]
+            key, "complete", lambda: self.llm.complete(prompt, formatted=formatted, **kwargs)
+        )
 
     @llm_completion_callback()
     async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         key = completion_key(self.llm, prompt, formatted, kwargs)
-        cached = await self._acached_completion(key, coalesce=True)
-        if cached is not None:
-            return cached
-        async with self._afilling(key):
-            response = await self.llm.acomplete(prompt, formatted=formatted, **kwargs)
-        if key is not None:
-            await self._astore(key, "complete", response)
-        return response
+        return await self._athrough(  # type: ignore[no-any-return]
+            key, "complete", lambda: self.llm.acomplete(prompt, formatted=formatted, **kwargs)
+        )
 
     @llm_completion_callback()
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
         if not self.cache_streaming:
             return self.llm.stream_complete(prompt, formatted=formatted, **kwargs)
         key = completion_key(self.llm, prompt, formatted, kwargs)
-        cached = self._cached_completion(key)
+        cached = self._cached(key, "complete")
         if cached is not None:
             return _replay_completion(cached)
         stream = self.llm.stream_complete(prompt, formatted=formatted, **kwargs)
@@ -351,7 +307,7 @@ class LixCachedLLM(EngineBacked, LLM):
         if not self.cache_streaming:
             return await self.llm.astream_complete(prompt, formatted=formatted, **kwargs)
         key = completion_key(self.llm, prompt, formatted, kwargs)
-        cached = await self._acached_completion(key)
+        cached = await self._acached(key, "complete")
         if cached is not None:
             return _areplay(cached)
         stream = await self.llm.astream_complete(prompt, formatted=formatted, **kwargs)

@@ -20,13 +20,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.llms.llm import LLM
 from llama_index.core.tools.types import BaseTool
 from pydantic_core import PydanticSerializationError, to_jsonable_python
+
+from ..engine.semantic_api import CallKey
 
 __all__ = ["NO_TEXT_MARKER", "TEXT_MARKER", "CallKey", "chat_key", "completion_key", "llm_string"]
 
@@ -59,15 +60,6 @@ _IGNORED_FIELDS = frozenset(
     }
 )
 _SECRET_PARTS = ("key", "secret", "password", "passwd", "credential", "auth", "header", "cookie")
-
-
-@dataclass(frozen=True, slots=True)
-class CallKey:
-    """What the semantic tier needs for one call: ``text`` is embedded, the rest must match exactly."""
-
-    text: str
-    context: str
-    llm_string: str
 
 
 def _canonical(value: object) -> str:

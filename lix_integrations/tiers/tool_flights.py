@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from ..kernel.flight import Flight
-from ..kernel.op import Op
-from ..kernel.runtime import Handler
 
-__all__ = ["CALL_TOOL", "CallTool", "SingleFlight", "ToolFlight"]
+__all__ = ["SingleFlight", "ToolFlight"]
 
 
 class ToolFlight(Flight):
@@ -57,19 +54,3 @@ class SingleFlight:
             if flights.get(key) is flight:
                 del flights[key]
         flight.finish("done")
-
-
-@dataclass(frozen=True, slots=True)
-class CallTool(Op[Any]):
-    """Run the tool the way its caller runs: ``fn()`` in a blocking caller, ``await fn()`` in an awaiting one
-    (whose ``fn`` returns an awaitable). Result: the tool's result. Handled by the runtime (`CALL_TOOL`)."""
-
-    fn: Callable[[], Any]
-
-
-def _call(op: CallTool) -> Any:
-    return op.fn()
-
-
-#: `CallTool`'s entry in the runtime's table: the sync loop calls, the async loop awaits what the call returns.
-CALL_TOOL = Handler(_call, _call)
