@@ -44,6 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lix_integrations import Engine
+from lix_integrations.config import EngineConfig
 from lix_integrations.kernel.ops import DeleteIds, VectorSearch
 from lix_integrations.kernel.scope import resolve_scope
 
@@ -86,7 +87,11 @@ class ScaleEmbedder:
 
 
 def _engine(db: Path) -> Engine:
-    return Engine(f"sqlite:///{db}", embedder=ScaleEmbedder(), threshold=0.0, max_entries=None)
+    # Unbounded through the config: ``max_entries=None`` as a keyword means "the default" (100,000), which made
+    # every insert into the 100k store an insert plus an eviction, and evicted entries the queries then missed.
+    return Engine(
+        f"sqlite:///{db}", embedder=ScaleEmbedder(), config=EngineConfig(max_entries=None), threshold=0.0
+    )
 
 
 def _sizes(db: Path) -> tuple[int, int]:

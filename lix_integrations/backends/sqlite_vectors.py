@@ -23,12 +23,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .ivf_file import I64, IvfArrays, IvfFile, Stamp, build_arrays, open_ivf, write_ivf
+from .ivf_file import IvfArrays, IvfFile, Stamp, build_arrays, open_ivf, write_ivf
+from .ivf_partition import LargePartition
 from .vector_index import VectorIndex
 
 __all__ = ["PERSIST_MIN", "LargePartition", "SQLiteVectors"]
@@ -45,76 +46,6 @@ _LOG_KEEP = 200_000
 _LOG_PRUNE_EVERY = 5_000
 _MAX_IN_PARAMS = 500
 _SETTLE_MIN = 256  # changes since its file that make ``close`` write a partition's file
-
-
-class LargePartition:
-    """A partition's mapped IVF file plus what changed since it was written."""
-
-    def __init__(self, base: IvfFile, dim: int) -> None:
-        self.base = base
-        self.deleted: set[int] = set()
-        self._deleted_ids: I64 | None = None  # ``deleted`` as an array, rebuilt after a change
-        self.tail = VectorIndex(dim, exact_threshold=_EXACT_ONLY)
-
-    def size(self) -> int:
-        return self.base.arrays.rows - len(self.deleted) + self.tail.size()
-
-    def add(self, ids: Sequence[int], vectors: np.ndarray) -> None:
-        self.tail.add(ids, vectors)
-
-    def remove(self, ids: Iterable[int]) -> None:
-        id_list = list(ids)
-        self.tail.remove(id_list)
-        self.deleted.update(id_list)  # a base row is left out of searches until the next file drops it
-        self._deleted_ids = None
-
-    def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
-        if self.deleted and self._deleted_ids is None:
-            self._deleted_ids = np.fromiter(self.deleted, dtype=np.int64, count=len(self.deleted))
-        found = self.base.search(query, k, self._deleted_ids) + self.tail.search(query, k)
-        found.sort(key=lambda pair: -pair[1])
-        seen: set[int] = set()
-        out: list[tuple[int, float]] = []
-        for entry_id, score in found:  # a replayed add may repeat a base row
-            if entry_id not in seen:
-                seen.add(entry_id)
-                out.append((entry_id, score))
-        return out[:k]
-
-    def stale(self) -> bool:
-        """Whether enough changed since the file that a new one is worth writing (amortised O(1) per change)."""
-        rows = self.base.arrays.rows
-        return self.tail.size() > max(PERSIST_MIN // 2, rows // 16) or len(self.deleted) > max(
-            1_024, rows // 8
-        )
-
-    def changed(self) -> int:
-        """Rows added or deleted since the file: what a process opening the file would replay."""
-        return self.tail.size() + len(self.deleted)
-
-    def merged(self) -> IvfArrays:
-        """The file's live rows and the tail as new arrays: cells kept, only the tail assigned (or all retrained
-        once the partition outgrew its training 4x)."""
-        a = self.base.arrays
-        tail_ids, tail_vecs = self.tail.items()
-        keep = (
-            ~np.isin(a.ids, np.fromiter(self.deleted, dtype=np.int64, count=len(self.deleted)))
-            if self.deleted
-            else slice(None)
-        )
-        ids = np.concatenate([a.ids[keep], tail_ids])
-        vecs = np.concatenate([a.vectors[keep], tail_vecs])
-        if ids.shape[0] >= 4 * max(a.trained, 1) or a.rows == 0:
-            return build_arrays(ids, vecs)
-        cells = np.repeat(np.arange(a.centroids.shape[0]), np.diff(a.offsets))
-        return build_arrays(
-            ids, vecs, a.centroids, a.trained, np.concatenate([cells[keep], _no_cells(tail_ids)])
-        )
-
-
-def _no_cells(ids: I64) -> np.ndarray:
-    return np.full(ids.shape[0], -1, dtype=np.intp)
 
 
 Index = VectorIndex | LargePartition
@@ -192,7 +123,7 @@ class SQLiteVectors:
             self._note(namespace, partition, index)
 
     def _note(self, namespace: str, partition: str, index: Index) -> None:
-        if isinstance(index, LargePartition) and not index.stale():
+        if isinstance(index, LargePartition) and not index.stale(PERSIST_MIN):
             return
         if isinstance(index, VectorIndex) and index.size() < PERSIST_MIN:
             return
@@ -356,7 +287,7 @@ class SQLiteVectors:
                 dim = index.dim
             else:
                 arrays = index.merged()
-                dim = index.base.arrays.centroids.shape[1]
+                dim = index.dim
                 index.base.close()
             base = IvfFile(arrays, stamp or Stamp(0, 0, 0))
             if stamp is not None and self._save(key, arrays, stamp):
