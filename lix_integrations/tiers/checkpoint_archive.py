@@ -244,6 +244,25 @@ class ArchiveFlows:
 
     # -- writing ---------------------------------------------------------------------------------------------
 
+    def _unarchive(self, table: str, ns: str, keys: Sequence[str], generation: str) -> Flow[int]:
+        """Write hot again the values ``keys`` that only a chunk holds. A fork of an archived checkpoint names
+        values of its parent's chunk, and the chunk may go (prune, keep_last, delete_for_runs) while the fork
+        stays: a hot checkpoint's values are then hot, like those the archiver keeps for the newest ones. On the
+        thread's generation (as a chunk is written), so a thread deleted meanwhile is not written back."""
+        if not keys:
+            return 0
+        now = self._clock.now()
+        raws = yield KvGet(self._ns, table, tuple(keys), now, touch=False)
+        missing = [k for k, raw in zip(keys, raws) if raw is None]
+        if not missing:
+            return 0
+        refs = yield from self._chunk_refs(table, ns)
+        entries = yield from self._load_chunks(table, refs)
+        found = tuple(KvItem(k, entries[k]) for k in missing if k in entries)
+        if found:
+            yield KvPutIf(self._ns, table, found, now, GENERATION, generation.encode())
+        return len(found)
+
     def _archive(self, table: str, ns: str) -> Flow[int]:
         """Move the checkpoints of ``ns`` beyond the newest ``hot_window`` into a chunk once there are twice as
         many. Returns how many moved (0 when not due, or when the thread changed meanwhile: tried again later)."""
@@ -278,6 +297,11 @@ class ArchiveFlows:
         moved_writes = [(k, raw) for k, raw in writes if k.split(SEP, 3)[2] in moved_ids]
         ordered_blobs = tuple(sorted(blob_keys))
         blob_raws = yield KvGet(self._ns, table, ordered_blobs, now, touch=False)
+        if any(
+            raw is None for raw in blob_raws
+        ):  # values a fork took from an older chunk: this one holds them too
+            older = yield from self._load_chunks(table, (yield from self._chunk_refs(table, ns)))
+            blob_raws = [older.get(k) if raw is None else raw for k, raw in zip(ordered_blobs, blob_raws)]
         entries = [(k, by_key[k]) for k in moved if k in by_key] + moved_writes
         entries += [(k, raw) for k, raw in zip(ordered_blobs, blob_raws) if raw is not None]
         ids = sorted(uninvert_id(k.split(SEP, 2)[2]) for k in moved if k in by_key)

@@ -173,6 +173,9 @@ class CheckpointTier(RetentionFlows):
                 rewrite = tuple(KvItem(ikey(cp.ns, c, d), encode_item(i)) for d, (c, i) in again.items())
                 yield KvPut(self._ns, table, rewrite, now)
             fresh = again
+        if parent and parent[0] is None:  # a fork of an archived checkpoint (or of one never stored)
+            inherited = [bkey(cp.ns, ch, tok) for ch, tok in cp.versions.items() if ch not in cp.blobs]
+            yield from self._unarchive(table, cp.ns, inherited, stored_gen)
         if generation is None or stored_gen != generation:
             yield from self._index(cp.thread_id, cp.run_id, now)
         elif cp.run_id is not None and cp.run_id not in state.runs:

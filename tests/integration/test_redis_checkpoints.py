@@ -35,6 +35,15 @@ def test_the_archive_keeps_every_checkpoint_on_redis(kind: str, request: pytest.
 
 
 @pytest.mark.parametrize("kind", ["redis_plain_url", "redis_cluster_url"])
+def test_a_fork_of_an_archived_checkpoint_keeps_its_values_on_redis(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    from tests.unit.test_langgraph_checkpoint_archive import check_fork_keeps_its_values
+
+    check_fork_keeps_its_values(with_prefix(request.getfixturevalue(kind)))
+
+
+@pytest.mark.parametrize("kind", ["redis_plain_url", "redis_cluster_url"])
 def test_a_racing_writer_with_an_archive_never_revives_a_deleted_thread_on_redis(
     kind: str, request: pytest.FixtureRequest
 ) -> None:

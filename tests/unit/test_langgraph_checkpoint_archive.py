@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from langchain_core.messages import HumanMessage
+from langgraph.checkpoint.base import empty_checkpoint
 
 from lix_integrations import Engine
 from lix_integrations.kernel.ops import KvPutIf, KvScan, KvUsage
@@ -127,4 +129,67 @@ def test_prune_and_copy_thread_see_archived_checkpoints(url: str) -> None:
     assert len(list(saver.list(cfg("src")))) == 1
     assert not any(k.startswith("a\x1f") for k in _table(engine, "src"))
     assert len(list(saver.list(cfg("dst")))) == total
+    engine.close()
+
+
+def _put_channels(
+    saver: LixCheckpointSaver, thread_id: str, parent: Any, values: dict[str, Any], versions: dict[str, str]
+) -> Any:
+    """A checkpoint holding ``values`` at ``versions``; only the channels in ``values`` are new at this step."""
+    checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = dict(values)
+    checkpoint["channel_versions"] = dict(versions)
+    config = cfg(thread_id, checkpoint_ns="")
+    if parent is not None:
+        config["configurable"]["checkpoint_id"] = parent["configurable"]["checkpoint_id"]
+    new = {ch: versions[ch] for ch in values}
+    return saver.put(config, checkpoint, {"source": "loop", "step": 0, "parents": {}}, new)
+
+
+def test_a_fork_of_an_archived_checkpoint_keeps_its_values_when_the_archive_goes(url: str) -> None:
+    """A fork (a put whose parent was archived) names values that only the parent's chunk held; pruning the
+    chunk lost them (get_tuple returned the fork without that channel). Also through copy_thread."""
+    check_fork_keeps_its_values(url)
+
+
+def check_fork_keeps_its_values(url: str) -> None:
+    """Used on every backend (tests/integration/test_redis_checkpoints.py runs it on Redis and the Cluster)."""
+    engine = Engine(url)
+    saver = LixCheckpointSaver(engine, hot_window=2)
+    first = _put_channels(
+        saver,
+        "fork",
+        None,
+        {"messages": [HumanMessage("m0", id="0")], "profile": {"name": "ada"}},
+        {"messages": "1", "profile": "1"},
+    )
+    parent = _put_channels(
+        saver, "fork", first, {"profile": {"name": "bob"}}, {"messages": "1", "profile": "2"}
+    )
+    for step in range(2, 6):
+        parent = _put_channels(
+            saver,
+            "fork",
+            parent,
+            {"messages": [HumanMessage(f"m{step}", id=str(step))]},
+            {"messages": str(step), "profile": "2"},
+        )
+    assert saver._store._tier.stats.archived >= 2
+    fork = _put_channels(
+        saver,
+        "fork",
+        first,
+        {"messages": [HumanMessage("forked", id="f")]},
+        {"messages": "9", "profile": "1"},
+    )
+    saver.copy_thread("fork", "copy")
+    saver.prune(["fork", "copy"], strategy="keep_latest")
+    for thread_id in ("fork", "copy"):
+        assert not any(k.startswith("a\x1f") for k in _table(engine, thread_id))
+        for reader in (saver, LixCheckpointSaver(engine)):
+            got = reader.get_tuple(cfg(thread_id))
+            assert got is not None
+            assert got.config["configurable"]["checkpoint_id"] == fork["configurable"]["checkpoint_id"]
+            assert got.checkpoint["channel_values"]["profile"] == {"name": "ada"}
+            assert _contents(got) == ["forked"]
     engine.close()
