@@ -1,10 +1,11 @@
-"""One runtime per engine: the handler table, and the two loops (sync, async) that run a flow against it.
+"""One runtime per engine: the handler table, and the one loop that runs a flow against it, blocking or awaited.
 
 A flow is a generator that yields ops and receives their results (see `flows`). Each op type appears once
 in one flat table, saying how it is carried out: storage ops go to the backend, ``Embed`` to the model through
-the embedding tier, ``Sleep``, ``WaitFlight``, ``RunLocal`` and ``Compute`` to small generic handlers. The two
-loops below are the only places a flow is driven; they differ by ``await`` and by where blocking work runs (in
-the caller's thread, or in a worker thread so an event loop never waits on it).
+the embedding tier, ``Sleep``, ``WaitFlight``, ``RunLocal`` and ``Compute`` to small generic handlers. One loop
+(``Runtime._loop``) is the only place a flow is driven, for the blocking ``run`` and the awaitable ``arun``: they
+differ only by where blocking work runs (in the caller's thread, or awaited / in a worker thread so an event
+loop never waits on it).
 
 A handler either *calls* (``call(op)``, or ``await acall(op)`` in the async loop when there is an awaitable
 way) or is itself a *flow* (``call(op, scratch)`` returns a generator the loop runs in place, with the same
@@ -140,7 +141,7 @@ def to_store(store: Store, **options: Any) -> Handler:
 
 
 class Runtime:
-    """The handler table of one engine and the two loops; ``run`` / ``arun`` drive one flow to its result."""
+    """The handler table of one engine and its loop; ``run`` / ``arun`` drive one flow to its result."""
 
     def __init__(self, store: Store, handlers: Mapping[type[Op[Any]], Handler] | None = None) -> None:
         storage = to_store(store)
@@ -151,34 +152,28 @@ class Runtime:
         self._storage = storage
 
     def run(self, flow: Flow[T], scratch: dict[Any, Any] | None = None) -> T:
-        """Drive ``flow`` to completion on this thread."""
-        table, storage = self.table, self._storage
-        if scratch is None:
-            scratch = {}
+        """Drive ``flow`` to completion on this thread.
+
+        The blocking loop is `_loop` with ``blocking=True``: it then awaits nothing but the loops of nested flows,
+        so it never suspends and one ``send`` runs it to the end, on this thread, with no event loop.
+        """
+        loop = self._loop(flow, {} if scratch is None else scratch, True)
         try:
-            op = next(flow)
-            while True:
-                try:
-                    handler = table.get(type(op), storage)
-                    started = time.perf_counter() if handler.timer is not None else 0.0
-                    if handler.flow:
-                        result = self.run(handler.call(op, scratch), scratch)
-                    else:
-                        result = handler.call(op)
-                    if handler.timer is not None:
-                        handler.timer(op, time.perf_counter() - started)
-                except BaseException as exc:  # the flow may observe (and handle) the failure
-                    op = flow.throw(exc)
-                else:
-                    op = flow.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+            loop.send(None)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        loop.close()
+        raise RuntimeError("the blocking loop suspended")  # pragma: no cover - it awaits no future
 
     async def arun(self, flow: Flow[T], scratch: dict[Any, Any] | None = None) -> T:
         """Drive ``flow`` to completion without blocking the event loop."""
+        return await self._loop(flow, {} if scratch is None else scratch, False)
+
+    async def _loop(self, flow: Flow[T], scratch: dict[Any, Any], blocking: bool) -> T:
+        """The one loop, for both callers. ``blocking``: each handler is called on this thread. Otherwise a handler
+        with an awaitable way is awaited, one that may block runs in a worker thread, and ``shield`` lets work
+        already started finish when the caller is cancelled."""
         table, storage = self.table, self._storage
-        if scratch is None:
-            scratch = {}
         try:
             op = next(flow)
             while True:
@@ -186,7 +181,9 @@ class Runtime:
                     handler = table.get(type(op), storage)
                     started = time.perf_counter() if handler.timer is not None else 0.0
                     if handler.flow:
-                        result = await self.arun(handler.call(op, scratch), scratch)
+                        result = await self._loop(handler.call(op, scratch), scratch, blocking)
+                    elif blocking:
+                        result = handler.call(op)
                     elif handler.acall is not None:
                         awaiting = handler.acall(op)
                         result = await (finish_before_cancel(awaiting) if handler.shield else awaiting)
@@ -197,7 +194,7 @@ class Runtime:
                         result = handler.call(op)
                     if handler.timer is not None:
                         handler.timer(op, time.perf_counter() - started)
-                except BaseException as exc:
+                except BaseException as exc:  # the flow may observe (and handle) the failure
                     op = flow.throw(exc)
                 else:
                     op = flow.send(result)
