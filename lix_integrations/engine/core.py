@@ -51,7 +51,7 @@ from ..tiers.sessions import SessionStats, SessionTier
 from ..tiers.tools import TOOL_COUNTERS, ToolsStats, ToolTier
 from ..tiers.verifier import resolve_verifier
 from .caller_code import CALLER_CODE, CallerCode
-from .embedder_faults import EMBEDDER_FAULTS, EmbedderFaults
+from .embedder_faults import EMBEDDER_FAULTS, FAULTS, EmbedderFaults, faults_by_cause
 from .stats import EngineStats
 from .stored_settings import StoredSettings
 
@@ -134,7 +134,7 @@ class EngineCore:
         # Prompt vectors go through the embedding tier (front + store), so LangChain's lookup-then-update embeds a
         # missed prompt once, in this process or any later one.
         self._closed = False
-        self.faults = EmbedderFaults()
+        self.faults = EmbedderFaults(self.counters.new("embedder_faults", (FAULTS,), faults_by_cause))
         self.runtime = Runtime(self.backend, self._handlers())
 
     # -- the embedder and the stored settings ----------------------------------------------------------------
@@ -389,13 +389,11 @@ class EngineCore:
     def reset_stats(self) -> None:
         """Every counter of this engine's tiers back to zero: what ``stats()`` and each tier's ``stats()`` show."""
         self.counters.reset()
-        self.faults.reset()
 
     def stats(self) -> EngineStats:
-        """Every registered tier's snapshot (see `CounterRegistry`) and the embedder faults."""
+        """Every registered snapshot (see `CounterRegistry`): the tiers and the embedder faults."""
         return EngineStats(
             namespace=self.config.namespace,
-            embedder_faults=self.faults.snapshot(),
             **self.counters.snapshot(),
         )
 

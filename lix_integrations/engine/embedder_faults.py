@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidVectorError, LixError, SettingsMismatchError
+from ..kernel.counters import CounterSet, Counts
 
-__all__ = ["EMBEDDER_FAULTS", "EmbedderFaults", "fault_cause"]
+__all__ = ["EMBEDDER_FAULTS", "FAULTS", "EmbedderFaults", "fault_cause", "faults_by_cause"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,18 +43,28 @@ def fault_cause(exc: LixError) -> str:
     return getattr(exc, "cause", "invalid")
 
 
-class EmbedderFaults:
-    """Counts embedder faults per cause and logs the first of each cause once per engine."""
+#: The counter faults are counted in, per cause (its label).
+FAULTS = "faults"
 
-    def __init__(self) -> None:
+
+def faults_by_cause(counts: Counts) -> dict[str, int]:
+    """``stats().embedder_faults``: the count of each cause seen."""
+    return {str(cause): int(n) for cause, n in counts.by_label(FAULTS).items()}
+
+
+class EmbedderFaults:
+    """Counts embedder faults per cause (in the engine's registered ``counters``) and logs the first of each
+    cause once per engine."""
+
+    def __init__(self, counters: CounterSet[dict[str, int]]) -> None:
+        self._counters = counters
         self._lock = threading.Lock()
-        self._counts: dict[str, int] = {}
         self._logged: set[str] = set()
 
     def record(self, exc: LixError, what: str) -> str:
         cause = fault_cause(exc)
+        self._counters.add(FAULTS, label=cause)
         with self._lock:
-            self._counts[cause] = self._counts.get(cause, 0) + 1
             first = cause not in self._logged
             self._logged.add(cause)
         if first:
@@ -98,11 +109,3 @@ class EmbedderFaults:
             raise exc
         self.record(exc, "embedding")
         return matrix
-
-    def snapshot(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._counts)
-
-    def reset(self) -> None:
-        with self._lock:
-            self._counts.clear()
