@@ -10,7 +10,6 @@ without one).
 from __future__ import annotations
 
 import functools
-import logging
 from typing import Any
 
 from ..backends import Backend, open_backend
@@ -57,8 +56,6 @@ from .stored_settings import StoredSettings
 
 __all__ = ["EngineCore"]
 
-logger = logging.getLogger(__name__)
-
 
 class EngineCore:
     """Backend, embedder, tiers and counters of one engine configuration."""
@@ -95,9 +92,7 @@ class EngineCore:
         )
         ns = config.namespace
         self.semantic = SemanticTier(config.semantic, ns, self.clock, semantic_counters, verifier=verifier)
-        self.coalescer = Coalescer(
-            self.semantic, semantic_counters, shared=self.backend.shared, settings=config.coalesce
-        )
+        self.coalescer = Coalescer(self.semantic, shared=self.backend.shared, settings=config.coalesce)
         self.outage = OutageLog(self.backend.url)  # shared with the embedding tier: one log line per outage
         self.embeddings = EmbeddingTier(
             config.embeddings,

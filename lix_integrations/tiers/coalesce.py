@@ -30,11 +30,9 @@ import uuid
 from collections.abc import Callable
 
 from ..config.tiers import CoalesceSettings
-from ..kernel.counters import CounterSet
 from ..kernel.flight import Flight, current_caller
 from ..kernel.flows import Flow
 from ..kernel.ops import ExactGet, Gather, LeaseAcquire, LeaseRelease, SemanticRecord, Sleep, WaitFlight
-from ..kernel.semantic_stats import SemanticStats
 from .semantic import PreparedQuery, SemanticHit, SemanticTier
 
 __all__ = ["CoalesceSettings", "Coalescer"]
@@ -51,16 +49,9 @@ _SLACK = 30.0
 class Coalescer:
     """The registry of open flights of one engine and the flows that join, lead and end them."""
 
-    def __init__(
-        self,
-        tier: SemanticTier,
-        counters: CounterSet[SemanticStats],
-        *,
-        shared: bool,
-        settings: CoalesceSettings,
-    ) -> None:
+    def __init__(self, tier: SemanticTier, *, shared: bool, settings: CoalesceSettings) -> None:
         self._tier = tier
-        self._counters = counters
+        self._counters = tier.counters  # the semantic tier's: a coalesced miss is a lookup outcome
         self._shared = shared
         self.settings = settings
         self._lock = threading.Lock()

@@ -60,19 +60,18 @@ class SessionBase:
         namespace: str,
         clock: Clock,
         counters: CounterSet[SessionStats],
-        backend_url: str,
+        url: str,
     ) -> None:
+        """``url``: the store's URL, which names the default archive directory (`default_archive_root`)."""
         self.config = config
         self.namespace = namespace
         self._clock = clock
         self.counters = counters
         root = (
-            Path(config.archive_dir).expanduser()
-            if config.archive_dir
-            else default_archive_root(backend_url, self)
+            Path(config.archive_dir).expanduser() if config.archive_dir else default_archive_root(url, self)
         )
         self.archive = SessionArchive(root / quote(namespace, safe=""), _CODECS[config.codec])
-        self._backend_url = backend_url
+        self._backend_url = url
         #: Set once the store's eviction policy was checked (see `checked`).
         self.store_checked = False
         #: The last seq this process stored per session (most recent sessions only): a session the store lost
