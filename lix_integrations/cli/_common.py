@@ -57,9 +57,14 @@ UrlOpt = Annotated[
         "--url", help="Store URL (memory://, sqlite:///path.db, redis://...); default: environment."
     ),
 ]
-NamespaceOpt = Annotated[
-    str | None, typer.Option("--namespace", "-n", help="Namespace (default: LIX_NAMESPACE).")
-]
+
+
+def namespace_option(help: str) -> Any:
+    """``--namespace`` / ``-n``, with what it means for the command (``Annotated[str | None, ...]``)."""
+    return typer.Option("--namespace", "-n", help=help)
+
+
+NamespaceOpt = Annotated[str | None, namespace_option("Namespace (default: LIX_NAMESPACE).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 EmbedderOpt = Annotated[
     str,
@@ -68,6 +73,11 @@ EmbedderOpt = Annotated[
         help="'default' (all-MiniLM-L6-v2, offline) or 'fake' (hashed bag of words, no model: for trying out).",
     ),
 ]
+
+
+def command_group(help: str) -> typer.Typer:
+    """A ``lix`` command group (``lix sessions ...``): its help shows when it is called without a command."""
+    return typer.Typer(help=help, no_args_is_help=True, cls=LixGroup)
 
 
 class _UserError(Exception):
@@ -131,6 +141,18 @@ def _open(
     if url is not None:
         return Engine(url, embedder=embedder, **options)
     return Engine.from_env(embedder=embedder, **options)
+
+
+@contextmanager
+def _store(url: str | None, namespace: str | None, **positive: int) -> Iterator[Engine]:
+    """An existing store, for a command that reads or deletes (see ``_open``'s ``must_exist``), every failure
+    reported as one line (see ``_errors``); each of ``positive`` (``limit=limit``) must be at least 1."""
+    with _errors():
+        for name, value in positive.items():
+            if value < 1:
+                raise _UserError(f"--{name} must be positive, got {value}")
+        with _open(url, namespace, must_exist=True) as engine:
+            yield engine
 
 
 def _print_json(data: Any) -> None:

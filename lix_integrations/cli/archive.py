@@ -6,12 +6,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import typer
-
 from ._common import (
     JsonOpt,
     LixCommand,
-    LixGroup,
     _errors,
     _print_json,
     _role,
@@ -19,11 +16,10 @@ from ._common import (
     _table,
     _UserError,
     _when,
+    command_group,
 )
 
-archive_app = typer.Typer(
-    help="Read session archives (.lxa, and lix-open-cache .huff).", no_args_is_help=True, cls=LixGroup
-)
+archive_app = command_group("Read session archives (.lxa, and lix-open-cache .huff).")
 
 
 # -- archive ----------------------------------------------------------------------------------------------------

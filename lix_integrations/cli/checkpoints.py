@@ -14,22 +14,19 @@ from ..install import install_hint
 from ._common import (
     JsonOpt,
     LixCommand,
-    LixGroup,
     NamespaceOpt,
     UrlOpt,
-    _errors,
-    _open,
     _out,
     _print_json,
     _short,
+    _store,
     _table,
     _UserError,
     _when,
+    command_group,
 )
 
-checkpoints_app = typer.Typer(
-    help="List, show and prune LangGraph checkpointer threads.", no_args_is_help=True, cls=LixGroup
-)
+checkpoints_app = command_group("List, show and prune LangGraph checkpointer threads.")
 
 
 @checkpoints_app.command("list", cls=LixCommand)
@@ -41,9 +38,7 @@ def checkpoints_list(
     json_out: JsonOpt = False,
 ) -> None:
     """Threads, sorted by id, with their checkpoint count, last write and expiry."""
-    with _errors(), _open(url, namespace, must_exist=True) as engine:
-        if limit < 1:
-            raise _UserError(f"--limit must be positive, got {limit}")
+    with _store(url, namespace, limit=limit) as engine:
         threads = engine.checkpoints.threads(after=after, limit=limit)
         counts = [engine.checkpoints.count(t.thread_id) for t in threads]
     if json_out:
@@ -95,9 +90,7 @@ def checkpoints_show(
     json_out: JsonOpt = False,
 ) -> None:
     """A thread's checkpoints, newest first: step, source, values per channel, pending writes."""
-    with _errors(), _open(url, namespace, must_exist=True) as engine:
-        if limit < 1:
-            raise _UserError(f"--limit must be positive, got {limit}")
+    with _store(url, namespace, limit=limit) as engine:
         try:
             from ..langgraph import LixCheckpointSaver
         except ImportError:  # pragma: no cover - the extra is part of the test install
@@ -142,7 +135,7 @@ def checkpoints_prune(
     json_out: JsonOpt = False,
 ) -> None:
     """Keep the newest --keep checkpoints of threads (named, or --all), and/or delete expired threads."""
-    with _errors(), _open(url, namespace, must_exist=True) as engine:
+    with _store(url, namespace) as engine:
         names = list(thread_ids or [])
         if not names and not all_threads and not expired:
             raise _UserError("name threads to prune, or pass --all or --expired")

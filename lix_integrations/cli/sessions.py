@@ -12,7 +12,6 @@ import typer
 from ._common import (
     JsonOpt,
     LixCommand,
-    LixGroup,
     NamespaceOpt,
     UrlOpt,
     _err,
@@ -24,13 +23,13 @@ from ._common import (
     _progress,
     _role,
     _short,
+    _store,
     _table,
     _UserError,
+    command_group,
 )
 
-sessions_app = typer.Typer(
-    help="List, show, export, import and delete chat sessions.", no_args_is_help=True, cls=LixGroup
-)
+sessions_app = command_group("List, show, export, import and delete chat sessions.")
 
 
 # -- sessions ---------------------------------------------------------------------------------------------------
@@ -45,7 +44,7 @@ def sessions_list(
     json_out: JsonOpt = False,
 ) -> None:
     """Session ids, sorted."""
-    with _errors(), _open(url, namespace, must_exist=True) as engine:
+    with _store(url, namespace) as engine:
         ids = engine.sessions.list_sessions(prefix, limit=limit)
     if json_out:
         _print_json(ids)
@@ -66,7 +65,7 @@ def sessions_show(
     """The messages of one session (archived ones included)."""
     from ..tiers.sessions import message_text
 
-    with _errors(), _open(url, namespace, must_exist=True) as engine:
+    with _store(url, namespace) as engine:
         if last is not None and last < 1:
             raise _UserError(f"--last must be positive, got {last}")
         messages = (
@@ -91,7 +90,7 @@ def sessions_export(
     namespace: NamespaceOpt = None,
 ) -> None:
     """Write a session's whole history as JSON Lines (one message per line), for `lix sessions import`."""
-    with _errors(), _open(url, namespace, must_exist=True) as engine:
+    with _store(url, namespace) as engine:
         messages = engine.sessions.get_full_history(session_id)
         text = "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in messages)
         if output is None:
@@ -162,7 +161,7 @@ def sessions_delete(
     json_out: JsonOpt = False,
 ) -> None:
     """Delete a session and its archive."""
-    with _errors(), _open(url, namespace, must_exist=True) as engine:
+    with _store(url, namespace) as engine:
         existed = engine.sessions.delete_session(session_id)
     if json_out:
         _print_json({"session_id": session_id, "deleted": existed})

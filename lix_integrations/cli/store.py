@@ -22,6 +22,7 @@ from ._common import (
     _print_json,
     _progress,
     _short,
+    _store,
     _table,
     _UserError,
     _when,
@@ -32,7 +33,7 @@ from ._common import (
 
 def stats(url: UrlOpt = None, namespace: NamespaceOpt = None, json_out: JsonOpt = False) -> None:
     """What the store holds: semantic entries, sessions and their archives, cached embeddings."""
-    with _errors(), _open(url, namespace, must_exist=True) as engine:
+    with _store(url, namespace) as engine:
         archive_dir = engine.sessions.archive_dir
         files = [p for p in archive_dir.iterdir() if p.is_file()] if archive_dir.is_dir() else []
         vectors, vector_bytes = engine.embeddings.usage()
@@ -77,7 +78,7 @@ def inspect(
         if tier not in ("semantic", "sessions"):
             raise _UserError(f"--tier must be 'semantic' or 'sessions', got {tier!r}")
         with _open(url, namespace, must_exist=True) as engine:
-            now = engine._core.clock.now()
+            now = engine.clock.now()
             rows: list[dict[str, Any]]
             if tier == "sessions":
                 ids = engine.sessions.list_sessions(scope or "", limit=limit)
@@ -127,7 +128,7 @@ def inspect(
 
 def cleanup(url: UrlOpt = None, namespace: NamespaceOpt = None, json_out: JsonOpt = False) -> None:
     """Delete expired entries (semantic, embeddings), archive idle sessions and delete sessions past retention."""
-    with _errors(), _open(url, namespace, must_exist=True) as engine:
+    with _store(url, namespace) as engine:
         steps: list[tuple[str, Callable[[], int]]] = [
             ("expired semantic entries", engine.semantic.purge_expired),
             ("expired embeddings", engine.embeddings.purge_expired),

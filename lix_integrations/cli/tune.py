@@ -23,6 +23,7 @@ from ._common import (
     _progress,
     _table,
     _UserError,
+    namespace_option,
 )
 
 # -- calibrate --------------------------------------------------------------------------------------------------
@@ -53,10 +54,8 @@ def calibrate(
     url: UrlOpt = None,
     namespace: Annotated[
         str | None,
-        typer.Option(
-            "--namespace",
-            "-n",
-            help="Namespace whose embedding cache keeps the vectors (default: lix-calibrate[-<model>]).",
+        namespace_option(
+            "Namespace whose embedding cache keeps the vectors (default: lix-calibrate[-<model>])."
         ),
     ] = None,
     verifier: Annotated[
@@ -149,10 +148,8 @@ def bench(
     url: UrlOpt = None,
     namespace: Annotated[
         str | None,
-        typer.Option(
-            "--namespace",
-            "-n",
-            help="Namespace to run in, cleared first (default: lix-demo, or lix-demo-<model> for another embedder).",
+        namespace_option(
+            "Namespace to run in, cleared first (default: lix-demo, or lix-demo-<model> for another embedder)."
         ),
     ] = None,
     json_out: JsonOpt = False,

@@ -224,6 +224,11 @@ class _EngineBase:
         return self._core.config.namespace
 
     @property
+    def clock(self) -> Clock:
+        """The clock this engine reads (``clock=``, else the system's): entries expire on its time."""
+        return self._core.clock
+
+    @property
     def url(self) -> str:
         """The backend URL, password removed."""
         return self._core.backend.url
