@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import LixCommand, LixGroup, _out
+from ._common import LixTyper, _out
 from .archive import archive_app
 from .checkpoints import checkpoints_app
 from .sessions import sessions_app
@@ -27,13 +27,11 @@ from .tune import bench, calibrate
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(
+app = LixTyper(
     name="lix",
     help="Inspect, maintain and tune a lix-integrations cache.",
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    cls=LixGroup,
 )
 
 
@@ -55,15 +53,15 @@ def _root(
     """Inspect, maintain and tune a lix-integrations cache."""
 
 
-app.command(cls=LixCommand)(stats)
-app.command(cls=LixCommand)(inspect)
+app.command()(stats)
+app.command()(inspect)
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(archive_app, name="archive")
 app.add_typer(checkpoints_app, name="checkpoints")
-app.command(cls=LixCommand)(cleanup)
-app.command(cls=LixCommand)(clear)
-app.command(cls=LixCommand)(calibrate)
-app.command(cls=LixCommand)(bench)
+app.command()(cleanup)
+app.command()(clear)
+app.command()(calibrate)
+app.command()(bench)
 
 
 def main() -> None:

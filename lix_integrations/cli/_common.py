@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -75,9 +75,24 @@ EmbedderOpt = Annotated[
 ]
 
 
-def command_group(help: str) -> typer.Typer:
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class LixTyper(typer.Typer):
+    """The ``lix`` app and its command groups: groups and commands show flags without a value placeholder."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(no_args_is_help=True, cls=LixGroup, **options)
+
+    def command(
+        self, name: str | None = None, *, cls: type[TyperCommand] | None = None, **options: Any
+    ) -> Callable[[_F], _F]:
+        return super().command(name, cls=cls or LixCommand, **options)
+
+
+def command_group(help: str) -> LixTyper:
     """A ``lix`` command group (``lix sessions ...``): its help shows when it is called without a command."""
-    return typer.Typer(help=help, no_args_is_help=True, cls=LixGroup)
+    return LixTyper(help=help)
 
 
 class _UserError(Exception):

@@ -8,7 +8,6 @@ from typing import Any
 
 from ._common import (
     JsonOpt,
-    LixCommand,
     _errors,
     _print_json,
     _role,
@@ -25,7 +24,7 @@ archive_app = command_group("Read session archives (.lxa, and lix-open-cache .hu
 # -- archive ----------------------------------------------------------------------------------------------------
 
 
-@archive_app.command("cat", cls=LixCommand)
+@archive_app.command("cat")
 def archive_cat(file: Path, json_out: JsonOpt = False) -> None:
     """Decode an archive: ours (.lxa) or lix-open-cache's (.huff, recognised by its CAv1 header)."""
     from ..archive import read_archive, read_huff

@@ -13,7 +13,6 @@ import typer
 from ..install import install_hint
 from ._common import (
     JsonOpt,
-    LixCommand,
     NamespaceOpt,
     UrlOpt,
     _out,
@@ -29,7 +28,7 @@ from ._common import (
 checkpoints_app = command_group("List, show and prune LangGraph checkpointer threads.")
 
 
-@checkpoints_app.command("list", cls=LixCommand)
+@checkpoints_app.command("list")
 def checkpoints_list(
     limit: Annotated[int, typer.Option(help="At most this many threads.")] = 1000,
     after: Annotated[str | None, typer.Option(help="Continue after this thread id.")] = None,
@@ -78,7 +77,7 @@ def _summary(tup: Any) -> dict[str, Any]:
     }
 
 
-@checkpoints_app.command("show", cls=LixCommand)
+@checkpoints_app.command("show")
 def checkpoints_show(
     thread_id: str,
     checkpoint_ns: Annotated[
@@ -123,7 +122,7 @@ def checkpoints_show(
     )
 
 
-@checkpoints_app.command("prune", cls=LixCommand)
+@checkpoints_app.command("prune")
 def checkpoints_prune(
     thread_ids: Annotated[list[str] | None, typer.Argument(help="Threads to prune.")] = None,
     keep: Annotated[int, typer.Option(help="Checkpoints kept per thread namespace (the newest).")] = 1,

@@ -11,7 +11,6 @@ import typer
 
 from ._common import (
     JsonOpt,
-    LixCommand,
     NamespaceOpt,
     UrlOpt,
     _err,
@@ -35,7 +34,7 @@ sessions_app = command_group("List, show, export, import and delete chat session
 # -- sessions ---------------------------------------------------------------------------------------------------
 
 
-@sessions_app.command("list", cls=LixCommand)
+@sessions_app.command("list")
 def sessions_list(
     prefix: Annotated[str, typer.Option(help="Only session ids starting with this.")] = "",
     limit: Annotated[int | None, typer.Option(help="At most this many.")] = None,
@@ -52,7 +51,7 @@ def sessions_list(
         _table(f"sessions ({len(ids)})", ["session"], [[sid] for sid in ids])
 
 
-@sessions_app.command("show", cls=LixCommand)
+@sessions_app.command("show")
 def sessions_show(
     session_id: str,
     last: Annotated[
@@ -80,7 +79,7 @@ def sessions_show(
         _table(f"session {session_id} ({len(messages)} messages)", ["#", "role", "text"], rows)
 
 
-@sessions_app.command("export", cls=LixCommand)
+@sessions_app.command("export")
 def sessions_export(
     session_id: str,
     output: Annotated[
@@ -128,7 +127,7 @@ def _read_messages(path: Path) -> list[Any]:
     return messages
 
 
-@sessions_app.command("import", cls=LixCommand)
+@sessions_app.command("import")
 def sessions_import(
     session_id: str,
     file: Path,
@@ -153,7 +152,7 @@ def sessions_import(
         _out.print(f"imported {len(messages)} messages into {session_id} (now {total})")
 
 
-@sessions_app.command("delete", cls=LixCommand)
+@sessions_app.command("delete")
 def sessions_delete(
     session_id: str,
     url: UrlOpt = None,
