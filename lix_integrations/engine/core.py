@@ -280,7 +280,8 @@ class EngineCore:
         """A prompt's vector through the embedding tier. The embedder's stored settings are checked before the
         first one (a store written by another model is refused before its model computes anything); the first
         vector of an embedder that did not declare its size fixes the dimension, which the store then checks."""
-        yield from self.settings.vectors()
+        if not self.settings.vectors_checked:  # tested here: a warm lookup makes no generator for it
+            yield from self.settings.vectors()
         vec = yield from self._prompt_vector(op.text, scratch.pop(op.text, None), op.use_store)
         return (yield from self.settings.remember(vec))
 

@@ -3,8 +3,9 @@
 An embedder that returns NaN, an infinity, the wrong dimension, no components or a zero vector, and an engine opened
 on a store written by another embedder (``SettingsMismatchError`` from inside the call), are a cache miss: the
 LLM's (or tool's) answer is returned, one WARNING per cause is logged, and ``stats().embedder_faults`` counts every
-occurrence. With ``fail_open=False`` they raise as before. The same for LlamaIndex's cached LLM, the tool tier and
-the embedding wrappers, where the wrapped model's own bad vector is returned to the caller unchanged and uncached.
+occurrence. With ``fail_open=False`` they raise as before. The same for LlamaIndex's cached LLM and the embedding
+wrappers, where the wrapped model's own bad vector is returned to the caller unchanged and uncached. Tool results and
+the wrappers' vectors do not depend on the engine's embedder: on another embedder's store they are cached as usual.
 """
 
 from __future__ import annotations

@@ -109,6 +109,7 @@ def test_an_engine_given_no_embedder_serves_every_other_tier_on_another_models_s
         assert engine.semantic.count() == 1  # reading entries compares no vector
         assert [e.prompt for e in engine.semantic.entries()] == ["what is the capital of france"]
         assert engine._core._embedder is None  # no embedder was ever made, let alone a model loaded
+        assert engine.spec().embedder is None  # reopened elsewhere, it again picks the default only to embed
         assert _stored(engine) == OLD_SETTINGS | {"dimension": "16"}
 
 
@@ -254,3 +255,20 @@ def test_cli_admin_commands_open_a_store_written_by_a_model_no_longer_installed(
     assert isinstance(threads, list) and [t["thread_id"] for t in threads] == ["thread-1"]
     with Engine(old_store) as engine:
         assert _stored(engine) == OLD_SETTINGS
+
+
+def test_an_unpickled_kv_store_reopens_with_no_embedder(old_store: str) -> None:
+    """``LixKVStore`` pickles its configuration only: the copy opens the store with no embedder (it used to carry
+    a stand-in with the stored model's name and dimension)."""
+    import pickle
+
+    from lix_integrations.llama_index import LixKVStore
+
+    store = LixKVStore(url=old_store, embedder=FakeEmbedder(16, name=RETIRED.name))
+    blob = pickle.dumps(store)
+    assert b"retired" not in blob  # nothing of the embedder travels
+    clone = pickle.loads(blob)  # noqa: S301 - bytes this test just produced
+    assert clone.get("doc-1", "docstore/data") == {"title": "kept"}
+    assert clone.engine._core.given_embedder is None
+    store.engine.close()
+    clone.engine.close()
