@@ -51,7 +51,7 @@ def _cache(directory: str) -> Any:
     from lix_integrations.testing.fakes import FakeEmbedder
 
     cache = LixSemanticCache(
-        f"sqlite:///{directory}/cache.db", embedder=FakeEmbedder(256), threshold=0.8, coalesce=False
+        url=f"sqlite:///{directory}/cache.db", embedder=FakeEmbedder(256), threshold=0.8, coalesce=False
     )
     for i in range(ENTRIES):
         cache.update(_prompt(i), LLM, [Generation(text=f"answer {i}")])
