@@ -213,7 +213,7 @@ def subjects(plain: RedisServer, stack: RedisServer) -> list[Subject]:
 
     def lix_redis(d: Path, r: int) -> Any:
         redis_flush(plain.url)
-        return LixCheckpointSaver(plain.url)
+        return LixCheckpointSaver(url=plain.url)
 
     return [
         Subject(
@@ -235,15 +235,15 @@ def subjects(plain: RedisServer, stack: RedisServer) -> list[Subject]:
         ),
         Subject(
             "lix SQLite",
-            lambda d, r: LixCheckpointSaver(f"sqlite:///{d / f'lix-{r}.db'}"),
-            lambda s, d, r: LixCheckpointSaver(f"sqlite:///{d / f'lix-{r}.db'}"),
+            lambda d, r: LixCheckpointSaver(url=f"sqlite:///{d / f'lix-{r}.db'}"),
+            lambda s, d, r: LixCheckpointSaver(url=f"sqlite:///{d / f'lix-{r}.db'}"),
             lambda s, d, r: sqlite_size(d / f"lix-{r}.db"),
             lambda s: s.close(),
         ),
         Subject(
             "lix SQLite, no archive",
-            lambda d, r: LixCheckpointSaver(f"sqlite:///{d / f'lixa-{r}.db'}", hot_window=None),
-            lambda s, d, r: LixCheckpointSaver(f"sqlite:///{d / f'lixa-{r}.db'}"),
+            lambda d, r: LixCheckpointSaver(url=f"sqlite:///{d / f'lixa-{r}.db'}", hot_window=None),
+            lambda s, d, r: LixCheckpointSaver(url=f"sqlite:///{d / f'lixa-{r}.db'}"),
             lambda s, d, r: sqlite_size(d / f"lixa-{r}.db"),
             lambda s: s.close(),
         ),
@@ -257,7 +257,7 @@ def subjects(plain: RedisServer, stack: RedisServer) -> list[Subject]:
         Subject(
             "lix Redis (plain)",
             lix_redis,
-            lambda s, d, r: LixCheckpointSaver(plain.url),
+            lambda s, d, r: LixCheckpointSaver(url=plain.url),
             lambda s, d, r: redis_used(plain.url) - s._lix_base,
             lambda s: s.close(),
         ),

@@ -26,6 +26,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, cast
 
 from ..archive.codec import Codec, compress, decompress
@@ -37,10 +38,12 @@ from ..kernel.ops import Gather, KvDelete, KvGet, KvItem, KvPutIf, KvScan
 from .checkpoint_records import (
     GENERATION,
     SEP,
+    Record,
     StoredCheckpoint,
     Typed,
     bkey,
     cprefix,
+    decode_blob,
     invert_id,
     key_part,
     pack,
@@ -49,7 +52,14 @@ from .checkpoint_records import (
     unpack,
     unpart,
 )
-from .checkpoint_state import CheckpointStats, ItemCache, ListMemo, ManifestCache, Threads, split_manifest
+from .checkpoint_state import (
+    CheckpointStats,
+    ItemCache,
+    ListMemo,
+    ManifestCache,
+    Newest,
+    Threads,
+)
 
 if TYPE_CHECKING:
     from .checkpoints import CheckpointConfig
@@ -83,6 +93,9 @@ def chunk_key(ns: str, newest: str, oldest: str, count: int) -> str:
     return f"{aprefix(ns)}{invert_id(newest)}{SEP}{invert_id(oldest)}{SEP}{count}"
 
 
+@lru_cache(
+    maxsize=1024
+)  # every newest read parses the thread's newest chunk key (ids uninverted by character)
 def parse_chunk_key(key: str) -> ChunkRef:
     try:
         _, ns_part, newest, oldest, count = key.split(SEP)
@@ -153,11 +166,21 @@ class ArchiveFlows:
     _manifests: ManifestCache
     _lists: ListMemo
     _chunks: ChunkCache
-    #: the tier's (CheckpointTier._hydrate): records with their values and writes, and the thread's expiry
+    _newest: Newest
+    #: the tier's (ReadFlows._hydrate): records (ns, key, record) with their values and writes, and the expiry
     _hydrate: Callable[
-        [str, str, Sequence[tuple[str, str, bytes]], dict[str, bytes] | None],
+        [str, str, Sequence[tuple[str, str, Record]], dict[str, bytes] | None],
         Flow[tuple[list[StoredCheckpoint], bytes | None]],
     ]
+
+    def _init_state(self) -> None:
+        """What this process remembers of threads, shared by every flow of the tier (see `checkpoint_state`)."""
+        self._threads = Threads()
+        self._items = ItemCache()
+        self._manifests = ManifestCache()
+        self._lists = ListMemo()
+        self._chunks = ChunkCache()
+        self._newest = Newest()
 
     def _forget(self, table: str) -> None:
         """Drop what this process remembers of a thread (deleted, or its items may be gone)."""
@@ -166,6 +189,7 @@ class ArchiveFlows:
         self._manifests.forget(table)
         self._lists.forget(table)
         self._chunks.forget(table)
+        self._newest.forget(table)
 
     # -- reading ---------------------------------------------------------------------------------------------
 
@@ -219,7 +243,7 @@ class ArchiveFlows:
         heap += [(cprefix(r.ns) + invert_id(r.newest), 0, i, r) for i, r in enumerate(refs)]
         heapq.heapify(heap)
         seen: set[str] = set()
-        chosen: list[tuple[str, str, bytes]] = []
+        chosen: list[tuple[str, str, Record]] = []
         entries: dict[str, bytes] = {}
         while heap and (limit is None or len(chosen) < limit):
             key, kind, _, payload = heapq.heappop(heap)
@@ -234,9 +258,10 @@ class ArchiveFlows:
             if key in seen or (before is not None and uninvert_id(key.split(SEP, 2)[2]) >= before):
                 continue
             seen.add(key)
-            if keep is not None and not keep(parse_record(raw, repr(key)).metadata):
+            rec = parse_record(raw, key)
+            if keep is not None and not keep(rec.metadata):
                 continue
-            chosen.append((key.split(SEP, 2)[1], key, raw))
+            chosen.append((unpart(key.split(SEP, 2)[1]), key, rec))
         if not chosen:
             return []
         hydrated, _ = yield from self._hydrate(thread_id, table, chosen, entries)
@@ -375,12 +400,9 @@ def chunk_manifest_items(entries: dict[str, bytes]) -> set[str]:
     wanted: set[str] = set()
     for key, raw in entries.items():
         if key.startswith("b"):
-            parts = unpack(raw, repr(key))
-            if parts[0] == b"l":
-                _, ns_part, ch_part, _ = key.split(SEP, 3)
-                wanted.update(
-                    f"i{SEP}{ns_part}{SEP}{ch_part}{SEP}{d.hex()}" for d in split_manifest(parts[1])
-                )
+            value = decode_blob(key, raw)
+            if isinstance(value, list):
+                wanted.update(value)
     return wanted
 
 

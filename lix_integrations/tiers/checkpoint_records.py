@@ -249,6 +249,38 @@ def decode_item(raw: bytes, key: str) -> Typed:
         raise SerializationError(f"stored list item {key!r} is corrupt or was tampered with") from None
 
 
+def item_keys(blob_key: str, manifest: bytes) -> list[str]:
+    """The keys of the items a list value's manifest names (its blob key gives namespace and channel)."""
+    _, ns_part, ch_part, _ = blob_key.split(SEP, 3)
+    head = f"i{SEP}{ns_part}{SEP}{ch_part}{SEP}"
+    return [head + manifest[i : i + DIGEST].hex() for i in range(0, len(manifest), DIGEST)]
+
+
+def decode_blob(key: str, raw: bytes) -> Typed | list[str] | None:
+    """A stored channel value: a ``Typed``, ``None`` for a channel empty at that version, or the keys of the items
+    of a list value (in order)."""
+    parts = unpack(raw, key)
+    kind = parts[0] if parts else b""
+    try:
+        if kind == b"e":
+            return None
+        if kind == b"v" and len(parts) == 3:
+            return Typed(parts[1].decode(), parts[2])
+        if kind == b"l" and len(parts) == 2 and len(parts[1]) % DIGEST == 0:
+            return item_keys(key, parts[1])
+    except UnicodeDecodeError:
+        pass
+    raise SerializationError(f"stored channel value {key!r} is corrupt or was tampered with")
+
+
+def verified_item(key: str, raw: bytes) -> Typed:
+    """A stored list item, refused unless its content matches the digest its key names."""
+    item = decode_item(raw, key)
+    if item_digest(item) != bytes.fromhex(key.rsplit(SEP, 1)[1]):
+        raise SerializationError(f"stored list item {key!r} does not match its digest (tampered)")
+    return item
+
+
 def encode_record(cp: NewCheckpoint) -> bytes:
     versions = json.dumps(dict(cp.versions), separators=(",", ":"), ensure_ascii=False).encode()
     return pack(

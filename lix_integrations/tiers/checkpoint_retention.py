@@ -2,8 +2,8 @@
 
 `RetentionFlows` holds the flows that remove or copy whole sets of records (``delete_thread`` with its
 tombstone, ``prune``, ``keep_last`` trimming, the collection of values nothing references, ``copy_thread``,
-``delete_for_runs``, the ttl sweep) and the thread index they keep. The hot path (``put``, ``get``, ``history``)
-is in `checkpoints`, whose tier inherits these; both share the process-local state of
+``delete_for_runs``, the ttl sweep) and the thread index they keep. The hot path (``put`` in `checkpoints`,
+``get`` and ``history`` in `checkpoint_reads`) inherits these; all share the process-local state of
 `checkpoint_state`, which every flow here forgets for a thread it deletes.
 
 ``keep_last`` keeps the newest checkpoints of each namespace (checked on every put, one key scan; with an archive,
@@ -26,7 +26,6 @@ from ..kernel.flows import Flow
 from ..kernel.ops import Gather, KvDelete, KvDeleteWhere, KvGet, KvItem, KvPut, KvScan
 from .checkpoint_archive import ArchiveFlows, aprefix, chunk_manifest_items, chunk_records, records_by_run
 from .checkpoint_records import (
-    DIGEST,
     EXPIRY,
     GENERATION,
     SEP,
@@ -35,11 +34,11 @@ from .checkpoint_records import (
     bkey,
     ckey,
     cprefix,
+    decode_blob,
     key_part,
     parse_record,
     thread_table,
     uninvert_id,
-    unpack,
     unpart,
     validate_name,
     wprefix,
@@ -213,13 +212,9 @@ class RetentionFlows(ArchiveFlows):
             for blob_key, raw in zip(chunk, raws):
                 if raw is None:
                     continue
-                parts = unpack(raw, repr(blob_key))
-                if parts[0] == b"l":
-                    _, ns_part, ch_part, _ = blob_key.split(SEP, 3)
-                    wanted_items.update(
-                        f"i{SEP}{ns_part}{SEP}{ch_part}{SEP}{parts[1][i : i + DIGEST].hex()}"
-                        for i in range(0, len(parts[1]), DIGEST)
-                    )
+                value = decode_blob(blob_key, raw)
+                if isinstance(value, list):
+                    wanted_items.update(value)
         refs = yield from self._chunk_refs(table, None)
         wanted_items |= chunk_manifest_items((yield from self._load_chunks(table, refs)))
         dead += [k for k in item_keys if k not in wanted_items]

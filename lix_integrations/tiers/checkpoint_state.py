@@ -18,19 +18,25 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from ..kernel.counters import Snapshot
-from .checkpoint_records import DIGEST, Typed, item_digest
+from .checkpoint_records import DIGEST, Record, Typed, item_digest
 
 __all__ = [
+    "TableLru",
     "CheckpointStats",
     "DigestMemo",
     "ItemCache",
     "ListMemo",
     "ManifestCache",
+    "Newest",
     "ThreadState",
     "Threads",
 ]
+
+K = TypeVar("K", bound=tuple[Any, ...])
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -125,7 +131,36 @@ class ItemCache:
                 self._size -= len(dropped.data)
 
 
-class ManifestCache:
+class TableLru(Generic[K, V]):
+    """A map bounded by entries (least recently used dropped) whose keys start with a thread table; `forget`
+    drops one table's entries (a thread deleted, or its items possibly gone). Thread-safe."""
+
+    def __init__(self, max_entries: int) -> None:
+        self._lock = threading.Lock()
+        self._max = max_entries
+        self._entries: OrderedDict[K, V] = OrderedDict()
+
+    def _get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def _set(self, key: K, value: V) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+
+    def forget(self, table: str) -> None:
+        with self._lock:
+            for key in [k for k in self._entries if k[0] == table]:
+                del self._entries[key]
+
+
+class ManifestCache(TableLru[tuple[str, str], tuple[bytes, tuple[Typed, ...]]]):
     """Resolved list values by (thread table, value key): the stored manifest bytes and the items they name.
 
     A hit needs the stored bytes to be equal (a deleted thread's id may be reused with other values under the
@@ -134,29 +169,14 @@ class ManifestCache:
     """
 
     def __init__(self, max_entries: int = 2048) -> None:
-        self._lock = threading.Lock()
-        self._max = max_entries
-        self._lists: OrderedDict[tuple[str, str], tuple[bytes, tuple[Typed, ...]]] = OrderedDict()
+        super().__init__(max_entries)
 
     def get(self, table: str, key: str, raw: bytes) -> tuple[Typed, ...] | None:
-        with self._lock:
-            entry = self._lists.get((table, key))
-            if entry is None or entry[0] != raw:
-                return None
-            self._lists.move_to_end((table, key))
-            return entry[1]
+        entry = self._get((table, key))
+        return None if entry is None or entry[0] != raw else entry[1]
 
     def add(self, table: str, key: str, raw: bytes, items: tuple[Typed, ...]) -> None:
-        with self._lock:
-            self._lists[(table, key)] = (raw, items)
-            self._lists.move_to_end((table, key))
-            while len(self._lists) > self._max:
-                self._lists.popitem(last=False)
-
-    def forget(self, table: str) -> None:
-        with self._lock:
-            for key in [k for k in self._lists if k[0] == table]:
-                del self._lists[key]
+        self._set((table, key), (raw, items))
 
 
 class DigestMemo:
@@ -178,7 +198,7 @@ class DigestMemo:
         return digest
 
 
-class ListMemo:
+class ListMemo(TableLru[tuple[str, str, str], tuple[tuple[Typed, ...], bytes]]):
     """The last list value put per (thread table, namespace, channel): its items, their digests and manifest.
 
     A chat channel's next list is the previous one plus a few messages (LangGraph's ``add_messages`` copies the
@@ -188,16 +208,13 @@ class ListMemo:
     """
 
     def __init__(self, max_entries: int = 1024) -> None:
-        self._lock = threading.Lock()
-        self._max = max_entries
-        self._lists: OrderedDict[tuple[str, str, str], tuple[tuple[Typed, ...], bytes]] = OrderedDict()
+        super().__init__(max_entries)
 
     def manifest(
         self, where: tuple[str, str, str], items: tuple[Typed, ...], digest: Callable[[Typed], bytes]
     ) -> tuple[bytes, int]:
         """The concatenated digests of ``items``, and how many leading items the previous list already had."""
-        with self._lock:
-            prev = self._lists.get(where)
+        prev = self._get(where)
         shared = 0
         if prev is not None:
             n = len(prev[0])
@@ -205,18 +222,33 @@ class ListMemo:
                 shared = n
         head = prev[1] if prev is not None and shared else b""
         manifest = head + b"".join(digest(item) for item in items[shared:])
-        with self._lock:
-            self._lists[where] = (items, manifest)
-            self._lists.move_to_end(where)
-            while len(self._lists) > self._max:
-                self._lists.popitem(last=False)
+        self._set(where, (items, manifest))
         return manifest, shared
-
-    def forget(self, table: str) -> None:
-        with self._lock:
-            for key in [k for k in self._lists if k[0] == table]:
-                del self._lists[key]
 
 
 def split_manifest(manifest: bytes) -> list[bytes]:
     return [manifest[i : i + DIGEST] for i in range(0, len(manifest), DIGEST)]
+
+
+@dataclass(frozen=True, slots=True)
+class Guess:
+    """A checkpoint record as stored (key and bytes) and parsed."""
+
+    key: str
+    raw: bytes
+    record: Record
+    blob_keys: list[str]  # the keys of the values it names
+
+
+class Newest(TableLru[tuple[str, str], Guess]):
+    """The newest checkpoint record this process wrote or read, per (thread table, namespace); LRU-bounded.
+    Only a guess of what to read along: a read uses it when the store returns exactly this record."""
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        super().__init__(max_entries)
+
+    def get(self, table: str, ns: str) -> Guess | None:
+        return self._get((table, ns))
+
+    def set(self, table: str, ns: str, key: str, raw: bytes, record: Record, blob_keys: list[str]) -> None:
+        self._set((table, ns), Guess(key, raw, record, blob_keys))

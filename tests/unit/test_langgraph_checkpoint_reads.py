@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.checkpoint.base import empty_checkpoint
 
 from lix_integrations.langgraph import LixCheckpointSaver
 
@@ -52,3 +53,20 @@ def test_lists_that_shrink_or_change_order_are_stored_as_given(saver: LixCheckpo
     _put(saver, "order", parent, [c, a, b])
     reopened = LixCheckpointSaver(saver._engine)
     assert [m.content for m in _messages(reopened, "order")] == ["c", "a", "b"]
+
+
+def test_a_read_follows_the_store_not_what_this_process_wrote_last(saver: LixCheckpointSaver) -> None:
+    """The newest read sends along the reads of the checkpoint this process wrote last; it must still return what
+    another process stored since: a newer checkpoint, or the same id written again with other values."""
+    parent = _put(saver, "other", None, [HumanMessage("mine", id="1")])
+    elsewhere = LixCheckpointSaver(saver._engine)  # another process: its own memory of the thread
+    assert [m.content for m in _messages(elsewhere, "other")] == ["mine"]
+    newer = _put(elsewhere, "other", parent, [HumanMessage("mine", id="1"), AIMessage("theirs", id="2")])
+    assert [m.content for m in _messages(saver, "other")] == ["mine", "theirs"]
+    assert saver.get_tuple(cfg("other")).config == newer
+    checkpoint = empty_checkpoint()
+    for writer, text, version in ((saver, "first", "1"), (elsewhere, "rewritten", "2")):
+        checkpoint["channel_values"] = {"messages": [HumanMessage(text, id=version)]}
+        checkpoint["channel_versions"] = {"messages": version}
+        writer.put(cfg("same", checkpoint_ns=""), checkpoint, {"step": 0}, {"messages": version})
+    assert [m.content for m in _messages(saver, "same")] == ["rewritten"]
