@@ -348,34 +348,28 @@ class SessionTier(SessionBase):
         for name, value in (("k_recent", k_recent), ("k_relevant", k_relevant)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InvalidInputError(f"{name} must be a non-negative int, got {value!r}")
-        return self._smart_flow(session_id, query, k_recent, k_relevant, embed, text_of)
 
-    def _smart_flow(
-        self,
-        session_id: str,
-        query: str,
-        k_recent: int,
-        k_relevant: int,
-        embed: EmbedTexts,
-        text_of: Callable[[Mapping[str, Any]], str],
-    ) -> Flow[SmartContext]:
-        history = yield from self._history(session_id)
-        messages = [m for _, m in history.items]
-        split = max(0, len(messages) - k_recent)
-        recent, older = messages[split:], messages[:split]
-        candidates = [(i, text_of(m)) for i, m in enumerate(older)]
-        candidates = [(i, t) for i, t in candidates if t.strip()]
-        if not candidates or k_relevant == 0 or not query.strip():
-            return SmartContext(recent, [])
-        query_vec = np.asarray((yield from embed([query], "query")), dtype=np.float32)[0]
-        matrix = np.asarray((yield from embed([t for _, t in candidates], "document")), dtype=np.float32)
-        scores = matrix @ query_vec
-        best = np.argsort(-scores, kind="stable")[:k_relevant]
-        chosen = sorted(int(b) for b in best)  # history order; each older message at most once, none recent
-        relevant = [
-            RelevantMessage(older[candidates[b][0]], float(scores[b]), candidates[b][0]) for b in chosen
-        ]
-        return SmartContext(recent, relevant)
+        def flow() -> Flow[SmartContext]:  # the arguments checked above, when the call is made
+            history = yield from self._history(session_id)
+            messages = [m for _, m in history.items]
+            split = max(0, len(messages) - k_recent)
+            recent, older = messages[split:], messages[:split]
+            candidates = [(i, text_of(m)) for i, m in enumerate(older)]
+            candidates = [(i, t) for i, t in candidates if t.strip()]
+            if not candidates or k_relevant == 0 or not query.strip():
+                return SmartContext(recent, [])
+            query_vec = np.asarray((yield from embed([query], "query")), dtype=np.float32)[0]
+            matrix = np.asarray((yield from embed([t for _, t in candidates], "document")), dtype=np.float32)
+            scores = matrix @ query_vec
+            best = np.argsort(-scores, kind="stable")[:k_relevant]
+            # History order; each older message at most once, none recent.
+            chosen = sorted(int(b) for b in best)
+            relevant = [
+                RelevantMessage(older[candidates[b][0]], float(scores[b]), candidates[b][0]) for b in chosen
+            ]
+            return SmartContext(recent, relevant)
+
+        return flow()
 
     # -- maintenance -----------------------------------------------------------------------------------------
 
