@@ -78,7 +78,7 @@ def inspect(
         if tier not in ("semantic", "sessions"):
             raise _UserError(f"--tier must be 'semantic' or 'sessions', got {tier!r}")
         with _open(url, namespace, must_exist=True) as engine:
-            now = engine.clock.now()
+            now = engine.now()
             rows: list[dict[str, Any]]
             if tier == "sessions":
                 ids = engine.sessions.list_sessions(scope or "", limit=limit)

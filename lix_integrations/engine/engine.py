@@ -224,14 +224,13 @@ class _EngineBase:
         return self._core.config.namespace
 
     @property
-    def clock(self) -> Clock:
-        """The clock this engine reads (``clock=``, else the system's): entries expire on its time."""
-        return self._core.clock
-
-    @property
     def url(self) -> str:
         """The backend URL, password removed."""
         return self._core.backend.url
+
+    def now(self) -> float:
+        """The time on this engine's clock (``clock=``, else the system's), the one its entries expire on."""
+        return self._core.clock.now()
 
     def spec(self) -> EngineSpec:
         """How to open an equal engine in another process (what adapters pickle instead of the engine, which
