@@ -81,7 +81,7 @@ class MemoryKv:
             out.append(record.value)
         return out
 
-    def put(self, op: kv_ops.KvPut) -> None:
+    def put(self, op: kv_ops.KvWrite[object]) -> None:
         table = self._table(op.namespace, op.table)
         for item in op.items:
             table.put(item.key, _Record(bytes(item.value), item.expires_at, tuple(item.tags)))
@@ -90,7 +90,7 @@ class MemoryKv:
         (held,) = self.get(kv_ops.KvGet(op.namespace, op.table, (op.key,), op.now, touch=False))
         if held != op.value:
             return False
-        self.put(kv_ops.KvPut(op.namespace, op.table, op.items, op.now))
+        self.put(op)
         return True
 
     def expire(self, op: kv_ops.KvExpire) -> int:

@@ -147,10 +147,10 @@ class SQLiteKv:
             ).fetchone()
             if row is None or bytes(row[0]) != op.value:
                 return False
-            self._put(conn, kv_ops.KvPut(op.namespace, op.table, op.items, op.now))
+            self._put(conn, op)
             return True
 
-    def _put(self, conn: sqlite3.Connection, op: kv_ops.KvPut) -> None:
+    def _put(self, conn: sqlite3.Connection, op: kv_ops.KvWrite[object]) -> None:
         if op.items:
             keys = [item.key for item in op.items]
             self._drop_tags(conn, op.namespace, op.table, keys)

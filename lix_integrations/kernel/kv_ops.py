@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .op import Op
+from .op import NamespaceOp, Op, R
 
 __all__ = [
     "KV_METHODS",
@@ -38,31 +38,40 @@ class KvItem:
 
 
 @dataclass(frozen=True, slots=True)
-class KvGet(Op[list[bytes | None]]):
+class KvOp(NamespaceOp[R]):
+    """Base of the ops on one table of key-value records: ``(namespace, table)`` addresses them. Never sent."""
+
+    table: str
+
+
+@dataclass(frozen=True, slots=True)
+class KvGet(KvOp[list[bytes | None]]):
     """Values of ``keys`` in order, ``None`` for missing or expired ones. Result: ``list[bytes | None]``.
 
     With ``touch`` the records count as used at ``now`` for least-recently-used eviction (writes may be deferred).
     """
 
-    namespace: str
-    table: str
     keys: tuple[str, ...]
     now: float
     touch: bool = True
 
 
 @dataclass(frozen=True, slots=True)
-class KvPut(Op[None]):
-    """Insert or replace records in one round trip / transaction. Result: ``None``."""
+class KvWrite(KvOp[R]):
+    """Base of the ops that insert or replace ``items`` in one round trip / transaction, written at ``now``.
+    Never sent itself."""
 
-    namespace: str
-    table: str
     items: tuple[KvItem, ...]
     now: float
 
 
 @dataclass(frozen=True, slots=True)
-class KvPutIf(Op[bool]):
+class KvPut(KvWrite[None]):
+    """Insert or replace records. Result: ``None``."""
+
+
+@dataclass(frozen=True, slots=True)
+class KvPutIf(KvWrite[bool]):
     """Store ``items`` (as `KvPut`) only if record ``key`` of the table is live and holds ``value``, checked
     and written atomically. Result: ``bool`` (written).
 
@@ -70,46 +79,36 @@ class KvPutIf(Op[bool]):
     land after the records it came from were deleted: a deletion first changes or removes ``key``.
     """
 
-    namespace: str
-    table: str
-    items: tuple[KvItem, ...]
-    now: float
     key: str
     value: bytes
 
 
 @dataclass(frozen=True, slots=True)
-class KvDelete(Op[int]):
+class KvDelete(KvOp[int]):
     """Delete records by key. Result: ``int`` (how many existed, expired ones included)."""
 
-    namespace: str
-    table: str
     keys: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class KvDeleteWhere(Op[int]):
+class KvDeleteWhere(KvOp[int]):
     """Delete records whose key starts with ``prefix`` and that carry every tag in ``tags``. Result: ``int``.
 
     ``prefix=""`` and no tags deletes the whole table.
     """
 
-    namespace: str
-    table: str
     prefix: str = ""
     tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
-class KvScan(Op[list[tuple[str, bytes]]]):
+class KvScan(KvOp[list[tuple[str, bytes]]]):
     """Live records whose key starts with ``prefix``, sorted by key. Result: ``list[tuple[str, bytes]]``.
 
     ``keys_only`` returns ``b""`` as every value, to list without transferring values. ``limit`` bounds the page;
     ``after`` continues after that key.
     """
 
-    namespace: str
-    table: str
     now: float
     prefix: str = ""
     keys_only: bool = False
@@ -118,7 +117,7 @@ class KvScan(Op[list[tuple[str, bytes]]]):
 
 
 @dataclass(frozen=True, slots=True)
-class KvExpire(Op[int]):
+class KvExpire(KvOp[int]):
     """Set the ``expires_at`` of live records (``None``: never) without rewriting their values.
 
     ``items`` are (key, expires_at) pairs. Missing records and records expired at ``now`` are left alone, so a
@@ -126,38 +125,30 @@ class KvExpire(Op[int]):
     (which a read-then-put refresh would). Result: ``int`` records changed.
     """
 
-    namespace: str
-    table: str
     items: tuple[tuple[str, float | None], ...]
     now: float
 
 
 @dataclass(frozen=True, slots=True)
-class KvUsage(Op[tuple[int, int]]):
+class KvUsage(KvOp[tuple[int, int]]):
     """Record count and total value bytes of a table, expired records included. Result: ``tuple[int, int]``."""
-
-    namespace: str
-    table: str
 
 
 @dataclass(frozen=True, slots=True)
-class KvEvict(Op[int]):
+class KvEvict(KvOp[int]):
     """Delete least-recently-used records until the table fits both bounds (``None`` = unbounded).
 
     Result: ``int`` evicted.
     """
 
-    namespace: str
-    table: str
     max_entries: int | None = None
     max_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class KvPurgeExpired(Op[int]):
+class KvPurgeExpired(NamespaceOp[int]):
     """Delete records of a table (or every table, ``table=None``) expired at ``now``. Result: ``int``."""
 
-    namespace: str
     table: str | None
     now: float
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .op import Op, bind_methods
+from .op import NamespaceOp, Op, R, bind_methods
 
 __all__ = [
     "LIST_METHODS",
@@ -79,26 +79,40 @@ class ListAppended:
 
 
 @dataclass(frozen=True, slots=True)
-class ListAppend(Op[ListAppended]):
-    """Append ``values`` in order as one atomic step. Result: `ListAppended`.
+class ListOp(NamespaceOp[R]):
+    """Base of the ops on one list: ``(namespace, key)`` addresses it. Never sent itself."""
 
-    Seqs are consecutive, start at ``max(next_seq, min_seq)`` and are never reused while the list exists.
-    ``updated_at`` becomes ``now``. A missing list is created when ``create`` is true (with ``archived_through``
-    as given, and ``next_seq`` past any item the store still holds under that key); otherwise nothing is stored
-    and the result says ``missing``, so the caller can learn what the list's history was before seqs are given.
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListWrite(ListOp[ListAppended]):
+    """Base of the ops that give ``values`` new seqs as one atomic step. Result: `ListAppended`.
+
+    Seqs are consecutive, at ``min_seq`` or later, and never reused while the list exists; ``updated_at``
+    becomes ``now``. Never sent itself.
     """
 
-    namespace: str
-    key: str
     values: tuple[bytes, ...]
     now: float
     min_seq: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ListAppend(ListWrite):
+    """Append ``values`` in order (`ListWrite`): their seqs start at ``max(next_seq, min_seq)``.
+
+    A missing list is created when ``create`` is true (with ``archived_through`` as given, and ``next_seq`` past
+    any item the store still holds under that key); otherwise nothing is stored and the result says ``missing``,
+    so the caller can learn what the list's history was before seqs are given.
+    """
+
     create: bool = True
     archived_through: int = 0
 
 
 @dataclass(frozen=True, slots=True)
-class ListRange(Op[list[tuple[int, bytes | None]]]):
+class ListRange(ListOp[list[tuple[int, bytes | None]]]):
     """Items in seq order. Result: ``list[tuple[int, bytes | None]]``.
 
     A value is ``None`` when the store still lists the seq but lost its value (Redis evicted or deleted the key
@@ -108,8 +122,6 @@ class ListRange(Op[list[tuple[int, bytes | None]]]):
     keeps the last ``last_n`` of the rest (applied after ``after_seq``, before ``limit``).
     """
 
-    namespace: str
-    key: str
     after_seq: int | None = None
     limit: int | None = None
     last_n: int | None = None
@@ -127,7 +139,7 @@ class ListSnapshotted:
 
 
 @dataclass(frozen=True, slots=True)
-class ListSnapshot(Op[ListSnapshotted]):
+class ListSnapshot(ListOp[ListSnapshotted]):
     """A list's status and every item, in one step. Result: `ListSnapshotted`.
 
     ``known`` is a version stamp from an earlier snapshot or append of this list: when the list is unchanged
@@ -135,13 +147,11 @@ class ListSnapshot(Op[ListSnapshotted]):
     returns the items, with an empty ``version``.
     """
 
-    namespace: str
-    key: str
     known: str = ""
 
 
 @dataclass(frozen=True, slots=True)
-class ListRestore(Op[int]):
+class ListRestore(ListOp[int]):
     """Put back ``items`` (seq, value) that were archived, e.g. to re-hydrate a hot window. Result: ``int`` added.
 
     Items whose seq is held already or is below ``base_seq`` are skipped; ``next_seq`` grows past the largest
@@ -149,97 +159,74 @@ class ListRestore(Op[int]):
     knows the list's history creates it.
     """
 
-    namespace: str
-    key: str
     items: tuple[tuple[int, bytes], ...]
     now: float
 
 
 @dataclass(frozen=True, slots=True)
-class ListTrimThrough(Op[int]):
+class ListTrimThrough(ListOp[int]):
     """Drop items with seq <= ``seq`` (they were archived); ``archived_through`` grows to ``seq``.
 
     Result: ``int`` dropped. ``updated_at`` is unchanged (archiving is not activity). No-op on a missing list.
     """
 
-    namespace: str
-    key: str
     seq: int
 
 
 @dataclass(frozen=True, slots=True)
-class ListDeleteSeqs(Op[int]):
+class ListDeleteSeqs(ListOp[int]):
     """Drop the items with these seqs (order of the others unchanged). Result: ``int`` dropped."""
 
-    namespace: str
-    key: str
     seqs: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class ListReplace(Op[ListAppended]):
-    """Replace every item by ``values`` atomically. Result: `ListAppended`.
+class ListReplace(ListWrite):
+    """Replace every item by ``values`` (`ListWrite`).
 
-    New seqs continue after every seq ever given, and at ``min_seq`` or later; ``base_seq`` becomes the first
-    of them (or the next seq when ``values`` is empty), so anything stored elsewhere under older seqs no longer
-    belongs to the list.
+    New seqs continue after every seq ever given; ``base_seq`` becomes the first of them (or the next seq when
+    ``values`` is empty), so anything stored elsewhere under older seqs no longer belongs to the list.
     """
 
-    namespace: str
-    key: str
-    values: tuple[bytes, ...]
-    now: float
-    min_seq: int = 1
-
 
 @dataclass(frozen=True, slots=True)
-class ListDelete(Op[int]):
+class ListDelete(ListOp[int]):
     """Forget a list entirely (items, seq counter, status). Result: ``int`` items dropped."""
 
-    namespace: str
-    key: str
-
 
 @dataclass(frozen=True, slots=True)
-class ListExpire(Op[None]):
+class ListExpire(ListOp[None]):
     """Let the store drop the list on its own ``ttl`` seconds from now, if it can (Redis: ``PEXPIRE`` on the
     list's keys). Result: ``None``. Stores that cannot (memory, SQLite) do nothing: the session tier checks a
     session's TTL against its clock on every call (`lix_integrations.tiers.session_ttl`)."""
 
-    namespace: str
-    key: str
     ttl: float
 
 
 @dataclass(frozen=True, slots=True)
-class ListInfo(Op[ListStatus | None]):
+class ListInfo(ListOp[ListStatus | None]):
     """The status of one list. Result: `ListStatus` or ``None`` if the list does not exist."""
-
-    namespace: str
-    key: str
 
 
 @dataclass(frozen=True, slots=True)
-class ListKeys(Op[list[str]]):
+class ListKeys(NamespaceOp[list[str]]):
     """Keys of existing lists starting with ``prefix``, sorted, at most ``limit``, after key ``after``.
 
     Result: ``list[str]``. A page at a time, never every key of the store at once.
     """
 
-    namespace: str
     prefix: str = ""
     limit: int = 1000
     after: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class ListIdle(Op[list[str]]):
+class ListIdle(NamespaceOp[list[str]]):
     """Keys of lists that hold items and were last updated before ``older_than``. Result: ``list[str]``.
 
     Oldest first, at most ``limit``.
     """
 
-    namespace: str
     older_than: float
     limit: int = 1000
 

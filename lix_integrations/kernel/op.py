@@ -7,13 +7,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
 from typing import Any, Generic
 
 import numpy as np
 import numpy.typing as npt
 from typing_extensions import TypeVar
 
-__all__ = ["Op", "R", "Vector", "bind_methods"]
+__all__ = ["NamespaceOp", "Op", "R", "Vector", "bind_methods"]
 
 #: A unit-length float32 embedding, so the dot product of two is their cosine.
 Vector = npt.NDArray[np.float32]
@@ -31,6 +32,14 @@ class Op(Generic[R]):
         """``result = yield from op``: yield this op and return its result, typed ``R``."""
         result: R = yield self
         return result
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceOp(Op[R]):
+    """Base of the storage ops: each reads or writes the records of one ``namespace`` and of no other, so the
+    namespace is always an op's first field (``KvGet(namespace, table, ...)``). A base, never sent itself."""
+
+    namespace: str
 
 
 def bind_methods(

@@ -27,6 +27,7 @@ __all__ = [
     *kv_ops.__all__,
     *list_ops.__all__,
     *semantic_ops.__all__,
+    "Call",
     "Compute",
     "Deferred",
     "Embed",
@@ -164,34 +165,36 @@ class LoadModel(Op[float]):
 
 
 @dataclass(frozen=True, slots=True)
-class RunLocal(Op[Any]):
-    """Local blocking work (archive file I/O): ``fn()``, inline in a blocking caller, in a worker thread under an
-    event loop, where it finishes even if the caller is cancelled (it may hold a lock). Result: ``fn()``'s.
-
-    ``blocking=False`` marks calls that never wait (a non-blocking lock attempt), run inline by both loops.
-    """
+class Call(Op[Any]):
+    """Base of the ops that call ``fn()`` in the caller's process, in a worker thread under an event loop when
+    ``blocking``. Result: ``fn()``'s. Never sent itself: the two kinds differ in how a cancelled caller ends."""
 
     fn: Callable[[], Any]
     blocking: bool = True
 
 
 @dataclass(frozen=True, slots=True)
-class Compute(Op[Any]):
-    """User code (a callable scoring candidates, a model's loader): ``fn()``, in a worker thread under an event
-    loop when ``blocking``. Result: ``fn()``'s."""
+class RunLocal(Call):
+    """Local blocking work (archive file I/O), which finishes even if the caller is cancelled (it may hold a lock).
 
-    fn: Callable[[], Any]
-    blocking: bool = True
+    ``blocking=False`` marks calls that never wait (a non-blocking lock attempt), run inline by both loops.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Compute(Call):
+    """User code (a callable scoring candidates, a model's loader)."""
 
 
 #: Every op a backend carries out (the runtime sends each to the backend's ``execute`` / ``aexecute``): the ops
-#: of the three storage modules, and the two that bundle others.
+#: each storage module exports (its bases, such as `kv_ops.KvOp`, are never sent and not in its ``__all__``),
+#: and the two that bundle others.
 STORAGE_OPS: tuple[type[Op], ...] = (
     *(
         kind
         for module in (semantic_ops, kv_ops, list_ops)
-        for kind in vars(module).values()
-        if isinstance(kind, type) and issubclass(kind, Op) and kind.__module__ == module.__name__
+        for kind in map(vars(module).get, module.__all__)
+        if isinstance(kind, type) and issubclass(kind, Op)
     ),
     Gather,
     Deferred,

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from ..errors import ConfigError
 from .flows import Flow, T, finish_before_cancel
-from .ops import STORAGE_OPS, Compute, EmbedBatch, LoadModel, Op, RunLocal, Sleep, Verify, WaitFlight
+from .ops import STORAGE_OPS, Call, Compute, EmbedBatch, LoadModel, Op, RunLocal, Sleep, Verify, WaitFlight
 
 __all__ = ["Handler", "Runtime", "Store", "to_store"]
 
@@ -84,7 +84,7 @@ def _always(op: Any) -> bool:
     return True
 
 
-def _run_fn(op: RunLocal | Compute) -> Any:
+def _run_fn(op: Call) -> Any:
     return op.fn()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .op import Op, Vector
+from .op import NamespaceOp, Op, R, Vector
 
 __all__ = [
     "SEMANTIC_METHODS",
@@ -51,48 +51,44 @@ class SemanticRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class EnsureSettings(Op[dict[str, str]]):
+class EnsureSettings(NamespaceOp[dict[str, str]]):
     """Store each setting not stored yet, atomically. Result: ``dict[str, str]`` of all settings now stored.
 
     The caller compares the result with what it asked for, so two processes racing to create a store agree.
     ``replace`` holds settings stored whatever was there (an applied calibration's threshold).
     """
 
-    namespace: str
     values: dict[str, str] = field(default_factory=dict)
     replace: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
-class ExactGet(Op[SemanticRecord | None]):
+class ExactGet(NamespaceOp[SemanticRecord | None]):
     """Fetch the record with this exact key, expired or not. Result: ``SemanticRecord | None``."""
 
-    namespace: str
     exact_key: str
 
 
 @dataclass(frozen=True, slots=True)
-class VectorSearch(Op[list[tuple[SemanticRecord, float]]]):
+class VectorSearch(NamespaceOp[list[tuple[SemanticRecord, float]]]):
     """The ``k`` nearest records in one partition. Result: ``list[tuple[SemanticRecord, float]]``.
 
     Pairs are (record, cosine) sorted by decreasing cosine; expired records are included (the tier decides).
     """
 
-    namespace: str
     partition: str
     vector: Vector
     k: int
 
 
 @dataclass(frozen=True, slots=True)
-class ExactOrSearch(Op[tuple[SemanticRecord | None, list[tuple[SemanticRecord, float]]]]):
+class ExactOrSearch(NamespaceOp[tuple[SemanticRecord | None, list[tuple[SemanticRecord, float]]]]):
     """The record stored under ``exact_key`` if there is one, else a `VectorSearch` of the partition.
 
     Result: ``(record, [])`` or ``(None, [(record, similarity), ...])``. A lookup whose vector is at hand before
     the exact check sends both steps together: one round trip on Redis instead of two.
     """
 
-    namespace: str
     exact_key: str
     partition: str
     vector: Vector
@@ -100,14 +96,13 @@ class ExactOrSearch(Op[tuple[SemanticRecord | None, list[tuple[SemanticRecord, f
 
 
 @dataclass(frozen=True, slots=True)
-class Upsert(Op[int]):
+class Upsert(NamespaceOp[int]):
     """Insert a record, replacing one with the same exact key. Result: ``int`` (the record's id).
 
     A backend that evicts other records to make room (Redis plain mode's ``partition_limit``) returns an
     `Upserted`, an ``int`` that also carries how many, so the tier can count them.
     """
 
-    namespace: str
     record: SemanticRecord
 
 
@@ -123,55 +118,58 @@ class Upserted(int):
 
 
 @dataclass(frozen=True, slots=True)
-class Touch(Op[None]):
+class ByIds(NamespaceOp[R]):
+    """Base of the ops on records named by the ids the backend gave them (`Upsert`). Never sent itself."""
+
+    ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Touch(ByIds[None]):
     """Mark records as used at ``now`` for least-recently-used eviction. Result: ``None``.
 
     Backends may defer these writes (they only order evictions), so a hit costs no synchronous write.
     """
 
-    namespace: str
-    ids: tuple[int, ...]
     now: float
 
 
 @dataclass(frozen=True, slots=True)
-class DeleteIds(Op[int]):
+class DeleteIds(ByIds[int]):
     """Delete records by id. Result: ``int`` (how many existed)."""
-
-    namespace: str
-    ids: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class DeleteMatching(Op[int]):
-    """Delete every record of a namespace matching all given filters (``None`` = any). Result: ``int``."""
+class Matching(NamespaceOp[R]):
+    """Base of the ops on the records of a namespace matching every given filter (``None`` = any): ``scope``
+    matches that scope and the scopes nested in it, ``llm_key`` one model's settings. Never sent itself."""
 
-    namespace: str
     scope: str | None = None
     llm_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class EvictOverflow(Op[int]):
+class DeleteMatching(Matching[int]):
+    """Delete every record of a namespace matching the filters (`Matching`). Result: ``int``."""
+
+
+@dataclass(frozen=True, slots=True)
+class EvictOverflow(NamespaceOp[int]):
     """Delete least-recently-used records until at most ``max_entries`` remain. Result: ``int`` evicted."""
 
-    namespace: str
     max_entries: int
 
 
 @dataclass(frozen=True, slots=True)
-class PurgeExpired(Op[int]):
+class PurgeExpired(NamespaceOp[int]):
     """Delete records whose ``expires_at`` is at or before ``now``. Result: ``int`` purged."""
 
-    namespace: str
     now: float
 
 
 @dataclass(frozen=True, slots=True)
-class CountEntries(Op[int]):
+class CountEntries(NamespaceOp[int]):
     """Count a namespace's records (expired ones included until purged). Result: ``int``."""
-
-    namespace: str
 
 
 # -- semantic record listing (``lix inspect``) ------------------------------------------------------------------
@@ -180,17 +178,14 @@ class CountEntries(Op[int]):
 
 
 @dataclass(frozen=True, slots=True)
-class ScanEntries(Op[list[SemanticRecord]]):
-    """Semantic records of a namespace in ascending id order, without vectors. Result: ``list[SemanticRecord]``.
+class ScanEntries(Matching[list[SemanticRecord]]):
+    """Semantic records of a namespace matching the filters (`Matching`), in ascending id order, without
+    vectors. Result: ``list[SemanticRecord]``.
 
-    ``scope`` matches that scope and the scopes nested in it (like `DeleteMatching`); ``llm_key`` one
-    model's settings. ``after_id`` continues a page; at most ``limit`` records. Expired records are included
-    (a listing shows what is stored; the caller marks them). Records come back with ``vector=None``.
+    ``after_id`` continues a page; at most ``limit`` records. Expired records are included (a listing shows
+    what is stored; the caller marks them). Records come back with ``vector=None``.
     """
 
-    namespace: str
-    scope: str | None = None
-    llm_key: str | None = None
     after_id: int = 0
     limit: int = 100
 
@@ -203,22 +198,24 @@ class ScanEntries(Op[list[SemanticRecord]]):
 
 
 @dataclass(frozen=True, slots=True)
-class LeaseAcquire(Op[bool]):
-    """Take lease ``key`` for ``ttl`` seconds unless another token holds a live one. Result: ``bool``."""
+class Lease(NamespaceOp[bool]):
+    """Base of the lease ops: lease ``key`` of a namespace, as held by ``token`` (one per filling process).
+    Result: ``bool``. Never sent itself."""
 
-    namespace: str
     key: str
     token: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseAcquire(Lease):
+    """Take lease ``key`` for ``ttl`` seconds unless another token holds a live one. Result: ``bool``."""
+
     ttl: float
 
 
 @dataclass(frozen=True, slots=True)
-class LeaseRelease(Op[bool]):
+class LeaseRelease(Lease):
     """Give lease ``key`` back if ``token`` still holds it. Result: ``bool`` (it did)."""
-
-    namespace: str
-    key: str
-    token: str
 
 
 #: The method of a backend that carries out each semantic-record op (`bind_methods`; memory and
