@@ -90,15 +90,17 @@ def build_arrays(
     trained: int = 0,
     cells: npt.NDArray[np.intp] | None = None,
     proj: F32 | None = None,
+    sketches: F32 | None = None,
 ) -> IvfArrays:
     """Group rows by cell. Cells and the projection are trained first when no centroids are given; ``cells`` may
-    carry rows' known cells, ``-1`` where a row still needs its nearest centroid."""
+    carry rows' known cells, ``-1`` where a row still needs its nearest centroid, and ``sketches`` the rows'
+    sketches under ``proj`` (a merge keeps the file's: projecting every row again was most of its cost)."""
     rows, dim = int(ids.shape[0]), int(vectors.shape[1])
     if centroids is None or proj is None:
         centroids = train(vectors, lists_for(rows)) if rows else np.zeros((1, dim), np.float32)
         proj = projection(vectors, sketch_dim(dim))
         trained = rows
-        cells = None
+        cells = sketches = None
     if cells is None:
         cells = assign(vectors, centroids)
     else:
@@ -116,7 +118,7 @@ def build_arrays(
         np.ascontiguousarray(proj, dtype=np.float32),
         offsets,
         np.ascontiguousarray(ids[order], dtype=np.int64),
-        np.ascontiguousarray(grouped @ proj.T, dtype=np.float32),
+        np.ascontiguousarray(grouped @ proj.T if sketches is None else sketches[order], dtype=np.float32),
         grouped,
         trained,
         calibrate_probes(vectors, cells, centroids),

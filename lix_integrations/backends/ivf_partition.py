@@ -134,7 +134,10 @@ class LargePartition:
         return found[:k]
 
     def stale(self, persist_min: int) -> bool:
-        """Whether enough changed since the file that a new one is worth writing (amortised O(1) per change)."""
+        """Whether enough changed since the file that a new one is worth writing (amortised O(1) per change).
+
+        An eighth: a new file of 100k rows cost about 0.5 s of CPU (2026-12-04), 40 us per insert so amortised,
+        and a process replaying the log after a crash reads at most that many vectors back."""
         rows = self.base.arrays.rows
         return self.tail.size() > max(persist_min // 2, rows // 16) or len(self.deleted) > max(
             1_024, rows // 8
@@ -159,4 +162,5 @@ class LargePartition:
         if ids.shape[0] >= 4 * max(a.trained, 1) or a.rows == 0:
             return build_arrays(ids, vecs)
         cells = np.concatenate([a.cells()[keep], tail_cells])
-        return build_arrays(ids, vecs, a.centroids, a.trained, cells, a.projection)
+        sketches = np.concatenate([a.sketches[keep], tail_vecs @ a.projection.T])
+        return build_arrays(ids, vecs, a.centroids, a.trained, cells, a.projection, sketches)

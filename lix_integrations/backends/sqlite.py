@@ -35,6 +35,7 @@ from .sqlite_chunks import InChunks
 from .sqlite_errors import describe_open_error, describe_os_error
 from .sqlite_kv import KV_SCHEMA, SQLiteKv
 from .sqlite_lists import LISTS_SCHEMA, SQLiteLists
+from .sqlite_prompt_vectors import VECTOR_KEY_SCHEMA, PromptVectorRefs, ref
 from .sqlite_tx import Transactions
 from .sqlite_vectors import SQLiteVectors
 
@@ -60,6 +61,7 @@ CREATE TABLE IF NOT EXISTS semantic_entries (
     llm_key TEXT NOT NULL,
     prompt TEXT NOT NULL,
     vector BLOB,
+    vector_key TEXT,
     payload TEXT NOT NULL,
     created_at REAL NOT NULL,
     expires_at REAL,
@@ -162,7 +164,7 @@ class SQLiteBackend(Backend):
                 Deferred: lambda op: self._tx.hold(op.op),
                 Gather: self._gather,
                 **bind_methods(self, semantic_ops.SEMANTIC_METHODS, prefix="_"),
-                **kv.handlers(),
+                **PromptVectorRefs(self._conn, self._write).wrap(kv.handlers()),
                 **SQLiteLists(self._conn, self._write).handlers(),
                 **SQLiteLeases(self._conn, self._write).handlers(),
             }
@@ -180,13 +182,18 @@ class SQLiteBackend(Backend):
             conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
-        schema = _SCHEMA + KV_SCHEMA + LISTS_SCHEMA + LEASE_SCHEMA
+        schema = _SCHEMA + VECTOR_KEY_SCHEMA + KV_SCHEMA + LISTS_SCHEMA + LEASE_SCHEMA
         schema_digest = hashlib.sha256((schema + "|store_id").encode()).hexdigest()[:16]
         if self._stored_meta("schema_digest") == schema_digest:
             # Every table is there already: opening a store reads, so it never waits for another writer.
             self._check_schema_version(self._stored_meta("schema_version"))
             return
         with self._write():
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(semantic_entries)")}
+            if (
+                columns and "vector_key" not in columns
+            ):  # a store written before prompt vectors were stored once
+                conn.execute("ALTER TABLE semantic_entries ADD COLUMN vector_key TEXT")
             for statement in schema.split(";"):
                 if statement.strip():
                     conn.execute(statement)
@@ -365,12 +372,18 @@ class SQLiteBackend(Backend):
     def _upsert_many(self, namespace: str, records: Sequence[SemanticRecord]) -> list[int]:
         """Insert records in one transaction, each replacing the entry stored under its exact key.
 
-        Five statements however many records (a delete, an insert, the log, the count, the prune check), plus
-        the transaction: the ids are consecutive because the write lock is held from ``BEGIN IMMEDIATE`` on.
+        Four statements however many records (a delete, an insert, the log, the count) plus the transaction: the
+        ids are consecutive because the write lock is held from ``BEGIN IMMEDIATE`` on. A prompt vector the
+        embedding tier was about to store as well is stored once, in the entry (`sqlite_prompt_vectors`).
         Within the batch the last record of an exact key wins, as consecutive calls would.
         """
         last = {rec.exact_key: i for i, rec in enumerate(records)}
-        kept = [records[i] for i in sorted(last.values())]
+        kept = [records[i] for i in sorted(last.values())] if len(last) < len(records) else list(records)
+        blobs = [
+            None if rec.vector is None else np.ascontiguousarray(rec.vector, dtype=np.float32).tobytes()
+            for rec in kept
+        ]
+        claimed = self._tx.claim({blob for blob in blobs if blob is not None})
         rows = [
             (
                 namespace,
@@ -379,29 +392,28 @@ class SQLiteBackend(Backend):
                 rec.scope,
                 rec.llm_key,
                 rec.prompt,
-                None if rec.vector is None else np.ascontiguousarray(rec.vector, dtype=np.float32).tobytes(),
+                blob,
+                None if blob is None or blob not in claimed else ref(*claimed[blob]),
                 rec.payload,
                 rec.created_at,
                 rec.expires_at,
                 rec.accessed_at,
             )
-            for rec in kept
+            for rec, blob in zip(kept, blobs, strict=True)
         ]
         keys = [rec.exact_key for rec in kept]
+        insert = (
+            "INSERT INTO semantic_entries (namespace, exact_key, partition, scope, llm_key, prompt, vector, "
+            "vector_key, payload, created_at, expires_at, accessed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
         with self._write() as conn:
-            old: list[tuple[int, str]] = InChunks(
-                conn,
-                "DELETE FROM semantic_entries WHERE namespace = ? AND exact_key IN ({marks}) RETURNING id, partition",
-                [namespace],
-                keys,
-                size=_MAX_IN_PARAMS,
-            ).rows()
-            conn.executemany(
-                "INSERT INTO semantic_entries (namespace, exact_key, partition, scope, llm_key, prompt, vector, "
-                "payload, created_at, expires_at, accessed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            first = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0]) - len(rows) + 1
+            sql = "DELETE FROM semantic_entries WHERE namespace = ? AND exact_key IN ({marks}) RETURNING id, partition"
+            old: list[tuple[int, str]] = InChunks(conn, sql, [namespace], keys, size=_MAX_IN_PARAMS).rows()
+            if len(rows) == 1:
+                first = int(conn.execute(insert, rows[0]).lastrowid or 0)
+            else:
+                conn.executemany(insert, rows)
+                first = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0]) - len(rows) + 1
             ids = list(range(first, first + len(rows)))
             self._forget_rows(namespace, old)
             changes = [(p, i, 0) for i, p in old] + [(rec.partition, i, 1) for rec, i in zip(kept, ids)]

@@ -80,6 +80,30 @@ class Transactions:
         if len(self._touches) >= _TOUCH_HOLD_MAX:
             self.write_if_free()
 
+    def claim(self, values: set[bytes]) -> dict[bytes, tuple[str, str, str]]:
+        """Take out of the held KV puts the items (no expiry, no tags) whose value is one of ``values``, and say
+        where each value was to be stored, ``(namespace, table, key)``: the caller stores it once, elsewhere (a
+        semantic entry's prompt vector, see `sqlite_prompt_vectors`)."""
+        found: dict[bytes, tuple[str, str, str]] = {}
+        if not values or not self._ops:
+            return found
+        kept_ops: list[Op] = []
+        for op in self._ops:
+            if isinstance(op, KvPut):
+                kept = []
+                for item in op.items:
+                    if item.expires_at is None and not item.tags and item.value in values:
+                        found.setdefault(item.value, (op.namespace, op.table, item.key))
+                    else:
+                        kept.append(item)
+                if not kept:
+                    continue
+                if len(kept) < len(op.items):
+                    op = replace(op, items=tuple(kept))
+            kept_ops.append(op)
+        self._ops = kept_ops
+        return found
+
     def touched(self, namespace: str, entry_id: int) -> float | None:
         """The held access time of an entry, so reads report it before it is written."""
         return self._touches.get((namespace, entry_id))

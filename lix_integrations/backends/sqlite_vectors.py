@@ -90,11 +90,13 @@ class SQLiteVectors:
         """Record ``(partition, entry_id, added)`` changes; the seqs are consecutive as the write lock is held."""
         if not changes:
             return
-        conn.executemany(
-            "INSERT INTO semantic_log (namespace, partition, entry_id, added) VALUES (?, ?, ?, ?)",
-            [(namespace, partition, entry_id, added) for partition, entry_id, added in changes],
-        )
-        last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+        sql = "INSERT INTO semantic_log (namespace, partition, entry_id, added) VALUES (?, ?, ?, ?)"
+        rows = [(namespace, partition, entry_id, added) for partition, entry_id, added in changes]
+        if len(rows) == 1:
+            last = int(conn.execute(sql, rows[0]).lastrowid or 0)
+        else:
+            conn.executemany(sql, rows)
+            last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
         self._own_seqs.update(range(last - len(changes) + 1, last + 1))
         self._log_writes += len(changes)
         if self._log_writes >= _LOG_PRUNE_EVERY:
