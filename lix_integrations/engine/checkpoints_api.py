@@ -26,6 +26,8 @@ __all__ = ["AsyncCheckpointsAPI", "CheckpointsAPI"]
 
 MetadataFilter = Callable[[Typed], bool]
 
+_THREAD_PAGE = 1000
+
 
 class _Checkpoints(View):
     """Checkpoint operations. Thread ids, namespaces and checkpoint ids are validated before use."""
@@ -68,14 +70,48 @@ class _Checkpoints(View):
     @runs
     def history(
         self,
-        thread_id: str,
+        thread_id: str | None,
         ns: str | None = None,
         *,
         before: str | None = None,
         limit: int | None = None,
         keep: MetadataFilter | None = None,
+        checkpoint_id: str | None = None,
     ) -> Flow[list[StoredCheckpoint]]:
-        return self._tier.history(thread_id, ns, before=before, limit=limit, keep=keep)
+        """A thread's checkpoints, newest first per namespace (``ns=None``: every namespace), what a LangGraph
+        checkpointer's ``list`` asks for. ``thread_id=None``: every thread's, threads in id order, ``limit``
+        counting across them. ``before``: ids below it; ``keep``: a predicate on the metadata; ``checkpoint_id``:
+        only that checkpoint."""
+        if thread_id is not None and checkpoint_id is None:
+            return self._tier.history(thread_id, ns, before=before, limit=limit, keep=keep)
+        tier = self._tier
+
+        def histories() -> Flow[list[StoredCheckpoint]]:
+            threads = [thread_id] if thread_id is not None else (yield from self._thread_ids())
+            found: list[StoredCheckpoint] = []
+            for tid in threads:
+                left = None if limit is None else limit - len(found)
+                if left is not None and left <= 0:
+                    break
+                if checkpoint_id is None:
+                    found += yield from tier.history(tid, ns, before=before, limit=left, keep=keep)
+                    continue
+                one = yield from tier.history(tid, ns, keep=keep)
+                one = [s for s in one if s.checkpoint_id == checkpoint_id]
+                found += [s for s in one if before is None or s.checkpoint_id < before][:left]
+            return found
+
+        return histories()
+
+    def _thread_ids(self) -> Flow[list[str]]:
+        ids: list[str] = []
+        after = None
+        while True:
+            page = yield from self._tier.threads(after=after, limit=_THREAD_PAGE)
+            ids += [info.thread_id for info in page]
+            if len(page) < _THREAD_PAGE:
+                return ids
+            after = page[-1].thread_id
 
     @runs
     def delete_thread(self, thread_id: str) -> Flow[None]:

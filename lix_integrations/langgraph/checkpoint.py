@@ -180,13 +180,23 @@ class LixCheckpointSaver(BaseCheckpointSaver[str]):
 
         return keep
 
-    @staticmethod
-    def _list_args(config: RunnableConfig | None, before: RunnableConfig | None) -> tuple[Any, ...]:
-        conf = _configurable(config) if config is not None else None
-        ns = conf.get("checkpoint_ns") if conf is not None else None
-        only = conf.get("checkpoint_id") if conf is not None else None
-        before_id = get_checkpoint_id(before) if before else None
-        return conf, ns, only, before_id
+    def _history_args(
+        self,
+        config: RunnableConfig | None,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> dict[str, Any]:
+        """``list``'s arguments as ``engine.checkpoints.history``'s (which pages the threads and counts ``limit``)."""
+        conf = _configurable(config) if config is not None else {}
+        return {
+            "thread_id": _thread(conf) if config is not None else None,
+            "ns": conf.get("checkpoint_ns"),
+            "checkpoint_id": conf.get("checkpoint_id"),
+            "before": get_checkpoint_id(before) if before else None,
+            "limit": limit,
+            "keep": self._filter(filter),
+        }
 
     @staticmethod
     def _prune_keep(strategy: str) -> int | None:
@@ -226,30 +236,8 @@ class LixCheckpointSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        conf, ns, only, before_id = self._list_args(config, before)
-        threads = [_thread(conf)] if conf is not None else self._all_threads()
-        keep = self._filter(filter)
-        for thread_id in threads:
-            if limit is not None and limit <= 0:
-                return
-            if only is not None:
-                found = [s for s in self._store.history(thread_id, ns, keep=keep) if s.checkpoint_id == only]
-                found = [s for s in found if before_id is None or s.checkpoint_id < before_id][:limit]
-            else:
-                found = self._store.history(thread_id, ns, before=before_id, limit=limit, keep=keep)
-            for stored in found:
-                yield self._tuple(stored)
-            if limit is not None:
-                limit -= len(found)
-
-    def _all_threads(self) -> Iterator[str]:
-        after = None
-        while True:
-            page = self._store.threads(after=after)
-            yield from (info.thread_id for info in page)
-            if len(page) < 1000:
-                return
-            after = page[-1].thread_id
+        for stored in self._store.history(**self._history_args(config, filter, before, limit)):
+            yield self._tuple(stored)
 
     def put(
         self,
@@ -315,32 +303,8 @@ class LixCheckpointSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        conf, ns, only, before_id = self._list_args(config, before)
-        keep = self._filter(filter)
-        if conf is not None:
-            threads = [_thread(conf)]
-        else:
-            threads, after = [], None
-            while True:
-                page = await self._astore.threads(after=after)
-                threads += [info.thread_id for info in page]
-                if len(page) < 1000:
-                    break
-                after = page[-1].thread_id
-        for thread_id in threads:
-            if limit is not None and limit <= 0:
-                return
-            if only is not None:
-                found = [
-                    s for s in await self._astore.history(thread_id, ns, keep=keep) if s.checkpoint_id == only
-                ]
-                found = [s for s in found if before_id is None or s.checkpoint_id < before_id][:limit]
-            else:
-                found = await self._astore.history(thread_id, ns, before=before_id, limit=limit, keep=keep)
-            for stored in found:
-                yield self._tuple(stored)
-            if limit is not None:
-                limit -= len(found)
+        for stored in await self._astore.history(**self._history_args(config, filter, before, limit)):
+            yield self._tuple(stored)
 
     async def aput(
         self,
