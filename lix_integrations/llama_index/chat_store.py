@@ -21,10 +21,11 @@ from __future__ import annotations
 from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage
-from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.bridge.pydantic import BaseModel, Field, PrivateAttr
 from llama_index.core.storage.chat_store.base import BaseChatStore
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
+from ..engine.adapter import EngineBacked
 from ..engine.engine import AsyncEngine, Engine
 from ..engine.public import check_session_ttl
 from ..engine.resolve import resolve_engines
@@ -58,7 +59,18 @@ def _check_key(key: object) -> str:
     return key
 
 
-class LixChatStore(BaseChatStore):
+class _EngineStore(EngineBacked, BaseModel):
+    """The engine of a LlamaIndex store (a pydantic model): its private attributes, bound from the adapter's
+    ``engine`` / ``url=`` arguments (see `resolve_engines`)."""
+
+    _engine: Engine = PrivateAttr()
+    _aengine: AsyncEngine = PrivateAttr()
+
+    def _bind(self, engine: Engine | AsyncEngine | str | None, options: dict[str, Any]) -> None:
+        self._engine, self._aengine = resolve_engines(engine, options)
+
+
+class LixChatStore(_EngineStore, BaseChatStore):
     """A LlamaIndex chat store kept in a lix engine: ``ChatMemoryBuffer.from_defaults(chat_store=LixChatStore(url),
     chat_store_key="user-1")``.
 
@@ -72,8 +84,6 @@ class LixChatStore(BaseChatStore):
     ttl: float | None = Field(
         default=None, description="Seconds a key lives after its last write (None: ever)."
     )
-    _engine: Engine = PrivateAttr()
-    _aengine: AsyncEngine = PrivateAttr()
 
     def __init__(
         self,
@@ -84,7 +94,7 @@ class LixChatStore(BaseChatStore):
         **engine_options: Any,
     ) -> None:
         super().__init__(prefix=_check_prefix(prefix), ttl=check_session_ttl(ttl))  # type: ignore[call-arg]
-        self._engine, self._aengine = resolve_engines(engine, engine_options)
+        self._bind(engine, engine_options)
 
     @classmethod
     def class_name(cls) -> str:
@@ -165,7 +175,7 @@ class LixChatStore(BaseChatStore):
         return True
 
 
-class LixDBChatStore(AsyncDBChatStore):
+class LixDBChatStore(_EngineStore, AsyncDBChatStore):
     """The store of LlamaIndex's ``Memory``: ``Memory.from_defaults(session_id="u1", chat_store=LixDBChatStore(url))``.
 
     Active and archived messages of a key are two sessions of the tier (``{prefix}active/{key}`` and
@@ -174,8 +184,6 @@ class LixDBChatStore(AsyncDBChatStore):
     """
 
     prefix: str = Field(default="llama_index.memory/", description="Session id prefix of this store's keys.")
-    _engine: Engine = PrivateAttr()
-    _aengine: AsyncEngine = PrivateAttr()
 
     def __init__(
         self,
@@ -185,7 +193,7 @@ class LixDBChatStore(AsyncDBChatStore):
         **engine_options: Any,
     ) -> None:
         super().__init__(prefix=_check_prefix(prefix))  # type: ignore[call-arg]
-        self._engine, self._aengine = resolve_engines(engine, engine_options)
+        self._bind(engine, engine_options)
 
     @classmethod
     def class_name(cls) -> str:
