@@ -524,7 +524,8 @@ def write_json(path: str, results: list[LookupResult], sizes: list[int], measure
             values = [pick(found[(system, n)]) if (system, n) in found else None for n in sizes]
             if any(v is None for v in values):
                 continue
-            entry: dict[str, Any] = {"label": label, "values": [round(v or 0, digits) for v in values]}
+            rounded = [round(v or 0, digits) if digits else round(v or 0) for v in values]
+            entry: dict[str, Any] = {"label": label, "values": rounded}
             if system.startswith("ours"):
                 entry = {"label": label, "ours": True, "values": entry["values"]}
             out.append(entry)

@@ -1,6 +1,6 @@
 """Chat history on Redis against LlamaIndex's RedisChatStore and langchain-redis, medians over repeats.
 
-Run from the repository root (full run about 3-5 minutes on a loaded 2-core machine; ``--quick``: 100 sessions):
+Run from the repository root (full run about 8 minutes on a loaded 2-core machine; ``--quick``: 100 sessions):
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/redis_chat.py [--quick] [--repeats 3] [--json FILE]
 
@@ -12,10 +12,13 @@ one event loop, one message per call. Throughput in messages/s (adds) and sessio
 
 Servers (lix_integrations/testing/redis_servers.py, started and stopped by this script): ours and LlamaIndex's
 ``RedisChatStore`` on plain Redis 7.4 (no module); langchain-redis, which needs RedisJSON and the Query Engine,
-on Redis Stack 7.4 with both modules. Each repeat runs every system once, in a rotated order, on a flushed server;
-the table shows each system's median over the repeats and the ratios of those medians.
+on Redis Stack 7.4 with both modules. Each repeat builds every system on flushed servers, then all of them take
+turns slice by slice (an add slice: one call per session, or async a wave of 50 conversations; a read slice: 100
+sessions, or a wave of 50), in an order that rotates at every turn, so that the shared machine's varying load falls
+on all of them alike (earlier versions ran one system after the other, and a load swing between two systems
+decided their ratio). The table shows each system's median over the repeats and the ratios of those medians.
 
-Floors (plain Redis, redis-py, no framework objects): ``RPUSH`` per message and ``LRANGE 0 -1`` per session (what
+Floors, taking turns with the systems (plain Redis, redis-py, no framework objects): ``RPUSH`` per call and ``LRANGE 0 -1`` per session (what
 ``RedisChatStore`` sends), and ``EVALSHA`` of our append script per message: the least an atomic, seq-assigning
 append costs on this machine next to a bare ``RPUSH``. For the async column: ``RPUSH`` on redis-py's asyncio
 client, 50 conversations at a time (what ``RedisChatStore`` sends, without its message objects), and our append
@@ -33,15 +36,15 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(_HERE)]
 
 import argparse  # noqa: E402
+import asyncio  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+from collections.abc import Callable, Iterable, Iterator  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
-from functools import partial  # noqa: E402
 from typing import Any  # noqa: E402
 
 from lix_integrations import Engine  # noqa: E402
@@ -101,266 +104,373 @@ def langchain_redis_histories(client: Any, prefix: str, count: int) -> list[Any]
     return [first] + [SharedIndexHistory(f"{prefix}{s}", redis_client=client) for s in range(1, count)]
 
 
-def llama_store_run(store: Any, convo: list[list[tuple[str, str]]], per_call: int) -> tuple[float, float]:
-    """Adds (one call per message: LlamaIndex chat stores have no batch add), then reads, timed."""
-    msgs = llama_messages(convo)
-    start = time.perf_counter()
-    for m in range(0, len(convo[0]), per_call):
-        for s, c in enumerate(msgs):
-            for message in c[m : m + per_call]:
-                store.add_message(f"bench-{s}", message)
-    add_s = time.perf_counter() - start
-    start = time.perf_counter()
-    for s in range(len(convo)):
-        got = store.get_messages(f"bench-{s}")[-20:]
-        assert len(got) == min(20, len(convo[0])), len(got)
-    return add_s, time.perf_counter() - start
+# -- systems, each run in slices so that they can take turns ---------------------------------------------------
+
+READ_SLICE = 100  # sessions read per turn (one call each)
+CONCURRENCY = 50  # async: conversations at a time, one event loop per system
 
 
-def chat_ours(
-    url: str, convo: list[list[tuple[str, str]]], archive_dir: str, per_call: int = 1
-) -> tuple[float, float]:
-    from lix_integrations.langchain.chat_history import LixChatMessageHistory
+class Chat:
+    """One system for one way of writing. ``adds()`` and ``reads()`` are generators: each step does one slice of
+    the work and yields how many messages (adds) or sessions (reads) it handled, so that `measure` can time the
+    slices of every system in turns. Construction (clients, message objects, indexes) is not timed."""
 
-    engine = Engine(url, sessions=SessionConfig(hot_window=20, archive_dir=archive_dir))
-    histories = [LixChatMessageHistory(f"bench-{s}", engine=engine) for s in range(len(convo))]
-    msgs = langchain_messages(convo)
-    start = time.perf_counter()
-    for m in range(0, len(convo[0]), per_call):  # interleaved, as concurrent conversations write
-        for h, c in zip(histories, msgs, strict=True):
-            h.add_messages(c[m : m + per_call])  # one call: one round trip
-    add_s = time.perf_counter() - start
-    start = time.perf_counter()
-    for h in histories:
-        got = h.get_context(20)
-        assert len(got) == min(20, len(convo[0])), len(got)
-    read_s = time.perf_counter() - start
-    engine.close()
-    return add_s, read_s
+    name = ""
+
+    def __init__(self, convo: list[list[tuple[str, str]]], per_call: int) -> None:
+        self.sessions, self.per_session, self.per_call = len(convo), len(convo[0]), per_call
+
+    def adds(self) -> Iterator[int]:
+        raise NotImplementedError
+
+    def reads(self) -> Iterator[int]:
+        return iter(())
+
+    def close(self) -> None:
+        pass
+
+    def _rounds(self) -> Iterator[tuple[int, int]]:
+        """(first message, one past the last) of each add turn: one call per session, interleaved across sessions
+        (the way concurrent conversations write)."""
+        for m in range(0, self.per_session, self.per_call):
+            yield m, min(self.per_session, m + self.per_call)
+
+    def _check(self, got: list[Any]) -> None:
+        assert len(got) == min(20, self.per_session), len(got)
 
 
-def chat_ours_llama_index(
-    url: str, convo: list[list[tuple[str, str]]], archive_dir: str, per_call: int = 1
-) -> tuple[float, float]:
+class OursLangChain(Chat):
+    name = OURS_LC
+
+    def __init__(self, url: str, convo: list[list[tuple[str, str]]], per_call: int, archive: str) -> None:
+        from lix_integrations.langchain.chat_history import LixChatMessageHistory
+
+        super().__init__(convo, per_call)
+        self.engine = Engine(
+            url + "?prefix=benchlc", sessions=SessionConfig(hot_window=20, archive_dir=archive)
+        )
+        self.histories = [
+            LixChatMessageHistory(f"bench-{s}", engine=self.engine) for s in range(self.sessions)
+        ]
+        self.msgs = langchain_messages(convo)
+
+    def adds(self) -> Iterator[int]:
+        for m, n in self._rounds():
+            for h, c in zip(self.histories, self.msgs, strict=True):
+                h.add_messages(c[m:n])  # one call: one round trip
+            yield self.sessions * (n - m)
+
+    def reads(self) -> Iterator[int]:
+        for first in range(0, self.sessions, READ_SLICE):
+            for h in self.histories[first : first + READ_SLICE]:
+                self._check(h.get_context(20))
+            yield len(self.histories[first : first + READ_SLICE])
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+class LlamaStore(Chat):
+    """A LlamaIndex ``BaseChatStore`` (ours or RedisChatStore): one call per message, the API has no batch add."""
+
+    def __init__(self, name: str, store: Any, convo: list[list[tuple[str, str]]], per_call: int) -> None:
+        super().__init__(convo, per_call)
+        self.name, self.store, self.msgs = name, store, llama_messages(convo)
+
+    def adds(self) -> Iterator[int]:
+        for m, n in self._rounds():
+            for s, c in enumerate(self.msgs):
+                for message in c[m:n]:
+                    self.store.add_message(f"bench-{s}", message)
+            yield self.sessions * (n - m)
+
+    def reads(self) -> Iterator[int]:
+        for first in range(0, self.sessions, READ_SLICE):
+            last = min(self.sessions, first + READ_SLICE)
+            for s in range(first, last):
+                self._check(self.store.get_messages(f"bench-{s}")[-20:])
+            yield last - first
+
+
+def ours_llama_index(url: str, convo: list[list[tuple[str, str]]], per_call: int, archive: str) -> LlamaStore:
     from lix_integrations.llama_index.chat_store import LixChatStore
 
-    engine = Engine(url, sessions=SessionConfig(hot_window=20, archive_dir=archive_dir))
-    store = LixChatStore(engine=engine)
-    try:
-        return llama_store_run(store, convo, per_call)
-    finally:
-        engine.close()
+    engine = Engine(url + "?prefix=benchli", sessions=SessionConfig(hot_window=20, archive_dir=archive))
+    chat = LlamaStore(OURS_LI, LixChatStore(engine=engine), convo, per_call)
+    chat.close = engine.close  # type: ignore[method-assign]
+    return chat
 
 
-def chat_langchain_redis(
-    url: str, convo: list[list[tuple[str, str]]], per_call: int = 1
-) -> tuple[float, float]:
-    from redis import Redis
-
-    client = Redis.from_url(url)
-    histories = langchain_redis_histories(client, "bench-", len(convo))
-    msgs = langchain_messages(convo)
-    start = time.perf_counter()
-    for m in range(0, len(convo[0]), per_call):
-        for h, c in zip(histories, msgs, strict=True):
-            if per_call == 1:
-                h.add_message(c[m])
-            else:
-                h.add_messages(c[m : m + per_call])
-    add_s = time.perf_counter() - start
-    start = time.perf_counter()
-    for h in histories:
-        got = h.messages[-20:]
-        assert len(got) == min(20, len(convo[0])), len(got)
-    read_s = time.perf_counter() - start
-    client.close()
-    return add_s, read_s
-
-
-def chat_llama_index(url: str, convo: list[list[tuple[str, str]]], per_call: int = 1) -> tuple[float, float]:
+def llama_index_peer(url: str, convo: list[list[tuple[str, str]]], per_call: int) -> LlamaStore:
     from llama_index.storage.chat_store.redis import RedisChatStore
 
-    return llama_store_run(RedisChatStore(redis_url=url), convo, per_call)
+    return LlamaStore(PEER_LI, RedisChatStore(redis_url=url), convo, per_call)
 
 
-CONCURRENCY = 50
+class LangchainRedis(Chat):
+    name = PEER_LC
+
+    def __init__(self, url: str, convo: list[list[tuple[str, str]]], per_call: int) -> None:
+        from redis import Redis
+
+        super().__init__(convo, per_call)
+        self.client = Redis.from_url(url)
+        self.histories = langchain_redis_histories(self.client, "bench-", self.sessions)
+        self.msgs = langchain_messages(convo)
+
+    def adds(self) -> Iterator[int]:
+        for m, n in self._rounds():
+            for h, c in zip(self.histories, self.msgs, strict=True):
+                if n - m == 1:
+                    h.add_message(c[m])
+                else:
+                    h.add_messages(c[m:n])
+            yield self.sessions * (n - m)
+
+    def reads(self) -> Iterator[int]:
+        for first in range(0, self.sessions, READ_SLICE):
+            for h in self.histories[first : first + READ_SLICE]:
+                self._check(h.messages[-20:])
+            yield len(self.histories[first : first + READ_SLICE])
+
+    def close(self) -> None:
+        self.client.close()
 
 
-def _timed_waves(
-    talk: Callable[[int], Any],
-    read: Callable[[int], Any],
-    count: int,
-    setup: Callable[[], Any] | None = None,
-    teardown: Callable[[], Any] | None = None,
-) -> tuple[float, float]:
-    """Every session's ``talk(i)``, then its ``read(i)``, ``CONCURRENCY`` conversations at a time, all on one event
-    loop (async clients belong to the loop that made them). Returns (add seconds, read seconds)."""
-    import asyncio
+class RawFloor(Chat):
+    """Raw redis-py, no framework objects: ``RPUSH`` of the call's messages (what ``RedisChatStore`` sends) and
+    ``LRANGE 0 -1`` reads, or ``EVALSHA`` of lix's append script (``script=True``)."""
 
-    async def waves(make: Callable[[int], Any]) -> float:
-        start = time.perf_counter()
-        for first in range(0, count, CONCURRENCY):
-            await asyncio.gather(*(make(i) for i in range(first, min(count, first + CONCURRENCY))))
-        return time.perf_counter() - start
+    def __init__(self, url: str, convo: list[list[tuple[str, str]]], per_call: int, script: bool) -> None:
+        from redis import Redis
 
-    async def main() -> tuple[float, float]:
-        if setup is not None:
-            await setup()
-        try:
-            return await waves(talk), await waves(read)
-        finally:
-            if teardown is not None:
-                await teardown()
+        from lix_integrations.backends.redis.lists import APPEND
 
-    return asyncio.run(main())
+        super().__init__(convo, per_call)
+        self.script = script
+        self.name = (
+            "floor: EVALSHA of lix's append script per call"
+            if script
+            else "floor: RPUSH per call, LRANGE per read"
+        )
+        self.client = Redis.from_url(url)
+        self.sha = self.client.script_load(APPEND.text)
+        self.raw = [[json.dumps({"role": r, "content": t}).encode() for r, t in c] for c in convo]
+
+    def adds(self) -> Iterator[int]:
+        for m, n in self._rounds():
+            for s, c in enumerate(self.raw):
+                if self.script:
+                    base = f"floor:{{l/{s}}}:"
+                    self.client.evalsha(self.sha, 1, base + "meta", base, "1.0", 1, "1", 0, *c[m:n])
+                else:
+                    self.client.rpush(f"floor:{s}", *c[m:n])
+            yield self.sessions * (n - m)
+
+    def reads(self) -> Iterator[int]:
+        if self.script:
+            return
+        for first in range(0, self.sessions, READ_SLICE):
+            last = min(self.sessions, first + READ_SLICE)
+            for s in range(first, last):
+                self.client.lrange(f"floor:{s}", 0, -1)
+            yield last - first
+
+    def close(self) -> None:
+        self.client.close()
 
 
-def achat_ours(url: str, convo: list[list[tuple[str, str]]], archive_dir: str) -> tuple[float, float]:
+class AsyncChat(Chat):
+    """An async system on its own event loop (async clients belong to the loop that made them): each step is a
+    wave of ``CONCURRENCY`` conversations, each adding its messages one call at a time, or reading once."""
 
-    from lix_integrations import AsyncEngine
-    from lix_integrations.langchain.chat_history import LixChatMessageHistory
+    def __init__(self, name: str, convo: list[list[tuple[str, str]]]) -> None:
+        super().__init__(convo, 1)
+        self.name = name
+        self.loop = asyncio.new_event_loop()
 
-    holder: dict[str, Any] = {}
+    async def talk(self, s: int) -> None:
+        raise NotImplementedError
 
-    async def setup() -> None:
-        holder["engine"] = AsyncEngine(url, sessions=SessionConfig(hot_window=20, archive_dir=archive_dir))
+    async def read(self, s: int) -> None:
+        raise NotImplementedError
 
-    async def teardown() -> None:
-        await holder["engine"].aclose()
+    def _waves(self, make: Callable[[int], Any], per: int) -> Iterator[int]:
+        for first in range(0, self.sessions, CONCURRENCY):
+            last = min(self.sessions, first + CONCURRENCY)
+            self.loop.run_until_complete(_gather(make(i) for i in range(first, last)))
+            yield (last - first) * per
 
-    msgs = langchain_messages(convo)
+    def adds(self) -> Iterator[int]:
+        return self._waves(self.talk, self.per_session)
 
-    async def talk(s: int) -> None:
-        history = LixChatMessageHistory(f"abench-{s}", engine=holder["engine"])
-        for message in msgs[s]:
+    def reads(self) -> Iterator[int]:
+        return self._waves(self.read, 1)
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.aclose())
+        self.loop.close()
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def _gather(aws: Iterable[Any]) -> None:
+    await asyncio.gather(*aws)
+
+
+class AsyncOursLangChain(AsyncChat):
+    def __init__(self, url: str, convo: list[list[tuple[str, str]]], archive: str) -> None:
+        from lix_integrations import AsyncEngine
+
+        super().__init__(OURS_LC, convo)
+        config = SessionConfig(hot_window=20, archive_dir=archive)
+
+        async def make() -> Any:
+            return AsyncEngine(url + "?prefix=abenchlc", sessions=config)
+
+        self.engine = self.loop.run_until_complete(make())
+        self.msgs = langchain_messages(convo)
+
+    def _history(self, s: int) -> Any:
+        from lix_integrations.langchain.chat_history import LixChatMessageHistory
+
+        return LixChatMessageHistory(f"abench-{s}", engine=self.engine)
+
+    async def talk(self, s: int) -> None:
+        history = self._history(s)
+        for message in self.msgs[s]:
             await history.aadd_messages([message])
 
-    async def read(s: int) -> None:
-        history = LixChatMessageHistory(f"abench-{s}", engine=holder["engine"])
-        assert len((await history.aget_messages())[-20:]) == min(20, len(convo[0]))
+    async def read(self, s: int) -> None:
+        self._check((await self._history(s).aget_messages())[-20:])
 
-    return _timed_waves(talk, read, len(convo), setup, teardown)
-
-
-def async_llama_store_run(store: Any, convo: list[list[tuple[str, str]]]) -> tuple[float, float]:
-    """The async chat-store API, ``CONCURRENCY`` conversations at a time, timed."""
-    msgs = llama_messages(convo)
-
-    async def talk(s: int) -> None:
-        for message in msgs[s]:
-            await store.async_add_message(f"abench-{s}", message)
-
-    async def read(s: int) -> None:
-        assert len((await store.aget_messages(f"abench-{s}"))[-20:]) == min(20, len(convo[0]))
-
-    return _timed_waves(talk, read, len(convo))
+    async def aclose(self) -> None:
+        await self.engine.aclose()
 
 
-def achat_ours_llama_index(
-    url: str, convo: list[list[tuple[str, str]]], archive_dir: str
-) -> tuple[float, float]:
-    from lix_integrations import Engine as SyncEngine
+class AsyncLlamaStore(AsyncChat):
+    def __init__(self, name: str, store: Any, convo: list[list[tuple[str, str]]], close: Any = None) -> None:
+        super().__init__(name, convo)
+        self.store, self.msgs, self._close = store, llama_messages(convo), close
+
+    async def talk(self, s: int) -> None:
+        for message in self.msgs[s]:
+            await self.store.async_add_message(f"abench-{s}", message)
+
+    async def read(self, s: int) -> None:
+        self._check((await self.store.aget_messages(f"abench-{s}"))[-20:])
+
+    async def aclose(self) -> None:
+        if self._close is not None:
+            self._close()
+
+
+def async_ours_llama_index(url: str, convo: list[list[tuple[str, str]]], archive: str) -> AsyncLlamaStore:
     from lix_integrations.llama_index.chat_store import LixChatStore
 
-    engine = SyncEngine(url, sessions=SessionConfig(hot_window=20, archive_dir=archive_dir))
-    try:
-        return async_llama_store_run(LixChatStore(engine=engine), convo)
-    finally:
-        engine.close()
+    engine = Engine(url + "?prefix=abenchli", sessions=SessionConfig(hot_window=20, archive_dir=archive))
+    return AsyncLlamaStore(OURS_LI, LixChatStore(engine=engine), convo, engine.close)
 
 
-def achat_langchain_redis(url: str, convo: list[list[tuple[str, str]]]) -> tuple[float, float]:
-    """langchain-redis has no async methods of its own: LangChain runs the sync ones in its thread pool."""
-    from redis import Redis
-
-    client = Redis.from_url(url)
-    histories = langchain_redis_histories(client, "abench-", len(convo))
-    msgs = langchain_messages(convo)
-
-    async def talk(s: int) -> None:
-        for message in msgs[s]:
-            await histories[s].aadd_messages([message])
-
-    async def read(s: int) -> None:
-        assert len((await histories[s].aget_messages())[-20:]) == min(20, len(convo[0]))
-
-    return _timed_waves(talk, read, len(convo))
-
-
-def achat_llama_index(url: str, convo: list[list[tuple[str, str]]]) -> tuple[float, float]:
+def async_llama_index_peer(url: str, convo: list[list[tuple[str, str]]]) -> AsyncLlamaStore:
     from llama_index.storage.chat_store.redis import RedisChatStore
 
-    return async_llama_store_run(RedisChatStore(redis_url=url), convo)
+    return AsyncLlamaStore(PEER_LI, RedisChatStore(redis_url=url), convo)
 
 
-# -- floors ---------------------------------------------------------------------------------------------------
+class AsyncLangchainRedis(AsyncChat):
+    """langchain-redis has no async methods of its own: LangChain runs the sync ones in its thread pool."""
+
+    def __init__(self, url: str, convo: list[list[tuple[str, str]]]) -> None:
+        from redis import Redis
+
+        super().__init__(PEER_LC, convo)
+        self.client = Redis.from_url(url)
+        self.histories = langchain_redis_histories(self.client, "abench-", self.sessions)
+        self.msgs = langchain_messages(convo)
+
+    async def talk(self, s: int) -> None:
+        for message in self.msgs[s]:
+            await self.histories[s].aadd_messages([message])
+
+    async def read(self, s: int) -> None:
+        self._check((await self.histories[s].aget_messages())[-20:])
+
+    async def aclose(self) -> None:
+        self.client.close()
 
 
-def floors(url: str, sessions: int, per_session: int) -> dict[str, float]:
-    """Raw redis-py loops over the same shape of work: per-second rates with no framework objects."""
-    from redis import Redis
+class AsyncRawFloor(AsyncChat):
+    """What ``RedisChatStore``'s async calls send, with no message objects: one ``RPUSH`` per call on redis-py's
+    asyncio client, ``LRANGE 0 -1`` per read."""
 
-    from lix_integrations.backends.redis.lists import APPEND
+    def __init__(self, url: str, convo: list[list[tuple[str, str]]]) -> None:
+        from redis.asyncio import Redis as AsyncRedis
 
-    client = Redis.from_url(url)
-    raw = json.dumps({"role": "user", "content": "x" * 120}).encode()
-    sha = client.script_load(APPEND.text)
-    out: dict[str, float] = {}
-    total = sessions * per_session
-    start = time.perf_counter()
-    for _m in range(per_session):
-        for s in range(sessions):
-            client.rpush(f"floor:{s}", raw)
-    out["RPUSH per message (adds/s)"] = total / (time.perf_counter() - start)
-    start = time.perf_counter()
-    for _m in range(per_session):
-        for s in range(sessions):
-            base = f"floor:{{l/{s}}}:"
-            client.evalsha(sha, 1, base + "meta", base, "1.0", 1, "1", 0, raw)
-    out["EVALSHA of lix's append script (adds/s)"] = total / (time.perf_counter() - start)
-    start = time.perf_counter()
-    for s in range(sessions):
-        client.lrange(f"floor:{s}", 0, -1)
-    out["LRANGE 0 -1 per session (reads/s)"] = sessions / (time.perf_counter() - start)
-    start = time.perf_counter()
-    for m in range(per_session):  # what auto-pipelining sends: the appends of 50 conversations in one packet
-        for first in range(0, sessions, CONCURRENCY):
-            pipe = client.pipeline(transaction=False)
-            for s in range(first, min(sessions, first + CONCURRENCY)):
-                base = f"floorp:{{l/{s}}}:"
-                pipe.evalsha(sha, 1, base + "meta", base, "1.0", 1, "1" if m == 0 else "0", 0, raw)
-            pipe.execute()
-    out["EVALSHA of lix's append script, 50 per packet (adds/s)"] = total / (time.perf_counter() - start)
-    out["redis-py asyncio RPUSH, 50 conversations at a time (adds/s)"] = _async_rpush_floor(
-        url, sessions, per_session, raw
-    )
-    client.flushall()
-    client.close()
-    return out
+        super().__init__("floor: asyncio RPUSH per call, LRANGE per read", convo)
+        self.client = AsyncRedis.from_url(url)
+        self.raw = [[json.dumps({"role": r, "content": t}).encode() for r, t in c] for c in convo]
+
+    async def talk(self, s: int) -> None:
+        for value in self.raw[s]:
+            await self.client.rpush(f"afloor:{s}", value)
+
+    async def read(self, s: int) -> None:
+        await self.client.lrange(f"afloor:{s}", 0, -1)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
 
 
-def _async_rpush_floor(url: str, sessions: int, per_session: int, raw: bytes) -> float:
-    """What ``RedisChatStore.async_add_message`` sends, with no message object: one ``RPUSH`` per call on the
-    asyncio client, ``CONCURRENCY`` conversations at a time."""
-    import asyncio
+class PipelinedFloor(RawFloor):
+    """lix's append script, the appends of ``CONCURRENCY`` conversations in one pipelined packet: what lix's
+    auto-pipelining sends for that many concurrent appends."""
 
-    from redis.asyncio import Redis as AsyncRedis
+    def __init__(self, url: str, convo: list[list[tuple[str, str]]]) -> None:
+        super().__init__(url, convo, 1, script=True)
+        self.name = "floor: EVALSHA of lix's append script, 50 per packet"
 
-    async def run() -> float:
-        client = AsyncRedis.from_url(url)
+    def adds(self) -> Iterator[int]:
+        for first in range(0, self.sessions, CONCURRENCY):
+            last = min(self.sessions, first + CONCURRENCY)
+            for m in range(self.per_session):
+                pipe = self.client.pipeline(transaction=False)
+                for s in range(first, last):
+                    base = f"afloorp:{{l/{s}}}:"
+                    pipe.evalsha(self.sha, 1, base + "meta", base, "1.0", 1, "1", 0, self.raw[s][m])
+                pipe.execute()
+            yield (last - first) * self.per_session
 
-        async def talk(s: int) -> None:
-            for _ in range(per_session):
-                await client.rpush(f"afloor:{s}", raw)
 
-        start = time.perf_counter()
-        for first in range(0, sessions, CONCURRENCY):
-            await asyncio.gather(*(talk(s) for s in range(first, min(sessions, first + CONCURRENCY))))
-        took = time.perf_counter() - start
-        await client.aclose()
-        return sessions * per_session / took
+def factories(
+    plain: str, stack: str, convo: list[list[tuple[str, str]]], mode: int, archive: str
+) -> list[tuple[str, str, Callable[[], Chat]]]:
+    """(name, server url, constructor) of every system for one way of writing (mode: messages per call, 0 async)."""
+    lc, li = str(Path(archive) / "lc"), str(Path(archive) / "li")
+    if mode == 0:
+        return [
+            (OURS_LC, plain, lambda: AsyncOursLangChain(plain, convo, lc)),
+            (OURS_LI, plain, lambda: async_ours_llama_index(plain, convo, li)),
+            (PEER_LC, stack, lambda: AsyncLangchainRedis(stack, convo)),
+            (PEER_LI, plain, lambda: async_llama_index_peer(plain, convo)),
+            (FLOOR_ASYNC, plain, lambda: AsyncRawFloor(plain, convo)),
+            (FLOOR_PIPE, plain, lambda: PipelinedFloor(plain, convo)),
+        ]
+    return [
+        (OURS_LC, plain, lambda: OursLangChain(plain, convo, mode, lc)),
+        (OURS_LI, plain, lambda: ours_llama_index(plain, convo, mode, li)),
+        (PEER_LC, stack, lambda: LangchainRedis(stack, convo, mode)),
+        (PEER_LI, plain, lambda: llama_index_peer(plain, convo, mode)),
+        (FLOOR_RPUSH, plain, lambda: RawFloor(plain, convo, mode, script=False)),
+        (FLOOR_SCRIPT, plain, lambda: RawFloor(plain, convo, mode, script=True)),
+    ]
 
-    return asyncio.run(run())
+
+FLOOR_RPUSH = "floor: RPUSH per call, LRANGE per read"
+FLOOR_SCRIPT = "floor: EVALSHA of lix's append script per call"
+FLOOR_ASYNC = "floor: asyncio RPUSH per call, LRANGE per read"
+FLOOR_PIPE = "floor: EVALSHA of lix's append script, 50 per packet"
 
 
 # -- running and reporting ------------------------------------------------------------------------------------
@@ -387,48 +497,66 @@ def flush(url: str) -> None:
     client.close()
 
 
-def systems(
-    plain: str, stack: str, convo: list[list[tuple[str, str]]], mode: int, archive: str
-) -> dict[str, Any]:
-    """name -> (server url, zero-argument runner returning (add seconds, read seconds)) for one way of writing."""
-    if mode == 0:
-        return {
-            OURS_LC: (plain, partial(achat_ours, plain, convo, archive)),
-            OURS_LI: (plain, partial(achat_ours_llama_index, plain, convo, archive)),
-            PEER_LC: (stack, partial(achat_langchain_redis, stack, convo)),
-            PEER_LI: (plain, partial(achat_llama_index, plain, convo)),
-        }
-    return {
-        OURS_LC: (plain, partial(chat_ours, plain, convo, archive, mode)),
-        OURS_LI: (plain, partial(chat_ours_llama_index, plain, convo, archive, mode)),
-        PEER_LC: (stack, partial(chat_langchain_redis, stack, convo, mode)),
-        PEER_LI: (plain, partial(chat_llama_index, plain, convo, mode)),
-    }
+def _turns(chats: list[Chat], phase: str, start: int, runs: dict[str, Runs]) -> dict[str, tuple[float, int]]:
+    """Every system's ``phase`` slices, the systems taking turns slice by slice in a rotating order (the call
+    after a CPU-heavy one waits longer for a core on a loaded machine): name -> (seconds, items)."""
+    steps = {c.name: iter(getattr(c, phase)()) for c in chats}
+    done: dict[str, tuple[float, int]] = {c.name: (0.0, 0) for c in chats}
+    active, turn = list(steps), start
+    while active:
+        k = turn % len(active)
+        turn += 1
+        for name in active[k:] + active[:k]:
+            began = time.perf_counter()
+            try:
+                items = next(steps[name])
+            except StopIteration:
+                active.remove(name)
+                continue
+            except Exception as exc:  # a peer that cannot run gets a row saying why
+                traceback.print_exc(file=sys.stderr)
+                runs[name].error = f"{type(exc).__name__}: {exc}"[:90]
+                active.remove(name)
+                continue
+            spent, count = done[name]
+            done[name] = (spent + time.perf_counter() - began, count + items)
+    return done
 
 
 def measure(
     plain: str, stack: str, sessions: int, per_session: int, repeats: int
 ) -> dict[int, dict[str, Runs]]:
+    """Each way of writing, ``repeats`` times: every system built on flushed servers, then all adds in turns,
+    then all reads in turns; rates per repeat, medians over repeats."""
     convo = message_texts(sessions, per_session)
     results: dict[int, dict[str, Runs]] = {}
     for mode in MODES:
         runs: dict[str, Runs] = {}
         for rep in range(repeats):
+            flush(plain)
+            flush(stack)
             with tempfile.TemporaryDirectory(prefix="lix-bench-archive-") as archive:
-                named = list(systems(plain, stack, convo, mode, archive).items())
-                for name, (url, run) in named[rep % len(named) :] + named[: rep % len(named)]:
+                chats: list[Chat] = []
+                for name, _, make in factories(plain, stack, convo, mode, archive):
                     result = runs.setdefault(name, Runs())
                     if result.error is not None:
                         continue
                     try:
-                        add_s, read_s = run()
-                    except Exception as exc:  # a peer that cannot run gets a row saying why
+                        chats.append(make())
+                    except Exception as exc:
                         traceback.print_exc(file=sys.stderr)
                         result.error = f"{type(exc).__name__}: {exc}"[:90]
-                    else:
-                        result.adds.append(sessions * per_session / add_s)
-                        result.reads.append(sessions / read_s)
-                    flush(url)
+                try:
+                    for phase in ("adds", "reads"):
+                        for name, (spent, count) in _turns(chats, phase, rep, runs).items():
+                            if count and runs[name].error is None:
+                                getattr(runs[name], phase).append(count / spent)
+                finally:
+                    for chat in chats:
+                        try:
+                            chat.close()
+                        except Exception:
+                            traceback.print_exc(file=sys.stderr)
             print(f"  done: {MODES[mode]}, repeat {rep + 1}", file=sys.stderr, flush=True)
         results[mode] = runs
     return results
@@ -442,29 +570,29 @@ def ratio(ours: float | None, peer: float | None) -> str:
     return "-" if not ours or not peer else f"{ours / peer:.2f}"
 
 
-def report(results: dict[int, dict[str, Runs]], floor: dict[str, float], sessions: int, repeats: int) -> None:
+def report(results: dict[int, dict[str, Runs]], sessions: int, repeats: int) -> None:
     print(f"\nChat history, {sessions} sessions x 20 messages, median of {repeats} repeats\n")
     for what, pick in (("messages added per second", Runs.add), ("sessions read per second", Runs.read)):
         print(f"{what}:\n")
         print("| system | " + " | ".join(MODES.values()) + " |")
         print("| --- |" + " ---: |" * len(MODES))
-        names = list(next(iter(results.values())))
-        for name in names:
+        names = [n for runs in results.values() for n in runs]
+        for name in dict.fromkeys(names):
             cells = []
             for mode in MODES:
-                run = results[mode][name]
-                cells.append(f"not run: {run.error}" if run.error else fmt(pick(run)))
+                run = results[mode].get(name)
+                cells.append("" if run is None else f"not run: {run.error}" if run.error else fmt(pick(run)))
             print(f"| {name} | " + " | ".join(cells) + " |")
         for ours in (OURS_LI, OURS_LC):
             for peer in (PEER_LI, PEER_LC):
                 cells = [ratio(pick(results[m][ours]), pick(results[m][peer])) for m in MODES]
                 print(f"| ratio: {ours} / {peer} | " + " | ".join(cells) + " |")
         print()
-    print("Floors (plain Redis, raw redis-py, no framework objects):\n")
-    for name, value in floor.items():
-        print(f"- {name}: {value:,.0f}")
-    rpush, evalsha = floor["RPUSH per message (adds/s)"], floor["EVALSHA of lix's append script (adds/s)"]
-    print(f"- EVALSHA / RPUSH: {evalsha / rpush:.2f}")
+    floor = {m: results[m] for m in MODES}
+    rpush, script = Runs.add(floor[1][FLOOR_RPUSH]), Runs.add(floor[1][FLOOR_SCRIPT])
+    print(f"Floors, one message per call: lix's append script / RPUSH: {ratio(script, rpush)}")
+    async_rpush, piped = Runs.add(floor[0][FLOOR_ASYNC]), Runs.add(floor[0][FLOOR_PIPE])
+    print(f"Floors, async: lix's append script 50 per packet / asyncio RPUSH: {ratio(piped, async_rpush)}")
 
 
 def write_json(path: str, results: dict[int, dict[str, Runs]], sessions: int) -> None:
@@ -475,6 +603,8 @@ def write_json(path: str, results: dict[int, dict[str, Runs]], sessions: int) ->
     ):
         series = []
         for name in results[1]:
+            if name.startswith("floor"):
+                continue
             values = [round(pick(results[m][name]) or 0) for m in MODES]
             series.append(
                 {"label": name, **({"ours": True} if name.startswith("lix") else {}), "values": values}
@@ -506,12 +636,11 @@ def main() -> None:
     stack.restart()
     servers: list[RedisServer] = [plain, stack]
     try:
-        floor = floors(plain.url, sessions, per_session)
         results = measure(plain.url, stack.url, sessions, per_session, args.repeats)
     finally:
         for server in servers:
             server.stop()
-    report(results, floor, sessions, args.repeats)
+    report(results, sessions, args.repeats)
     if args.json:
         write_json(args.json, results, sessions)
     print(f"\nTotal run time {time.perf_counter() - started:.0f} s")
