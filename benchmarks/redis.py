@@ -61,6 +61,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 from _pairs import PrecomputedEmbedder  # noqa: E402
+from _turns import close_all  # noqa: E402
 
 from lix_integrations import Engine  # noqa: E402
 from lix_integrations.testing.redis_servers import RedisServer, start_stack  # noqa: E402
@@ -414,11 +415,7 @@ def run_interleaved(
                 )
             print(f"  done: {size} entries", file=sys.stderr, flush=True)
     finally:
-        for system in live:
-            try:
-                system.close()
-            except Exception:
-                traceback.print_exc(file=sys.stderr)
+        close_all(live)
     return results
 
 

@@ -47,6 +47,8 @@ from collections.abc import Callable, Iterable, Iterator  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
 
+from _turns import close_all  # noqa: E402
+
 from lix_integrations import Engine  # noqa: E402
 from lix_integrations.testing.redis_servers import RedisServer, start_plain, start_stack  # noqa: E402
 from lix_integrations.tiers.sessions import SessionConfig  # noqa: E402
@@ -497,7 +499,9 @@ def flush(url: str) -> None:
     client.close()
 
 
-def _turns(chats: list[Chat], phase: str, start: int, runs: dict[str, Runs]) -> dict[str, tuple[float, int]]:
+def _take_turns(
+    chats: list[Chat], phase: str, start: int, runs: dict[str, Runs]
+) -> dict[str, tuple[float, int]]:
     """Every system's ``phase`` slices, the systems taking turns slice by slice in a rotating order (the call
     after a CPU-heavy one waits longer for a core on a loaded machine): name -> (seconds, items)."""
     steps = {c.name: iter(getattr(c, phase)()) for c in chats}
@@ -548,15 +552,11 @@ def measure(
                         result.error = f"{type(exc).__name__}: {exc}"[:90]
                 try:
                     for phase in ("adds", "reads"):
-                        for name, (spent, count) in _turns(chats, phase, rep, runs).items():
+                        for name, (spent, count) in _take_turns(chats, phase, rep, runs).items():
                             if count and runs[name].error is None:
                                 getattr(runs[name], phase).append(count / spent)
                 finally:
-                    for chat in chats:
-                        try:
-                            chat.close()
-                        except Exception:
-                            traceback.print_exc(file=sys.stderr)
+                    close_all(chats)
             print(f"  done: {MODES[mode]}, repeat {rep + 1}", file=sys.stderr, flush=True)
         results[mode] = runs
     return results
