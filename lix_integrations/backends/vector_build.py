@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from .vector_index import HnswConfig
+    from ..config.backends import HnswConfig
 
 __all__ = ["PendingBuild", "build_graph"]
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import hnswlib
 import numpy as np
 import numpy.typing as npt
 
+from ..config.backends import HnswConfig
 from .vector_build import PendingBuild, build_graph
 
 __all__ = [
@@ -50,24 +50,6 @@ _MAX_TOMBSTONE_RATIO = 2
 # Below this many vectors per add() call hnswlib is told to stay on the calling thread:
 # spawning its worker threads costs more than inserting a handful of points.
 _PARALLEL_ADD_MIN = 64
-
-
-@dataclass(frozen=True)
-class HnswConfig:
-    """HNSW graph parameters, tuned on MiniLM embeddings for top-1 recall >= 0.99 at 100k rows.
-
-    The defaults measured top-1 recall 0.996 against an exact scan at 10k and 100k rows (1.0 and
-    0.999 for queries whose best match has cosine >= 0.8, the ones a cache hit depends on) at
-    about 0.13 ms per query. ``ef_construction=200`` gained only 0.001 recall for 2.5x the build
-    time, which matters because a large partition is built when a process first searches it.
-    ``ef_search`` is the query's candidate-list size: raising it to 96 buys 0.998 recall for
-    +40% latency. ``num_threads`` (-1 = all cores) only applies to bulk adds.
-    """
-
-    m: int = 16
-    ef_construction: int = 100
-    ef_search: int = 64
-    num_threads: int = -1
 
 
 DEFAULT_HNSW = HnswConfig()

@@ -79,3 +79,22 @@ def test_the_engine_hands_each_tier_its_own_config() -> None:
         assert core.embeddings.config is config.embeddings
         assert core.tools.config is config.tools
         assert type(core.checkpoints.config) is CheckpointConfig
+
+
+def test_every_configuration_dataclass_lives_in_the_config_package() -> None:
+    """Issue 16 item 2: a class named ``*Config`` or ``*Options`` that is a dataclass is configuration, and
+    configuration has one home (``lix_integrations/config``), below every layer that reads it. Keyword
+    TypedDicts (``EngineOptions``) type a signature and may live beside it."""
+    package = TIERS.parent
+    config_dir = package / "config"
+    strays = []
+    for path in sorted(package.rglob("*.py")):
+        if config_dir in path.parents:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ClassDef) or not node.name.endswith(("Config", "Options")):
+                continue
+            decorators = [ast.unparse(d) for d in node.decorator_list]
+            if any(d.startswith(("dataclass", "dataclasses.dataclass")) for d in decorators):
+                strays.append(f"{path.relative_to(package)}:{node.lineno} {node.name}")
+    assert strays == []

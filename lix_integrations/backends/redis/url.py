@@ -34,10 +34,10 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit
 
+from ...config.backends import RedisOptions
 from ...errors import ConfigError
 from ...redaction import redact_url
 
@@ -46,31 +46,7 @@ __all__ = ["RedisOptions", "parse_redis_url", "redact"]
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
-#: Seconds a Redis reply or connection may take by default. A semantic lookup is a few milliseconds and the
-#: slowest scripts (clearing a large namespace) well under a second; 2 s bounds what a stalled server costs
-#: the one call per cool-down that still waits for it.
-DEFAULT_TIMEOUT = 2.0
 _TIMEOUTS = {"socket_timeout": "socket_timeout", "socket_connect_timeout": "connect_timeout"}
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RedisOptions:
-    """What a Redis URL means to lix; ``client_url`` is what redis-py is given."""
-
-    client_url: str = field(repr=False)  # may hold the password: never printed
-    cluster: bool
-    index: str
-    prefix: str
-    partition_limit: int
-    tls: bool
-    ef_runtime: int = 20
-    autopipeline: bool = True
-    socket_timeout: float | None = DEFAULT_TIMEOUT
-    connect_timeout: float | None = DEFAULT_TIMEOUT
-    #: Sentinel URLs: the sentinels' (host, port) and the monitored service's name; ``client_url`` then names
-    #: only the primary's credentials, database and options (its host is asked of the sentinels).
-    sentinels: tuple[tuple[str, int], ...] = ()
-    service: str = ""
 
 
 def redact(url: str) -> str:
