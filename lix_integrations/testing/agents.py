@@ -6,15 +6,14 @@ are part of the model settings a cache keys on), may wait ``delay`` seconds (a s
 first ``fail_first`` calls. Every call is counted in ``calls`` and, when ``calls_file`` is set, appended to that
 file as one line, so calls made in other processes can be counted too.
 
-Imports ``langchain_core`` only; import this module explicitly (``lix_integrations.testing`` does not).
+Imports ``langchain_core`` and the package's kernel (whose runtime drives a call, blocking or awaited); import
+this module explicitly (``lix_integrations.testing`` does not).
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,6 +24,10 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field, PrivateAttr
+
+from ..kernel.flows import Flow
+from ..kernel.ops import Op, Sleep
+from ..kernel.runtime import Runtime
 
 __all__ = ["ScriptedChatModel", "last_user_text"]
 
@@ -87,6 +90,14 @@ class ScriptedChatModel(BaseChatModel):
         message.usage_metadata = UsageMetadata(input_tokens=10, output_tokens=5, total_tokens=15)  # type: ignore[typeddict-item]
         return ChatResult(generations=[ChatGeneration(message=message)])
 
+    def _call(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> Flow[ChatResult]:
+        """One call, written once for both ways of calling: count it, wait ``delay`` (a slow LLM: the runtime
+        sleeps on a blocking caller's thread, or awaits on an event loop without blocking it), then answer."""
+        n = self._count()
+        if self.delay:
+            yield from Sleep(self.delay)
+        return self._answer(n, messages, kwargs)
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -94,10 +105,7 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: Any = None,
         **kwargs: Any,
     ) -> ChatResult:
-        n = self._count()
-        if self.delay:
-            time.sleep(self.delay)
-        return self._answer(n, messages, kwargs)
+        return _RUNTIME.run(self._call(messages, kwargs))
 
     async def _agenerate(
         self,
@@ -106,7 +114,18 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: Any = None,
         **kwargs: Any,
     ) -> ChatResult:
-        n = self._count()
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        return self._answer(n, messages, kwargs)
+        return await _RUNTIME.arun(self._call(messages, kwargs))
+
+
+class _NoStore:
+    """The store of the scripted model's runtime: a call yields only ``Sleep``, which the runtime carries out
+    itself, so a storage op reaching here is a bug."""
+
+    def execute(self, op: Op) -> Any:
+        raise TypeError(f"the scripted model has no store for {type(op).__name__}")
+
+    async def aexecute(self, op: Op) -> Any:
+        return self.execute(op)
+
+
+_RUNTIME = Runtime(_NoStore())
