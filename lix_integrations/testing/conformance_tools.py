@@ -13,6 +13,7 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
@@ -131,6 +132,21 @@ class ToolDriver(ApiDriver):
             )
 
         return asyncio.run(main())
+
+    def twice_then_elsewhere(
+        self,
+        tool: str,
+        body: Counter,
+        same: AbstractContextManager[object],
+        other: AbstractContextManager[object],
+    ) -> None:
+        """The step of the isolation tests: ``tool`` on ``{"q": "x"}`` twice under ``same`` (a scope, a run: a
+        miss, then a hit), then once under ``other``, which must not see ``same``'s entry."""
+        with same:
+            self.call(tool, {"q": "x"}, body)
+            self.call(tool, {"q": "x"}, body)
+        with other:
+            self.call(tool, {"q": "x"}, body)
 
     def invalidate(self, tool: str | None = None, **kwargs: Any) -> int:
         return self._call("invalidate", tool, **kwargs)  # type: ignore[no-any-return]
@@ -351,11 +367,7 @@ class ToolConformance(BackendSuite):
 
     def test_session_scope_isolation(self, tools: ToolDriver) -> None:
         body = Counter()
-        with lix_scope("u1"):
-            tools.call("search", {"q": "x"}, body)
-            tools.call("search", {"q": "x"}, body)
-        with lix_scope("u2"):
-            tools.call("search", {"q": "x"}, body)
+        tools.twice_then_elsewhere("search", body, lix_scope("u1"), lix_scope("u2"))
         tools.call("search", {"q": "x"}, body, scope="tenant")
         with lix_scope("u1"):  # nested inside the fixed scope: tenant/u1, not u1
             tools.call("search", {"q": "x"}, body, scope="tenant")
@@ -373,11 +385,7 @@ class ToolConformance(BackendSuite):
 
     def test_run_scope(self, tools: ToolDriver) -> None:
         body = Counter()
-        with tool_run("r1"):
-            tools.call("per_run", {"q": "x"}, body)
-            tools.call("per_run", {"q": "x"}, body)
-        with tool_run("r2"):
-            tools.call("per_run", {"q": "x"}, body)
+        tools.twice_then_elsewhere("per_run", body, tool_run("r1"), tool_run("r2"))
         tools.call("per_run", {"q": "x"}, body, run_id="r1")
         assert body.calls == 2
         tools.call("per_run", {"q": "x"}, body)  # no run: never cached
