@@ -16,29 +16,27 @@ from typing import Any
 from ..kernel import kv_ops
 from ..kernel.op import Op, bind_methods
 from .sqlite_chunks import InChunks
+from .sqlite_tables import namespaced_table
 
 __all__ = ["KV_SCHEMA", "SQLiteKv"]
 
-KV_SCHEMA = """
-CREATE TABLE IF NOT EXISTS kv_records (
-    namespace TEXT NOT NULL,
-    tbl TEXT NOT NULL,
-    key TEXT NOT NULL,
-    value BLOB NOT NULL,
-    size INTEGER NOT NULL,
-    expires_at REAL,
-    accessed_at REAL NOT NULL,
-    PRIMARY KEY (namespace, tbl, key)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS kv_lru ON kv_records (namespace, tbl, accessed_at);
-CREATE INDEX IF NOT EXISTS kv_expiry ON kv_records (namespace, expires_at) WHERE expires_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS kv_tags (
-    namespace TEXT NOT NULL,
-    tbl TEXT NOT NULL,
-    tag TEXT NOT NULL,
-    key TEXT NOT NULL,
-    PRIMARY KEY (namespace, tbl, tag, key)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS kv_tags_by_key ON kv_tags (namespace, tbl, key);
-"""
+#: The same text stores were created with (``lix_meta``'s schema digest hashes it), table forms from
+#: `namespaced_table`.
+KV_SCHEMA = (
+    "\n"
+    + namespaced_table(
+        "kv_records",
+        ("tbl TEXT", "key TEXT"),
+        "value BLOB NOT NULL",
+        "size INTEGER NOT NULL",
+        "expires_at REAL",
+        "accessed_at REAL NOT NULL",
+    )
+    + "CREATE INDEX IF NOT EXISTS kv_lru ON kv_records (namespace, tbl, accessed_at);\n"
+    + "CREATE INDEX IF NOT EXISTS kv_expiry ON kv_records (namespace, expires_at) WHERE expires_at IS NOT NULL;\n"
+    + namespaced_table("kv_tags", ("tbl TEXT", "tag TEXT", "key TEXT"))
+    + "CREATE INDEX IF NOT EXISTS kv_tags_by_key ON kv_tags (namespace, tbl, key);\n"
+)
 
 _TOUCH_FLUSH_COUNT = 512
 _TOUCH_HOLD_MAX = 50_000

@@ -14,27 +14,26 @@ from typing import Any, NamedTuple
 from ..kernel import list_ops
 from ..kernel.op import Op
 from .sqlite_chunks import InChunks
+from .sqlite_tables import namespaced_table
 
 __all__ = ["LISTS_SCHEMA", "SQLiteLists"]
 
-LISTS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS list_meta (
-    namespace TEXT NOT NULL,
-    key TEXT NOT NULL,
-    next_seq INTEGER NOT NULL,
-    length INTEGER NOT NULL,
-    updated_at REAL NOT NULL,
-    base_seq INTEGER NOT NULL,
-    archived_through INTEGER NOT NULL,
-    PRIMARY KEY (namespace, key)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS list_idle ON list_meta (namespace, updated_at) WHERE length > 0;
-CREATE TABLE IF NOT EXISTS list_items (
-    namespace TEXT NOT NULL,
-    key TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    value BLOB NOT NULL,
-    PRIMARY KEY (namespace, key, seq)) WITHOUT ROWID;
-"""
+#: The same text stores were created with (``lix_meta``'s schema digest hashes it), table forms from
+#: `namespaced_table`.
+LISTS_SCHEMA = (
+    "\n"
+    + namespaced_table(
+        "list_meta",
+        ("key TEXT",),
+        "next_seq INTEGER NOT NULL",
+        "length INTEGER NOT NULL",
+        "updated_at REAL NOT NULL",
+        "base_seq INTEGER NOT NULL",
+        "archived_through INTEGER NOT NULL",
+    )
+    + "CREATE INDEX IF NOT EXISTS list_idle ON list_meta (namespace, updated_at) WHERE length > 0;\n"
+    + namespaced_table("list_items", ("key TEXT", "seq INTEGER"), "value BLOB NOT NULL")
+)
 
 _CHUNK = 400
 _META = "SELECT next_seq, length, updated_at, base_seq, archived_through FROM list_meta WHERE namespace = ? AND key = ?"
