@@ -15,81 +15,51 @@ import numpy.typing as npt
 
 from .ivf_file import I64, IvfArrays, IvfFile, build_arrays
 from .ivf_train import assign
+from .vector_rows import VectorRows
 
 __all__ = ["LargePartition", "Tail"]
 
 F32 = npt.NDArray[np.float32]
-_INITIAL_ROWS = 64
 _SCAN_ALL_MAX = 256  # a tail this small is scanned whole (exact, and cheaper than selecting its cells)
 
 
 class Tail:
-    """Vectors added since the file, each with its cell; rows grow by doubling, a removal moves the last row in."""
+    """Vectors added since the file, each tagged with its cell (`VectorRows`)."""
 
     def __init__(self, dim: int) -> None:
-        self._ids = np.empty(_INITIAL_ROWS, dtype=np.int64)
-        self._vecs = np.empty((_INITIAL_ROWS, dim), dtype=np.float32)
-        self._cells = np.empty(_INITIAL_ROWS, dtype=np.intp)
-        self._row_of: dict[int, int] = {}
-        self._n = 0
+        self.rows = VectorRows(dim)
 
     def size(self) -> int:
-        return self._n
+        return self.rows.n
 
     def add(self, ids: Sequence[int], vectors: F32, cells: npt.NDArray[np.intp]) -> None:
-        for entry_id, vec, cell in zip(ids, vectors, cells.tolist(), strict=True):
-            row = self._row_of.get(entry_id)
-            if row is None:
-                row = self._grow()
-                self._row_of[entry_id] = row
-                self._ids[row] = entry_id
-            self._vecs[row] = vec
-            self._cells[row] = cell
-
-    def _grow(self) -> int:
-        if self._n == self._ids.shape[0]:
-            size = 2 * self._n
-            self._ids = np.resize(self._ids, size)
-            self._cells = np.resize(self._cells, size)
-            vecs = np.empty((size, self._vecs.shape[1]), dtype=np.float32)
-            vecs[: self._n] = self._vecs
-            self._vecs = vecs
-        self._n += 1
-        return self._n - 1
+        if len(set(ids)) < len(ids):  # the later row of an id wins, as two calls would
+            last = sorted({entry_id: pos for pos, entry_id in enumerate(ids)}.values())
+            ids, vectors, cells = [ids[p] for p in last], vectors[last], cells[last]
+        self.rows.put(ids, vectors, cells)
 
     def remove(self, ids: Iterable[int]) -> None:
-        for entry_id in ids:
-            row = self._row_of.pop(entry_id, None)
-            if row is None:
-                continue
-            last = self._n - 1
-            if row != last:
-                moved = int(self._ids[last])
-                self._ids[row], self._cells[row] = moved, self._cells[last]
-                self._vecs[row] = self._vecs[last]
-                self._row_of[moved] = row
-            self._n = last
+        self.rows.remove(ids)
 
     def items(self) -> tuple[I64, F32, npt.NDArray[np.intp]]:
-        n = self._n
-        return self._ids[:n].copy(), self._vecs[:n].copy(), self._cells[:n].copy()
+        return self.rows.items()
 
     def search(self, query: F32, k: int, cells: npt.NDArray[np.intp]) -> list[tuple[int, float]]:
         """The best ``k`` rows among those in ``cells`` (all rows while the tail is small)."""
-        n = self._n
-        if n == 0:
+        rows = self.rows
+        if rows.n == 0:
             return []
-        if n <= _SCAN_ALL_MAX:
-            rows = np.arange(n)
+        if rows.n <= _SCAN_ALL_MAX:
+            picked = np.arange(rows.n)
         else:
-            rows = np.flatnonzero(np.isin(self._cells[:n], cells))
-            if rows.size == 0:
+            picked = np.flatnonzero(np.isin(rows.tags, cells))
+            if picked.size == 0:
                 return []
-        scores = self._vecs[rows] @ query
-        k = min(k, rows.shape[0])
+        scores = rows.vecs[picked] @ query
+        k = min(k, picked.shape[0])
         top = np.argpartition(scores, scores.shape[0] - k)[scores.shape[0] - k :]
         top = top[np.argsort(-scores[top], kind="stable")]
-        return list(zip(self._ids[rows[top]].tolist(), scores[top].tolist(), strict=True))
+        return list(zip(rows.ids[picked[top]].tolist(), scores[top].tolist(), strict=True))
 
 
 class LargePartition:

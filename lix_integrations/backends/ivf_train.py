@@ -67,6 +67,8 @@ def normalized(m: F32) -> F32:
 
 def assign(vectors: F32, centroids: F32) -> npt.NDArray[np.intp]:
     """Nearest centroid of each row, in blocks so the score matrix stays small."""
+    if vectors.shape[0] == 1:  # one insert: a matrix-vector product (the matrix-matrix call cost 10x more)
+        return np.array([np.argmax(centroids @ vectors[0])], dtype=np.intp)
     out = np.empty(vectors.shape[0], dtype=np.intp)
     block = max(1, 4_000_000 // max(1, centroids.shape[0]))
     for start in range(0, vectors.shape[0], block):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from typing import TypedDict
 
 import hnswlib
 import numpy as np
@@ -18,12 +19,14 @@ import numpy.typing as npt
 
 from ..config.backends import HnswConfig
 from .vector_build import PendingBuild, build_graph
+from .vector_rows import VectorRows, split_known
 
 __all__ = [
     "DEFAULT_BACKGROUND_BUILD_MIN",
     "DEFAULT_EXACT_THRESHOLD",
     "DEFAULT_HNSW",
     "HnswConfig",
+    "IndexOptions",
     "VectorIndex",
 ]
 
@@ -62,6 +65,14 @@ DEFAULT_EXACT_THRESHOLD = 2048
 # 4k rows, 4-10 ms at 100k), so a process opening a large SQLite store answers its first lookup at once. Below it
 # (a partition crossing the exact threshold by single adds) the build takes a fraction of a second.
 DEFAULT_BACKGROUND_BUILD_MIN = 4096
+
+
+class IndexOptions(TypedDict, total=False):
+    """`VectorIndex`'s keyword options, passed through by `IndexSet`."""
+
+    exact_threshold: int
+    hnsw: HnswConfig
+    background_build_min: int
 
 
 def _check_ids(ids: Sequence[int]) -> list[int]:
@@ -111,11 +122,8 @@ class VectorIndex:
         self._dim = dim
         self._exact_threshold = exact_threshold
         self._hnsw_config = hnsw
-        # Exact mode: rows [0, _n) of _vecs are live, _row_ids[r] is the caller id of row r.
-        self._vecs: F32Array = np.empty((0, dim), dtype=np.float32)
-        self._row_ids: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
-        self._row_of_id: dict[int, int] = {}
-        self._n = 0
+        # Exact mode: the rows of one contiguous matrix.
+        self._rows = VectorRows(dim)
         # Graph mode.
         self._graph: hnswlib.Index | None = None
         self._label_of_id: dict[int, int] = {}
@@ -136,21 +144,21 @@ class VectorIndex:
         """Number of live vectors; a method rather than ``__len__`` so an empty index stays truthy."""
         if self._graph is not None:
             return len(self._label_of_id)
-        return self._n
+        return self._rows.n
 
     def contains(self, id: int) -> bool:
         """Whether ``id`` has a live vector, so callers can skip re-embedding it."""
         if self._graph is not None:
             return id in self._label_of_id
-        return id in self._row_of_id
+        return id in self._rows.row_of
 
     def items(self) -> tuple[npt.NDArray[np.int64], F32Array]:
         """Copies of every live ``(ids, vectors)``, e.g. to write them to an index file."""
         self._adopt_build()
         if self._graph is not None:
-            ids, vecs = self._live_items()
-            return np.asarray(ids, dtype=np.int64), vecs
-        return self._row_ids[: self._n].copy(), self._vecs[: self._n].copy()
+            live_ids, live_vecs = self._live_items()
+            return np.asarray(live_ids, dtype=np.int64), live_vecs
+        return self._rows.ids.copy(), self._rows.vecs.copy()
 
     # ------------------------------------------------------------------ add
 
@@ -178,30 +186,31 @@ class VectorIndex:
             vecs = vecs[keep]
 
         if self._graph is None:
-            new_count = sum(1 for i in id_list if i not in self._row_of_id)
+            rows = self._rows
+            new_count = sum(1 for i in id_list if i not in rows.row_of)
             if self._building is not None:
-                self._add_exact(id_list, vecs)
+                rows.put(id_list, vecs)
                 self._building.journal.append((True, id_list, vecs.copy()))
                 return
-            if self._n + new_count <= self._exact_threshold:
-                self._add_exact(id_list, vecs)
+            if rows.n + new_count <= self._exact_threshold:
+                rows.put(id_list, vecs)
                 return
-            if self._n + new_count >= self._background_build_min:
-                self._add_exact(id_list, vecs)
+            if rows.n + new_count >= self._background_build_min:
+                rows.put(id_list, vecs)
                 self._building = PendingBuild(
-                    self._row_ids[: self._n].tolist(),
-                    self._vecs[: self._n].copy(),
+                    rows.ids.tolist(),
+                    rows.vecs.copy(),
                     self._dim,
                     self._hnsw_config,
-                    self._add_threads(self._n),
+                    self._add_threads(rows.n),
                 )
                 return
             # Build the graph from everything at once: a bulk build is cheaper than building
             # from the old rows and then inserting the new ones, and it is the common case of a
             # SQLite backend loading a large partition in one call.
-            self._forget_exact(id_list)
-            ids_all = self._row_ids[: self._n].tolist() + id_list
-            vecs_all = np.concatenate([self._vecs[: self._n], vecs])
+            rows.remove(id_list)
+            ids_all = rows.ids.tolist() + id_list
+            vecs_all = np.concatenate([rows.vecs, vecs])
             self._build_graph(ids_all, vecs_all)
             return
         self._add_graph(id_list, vecs)
@@ -232,46 +241,12 @@ class VectorIndex:
         self._label_of_id = dict(zip(pending.ids, range(count), strict=True))
         self._id_of_label = dict(zip(range(count), pending.ids, strict=True))
         self._next_label = count
-        self._vecs = np.empty((0, self._dim), dtype=np.float32)
-        self._row_ids = np.empty(0, dtype=np.int64)
-        self._row_of_id, self._n = {}, 0
+        self._rows = VectorRows(self._dim)
         for added, ids, vecs in pending.journal:
             if added and vecs is not None:
                 self._add_graph(ids, vecs)
             else:
                 self._forget_graph(ids)
-
-    def _add_exact(self, ids: list[int], vecs: F32Array) -> None:
-        new_pos: list[int] = []
-        for pos, i in enumerate(ids):
-            row = self._row_of_id.get(i)
-            if row is None:
-                new_pos.append(pos)
-            else:
-                self._vecs[row] = vecs[pos]
-        if not new_pos:
-            return
-        self._reserve_rows(self._n + len(new_pos))
-        start, stop = self._n, self._n + len(new_pos)
-        self._vecs[start:stop] = vecs[new_pos]
-        new_ids = [ids[p] for p in new_pos]
-        self._row_ids[start:stop] = new_ids
-        self._row_of_id.update(zip(new_ids, range(start, stop), strict=True))
-        self._n = stop
-
-    def _reserve_rows(self, needed: int) -> None:
-        """Grow by doubling so a stream of single-row adds costs amortised O(1) copies."""
-        capacity = self._vecs.shape[0]
-        if needed <= capacity:
-            return
-        new_capacity = max(_INITIAL_ROWS, capacity)
-        while new_capacity < needed:
-            new_capacity *= 2
-        vecs = np.empty((new_capacity, self._dim), dtype=np.float32)
-        vecs[: self._n] = self._vecs[: self._n]
-        row_ids = np.empty(new_capacity, dtype=np.int64)
-        row_ids[: self._n] = self._row_ids[: self._n]
-        self._vecs, self._row_ids = vecs, row_ids
 
     def _build_graph(self, ids: list[int], vecs: F32Array) -> None:
         """Put ``ids``/``vecs`` (distinct ids) into a new graph, or into exact mode if few enough.
@@ -282,29 +257,14 @@ class VectorIndex:
         count = len(ids)
         self._graph = None
         self._label_of_id, self._id_of_label = {}, {}
-        self._vecs = np.empty((0, self._dim), dtype=np.float32)
-        self._row_ids = np.empty(0, dtype=np.int64)
-        self._row_of_id, self._n = {}, 0
+        self._rows = VectorRows(self._dim)
         if count <= self._exact_threshold // 2:
-            self._add_exact(ids, vecs)
+            self._rows.put(ids, vecs)
             return
         self._graph = build_graph(vecs, self._dim, self._hnsw_config, self._add_threads(count))
         self._label_of_id = dict(zip(ids, range(count), strict=True))
         self._id_of_label = dict(zip(range(count), ids, strict=True))
         self._next_label = count
-
-    def _forget_exact(self, ids: Iterable[int]) -> None:
-        for i in ids:
-            row = self._row_of_id.pop(i, None)
-            if row is None:
-                continue
-            last = self._n - 1
-            if row != last:
-                moved = int(self._row_ids[last])
-                self._vecs[row] = self._vecs[last]
-                self._row_ids[row] = moved
-                self._row_of_id[moved] = row
-            self._n = last
 
     def _forget_graph(self, ids: Iterable[int]) -> None:
         graph = self._graph
@@ -335,16 +295,7 @@ class VectorIndex:
     def _add_graph(self, ids: list[int], vecs: F32Array) -> None:
         graph = self._graph
         assert graph is not None
-        old_pos: list[int] = []
-        old_labels: list[int] = []
-        new_pos: list[int] = []
-        for pos, i in enumerate(ids):
-            label = self._label_of_id.get(i)
-            if label is None:
-                new_pos.append(pos)
-            else:
-                old_pos.append(pos)
-                old_labels.append(label)
+        new_pos, old_pos, old_labels = split_known(ids, self._label_of_id)
         live = len(self._label_of_id)
         # Updating a point in place costs about as much as filling a deleted slot.
         relinked = len(old_pos) + min(len(new_pos), self._tombstones())
@@ -387,7 +338,7 @@ class VectorIndex:
         self._adopt_build()
         if self._graph is None:
             id_list = list(ids)
-            self._forget_exact(id_list)
+            self._rows.remove(id_list)
             if self._building is not None:
                 self._building.journal.append((False, id_list, None))
             return
@@ -417,26 +368,26 @@ class VectorIndex:
         return self._search_exact(query, k)
 
     def _search_exact(self, query: F32Array, k: int) -> list[tuple[int, float]]:
-        n = self._n
+        n, vecs, row_ids = self._rows.n, self._rows.vecs, self._rows.ids
         chunk = max(1, _SCAN_CHUNK_ELEMS // self._dim)
         if n <= chunk:
-            scores = self._vecs[:n] @ query
+            scores = vecs @ query
         else:
             scores = np.empty(n, dtype=np.float32)
             for start in range(0, n, chunk):
                 stop = min(start + chunk, n)
-                np.dot(self._vecs[start:stop], query, out=scores[start:stop])
+                np.dot(vecs[start:stop], query, out=scores[start:stop])
         if k == 1:
             # argmax is one pass; argpartition would cost a copy and a partial sort.
             best = int(np.argmax(scores))
-            return [(int(self._row_ids[best]), float(scores[best]))]
+            return [(int(row_ids[best]), float(scores[best]))]
         if k < n:
             top = np.argpartition(scores, n - k)[n - k :]
         else:
             top = np.arange(n)
         # A stable sort keeps the order of equal scores deterministic for a given index state.
         top = top[np.argsort(-scores[top], kind="stable")]
-        return list(zip(self._row_ids[top].tolist(), scores[top].tolist(), strict=True))
+        return list(zip(row_ids[top].tolist(), scores[top].tolist(), strict=True))
 
     def _search_graph(self, query: F32Array, k: int) -> list[tuple[int, float]]:
         graph = self._graph

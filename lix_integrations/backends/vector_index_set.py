@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from .vector_index import (
-    DEFAULT_BACKGROUND_BUILD_MIN,
-    DEFAULT_EXACT_THRESHOLD,
-    DEFAULT_HNSW,
-    HnswConfig,
-    VectorIndex,
-)
+import functools
+from typing import TYPE_CHECKING
+
+from .vector_index import IndexOptions, VectorIndex
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["IndexSet"]
 
@@ -21,20 +21,9 @@ class IndexSet:
     for the same reason as `VectorIndex`.
     """
 
-    def __init__(
-        self,
-        dim: int,
-        *,
-        exact_threshold: int = DEFAULT_EXACT_THRESHOLD,
-        hnsw: HnswConfig = DEFAULT_HNSW,
-        background_build_min: int = DEFAULT_BACKGROUND_BUILD_MIN,
-    ) -> None:
-        if dim <= 0:
-            raise ValueError(f"dim must be positive, got {dim}")
-        self._dim = dim
-        self._exact_threshold = exact_threshold
-        self._hnsw = hnsw
-        self._background_build_min = background_build_min
+    def __init__(self, dim: int, **options: Unpack[IndexOptions]) -> None:
+        self._make = functools.partial(VectorIndex, dim, **options)
+        self._dim = self._make().dim  # checks the dimension and the options now, not at the first write
         self._indexes: dict[str, VectorIndex] = {}
 
     @property
@@ -50,13 +39,7 @@ class IndexSet:
         """Return the partition's index, creating an empty one for the first write."""
         index = self._indexes.get(partition)
         if index is None:
-            index = VectorIndex(
-                self._dim,
-                exact_threshold=self._exact_threshold,
-                hnsw=self._hnsw,
-                background_build_min=self._background_build_min,
-            )
-            self._indexes[partition] = index
+            index = self._indexes[partition] = self._make()
         return index
 
     def drop(self, partition: str) -> None:
