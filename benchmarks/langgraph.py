@@ -37,6 +37,7 @@ import argparse
 import gc
 import json
 import logging
+import os
 import sqlite3
 import statistics
 import tempfile
@@ -241,7 +242,7 @@ def subjects(plain: RedisServer, stack: RedisServer) -> list[Subject]:
             lambda s: s.close(),
         ),
         Subject(
-            "lix SQLite, no archive",
+            "lix SQLite (no archive)",
             lambda d, r: LixCheckpointSaver(url=f"sqlite:///{d / f'lixa-{r}.db'}", hot_window=None),
             lambda s, d, r: LixCheckpointSaver(url=f"sqlite:///{d / f'lixa-{r}.db'}"),
             lambda s, d, r: sqlite_size(d / f"lixa-{r}.db"),
@@ -338,8 +339,11 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
+    load = os.getloadavg()
     print(
-        f"workload: {args.turns} turns x {args.threads} threads, {args.repeats} repeat(s)\n", file=sys.stderr
+        f"workload: {args.turns} turns x {args.threads} threads, {args.repeats} repeat(s); load average at the "
+        f"start {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}\n",
+        file=sys.stderr,
     )
     with tempfile.TemporaryDirectory() as tmp, servers(Path(tmp)) as (plain, stack):
         chosen = [s for s in subjects(plain, stack) if not args.only or s.name in args.only.split(",")]
@@ -349,6 +353,8 @@ def main() -> None:
             bases[subject.name] = (lambda u=url: redis_used(u)) if "Redis" in subject.name else (lambda: 0)
         results = measure(chosen, args, Path(tmp), bases)
 
+    load = os.getloadavg()
+    print(f"load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} (1, 5, 15 min; 2 cores)\n")
     print(
         f"| saver | put/s | get_tuple/s | first get_tuple/s | put_writes/s | "
         f"bytes after {args.turns} turns x {args.threads} threads |"
@@ -363,7 +369,7 @@ def main() -> None:
     pairs = [
         ("lix memory://", "InMemorySaver"),
         ("lix SQLite", "SqliteSaver"),
-        ("lix SQLite, no archive", "SqliteSaver"),
+        ("lix SQLite (no archive)", "SqliteSaver"),
         ("lix Redis (plain)", "RedisSaver (Stack)"),
     ]
     print("\n| lix vs peer | put | get_tuple | first get_tuple | put_writes | bytes (lix / peer) |")
