@@ -38,16 +38,7 @@ import numpy.typing as npt
 from .errors import InvalidInputError, InvalidVectorError
 from .install import install_hint
 
-__all__ = [
-    "DEFAULT_THRESHOLDS",
-    "Calibration",
-    "Curve",
-    "PairSet",
-    "ThresholdPoint",
-    "curve_from_vectors",
-    "default_thresholds",
-    "evaluate",
-]
+# No __all__: lix_integrations.calibration re-exports this module's public names and its __all__ lists them.
 
 # Float rounding must not turn an exact duplicate (cosine 1.0 in exact arithmetic) into a miss at threshold 1.0,
 # nor make a similarity that prints as the threshold fall just below it. Far below any meaningful resolution.
