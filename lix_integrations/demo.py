@@ -19,13 +19,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.globals import get_llm_cache, set_llm_cache
-from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from langchain_core.outputs import ChatGeneration, ChatResult, Generation
+from langchain_core.outputs import Generation
 
 from .langchain.cache import LixSemanticCache
+from .testing.agents import ReplyChatModel, last_user_text
 
 __all__ = ["CannedChatModel", "DemoRow", "main"]
 
@@ -73,7 +72,7 @@ SCRIPT: tuple[tuple[str, str], ...] = (
 )
 
 
-class CannedChatModel(BaseChatModel):
+class CannedChatModel(ReplyChatModel):
     """Stands in for a hosted chat model: answers from a small table after a realistic delay."""
 
     model_name: str = "canned-demo-1"
@@ -89,25 +88,18 @@ class CannedChatModel(BaseChatModel):
         # What defines the answers goes into LangChain's llm_string; the delay does not.
         return {"model_name": self.model_name}
 
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def _reply(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> AIMessage:
         self.calls += 1
         if self.latency > 0:
             time.sleep(self.latency)
-        question = next((m.text for m in reversed(messages) if isinstance(m, HumanMessage)), "").lower()
+        question = last_user_text(messages).lower()
         pirate = any(isinstance(m, SystemMessage) and "pirate" in m.text.lower() for m in messages)
         answer = "I do not know." if not pirate else "Arr, I know not."
         for keyword, plain, pirate_answer in _CANNED:
             if keyword in question:
                 answer = pirate_answer if pirate else plain
                 break
-        message = AIMessage(content=answer, response_metadata={"model_name": self.model_name})
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        return AIMessage(content=answer, response_metadata={"model_name": self.model_name})
 
 
 class _RecordingCache(LixSemanticCache):

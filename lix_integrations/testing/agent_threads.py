@@ -10,11 +10,10 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import tool
+
+from .agents import ReplyChatModel
 
 __all__ = ["FakeToolModel", "build_agent", "text", "write_thread"]
 
@@ -43,7 +42,7 @@ def weather(city: str) -> str:
     return text(230, hash(city) & 0xFFFF)
 
 
-class FakeToolModel(BaseChatModel):
+class FakeToolModel(ReplyChatModel):
     """Answers every human turn; on odd turns it first calls ``lookup_order`` or ``weather``."""
 
     words: int = 230
@@ -55,23 +54,15 @@ class FakeToolModel(BaseChatModel):
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> FakeToolModel:  # type: ignore[override]
         return self
 
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def _reply(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> AIMessage:
         turn = sum(1 for m in messages if isinstance(m, HumanMessage))
         last = messages[-1]
         if isinstance(last, HumanMessage) and turn % 2 == 1:
             name = "lookup_order" if turn % 4 == 1 else "weather"
             args = {"order_id": f"A-{turn}"} if name == "lookup_order" else {"city": f"city {turn}"}
-            msg = AIMessage("", tool_calls=[{"name": name, "args": args, "id": f"call-{turn}"}])
-        else:
-            done = isinstance(last, ToolMessage)
-            msg = AIMessage(text(self.words, turn * 2 + int(done)))
-        return ChatResult(generations=[ChatGeneration(message=msg)])
+            return AIMessage("", tool_calls=[{"name": name, "args": args, "id": f"call-{turn}"}])
+        done = isinstance(last, ToolMessage)
+        return AIMessage(text(self.words, turn * 2 + int(done)))
 
 
 def build_agent(checkpointer: Any = None, **kwargs: Any) -> Any:

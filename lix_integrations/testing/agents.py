@@ -29,7 +29,7 @@ from ..kernel.flows import Flow
 from ..kernel.ops import Op, Sleep
 from ..kernel.runtime import Runtime
 
-__all__ = ["ScriptedChatModel", "last_user_text"]
+__all__ = ["ReplyChatModel", "ScriptedChatModel", "last_user_text"]
 
 Responder = Callable[[Sequence[BaseMessage], Sequence[dict[str, Any]]], AIMessage]
 
@@ -45,7 +45,25 @@ def _echo(messages: Sequence[BaseMessage], tools: Sequence[dict[str, Any]]) -> A
     return AIMessage(f"answer: {last_user_text(messages)}")
 
 
-class ScriptedChatModel(BaseChatModel):
+class ReplyChatModel(BaseChatModel):
+    """A local chat model given by its one reply to the messages, ``_reply`` (`ScriptedChatModel`, the demo's
+    canned model, the tool model of `agent_threads`): LangChain's ``_generate`` around it is written here once."""
+
+    def _reply(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> AIMessage:
+        """The reply to ``messages``; ``kwargs`` are the call's (``tools=`` when tools are bound)."""
+        raise NotImplementedError
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return _result(self._reply(messages, kwargs))
+
+
+class ScriptedChatModel(ReplyChatModel):
     """A deterministic chat model (see the module docstring); ``temperature`` is only part of its settings."""
 
     respond: Responder = Field(default=_echo, exclude=True)
@@ -83,14 +101,14 @@ class ScriptedChatModel(BaseChatModel):
                 fh.write(f"{os.getpid()}\n")
         return n
 
-    def _answer(self, n: int, messages: list[BaseMessage], kwargs: dict[str, Any]) -> ChatResult:
+    def _answer(self, n: int, messages: list[BaseMessage], kwargs: dict[str, Any]) -> AIMessage:
         if n <= self.fail_first:
             raise RuntimeError(f"scripted failure of call {n}")
         message = self.respond(messages, kwargs.get("tools") or [])
         message.usage_metadata = UsageMetadata(input_tokens=10, output_tokens=5, total_tokens=15)  # type: ignore[typeddict-item]
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        return message
 
-    def _call(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> Flow[ChatResult]:
+    def _call(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> Flow[AIMessage]:
         """One call, written once for both ways of calling: count it, wait ``delay`` (a slow LLM: the runtime
         sleeps on a blocking caller's thread, or awaits on an event loop without blocking it), then answer."""
         n = self._count()
@@ -98,13 +116,8 @@ class ScriptedChatModel(BaseChatModel):
             yield from Sleep(self.delay)
         return self._answer(n, messages, kwargs)
 
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: Any = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def _reply(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> AIMessage:
+        """The blocking call (``_agenerate`` awaits the same flow)."""
         return _RUNTIME.run(self._call(messages, kwargs))
 
     async def _agenerate(
@@ -114,7 +127,11 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: Any = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return await _RUNTIME.arun(self._call(messages, kwargs))
+        return _result(await _RUNTIME.arun(self._call(messages, kwargs)))
+
+
+def _result(message: AIMessage) -> ChatResult:
+    return ChatResult(generations=[ChatGeneration(message=message)])
 
 
 class _NoStore:
