@@ -419,9 +419,13 @@ class SQLiteBackend(Backend):
             changes = [(p, i, 0) for i, p in old] + [(rec.partition, i, 1) for rec, i in zip(kept, ids)]
             self._vectors.log(conn, namespace, changes)
             self._adjust_count(conn, namespace, len(rows) - len(old))
-        for rec, entry_id in zip(kept, ids):
+        by_partition: dict[str, list[int]] = {}
+        for n, rec in enumerate(kept):
             if rec.vector is not None:
-                self._vectors.added(namespace, rec.partition, entry_id, rec.vector)
+                by_partition.setdefault(rec.partition, []).append(n)
+        for partition, picked in by_partition.items():
+            vectors = np.stack([np.asarray(kept[n].vector, dtype=np.float32) for n in picked])
+            self._vectors.added(namespace, partition, [ids[n] for n in picked], vectors)
         by_key = dict(zip(keys, ids))
         return [by_key[rec.exact_key] for rec in records]
 

@@ -107,16 +107,17 @@ class SQLiteVectors:
 
     # -- this process's changes --------------------------------------------------------------------------------
 
-    def added(self, namespace: str, partition: str, entry_id: int, vector: np.ndarray) -> None:
+    def added(self, namespace: str, partition: str, ids: Sequence[int], vectors: np.ndarray) -> None:
+        """Entries added to a partition (one call for a batch: one cell assignment, one copy into the tail)."""
         key = (namespace, partition)
         index = self._indexes.get(key)
         if index is not None:
-            index.add([entry_id], np.asarray(vector, dtype=np.float32).reshape(1, -1))
+            index.add(ids, np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1))
             self._note(namespace, partition, index)
         elif self._dir is not None:
-            count = self._unseen[key] = self._unseen.get(key, 0) + 1
+            count = self._unseen[key] = self._unseen.get(key, 0) + len(ids)
             if count >= PERSIST_MIN:
-                self._to_load[key] = int(np.asarray(vector).shape[-1])
+                self._to_load[key] = int(np.asarray(vectors).shape[-1])
 
     def removed(self, namespace: str, partition: str, entry_ids: Sequence[int]) -> None:
         index = self._indexes.get((namespace, partition))
@@ -170,6 +171,7 @@ class SQLiteVectors:
                 additions.pop(entry_id, None)
                 self.removed(namespace, partition, [entry_id])
         ids = list(additions)
+        by_partition: dict[tuple[str, str], tuple[list[int], list[np.ndarray]]] = {}
         for start in range(0, len(ids), _MAX_IN_PARAMS):
             chunk = ids[start : start + _MAX_IN_PARAMS]
             for entry_id, blob in self._conn.execute(
@@ -177,8 +179,11 @@ class SQLiteVectors:
                 "AND vector IS NOT NULL",
                 chunk,
             ):
-                namespace, partition = additions[entry_id]
-                self.added(namespace, partition, entry_id, np.frombuffer(blob, dtype=np.float32))
+                found_ids, vectors = by_partition.setdefault(additions[entry_id], ([], []))
+                found_ids.append(entry_id)
+                vectors.append(np.frombuffer(blob, dtype=np.float32))
+        for (namespace, partition), (found_ids, vectors) in by_partition.items():
+            self.added(namespace, partition, found_ids, np.stack(vectors))
 
     # -- search ------------------------------------------------------------------------------------------------
 
