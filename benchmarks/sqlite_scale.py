@@ -252,13 +252,79 @@ def fresh(db: Path, size: int, queries: int) -> dict[str, float]:
     }
 
 
+def chart_data(rows: list[dict[str, float]], measured: str) -> dict[str, object]:
+    """benchmarks/results/sqlite_scale.json (scripts/benchmark_charts.py draws it) from the rows of ``--json``."""
+    groups = [f"{int(r['size']):,} entries" for r in rows]
+
+    def series(label: str, key: str, ours: bool = False) -> dict[str, object]:
+        return {
+            "label": label,
+            **({"ours": True} if ours else {}),
+            "values": [round(r[key], 3) for r in rows],
+        }
+
+    return {
+        "title": "SQLite store of one partition opened by a fresh process (random 384-d vectors)",
+        "command": ".venv/bin/python benchmarks/sqlite_scale.py --sizes 10000,100000 --json FILE "
+        "(then --sizes 1000000 --queries 300 --json FILE)",
+        "measured": measured,
+        "panels": [
+            {
+                "title": "first lookup after open, ms (log scale, lower is better)",
+                "log": True,
+                "groups": groups,
+                "series": [
+                    series("lix SQLite (mapped index file)", "first_ms", True),
+                    series("numpy brute force (load vectors from SQLite)", "brute_load_ms"),
+                ],
+            },
+            {
+                "title": "lookup, ms (log scale, lower is better)",
+                "log": True,
+                "groups": groups,
+                "series": [
+                    series("lix engine latency, median", "p50_ms", True),
+                    series("lix vector search, CPU median", "search_cpu_p50_ms", True),
+                    series("numpy brute-force scan, median", "brute_scan_ms"),
+                ],
+            },
+            {
+                "title": "semantic inserts per CPU second (higher is better)",
+                "log": True,
+                "groups": groups,
+                "series": [
+                    series("lix one at a time", "single_per_cpu_s", True),
+                    series("lix update_many (500)", "batched_per_cpu_s", True),
+                    series("bare sqlite3, one a transaction", "floor_single_per_cpu_s"),
+                    series("bare sqlite3 executemany (500)", "floor_per_cpu_s"),
+                ],
+            },
+        ],
+        "rows": rows,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--json", help="append each size's figures to this file, one JSON object a line")
     parser.add_argument("--fresh", nargs=2, metavar=("DB", "SIZE"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--chart",
+        nargs=2,
+        metavar=("JSONL", "MEASURED"),
+        help="write results/sqlite_scale.json from --json rows",
+    )
     args = parser.parse_args()
+    if args.chart:
+        rows = [json.loads(line) for line in Path(args.chart[0]).read_text().splitlines() if line.strip()]
+        rows = sorted(
+            {int(r["size"]): r for r in rows}.values(), key=lambda r: r["size"]
+        )  # the last run of a size
+        out = Path(__file__).parent / "results" / "sqlite_scale.json"
+        out.write_text(json.dumps(chart_data(rows, args.chart[1]), indent=2) + "\n")
+        return
     if args.fresh:
         print(json.dumps(fresh(Path(args.fresh[0]), int(args.fresh[1]), args.queries)))
         return
