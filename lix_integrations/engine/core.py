@@ -104,7 +104,7 @@ class EngineCore:
         )
         self.kv = KvTier(config.kv, ns, self.clock, self.counters.new("kv", KvStats))
         self.tools = ToolTier(
-            config.tools, self.clock, ns, self.counters.new("tools", TOOL_COUNTERS, ToolsStats.from_counts)
+            config.tools, ns, self.clock, self.counters.new("tools", TOOL_COUNTERS, ToolsStats.from_counts)
         )
         self.sessions = SessionTier(
             config.sessions,

@@ -68,6 +68,7 @@ from .embedding_vectors import check_key as _check_key
 from .embedding_vectors import check_space as _check_space
 from .embedding_vectors import check_texts as _check_texts
 from .embedding_vectors import normalized as _normalized
+from .tier import Tier
 
 # The model identity, the vector codec, the LRU front and the counters live in their own modules (issue 16: one
 # job per file); their public names are still importable from here.
@@ -97,7 +98,7 @@ _ROLE_CODES = {"query": "q", "document": "d"}
 _KEY_ROLE = "k"  # arbitrary keys (URL, document id) live in their own key space
 
 
-class EmbeddingTier:
+class EmbeddingTier(Tier[EmbeddingConfig, EmbeddingStats]):
     """Policy of the embedding tier; every public method validates eagerly and returns a flow to run."""
 
     def __init__(
@@ -110,10 +111,7 @@ class EmbeddingTier:
         fail_open: bool = True,
         outage: OutageLog | None = None,
     ) -> None:
-        self.config = config
-        self.namespace = namespace
-        self.counters = counters
-        self._clock = clock
+        super().__init__(config, namespace, clock, counters)
         self._fail_open = fail_open
         self._front = _Front(config.front_entries, config.front_bytes)
         self._lock = threading.Lock()
@@ -268,7 +266,7 @@ class EmbeddingTier:
     def in_front(self, text: str, model: EmbeddingModel, *, role: str) -> bool:
         """Whether this process holds ``text``'s vector in memory (no store round trip needed for it)."""
         key = self._keys([text], model.key(""), role)[0]
-        return bool(self._front.get_many([key], self._clock.now()))
+        return bool(self._front.get_many([key], self.clock.now()))
 
     def read_stored(
         self, texts: Sequence[str], model: EmbeddingModel, *, role: str
@@ -278,7 +276,7 @@ class EmbeddingTier:
         One read, no computing and no counting: the engine runs it in the round trip of a semantic lookup's
         exact check, and hands the answer to the `embed` that may follow. A failed read answers nothing.
         """
-        now = self._clock.now()
+        now = self.clock.now()
         keys = list(dict.fromkeys(self._keys(texts, model.key(""), role)))
         held = self._front.get_many(keys, now)
         missing = tuple(key for key in keys if key not in held)
@@ -317,7 +315,7 @@ class EmbeddingTier:
             first_text.setdefault(key, text)
         unique = list(first_text)
         self.counters.update(lookups=len(texts), deduplicated=len(texts) - len(unique))
-        now = self._clock.now()
+        now = self.clock.now()
         dimension = self._dimension(model, model_key)
         if not use_store:
             checked = dict.fromkeys(unique)  # read as absent: nothing is asked of the store
@@ -386,7 +384,7 @@ class EmbeddingTier:
         store_keys = [f"{model_key}:{_KEY_ROLE}:{text_hash(k)}" for k in keys]
         unique = list(dict.fromkeys(store_keys))
         self.counters.update(lookups=len(keys), deduplicated=len(keys) - len(unique))
-        found = yield from self._read(unique, self._dimension(model, model_key), model_key, self._clock.now())
+        found = yield from self._read(unique, self._dimension(model, model_key), model_key, self.clock.now())
         self.counters.update(misses=len(unique) - len(found))
         return [found.get(key) for key in store_keys]
 
@@ -419,7 +417,7 @@ class EmbeddingTier:
         store_items = {
             f"{model_key}:{_KEY_ROLE}:{text_hash(k)}": matrix[i].copy() for i, k in enumerate(keys)
         }
-        return self._write(list(store_items.items()), self._clock.now(), ttl)
+        return self._write(list(store_items.items()), self.clock.now(), ttl)
 
     @staticmethod
     def _nothing() -> Flow[None]:
@@ -466,7 +464,7 @@ class EmbeddingTier:
         return evicted
 
     def purge_expired(self) -> Flow[int]:
-        removed: int = yield KvPurgeExpired(self.namespace, self.config.table, self._clock.now())
+        removed: int = yield KvPurgeExpired(self.namespace, self.config.table, self.clock.now())
         return removed
 
     def usage(self) -> Flow[tuple[int, int]]:

@@ -33,6 +33,7 @@ from ..kernel.clock import Clock
 from ..kernel.counters import CounterSet, Snapshot
 from ..kernel.flows import Flow
 from ..kernel.ops import KvDelete, KvDeleteWhere, KvGet, KvItem, KvPut, KvScan
+from .tier import Tier
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -197,16 +198,13 @@ def _check_batch_size(batch_size: object) -> int:
 # -- the tier -------------------------------------------------------------------------------------------------
 
 
-class KvTier:
+class KvTier(Tier[KvConfig, KvStats]):
     """Policy of the key-value tier; every public method returns a flow for the engine's drivers to run."""
 
     def __init__(self, config: KvConfig, namespace: str, clock: Clock, counters: CounterSet[KvStats]) -> None:
         if not isinstance(config, KvConfig):
             raise ConfigError(f"kv must be a KvConfig, got {type(config).__name__}")
-        self.config = config
-        self._namespace = namespace
-        self._clock = clock
-        self.counters = counters
+        super().__init__(config, namespace, clock, counters)
 
     def _expiry(self, now: float) -> float | None:
         return None if self.config.ttl is None else now + self.config.ttl
@@ -218,7 +216,7 @@ class KvTier:
         if not checked:
             return []
         stored = tuple(storage_key(k) for k in checked)
-        raws = yield from KvGet(self._namespace, table, stored, self._clock.now(), touch=False)
+        raws = yield from KvGet(self.namespace, table, stored, self.clock.now(), touch=False)
         found: list[dict[str, Any] | None] = []
         for key, where, raw in zip(checked, stored, raws):
             record = None if raw is None else decode_record(collection, where, raw)
@@ -254,10 +252,10 @@ class KvTier:
             key = validate_key(pair[0])
             encoded.append((storage_key(key), encode_record(key, pair[1], self.config.max_value_bytes)))
         for start in range(0, len(encoded), size):
-            now = self._clock.now()
+            now = self.clock.now()
             expires_at = self._expiry(now)
             items = tuple(KvItem(key, raw, expires_at) for key, raw in encoded[start : start + size])
-            yield KvPut(self._namespace, table, items, now)
+            yield KvPut(self.namespace, table, items, now)
             self.counters.add("puts", len(items))
             self.counters.add("put_batches")
 
@@ -270,7 +268,7 @@ class KvTier:
         checked = tuple(storage_key(validate_key(k)) for k in keys)
         if not checked:
             return 0
-        removed = yield from KvDelete(self._namespace, table, checked)
+        removed = yield from KvDelete(self.namespace, table, checked)
         self.counters.add("deletes", removed)
         return removed
 
@@ -284,7 +282,7 @@ class KvTier:
         out: dict[str, dict[str, Any]] = {}
         after: str | None = None
         while True:
-            page = yield from KvScan(self._namespace, table, self._clock.now(), limit=SCAN_PAGE, after=after)
+            page = yield from KvScan(self.namespace, table, self.clock.now(), limit=SCAN_PAGE, after=after)
             self.counters.add("scans")
             for stored, raw in page:
                 key, value = decode_record(collection, stored, raw)
@@ -301,7 +299,7 @@ class KvTier:
         after: str | None = None
         while True:
             page = yield from KvScan(
-                self._namespace, table, self._clock.now(), keys_only=True, limit=SCAN_PAGE, after=after
+                self.namespace, table, self.clock.now(), keys_only=True, limit=SCAN_PAGE, after=after
             )
             self.counters.add("scans")
             keys.extend(key for key, _ in page)
@@ -312,7 +310,7 @@ class KvTier:
         if not long_keys:
             return keys
         # Only a long key's record holds the key itself: read those records back.
-        raws = yield from KvGet(self._namespace, table, long_keys, self._clock.now(), touch=False)
+        raws = yield from KvGet(self.namespace, table, long_keys, self.clock.now(), touch=False)
         full = {
             stored: decode_record(collection, stored, raw)[0]
             for stored, raw in zip(long_keys, raws)
@@ -322,6 +320,6 @@ class KvTier:
 
     def clear(self, collection: str) -> Flow[int]:
         """Delete a whole collection; returns how many records it held."""
-        removed = yield from KvDeleteWhere(self._namespace, table_for(collection))
+        removed = yield from KvDeleteWhere(self.namespace, table_for(collection))
         self.counters.add("deletes", removed)
         return removed

@@ -57,6 +57,7 @@ from .semantic_entries import (
     unwrap_payload,
     wrap_payload,
 )
+from .tier import Tier
 from .verifier import Verifier, VerifierCandidate
 
 __all__ = [
@@ -78,7 +79,7 @@ DEFAULT_THRESHOLD = 0.82
 _CANDIDATES = 4
 
 
-class SemanticTier:
+class SemanticTier(Tier[SemanticConfig, SemanticStats]):
     """Policy of the semantic tier; every public method returns a flow for the engine's drivers to run."""
 
     def __init__(
@@ -90,10 +91,7 @@ class SemanticTier:
         *,
         verifier: Verifier | None = None,
     ) -> None:
-        self._config = config
-        self._namespace = namespace
-        self._clock = clock
-        self.counters = counters
+        super().__init__(config, namespace, clock, counters)
         #: Second opinion on candidates (tiers/verifier.py); ``None`` serves on cosine alone.
         self.verifier = verifier
         default = DEFAULT_THRESHOLD if verifier is None or verifier.floor is None else verifier.floor
@@ -103,23 +101,19 @@ class SemanticTier:
         #: engine replaces it with its measured policy.
         self.embed_first: Callable[[str], bool] = lambda text: config.lookup_order == "embed_first"
 
-    @property
-    def namespace(self) -> str:
-        return self._namespace
-
     def prepare(self, prompt: object, llm_string: object, *, context: str, scope: str) -> PreparedQuery:
         return prepare_query(
-            prompt, llm_string, context=context, scope=scope, max_prompt_bytes=self._config.max_prompt_bytes
+            prompt, llm_string, context=context, scope=scope, max_prompt_bytes=self.config.max_prompt_bytes
         )
 
     def _live(self, record: SemanticRecord, now: float) -> bool:
         if record.expires_at is not None and record.expires_at <= now:
             return False
-        idle = self._config.idle_ttl
+        idle = self.config.idle_ttl
         return not (idle is not None and record.accessed_at + idle <= now)
 
     def _policy(self, query: PreparedQuery) -> SamplingPolicy:
-        return self._config.sampling if query.sampling else SamplingPolicy.SERVE
+        return self.config.sampling if query.sampling else SamplingPolicy.SERVE
 
     def lookup(self, query: PreparedQuery, *, threshold: float | None = None) -> Flow[SemanticHit | None]:
         """Exact key first; then, unless exact-only, the nearest live entries of the partition."""
@@ -130,7 +124,7 @@ class SemanticTier:
             self.counters.add("bypassed")
             return None
         ns = self.namespace
-        now = self._clock.now()
+        now = self.clock.now()
         wants_vector = limit < 1.0 and policy is not SamplingPolicy.EXACT_ONLY
         vector: Vector | None = None
         found: list[tuple[SemanticRecord, float]] | None = None
@@ -167,7 +161,7 @@ class SemanticTier:
             yield Deferred(DeleteIds(ns, tuple(expired)))
         if self.verifier is not None:
             return (yield from self._verified(query, vector, found, expired, limit, now, started))
-        shadow = self._config.shadow
+        shadow = self.config.shadow
         for rec, similarity in found:
             if rec.id in expired:
                 continue
@@ -186,7 +180,7 @@ class SemanticTier:
                 yield Touch(ns, (rec.id,), now)
                 self.counters.add("semantic_hits", sample=time.perf_counter() - started)
                 return self._served(rec, "semantic", score)
-            if score >= limit - self._config.near_miss_margin:
+            if score >= limit - self.config.near_miss_margin:
                 self.counters.add("near_misses")
             break  # results are sorted: the best live candidate decides
         if shadow:
@@ -197,11 +191,11 @@ class SemanticTier:
     def coalescable(self, query: PreparedQuery) -> bool:
         """Whether identical concurrent misses may wait for one call: not when the sampling policy bypasses
         the cache, nor in shadow mode (nothing is served, so a waiter would only wait)."""
-        return not self._config.shadow and self._policy(query) is not SamplingPolicy.BYPASS
+        return not self.config.shadow and self._policy(query) is not SamplingPolicy.BYPASS
 
     def serve_filled(self, record: SemanticRecord | None) -> SemanticHit | None:
         """The hit for an exact record another call just stored (``None`` if absent or expired)."""
-        if record is None or not self._live(record, self._clock.now()):
+        if record is None or not self._live(record, self.clock.now()):
             return None
         return self._served(record, "exact", 1.0)
 
@@ -223,11 +217,11 @@ class SemanticTier:
         if live:
             self.counters.add("histogram", label=similarity_bin(live[0][1]))
         chosen = [(rec, sim) for rec, sim in live if sim >= limit]
-        shadow = self._config.shadow
+        shadow = self.config.shadow
         decision: ShadowDecision | None = None
         hit: tuple[SemanticRecord, float, float] | None = None
         if not chosen:
-            if live and live[0][1] >= limit - self._config.near_miss_margin:
+            if live and live[0][1] >= limit - self.config.near_miss_margin:
                 self.counters.add("near_misses")
         else:
             scores = yield from self._scores(query.text, vector, chosen)
@@ -353,13 +347,13 @@ class SemanticTier:
             vectors: list[Vector] = [(yield Embed(items[kept[0]][0].text))]
         else:  # one store read and one model call for the batch
             vectors = yield EmbedMany(tuple(items[i][0].text for i in kept))
-        now = self._clock.now()
-        ttl = self._config.ttl if ttl is None else ttl
+        now = self.clock.now()
+        ttl = self.config.ttl if ttl is None else ttl
         upserts = tuple(
             Upsert(self.namespace, build_record(items[i][0], items[i][1], items[i][2], vec, now, ttl))
             for i, vec in zip(kept, vectors, strict=True)
         )
-        bound = self._config.max_entries
+        bound = self.config.max_entries
         evicted = 0
         if len(upserts) > 1:
             stored: list[int] = list((yield Gather(upserts)))
@@ -393,7 +387,7 @@ class SemanticTier:
 
     def purge_expired(self) -> Flow[int]:
         """Delete entries past their TTL now, instead of lazily when a lookup meets them."""
-        removed: int = yield PurgeExpired(self.namespace, self._clock.now())
+        removed: int = yield PurgeExpired(self.namespace, self.clock.now())
         return removed
 
     def explain(
@@ -403,7 +397,7 @@ class SemanticTier:
         if not isinstance(k, int) or k < 1:
             raise InvalidInputError(f"k must be a positive integer, got {k!r}")
         limit = self.threshold if threshold is None else check_threshold(threshold)
-        now = self._clock.now()
+        now = self.clock.now()
         policy = self._policy(query)
         ns = self.namespace
         exact: SemanticRecord | None = yield ExactGet(ns, query.exact_key)

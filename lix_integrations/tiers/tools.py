@@ -54,6 +54,7 @@ from ..kernel.flows import Flow
 from ..kernel.keys import digest
 from ..kernel.ops import KvDelete, KvDeleteWhere, KvGet, KvItem, KvPut
 from ..kernel.scope import UNSCOPED, resolve_scope, scope_key, validate_scope_part
+from .tier import Tier
 from .tool_flights import SingleFlight
 from .tool_stats import TOOL_COUNTERS, ToolsStats, ToolStats
 from .tool_values import (
@@ -141,16 +142,13 @@ class PreparedCall:
         )
 
 
-class ToolTier:
+class ToolTier(Tier[ToolsConfig, ToolsStats]):
     """Policy of the tool tier; methods returning ``Flow`` are run by the engine's drivers."""
 
     def __init__(
-        self, config: ToolsConfig, clock: Clock, namespace: str, counters: CounterSet[ToolsStats]
+        self, config: ToolsConfig, namespace: str, clock: Clock, counters: CounterSet[ToolsStats]
     ) -> None:
-        self.config = config
-        self._clock = clock
-        self.namespace = namespace
-        self.counters = counters
+        super().__init__(config, namespace, clock, counters)
         self.flights = SingleFlight()
         self._writers: dict[str, list[InvalidationRule]] = {}
         for rule in config.invalidations:
@@ -245,7 +243,7 @@ class ToolTier:
         if not calls:
             return []
         raws: list[bytes | None] = yield KvGet(
-            self.namespace, TABLE, tuple(c.key for c in calls), self._clock.now()
+            self.namespace, TABLE, tuple(c.key for c in calls), self.clock.now()
         )
         out: list[Any] = []
         bad: list[str] = []
@@ -266,7 +264,7 @@ class ToolTier:
     def store(self, entries: Sequence[tuple[PreparedCall, bytes]]) -> Flow[None]:
         if not entries:
             return None
-        now = self._clock.now()
+        now = self.clock.now()
         items = tuple(
             KvItem(call.key, raw, expires_at=None if call.ttl is None else now + call.ttl, tags=call.tags)
             for call, raw in entries

@@ -70,7 +70,7 @@ def test_the_engine_hands_each_tier_its_own_config() -> None:
     )
     with Engine(config=config, embedder=FakeEmbedder()) as engine:
         core = engine._core
-        assert core.semantic._config == config.semantic
+        assert core.semantic.config == config.semantic
         assert type(config.semantic) is SemanticConfig
         assert (config.semantic.threshold, config.semantic.ttl) == (0.9, 60.0)
         assert core.semantic.namespace == "own"
