@@ -172,6 +172,15 @@ def _partition(engine: Engine) -> str:
     return engine._core.semantic.prepare("q0", LLM, context="", scope=resolve_scope(None)).partition
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak RSS. Not ``getrusage``'s ``ru_maxrss``: a child started by ``subprocess`` reports its
+    parent's peak there (the mm it was spawned from), which made the RSS column the building process's."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _brute_force(db: Path) -> tuple[np.ndarray, np.ndarray, float]:
     """Every stored (id, vector), read back from SQLite as a process without an index file must."""
     started = time.perf_counter()
@@ -213,7 +222,7 @@ def fresh(db: Path, size: int, queries: int) -> dict[str, float]:
         cpu_started = time.process_time()
         backend.execute(op)
         search_cpu.append(time.process_time() - cpu_started)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = _peak_rss_mb()
     engine.close()
     ids, matrix, load = _brute_force(db)  # the peer
     recall: dict[str, float] = {}
