@@ -406,6 +406,29 @@ async def test_aclose_closes_this_loops_client(redis_plain_url: str) -> None:
     assert key not in redis_clients._async_clients
 
 
+def test_each_loop_gets_its_own_client_through_the_backends_cached_binding(redis_plain_url: str) -> None:
+    """The backend remembers the client of the loop it last ran on; another loop (here one after the other,
+    as ``asyncio.run`` makes them) gets its own, never the binding of a loop that is gone."""
+    import asyncio
+    import uuid
+
+    from lix_integrations.backends.redis import clients as redis_clients
+
+    backend = open_backend(with_prefix(redis_plain_url, client_name=f"lix{uuid.uuid4().hex[:8]}"))
+    assert isinstance(backend, RedisBackend)
+
+    async def use() -> tuple[object, object]:
+        assert await backend.aexecute(CountEntries(NS)) == 0
+        return await backend._async.aclient(), redis_clients.async_client(backend.options)
+
+    try:
+        (cached, shared), (cached_again, shared_again) = asyncio.run(use()), asyncio.run(use())
+        assert cached is shared and cached_again is shared_again and cached is not cached_again
+    finally:
+        backend.close()
+    assert backend._async._bound is None
+
+
 async def test_autopipeline_off_sends_each_call_on_its_own(
     redis_plain_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -246,6 +246,7 @@ class RedisBackend(Backend):
             self._sync.flush()
             self._conns.release_all()
             self._closed = True
+            self._async.unbind()
             client, _ = clients.release(self.options)
             if client is not None:
                 client.close()
@@ -255,6 +256,7 @@ class RedisBackend(Backend):
             await self._async.aflush()
             self._conns.release_all()
             self._closed = True
+            self._async.unbind()
             client, per_loop = clients.release(self.options)
             if client is not None:
                 client.close()

@@ -8,6 +8,8 @@ loop iteration share one packet (`AutoPipeline`). Everything else is the one loo
 from __future__ import annotations
 
 import asyncio
+import os
+import weakref
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
@@ -53,9 +55,24 @@ class AsyncIO:
     def __init__(self, backend: RedisBackend) -> None:
         self.backend = backend
         self._batchers: WeakKeyDictionary[asyncio.AbstractEventLoop, AutoPipeline] = WeakKeyDictionary()
+        #: (loop, its client) of the last call: the shared registry takes a lock and a weak-dictionary lookup,
+        #: a per-call cost in lix's async chat adds (2026-12-04, benchmarks/redis_chat.py); a weak reference
+        #: keeps a closed loop collectable. The registry's client stays valid while this backend is open
+        #: (it holds a use of the URL), and a new process has a new pid.
+        self._bound: tuple[weakref.ref[asyncio.AbstractEventLoop], int, Any] | None = None
 
     async def aclient(self) -> Any:
-        return async_client(self.backend.options)
+        loop = asyncio.get_running_loop()
+        bound = self._bound
+        if bound is not None and bound[0]() is loop and bound[1] == os.getpid():
+            return bound[2]
+        client = async_client(self.backend.options)
+        self._bound = (weakref.ref(loop), os.getpid(), client)
+        return client
+
+    def unbind(self) -> None:
+        """Forget the client of the last loop (the backend closes: the registry may close it)."""
+        self._bound = None
 
     async def atake(self, client: Any) -> Any:
         """A connection of the loop's pool, which replaces one the server closed."""
