@@ -122,6 +122,11 @@ class SemanticConfig:
     lookup_order: str
 
 
+#: Options for which ``None`` is a value and not "not given": no expiry (``ttl``, ``idle_ttl``), no bound
+#: (``max_entries``), the default or calibrated threshold (``threshold``, ``verifier_threshold``).
+NONE_MEANS = frozenset({"ttl", "idle_ttl", "max_entries", "threshold", "verifier_threshold"})
+
+
 @dataclass(frozen=True, kw_only=True)
 class EngineConfig:
     """Settings of one `Engine`.
@@ -244,12 +249,16 @@ class EngineConfig:
         return f"{type(self).__name__}({', '.join(shown)})"
 
     def with_overrides(self, **overrides: Any) -> EngineConfig:
-        """A copy with the given options replaced (``None`` values are ignored, so callers can pass through)."""
+        """A copy with the given options replaced.
+
+        ``None`` replaces an option only where it means something (`NONE_MEANS`: ``max_entries=None`` is
+        unbounded, ``ttl=None`` never expires); for the others (``url``, ``namespace`` ...) it means "not given"
+        and is ignored, so callers can pass an unset option through."""
         valid = {f.name for f in fields(self)}
         unknown = set(overrides) - valid
         if unknown:
             raise ConfigError(f"unknown option(s): {', '.join(sorted(unknown))}")
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None or k in NONE_MEANS})
 
     @classmethod
     def from_env(cls, prefix: str = "LIX_", environ: dict[str, str] | None = None) -> EngineConfig:
@@ -279,13 +288,7 @@ class EngineConfig:
             raw = env.get(f"{prefix}{name.upper()}")
             if raw is None or raw == "":
                 continue
-            if raw.strip().lower() == "none" and name in (
-                "ttl",
-                "idle_ttl",
-                "max_entries",
-                "threshold",
-                "verifier_threshold",
-            ):
+            if raw.strip().lower() == "none" and name in NONE_MEANS:
                 values[name] = None
                 continue
             try:

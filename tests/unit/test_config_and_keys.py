@@ -147,3 +147,14 @@ def test_nested_scopes_follow_one_rule() -> None:
             with pytest.raises(InvalidIdError):
                 engine.semantic.clear(scope=bad)
         assert engine.semantic.clear(scope="tenant-b") == 1
+
+
+def test_an_explicit_none_keyword_is_a_value_where_none_means_something() -> None:
+    """``Engine(max_entries=None)`` is unbounded, as ``LIX_MAX_ENTRIES=none`` is: the keyword used to be taken for
+    "not given" and silently kept the 100,000 default (benchmarks/sqlite_scale.py evicted on every insert into its
+    100k store because of it). ``None`` for an option where it means nothing (``namespace``) is still ignored."""
+    engine = Engine("memory://", embedder=FakeEmbedder(), max_entries=None, namespace=None, ttl=None)  # type: ignore[arg-type]
+    assert (engine.config.max_entries, engine.config.namespace, engine.config.ttl) == (None, "default", None)
+    configured = EngineConfig(ttl=60.0, max_entries=10)
+    assert configured.with_overrides(ttl=None, max_entries=None, url=None) == EngineConfig(max_entries=None)
+    engine.close()
