@@ -232,23 +232,28 @@ def start_cluster(nodes: int = 3, workdir: Path | None = None) -> list[RedisServ
             capture_output=True,
             timeout=60,
         )
+        # Every node, not only the first: the others learn the slot map by gossip, and until they do they answer
+        # CLUSTERDOWN (a test whose first command reached such a node failed on a loaded machine).
         deadline = time.monotonic() + 30
+        waiting = list(servers)
         while time.monotonic() < deadline:
-            info = subprocess.run(
-                [cli, "-p", str(servers[0].port), "cluster", "info"],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=10,
-            ).stdout
-            if "cluster_state:ok" in info:
+            waiting = [s for s in waiting if "cluster_state:ok" not in _cluster_info(cli, s.port, env)]
+            if not waiting:
                 return servers
             time.sleep(0.1)
-        raise ServerUnavailable("cluster did not reach cluster_state:ok")
+        raise ServerUnavailable(
+            f"cluster did not reach cluster_state:ok on ports {[s.port for s in waiting]}"
+        )
     except (ServerUnavailable, subprocess.SubprocessError, OSError) as exc:
         for server in servers:
             server.stop()
         raise ServerUnavailable(f"could not start a Redis Cluster: {exc}") from exc
+
+
+def _cluster_info(cli: str, port: int, env: dict[str, str]) -> str:
+    return subprocess.run(
+        [cli, "-p", str(port), "cluster", "info"], env=env, capture_output=True, text=True, timeout=10
+    ).stdout
 
 
 def start_sentinel(
