@@ -238,28 +238,30 @@ class RedisBackend(Backend):
 
     # -- lifecycle --------------------------------------------------------------------------------------------
 
+    def _release(self) -> list[tuple[asyncio.AbstractEventLoop, Any]]:
+        """Closing's common part, once deferred writes are flushed: give back kept connections and this
+        backend's hold on the shared clients (closing the sync client if it was the last); returns the async
+        clients per loop that the last holder must close."""
+        self._conns.release_all()
+        self._closed = True
+        self._async.unbind()
+        client, per_loop = clients.release(self.options)
+        if client is not None:
+            client.close()
+        return per_loop
+
     def close(self) -> None:
         """Stop using the backend. The clients and pools it shares with other open backends of the same URL
         stay; the last backend to close closes them (async ones of a running loop are only dropped: their
         connections belong to that loop, use ``aclose`` there)."""
         if not self._closed:
             self._sync.flush()
-            self._conns.release_all()
-            self._closed = True
-            self._async.unbind()
-            client, _ = clients.release(self.options)
-            if client is not None:
-                client.close()
+            self._release()
 
     async def aclose(self) -> None:
         if not self._closed:
             await self._async.aflush()
-            self._conns.release_all()
-            self._closed = True
-            self._async.unbind()
-            client, per_loop = clients.release(self.options)
-            if client is not None:
-                client.close()
+            per_loop = self._release()
             current = asyncio.get_running_loop()
             for loop, aclient in per_loop:
                 if loop is current:
