@@ -176,7 +176,8 @@ class _Semantic(View):
         ``encode(result)``.
 
         Each cache step fails open on its own. A prompt the engine refuses is a logged miss: the model is
-        called, nothing is stored. An entry ``decode`` cannot read is deleted and counts as a miss. With
+        called, nothing is stored. An entry ``decode`` cannot read is deleted and counts as a miss; a result
+        ``encode`` raises on (one that does not serialize) is returned, logged and not stored. With
         ``coalesce``, a miss waits for an identical call in flight; if this call's ``compute`` raises (or
         ``encode`` gives nothing to store), the calls waiting for it call the model themselves.
         """
@@ -202,7 +203,11 @@ class _Semantic(View):
             if call.coalesce:
                 yield from self._released(query)
             raise
-        stored = call.encode(result)
+        try:
+            stored = call.encode(result)
+        except Exception as exc:  # fail open: an answer that cannot be stored is still the caller's answer
+            logger.warning("answer not cached: %s", exc)
+            stored = None
         if stored is None:  # nothing to share: whoever waits for this answer calls the model
             yield from self._released(query)
             return Answer(result)

@@ -223,11 +223,7 @@ class LixCacheMiddleware(AgentMiddleware, _Scoped):  # type: ignore[type-arg]
         if message is None:
             return None
         generations = [ChatGeneration(message=message)]
-        try:
-            return serialize_generations(generations), _usage(generations)
-        except SerializationError as exc:
-            logger.warning("answer not cached: %s", exc)
-            return None
+        return serialize_generations(generations), _usage(generations)  # a SerializationError: not stored
 
     def _answer_options(self) -> dict[str, Any]:
         return {

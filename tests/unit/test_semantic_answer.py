@@ -90,3 +90,21 @@ def test_a_failed_call_is_not_stored_and_releases_its_flight() -> None:
         # Not left waiting for the failed call: this one leads and calls the model.
         assert engine.semantic.answer(KEY, compute, coalesce=True, **OPTIONS).hit is None
         assert len(calls) == 1
+
+
+def test_a_result_encode_raises_on_is_returned_and_not_stored(caplog: pytest.LogCaptureFixture) -> None:
+    """Caches fail open: ``encode`` raising (an answer that does not serialize) must not fail a model call that
+    succeeded. The engine logs it and stores nothing, so every adapter gets this once instead of each catching its
+    own serializer's error (the LangChain middleware did)."""
+
+    def broken(value: Any) -> tuple[str, None]:
+        raise ValueError("not JSON: a socket")
+
+    with Engine("memory://", embedder=FakeEmbedder()) as engine:
+        compute, calls = _counting({"a": "paris"})
+        with caplog.at_level(logging.WARNING, logger="lix_integrations"):
+            first = engine.semantic.answer(KEY, compute, encode=broken, decode=json.loads, coalesce=True)
+        second = engine.semantic.answer(KEY, compute, **OPTIONS)
+        assert (first.value, first.hit, second.hit) == ({"a": "paris"}, None, None)
+        assert len(calls) == 2
+        assert any("answer not cached: not JSON: a socket" in r.getMessage() for r in caplog.records)
