@@ -25,12 +25,15 @@ measured again; each measurement passes over the queries 3 times and reports the
 * ours, plain-Redis mode (``index=none``): client-side numpy ranking of the partition's vectors
   (``partition_limit`` raised to 20000 so that 10k entries are really kept);
 * ours, Query Engine mode (``index=hnsw``): ``FT.SEARCH`` KNN on an HNSW index;
+* ours, Query Engine mode (``index=adaptive``, what the default ``auto`` picks on Redis Stack): a FLAT index while
+  the namespace holds fewer than ``hnsw_from`` (2,000) records, then an HNSW index built beside it and switched
+  to once complete (one row storing one entry per call, one with ``update_many``);
 * langchain-redis ``RedisSemanticCache`` (redisvl underneath; FLAT index, as redisvl's cache schema declares);
 * ours, Query Engine mode storing with ``update_many`` (100 answers per call: one packet of scripts);
 * ours, Query Engine mode on a FLAT index (``index=flat``): what redisvl's cache declares (printed from ``FT.INFO``);
 * redisvl ``SemanticCache`` used directly (``check(vector=...)``, ``store(..., vector=...)``);
 * floors, raw redis-py with no framework around it: the same KNN sent to redisvl's FLAT index (``FT.SEARCH``);
-  ``HSET`` one per round trip into an HNSW index made like lix's (M 16, EF_CONSTRUCTION 200, searched with
+  ``HSET`` one per round trip into an HNSW index made like lix's (M 16 and lix's EF_CONSTRUCTION, searched with
   EF_RUNTIME 20), the same pipelined 100 per packet, and ``HSET`` into a FLAT index. An insert into an HNSW index
   links the vector into the graph before the server answers; these rows show what that costs the server alone.
 
@@ -64,6 +67,7 @@ from _pairs import PrecomputedEmbedder  # noqa: E402
 from _turns import close_all  # noqa: E402
 
 from lix_integrations import Engine  # noqa: E402
+from lix_integrations.backends.redis.semantic_index import DEFAULT_EF_CONSTRUCTION, HNSW_M  # noqa: E402
 from lix_integrations.testing.redis_servers import RedisServer, start_stack  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -263,7 +267,9 @@ class RawIndex(SemanticSystem):
         self.name, self.vectors, self.batch, self.algo = name, vectors, batch, algo
         self.client = Redis.from_url(url, protocol=2)  # FT.SEARCH replies as flat lists
         self.index, self.prefix = f"bench_raw_{algo}_{batch}", f"bench_raw_{algo}_{batch}:"
-        extra: tuple[Any, ...] = ("M", 16, "EF_CONSTRUCTION", 200) if algo == "HNSW" else ()
+        extra: tuple[Any, ...] = (
+            ("M", HNSW_M, "EF_CONSTRUCTION", DEFAULT_EF_CONSTRUCTION) if algo == "HNSW" else ()
+        )
         self.client.execute_command(
             "FT.CREATE", self.index, "ON", "HASH", "PREFIX", 1, self.prefix, "SCHEMA", "vec", "VECTOR", algo,
             6 + len(extra), "TYPE", "FLOAT32", "DIM", DIM, "DISTANCE_METRIC", "COSINE", *extra,
@@ -506,6 +512,8 @@ def write_json(path: str, results: list[LookupResult], sizes: list[int], measure
         "ours, Query Engine (index=hnsw)": "lix, Query Engine (hnsw)",
         "ours, Query Engine, update_many x100": "lix, Query Engine (hnsw), update_many x100",
         "ours, Query Engine (index=flat)": "lix, Query Engine (flat)",
+        ADAPTIVE: "lix, Query Engine (adaptive: FLAT, then HNSW)",
+        ADAPTIVE_BATCH: "lix, Query Engine (adaptive), update_many x100",
         "ours, plain mode (index=none)": "lix, plain Redis",
         "langchain-redis RedisSemanticCache": "langchain-redis RedisSemanticCache",
         "redisvl SemanticCache": "redisvl SemanticCache",
@@ -549,6 +557,8 @@ def write_json(path: str, results: list[LookupResult], sizes: list[int], measure
 
 
 RAW_HNSW = "floor: raw HSET + FT.SEARCH, HNSW like lix's"
+ADAPTIVE = "ours, Query Engine (index=adaptive)"
+ADAPTIVE_BATCH = "ours, Query Engine (adaptive) update_many"
 RAW_HNSW_PIPE = "floor: raw HSET pipelined x100, HNSW like lix's"
 RAW_FLAT = "floor: raw HSET + FT.SEARCH, FLAT"
 
@@ -608,6 +618,16 @@ def main() -> None:
             (
                 "ours, Query Engine (index=flat)",
                 lambda: Ours("ours, Query Engine (index=flat)", f"{base}?index=flat&prefix=benchqef", v),
+            ),
+            (
+                ADAPTIVE,
+                lambda: Ours(ADAPTIVE, f"{base}?index=adaptive&prefix=benchqea&ef_runtime={ef}", v),
+            ),
+            (
+                ADAPTIVE_BATCH,
+                lambda: Ours(
+                    ADAPTIVE_BATCH, f"{base}?index=adaptive&prefix=benchqeab&ef_runtime={ef}", v, batch=100
+                ),
             ),
             ("langchain-redis RedisSemanticCache", lambda: LangchainRedisCache(base, v)),
             ("redisvl SemanticCache", lambda: RedisvlCache(base, v)),

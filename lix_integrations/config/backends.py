@@ -45,6 +45,10 @@ class RedisOptions:
     partition_limit: int
     tls: bool
     ef_runtime: int = 20
+    hnsw_from: int = (
+        2000  # adaptive index mode: HNSW from this many records (backends/redis/semantic_index.py)
+    )
+    ef_construction: int = 100
     autopipeline: bool = True
     socket_timeout: float | None = DEFAULT_TIMEOUT
     connect_timeout: float | None = DEFAULT_TIMEOUT

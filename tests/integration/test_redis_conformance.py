@@ -1,5 +1,5 @@
 """Every conformance suite of the embedded backends, on plain Redis, Valkey 9, Redis Stack (HNSW and FLAT Query
-Engine indexes) and a 3-node Redis Cluster, sync and async."""
+Engine indexes, and the adaptive one switching from FLAT to HNSW) and a 3-node Redis Cluster, sync and async."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from lix_integrations.testing.conformance_kv import KvConformance
 from lix_integrations.testing.conformance_lists import ListConformance
 from lix_integrations.testing.conformance_tools import ToolConformance
 
-SEARCH_MODES = ["plain", "valkey", "stack-hnsw", "stack-flat", "cluster"]
+SEARCH_MODES = ["plain", "valkey", "stack-hnsw", "stack-flat", "stack-adaptive", "cluster"]
 STORAGE = ["plain", "valkey", "stack-none", "cluster"]
 
 
@@ -54,7 +54,9 @@ def _url(request: pytest.FixtureRequest) -> str:
     if kind == "valkey":
         return with_prefix(request.getfixturevalue("valkey_url"))
     if kind.startswith("stack-"):
-        return with_prefix(request.getfixturevalue("redis_stack_url"), index=kind.split("-", 1)[1])
+        index = kind.split("-", 1)[1]
+        grow = {"hnsw_from": "3"} if index == "adaptive" else {}  # most tests cross the FLAT-to-HNSW switch
+        return with_prefix(request.getfixturevalue("redis_stack_url"), index=index, **grow)
     return with_prefix(request.getfixturevalue("redis_cluster_url"))
 
 

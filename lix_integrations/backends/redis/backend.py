@@ -71,7 +71,14 @@ class RedisBackend(Backend):
         opts = self.options
         clients.retain(opts)
         self._breaker = clients.breaker(opts, self.url)
-        self._sem = SemanticCommands(opts.prefix, opts.index, opts.partition_limit, opts.ef_runtime)
+        self._sem = SemanticCommands(
+            opts.prefix,
+            opts.index,
+            opts.partition_limit,
+            opts.ef_runtime,
+            opts.hnsw_from,
+            opts.ef_construction,
+        )
         self._kv = KvCommands(opts.prefix)
         self._lists = ListCommands(opts.prefix)
         self._leases = LeaseCommands(opts.prefix)
@@ -178,7 +185,8 @@ class RedisBackend(Backend):
 
     @property
     def search_mode(self) -> str:
-        """``hnsw``/``flat`` (Query Engine), ``none`` (client-side) or ``auto`` before the first semantic op."""
+        """``adaptive``/``hnsw``/``flat`` (Query Engine), ``none`` (client-side) or ``auto`` before the first
+        semantic op."""
         return self._sem.index
 
     def _planner(self, op: Op) -> Callable[[Any], Plan]:

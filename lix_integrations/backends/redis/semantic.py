@@ -18,7 +18,8 @@ Plain mode searches client-side: one script returns the ids and vectors of the p
 ``partition_limit``, kept so by evicting the partition's least recently used records on insert), numpy ranks
 them, and one script fetches the ``k`` best records. Query Engine mode runs one script that calls ``FT.SEARCH``
 with a KNN clause instead (filtered by the partition TAG unless the partition is the whole namespace).
-``ExactOrSearch`` puts the exact check in front of either, in the same script.
+``ExactOrSearch`` puts the exact check in front of either, in the same script. Which Query Engine index a
+namespace has (FLAT while small, then HNSW, in the default adaptive mode) is `semantic_index`'s business.
 
 A Query Engine index can vanish under a running process (``FLUSHALL``, a restart without persistence): a
 search that finds it missing makes it again (every process does, on its own next search) and searches once
@@ -32,14 +33,14 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from redis.exceptions import ResponseError
 
-from ...errors import ConfigError, SettingsMismatchError
+from ...errors import ConfigError
 from ...kernel import semantic_ops as ops
 from ...kernel.op import Op, bind_methods
 from .commands import Cmd, Lua, Plan, Step, b2s, expiry_ms, num, then
 from .keys import h, sem_base
 from .lua import script
+from .semantic_index import DEFAULT_EF_CONSTRUCTION, DEFAULT_HNSW_FROM, QueryIndexes
 from .semantic_vectors import CACHED_PARTITIONS, Partition, VectorCache
 from .semantic_vectors import scores as rank
 
@@ -132,83 +133,37 @@ def parse_record(entry_id: int, f: dict[bytes, Any]) -> ops.SemanticRecord:
 class SemanticCommands:
     """The semantic operations of one Redis backend: each op becomes `Step`\\ s (scripts and their parsers)."""
 
-    def __init__(self, prefix: str, index: str, partition_limit: int, ef_runtime: int = 20) -> None:
+    def __init__(
+        self,
+        prefix: str,
+        index: str,
+        partition_limit: int,
+        ef_runtime: int = 20,
+        hnsw_from: int = DEFAULT_HNSW_FROM,
+        ef_construction: int = DEFAULT_EF_CONSTRUCTION,
+    ) -> None:
         self.prefix = prefix
         self.ef_runtime = ef_runtime  # HNSW candidate list size per search (see url.py)
-        self.index = index  # "auto" (until detected), "hnsw", "flat" or "none"
+        self.qe = QueryIndexes(prefix, index, hnsw_from, ef_construction)
         self.partition_limit = partition_limit
-        self._ready: dict[str, int] = {}  # namespace -> dimension of its Query Engine index
         self._vectors = VectorCache(CACHED_PARTITIONS)
 
     def handlers(self) -> dict[type[Op], Callable[[Any], Plan]]:
         return {**bind_methods(self, ops.SEMANTIC_METHODS), ops.ExactOrSearch: self.exact_or_search}
 
-    # -- Query Engine detection and index -------------------------------------------------------------------
+    # -- Query Engine detection and index (semantic_index.py) ----------------------------------------------
 
     def detect(self) -> Plan:
-        """Resolve ``auto`` once per backend: HNSW when the server has the search module, else plain."""
-        if self.index != "auto":
-            return None
+        return self.qe.detect()
 
-        def found(modules: Any) -> None:
-            names = set()
-            for module in modules or []:
-                fields = _fields(module)
-                names.add(b2s(fields.get("name", b"")).lower())
-            self._set_index("hnsw" if names & {"search", "ft", "searchlight"} else "none")
-
-        # An ACL may forbid MODULE LIST; try the search command itself.
-        try_search = Step(
-            Cmd(("FT._LIST",)), lambda _: self._set_index("hnsw"), lambda _: self._set_index("none")
-        )
-        return Step(Cmd(("MODULE", "LIST")), found, lambda _: try_search)
-
-    def _set_index(self, index: str) -> None:
-        self.index = index
+    @property
+    def index(self) -> str:
+        """``auto`` until detected, then ``adaptive`` (FLAT, then HNSW), ``hnsw``, ``flat`` or ``none``."""
+        return self.qe.index
 
     @property
     def server_index(self) -> bool:
-        return self.index in ("hnsw", "flat")
-
-    def _ensure_index(self, namespace: str, dim: int | None) -> Plan:
-        """Create the namespace's index (idempotent) once its dimension is known; check it matches."""
-        if namespace in self._ready:
-            if dim is not None and self._ready[namespace] != dim:
-                raise SettingsMismatchError("dimension (Redis vector index)", self._ready[namespace], dim)
-            return None
-        base = sem_base(self.prefix, namespace)
-        read_dim = Cmd(("GET", base + "idxdim"))
-
-        def create(stored: Any) -> Plan:
-            have = int(b2s(stored))
-            algo = "HNSW" if self.index == "hnsw" else "FLAT"
-            extra: tuple[Any, ...] = ("M", 16, "EF_CONSTRUCTION", 200) if algo == "HNSW" else ()
-
-            def made(_: Any = None) -> None:
-                self._ready[namespace] = have
-                if dim is not None and dim != have:
-                    raise SettingsMismatchError("dimension (Redis vector index)", have, dim)
-
-            def exists(exc: ResponseError) -> None:
-                if "already exists" not in str(exc).lower():
-                    raise exc
-                made()
-
-            cmd = (
-                "FT.CREATE", base + "idx", "ON", "HASH", "PREFIX", 1, base + "r:",
-                "SCHEMA", "ph", "TAG", "sh", "TAG", "vec", "VECTOR", algo, 6 + len(extra),
-                "TYPE", "FLOAT32", "DIM", have, "DISTANCE_METRIC", "COSINE", *extra,
-            )  # fmt: skip
-            return Step(Cmd(cmd), made, exists)
-
-        def stored_dim(stored: Any) -> Plan:
-            if stored is not None:
-                return create(stored)
-            if dim is None:
-                return None
-            return Step(Cmd(("SET", base + "idxdim", str(dim), "NX")), lambda _: Step(read_dim, create))
-
-        return Step(read_dim, stored_dim)
+        return self.qe.server
 
     # -- operations ---------------------------------------------------------------------------------------
 
@@ -242,16 +197,20 @@ class SemanticCommands:
             arr = np.ascontiguousarray(rec.vector, dtype=np.float32).reshape(-1)
             vec = arr.tobytes()
             if self.server_index:
-                index = self._ensure_index(op.namespace, int(arr.shape[0]))
+                index = self.qe.ensure(op.namespace, int(arr.shape[0]))
         args = (
             base, rec.exact_key, rec.partition, rec.scope, rec.llm_key, rec.prompt, vec, rec.payload,
             num(rec.created_at), "" if rec.expires_at is None else num(rec.expires_at), num(rec.accessed_at),
             h(rec.partition), h(rec.scope), 0 if self.server_index else self.partition_limit,
             expiry_ms(rec.created_at, rec.expires_at),
         )  # fmt: skip
-        store = Step(
-            Lua(UPSERT, (base + "exact",), args), _upserted
-        )  # evicted by partition_limit (plain mode)
+
+        def stored(reply: list[Any]) -> Plan:
+            done = ops.Upserted(int(reply[0]), int(reply[1]))  # evicted by partition_limit (plain mode)
+            grow = self.qe.after_upsert(op.namespace, int(reply[2]), reply[3] is not None)
+            return then(grow, lambda _: done)
+
+        store = Step(Lua(UPSERT, (base + "exact",), args), stored)
         return then(index, lambda _: store)
 
     def vector_search(self, op: ops.VectorSearch) -> Plan:
@@ -295,21 +254,6 @@ class SemanticCommands:
 
         return Step(Lua(FETCH, (base + "lru",), (base, *(i for i, _ in chosen))), fetched)
 
-    def _indexed(self, namespace: str, query: np.ndarray[Any, Any]) -> Plan:
-        """Whether the namespace has an index (False: nothing with a vector was ever stored here), once its
-        dimension is checked against the query's."""
-
-        def check(_: Any) -> bool:
-            if namespace not in self._ready:
-                return False
-            if self._ready[namespace] != query.shape[0]:
-                raise SettingsMismatchError(
-                    "dimension (Redis vector index)", self._ready[namespace], int(query.shape[0])
-                )
-            return True
-
-        return then(self._ensure_index(namespace, None), check)
-
     def _server_search(self, op: ops.VectorSearch, base: str, query: np.ndarray[Any, Any]) -> Plan:
         # The partition TAG filter lets RediSearch pick its own hybrid policy, and for a partition holding most of
         # the index it picks ADHOC_BF: a brute-force scan of every vector (1 ms at 10k x 384, measured). HNSW in
@@ -323,29 +267,10 @@ class SemanticCommands:
         def search(indexed: bool) -> Plan:
             if not indexed:
                 return []  # nothing with a vector was ever stored here
-            found = self._search(op.namespace, int(query.shape[0]), call)
+            found = self.qe.search(op.namespace, int(query.shape[0]), call)
             return then(found, lambda flat: _search_results(flat, 0))
 
-        return then(self._indexed(op.namespace, query), search)
-
-    def _search(self, namespace: str, dim: int, call: Lua) -> Plan:
-        """The search script's reply. When the index is gone, it is made again (with the query's dimension
-        if its record is gone too: the engine's stored settings fix the dimension) and the search runs once
-        more; the entries stored since the loss are indexed as FT.CREATE scans them."""
-
-        def recover(exc: ResponseError) -> Plan:
-            text = str(exc).lower()
-            if "no such index" not in text and "unknown index" not in text:
-                raise exc
-            self._ready.pop(namespace, None)
-            logger.info(
-                "Redis search index of namespace %r was gone (FLUSHALL or a restart without persistence?): "
-                "made it again",
-                namespace,
-            )
-            return then(self._ensure_index(namespace, dim), lambda _: Step(call, _same))
-
-        return Step(call, _same, recover)
+        return then(self.qe.indexed(op.namespace, query), search)
 
     def exact_or_search(self, op: ops.ExactOrSearch) -> Plan:
         """One script on the Query Engine; in plain mode the exact check rides with the vector check (two)."""
@@ -378,9 +303,9 @@ class SemanticCommands:
         def search(indexed: bool) -> Plan:
             if not indexed:
                 return exact_only  # nothing with a vector was ever stored here
-            return then(self._search(op.namespace, int(query.shape[0]), call), _exact_or_hits)
+            return then(self.qe.search(op.namespace, int(query.shape[0]), call), _exact_or_hits)
 
-        return then(self._indexed(op.namespace, query), search)
+        return then(self.qe.indexed(op.namespace, query), search)
 
     def touch(self, op: ops.Touch) -> Plan:
         call = self.touch_call(op)
@@ -454,10 +379,6 @@ def _exact_record(reply: Any) -> ops.SemanticRecord | None:
     return parse_record(int(reply[0]), _raw_fields(reply[1])) if reply else None
 
 
-def _upserted(reply: list[Any]) -> ops.Upserted:
-    return ops.Upserted(int(reply[0]), int(reply[1]))
-
-
 def _exact_or_hits(
     flat: list[Any],
 ) -> tuple[ops.SemanticRecord | None, list[tuple[ops.SemanticRecord, float]]]:
@@ -476,5 +397,5 @@ def _records(flat: list[Any]) -> list[ops.SemanticRecord]:
 
 
 def check_index_option(index: str) -> None:
-    if index not in ("auto", "hnsw", "flat", "none"):
+    if index not in ("auto", "adaptive", "hnsw", "flat", "none"):
         raise ConfigError(f"unknown index option {index!r}")

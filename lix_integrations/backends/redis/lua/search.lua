@@ -1,10 +1,15 @@
 -- The Query Engine search, as a Lua function: the partition's size picks the hybrid policy (see _server_search),
 -- FT.SEARCH runs inside the script (allowed on a single Redis Stack server; Cluster never uses the Query Engine)
 -- and returns the record fields itself, and one HMGET adds each result's last-use time, kept outside the indexed
--- hash (see TOUCH). Results of another partition (possible when the plain KNN runs) are dropped.
+-- hash (see TOUCH). Results of another partition (possible when the plain KNN runs) are dropped. In adaptive mode
+-- the key 'qe' says which index is complete, read in the same atomic step as the search (semantic_index.py).
 local function search(p, ph, k, vec, algo, batches_from, ef)
   local size = redis.call('ZCARD', p .. 'pt:' .. ph)
   if size == 0 then return {} end
+  local idx = p .. 'idx'
+  if algo == 'adaptive' then
+    if redis.call('GET', p .. 'qe') == 'hnsw' then algo = 'hnsw' else algo = 'flat'; idx = p .. 'idxf' end
+  end
   local total = redis.call('ZCARD', p .. 'lru')
   local filter, policy = '(@ph:{' .. ph .. '})', ''
   if size >= total then
@@ -19,7 +24,7 @@ local function search(p, ph, k, vec, algo, batches_from, ef)
       policy = 'HYBRID_POLICY ADHOC_BF '
     end
   end
-  local reply = redis.call('FT.SEARCH', p .. 'idx', filter .. '=>[KNN ' .. k .. ' @vec $v ' .. policy .. 'AS __d]',
+  local reply = redis.call('FT.SEARCH', idx, filter .. '=>[KNN ' .. k .. ' @vec $v ' .. policy .. 'AS __d]',
     'PARAMS', 2, 'v', vec, 'RETURN', 11, '__d', 'ek', 'pt', 'sc', 'lk', 'pr', 'pl', 'ca', 'xa', 'aa', 'ph',
     'LIMIT', 0, k, 'DIALECT', 2)
   local out, ids = {}, {}

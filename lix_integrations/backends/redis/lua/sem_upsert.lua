@@ -29,4 +29,5 @@ if ARGV[7] ~= '' then
     end
   end
 end
-return {id, evicted}
+-- The namespace's size and whether it switched to HNSW: what adaptive mode's client decides on (semantic_index.py).
+return {id, evicted, redis.call('ZCARD', p .. 'lru'), redis.call('GET', p .. 'qe')}

@@ -1,0 +1,267 @@
+"""The Query Engine indexes of the semantic records: which one a namespace has, its dimension, and the switch from
+FLAT to HNSW as a namespace grows.
+
+Index modes (URL option ``index``, see `url`):
+
+* ``hnsw`` / ``flat``: one index ``idx`` of that algorithm per namespace, made when its first vector is stored;
+* ``adaptive`` (what ``auto`` becomes on a server with the Query Engine): a namespace starts with a FLAT index
+  ``idxf`` and gets an HNSW index ``idx`` once it holds ``hnsw_from`` records. Below that size a FLAT scan is as
+  fast as a graph walk and an insert costs the server a fraction of linking a vector into a graph (measured, see
+  ``DEFAULT_HNSW_FROM``).
+
+The switch, derived from server state only (several processes share one Redis, each deciding on its own):
+
+1. an upsert's reply carries the namespace's record count and whether the key ``qe`` says "hnsw";
+2. a process that sees the count at ``hnsw_from`` or above and no ``qe`` makes ``idx`` (HNSW) with
+   ``SKIPINITIALSCAN`` ("already exists" is fine: another process did). Every later write is indexed into both
+   indexes by the server. The existing records are not left to the server's background scan: measured on Redis
+   Stack 7.4 (2026-12-04), that scan made no progress at all while writes kept coming (``percent_indexed`` 0 after
+   8,000 more inserts), so a busy namespace would never switch;
+3. instead each of its next upserts runs one chunk of ``sem_grow.lua``, which rewrites the next ``GROW_CHUNK``
+   records' ``ph`` field (the Query Engine indexes a hash again on any write) up to the id counter's value when
+   the build began. Chunks advance a cursor on the server, so processes share the work and none is done twice;
+4. the chunk that reaches the end sets ``qe``; that process drops ``idxf`` (its records are kept:
+   ``FT.DROPINDEX`` without ``DD``). The search script reads ``qe`` in the same atomic step as its ``FT.SEARCH``,
+   so every search until then runs on the complete FLAT index and every one after on the complete HNSW index;
+5. a process that made ``idxf`` again in a race (it read no ``qe`` just before the switch) learns ``qe`` from its
+   next upsert's reply and drops it.
+
+An index that vanishes (``FLUSHALL``, a restart without persistence, ``FT.DROPINDEX``) is made again by the next
+search that finds it missing, following ``qe``: HNSW if the namespace had switched, else FLAT.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from redis.exceptions import ResponseError
+
+from ...errors import SettingsMismatchError
+from .commands import Cmd, Lua, Plan, Step, b2s, then
+from .keys import sem_base
+from .lua import script
+
+logger = logging.getLogger(__name__)
+
+GROW = script("sem_grow")
+
+#: ``adaptive`` mode's default size (records in the namespace) for building the HNSW index. Measured on Redis
+#: Stack 7.4, 384-dim vectors, the lookup script's KNN 4 with its 11 fields (server time, commandstats,
+#: 2026-12-04, /tmp sweeps recorded in docs/redis.md): FLAT 65 us and HNSW 88 us at 1k; FLAT overtaken by HNSW
+#: between 2k and 3k; an insert into FLAT costs the server about 30 us against 100-400 us into HNSW.
+DEFAULT_HNSW_FROM = 2000
+
+#: HNSW graph parameters of the indexes lix makes. EF_CONSTRUCTION (URL option ``ef_construction``) is the
+#: candidate list of each insert: the server's time per insert grows with it (at 10k random 384-dim vectors,
+#: 1.04 ms at 200, 0.51 at 100, 0.40 at 64, 0.27 at 40; commandstats, 2026-12-04) while recall@1 at EF_RUNTIME 20
+#: moved from 0.985 to 0.968 / 0.970 / 0.938 (400 near-duplicate queries, benchmarks' random vectors).
+HNSW_M = 16
+DEFAULT_EF_CONSTRUCTION = 100
+
+#: Records indexed into the new HNSW index per upsert until the switch (each costs the server one insert into the
+#: graph, 0.1-0.3 ms at 2k records: a chunk holds the server 5-15 ms).
+GROW_CHUNK = 50
+BUSY_SECONDS = 2.0
+
+
+class QueryIndexes:
+    """One backend's Query Engine indexes (see the module docstring). ``index`` is ``auto`` until `detect` has
+    resolved it to ``adaptive`` or ``none``, or ``hnsw``/``flat``/``none`` as the URL forced it."""
+
+    def __init__(self, prefix: str, index: str, hnsw_from: int, ef_construction: int) -> None:
+        self.prefix = prefix
+        self.index = index
+        self.hnsw_from = hnsw_from
+        self.ef_construction = ef_construction
+        self._ready: dict[str, int] = {}  # namespace -> dimension of its index
+        self._algo: dict[str, str] = {}  # namespace -> "hnsw" or "flat": the index this process made or found
+        self._building: set[str] = set()  # adaptive: namespaces whose HNSW index this process saw made
+        self._busy: dict[
+            str, float
+        ] = {}  # adaptive: namespace -> until when a chunk of its build is under way
+
+    # -- detection -----------------------------------------------------------------------------------------
+
+    def detect(self) -> Plan:
+        """Resolve ``auto`` once per backend: ``adaptive`` when the server has the search module, else plain."""
+        if self.index != "auto":
+            return None
+
+        def found(modules: Any) -> None:
+            names = set()
+            for module in modules or []:
+                fields = _fields(module)
+                names.add(b2s(fields.get("name", b"")).lower())
+            self.index = "adaptive" if names & {"search", "ft", "searchlight"} else "none"
+
+        # An ACL may forbid MODULE LIST; try the search command itself.
+        try_search = Step(Cmd(("FT._LIST",)), lambda _: self._set("adaptive"), lambda _: self._set("none"))
+        return Step(Cmd(("MODULE", "LIST")), found, lambda _: try_search)
+
+    def _set(self, index: str) -> None:
+        self.index = index
+
+    @property
+    def server(self) -> bool:
+        """Whether the Query Engine searches (else plain mode ranks vectors in this process)."""
+        return self.index in ("hnsw", "flat", "adaptive")
+
+    # -- making and checking ---------------------------------------------------------------------------------
+
+    def ensure(self, namespace: str, dim: int | None) -> Plan:
+        """Create the namespace's index (idempotent) once its dimension is known; check it matches."""
+        if namespace in self._ready:
+            if dim is not None and self._ready[namespace] != dim:
+                raise SettingsMismatchError("dimension (Redis vector index)", self._ready[namespace], dim)
+            return None
+        base = sem_base(self.prefix, namespace)
+        read = Cmd(("MGET", base + "idxdim", base + "qe"))
+
+        def create(stored: list[Any]) -> Plan:
+            have = int(b2s(stored[0]))
+            algo = "hnsw" if self.index == "hnsw" or b2s(stored[1] or b"") == "hnsw" else "flat"
+            if self.index == "flat":
+                algo = "flat"
+            name = base + ("idxf" if self.index == "adaptive" and algo == "flat" else "idx")
+
+            def made(_: Any = None) -> None:
+                self._ready[namespace] = have
+                self._algo[namespace] = algo
+                if dim is not None and dim != have:
+                    raise SettingsMismatchError("dimension (Redis vector index)", have, dim)
+
+            return Step(Cmd(self._create(base, name, algo, have)), made, _exists(made))
+
+        def stored_dim(stored: list[Any]) -> Plan:
+            if stored[0] is not None:
+                return create(stored)
+            if dim is None:
+                return None
+            return Step(Cmd(("SET", base + "idxdim", str(dim), "NX")), lambda _: Step(read, create))
+
+        return Step(read, stored_dim)
+
+    def _create(self, base: str, name: str, algo: str, dim: int, skip_scan: bool = False) -> tuple[Any, ...]:
+        """``FT.CREATE`` of an index over the namespace's records (``skip_scan``: none indexed until written)."""
+        extra: tuple[Any, ...] = (
+            ("M", HNSW_M, "EF_CONSTRUCTION", self.ef_construction) if algo == "hnsw" else ()
+        )
+        skip: tuple[str, ...] = ("SKIPINITIALSCAN",) if skip_scan else ()
+        return (
+            "FT.CREATE", name, "ON", "HASH", "PREFIX", 1, base + "r:", *skip,
+            "SCHEMA", "ph", "TAG", "sh", "TAG", "vec", "VECTOR", algo.upper(), 6 + len(extra),
+            "TYPE", "FLOAT32", "DIM", dim, "DISTANCE_METRIC", "COSINE", *extra,
+        )  # fmt: skip
+
+    def indexed(self, namespace: str, query: np.ndarray[Any, Any]) -> Plan:
+        """Whether the namespace has an index (False: nothing with a vector was ever stored here), once its
+        dimension is checked against the query's."""
+
+        def check(_: Any) -> bool:
+            if namespace not in self._ready:
+                return False
+            if self._ready[namespace] != query.shape[0]:
+                raise SettingsMismatchError(
+                    "dimension (Redis vector index)", self._ready[namespace], int(query.shape[0])
+                )
+            return True
+
+        return then(self.ensure(namespace, None), check)
+
+    def search(self, namespace: str, dim: int, call: Lua) -> Plan:
+        """The search script's reply. When the index is gone, it is made again (with the query's dimension
+        if its record is gone too: the engine's stored settings fix the dimension) and the search runs once
+        more; the entries stored since the loss are indexed as FT.CREATE scans them."""
+
+        def recover(exc: ResponseError) -> Plan:
+            text = str(exc).lower()
+            if "no such index" not in text and "unknown index" not in text:
+                raise exc
+            self._ready.pop(namespace, None)
+            logger.info(
+                "Redis search index of namespace %r was gone (FLUSHALL or a restart without persistence?): "
+                "made it again",
+                namespace,
+            )
+            return then(self.ensure(namespace, dim), lambda _: Step(call, _same))
+
+        return Step(call, _same, recover)
+
+    # -- adaptive: FLAT, then HNSW -----------------------------------------------------------------------------
+
+    def after_upsert(self, namespace: str, count: int, switched: bool) -> Plan:
+        """The steps an upsert's reply calls for in ``adaptive`` mode: none, almost always; from ``hnsw_from``
+        records on, one chunk of the HNSW build per upsert until the switch (see the module docstring)."""
+        if self.index != "adaptive" or namespace not in self._ready:
+            return None
+        base = sem_base(self.prefix, namespace)
+        if switched:
+            if self._algo.get(namespace) == "hnsw":
+                return None
+            self._algo[namespace] = (
+                "hnsw"  # a FLAT index this process made in a race with the switch: drop it
+            )
+            return Step(Cmd(("FT.DROPINDEX", base + "idxf")), _none, _none)
+        now = time.monotonic()
+        if count < self.hnsw_from or now < self._busy.get(namespace, 0.0):
+            return None
+        # One chunk at a time per process (the ops of a batch share a round); a reply lost with its connection
+        # frees the namespace after a while.
+        self._busy[namespace] = now + BUSY_SECONDS
+
+        def chunk(start_over: bool) -> Plan:
+            return Step(Lua(GROW, (base + "lru",), (base, GROW_CHUNK, int(start_over))), grown, failed)
+
+        def grown(reply: list[Any]) -> Plan:
+            self._busy.pop(namespace, None)
+            if not int(reply[0]):
+                return None  # searches stay on the complete FLAT index; the next upsert does the next chunk
+            self._algo[namespace] = "hnsw"
+            logger.info(
+                "Redis namespace %r passed %d records: searches now use its HNSW index", namespace, count
+            )
+            return Step(Cmd(("FT.DROPINDEX", base + "idxf")), _none, _none)
+
+        def failed(exc: ResponseError) -> Plan:
+            self._busy.pop(namespace, None)
+            raise exc
+
+        if namespace in self._building:
+            return chunk(False)
+
+        def made(start_over: bool) -> Plan:
+            self._building.add(namespace)
+            return chunk(start_over)
+
+        create = self._create(base, base + "idx", "hnsw", self._ready[namespace], skip_scan=True)
+        return Step(Cmd(create), lambda _: made(True), _exists(lambda: made(False)))
+
+
+def _exists(then_: Callable[[], Plan]) -> Callable[[ResponseError], Plan]:
+    """An ``FT.CREATE`` error handler: "already exists" is success (another process made it); else raise."""
+
+    def handle(exc: ResponseError) -> Plan:
+        if "already exists" not in str(exc).lower():
+            raise exc
+        return then_()
+
+    return handle
+
+
+def _fields(flat: Any) -> dict[str, Any]:
+    """Fields of a flat reply or of the dict RESP3 and redis-py's callbacks make of it, names decoded."""
+    if isinstance(flat, dict):
+        return {b2s(k): v for k, v in flat.items()}
+    return {b2s(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
+
+
+def _same(reply: Any) -> Any:
+    return reply
+
+
+def _none(_: Any) -> None:
+    return None

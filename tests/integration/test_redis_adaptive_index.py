@@ -1,0 +1,214 @@
+"""Adaptive Query Engine index (``index=adaptive``, what ``auto`` becomes on Redis Stack): a namespace starts on a
+FLAT index and switches to HNSW once it holds ``hnsw_from`` records, decided from server state only. Every record
+stays findable before, during and after the switch, with several writers, and after an index is dropped."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import redis
+
+from lix_integrations.backends import open_backend
+from lix_integrations.backends.redis import semantic_index
+from lix_integrations.backends.redis.backend import RedisBackend
+from lix_integrations.backends.redis.keys import sem_base
+from lix_integrations.errors import SettingsMismatchError
+from lix_integrations.kernel.ops import CountEntries, ExactOrSearch, SemanticRecord, Upsert, VectorSearch
+
+from .conftest import with_prefix
+
+NS = "ns"
+DIM = 8
+FROM = 12
+
+
+def unit(seed: int, dim: int = DIM) -> np.ndarray:
+    vec = np.random.default_rng(seed).normal(size=dim).astype(np.float32)
+    return vec / np.linalg.norm(vec)
+
+
+def record(key: str, vec: np.ndarray) -> SemanticRecord:
+    return SemanticRecord(key, "p", "global", "llm", key, vec, "{}", 100.0, None, 100.0)
+
+
+@pytest.fixture
+def url(redis_stack_url: str) -> str:
+    return with_prefix(redis_stack_url, index="adaptive", hnsw_from=str(FROM))
+
+
+@pytest.fixture
+def raw(redis_stack_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_stack_url)
+    yield client
+    client.close()
+
+
+def backend_for(url: str) -> RedisBackend:
+    backend = open_backend(url)
+    assert isinstance(backend, RedisBackend)
+    return backend
+
+
+def indexes(raw: redis.Redis, backend: RedisBackend) -> dict[str, str]:
+    """The namespace's indexes by suffix (``idx``, ``idxf``) -> vector algorithm, from FT._LIST and FT.INFO."""
+    base = sem_base(backend.options.prefix, NS)
+    out = {}
+    for name in (n.decode() for n in raw.execute_command("FT._LIST")):
+        if name.startswith(base):
+            info = raw.ft(name).info()
+            out[name[len(base) :]] = _algorithm(info)
+    return out
+
+
+def _algorithm(info: dict[str, object]) -> str:
+    for attribute in info["attributes"]:  # type: ignore[attr-defined]
+        fields = dict(zip(attribute[::2], attribute[1::2], strict=False))
+        if fields.get(b"type", fields.get("type")) in (b"VECTOR", "VECTOR"):
+            algo = fields.get(b"algorithm", fields.get("algorithm"))
+            return algo.decode() if isinstance(algo, bytes) else str(algo)
+    return "?"
+
+
+def all_found(backend: RedisBackend, ids: dict[int, int]) -> bool:
+    """Every record's own vector finds that record first (through both search ops)."""
+    for seed, entry in ids.items():
+        hits = backend.execute(VectorSearch(NS, "p", unit(seed), 1))
+        _, candidates = backend.execute(ExactOrSearch(NS, "none", "p", unit(seed), 1))
+        if not hits or hits[0][0].id != entry or candidates[0][0].id != entry:
+            return False
+    return True
+
+
+def wait_switched(backend: RedisBackend, raw: redis.Redis, seed: int = 10_000) -> None:
+    """Upsert (the switch is decided on upserts) until the namespace searches its HNSW index."""
+    qe = sem_base(backend.options.prefix, NS) + "qe"
+    deadline = time.monotonic() + 10
+    while raw.get(qe) != b"hnsw":
+        assert time.monotonic() < deadline, "the namespace never switched to HNSW"
+        backend.execute(Upsert(NS, record(f"extra{seed}", unit(seed))))
+        seed += 1
+        time.sleep(0.05)
+
+
+def test_a_small_namespace_is_flat_and_switches_to_hnsw_without_losing_an_entry(
+    url: str, raw: redis.Redis
+) -> None:
+    backend = backend_for(url)
+    try:
+        ids = {i: int(backend.execute(Upsert(NS, record(f"e{i}", unit(i))))) for i in range(FROM - 1)}
+        assert backend.search_mode == "adaptive"
+        assert indexes(raw, backend) == {"idxf": "FLAT"}
+        assert all_found(backend, ids)
+        for i in range(FROM - 1, FROM + 5):  # crossing the size: HNSW built beside FLAT, then switched to
+            ids[i] = int(backend.execute(Upsert(NS, record(f"e{i}", unit(i)))))
+            assert all_found(backend, ids)  # whichever index a search used, it was complete
+        wait_switched(backend, raw)
+        assert indexes(raw, backend) == {"idx": "HNSW"}
+        assert all_found(backend, ids)
+        assert backend.execute(CountEntries(NS)) >= len(ids)
+    finally:
+        backend.close()
+
+
+@pytest.mark.parametrize("chunk", [50, 3], ids=["one-chunk", "many-chunks"])
+def test_two_writers_across_the_switch_keep_one_index_and_every_entry(
+    url: str, raw: redis.Redis, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With small chunks the two writers take turns advancing the build's cursor on the server."""
+    monkeypatch.setattr(semantic_index, "GROW_CHUNK", chunk)
+    a, b = backend_for(url), backend_for(url)
+    try:
+        ids: dict[int, int] = {}
+        for i in range(FROM * 3):
+            writer = a if i % 2 else b
+            ids[i] = int(writer.execute(Upsert(NS, record(f"e{i}", unit(i)))))
+            assert all_found(a, ids)  # on FLAT until the HNSW index holds every record, then on HNSW
+        wait_switched(a, raw)
+        b.execute(Upsert(NS, record("late", unit(999))))  # b learns of the switch from its upsert's reply
+        assert indexes(raw, a) == {"idx": "HNSW"}
+        assert all_found(a, ids) and all_found(b, ids)
+        assert a.execute(CountEntries(NS)) >= len(ids)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_flat_index_made_again_in_a_race_with_the_switch_is_dropped(url: str, raw: redis.Redis) -> None:
+    """A process that read no switch and made the FLAT index after another process dropped it (its first search
+    or upsert raced the switch) drops it once its next upsert's reply says the namespace switched."""
+    a = backend_for(url)
+    try:
+        ids = {i: int(a.execute(Upsert(NS, record(f"e{i}", unit(i))))) for i in range(FROM)}
+        wait_switched(a, raw)
+        base = sem_base(a.options.prefix, NS)
+        raw.execute_command(  # what the racing process's FT.CREATE left behind
+            "FT.CREATE", base + "idxf", "ON", "HASH", "PREFIX", 1, base + "r:", "SCHEMA", "vec", "VECTOR", "FLAT",
+            6, "TYPE", "FLOAT32", "DIM", DIM, "DISTANCE_METRIC", "COSINE",
+        )  # fmt: skip
+        late = backend_for(url)
+        try:
+            late._sem.qe._ready[NS] = DIM  # it made its index before the switch
+            late._sem.qe._algo[NS] = "flat"
+            late.execute(Upsert(NS, record("late", unit(500))))
+            assert indexes(raw, a) == {"idx": "HNSW"}
+            assert all_found(late, ids)
+        finally:
+            late.close()
+    finally:
+        a.close()
+
+
+@pytest.mark.parametrize("switched", [False, True], ids=["flat", "hnsw"])
+def test_a_dropped_index_is_made_again_of_the_kind_the_namespace_is_at(
+    url: str, raw: redis.Redis, switched: bool
+) -> None:
+    backend = backend_for(url)
+    try:
+        ids = {i: int(backend.execute(Upsert(NS, record(f"e{i}", unit(i))))) for i in range(FROM - 2)}
+        if switched:
+            wait_switched(backend, raw)
+        name, algo = ("idx", "HNSW") if switched else ("idxf", "FLAT")
+        base = sem_base(backend.options.prefix, NS)
+        raw.execute_command("FT.DROPINDEX", base + name)  # records kept, index gone
+        deadline = time.monotonic() + 10
+        while not all_found(backend, ids):  # the search makes it again; FT.CREATE indexes the records
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert indexes(raw, backend) == {name: algo}
+    finally:
+        backend.close()
+
+
+def test_another_dimension_is_refused_and_nothing_stored_is_lost(url: str, raw: redis.Redis) -> None:
+    backend = backend_for(url)
+    try:
+        ids = {i: int(backend.execute(Upsert(NS, record(f"e{i}", unit(i))))) for i in range(FROM + 2)}
+        wait_switched(backend, raw)
+        with pytest.raises(SettingsMismatchError):
+            backend.execute(Upsert(NS, record("wide", unit(1, DIM * 2))))
+        with pytest.raises(SettingsMismatchError):
+            backend.execute(VectorSearch(NS, "p", unit(1, DIM * 2), 1))
+        other = backend_for(url)  # a fresh process learns the dimension from the server
+        try:
+            with pytest.raises(SettingsMismatchError):
+                other.execute(Upsert(NS, record("wide", unit(1, DIM * 2))))
+            assert all_found(other, ids)
+        finally:
+            other.close()
+        assert all_found(backend, ids)
+    finally:
+        backend.close()
+
+
+def test_hnsw_from_and_ef_construction_are_url_options(redis_stack_url: str, raw: redis.Redis) -> None:
+    backend = backend_for(with_prefix(redis_stack_url, index="hnsw", ef_construction="33"))
+    try:
+        backend.execute(Upsert(NS, record("e", unit(1))))
+        info = raw.ft(sem_base(backend.options.prefix, NS) + "idx").info()
+        text = repr(info["attributes"])
+        assert "33" in text and "HNSW" in text, text
+    finally:
+        backend.close()
