@@ -307,11 +307,16 @@ class EngineCore:
         not be reached at open fails the op (the flow sees the error and may keep the data elsewhere) instead
         of the whole call (the session tier's way)."""
         self._ensure_open()
-        return self.runtime.run(before_each(flow, self._settle))
+        return self.runtime.run(self._each_checked(flow))
 
     async def arun_each_checked(self, flow: Flow[T]) -> T:
         self._ensure_open()
-        return await self.runtime.arun(before_each(flow, self._settle))
+        return await self.runtime.arun(self._each_checked(flow))
+
+    def _each_checked(self, flow: Flow[T]) -> Flow[T]:
+        # Once the settings were checked, the flow as it is: a layer around each op of every chat call cost
+        # more than the check it no longer makes (2026-12-04, benchmarks/redis_chat.py).
+        return flow if self.settings.data_checked else before_each(flow, self._settle)
 
     def _settle(self, op: Op) -> Flow[None]:
         """Before one op of a session flow: the settings check ``_checked`` does before a whole flow (sessions

@@ -60,7 +60,8 @@ class _Sessions(View):
         return self._tier.archive.directory
 
     def _ttl(self, session_id: str, ttl: float | None, flow: Flow[T], *, write: bool) -> Flow[T]:
-        return with_ttl(self._tier, session_id, ttl, flow, write=write)
+        # No TTL (the common case): the tier's flow itself, without a generator layer around each of its ops.
+        return flow if ttl is None else with_ttl(self._tier, session_id, ttl, flow, write=write)
 
     @runs
     def add_messages(

@@ -126,3 +126,34 @@ def test_cache_can_be_turned_off(url: str, tmp_path: Path) -> None:
     engine.sessions.add_messages("s", [_msg("two")], codec=CHAT_MESSAGES)
     assert _texts(engine.sessions.get_full_history("s", codec=CHAT_MESSAGES)) == ["one", "two"]
     engine.close()
+
+
+def _script_calls(raw: Redis) -> int:
+    stats = raw.info("commandstats")
+    return sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "eval"))
+
+
+def test_a_first_append_is_one_round_trip_and_continues_another_writers_seqs(
+    redis_plain_url: str, tmp_path: Path
+) -> None:
+    """A session this process has not seen is appended to under its archive lock at once (created, or appended
+    to when another client made it), not after a refused append: one script call either way."""
+    url = with_prefix(redis_plain_url)
+    config = SessionConfig(archive_dir=str(tmp_path))
+    a, b = Engine(url, sessions=config), Engine(url, sessions=config)
+    raw = Redis.from_url(redis_plain_url)
+    try:
+        for engine in (a, b):  # each engine's one-time checks (settings, eviction policy) out of the way
+            engine.sessions.add_messages("warm-up", [{"m": 0}])
+        raw.config_resetstat()
+        assert a.sessions.add_messages("new", [{"m": 1}]) == [1]
+        assert _script_calls(raw) == 1
+        raw.config_resetstat()
+        assert b.sessions.add_messages("new", [{"m": 2}]) == [2]  # unknown to b, made by a: seqs continue
+        assert _script_calls(raw) == 1
+        assert a.sessions.get_full_history("new") == [{"m": 1}, {"m": 2}]
+        assert b.sessions.add_messages("new", [{"m": 3}]) == [3]
+    finally:
+        raw.close()
+        a.close()
+        b.close()
