@@ -182,6 +182,23 @@ def test_a_dropped_index_is_made_again_of_the_kind_the_namespace_is_at(
         backend.close()
 
 
+def test_an_hnsw_index_dropped_during_its_build_is_made_again_and_filled_from_the_start(
+    url: str, raw: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(semantic_index, "GROW_CHUNK", 3)
+    backend = backend_for(url)
+    try:
+        ids = {i: int(backend.execute(Upsert(NS, record(f"e{i}", unit(i))))) for i in range(FROM + 2)}
+        base = sem_base(backend.options.prefix, NS)
+        assert raw.get(base + "qe") is None and int(raw.get(base + "qeat") or 0) > 0  # built in part
+        raw.execute_command("FT.DROPINDEX", base + "idx")
+        wait_switched(backend, raw)
+        assert indexes(raw, backend) == {"idx": "HNSW"}
+        assert all_found(backend, ids)
+    finally:
+        backend.close()
+
+
 def test_another_dimension_is_refused_and_nothing_stored_is_lost(url: str, raw: redis.Redis) -> None:
     backend = backend_for(url)
     try:

@@ -12,12 +12,12 @@ Index modes (URL option ``index``, see `url`):
 The switch, derived from server state only (several processes share one Redis, each deciding on its own):
 
 1. an upsert's reply carries the namespace's record count and whether the key ``qe`` says "hnsw";
-2. a process that sees the count at ``hnsw_from`` or above and no ``qe`` makes ``idx`` (HNSW) with
-   ``SKIPINITIALSCAN`` ("already exists" is fine: another process did). Every later write is indexed into both
-   indexes by the server. The existing records are not left to the server's background scan: measured on Redis
+2. a process that sees the count at ``hnsw_from`` or above and no ``qe`` runs ``sem_grow.lua``, which makes
+   ``idx`` (HNSW) with ``SKIPINITIALSCAN`` unless it exists (another process made it). Every later write is
+   indexed into both indexes by the server. The existing records are not left to the server's background scan: measured on Redis
    Stack 7.4 (2026-12-04), that scan made no progress at all while writes kept coming (``percent_indexed`` 0 after
    8,000 more inserts), so a busy namespace would never switch;
-3. instead each of its next upserts runs one chunk of ``sem_grow.lua``, which rewrites the next ``GROW_CHUNK``
+3. instead that script, run once after each of its next upserts, rewrites the next ``GROW_CHUNK``
    records' ``ph`` field (the Query Engine indexes a hash again on any write) up to the id counter's value when
    the build began. Chunks advance a cursor on the server, so processes share the work and none is done twice;
 4. the chunk that reaches the end sets ``qe``; that process drops ``idxf`` (its records are kept:
@@ -27,7 +27,8 @@ The switch, derived from server state only (several processes share one Redis, e
    next upsert's reply and drops it.
 
 An index that vanishes (``FLUSHALL``, a restart without persistence, ``FT.DROPINDEX``) is made again by the next
-search that finds it missing, following ``qe``: HNSW if the namespace had switched, else FLAT.
+search that finds it missing, following ``qe``: HNSW if the namespace had switched, else FLAT. An HNSW index
+dropped during its build is made again by the next chunk, which starts the work over.
 """
 
 from __future__ import annotations
@@ -79,7 +80,6 @@ class QueryIndexes:
         self.ef_construction = ef_construction
         self._ready: dict[str, int] = {}  # namespace -> dimension of its index
         self._algo: dict[str, str] = {}  # namespace -> "hnsw" or "flat": the index this process made or found
-        self._building: set[str] = set()  # adaptive: namespaces whose HNSW index this process saw made
         self._busy: dict[
             str, float
         ] = {}  # adaptive: namespace -> until when a chunk of its build is under way
@@ -213,8 +213,7 @@ class QueryIndexes:
         # frees the namespace after a while.
         self._busy[namespace] = now + BUSY_SECONDS
 
-        def chunk(start_over: bool) -> Plan:
-            return Step(Lua(GROW, (base + "lru",), (base, GROW_CHUNK, int(start_over))), grown, failed)
+        create = self._create(base, base + "idx", "hnsw", self._ready[namespace], skip_scan=True)
 
         def grown(reply: list[Any]) -> Plan:
             self._busy.pop(namespace, None)
@@ -230,15 +229,7 @@ class QueryIndexes:
             self._busy.pop(namespace, None)
             raise exc
 
-        if namespace in self._building:
-            return chunk(False)
-
-        def made(start_over: bool) -> Plan:
-            self._building.add(namespace)
-            return chunk(start_over)
-
-        create = self._create(base, base + "idx", "hnsw", self._ready[namespace], skip_scan=True)
-        return Step(Cmd(create), lambda _: made(True), _exists(lambda: made(False)))
+        return Step(Lua(GROW, (base + "lru",), (base, GROW_CHUNK, *create[1:])), grown, failed)
 
 
 def _exists(then_: Callable[[], Plan]) -> Callable[[ResponseError], Plan]:

@@ -1,12 +1,14 @@
--- Adaptive mode: index the next chunk of a namespace's records into its new HNSW index (made with
--- SKIPINITIALSCAN) by writing each record's 'ph' field again, which makes the Query Engine index it at once;
--- records stored after the index was made are indexed by their own write. 'qeto' is the last id to do (the id
--- counter when the first chunk ran), 'qeat' the last id done. When every one is done, 'qe' says "hnsw" and the
--- search script uses the HNSW index from its next call on. ARGV: base, chunk size, "1" to start over (the index
--- was just made: whatever an earlier, dropped index was given does not count). Reply: {switched (0/1), last id}.
+-- Adaptive mode: index the next chunk of a namespace's records into its HNSW index by writing each record's 'ph'
+-- field again, which makes the Query Engine index it at once; records stored after the index was made are indexed
+-- by their own write. The index is made here when missing (ARGV[4..]: the FT.CREATE arguments after its name, with
+-- SKIPINITIALSCAN), and a new index starts the work over (whatever an earlier, dropped one was given does not
+-- count). 'qeto' is the last id to do (the id counter when the work began), 'qeat' the last id done. When every
+-- one is done, 'qe' says "hnsw" and the search script uses the HNSW index from its next call on.
+-- ARGV: base, chunk size, index name, FT.CREATE arguments. Reply: {switched (0/1), last id}.
 local p = ARGV[1]
 if redis.call('GET', p .. 'qe') == 'hnsw' then return {1, 0} end
-if ARGV[3] == '1' then redis.call('DEL', p .. 'qeat', p .. 'qeto') end
+local made = pcall(redis.call, 'FT.CREATE', ARGV[3], unpack(ARGV, 4))
+if made then redis.call('DEL', p .. 'qeat', p .. 'qeto') end
 local to = tonumber(redis.call('GET', p .. 'qeto') or '')
 if not to then
   to = tonumber(redis.call('GET', p .. 'next') or '0')
