@@ -19,8 +19,8 @@ The stamp names the last change-log row the file reflects (see `sqlite_vectors`)
 after it is written: a new one replaces it by rename, so a process that mapped the old one keeps a consistent view.
 
 A search ranks the centroids, scores the rows of the ``probes`` best cells on their sketches (one BLAS product per
-cell into one reused buffer), and rescores the best ``k + 28`` on their full vectors: the scan reads a sixth of
-the bytes a full-vector scan reads, which is what it costs (a scan is bound by memory bandwidth). `ivf_train`
+cell into one reused buffer), and rescores the best ``k + 60`` on their full vectors: the scan reads a twelfth
+of the bytes a full-vector scan reads, which is what it costs (a scan is bound by memory bandwidth). `ivf_train`
 learns the cells, the projection and the probe count.
 """
 
@@ -38,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .ivf_train import assign, calibrate_probes, lists_for, projection, sketch_dim, train
+from .top_n import largest
 
 __all__ = ["IvfArrays", "IvfFile", "Stamp", "build_arrays", "open_ivf", "write_ivf"]
 
@@ -49,7 +50,10 @@ I64 = npt.NDArray[np.int64]
 _MAGIC = b"LIXIVF02"
 _HEADER = struct.Struct("<8sIQIQIIqqq32s")
 _ALIGN = 64
-_RESCORE = 28  # rows beyond k rescored on full vectors: the sketch's ranking errors are local
+# Rows beyond k rescored on full vectors: the sketch's ranking errors are local. With 32-d sketches, 60 found as
+# many true neighbours as 64-d sketches with 28 (recall@1 0.9941 / 0.9945 at cosine 0.90, 28: 0.9922; 2,600
+# queries on 100k random rows, 2026-12-04) for ~3 us more than 28.
+_RESCORE = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +235,7 @@ class IvfFile:
         want = k + _RESCORE + (0 if deleted is None else int(deleted.size))
         while True:
             n = min(total, want)
-            top = np.argpartition(scores[:total], total - n)[total - n :] if n < total else np.arange(total)
+            top = largest(scores[:total], n)
             which = np.searchsorted(ends, top, side="right")
             rows = starts[which] + (top - (ends[which] - sizes[which]))
             ids = a.ids[rows]

@@ -9,6 +9,7 @@ new file, keeping the cells and assigning only the tail (`merged`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -17,7 +18,7 @@ from .ivf_file import I64, IvfArrays, IvfFile, build_arrays
 from .ivf_train import assign
 from .vector_rows import VectorRows
 
-__all__ = ["LargePartition", "Tail"]
+__all__ = ["LargePartition", "Snapshot", "Tail"]
 
 F32 = npt.NDArray[np.float32]
 _SCAN_ALL_MAX = 256  # a tail this small is scanned whole (exact, and cheaper than selecting its cells)
@@ -117,20 +118,54 @@ class LargePartition:
         """Rows added or deleted since the file: what a process opening the file would replay."""
         return self.tail.size() + len(self.deleted)
 
+    def snapshot(self) -> Snapshot:
+        """What a new file would hold, as copies (the base is a mapped file, which never changes), so it can be
+        merged on another thread while this partition keeps changing."""
+        tail_ids, tail_vecs, tail_cells = self.tail.items()
+        return Snapshot(self.base.arrays, tail_ids, tail_vecs, tail_cells, frozenset(self.deleted))
+
+    def merged(self) -> IvfArrays:
+        return self.snapshot().merged()
+
+    def carried_onto(self, base: IvfFile, since: Snapshot) -> LargePartition:
+        """A partition on ``base`` (a file written from ``since``) holding what changed here after ``since``:
+        rows added since (assigned to the new file's cells, which a retraining may have changed) and deletions of
+        rows the new file holds."""
+        out = LargePartition(base, self.dim)
+        ids, vecs, _ = self.tail.items()
+        added = ~np.isin(ids, since.tail_ids)
+        if added.any():
+            out.add(ids[added].tolist(), vecs[added])
+        gone = self.deleted - since.deleted
+        if gone:
+            gone_ids = np.fromiter(gone, dtype=np.int64, count=len(gone))
+            out.remove(gone_ids[np.isin(gone_ids, base.arrays.ids)].tolist())
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A large partition's state at one moment: its file's arrays, the tail's copies and the deleted ids."""
+
+    base: IvfArrays
+    tail_ids: I64
+    tail_vecs: F32
+    tail_cells: npt.NDArray[np.intp]
+    deleted: frozenset[int]
+
     def merged(self) -> IvfArrays:
         """The file's live rows and the tail as new arrays: cells kept (the tail's known), or all retrained once
         the partition outgrew its training 4x."""
-        a = self.base.arrays
-        tail_ids, tail_vecs, tail_cells = self.tail.items()
+        a = self.base
         keep = (
             ~np.isin(a.ids, np.fromiter(self.deleted, dtype=np.int64, count=len(self.deleted)))
             if self.deleted
             else slice(None)
         )
-        ids = np.concatenate([a.ids[keep], tail_ids])
-        vecs = np.concatenate([a.vectors[keep], tail_vecs])
+        ids = np.concatenate([a.ids[keep], self.tail_ids])
+        vecs = np.concatenate([a.vectors[keep], self.tail_vecs])
         if ids.shape[0] >= 4 * max(a.trained, 1) or a.rows == 0:
             return build_arrays(ids, vecs)
-        cells = np.concatenate([a.cells()[keep], tail_cells])
-        sketches = np.concatenate([a.sketches[keep], tail_vecs @ a.projection.T])
+        cells = np.concatenate([a.cells()[keep], self.tail_cells])
+        sketches = np.concatenate([a.sketches[keep], self.tail_vecs @ a.projection.T])
         return build_arrays(ids, vecs, a.centroids, a.trained, cells, a.projection, sketches)

@@ -30,6 +30,7 @@ import numpy as np
 
 from .ivf_file import IvfArrays, IvfFile, Stamp, build_arrays, open_ivf, write_ivf
 from .ivf_partition import LargePartition
+from .ivf_rewrites import Rewrites
 from .vector_index import VectorIndex
 
 __all__ = ["PERSIST_MIN", "LargePartition", "SQLiteVectors"]
@@ -71,6 +72,7 @@ class SQLiteVectors:
         self._data_version = self._pragma_data_version()
         self._own_seqs: set[int] = set()
         self._log_writes = 0
+        self._rewrites = Rewrites(self._write_file)
 
     def _max_seq(self) -> int:
         return int(self._conn.execute("SELECT max(seq) FROM semantic_log").fetchone()[0] or 0)
@@ -188,6 +190,7 @@ class SQLiteVectors:
     # -- search ------------------------------------------------------------------------------------------------
 
     def search(self, namespace: str, partition: str, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        self._rewrites.adopt(self._indexes)
         self.catch_up()
         index = self._indexes.get((namespace, partition))
         if index is None:
@@ -261,14 +264,18 @@ class SQLiteVectors:
     def settle(self) -> None:
         """At close: partitions whose changes since their file a fresh process would replay get a new file, so
         the next process opening a store that was closed (not crashed) replays nothing."""
+        self._rewrites.adopt(self._indexes, wait=True)
         for key, index in self._indexes.items():
             if isinstance(index, LargePartition) and index.changed() > _SETTLE_MIN:
                 self._stale.add(key)
         self.maintain()
+        self._rewrites.adopt(self._indexes, wait=True)
 
     def maintain(self) -> None:
         """After a write: give partitions that changed enough a new file (a small one that grew, a large one whose
-        tail or deletions outgrew their share). The stamp is the log row every held index reflects."""
+        tail or deletions outgrew their share; those merge on a worker, `ivf_rewrites`). The stamp is the log row
+        every held index reflects."""
+        self._rewrites.adopt(self._indexes)
         if self._to_load:
             to_load, self._to_load = self._to_load, {}
             self.catch_up()
@@ -288,20 +295,23 @@ class SQLiteVectors:
             index = self._indexes.get(key)
             if index is None:
                 continue
-            if isinstance(index, VectorIndex):
+            if isinstance(index, LargePartition):
+                self._rewrites.start(key, index, stamp)
+            else:  # a small partition that grew: its first file (a few thousand rows, written here)
                 ids, vecs = index.items()
-                arrays = build_arrays(ids, vecs)
-                dim = index.dim
-            else:
-                arrays = index.merged()
-                dim = index.dim
-                index.base.close()
-            base = IvfFile(arrays, stamp or Stamp(0, 0, 0))
-            if stamp is not None and self._save(key, arrays, stamp):
-                path = self._file(*key)
-                # Mapped rather than held: the pages are the OS's file cache, shared with other processes.
-                base = (open_ivf(path, dim, self._store_id) if path is not None else None) or base
-            self._indexes[key] = LargePartition(base, dim)
+                self._indexes[key] = LargePartition(
+                    self._write_file(key, build_arrays(ids, vecs), stamp, index.dim), index.dim
+                )
+
+    def _write_file(self, key: tuple[str, str], arrays: IvfArrays, stamp: Stamp | None, dim: int) -> IvfFile:
+        """Write ``arrays`` as the partition's file (unless ``stamp`` is None) and map it. Runs on the rewrite
+        worker too: it touches only the file system and this object's fixed settings."""
+        base = IvfFile(arrays, stamp or Stamp(0, 0, 0))
+        if stamp is not None and self._save(key, arrays, stamp):
+            path = self._file(*key)
+            # Mapped rather than held: the pages are the OS's file cache, shared with other processes.
+            base = (open_ivf(path, dim, self._store_id) if path is not None else None) or base
+        return base
 
     def _save(self, key: tuple[str, str], arrays: IvfArrays, stamp: Stamp) -> bool:
         path = self._file(*key)
@@ -315,7 +325,13 @@ class SQLiteVectors:
             return False
         return True
 
+    def close(self) -> None:
+        """Wait for the rewrite worker and drop every index."""
+        self._rewrites.shutdown()
+        self.clear()
+
     def clear(self) -> None:
+        self._rewrites.forget()
         for index in self._indexes.values():
             if isinstance(index, LargePartition):
                 index.base.close()

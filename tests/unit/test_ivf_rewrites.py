@@ -1,0 +1,155 @@
+"""A large partition's new index file is merged and written on a worker thread (issue 19, target 3: fast inserts).
+
+The writer that crosses the rewrite line only takes a snapshot; the partition keeps serving and changing while the
+worker merges, and adopts the file at its next search, carrying over what changed after the snapshot. Tests hold
+the worker's jobs and run them when they choose, so the changes in between are exact.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lix_integrations import Engine
+from lix_integrations.backends import ivf_file, sqlite_vectors
+from lix_integrations.backends.ivf_partition import LargePartition
+
+from .test_sqlite_vector_files import LLM, _engine, _fill, _files, _no_builds, _served
+
+
+@pytest.fixture(autouse=True)
+def _small_partitions(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_vectors, "PERSIST_MIN", 64)
+
+
+class HeldJobs:
+    """A runner for the rewrite worker that runs nothing until told."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[Callable[[], Any], Future[Any]]] = []
+
+    def __call__(self, work: Callable[[], Any]) -> Future[Any]:
+        future: Future[Any] = Future()
+        self.jobs.append((work, future))
+        return future
+
+    def run(self, fail: bool = False) -> None:
+        jobs, self.jobs = self.jobs, []
+        for work, future in jobs:
+            if fail:
+                future.set_exception(OSError("disk full"))
+            else:
+                future.set_result(work())
+
+
+def _hold_jobs(engine: Engine) -> HeldJobs:
+    held = HeldJobs()
+    engine._core.backend._vectors._rewrites._submit = held  # type: ignore[attr-defined]
+    return held
+
+
+def _partition_index(engine: Engine) -> LargePartition:
+    (index,) = engine._core.backend._vectors._indexes.values()  # type: ignore[attr-defined]
+    assert isinstance(index, LargePartition)
+    return index
+
+
+def _entry_id(engine: Engine, name: str) -> int:
+    hit = engine.semantic.lookup(name, LLM)
+    assert hit is not None
+    return hit.entry_id
+
+
+def test_changes_made_while_the_worker_merges_are_carried_onto_the_new_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "rewrite.db"
+    engine = _engine(db)
+    old = [f"old {i}" for i in range(300)]
+    _fill(engine, old)
+    assert _served(engine, "old 1") == "answer to old 1"  # the partition's first file, written in place
+    held = _hold_jobs(engine)
+    mid = [f"mid {i}" for i in range(200)]
+    _fill(engine, mid)  # the tail outgrows its share: a rewrite starts, and the write returns without it
+    assert len(held.jobs) == 1
+    before = _partition_index(engine)
+    assert before.base.arrays.rows == 300
+    # After the snapshot: additions, deletions of rows of the file and of the snapshot's tail, replacements.
+    late = [f"late {i}" for i in range(50)]
+    _fill(engine, late)
+    gone = old[:10] + mid[:5]
+    for name in gone:
+        engine.semantic.delete(_entry_id(engine, name))
+    engine.semantic.update_many([(name, LLM, f"replaced {name}") for name in old[10:20] + mid[5:10]])
+    assert len(held.jobs) == 1  # one rewrite per partition at a time
+    held.run()
+    assert _served(engine, "late 3") == "answer to late 3"  # this search adopts the new file
+    after = _partition_index(engine)
+    assert after is not before and after.base.arrays.rows == 500  # the snapshot: old and mid, as they were
+    assert after.tail.size() == 50 + 15  # the late rows and the replacements
+    assert len(after.deleted) == len(gone) + 15  # rows of the new file deleted or replaced since
+    for name in gone:
+        assert _served(engine, name) is None
+    for name in old[10:20] + mid[5:10]:
+        assert _served(engine, name) == f"replaced {name}"
+    for name in old[20::17] + mid[10::13] + late[::7]:
+        assert _served(engine, name) == f"answer to {name}"
+    engine.close()
+    _no_builds(monkeypatch)  # the next process maps the file and replays the log from its stamp
+    fresh = _engine(db)
+    for name in gone:
+        assert _served(fresh, name) is None
+    for name in old[10:20]:
+        assert _served(fresh, name) == f"replaced {name}"
+    for name in old[20::17] + mid[10::13] + late[::7]:
+        assert _served(fresh, name) == f"answer to {name}"
+    fresh.close()
+
+
+def test_a_failed_rewrite_keeps_the_old_file_serving_and_is_tried_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = _engine(tmp_path / "fails.db")
+    _fill(engine, [f"old {i}" for i in range(300)])
+    assert _served(engine, "old 1") is not None
+    held = _hold_jobs(engine)
+    _fill(engine, [f"mid {i}" for i in range(200)])
+    held.run(fail=True)
+    assert _served(engine, "mid 7") == "answer to mid 7"
+    assert "could not write the vector index" in caplog.text
+    assert _partition_index(engine).base.arrays.rows == 300
+    _fill(engine, ["one more"])  # still stale: the next write starts another
+    assert len(held.jobs) == 1
+    held.run()
+    assert _served(engine, "one more") == "answer to one more"
+    assert _partition_index(engine).base.arrays.rows == 501
+    engine.close()
+
+
+def test_the_file_is_written_on_the_worker_and_close_waits_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "worker.db"
+    engine = _engine(db)
+    _fill(engine, [f"old {i}" for i in range(300)])
+    assert _served(engine, "old 1") is not None
+    writers: list[str] = []
+    write = ivf_file.write_ivf
+
+    def record(*args: Any) -> None:
+        writers.append(threading.current_thread().name)
+        write(*args)
+
+    monkeypatch.setattr(sqlite_vectors, "write_ivf", record)
+    _fill(engine, [f"mid {i}" for i in range(200)])
+    engine.close()  # waits for the worker: the file holds every entry
+    assert writers and writers[0].startswith("lix-index-file")
+    (path,) = _files(db)
+    with open(path, "rb") as fh:
+        rows = ivf_file._HEADER.unpack(fh.read(ivf_file._HEADER.size))[2]
+    assert rows == 500
