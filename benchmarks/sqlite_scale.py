@@ -24,9 +24,9 @@ Peer measured in the same run: an in-process brute-force numpy scan over the sam
 a persisted index must load from SQLite first: "load" is reading every vector back, "scan" one matrix product).
 
 Inserts (into the store of each size, before the fresh process; removed again afterwards): ``update`` one at a
-time and ``update_many`` in batches of 500, through the engine (embedding included: a table lookup). Floors: a bare
-``sqlite3`` insert of rows of the same size into a table with a unique key, one transaction per row and
-``executemany`` per 500 rows (no engine, no log, no index file). Rates are given per second of wall clock and per
+time and ``update_many`` in batches of 500, through the engine (embedding included: a table lookup). Floors: bare
+``sqlite3`` inserts of rows like the engine's into the store's own tables at that size (same indexes and pragmas,
+a change-log row each), one transaction per row and ``executemany`` per 500 rows (no engine, no index file). Rates are given per second of wall clock and per
 CPU second: on a machine shared with other work the CPU figure is what the code costs.
 """
 
@@ -115,26 +115,45 @@ def _rate(count: int, started: float, cpu: float) -> tuple[float, float]:
 
 
 def _floors(db: Path, single: int, many: int) -> dict[str, float]:
-    """Bare sqlite3 inserts of rows of the same size into a table with a unique key (same file, same pragmas)."""
+    """Bare sqlite3 inserts of rows like the engine's into its own tables of this size (same indexes, same
+    pragmas, a change-log row each; no engine, no embedding, no index file), removed again afterwards."""
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("CREATE TABLE floor (id INTEGER PRIMARY KEY, k TEXT UNIQUE, p TEXT, v BLOB, payload TEXT)")
-    rows = [(os.urandom(16).hex(), "partition", os.urandom(DIM * 4), "payload") for _ in range(single + many)]
-    sql = "INSERT INTO floor (k, p, v, payload) VALUES (?, ?, ?, ?)"
+    conn.execute("PRAGMA wal_autocheckpoint=10000")
+    (top,) = conn.execute("SELECT max(id) FROM semantic_entries").fetchone()
+    now = time.time()
+
+    def row(i: int) -> tuple[object, ...]:
+        return (
+            "default", os.urandom(16).hex(), "floor", "", LLM, f"floor {i}", os.urandom(DIM * 4),
+            "defaultembeddings" + os.urandom(16).hex() + ":q:" + os.urandom(32).hex(), "payload", now, None, now,
+        )  # fmt: skip
+
+    rows = [row(i) for i in range(single + many)]
+    sql = (
+        "INSERT INTO semantic_entries (namespace, exact_key, partition, scope, llm_key, prompt, vector, "
+        "vector_key, payload, created_at, expires_at, accessed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+    log = "INSERT INTO semantic_log (namespace, partition, entry_id, added) VALUES ('default', 'floor', ?, 1)"
     out: dict[str, float] = {}
     started, cpu = time.perf_counter(), time.process_time()
-    for row in rows[:single]:
+    for n, values in enumerate(rows[:single]):
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute(sql, row)
+        conn.execute(sql, values)
+        conn.execute(log, (n,))
         conn.execute("COMMIT")
     out["floor_single_per_s"], out["floor_single_per_cpu_s"] = _rate(single, started, cpu)
     started, cpu = time.perf_counter(), time.process_time()
     for start in range(single, single + many, 500):
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(sql, rows[start : start + 500])
+        conn.executemany(log, [(n,) for n in range(start, start + 500)])
         conn.execute("COMMIT")
     out["floor_per_s"], out["floor_per_cpu_s"] = _rate(many, started, cpu)
-    conn.execute("DROP TABLE floor")
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("DELETE FROM semantic_entries WHERE id > ?", (top,))
+    conn.execute("DELETE FROM semantic_log WHERE partition = 'floor'")
+    conn.execute("COMMIT")
     conn.close()
     return out
 
