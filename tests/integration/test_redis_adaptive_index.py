@@ -5,6 +5,7 @@ stays findable before, during and after the switch, with several writers, and af
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 
 import numpy as np
@@ -216,6 +217,31 @@ def test_another_dimension_is_refused_and_nothing_stored_is_lost(url: str, raw: 
         finally:
             other.close()
         assert all_found(backend, ids)
+    finally:
+        backend.close()
+
+
+@pytest.mark.parametrize("earlier", ["hnsw", "flat"])
+def test_an_index_made_before_adaptive_mode_is_adopted_or_replaced(
+    redis_stack_url: str, raw: redis.Redis, earlier: str
+) -> None:
+    """A namespace indexed by an earlier version (``auto`` meant HNSW) or by ``index=hnsw``/``flat``: its HNSW
+    index is searched as the switched-to one, with no FLAT index built beside it; a FLAT one is replaced."""
+    prefix = "t" + uuid.uuid4().hex[:16]
+    old = backend_for(with_prefix(redis_stack_url, index=earlier, prefix=prefix))
+    try:
+        ids = {i: int(old.execute(Upsert(NS, record(f"e{i}", unit(i))))) for i in range(5)}
+    finally:
+        old.close()
+    backend = backend_for(with_prefix(redis_stack_url, index="adaptive", hnsw_from=str(FROM), prefix=prefix))
+    try:
+        deadline = time.monotonic() + 10
+        while not all_found(backend, ids):  # a replaced FLAT index is made with a scan of the records
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        ids[99] = int(backend.execute(Upsert(NS, record("new", unit(99)))))
+        assert all_found(backend, ids)
+        assert indexes(raw, backend) == ({"idx": "HNSW"} if earlier == "hnsw" else {"idxf": "FLAT"})
     finally:
         backend.close()
 

@@ -134,7 +134,18 @@ class QueryIndexes:
                 if dim is not None and dim != have:
                     raise SettingsMismatchError("dimension (Redis vector index)", have, dim)
 
-            return Step(Cmd(self._create(base, name, algo, have)), made, _exists(made))
+            make = Step(Cmd(self._create(base, name, algo, have)), made, _exists(made))
+            if self.index != "adaptive" or algo == "hnsw":
+                return make
+            return Step(Cmd(("FT.INFO", base + "idx")), lambda info: adopt(info, make), lambda _: make)
+
+        def adopt(info: Any, make: Step) -> Plan:
+            """An index ``idx`` without ``qe``: made by an earlier version (``auto`` meant HNSW) or by
+            ``index=hnsw``/``flat``. An HNSW one is adopted as the switched-to index (building a FLAT one beside
+            it would scan every record again); a FLAT one is dropped (records kept) for ``idxf``."""
+            if _vector_algorithm(info) == "HNSW":  # then read again: 'qe' now names it
+                return Step(Cmd(("SET", base + "qe", "hnsw", "NX")), lambda _: Step(read, create))
+            return Step(Cmd(("FT.DROPINDEX", base + "idx")), lambda _: make, lambda _: make)
 
         def stored_dim(stored: list[Any]) -> Plan:
             if stored[0] is not None:
@@ -241,6 +252,15 @@ def _exists(then_: Callable[[], Plan]) -> Callable[[ResponseError], Plan]:
         return then_()
 
     return handle
+
+
+def _vector_algorithm(info: Any) -> str | None:
+    """The vector field's algorithm (``HNSW``/``FLAT``) in an ``FT.INFO`` reply (RESP2 lists or RESP3 maps)."""
+    for attribute in _fields(info).get("attributes") or []:
+        fields = _fields(attribute)
+        if b2s(fields.get("type", b"")).upper() == "VECTOR":
+            return b2s(fields.get("algorithm", b"")).upper()
+    return None
 
 
 def _fields(flat: Any) -> dict[str, Any]:
