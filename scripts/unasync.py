@@ -41,6 +41,7 @@ RENAMES = {
     "_asingle": "_single",
     "_aeval_or_error": "_eval_or_error",
     "_aread": "_read",
+    "aread_replies": "read_replies",
     "awaiting each round trip": "blocking on each round trip",
 }
 

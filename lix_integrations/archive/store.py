@@ -85,8 +85,12 @@ class SessionArchive:
 
     def _open_lock(self, stripe: int) -> int:
         lock_dir = self.directory / ".locks"
-        lock_dir.mkdir(parents=True, exist_ok=True)
-        return os.open(lock_dir / f"{stripe:02x}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        path = lock_dir / f"{stripe:02x}.lock"
+        try:  # the directory exists but the first time: no mkdir call on every lock
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            lock_dir.mkdir(parents=True, exist_ok=True)
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
 
     def try_lock(self, session_id: str) -> bool:
         """Take the session's archive lock if free (never blocks, so an event loop can poll it).
@@ -159,6 +163,18 @@ class SessionArchive:
 
     def meta(self, session_id: str) -> ArchiveMeta | None:
         return read_meta(self.path(session_id))
+
+    def exists(self, session_id: str) -> bool:
+        """Whether the session has an archive file: one ``stat``, cheap enough to run on an event loop (like
+        `try_lock`), so a new session's first append needs no worker thread. An archive that cannot be
+        examined counts as present: reading it then reports why."""
+        try:
+            os.stat(self.path(session_id))
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return True
+        return True
 
     def read(self, session_id: str) -> ArchiveContents | None:
         return read_archive(self.path(session_id))

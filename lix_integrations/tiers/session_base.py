@@ -178,7 +178,11 @@ class SessionBase:
         if not locked:
             yield from self._acquire(session_id)
         try:
-            meta = yield LocalCall(partial(self.archive.meta, session_id))
+            meta = None
+            # Under the lock no spill can make the archive between the stat and the append; reading its headers
+            # is file I/O for a worker thread under an event loop, so it waits for a file to exist.
+            if (yield LocalCall(partial(self.archive.exists, session_id), blocking=False)):
+                meta = yield LocalCall(partial(self.archive.meta, session_id))
             archived = meta.last_seq if meta is not None and meta.last_seq is not None else 0
             result: ListAppended = yield ListAppend(
                 self.namespace, key, values, now, archived + 1, create=True, archived_through=archived

@@ -6,6 +6,7 @@ change by another client, nor a key Redis lost, is ever hidden by it, and that r
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from llama_index.core.llms import ChatMessage, MessageRole
 from redis import Redis, RedisCluster
 
 from lix_integrations import Engine
+from lix_integrations.backends import open_backend
+from lix_integrations.kernel.list_ops import ListAppend, ListRange, ListSnapshot
 from lix_integrations.llama_index._messages import CHAT_MESSAGES
 from lix_integrations.llama_index.chat_store import LixChatStore
 from lix_integrations.tiers.sessions import SessionConfig
@@ -157,3 +160,30 @@ def test_a_first_append_is_one_round_trip_and_continues_another_writers_seqs(
         raw.close()
         a.close()
         b.close()
+
+
+def test_every_append_reports_the_stamp_a_read_then_finds(redis_plain_url: str) -> None:
+    """An append's stamps chain (its ``previous`` is the last one's ``version``) and a snapshot holding its
+    ``version`` is told nothing changed: on the one-value path, the several-values path and after healing."""
+    prefix = "t" + uuid.uuid4().hex[:16]
+    backend = open_backend(with_prefix(redis_plain_url, prefix=prefix))
+    raw = Redis.from_url(redis_plain_url)
+    try:
+        first = backend.execute(ListAppend("ns", "k", (b'{"m":0}',), 1.0, create=True))
+        assert first.created and first.version
+        last = first
+        for values in [(b'{"m":1}',), (b'{"m":2}', b'{"m":3}'), (b'{"m":4}',)]:
+            result = backend.execute(ListAppend("ns", "k", values, 2.0, create=False))
+            assert result.previous == last.version and result.version != last.version
+            assert backend.execute(ListSnapshot("ns", "k", result.version)).items is None
+            last = result
+        assert [seq for seq, _ in backend.execute(ListRange("ns", "k"))] == [1, 2, 3, 4, 5]
+        (seqs_key,) = raw.keys(f"{prefix}:*:seqs")
+        raw.delete(seqs_key)  # Redis dropped the seq index: the next append heals it first
+        healed = backend.execute(ListAppend("ns", "k", (b'{"m":5}',), 3.0, create=False))
+        assert healed.seqs == (6,) and healed.length == 6
+        assert backend.execute(ListSnapshot("ns", "k", healed.version)).items is None
+        assert [seq for seq, _ in backend.execute(ListRange("ns", "k"))] == [1, 2, 3, 4, 5, 6]
+    finally:
+        raw.close()
+        backend.close()

@@ -248,6 +248,33 @@ def test_a_ten_second_stall_costs_each_call_at_most_one_read_timeout(
     assert sum(took < 0.1 for _, took in session_writes) >= 3  # most without waiting at all
 
 
+async def test_a_stall_fails_a_shared_async_packet_after_one_read_timeout(
+    own_plain: RedisServer, tmp_path: Path
+) -> None:
+    """Concurrent async appends share one packet whose replies are read under one deadline (not a timer per
+    reply): a frozen server fails them all with ``BackendError`` after the read timeout, and nothing hangs."""
+    engine = AsyncEngine(
+        with_prefix(own_plain.url, socket_timeout="0.5"), sessions=SessionConfig(archive_dir=str(tmp_path))
+    )
+    for s in range(3):  # sessions exist, connections and settings are warm
+        await engine.sessions.add_messages(f"s{s}", [{"m": 0}])
+    _freeze(own_plain)
+    try:
+        started = time.monotonic()
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(
+                *(engine.sessions.add_messages(f"s{s}", [{"m": 1}]) for s in range(3)), return_exceptions=True
+            ),
+            10,
+        )
+        took = time.monotonic() - started
+    finally:
+        _resume(own_plain)
+    assert all(isinstance(o, BackendError) for o in outcomes), outcomes
+    assert took < 3.0
+    await engine.aclose()
+
+
 # -- defect 8: the cluster client does not retry ------------------------------------------------------------------
 
 

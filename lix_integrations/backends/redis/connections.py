@@ -8,10 +8,14 @@ loop iteration share one packet (`AutoPipeline`). Everything else is the one loo
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import weakref
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
+
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .autopipeline import AutoPipeline
 from .clients import async_client, sync_client
@@ -42,6 +46,10 @@ class SyncIO:
         self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool, idempotent: bool
     ) -> list[Any]:
         return self.send_now(client, calls, lookup, idempotent)
+
+    def read_replies(self, conn: Any, count: int) -> list[Any]:
+        """The ``count`` replies of a packet; an error reply is returned, not raised."""
+        return [_reply(conn) for _ in range(count)]
 
     def send_now(
         self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool = False, idempotent: bool = False
@@ -74,6 +82,20 @@ class AsyncIO:
         """Forget the client of the last loop (the backend closes: the registry may close it)."""
         self._bound = None
 
+    async def aread_replies(self, conn: Any, count: int) -> list[Any]:
+        """The ``count`` replies of a packet under one deadline (the connection's read timeout): redis-py's
+        ``read_response`` arms and cancels a timer per reply, a cost per message of 50 auto-pipelined chat adds
+        (2026-12-04, benchmarks/redis_chat.py async). Before Python 3.11 (no ``asyncio.timeout``), or with no
+        timeout set, each reply is read as redis-py reads it."""
+        timeout = getattr(conn, "socket_timeout", None)
+        if count == 1 or timeout is None or _DEADLINE is None:
+            return [await _areply(conn) for _ in range(count)]
+        try:
+            async with _DEADLINE(timeout):
+                return [await _areply(conn, math.inf) for _ in range(count)]  # inf: no timer of its own
+        except TimeoutError as exc:  # the deadline's: a read timeout, as redis-py reports one
+            raise RedisTimeoutError("Timeout reading from Redis") from exc
+
     async def atake(self, client: Any) -> Any:
         """A connection of the loop's pool, which replaces one the server closed."""
         return await client.connection_pool.get_connection()
@@ -99,3 +121,21 @@ class AsyncIO:
         self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool = False, idempotent: bool = False
     ) -> list[Any]:
         raise NotImplementedError  # the executor's
+
+
+#: ``asyncio.timeout`` (Python 3.11+), else ``None``.
+_DEADLINE: Any = getattr(asyncio, "timeout", None)
+
+
+def _reply(conn: Any) -> Any:
+    try:
+        return conn.read_response()
+    except ResponseError as exc:
+        return exc
+
+
+async def _areply(conn: Any, timeout: float | None = None) -> Any:
+    try:
+        return await conn.read_response(timeout=timeout)
+    except ResponseError as exc:
+        return exc

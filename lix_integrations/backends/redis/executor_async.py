@@ -146,7 +146,7 @@ class AsyncExecutor(AsyncIO):
             conn = await self.atake(client)
             try:
                 await conn.send_packed_command(packed(conn, cmds))
-                replies = [await _aread(conn) for _ in cmds]
+                replies = await self.aread_replies(conn, len(cmds))
                 break
             except BaseException as exc:
                 # Replies may be left unread: never hand this socket out again as it is.
@@ -216,13 +216,5 @@ async def _aeval_or_error(client: Any, lua: Lua) -> Any:
     """Run a script whose EVALSHA found no script loaded, by its text (which loads it)."""
     try:
         return await client.execute_command(*eval_args(lua, False))
-    except ResponseError as exc:
-        return exc
-
-
-async def _aread(conn: Any) -> Any:
-    """One reply; an error reply is returned (the other replies must still be read off the connection)."""
-    try:
-        return await conn.read_response()
     except ResponseError as exc:
         return exc

@@ -148,7 +148,7 @@ class SyncExecutor(SyncIO):
             conn = self.take(client)
             try:
                 conn.send_packed_command(packed(conn, cmds))
-                replies = [_read(conn) for _ in cmds]
+                replies = self.read_replies(conn, len(cmds))
                 break
             except BaseException as exc:
                 # Replies may be left unread: never hand this socket out again as it is.
@@ -216,13 +216,5 @@ def _eval_or_error(client: Any, lua: Lua) -> Any:
     """Run a script whose EVALSHA found no script loaded, by its text (which loads it)."""
     try:
         return client.execute_command(*eval_args(lua, False))
-    except ResponseError as exc:
-        return exc
-
-
-def _read(conn: Any) -> Any:
-    """One reply; an error reply is returned (the other replies must still be read off the connection)."""
-    try:
-        return conn.read_response()
     except ResponseError as exc:
         return exc
