@@ -10,6 +10,7 @@ without one).
 from __future__ import annotations
 
 import functools
+from collections.abc import Coroutine
 from typing import Any
 
 from ..backends import Backend, open_backend
@@ -309,9 +310,10 @@ class EngineCore:
         self._ensure_open()
         return self.runtime.run(self._each_checked(flow))
 
-    async def arun_each_checked(self, flow: Flow[T]) -> T:
+    def arun_each_checked(self, flow: Flow[T]) -> Coroutine[Any, Any, T]:
+        """`run_each_checked` for an awaiting caller: the runtime's coroutine (no frame of its own around it)."""
         self._ensure_open()
-        return await self.runtime.arun(self._each_checked(flow))
+        return self.runtime.arun(self._each_checked(flow))
 
     def _each_checked(self, flow: Flow[T]) -> Flow[T]:
         # Once the settings were checked, the flow as it is: a layer around each op of every chat call cost

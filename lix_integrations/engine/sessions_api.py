@@ -8,7 +8,7 @@ API, so an event loop never waits on a disk) and `Pause` (lock back-off).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +177,9 @@ class SessionsAPI(_Sessions, Blocking):
 class AsyncSessionsAPI(_Sessions, Awaiting):
     """Awaitable access to the session tier; the same operations as `SessionsAPI`."""
 
-    async def _drive(self, flow: Flow[T]) -> T:
+    def _drive(self, flow: Flow[T]) -> Coroutine[Any, Any, T]:
+        # The runtime's coroutine itself, not one wrapped around it: every resumption of an awaiting chat call
+        # passes through each frame of its await chain (2026-12-04, benchmarks/redis_chat.py async adds).
         if not self._tier.store_checked:
             flow = self._tier.checked(flow)
-        return await self._core.arun_each_checked(flow)
+        return self._core.arun_each_checked(flow)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -165,9 +165,9 @@ class Runtime:
         loop.close()
         raise RuntimeError("the blocking loop suspended")  # pragma: no cover - it awaits no future
 
-    async def arun(self, flow: Flow[T], scratch: dict[Any, Any] | None = None) -> T:
-        """Drive ``flow`` to completion without blocking the event loop."""
-        return await self._loop(flow, {} if scratch is None else scratch, False)
+    def arun(self, flow: Flow[T], scratch: dict[Any, Any] | None = None) -> Coroutine[Any, Any, T]:
+        """Drive ``flow`` to completion without blocking the event loop: the loop's coroutine, to await."""
+        return self._loop(flow, {} if scratch is None else scratch, False)
 
     async def _loop(self, flow: Flow[T], scratch: dict[Any, Any], blocking: bool) -> T:
         """The one loop, for both callers. ``blocking``: each handler is called on this thread. Otherwise a handler

@@ -259,12 +259,19 @@ class SessionBase:
         return snap.status, hot, window
 
     def _history(
-        self, session_id: str, *, locked: bool = False, codec: MessageCodec[Any] | None = None
+        self,
+        session_id: str,
+        *,
+        locked: bool = False,
+        codec: MessageCodec[Any] | None = None,
+        snapshot: tuple[ListStatus | None, list[tuple[int, bytes]], Window[Any] | None] | None = None,
     ) -> Flow[_History]:
         """The whole history; ``locked``: the caller holds the session's archive lock already. Messages are
-        dicts, or ``codec`` objects (copies) when one is given."""
+        dicts, or ``codec`` objects (copies) when one is given. ``snapshot``: the store's, taken already."""
         key = session_key(session_id)
-        status, hot, window = yield from self._snapshot(session_id, key)
+        status, hot, window = (
+            snapshot if snapshot is not None else (yield from self._snapshot(session_id, key))
+        )
         contents = None
         if not _store_holds_all(status):
             contents = yield from self._read_archive(

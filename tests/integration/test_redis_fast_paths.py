@@ -419,7 +419,7 @@ def test_each_loop_gets_its_own_client_through_the_backends_cached_binding(redis
 
     async def use() -> tuple[object, object]:
         assert await backend.aexecute(CountEntries(NS)) == 0
-        return await backend._async.aclient(), redis_clients.async_client(backend.options)
+        return backend._async.aclient(), redis_clients.async_client(backend.options)
 
     try:
         (cached, shared), (cached_again, shared_again) = asyncio.run(use()), asyncio.run(use())

@@ -69,7 +69,7 @@ class AsyncIO:
         #: (it holds a use of the URL), and a new process has a new pid.
         self._bound: tuple[weakref.ref[asyncio.AbstractEventLoop], int, Any] | None = None
 
-    async def aclient(self) -> Any:
+    def aclient(self) -> Any:
         loop = asyncio.get_running_loop()
         bound = self._bound
         if bound is not None and bound[0]() is loop and bound[1] == os.getpid():

@@ -38,9 +38,10 @@ _SCAN_COUNT = 1000
 class AsyncExecutor(AsyncIO):
     """Carries out one backend's ops on Redis, awaiting each round trip."""
 
-    async def arun(self, op: Op) -> Any:
-        """``op``'s result, unless the breaker is open (then a `BackendError` at once)."""
-        return await self._aguarded(op, self._arun_once)
+    def arun(self, op: Op) -> Any:
+        """``op``'s result, unless the breaker is open (then a `BackendError` at once): the guarded call itself,
+        with no frame of its own around it."""
+        return self._aguarded(op, self._arun_once)
 
     async def arun_gather(self, gather: Gather) -> list[Any]:
         result: list[Any] = await self._aguarded(gather, self._arun_many)
@@ -57,7 +58,7 @@ class AsyncExecutor(AsyncIO):
                 logger.debug("Redis %s: deferred writes lost: %s", backend.url, exc)
 
     async def _aflush_once(self, _: object) -> None:
-        await self.asend_now(await self.aclient(), [])
+        await self.asend_now(self.aclient(), [])
 
     async def _aguarded(self, op: Any, run: Any) -> Any:
         breaker = self.backend._breaker
@@ -77,7 +78,7 @@ class AsyncExecutor(AsyncIO):
         lookup = type(op) in LOOKUPS
         idempotent = type(op) in IDEMPOTENT
         try:
-            client = await self.aclient()
+            client = self.aclient()
             plan = make(op)
             while isinstance(plan, Step):
                 if isinstance(plan.call, Scan):
@@ -99,7 +100,7 @@ class AsyncExecutor(AsyncIO):
         backend = self.backend
         steps = Lockstep(backend, gather)
         try:
-            client = await self.aclient()
+            client = self.aclient()
             while True:
                 calls = steps.next_calls()
                 if not calls:

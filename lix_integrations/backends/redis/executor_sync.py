@@ -41,7 +41,8 @@ class SyncExecutor(SyncIO):
     """Carries out one backend's ops on Redis, blocking on each round trip."""
 
     def run(self, op: Op) -> Any:
-        """``op``'s result, unless the breaker is open (then a `BackendError` at once)."""
+        """``op``'s result, unless the breaker is open (then a `BackendError` at once): the guarded call itself,
+        with no frame of its own around it."""
         return self._guarded(op, self._run_once)
 
     def run_gather(self, gather: Gather) -> list[Any]:
