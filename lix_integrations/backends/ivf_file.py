@@ -20,8 +20,8 @@ after it is written: a new one replaces it by rename, so a process that mapped t
 
 A search ranks the centroids, scores the rows of the ``probes`` best cells on their sketches (one BLAS product per
 cell into one reused buffer), and rescores the best ``k + 60`` on their full vectors: the scan reads a twelfth
-of the bytes a full-vector scan reads, which is what it costs (a scan is bound by memory bandwidth). `ivf_train`
-learns the cells, the projection and the probe count.
+(a sixth from 200k rows) of the bytes a full-vector scan reads, which is what it costs (a scan is bound by memory
+bandwidth). `ivf_train` learns the cells, the projection and the probe count.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def build_arrays(
     rows, dim = int(ids.shape[0]), int(vectors.shape[1])
     if centroids is None or proj is None:
         centroids = train(vectors, lists_for(rows)) if rows else np.zeros((1, dim), np.float32)
-        proj = projection(vectors, sketch_dim(dim))
+        proj = projection(vectors, sketch_dim(dim, rows))
         trained = rows
         cells = sketches = None
     if cells is None:

@@ -5,7 +5,7 @@ processes writing a file for the same rows write the same file.
 
 * Cells: spherical k-means, about ``sqrt(rows)`` of them, so a search ranks few centroids and scans few rows.
 * Sketch projection: the top principal directions of the rows (uncentred, as the inner product is what is kept).
-  A search scores the probed rows on their sketches (a twelfth of the bytes at 384 dimensions) and rescores only
+  A search scores the probed rows on their sketches (a twelfth or a sixth of the bytes at 384 dimensions) and rescores only
   the best few on the full vectors: the scan is bound by memory bandwidth, so fewer bytes is faster.
 * Probe count: how many cells a search scans, calibrated on the rows themselves: sample rows are moved to a
   cosine of `CALIBRATION_COSINE` (a near duplicate, the kind of query a cache hit depends on) and the count is
@@ -22,6 +22,7 @@ import numpy.typing as npt
 __all__ = [
     "CALIBRATION_COSINE",
     "CALIBRATION_QUANTILE",
+    "WIDE_SKETCH_ROWS",
     "assign",
     "calibrate_probes",
     "lists_for",
@@ -40,6 +41,8 @@ _KMEANS_ROUNDS = 8
 _PCA_SAMPLE = 20_000
 _CALIBRATION_ROWS = 1_000
 _MIN_PROBES = 4
+#: Rows from which a partition's file keeps 64-dimension sketches (of 384), not 32: see `sketch_dim`.
+WIDE_SKETCH_ROWS = 200_000
 #: Queries whose nearest entry is at this cosine must find its cell (the default threshold is 0.82; hits that
 #: matter are paraphrases well above it).
 CALIBRATION_COSINE = 0.9
@@ -53,14 +56,16 @@ def lists_for(rows: int) -> int:
     return max(_MIN_LISTS, min(_MAX_LISTS, int(math.sqrt(max(rows, 1)))))
 
 
-def sketch_dim(dim: int) -> int:
-    """32 of 384 dimensions: a twelfth of the bytes, and a ranking the rescoring of the best few corrects.
+def sketch_dim(dim: int, rows: int) -> int:
+    """The sketch's size: 32 of 384 dimensions up to `WIDE_SKETCH_ROWS` rows, 64 from there.
 
-    64 dimensions (a sixth) found the same neighbours at 100k random rows (recall@1 0.998 at cosine 0.90 either
-    way, limited by the cells probed) and cost 90 us more per search (2026-12-04, 330 -> 237 us; the
-    ``search`` breakdown behind ``benchmarks/sqlite_scale.py``). Files record their own sketch size, so files
-    written with 64 keep working."""
-    return min(dim, max(32, dim // 12))
+    The sketch only has to rank a query's true neighbour among the best few of the rows scanned, and a search
+    scans about ``sqrt(rows)`` times the probes: at 100k random rows (~10k scanned) 32 dimensions found as many
+    neighbours as 64 and cost 90 us less per search (recall@1 0.998 at cosine 0.90 either way, 330 -> 237 us); at
+    1M (~100k scanned) 32 lost them (recall@1 0.993 at cosine 0.95, 0.980 at 0.90, where 64 found 1.000 / 1.000;
+    2026-12-04, ``benchmarks/sqlite_scale.py``). Files record their own sketch size."""
+    wide = rows >= WIDE_SKETCH_ROWS
+    return min(dim, max(32, dim // (6 if wide else 12)))
 
 
 def normalized(m: F32) -> F32:
