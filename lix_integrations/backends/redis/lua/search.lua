@@ -36,9 +36,10 @@ local function search(p, ph, k, vec, algo, batches_from, ef)
       local f = redis.call('HMGET', key, 'ek', 'pt', 'sc', 'lk', 'pr', 'pl', 'ca', 'xa', 'aa', 'ph')
       if f[10] == ph then  -- gone since it was indexed (f[10] false), or of another partition: dropped
         local id = string.sub(key, #head + 1)
+        -- Positional, in SEARCH_FIELDS' order (semantic.py): the client builds records without naming fields.
         out[#out + 1] = id
-        out[#out + 1] = {'__d', reply[i + 1][2], 'ek', f[1], 'pt', f[2], 'sc', f[3], 'lk', f[4], 'pr', f[5],
-          'pl', f[6], 'ca', f[7], 'xa', f[8], 'aa', redis.call('HGET', p .. 'acc', id) or f[9]}
+        out[#out + 1] = {reply[i + 1][2], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8],
+          redis.call('HGET', p .. 'acc', id) or f[9]}
       end
     end
   end
