@@ -39,14 +39,17 @@ class MessageCodec(Protocol[M]):
     def copy(self, message: M) -> M: ...
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, eq=False)
 class Window(Generic[M]):
-    """A session's items in the store as of ``version``, and the objects codecs made of them (same order)."""
+    """A session's items in the store as of ``version``, and the objects codecs made of them (same order).
+
+    Never changed once made but for ``decoded`` (filled as codecs ask): a frozen dataclass cost a third of the
+    cache's per-append bookkeeping in its ``__init__`` alone (2026-12-04, cProfile of async chat adds)."""
 
     version: str
     status: ListStatus
     items: tuple[tuple[int, bytes], ...]
-    decoded: dict[object, list[Any]] = field(default_factory=dict, compare=False)
+    decoded: dict[object, list[Any]] = field(default_factory=dict)
 
     def objects(self, codec: MessageCodec[M]) -> list[M]:
         """The items as ``codec`` objects (made once per window and codec; callers copy before handing out)."""

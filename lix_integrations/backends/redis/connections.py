@@ -11,6 +11,7 @@ import asyncio
 import math
 import os
 import weakref
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
@@ -68,6 +69,7 @@ class AsyncIO:
         #: keeps a closed loop collectable. The registry's client stays valid while this backend is open
         #: (it holds a use of the URL), and a new process has a new pid.
         self._bound: tuple[weakref.ref[asyncio.AbstractEventLoop], int, Any] | None = None
+        self._last_batcher: tuple[weakref.ref[asyncio.AbstractEventLoop], AutoPipeline] | None = None
 
     def aclient(self) -> Any:
         loop = asyncio.get_running_loop()
@@ -81,6 +83,7 @@ class AsyncIO:
     def unbind(self) -> None:
         """Forget the client of the last loop (the backend closes: the registry may close it)."""
         self._bound = None
+        self._last_batcher = None
 
     async def aread_replies(self, conn: Any, count: int) -> list[Any]:
         """The ``count`` replies of a packet under one deadline (the connection's read timeout): redis-py's
@@ -103,19 +106,27 @@ class AsyncIO:
     async def agive(self, client: Any, conn: Any) -> None:
         await client.connection_pool.release(conn)
 
-    async def adispatch(
+    def adispatch(
         self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool, idempotent: bool
-    ) -> list[Any]:
+    ) -> Coroutine[Any, Any, list[Any]]:
         """With ``autopipeline`` (default), the calls of every task of this event loop that sends within the
-        same loop iteration share one packet."""
+        same loop iteration share one packet. The sending coroutine itself, to await (no frame around it); the
+        loop's batcher is remembered like its client (`aclient`): a weak-dictionary lookup per call made a
+        weak reference each time."""
         options = self.backend.options
         if options.cluster or not options.autopipeline or not calls:
-            return await self.asend_now(client, calls, lookup, idempotent)
+            return self.asend_now(client, calls, lookup, idempotent)
         loop = asyncio.get_running_loop()
-        batcher = self._batchers.get(loop)
-        if batcher is None:
-            batcher = self._batchers[loop] = AutoPipeline(self)  # type: ignore[arg-type]
-        return await batcher.send(client, calls, lookup, idempotent)
+        last = self._last_batcher
+        if last is not None and last[0]() is loop:
+            batcher = last[1]
+        else:
+            found = self._batchers.get(loop)
+            if found is None:
+                found = self._batchers[loop] = AutoPipeline(self)  # type: ignore[arg-type]
+            batcher = found
+            self._last_batcher = (weakref.ref(loop), batcher)
+        return batcher.send(client, calls, lookup, idempotent)
 
     async def asend_now(
         self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool = False, idempotent: bool = False
