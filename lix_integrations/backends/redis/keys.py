@@ -39,6 +39,7 @@ def unesc(part: str) -> str:
     return unquote(part, errors="strict")
 
 
+@lru_cache(maxsize=4096)  # a partition or scope recurs on every operation of its callers
 def h(text: str) -> str:
     """A fixed-length name for a tag or partition (they can be long and hold anything)."""
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()

@@ -98,7 +98,7 @@ def _fields(flat: Any) -> dict[str, Any]:
 SEARCH_FIELDS = ("__d", "ek", "pt", "sc", "lk", "pr", "pl", "ca", "xa", "aa")
 
 
-def _search_results(flat: list[Any], start: int) -> list[tuple[ops.SemanticRecord, float]]:
+def _search_results(flat: list[Any], start: int = 0) -> list[tuple[ops.SemanticRecord, float]]:
     """(record, similarity) pairs, best first, from the search script's flat id/values reply."""
     out: list[tuple[ops.SemanticRecord, float]] = []
     for i in range(start, len(flat), 2):
@@ -278,8 +278,7 @@ class SemanticCommands:
         def search(indexed: bool) -> Plan:
             if not indexed:
                 return []  # nothing with a vector was ever stored here
-            found = self.qe.search(op.namespace, int(query.shape[0]), call)
-            return then(found, lambda flat: _search_results(flat, 0))
+            return self.qe.search(op.namespace, int(query.shape[0]), call, _search_results)
 
         return then(self.qe.indexed(op.namespace, query), search)
 
@@ -290,9 +289,12 @@ class SemanticCommands:
     def _exact_or_search(self, op: ops.ExactOrSearch) -> Plan:
         base = sem_base(self.prefix, op.namespace)
         query = np.ascontiguousarray(op.vector, dtype=np.float32).reshape(-1)
-        exact_only = then(self.exact_get(ops.ExactGet(op.namespace, op.exact_key)), _no_hits)
+
+        def exact_only() -> Plan:
+            return then(self.exact_get(ops.ExactGet(op.namespace, op.exact_key)), _no_hits)
+
         if op.k <= 0:
-            return exact_only
+            return exact_only()
         if not self.server_index:
             ph = h(op.partition)
             cached = self._vectors.get(op.namespace, ph)
@@ -313,8 +315,8 @@ class SemanticCommands:
 
         def search(indexed: bool) -> Plan:
             if not indexed:
-                return exact_only  # nothing with a vector was ever stored here
-            return then(self.qe.search(op.namespace, int(query.shape[0]), call), _exact_or_hits)
+                return exact_only()  # nothing with a vector was ever stored here
+            return self.qe.search(op.namespace, int(query.shape[0]), call, _exact_or_hits)
 
         return then(self.qe.indexed(op.namespace, query), search)
 

@@ -183,8 +183,8 @@ class QueryIndexes:
 
         return then(self.ensure(namespace, None), check)
 
-    def search(self, namespace: str, dim: int, call: Lua) -> Plan:
-        """The search script's reply. When the index is gone, it is made again (with the query's dimension
+    def search(self, namespace: str, dim: int, call: Lua, parse: Callable[[Any], Any]) -> Plan:
+        """The search script's reply, parsed. When the index is gone, it is made again (with the query's dimension
         if its record is gone too: the engine's stored settings fix the dimension) and the search runs once
         more; the entries stored since the loss are indexed as FT.CREATE scans them."""
 
@@ -198,9 +198,9 @@ class QueryIndexes:
                 "made it again",
                 namespace,
             )
-            return then(self.ensure(namespace, dim), lambda _: Step(call, _same))
+            return then(self.ensure(namespace, dim), lambda _: Step(call, parse))
 
-        return Step(call, _same, recover)
+        return Step(call, parse, recover)
 
     # -- adaptive: FLAT, then HNSW -----------------------------------------------------------------------------
 
@@ -268,10 +268,6 @@ def _fields(flat: Any) -> dict[str, Any]:
     if isinstance(flat, dict):
         return {b2s(k): v for k, v in flat.items()}
     return {b2s(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
-
-
-def _same(reply: Any) -> Any:
-    return reply
 
 
 def _none(_: Any) -> None:
