@@ -101,10 +101,10 @@ class RedisBackend(Backend):
             **self._leases.handlers(),
         }
         for op_type in self._plans:
-            self._handlers[op_type] = self._run
+            self._handlers[op_type] = self._sync.run  # the executor itself: no frame of the backend's around it
         self._handlers[Touch] = self._defer_sync
         self._handlers[Deferred] = self._defer_sync
-        self._handlers[Gather] = self._run_many
+        self._handlers[Gather] = self._sync.run_gather
 
     # -- deferred writes ------------------------------------------------------------------------------------
 
@@ -226,12 +226,6 @@ class RedisBackend(Backend):
             self._breaker.released(probe)  # nothing was learnt about the server (an error of ours, a cancel)
 
     # -- execution (the executor, see executor_async.py) ----------------------------------------------------
-
-    def _run(self, op: Op) -> Any:
-        return self._sync.run(op)
-
-    def _run_many(self, gather: Gather) -> list[Any]:
-        return self._sync.run_gather(gather)
 
     def aexecute(self, op: Op) -> Coroutine[Any, Any, Any]:
         """The executor's coroutine for ``op`` itself (a chat append's await chain one frame shorter)."""
