@@ -100,8 +100,8 @@ class RedisBackend(Backend):
             **self._lists.handlers(),
             **self._leases.handlers(),
         }
-        for op_type in self._plans:
-            self._handlers[op_type] = self._sync.run  # the executor itself: no frame of the backend's around it
+        for op_type in self._plans:  # the executor itself: no frame of the backend's around it
+            self._handlers[op_type] = self._sync.run
         self._handlers[Touch] = self._defer_sync
         self._handlers[Deferred] = self._defer_sync
         self._handlers[Gather] = self._sync.run_gather
