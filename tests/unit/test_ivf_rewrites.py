@@ -19,7 +19,7 @@ from lix_integrations import Engine
 from lix_integrations.backends import ivf_file, sqlite_vectors
 from lix_integrations.backends.ivf_partition import LargePartition
 
-from .test_sqlite_vector_files import LLM, _engine, _fill, _files, _no_builds, _served
+from .test_sqlite_vector_files import LLM, _engine, _files, _fill, _no_builds, _served
 
 
 @pytest.fixture(autouse=True)
