@@ -248,7 +248,7 @@ class RawFloor(Chat):
     def __init__(self, url: str, convo: list[list[tuple[str, str]]], per_call: int, script: bool) -> None:
         from redis import Redis
 
-        from lix_integrations.backends.redis.lists import APPEND
+        from lix_integrations.backends.redis.list_scripts import APPEND
 
         super().__init__(convo, per_call)
         self.script = script

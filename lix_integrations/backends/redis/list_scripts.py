@@ -1,0 +1,318 @@
+"""The Lua scripts of the Redis lists (`lists`): each change of a list is one of these, run alone on the server.
+
+The layout they keep (the ``meta`` hash, the ``seqs`` zset, the ``vals`` hash, the version stamp) is described in
+`lists`; the shared fragments (``_INIT``, ``_STAMP``, ``_HEAL``, ``_WITH_VALUES``) are pasted into each script
+that needs them.
+"""
+
+from __future__ import annotations
+
+from .commands import Script
+
+__all__ = [
+    "APPEND",
+    "DELETE",
+    "DELETE_SEQS",
+    "EXPIRE",
+    "INFO",
+    "RANGE",
+    "REPLACE",
+    "RESTORE",
+    "SNAPSHOT",
+    "TRIM",
+]
+
+_INIT = """
+local function init(p)
+  if redis.call('EXISTS', p .. 'meta') == 0 then
+    local t = redis.call('TIME')
+    redis.call('HSET', p .. 'meta', 'next', 1, 'upd', 0, 'base', 0, 'arch', 0, 'vid', t[1] .. t[2], 'ver', 0)
+  end
+end
+"""
+
+# The version stamp (see the module docstring): ``m`` is HMGET meta vid ver next base, ``zc``/``hl`` the sizes of
+# seqs and vals.
+_STAMP = """
+local function stamp(m, zc, hl)
+  return table.concat({m[1] or '', m[2] or '0', m[3] or '', m[4] or '', zc, hl}, ':')
+end
+local function bump(p)
+  redis.call('HINCRBY', p .. 'meta', 'ver', 1)
+end
+"""
+
+# Redis drops whole keys on its own (eviction under an allkeys-* maxmemory-policy, a DEL by hand). A list whose
+# seq index is gone while its values remain is rebuilt from the values' fields before any script reads or
+# changes it, so those messages are neither hidden nor overwritten (one EXISTS when nothing is wrong).
+_HEAL = """
+local function heal(p)
+  if redis.call('EXISTS', p .. 'seqs') == 1 then return end
+  local held = redis.call('HKEYS', p .. 'vals')
+  for from = 1, #held, 1000 do  -- unpack() takes at most a few thousand values
+    local scores = {}
+    for i = from, math.min(#held, from + 999) do
+      scores[#scores + 1] = held[i]; scores[#scores + 1] = held[i]
+    end
+    redis.call('ZADD', p .. 'seqs', unpack(scores))
+  end
+end
+"""
+
+# An append is the chat hot path (one per message): one HMGET, then one ZADD, one HSET for all values, one HSET
+# of the marks and the stamps before and after, whatever the number of values. One value on a list that needs
+# no healing (the common case) takes a straight path first, before the helpers are even defined: 9.3 instead of
+# 11.4 us of server time (2026-12-04, EVALSHA usec_per_call on Redis 7.4, loaded 2-core machine).
+APPEND = Script(
+    "list_append",
+    """
+local p = ARGV[1]
+local m, sk, vk = p .. 'meta', p .. 'seqs', p .. 'vals'
+local st = redis.call('HMGET', m, 'vid', 'ver', 'next', 'base')
+local zc, hl = redis.call('ZCARD', sk), redis.call('HLEN', vk)
+if st[3] and #ARGV == 6 and (zc > 0 or hl == 0) then
+  local start = math.max(tonumber(st[3]), tonumber(ARGV[3]))
+  redis.call('ZADD', sk, start, start)
+  redis.call('HSET', vk, start, ARGV[6])
+  local ver = tonumber(st[2] or '0') + 1
+  redis.call('HSET', m, 'next', start + 1, 'upd', ARGV[2], 'ver', ver)
+  local vid, base = st[1] or '', st[4] or ''
+  return {start, zc + 1, 0, 0,
+    vid .. ':' .. ver .. ':' .. (start + 1) .. ':' .. base .. ':' .. (zc + 1) .. ':' .. (hl + 1),
+    vid .. ':' .. (st[2] or '0') .. ':' .. st[3] .. ':' .. base .. ':' .. zc .. ':' .. hl}
+end
+"""
+    + _HEAL
+    + _STAMP
+    + """
+local now, min_seq = ARGV[2], tonumber(ARGV[3])
+if zc == 0 and hl > 0 then
+  heal(p)
+  zc = redis.call('ZCARD', sk)
+end
+local nxt = st[3]
+local state, recovered, before = 0, 0, ''
+if not nxt then
+  -- No status: a new list, or one whose status key the store lost. Only a caller that read the session's
+  -- archive may create it (ARGV[4] = '1'); seqs continue after anything the store still holds under it.
+  if ARGV[4] ~= '1' then return {0, 0, -1, 0, '', ''} end
+  local top = redis.call('ZRANGE', sk, -1, -1)[1]
+  nxt = top and tonumber(top) + 1 or 1
+  recovered = hl
+  local t = redis.call('TIME')
+  st = {t[1] .. t[2], '0', nxt, '0'}
+  redis.call('HSET', m, 'next', nxt, 'upd', 0, 'base', 0, 'arch', ARGV[5], 'vid', st[1], 'ver', 0)
+  state = 1
+else
+  before = stamp(st, zc, hl)
+end
+local start = math.max(tonumber(nxt), min_seq)
+local n = #ARGV - 5
+for from = 1, n, 1000 do  -- unpack() takes at most a few thousand values
+  local scores, vals = {}, {}
+  for i = from, math.min(n, from + 999) do
+    local seq = start + i - 1
+    scores[#scores + 1] = seq; scores[#scores + 1] = seq
+    vals[#vals + 1] = seq; vals[#vals + 1] = ARGV[i + 5]
+  end
+  redis.call('ZADD', sk, unpack(scores))
+  redis.call('HSET', vk, unpack(vals))
+end
+-- New seqs are above every held one and their fields new: the sizes grow by n.
+local ver = tonumber(st[2] or '0') + 1
+if n > 0 then nxt = start + n end
+redis.call('HSET', m, 'next', nxt, 'upd', now, 'ver', ver)
+return {start, zc + n, state, recovered, stamp({st[1], ver, nxt, st[4]}, zc + n, hl + n), before}
+""",
+)
+
+# Seqs and their values, flat (seq, value, ...); a value the store lost comes back as nil (None in Python).
+_WITH_VALUES = """
+local function with_values(p, seqs)
+  local out = {}
+  for from = 1, #seqs, 1000 do  -- unpack() takes at most a few thousand values
+    local upto = math.min(#seqs, from + 999)
+    local vals = redis.call('HMGET', p .. 'vals', unpack(seqs, from, upto))
+    for i = from, upto do
+      out[#out + 1] = seqs[i]
+      out[#out + 1] = vals[i - from + 1]
+    end
+  end
+  return out
+end
+"""
+
+# A read of the last n walks only those n seqs, newest first, and fetches them in one HMGET.
+RANGE = Script(
+    "list_range",
+    _HEAL
+    + _WITH_VALUES
+    + """
+local p = ARGV[1]
+heal(p)
+local last_n, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
+local seqs
+if ARGV[2] == '' and last_n >= 0 then
+  local rev = redis.call('ZREVRANGEBYSCORE', p .. 'seqs', '+inf', '-inf', 'LIMIT', 0, last_n)
+  seqs = {}
+  for i = #rev, 1, -1 do seqs[#seqs + 1] = rev[i] end
+else
+  local lo = ARGV[2] == '' and '-inf' or '(' .. ARGV[2]
+  seqs = redis.call('ZRANGEBYSCORE', p .. 'seqs', lo, '+inf')
+  if last_n >= 0 and #seqs > last_n then
+    local tail = {}
+    for i = #seqs - last_n + 1, #seqs do tail[#tail + 1] = seqs[i] end
+    seqs = tail
+  end
+end
+if limit >= 0 and #seqs > limit then
+  local head = {}
+  for i = 1, limit do head[i] = seqs[i] end
+  seqs = head
+end
+return with_values(p, seqs)
+""",
+)
+
+# A whole list and its status in one step, or only the status when the caller's copy is current (the chat read
+# path: one round trip, and a few bytes when nothing changed). No status: the items still held, for the tier to
+# report the loss.
+SNAPSHOT = Script(
+    "list_snapshot",
+    _HEAL
+    + _STAMP
+    + _WITH_VALUES
+    + """
+local p = ARGV[1]
+local m = redis.call('HMGET', p .. 'meta', 'vid', 'ver', 'next', 'base', 'upd', 'arch')
+local zc, hl = redis.call('ZCARD', p .. 'seqs'), redis.call('HLEN', p .. 'vals')
+if zc == 0 and hl > 0 then
+  heal(p)
+  zc = redis.call('ZCARD', p .. 'seqs')
+end
+local version = ''
+if m[3] then
+  version = stamp(m, zc, hl)
+  if version == ARGV[2] then return {version} end
+end
+local seqs = redis.call('ZRANGE', p .. 'seqs', 0, -1)
+local out = with_values(p, seqs)
+local status = {}
+if m[3] then status = {#seqs, seqs[1] or '', seqs[#seqs] or '', m[3], m[5], m[4], m[6]} end
+return {version, status, out}
+""",
+)
+
+RESTORE = Script(
+    "list_restore",
+    _HEAL
+    + _STAMP
+    + """
+local p, now = ARGV[1], ARGV[2]
+if redis.call('EXISTS', p .. 'meta') == 0 then return 0 end
+heal(p)
+local base = tonumber(redis.call('HGET', p .. 'meta', 'base'))
+local nxt = tonumber(redis.call('HGET', p .. 'meta', 'next'))
+local added = 0
+for i = 3, #ARGV, 2 do
+  local seq = tonumber(ARGV[i])
+  if seq >= base and not redis.call('ZSCORE', p .. 'seqs', seq) then
+    redis.call('ZADD', p .. 'seqs', seq, seq)
+    redis.call('HSET', p .. 'vals', seq, ARGV[i + 1])
+    added = added + 1
+  end
+  if seq + 1 > nxt then nxt = seq + 1 end
+end
+redis.call('HSET', p .. 'meta', 'next', nxt, 'upd', now)
+bump(p)
+return added
+""",
+)
+
+TRIM = Script(
+    "list_trim",
+    _HEAL
+    + _STAMP
+    + """
+local p, seq = ARGV[1], tonumber(ARGV[2])
+if redis.call('EXISTS', p .. 'meta') == 0 then return 0 end
+heal(p)
+local doomed = redis.call('ZRANGEBYSCORE', p .. 'seqs', '-inf', seq)
+for _, s in ipairs(doomed) do redis.call('HDEL', p .. 'vals', s) end
+redis.call('ZREMRANGEBYSCORE', p .. 'seqs', '-inf', seq)
+if seq > tonumber(redis.call('HGET', p .. 'meta', 'arch')) then redis.call('HSET', p .. 'meta', 'arch', seq) end
+bump(p)
+return #doomed
+""",
+)
+
+DELETE_SEQS = Script(
+    "list_delete_seqs",
+    _HEAL
+    + _STAMP
+    + """
+local p, n = ARGV[1], 0
+heal(p)
+for i = 2, #ARGV do
+  if redis.call('ZREM', p .. 'seqs', ARGV[i]) == 1 then
+    redis.call('HDEL', p .. 'vals', ARGV[i])
+    n = n + 1
+  end
+end
+if n > 0 and redis.call('EXISTS', p .. 'meta') == 1 then bump(p) end
+return n
+""",
+)
+
+REPLACE = Script(
+    "list_replace",
+    _INIT
+    + _STAMP
+    + """
+local p, now = ARGV[1], ARGV[2]
+init(p)
+local start = math.max(tonumber(redis.call('HGET', p .. 'meta', 'next')), tonumber(ARGV[3]))
+redis.call('DEL', p .. 'seqs', p .. 'vals')
+for i = 4, #ARGV do
+  local seq = start + i - 4
+  redis.call('ZADD', p .. 'seqs', seq, seq)
+  redis.call('HSET', p .. 'vals', seq, ARGV[i])
+end
+redis.call('HSET', p .. 'meta', 'next', start + #ARGV - 3, 'base', start, 'upd', now)
+bump(p)
+return {start, #ARGV - 3}
+""",
+)
+
+DELETE = Script(
+    "list_delete",
+    """
+local p = ARGV[1]
+local n = redis.call('ZCARD', p .. 'seqs')
+redis.call('DEL', p .. 'meta', p .. 'seqs', p .. 'vals')
+return n
+""",
+)
+
+# A session TTL (ListExpire): every key of the list expires together, refreshed by each write that asks for it.
+EXPIRE = Script(
+    "list_expire",
+    """
+local p = ARGV[1]
+for _, part in ipairs({'meta', 'seqs', 'vals'}) do redis.call('PEXPIRE', p .. part, ARGV[2]) end
+""",
+)
+
+INFO = Script(
+    "list_info",
+    _HEAL
+    + """
+local p = ARGV[1]
+heal(p)
+local m = redis.call('HMGET', p .. 'meta', 'next', 'upd', 'base', 'arch')
+if not m[1] then return false end
+local first = redis.call('ZRANGE', p .. 'seqs', 0, 0)[1] or ''
+local last = redis.call('ZRANGE', p .. 'seqs', -1, -1)[1] or ''
+return {redis.call('ZCARD', p .. 'seqs'), first, last, m[1], m[2], m[3], m[4]}
+""",
+)
