@@ -310,7 +310,11 @@ class SQLiteVectors:
         if stamp is not None and self._save(key, arrays, stamp):
             path = self._file(*key)
             # Mapped rather than held: the pages are the OS's file cache, shared with other processes.
-            base = (open_ivf(path, dim, self._store_id) if path is not None else None) or base
+            mapped = open_ivf(path, dim, self._store_id) if path is not None else None
+            if mapped is not None and mapped.stamp == stamp:
+                return mapped
+            if mapped is not None:  # another process renamed its own file over ours meanwhile: keep ours
+                mapped.close()
         return base
 
     def _save(self, key: tuple[str, str], arrays: IvfArrays, stamp: Stamp) -> bool:

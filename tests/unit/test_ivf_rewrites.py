@@ -153,3 +153,35 @@ def test_the_file_is_written_on_the_worker_and_close_waits_for_it(
     with open(path, "rb") as fh:
         rows = ivf_file._HEADER.unpack(fh.read(ivf_file._HEADER.size))[2]
     assert rows == 500
+
+
+def test_a_file_another_process_put_in_place_meanwhile_is_not_taken_for_ours(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between writing its file and mapping it, another process may rename its own file (another stamp, other
+    rows) over it: the partition keeps the arrays it merged, so it serves exactly its own rows."""
+    engine = _engine(tmp_path / "race.db")
+    old = [f"old {i}" for i in range(300)]
+    _fill(engine, old)
+    assert _served(engine, "old 1") is not None
+    held = _hold_jobs(engine)
+    mid = [f"mid {i}" for i in range(200)]
+    _fill(engine, mid)
+    (path,) = _files(tmp_path / "race.db")
+    foreign = ivf_file.open_ivf(path, 32, engine._core.backend._vectors._store_id)  # type: ignore[attr-defined]
+    assert foreign is not None
+    foreign_bytes = path.read_bytes()  # the 300-row file, as a slower process would write it again
+    real_open = sqlite_vectors.open_ivf
+
+    def raced(*args: Any) -> Any:
+        path.write_bytes(foreign_bytes)
+        return real_open(*args)
+
+    monkeypatch.setattr(sqlite_vectors, "open_ivf", raced)
+    held.run()
+    monkeypatch.undo()
+    for name in mid[::9] + old[::23]:
+        assert _served(engine, name) == f"answer to {name}"
+    assert _partition_index(engine).base.arrays.rows == 500
+    foreign.close()
+    engine.close()
