@@ -124,9 +124,6 @@ class LargePartition:
         tail_ids, tail_vecs, tail_cells = self.tail.items()
         return Snapshot(self.base.arrays, tail_ids, tail_vecs, tail_cells, frozenset(self.deleted))
 
-    def merged(self) -> IvfArrays:
-        return self.snapshot().merged()
-
     def carried_onto(self, base: IvfFile, since: Snapshot) -> LargePartition:
         """A partition on ``base`` (a file written from ``since``) holding what changed here after ``since``:
         rows added since (assigned to the new file's cells, which a retraining may have changed) and deletions of

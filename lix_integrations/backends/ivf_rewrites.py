@@ -43,9 +43,6 @@ class Rewrites:
         self._pool: ThreadPoolExecutor | None = None
         self._pending: dict[Key, tuple[LargePartition, Snapshot, Future[IvfFile]]] = {}
 
-    def __len__(self) -> int:
-        return len(self._pending)
-
     def start(self, key: Key, index: LargePartition, stamp: Stamp | None) -> None:
         """Merge and write ``index`` as it is now, on the worker (nothing if one is already under way for it:
         the partition stays stale and is taken again after that one is adopted)."""

@@ -27,6 +27,7 @@ __all__ = [
     "Script",
     "Step",
     "expiry_ms",
+    "fields_of",
     "then",
 ]
 
@@ -119,6 +120,14 @@ def num(value: float) -> str:
 
 def b2s(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def fields_of(flat: Any) -> dict[str, Any]:
+    """Fields of a flat [name, value, ...] reply, or of the dict RESP3 and redis-py's callbacks make of one,
+    names decoded and values left as they came."""
+    if isinstance(flat, dict):
+        return {b2s(k): v for k, v in flat.items()}
+    return {b2s(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
 
 
 #: Redis deletes what has a TTL this long after it. Until then reads filter on the stored ``expires_at`` against

@@ -59,7 +59,6 @@ def kv_table_pattern(prefix: str, namespace: str) -> str:
     return f"{prefix}:{{k/{esc(namespace)}/*}}:meta"
 
 
-@lru_cache(maxsize=4096)  # built on every operation; escaping is the slow part
 @lru_cache(maxsize=4096)  # built on every chat append and read; escaping is the slow part
 def list_base(prefix: str, namespace: str, key: str) -> str:
     return f"{prefix}:{{l/{esc(namespace)}/{esc(key)}}}:"

@@ -37,7 +37,7 @@ import numpy as np
 from ...errors import ConfigError
 from ...kernel import semantic_ops as ops
 from ...kernel.op import Op, bind_methods
-from .commands import Cmd, Lua, Plan, Step, b2s, expiry_ms, num, then
+from .commands import Cmd, Lua, Plan, Step, b2s, expiry_ms, fields_of, num, then
 from .keys import h, sem_base
 from .lua import script
 from .semantic_index import DEFAULT_EF_CONSTRUCTION, DEFAULT_HNSW_FROM, QueryIndexes
@@ -84,13 +84,6 @@ FIELDS = {
     "sh": "hash of the scope (a TAG)",
     "vec": "the vector, float32 bytes",
 }
-
-
-def _fields(flat: Any) -> dict[str, Any]:
-    """Hash fields from a flat reply or from the dict redis-py's HGETALL callback makes of it."""
-    if isinstance(flat, dict):
-        return {b2s(k): v for k, v in flat.items()}
-    return {b2s(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
 
 
 #: The search script's reply per result, after the id: its values in this order (lua/search.lua), so that no
@@ -184,7 +177,7 @@ class SemanticCommands:
             args += [key, value]
         key = sem_base(self.prefix, op.namespace) + "settings"
         ensure = Step(
-            Lua(ENSURE, (key,), tuple(args)), lambda flat: {k: b2s(v) for k, v in _fields(flat).items()}
+            Lua(ENSURE, (key,), tuple(args)), lambda flat: {k: b2s(v) for k, v in fields_of(flat).items()}
         )
         if op.replace:
             return Step(

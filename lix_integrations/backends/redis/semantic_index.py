@@ -42,7 +42,7 @@ import numpy as np
 from redis.exceptions import ResponseError
 
 from ...errors import SettingsMismatchError
-from .commands import Cmd, Lua, Plan, Step, b2s, then
+from .commands import Cmd, Lua, Plan, Step, b2s, fields_of, then
 from .keys import sem_base
 from .lua import script
 
@@ -80,9 +80,8 @@ class QueryIndexes:
         self.ef_construction = ef_construction
         self._ready: dict[str, int] = {}  # namespace -> dimension of its index
         self._algo: dict[str, str] = {}  # namespace -> "hnsw" or "flat": the index this process made or found
-        self._busy: dict[
-            str, float
-        ] = {}  # adaptive: namespace -> until when a chunk of its build is under way
+        # adaptive: namespace -> until when a chunk of its build is under way
+        self._busy: dict[str, float] = {}
 
     # -- detection -----------------------------------------------------------------------------------------
 
@@ -94,7 +93,7 @@ class QueryIndexes:
         def found(modules: Any) -> None:
             names = set()
             for module in modules or []:
-                fields = _fields(module)
+                fields = fields_of(module)
                 names.add(b2s(fields.get("name", b"")).lower())
             self.index = "adaptive" if names & {"search", "ft", "searchlight"} else "none"
 
@@ -213,9 +212,8 @@ class QueryIndexes:
         if switched:
             if self._algo.get(namespace) == "hnsw":
                 return None
-            self._algo[namespace] = (
-                "hnsw"  # a FLAT index this process made in a race with the switch: drop it
-            )
+            # A FLAT index this process made in a race with the switch: drop it.
+            self._algo[namespace] = "hnsw"
             return Step(Cmd(("FT.DROPINDEX", base + "idxf")), _none, _none)
         now = time.monotonic()
         if count < self.hnsw_from or now < self._busy.get(namespace, 0.0):
@@ -256,18 +254,11 @@ def _exists(then_: Callable[[], Plan]) -> Callable[[ResponseError], Plan]:
 
 def _vector_algorithm(info: Any) -> str | None:
     """The vector field's algorithm (``HNSW``/``FLAT``) in an ``FT.INFO`` reply (RESP2 lists or RESP3 maps)."""
-    for attribute in _fields(info).get("attributes") or []:
-        fields = _fields(attribute)
+    for attribute in fields_of(info).get("attributes") or []:
+        fields = fields_of(attribute)
         if b2s(fields.get("type", b"")).upper() == "VECTOR":
             return b2s(fields.get("algorithm", b"")).upper()
     return None
-
-
-def _fields(flat: Any) -> dict[str, Any]:
-    """Fields of a flat reply or of the dict RESP3 and redis-py's callbacks make of it, names decoded."""
-    if isinstance(flat, dict):
-        return {b2s(k): v for k, v in flat.items()}
-    return {b2s(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
 
 
 def _none(_: Any) -> None:
