@@ -38,6 +38,7 @@ LLM_HOT = "[('_type', 'fake-chat'), ('model', 'a'), ('temperature', 0.9)]"
 QUESTION = "What is the capital city of France?"
 PARAPHRASE = "what is the capital city of france please"
 UNRELATED = "How do I bake sourdough bread at home?"
+QUESTION_AGAIN = "what is the capital city of France today"  # nearer QUESTION than PARAPHRASE
 
 
 class SemanticDriver(ApiDriver):
@@ -211,6 +212,17 @@ class SemanticConformance(BackendSuite):
             clock.advance(90)
             assert cache.lookup(QUESTION, LLM_A) is not None  # each use renews it
         assert cache.lookup(UNRELATED, LLM_A) is None  # 270 s unused
+
+    def test_an_expired_nearest_answer_does_not_hide_a_live_one(
+        self, make: Callable[..., SemanticDriver], clock: FakeClock
+    ) -> None:
+        cache = make(idle_ttl=100)
+        cache.update(QUESTION, LLM_A, "stale")
+        clock.advance(60)
+        cache.update(PARAPHRASE, LLM_A, "fresh")
+        clock.advance(50)  # the nearest unused for 110 s, the paraphrase for 50
+        hit = cache.lookup(QUESTION_AGAIN, LLM_A)
+        assert hit is not None and hit.payload == "fresh" and hit.kind == "semantic"
 
     def test_lru_eviction(self, make: Callable[..., SemanticDriver], clock: FakeClock) -> None:
         cache = make(max_entries=3)
