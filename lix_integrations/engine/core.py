@@ -283,7 +283,10 @@ class EngineCore:
         vector of an embedder that did not declare its size fixes the dimension, which the store then checks."""
         if not self.settings.vectors_checked:  # tested here: a warm lookup makes no generator for it
             yield from self.settings.vectors()
-        vec = yield from self._prompt_vector(op.text, scratch.pop(op.text, None), op.use_store)
+        checked = scratch.pop(op.text, None)
+        vec = self.embeddings.front_vector(op.text, self._prompt_model(), role="query")
+        if vec is None:
+            vec = yield from self._prompt_vector(op.text, checked, op.use_store)
         return (yield from self.settings.remember(vec))
 
     def _embed_many(self, op: EmbedMany, scratch: dict[str, dict[str, bytes | None]]) -> Flow[list[Vector]]:

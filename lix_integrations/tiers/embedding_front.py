@@ -27,6 +27,21 @@ class VectorFront:
         self._items: OrderedDict[str, tuple[Vector, float | None]] = OrderedDict()
         self._bytes = 0
 
+    def get(self, key: str, now: float) -> Vector | None:
+        """One key's vector, ``None`` if absent or expired (`get_many` without its list and dictionary)."""
+        if not self._max_entries:
+            return None
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            vec, expires_at = item
+            if expires_at is not None and expires_at <= now:
+                self._drop(key)
+                return None
+            self._items.move_to_end(key)
+            return vec
+
     def get_many(self, keys: Sequence[str], now: float) -> dict[str, Vector]:
         found: dict[str, Vector] = {}
         if not self._max_entries:

@@ -33,9 +33,18 @@ class SyncIO:
 
     def __init__(self, backend: RedisBackend) -> None:
         self.backend = backend
+        #: (pid, client) of the last call: the shared registry builds its key (an f-string and a pid) for every
+        #: call. Its client stays valid while this backend is open (it holds a use of the URL); a forked child
+        #: has another pid.
+        self._bound: tuple[int, Any] | None = None
 
     def client(self) -> Any:
-        return sync_client(self.backend.options)
+        bound = self._bound
+        if bound is not None and bound[0] == os.getpid():
+            return bound[1]
+        client = sync_client(self.backend.options)
+        self._bound = (os.getpid(), client)
+        return client
 
     def take(self, client: Any) -> Any:
         return self.backend._conns.take(client)
