@@ -33,8 +33,8 @@ measured again; each measurement passes over the queries 3 times and reports the
 * ours, Query Engine mode on a FLAT index (``index=flat``): what redisvl's cache declares (printed from ``FT.INFO``);
 * redisvl ``SemanticCache`` used directly (``check(vector=...)``, ``store(..., vector=...)``);
 * floors, raw redis-py with no framework around it: the same KNN sent to redisvl's FLAT index (``FT.SEARCH``);
-  ``HSET`` one per round trip into an HNSW index made like lix's (M 16 and lix's EF_CONSTRUCTION, searched with
-  EF_RUNTIME 20), the same pipelined 100 per packet, and ``HSET`` into a FLAT index. An insert into an HNSW index
+  ``HSET`` one per round trip into an HNSW index made like lix's (M 16, lix's EF_CONSTRUCTION and FLOAT16, searched
+  with EF_RUNTIME 20), the same pipelined 100 per packet, and ``HSET`` into a FLAT index. An insert into an HNSW index
   links the vector into the graph before the server answers; these rows show what that costs the server alone.
 
 Targets (issue 19): Query Engine single inserts >= 1x redisvl's ``store`` throughput and batched >= 2x, at 10k; a
@@ -67,7 +67,11 @@ from _pairs import PrecomputedEmbedder  # noqa: E402
 from _turns import close_all  # noqa: E402
 
 from lix_integrations import Engine  # noqa: E402
-from lix_integrations.backends.redis.semantic_index import DEFAULT_EF_CONSTRUCTION, HNSW_M  # noqa: E402
+from lix_integrations.backends.redis.semantic_index import (  # noqa: E402
+    DEFAULT_EF_CONSTRUCTION,
+    HNSW_M,
+    HNSW_TYPE,
+)
 from lix_integrations.testing.redis_servers import RedisServer, start_stack  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -141,6 +145,10 @@ class LookupResult:
     insert_per_s: float | None = (
         None  # median over chunks of 1,000 inserts (one entry per call, or per batch)
     )
+    # CPU per insert, us: this process's and the server's (medians over chunks), which a busy machine inflates less
+    # than wall time: on an idle one, wall time per insert is about their sum plus the network's.
+    client_cpu_us: float | None = None
+    server_cpu_us: float | None = None
     error: str | None = None
 
 
@@ -256,8 +264,9 @@ class RedisvlCache(SemanticSystem):
 
 class RawIndex(SemanticSystem):
     """The floor: records written by raw redis-py ``HSET`` (one per round trip, or ``batch`` per pipelined packet)
-    into an index made like lix's (``algo`` HNSW with lix's M and EF_CONSTRUCTION, or FLAT), searched by a raw
-    ``FT.SEARCH`` KNN with lix's ``EF_RUNTIME``: what the server itself costs, with no framework around it."""
+    into an index made like lix's (``algo`` HNSW with lix's M, EF_CONSTRUCTION and vector type, or FLAT), searched
+    by a raw ``FT.SEARCH`` KNN with lix's ``EF_RUNTIME``: what the server itself costs, with no framework around
+    it."""
 
     def __init__(
         self, name: str, url: str, vectors: dict[str, np.ndarray], algo: str, batch: int = 1, ef: int = 20
@@ -270,14 +279,16 @@ class RawIndex(SemanticSystem):
         extra: tuple[Any, ...] = (
             ("M", HNSW_M, "EF_CONSTRUCTION", DEFAULT_EF_CONSTRUCTION) if algo == "HNSW" else ()
         )
+        kind = HNSW_TYPE if algo == "HNSW" else "FLOAT32"
+        self.dtype = np.float16 if kind == "FLOAT16" else np.float32
         self.client.execute_command(
             "FT.CREATE", self.index, "ON", "HASH", "PREFIX", 1, self.prefix, "SCHEMA", "vec", "VECTOR", algo,
-            6 + len(extra), "TYPE", "FLOAT32", "DIM", DIM, "DISTANCE_METRIC", "COSINE", *extra,
+            6 + len(extra), "TYPE", kind, "DIM", DIM, "DISTANCE_METRIC", "COSINE", *extra,
         )  # fmt: skip
         self.knn = f"*=>[KNN 1 @vec $v EF_RUNTIME {ef} AS d]" if algo == "HNSW" else "*=>[KNN 1 @vec $v AS d]"
 
     def _fields(self, n: str) -> dict[str, Any]:
-        return {"vec": self.vectors[n].astype(np.float32).tobytes(), "prompt": n, "response": n}
+        return {"vec": self.vectors[n].astype(self.dtype).tobytes(), "prompt": n, "response": n}
 
     def insert(self, names: list[str]) -> None:
         if self.batch == 1:
@@ -292,7 +303,7 @@ class RawIndex(SemanticSystem):
 
     def lookup(self, name: str) -> bool:
         reply = self.client.execute_command(
-            "FT.SEARCH", self.index, self.knn, "PARAMS", 2, "v", self.vectors[name].astype(np.float32).tobytes(),
+            "FT.SEARCH", self.index, self.knn, "PARAMS", 2, "v", self.vectors[name].astype(self.dtype).tobytes(),
             "RETURN", 1, "d", "DIALECT", 2,
         )  # fmt: skip
         return bool(reply and reply[0])
@@ -327,11 +338,25 @@ REPEATS = 3
 CHUNK = 100  # inserts per system per turn while filling, round robin
 
 
+def server_cpu(url: str) -> Callable[[], float]:
+    """The server's CPU seconds so far (user + system), read by a client of its own."""
+    from redis import Redis
+
+    client = Redis.from_url(url)
+
+    def read() -> float:
+        info = client.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+    return read
+
+
 def run_interleaved(
     factories: list[tuple[str, Callable[[], SemanticSystem]]],
     data: Data,
     sizes: list[int],
     after_fill: Callable[[], None] | None = None,
+    cpu: Callable[[], float] | None = None,
 ) -> list[LookupResult]:
     """Every system on the same server at once, measured in turns: fills go round robin in chunks of ``CHUNK``
     inserts, lookups round robin query by query, so a load that varies over the run (a shared machine) falls on
@@ -356,11 +381,14 @@ def run_interleaved(
         for size in sizes:
             names = data.entries[stored:size]
             rates: dict[str, list[float]] = {s.name: [] for s in live}
+            cpus: dict[str, list[tuple[float, float]]] = {s.name: [] for s in live}
             spent: dict[str, float] = {s.name: 0.0 for s in live}
             for c, i in enumerate(range(0, len(names), CHUNK)):
                 for system in live[c % len(live) :] + live[: c % len(live)]:  # rotated, as the lookups
                     if system.name in failed:
                         continue
+                    served = cpu() if cpu is not None else 0.0
+                    own = time.process_time()
                     start = time.perf_counter()
                     try:
                         system.insert(names[i : i + CHUNK])
@@ -369,8 +397,12 @@ def run_interleaved(
                         failed[system.name] = f"{type(exc).__name__}: {exc}"[:90]
                         continue
                     took = time.perf_counter() - start
+                    count = len(names[i : i + CHUNK])
+                    own = time.process_time() - own
+                    if cpu is not None:
+                        cpus[system.name].append((own / count * 1e6, (cpu() - served) / count * 1e6))
                     spent[system.name] += took
-                    rates[system.name].append(len(names[i : i + CHUNK]) / took)
+                    rates[system.name].append(count / took)
             stored = size
             if after_fill is not None and size == sizes[0]:
                 after_fill()
@@ -417,6 +449,8 @@ def run_interleaved(
                         hit_rate=hits[name] / (REPEATS * len(queries[WARMUP:])),
                         insert_s=spent.get(name),
                         insert_per_s=statistics.median(rates[name]) if rates.get(name) else None,
+                        client_cpu_us=statistics.median(c for c, _ in cpus[name]) if cpus.get(name) else None,
+                        server_cpu_us=statistics.median(v for _, v in cpus[name]) if cpus.get(name) else None,
                     )
                 )
             print(f"  done: {size} entries", file=sys.stderr, flush=True)
@@ -477,6 +511,15 @@ def print_semantic(results: list[LookupResult], sizes: list[int]) -> None:
                 and peer.insert_per_s
             ):
                 print(f"- {size:>6} {r.system}: {r.insert_per_s / peer.insert_per_s:.2f}x redisvl")
+    print(
+        "\nCPU per insert, us (medians over chunks; this process + the server; redisvl and langchain-redis include "
+        "their own Python):\n"
+    )
+    for size in sizes:
+        for r in results:
+            if r.size == size and r.client_cpu_us is not None and r.server_cpu_us is not None:
+                total = r.client_cpu_us + r.server_cpu_us
+                print(f"- {size:>6} {r.system}: {r.client_cpu_us:.0f} + {r.server_cpu_us:.0f} = {total:.0f}")
 
 
 # -- main -------------------------------------------------------------------------------------------------------
@@ -638,7 +681,9 @@ def main() -> None:
         if args.only:
             wanted = args.only.split(",")
             systems = [(n, f) for n, f in systems if any(w in n for w in wanted)]
-        semantic = run_interleaved(systems, data, sizes, after_fill=lambda: print_indexes(base))
+        semantic = run_interleaved(
+            systems, data, sizes, after_fill=lambda: print_indexes(base), cpu=server_cpu(base)
+        )
     finally:
         server.stop()
 

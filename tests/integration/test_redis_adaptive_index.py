@@ -65,12 +65,26 @@ def indexes(raw: redis.Redis, backend: RedisBackend) -> dict[str, str]:
 
 
 def _algorithm(info: dict[str, object]) -> str:
+    return _vector_field(info)["algorithm"]
+
+
+def _vector_field(info: dict[str, object]) -> dict[str, str]:
+    """The vector attribute of an ``FT.INFO`` reply, names and values as str."""
     for attribute in info["attributes"]:  # type: ignore[attr-defined]
         fields = dict(zip(attribute[::2], attribute[1::2], strict=False))
-        if fields.get(b"type", fields.get("type")) in (b"VECTOR", "VECTOR"):
-            algo = fields.get(b"algorithm", fields.get("algorithm"))
-            return algo.decode() if isinstance(algo, bytes) else str(algo)
-    return "?"
+        text = {
+            (k.decode() if isinstance(k, bytes) else str(k)): (v.decode() if isinstance(v, bytes) else str(v))
+            for k, v in fields.items()
+        }
+        if text.get("type") == "VECTOR":
+            return text
+    return {"algorithm": "?"}
+
+
+def vector_field(raw: redis.Redis, backend: RedisBackend, name: str) -> tuple[str, str, str]:
+    """(field, algorithm, data type) of the namespace's index ``name``."""
+    field = _vector_field(raw.ft(sem_base(backend.options.prefix, NS) + name).info())
+    return field["identifier"], field["algorithm"], field["data_type"]
 
 
 def all_found(backend: RedisBackend, ids: dict[int, int]) -> bool:
@@ -255,3 +269,86 @@ def test_hnsw_from_and_ef_construction_are_url_options(redis_stack_url: str, raw
         assert "33" in text and "HNSW" in text, text
     finally:
         backend.close()
+
+
+def test_a_new_namespace_links_float16_vectors_into_its_hnsw_graph(
+    url: str, redis_stack_url: str, raw: redis.Redis
+) -> None:
+    """Records carry their vector in float16 too, and the HNSW index is made on that copy (FLAT stays float32)."""
+    backend = backend_for(url)
+    try:
+        ids = {i: int(backend.execute(Upsert(NS, record(f"e{i}", unit(i))))) for i in range(FROM - 1)}
+        assert vector_field(raw, backend, "idxf") == ("vec", "FLAT", "FLOAT32")
+        wait_switched(backend, raw)
+        assert vector_field(raw, backend, "idx") == ("vh", "HNSW", "FLOAT16")
+        assert all_found(backend, ids)
+        hits = backend.execute(VectorSearch(NS, "p", unit(3), 1))
+        assert hits[0][1] == pytest.approx(1.0, abs=1e-3)  # the score of a float16 distance
+        stored = raw.hget(sem_base(backend.options.prefix, NS) + f"r:{ids[3]}", "vh")
+        assert np.array_equal(np.frombuffer(stored, np.float16), unit(3).astype(np.float16))
+    finally:
+        backend.close()
+    hnsw = backend_for(with_prefix(redis_stack_url, index="hnsw"))
+    try:
+        hnsw.execute(Upsert(NS, record("e", unit(1))))
+        assert vector_field(raw, hnsw, "idx") == ("vh", "HNSW", "FLOAT16")
+        assert hnsw.execute(VectorSearch(NS, "p", unit(1), 1))[0][0].exact_key == "e"
+    finally:
+        hnsw.close()
+
+
+def test_records_without_the_float16_copy_keep_their_hnsw_index_on_float32(
+    redis_stack_url: str, raw: redis.Redis
+) -> None:
+    """A namespace first written in plain mode (or by an earlier version) has records without ``vh``: its HNSW
+    index stays on ``vec`` and finds every record, old and new."""
+    prefix = "t" + uuid.uuid4().hex[:16]
+    plain = backend_for(with_prefix(redis_stack_url, index="none", prefix=prefix))
+    try:
+        ids = {i: int(plain.execute(Upsert(NS, record(f"e{i}", unit(i))))) for i in range(5)}
+    finally:
+        plain.close()
+    backend = backend_for(with_prefix(redis_stack_url, index="adaptive", hnsw_from=str(FROM), prefix=prefix))
+    try:
+        for i in range(5, FROM + 2):
+            ids[i] = int(backend.execute(Upsert(NS, record(f"e{i}", unit(i)))))
+        wait_switched(backend, raw)
+        assert vector_field(raw, backend, "idx") == ("vec", "HNSW", "FLOAT32")
+        assert all_found(backend, ids)
+        assert raw.get(sem_base(prefix, NS) + "vl") is None
+    finally:
+        backend.close()
+
+
+def test_an_hnsw_index_of_an_earlier_version_on_float32_is_searched_as_it_is(
+    redis_stack_url: str, raw: redis.Redis
+) -> None:
+    """What an earlier version left: records without ``vh``, no ``vl``, an HNSW index on ``vec`` (FLOAT32)."""
+    prefix = "t" + uuid.uuid4().hex[:16]
+    base = sem_base(prefix, NS)
+    old = backend_for(with_prefix(redis_stack_url, index="hnsw", prefix=prefix))
+    try:
+        ids = {i: int(old.execute(Upsert(NS, record(f"e{i}", unit(i))))) for i in range(5)}
+    finally:
+        old.close()
+    raw.execute_command("FT.DROPINDEX", base + "idx")
+    raw.delete(base + "vl")
+    for entry in ids.values():
+        raw.hdel(base + f"r:{entry}", "vh")
+    raw.execute_command(
+        "FT.CREATE", base + "idx", "ON", "HASH", "PREFIX", 1, base + "r:", "SCHEMA", "ph", "TAG", "sh", "TAG",
+        "vec", "VECTOR", "HNSW", 6, "TYPE", "FLOAT32", "DIM", DIM, "DISTANCE_METRIC", "COSINE",
+    )  # fmt: skip
+    for index in ("hnsw", "adaptive"):
+        backend = backend_for(with_prefix(redis_stack_url, index=index, hnsw_from=str(FROM), prefix=prefix))
+        try:
+            deadline = time.monotonic() + 10
+            while not all_found(backend, ids):  # the records are scanned into the index just made
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            seed = 100 + len(ids)
+            ids[seed] = int(backend.execute(Upsert(NS, record(f"n{seed}", unit(seed)))))
+            assert all_found(backend, ids)
+            assert vector_field(raw, backend, "idx") == ("vec", "HNSW", "FLOAT32")
+        finally:
+            backend.close()

@@ -164,7 +164,8 @@ def test_query_engine_policies_find_the_nearest(
         for i in (0, 4, 5, 7):
             part = "big" if i % 4 else "small"
             found = backend.execute(VectorSearch(NS, part, unit(i), 2))
-            assert found[0][0].id == ids[i] and found[0][1] == pytest.approx(1.0, abs=1e-4)
+            # The HNSW index holds float16 vectors: a distance to the vector itself is within 1e-3 of 0.
+            assert found[0][0].id == ids[i] and found[0][1] == pytest.approx(1.0, abs=1e-3)
             assert found[0][0].vector is None  # the search does not ship vectors back
             assert all(r.partition == part for r, _ in found)
     finally:

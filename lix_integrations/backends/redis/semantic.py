@@ -12,7 +12,8 @@ Layout under ``<prefix>:{s/<namespace>}:`` (one slot per namespace, see `keys`):
   indexes after the record is gone;
 * ``acc`` hash id -> last-use time, written by touches. Not a field of ``r:<id>``: every write to an indexed
   hash makes the Query Engine re-index the document, vector included (0.6 ms per touch at 10k, measured);
-* ``settings`` hash (EnsureSettings), ``idx`` the Query Engine index name, ``idxdim`` its dimension.
+* ``settings`` hash (EnsureSettings), ``idx`` the Query Engine index name, ``idxdim`` its dimension, ``vl``
+  the vector layout (records carry ``vh`` too; see `semantic_index`).
 
 Plain mode searches client-side: one script returns the ids and vectors of the partition (at most
 ``partition_limit``, kept so by evicting the partition's least recently used records on insert), numpy ranks
@@ -83,6 +84,7 @@ FIELDS = {
     "ph": "hash of the partition (a TAG the Query Engine filters on)",
     "sh": "hash of the scope (a TAG)",
     "vec": "the vector, float32 bytes",
+    "vh": "the vector, float16 bytes (Query Engine namespaces of the 'vh' layout: what HNSW indexes)",
 }
 
 
@@ -100,7 +102,8 @@ def _search_results(flat: list[Any], start: int = 0) -> list[tuple[ops.SemanticR
             ek.decode(), pt.decode(), sc.decode(), lk.decode(), pr.decode(), None, pl.decode(), float(ca),
             float(xa) if xa else None, float(aa), int(flat[i]),
         )  # fmt: skip
-        out.append((record, 1.0 - float(d)))
+        # At most 1: a float16 index's distance of a vector to itself can come out a little below 0 (-1e-4).
+        out.append((record, min(1.0, 1.0 - float(d))))
     out.sort(key=_best_first)
     return out
 
@@ -195,18 +198,19 @@ class SemanticCommands:
     def _upsert(self, op: ops.Upsert) -> Plan:
         rec = op.record
         base = sem_base(self.prefix, op.namespace)
-        vec = b""
+        vec = half = b""
         index: Plan = None
         if rec.vector is not None:
             arr = np.ascontiguousarray(rec.vector, dtype=np.float32).reshape(-1)
             vec = arr.tobytes()
             if self.server_index:
+                half = arr.astype(np.float16).tobytes()  # kept if the namespace has the 'vh' layout
                 index = self.qe.ensure(op.namespace, int(arr.shape[0]))
         args = (
             base, rec.exact_key, rec.partition, rec.scope, rec.llm_key, rec.prompt, vec, rec.payload,
             num(rec.created_at), "" if rec.expires_at is None else num(rec.expires_at), num(rec.accessed_at),
             h(rec.partition), h(rec.scope), 0 if self.server_index else self.partition_limit,
-            expiry_ms(rec.created_at, rec.expires_at),
+            expiry_ms(rec.created_at, rec.expires_at), half,
         )  # fmt: skip
 
         def stored(reply: list[Any]) -> Plan:
@@ -265,6 +269,7 @@ class SemanticCommands:
         # index stays ADHOC_BF, which scans only its own vectors. The script reads the sizes and decides.
         args = (
             base, h(op.partition), int(op.k), query.tobytes(), self.index, _BATCHES_FROM, self.ef_runtime,
+            query.astype(np.float16).tobytes(),
         )  # fmt: skip
         call = Lua(SEARCH, (base + "lru",), args)
 
@@ -302,7 +307,7 @@ class SemanticCommands:
             return Step(Lua(EXACT_OR_VECTORS, (base + "lru",), (base, op.exact_key, ph, known, after)), found)
         args = (
             base, op.exact_key, h(op.partition), int(op.k), query.tobytes(), self.index, _BATCHES_FROM,
-            self.ef_runtime,
+            self.ef_runtime, query.astype(np.float16).tobytes(),
         )  # fmt: skip
         call = Lua(EXACT_OR_SEARCH, (base + "lru",), args)
 

@@ -2,14 +2,17 @@
 -- FT.SEARCH runs inside the script (allowed on a single Redis Stack server; Cluster never uses the Query Engine),
 -- then each result's fields are read, with its last-use time, kept outside the indexed hash (see TOUCH). Results
 -- of another partition (possible when the plain KNN runs) are dropped. In adaptive mode the key 'qe' says which
--- index is complete, read in the same atomic step as the search (semantic_index.py).
-local function search(p, ph, k, vec, algo, batches_from, ef)
+-- index is complete, read in the same atomic step as the search (semantic_index.py). An HNSW index of a namespace
+-- with the 'vh' layout (key 'vl') is on the float16 copy: 'vech' is the query in float16.
+local function search(p, ph, k, vec, algo, batches_from, ef, vech)
   local size = redis.call('ZCARD', p .. 'pt:' .. ph)
   if size == 0 then return {} end
   local idx = p .. 'idx'
   if algo == 'adaptive' then
     if redis.call('GET', p .. 'qe') == 'hnsw' then algo = 'hnsw' else algo = 'flat'; idx = p .. 'idxf' end
   end
+  local field = '@vec $v '
+  if algo == 'hnsw' and redis.call('GET', p .. 'vl') then field = '@vh $v '; vec = vech end
   local total = redis.call('ZCARD', p .. 'lru')
   local filter, policy = '(@ph:{' .. ph .. '})', ''
   if size >= total then
@@ -26,7 +29,7 @@ local function search(p, ph, k, vec, algo, batches_from, ef)
   end
   -- The search returns ids and distances only; the fields come from one HMGET per result: loading them through
   -- FT.SEARCH's RETURN cost the server more (100-123 us against 87-102 for the script at 1k, measured 2026-12-04).
-  local reply = redis.call('FT.SEARCH', idx, filter .. '=>[KNN ' .. k .. ' @vec $v ' .. policy .. 'AS __d]',
+  local reply = redis.call('FT.SEARCH', idx, filter .. '=>[KNN ' .. k .. ' ' .. field .. policy .. 'AS __d]',
     'PARAMS', 2, 'v', vec, 'RETURN', 1, '__d', 'LIMIT', 0, k, 'DIALECT', 2)
   local out = {}
   local head = p .. 'r:'

@@ -8,6 +8,8 @@ local rk = p .. 'r:' .. id
 local fields = {'ek', ARGV[2], 'pt', ARGV[3], 'sc', ARGV[4], 'lk', ARGV[5], 'pr', ARGV[6],
   'pl', ARGV[8], 'ca', ARGV[9], 'xa', ARGV[10], 'aa', ARGV[11], 'ph', ARGV[12], 'sh', ARGV[13]}
 if ARGV[7] ~= '' then fields[#fields + 1] = 'vec'; fields[#fields + 1] = ARGV[7] end
+-- ARGV[16]: the vector as float16, kept in a namespace of the 'vh' layout (semantic_index.py).
+if ARGV[16] ~= '' and redis.call('GET', p .. 'vl') then fields[#fields + 1] = 'vh'; fields[#fields + 1] = ARGV[16] end
 redis.call('HSET', rk, unpack(fields))
 redis.call('HSET', p .. 'exact', ARGV[2], id)
 redis.call('ZADD', p .. 'lru', tick, id)
