@@ -4,11 +4,12 @@ Stored as ``ChatMessage.model_dump_json()``: the same JSON object as ``model_dum
 versions stored), made in one pydantic-core call instead of a dump and a ``json.dumps`` (4.5 us instead of 9 us a
 message, 2026-12-04, /tmp microbenchmark). Read with ``model_validate_json``, so every block type round-trips.
 
-``copy`` is a deep copy that clones pydantic models field by field and deep-copies everything else: the tier hands
-copies of the messages it remembers to every reader, so a caller changing one (``msg.content = ...``,
-``msg.blocks[0].text = ...``, ``msg.additional_kwargs[...] = ...``) never changes another's. A text message (the
-common case) is copied by code written for its two objects: 3.1 us, against 7.6 us to validate its JSON again and
-12 us for ``model_copy(deep=True)`` (same microbenchmark, machine loaded).
+``keep`` gives what the tier remembers of a message and ``thaw`` a new message made of it: every reader gets its own
+objects, so a caller changing one (``msg.content = ...``, ``msg.blocks[0].text = ...``,
+``msg.additional_kwargs[...] = ...``) never changes another's. A text message (the common case) is remembered as a
+tuple of its strings and made again by code written for its two objects; any other is remembered as a deep clone
+(pydantic models cloned field by field, everything else deep-copied) and cloned again for each reader. Both are
+cheaper than validating the JSON again (7.6 us) or ``model_copy(deep=True)`` (12 us).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import copy as _copy
 import json
 from typing import Any
 
-from llama_index.core.base.llms.types import ChatMessage, TextBlock
+from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock
 from llama_index.core.bridge.pydantic import BaseModel
 
 __all__ = ["CHAT_MESSAGES", "ChatMessageCodec"]
@@ -69,27 +70,76 @@ class ChatMessageCodec:
         except ValueError:  # not strict UTF-8 (a lone surrogate, see encode): json.loads takes it
             return ChatMessage.model_validate(json.loads(raw))
 
-    def copy(self, message: ChatMessage) -> ChatMessage:
+    def keep(self, message: ChatMessage) -> object:
         fields = message.__dict__
-        if fields.get("additional_kwargs") or type(message) is not ChatMessage or len(fields) != 3:
-            return _clone(message)  # type: ignore[no-any-return]
-        blocks = []
+        role = fields.get("role")
+        kwargs = fields.get("additional_kwargs")
+        if (
+            type(message) is not ChatMessage
+            or len(fields) != 3
+            or type(role) is not MessageRole
+            or type(kwargs) is not dict
+            or kwargs
+            or message.__pydantic_extra__
+            or message.__pydantic_private__
+        ):
+            return _clone(message)
+        blocks: list[object] = []
         for block in fields["blocks"]:
-            if type(block) is not TextBlock or block.__pydantic_extra__ or block.__pydantic_private__:
-                return _clone(message)  # type: ignore[no-any-return]
-            # The common case, a text message, written out: half the time of the general clone (3 us).
-            new_block = _new(TextBlock)
-            _set(new_block, "__dict__", block.__dict__.copy())  # str fields only
-            _set(new_block, "__pydantic_fields_set__", set(block.__pydantic_fields_set__))
-            _set(new_block, "__pydantic_extra__", None)
-            _set(new_block, "__pydantic_private__", None)
-            blocks.append(new_block)
+            data = block.__dict__
+            text = data.get("text")
+            if (
+                type(block) is not TextBlock
+                or type(text) is not str
+                or len(data) != 2
+                or data.get("block_type") != "text"
+                or block.__pydantic_extra__
+                or block.__pydantic_private__
+            ):
+                return _clone(message)
+            blocks += (text, _names(block.__pydantic_fields_set__))
+        # One flat tuple of strings and shared tuples of names: the garbage collector stops tracking it at its
+        # first collection, so a cache of thousands of messages adds nothing to the full collections (a cache of
+        # cloned ChatMessages made them cost 20 us an append, 2026-12-04, gc.callbacks in the
+        # benchmarks/redis_chat.py workload). A nested tuple may be promoted before it is untracked.
+        return (role.value, _names(message.__pydantic_fields_set__), *blocks)
+
+    def thaw(self, kept: object) -> ChatMessage:
+        if type(kept) is not tuple:
+            return _clone(kept)  # type: ignore[arg-type,no-any-return]
+        # The slots set through their descriptors: half the time of object.__setattr__ (1.3 instead of 2.4 us a
+        # message, 2026-12-04, timeit), and a chat read makes one per message.
+        blocks = []
+        for i in range(2, len(kept), 2):
+            block = _new(TextBlock)
+            _set_dict(block, {"block_type": "text", "text": kept[i]})
+            _set_fields(block, set(kept[i + 1]))
+            _set_extra(block, None)
+            _set_private(block, None)
+            blocks.append(block)
         new = _new(ChatMessage)
-        _set(new, "__dict__", {"role": fields["role"], "additional_kwargs": {}, "blocks": blocks})
-        _set(new, "__pydantic_fields_set__", set(message.__pydantic_fields_set__))
-        _set(new, "__pydantic_extra__", None)
-        _set(new, "__pydantic_private__", None)
+        _set_dict(new, {"role": _ROLES[kept[0]], "additional_kwargs": {}, "blocks": blocks})
+        _set_fields(new, set(kept[1]))
+        _set_extra(new, None)
+        _set_private(new, None)
         return new
+
+
+_set_dict, _set_fields, _set_extra, _set_private = (
+    BaseModel.__dict__[name].__set__
+    for name in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+)
+_ROLES = {role.value: role for role in MessageRole}
+#: Field-set names, one shared tuple per distinct set (a few subsets of two models' fields).
+_NAMES: dict[frozenset[str], tuple[str, ...]] = {}
+
+
+def _names(fields: set[str]) -> tuple[str, ...]:
+    key = frozenset(fields)
+    found = _NAMES.get(key)
+    if found is None:
+        found = _NAMES.setdefault(key, tuple(sorted(key)))
+    return found
 
 
 CHAT_MESSAGES = ChatMessageCodec()

@@ -2,10 +2,10 @@
 
 A chat read costs a round trip plus decoding every message into the framework's object (a LlamaIndex
 ``ChatMessage`` takes ~6 us to validate from JSON; 20 of them cost more than the round trip). The tier keeps the
-hot items of recently used sessions, and the objects a codec made of them, under the list's version stamp
+hot items of recently used sessions, and what a codec keeps of their messages, under the list's version stamp
 (`ListSnapshot`). Every read still asks the store, in its one round trip,
 whether the stamp is current: when another client appended, deleted or trimmed, the reply carries the new items,
-so no change is ever missed. Readers get copies (``codec.copy``), never the remembered objects.
+so no change is ever missed. Readers get new objects (``codec.thaw``), never remembered ones.
 
 Appends by this process extend the remembered window when the store says nothing else changed in between
 (the append's previous stamp is the remembered one), so a write followed by a read costs no decoding.
@@ -28,20 +28,23 @@ M = TypeVar("M")
 class MessageCodec(Protocol[M]):
     """How an adapter's message objects become stored JSON and back, written once per framework.
 
-    ``encode`` returns one JSON object (UTF-8 bytes); ``decode`` reads what any writer stored (a JSON object);
-    ``copy`` returns an object the caller may change without changing ``message`` (a deep copy).
+    ``encode`` returns one JSON object (UTF-8 bytes); ``decode`` reads what any writer stored (a JSON object).
+    ``keep`` returns what the tier remembers of a message: nothing a caller can change afterwards (a tuple of
+    strings, or a deep copy); ``thaw`` makes a new message of it for each reader, which the reader may change.
     """
 
     def encode(self, message: M) -> bytes: ...
 
     def decode(self, raw: bytes) -> M: ...
 
-    def copy(self, message: M) -> M: ...
+    def keep(self, message: M) -> object: ...
+
+    def thaw(self, kept: object) -> M: ...
 
 
 @dataclass(slots=True, eq=False)
 class Window(Generic[M]):
-    """A session's items in the store as of ``version``, and the objects codecs made of them (same order).
+    """A session's items in the store as of ``version``, and what codecs keep of their messages (same order).
 
     Never changed once made but for ``decoded`` (filled as codecs ask): a frozen dataclass cost a third of the
     cache's per-append bookkeeping in its ``__init__`` alone (2026-12-04, cProfile of async chat adds)."""
@@ -51,12 +54,16 @@ class Window(Generic[M]):
     items: tuple[tuple[int, bytes], ...]
     decoded: dict[object, list[Any]] = field(default_factory=dict)
 
-    def objects(self, codec: MessageCodec[M]) -> list[M]:
-        """The items as ``codec`` objects (made once per window and codec; callers copy before handing out)."""
-        found = self.decoded.get(codec)
-        if found is None:
-            found = self.decoded[codec] = [codec.decode(value) for _, value in self.items]
-        return found
+    def messages(self, codec: MessageCodec[M], start: int) -> list[M]:
+        """The items from ``start`` on as new ``codec`` objects: thawed from what the window keeps, or decoded
+        (the first read: the decoded objects go to the caller, the window keeps ``codec.keep`` of them)."""
+        kept = self.decoded.get(codec)
+        if kept is None:
+            made = [codec.decode(value) for _, value in self.items]
+            self.decoded[codec] = [codec.keep(m) for m in made]
+            return made[start:]
+        thaw = codec.thaw
+        return [thaw(k) for k in kept[start:]]
 
 
 class HotCache:
@@ -108,7 +115,7 @@ class HotCache:
     ) -> None:
         """Extend the window by an append of this process, or forget it when the store changed otherwise.
 
-        ``objects``: (codec, copies of the appended messages) to remember with the values.
+        ``objects``: (codec, what it keeps of the appended messages) to remember with the values.
         """
         if not result.version or not result.seqs or result.recovered:
             self.drop(key)

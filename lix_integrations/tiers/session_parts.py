@@ -150,13 +150,13 @@ def _encode_with(codec: MessageCodec[Any], message: object, index: int, limit: i
 def _tail(
     hot: Sequence[tuple[int, bytes]], window: Window[Any] | None, codec: MessageCodec[Any] | None, n: int
 ) -> list[Any]:
-    """The last ``n`` of the store's items as messages: dicts parsed afresh, or copies of a codec's objects."""
+    """The last ``n`` of the store's items as messages: dicts parsed afresh, or new objects of a codec."""
     start = max(0, len(hot) - n)
     if codec is None:
         return _decode_all([v for _, v in hot[start:]])
     if window is None:
         return [codec.decode(v) for _, v in hot[start:]]
-    return [codec.copy(m) for m in window.objects(codec)[start:]]
+    return window.messages(codec, start)
 
 
 def _store_holds_all(status: ListStatus | None) -> bool:

@@ -96,7 +96,7 @@ class SessionTier(SessionBase):
     ) -> Flow[list[int]]:
         """Append messages in one store round trip; returns their seqs. Archives overflow when due.
 
-        Messages are dicts, or objects ``codec`` encodes (copies of them are remembered for later reads)."""
+        Messages are dicts, or objects ``codec`` encodes (what it keeps of them is remembered for later reads)."""
         session_id = validate_session_id(session_id)
         if type(messages) is not list and (  # a list (the common case) skips the slower ABC checks
             isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Sequence)
@@ -109,7 +109,7 @@ class SessionTier(SessionBase):
         else:
             values = tuple(_encode_with(codec, m, i, limit) for i, m in enumerate(messages))
             if self._hot.limit:
-                objects = (codec, [codec.copy(m) for m in messages])
+                objects = (codec, [codec.keep(m) for m in messages])
         return self._add_flow(session_id, values, objects)
 
     def _add_flow(
