@@ -128,21 +128,34 @@ class HotCache:
                 window.decoded[objects[0]] = objects[1]
             self.put(key, window)
             return
-        old = self.get(key)
-        if old is None or old.version != result.previous:
-            self.drop(key)  # another client changed the list since this process last saw it
-            return
-        was = old.status
-        status = ListStatus(
-            result.length,
-            first if was.first_seq is None else was.first_seq,
-            last,
-            last + 1,
-            now,
-            was.base_seq,
-            was.archived_through,
-        )
-        new: Window[Any] = Window(result.version, status, old.items + tuple(zip(result.seqs, values)))
-        if objects is not None and objects[0] in old.decoded:
-            new.decoded[objects[0]] = old.decoded[objects[0]] + objects[1]
-        self.put(key, new)
+        with self._lock:  # one pass under the lock: the window is taken out, extended and put back
+            windows = self._windows
+            old = windows.pop(key, None)
+            if old is None:
+                return
+            self._size -= len(old.items)
+            if old.version != result.previous:
+                return  # another client changed the list since this process last saw it: forgotten
+            was = old.status
+            status = ListStatus(
+                result.length,
+                first if was.first_seq is None else was.first_seq,
+                last,
+                last + 1,
+                now,
+                was.base_seq,
+                was.archived_through,
+            )
+            items = old.items + tuple(zip(result.seqs, values))
+            if len(items) > self.limit:
+                return
+            new: Window[Any] = Window(result.version, status, items)
+            if objects is not None:
+                kept = old.decoded.get(objects[0])
+                if kept is not None:
+                    new.decoded[objects[0]] = kept + objects[1]
+            windows[key] = new
+            self._size += len(items)
+            while self._size > self.limit:
+                _, dropped = windows.popitem(last=False)
+                self._size -= len(dropped.items)
