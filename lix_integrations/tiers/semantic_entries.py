@@ -122,10 +122,11 @@ class Candidate:
     verifier_score: float | None = None
 
 
-def check_utf8(text: str, what: str, error: type[InvalidInputError]) -> None:
-    """Refuse lone surrogates up front: stores keep UTF-8, so SQLite or Redis would fail on them mid-write."""
+def check_utf8(text: str, what: str, error: type[InvalidInputError]) -> int:
+    """Refuse lone surrogates up front: stores keep UTF-8, so SQLite or Redis would fail on them mid-write.
+    Returns the UTF-8 size, which the caller may need (one encoding, not two)."""
     try:
-        text.encode("utf-8")
+        return len(text.encode("utf-8"))
     except UnicodeEncodeError as exc:
         raise error(f"{what} contains a lone surrogate at index {exc.start} and cannot be stored") from None
 
@@ -140,9 +141,9 @@ def prepare_query(
         raise InvalidInputError(f"llm_string must be a str, got {type(llm_string).__name__}")
     if not isinstance(context, str):
         raise InvalidInputError(f"context must be a str, got {type(context).__name__}")
-    check_utf8(prompt, "prompt", InvalidPromptError)
+    prompt_bytes = check_utf8(prompt, "prompt", InvalidPromptError)
     partition, llm_key, sampling, context_bytes = _partition_keys(scope, llm_string, context)
-    size = len(prompt.encode("utf-8", "surrogatepass")) + context_bytes
+    size = prompt_bytes + context_bytes
     if size > max_prompt_bytes:
         raise InvalidPromptError(
             f"prompt is {size} bytes, over the limit of {max_prompt_bytes} (raise max_prompt_bytes to allow it)"
@@ -176,6 +177,15 @@ def _partition_keys(scope: str, llm_string: str, context: str) -> tuple[str, str
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def _labelled(llm_string: str, context: str) -> str:
+    """What `wrap_payload` puts before a payload stored with labels and no token usage: it depends only on the
+    model settings and context, which an application repeats on every call (regular expressions and a JSON dump,
+    about 8 us an insert, derived once)."""
+    labels = labels_of(llm_string, context)
+    return wrap_payload("", None, labels) if labels else ""
+
+
 def build_record(
     query: PreparedQuery,
     payload: str,
@@ -192,7 +202,9 @@ def build_record(
         llm_key=query.llm_key,
         prompt=query.text,
         vector=vector,
-        payload=wrap_payload(payload, usage, labels_of(query.llm_string, query.context)),
+        payload=_labelled(query.llm_string, query.context) + payload
+        if usage is None and not payload.startswith(_ENVELOPE)
+        else wrap_payload(payload, usage, labels_of(query.llm_string, query.context)),
         created_at=now,
         expires_at=None if ttl is None else now + ttl,
         accessed_at=now,
