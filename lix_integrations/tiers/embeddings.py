@@ -327,9 +327,11 @@ class EmbeddingTier(Tier[EmbeddingConfig, EmbeddingStats]):
         self.counters.update(lookups=len(texts), deduplicated=len(texts) - len(unique))
         now = self.clock.now()
         dimension = self._dimension(model, model_key)
-        if not use_store:
-            checked = dict.fromkeys(unique)  # read as absent: nothing is asked of the store
-        found = yield from self._read(unique, dimension, model_key, now, checked)
+        if use_store:
+            found = yield from self._read(unique, dimension, model_key, now, checked)
+        else:  # the front only: nothing is asked of the store
+            found = self._front.get_many(unique, now)
+            self.counters.update(front_hits=len(found), store_hits=0)
         missing = [key for key in unique if key not in found]
         if missing:
             self.counters.update(misses=len(missing))
@@ -380,6 +382,8 @@ class EmbeddingTier(Tier[EmbeddingConfig, EmbeddingStats]):
             if len(missing) == asked:  # the model's answer covers every text: a wrapper can return it
                 exc.output = raw
             raise
+        if len(missing) == 1:
+            return [(missing[0], matrix[0])]  # the whole (1, d) array: nothing else to let go of
         return [(key, matrix[i].copy()) for i, key in enumerate(missing)]
 
     # -- arbitrary keys (URL, document id) ------------------------------------------------------------------------
