@@ -106,6 +106,11 @@ class SessionTier(SessionBase):
         objects: tuple[object, list[Any]] | None = None
         if codec is None:
             values = tuple(_encode_message(m, i, limit) for i, m in enumerate(messages))
+        elif len(messages) == 1:  # an adapter's add_message: no generator to drive for one item
+            message = messages[0]
+            values = (_encode_with(codec, message, 0, limit),)
+            if self._hot.limit:
+                objects = (codec, [codec.keep(message)])
         else:
             values = tuple(_encode_with(codec, m, i, limit) for i, m in enumerate(messages))
             if self._hot.limit:
