@@ -352,3 +352,26 @@ def test_an_hnsw_index_of_an_earlier_version_on_float32_is_searched_as_it_is(
             assert vector_field(raw, backend, "idx") == ("vec", "HNSW", "FLOAT32")
         finally:
             backend.close()
+
+
+def test_a_flat_only_namespace_stores_no_float16_copies(redis_stack_url: str, raw: redis.Redis) -> None:
+    """``index=flat`` never builds a graph: its records keep one vector, and a later HNSW index is made on it."""
+    prefix = "t" + uuid.uuid4().hex[:16]
+    flat = backend_for(with_prefix(redis_stack_url, index="flat", prefix=prefix))
+    try:
+        ids = {i: int(flat.execute(Upsert(NS, record(f"e{i}", unit(i))))) for i in range(3)}
+        base = sem_base(prefix, NS)
+        assert raw.get(base + "vl") is None
+        assert not raw.hexists(base + f"r:{ids[0]}", "vh")
+        assert vector_field(raw, flat, "idx") == ("vec", "FLAT", "FLOAT32")
+    finally:
+        flat.close()
+    backend = backend_for(with_prefix(redis_stack_url, index="adaptive", hnsw_from=str(FROM), prefix=prefix))
+    try:
+        for i in range(3, FROM + 2):
+            ids[i] = int(backend.execute(Upsert(NS, record(f"e{i}", unit(i)))))
+        wait_switched(backend, raw)
+        assert vector_field(raw, backend, "idx") == ("vec", "HNSW", "FLOAT32")
+        assert all_found(backend, ids)
+    finally:
+        backend.close()

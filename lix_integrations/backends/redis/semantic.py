@@ -204,7 +204,8 @@ class SemanticCommands:
             arr = np.ascontiguousarray(rec.vector, dtype=np.float32).reshape(-1)
             vec = arr.tobytes()
             if self.server_index:
-                half = arr.astype(np.float16).tobytes()  # kept if the namespace has the 'vh' layout
+                if self.index != "flat":  # kept if the namespace has the 'vh' layout
+                    half = arr.astype(np.float16).tobytes()
                 index = self.qe.ensure(op.namespace, int(arr.shape[0]))
         args = (
             base, rec.exact_key, rec.partition, rec.scope, rec.llm_key, rec.prompt, vec, rec.payload,

@@ -170,7 +170,8 @@ class QueryIndexes:
                 return create(stored)
             if dim is None:
                 return None
-            return Step(Lua(LAYOUT, (base + "lru",), (base, dim)), create)
+            half = "0" if self.index == "flat" else "1"  # a FLAT-only namespace needs no float16 copies
+            return Step(Lua(LAYOUT, (base + "lru",), (base, dim, half)), create)
 
         return Step(read, stored_dim)
 
