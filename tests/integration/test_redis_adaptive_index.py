@@ -297,17 +297,20 @@ def test_a_new_namespace_links_float16_vectors_into_its_hnsw_graph(
         hnsw.close()
 
 
+@pytest.mark.parametrize("first", ["none", "flat"])
 def test_records_without_the_float16_copy_keep_their_hnsw_index_on_float32(
-    redis_stack_url: str, raw: redis.Redis
+    redis_stack_url: str, raw: redis.Redis, first: str
 ) -> None:
-    """A namespace first written in plain mode (or by an earlier version) has records without ``vh``: its HNSW
-    index stays on ``vec`` and finds every record, old and new."""
+    """A namespace first written in plain mode (or by an earlier version) has records without ``vh``, and so does
+    one made with ``index=flat``, which never builds a graph: an HNSW index built later stays on ``vec`` and finds
+    every record, old and new."""
     prefix = "t" + uuid.uuid4().hex[:16]
-    plain = backend_for(with_prefix(redis_stack_url, index="none", prefix=prefix))
+    before = backend_for(with_prefix(redis_stack_url, index=first, prefix=prefix))
     try:
-        ids = {i: int(plain.execute(Upsert(NS, record(f"e{i}", unit(i))))) for i in range(5)}
+        ids = {i: int(before.execute(Upsert(NS, record(f"e{i}", unit(i))))) for i in range(5)}
     finally:
-        plain.close()
+        before.close()
+    assert not raw.hexists(sem_base(prefix, NS) + f"r:{ids[0]}", "vh")
     backend = backend_for(with_prefix(redis_stack_url, index="adaptive", hnsw_from=str(FROM), prefix=prefix))
     try:
         for i in range(5, FROM + 2):
@@ -352,26 +355,3 @@ def test_an_hnsw_index_of_an_earlier_version_on_float32_is_searched_as_it_is(
             assert vector_field(raw, backend, "idx") == ("vec", "HNSW", "FLOAT32")
         finally:
             backend.close()
-
-
-def test_a_flat_only_namespace_stores_no_float16_copies(redis_stack_url: str, raw: redis.Redis) -> None:
-    """``index=flat`` never builds a graph: its records keep one vector, and a later HNSW index is made on it."""
-    prefix = "t" + uuid.uuid4().hex[:16]
-    flat = backend_for(with_prefix(redis_stack_url, index="flat", prefix=prefix))
-    try:
-        ids = {i: int(flat.execute(Upsert(NS, record(f"e{i}", unit(i))))) for i in range(3)}
-        base = sem_base(prefix, NS)
-        assert raw.get(base + "vl") is None
-        assert not raw.hexists(base + f"r:{ids[0]}", "vh")
-        assert vector_field(raw, flat, "idx") == ("vec", "FLAT", "FLOAT32")
-    finally:
-        flat.close()
-    backend = backend_for(with_prefix(redis_stack_url, index="adaptive", hnsw_from=str(FROM), prefix=prefix))
-    try:
-        for i in range(3, FROM + 2):
-            ids[i] = int(backend.execute(Upsert(NS, record(f"e{i}", unit(i)))))
-        wait_switched(backend, raw)
-        assert vector_field(raw, backend, "idx") == ("vec", "HNSW", "FLOAT32")
-        assert all_found(backend, ids)
-    finally:
-        backend.close()
