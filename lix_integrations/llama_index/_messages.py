@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy as _copy
 import json
+from json.encoder import encode_basestring as _quote  # json.dumps' own, ensure_ascii=False
 from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock
@@ -63,6 +64,27 @@ class ChatMessageCodec:
             return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(
                 "utf-8", "surrogatepass"
             )
+
+    def encode_keep(self, message: ChatMessage) -> tuple[bytes, object]:
+        """``encode`` and ``keep`` in one pass. A text message's JSON is written from the strings ``keep`` took,
+        byte for byte what ``model_dump_json`` writes (its escapes are ``json``'s with ``ensure_ascii=False``):
+        1.8 instead of 4.3 us for ``encode`` then ``keep`` (timeit, 2026-12-04, loaded machine); the pydantic dump
+        was the largest piece of an append's Python (py-spy, benchmarks/redis_chat.py async adds)."""
+        if not isinstance(message, ChatMessage):
+            raise TypeError("messages must be a list of llama_index ChatMessage objects")
+        kept = self.keep(message)
+        if type(kept) is tuple:
+            head = _HEADS.get(kept[0])
+            if head is not None:
+                if len(kept) == 4:
+                    blocks = _TEXT_BLOCK + _quote(kept[2]) + "}"
+                else:
+                    blocks = ",".join([_TEXT_BLOCK + _quote(kept[i]) + "}" for i in range(2, len(kept), 2)])
+                try:
+                    return (head + blocks + "]}").encode("utf-8"), kept
+                except UnicodeEncodeError:  # a lone surrogate: written as encode writes it
+                    pass
+        return self.encode(message), kept
 
     def decode(self, raw: bytes) -> ChatMessage:
         try:
@@ -137,6 +159,9 @@ def _block(text: str, names: tuple[str, ...]) -> TextBlock:
 
 
 _ROLES = {role.value: role for role in MessageRole}
+#: The JSON of a text message up to its blocks, per role (see `ChatMessageCodec.encode_keep`).
+_HEADS = {value: '{"role":' + _quote(value) + ',"additional_kwargs":{},"blocks":[' for value in _ROLES}
+_TEXT_BLOCK = '{"block_type":"text","text":'
 #: Field-set names, one shared tuple per distinct set (a few subsets of two models' fields).
 _NAMES: dict[frozenset[str], tuple[str, ...]] = {}
 

@@ -39,6 +39,10 @@ class MessageCodec(Protocol[M]):
 
     def keep(self, message: M) -> object: ...
 
+    def encode_keep(self, message: M) -> tuple[bytes, object]:
+        """``(encode(message), keep(message))``, which a codec may make in one pass (an append does both)."""
+        ...
+
     def thaw(self, kept: object) -> M: ...
 
 

@@ -139,7 +139,11 @@ def _encode_message(message: object, index: int, limit: int) -> bytes:
 
 
 def _encode_with(codec: MessageCodec[Any], message: object, index: int, limit: int) -> bytes:
-    raw = codec.encode(message)
+    return _checked(codec.encode(message), index, limit)
+
+
+def _checked(raw: object, index: int, limit: int) -> bytes:
+    """A codec's encoding of message ``index``, checked: one JSON object, at most ``limit`` bytes."""
     if not isinstance(raw, bytes) or raw[:1] != b"{":
         raise InvalidInputError(f"message {index} did not encode to a JSON object")
     if len(raw) > limit:

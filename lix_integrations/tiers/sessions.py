@@ -50,6 +50,7 @@ from .session_parts import (
     RelevantMessage,
     SessionStats,
     SmartContext,
+    _checked,
     _decode_all,
     _encode_message,
     _encode_raw,
@@ -106,15 +107,16 @@ class SessionTier(SessionBase):
         objects: tuple[object, list[Any]] | None = None
         if codec is None:
             values = tuple(_encode_message(m, i, limit) for i, m in enumerate(messages))
-        elif len(messages) == 1:  # an adapter's add_message: no generator to drive for one item
-            message = messages[0]
-            values = (_encode_with(codec, message, 0, limit),)
-            if self._hot.limit:
-                objects = (codec, [codec.keep(message)])
-        else:
+        elif not self._hot.limit:
             values = tuple(_encode_with(codec, m, i, limit) for i, m in enumerate(messages))
-            if self._hot.limit:
-                objects = (codec, [codec.keep(m) for m in messages])
+        elif len(messages) == 1:  # an adapter's add_message: no generator to drive for one item
+            raw, kept = codec.encode_keep(messages[0])
+            values = (_checked(raw, 0, limit),)
+            objects = (codec, [kept])
+        else:
+            pairs = [codec.encode_keep(m) for m in messages]
+            values = tuple(_checked(raw, i, limit) for i, (raw, _) in enumerate(pairs))
+            objects = (codec, [kept for _, kept in pairs])
         return self._add_flow(session_id, values, objects)
 
     def _add_flow(

@@ -83,3 +83,49 @@ def test_mixed_messages_round_trip_through_the_remembered_window() -> None:
         assert [m.model_dump(mode="json") for m in got] == [m.model_dump(mode="json") for m in sent]
         got[0].blocks[0].text = "changed by a reader"  # type: ignore[union-attr]
     engine.close()
+
+
+_AWKWARD = [
+    "",
+    "plain",
+    'quotes " and \\ backslashes / slashes',
+    "controls \n\r\t\b\f \x00 \x01 \x1f \x7f and line separators \u2028 \u2029",
+    "unicode é 中文 😀 \ufeff",
+    "".join(chr(c) for c in range(0, 0x3000, 7)),
+]
+
+
+@pytest.mark.parametrize("role", list(MessageRole))
+@pytest.mark.parametrize("text", _AWKWARD)
+def test_an_encoded_text_message_is_byte_for_byte_what_pydantic_writes(role: MessageRole, text: str) -> None:
+    # encode_keep writes a text message's JSON itself (the append path); it must be what model_dump_json
+    # writes, so stored data does not depend on which path wrote it.
+    for message in (
+        ChatMessage(role=role, content=text),
+        ChatMessage(role=role, blocks=[TextBlock(text=text), TextBlock(text=text[::-1])]),
+        ChatMessage(role=role, blocks=[]),
+    ):
+        raw, kept = CHAT_MESSAGES.encode_keep(message)
+        assert type(kept) is tuple
+        assert raw == message.model_dump_json().encode("utf-8") == CHAT_MESSAGES.encode(message)
+        assert CHAT_MESSAGES.decode(raw) == message
+
+
+@pytest.mark.parametrize("message", [TEXT, *_others()], ids=lambda m: str(m)[:30])
+def test_encode_keep_is_encode_and_keep(message: ChatMessage) -> None:
+    raw, kept = CHAT_MESSAGES.encode_keep(message)
+    assert raw == CHAT_MESSAGES.encode(message)
+    _same(CHAT_MESSAGES.thaw(kept), message)
+
+
+def test_a_lone_surrogate_is_encoded_as_before_and_read_back() -> None:
+    message = ChatMessage(role=MessageRole.USER, content="broken \ud800 half")
+    raw, kept = CHAT_MESSAGES.encode_keep(message)
+    assert raw == CHAT_MESSAGES.encode(message)
+    assert CHAT_MESSAGES.decode(raw).content == "broken \ud800 half"
+    _same(CHAT_MESSAGES.thaw(kept), message)
+
+
+def test_encode_keep_refuses_what_is_not_a_chat_message() -> None:
+    with pytest.raises(TypeError, match="ChatMessage"):
+        CHAT_MESSAGES.encode_keep({"role": "user", "content": "hi"})  # type: ignore[arg-type]
