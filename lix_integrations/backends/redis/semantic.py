@@ -193,6 +193,8 @@ class SemanticCommands:
         return Step(Lua(EXACT, (base + "exact",), (base, op.exact_key)), _exact_record)
 
     def upsert(self, op: ops.Upsert) -> Plan:
+        if self.index != "auto":  # detected: the script is the first step (no closure around it)
+            return self._upsert(op)
         return then(self.detect(), lambda _: self._upsert(op))
 
     def _upsert(self, op: ops.Upsert) -> Plan:
@@ -217,10 +219,10 @@ class SemanticCommands:
         def stored(reply: list[Any]) -> Plan:
             done = ops.Upserted(int(reply[0]), int(reply[1]))  # evicted by partition_limit (plain mode)
             grow = self.qe.after_upsert(op.namespace, int(reply[2]), reply[3] is not None)
-            return then(grow, lambda _: done)
+            return done if grow is None else then(grow, lambda _: done)
 
         store = Step(Lua(UPSERT, (base + "exact",), args), stored)
-        return then(index, lambda _: store)
+        return store if index is None else then(index, lambda _: store)
 
     def vector_search(self, op: ops.VectorSearch) -> Plan:
         return then(self.detect(), lambda _: self._vector_search(op))
@@ -283,6 +285,8 @@ class SemanticCommands:
 
     def exact_or_search(self, op: ops.ExactOrSearch) -> Plan:
         """One script on the Query Engine; in plain mode the exact check rides with the vector check (two)."""
+        if self.index != "auto":
+            return self._exact_or_search(op)
         return then(self.detect(), lambda _: self._exact_or_search(op))
 
     def _exact_or_search(self, op: ops.ExactOrSearch) -> Plan:
