@@ -113,10 +113,15 @@ class SessionTier(SessionBase):
             raw, kept = codec.encode_keep(messages[0])
             values = (_checked(raw, 0, limit),)
             objects = (codec, [kept])
-        else:
-            pairs = [codec.encode_keep(m) for m in messages]
-            values = tuple(_checked(raw, i, limit) for i, (raw, _) in enumerate(pairs))
-            objects = (codec, [kept for _, kept in pairs])
+        else:  # each message checked as it is encoded: the first bad one is the one named, as before
+            encoded: list[bytes] = []
+            kept_all: list[Any] = []
+            for i, m in enumerate(messages):
+                raw, kept = codec.encode_keep(m)
+                encoded.append(_checked(raw, i, limit))
+                kept_all.append(kept)
+            values = tuple(encoded)
+            objects = (codec, kept_all)
         return self._add_flow(session_id, values, objects)
 
     def _add_flow(

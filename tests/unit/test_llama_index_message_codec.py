@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import uuid
+from typing import Any
 
 import pytest
 from llama_index.core.base.llms.types import ChatMessage, ImageBlock, MessageRole, TextBlock, ThinkingBlock
@@ -129,3 +130,24 @@ def test_a_lone_surrogate_is_encoded_as_before_and_read_back() -> None:
 def test_encode_keep_refuses_what_is_not_a_chat_message() -> None:
     with pytest.raises(TypeError, match="ChatMessage"):
         CHAT_MESSAGES.encode_keep({"role": "user", "content": "hi"})  # type: ignore[arg-type]
+
+
+def test_a_batch_names_its_first_bad_message_and_stores_nothing(tmp_path: Any) -> None:
+    from lix_integrations.errors import InvalidInputError
+    from lix_integrations.tiers.sessions import SessionConfig
+
+    config = SessionConfig(max_message_bytes=200, archive_dir=str(tmp_path))
+    engine = Engine(f"memory://codec-{uuid.uuid4().hex}", sessions=config)
+    try:
+        big = ChatMessage(role=MessageRole.USER, content="x" * 500)
+        with pytest.raises(InvalidInputError, match="message 0 is"):
+            engine.sessions.add_messages("s", [big, "not a message"], codec=CHAT_MESSAGES)
+        with pytest.raises(InvalidInputError, match="message 1 is"):
+            engine.sessions.add_messages("s", [TEXT, big], codec=CHAT_MESSAGES)
+        with pytest.raises(TypeError, match="ChatMessage"):
+            engine.sessions.add_messages("s", [TEXT, "not a message", big], codec=CHAT_MESSAGES)
+        assert engine.sessions.get_full_history("s") == []
+        engine.sessions.add_messages("s", [TEXT, TEXT], codec=CHAT_MESSAGES)
+        assert engine.sessions.get_full_history("s", codec=CHAT_MESSAGES) == [TEXT, TEXT]
+    finally:
+        engine.close()
