@@ -275,8 +275,7 @@ class EmbeddingTier(Tier[EmbeddingConfig, EmbeddingStats]):
 
     def in_front(self, text: str, model: EmbeddingModel, *, role: str) -> bool:
         """Whether this process holds ``text``'s vector in memory (no store round trip needed for it)."""
-        key = self._keys([text], model.key(""), role)[0]
-        return bool(self._front.get_many([key], self.clock.now()))
+        return self._front.get(self.key(model, role, text), self.clock.now()) is not None
 
     def read_stored(
         self, texts: Sequence[str], model: EmbeddingModel, *, role: str

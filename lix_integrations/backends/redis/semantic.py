@@ -192,10 +192,15 @@ class SemanticCommands:
         base = sem_base(self.prefix, op.namespace)
         return Step(Lua(EXACT, (base + "exact",), (base, op.exact_key)), _exact_record)
 
+    def _detected(self, plan: Callable[[Any], Plan], op: Any) -> Plan:
+        """``plan(op)``, after detecting the Query Engine if that is still to do (once detected, the op's script is
+        its first step, with no closure around it)."""
+        if self.index != "auto":
+            return plan(op)
+        return then(self.detect(), lambda _: plan(op))
+
     def upsert(self, op: ops.Upsert) -> Plan:
-        if self.index != "auto":  # detected: the script is the first step (no closure around it)
-            return self._upsert(op)
-        return then(self.detect(), lambda _: self._upsert(op))
+        return self._detected(self._upsert, op)
 
     def _upsert(self, op: ops.Upsert) -> Plan:
         rec = op.record
@@ -225,7 +230,7 @@ class SemanticCommands:
         return store if index is None else then(index, lambda _: store)
 
     def vector_search(self, op: ops.VectorSearch) -> Plan:
-        return then(self.detect(), lambda _: self._vector_search(op))
+        return self._detected(self._vector_search, op)
 
     def _vector_search(self, op: ops.VectorSearch) -> Plan:
         base = sem_base(self.prefix, op.namespace)
@@ -285,9 +290,7 @@ class SemanticCommands:
 
     def exact_or_search(self, op: ops.ExactOrSearch) -> Plan:
         """One script on the Query Engine; in plain mode the exact check rides with the vector check (two)."""
-        if self.index != "auto":
-            return self._exact_or_search(op)
-        return then(self.detect(), lambda _: self._exact_or_search(op))
+        return self._detected(self._exact_or_search, op)
 
     def _exact_or_search(self, op: ops.ExactOrSearch) -> Plan:
         base = sem_base(self.prefix, op.namespace)
