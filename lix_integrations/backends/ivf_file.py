@@ -31,14 +31,19 @@ import mmap
 import os
 import struct
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from .ivf_train import assign, calibrate_probes, lists_for, projection, sketch_dim, train
 from .top_n import largest
+
+if TYPE_CHECKING:
+    from .ivf_merge import MergedRows
 
 __all__ = ["IvfArrays", "IvfFile", "Stamp", "build_arrays", "open_ivf", "write_ivf"]
 
@@ -81,6 +86,11 @@ class IvfArrays:
     @property
     def rows(self) -> int:
         return int(self.ids.shape[0])
+
+    def sections(self) -> tuple[Iterator[np.ndarray], Iterator[np.ndarray], Iterator[np.ndarray]]:
+        """The ids, sketches and vectors sections as runs in file order (one each; a merge has many, see
+        `ivf_merge.MergedRows`)."""
+        return iter((self.ids,)), iter((self.sketches,)), iter((self.vectors,))
 
     def cells(self) -> npt.NDArray[np.intp]:
         """The cell of each row, in row order."""
@@ -142,7 +152,7 @@ def _layout(dim: int, rows: int, lists: int, sketch: int) -> list[int]:
     return [*at, at[-1] + sizes[-1]]
 
 
-def write_ivf(path: Path, arrays: IvfArrays, stamp: Stamp, store_id: str) -> None:
+def write_ivf(path: Path, arrays: IvfArrays | MergedRows, stamp: Stamp, store_id: str) -> None:
     """Write the file beside its final name and rename it into place (after fsync): a reader sees the old file or
     the whole new one, and a crash mid-write leaves only a temporary file behind."""
     lists, dim = arrays.centroids.shape
@@ -161,14 +171,20 @@ def write_ivf(path: Path, arrays: IvfArrays, stamp: Stamp, store_id: str) -> Non
         stamp.added,
         store_id.encode("ascii")[:32].ljust(32, b"\0"),
     )
-    parts = (arrays.centroids, arrays.projection, arrays.offsets, arrays.ids, arrays.sketches, arrays.vectors)
+    parts = (
+        iter((arrays.centroids,)),
+        iter((arrays.projection,)),
+        iter((arrays.offsets,)),
+        *arrays.sections(),
+    )
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(tmp, "wb") as fh:
             fh.write(header)
-            for offset, part in zip(at, parts, strict=True):
+            for offset, runs in zip(at, parts, strict=True):
                 fh.seek(offset)
-                fh.write(np.ascontiguousarray(part).data.cast("B"))
+                for run in runs:
+                    fh.write(np.ascontiguousarray(run).data.cast("B"))
             fh.truncate(size)
             fh.flush()
             os.fsync(fh.fileno())

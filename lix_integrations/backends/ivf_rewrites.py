@@ -4,6 +4,7 @@ Why. A large partition's file is rewritten when what changed since it (the tail,
 of it. Merging and writing the file of a 100k-row partition (sort by cell, 170 MB written and fsynced) took about
 1 s inside whichever insert crossed the line, and held every other caller of the backend for as long (2026-12-04,
 ``benchmarks/sqlite_scale.py``: batched inserts into 100k fell to ~1,500/s over a sample holding one rewrite).
+The merge is now written as runs of the old file and the tail (`ivf_merge`), ~0.25 s of CPU at 100k.
 
 Here the writer takes a `Snapshot` of the partition (copies of the tail, the deleted ids, the mapped file's
 arrays, which never change) and a worker thread merges and writes it; numpy and the file write release the GIL,
@@ -21,6 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from .ivf_file import IvfArrays, IvfFile, Stamp
+from .ivf_merge import MergedRows
 from .ivf_partition import LargePartition, Snapshot
 
 __all__ = ["Rewrites", "WriteFile"]
@@ -29,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 Key = tuple[str, str]
 #: Writes a partition's merged arrays to its file under a stamp (None: do not persist) and maps it.
-WriteFile = Callable[[Key, IvfArrays, "Stamp | None", int], IvfFile]
+WriteFile = Callable[[Key, IvfArrays | MergedRows, "Stamp | None", int], IvfFile]
 Submit = Callable[[Callable[[], IvfFile]], "Future[IvfFile]"]
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .ivf_file import IvfArrays, IvfFile, Stamp, build_arrays, open_ivf, write_ivf
+from .ivf_merge import MergedRows
 from .ivf_partition import LargePartition
 from .ivf_rewrites import Rewrites
 from .vector_index import VectorIndex
@@ -303,10 +304,11 @@ class SQLiteVectors:
                     self._write_file(key, build_arrays(ids, vecs), stamp, index.dim), index.dim
                 )
 
-    def _write_file(self, key: tuple[str, str], arrays: IvfArrays, stamp: Stamp | None, dim: int) -> IvfFile:
+    def _write_file(
+        self, key: tuple[str, str], arrays: IvfArrays | MergedRows, stamp: Stamp | None, dim: int
+    ) -> IvfFile:
         """Write ``arrays`` as the partition's file (unless ``stamp`` is None) and map it. Runs on the rewrite
         worker too: it touches only the file system and this object's fixed settings."""
-        base = IvfFile(arrays, stamp or Stamp(0, 0, 0))
         if stamp is not None and self._save(key, arrays, stamp):
             path = self._file(*key)
             # Mapped rather than held: the pages are the OS's file cache, shared with other processes.
@@ -315,9 +317,12 @@ class SQLiteVectors:
                 return mapped
             if mapped is not None:  # another process renamed its own file over ours meanwhile: keep ours
                 mapped.close()
-        return base
+        if isinstance(arrays, MergedRows):  # the rows in memory, as the file would have held them
+            arrays = arrays.materialized()
+        assert isinstance(arrays, IvfArrays)
+        return IvfFile(arrays, stamp or Stamp(0, 0, 0))
 
-    def _save(self, key: tuple[str, str], arrays: IvfArrays, stamp: Stamp) -> bool:
+    def _save(self, key: tuple[str, str], arrays: IvfArrays | MergedRows, stamp: Stamp) -> bool:
         path = self._file(*key)
         if path is None:
             return False
