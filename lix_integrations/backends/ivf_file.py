@@ -171,7 +171,7 @@ def write_ivf(path: Path, arrays: IvfArrays | MergedRows, stamp: Stamp, store_id
         stamp.added,
         store_id.encode("ascii")[:32].ljust(32, b"\0"),
     )
-    parts = (
+    parts: tuple[Iterator[np.ndarray], ...] = (
         iter((arrays.centroids,)),
         iter((arrays.projection,)),
         iter((arrays.offsets,)),

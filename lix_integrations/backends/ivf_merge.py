@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .ivf_file import F32, I64, IvfArrays, build_arrays
-from .ivf_train import calibrate_rows
+from .ivf_train import calibrate_rows, row_products
 
 __all__ = ["MergedRows", "merge"]
 
@@ -124,7 +124,7 @@ def merge(
         calibrate_rows(rows_at, cells, base.centroids, kept + added),
         base,
         tail_ids[by_cell],
-        np.ascontiguousarray((tail_vectors @ base.projection.T)[by_cell], dtype=np.float32),
+        row_products(tail_vectors, base.projection)[by_cell],
         np.ascontiguousarray(tail_vectors[by_cell], dtype=np.float32),
         starts,
         stops,

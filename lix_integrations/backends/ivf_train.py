@@ -30,6 +30,7 @@ __all__ = [
     "lists_for",
     "normalized",
     "projection",
+    "row_products",
     "sketch_dim",
     "train",
 ]
@@ -47,6 +48,8 @@ _PCA_SAMPLE = 20_000
 _CALIBRATION_ROWS = 4_000
 _MIN_PROBES = 4
 _CALIBRATION_BLOCK = 256
+# Rows up to which `assign` takes one matrix-vector product a row (a batch of inserts, a replayed log tail).
+_ROW_BY_ROW_MAX = 4_096
 #: Rows from which a partition's file keeps 64-dimension sketches (of 384), not 32: see `sketch_dim`.
 WIDE_SKETCH_ROWS = 200_000
 #: Queries whose nearest entry is at this cosine must find its cell (the default threshold is 0.82; hits that
@@ -81,10 +84,36 @@ def normalized(m: F32) -> F32:
     return out
 
 
+def row_products(rows: F32, matrix: F32) -> F32:
+    """``rows @ matrix.T``, one matrix-vector product a row: for the batch sizes of the write path.
+
+    Why. OpenBLAS runs a matrix-matrix product of a batch's size (500 inserts against 316 centroids) on every
+    core, and its helper threads then spin for a while before they sleep: each batch of ``update_many`` kept the
+    second core busy, ~120 us of CPU per inserted entry on top of ~130 (2026-12-04, ``benchmarks/sqlite_scale.py``
+    at 100k entries, process CPU with and without ``OPENBLAS_NUM_THREADS=1``). Its matrix-vector product stays on
+    the caller's thread: 500 rows against 316 centroids cost 3.5 ms of one core where the matrix product cost 1 ms
+    of it plus ~11 ms of spinning on the other (2026-12-04, timed alone)."""
+    out = np.empty((rows.shape[0], matrix.shape[0]), dtype=np.float32)
+    for i in range(rows.shape[0]):
+        np.dot(matrix, rows[i], out=out[i])
+    return out
+
+
 def assign(vectors: F32, centroids: F32) -> npt.NDArray[np.intp]:
-    """Nearest centroid of each row, in blocks so the score matrix stays small."""
-    if vectors.shape[0] == 1:  # one insert: a matrix-vector product (the matrix-matrix call cost 10x more)
-        return np.array([np.argmax(centroids @ vectors[0])], dtype=np.intp)
+    """Nearest centroid of each row, in blocks so the score matrix stays small (a batch's rows one at a time,
+    see `row_products`)."""
+    if vectors.shape[0] <= _ROW_BY_ROW_MAX:
+        scores = np.empty(centroids.shape[0], dtype=np.float32)
+        out = np.empty(vectors.shape[0], dtype=np.intp)
+        for i in range(vectors.shape[0]):
+            np.dot(centroids, vectors[i], out=scores)
+            out[i] = int(np.argmax(scores))
+        return out
+    return _assign_blocked(vectors, centroids)
+
+
+def _assign_blocked(vectors: F32, centroids: F32) -> npt.NDArray[np.intp]:
+    """`assign` by matrix products (a build's rows, k-means rounds: what they cost in spinning is amortised)."""
     out = np.empty(vectors.shape[0], dtype=np.intp)
     block = max(1, 4_000_000 // max(1, centroids.shape[0]))
     for start in range(0, vectors.shape[0], block):
@@ -100,7 +129,7 @@ def train(vectors: F32, lists: int, seed: int = 0) -> F32:
     sample = vectors[np.sort(rng.choice(rows, min(rows, _SAMPLE_PER_LIST * lists), replace=False))]
     centroids: F32 = sample[rng.choice(sample.shape[0], lists, replace=False)].copy()
     for _ in range(_KMEANS_ROUNDS):
-        cells = assign(sample, centroids)
+        cells = _assign_blocked(sample, centroids)
         order = np.argsort(cells, kind="stable")
         counts = np.bincount(cells, minlength=lists)
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -158,7 +187,7 @@ def calibrate_rows(
         noise -= (noise * x).sum(axis=1, keepdims=True) * x  # orthogonal to x, so the cosine is exact
         noise = normalized(noise)
         queries = c * x + math.sqrt(1 - c * c) * noise
-        scores = queries @ centroids.T
+        scores = row_products(queries, centroids)
         own = scores[np.arange(block.shape[0]), cells[block]]
         ranks[start : start + block.shape[0]] = (scores > own[:, None]).sum(axis=1) + 1
     needed = int(math.ceil(float(np.quantile(ranks, CALIBRATION_QUANTILE))))

@@ -11,6 +11,7 @@ import pytest
 from lix_integrations.backends.ivf_file import IvfArrays, IvfFile, Stamp, build_arrays, open_ivf, write_ivf
 from lix_integrations.backends.ivf_merge import MergedRows
 from lix_integrations.backends.ivf_partition import LargePartition, Snapshot
+from lix_integrations.backends.ivf_train import row_products
 
 DIM = 32
 
@@ -26,7 +27,7 @@ def _gathered(s: Snapshot) -> IvfArrays:
     ids = np.concatenate([a.ids[keep], s.tail_ids])
     vecs = np.concatenate([a.vectors[keep], s.tail_vecs])
     cells = np.concatenate([a.cells()[keep], s.tail_cells])
-    sketches = np.concatenate([a.sketches[keep], s.tail_vecs @ a.projection.T])
+    sketches = np.concatenate([a.sketches[keep], row_products(s.tail_vecs, a.projection)])
     return build_arrays(ids, vecs, a.centroids, a.trained, cells, a.projection, sketches)
 
 
@@ -67,3 +68,14 @@ def test_a_merge_of_nothing_left_writes_an_empty_file(tmp_path: Path) -> None:
     reopened = open_ivf(tmp_path / "empty.ivf", DIM, "s")
     assert reopened is not None and reopened.arrays.rows == 0
     reopened.close()
+
+
+def test_a_batch_is_assigned_row_by_row_to_the_cells_a_matrix_product_picks() -> None:
+    """`assign` takes matrix-vector products for a batch (no BLAS threads left spinning): the same cells."""
+    from lix_integrations.backends.ivf_train import _assign_blocked, assign
+
+    rng = np.random.default_rng(5)
+    centroids = _unit(rng.standard_normal((40, DIM)))
+    rows = _unit(rng.standard_normal((700, DIM)))
+    assert np.array_equal(assign(rows, centroids), _assign_blocked(rows, centroids))
+    assert np.allclose(row_products(rows, centroids), rows @ centroids.T, atol=1e-5)
