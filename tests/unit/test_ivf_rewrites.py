@@ -18,6 +18,7 @@ import pytest
 from lix_integrations import Engine
 from lix_integrations.backends import ivf_file, sqlite_vectors
 from lix_integrations.backends.ivf_partition import LargePartition
+from lix_integrations.backends.ivf_train import assign
 
 from .test_sqlite_vector_files import LLM, _engine, _files, _fill, _no_builds, _served
 
@@ -92,6 +93,8 @@ def test_changes_made_while_the_worker_merges_are_carried_onto_the_new_file(
     after = _partition_index(engine)
     assert after is not before and after.base.arrays.rows == 500  # the snapshot: old and mid, as they were
     assert after.tail.size() == 50 + 15  # the late rows and the replacements
+    tail = after.tail.rows  # in the new file's cells (kept from the old file: the rows kept theirs)
+    assert (tail.tags == assign(tail.vecs, after.base.arrays.centroids)).all()
     assert len(after.deleted) == len(gone) + 15  # rows of the new file deleted or replaced since
     for name in gone:
         assert _served(engine, name) is None
