@@ -42,6 +42,7 @@ RENAMES = {
     "_aeval_or_error": "_eval_or_error",
     "_aread": "_read",
     "aread_replies": "read_replies",
+    "aexchange": "exchange",
     "awaiting each round trip": "blocking on each round trip",
 }
 

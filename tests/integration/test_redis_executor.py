@@ -8,12 +8,14 @@ reply would be taken for the next command's. The executor disconnects a connecti
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 import pytest
 import redis
 
 from lix_integrations.backends.redis.backend import RedisBackend
+from lix_integrations.backends.redis.commands import Cmd
 from lix_integrations.kernel.ops import KvGet, KvItem, KvPut
 
 from .conftest import with_prefix
@@ -55,4 +57,59 @@ def test_the_blocking_executor_answers_after_a_cancelled_async_call(redis_plain_
         assert backend.execute(KvGet("ns", "t", ("a",), now)) == [b"A"]
     finally:
         admin.close()
+        backend.close()
+
+
+def test_a_push_frame_read_with_a_reply_is_not_taken_for_the_next_reply(redis_plain_url: str) -> None:
+    """RESP3 (redis-py 8's default): a push frame the server sent behind a reply (here the invalidation of a
+    tracked key this connection wrote) arrives in the same read and waits in the parser; the next call reads
+    it first. It goes to redis-py's push handler, and the call gets its own reply (the executor reads sockets
+    itself, see `sockets`; without the push branch the GET below returned ``[b'invalidate', [b'k']]``)."""
+    backend = RedisBackend(with_prefix(redis_plain_url, protocol="3"))
+    executor = backend._sync
+    client = executor.client()
+    key = "lix-test-push-" + os.urandom(4).hex()
+
+    def send(*args: object) -> object:
+        return executor.send_now(client, [Cmd(args)])[0]
+
+    try:
+        assert send("CLIENT", "TRACKING", "ON") == b"OK"
+        assert send("SET", key, "1") == b"OK"
+        assert send("GET", key) == b"1"  # tracked from now on
+        assert send("SET", key, "2") == b"OK"  # its reply, then the push invalidating the key
+        assert send("GET", key) == b"2"
+        assert send("PING") == b"PONG"
+    finally:
+        send("DEL", key)
+        backend.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_talks_over_its_own_connections(redis_plain_url: str) -> None:
+    """A forked child inherits the backend with its kept connection; the socket is the parent's, so the child
+    must open its own (two processes reading one socket take each other's replies). Both go on working."""
+    backend = RedisBackend(with_prefix(redis_plain_url))
+    executor = backend._sync
+    now = time.time()
+    try:
+        backend.execute(KvPut("ns", "t", (KvItem("a", b"A"),), now))
+        parent_id = executor.send_now(executor.client(), [Cmd(("CLIENT", "ID"))])[0]
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report, then leave without running the parent's cleanup
+            try:
+                child_id = executor.send_now(executor.client(), [Cmd(("CLIENT", "ID"))])[0]
+                answers = all(backend.execute(KvGet("ns", "t", ("a",), now)) == [b"A"] for _ in range(50))
+                os.write(write, b"ok" if answers and child_id != parent_id else b"no")
+            finally:
+                os._exit(0)
+        os.close(write)
+        parent_answers = [backend.execute(KvGet("ns", "t", ("a",), now)) for _ in range(50)]
+        os.waitpid(pid, 0)
+        with os.fdopen(read, "rb") as reply:
+            assert reply.read() == b"ok"
+        assert parent_answers == [[b"A"]] * 50
+        assert executor.send_now(executor.client(), [Cmd(("CLIENT", "ID"))])[0] == parent_id
+    finally:
         backend.close()

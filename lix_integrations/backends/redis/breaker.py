@@ -61,22 +61,24 @@ class Breaker:
         self.url = url  # redacted: it goes into error messages
         self._clock = clock
         self._lock = threading.RLock()  # re-entrant: a finalizer run by a GC inside may close a backend
-        self._failures = 0  # consecutive failed attempts; 0: closed
+        #: Consecutive failed attempts; 0: closed. Read without the lock by the executors: while it is 0 a
+        #: call neither enters nor reports (see `enter`, `succeeded`), so a closed breaker costs no call.
+        self.failures = 0
         self._open_until = 0.0
         self._probing = False
         self._last_error = ""
 
     @property
     def is_open(self) -> bool:
-        return self._failures > 0
+        return self.failures > 0
 
     def enter(self) -> bool:
         """Before a call: ``False`` to go ahead normally, ``True`` to go ahead as the probe; raises
         `BackendError` at once while the breaker is open (or another caller is probing)."""
-        if not self._failures:  # the common case reads one int, no lock
+        if not self.failures:  # the common case reads one int, no lock
             return False
         with self._lock:
-            if not self._failures:
+            if not self.failures:
                 return False
             now = self._clock()
             if now >= self._open_until and not self._probing:
@@ -91,12 +93,12 @@ class Breaker:
 
     def succeeded(self, probe: bool) -> bool:
         """A call got its replies: the breaker closes. True when this closed it."""
-        if not self._failures and not probe:
+        if not self.failures and not probe:
             return False
         with self._lock:
             if probe:
                 self._probing = False
-            closed, self._failures = self._failures > 0, 0
+            closed, self.failures = self.failures > 0, 0
         return closed
 
     def failed(self, probe: bool, cost: float, error: BaseException) -> bool:
@@ -106,13 +108,13 @@ class Breaker:
             now = self._clock()
             if probe:
                 self._probing = False
-            elif self._failures and now < self._open_until:
+            elif self.failures and now < self._open_until:
                 return False  # in flight when the breaker opened: the same outage, no further back-off
-            self._failures += 1
+            self.failures += 1
             first, cap = CHEAP_COOLDOWN if cost < CHEAP_SECONDS else SLOW_COOLDOWN
-            self._open_until = now + min(cap, first * 2 ** min(self._failures - 1, 16))
+            self._open_until = now + min(cap, first * 2 ** min(self.failures - 1, 16))
             self._last_error = f"{type(error).__name__}: {error}"
-            return self._failures == 1
+            return self.failures == 1
 
     def released(self, probe: bool) -> None:
         """A call ended with neither verdict (an error of ours, a cancellation): let another caller probe."""
@@ -123,4 +125,4 @@ class Breaker:
     def cooldown(self) -> float:
         """Seconds until the next probe may go (0 when closed): for tests and diagnostics."""
         with self._lock:
-            return max(0.0, self._open_until - self._clock()) if self._failures else 0.0
+            return max(0.0, self._open_until - self._clock()) if self.failures else 0.0

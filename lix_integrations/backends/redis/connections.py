@@ -2,7 +2,8 @@
 
 The sync executor keeps connections checked out of redis-py's pool between calls (see `Connections`); the async
 one takes them from the pool of its event loop's client, and lets the calls of every task that sends in the same
-loop iteration share one packet (`AutoPipeline`). Everything else is the one loop of `executor_async`.
+loop iteration share one packet (`AutoPipeline`); the sync one reads its replies off the socket itself where it can
+(`sockets`). Everything else is the one loop of `executor_async`.
 """
 
 from __future__ import annotations
@@ -21,11 +22,27 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from .autopipeline import AutoPipeline
 from .clients import async_client, sync_client
 from .commands import Cmd, Lua, Pipe
+from .sockets import direct_exchange, direct_parser
+from .wire import packed
 
 if TYPE_CHECKING:
     from .backend import RedisBackend
 
 __all__ = ["AsyncIO", "SyncIO"]
+
+#: This process's id, renewed in a forked child by the fork itself (``os.register_at_fork``, which CPython runs
+#: for every fork that goes on running Python): ``os.getpid()`` is a system call, a few percent of a sync call
+#: (2026-12-04, py-spy on a loop of chat appends).
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_forked)
 
 
 class SyncIO:
@@ -33,6 +50,8 @@ class SyncIO:
 
     def __init__(self, backend: RedisBackend) -> None:
         self.backend = backend
+        # The executor's own sender, with no forwarding frame (the async side may batch, see AsyncIO).
+        self.dispatch = self.send_now  # type: ignore[method-assign]
         #: (pid, client) of the last call: the shared registry builds its key (an f-string and a pid) for every
         #: call. Its client stays valid while this backend is open (it holds a use of the URL); a forked child
         #: has another pid.
@@ -40,10 +59,10 @@ class SyncIO:
 
     def client(self) -> Any:
         bound = self._bound
-        if bound is not None and bound[0] == os.getpid():
+        if bound is not None and bound[0] == _pid:
             return bound[1]
         client = sync_client(self.backend.options)
-        self._bound = (os.getpid(), client)
+        self._bound = (_pid, client)
         return client
 
     def take(self, client: Any) -> Any:
@@ -55,11 +74,19 @@ class SyncIO:
     def dispatch(
         self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool, idempotent: bool
     ) -> list[Any]:
-        return self.send_now(client, calls, lookup, idempotent)
+        return self.send_now(client, calls, lookup, idempotent)  # replaced per instance, see __init__
 
-    def read_replies(self, conn: Any, count: int) -> list[Any]:
-        """The ``count`` replies of a packet; an error reply is returned, not raised."""
-        return [_reply(conn) for _ in range(count)]
+    def exchange(self, conn: Any, cmds: list[tuple[Any, ...]]) -> list[Any]:
+        """``cmds`` written in one packet, and their replies (an error reply returned, not raised).
+
+        On a plain connection parsed by hiredis, straight on its socket and reader (`sockets`); through
+        redis-py's ``send_packed_command`` and ``read_response`` otherwise (Sentinel, RESP3, health checks,
+        no hiredis)."""
+        parser = direct_parser(conn)
+        if parser is not None:
+            return direct_exchange(conn, parser, packed(conn, cmds), len(cmds))
+        conn.send_packed_command(packed(conn, cmds))
+        return [_reply(conn) for _ in cmds]
 
     def send_now(
         self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool = False, idempotent: bool = False
@@ -107,6 +134,11 @@ class AsyncIO:
                 return [await _areply(conn, math.inf) for _ in range(count)]  # inf: no timer of its own
         except TimeoutError as exc:  # the deadline's: a read timeout, as redis-py reports one
             raise RedisTimeoutError("Timeout reading from Redis") from exc
+
+    async def aexchange(self, conn: Any, cmds: list[tuple[Any, ...]]) -> list[Any]:
+        """``cmds`` written in one packet, and their replies (an error reply returned, not raised)."""
+        await conn.send_packed_command(packed(conn, cmds))
+        return await self.aread_replies(conn, len(cmds))
 
     async def atake(self, client: Any) -> Any:
         """A connection of the loop's pool, which replaces one the server closed."""

@@ -26,7 +26,7 @@ from ...kernel.ops import Gather, Op
 from .commands import Cmd, Lua, Pipe, Scan, Step
 from .connections import AsyncIO
 from .lockstep import IDEMPOTENT, LOOKUPS, Lockstep
-from .wire import CLUSTER_ATTEMPTS, CLUSTER_REFUSALS, closed_under_us, eval_args, pack, packed, singly, unpack
+from .wire import CLUSTER_ATTEMPTS, CLUSTER_REFUSALS, closed_under_us, eval_args, pack, singly, unpack
 
 __all__ = ["AsyncExecutor"]
 
@@ -61,15 +61,17 @@ class AsyncExecutor(AsyncIO):
         await self.asend_now(self.aclient(), [])
 
     async def _aguarded(self, op: Any, run: Any) -> Any:
-        breaker = self.backend._breaker
-        probe = breaker.enter()
+        backend = self.backend
+        breaker = backend._breaker
+        probe = breaker.enter() if breaker.failures else False  # closed: one int read, no call
         started = time.monotonic()
         try:
             result = await run(op)
         except BaseException as exc:
-            self.backend._verdict(probe, exc, time.monotonic() - started)
+            backend._verdict(probe, exc, time.monotonic() - started)
             raise
-        breaker.succeeded(probe)
+        if probe or breaker.failures:
+            breaker.succeeded(probe)
         return result
 
     async def _arun_once(self, op: Op) -> Any:
@@ -130,7 +132,8 @@ class AsyncExecutor(AsyncIO):
         nothing else is ever sent twice.
         """
         backend = self.backend
-        pending = backend._take_pending(lookup)
+        # The lock of the deferred writes' queue only when something waits in it (most calls).
+        pending = backend._take_pending(lookup) if backend._pending or backend._touches else []
         if backend.options.cluster and singly(pending, calls, idempotent):
             if pending:  # uses and stored vectors, which may run twice harmlessly, go ahead on their own
                 try:
@@ -140,14 +143,22 @@ class AsyncExecutor(AsyncIO):
             return [await _asingle(client, call) for call in calls]  # the cluster client routes them
         if backend.options.cluster:
             return await self._acluster_pipe(client, pending, calls)
-        cmds, spans = pack(pending, calls)
+        # One call and nothing deferred (most calls): its command alone, without the packet's bookkeeping.
+        alone = calls[0] if not pending and len(calls) == 1 else None
+        spans: list[tuple[int, int]]
+        if isinstance(alone, Lua):
+            cmds, spans = [eval_args(alone, True)], []
+        elif isinstance(alone, Cmd):
+            cmds, spans = [alone.args], []
+        else:
+            alone = None
+            cmds, spans = pack(pending, calls)
         for attempt in (0, 1):
             # Written in one packet on one connection: a redis-py Pipeline object costs about 80 us more per
             # round trip (measured), as much as what it carries saves.
             conn = await self.atake(client)
             try:
-                await conn.send_packed_command(packed(conn, cmds))
-                replies = await self.aread_replies(conn, len(cmds))
+                replies = await self.aexchange(conn, cmds)
                 break
             except BaseException as exc:
                 # Replies may be left unread: never hand this socket out again as it is.
@@ -159,7 +170,15 @@ class AsyncExecutor(AsyncIO):
                 )
             finally:
                 await self.agive(client, conn)
-        return await self._afinish(client, pending, calls, spans, replies)
+        if alone is None:
+            return await self._afinish(client, pending, calls, spans, replies)
+        reply = replies[0]
+        if isinstance(reply, BaseException):
+            if isinstance(reply, NoScriptError) and isinstance(alone, Lua):
+                reply = await _aeval_or_error(client, alone)
+            elif not isinstance(reply, ResponseError):
+                raise reply
+        return [reply]
 
     async def _acluster_pipe(
         self, client: Any, pending: list[Lua], calls: list[Cmd | Lua | Pipe]

@@ -28,7 +28,7 @@ from ...kernel.ops import Gather, Op
 from .commands import Cmd, Lua, Pipe, Scan, Step
 from .connections import SyncIO
 from .lockstep import IDEMPOTENT, LOOKUPS, Lockstep
-from .wire import CLUSTER_ATTEMPTS, CLUSTER_REFUSALS, closed_under_us, eval_args, pack, packed, singly, unpack
+from .wire import CLUSTER_ATTEMPTS, CLUSTER_REFUSALS, closed_under_us, eval_args, pack, singly, unpack
 
 __all__ = ["SyncExecutor"]
 
@@ -63,15 +63,17 @@ class SyncExecutor(SyncIO):
         self.send_now(self.client(), [])
 
     def _guarded(self, op: Any, run: Any) -> Any:
-        breaker = self.backend._breaker
-        probe = breaker.enter()
+        backend = self.backend
+        breaker = backend._breaker
+        probe = breaker.enter() if breaker.failures else False  # closed: one int read, no call
         started = time.monotonic()
         try:
             result = run(op)
         except BaseException as exc:
-            self.backend._verdict(probe, exc, time.monotonic() - started)
+            backend._verdict(probe, exc, time.monotonic() - started)
             raise
-        breaker.succeeded(probe)
+        if probe or breaker.failures:
+            breaker.succeeded(probe)
         return result
 
     def _run_once(self, op: Op) -> Any:
@@ -132,7 +134,8 @@ class SyncExecutor(SyncIO):
         nothing else is ever sent twice.
         """
         backend = self.backend
-        pending = backend._take_pending(lookup)
+        # The lock of the deferred writes' queue only when something waits in it (most calls).
+        pending = backend._take_pending(lookup) if backend._pending or backend._touches else []
         if backend.options.cluster and singly(pending, calls, idempotent):
             if pending:  # uses and stored vectors, which may run twice harmlessly, go ahead on their own
                 try:
@@ -142,14 +145,22 @@ class SyncExecutor(SyncIO):
             return [_single(client, call) for call in calls]  # the cluster client routes them
         if backend.options.cluster:
             return self._cluster_pipe(client, pending, calls)
-        cmds, spans = pack(pending, calls)
+        # One call and nothing deferred (most calls): its command alone, without the packet's bookkeeping.
+        alone = calls[0] if not pending and len(calls) == 1 else None
+        spans: list[tuple[int, int]]
+        if isinstance(alone, Lua):
+            cmds, spans = [eval_args(alone, True)], []
+        elif isinstance(alone, Cmd):
+            cmds, spans = [alone.args], []
+        else:
+            alone = None
+            cmds, spans = pack(pending, calls)
         for attempt in (0, 1):
             # Written in one packet on one connection: a redis-py Pipeline object costs about 80 us more per
             # round trip (measured), as much as what it carries saves.
             conn = self.take(client)
             try:
-                conn.send_packed_command(packed(conn, cmds))
-                replies = self.read_replies(conn, len(cmds))
+                replies = self.exchange(conn, cmds)
                 break
             except BaseException as exc:
                 # Replies may be left unread: never hand this socket out again as it is.
@@ -161,7 +172,15 @@ class SyncExecutor(SyncIO):
                 )
             finally:
                 self.give(client, conn)
-        return self._finish(client, pending, calls, spans, replies)
+        if alone is None:
+            return self._finish(client, pending, calls, spans, replies)
+        reply = replies[0]
+        if isinstance(reply, BaseException):
+            if isinstance(reply, NoScriptError) and isinstance(alone, Lua):
+                reply = _eval_or_error(client, alone)
+            elif not isinstance(reply, ResponseError):
+                raise reply
+        return [reply]
 
     def _cluster_pipe(self, client: Any, pending: list[Lua], calls: list[Cmd | Lua | Pipe]) -> list[Any]:
         """Through redis-py's cluster pipeline, which sends a command again after a connection error: only for

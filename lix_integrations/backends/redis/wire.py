@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import select
-import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -61,17 +61,21 @@ def closed_under_us(exc: BaseException) -> bool:
 
 def closed_by_server(conn: Any) -> bool:
     """True when an idle connection's socket is readable: the server closed it (or sent what nobody asked
-    for), so writing a command to it would fail or be lost. One poll with no wait, about a microsecond."""
+    for), so writing a command to it would fail or be lost. One poll with no wait, on a poll object kept with
+    the connection for its socket (making and registering one per call cost about as much as the poll)."""
     sock = getattr(conn, "_sock", None)
     if sock is None:
         return False
     try:
-        if hasattr(select, "poll"):
+        kept = getattr(conn, "_lix_poll", None)
+        if kept is None or kept[0] is not sock:
+            if not hasattr(select, "poll"):
+                readable, _, _ = select.select([sock], [], [], 0)
+                return bool(readable)
             poller = select.poll()
             poller.register(sock, select.POLLIN)
-            return bool(poller.poll(0))
-        readable, _, _ = select.select([sock], [], [], 0)
-        return bool(readable)
+            kept = conn._lix_poll = (sock, poller)
+        return bool(kept[1].poll(0))
     except (OSError, ValueError):
         return True
 
@@ -80,49 +84,46 @@ class Connections:
     """Connections this backend keeps checked out of the shared pool between calls.
 
     Taking one from redis-py's pool and giving it back costs about 20 us a call (its bookkeeping and
-    observability hooks), as much as a third of a round trip here; a list under a lock costs well under one.
-    A forked child starts over: its parent's sockets are not its own.
+    observability hooks), as much as a third of a round trip here; a deque, whose ``append`` and ``pop`` are
+    atomic, costs well under one, with no lock. Each kept connection remembers its pool: the executor's client
+    (and so its pool) is per process, so a connection of another pool is one a forked child inherited from its
+    parent, which the child leaves alone (its socket is the parent's).
     """
 
     _KEEP = 16
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._idle: list[tuple[Any, Any]] = []  # (pool, connection)
-        self._pid = os.getpid()
+        self._idle: deque[tuple[Any, Any]] = deque()  # (pool, connection)
 
     def take(self, client: Any) -> Any:
         """A kept connection (one the server closed while it sat idle is reconnected first: nothing was
         written to it yet), else one from the pool, which checks its own the same way."""
         pool = client.connection_pool
-        conn = None
-        with self._lock:
-            if self._pid != os.getpid():
-                self._idle, self._pid = [], os.getpid()
-            for i in range(len(self._idle) - 1, -1, -1):
-                if self._idle[i][0] is pool:
-                    conn = self._idle.pop(i)[1]
-                    break
-        if conn is None:
-            return pool.get_connection()
-        if closed_by_server(conn):
-            conn.disconnect()  # the next send connects again
-        return conn
+        idle = self._idle
+        while idle:
+            try:
+                kept, conn = idle.pop()
+            except IndexError:  # another thread took the last one
+                break
+            if kept is pool:
+                if closed_by_server(conn):
+                    conn.disconnect()  # the next send connects again
+                return conn
+            if getattr(kept, "pid", None) == os.getpid():  # not a parent's: back to its own pool
+                kept.release(conn)
+        return pool.get_connection()
 
     def give(self, client: Any, conn: Any) -> None:
-        pool = client.connection_pool
-        with self._lock:
-            if self._pid == os.getpid() and len(self._idle) < self._KEEP:
-                self._idle.append((pool, conn))
-                return
-        pool.release(conn)
+        if len(self._idle) < self._KEEP:
+            self._idle.append((client.connection_pool, conn))
+        else:
+            client.connection_pool.release(conn)
 
     def release_all(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-            mine = self._pid == os.getpid()
-        for pool, conn in idle if mine else ():
-            pool.release(conn)
+        idle, self._idle = self._idle, deque()
+        for pool, conn in idle:
+            if getattr(pool, "pid", None) == os.getpid():  # a parent's pool is the parent's to close
+                pool.release(conn)
 
 
 def packed(conn: Any, cmds: list[tuple[Any, ...]]) -> list[bytes]:
