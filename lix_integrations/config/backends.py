@@ -44,11 +44,13 @@ class RedisOptions:
     prefix: str
     partition_limit: int
     tls: bool
-    ef_runtime: int = 20
+    #: HNSW defaults: backends/redis/semantic_index.py says how they were chosen (the URL parser passes them).
+    ef_runtime: int = 50
     hnsw_from: int = (
         2000  # adaptive index mode: HNSW from this many records (backends/redis/semantic_index.py)
     )
-    ef_construction: int = 100
+    ef_construction: int = 40
+    hnsw_m: int = 12
     autopipeline: bool = True
     socket_timeout: float | None = DEFAULT_TIMEOUT
     connect_timeout: float | None = DEFAULT_TIMEOUT

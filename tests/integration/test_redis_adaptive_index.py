@@ -260,15 +260,28 @@ def test_an_index_made_before_adaptive_mode_is_adopted_or_replaced(
         backend.close()
 
 
-def test_hnsw_from_and_ef_construction_are_url_options(redis_stack_url: str, raw: redis.Redis) -> None:
-    backend = backend_for(with_prefix(redis_stack_url, index="hnsw", ef_construction="33"))
+def test_hnsw_m_and_ef_construction_are_url_options(redis_stack_url: str, raw: redis.Redis) -> None:
+    backend = backend_for(with_prefix(redis_stack_url, index="hnsw", ef_construction="33", hnsw_m="7"))
     try:
         backend.execute(Upsert(NS, record("e", unit(1))))
-        info = raw.ft(sem_base(backend.options.prefix, NS) + "idx").info()
-        text = repr(info["attributes"])
-        assert "33" in text and "HNSW" in text, text
+        assert graph_parameters(raw, backend) == ("7", "33")
     finally:
         backend.close()
+
+
+def test_an_hnsw_index_gets_the_default_graph_parameters(redis_stack_url: str, raw: redis.Redis) -> None:
+    backend = backend_for(with_prefix(redis_stack_url, index="hnsw"))
+    try:
+        backend.execute(Upsert(NS, record("e", unit(1))))
+        assert graph_parameters(raw, backend) == ("12", "40")
+    finally:
+        backend.close()
+
+
+def graph_parameters(raw: redis.Redis, backend: RedisBackend) -> tuple[str, str]:
+    """M and EF_CONSTRUCTION of the namespace's HNSW index, as ``FT.INFO`` reports them."""
+    field = _vector_field(raw.ft(sem_base(backend.options.prefix, NS) + "idx").info())
+    return field.get("M", "?"), field.get("ef_construction", "?")
 
 
 def test_a_new_namespace_links_float16_vectors_into_its_hnsw_graph(

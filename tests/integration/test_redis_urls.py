@@ -36,14 +36,22 @@ def test_options_are_parsed_and_removed() -> None:
         "redis://h",
         5.0,
     )
-    assert (parse_redis_url("redis://h").ef_runtime, parse_redis_url("redis://h").autopipeline) == (20, True)
+    default = parse_redis_url("redis://h")
+    assert (default.ef_runtime, default.hnsw_m, default.ef_construction, default.autopipeline) == (
+        50,
+        12,
+        40,
+        True,
+    )
+    graph = parse_redis_url("redis://h?hnsw_m=16&ef_construction=100")
+    assert (graph.hnsw_m, graph.ef_construction, graph.client_url) == (16, 100, "redis://h")
 
 
 @pytest.mark.parametrize(
     "url",
     ["redis://h?index=ivf", "redis://h?prefix=a:b", "redis://h?partition_limit=0", "redis://h?cluster=maybe",
      "redis+cluster://h?index=hnsw", "redis+cluster://h/3", "redis://h?ef_runtime=0", "redis://h?ef_runtime=x",
-     "redis://h?autopipeline=sometimes"],
+     "redis://h?autopipeline=sometimes", "redis://h?hnsw_m=1", "redis://h?hnsw_m=513", "redis://h?hnsw_m=x"],
 )  # fmt: skip
 def test_bad_options_are_config_errors(url: str) -> None:
     with pytest.raises(ConfigError):

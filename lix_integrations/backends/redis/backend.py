@@ -78,6 +78,7 @@ class RedisBackend(Backend):
             opts.ef_runtime,
             opts.hnsw_from,
             opts.ef_construction,
+            opts.hnsw_m,
         )
         self._kv = KvCommands(opts.prefix)
         self._lists = ListCommands(opts.prefix)

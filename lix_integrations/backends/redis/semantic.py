@@ -41,7 +41,13 @@ from ...kernel.op import Op, bind_methods
 from .commands import Cmd, Lua, Plan, Step, b2s, expiry_ms, fields_of, num, then
 from .keys import h, sem_base
 from .lua import script
-from .semantic_index import DEFAULT_EF_CONSTRUCTION, DEFAULT_HNSW_FROM, QueryIndexes
+from .semantic_index import (
+    DEFAULT_EF_CONSTRUCTION,
+    DEFAULT_EF_RUNTIME,
+    DEFAULT_HNSW_FROM,
+    DEFAULT_HNSW_M,
+    QueryIndexes,
+)
 from .semantic_vectors import CACHED_PARTITIONS, Partition, VectorCache
 from .semantic_vectors import scores as rank
 
@@ -145,13 +151,14 @@ class SemanticCommands:
         prefix: str,
         index: str,
         partition_limit: int,
-        ef_runtime: int = 20,
+        ef_runtime: int = DEFAULT_EF_RUNTIME,
         hnsw_from: int = DEFAULT_HNSW_FROM,
         ef_construction: int = DEFAULT_EF_CONSTRUCTION,
+        hnsw_m: int = DEFAULT_HNSW_M,
     ) -> None:
         self.prefix = prefix
         self.ef_runtime = ef_runtime  # HNSW candidate list size per search (see url.py)
-        self.qe = QueryIndexes(prefix, index, hnsw_from, ef_construction)
+        self.qe = QueryIndexes(prefix, index, hnsw_from, ef_construction, hnsw_m)
         self.partition_limit = partition_limit
         self._vectors = VectorCache(CACHED_PARTITIONS)
 

@@ -65,12 +65,21 @@ LAYOUT = script("sem_layout")
 #: between 2k and 3k; an insert into FLAT costs the server about 30 us against 100-400 us into HNSW.
 DEFAULT_HNSW_FROM = 2000
 
-#: HNSW graph parameters of the indexes lix makes. EF_CONSTRUCTION (URL option ``ef_construction``) is the
-#: candidate list of each insert: the server's time per insert grows with it (at 10k random 384-dim vectors,
-#: 1.04 ms at 200, 0.51 at 100, 0.40 at 64, 0.27 at 40; commandstats, 2026-12-04) while recall@1 at EF_RUNTIME 20
-#: moved from 0.985 to 0.968 / 0.970 / 0.938 (400 near-duplicate queries, benchmarks' random vectors).
-HNSW_M = 16
-DEFAULT_EF_CONSTRUCTION = 100
+#: HNSW graph parameters of the indexes lix makes (URL options ``hnsw_m``, ``ef_construction``, ``ef_runtime``).
+#: M is each node's links, EF_CONSTRUCTION the candidate list of an insert, EF_RUNTIME that of a search. The
+#: server's time per insert grows with the first two, recall with all three. Chosen from raw redis-py floors over
+#: a grid (benchmarks/redis_hnsw_grid.py, 2026-12-04, 10k 384-dim vectors, float16 graph, KNN 1; server CPU per
+#: insert, recall@1, lookup wall):
+#: - M 16, EF_CONSTRUCTION 100, EF_RUNTIME 20 (the defaults until then): 300 us, 0.987, 0.37 ms on random vectors;
+#:   168 us, 0.997, 0.29 ms on MiniLM vectors of real questions;
+#: - M 12, EF_CONSTRUCTION 40, EF_RUNTIME 50: 173 us, 0.990, 0.31 ms random; 94 us, 1.000, 0.23 ms MiniLM;
+#: - M 8 lost recall on random vectors (EF_CONSTRUCTION 24: 0.79 at EF_RUNTIME 50); EF_RUNTIME 20 on M 12: 0.89.
+#: At 100k random vectors (the hardest case) both default sets find about half (0.53 against 0.56); there
+#: ``hnsw_m=16&ef_construction=100&ef_runtime=200`` reaches 0.995 (M 12, EF_CONSTRUCTION 40: 0.85), at 743 against
+#: 310 us per insert (docs/redis.md).
+DEFAULT_HNSW_M = 12
+DEFAULT_EF_CONSTRUCTION = 40
+DEFAULT_EF_RUNTIME = 50
 
 #: The vector type of the HNSW indexes of namespaces with the ``vh`` layout. Measured on Redis Stack 7.4 with 10k
 #: random unit 384-dim vectors, M 16, EF_CONSTRUCTION 100, EF_RUNTIME 20, 400 queries with noise sigma 0.02
@@ -89,11 +98,14 @@ class QueryIndexes:
     """One backend's Query Engine indexes (see the module docstring). ``index`` is ``auto`` until `detect` has
     resolved it to ``adaptive`` or ``none``, or ``hnsw``/``flat``/``none`` as the URL forced it."""
 
-    def __init__(self, prefix: str, index: str, hnsw_from: int, ef_construction: int) -> None:
+    def __init__(
+        self, prefix: str, index: str, hnsw_from: int, ef_construction: int, hnsw_m: int = DEFAULT_HNSW_M
+    ) -> None:
         self.prefix = prefix
         self.index = index
         self.hnsw_from = hnsw_from
         self.ef_construction = ef_construction
+        self.hnsw_m = hnsw_m
         self._ready: dict[str, int] = {}  # namespace -> dimension of its index
         self._algo: dict[str, str] = {}  # namespace -> "hnsw" or "flat": the index this process made or found
         self._half: dict[str, bool] = {}  # namespace -> whether it has the ``vh`` layout (key ``vl``)
@@ -181,7 +193,7 @@ class QueryIndexes:
         """``FT.CREATE`` of an index over the namespace's records (``skip_scan``: none indexed until written;
         ``half``: an HNSW index on the float16 ``vh``, see the module docstring)."""
         extra: tuple[Any, ...] = (
-            ("M", HNSW_M, "EF_CONSTRUCTION", self.ef_construction) if algo == "hnsw" else ()
+            ("M", self.hnsw_m, "EF_CONSTRUCTION", self.ef_construction) if algo == "hnsw" else ()
         )
         field, kind = ("vh", HNSW_TYPE) if half and algo == "hnsw" else ("vec", "FLOAT32")
         skip: tuple[str, ...] = ("SKIPINITIALSCAN",) if skip_scan else ()

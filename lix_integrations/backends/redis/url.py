@@ -17,13 +17,14 @@ Options (query string, removed before the URL reaches redis-py):
   index from the start; these three force the Query Engine (an error if it is missing); ``none`` forces
   client-side.
 * ``hnsw_from=2000`` - adaptive only: the namespace size (records) from which searches use an HNSW index.
-* ``ef_construction=100`` - HNSW only: the candidate list size of each insert into the graph, for indexes made
-  from now on. The server's time per insert grows with it (0.51 ms at 100 against 1.04 at 200, at 10k 384-dim
-  vectors), recall with it too (see `semantic_index` and docs/redis.md).
+* ``hnsw_m=12`` and ``ef_construction=40`` - HNSW only: each node's links and the candidate list size of each
+  insert into the graph, for indexes made from now on. The server's time per insert grows with both, recall
+  too (see `semantic_index` and docs/redis.md: at 100k entries of hard-to-separate vectors,
+  ``hnsw_m=16&ef_construction=100&ef_runtime=200``).
 * ``prefix=lix`` - first part of every key, so several applications can share one database.
-* ``ef_runtime=20`` - HNSW only: the candidate list size of a search. 20 found the true nearest neighbour of
-  every near-duplicate query (similarity >= 0.8) among 10k MiniLM vectors, and of 98.2% of arbitrary ones
-  (50: 100%, for 0.07 ms more per lookup at 10k entries); raise it for workloads served far below 0.8.
+* ``ef_runtime=50`` - HNSW only: the candidate list size of a search. With the default graph it found the true
+  nearest neighbour of every near-duplicate MiniLM query at 10k entries, and of 99% of random-vector ones
+  (`semantic_index`); raise it for large partitions or workloads served far below similarity 0.8.
 * ``autopipeline=true`` - async clients send the commands of all tasks issued in one event-loop turn as one
   packet (not on a cluster); ``false`` sends each call on its own.
 * ``partition_limit=2048`` - plain mode only: at most this many vectors per semantic partition (least recently
@@ -47,7 +48,7 @@ from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit
 from ...config.backends import RedisOptions
 from ...errors import ConfigError
 from ...redaction import redact_url
-from .semantic_index import DEFAULT_EF_CONSTRUCTION, DEFAULT_HNSW_FROM
+from .semantic_index import DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_RUNTIME, DEFAULT_HNSW_FROM, DEFAULT_HNSW_M
 
 __all__ = ["RedisOptions", "parse_redis_url", "redact"]
 
@@ -76,8 +77,12 @@ def parse_redis_url(url: str) -> RedisOptions:
     if topology == "sentinel":
         parts, sentinels, service = _sentinel_parts(parts, url)
     kept: list[tuple[str, str]] = []
-    index, prefix, limit, ef_runtime, autopipeline = "auto", "lix", 2048, 20, True
-    ints = {"hnsw_from": DEFAULT_HNSW_FROM, "ef_construction": DEFAULT_EF_CONSTRUCTION}
+    index, prefix, limit, ef_runtime, autopipeline = "auto", "lix", 2048, DEFAULT_EF_RUNTIME, True
+    ints = {
+        "hnsw_from": DEFAULT_HNSW_FROM,
+        "ef_construction": DEFAULT_EF_CONSTRUCTION,
+        "hnsw_m": DEFAULT_HNSW_M,
+    }
     timeouts: dict[str, float | None] = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         low = value.lower()
@@ -112,7 +117,7 @@ def parse_redis_url(url: str) -> RedisOptions:
             if not 1 <= ef_runtime <= 4096:
                 raise ConfigError(f"ef_runtime must be between 1 and 4096, got {ef_runtime}")
         elif key in ints:
-            ints[key] = _bounded_int(key, value, 1, 1_000_000 if key == "hnsw_from" else 4096)
+            ints[key] = _bounded_int(key, value, *_INT_BOUNDS[key])
         elif key in _TIMEOUTS:
             timeouts[_TIMEOUTS[key]] = _timeout(key, value)
         elif key == "pass":  # a common spelling of the password option, which redis-py would refuse
@@ -143,6 +148,7 @@ def parse_redis_url(url: str) -> RedisOptions:
         ef_runtime=ef_runtime,
         hnsw_from=ints["hnsw_from"],
         ef_construction=ints["ef_construction"],
+        hnsw_m=ints["hnsw_m"],
         autopipeline=autopipeline,
         sentinels=sentinels,
         service=service,
@@ -206,6 +212,11 @@ def _client_options(cluster: bool) -> frozenset[str]:
     for cls in classes:
         names |= set(inspect.signature(cls.__init__).parameters)
     return frozenset(names - {"self", "kwargs", "args"})
+
+
+#: The integer options' accepted ranges. HNSW M: the server takes 1 to at least 100,000 (checked 2026-12-04 on
+#: Redis Stack 7.4), but a graph of one link per node is a list, and each link costs memory on every record.
+_INT_BOUNDS = {"hnsw_from": (1, 1_000_000), "ef_construction": (1, 4096), "hnsw_m": (2, 512)}
 
 
 def _bounded_int(key: str, value: str, low: int, high: int) -> int:
