@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy as _copy
 import json
+from collections.abc import Sequence
 from json.encoder import encode_basestring as _quote  # json.dumps' own, ensure_ascii=False
 from typing import Any
 
@@ -127,20 +128,42 @@ class ChatMessageCodec:
         return (role.value, _names(message.__pydantic_fields_set__), *blocks)
 
     def thaw(self, kept: object) -> ChatMessage:
-        if type(kept) is not tuple:
-            return _clone(kept)  # type: ignore[arg-type,no-any-return]
-        # The slots set through their descriptors: half the time of object.__setattr__ (1.3 instead of 2.4 us a
-        # message, 2026-12-04, timeit), and a chat read makes one per message.
-        if len(kept) == 4:  # one text block, most messages
-            blocks = [_block(kept[2], kept[3])]
-        else:
-            blocks = [_block(kept[i], kept[i + 1]) for i in range(2, len(kept), 2)]
-        new = _new(ChatMessage)
-        _set_dict(new, {"role": _ROLES[kept[0]], "additional_kwargs": {}, "blocks": blocks})
-        _set_fields(new, set(kept[1]))
-        _set_extra(new, None)
-        _set_private(new, None)
-        return new
+        return self.thaw_all((kept,))[0]
+
+    def thaw_all(self, kept: Sequence[object]) -> list[ChatMessage]:
+        """New messages of what ``keep`` returned, in one loop: a chat read thaws its whole window, and one call
+        per message with its lookups cost a tenth more (21.3 instead of 23.7 us for 20 messages, timeit,
+        2026-12-04). A message's slots are set through their descriptors: half the time of
+        ``object.__setattr__``."""
+        made: list[ChatMessage] = []
+        add = made.append
+        new, set_dict, set_fields, set_extra, set_private = (
+            _new,
+            _set_dict,
+            _set_fields,
+            _set_extra,
+            _set_private,
+        )
+        for one in kept:
+            if type(one) is not tuple:
+                add(_clone(one))  # type: ignore[arg-type]
+                continue
+            if len(one) == 4:  # one text block, most messages
+                block = new(TextBlock)
+                set_dict(block, {"block_type": "text", "text": one[2]})
+                set_fields(block, set(one[3]))
+                set_extra(block, None)
+                set_private(block, None)
+                blocks = [block]
+            else:
+                blocks = [_block(one[i], one[i + 1]) for i in range(2, len(one), 2)]
+            message = new(ChatMessage)
+            set_dict(message, {"role": _ROLES[one[0]], "additional_kwargs": {}, "blocks": blocks})
+            set_fields(message, set(one[1]))
+            set_extra(message, None)
+            set_private(message, None)
+            add(message)
+        return made
 
 
 _set_dict, _set_fields, _set_extra, _set_private = (

@@ -5,7 +5,7 @@ A chat read costs a round trip plus decoding every message into the framework's 
 hot items of recently used sessions, and what a codec keeps of their messages, under the list's version stamp
 (`ListSnapshot`). Every read still asks the store, in its one round trip,
 whether the stamp is current: when another client appended, deleted or trimmed, the reply carries the new items,
-so no change is ever missed. Readers get new objects (``codec.thaw``), never remembered ones.
+so no change is ever missed. Readers get new objects (``codec.thaw_all``), never remembered ones.
 
 Appends by this process extend the remembered window when the store says nothing else changed in between
 (the append's previous stamp is the remembered one), so a write followed by a read costs no decoding.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -30,7 +31,7 @@ class MessageCodec(Protocol[M]):
 
     ``encode`` returns one JSON object (UTF-8 bytes); ``decode`` reads what any writer stored (a JSON object).
     ``keep`` returns what the tier remembers of a message: nothing a caller can change afterwards (a tuple of
-    strings, or a deep copy); ``thaw`` makes a new message of it for each reader, which the reader may change.
+    strings, or a deep copy); ``thaw_all`` makes new messages of them for each reader, which the reader may change.
     """
 
     def encode(self, message: M) -> bytes: ...
@@ -43,7 +44,7 @@ class MessageCodec(Protocol[M]):
         """``(encode(message), keep(message))``, which a codec may make in one pass (an append does both)."""
         ...
 
-    def thaw(self, kept: object) -> M: ...
+    def thaw_all(self, kept: Sequence[object]) -> list[M]: ...
 
 
 @dataclass(slots=True, eq=False)
@@ -66,8 +67,7 @@ class Window(Generic[M]):
             made = [codec.decode(value) for _, value in self.items]
             self.decoded[codec] = [codec.keep(m) for m in made]
             return made[start:]
-        thaw = codec.thaw
-        return [thaw(k) for k in kept[start:]]
+        return codec.thaw_all(kept[start:])
 
 
 class HotCache:

@@ -56,6 +56,20 @@ def test_thawed_messages_equal_the_kept_one_and_belong_to_their_reader(message: 
     assert second.blocks is not first.blocks
 
 
+def test_a_window_thawed_at_once_is_its_messages_each_new() -> None:
+    # A read thaws the whole window in one call: text and other messages mixed, each equal to its original and
+    # none shared with another read's.
+    window = [TEXT, *_others(), ChatMessage(role=MessageRole.USER, content="last")]
+    kept = [CHAT_MESSAGES.keep(m) for m in window]
+    first, second = CHAT_MESSAGES.thaw_all(kept), CHAT_MESSAGES.thaw_all(kept)
+    assert len(first) == len(second) == len(window)
+    for a, b, original in zip(first, second, window, strict=True):
+        _same(a, original)
+        _same(b, original)
+        assert a is not b and a.blocks is not b.blocks and a.additional_kwargs is not b.additional_kwargs
+        assert all(x is not y for x, y in zip(a.blocks, b.blocks, strict=True))
+
+
 def test_changing_the_sent_message_does_not_change_what_was_kept() -> None:
     sent = ChatMessage(role=MessageRole.USER, content="original")
     kept = CHAT_MESSAGES.keep(sent)
