@@ -311,28 +311,40 @@ class RedisvlCache(SemanticSystem):
 
 class RawIndex(SemanticSystem):
     """The floor: records written by raw redis-py ``HSET`` (one per round trip, or ``batch`` per pipelined packet)
-    into an index made like lix's (``algo`` HNSW with lix's M, EF_CONSTRUCTION and vector type, or FLAT), searched
-    by a raw ``FT.SEARCH`` KNN with lix's ``EF_RUNTIME``: what the server itself costs, with no framework around
-    it."""
+    into an index made like lix's (``algo`` HNSW with lix's M, EF_CONSTRUCTION and vector type, or FLAT; ``m`` and
+    ``efc`` set other graph parameters), searched by a raw ``FT.SEARCH`` KNN with lix's ``EF_RUNTIME``: what the
+    server itself costs, with no framework around it."""
 
     def __init__(
-        self, name: str, url: str, vectors: dict[str, np.ndarray], algo: str, batch: int = 1, ef: int = 20
+        self,
+        name: str,
+        url: str,
+        vectors: dict[str, np.ndarray],
+        algo: str,
+        batch: int = 1,
+        ef: int = DEFAULT_EF_RUNTIME,
+        m: int = DEFAULT_HNSW_M,
+        efc: int = DEFAULT_EF_CONSTRUCTION,
+        tag: str = "bench_raw",
     ) -> None:
         from redis import Redis
 
         self.name, self.vectors, self.batch, self.algo = name, vectors, batch, algo
         self.client = Redis.from_url(url, protocol=2)  # FT.SEARCH replies as flat lists
-        self.index, self.prefix = f"bench_raw_{algo}_{batch}", f"bench_raw_{algo}_{batch}:"
-        extra: tuple[Any, ...] = (
-            ("M", DEFAULT_HNSW_M, "EF_CONSTRUCTION", DEFAULT_EF_CONSTRUCTION) if algo == "HNSW" else ()
-        )
+        self.index = f"{tag}_{algo}_{batch}" + (f"_{m}_{efc}" if tag != "bench_raw" else "")
+        self.prefix = self.index + ":"
+        extra: tuple[Any, ...] = ("M", m, "EF_CONSTRUCTION", efc) if algo == "HNSW" else ()
         kind = HNSW_TYPE if algo == "HNSW" else "FLOAT32"
         self.dtype = np.float16 if kind == "FLOAT16" else np.float32
         self.client.execute_command(
             "FT.CREATE", self.index, "ON", "HASH", "PREFIX", 1, self.prefix, "SCHEMA", "vec", "VECTOR", algo,
             6 + len(extra), "TYPE", kind, "DIM", DIM, "DISTANCE_METRIC", "COSINE", *extra,
         )  # fmt: skip
-        self.knn = f"*=>[KNN 1 @vec $v EF_RUNTIME {ef} AS d]" if algo == "HNSW" else "*=>[KNN 1 @vec $v AS d]"
+        self.knn = self.knn_of(ef) if algo == "HNSW" else "*=>[KNN 1 @vec $v AS d]"
+
+    @staticmethod
+    def knn_of(ef: int) -> str:
+        return f"*=>[KNN 1 @vec $v EF_RUNTIME {ef} AS d]"
 
     def _fields(self, n: str) -> dict[str, Any]:
         return {"vec": self.vectors[n].astype(self.dtype).tobytes(), "prompt": n, "response": n}
@@ -349,11 +361,15 @@ class RawIndex(SemanticSystem):
             pipe.execute()
 
     def lookup(self, name: str) -> bool:
+        return bool(self.search(name, self.knn))
+
+    def search(self, name: str, knn: str) -> str:
+        """The key of the first result of ``knn`` for ``name``'s vector, or "" when none."""
         reply = self.client.execute_command(
-            "FT.SEARCH", self.index, self.knn, "PARAMS", 2, "v", self.vectors[name].astype(self.dtype).tobytes(),
+            "FT.SEARCH", self.index, knn, "PARAMS", 2, "v", self.vectors[name].astype(self.dtype).tobytes(),
             "RETURN", 1, "d", "DIALECT", 2,
         )  # fmt: skip
-        return bool(reply and reply[0])
+        return reply[1].decode() if reply and reply[0] else ""
 
     def close(self) -> None:
         self.client.execute_command("FT.DROPINDEX", self.index, "DD")

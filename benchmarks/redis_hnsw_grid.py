@@ -39,7 +39,6 @@ import importlib.util  # noqa: E402
 import os  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
-from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -68,9 +67,9 @@ RECALL_BAR = 0.95
 WIDER = (50, 100, 200)
 
 
-class RawGrid(SemanticSystem):
-    """Records written by raw ``HSET`` into one index (``algo`` FLAT, or HNSW with ``m`` and ``efc``), searched by a
-    raw ``FT.SEARCH`` KNN 1; ``lookup`` is True when the first result is the query's true nearest stored vector."""
+class RawGrid(_bench.RawIndex):
+    """`RawIndex` (benchmarks/redis.py) with other graph parameters, whose ``lookup`` is True only when the first
+    result is the query's true nearest stored vector, and which is also searched with ``WIDER`` EF_RUNTIMEs."""
 
     def __init__(
         self,
@@ -83,63 +82,23 @@ class RawGrid(SemanticSystem):
         batch: int = 1,
         ef: int = 20,
     ) -> None:
-        from redis import Redis
-
-        self.name, self.vectors, self.batch = name, data.vectors, batch
+        super().__init__(name, url, data.vectors, algo, batch, ef, m=m, efc=efc, tag="grid")
         self.nearest = data.nearest
-        self.client = Redis.from_url(url, protocol=2)  # FT.SEARCH replies as flat lists
-        tag = f"grid_{algo}_{m}_{efc}_{batch}".lower()
-        self.index, self.prefix = tag, tag + ":"
-        kind = "FLOAT16" if algo == "HNSW" else "FLOAT32"
-        extra: tuple[Any, ...] = ("M", m, "EF_CONSTRUCTION", efc) if algo == "HNSW" else ()
-        self.dtype = np.float16 if kind == "FLOAT16" else np.float32
-        self.client.execute_command(
-            "FT.CREATE", self.index, "ON", "HASH", "PREFIX", 1, self.prefix, "SCHEMA", "vec", "VECTOR", algo,
-            6 + len(extra), "TYPE", kind, "DIM", DIM, "DISTANCE_METRIC", "COSINE", *extra,
-        )  # fmt: skip
-        self.knn = self._knn(ef) if algo == "HNSW" else "*=>[KNN 1 @vec $v AS d]"
-        #: The single-insert HNSW index is also searched with wider candidate lists (its pipelined twin's graph is
-        #: built alike): a cheap graph may reach the recall bar with more search work.
+        # The single-insert HNSW index is also searched with wider candidate lists (its pipelined twin's graph is
+        # built alike): a cheap graph may reach the recall bar with more search work.
         self.wider = WIDER if algo == "HNSW" and batch == 1 else ()
-
-    @staticmethod
-    def _knn(ef: int) -> str:
-        return f"*=>[KNN 1 @vec $v EF_RUNTIME {ef} AS d]"
 
     def extra_lookups(self) -> list[tuple[str, Callable[[str], bool]]]:
         return [
-            (f"{self.name} @ EF_RUNTIME {ef}", functools.partial(self._search, knn=self._knn(ef)))
+            (f"{self.name} @ EF_RUNTIME {ef}", functools.partial(self._found, knn=self.knn_of(ef)))
             for ef in self.wider
         ]
 
-    def _fields(self, n: str) -> dict[str, Any]:
-        return {"vec": self.vectors[n].astype(self.dtype).tobytes(), "prompt": n, "response": n}
-
-    def insert(self, names: list[str]) -> None:
-        if self.batch == 1:
-            for n in names:
-                self.client.hset(self.prefix + n, mapping=self._fields(n))
-            return
-        for i in range(0, len(names), self.batch):
-            pipe = self.client.pipeline(transaction=False)
-            for n in names[i : i + self.batch]:
-                pipe.hset(self.prefix + n, mapping=self._fields(n))
-            pipe.execute()
-
     def lookup(self, name: str) -> bool:
-        return self._search(name, knn=self.knn)
+        return self._found(name, knn=self.knn)
 
-    def _search(self, name: str, *, knn: str) -> bool:
-        reply = self.client.execute_command(
-            "FT.SEARCH", self.index, knn, "PARAMS", 2, "v", self.vectors[name].astype(self.dtype).tobytes(),
-            "RETURN", 1, "d", "DIALECT", 2,
-        )  # fmt: skip
-        found = reply[1].decode() if reply and reply[0] else ""
-        return found == self.prefix + self.nearest[name]
-
-    def close(self) -> None:
-        self.client.execute_command("FT.DROPINDEX", self.index, "DD")
-        self.client.close()
+    def _found(self, name: str, *, knn: str) -> bool:
+        return bool(self.search(name, knn) == self.prefix + self.nearest[name])
 
 
 def with_nearest(data: Data, size: int) -> Data:
