@@ -22,10 +22,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from .autopipeline import AutoPipeline
 from .clients import async_client, sync_client
 from .commands import Cmd, Lua, Pipe
-from .sockets import direct_exchange, direct_parser
+from .sockets import exchange
 from .wire import packed
 
 if TYPE_CHECKING:
+    from ...kernel.ops import Op
     from .backend import RedisBackend
 
 __all__ = ["AsyncIO", "SyncIO"]
@@ -50,8 +51,13 @@ class SyncIO:
 
     def __init__(self, backend: RedisBackend) -> None:
         self.backend = backend
-        # The executor's own sender, with no forwarding frame (the async side may batch, see AsyncIO).
+        # No forwarding frames on the way to a round trip: the executor's own sender (the async side may batch,
+        # see AsyncIO), the backend's kept connections, the socket exchange (`sockets`).
         self.dispatch = self.send_now  # type: ignore[method-assign]
+        self.take = backend._conns.take  # type: ignore[method-assign]
+        self.give = backend._conns.give  # type: ignore[method-assign]
+        #: op type -> (its planner, a lookup, idempotent): see the executor's ``_run_once``.
+        self._kinds: dict[type[Op], tuple[Any, bool, bool]] = {}
         #: (pid, client) of the last call: the shared registry builds its key (an f-string and a pid) for every
         #: call. Its client stays valid while this backend is open (it holds a use of the URL); a forked child
         #: has another pid.
@@ -66,27 +72,19 @@ class SyncIO:
         return client
 
     def take(self, client: Any) -> Any:
-        return self.backend._conns.take(client)
+        return self.backend._conns.take(client)  # replaced per instance, see __init__
 
     def give(self, client: Any, conn: Any) -> None:
-        self.backend._conns.give(client, conn)
+        self.backend._conns.give(client, conn)  # replaced per instance, see __init__
 
     def dispatch(
         self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool, idempotent: bool
     ) -> list[Any]:
         return self.send_now(client, calls, lookup, idempotent)  # replaced per instance, see __init__
 
-    def exchange(self, conn: Any, cmds: list[tuple[Any, ...]]) -> list[Any]:
-        """``cmds`` written in one packet, and their replies (an error reply returned, not raised).
-
-        On a plain connection parsed by hiredis, straight on its socket and reader (`sockets`); through
-        redis-py's ``send_packed_command`` and ``read_response`` otherwise (Sentinel, RESP3, health checks,
-        no hiredis)."""
-        parser = direct_parser(conn)
-        if parser is not None:
-            return direct_exchange(conn, parser, packed(conn, cmds), len(cmds))
-        conn.send_packed_command(packed(conn, cmds))
-        return [_reply(conn) for _ in cmds]
+    #: ``cmds`` written in one packet, and their replies (an error reply returned, not raised): on a plain
+    #: connection parsed by hiredis straight on its socket and reader, else through redis-py (see `sockets`).
+    exchange = staticmethod(exchange)
 
     def send_now(
         self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool = False, idempotent: bool = False
@@ -106,6 +104,8 @@ class AsyncIO:
         #: (it holds a use of the URL), and a new process has a new pid.
         self._bound: tuple[weakref.ref[asyncio.AbstractEventLoop], int, Any] | None = None
         self._last_batcher: tuple[weakref.ref[asyncio.AbstractEventLoop], AutoPipeline] | None = None
+        #: op type -> (its planner, a lookup, idempotent): see the executor's ``_arun_once``.
+        self._kinds: dict[type[Op], tuple[Any, bool, bool]] = {}
 
     def aclient(self) -> Any:
         loop = asyncio.get_running_loop()
@@ -177,13 +177,6 @@ class AsyncIO:
 
 #: ``asyncio.timeout`` (Python 3.11+), else ``None``.
 _DEADLINE: Any = getattr(asyncio, "timeout", None)
-
-
-def _reply(conn: Any) -> Any:
-    try:
-        return conn.read_response()
-    except ResponseError as exc:
-        return exc
 
 
 async def _areply(conn: Any, timeout: float | None = None) -> Any:

@@ -76,9 +76,10 @@ class AsyncExecutor(AsyncIO):
 
     async def _arun_once(self, op: Op) -> Any:
         backend = self.backend
-        make = backend._planner(op)
-        lookup = type(op) in LOOKUPS
-        idempotent = type(op) in IDEMPOTENT
+        kind = self._kinds.get(type(op))
+        if kind is None or backend._closed:  # the planner raises for a closed backend or an op it lacks
+            kind = self._kinds[type(op)] = (backend._planner(op), type(op) in LOOKUPS, type(op) in IDEMPOTENT)
+        make, lookup, idempotent = kind
         try:
             client = self.aclient()
             plan = make(op)

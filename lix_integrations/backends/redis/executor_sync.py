@@ -78,9 +78,10 @@ class SyncExecutor(SyncIO):
 
     def _run_once(self, op: Op) -> Any:
         backend = self.backend
-        make = backend._planner(op)
-        lookup = type(op) in LOOKUPS
-        idempotent = type(op) in IDEMPOTENT
+        kind = self._kinds.get(type(op))
+        if kind is None or backend._closed:  # the planner raises for a closed backend or an op it lacks
+            kind = self._kinds[type(op)] = (backend._planner(op), type(op) in LOOKUPS, type(op) in IDEMPOTENT)
+        make, lookup, idempotent = kind
         try:
             client = self.client()
             plan = make(op)
