@@ -121,6 +121,7 @@ def _floors(db: Path, single: int, many: int) -> dict[str, float]:
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA wal_autocheckpoint=10000")
+    conn.execute("PRAGMA cache_size=-16384")  # the engine's 16 MiB (lix_integrations/backends/sqlite.py)
     (top,) = conn.execute("SELECT max(id) FROM semantic_entries").fetchone()
     now = time.time()
 
