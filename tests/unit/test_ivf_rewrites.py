@@ -17,10 +17,12 @@ import pytest
 
 from lix_integrations import Engine
 from lix_integrations.backends import ivf_file, sqlite_vectors
+from lix_integrations.backends.ivf_file import IvfArrays
+from lix_integrations.backends.ivf_merge import MergedRows
 from lix_integrations.backends.ivf_partition import LargePartition
 from lix_integrations.backends.ivf_train import assign
 
-from .test_sqlite_vector_files import LLM, _engine, _files, _fill, _no_builds, _served
+from .test_sqlite_vector_files import LLM, TableEmbedder, _engine, _files, _fill, _no_builds, _served
 
 
 @pytest.fixture(autouse=True)
@@ -187,4 +189,32 @@ def test_a_file_another_process_put_in_place_meanwhile_is_not_taken_for_ours(
         assert _served(engine, name) == f"answer to {name}"
     assert _partition_index(engine).base.arrays.rows == 500
     foreign.close()
+    engine.close()
+
+
+def test_a_store_without_files_keeps_a_rewrite_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``sqlite:///:memory:`` has no index directory: a rewrite's merge (runs of the old arrays and the tail) is
+    materialized in memory and serves every entry, deleted ones left out."""
+    materialized: list[int] = []
+    real = MergedRows.materialized
+
+    def spy(self: MergedRows) -> IvfArrays:
+        materialized.append(self.rows)
+        return real(self)
+
+    monkeypatch.setattr(MergedRows, "materialized", spy)
+    engine = Engine("sqlite:///:memory:", embedder=TableEmbedder(), threshold=0.9, max_entries=None)
+    old = [f"old {i}" for i in range(300)]
+    _fill(engine, old)
+    assert _served(engine, "old 1") == "answer to old 1"  # the partition becomes a large one (in memory)
+    engine.semantic.delete(_entry_id(engine, old[0]))
+    mid = [f"mid {i}" for i in range(200)]
+    _fill(engine, mid)  # a rewrite on the worker; the next search adopts it
+    held = engine._core.backend._vectors._rewrites  # type: ignore[attr-defined]
+    held.adopt(engine._core.backend._vectors._indexes, wait=True)  # type: ignore[attr-defined]
+    after = _partition_index(engine)
+    assert materialized == [499] and after.base.arrays.rows == 499 and after.tail.size() == 0
+    assert _served(engine, old[0]) is None
+    for name in old[1::23] + mid[::17]:
+        assert _served(engine, name) == f"answer to {name}"
     engine.close()
