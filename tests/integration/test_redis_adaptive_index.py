@@ -17,7 +17,14 @@ from lix_integrations.backends.redis import semantic_index
 from lix_integrations.backends.redis.backend import RedisBackend
 from lix_integrations.backends.redis.keys import sem_base
 from lix_integrations.errors import SettingsMismatchError
-from lix_integrations.kernel.ops import CountEntries, ExactOrSearch, SemanticRecord, Upsert, VectorSearch
+from lix_integrations.kernel.ops import (
+    CountEntries,
+    ExactOrSearch,
+    Gather,
+    SemanticRecord,
+    Upsert,
+    VectorSearch,
+)
 
 from .conftest import with_prefix
 
@@ -124,6 +131,24 @@ def test_a_small_namespace_is_flat_and_switches_to_hnsw_without_losing_an_entry(
         assert indexes(raw, backend) == {"idx": "HNSW"}
         assert all_found(backend, ids)
         assert backend.execute(CountEntries(NS)) >= len(ids)
+    finally:
+        backend.close()
+
+
+def test_a_namespace_filled_by_one_batch_searches_its_hnsw_index_once_the_batch_returns(
+    url: str, raw: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cache loaded in bulk (``update_many``) and then only read: the build is driven by upserts, so each upsert
+    of a batch owes it a chunk, and the batch returns with the namespace switched. Before, a batch ran one chunk in
+    all, and a namespace no one wrote to again searched its FLAT index for ever (3-4x slower at 10k entries)."""
+    monkeypatch.setattr(semantic_index, "GROW_CHUNK", 2)
+    backend = backend_for(url)
+    try:
+        batch = tuple(Upsert(NS, record(f"e{i}", unit(i))) for i in range(FROM * 4))
+        ids = dict(enumerate(int(i) for i in backend.execute(Gather(batch))))
+        assert raw.get(sem_base(backend.options.prefix, NS) + "qe") == b"hnsw"
+        assert indexes(raw, backend) == {"idx": "HNSW"}
+        assert all_found(backend, ids)
     finally:
         backend.close()
 

@@ -19,7 +19,9 @@ The switch, derived from server state only (several processes share one Redis, e
    8,000 more inserts), so a busy namespace would never switch;
 3. instead that script, run once after each of its next upserts, rewrites the next ``GROW_CHUNK``
    records' ``ph`` field (the Query Engine indexes a hash again on any write) up to the id counter's value when
-   the build began. Chunks advance a cursor on the server, so processes share the work and none is done twice;
+   the build began. Chunks advance a cursor on the server, so processes share the work and none is done twice.
+   The upserts of one batch (``update_many``) share a round: the chunks they owe run one round each after it,
+   so a namespace filled by one batch has switched when the batch returns;
 4. the chunk that reaches the end sets ``qe``; that process drops ``idxf`` (its records are kept:
    ``FT.DROPINDEX`` without ``DD``). The search script reads ``qe`` in the same atomic step as its ``FT.SEARCH``,
    so every search until then runs on the complete FLAT index and every one after on the complete HNSW index;
@@ -111,6 +113,8 @@ class QueryIndexes:
         self._half: dict[str, bool] = {}  # namespace -> whether it has the ``vh`` layout (key ``vl``)
         # adaptive: namespace -> until when a chunk of its build is under way
         self._busy: dict[str, float] = {}
+        # adaptive: namespace -> records this process's upserts owe the build (GROW_CHUNK each) and no chunk did yet
+        self._owed: dict[str, int] = {}
 
     # -- detection -----------------------------------------------------------------------------------------
 
@@ -241,23 +245,34 @@ class QueryIndexes:
 
     def after_upsert(self, namespace: str, count: int, switched: bool) -> Plan:
         """The steps an upsert's reply calls for in ``adaptive`` mode: none, almost always; from ``hnsw_from``
-        records on, one chunk of the HNSW build per upsert until the switch (see the module docstring)."""
+        records on, a chunk of the HNSW build per upsert until the switch (see the module docstring).
+
+        Each upsert owes the build one chunk. The upserts of a batch share a round, which runs one chunk: the
+        chunks the others owe follow it, one round each, before the batch returns. Otherwise a namespace filled
+        by one ``update_many`` and then only read searched its FLAT index for ever (one chunk ran in all)."""
         if self.index != "adaptive" or namespace not in self._ready:
             return None
         base = sem_base(self.prefix, namespace)
         if switched:
+            self._owed.pop(namespace, None)
             if self._algo.get(namespace) == "hnsw":
                 return None
             # A FLAT index this process made in a race with the switch: drop it.
             self._algo[namespace] = "hnsw"
             return Step(Cmd(("FT.DROPINDEX", base + "idxf")), _none, _none)
-        now = time.monotonic()
-        if count < self.hnsw_from or now < self._busy.get(namespace, 0.0):
+        if count < self.hnsw_from:
             return None
-        # One chunk at a time per process (the ops of a batch share a round); a reply lost with its connection
-        # frees the namespace after a while.
-        self._busy[namespace] = now + BUSY_SECONDS
+        self._owed[namespace] = self._owed.get(namespace, 0) + GROW_CHUNK
+        if time.monotonic() < self._busy.get(namespace, 0.0):
+            return None  # the chunk under way goes on with what is owed
+        return self._grow(namespace, count)
 
+    def _grow(self, namespace: str, count: int) -> Plan:
+        """One chunk of the build, then the next while this process's upserts owe more. One chunk at a time per
+        process; a reply lost with its connection frees the namespace after a while."""
+        self._busy[namespace] = time.monotonic() + BUSY_SECONDS
+        self._owed[namespace] = max(0, self._owed.get(namespace, 0) - GROW_CHUNK)
+        base = sem_base(self.prefix, namespace)
         dim = self._ready[namespace]
         plain = self._create(base, base + "idx", "hnsw", dim, skip_scan=True)[2:]
         half = self._create(base, base + "idx", "hnsw", dim, skip_scan=True, half=True)[2:]
@@ -265,7 +280,10 @@ class QueryIndexes:
         def grown(reply: list[Any]) -> Plan:
             self._busy.pop(namespace, None)
             if not int(reply[0]):
+                if self._owed.get(namespace, 0) > 0:
+                    return self._grow(namespace, count)
                 return None  # searches stay on the complete FLAT index; the next upsert does the next chunk
+            self._owed.pop(namespace, None)
             self._algo[namespace] = "hnsw"
             logger.info(
                 "Redis namespace %r passed %d records: searches now use its HNSW index", namespace, count
