@@ -85,6 +85,32 @@ def test_a_push_frame_read_with_a_reply_is_not_taken_for_the_next_reply(redis_pl
         backend.close()
 
 
+async def test_a_push_frame_read_with_a_reply_is_not_taken_for_the_next_reply_async(
+    redis_plain_url: str,
+) -> None:
+    """The same on the asyncio side, which reads a packet's replies off the stream itself (`sockets`): without
+    its push branch the packet's second reply was ``[b'invalidate', [key]]``."""
+    backend = RedisBackend(with_prefix(redis_plain_url, protocol="3", autopipeline="false"))
+    executor = backend._async
+    client = executor.aclient()
+    key = "lix-test-push-" + os.urandom(4).hex()
+
+    async def send(*args: object) -> object:
+        return (await executor.asend_now(client, [Cmd(args)]))[0]
+
+    try:
+        assert await send("CLIENT", "TRACKING", "ON") == b"OK"
+        assert await send("SET", key, "1") == b"OK"
+        assert await send("GET", key) == b"1"
+        # one packet: the push comes between the two replies (a pooled asyncio connection with data waiting
+        # is replaced before a packet is written, so between packets none is left to read)
+        assert await executor.asend_now(client, [Cmd(("SET", key, "2")), Cmd(("GET", key))]) == [b"OK", b"2"]
+        assert await send("PING") == b"PONG"
+    finally:
+        await send("DEL", key)
+        await backend.aclose()
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
 def test_a_forked_child_talks_over_its_own_connections(redis_plain_url: str) -> None:
     """A forked child inherits the backend with its kept connection; the socket is the parent's, so the child

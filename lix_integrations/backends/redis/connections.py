@@ -22,7 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from .autopipeline import AutoPipeline
 from .clients import async_client, sync_client
 from .commands import Cmd, Lua, Pipe
-from .sockets import exchange
+from .sockets import adirect_parser, aread_direct, exchange
 from .wire import packed
 
 if TYPE_CHECKING:
@@ -110,10 +110,10 @@ class AsyncIO:
     def aclient(self) -> Any:
         loop = asyncio.get_running_loop()
         bound = self._bound
-        if bound is not None and bound[0]() is loop and bound[1] == os.getpid():
+        if bound is not None and bound[0]() is loop and bound[1] == _pid:
             return bound[2]
         client = async_client(self.backend.options)
-        self._bound = (weakref.ref(loop), os.getpid(), client)
+        self._bound = (weakref.ref(loop), _pid, client)
         return client
 
     def unbind(self) -> None:
@@ -126,6 +126,9 @@ class AsyncIO:
         ``read_response`` arms and cancels a timer per reply, a cost per message of 50 auto-pipelined chat adds
         (2026-12-04, benchmarks/redis_chat.py async). Before Python 3.11 (no ``asyncio.timeout``), or with no
         timeout set, each reply is read as redis-py reads it."""
+        parser = adirect_parser(conn)
+        if parser is not None:  # the plain connection classes, parsed by hiredis: straight off its stream
+            return await aread_direct(conn, parser, count)
         timeout = getattr(conn, "socket_timeout", None)
         if count == 1 or timeout is None or _DEADLINE is None:
             return [await _areply(conn) for _ in range(count)]

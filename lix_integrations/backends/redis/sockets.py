@@ -12,15 +12,20 @@ parsing and no health check interval: a Sentinel-managed connection (which turns
 failover), client-side caching or a health-checked connection goes through redis-py. A connection that is not
 connected (``_sock`` is ``None``) goes through redis-py too, which connects it. A RESP3 push frame (redis-py 8
 speaks RESP3 by default) is handed to the parser's push handler, as redis-py does, and the reply read after it.
+
+The async side writes through redis-py and reads a packet's replies here (`aread_direct`), for the same classes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import errno
 import os
 import socket
 from typing import Any
 
+import redis.asyncio.connection as aconnection
 from redis.connection import Connection, SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -28,19 +33,26 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .wire import packed
 
-__all__ = ["exchange"]
+__all__ = ["adirect_parser", "aread_direct", "exchange"]
 
 _HiredisParser: Any
+_AsyncHiredisParser: Any
 _hiredis_pack: Any
 try:
     from hiredis import pack_command as _hiredis_pack
-    from redis._parsers.hiredis import NOT_ENOUGH_DATA, _HiredisParser
+    from redis._parsers.hiredis import NOT_ENOUGH_DATA, _AsyncHiredisParser, _HiredisParser
 except ImportError:  # pragma: no cover - no hiredis, or another redis-py layout: all through redis-py
-    NOT_ENOUGH_DATA, _HiredisParser = object(), None
+    NOT_ENOUGH_DATA, _HiredisParser, _AsyncHiredisParser = object(), None, None
 
 #: The connection classes read here (exact types: a subclass may read differently, as Sentinel's does).
 _PLAIN = frozenset({Connection, SSLConnection, UnixDomainSocketConnection})
+_APLAIN = frozenset(
+    {aconnection.Connection, aconnection.SSLConnection, aconnection.UnixDomainSocketConnection}
+)
 _CLOSED = "Connection closed by server."
+#: ``asyncio.timeout`` (Python 3.11+), else ``None`` (then the async side reads through redis-py).
+_DEADLINE: Any = getattr(asyncio, "timeout", None)
+_NO_DEADLINE = contextlib.nullcontext()
 
 
 def exchange(conn: Any, cmds: list[tuple[Any, ...]]) -> list[Any]:
@@ -100,6 +112,46 @@ def _direct(conn: Any, parser: Any, plain: bool, cmds: list[tuple[Any, ...]]) ->
                 raise reply[0]
             replies.append(reply)
     except OSError as exc:
+        raise _socket_error(conn, exc, "reading from") from exc
+    return replies
+
+
+def adirect_parser(conn: Any) -> Any:
+    """An asyncio connection's hiredis parser when its replies can be read here (`aread_direct`), else
+    ``None``: the same connection classes as the sync side, on Python 3.11+."""
+    if _DEADLINE is None or type(conn) not in _APLAIN:
+        return None
+    parser = conn._parser
+    return parser if type(parser) is _AsyncHiredisParser else None
+
+
+async def aread_direct(conn: Any, parser: Any, count: int) -> list[Any]:
+    """The ``count`` replies of a packet written on an asyncio connection, under one deadline (its read
+    timeout): what redis-py's ``read_response`` does per reply, with one coroutine per network read instead of
+    three per reply (50 auto-pipelined chat appends share a packet). An error reply is a value; a connection
+    error or a timeout is raised as redis-py raises it."""
+    if not parser._connected:
+        raise RedisConnectionError(_CLOSED)
+    reader = parser._reader
+    push = getattr(parser, "_hiredis_PushNotificationType", None)
+    timeout = conn.socket_timeout
+    replies: list[Any] = []
+    try:
+        async with _DEADLINE(timeout) if timeout is not None else _NO_DEADLINE:
+            while len(replies) < count:
+                reply = reader.gets()
+                while reply is NOT_ENOUGH_DATA:
+                    await parser.read_from_socket()
+                    reply = reader.gets()
+                if push is not None and isinstance(reply, push):
+                    await parser.handle_push_response(reply)  # not a reply: the one asked for comes after it
+                    continue
+                if isinstance(reply, RedisConnectionError):
+                    raise reply
+                if type(reply) is list and reply and isinstance(reply[0], RedisConnectionError):
+                    raise reply[0]
+                replies.append(reply)
+    except OSError as exc:  # the deadline's TimeoutError included
         raise _socket_error(conn, exc, "reading from") from exc
     return replies
 
