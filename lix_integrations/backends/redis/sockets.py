@@ -101,16 +101,10 @@ def _direct(conn: Any, parser: Any, plain: bool, cmds: list[tuple[Any, ...]]) ->
                     raise RedisConnectionError(_CLOSED)
                 reader.feed(buffer, 0, size)
                 reply = reader.gets()
-            if push is not None and isinstance(reply, push):
-                parser.handle_push_response(reply)  # not a reply: the one asked for comes after it
-                continue
-            # What hiredis makes of a LOADING reply (BusyLoadingError) is a connection error: raised, as redis-py
-            # raises it.
-            if isinstance(reply, RedisConnectionError):
-                raise reply
-            if type(reply) is list and reply and isinstance(reply[0], RedisConnectionError):
-                raise reply[0]
-            replies.append(reply)
+            if _is_push(reply, push):
+                parser.handle_push_response(reply)
+            else:
+                replies.append(reply)
     except OSError as exc:
         raise _socket_error(conn, exc, "reading from") from exc
     return replies
@@ -143,17 +137,26 @@ async def aread_direct(conn: Any, parser: Any, count: int) -> list[Any]:
                 while reply is NOT_ENOUGH_DATA:
                     await parser.read_from_socket()
                     reply = reader.gets()
-                if push is not None and isinstance(reply, push):
-                    await parser.handle_push_response(reply)  # not a reply: the one asked for comes after it
-                    continue
-                if isinstance(reply, RedisConnectionError):
-                    raise reply
-                if type(reply) is list and reply and isinstance(reply[0], RedisConnectionError):
-                    raise reply[0]
-                replies.append(reply)
+                if _is_push(reply, push):
+                    await parser.handle_push_response(reply)
+                else:
+                    replies.append(reply)
     except OSError as exc:  # the deadline's TimeoutError included
         raise _socket_error(conn, exc, "reading from") from exc
     return replies
+
+
+def _is_push(reply: Any, push: Any) -> bool:
+    """True for a RESP3 push frame (``push``: hiredis' type of them, ``None`` before hiredis 3.2): not a reply,
+    for the parser's push handler; the reply asked for comes after it. Raises what hiredis makes of a LOADING
+    reply (``BusyLoadingError``, alone or as a list's first item): a connection error, as redis-py raises it."""
+    if push is not None and isinstance(reply, push):
+        return True
+    if isinstance(reply, RedisConnectionError):
+        raise reply
+    if type(reply) is list and reply and isinstance(reply[0], RedisConnectionError):
+        raise reply[0]
+    return False
 
 
 def _reply(conn: Any) -> Any:
