@@ -16,7 +16,8 @@ import redis
 
 from lix_integrations.backends.redis.backend import RedisBackend
 from lix_integrations.backends.redis.commands import Cmd
-from lix_integrations.kernel.ops import KvGet, KvItem, KvPut
+from lix_integrations.kernel.list_ops import ListAppend
+from lix_integrations.kernel.ops import Deferred, KvGet, KvItem, KvPut
 
 from .conftest import with_prefix
 
@@ -138,4 +139,34 @@ def test_a_forked_child_talks_over_its_own_connections(redis_plain_url: str) -> 
         assert parent_answers == [[b"A"]] * 50
         assert executor.send_now(executor.client(), [Cmd(("CLIENT", "ID"))])[0] == parent_id
     finally:
+        backend.close()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_scripts_the_server_forgot_are_run_by_their_text(redis_plain_url: str, mode: str) -> None:
+    """After ``SCRIPT FLUSH`` (or a restart) EVALSHA answers NOSCRIPT: the executor runs the script by its
+    text, for a call alone in its packet and for a packet with a deferred write in front of the call."""
+    backend = RedisBackend(with_prefix(redis_plain_url, autopipeline="false"))
+    admin = redis.Redis.from_url(redis_plain_url.split("?")[0])
+    now = time.time()
+
+    async def run(*ops: object) -> list[object]:
+        return [await backend.aexecute(op) for op in ops]  # type: ignore[arg-type]
+
+    def execute(*ops: object) -> list[object]:
+        return [backend.execute(op) for op in ops] if mode == "sync" else asyncio.run(run(*ops))  # type: ignore[arg-type]
+
+    try:
+        execute(ListAppend("ns", "k", (b"one",), now))
+        admin.script_flush()
+        (appended,) = execute(ListAppend("ns", "k", (b"two",), now))  # alone in its packet
+        assert appended.seqs == (2,)  # type: ignore[attr-defined]
+        admin.script_flush()
+        # the put waits for the next command and rides in front of it: both scripts are unknown
+        _, values = execute(
+            Deferred(KvPut("ns", "t", (KvItem("a", b"A"),), now)), KvGet("ns", "t", ("a",), now)
+        )
+        assert values == [b"A"]
+    finally:
+        admin.close()
         backend.close()
