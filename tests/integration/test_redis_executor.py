@@ -8,12 +8,15 @@ reply would be taken for the next command's. The executor disconnects a connecti
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import time
+import types
 
 import pytest
 import redis
 
+from lix_integrations.backends.redis import sockets
 from lix_integrations.backends.redis.backend import RedisBackend
 from lix_integrations.backends.redis.commands import Cmd
 from lix_integrations.kernel.list_ops import ListAppend
@@ -169,4 +172,26 @@ def test_scripts_the_server_forgot_are_run_by_their_text(redis_plain_url: str, m
         assert values == [b"A"]
     finally:
         admin.close()
+        backend.close()
+
+
+def test_a_socket_that_is_no_file_descriptor_is_written_through_the_socket(
+    redis_plain_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Windows a socket's ``fileno()`` is a handle, not a file descriptor: ``os.write`` on it fails with EBADF
+    before writing a byte. The packet then goes through the socket itself, and every call still answers (the
+    direct exchange, see `sockets`, raised a ConnectionError for every call there)."""
+
+    def no_fd_write(fd: int, data: bytes) -> int:
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    monkeypatch.setattr(sockets, "os", types.SimpleNamespace(write=no_fd_write))
+    backend = RedisBackend(with_prefix(redis_plain_url))
+    now = time.time()
+    try:
+        backend.execute(KvPut("ns", "t", (KvItem("a", b"A"),), now))
+        assert backend.execute(KvGet("ns", "t", ("a",), now)) == [b"A"]
+        executor = backend._sync
+        assert executor.send_now(executor.client(), [Cmd(("PING",)), Cmd(("ECHO", "x"))]) == [b"PONG", b"x"]
+    finally:
         backend.close()

@@ -50,6 +50,8 @@ _APLAIN = frozenset(
     {aconnection.Connection, aconnection.SSLConnection, aconnection.UnixDomainSocketConnection}
 )
 _CLOSED = "Connection closed by server."
+#: Whether a socket's ``fileno()`` is a file descriptor ``os.write`` takes (not on Windows: a handle).
+_FD_SOCKETS = os.name == "posix"
 #: ``asyncio.timeout`` (Python 3.11+), else ``None`` (then the async side reads through redis-py).
 _DEADLINE: Any = getattr(asyncio, "timeout", None)
 _NO_DEADLINE = contextlib.nullcontext()
@@ -62,7 +64,7 @@ def exchange(conn: Any, cmds: list[tuple[Any, ...]]) -> list[Any]:
     if kind in _PLAIN and conn._sock is not None:
         parser = conn._parser
         if type(parser) is _HiredisParser and not conn.health_check_interval:
-            return _direct(conn, parser, kind is not SSLConnection, cmds)
+            return _direct(conn, parser, kind is not SSLConnection and _FD_SOCKETS, cmds)
     conn.send_packed_command(packed(conn, cmds))
     return [_reply(conn) for _ in cmds]
 
@@ -79,7 +81,7 @@ def _direct(conn: Any, parser: Any, plain: bool, cmds: list[tuple[Any, ...]]) ->
         # buffer, so it is written at once, and what did not fit goes through ``sendall``. TLS: ``sendall``.
         try:
             sent = os.write(sock.fileno(), data) if plain else 0
-        except BlockingIOError:
+        except OSError:  # it would block, or the socket is no file descriptor (Windows): nothing was written
             sent = 0
         if sent < len(data):
             sock.sendall(memoryview(data)[sent:] if sent else data)
