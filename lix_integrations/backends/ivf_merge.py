@@ -67,7 +67,12 @@ class MergedRows:
 
     def materialized(self) -> IvfArrays:
         """The same content as arrays in memory (for a store with no index directory, or a failed write)."""
-        ids, sketches, vectors = (np.concatenate(list(runs)) for runs in self.sections())
+        # Nothing left (every row deleted): no runs, and the sections are empty arrays of the old file's shapes.
+        empty: tuple[np.ndarray, ...] = (self.base.ids[:0], self.base.sketches[:0], self.base.vectors[:0])
+        ids, sketches, vectors = (
+            np.concatenate(runs) if runs else none
+            for runs, none in zip((list(section) for section in self.sections()), empty, strict=True)
+        )
         return IvfArrays(
             self.centroids,
             self.projection,

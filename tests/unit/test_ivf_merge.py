@@ -70,6 +70,27 @@ def test_a_merge_of_nothing_left_writes_an_empty_file(tmp_path: Path) -> None:
     reopened.close()
 
 
+def test_a_merge_of_nothing_left_is_kept_in_memory_as_an_empty_index() -> None:
+    """A store with no index directory (``sqlite:///:memory:``), or a file that could not be written, keeps the
+    merge in memory (`MergedRows.materialized`): with every row deleted that is an empty index, which finds
+    nothing. It raised (no runs to concatenate), so the rewrite failed on the worker and the partition kept its
+    old file and every deletion, rewritten in vain after each later change."""
+    rng = np.random.default_rng(4)
+    ids = np.arange(1, 2_001, dtype=np.int64)
+    part = LargePartition(
+        IvfFile(build_arrays(ids, _unit(rng.standard_normal((2_000, DIM)))), Stamp(0, 0, 0)), DIM
+    )
+    part.remove(ids.tolist())
+    merged = part.snapshot().merged()
+    assert isinstance(merged, MergedRows)
+    arrays = merged.materialized()
+    assert arrays.rows == 0
+    assert arrays.ids.dtype == np.int64 and arrays.vectors.shape == (0, DIM)
+    assert arrays.sketches.shape == (0, merged.base.sketches.shape[1])
+    emptied = LargePartition(IvfFile(arrays, Stamp(1, 1, 1)), DIM)
+    assert emptied.search(_unit(rng.standard_normal((1, DIM)))[0], 3) == []
+
+
 def test_a_batch_is_assigned_row_by_row_to_the_cells_a_matrix_product_picks() -> None:
     """`assign` takes matrix-vector products for a batch (no BLAS threads left spinning): the same cells."""
     from lix_integrations.backends.ivf_train import _assign_blocked, assign
