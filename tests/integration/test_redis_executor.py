@@ -195,3 +195,35 @@ def test_a_socket_that_is_no_file_descriptor_is_written_through_the_socket(
         assert executor.send_now(executor.client(), [Cmd(("PING",)), Cmd(("ECHO", "x"))]) == [b"PONG", b"x"]
     finally:
         backend.close()
+
+
+@pytest.mark.parametrize("writes", ["os.write", "a part", "nothing", "sendall only"])
+def test_a_packet_goes_out_whole_however_much_the_socket_takes(
+    redis_plain_url: str, monkeypatch: pytest.MonkeyPatch, writes: str
+) -> None:
+    """The sync executor writes a packet with one ``os.write`` and the rest, if any, with ``sendall``: a 4 MiB
+    value does not fit a socket buffer at once (os.write took 4,096,000 of its 4,194,457 bytes here). Also with
+    ``os.write`` taking 5 bytes, taking none (EAGAIN), and not used (TLS)."""
+    real = os.write
+
+    def part(fd: int, data: bytes) -> int:
+        return real(fd, data[:5])
+
+    def none(fd: int, data: bytes) -> int:
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    if writes == "a part":
+        monkeypatch.setattr(sockets, "os", types.SimpleNamespace(write=part))
+    elif writes == "nothing":
+        monkeypatch.setattr(sockets, "os", types.SimpleNamespace(write=none))
+    elif writes == "sendall only":
+        monkeypatch.setattr(sockets, "_FD_SOCKETS", False)
+    backend = RedisBackend(with_prefix(redis_plain_url))
+    now = time.time()
+    big = os.urandom(4 << 20)
+    try:
+        backend.execute(KvPut("ns", "t", (KvItem("big", big), KvItem("small", b"s")), now))
+        assert backend.execute(KvGet("ns", "t", ("big", "small"), now)) == [big, b"s"]
+        assert backend.execute(ListAppend("ns", "k", (b"one", b"two"), now)).seqs == (1, 2)
+    finally:
+        backend.close()
