@@ -19,7 +19,8 @@ import redis
 from lix_integrations.backends.redis import sockets
 from lix_integrations.backends.redis.backend import RedisBackend
 from lix_integrations.backends.redis.commands import Cmd
-from lix_integrations.kernel.list_ops import ListAppend
+from lix_integrations.errors import BackendError
+from lix_integrations.kernel.list_ops import ListAppend, ListRange
 from lix_integrations.kernel.ops import Deferred, KvGet, KvItem, KvPut
 
 from .conftest import with_prefix
@@ -225,5 +226,30 @@ def test_a_packet_goes_out_whole_however_much_the_socket_takes(
         backend.execute(KvPut("ns", "t", (KvItem("big", big), KvItem("small", b"s")), now))
         assert backend.execute(KvGet("ns", "t", ("big", "small"), now)) == [big, b"s"]
         assert backend.execute(ListAppend("ns", "k", (b"one", b"two"), now)).seqs == (1, 2)
+    finally:
+        backend.close()
+
+
+def test_a_connection_whose_parser_was_let_go_of_gets_nothing_written(redis_plain_url: str) -> None:
+    """A kept connection whose parser lost its reader (redis-py's ``disconnect`` from another thread, between
+    the liveness check and the write) fails before the packet is written: an append raises and is not
+    stored (it was stored, then reported failed), and a read is sent again on a new connection."""
+    backend = RedisBackend(with_prefix(redis_plain_url))
+    executor = backend._sync
+    now = time.time()
+    try:
+        backend.execute(ListAppend("ns", "k", (b"one",), now))
+
+        def let_go() -> None:
+            conn = executor.take(executor.client())
+            conn._parser._reader = None  # as on_disconnect leaves it
+            executor.give(executor.client(), conn)
+
+        let_go()
+        with pytest.raises(BackendError, match="could not be reached"):
+            backend.execute(ListAppend("ns", "k", (b"two",), now))
+        time.sleep(0.25)  # the failed append opened the breaker for a moment (CHEAP_COOLDOWN)
+        let_go()
+        assert [value for _, value in backend.execute(ListRange("ns", "k"))] == [b"one"]
     finally:
         backend.close()

@@ -71,6 +71,9 @@ def exchange(conn: Any, cmds: list[tuple[Any, ...]]) -> list[Any]:
 
 def _direct(conn: Any, parser: Any, plain: bool, cmds: list[tuple[Any, ...]]) -> list[Any]:
     sock = conn._sock
+    reader = parser._reader
+    if reader is None:  # a parser its connection let go of: fail before anything is written, not after
+        raise RedisConnectionError(_CLOSED)
     try:
         data = _hiredis_pack(cmds[0]) if len(cmds) == 1 else b"".join([_hiredis_pack(c) for c in cmds])
     except (TypeError, ValueError):  # arguments hiredis does not take: redis-py packs them
@@ -87,10 +90,7 @@ def _direct(conn: Any, parser: Any, plain: bool, cmds: list[tuple[Any, ...]]) ->
             sock.sendall(memoryview(data)[sent:] if sent else data)
     except OSError as exc:
         raise _socket_error(conn, exc, "writing to") from exc
-    reader = parser._reader
     buffer = parser._buffer
-    if reader is None:
-        raise RedisConnectionError(_CLOSED)
     push = getattr(parser, "_hiredis_PushNotificationType", None)
     count = len(cmds)
     replies: list[Any] = []
