@@ -16,6 +16,8 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
+from ...errors import BackendError, LixError
+
 __all__ = [
     "EXPIRY_SLACK_SECONDS",
     "Call",
@@ -88,12 +90,25 @@ class Step:
     on_error: Callable[[ResponseError], Any] | None = None
 
     def reply(self, value: Any) -> Any:
-        """The op's result for the reply ``value``, or its next `Step`."""
+        """The op's result for the reply ``value``, or its next `Step`.
+
+        A reply the parser cannot read (a record another writer left with a field missing or not a number) is a
+        `BackendError`, which caches fail open on: a ``ValueError`` from deep in a parser used to reach the
+        caller of a cache lookup."""
         if isinstance(value, ResponseError):
             if self.on_error is None:
                 raise value
             return self.on_error(value)
-        return self.parse(value)
+        try:
+            return self.parse(value)
+        except LixError:
+            raise
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+            # The type only: the exception's text may quote stored data, which a log must not carry.
+            raise BackendError(
+                f"Redis returned a reply lix cannot read ({type(exc).__name__}): a record written by another "
+                "program or version?"
+            ) from exc
 
 
 #: What a handler returns: a `Step`, or the op's result when it needs no round trip.
