@@ -122,10 +122,11 @@ class AsyncIO:
         self._last_batcher = None
 
     async def aread_replies(self, conn: Any, count: int) -> list[Any]:
-        """The ``count`` replies of a packet under one deadline (the connection's read timeout): redis-py's
-        ``read_response`` arms and cancels a timer per reply, a cost per message of 50 auto-pipelined chat adds
-        (2026-12-04, benchmarks/redis_chat.py async). Before Python 3.11 (no ``asyncio.timeout``), or with no
-        timeout set, each reply is read as redis-py reads it."""
+        """The ``count`` replies of a packet. A plain, TLS or unix connection parsed by hiredis is read straight
+        off its stream (`sockets.aread_direct`). Any other is read under one deadline (the connection's read
+        timeout): redis-py's ``read_response`` arms and cancels a timer per reply, a cost per message of 50
+        auto-pipelined chat adds (2026-12-04, benchmarks/redis_chat.py async); before Python 3.11 (no
+        ``asyncio.timeout``), or with no timeout set, each reply is read as redis-py reads it."""
         parser = adirect_parser(conn)
         if parser is not None:  # the plain connection classes, parsed by hiredis: straight off its stream
             return await aread_direct(conn, parser, count)
