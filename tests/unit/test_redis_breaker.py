@@ -70,6 +70,27 @@ def test_refused_connections_keep_the_cool_down_short() -> None:
     )  # back on Redis within 0.2 s of it answering
 
 
+def test_a_refused_connection_that_took_long_keeps_the_cool_down_short() -> None:
+    # redis-py retries a refused connect itself, and a loaded machine stretches any call: the attempt can take
+    # longer than CHEAP_SECONDS. It was counted slow, so a short restart backed callers off for up to 5 s after
+    # the server answered (tests/reliability/test_redis_faults.py failed 2 runs in 8).
+    clock = Clock()
+    breaker = Breaker("redis://h:1/0", clock)
+    refused = RedisConnectionError("Error 111 connecting to h:1. Connection refused.")
+    breaker.failed(False, 1.0, refused)
+    assert breaker.cooldown() == pytest.approx(CHEAP_COOLDOWN[0])
+    for _ in range(20):
+        clock.now += breaker.cooldown()
+        assert breaker.enter() is True
+        breaker.failed(True, 1.0, refused)
+    assert breaker.cooldown() == pytest.approx(CHEAP_COOLDOWN[1])
+    wrapped = BackendError("x")
+    wrapped.__cause__ = RedisTimeoutError("Timeout reading from socket")
+    other = Breaker("redis://h:1/0", clock)
+    other.failed(False, 1.0, wrapped)  # a timeout, however wrapped, is still slow
+    assert other.cooldown() == pytest.approx(SLOW_COOLDOWN[0])
+
+
 def test_a_probe_that_ends_without_a_verdict_lets_another_caller_probe() -> None:
     clock = Clock()
     breaker = Breaker("redis://h:1/0", clock)

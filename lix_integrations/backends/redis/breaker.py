@@ -10,7 +10,10 @@ breaker, its failure opens it again for twice as long.
 The cool-down follows what the failure cost: a refused connection (a restart in progress) costs nothing to
 retry, so its cool-down starts at 50 ms and stays at most 0.2 s, and callers are back on Redis within 0.2 s
 of it answering; a timeout cost a caller the whole read timeout, so its cool-down starts at 0.5 s and
-doubles up to 8 s, and a long stall costs one probe per cool-down, not one wait per call.
+doubles up to 8 s, and a long stall costs one probe per cool-down, not one wait per call. Only a timeout is
+slow: a refused or reset connection that took long (redis-py retries a refused connect itself, and a loaded
+machine stretches any call) is as cheap to retry as any other, and counting it slow kept callers off a restarted
+server for up to 5 s after it answered (tests/reliability/test_redis_faults.py, 2 runs in 8).
 
 One breaker serves every backend of a URL in a process (they share the connection pools it protects).
 """
@@ -48,6 +51,17 @@ def is_outage(exc: BaseException | None) -> bool:
         if isinstance(exc, (RedisConnectionError, RedisTimeoutError, ClusterDownError, SlotNotCoveredError)):
             return True
         if isinstance(exc, OSError) and not isinstance(exc, RedisError):
+            return True
+        exc = exc.__cause__
+        seen += 1
+    return False
+
+
+def _timed_out(exc: BaseException | None) -> bool:
+    """True when ``exc`` (or what it wraps) is a timeout: the caller waited for an answer that did not come."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, (RedisTimeoutError, TimeoutError)):
             return True
         exc = exc.__cause__
         seen += 1
@@ -111,7 +125,8 @@ class Breaker:
             elif self.failures and now < self._open_until:
                 return False  # in flight when the breaker opened: the same outage, no further back-off
             self.failures += 1
-            first, cap = CHEAP_COOLDOWN if cost < CHEAP_SECONDS else SLOW_COOLDOWN
+            slow = cost >= CHEAP_SECONDS and _timed_out(error)
+            first, cap = SLOW_COOLDOWN if slow else CHEAP_COOLDOWN
             self._open_until = now + min(cap, first * 2 ** min(self.failures - 1, 16))
             self._last_error = f"{type(error).__name__}: {error}"
             return self.failures == 1
