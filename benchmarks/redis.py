@@ -72,11 +72,11 @@ from _pairs import DATA, PrecomputedEmbedder, embed_texts  # noqa: E402
 from _turns import close_all  # noqa: E402
 
 from lix_integrations import Engine  # noqa: E402
-from lix_integrations.backends.redis.semantic_index import (  # noqa: E402
+from lix_integrations.backends.redis.semantic_index import HNSW_TYPE  # noqa: E402
+from lix_integrations.config.backends import (  # noqa: E402
     DEFAULT_EF_CONSTRUCTION,
     DEFAULT_EF_RUNTIME,
     DEFAULT_HNSW_M,
-    HNSW_TYPE,
 )
 from lix_integrations.testing.redis_servers import RedisServer, start_stack  # noqa: E402
 

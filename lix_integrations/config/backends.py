@@ -34,6 +34,14 @@ class HnswConfig:
     num_threads: int = -1
 
 
+#: The Query Engine index defaults (URL options ``hnsw_from``, ``hnsw_m``, ``ef_construction``, ``ef_runtime``):
+#: backends/redis/semantic_index.py gives the measurements they were chosen by.
+DEFAULT_HNSW_FROM = 2000
+DEFAULT_HNSW_M = 12
+DEFAULT_EF_CONSTRUCTION = 40
+DEFAULT_EF_RUNTIME = 50
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RedisOptions:
     """What a Redis URL means to lix; ``client_url`` is what redis-py is given."""
@@ -44,13 +52,10 @@ class RedisOptions:
     prefix: str
     partition_limit: int
     tls: bool
-    #: HNSW defaults: backends/redis/semantic_index.py says how they were chosen (the URL parser passes them).
-    ef_runtime: int = 50
-    hnsw_from: int = (
-        2000  # adaptive index mode: HNSW from this many records (backends/redis/semantic_index.py)
-    )
-    ef_construction: int = 40
-    hnsw_m: int = 12
+    ef_runtime: int = DEFAULT_EF_RUNTIME
+    hnsw_from: int = DEFAULT_HNSW_FROM  # adaptive index mode: HNSW from this many records
+    ef_construction: int = DEFAULT_EF_CONSTRUCTION
+    hnsw_m: int = DEFAULT_HNSW_M
     autopipeline: bool = True
     socket_timeout: float | None = DEFAULT_TIMEOUT
     connect_timeout: float | None = DEFAULT_TIMEOUT

@@ -149,12 +149,7 @@ class ChatMessageCodec:
                 add(_clone(one))  # type: ignore[arg-type]
                 continue
             if len(one) == 4:  # one text block, most messages
-                block = new(TextBlock)
-                set_dict(block, {"block_type": "text", "text": one[2]})
-                set_fields(block, set(one[3]))
-                set_extra(block, None)
-                set_private(block, None)
-                blocks = [block]
+                blocks = [_block(one[2], one[3])]
             else:
                 blocks = [_block(one[i], one[i + 1]) for i in range(2, len(one), 2)]
             message = new(ChatMessage)

@@ -35,19 +35,14 @@ from typing import Any
 
 import numpy as np
 
+from ...config.backends import DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_RUNTIME, DEFAULT_HNSW_FROM, DEFAULT_HNSW_M
 from ...errors import ConfigError
 from ...kernel import semantic_ops as ops
 from ...kernel.op import Op, bind_methods
 from .commands import Cmd, Lua, Plan, Step, b2s, expiry_ms, fields_of, num, then
 from .keys import h, sem_base
 from .lua import script
-from .semantic_index import (
-    DEFAULT_EF_CONSTRUCTION,
-    DEFAULT_EF_RUNTIME,
-    DEFAULT_HNSW_FROM,
-    DEFAULT_HNSW_M,
-    QueryIndexes,
-)
+from .semantic_index import QueryIndexes
 from .semantic_vectors import CACHED_PARTITIONS, Partition, VectorCache
 from .semantic_vectors import scores as rank
 

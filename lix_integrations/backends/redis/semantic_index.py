@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 from redis.exceptions import ResponseError
 
+from ...config.backends import DEFAULT_HNSW_M  # the defaults live with the options; why they are so, below
 from ...errors import SettingsMismatchError
 from .commands import Cmd, Lua, Plan, Step, b2s, fields_of, then
 from .keys import sem_base
@@ -61,27 +62,24 @@ logger = logging.getLogger(__name__)
 GROW = script("sem_grow")
 LAYOUT = script("sem_layout")
 
-#: ``adaptive`` mode's default size (records in the namespace) for building the HNSW index. Measured on Redis
-#: Stack 7.4, 384-dim vectors, the lookup script's KNN 4 with its 11 fields (server time, commandstats,
-#: 2026-12-04, /tmp sweeps recorded in docs/redis.md): FLAT 65 us and HNSW 88 us at 1k; FLAT overtaken by HNSW
-#: between 2k and 3k; an insert into FLAT costs the server about 30 us against 100-400 us into HNSW.
-DEFAULT_HNSW_FROM = 2000
+# Why DEFAULT_HNSW_FROM (config/backends.py), ``adaptive`` mode's size (records) for building the HNSW index, is
+# 2000. Measured on Redis Stack 7.4, 384-dim vectors, the lookup script's KNN 4 with its 11 fields (server time, commandstats,
+# 2026-12-04, /tmp sweeps recorded in docs/redis.md): FLAT 65 us and HNSW 88 us at 1k; FLAT overtaken by HNSW
+# between 2k and 3k; an insert into FLAT costs the server about 30 us against 100-400 us into HNSW.
 
-#: HNSW graph parameters of the indexes lix makes (URL options ``hnsw_m``, ``ef_construction``, ``ef_runtime``).
-#: M is each node's links, EF_CONSTRUCTION the candidate list of an insert, EF_RUNTIME that of a search. The
-#: server's time per insert grows with the first two, recall with all three. Chosen from raw redis-py floors over
-#: a grid (benchmarks/redis_hnsw_grid.py, 2026-12-04, 10k 384-dim vectors, float16 graph, KNN 1; server CPU per
-#: insert, recall@1, lookup wall):
-#: - M 16, EF_CONSTRUCTION 100, EF_RUNTIME 20 (the defaults until then): 300 us, 0.987, 0.37 ms on random vectors;
-#:   168 us, 0.997, 0.29 ms on MiniLM vectors of real questions;
-#: - M 12, EF_CONSTRUCTION 40, EF_RUNTIME 50: 173 us, 0.990, 0.31 ms random; 94 us, 1.000, 0.23 ms MiniLM;
-#: - M 8 lost recall on random vectors (EF_CONSTRUCTION 24: 0.79 at EF_RUNTIME 50); EF_RUNTIME 20 on M 12: 0.89.
-#: At 100k random vectors (the hardest case) both default sets find about half (0.53 against 0.56); there
-#: ``hnsw_m=16&ef_construction=100&ef_runtime=200`` reaches 0.995 (M 12, EF_CONSTRUCTION 40: 0.85), at 743 against
-#: 310 us per insert (docs/redis.md).
-DEFAULT_HNSW_M = 12
-DEFAULT_EF_CONSTRUCTION = 40
-DEFAULT_EF_RUNTIME = 50
+# Why DEFAULT_HNSW_M, DEFAULT_EF_CONSTRUCTION and DEFAULT_EF_RUNTIME (config/backends.py) are 12, 40 and 50: the
+# HNSW graph parameters of the indexes lix makes (URL options ``hnsw_m``, ``ef_construction``, ``ef_runtime``).
+# M is each node's links, EF_CONSTRUCTION the candidate list of an insert, EF_RUNTIME that of a search. The
+# server's time per insert grows with the first two, recall with all three. Chosen from raw redis-py floors over
+# a grid (benchmarks/redis_hnsw_grid.py, 2026-12-04, 10k 384-dim vectors, float16 graph, KNN 1; server CPU per
+# insert, recall@1, lookup wall):
+# - M 16, EF_CONSTRUCTION 100, EF_RUNTIME 20 (the defaults until then): 300 us, 0.987, 0.37 ms on random vectors;
+#   168 us, 0.997, 0.29 ms on MiniLM vectors of real questions;
+# - M 12, EF_CONSTRUCTION 40, EF_RUNTIME 50: 173 us, 0.990, 0.31 ms random; 94 us, 1.000, 0.23 ms MiniLM;
+# - M 8 lost recall on random vectors (EF_CONSTRUCTION 24: 0.79 at EF_RUNTIME 50); EF_RUNTIME 20 on M 12: 0.89.
+# At 100k random vectors (the hardest case) both default sets find about half (0.53 against 0.56); there
+# ``hnsw_m=16&ef_construction=100&ef_runtime=200`` reaches 0.995 (M 12, EF_CONSTRUCTION 40: 0.85), at 743 against
+# 310 us per insert (docs/redis.md).
 
 #: The vector type of the HNSW indexes of namespaces with the ``vh`` layout. Measured on Redis Stack 7.4 with 10k
 #: random unit 384-dim vectors, M 16, EF_CONSTRUCTION 100, EF_RUNTIME 20, 400 queries with noise sigma 0.02

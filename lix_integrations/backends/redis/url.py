@@ -45,10 +45,15 @@ import re
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit
 
-from ...config.backends import RedisOptions
+from ...config.backends import (
+    DEFAULT_EF_CONSTRUCTION,
+    DEFAULT_EF_RUNTIME,
+    DEFAULT_HNSW_FROM,
+    DEFAULT_HNSW_M,
+    RedisOptions,
+)
 from ...errors import ConfigError
 from ...redaction import redact_url
-from .semantic_index import DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_RUNTIME, DEFAULT_HNSW_FROM, DEFAULT_HNSW_M
 
 __all__ = ["RedisOptions", "parse_redis_url", "redact"]
 
