@@ -200,19 +200,29 @@ class EngineCore:
         cheaper than a quarter of a round trip skips the store (a read would cost more than it saves: one
         round trip per insert of a prompt never looked up, as a cache warm-up or a batch inserts).
         """
-        if use_store and checked is None and self.backend.pipelines:
-            embed, trip = self._embed_cost.value, self._trip_cost.value
-            use_store = embed is None or trip is None or embed * 4 >= trip
+        if use_store and checked is None:
+            use_store = self._store_pays()
         matrix = yield from self.embeddings.embed(
             [text], self._prompt_model(), role="query", checked=checked, defer_store=True, use_store=use_store
         )
         return matrix[0]
 
+    def _store_pays(self) -> bool:
+        """Whether prompt vectors go through the embedding store: not on a store with round trips once the
+        embedder is measured cheaper than a quarter of one, for a batch too: storing its vectors cost more than
+        computing them again (update_many x100 of precomputed vectors into Redis Stack at 3k-10k records, this
+        rule alone: 47 -> 36 us of this process and about 210 -> 170 us of the server per insert, 2026-12-04,
+        the set-up of benchmarks/redis.py)."""
+        if not self.backend.pipelines:
+            return True
+        embed, trip = self._embed_cost.value, self._trip_cost.value
+        return embed is None or trip is None or embed * 4 >= trip
+
     def _prompt_vectors(self, texts: tuple[str, ...]) -> Flow[list[Vector]]:
         """`_prompt_vector` for a batch (``EmbedMany``), with the settings checks around it (see ``_embed``)."""
         yield from self.settings.vectors()
         matrix = yield from self.embeddings.embed(
-            list(texts), self._prompt_model(), role="query", defer_store=True
+            list(texts), self._prompt_model(), role="query", defer_store=True, use_store=self._store_pays()
         )
         vectors: list[Vector] = []
         for i in range(len(texts)):

@@ -2,8 +2,8 @@
 
 Layout under ``<prefix>:{s/<namespace>}:`` (one slot per namespace, see `keys`):
 
-* ``r:<id>`` hash - one record (fields below; ``vec`` is float32 bytes, ``ph``/``sh`` hash partition/scope
-  so the Query Engine can filter on them as TAGs);
+* ``r:<id>`` hash - one record (fields below; ``vec`` is float32 bytes, ``ph`` hashes the partition so the
+  Query Engine can filter on it as a TAG);
 * ``exact`` hash exact_key -> id; ``next`` id counter; ``tick`` use counter;
 * ``lru`` zset id -> last-use tick (namespace-wide least-recently-used order, also the record count);
 * ``pt:<ph>`` zset id -> tick of the partition's records that have a vector (plain-mode search set);
@@ -29,6 +29,7 @@ more, so semantic hits come back as soon as entries are stored again, without a 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -47,6 +48,9 @@ from .semantic_vectors import CACHED_PARTITIONS, Partition, VectorCache
 from .semantic_vectors import scores as rank
 
 logger = logging.getLogger(__name__)
+
+#: `h` of a partition, kept: a process writes to few partitions, and each insert hashed its own (blake2, 2 us).
+tag = functools.lru_cache(maxsize=4096)(h)
 
 #: Partitions with at least this many vectors, and at least a tenth of the namespace's records, are searched in
 #: BATCHES mode; others brute force (ADHOC_BF). BATCHES walks the graph and drops what the filter rejects, so it
@@ -80,10 +84,10 @@ FIELDS = {
     "pr": "prompt",
     "pl": "payload",
     "ca": "created_at",
-    "xa": "expires_at (empty: never)",
+    "xa": "expires_at (absent or empty: never)",
     "aa": "accessed_at (the last use is kept in the 'acc' hash, see TOUCH; 'aa' here is the time of the write)",
     "ph": "hash of the partition (a TAG the Query Engine filters on)",
-    "sh": "hash of the scope (a TAG)",
+    "sh": "hash of the scope (written and indexed by earlier versions, searched by none)",
     "vec": "the vector, float32 bytes",
     "vh": "the vector, float16 bytes (Query Engine namespaces of the 'vh' layout: what HNSW indexes)",
 }
@@ -210,22 +214,26 @@ class SemanticCommands:
         vec = half = b""
         index: Plan = None
         if rec.vector is not None:
-            arr = np.ascontiguousarray(rec.vector, dtype=np.float32).reshape(-1)
+            arr = rec.vector
+            if type(arr) is not np.ndarray or arr.dtype != np.float32 or arr.ndim != 1:
+                arr = np.ascontiguousarray(arr, dtype=np.float32).reshape(-1)
             vec = arr.tobytes()
             if self.server_index:
                 if self.index != "flat":  # kept if the namespace has the 'vh' layout
                     half = arr.astype(np.float16).tobytes()
                 index = self.qe.ensure(op.namespace, int(arr.shape[0]))
+        expires = rec.expires_at
         args = (
             base, rec.exact_key, rec.partition, rec.scope, rec.llm_key, rec.prompt, vec, rec.payload,
-            num(rec.created_at), "" if rec.expires_at is None else num(rec.expires_at), num(rec.accessed_at),
-            h(rec.partition), h(rec.scope), 0 if self.server_index else self.partition_limit,
-            expiry_ms(rec.created_at, rec.expires_at), half,
+            repr(float(rec.created_at)), "" if expires is None else repr(float(expires)),
+            repr(float(rec.accessed_at)), tag(rec.partition), "", 0 if self.server_index else self.partition_limit,
+            0 if expires is None else expiry_ms(rec.created_at, expires), half,
         )  # fmt: skip
+        namespace = op.namespace
 
         def stored(reply: list[Any]) -> Plan:
             done = ops.Upserted(int(reply[0]), int(reply[1]))  # evicted by partition_limit (plain mode)
-            grow = self.qe.after_upsert(op.namespace, int(reply[2]), reply[3] is not None)
+            grow = self.qe.after_upsert(namespace, int(reply[2]), reply[3] is not None)
             return done if grow is None else then(grow, lambda _: done)
 
         store = Step(Lua(UPSERT, (base + "exact",), args), stored)

@@ -193,7 +193,9 @@ class QueryIndexes:
         self, base: str, name: str, algo: str, dim: int, skip_scan: bool = False, half: bool = False
     ) -> tuple[Any, ...]:
         """``FT.CREATE`` of an index over the namespace's records (``skip_scan``: none indexed until written;
-        ``half``: an HNSW index on the float16 ``vh``, see the module docstring)."""
+        ``half``: an HNSW index on the float16 ``vh``, see the module docstring). The partition's TAG ``ph`` is
+        the only other field: searches filter on nothing else (indexes made by earlier versions also have the
+        scope's TAG ``sh``, which records no longer carry)."""
         extra: tuple[Any, ...] = (
             ("M", self.hnsw_m, "EF_CONSTRUCTION", self.ef_construction) if algo == "hnsw" else ()
         )
@@ -201,7 +203,7 @@ class QueryIndexes:
         skip: tuple[str, ...] = ("SKIPINITIALSCAN",) if skip_scan else ()
         return (
             "FT.CREATE", name, "ON", "HASH", "PREFIX", 1, base + "r:", *skip,
-            "SCHEMA", "ph", "TAG", "sh", "TAG", field, "VECTOR", algo.upper(), 6 + len(extra),
+            "SCHEMA", "ph", "TAG", field, "VECTOR", algo.upper(), 6 + len(extra),
             "TYPE", kind, "DIM", dim, "DISTANCE_METRIC", "COSINE", *extra,
         )  # fmt: skip
 
