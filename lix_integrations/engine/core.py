@@ -35,7 +35,7 @@ from ..kernel.ops import (
     WithPromptVector,
 )
 from ..kernel.outage import OutageLog
-from ..kernel.runtime import Handler, Runtime, to_store
+from ..kernel.runtime import SLOW, Handler, Runtime, to_store
 from ..kernel.semantic_stats import LATENCY_SAMPLES, SEMANTIC_COUNTERS, SemanticStats
 from ..redaction import redact_url, redact_userinfo_password
 from ..tiers.checkpoint_state import CheckpointStats
@@ -267,7 +267,7 @@ class EngineCore:
         ``EmbedMany``), and the storage ops whose time teaches ``embed_first`` what a round trip costs."""
         timed = to_store(self.backend, timer=self._trip)
         return {
-            Embed: Handler(self._embed, flow=True),
+            Embed: Handler(self._embed, flow=True, quick=self._embed_quick),
             EmbedMany: Handler(self._embed_many, flow=True),
             WithPromptVector: Handler(self._with_prompt_vector, flow=True, timer=self._trip),
             # An upsert sent with its bound check is one round trip as well.
@@ -298,6 +298,20 @@ class EngineCore:
         if vec is None:
             vec = yield from self._prompt_vector(op.text, checked, op.use_store)
         return (yield from self.settings.remember(vec))
+
+    def _embed_quick(self, op: Embed, scratch: dict[str, dict[str, bytes | None]]) -> Any:
+        """`_embed` when the vector is in this process's front and every settings check is done: the vector,
+        with no flow (a warm lookup's embedding); else `SLOW`, and `_embed` runs."""
+        settings = self.settings
+        if not settings.vectors_checked or not settings.dimension_checked:
+            return SLOW
+        vec = self.embeddings.front_vector(op.text, self._prompt_model(), role="query")
+        if vec is None:
+            return SLOW  # nothing counted yet: `_embed` reads the scratch and counts
+        if scratch:
+            scratch.pop(op.text, None)
+        settings.sized(vec)  # checked already: raises on a vector of another size, as `remember` does
+        return vec
 
     def _embed_many(self, op: EmbedMany, scratch: dict[str, dict[str, bytes | None]]) -> Flow[list[Vector]]:
         return self._prompt_vectors(op.texts)
@@ -349,21 +363,41 @@ class EngineCore:
         gives ``fallback`` instead of an exception."""
         try:
             result = yield from self._checked(flow)
-        except BackendError as exc:
-            return self._failed(exc, fallback)
-        except EMBEDDER_FAULTS as exc:
-            return self.faults.handle(exc, self.config.fail_open, fallback, "a cache step")  # type: ignore[no-any-return]
+        except _CACHE_FAILURES as exc:
+            return self._fallen_back(exc, fallback)
         self._recovered()
         return result
 
     def run_cache(self, flow: Flow[T], fallback: T) -> T:
-        """Run a cache flow, failing open (see ``_fail_open``)."""
+        """Run a cache flow, failing open (see ``_fail_open``). Once the settings are checked, the flow as it is:
+        ``_fail_open``'s two generators passed each op of a lookup through two more frames (a few us of a warm
+        Redis lookup's Python at 10k, 2026-12-04, timed in the set-up of benchmarks/redis.py)."""
         self._ensure_open()
-        return self.runtime.run(self._fail_open(flow, fallback))
+        if not self.settings.data_checked:
+            return self.runtime.run(self._fail_open(flow, fallback))
+        try:
+            result = self.runtime.run(flow)
+        except _CACHE_FAILURES as exc:
+            return self._fallen_back(exc, fallback)
+        self._recovered()
+        return result
 
     async def arun_cache(self, flow: Flow[T], fallback: T) -> T:
         self._ensure_open()
-        return await self.runtime.arun(self._fail_open(flow, fallback))
+        if not self.settings.data_checked:
+            return await self.runtime.arun(self._fail_open(flow, fallback))
+        try:
+            result = await self.runtime.arun(flow)
+        except _CACHE_FAILURES as exc:
+            return self._fallen_back(exc, fallback)
+        self._recovered()
+        return result
+
+    def _fallen_back(self, exc: LixError, fallback: T) -> T:
+        """What a cache step that raised ``exc`` (one of ``_CACHE_FAILURES``) gives under ``fail_open``."""
+        if isinstance(exc, BackendError):
+            return self._failed(exc, fallback)
+        return self.faults.handle(exc, self.config.fail_open, fallback, "a cache step")  # type: ignore[no-any-return]
 
     def _failed(self, exc: BackendError, fallback: T) -> T:
         if not self.config.fail_open:
@@ -430,6 +464,9 @@ class EngineCore:
             finally:
                 self.sessions.archive.close()
 
+
+#: What a cache step fails open on: a store failure, an embedder fault (see `embedder_faults`).
+_CACHE_FAILURES: tuple[type[LixError], ...] = (BackendError, *EMBEDDER_FAULTS)
 
 #: Ops of a session flow that need no stored settings: local file work and back-off.
 _LOCAL: frozenset[type[Op]] = frozenset({RunLocal, Sleep})

@@ -98,11 +98,16 @@ class StoredSettings:
     def remember(self, vec: Vector) -> Flow[Vector]:
         """``vec`` (validated and normalized by the embedding tier), after its size was checked: the first vector
         of an embedder that declared no size fixes the dimension, which the store then checks."""
+        if not self.sized(vec):
+            yield from self.check(vectors=True)
+        return vec
+
+    def sized(self, vec: Vector) -> bool:
+        """`remember`'s size check, with no flow: True when the dimension is checked against the store already
+        (else `remember` must run its check)."""
         size = int(vec.shape[0])
         if self.dimension is None:
             self.dimension = size
         elif size != self.dimension:  # declared, or read from the store's settings
             raise SettingsMismatchError("dimension", str(self.dimension), str(size))
-        if not self.dimension_checked:
-            yield from self.check(vectors=True)
-        return vec
+        return self.dimension_checked

@@ -26,7 +26,7 @@ from ..errors import ConfigError
 from .flows import Flow, T, finish_before_cancel
 from .ops import STORAGE_OPS, Call, Compute, EmbedBatch, LoadModel, Op, RunLocal, Sleep, Verify, WaitFlight
 
-__all__ = ["Handler", "Runtime", "Store", "to_store"]
+__all__ = ["SLOW", "Handler", "Runtime", "Store", "to_store"]
 
 
 class Store(Protocol):
@@ -54,6 +54,9 @@ class Handler:
     ``shield``: in the async loop, work already started completes even if the caller is cancelled (a command
     on the wire, an archive written under its lock; see `flows.finish_before_cancel`). ``timer``
     receives each op and the seconds it took (the engine learns its store's round trip from ``ExactGet``).
+    ``quick`` (flow handlers): ``quick(op, scratch)`` is the result when it is at hand without the flow (a
+    vector this process holds), else `SLOW`; the flow runs only then. What it raises is thrown into the flow
+    that yielded the op, as the flow's own failure would be.
     """
 
     call: Callable[..., Any]
@@ -62,6 +65,11 @@ class Handler:
     flow: bool = False
     shield: bool = False
     timer: Callable[[Any, float], None] | None = None
+    quick: Callable[[Any, Any], Any] | None = None
+
+
+#: What a handler's ``quick`` returns when the result is not at hand (the flow must run).
+SLOW: Any = object()
 
 
 def _sleep(op: Sleep) -> None:
@@ -181,7 +189,9 @@ class Runtime:
                     handler = table.get(type(op), storage)
                     started = time.perf_counter() if handler.timer is not None else 0.0
                     if handler.flow:
-                        result = await self._loop(handler.call(op, scratch), scratch, blocking)
+                        result = SLOW if handler.quick is None else handler.quick(op, scratch)
+                        if result is SLOW:
+                            result = await self._loop(handler.call(op, scratch), scratch, blocking)
                     elif blocking:
                         result = handler.call(op)
                     elif handler.acall is not None:

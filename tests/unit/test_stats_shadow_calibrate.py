@@ -165,6 +165,25 @@ def test_payload_envelope_round_trips(payload: str, usage: TokenUsage | None) ->
         assert stored == payload  # stores written without metadata read exactly as before
 
 
+@pytest.mark.parametrize(
+    "stored", ["\x1elix-meta\x1e{not json\nanswer", "\x1elix-meta\x1e[1]\nanswer", "\x1elix-meta\x1e{}"]
+)
+def test_a_damaged_envelope_keeps_the_whole_stored_payload(stored: str) -> None:
+    """Unreadable metadata (decoded once per distinct line, then from a cache) leaves the payload as stored; a
+    readable line that is not an object is metadata without usage."""
+    for _ in range(2):  # the second read comes from the cache of decoded metadata lines
+        payload, usage = unwrap_payload(stored)
+        assert usage is None
+        assert payload == ("answer" if stored.endswith("[1]\nanswer") else stored)
+
+
+def test_hits_sharing_a_metadata_line_read_their_own_payloads() -> None:
+    usage = TokenUsage(3, 4, "m")
+    first, second = wrap_payload("one", usage, {"model": "m"}), wrap_payload("two", usage, {"model": "m"})
+    assert unwrap_payload(first) == ("one", usage)
+    assert unwrap_payload(second) == ("two", usage)
+
+
 def test_entries_pages_and_filters(url: str) -> None:
     with Engine(url, embedder=FakeEmbedder()) as engine:
         for i in range(5):

@@ -300,6 +300,8 @@ class SemanticCommands:
 
     def exact_or_search(self, op: ops.ExactOrSearch) -> Plan:
         """One script on the Query Engine; in plain mode the exact check rides with the vector check (two)."""
+        if self.qe.index != "auto":  # `_detected`, without its frame on every lookup
+            return self._exact_or_search(op)
         return self._detected(self._exact_or_search, op)
 
     def _exact_or_search(self, op: ops.ExactOrSearch) -> Plan:
@@ -328,11 +330,14 @@ class SemanticCommands:
             self.ef_runtime, query.astype(np.float16).tobytes(),
         )  # fmt: skip
         call = Lua(EXACT_OR_SEARCH, (base + "lru",), args)
+        dim = int(query.shape[0])
+        if self.qe.ready(op.namespace, dim):  # a warm lookup: the script is the first step, no closures
+            return self.qe.search(op.namespace, dim, call, _exact_or_hits)
 
         def search(indexed: bool) -> Plan:
             if not indexed:
                 return exact_only()  # nothing with a vector was ever stored here
-            return self.qe.search(op.namespace, int(query.shape[0]), call, _exact_or_hits)
+            return self.qe.search(op.namespace, dim, call, _exact_or_hits)
 
         return then(self.qe.indexed(op.namespace, query), search)
 

@@ -207,6 +207,10 @@ class QueryIndexes:
             "TYPE", kind, "DIM", dim, "DISTANCE_METRIC", "COSINE", *extra,
         )  # fmt: skip
 
+    def ready(self, namespace: str, dim: int) -> bool:
+        """Whether the namespace is known to have an index of dimension ``dim`` (then `indexed` is True at once)."""
+        return self._ready.get(namespace) == dim
+
     def indexed(self, namespace: str, query: np.ndarray[Any, Any]) -> Plan:
         """Whether the namespace has an index (False: nothing with a vector was ever stored here), once its
         dimension is checked against the query's."""
