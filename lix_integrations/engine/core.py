@@ -52,6 +52,7 @@ from ..tiers.tools import TOOL_COUNTERS, ToolsStats, ToolTier
 from ..tiers.verifier import resolve_verifier
 from .caller_code import CALLER_CODE, CallerCode
 from .embedder_faults import EMBEDDER_FAULTS, FAULTS, EmbedderFaults, faults_by_cause
+from .running_cost import RunningCost, one_write
 from .stats import EngineStats
 from .stored_settings import StoredSettings
 
@@ -284,7 +285,7 @@ class EngineCore:
         self._trip_cost.add(seconds)
 
     def _trip_if_one_write(self, op: Op, seconds: float) -> None:
-        if _one_write(op):
+        if one_write(op):
             self._trip_cost.add(seconds)
 
     def _embed(self, op: Embed, scratch: dict[str, dict[str, bytes | None]]) -> Flow[Vector]:
@@ -482,28 +483,3 @@ def _archive_url(backend_url: str, raw_url: str | None) -> str:
     if raw_url is not None and backend_url == redact_url(raw_url):
         return redact_userinfo_password(raw_url)
     return backend_url
-
-
-class RunningCost:
-    """An exponentially weighted mean of a measured duration (``None`` until the first measurement).
-
-    Updates from several threads may interleave; a lost update only delays the mean by one sample.
-    """
-
-    _WEIGHT = 0.1
-
-    def __init__(self) -> None:
-        self.value: float | None = None
-
-    def add(self, seconds: float) -> None:
-        self.value = seconds if self.value is None else self.value + self._WEIGHT * (seconds - self.value)
-
-    def add_batch(self, seconds: float, count: int) -> None:
-        self.add(seconds / count)
-
-
-def _one_write(op: Op) -> bool:
-    """An upsert, alone or with its bound check: one store round trip, timed as the trip cost."""
-    if isinstance(op, Gather):
-        return len(op.ops) <= 2 and isinstance(op.ops[0], Upsert)
-    return isinstance(op, Upsert)
