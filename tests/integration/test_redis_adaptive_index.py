@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from lix_integrations.backends import open_backend
-from lix_integrations.backends.redis import semantic_index
+from lix_integrations.backends.redis import semantic, semantic_index
 from lix_integrations.backends.redis.backend import RedisBackend
 from lix_integrations.backends.redis.keys import sem_base
 from lix_integrations.errors import SettingsMismatchError
@@ -393,3 +393,35 @@ def test_an_hnsw_index_of_an_earlier_version_on_float32_is_searched_as_it_is(
             assert vector_field(raw, backend, "idx") == ("vec", "HNSW", "FLOAT32")
         finally:
             backend.close()
+
+
+def test_a_lookup_sends_only_the_query_blob_of_the_field_its_namespace_searches(
+    url: str, raw: redis.Redis
+) -> None:
+    """A lookup sends the float32 query for a FLAT index and the float16 one for an HNSW index on ``vh``, learnt
+    from the script's replies; after another process switched the namespace, the script asks for the blob it
+    lacks once, the lookup is sent again with both, and every record is still found."""
+    writer, reader = backend_for(url), backend_for(url)
+    sent: list[tuple[bool, bool]] = []  # (float32 blob sent, float16 blob sent) per lookup script
+    real = reader._sync.exchange
+
+    def spy(conn: object, cmds: list[tuple[object, ...]]) -> list[object]:
+        for cmd in cmds:
+            if cmd[:2] == ("EVALSHA", semantic.EXACT_OR_SEARCH.sha):
+                sent.append((len(cmd[8]) > 0, len(cmd[12]) > 0))  # type: ignore[arg-type]
+        return real(conn, cmds)  # type: ignore[arg-type]
+
+    reader._sync.exchange = spy  # type: ignore[method-assign]
+    try:
+        ids = {i: int(writer.execute(Upsert(NS, record(f"e{i}", unit(i))))) for i in range(FROM - 1)}
+        for seed, entry in ids.items():
+            assert reader.execute(ExactOrSearch(NS, "none", "p", unit(seed), 1))[1][0][0].id == entry
+        assert sent[0] == (True, True) and set(sent[1:]) == {(True, False)}
+        wait_switched(writer, raw)
+        sent.clear()
+        for seed, entry in ids.items():
+            assert reader.execute(ExactOrSearch(NS, "none", "p", unit(seed), 1))[1][0][0].id == entry
+        assert sent[:2] == [(True, False), (True, True)] and set(sent[2:]) == {(False, True)}
+    finally:
+        writer.close()
+        reader.close()

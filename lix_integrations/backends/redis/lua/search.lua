@@ -3,7 +3,9 @@
 -- then each result's fields are read, with its last-use time, kept outside the indexed hash (see TOUCH). Results
 -- of another partition (possible when the plain KNN runs) are dropped. In adaptive mode the key 'qe' says which
 -- index is complete, read in the same atomic step as the search (semantic_index.py). An HNSW index of a namespace
--- with the 'vh' layout (key 'vl') is on the float16 copy: 'vech' is the query in float16.
+-- with the 'vh' layout (key 'vl') is on the float16 copy: 'vech' is the query in float16. A caller may send only
+-- the blob it expects to be used (the other one empty): the second value returned names the field searched ('vec'
+-- or 'vh'; nil when nothing was searched), and when its blob is the empty one the search returns nil and that name.
 local function search(p, ph, k, vec, algo, batches_from, ef, vech)
   local size = redis.call('ZCARD', p .. 'pt:' .. ph)
   if size == 0 then return {} end
@@ -11,8 +13,9 @@ local function search(p, ph, k, vec, algo, batches_from, ef, vech)
   if algo == 'adaptive' then
     if redis.call('GET', p .. 'qe') == 'hnsw' then algo = 'hnsw' else algo = 'flat'; idx = p .. 'idxf' end
   end
-  local field = '@vec $v '
-  if algo == 'hnsw' and redis.call('GET', p .. 'vl') then field = '@vh $v '; vec = vech end
+  local field, used = '@vec $v ', 'vec'
+  if algo == 'hnsw' and redis.call('GET', p .. 'vl') then field = '@vh $v '; vec = vech; used = 'vh' end
+  if vec == '' then return nil, used end
   local total = redis.call('ZCARD', p .. 'lru')
   local filter, policy = '(@ph:{' .. ph .. '})', ''
   if size >= total then
@@ -46,5 +49,5 @@ local function search(p, ph, k, vec, algo, batches_from, ef, vech)
       end
     end
   end
-  return out
+  return out, used
 end
