@@ -15,7 +15,6 @@ Listing uses SCAN with MATCH on the namespace's ``meta`` keys (never KEYS); a pa
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from ...kernel import list_ops as ops
@@ -88,7 +87,7 @@ class ListCommands:
             int(op.archived_through),
             *op.values,
         )
-        return Step(Lua(APPEND, (base + "meta",), args), partial(_appended, op))
+        return Step(Lua(APPEND, (base + "meta",), args), _appended)
 
     def range(self, op: ops.ListRange) -> Plan:
         after = "" if op.after_seq is None else str(int(op.after_seq))
@@ -183,13 +182,22 @@ def _items(flat: list[Any]) -> list[tuple[int, bytes | None]]:
     ]
 
 
-def _appended(op: ops.ListAppend, reply: list[Any]) -> ops.ListAppended:
-    start, length, state, recovered, after, before = reply
+def _appended(reply: list[Any]) -> ops.ListAppended:
+    if len(reply) == 10:  # one value, the script's straight path: the stamps joined here (see APPEND)
+        start, length, _, _, vid, ver, nxt, base, seqs, vals = reply
+        vid, ver, base = b2s(vid), b2s(ver), b2s(base)
+        return ops.ListAppended(
+            (start,),
+            length,
+            version=f"{vid}:{int(ver) + 1}:{start + 1}:{base}:{seqs + 1}:{vals + 1}",
+            previous=f"{vid}:{ver}:{b2s(nxt)}:{base}:{seqs}:{vals}",
+        )
+    start, length, state, recovered, after, before, count = reply
     if int(state) < 0:
         return ops.ListAppended((), 0, missing=True)
     start = int(start)
     return ops.ListAppended(
-        tuple(range(start, start + len(op.values))),
+        tuple(range(start, start + int(count))),
         int(length),
         created=int(state) == 1,
         recovered=int(recovered),
