@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from ..kernel.ops import ListAppended, ListStatus
@@ -48,17 +47,58 @@ class MessageCodec(Protocol[M]):
     def thaw(self, kept: object) -> M: ...
 
 
-@dataclass(slots=True, eq=False)
 class Window(Generic[M]):
     """A session's items in the store as of ``version``, and what codecs keep of their messages (same order).
 
-    Never changed once made but for ``decoded`` (filled as codecs ask): a frozen dataclass cost a third of the
-    cache's per-append bookkeeping in its ``__init__`` alone (2026-12-04, cProfile of async chat adds)."""
+    Never changed once made but for ``decoded`` (filled as codecs ask) and its status, which a window extended by
+    an append of this process (`grown`) makes only when a reader asks for it: most appends are never read
+    before the next one, and a frozen `ListStatus` per append was a quarter of the cache's per-append
+    bookkeeping (2026-12-04, timeit of ``HotCache.appended``: 3.9 before, see `HotCache.appended`)."""
 
-    version: str
-    status: ListStatus
-    items: tuple[tuple[int, bytes], ...]
-    decoded: dict[object, list[Any]] = field(default_factory=dict)
+    __slots__ = ("_grown", "_status", "decoded", "items", "version")
+
+    def __init__(
+        self,
+        version: str,
+        status: ListStatus,
+        items: tuple[tuple[int, bytes], ...],
+        decoded: dict[object, list[Any]] | None = None,
+    ) -> None:
+        self.version = version
+        self._status = status
+        self.items = items
+        self.decoded: dict[object, list[Any]] = {} if decoded is None else decoded
+        #: (length, first_seq, last_seq, updated_at) of the status, when it is to be made from ``_status``.
+        self._grown: tuple[int, int | None, int, float] | None = None
+
+    @property
+    def status(self) -> ListStatus:
+        grown = self._grown
+        if grown is None:
+            return self._status
+        was = self._status
+        length, first, last, now = grown
+        # Two threads may make it at once: both make the same status.
+        status = ListStatus(length, first, last, last + 1, now, was.base_seq, was.archived_through)
+        self._status = status
+        self._grown = None
+        return status
+
+    def grown(
+        self,
+        version: str,
+        items: tuple[tuple[int, bytes], ...],
+        length: int,
+        first: int,
+        last: int,
+        now: float,
+    ) -> Window[M]:
+        """A new window: this one with ``items`` (all of them) after an append of ``first``..``last``."""
+        new: Window[M] = Window(version, self._status, items)
+        grown = self._grown
+        held = grown[1] if grown is not None else self._status.first_seq
+        new._grown = (length, first if held is None else held, last, now)
+        return new
 
     def messages(self, codec: MessageCodec[M], start: int) -> list[M]:
         """The items from ``start`` on as new ``codec`` objects: thawed from what the window keeps, or decoded
@@ -145,20 +185,12 @@ class HotCache:
             self._size -= len(old.items)
             if old.version != result.previous:
                 return  # another client changed the list since this process last saw it: forgotten
-            was = old.status
-            status = ListStatus(
-                result.length,
-                first if was.first_seq is None else was.first_seq,
-                last,
-                last + 1,
-                now,
-                was.base_seq,
-                was.archived_through,
+            items = old.items + (
+                ((first, values[0]),) if len(values) == 1 else tuple(zip(result.seqs, values))
             )
-            items = old.items + tuple(zip(result.seqs, values))
             if len(items) > self.limit:
                 return
-            new: Window[Any] = Window(result.version, status, items)
+            new: Window[Any] = old.grown(result.version, items, result.length, first, last, now)
             if objects is not None:
                 kept = old.decoded.get(objects[0])
                 if kept is not None:
