@@ -9,6 +9,7 @@ import os
 import select
 from collections import deque
 from collections.abc import Callable
+from time import monotonic
 from typing import Any
 
 from redis.exceptions import ClusterDownError, ResponseError, SlotNotCoveredError
@@ -91,9 +92,15 @@ class Connections:
     """
 
     _KEEP = 16
+    #: A connection given back less than this many seconds ago is not polled for a close by the server before
+    #: it is used again: the poll is a system call, 4% of a sequential chat add (2026-12-04, py-spy on
+    #: benchmarks/redis_chat.py's workload), and a server closes a connection that just answered only when it
+    #: is stopped or told to (a restart takes far longer; an idle timeout counts whole seconds). A close in
+    #: that millisecond fails the call as one between the poll and the write always could.
+    _FRESH = 0.001
 
     def __init__(self) -> None:
-        self._idle: deque[tuple[Any, Any]] = deque()  # (pool, connection)
+        self._idle: deque[tuple[Any, Any, float]] = deque()  # (pool, connection, when given back)
 
     def take(self, client: Any) -> Any:
         """A kept connection (one the server closed while it sat idle is reconnected first: nothing was
@@ -102,11 +109,11 @@ class Connections:
         idle = self._idle
         while idle:
             try:
-                kept, conn = idle.pop()
+                kept, conn, since = idle.pop()
             except IndexError:  # another thread took the last one
                 break
             if kept is pool:
-                if closed_by_server(conn):
+                if monotonic() - since > self._FRESH and closed_by_server(conn):
                     conn.disconnect()  # the next send connects again
                 return conn
             if getattr(kept, "pid", None) == os.getpid():  # not a parent's: back to its own pool
@@ -115,13 +122,13 @@ class Connections:
 
     def give(self, client: Any, conn: Any) -> None:
         if len(self._idle) < self._KEEP:
-            self._idle.append((client.connection_pool, conn))
+            self._idle.append((client.connection_pool, conn, monotonic()))
         else:
             client.connection_pool.release(conn)
 
     def release_all(self) -> None:
         idle, self._idle = self._idle, deque()
-        for pool, conn in idle:
+        for pool, conn, _ in idle:
             if getattr(pool, "pid", None) == os.getpid():  # a parent's pool is the parent's to close
                 pool.release(conn)
 
