@@ -17,6 +17,7 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 from ..errors import BackendError
@@ -36,8 +37,10 @@ _MAX_NAME = 200
 _STRIPES = 256
 
 
+@lru_cache(maxsize=4096)
 def archive_name(session_id: str) -> str:
-    """The file name of a session's archive (reversible by `session_from_name` unless digest-named)."""
+    """The file name of a session's archive (reversible by `session_from_name` unless digest-named). Memoized: a
+    new session's first append names it four times (lock, unlock, the existence check; 1.7 us each)."""
     raw = session_id.encode("utf-8", "surrogatepass")
     name = "".join(chr(b) if b in _SAFE else f"%{b:02X}" for b in raw)
     if not name or len(name) > _MAX_NAME:
@@ -67,6 +70,10 @@ class SessionArchive:
 
     def __init__(self, directory: Path, codec: Codec = Codec.ZSTD_DICT_V1) -> None:
         self.directory = directory
+        #: The directory and its lock directory as strings: a ``Path`` join per call was a third of a new
+        #: session's existence check and lock (2026-12-04, timeit).
+        self._dir = os.fspath(directory)
+        self._lock_dir = os.path.join(self._dir, ".locks")
         self.codec = codec
         self._thread_locks = [threading.Lock() for _ in range(_STRIPES)]
         self._lock_fds: dict[int, tuple[int, int]] = {}  # stripe -> (pid, fd) of a lock held now
@@ -84,12 +91,11 @@ class SessionArchive:
         return hashlib.blake2b(archive_name(session_id).encode(), digest_size=2).digest()[0]
 
     def _open_lock(self, stripe: int) -> int:
-        lock_dir = self.directory / ".locks"
-        path = lock_dir / f"{stripe:02x}.lock"
+        path = os.path.join(self._lock_dir, f"{stripe:02x}.lock")
         try:  # the directory exists but the first time: no mkdir call on every lock
             return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except FileNotFoundError:
-            lock_dir.mkdir(parents=True, exist_ok=True)
+            os.makedirs(self._lock_dir, exist_ok=True)
             return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
 
     def try_lock(self, session_id: str) -> bool:
@@ -169,7 +175,7 @@ class SessionArchive:
         `try_lock`), so a new session's first append needs no worker thread. An archive that cannot be
         examined counts as present: reading it then reports why."""
         try:
-            os.stat(self.path(session_id))
+            os.stat(os.path.join(self._dir, archive_name(session_id)))
         except FileNotFoundError:
             return False
         except OSError:
