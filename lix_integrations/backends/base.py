@@ -24,6 +24,8 @@ from ..kernel.ops import (
     ListSnapshotted,
     Op,
     StoreEviction,
+    Upsert,
+    UpsertMany,
     VectorSearch,
 )
 
@@ -43,6 +45,8 @@ class Backend(abc.ABC):
     def __init__(self) -> None:
         self._handlers: dict[type[Op], Callable[[Any], Any]] = {
             Gather: lambda op: gather_each(self.execute, op),
+            # As a Gather of upserts (SQLite makes one of one transaction).
+            UpsertMany: lambda op: self.execute(Gather(tuple(Upsert(op.namespace, r) for r in op.records))),
             Deferred: lambda op: self.execute(op.op),
             ExactOrSearch: lambda op: _exact_or_search(self.execute, op),
             ListSnapshot: lambda op: _snapshot(self.execute, op),

@@ -24,6 +24,7 @@ __all__ = [
     "SemanticRecord",
     "Touch",
     "Upsert",
+    "UpsertMany",
     "Upserted",
     "VectorSearch",
 ]
@@ -104,6 +105,17 @@ class Upsert(NamespaceOp[int]):
     """
 
     record: SemanticRecord
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertMany(NamespaceOp[list[int]]):
+    """`Upsert` for several records of a namespace, in order (a later record of an exact key replaces an earlier
+    one, as consecutive upserts would). Result: an id per record (`Upserted` where the backend evicts).
+
+    A backend runs it as a `Gather` of upserts unless it has a cheaper way: Redis stores a batch with one script
+    call instead of one per record."""
+
+    records: tuple[SemanticRecord, ...]
 
 
 class Upserted(int):

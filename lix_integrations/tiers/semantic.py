@@ -40,6 +40,7 @@ from ..kernel.ops import (
     SemanticRecord,
     Touch,
     Upsert,
+    UpsertMany,
     Vector,
     VectorSearch,
     Verify,
@@ -360,20 +361,22 @@ class SemanticTier(Tier[SemanticConfig, SemanticStats]):
             vectors = yield EmbedMany(tuple(items[i][0].text for i in kept))
         now = self.clock.now()
         ttl = self.config.ttl if ttl is None else ttl
-        upserts = tuple(
-            Upsert(self.namespace, build_record(items[i][0], items[i][1], items[i][2], vec, now, ttl))
+        records = tuple(
+            build_record(items[i][0], items[i][1], items[i][2], vec, now, ttl)
             for i, vec in zip(kept, vectors, strict=True)
         )
         bound = self.config.max_entries
         evicted = 0
-        if len(upserts) > 1:
-            stored: list[int] = list((yield Gather(upserts)))
+        if len(records) > 1:
+            stored: list[int] = list((yield UpsertMany(self.namespace, records)))
         elif bound is not None:
             # One update and the bound check travel together (one round trip on Redis, in this order).
-            first, evicted = yield Gather((upserts[0], EvictOverflow(self.namespace, bound)))
+            first, evicted = yield Gather(
+                (Upsert(self.namespace, records[0]), EvictOverflow(self.namespace, bound))
+            )
             stored = [first]
         else:
-            stored = [(yield upserts[0])]
+            stored = [(yield Upsert(self.namespace, records[0]))]
         self.counters.add("updates", len(stored))
         # A store's own bound (Redis partition_limit) reports what it evicted with the id.
         partition_evictions = sum(getattr(entry_id, "evicted", 0) for entry_id in stored)
@@ -381,7 +384,7 @@ class SemanticTier(Tier[SemanticConfig, SemanticStats]):
             self.counters.add("evictions", partition_evictions)
         for i, entry_id in zip(kept, stored, strict=True):
             results[i] = int(entry_id)
-        if bound is not None and len(upserts) > 1:
+        if bound is not None and len(records) > 1:
             evicted = yield EvictOverflow(self.namespace, bound)
         if evicted:
             self.counters.add("evictions", evicted)

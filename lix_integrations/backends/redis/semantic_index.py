@@ -247,13 +247,15 @@ class QueryIndexes:
 
     # -- adaptive: FLAT, then HNSW -----------------------------------------------------------------------------
 
-    def after_upsert(self, namespace: str, count: int, switched: bool) -> Plan:
-        """The steps an upsert's reply calls for in ``adaptive`` mode: none, almost always; from ``hnsw_from``
-        records on, a chunk of the HNSW build per upsert until the switch (see the module docstring).
+    def after_upsert(self, namespace: str, count: int, switched: bool, upserts: int = 1) -> Plan:
+        """The steps an upsert script's reply calls for in ``adaptive`` mode: none, almost always; from
+        ``hnsw_from`` records on, a chunk of the HNSW build per upsert until the switch (see the module docstring).
+        ``count``: the namespace's size after the script's ``upserts`` records.
 
-        Each upsert owes the build one chunk. The upserts of a batch share a round, which runs one chunk: the
-        chunks the others owe follow it, one round each, before the batch returns. Otherwise a namespace filled
-        by one ``update_many`` and then only read searched its FLAT index for ever (one chunk ran in all)."""
+        Each upsert from ``hnsw_from`` on owes the build one chunk. The upserts of a batch share a round, which
+        runs one chunk: the chunks the others owe follow it, one round each, before the batch returns. Otherwise
+        a namespace filled by one ``update_many`` and then only read searched its FLAT index for ever (one chunk
+        ran in all)."""
         if self.index != "adaptive" or namespace not in self._ready:
             return None
         base = sem_base(self.prefix, namespace)
@@ -266,7 +268,8 @@ class QueryIndexes:
             return Step(Cmd(("FT.DROPINDEX", base + "idxf")), _none, _none)
         if count < self.hnsw_from:
             return None
-        self._owed[namespace] = self._owed.get(namespace, 0) + GROW_CHUNK
+        owing = min(upserts, count - self.hnsw_from + 1)
+        self._owed[namespace] = self._owed.get(namespace, 0) + GROW_CHUNK * owing
         if time.monotonic() < self._busy.get(namespace, 0.0):
             return None  # the chunk under way goes on with what is owed
         return self._grow(namespace, count)

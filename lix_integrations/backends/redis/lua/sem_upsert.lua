@@ -1,45 +1,60 @@
--- ARGV: base, exact key, partition, scope, llm key, prompt, vector (float32 bytes, or ''), payload, created_at,
--- expires_at (or ''), accessed_at, partition hash, (unused), partition_limit, expiry in ms, vector as float16 (or '').
+-- Store records (one, or a batch: one script call each instead of one per record), each replacing the record of
+-- its exact key. ARGV: base, partition_limit (plain mode; 0: none), then per record 13 values: exact key,
+-- partition, scope, llm key, prompt, vector (float32 bytes, or ''), payload, created_at, expires_at (or ''),
+-- accessed_at, partition hash, expiry in ms, vector as float16 (or '').
+-- Reply: {id, evicted} per record, then the namespace's size (0 once switched to HNSW) and 'qe'.
 local p = ARGV[1]
-local old = redis.call('HGET', p .. 'exact', ARGV[2])
-if old then remove(p, old) end
+local limit = tonumber(ARGV[2])
 -- 'qe' (switched to HNSW) and 'vl' (the vector layout) in one read: each redis.call costs the server 2-3 us
 -- (commandstats inside this script at 10k records, 2026-12-04).
 local state = redis.call('MGET', p .. 'qe', p .. 'vl')
-local id = redis.call('INCR', p .. 'next')
-local tick = redis.call('INCR', p .. 'tick')
-local rk = p .. 'r:' .. id
--- One HSET with the vector: each write to an indexed hash makes the Query Engine index the document again. 'xa' is
--- left out when the record never expires (readers take a missing 'xa' for ''), and so is the scope's hash 'sh'
--- that earlier versions wrote and indexed as a TAG nothing searched: every field costs the server time per insert.
-local fields = {'ek', ARGV[2], 'pt', ARGV[3], 'sc', ARGV[4], 'lk', ARGV[5], 'pr', ARGV[6],
-  'pl', ARGV[8], 'ca', ARGV[9], 'aa', ARGV[11], 'ph', ARGV[12]}
-if ARGV[10] ~= '' then fields[#fields + 1] = 'xa'; fields[#fields + 1] = ARGV[10] end
-if ARGV[7] ~= '' then fields[#fields + 1] = 'vec'; fields[#fields + 1] = ARGV[7] end
--- ARGV[16]: the vector as float16, kept in a namespace of the 'vh' layout (semantic_index.py).
-if ARGV[16] ~= '' and state[2] then fields[#fields + 1] = 'vh'; fields[#fields + 1] = ARGV[16] end
-redis.call('HSET', rk, unpack(fields))
-redis.call('HSET', p .. 'exact', ARGV[2], id)
-redis.call('ZADD', p .. 'lru', tick, id)
-if ARGV[10] ~= '' then
-  redis.call('ZADD', p .. 'exp', ARGV[10], id)
-  redis.call('HSET', p .. 'xk', id, ARGV[12] .. ' ' .. ARGV[2])
-  redis.call('PEXPIRE', rk, ARGV[15])
-end
-local evicted = 0
-if ARGV[7] ~= '' then
-  local pk = p .. 'pt:' .. ARGV[12]
-  redis.call('ZADD', pk, tick, id)
-  redis.call('HINCRBY', p .. 'pv', ARGV[12], 1)
-  local limit = tonumber(ARGV[14])
-  if limit > 0 then
-    local over = redis.call('ZCARD', pk) - limit
-    if over > 0 then
-      for _, victim in ipairs(redis.call('ZRANGE', pk, 0, over - 1)) do evicted = evicted + remove(p, victim) end
+local out = {}
+for i = 3, #ARGV, 13 do
+  local ek, vec, xa, ph = ARGV[i], ARGV[i + 5], ARGV[i + 8], ARGV[i + 10]
+  local old = redis.call('HGET', p .. 'exact', ek)
+  if old then remove(p, old) end
+  local id = redis.call('INCR', p .. 'next')
+  local tick = redis.call('INCR', p .. 'tick')
+  local rk = p .. 'r:' .. id
+  -- One HSET with the vector: each write to an indexed hash makes the Query Engine index the document again.
+  -- 'xa' is left out when the record never expires (readers take a missing 'xa' for ''), and so is the scope's
+  -- hash 'sh' that earlier versions wrote and indexed as a TAG nothing searched: each field costs the server.
+  local fields = {'ek', ek, 'pt', ARGV[i + 1], 'sc', ARGV[i + 2], 'lk', ARGV[i + 3], 'pr', ARGV[i + 4],
+    'pl', ARGV[i + 6], 'ca', ARGV[i + 7], 'aa', ARGV[i + 9], 'ph', ph}
+  if xa ~= '' then fields[#fields + 1] = 'xa'; fields[#fields + 1] = xa end
+  if vec ~= '' then fields[#fields + 1] = 'vec'; fields[#fields + 1] = vec end
+  -- The vector as float16, kept in a namespace of the 'vh' layout (semantic_index.py).
+  if ARGV[i + 12] ~= '' and state[2] then fields[#fields + 1] = 'vh'; fields[#fields + 1] = ARGV[i + 12] end
+  redis.call('HSET', rk, unpack(fields))
+  redis.call('HSET', p .. 'exact', ek, id)
+  redis.call('ZADD', p .. 'lru', tick, id)
+  if xa ~= '' then
+    redis.call('ZADD', p .. 'exp', xa, id)
+    redis.call('HSET', p .. 'xk', id, ph .. ' ' .. ek)
+    redis.call('PEXPIRE', rk, ARGV[i + 11])
+  end
+  local evicted = 0
+  if vec ~= '' then
+    local pk = p .. 'pt:' .. ph
+    redis.call('ZADD', pk, tick, id)
+    redis.call('HINCRBY', p .. 'pv', ph, 1)
+    if limit > 0 then
+      local over = redis.call('ZCARD', pk) - limit
+      if over > 0 then
+        for _, victim in ipairs(redis.call('ZRANGE', pk, 0, over - 1)) do evicted = evicted + remove(p, victim) end
+      end
     end
   end
+  out[#out + 1] = id
+  out[#out + 1] = evicted
 end
 -- The namespace's size and whether it switched to HNSW: what adaptive mode's client decides on (semantic_index.py);
 -- once switched, the size is not needed.
-if state[1] then return {id, evicted, 0, state[1]} end
-return {id, evicted, redis.call('ZCARD', p .. 'lru'), false}
+if state[1] then
+  out[#out + 1] = 0
+  out[#out + 1] = state[1]
+else
+  out[#out + 1] = redis.call('ZCARD', p .. 'lru')
+  out[#out + 1] = false
+end
+return out

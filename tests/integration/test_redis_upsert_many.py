@@ -1,0 +1,120 @@
+"""`UpsertMany` on Redis: a batch of records stored by one script call per `UPSERT_BATCH` records, with what
+consecutive upserts would do (ids in order, exact keys replaced, TTLs, plain mode's partition bound, the adaptive
+switch to HNSW) on every server kind."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+
+from lix_integrations import Engine
+from lix_integrations.backends.redis import semantic, semantic_index
+from lix_integrations.backends.redis.backend import RedisBackend
+from lix_integrations.backends.redis.keys import sem_base
+from lix_integrations.kernel.ops import CountEntries, ExactGet, UpsertMany, VectorSearch
+from lix_integrations.testing import FakeEmbedder
+
+from .conftest import with_prefix
+from .test_redis_adaptive_index import FROM, NS, all_found, backend_for, indexes, record, unit
+
+
+@pytest.fixture
+def raw(redis_stack_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_stack_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def opened() -> Iterator[Callable[[str], RedisBackend]]:
+    """Opens backends (closed after the test)."""
+    made: list[RedisBackend] = []
+
+    def open_(url: str) -> RedisBackend:
+        made.append(backend_for(url))
+        return made[-1]
+
+    yield open_
+    for backend in made:
+        backend.close()
+
+
+@pytest.fixture(params=["plain", "valkey", "stack", "cluster"])
+def server_url(request: pytest.FixtureRequest) -> str:
+    fixture = {
+        "plain": "redis_plain_url", "valkey": "valkey_url", "stack": "redis_stack_url", "cluster": "redis_cluster_url"
+    }[request.param]  # fmt: skip
+    return str(request.getfixturevalue(fixture))
+
+
+def test_a_batch_stores_in_order_replaces_exact_keys_and_keeps_ttls(
+    server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(semantic, "UPSERT_BATCH", 3)  # 8 records: three script calls
+    backend = backend_for(with_prefix(server_url))
+    try:
+        first = backend.execute(UpsertMany(NS, (record("old", unit(99)),)))
+        records = [record(f"e{i}", unit(i)) for i in range(6)]
+        records[2] = dataclasses.replace(records[2], expires_at=3700.0)
+        records.append(record("old", unit(50)))  # replaces the record stored before the batch
+        records.append(record("e1", unit(51)))  # replaces e1 of the same batch
+        ids = [int(i) for i in backend.execute(UpsertMany(NS, tuple(records)))]
+        assert ids == sorted(ids) and len(set(ids)) == 8 and ids[0] > first[0]
+        assert backend.execute(CountEntries(NS)) == 7
+        assert backend.execute(ExactGet(NS, "old")).id == ids[6]
+        assert backend.execute(ExactGet(NS, "e1")).id == ids[7]
+        assert backend.execute(ExactGet(NS, "e2")).expires_at == 3700.0
+        assert backend.execute(ExactGet(NS, "e3")).expires_at is None
+        hits = backend.execute(VectorSearch(NS, "p", unit(4), 1))
+        assert hits[0][0].id == ids[4]
+        assert backend.execute(UpsertMany(NS, ())) == []
+    finally:
+        backend.close()
+
+
+def test_plain_mode_reports_what_the_partition_bound_evicted(
+    redis_plain_url: str, opened: Callable[[str], RedisBackend]
+) -> None:
+    backend = opened(with_prefix(redis_plain_url, partition_limit="3"))
+    stored = backend.execute(UpsertMany(NS, tuple(record(f"e{i}", unit(i)) for i in range(5))))
+    assert [s.evicted for s in stored] == [0, 0, 0, 1, 1]
+    assert backend.execute(CountEntries(NS)) == 3
+    assert backend.execute(ExactGet(NS, "e0")) is None
+
+
+def test_a_namespace_filled_by_one_batch_of_many_calls_has_switched_when_it_returns(
+    redis_stack_url: str,
+    raw: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    opened: Callable[[str], RedisBackend],
+) -> None:
+    monkeypatch.setattr(semantic_index, "GROW_CHUNK", 2)
+    monkeypatch.setattr(semantic, "UPSERT_BATCH", 5)
+    backend = opened(with_prefix(redis_stack_url, index="adaptive", hnsw_from=str(FROM)))
+    batch = tuple(record(f"e{i}", unit(i)) for i in range(FROM * 4))
+    ids = dict(enumerate(int(i) for i in backend.execute(UpsertMany(NS, batch))))
+    assert raw.get(sem_base(backend.options.prefix, NS) + "qe") == b"hnsw"
+    assert indexes(raw, backend) == {"idx": "HNSW"}
+    assert all_found(backend, ids)
+
+
+def test_the_async_side_and_the_engine_store_a_batch(redis_stack_url: str) -> None:
+    backend = backend_for(with_prefix(redis_stack_url))
+    try:
+        stored = asyncio.run(backend.aexecute(UpsertMany(NS, (record("a", unit(1)), record("b", unit(2))))))
+        assert [backend.execute(ExactGet(NS, k)).id for k in "ab"] == [int(i) for i in stored]
+    finally:
+        backend.close()
+    engine = Engine(with_prefix(redis_stack_url, prefix="t" + uuid.uuid4().hex[:16]), embedder=FakeEmbedder())
+    try:
+        ids = engine.semantic.update_many([(f"question {i}", "llm", f"answer {i}") for i in range(5)])
+        assert all(isinstance(i, int) for i in ids) and len(set(ids)) == 5
+        hit = engine.semantic.lookup("question 3", "llm")
+        assert hit is not None and hit.payload == "answer 3"
+    finally:
+        engine.close()
