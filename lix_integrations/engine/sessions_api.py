@@ -77,7 +77,8 @@ class _Sessions(View):
 
         Awaited and cancelled before the store acknowledged them (``asyncio.wait_for``), they are not stored: an
         append already sent is waited for and deleted again before the cancellation goes on."""
-        return self._ttl(session_id, ttl, self._tier.add(session_id, messages, codec), write=True)
+        flow = self._core.sessions.add(session_id, messages, codec)  # the tier itself: an add is the hot path
+        return flow if ttl is None else with_ttl(self._tier, session_id, ttl, flow, write=True)
 
     @runs
     def add_message(
@@ -169,9 +170,11 @@ class SessionsAPI(_Sessions, Blocking):
     """Blocking access to the session tier."""
 
     def _drive(self, flow: Flow[T]) -> T:
-        if not self._tier.store_checked:
-            flow = self._tier.checked(flow)
-        return self._core.run_each_checked(flow)
+        core = self._core
+        tier = core.sessions
+        if not tier.store_checked:
+            flow = tier.checked(flow)
+        return core.run_each_checked(flow)  # type: ignore[no-any-return]
 
 
 class AsyncSessionsAPI(_Sessions, Awaiting):
@@ -180,6 +183,8 @@ class AsyncSessionsAPI(_Sessions, Awaiting):
     def _drive(self, flow: Flow[T]) -> Coroutine[Any, Any, T]:
         # The runtime's coroutine itself, not one wrapped around it: every resumption of an awaiting chat call
         # passes through each frame of its await chain (2026-12-04, benchmarks/redis_chat.py async adds).
-        if not self._tier.store_checked:
-            flow = self._tier.checked(flow)
-        return self._core.arun_each_checked(flow)
+        core = self._core
+        tier = core.sessions
+        if not tier.store_checked:
+            flow = tier.checked(flow)
+        return core.arun_each_checked(flow)  # type: ignore[no-any-return]
