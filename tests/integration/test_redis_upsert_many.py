@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -15,8 +16,9 @@ import redis
 from lix_integrations import Engine
 from lix_integrations.backends.redis import semantic, semantic_index
 from lix_integrations.backends.redis.backend import RedisBackend
+from lix_integrations.backends.redis.commands import Lua
 from lix_integrations.backends.redis.keys import sem_base
-from lix_integrations.kernel.ops import CountEntries, ExactGet, UpsertMany, VectorSearch
+from lix_integrations.kernel.ops import CountEntries, ExactGet, Upserted, UpsertMany, VectorSearch
 from lix_integrations.testing import FakeEmbedder
 
 from .conftest import with_prefix
@@ -59,6 +61,8 @@ def test_a_batch_stores_in_order_replaces_exact_keys_and_keeps_ttls(
     backend = backend_for(with_prefix(server_url))
     try:
         first = backend.execute(UpsertMany(NS, (record("old", unit(99)),)))
+        # Plain mode caches the partition's vectors now; the batch's count of changes must make it fetch again.
+        assert backend.execute(VectorSearch(NS, "p", unit(99), 1))[0][0].id == first[0]
         records = [record(f"e{i}", unit(i)) for i in range(6)]
         records[2] = dataclasses.replace(records[2], expires_at=3700.0)
         records.append(record("old", unit(50)))  # replaces the record stored before the batch
@@ -118,3 +122,23 @@ def test_the_async_side_and_the_engine_store_a_batch(redis_stack_url: str) -> No
         assert hit is not None and hit.payload == "answer 3"
     finally:
         engine.close()
+
+
+def test_a_batch_leaves_no_reference_cycle(
+    redis_stack_url: str, opened: Callable[[str], RedisBackend]
+) -> None:
+    """Its calls are chained without a closure that refers to itself: the ids of every batch waited for the
+    garbage collector before."""
+    backend = opened(with_prefix(redis_stack_url))
+    backend.execute(UpsertMany(NS, (record("warm", unit(0)),)))
+    gc.collect()
+    gc.disable()
+    try:
+        backend.execute(UpsertMany(NS, tuple(record(f"e{i}", unit(i)) for i in range(250))))
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        assert not [o for o in gc.garbage if isinstance(o, (Upserted, Lua))]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()

@@ -260,22 +260,28 @@ class SemanticCommands:
         calls = [
             Lua(UPSERT, (base + "exact",), (*head, *args[i : i + width])) for i in range(0, len(args), width)
         ]
-        done: list[Any] = []
-
-        def call(k: int) -> Step:
-            def stored(reply: list[Any]) -> Plan:
-                n = len(reply) // 2 - 1
-                for j in range(0, 2 * n, 2):
-                    done.append(ops.Upserted(int(reply[j]), int(reply[j + 1])))
-                grow = self.qe.after_upsert(namespace, int(reply[-2]), reply[-1] is not None, n)
-                if k + 1 < len(calls):
-                    return call(k + 1) if grow is None else then(grow, lambda _: call(k + 1))
-                return done if grow is None else then(grow, lambda _: done)
-
-            return Step(calls[k], stored)
-
-        first = call(0)
+        first = self._stored_many(namespace, calls, 0, [])
         return first if not dim else then(self.qe.ensure(namespace, dim), lambda _: first)
+
+    def _stored_many(self, namespace: str, calls: list[Lua], k: int, done: list[Any]) -> Step:
+        """Call ``k`` of a batch, then the rest (no closure refers to itself: a batch leaves no cycle for the
+        garbage collector)."""
+
+        def stored(reply: list[Any]) -> Plan:
+            n = len(reply) // 2 - 1
+            for j in range(0, 2 * n, 2):  # evicted: by partition_limit (plain mode)
+                done.append(ops.Upserted(int(reply[j]), int(reply[j + 1])))
+            grow = self.qe.after_upsert(namespace, int(reply[-2]), reply[-1] is not None, n)
+            if k + 1 < len(calls):
+                rest = functools.partial(self._after_call, namespace, calls, k + 1, done)
+            else:
+                rest = functools.partial(_given, done)
+            return rest(None) if grow is None else then(grow, rest)
+
+        return Step(calls[k], stored)
+
+    def _after_call(self, namespace: str, calls: list[Lua], k: int, done: list[Any], _: Any) -> Step:
+        return self._stored_many(namespace, calls, k, done)
 
     def _record_args(self, rec: ops.SemanticRecord) -> tuple[tuple[Any, ...], int]:
         """A record's values for the upsert script (see lua/sem_upsert.lua), and its dimension when the Query
@@ -492,6 +498,10 @@ class SemanticCommands:
 
 def _same(reply: Any) -> Any:
     return reply
+
+
+def _given(value: Any, _: Any) -> Any:
+    return value
 
 
 def _no_hits(record: ops.SemanticRecord | None) -> tuple[ops.SemanticRecord | None, list[Any]]:
