@@ -270,7 +270,7 @@ class EmbeddingTier(Tier[EmbeddingConfig, EmbeddingStats]):
         warm Redis lookup's Python, 2026-12-04, py-spy over replayed replies)."""
         vec = self._front.get(self.key(model, role, text), self.clock.now())
         if vec is not None:
-            self.counters.update(lookups=1, front_hits=1)
+            self.counters.add_each("lookups", "front_hits")
         return vec
 
     def in_front(self, text: str, model: EmbeddingModel, *, role: str) -> bool:

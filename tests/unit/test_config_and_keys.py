@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import random
+import re
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -81,6 +85,34 @@ def test_normalization_and_digests() -> None:
     assert normalize_prompt("Hello") != normalize_prompt("hello")  # case is meaningful to an LLM
     assert digest("ab", "c") != digest("a", "bc")
     assert len(digest("x")) == 32
+
+
+#: Whitespace ``\s`` matches in a str pattern, ASCII and not (NBSP, NEL, ideographic space, the separators
+#: 0x1c-0x1f), and characters that look blank but are not whitespace (zero-width space, BOM).
+_BLANKS = " \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2028\u3000\u200b\ufeff"
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_keys_are_what_earlier_versions_derived(seed: int) -> None:
+    """Stored exact keys and partitions stay valid: normalization and digests give what the regular expression
+    and the streaming BLAKE2b of earlier versions gave, on prompts made of whitespace of every kind."""
+
+    def digest_before(*parts: str) -> str:
+        h = hashlib.blake2b(digest_size=16)
+        for part in parts:
+            raw = part.encode("utf-8", "surrogatepass")
+            h.update(len(raw).to_bytes(8, "big"))
+            h.update(raw)
+        return h.hexdigest()
+
+    rng = random.Random(seed)
+    alphabet = _BLANKS + "abc\u00e9e\u0301"
+    for _ in range(500):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        normalized = re.sub(r"\s+", " ", unicodedata.normalize("NFC", text)).strip()
+        assert normalize_prompt(text) == normalized
+        assert digest("exact", text, normalized) == digest_before("exact", text, normalized)
+    assert digest() == digest_before()
 
 
 @pytest.mark.parametrize(

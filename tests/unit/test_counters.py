@@ -52,6 +52,15 @@ def test_an_unknown_name_is_refused_and_update_counts_nothing_then() -> None:
     assert counters.snapshot().to_dict() == {"hits": 2, "misses": 1, "total": 3}
 
 
+def test_add_each_counts_one_per_name_or_nothing_for_an_unknown_name() -> None:
+    counters = CounterSet(_Stats)
+    counters.add_each("hits", "misses")
+    counters.add_each("hits")
+    with pytest.raises(KeyError):
+        counters.add_each("misses", "typo")
+    assert counters.snapshot() == _Stats(hits=2, misses=1)
+
+
 def test_counts_from_many_threads_are_all_kept() -> None:
     counters = CounterSet(_Stats)
 

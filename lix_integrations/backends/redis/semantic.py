@@ -116,7 +116,8 @@ def _search_results(flat: list[Any], start: int = 0) -> list[tuple[ops.SemanticR
         )  # fmt: skip
         # At most 1: a float16 index's distance of a vector to itself can come out a little below 0 (-1e-4).
         out.append((record, min(1.0, 1.0 - float(d))))
-    out.sort(key=_best_first)
+    if len(out) > 1:  # a lookup without a verifier asks for one
+        out.sort(key=_best_first)
     return out
 
 
