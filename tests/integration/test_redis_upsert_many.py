@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from lix_integrations import Engine
-from lix_integrations.backends.redis import semantic, semantic_index
+from lix_integrations.backends.redis import semantic_index, semantic_upsert
 from lix_integrations.backends.redis.backend import RedisBackend
 from lix_integrations.backends.redis.commands import Lua
 from lix_integrations.backends.redis.keys import sem_base
@@ -57,7 +57,7 @@ def server_url(request: pytest.FixtureRequest) -> str:
 def test_a_batch_stores_in_order_replaces_exact_keys_and_keeps_ttls(
     server_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(semantic, "UPSERT_BATCH", 3)  # 8 records: three script calls
+    monkeypatch.setattr(semantic_upsert, "UPSERT_BATCH", 3)  # 8 records: three script calls
     backend = backend_for(with_prefix(server_url))
     try:
         first = backend.execute(UpsertMany(NS, (record("old", unit(99)),)))
@@ -98,7 +98,7 @@ def test_a_namespace_filled_by_one_batch_of_many_calls_has_switched_when_it_retu
     opened: Callable[[str], RedisBackend],
 ) -> None:
     monkeypatch.setattr(semantic_index, "GROW_CHUNK", 2)
-    monkeypatch.setattr(semantic, "UPSERT_BATCH", 5)
+    monkeypatch.setattr(semantic_upsert, "UPSERT_BATCH", 5)
     backend = opened(with_prefix(redis_stack_url, index="adaptive", hnsw_from=str(FROM)))
     batch = tuple(record(f"e{i}", unit(i)) for i in range(FROM * 4))
     ids = dict(enumerate(int(i) for i in backend.execute(UpsertMany(NS, batch))))

@@ -15,6 +15,8 @@ Layout under ``<prefix>:{s/<namespace>}:`` (one slot per namespace, see `keys`):
 * ``settings`` hash (EnsureSettings), ``idx`` the Query Engine index name, ``idxdim`` its dimension, ``vl``
   the vector layout (records carry ``vh`` too; see `semantic_index`).
 
+Inserts are `semantic_upsert`'s: one script call per record, or per 100 records of a batch.
+
 Plain mode searches client-side: one script returns the ids and vectors of the partition (at most
 ``partition_limit``, kept so by evicting the partition's least recently used records on insert), numpy ranks
 them, and one script fetches the ``k`` best records. Query Engine mode runs one script that calls ``FT.SEARCH``
@@ -29,7 +31,6 @@ more, so semantic hits come back as soon as entries are stored again, without a 
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -37,20 +38,18 @@ from typing import Any
 import numpy as np
 
 from ...config.backends import DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_RUNTIME, DEFAULT_HNSW_FROM, DEFAULT_HNSW_M
-from ...errors import ConfigError, SettingsMismatchError
+from ...errors import ConfigError
 from ...kernel import semantic_ops as ops
 from ...kernel.op import Op, bind_methods
-from .commands import Cmd, Lua, Plan, Step, b2s, expiry_ms, fields_of, num, then
+from .commands import Cmd, Lua, Plan, Step, b2s, fields_of, num, then
 from .keys import h, sem_base
 from .lua import script
 from .semantic_index import QueryIndexes
+from .semantic_upsert import Upserts
 from .semantic_vectors import CACHED_PARTITIONS, Partition, VectorCache
 from .semantic_vectors import scores as rank
 
 logger = logging.getLogger(__name__)
-
-#: `h` of a partition, kept: a process writes to few partitions, and each insert hashed its own (blake2, 2 us).
-tag = functools.lru_cache(maxsize=4096)(h)
 
 #: Partitions with at least this many vectors, and at least a tenth of the namespace's records, are searched in
 #: BATCHES mode; others brute force (ADHOC_BF). BATCHES walks the graph and drops what the filter rejects, so it
@@ -58,17 +57,9 @@ tag = functools.lru_cache(maxsize=4096)(h)
 #: small one (1.1 ms vs 0.14 ms for 100 of 10k: it keeps fetching batches to find k matches), measured.
 _BATCHES_FROM = 256
 
-#: Records per call of the upsert script (`UpsertMany`): a call holds the server for all of its records, and
-#: each costs it an insert into the index (0.1-0.3 ms into HNSW at 10k), so a big batch is cut in calls of this
-#: many, one round trip each.
-UPSERT_BATCH = 100
-#: The values per record of the upsert script (`SemanticCommands._record_args`).
-_RECORD_VALUES = 13
-
 # The scripts (lua/*.lua; lua/__init__.py explains the fragments they start with).
 ENSURE = script("sem_ensure")
 EXACT = script("sem_exact", "remove", "with_acc", "exact")
-UPSERT = script("sem_upsert", "remove")
 VECTORS = script("sem_vectors", "vectors")
 EXACT_OR_VECTORS = script("sem_exact_or_vectors", "remove", "with_acc", "exact", "vectors")
 FETCH = script("sem_fetch", "with_acc")
@@ -168,6 +159,7 @@ class SemanticCommands:
         self.qe = QueryIndexes(prefix, index, hnsw_from, ef_construction, hnsw_m)
         self.partition_limit = partition_limit
         self._vectors = VectorCache(CACHED_PARTITIONS)
+        self._upserts = Upserts(prefix, self.qe, partition_limit)
         #: namespace -> the vector field its lookups last searched (``vec``, ``vh``), see `_engine_lookup`.
         self._fields: dict[str, str] = {}
 
@@ -220,92 +212,11 @@ class SemanticCommands:
         return then(self.detect(), lambda _: plan(op))
 
     def upsert(self, op: ops.Upsert) -> Plan:
-        return self._detected(self._upsert, op)
-
-    def _upsert(self, op: ops.Upsert) -> Plan:
-        base = sem_base(self.prefix, op.namespace)
-        args, dim = self._record_args(op.record)
-        namespace = op.namespace
-
-        def stored(reply: list[Any]) -> Plan:
-            done = ops.Upserted(int(reply[0]), int(reply[1]))  # evicted by partition_limit (plain mode)
-            grow = self.qe.after_upsert(namespace, int(reply[2]), reply[3] is not None)
-            return done if grow is None else then(grow, lambda _: done)
-
-        head = (base, 0 if self.server_index else self.partition_limit)
-        store = Step(Lua(UPSERT, (base + "exact",), head + args), stored)
-        return store if not dim else then(self.qe.ensure(namespace, dim), lambda _: store)
+        return self._detected(self._upserts.one, op)
 
     def upsert_many(self, op: ops.UpsertMany) -> Plan:
-        """One script call per `UPSERT_BATCH` records, one after the other (a call per record, as a `Gather`
-        of upserts, cost this process 36 against 28 us and the server 108-116 against 101-107 us per record,
-        update_many x100 at 10k, benchmarks/redis.py --vectors minilm, 2026-12-04)."""
-        return self._detected(self._upsert_many, op)
-
-    def _upsert_many(self, op: ops.UpsertMany) -> Plan:
-        records = op.records
-        if not records:
-            return []
-        namespace = op.namespace
-        base = sem_base(self.prefix, namespace)
-        dim = 0
-        args: list[Any] = []
-        for rec in records:
-            values, size = self._record_args(rec)
-            if size and dim and size != dim:
-                raise SettingsMismatchError("dimension (Redis vector index)", dim, size)
-            dim = dim or size
-            args += values
-        head = (base, 0 if self.server_index else self.partition_limit)
-        width = _RECORD_VALUES * UPSERT_BATCH
-        calls = [
-            Lua(UPSERT, (base + "exact",), (*head, *args[i : i + width])) for i in range(0, len(args), width)
-        ]
-        first = self._stored_many(namespace, calls, 0, [])
-        return first if not dim else then(self.qe.ensure(namespace, dim), lambda _: first)
-
-    def _stored_many(self, namespace: str, calls: list[Lua], k: int, done: list[Any]) -> Step:
-        """Call ``k`` of a batch, then the rest (no closure refers to itself: a batch leaves no cycle for the
-        garbage collector)."""
-
-        def stored(reply: list[Any]) -> Plan:
-            n = len(reply) // 2 - 1
-            for j in range(0, 2 * n, 2):  # evicted: by partition_limit (plain mode)
-                done.append(ops.Upserted(int(reply[j]), int(reply[j + 1])))
-            grow = self.qe.after_upsert(namespace, int(reply[-2]), reply[-1] is not None, n)
-            if k + 1 < len(calls):
-                rest = functools.partial(self._after_call, namespace, calls, k + 1, done)
-            else:
-                rest = functools.partial(_given, done)
-            return rest(None) if grow is None else then(grow, rest)
-
-        return Step(calls[k], stored)
-
-    def _after_call(self, namespace: str, calls: list[Lua], k: int, done: list[Any], _: Any) -> Step:
-        return self._stored_many(namespace, calls, k, done)
-
-    def _record_args(self, rec: ops.SemanticRecord) -> tuple[tuple[Any, ...], int]:
-        """A record's values for the upsert script (see lua/sem_upsert.lua), and its dimension when the Query
-        Engine indexes its vector (0: it has none, or plain mode)."""
-        vec = half = b""
-        dim = 0
-        arr = rec.vector
-        if arr is not None:
-            if type(arr) is not np.ndarray or arr.dtype != np.float32 or arr.ndim != 1:
-                arr = np.ascontiguousarray(arr, dtype=np.float32).reshape(-1)
-            vec = arr.tobytes()
-            if self.server_index:
-                dim = int(arr.shape[0])
-                if self.index != "flat":  # kept if the namespace has the 'vh' layout
-                    half = arr.astype(np.float16).tobytes()
-        expires = rec.expires_at
-        values = (
-            rec.exact_key, rec.partition, rec.scope, rec.llm_key, rec.prompt, vec, rec.payload,
-            repr(float(rec.created_at)), "" if expires is None else repr(float(expires)),
-            repr(float(rec.accessed_at)), tag(rec.partition),
-            0 if expires is None else expiry_ms(rec.created_at, expires), half,
-        )  # fmt: skip
-        return values, dim
+        """One script call per ``UPSERT_BATCH`` records (`semantic_upsert`)."""
+        return self._detected(self._upserts.many, op)
 
     def vector_search(self, op: ops.VectorSearch) -> Plan:
         return self._detected(self._vector_search, op)
@@ -499,10 +410,6 @@ class SemanticCommands:
 
 def _same(reply: Any) -> Any:
     return reply
-
-
-def _given(value: Any, _: Any) -> Any:
-    return value
 
 
 def _no_hits(record: ops.SemanticRecord | None) -> tuple[ops.SemanticRecord | None, list[Any]]:
