@@ -33,6 +33,7 @@ RENAMES = {
     "aclient": "client",
     "_ascan": "_scan",
     "adispatch": "dispatch",
+    "adispatch_pinned": "dispatch_pinned",
     "asend_now": "send_now",
     "atake": "take",
     "agive": "give",

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from .ops import Op
 
-__all__ = ["CancelledAfterOp", "Flow", "before_each", "finish_before_cancel"]
+__all__ = ["CancelledAfterOp", "Flow", "PinnedFuture", "before_each", "finish_before_cancel"]
 
 T = TypeVar("T")
 Flow = Generator[Op, Any, T]
@@ -54,6 +54,18 @@ async def finish_before_cancel(awaitable: Awaitable[T]) -> T:
         raise CancelledAfterOp(result) from cancel
 
 
+class PinnedFuture(asyncio.Future):  # type: ignore[type-arg]
+    """A future that its awaiting task's cancellation does not cancel: ``cancel()`` refuses, so asyncio hands the
+    task its cancellation once the future is done. For a result that must reach its waiter (the reply to a
+    command already on the wire): `finish_before_cancel` waits on one as it is, without a relay future of its
+    own (a future, a callback and a loop turn less per awaited chat append, 2026-12-04)."""
+
+    __slots__ = ()
+
+    def cancel(self, msg: Any = None) -> bool:
+        return False
+
+
 class _Protected:
     """Drives a coroutine in the awaiting task; a cancellation of that task reaches only a relay future."""
 
@@ -70,7 +82,14 @@ class _Protected:
             except StopIteration as done:
                 return done.value
             try:
-                if getattr(waited, "_asyncio_future_blocking", None) and not waited.done():
+                if type(waited) is PinnedFuture:  # a cancellation reaches this task once it is done
+                    try:
+                        yield waited
+                    except Exception:
+                        if not waited.done():
+                            raise
+                        # Its failure, thrown in here by the task: the coroutine meets it where it awaits it.
+                elif getattr(waited, "_asyncio_future_blocking", None) and not waited.done():
                     relay = asyncio.get_running_loop().create_future()
                     waited.add_done_callback(functools.partial(_relay, relay))
                     relay._asyncio_future_blocking = True  # what `Future.__await__` sets before its yield

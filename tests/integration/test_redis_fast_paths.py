@@ -443,10 +443,10 @@ async def test_autopipeline_off_sends_each_call_on_its_own(
     original = AutoPipeline.send
 
     async def counting(
-        self: object, client: object, calls: list[object], lookup: bool, idempotent: bool = False
+        self: object, client: object, calls: list[object], lookup: bool, *flags: bool
     ) -> list[object]:
         batched.append(len(calls))
-        return await original(self, client, calls, lookup, idempotent)  # type: ignore[arg-type]
+        return await original(self, client, calls, lookup, *flags)  # type: ignore[arg-type]
 
     monkeypatch.setattr(AutoPipeline, "send", counting)
     for flag, expect_batched in (("false", False), ("true", True)):

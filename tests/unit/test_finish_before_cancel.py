@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lix_integrations.kernel.flows import CancelledAfterOp, finish_before_cancel
+from lix_integrations.kernel.flows import CancelledAfterOp, PinnedFuture, finish_before_cancel
 
 
 class Op:
@@ -107,3 +107,45 @@ async def test_errors_and_other_awaitables_pass_through() -> None:
     future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     future.set_result(7)
     assert await finish_before_cancel(future) == 7
+
+
+async def test_a_pinned_future_is_awaited_as_it_is_and_the_cancellation_comes_once_it_is_done() -> None:
+    """A `PinnedFuture` (the reply to an append on the wire) is not relayed: the caller's task waits on it, its
+    ``cancel()`` refuses, and the caller is cancelled with the op's result once the reply is in."""
+    loop = asyncio.get_running_loop()
+    reply: PinnedFuture = PinnedFuture(loop=loop)
+    sent = loop.create_future()
+
+    async def op() -> int:
+        sent.set_result(None)
+        return int(await reply) + 1
+
+    caller = asyncio.ensure_future(finish_before_cancel(op()))
+    await sent
+    await asyncio.sleep(0)
+    assert caller._fut_waiter is reply  # type: ignore[attr-defined]  # no relay between them
+    assert caller.cancel()  # asked: delivered once the reply is in
+    await asyncio.sleep(0)
+    assert not caller.done() and not reply.cancelled()
+    reply.set_result(6)
+    with pytest.raises(CancelledAfterOp) as raised:
+        await caller
+    assert raised.value.result == 7
+
+
+async def test_a_pinned_futures_failure_is_raised_where_the_op_awaits_it() -> None:
+    """The op, not the protection around it, meets the failure of what it awaits (the executor turns a lost
+    connection into a `BackendError` there)."""
+    reply: PinnedFuture = PinnedFuture(loop=asyncio.get_running_loop())
+
+    async def op() -> int:
+        try:
+            return int(await reply)
+        except ConnectionError as exc:
+            raise RuntimeError("converted by the op") from exc
+
+    caller = asyncio.ensure_future(finish_before_cancel(op()))
+    await asyncio.sleep(0)
+    reply.set_exception(ConnectionError("reset"))
+    with pytest.raises(RuntimeError, match="converted by the op"):
+        await caller

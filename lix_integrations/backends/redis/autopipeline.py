@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from ...kernel.flows import PinnedFuture
 from .commands import Cmd, Lua, Pipe
 
 if TYPE_CHECKING:
@@ -29,10 +30,17 @@ class AutoPipeline:
         self._flushing: set[asyncio.Task[None]] = set()
 
     async def send(
-        self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool, idempotent: bool = False
+        self,
+        client: Any,
+        calls: list[Cmd | Lua | Pipe],
+        lookup: bool,
+        idempotent: bool = False,
+        pinned: bool = False,
     ) -> list[Any]:
+        """``calls``' replies, once the packet they go out in is answered. ``pinned``: awaited on a `PinnedFuture`,
+        which the caller's cancellation does not cancel (it reaches the caller once the replies are in)."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[Any]] = loop.create_future()
+        future: asyncio.Future[list[Any]] = PinnedFuture(loop=loop) if pinned else loop.create_future()
         self._queue.append((calls, lookup, idempotent, future))
         if not self._scheduled:
             self._scheduled = True

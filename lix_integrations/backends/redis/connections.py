@@ -53,11 +53,11 @@ class SyncIO:
         self.backend = backend
         # No forwarding frames on the way to a round trip: the executor's own sender (the async side may batch,
         # see AsyncIO), the backend's kept connections, the socket exchange (`sockets`).
-        self.dispatch = self.send_now  # type: ignore[method-assign]
+        self.dispatch = self.dispatch_pinned = self.send_now  # type: ignore[method-assign]
         self.take = backend._conns.take  # type: ignore[method-assign]
         self.give = backend._conns.give  # type: ignore[method-assign]
-        #: op type -> (its planner, a lookup, idempotent): see the executor's ``_run_once``.
-        self._kinds: dict[type[Op], tuple[Any, bool, bool]] = {}
+        #: op type -> (its planner, a lookup, idempotent, uncancellable): see the executor's ``_run_once``.
+        self._kinds: dict[type[Op], tuple[Any, bool, bool, bool]] = {}
         #: (pid, client) of the last call: the shared registry builds its key (an f-string and a pid) for every
         #: call. Its client stays valid while this backend is open (it holds a use of the URL); a forked child
         #: has another pid.
@@ -82,6 +82,12 @@ class SyncIO:
     ) -> list[Any]:
         return self.send_now(client, calls, lookup, idempotent)  # replaced per instance, see __init__
 
+    def dispatch_pinned(
+        self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool, idempotent: bool
+    ) -> list[Any]:
+        """`dispatch`: a blocking caller cannot be cancelled while it waits (see `AsyncIO.adispatch_pinned`)."""
+        return self.send_now(client, calls, lookup, idempotent)  # replaced per instance, see __init__
+
     #: ``cmds`` written in one packet, and their replies (an error reply returned, not raised): on a plain
     #: connection parsed by hiredis straight on its socket and reader, else through redis-py (see `sockets`).
     exchange = staticmethod(exchange)
@@ -104,8 +110,8 @@ class AsyncIO:
         #: (it holds a use of the URL), and a new process has a new pid.
         self._bound: tuple[weakref.ref[asyncio.AbstractEventLoop], int, Any] | None = None
         self._last_batcher: tuple[weakref.ref[asyncio.AbstractEventLoop], AutoPipeline] | None = None
-        #: op type -> (its planner, a lookup, idempotent): see the executor's ``_arun_once``.
-        self._kinds: dict[type[Op], tuple[Any, bool, bool]] = {}
+        #: op type -> (its planner, a lookup, idempotent, uncancellable): see the executor's ``_arun_once``.
+        self._kinds: dict[type[Op], tuple[Any, bool, bool, bool]] = {}
 
     def aclient(self) -> Any:
         loop = asyncio.get_running_loop()
@@ -151,13 +157,20 @@ class AsyncIO:
     async def agive(self, client: Any, conn: Any) -> None:
         await client.connection_pool.release(conn)
 
-    def adispatch(
+    def adispatch_pinned(
         self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool, idempotent: bool
+    ) -> Coroutine[Any, Any, list[Any]]:
+        """`adispatch`, the replies awaited on a `PinnedFuture` when batched: for the operations whose reply must
+        reach their caller even when it is cancelled (`lockstep.UNCANCELLABLE`)."""
+        return self.adispatch(client, calls, lookup, idempotent, True)
+
+    def adispatch(
+        self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool, idempotent: bool, pinned: bool = False
     ) -> Coroutine[Any, Any, list[Any]]:
         """With ``autopipeline`` (default), the calls of every task of this event loop that sends within the
         same loop iteration share one packet. The sending coroutine itself, to await (no frame around it); the
         loop's batcher is remembered like its client (`aclient`): a weak-dictionary lookup per call made a
-        weak reference each time."""
+        weak reference each time. ``pinned``: the replies are awaited on a `PinnedFuture` (see `UNCANCELLABLE`)."""
         options = self.backend.options
         if options.cluster or not options.autopipeline or not calls:
             return self.asend_now(client, calls, lookup, idempotent)
@@ -171,7 +184,7 @@ class AsyncIO:
                 found = self._batchers[loop] = AutoPipeline(self)  # type: ignore[arg-type]
             batcher = found
             self._last_batcher = (weakref.ref(loop), batcher)
-        return batcher.send(client, calls, lookup, idempotent)
+        return batcher.send(client, calls, lookup, idempotent, pinned)
 
     async def asend_now(
         self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool = False, idempotent: bool = False

@@ -25,7 +25,7 @@ from ...errors import BackendError
 from ...kernel.ops import Gather, Op
 from .commands import Cmd, Lua, Pipe, Scan, Step
 from .connections import AsyncIO
-from .lockstep import IDEMPOTENT, LOOKUPS, Lockstep
+from .lockstep import Lockstep, kind_of
 from .wire import CLUSTER_ATTEMPTS, CLUSTER_REFUSALS, closed_under_us, eval_args, pack, singly, unpack
 
 __all__ = ["AsyncExecutor"]
@@ -78,8 +78,9 @@ class AsyncExecutor(AsyncIO):
         backend = self.backend
         kind = self._kinds.get(type(op))
         if kind is None or backend._closed:  # the planner raises for a closed backend or an op it lacks
-            kind = self._kinds[type(op)] = (backend._planner(op), type(op) in LOOKUPS, type(op) in IDEMPOTENT)
-        make, lookup, idempotent = kind
+            kind = self._kinds[type(op)] = kind_of(backend, op)
+        make, lookup, idempotent, pinned = kind
+        dispatch = self.adispatch_pinned if pinned else self.adispatch
         try:
             client = self.aclient()
             plan = make(op)
@@ -87,7 +88,7 @@ class AsyncExecutor(AsyncIO):
                 if isinstance(plan.call, Scan):
                     reply = await self._ascan(client, plan.call)
                 else:
-                    reply = (await self.adispatch(client, [plan.call], lookup, idempotent))[0]
+                    reply = (await dispatch(client, [plan.call], lookup, idempotent))[0]
                     if isinstance(reply, BaseException) and not isinstance(reply, ResponseError):
                         raise reply
                 plan = plan.reply(reply)

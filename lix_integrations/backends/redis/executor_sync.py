@@ -27,7 +27,7 @@ from ...errors import BackendError
 from ...kernel.ops import Gather, Op
 from .commands import Cmd, Lua, Pipe, Scan, Step
 from .connections import SyncIO
-from .lockstep import IDEMPOTENT, LOOKUPS, Lockstep
+from .lockstep import Lockstep, kind_of
 from .wire import CLUSTER_ATTEMPTS, CLUSTER_REFUSALS, closed_under_us, eval_args, pack, singly, unpack
 
 __all__ = ["SyncExecutor"]
@@ -80,8 +80,9 @@ class SyncExecutor(SyncIO):
         backend = self.backend
         kind = self._kinds.get(type(op))
         if kind is None or backend._closed:  # the planner raises for a closed backend or an op it lacks
-            kind = self._kinds[type(op)] = (backend._planner(op), type(op) in LOOKUPS, type(op) in IDEMPOTENT)
-        make, lookup, idempotent = kind
+            kind = self._kinds[type(op)] = kind_of(backend, op)
+        make, lookup, idempotent, pinned = kind
+        dispatch = self.dispatch_pinned if pinned else self.dispatch
         try:
             client = self.client()
             plan = make(op)
@@ -89,7 +90,7 @@ class SyncExecutor(SyncIO):
                 if isinstance(plan.call, Scan):
                     reply = self._scan(client, plan.call)
                 else:
-                    reply = (self.dispatch(client, [plan.call], lookup, idempotent))[0]
+                    reply = (dispatch(client, [plan.call], lookup, idempotent))[0]
                     if isinstance(reply, BaseException) and not isinstance(reply, ResponseError):
                         raise reply
                 plan = plan.reply(reply)

@@ -19,7 +19,7 @@ from .commands import Call, Plan, Step
 if TYPE_CHECKING:
     from .backend import RedisBackend
 
-__all__ = ["IDEMPOTENT", "LOOKUPS", "Lockstep", "queueable"]
+__all__ = ["IDEMPOTENT", "LOOKUPS", "UNCANCELLABLE", "Lockstep", "kind_of", "queueable"]
 
 
 #: Operations that only read: recorded uses may wait behind them (their results show them, see _lookup_result).
@@ -33,6 +33,18 @@ IDEMPOTENT: frozenset[type[Op]] = LOOKUPS | frozenset(
         ops.ListSnapshot, ops.ListInfo, ops.ListKeys, ops.ListIdle, ops.StoreEviction, ops.ListExpire,
     }
 )  # fmt: skip
+
+
+#: Operations whose reply must reach their waiter even when it is cancelled (the session tier undoes an append
+#: it learns was stored): the auto-pipeline hands them a `PinnedFuture`.
+UNCANCELLABLE: frozenset[type[Op]] = frozenset({ops.ListAppend})
+
+
+def kind_of(backend: RedisBackend, op: Op) -> tuple[Callable[[Any], Plan], bool, bool, bool]:
+    """What the executor remembers of ``op``'s type: its planner, and whether it is in `LOOKUPS`, `IDEMPOTENT`
+    and `UNCANCELLABLE`."""
+    kind = type(op)
+    return backend._planner(op), kind in LOOKUPS, kind in IDEMPOTENT, kind in UNCANCELLABLE
 
 
 def queueable(op: Op) -> bool:
