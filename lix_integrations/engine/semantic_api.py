@@ -117,7 +117,9 @@ class _Semantic(View):
         if on_invalid not in ("raise", "miss"):
             raise InvalidInputError(f"on_invalid_prompt must be 'raise' or 'miss', got {on_invalid!r}")
         try:
-            return self._query(prompt, llm_string, context, scope)
+            return self._core.semantic.prepare(
+                prompt, llm_string, context=context, scope=resolve_scope(scope)
+            )
         except InvalidPromptError as exc:
             if on_invalid == "raise":
                 raise

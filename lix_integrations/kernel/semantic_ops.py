@@ -30,12 +30,17 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SemanticRecord:
     """One cached LLM answer as stored.
 
     ``id`` is assigned by the backend (0 before insertion). ``vector`` is unit-length float32, so the dot product
     is the cosine. ``payload`` is opaque to the engine: adapters serialize their framework's objects into it.
+
+    Read-only by convention (change one with ``dataclasses.replace``), but not a frozen dataclass: a frozen one
+    sets each of its 11 fields through ``object.__setattr__``, 1.1 us per record against 0.2, and 3.4 us of a
+    warm Redis lookup's Python after its round trip (2026-12-04, timeit and timestamps in the lookup at 10k,
+    benchmarks/redis.py's set-up). Its ndarray field already made it unhashable.
     """
 
     exact_key: str
