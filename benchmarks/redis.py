@@ -33,7 +33,7 @@ measured again; each measurement passes over the queries 3 times and reports the
   the namespace holds fewer than ``hnsw_from`` (2,000) records, then an HNSW index built beside it and switched
   to once complete (one row storing one entry per call, one with ``update_many``);
 * langchain-redis ``RedisSemanticCache`` (redisvl underneath; FLAT index, as redisvl's cache schema declares);
-* ours, Query Engine mode storing with ``update_many`` (100 answers per call: one packet of scripts);
+* ours, Query Engine mode storing with ``update_many`` (100 answers per call: one script call);
 * ours, Query Engine mode on a FLAT index (``index=flat``): what redisvl's cache declares (printed from ``FT.INFO``);
 * redisvl ``SemanticCache`` used directly (``check(vector=...)``, ``store(..., vector=...)``);
 * floors, raw redis-py with no framework around it: the same KNN sent to redisvl's FLAT index (``FT.SEARCH``);

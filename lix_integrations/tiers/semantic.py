@@ -337,8 +337,9 @@ class SemanticTier(Tier[SemanticConfig, SemanticStats]):
     def update_many(
         self, items: Sequence[tuple[PreparedQuery, str, TokenUsage | None]], *, ttl: float | None = None
     ) -> Flow[list[int | None]]:
-        """Store several answers as one write (one SQLite transaction); an id per item, ``None`` where the
-        sampling policy bypasses the cache. Every item is checked before anything is stored."""
+        """Store several answers as one write (one SQLite transaction, one Redis script call per 100: `UpsertMany`);
+        an id per item, ``None`` where the sampling policy bypasses the cache. Every item is checked before anything
+        is stored."""
         for _, payload, usage in items:
             if not isinstance(payload, str):
                 raise InvalidInputError(f"payload must be a str, got {type(payload).__name__}")
