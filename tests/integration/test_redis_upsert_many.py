@@ -142,3 +142,23 @@ def test_a_batch_leaves_no_reference_cycle(
         gc.set_debug(0)
         gc.garbage.clear()
         gc.enable()
+
+
+@pytest.mark.parametrize("cheap", [True, False], ids=["cheap-embedder", "costs-unknown"])
+def test_a_batch_skips_the_embedding_store_once_its_embedder_is_measured_cheap(
+    redis_stack_url: str, raw: redis.Redis, cheap: bool
+) -> None:
+    """The rule single updates follow: storing vectors an embedder computes for less than a quarter of a round
+    trip costs more than computing them again (update_many x100 wrote 100 vectors a call before)."""
+    prefix = "t" + uuid.uuid4().hex[:16]
+    engine = Engine(with_prefix(redis_stack_url, prefix=prefix), embedder=FakeEmbedder())
+    try:
+        if cheap:  # as the engine measures them: an embedding in 1 us, a round trip in 1 ms
+            engine._core._embed_cost.value, engine._core._trip_cost.value = 1e-6, 1e-3
+        engine.semantic.update_many([(f"question {i}", "llm", f"answer {i}") for i in range(5)])
+        stored = list(raw.scan_iter(match=f"{prefix}:{{k/*embeddings}}:v:*"))
+        assert len(stored) == (0 if cheap else 5)
+        hit = engine.semantic.lookup("question 2", "llm")
+        assert hit is not None and hit.payload == "answer 2"
+    finally:
+        engine.close()
