@@ -16,7 +16,7 @@ from redis import Redis, RedisCluster
 
 from lix_integrations import Engine
 from lix_integrations.backends import open_backend
-from lix_integrations.kernel.list_ops import ListAppend, ListRange, ListSnapshot
+from lix_integrations.kernel.list_ops import ListAppend, ListInfo, ListRange, ListSnapshot
 from lix_integrations.llama_index._messages import CHAT_MESSAGES
 from lix_integrations.llama_index.chat_store import LixChatStore
 from lix_integrations.tiers.sessions import SessionConfig
@@ -170,7 +170,8 @@ def test_every_append_reports_the_stamp_a_read_then_finds(redis_plain_url: str) 
     raw = Redis.from_url(redis_plain_url)
     try:
         first = backend.execute(ListAppend("ns", "k", (b'{"m":0}',), 1.0, create=True))
-        assert first.created and first.version
+        assert first.created and first.version and first.seqs == (1,) and first.length == 1
+        assert backend.execute(ListSnapshot("ns", "k", first.version)).items is None
         last = first
         for values in [(b'{"m":1}',), (b'{"m":2}', b'{"m":3}'), (b'{"m":4}',)]:
             result = backend.execute(ListAppend("ns", "k", values, 2.0, create=False))
@@ -186,4 +187,24 @@ def test_every_append_reports_the_stamp_a_read_then_finds(redis_plain_url: str) 
         assert [seq for seq, _ in backend.execute(ListRange("ns", "k"))] == [1, 2, 3, 4, 5, 6]
     finally:
         raw.close()
+        backend.close()
+
+
+def test_a_list_made_after_its_archive_continues_its_seqs_and_stamps(redis_plain_url: str) -> None:
+    """A new list's first value (one script path) and the same with two values (the general path) start at
+    ``min_seq``, record ``archived_through``, and report the stamp a read then finds."""
+    prefix = "t" + uuid.uuid4().hex[:16]
+    backend = open_backend(with_prefix(redis_plain_url, prefix=prefix))
+    try:
+        for key, values in (("one", (b'{"m":5}',)), ("two", (b'{"m":5}', b'{"m":6}'))):
+            made = backend.execute(
+                ListAppend("ns", key, values, 1.0, min_seq=5, create=True, archived_through=4)
+            )
+            assert made.created and made.seqs == tuple(range(5, 5 + len(values)))
+            assert backend.execute(ListSnapshot("ns", key, made.version)).items is None
+            status = backend.execute(ListInfo("ns", key))
+            assert (status.next_seq, status.base_seq, status.archived_through) == (5 + len(values), 0, 4)
+            later = backend.execute(ListAppend("ns", key, (b'{"m":9}',), 2.0, create=False))
+            assert later.previous == made.version and later.seqs == (5 + len(values),)
+    finally:
         backend.close()
