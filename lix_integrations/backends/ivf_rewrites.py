@@ -58,6 +58,10 @@ class Rewrites:
             self._run(lambda: self._write(key, snapshot.merged(), stamp, dim)),
         )
 
+    def running(self, key: Key) -> bool:
+        """Whether a rewrite of the partition is under way (not yet adopted)."""
+        return key in self._pending
+
     def adopt(self, indexes: MutableMapping[Key, Any], wait: bool = False) -> None:
         """Put finished files in place of the partitions they were taken from (all of them, waiting, if
         ``wait``). A rewrite that failed leaves its partition as it was (logged); it is retried once the partition

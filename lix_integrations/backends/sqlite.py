@@ -33,6 +33,7 @@ from .base import Backend, gather_each
 from .leases import LEASE_SCHEMA, SQLiteLeases
 from .sqlite_chunks import InChunks
 from .sqlite_errors import describe_open_error, describe_os_error
+from .sqlite_inserts import insert_entries
 from .sqlite_kv import KV_SCHEMA, SQLiteKv
 from .sqlite_lists import LISTS_SCHEMA, SQLiteLists
 from .sqlite_prompt_vectors import VECTOR_KEY_SCHEMA, PromptVectorRefs, ref
@@ -387,9 +388,10 @@ class SQLiteBackend(Backend):
     def _upsert_many(self, namespace: str, records: Sequence[SemanticRecord]) -> list[int]:
         """Insert records in one transaction, each replacing the entry stored under its exact key.
 
-        Four statements however many records (a delete, an insert, the log, the count) plus the transaction: the
-        ids are consecutive because the write lock is held from ``BEGIN IMMEDIATE`` on. A prompt vector the
-        embedding tier was about to store as well is stored once, in the entry (`sqlite_prompt_vectors`).
+        Four statements however many records (a delete, an insert, the log, the count; a single new key skips the
+        delete, `sqlite_inserts`) plus the transaction: the ids are consecutive because the write lock is held from
+        ``BEGIN IMMEDIATE`` on. A prompt vector the embedding tier was about to store as well is stored once, in
+        the entry (`sqlite_prompt_vectors`).
         Within the batch the last record of an exact key wins, as consecutive calls would.
         """
         last = {rec.exact_key: i for i, rec in enumerate(records)}
@@ -417,18 +419,8 @@ class SQLiteBackend(Backend):
             for rec, blob in zip(kept, blobs, strict=True)
         ]
         keys = [rec.exact_key for rec in kept]
-        insert = (
-            "INSERT INTO semantic_entries (namespace, exact_key, partition, scope, llm_key, prompt, vector, "
-            "vector_key, payload, created_at, expires_at, accessed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        )
         with self._write() as conn:
-            sql = "DELETE FROM semantic_entries WHERE namespace = ? AND exact_key IN ({marks}) RETURNING id, partition"
-            old: list[tuple[int, str]] = InChunks(conn, sql, [namespace], keys, size=_MAX_IN_PARAMS).rows()
-            if len(rows) == 1:
-                first = int(conn.execute(insert, rows[0]).lastrowid or 0)
-            else:
-                conn.executemany(insert, rows)
-                first = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0]) - len(rows) + 1
+            first, old = insert_entries(conn, namespace, rows, keys)
             ids = list(range(first, first + len(rows)))
             self._forget_rows(namespace, old)
             changes = [(p, i, 0) for i, p in old] + [(rec.partition, i, 1) for rec, i in zip(kept, ids)]
