@@ -286,12 +286,12 @@ class SQLiteVectors:
                     self._note(namespace, partition, self._load(namespace, partition, dim))
         if not self._stale:
             return
-        # A partition whose new file is still being written stays stale (taken again once that one is adopted):
-        # it needs no stamp now, so no catch-up and no log read on every write meanwhile.
-        waiting = {key for key in self._stale if self._rewrites.running(key)}
-        if len(waiting) == len(self._stale):
+        # A partition whose new file is still being written is left alone (its next change after the adoption
+        # marks it again if still stale): no catch-up and no log read for it on every write meanwhile.
+        stale = {key for key in self._stale if not self._rewrites.running(key)}
+        self._stale = set()
+        if not stale:
             return
-        stale, self._stale = self._stale - waiting, waiting
         self.catch_up()  # every held index now reflects the log up to _last_seq
         row = self._conn.execute(
             "SELECT entry_id, added FROM semantic_log WHERE seq = ?", (self._last_seq,)
