@@ -31,6 +31,7 @@ from ..kernel.op import bind_methods
 from ..kernel.ops import Deferred, Gather, Op, SemanticRecord
 from .base import Backend, gather_each
 from .leases import LEASE_SCHEMA, SQLiteLeases
+from .sqlite_checkpoints import Checkpoints
 from .sqlite_chunks import InChunks
 from .sqlite_errors import describe_open_error, describe_os_error
 from .sqlite_inserts import insert_entries
@@ -47,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 _BUSY_TIMEOUT_S = 10.0
-_WAL_CHECKPOINT_PAGES = 10_000
+_WAL_CHECKPOINT_PAGES = 40_000
 _WAL_KEEP_BYTES = 64 * 1024 * 1024
 _CACHE_KIB = 16 * 1024
 _MAX_IN_PARAMS = 500
@@ -162,6 +163,7 @@ class SQLiteBackend(Backend):
             raise BackendError(message) from exc
         self._vectors = SQLiteVectors(self._conn, path, self._stored_meta("store_id") or "")
         self._closed = False
+        self._checkpoints = Checkpoints(self._conn, path, self._lock) if self.shared else None
         self._kv = kv = SQLiteKv(self._conn, self._write, hold_touches=True)
         self._handlers.update(
             {
@@ -185,11 +187,13 @@ class SQLiteBackend(Backend):
         if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        # A checkpoint every 10,000 WAL pages (~40 MB), not SQLite's 1,000: a batch of 500 semantic inserts dirties
+        # A checkpoint every ~10,000 WAL pages (~40 MB), not SQLite's 1,000: a batch of 500 semantic inserts dirties
         # ~1,200 pages (random exact-key and vector-key index leaves), so the default checkpointed, with its two
         # fsyncs, after every batch. Bare inserts of this schema into 100k rows: 9.7k -> 16.6k/s batched, 4.0k ->
         # 5.7k/s one per transaction (2026-12-04, the bare sqlite3 floor of benchmarks/sqlite_scale.py). The WAL
-        # file is cut back to 64 MB after a checkpoint so it does not keep its largest size.
+        # file is cut back to 64 MB after a checkpoint so it does not keep its largest size. Those checkpoints now
+        # run on a thread of their own (`sqlite_checkpoints`, ~10,000 pages apart); a commit makes one only if
+        # that thread fell 40,000 pages behind.
         conn.execute(f"PRAGMA wal_autocheckpoint={_WAL_CHECKPOINT_PAGES}")
         conn.execute(f"PRAGMA journal_size_limit={_WAL_KEEP_BYTES}")
         # A 16 MiB page cache (SQLite's is 2): inserts land on random leaves of the exact-key and vector-key indexes
@@ -250,6 +254,8 @@ class SQLiteBackend(Backend):
                 result = super().execute(op)
                 if not self._tx.depth:
                     self._vectors.maintain()  # index files for partitions that changed enough (after the commit)
+                    if self._checkpoints is not None:
+                        self._checkpoints.wrote()
                 return result
             except sqlite3.Error as exc:
                 raise BackendError(
@@ -260,6 +266,8 @@ class SQLiteBackend(Backend):
         return await asyncio.to_thread(self.execute, op)
 
     def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.close()  # first, without the lock: its thread may be waiting for it
         with self._lock:
             if self._closed:
                 return
