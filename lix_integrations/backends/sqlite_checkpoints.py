@@ -37,7 +37,9 @@ class Checkpoints:
 
     def __init__(self, conn: sqlite3.Connection, path: str, lock: AbstractContextManager[Any]) -> None:
         self._conn = conn
-        self._path = path
+        # The file the writer's connection has open, as SQLite named it (absolute): the thread connects later, and
+        # a relative path would then name a file of whatever directory the process has moved to since.
+        self._path = conn.execute("PRAGMA database_list").fetchone()[2] or path
         self._lock = lock
         self._seen = conn.total_changes
         self._wake = threading.Condition()
