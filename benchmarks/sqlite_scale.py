@@ -117,7 +117,8 @@ def _rate(count: int, started: float, cpu: float) -> tuple[float, float]:
 
 def _floors(db: Path, single: int, many: int) -> dict[str, float]:
     """Bare sqlite3 inserts of rows like the engine's into its own tables of this size (same indexes, same
-    pragmas, a change-log row each; no engine, no embedding, no index file), removed again afterwards."""
+    pragmas, a change-log row each; no engine, no embedding, no index file; its WAL checkpoints in the commits,
+    as SQLite makes them, where the engine's run on a thread), removed again afterwards."""
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA wal_autocheckpoint=10000")
@@ -171,7 +172,8 @@ def build(db: Path, size: int) -> dict[str, float]:
     engine.semantic.lookup("q0", LLM)  # the first search loads the partition (and writes its index file)
     # Inserts into the store of this size (then removed again, so the fresh process sees exactly `size`).
     # Samples long enough to hold the periodic costs an insert stream pays: a WAL checkpoint every ~1,000 single
-    # inserts, an index-file rewrite (on the worker) every sixteenth of the partition. With 1,000 + 5,000 the rates
+    # inserts, an index-file rewrite every sixteenth of the partition (both on threads of their own beside the
+    # writer since 2026-12-05, `sqlite_checkpoints`, `ivf_rewrites`). With 1,000 + 5,000 the rates
     # of three runs at 100k swung between 1.2k and 2.2k/s (single) and 4.6k and 8.0k/s (batched) depending on
     # where those fell (2026-12-04).
     single, many = 3_000, 10_000
