@@ -18,7 +18,7 @@ from lix_integrations.backends.redis import semantic_index, semantic_upsert
 from lix_integrations.backends.redis.backend import RedisBackend
 from lix_integrations.backends.redis.commands import Lua
 from lix_integrations.backends.redis.keys import sem_base
-from lix_integrations.kernel.ops import CountEntries, ExactGet, Upserted, UpsertMany, VectorSearch
+from lix_integrations.kernel.ops import CountEntries, DeleteIds, ExactGet, Upserted, UpsertMany, VectorSearch
 from lix_integrations.testing import FakeEmbedder
 
 from .conftest import with_prefix
@@ -77,6 +77,27 @@ def test_a_batch_stores_in_order_replaces_exact_keys_and_keeps_ttls(
         hits = backend.execute(VectorSearch(NS, "p", unit(4), 1))
         assert hits[0][0].id == ids[4]
         assert backend.execute(UpsertMany(NS, ())) == []
+    finally:
+        backend.close()
+
+
+def test_an_exact_key_twice_in_one_script_call_keeps_only_the_later_record(server_url: str) -> None:
+    """The script writes a call's 'exact', 'lru' and partition-set entries once for the whole call: a record whose
+    exact key an earlier record of the same call holds must still replace it (nothing of the earlier one left)."""
+    backend = backend_for(with_prefix(server_url))
+    try:
+        records = (record("a", unit(1)), record("b", unit(2)), record("a", unit(3)), record("c", unit(4)))
+        ids = [int(i) for i in backend.execute(UpsertMany(NS, records))]  # one script call (UPSERT_BATCH is 100)
+        assert len(set(ids)) == 4
+        assert backend.execute(CountEntries(NS)) == 3
+        assert backend.execute(ExactGet(NS, "a")).id == ids[2]
+        hit = backend.execute(VectorSearch(NS, "p", unit(1), 4))  # the replaced record is in no search set
+        assert {found.id for found, _ in hit} == {ids[1], ids[2], ids[3]}
+        assert backend.execute(ExactGet(NS, "b")).id == ids[1]
+        # Removing every record left leaves nothing behind: the replaced one was never listed.
+        backend.execute(DeleteIds(NS, (ids[1], ids[2], ids[3])))
+        assert backend.execute(CountEntries(NS)) == 0
+        assert backend.execute(VectorSearch(NS, "p", unit(1), 4)) == []
     finally:
         backend.close()
 
