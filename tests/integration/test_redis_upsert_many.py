@@ -87,7 +87,9 @@ def test_an_exact_key_twice_in_one_script_call_keeps_only_the_later_record(serve
     backend = backend_for(with_prefix(server_url))
     try:
         records = (record("a", unit(1)), record("b", unit(2)), record("a", unit(3)), record("c", unit(4)))
-        ids = [int(i) for i in backend.execute(UpsertMany(NS, records))]  # one script call (UPSERT_BATCH is 100)
+        ids = [
+            int(i) for i in backend.execute(UpsertMany(NS, records))
+        ]  # one script call (UPSERT_BATCH is 100)
         assert len(set(ids)) == 4
         assert backend.execute(CountEntries(NS)) == 3
         assert backend.execute(ExactGet(NS, "a")).id == ids[2]
