@@ -35,7 +35,9 @@ async def finish_before_cancel(awaitable: Awaitable[T]) -> T:
     """Await ``awaitable``; if the caller is cancelled meanwhile, let it finish first and raise
     `CancelledAfterOp` with its result (or the plain cancellation when it failed). Work that cannot be
     called back (a command on the wire, a thread writing an archive under a lock) is never abandoned half-way.
-    A second cancellation while waiting abandons the wait.
+    A second cancellation while waiting abandons the wait, except on a `PinnedFuture` (a Redis append already
+    on the wire): that one is waited for until its reply comes or the connection times out, so a caller
+    cancelled twice still never leaves with its message stored unknown to it.
 
     The coroutine runs in the caller's task, each future it waits for relayed through one of ours, so a
     cancellation cancels ours and never reaches the operation; only then is the operation, still waiting where
