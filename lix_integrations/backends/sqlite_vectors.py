@@ -61,7 +61,9 @@ class SQLiteVectors:
 
     def __init__(self, conn: sqlite3.Connection, path: str, store_id: str) -> None:
         self._conn = conn
-        self._dir = None if path == ":memory:" else Path(path + ".lix-index")
+        # Absolute: a relative store path named from wherever the process has moved since would put the files
+        # (and look for them) beside no store.
+        self._dir = None if path == ":memory:" else Path(path + ".lix-index").absolute()
         self._store_id = store_id
         self._indexes: dict[tuple[str, str], Index] = {}
         self._stale: set[tuple[str, str]] = set()

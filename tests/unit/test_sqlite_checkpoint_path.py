@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lix_integrations import Engine
-from lix_integrations.backends import sqlite_checkpoints
+from lix_integrations.backends import sqlite_checkpoints, sqlite_vectors
 from lix_integrations.backends.sqlite import SQLiteBackend
 from lix_integrations.testing import FakeEmbedder
 
@@ -42,3 +42,27 @@ def test_a_relative_store_path_is_checkpointed_after_the_process_changed_directo
         assert engine.semantic.count() == 200
     finally:
         engine.close()
+
+
+def test_a_relative_store_path_keeps_its_index_files_beside_it_after_the_process_changed_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The partitions' vector index files live in ``<store>.lix-index``. Named from the relative path as given,
+    that directory followed the process: after a move, a partition's file was written under the new directory,
+    and a process opening the store where it is found no file and rebuilt the partition from SQLite."""
+    monkeypatch.setattr(sqlite_vectors, "PERSIST_MIN", 64)
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    home.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.chdir(home)
+    engine = Engine("sqlite:///cache.db", embedder=FakeEmbedder(), threshold=0.7)
+    try:
+        monkeypatch.chdir(elsewhere)
+        engine.semantic.update_many([(f"question number {i}", LLM, "answer") for i in range(100)])
+        assert (
+            engine.semantic.lookup("question number 7", LLM) is not None
+        )  # the first search writes the file
+    finally:
+        engine.close()
+    assert sorted(p.name for p in elsewhere.iterdir()) == []  # nothing of the store made here
+    assert list((home / "cache.db.lix-index").glob("*.ivf"))
