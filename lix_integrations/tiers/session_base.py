@@ -69,7 +69,7 @@ class SessionBase:
         self.counters = counters
         root = (
             Path(config.archive_dir).expanduser() if config.archive_dir else default_archive_root(url, self)
-        )
+        ).absolute()  # a relative directory stays the one it named at open, wherever the process moves since
         self.archive = SessionArchive(root / quote(namespace, safe=""), _CODECS[config.codec])
         self._backend_url = url
         #: Set once the store's eviction policy was checked (see `checked`).
