@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -42,7 +43,7 @@ def stats(url: UrlOpt = None, namespace: NamespaceOpt = None, json_out: JsonOpt 
             "namespace": engine.namespace,
             "semantic_entries": engine.semantic.count(),
             "sessions": len(engine.sessions.list_sessions()),
-            "archive_dir": str(archive_dir),
+            "archive_dir": _shown(archive_dir),
             "archive_files": len(files),
             "archive_bytes": sum(p.stat().st_size for p in files),
             "embeddings": vectors,
@@ -204,3 +205,12 @@ def clear(
             ["what", "deleted"],
             [[k, v] for k, v in done.items()],
         )
+
+
+def _shown(path: Path) -> str:
+    """``path`` as the user named it: relative to the working directory when it lies below it (the engine holds
+    its directories absolute, so that a process moving elsewhere keeps them), else absolute."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
