@@ -22,10 +22,7 @@ def test_a_relative_store_path_is_checkpointed_after_the_process_changed_directo
     connection, opened at its first checkpoint, named the relative path again. It made an empty ``cache.db`` in the
     new directory and checkpointed that, while the store's own log grew until the writer's far safety net."""
     monkeypatch.setattr(sqlite_checkpoints, "CHANGES_PER_CHECKPOINT", 9)
-    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
-    home.mkdir()
-    elsewhere.mkdir()
-    monkeypatch.chdir(home)
+    home, elsewhere = _two_directories(tmp_path, monkeypatch)
     engine = Engine("sqlite:///cache.db", embedder=FakeEmbedder(), threshold=0.7)
     backend = engine._core.backend
     assert isinstance(backend, SQLiteBackend) and backend._checkpoints is not None
@@ -51,10 +48,7 @@ def test_a_relative_store_path_keeps_its_index_files_beside_it_after_the_process
     that directory followed the process: after a move, a partition's file was written under the new directory,
     and a process opening the store where it is found no file and rebuilt the partition from SQLite."""
     monkeypatch.setattr(sqlite_vectors, "PERSIST_MIN", 64)
-    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
-    home.mkdir()
-    elsewhere.mkdir()
-    monkeypatch.chdir(home)
+    home, elsewhere = _two_directories(tmp_path, monkeypatch)
     engine = Engine("sqlite:///cache.db", embedder=FakeEmbedder(), threshold=0.7)
     try:
         monkeypatch.chdir(elsewhere)
@@ -66,3 +60,12 @@ def test_a_relative_store_path_keeps_its_index_files_beside_it_after_the_process
         engine.close()
     assert sorted(p.name for p in elsewhere.iterdir()) == []  # nothing of the store made here
     assert list((home / "cache.db.lix-index").glob("*.ivf"))
+
+
+def _two_directories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """``home`` (the process's directory now, where a relative store opens) and ``elsewhere`` (where it moves)."""
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    home.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.chdir(home)
+    return home, elsewhere
