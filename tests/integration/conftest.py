@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import redis
 
 from lix_integrations.testing.redis_servers import (
     RedisServer,
@@ -150,3 +151,11 @@ def sentinel_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield f"redis+sentinel://:{SENTINEL_PRIMARY_PASSWORD}@127.0.0.1:{sentinel.port}/lixprimary/0"
     sentinel.stop()
     primary.stop()
+
+
+@pytest.fixture
+def raw(redis_stack_url: str) -> Iterator[redis.Redis]:
+    """A plain redis-py client on the Redis Stack server, to look at what lix stored (tests may redefine it)."""
+    client = redis.Redis.from_url(redis_stack_url)
+    yield client
+    client.close()

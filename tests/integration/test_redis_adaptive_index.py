@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -45,13 +44,6 @@ def record(key: str, vec: np.ndarray) -> SemanticRecord:
 @pytest.fixture
 def url(redis_stack_url: str) -> str:
     return with_prefix(redis_stack_url, index="adaptive", hnsw_from=str(FROM))
-
-
-@pytest.fixture
-def raw(redis_stack_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_stack_url)
-    yield client
-    client.close()
 
 
 def backend_for(url: str) -> RedisBackend:

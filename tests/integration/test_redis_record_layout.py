@@ -6,9 +6,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
-from collections.abc import Iterator
 
-import pytest
 import redis
 
 from lix_integrations.backends.redis.keys import h, sem_base
@@ -34,13 +32,6 @@ def _attributes(raw: redis.Redis, name: str) -> list[str]:
         fields = {_text(k): _text(v) for k, v in zip(attribute[::2], attribute[1::2], strict=False)}
         out.append(fields["identifier"])
     return out
-
-
-@pytest.fixture
-def raw(redis_stack_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_stack_url)
-    yield client
-    client.close()
 
 
 def _text(value: object) -> str:

@@ -26,13 +26,6 @@ from .test_redis_adaptive_index import FROM, NS, all_found, backend_for, indexes
 
 
 @pytest.fixture
-def raw(redis_stack_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_stack_url)
-    yield client
-    client.close()
-
-
-@pytest.fixture
 def opened() -> Iterator[Callable[[str], RedisBackend]]:
     """Opens backends (closed after the test)."""
     made: list[RedisBackend] = []
