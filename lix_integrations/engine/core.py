@@ -225,10 +225,9 @@ class EngineCore:
         matrix = yield from self.embeddings.embed(
             list(texts), self._prompt_model(), role="query", defer_store=True, use_store=self._store_pays()
         )
-        vectors: list[Vector] = []
-        for i in range(len(texts)):
-            vectors.append((yield from self.settings.remember(matrix[i])))
-        return vectors
+        if len(texts):  # the rows of one matrix share their size: one check (a flow per row cost 1 us each)
+            yield from self.settings.remember(matrix[0])
+        return list(matrix)
 
     def _with_prompt_vector(
         self, op: WithPromptVector, checked: dict[str, dict[str, bytes | None]]

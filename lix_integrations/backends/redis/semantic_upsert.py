@@ -7,6 +7,7 @@ What a record's hash holds is `semantic.FIELDS`; what one insert costs the serve
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -43,17 +44,24 @@ class Upserts:
 
     def one(self, op: ops.Upsert) -> Plan:
         base = sem_base(self.prefix, op.namespace)
-        args, dim = self.values(op.record)
+        args, dim = self.values_of((op.record,))
         namespace = op.namespace
+        qe = self.qe
 
         def stored(reply: list[Any]) -> Plan:
-            done = ops.Upserted(int(reply[0]), int(reply[1]))  # evicted by partition_limit (plain mode)
-            grow = self.qe.after_upsert(namespace, int(reply[2]), reply[3] is not None)
+            evicted = int(reply[1])  # by partition_limit (plain mode)
+            done = ops.Upserted(int(reply[0]), evicted) if evicted else int(reply[0])
+            if qe.index != "adaptive":  # `after_upsert` has nothing to do: no call
+                return done
+            grow = qe.after_upsert(namespace, int(reply[2]), reply[3] is not None)
             return done if grow is None else then(grow, lambda _: done)
 
-        head = (base, 0 if self.qe.server else self.partition_limit)
-        store = Step(Lua(UPSERT, (base + "exact",), head + args), stored)
-        return store if not dim else then(self.qe.ensure(namespace, dim), lambda _: store)
+        store = Step(
+            Lua(UPSERT, (base + "exact",), (base, 0 if qe.server else self.partition_limit, *args)), stored
+        )
+        return (
+            store if not dim or qe.ready(namespace, dim) else then(qe.ensure(namespace, dim), lambda _: store)
+        )
 
     def many(self, op: ops.UpsertMany) -> Plan:
         records = op.records
@@ -61,14 +69,7 @@ class Upserts:
             return []
         namespace = op.namespace
         base = sem_base(self.prefix, namespace)
-        dim = 0
-        args: list[Any] = []
-        for rec in records:
-            values, size = self.values(rec)
-            if size and dim and size != dim:
-                raise SettingsMismatchError("dimension (Redis vector index)", dim, size)
-            dim = dim or size
-            args += values
+        args, dim = self.values_of(records)
         head = (base, 0 if self.qe.server else self.partition_limit)
         width = _RECORD_VALUES * UPSERT_BATCH
         calls = [
@@ -83,8 +84,12 @@ class Upserts:
 
         def stored(reply: list[Any]) -> Plan:
             n = len(reply) // 2 - 1
-            for j in range(0, 2 * n, 2):  # evicted: by partition_limit (plain mode)
-                done.append(ops.Upserted(int(reply[j]), int(reply[j + 1])))
+            ids = reply[0 : 2 * n : 2]
+            evicted = reply[1 : 2 * n : 2]
+            if any(evicted):  # by partition_limit (plain mode)
+                done.extend(ops.Upserted(int(i), int(e)) for i, e in zip(ids, evicted, strict=True))
+            else:  # plain ids: an `Upserted` is only needed to count evictions
+                done.extend(map(int, ids))
             grow = self.qe.after_upsert(namespace, int(reply[-2]), reply[-1] is not None, n)
             if k + 1 < len(calls):
                 rest = functools.partial(self._next_call, namespace, calls, k + 1, done)
@@ -97,28 +102,40 @@ class Upserts:
     def _next_call(self, namespace: str, calls: list[Lua], k: int, done: list[Any], _: Any) -> Step:
         return self._call(namespace, calls, k, done)
 
-    def values(self, rec: ops.SemanticRecord) -> tuple[tuple[Any, ...], int]:
-        """A record's values for the upsert script (see lua/sem_upsert.lua), and its dimension when the Query
-        Engine indexes its vector (0: it has none, or plain mode)."""
-        vec = half = b""
+    def values_of(self, records: Sequence[ops.SemanticRecord]) -> tuple[list[Any], int]:
+        """The records' values for the upsert script (see lua/sem_upsert.lua), one record after the other, and
+        their dimension when the Query Engine indexes their vectors (0: none has one, or plain mode). One loop,
+        with what every record shares looked up once."""
+        server = self.qe.server
+        half_too = server and self.qe.index != "flat"  # kept if the namespace has the 'vh' layout
+        f32, f16, ndarray = np.float32, np.float16, np.ndarray
         dim = 0
-        arr = rec.vector
-        if arr is not None:
-            if type(arr) is not np.ndarray or arr.dtype != np.float32 or arr.ndim != 1:
-                arr = np.ascontiguousarray(arr, dtype=np.float32).reshape(-1)
-            vec = arr.tobytes()
-            if self.qe.server:
-                dim = int(arr.shape[0])
-                if self.qe.index != "flat":  # kept if the namespace has the 'vh' layout
-                    half = arr.astype(np.float16).tobytes()
-        expires = rec.expires_at
-        values = (
-            rec.exact_key, rec.partition, rec.scope, rec.llm_key, rec.prompt, vec, rec.payload,
-            repr(float(rec.created_at)), "" if expires is None else repr(float(expires)),
-            repr(float(rec.accessed_at)), tag(rec.partition),
-            0 if expires is None else expiry_ms(rec.created_at, expires), half,
-        )  # fmt: skip
-        return values, dim
+        out: list[Any] = []
+        add = out.extend
+        for rec in records:
+            vec = half = b""
+            arr = rec.vector
+            if arr is not None:
+                if type(arr) is not ndarray or arr.dtype != f32 or arr.ndim != 1:
+                    arr = np.ascontiguousarray(arr, dtype=f32).reshape(-1)
+                vec = arr.tobytes()
+                if server:
+                    size = arr.shape[0]
+                    if size != dim:
+                        if dim:
+                            raise SettingsMismatchError("dimension (Redis vector index)", dim, int(size))
+                        dim = int(size)
+                    if half_too:
+                        half = arr.astype(f16).tobytes()
+            created, accessed, expires = rec.created_at, rec.accessed_at, rec.expires_at
+            ca = repr(float(created))
+            add((
+                rec.exact_key, rec.partition, rec.scope, rec.llm_key, rec.prompt, vec, rec.payload, ca,
+                "" if expires is None else repr(float(expires)),
+                ca if accessed == created else repr(float(accessed)), tag(rec.partition),
+                0 if expires is None else expiry_ms(created, expires), half,
+            ))  # fmt: skip
+        return out, dim
 
 
 def _given(value: Any, _: Any) -> Any:
