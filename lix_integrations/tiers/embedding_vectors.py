@@ -9,6 +9,7 @@ error naming the dimension rather than a silently wrong vector.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -121,7 +122,16 @@ def as_matrix(raw: object, count: int, dimension: int | None, model: str) -> Mat
 def normalized(matrix: Matrix, model: str) -> Matrix:
     """Rows scaled to unit length. What ``np.linalg.norm`` computes, without its dispatch, and one check of the
     smallest and largest norm (NaN fails both): 11 us a one-row call became 5 (timeit, 2026-12-04), paid by
-    every prompt embedded for the first time."""
+    every prompt embedded for the first time. One row (a prompt's vector) takes a dot product and one scalar
+    check instead of four array reductions: 5.3 -> 1.8 us (timeit, 384 dimensions, 2026-12-05)."""
+    if matrix.shape[0] == 1:
+        norm = float(np.dot(matrix[0], matrix[0])) ** 0.5
+        if not 0.0 < norm < math.inf:  # NaN fails it too
+            raise InvalidVectorError(
+                f"embedding model {model!r} returned a zero-length vector (no direction)", cause="zero"
+            )
+        row: Matrix = matrix / np.float32(norm)
+        return row
     norms = np.sqrt((matrix * matrix).sum(axis=1, keepdims=True))
     if not (norms.min() > 0 and norms.max() < np.inf):
         raise InvalidVectorError(
