@@ -41,6 +41,9 @@ class Backend(abc.ABC):
     pipelines: bool = False
     #: True when other processes see this store (a SQLite file, Redis): miss coalescing then takes leases.
     shared: bool = False
+    #: Ops whose ``aexecute`` itself finishes what it sent when its caller is cancelled, raising
+    #: `CancelledAfterOp` with the result (see `flows.finish_before_cancel`): the runtime adds no shield of its own.
+    finishes_when_cancelled: frozenset[type[Op]] = frozenset()
 
     def __init__(self) -> None:
         self._handlers: dict[type[Op], Callable[[Any], Any]] = {

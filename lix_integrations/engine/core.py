@@ -275,8 +275,8 @@ class EngineCore:
             ExactGet: timed,
             Upsert: timed,  # one round trip too: what an embedding-store read would cost
             # An append already sent completes under a cancelled caller; the session tier learns its seqs and
-            # undoes it (see the tier).
-            ListAppend: to_store(self.backend, shield=True),
+            # undoes it (see the tier). A backend that finishes it itself needs no shield around it.
+            ListAppend: to_store(self.backend, shield=ListAppend not in self.backend.finishes_when_cancelled),
             CallerCode: CALLER_CODE,  # a tool or a model call run by a facade flow
         }
 

@@ -440,15 +440,15 @@ async def test_autopipeline_off_sends_each_call_on_its_own(
     from lix_integrations.tiers.sessions import SessionConfig
 
     batched: list[int] = []
-    original = AutoPipeline.send
+    original = AutoPipeline.queue
 
-    async def counting(
+    def counting(
         self: object, client: object, calls: list[object], lookup: bool, *flags: bool
-    ) -> list[object]:
+    ) -> asyncio.Future[list[object]]:
         batched.append(len(calls))
-        return await original(self, client, calls, lookup, *flags)  # type: ignore[arg-type]
+        return original(self, client, calls, lookup, *flags)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(AutoPipeline, "send", counting)
+    monkeypatch.setattr(AutoPipeline, "queue", counting)
     for flag, expect_batched in (("false", False), ("true", True)):
         batched.clear()
         url = with_prefix(redis_plain_url, autopipeline=flag)

@@ -108,3 +108,31 @@ async def test_append_cancelled_before_it_started_is_not_stored(tmp_path: Path) 
         assert await engine.sessions.get_full_history("s") == []
     finally:
         await engine.aclose()
+
+
+async def test_redis_append_cancelled_twice_after_it_was_sent_is_still_undone(
+    own_server: RedisServer, tmp_path: Path
+) -> None:
+    """A second cancellation while the append's reply is awaited (the auto-pipelined path waits on its packet's
+    `PinnedFuture`) still waits for the reply and deletes the message, so the caller never leaves with it
+    stored unknown to it."""
+    url = with_prefix(own_server.url)
+    client = redis.Redis.from_url(own_server.url)
+    engine = AsyncEngine(
+        url, embedder=FakeEmbedder(), sessions=SessionConfig(archive_dir=str(tmp_path / "a"))
+    )
+    try:
+        assert await engine.sessions.add_message("s", {"i": 0}) == 1
+        client.execute_command("CLIENT", "PAUSE", "600", "WRITE")
+        task = asyncio.ensure_future(engine.sessions.add_message("s", {"i": 1}))
+        await asyncio.sleep(0.15)  # sent, held by the server
+        task.cancel()
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await engine.sessions.get_full_history("s") == [{"i": 0}]
+        assert await engine.sessions.add_message("s", {"i": 2}) == 3  # seq 2 not reused
+    finally:
+        await engine.aclose()
+        client.close()

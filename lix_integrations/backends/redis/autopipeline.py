@@ -29,23 +29,24 @@ class AutoPipeline:
         self._scheduled = False
         self._flushing: set[asyncio.Task[None]] = set()
 
-    async def send(
+    def queue(
         self,
         client: Any,
         calls: list[Cmd | Lua | Pipe],
         lookup: bool,
         idempotent: bool = False,
         pinned: bool = False,
-    ) -> list[Any]:
-        """``calls``' replies, once the packet they go out in is answered. ``pinned``: awaited on a `PinnedFuture`,
-        which the caller's cancellation does not cancel (it reaches the caller once the replies are in)."""
+    ) -> asyncio.Future[list[Any]]:
+        """The future of ``calls``' replies, set once the packet they go out in is answered. ``pinned``: a
+        `PinnedFuture`, which the caller's cancellation does not cancel (it reaches the caller once the replies
+        are in)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Any]] = PinnedFuture(loop=loop) if pinned else loop.create_future()
         self._queue.append((calls, lookup, idempotent, future))
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._start, client)
-        return await future
+        return future
 
     def _start(self, client: Any) -> None:
         self._scheduled = False

@@ -42,7 +42,7 @@ from .executor_sync import SyncExecutor
 from .kv import KvCommands
 from .leases import LeaseCommands
 from .lists import ListCommands
-from .lockstep import queueable
+from .lockstep import UNCANCELLABLE, queueable
 from .semantic import SemanticCommands
 from .url import parse_redis_url, redact
 from .wire import Connections
@@ -63,6 +63,7 @@ class RedisBackend(Backend):
 
     pipelines = True
     shared = True
+    finishes_when_cancelled = UNCANCELLABLE
 
     def __init__(self, url: str) -> None:
         super().__init__()
@@ -229,7 +230,10 @@ class RedisBackend(Backend):
     # -- execution (the executor, see executor_async.py) ----------------------------------------------------
 
     def aexecute(self, op: Op) -> Coroutine[Any, Any, Any]:
-        """The executor's coroutine for ``op`` itself (a chat append's await chain one frame shorter)."""
+        """The executor's coroutine for ``op`` itself (a chat append's await chain one frame shorter). A list
+        append finishes when its caller is cancelled after it was sent (`finishes_when_cancelled`)."""
+        if type(op) in UNCANCELLABLE:
+            return self._async.arun_pinned(op)
         if isinstance(op, (Touch, Deferred, Gather)):
             return self._aexecute_other(op)
         run: Coroutine[Any, Any, Any] = self._async.arun(op)

@@ -12,16 +12,18 @@ import asyncio
 import math
 import os
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ...kernel.flows import CancelledAfterOp, finish_before_cancel
 from .autopipeline import AutoPipeline
 from .clients import async_client, sync_client
-from .commands import Cmd, Lua, Pipe
+from .commands import Cmd, Lua, Pipe, Scan, Step
+from .lockstep import kind_of
 from .sockets import adirect_parser, aread_direct, exchange
 from .wire import packed
 
@@ -159,37 +161,99 @@ class AsyncIO:
 
     def adispatch_pinned(
         self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool, idempotent: bool
-    ) -> Coroutine[Any, Any, list[Any]]:
+    ) -> Awaitable[list[Any]]:
         """`adispatch`, the replies awaited on a `PinnedFuture` when batched: for the operations whose reply must
         reach their caller even when it is cancelled (`lockstep.UNCANCELLABLE`)."""
         return self.adispatch(client, calls, lookup, idempotent, True)
 
     def adispatch(
         self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool, idempotent: bool, pinned: bool = False
-    ) -> Coroutine[Any, Any, list[Any]]:
+    ) -> Awaitable[list[Any]]:
         """With ``autopipeline`` (default), the calls of every task of this event loop that sends within the
-        same loop iteration share one packet. The sending coroutine itself, to await (no frame around it); the
-        loop's batcher is remembered like its client (`aclient`): a weak-dictionary lookup per call made a
-        weak reference each time. ``pinned``: the replies are awaited on a `PinnedFuture` (see `UNCANCELLABLE`)."""
+        same loop iteration share one packet. What to await: the sending coroutine, or the future of the replies
+        (no frame around either).
+        ``pinned``: the replies are awaited on a `PinnedFuture` (see `UNCANCELLABLE`)."""
         options = self.backend.options
         if options.cluster or not options.autopipeline or not calls:
             return self.asend_now(client, calls, lookup, idempotent)
+        return self._batcher().queue(client, calls, lookup, idempotent, pinned)
+
+    def _batcher(self) -> AutoPipeline:
+        """The running loop's batcher, remembered like its client (`aclient`): a weak-dictionary lookup per call
+        made a weak reference each time."""
         loop = asyncio.get_running_loop()
         last = self._last_batcher
         if last is not None and last[0]() is loop:
-            batcher = last[1]
-        else:
-            found = self._batchers.get(loop)
-            if found is None:
-                found = self._batchers[loop] = AutoPipeline(self)  # type: ignore[arg-type]
-            batcher = found
-            self._last_batcher = (weakref.ref(loop), batcher)
-        return batcher.send(client, calls, lookup, idempotent, pinned)
+            return last[1]
+        found = self._batchers.get(loop)
+        if found is None:
+            found = self._batchers[loop] = AutoPipeline(self)  # type: ignore[arg-type]
+        self._last_batcher = (weakref.ref(loop), found)
+        return found
+
+    def arun_pinned(self, op: Op) -> Coroutine[Any, Any, Any]:
+        """An op whose reply must reach its caller even when the caller is cancelled (`UNCANCELLABLE`: a list
+        append), finished as `finish_before_cancel` finishes one: cancelled after its command was queued, the
+        caller waits for the reply and gets `CancelledAfterOp` with the op's result (or the plain cancellation
+        when it failed). Auto-pipelined (the default), that is the `PinnedFuture` of its packet, awaited in the
+        op's own frame: the generic way (`arun` under `finish_before_cancel`) passed every resumption through
+        five frames and a relay (in-process Python of an awaited chat add 27 -> 23.5 us, 2026-12-05, /tmp
+        harness of benchmarks/redis_chat.py's async adds with the reply made in-process). Anything else (a
+        cluster, ``autopipeline=false``, an op of more than one round trip) goes the generic way."""
+        options = self.backend.options
+        if options.cluster or not options.autopipeline:
+            return finish_before_cancel(self.arun(op))
+        return self._aguarded(op, self._apinned_once)
+
+    async def _apinned_once(self, op: Op) -> Any:
+        backend = self.backend
+        try:
+            kind = self._kinds.get(type(op))
+            if kind is None or backend._closed:  # the planner raises for a closed backend or an op it lacks
+                kind = self._kinds[type(op)] = kind_of(backend, op)
+            plan = kind[0](op)
+            if not isinstance(plan, Step) or isinstance(plan.call, Scan):
+                return await finish_before_cancel(self.arun(op))  # not one round trip this path sends
+            future = self._batcher().queue(self.aclient(), [plan.call], False, False, True)
+            try:
+                replies = await future
+            except asyncio.CancelledError as cancel:
+                # The task's cancellation, thrown in once the packet was answered (a PinnedFuture refuses to be
+                # cancelled): the op's result goes with it, for its flow to undo.
+                if not future.done() or future.cancelled() or future.exception() is not None:
+                    raise
+                try:
+                    done = _pinned_result(plan, future.result()[0])
+                except Exception:
+                    raise cancel from None
+                raise CancelledAfterOp(done) from cancel
+            return _pinned_result(plan, replies[0])
+        except Exception as exc:
+            failure = backend._failure(op, exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+
+    def arun(self, op: Op) -> Coroutine[Any, Any, Any]:
+        raise NotImplementedError  # the executor's
+
+    async def _aguarded(self, op: Any, run: Any) -> Any:
+        raise NotImplementedError  # the executor's
 
     async def asend_now(
         self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool = False, idempotent: bool = False
     ) -> list[Any]:
         raise NotImplementedError  # the executor's
+
+
+def _pinned_result(plan: Step, reply: Any) -> Any:
+    """The result of a one-round-trip op of `AsyncIO.arun_pinned` from its reply; a connection error is raised."""
+    if isinstance(reply, BaseException) and not isinstance(reply, ResponseError):
+        raise reply
+    result = plan.reply(reply)
+    if isinstance(result, Step):  # pragma: no cover - every pinned op (a list append) takes one round trip
+        raise TypeError(f"{plan!r} needs a second round trip: not an op for arun_pinned")
+    return result
 
 
 #: ``asyncio.timeout`` (Python 3.11+), else ``None``.
