@@ -266,7 +266,7 @@ class RawFloor(Chat):
             for s, c in enumerate(self.raw):
                 if self.script:
                     base = f"floor:{{l/{s}}}:"
-                    self.client.evalsha(self.sha, 1, base + "meta", base, "1.0", 1, "1", 0, *c[m:n])
+                    self.client.evalsha(self.sha, 1, base + "meta", "1.0", 1, 0, *c[m:n])
                 else:
                     self.client.rpush(f"floor:{s}", *c[m:n])
             yield self.sessions * (n - m)
@@ -305,7 +305,7 @@ class KeptFloor(RawFloor):
                 base = f"floork:{{l/{s}}}:"
                 values = [message.model_dump_json().encode() for message in c[m:n]]
                 self.conn.send_packed_command(
-                    [self.pack(("EVALSHA", self.sha, 1, base + "meta", base, "1.0", 1, "1", 0, *values))]
+                    [self.pack(("EVALSHA", self.sha, 1, base + "meta", "1.0", 1, 0, *values))]
                 )
                 self.conn.read_response()
             yield self.sessions * (n - m)
@@ -473,7 +473,7 @@ class PipelinedFloor(RawFloor):
                 pipe = self.client.pipeline(transaction=False)
                 for s in range(first, last):
                     base = f"afloorp:{{l/{s}}}:"
-                    pipe.evalsha(self.sha, 1, base + "meta", base, "1.0", 1, "1", 0, self.raw[s][m])
+                    pipe.evalsha(self.sha, 1, base + "meta", "1.0", 1, 0, self.raw[s][m])
                 pipe.execute()
             yield (last - first) * self.per_session
 

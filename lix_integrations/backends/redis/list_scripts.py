@@ -60,73 +60,81 @@ end
 """
 
 # An append is the chat hot path (one per message): one HMGET, then one ZADD, one HSET for all values, one HSET
-# of the marks and the stamps before and after, whatever the number of values. One value on a list that needs
-# no healing (the common case) takes a straight path first, before the helpers are even defined, and returns the
-# pieces of its stamps, {start, length, 0, 0, vid, ver, next, base, seqs, vals} as they were before it, for the
-# caller to join: Lua writes a number into a string through sprintf, and the stamps' six numbers were a sixth of
-# the script's time (30.0 instead of 32.0 us a round trip, against 19.9 for RPUSH; 2026-12-04, EVALSHA on one
-# kept connection, Redis 7.4, medians of 40 runs). Every other append returns {start, length, state, recovered,
-# stamp after, stamp before, count}.
+# of the marks and the stamps before and after, whatever the number of values. It is called with the list's
+# ``meta`` key and three arguments before the values: ``now``, ``min_seq``, and ``archived_through`` or -1 when
+# the list must not be created (its base is the key less ``meta``). Each argument costs the server and the client
+# a little: this form took 1.1 us less a round trip than the earlier base/now/min_seq/create/archived_through one
+# (2026-12-05, an EVALSHA doing nothing, one kept connection, hiredis-packed, paired medians of 40 x 500 calls
+# against RPUSH, scratch harness after /tmp/s10/rtt.py). One value on a list that needs no healing, at a seq its
+# ``next`` already allows (the common case), takes a straight path first, before the helpers are even defined,
+# and returns the pieces of its stamps, {start, ver, vid, base, seqs, vals} as they were before it, for the caller
+# to join (Lua writes a number into a string through sprintf). What it does is the least this layout allows:
+# every redis.call inside a script cost 1.2-1.6 us of server time whatever its fields (HMGET 1.6, ZADD 1.5, HSET
+# 1.4 and 1.8 with three fields, the same with one; ZCARD and HLEN 0.5 together; 2026-12-05, INFO commandstats
+# usec per EVALSHA, variants of this script each without one call, 10-30 x 1000 calls), and each of the five is
+# needed: ``next`` to give the seq, the three writes to keep the layout older clients read and append to, the
+# sizes for the stamp and healing. Every other append returns {start, length, state, recovered, stamp after,
+# stamp before, count}.
 APPEND = Script(
     "list_append",
     """
-local p = ARGV[1]
-local m, sk, vk = p .. 'meta', p .. 'seqs', p .. 'vals'
+local m = KEYS[1]
+local p = string.sub(m, 1, -5)
 local st = redis.call('HMGET', m, 'vid', 'ver', 'next', 'base')
+local nx = st[3]
+local sk, vk = p .. 'seqs', p .. 'vals'
 local zc, hl = redis.call('ZCARD', sk), redis.call('HLEN', vk)
-if st[3] and #ARGV == 6 and (zc > 0 or hl == 0) then
-  local start, ver = tonumber(st[3]), st[2] or '0'
-  local min_seq = tonumber(ARGV[3])
-  if min_seq > start then start = min_seq end
-  redis.call('ZADD', sk, start, start)
-  redis.call('HSET', vk, start, ARGV[6])
-  redis.call('HSET', m, 'next', start + 1, 'upd', ARGV[2], 'ver', ver + 1)
-  return {start, zc + 1, 0, 0, st[1] or '', ver, st[3], st[4] or '', zc, hl}
+if nx and #ARGV == 4 and (zc > 0 or hl == 0) and tonumber(nx) >= tonumber(ARGV[2]) then
+  local ver = st[2] or '0'
+  redis.call('ZADD', sk, nx, nx)
+  redis.call('HSET', vk, nx, ARGV[4])
+  redis.call('HSET', m, 'next', nx + 1, 'upd', ARGV[1], 'ver', ver + 1)
+  return {tonumber(nx), ver, st[1] or '', st[4] or '', zc, hl}
 end
-if not st[3] and zc == 0 and hl == 0 and ARGV[4] == '1' and #ARGV == 6 then
+if not nx and zc == 0 and hl == 0 and ARGV[3] ~= '-1' and #ARGV == 4 then
   -- A new list and its first value (a new session's first message), made at once: what the general path below
   -- does for it, without its helpers (32.4 instead of 37.1 us a round trip, 2026-12-04, EVALSHA on fresh keys,
   -- one kept connection, medians of 30 runs).
   local t = redis.call('TIME')
-  local vid, start = t[1] .. t[2], math.max(1, tonumber(ARGV[3]))
+  local vid, start = t[1] .. t[2], math.max(1, tonumber(ARGV[2]))
   redis.call('ZADD', sk, start, start)
-  redis.call('HSET', vk, start, ARGV[6])
-  redis.call('HSET', m, 'next', start + 1, 'upd', ARGV[2], 'base', 0, 'arch', ARGV[5], 'vid', vid, 'ver', 1)
+  redis.call('HSET', vk, start, ARGV[4])
+  redis.call('HSET', m, 'next', start + 1, 'upd', ARGV[1], 'base', 0, 'arch', ARGV[3], 'vid', vid, 'ver', 1)
   return {start, 1, 1, 0, vid .. ':1:' .. (start + 1) .. ':0:1:1', '', 1}
 end
 """
     + _HEAL
     + _STAMP
     + """
-local now, min_seq = ARGV[2], tonumber(ARGV[3])
+local now, min_seq = ARGV[1], tonumber(ARGV[2])
 if zc == 0 and hl > 0 then
   heal(p)
   zc = redis.call('ZCARD', sk)
 end
-local nxt = st[3]
+local nxt = nx
 local state, recovered, before = 0, 0, ''
 if not nxt then
   -- No status: a new list, or one whose status key the store lost. Only a caller that read the session's
-  -- archive may create it (ARGV[4] = '1'); seqs continue after anything the store still holds under it.
-  if ARGV[4] ~= '1' then return {0, 0, -1, 0, '', '', 0} end
+  -- archive may create it (ARGV[3] is not -1); seqs continue after anything the store still holds under it.
+  if ARGV[3] == '-1' then return {0, 0, -1, 0, '', '', 0} end
   local top = redis.call('ZRANGE', sk, -1, -1)[1]
   nxt = top and tonumber(top) + 1 or 1
   recovered = hl
   local t = redis.call('TIME')
   st = {t[1] .. t[2], '0', nxt, '0'}
-  redis.call('HSET', m, 'next', nxt, 'upd', 0, 'base', 0, 'arch', ARGV[5], 'vid', st[1], 'ver', 0)
+  redis.call('HSET', m, 'next', nxt, 'upd', 0, 'base', 0, 'arch', ARGV[3], 'vid', st[1], 'ver', 0)
   state = 1
 else
   before = stamp(st, zc, hl)
 end
 local start = math.max(tonumber(nxt), min_seq)
-local n = #ARGV - 5
+local n = #ARGV - 3
 for from = 1, n, 1000 do  -- unpack() takes at most a few thousand values
   local scores, vals = {}, {}
   for i = from, math.min(n, from + 999) do
     local seq = start + i - 1
     scores[#scores + 1] = seq; scores[#scores + 1] = seq
-    vals[#vals + 1] = seq; vals[#vals + 1] = ARGV[i + 5]
+    vals[#vals + 1] = seq; vals[#vals + 1] = ARGV[i + 3]
   end
   redis.call('ZADD', sk, unpack(scores))
   redis.call('HSET', vk, unpack(vals))

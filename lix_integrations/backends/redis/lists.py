@@ -77,17 +77,10 @@ class ListCommands:
         return Lua(script, (base + "meta",), (base, *args))
 
     def append(self, op: ops.ListAppend) -> Plan:
-        # The Lua call made here, not through ``_lua``: the one op of every chat add (a frame less per add).
-        base = list_base(self.prefix, op.namespace, op.key)
-        args = (
-            base,
-            num(op.now),
-            op.min_seq,
-            "1" if op.create else "0",
-            int(op.archived_through),
-            *op.values,
-        )
-        return Step(Lua(APPEND, (base + "meta",), args), _appended)
+        # The Lua call made here, not through ``_lua``: the one op of every chat add (a frame less per add). The
+        # script finds the list's base in its key and takes ``create`` as archived_through or -1 (see APPEND).
+        args = (num(op.now), op.min_seq, max(0, int(op.archived_through)) if op.create else -1, *op.values)
+        return Step(Lua(APPEND, (list_base(self.prefix, op.namespace, op.key) + "meta",), args), _appended)
 
     def range(self, op: ops.ListRange) -> Plan:
         after = "" if op.after_seq is None else str(int(op.after_seq))
@@ -183,14 +176,14 @@ def _items(flat: list[Any]) -> list[tuple[int, bytes | None]]:
 
 
 def _appended(reply: list[Any]) -> ops.ListAppended:
-    if len(reply) == 10:  # one value, the script's straight path: the stamps joined here (see APPEND)
-        start, length, _, _, vid, ver, nxt, base, seqs, vals = reply
-        vid, ver, base = b2s(vid), b2s(ver), b2s(base)
+    if len(reply) == 6:  # one value, the script's straight path: the stamps joined here (see APPEND)
+        start, ver, vid, base, seqs, vals = reply
+        ver, vid, base = b2s(ver), b2s(vid), b2s(base)
         return ops.ListAppended(
             (start,),
-            length,
+            seqs + 1,
             version=f"{vid}:{int(ver) + 1}:{start + 1}:{base}:{seqs + 1}:{vals + 1}",
-            previous=f"{vid}:{ver}:{b2s(nxt)}:{base}:{seqs}:{vals}",
+            previous=f"{vid}:{ver}:{start}:{base}:{seqs}:{vals}",
         )
     start, length, state, recovered, after, before, count = reply
     if int(state) < 0:
