@@ -104,7 +104,7 @@ class RedisBackend(Backend):
         }
         for op_type in self._plans:  # the executor itself: no frame of the backend's around it
             self._handlers[op_type] = self._sync.run
-        self._handlers[Touch] = self._defer_sync
+        self._handlers[Touch] = self._touch_sync
         self._handlers[Deferred] = self._defer_sync
         self._handlers[Gather] = self._sync.run_gather
 
@@ -116,13 +116,9 @@ class RedisBackend(Backend):
             raise LixError("this Redis backend is closed")
         if isinstance(op, Deferred):
             op = op.op
+        if isinstance(op, Touch):
+            return self._record_uses(op)
         with self._pending_lock:
-            if isinstance(op, Touch):
-                if op.ids and not self._touches:
-                    self._touches_since = time.monotonic()
-                for entry_id in op.ids:
-                    self._touches[(op.namespace, entry_id)] = op.now
-                return len(self._touches) >= _PENDING_MAX
             if isinstance(op, ops.DeleteIds):  # expired entries a lookup met: dropped with the next command
                 call = self._sem.delete_ids_call(op)
             elif isinstance(op, ops.KvPut):
@@ -133,11 +129,37 @@ class RedisBackend(Backend):
                 self._pending.append(call)
             return len(self._pending) >= _PENDING_MAX
 
+    def _record_uses(self, op: Touch) -> bool:
+        """Queue a hit's use (`_defer` for a `Touch`); True when enough are waiting that they should be sent now."""
+        with self._pending_lock:
+            touches = self._touches
+            if not touches:
+                self._touches_since = time.monotonic()
+            for entry_id in op.ids:
+                touches[(op.namespace, entry_id)] = op.now
+            return len(touches) >= _PENDING_MAX
+
+    def _touch_sync(self, op: Touch) -> None:
+        """A hit's use, queued (the `Touch` handler: what `_defer_sync` does for one, without its dispatch)."""
+        if self._closed:
+            raise LixError("this Redis backend is closed")
+        if self._record_uses(op):
+            self._sync.flush()
+
     def _take_pending(self, lookup: bool = False) -> list[Lua]:
         """The deferred writes to send now. Uses recorded by lookups wait for more lookups (up to
         ``_TOUCH_BATCH`` of them or ``_TOUCH_DELAY`` seconds) and then go as one script per namespace: at
         about 25 us of server time each, one per hit was a tenth of a lookup. Anything but a lookup takes
         them all first, so evictions and scans always see every use."""
+        if (
+            lookup
+            and not self._pending
+            and len(self._touches) < _TOUCH_BATCH
+            and time.monotonic() - self._touches_since < _TOUCH_DELAY
+        ):
+            # Most lookups: only uses wait, and they may wait longer. Read without the lock: a use queued
+            # meanwhile waits for the next call, as it would had it come a moment later.
+            return []
         with self._pending_lock:
             pending, self._pending = self._pending, []
             touches = self._touches
@@ -167,15 +189,15 @@ class RedisBackend(Backend):
         """A lookup's records as this process knows them, pending uses included (idle expiry reads them)."""
         if not self._touches or result is None:
             return result
-        if isinstance(op, ops.ExactGet):
-            return self._with_pending_uses(op.namespace, result)
-        if isinstance(op, ops.VectorSearch):
-            return [(self._with_pending_uses(op.namespace, rec), score) for rec, score in result]
-        if isinstance(op, ops.ExactOrSearch):
+        if isinstance(op, ops.ExactOrSearch):  # a warm lookup's op, tested first
             record, found = result
             if record is not None:
                 record = self._with_pending_uses(op.namespace, record)
             return record, [(self._with_pending_uses(op.namespace, rec), score) for rec, score in found]
+        if isinstance(op, ops.ExactGet):
+            return self._with_pending_uses(op.namespace, result)
+        if isinstance(op, ops.VectorSearch):
+            return [(self._with_pending_uses(op.namespace, rec), score) for rec, score in result]
         return result
 
     def _defer_sync(self, op: Op) -> Any:

@@ -19,7 +19,7 @@ import hashlib
 from functools import lru_cache
 from urllib.parse import unquote
 
-__all__ = ["esc", "h", "kv_base", "list_base", "list_meta_pattern", "sem_base", "unesc"]
+__all__ = ["esc", "h", "kv_base", "list_base", "list_meta_pattern", "partition_hash", "sem_base", "unesc"]
 
 _SPECIAL = frozenset("%{}*?[]\\/:")
 
@@ -43,6 +43,12 @@ def unesc(part: str) -> str:
 def h(text: str) -> str:
     """A fixed-length name for a tag or partition (they can be long and hold anything)."""
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+@lru_cache(maxsize=4096)
+def partition_hash(partition: str) -> str:
+    """`h` of a partition: derived on every lookup of it, where an application asks in a few partitions only."""
+    return h(partition)
 
 
 @lru_cache(maxsize=4096)  # built on every operation; escaping is the slow part

@@ -42,7 +42,7 @@ from ...errors import ConfigError
 from ...kernel import semantic_ops as ops
 from ...kernel.op import Op, bind_methods
 from .commands import Cmd, Lua, Plan, Step, b2s, fields_of, num, then
-from .keys import h, sem_base
+from .keys import partition_hash, sem_base
 from .lua import script
 from .semantic_index import QueryIndexes
 from .semantic_upsert import Upserts
@@ -240,7 +240,7 @@ class SemanticCommands:
             return []
         if self.server_index:
             return self._server_search(op, base, query)
-        ph = h(op.partition)
+        ph = partition_hash(op.partition)
         cached = self._vectors.get(op.namespace, ph)
         known, after = ("", -1) if cached is None else (cached.version, cached.max_id)
 
@@ -277,8 +277,8 @@ class SemanticCommands:
         # BATCHES mode walks the graph and filters as it goes (0.3 ms); a partition that is a small share of the
         # index stays ADHOC_BF, which scans only its own vectors. The script reads the sizes and decides.
         args = (
-            base, h(op.partition), int(op.k), query.tobytes(), self.index, _BATCHES_FROM, self.ef_runtime,
-            query.astype(np.float16).tobytes(),
+            base, partition_hash(op.partition), int(op.k), query.tobytes(), self.index, _BATCHES_FROM,
+            self.ef_runtime, query.astype(np.float16).tobytes(),
         )  # fmt: skip
         call = Lua(SEARCH, (base + "lru",), args)
 
@@ -305,7 +305,7 @@ class SemanticCommands:
         if op.k <= 0:
             return exact_only()
         if not self.server_index:
-            ph = h(op.partition)
+            ph = partition_hash(op.partition)
             cached = self._vectors.get(op.namespace, ph)
             known, after = ("", -1) if cached is None else (cached.version, cached.max_id)
 
@@ -338,7 +338,7 @@ class SemanticCommands:
         and into the script on an HNSW one."""
         namespace = op.namespace
         args = (
-            base, op.exact_key, h(op.partition), int(op.k), b"" if field == "vh" else query.tobytes(),
+            base, op.exact_key, partition_hash(op.partition), int(op.k), b"" if field == "vh" else query.tobytes(),
             self.index, _BATCHES_FROM, self.ef_runtime,
             b"" if field == "vec" else query.astype(np.float16).tobytes(),
         )  # fmt: skip

@@ -10,11 +10,15 @@ local function search(p, ph, k, vec, algo, batches_from, ef, vech)
   local size = redis.call('ZCARD', p .. 'pt:' .. ph)
   if size == 0 then return {} end
   local idx = p .. 'idx'
-  if algo == 'adaptive' then
-    if redis.call('GET', p .. 'qe') == 'hnsw' then algo = 'hnsw' else algo = 'flat'; idx = p .. 'idxf' end
-  end
   local field, used = '@vec $v ', 'vec'
-  if algo == 'hnsw' and redis.call('GET', p .. 'vl') then field = '@vh $v '; vec = vech; used = 'vh' end
+  if algo ~= 'flat' then
+    -- 'qe' and 'vl' in one read: each redis.call costs the server 1-3 us (see sem_upsert.lua).
+    local state = redis.call('MGET', p .. 'qe', p .. 'vl')
+    if algo == 'adaptive' then
+      if state[1] == 'hnsw' then algo = 'hnsw' else algo = 'flat'; idx = p .. 'idxf' end
+    end
+    if algo == 'hnsw' and state[2] then field = '@vh $v '; vec = vech; used = 'vh' end
+  end
   if vec == '' then return nil, used end
   local total = redis.call('ZCARD', p .. 'lru')
   local filter, policy = '(@ph:{' .. ph .. '})', ''
