@@ -178,7 +178,9 @@ def _items(flat: list[Any]) -> list[tuple[int, bytes | None]]:
 def _appended(reply: list[Any]) -> ops.ListAppended:
     if len(reply) == 6:  # one value, the script's straight path: the stamps joined here (see APPEND)
         start, ver, vid, base, seqs, vals = reply
-        ver, vid, base = b2s(ver), b2s(vid), b2s(base)
+        # Bulk replies are bytes (lix's clients never decode): decoded here without b2s's three calls, this
+        # parser's median 2.14 -> 1.91 us (2026-12-05, timeit, 20 x 100k alternated with the b2s form).
+        ver, vid, base = ver.decode(), vid.decode(), base.decode()
         return ops.ListAppended(
             (start,),
             seqs + 1,
