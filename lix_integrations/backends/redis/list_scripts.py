@@ -63,18 +63,21 @@ end
 # of the marks and the stamps before and after, whatever the number of values. It is called with the list's
 # ``meta`` key and three arguments before the values: ``now``, ``min_seq``, and ``archived_through`` or -1 when
 # the list must not be created (its base is the key less ``meta``). Each argument costs the server and the client
-# a little: this form took 1.1 us less a round trip than the earlier base/now/min_seq/create/archived_through one
-# (2026-12-05, an EVALSHA doing nothing, one kept connection, hiredis-packed, paired medians of 40 x 500 calls
-# against RPUSH, scratch harness after /tmp/s10/rtt.py). One value on a list that needs no healing, at a seq its
+# a little: this form took 0.7-1.0 us less a round trip than the earlier base/now/min_seq/create/archived_through
+# one (2026-12-05, one value appended to lists of up to 20, three runs of paired medians of 200 x 200 calls
+# alternated with RPUSH, one kept connection, hiredis-packed, scratch harness after /tmp/s10/rtt.py). One value on a list that needs no healing, at a seq its
 # ``next`` already allows (the common case), takes a straight path first, before the helpers are even defined,
 # and returns the pieces of its stamps, {start, ver, vid, base, seqs, vals} as they were before it, for the caller
-# to join (Lua writes a number into a string through sprintf). What it does is the least this layout allows:
-# every redis.call inside a script cost 1.2-1.6 us of server time whatever its fields (HMGET 1.6, ZADD 1.5, HSET
-# 1.4 and 1.8 with three fields, the same with one; ZCARD and HLEN 0.5 together; 2026-12-05, INFO commandstats
-# usec per EVALSHA, variants of this script each without one call, 10-30 x 1000 calls), and each of the five is
-# needed: ``next`` to give the seq, the three writes to keep the layout older clients read and append to, the
-# sizes for the stamp and healing. Every other append returns {start, length, state, recovered, stamp after,
-# stamp before, count}.
+# to join (Lua writes a number into a string through sprintf). What it does is the least this layout allows: each
+# write or HMGET inside a script cost 1.4-1.8 us of server time whatever its number of fields (HMGET 1.6, ZADD
+# 1.5, HSET of the value 1.4, HSET of the three marks 1.8 and about the same with one), ZCARD and HLEN 0.5
+# together, the script itself 1.0 over RPUSH's whole 0.8 (2026-12-05, INFO commandstats usec per EVALSHA,
+# variants of this script each without one call, 10-30 x 1000 calls), and each call is needed: ``next`` to give
+# the seq, the three writes to keep the layout older clients read and append to, the sizes for the stamp and
+# healing. Closer to RPUSH needs another layout: MULTI/EXEC of RPUSH to a LIST of values, HINCRBY and HMGET of its
+# marks measured +5 to +10 us over RPUSH against this script's +11 to +17 (same harness, same runs), at the price
+# of a versioned layout that older clients would not read. Every other append returns {start, length, state,
+# recovered, stamp after, stamp before, count}.
 APPEND = Script(
     "list_append",
     """
