@@ -85,9 +85,10 @@ class ChatMessageCodec:
                 block = blocks[0]
                 data = block.__dict__
                 text, role, kwargs = data.get("text"), fields.get("role"), fields.get("additional_kwargs")
+                value = _VALUES.get(role) if type(role) is MessageRole else None
                 if (
                     type(text) is str
-                    and type(role) is MessageRole
+                    and value is not None
                     and type(kwargs) is dict
                     and not kwargs
                     and len(data) == 2
@@ -97,7 +98,6 @@ class ChatMessageCodec:
                     and not block.__pydantic_extra__
                     and not block.__pydantic_private__
                 ):
-                    value = role.value
                     kept: object = (
                         value,
                         _names(message.__pydantic_fields_set__),
@@ -214,6 +214,8 @@ def _block(text: str, names: tuple[str, ...]) -> TextBlock:
 
 
 _ROLES = {role.value: role for role in MessageRole}
+#: A role's value by the role: ``role.value`` goes through the enum's property (0.3 us, 2026-12-05, timeit).
+_VALUES: dict[MessageRole, str] = {role: role.value for role in MessageRole}
 #: The JSON of a text message up to its blocks, per role (see `ChatMessageCodec.encode_keep`).
 _HEADS = {value: '{"role":' + _quote(value) + ',"additional_kwargs":{},"blocks":[' for value in _ROLES}
 _TEXT_BLOCK = '{"block_type":"text","text":'

@@ -98,7 +98,8 @@ class SessionTier(SessionBase):
         """Append messages in one store round trip; returns their seqs. Archives overflow when due.
 
         Messages are dicts, or objects ``codec`` encodes (what it keeps of them is remembered for later reads)."""
-        session_id = validate_session_id(session_id)
+        if type(session_id) is not str or session_id not in self._written:  # a written one was checked then
+            session_id = validate_session_id(session_id)
         if type(messages) is not list and (  # a list (the common case) skips the slower ABC checks
             isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Sequence)
         ):
