@@ -10,7 +10,7 @@ import redis
 from lix_integrations.backends import open_backend
 from lix_integrations.backends.redis.backend import RedisBackend
 from lix_integrations.backends.redis.keys import h, sem_base
-from lix_integrations.kernel.ops import CountEntries, SemanticRecord, Touch, Upsert
+from lix_integrations.kernel.ops import CountEntries, ExactGet, ExactOrSearch, SemanticRecord, Touch, Upsert
 
 from .conftest import with_prefix
 
@@ -57,3 +57,23 @@ def test_a_batch_of_uses_orders_lru_and_partition_sets_and_keeps_records_without
     finally:
         backend.close()
         raw.close()
+
+
+def test_a_lookup_sees_the_uses_this_process_has_not_sent_yet(redis_stack_url: str) -> None:
+    """Uses wait behind lookups (they ride with a later command), but the records a one-round-trip lookup returns
+    carry them already, exact hit or search result: idle expiry reads the last use."""
+    url = with_prefix(redis_stack_url, index="flat")
+    backend, theirs = open_backend(url), open_backend(url)
+    try:
+        used = backend.execute(Upsert(NS, record("e", "p", unit(1))))
+        other = backend.execute(Upsert(NS, record("f", "p", unit(2))))
+        backend.execute(Touch(NS, (used,), 500.0))
+        exact, none = backend.execute(ExactOrSearch(NS, "e", "p", unit(1), 2))
+        assert exact is not None and exact.id == used and exact.accessed_at == 500.0 and none == []
+        _, found = backend.execute(ExactOrSearch(NS, "nope", "p", unit(1), 2))
+        assert {rec.id: rec.accessed_at for rec, _ in found} == {used: 500.0, other: 100.0}
+        seen = theirs.execute(ExactGet(NS, "e"))  # another process: the use has not been sent yet
+        assert seen is not None and seen.accessed_at == 100.0
+    finally:
+        backend.close()
+        theirs.close()

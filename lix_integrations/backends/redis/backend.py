@@ -192,8 +192,13 @@ class RedisBackend(Backend):
         if isinstance(op, ops.ExactOrSearch):  # a warm lookup's op, tested first
             record, found = result
             if record is not None:
-                record = self._with_pending_uses(op.namespace, record)
-            return record, [(self._with_pending_uses(op.namespace, rec), score) for rec, score in found]
+                return self._with_pending_uses(op.namespace, record), found
+            touches, namespace = self._touches, op.namespace
+            for i, (rec, score) in enumerate(found):  # the parser's own list: changed in place
+                when = touches.get((namespace, rec.id))
+                if when is not None and when > rec.accessed_at:
+                    found[i] = (dataclasses.replace(rec, accessed_at=when), score)
+            return result
         if isinstance(op, ops.ExactGet):
             return self._with_pending_uses(op.namespace, result)
         if isinstance(op, ops.VectorSearch):

@@ -298,6 +298,10 @@ class SemanticCommands:
     def _exact_or_search(self, op: ops.ExactOrSearch) -> Plan:
         base = sem_base(self.prefix, op.namespace)
         query = _flat_f32(op.vector)
+        if op.k > 0 and self.qe.server:
+            dim = int(query.shape[0])
+            if self.qe.ready(op.namespace, dim):  # a warm lookup: the script is the first step
+                return self._engine_lookup(op, base, query, self._fields.get(op.namespace))
 
         def exact_only() -> Plan:
             return then(self.exact_get(ops.ExactGet(op.namespace, op.exact_key)), _no_hits)
@@ -316,9 +320,6 @@ class SemanticCommands:
                 return then(self._rank_and_fetch(part, op.k, base, query), lambda hits: (None, hits))
 
             return Step(Lua(EXACT_OR_VECTORS, (base + "lru",), (base, op.exact_key, ph, known, after)), found)
-        dim = int(query.shape[0])
-        if self.qe.ready(op.namespace, dim):  # a warm lookup: the script is the first step
-            return self._engine_lookup(op, base, query, self._fields.get(op.namespace))
 
         def search(indexed: bool) -> Plan:
             if not indexed:
