@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from ..errors import InvalidInputError, InvalidPromptError
 from ..kernel.keys import digest, is_sampling, normalize_prompt
+from ..kernel.op import quick_init
 from ..kernel.ops import SemanticRecord, Vector
 from ..kernel.scope import UNSCOPED
 from ..kernel.semantic_stats import TokenUsage
@@ -107,6 +108,7 @@ class PreparedQuery:
     sampling: bool
 
 
+@quick_init  # made on every hit
 @dataclass(frozen=True, slots=True)
 class SemanticHit:
     """A served answer: the stored payload and why it was served."""

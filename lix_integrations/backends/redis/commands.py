@@ -17,6 +17,7 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from ...errors import BackendError, LixError
+from ...kernel.op import quick_init
 
 __all__ = [
     "EXPIRY_SLACK_SECONDS",
@@ -60,6 +61,7 @@ class Pipe:
     cmds: tuple[tuple[Any, ...], ...]
 
 
+@quick_init  # made on nearly every round trip
 @dataclass(frozen=True, slots=True)
 class Lua:
     """Run a script on the slot of ``keys[0]`` (every key it touches shares that hash tag). Reply: its result."""
@@ -79,6 +81,7 @@ class Scan:
 Call = Cmd | Pipe | Lua | Scan
 
 
+@quick_init  # made on nearly every round trip
 @dataclass(frozen=True, slots=True)
 class Step:
     """One round trip of an op: ``call``, and ``parse`` that makes the op's result of its reply (or the next
