@@ -149,11 +149,11 @@ class SyncExecutor(SyncIO):
             return self._cluster_pipe(client, pending, calls)
         # One call and nothing deferred (most calls): its command alone, without the packet's bookkeeping.
         alone = calls[0] if not pending and len(calls) == 1 else None
-        spans: list[tuple[int, int]]
+        spans: list[tuple[int, int]] | None
         if isinstance(alone, Lua):
-            cmds, spans = [eval_args(alone, True)], []
+            cmds, spans = [eval_args(alone, True)], None
         elif isinstance(alone, Cmd):
-            cmds, spans = [alone.args], []
+            cmds, spans = [alone.args], None
         else:
             alone = None
             cmds, spans = pack(pending, calls)
@@ -199,7 +199,7 @@ class SyncExecutor(SyncIO):
         client: Any,
         pending: list[Lua],
         calls: list[Cmd | Lua | Pipe],
-        spans: list[tuple[int, int]],
+        spans: list[tuple[int, int]] | None,
         replies: list[Any],
     ) -> list[Any]:
         """Each call's reply from the packet's replies; a script the server had not loaded is run by its text."""
@@ -209,9 +209,11 @@ class SyncExecutor(SyncIO):
             if isinstance(reply, BaseException):
                 logger.debug("Redis %s: a deferred write failed: %s", self.backend.url, reply)
         out = unpack(calls, spans, replies)
-        for i, call in enumerate(calls):
-            if isinstance(call, Lua) and isinstance(out[i], NoScriptError):
-                out[i] = _eval_or_error(client, call)
+        for i, reply in enumerate(out):
+            if isinstance(reply, NoScriptError):
+                call = calls[i]
+                if isinstance(call, Lua):
+                    out[i] = _eval_or_error(client, call)
         return out
 
 

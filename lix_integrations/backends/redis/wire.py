@@ -154,9 +154,14 @@ CLUSTER_ATTEMPTS = 3
 
 def pack(
     pending: list[Lua], calls: list[Cmd | Lua | Pipe]
-) -> tuple[list[tuple[Any, ...]], list[tuple[int, int]]]:
-    """The commands of the deferred writes, then of each call; and where each call's replies will be."""
+) -> tuple[list[tuple[Any, ...]], list[tuple[int, int]] | None]:
+    """The commands of the deferred writes, then of each call; and where each call's replies will be: ``None``
+    when each call is one command (no `Pipe`), so its reply is the one at its place after the deferred writes'
+    (50 auto-pipelined chat appends, 2026-12-05: no span per call to make and read back)."""
     cmds = [eval_args(lua, True) for lua in pending]
+    if not any(type(call) is Pipe for call in calls):
+        cmds += [eval_args(call, True) if type(call) is Lua else call.args for call in calls]  # type: ignore[union-attr]
+        return cmds, None
     spans: list[tuple[int, int]] = []
     for call in calls:
         start = len(cmds)
@@ -170,11 +175,15 @@ def pack(
     return cmds, spans
 
 
-def unpack(calls: list[Cmd | Lua | Pipe], spans: list[tuple[int, int]], replies: list[Any]) -> list[Any]:
+def unpack(
+    calls: list[Cmd | Lua | Pipe], spans: list[tuple[int, int]] | None, replies: list[Any]
+) -> list[Any]:
     """Each call's reply (a Pipe's: the list, or its first error); connection errors are raised."""
     for reply in replies:
         if isinstance(reply, BaseException) and not isinstance(reply, ResponseError):
             raise reply
+    if spans is None:
+        return replies[len(replies) - len(calls) :]
     out: list[Any] = []
     for call, (start, stop) in zip(calls, spans):
         if isinstance(call, Pipe):
