@@ -1,7 +1,8 @@
 """Storing semantic records on Redis: the upsert script's calls for one record (`Upsert`) or a batch
 (`UpsertMany`: one call per `UPSERT_BATCH` records instead of one per record), and their replies.
 
-What a record's hash holds is `semantic.FIELDS`; what one insert costs the server, lua/sem_upsert.lua.
+What a record's hash holds is `semantic.FIELDS`; what one insert costs the server, lua/sem_upsert.lua, and
+part by part above a raw HSET, benchmarks/redis_insert_floor.py.
 """
 
 from __future__ import annotations
