@@ -128,7 +128,7 @@ class StoreConformance(BackendSuite):
         from ..langgraph import LixStore
 
         store.put(("shared",), "k", {"v": 1})
-        other = LixStore(backend_url, embedder=FakeEmbedder(256))
+        other = LixStore(url=backend_url, embedder=FakeEmbedder(256))
         try:
             item = other.get(("shared",), "k")
             assert item is not None and item.value == {"v": 1}

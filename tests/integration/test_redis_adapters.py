@@ -43,7 +43,7 @@ def engine(redis_url: str, tmp_path: Path) -> Iterator[Engine]:
 class TestRedisCacheSync(SyncCacheTestSuite):
     @pytest.fixture
     def cache(self, redis_url: str) -> BaseCache:
-        return LixSemanticCache(redis_url, embedder=FakeEmbedder())
+        return LixSemanticCache(url=redis_url, embedder=FakeEmbedder())
 
 
 class TestRedisCacheAsync(AsyncCacheTestSuite):
@@ -58,6 +58,6 @@ def test_kv_keys_of_any_length(redis_url: str, mode: str) -> None:
     from lix_integrations.llama_index import LixKVStore
     from tests.unit.test_llama_index_kvstore import Driver, test_long_keys_round_trip
 
-    store = LixKVStore(redis_url, embedder=FakeEmbedder())
+    store = LixKVStore(url=redis_url, embedder=FakeEmbedder())
     test_long_keys_round_trip(Driver(store, mode))
     store._engine.close()

@@ -22,7 +22,7 @@ async def test_conformance_suite_passes_every_capability(
     """Also with a hot window of 2: older checkpoints are read back from the thread's archive."""
     base = request.getfixturevalue(kind)
     report = await run_checkpoint_conformance(
-        lambda: LixCheckpointSaver(with_prefix(base), hot_window=hot_window)
+        lambda: LixCheckpointSaver(url=with_prefix(base), hot_window=hot_window)
     )
     assert_all_passed(report)
 
@@ -56,7 +56,7 @@ def test_every_key_of_a_thread_is_in_one_cluster_slot(redis_cluster_url: str) ->
     from lix_integrations.testing.agent_threads import write_thread
 
     prefix = "t" + __import__("uuid").uuid4().hex[:12]
-    saver = LixCheckpointSaver(with_prefix(redis_cluster_url, prefix=prefix))
+    saver = LixCheckpointSaver(url=with_prefix(redis_cluster_url, prefix=prefix))
     try:
         write_thread(saver, "thread/with:odd{chars}", turns=6, namespaces=("", "child:1"))
         client = redis.cluster.RedisCluster.from_url(redis_cluster_url.replace("redis+cluster", "redis"))
@@ -89,7 +89,7 @@ def test_ttl_keep_last_and_prune_on_redis(kind: str, request: pytest.FixtureRequ
 
     url = with_prefix(request.getfixturevalue(kind))
     clock = FakeClock()
-    saver = LixCheckpointSaver(url, ttl=60, keep_last=3, clock=clock)
+    saver = LixCheckpointSaver(url=url, ttl=60, keep_last=3, clock=clock)
     write_thread(saver, "kept", turns=4, words=10)
     history = list(saver.list({"configurable": {"thread_id": "kept"}}))
     assert len(history) == 3 and all(len(t.checkpoint["channel_values"]["messages"]) >= 8 for t in history)

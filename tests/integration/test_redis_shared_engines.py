@@ -19,14 +19,14 @@ def _fds() -> int:
 async def test_async_adapters_of_one_redis_url_share_and_close(redis_plain_url: str) -> None:
     url = with_prefix(redis_plain_url)
     embedder = FakeEmbedder()
-    first = resolve_engines(url, {"embedder": embedder})[1]
+    first = resolve_engines(None, {"url": url, "embedder": embedder})[1]
     await first.sessions.add_messages("warm-up", [{"content": "x"}])
     await first.aclose()
     gc.collect()
     start = _fds()
     for i in range(50):  # per-request histories, as an async web handler makes them
-        history = LixChatMessageHistory(f"s{i % 7}", url, embedder=embedder)
-        other = LixChatMessageHistory(f"s{i % 7}", url, embedder=embedder)
+        history = LixChatMessageHistory(f"s{i % 7}", url=url, embedder=embedder)
+        other = LixChatMessageHistory(f"s{i % 7}", url=url, embedder=embedder)
         assert history.engine._core is other.engine._core
         await history.aadd_messages([])
         assert (await other.aget_messages()) == []

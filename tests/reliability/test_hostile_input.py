@@ -201,7 +201,9 @@ def test_bad_vectors_are_named(url: str, vector: list[float]) -> None:
         def embed_query(self, text: str) -> list[float]:
             return vector
 
-    cached = LixCachedEmbeddings(BadLangChain(), url, embedder=FakeEmbedder(), dimension=64, fail_open=False)
+    cached = LixCachedEmbeddings(
+        BadLangChain(), url=url, embedder=FakeEmbedder(), dimension=64, fail_open=False
+    )
     if len(vector) == 64 and all(v == 0.0 for v in vector):
         assert cached.embed_documents(["x"]) == [vector]  # a zero vector is a valid embedding to cache
         return

@@ -384,7 +384,7 @@ def test_a_cache_opened_while_redis_is_down_misses_then_connects(tmp_path: Path)
     try:
         url = with_prefix(f"redis://app:s3cret-pw@127.0.0.1:{server.port}/0")
         cache = LixSemanticCache(
-            url, embedder=FakeEmbedder()
+            url=url, embedder=FakeEmbedder()
         )  # before the fix: BackendError (EnsureSettings)
         assert cache.lookup("what is redis", LLM) is None
         cache.update("what is redis", LLM, [Generation(text="a store")])  # no exception
@@ -396,7 +396,7 @@ def test_a_cache_opened_while_redis_is_down_misses_then_connects(tmp_path: Path)
 
         asyncio.run(open_async())
         history = LixChatMessageHistory(
-            "s", url, embedder=FakeEmbedder(), sessions=SessionConfig(archive_dir=str(tmp_path / "a"))
+            "s", url=url, embedder=FakeEmbedder(), sessions=SessionConfig(archive_dir=str(tmp_path / "a"))
         )
         with pytest.raises(BackendError) as info:
             history.add_messages([HumanMessage(content="hello")])

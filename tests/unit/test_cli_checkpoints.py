@@ -17,12 +17,12 @@ from .test_cli import lix, ok_json
 @pytest.fixture
 def store(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'agent.db'}"
-    saver = LixCheckpointSaver(url)
+    saver = LixCheckpointSaver(url=url)
     write_thread(saver, "alice", turns=3, words=8)
     write_thread(saver, "bob", turns=1, words=8)
     saver.close()
     # carol was written an hour ago with a 60 s ttl (a fake clock in the past; the CLI reads the wall clock)
-    expiring = LixCheckpointSaver(url, ttl=60, clock=FakeClock(time.time() - 3600))
+    expiring = LixCheckpointSaver(url=url, ttl=60, clock=FakeClock(time.time() - 3600))
     write_thread(expiring, "carol", turns=1, words=8)
     expiring.close()
     return url

@@ -235,7 +235,7 @@ def test_embedding_wrapper_returns_the_models_own_vectors_uncached(
 ) -> None:
     inner = BadEmbeddings(kind)
     cached = LixCachedEmbeddings(
-        inner, url, embedder=FakeEmbedder(), dimension=DIM if kind == "dim" else None
+        inner, url=url, embedder=FakeEmbedder(), dimension=DIM if kind == "dim" else None
     )
     want = [bad_vector(kind), bad_vector(kind)]
     with caplog.at_level(logging.WARNING):
@@ -260,7 +260,7 @@ def test_embedding_wrapper_returns_the_models_own_vectors_uncached(
 def test_embedding_wrapper_raises_without_fail_open(url: str, kind: str) -> None:
     cached = LixCachedEmbeddings(
         BadEmbeddings(kind),
-        url,
+        url=url,
         embedder=FakeEmbedder(),
         fail_open=False,
         dimension=DIM if kind == "dim" else None,
@@ -316,12 +316,12 @@ class _NanLlama(MockEmbedding):
 
 
 def test_llama_index_embedding_wrapper_returns_the_models_own_vectors(url: str) -> None:
-    cached = LixCachedEmbedding(_NanLlama(embed_dim=DIM), url, embedder=FakeEmbedder())
+    cached = LixCachedEmbedding(_NanLlama(embed_dim=DIM), url=url, embedder=FakeEmbedder())
     got = cached.get_text_embedding_batch(["a", "b"])
     assert _same(got, [bad_vector("nan")] * 2)
     got = asyncio.run(cached.aget_text_embedding_batch(["a", "b"]))
     assert _same(got, [bad_vector("nan")] * 2)
     assert cached.engine.stats().embedder_faults == {"nan_or_inf": 2}
-    strict = LixCachedEmbedding(_NanLlama(embed_dim=DIM), url, embedder=FakeEmbedder(), fail_open=False)
+    strict = LixCachedEmbedding(_NanLlama(embed_dim=DIM), url=url, embedder=FakeEmbedder(), fail_open=False)
     with pytest.raises(InvalidVectorError):
         strict.get_text_embedding_batch(["a"])

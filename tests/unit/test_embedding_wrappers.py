@@ -31,7 +31,7 @@ class TestStandardUnit(EmbeddingsUnitTests):
 
     @property
     def embedding_model_params(self) -> dict[str, Any]:
-        return {"underlying_embeddings": DeterministicFakeEmbedding(size=16), "engine": "memory://"}
+        return {"underlying_embeddings": DeterministicFakeEmbedding(size=16), "url": "memory://"}
 
 
 class TestStandardIntegration(EmbeddingsIntegrationTests):
@@ -41,7 +41,7 @@ class TestStandardIntegration(EmbeddingsIntegrationTests):
 
     @property
     def embedding_model_params(self) -> dict[str, Any]:
-        return {"underlying_embeddings": DeterministicFakeEmbedding(size=16), "engine": "memory://"}
+        return {"underlying_embeddings": DeterministicFakeEmbedding(size=16), "url": "memory://"}
 
 
 # -- fakes that record what they computed ------------------------------------------------------------------------
@@ -126,7 +126,7 @@ def _f32(vec: list[float]) -> list[float]:
 
 def test_langchain_documents_compute_only_misses(url: str) -> None:
     inner = RecordingEmbeddings()
-    cached = LixCachedEmbeddings(inner, url, embedder=FakeEmbedder())
+    cached = LixCachedEmbeddings(inner, url=url, embedder=FakeEmbedder())
     out = cached.embed_documents(["a", "b", "a"])
     assert inner.calls == [("documents", ["a", "b"])]
     assert out == [_f32(fake_vector(t, 8, "rec-1ments")) for t in ["a", "b", "a"]]
@@ -134,14 +134,14 @@ def test_langchain_documents_compute_only_misses(url: str) -> None:
     assert cached.embed_documents(["b", "c"]) == [out[1], _f32(fake_vector("c", 8, "rec-1ments"))]
     assert inner.calls[-1] == ("documents", ["c"])
     # A fresh engine on the same store (another process) reads back what was computed, bit for bit.
-    again = LixCachedEmbeddings(RecordingEmbeddings(), url, embedder=FakeEmbedder())
+    again = LixCachedEmbeddings(RecordingEmbeddings(), url=url, embedder=FakeEmbedder())
     assert again.embed_documents(["a", "b", "a"]) == out
     assert again.embedding_stats().store_hits == 2
 
 
 async def test_langchain_async_awaits_the_native_methods(url: str) -> None:
     inner = RecordingEmbeddings()
-    cached = LixCachedEmbeddings(inner, url, embedder=FakeEmbedder())
+    cached = LixCachedEmbeddings(inner, url=url, embedder=FakeEmbedder())
     docs = await cached.aembed_documents(["x", "y"])
     query = await cached.aembed_query("x")
     assert inner.calls == [("adocuments", ["x", "y"]), ("aquery", ["x"])]
@@ -153,13 +153,13 @@ async def test_langchain_async_awaits_the_native_methods(url: str) -> None:
 
 def test_langchain_queries_cached_under_their_role(url: str) -> None:
     inner = RecordingEmbeddings()
-    cached = LixCachedEmbeddings(inner, url, embedder=FakeEmbedder())
+    cached = LixCachedEmbeddings(inner, url=url, embedder=FakeEmbedder())
     q = cached.embed_query("hello")
     assert cached.embed_query("hello") == q
     assert inner.calls == [("query", ["hello"])]
     cached.embed_documents(["hello"])
     assert inner.calls[-1] == ("documents", ["hello"])
-    passthrough = LixCachedEmbeddings(inner, url, embedder=FakeEmbedder(), cache_queries=False)
+    passthrough = LixCachedEmbeddings(inner, url=url, embedder=FakeEmbedder(), cache_queries=False)
     passthrough.embed_query("hello")
     assert inner.calls[-1] == ("query", ["hello"])
 
@@ -181,7 +181,7 @@ def test_langchain_models_and_namespaces_do_not_share(url: str) -> None:
 
 def test_langchain_model_that_raises_caches_nothing(url: str) -> None:
     inner = RecordingEmbeddings()
-    cached = LixCachedEmbeddings(inner, url, embedder=FakeEmbedder())
+    cached = LixCachedEmbeddings(inner, url=url, embedder=FakeEmbedder())
     inner.fail = RuntimeError("rate limited")
     with pytest.raises(RuntimeError, match="rate limited"):
         cached.embed_documents(["a"])
@@ -195,7 +195,7 @@ def test_langchain_model_that_raises_caches_nothing(url: str) -> None:
 
 def test_langchain_edge_inputs(url: str) -> None:
     inner = RecordingEmbeddings()
-    cached = LixCachedEmbeddings(inner, url, embedder=FakeEmbedder())
+    cached = LixCachedEmbeddings(inner, url=url, embedder=FakeEmbedder())
     assert cached.embed_documents([]) == [] and inner.calls == []
     assert len(cached.embed_query("")) == 8
     long_text = "lorem ipsum " * 100_000
@@ -219,7 +219,7 @@ def test_langchain_engine_argument_forms(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="Embeddings"):
         LixCachedEmbeddings(object(), "memory://")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="ttl"):
-        LixCachedEmbeddings(inner, "memory://", ttl=-5)
+        LixCachedEmbeddings(inner, url="memory://", ttl=-5)
 
 
 # -- LlamaIndex -----------------------------------------------------------------------------------------------
@@ -227,7 +227,7 @@ def test_langchain_engine_argument_forms(tmp_path: Path) -> None:
 
 def test_llama_index_batches_compute_only_misses(url: str) -> None:
     inner = RecordingLlama(embed_dim=8, model_name="rec-model", embed_batch_size=2)
-    cached = LixCachedEmbedding(inner, url, embedder=FakeEmbedder())
+    cached = LixCachedEmbedding(inner, url=url, embedder=FakeEmbedder())
     out = cached.get_text_embedding_batch(["a", "b", "a", "c"])
     assert inner._log == [
         ("texts", ["a", "b"]),
@@ -245,7 +245,7 @@ def test_llama_index_batches_compute_only_misses(url: str) -> None:
 
 async def test_llama_index_async_awaits_the_wrapped_async_methods(url: str) -> None:
     inner = RecordingLlama(embed_dim=8)
-    cached = LixCachedEmbedding(inner, url, embedder=FakeEmbedder())
+    cached = LixCachedEmbedding(inner, url=url, embedder=FakeEmbedder())
     docs = await cached.aget_text_embedding_batch(["p", "q", "p"])
     await cached.aget_query_embedding("p")
     await cached.aget_text_embedding("q")
@@ -255,7 +255,7 @@ async def test_llama_index_async_awaits_the_wrapped_async_methods(url: str) -> N
 
 def test_llama_index_identity_and_serialization(url: str) -> None:
     inner = RecordingLlama(embed_dim=8, model_name="rec-model")
-    cached = LixCachedEmbedding(inner, url, embedder=FakeEmbedder(), space="tenant-a")
+    cached = LixCachedEmbedding(inner, url=url, embedder=FakeEmbedder(), space="tenant-a")
     assert cached.model_name == "rec-model"
     assert cached.class_name() == "LixCachedEmbedding[RecordingLlama]"
     assert LixCachedEmbedding.class_name() == "LixCachedEmbedding"
@@ -280,7 +280,7 @@ def test_llama_index_model_that_raises_caches_nothing(url: str) -> None:
         def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
             raise RuntimeError("quota exceeded")
 
-    cached = LixCachedEmbedding(Broken(embed_dim=8), url, embedder=FakeEmbedder())
+    cached = LixCachedEmbedding(Broken(embed_dim=8), url=url, embedder=FakeEmbedder())
     with pytest.raises(RuntimeError, match="quota exceeded"):
         cached.get_text_embedding_batch(["a", "b"])
     assert cached.engine.embeddings.usage() == (0, 0)
@@ -288,7 +288,7 @@ def test_llama_index_model_that_raises_caches_nothing(url: str) -> None:
 
 def test_llama_index_edge_inputs(url: str) -> None:
     inner = RecordingLlama(embed_dim=8)
-    cached = LixCachedEmbedding(inner, url, embedder=FakeEmbedder())
+    cached = LixCachedEmbedding(inner, url=url, embedder=FakeEmbedder())
     assert cached.get_text_embedding_batch([]) == [] and inner._log == []
     assert len(cached.get_text_embedding("")) == 8
     with pytest.raises(ValueError, match="must be a str"):
@@ -328,14 +328,14 @@ def test_store_failure_still_computes_when_failing_open(
 ) -> None:
     """A broken cache store must not fail an embedding the model can compute (and is an error when asked)."""
     inner = RecordingEmbeddings()
-    cached = LixCachedEmbeddings(inner, f"sqlite:///{tmp_path / 'open.db'}", embedder=FakeEmbedder())
+    cached = LixCachedEmbeddings(inner, url=f"sqlite:///{tmp_path / 'open.db'}", embedder=FakeEmbedder())
     cached.engine._core.backend.close()  # every later store operation raises BackendError
     out = cached.embed_documents(["a", "b"])
     assert len(out) == 2 and inner.calls == [("documents", ["a", "b"])]
     assert cached.embedding_stats().store_errors == 2  # the read and the write
     assert "failed (embedding store read); serving misses" in caplog.text
     strict = LixCachedEmbeddings(
-        inner, f"sqlite:///{tmp_path / 'strict.db'}", embedder=FakeEmbedder(), fail_open=False
+        inner, url=f"sqlite:///{tmp_path / 'strict.db'}", embedder=FakeEmbedder(), fail_open=False
     )
     strict.engine._core.backend.close()
     from lix_integrations import BackendError
@@ -355,9 +355,9 @@ def _vectors_in(url: str, namespace: str) -> int:
 def test_namespace_option_reaches_the_engine(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'ns.db'}"
     lc = LixCachedEmbeddings(
-        DeterministicFakeEmbedding(size=4), url, embedder=FakeEmbedder(), namespace="t-a"
+        DeterministicFakeEmbedding(size=4), url=url, embedder=FakeEmbedder(), namespace="t-a"
     )
-    li = LixCachedEmbedding(RecordingLlama(embed_dim=4), url, embedder=FakeEmbedder(), namespace="t-b")
+    li = LixCachedEmbedding(RecordingLlama(embed_dim=4), url=url, embedder=FakeEmbedder(), namespace="t-b")
     assert (lc.engine.namespace, lc.namespace, lc.space) == ("t-a", "t-a", "")
     assert (li.engine.namespace, li.space) == ("t-b", "")
     lc.embed_documents(["one", "two"])

@@ -65,4 +65,4 @@ def test_without_batch_size_the_misses_are_one_call() -> None:
 @pytest.mark.parametrize("bad", [0, -2, 1.5, True, "3"])
 def test_a_bad_batch_size_is_refused(bad: object) -> None:
     with pytest.raises(ConfigError, match="batch_size must be a positive integer"):
-        LixCachedEmbeddings(Recording(), "memory://", batch_size=bad)  # type: ignore[arg-type]
+        LixCachedEmbeddings(Recording(), url="memory://", batch_size=bad)  # type: ignore[arg-type]

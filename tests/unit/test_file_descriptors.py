@@ -110,8 +110,8 @@ def test_adapters_of_one_url_share_one_engine_until_the_last_goes(tmp_path: Path
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     embedder = FakeEmbedder()
     baseline = shared_engine_count()
-    a = LixChatMessageHistory("a", url, embedder=embedder)
-    b = LixChatMessageHistory("b", url, embedder=embedder)
+    a = LixChatMessageHistory("a", url=url, embedder=embedder)
+    b = LixChatMessageHistory("b", url=url, embedder=embedder)
     assert a.engine._core is b.engine._core and shared_engine_count() == baseline + 1
     core = a.engine._core
     a.engine.close()  # gives back a's share: b still works
@@ -121,10 +121,10 @@ def test_adapters_of_one_url_share_one_engine_until_the_last_goes(tmp_path: Path
     gc.collect()  # the finalizer gives back b's share: the last one closes the engine
     assert core._closed and shared_engine_count() == baseline
     # Other options, or a private memory store, get their own engine.
-    c = LixSemanticCache(url, embedder=embedder, namespace="n1")
-    d = LixSemanticCache(url, embedder=embedder, namespace="n2")
+    c = LixSemanticCache(url=url, embedder=embedder, namespace="n1")
+    d = LixSemanticCache(url=url, embedder=embedder, namespace="n2")
     assert c.engine._core is not d.engine._core
-    e, f = resolve_engines("memory://", {}), resolve_engines("memory://", {})
+    e, f = resolve_engines(None, {"url": "memory://"}), resolve_engines(None, {"url": "memory://"})
     assert e[0]._core is not f[0]._core
     for closing in (c.engine, d.engine, e[0], f[0]):
         closing.close()
@@ -132,7 +132,7 @@ def test_adapters_of_one_url_share_one_engine_until_the_last_goes(tmp_path: Path
 
 async def test_async_views_keep_the_share_alive(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'a.db'}"
-    sync, aio = resolve_engines(url, {"embedder": FakeEmbedder()})
+    sync, aio = resolve_engines(None, {"url": url, "embedder": FakeEmbedder()})
     core = sync._core
     del sync
     gc.collect()

@@ -33,7 +33,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.mark.parametrize("bad", BAD, ids=["nan", "inf", "-inf"])
 @pytest.mark.parametrize("shape", ["top", "nested", "list"])
 def test_put_refuses_nan_and_infinities(url: str, mode: str, bad: float, shape: str) -> None:
-    store = LixKVStore(url, embedder=FakeEmbedder())
+    store = LixKVStore(url=url, embedder=FakeEmbedder())
     value: dict[str, Any] = {
         "top": {"x": bad},
         "nested": {"a": {"b": [1, {"c": bad}]}},
@@ -52,7 +52,7 @@ def test_put_refuses_nan_and_infinities(url: str, mode: str, bad: float, shape: 
 
 
 def test_values_stored_with_nan_by_earlier_versions_stay_readable(url: str) -> None:
-    store = LixKVStore(url, embedder=FakeEmbedder())
+    store = LixKVStore(url=url, embedder=FakeEmbedder())
     engine = store._engine
     item = KvItem("old", b'{"x":NaN,"y":Infinity}')
     engine._core.backend.execute(KvPut(engine.namespace, table_for("data"), (item,), time.time()))

@@ -43,7 +43,7 @@ def _sqlite_url(tmp_path: Path) -> str:
 class TestMemorySync(SyncCacheTestSuite):
     @pytest.fixture
     def cache(self) -> BaseCache:
-        return LixSemanticCache("memory://", embedder=FakeEmbedder())
+        return LixSemanticCache(url="memory://", embedder=FakeEmbedder())
 
 
 class TestMemoryAsync(AsyncCacheTestSuite):
@@ -55,7 +55,7 @@ class TestMemoryAsync(AsyncCacheTestSuite):
 class TestSQLiteSync(SyncCacheTestSuite):
     @pytest.fixture
     def cache(self, tmp_path: Path) -> BaseCache:
-        return LixSemanticCache(_sqlite_url(tmp_path), embedder=FakeEmbedder())
+        return LixSemanticCache(url=_sqlite_url(tmp_path), embedder=FakeEmbedder())
 
 
 class TestSQLiteAsync(AsyncCacheTestSuite):

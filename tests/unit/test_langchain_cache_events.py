@@ -37,7 +37,7 @@ class Broken(BaseCallbackHandler):
 def test_sync_events_follow_each_decision() -> None:
     recorder = Recorder()
     cache = LixSemanticCache(
-        "memory://", embedder=FakeEmbedder(), threshold=0.7, callbacks=[Broken(), recorder]
+        url="memory://", embedder=FakeEmbedder(), threshold=0.7, callbacks=[Broken(), recorder]
     )
     model = FakeListChatModel(responses=["Paris", "other"], cache=cache)
     assert model.invoke("What is the capital city of France?").content == "Paris"
@@ -53,7 +53,7 @@ def test_sync_events_follow_each_decision() -> None:
 
 def test_async_handlers_receive_events_from_async_calls() -> None:
     sync_rec, async_rec = Recorder(), AsyncRecorder()
-    cache = LixSemanticCache("memory://", embedder=FakeEmbedder(), callbacks=[sync_rec, async_rec])
+    cache = LixSemanticCache(url="memory://", embedder=FakeEmbedder(), callbacks=[sync_rec, async_rec])
     model = FakeListChatModel(responses=["Paris"], cache=cache)
 
     async def run() -> None:

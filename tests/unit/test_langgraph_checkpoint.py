@@ -56,13 +56,13 @@ def _put(
 
 def test_an_agent_resumes_its_thread_through_a_new_saver(url: str) -> None:
     shared = Engine(url) if url.startswith("memory") else None  # a memory store lives as long as its engine
-    saver = LixCheckpointSaver(shared or url)
+    saver = LixCheckpointSaver(shared) if shared else LixCheckpointSaver(url=url)
     agent = build_agent(saver)
     agent.invoke({"messages": [HumanMessage("first question")]}, cfg("t1"))
     agent.invoke({"messages": [HumanMessage("second question")]}, cfg("t1"))
     saver.close()
 
-    again = LixCheckpointSaver(shared or url)
+    again = LixCheckpointSaver(shared) if shared else LixCheckpointSaver(url=url)
     state = build_agent(again).get_state(cfg("t1"))
     contents = [m.content for m in state.values["messages"] if isinstance(m, HumanMessage)]
     assert contents == ["first question", "second question"]
@@ -77,7 +77,7 @@ def test_an_agent_resumes_its_thread_through_a_new_saver(url: str) -> None:
 
 
 def test_one_saver_serves_sync_and_async_callers(url: str) -> None:
-    saver = LixCheckpointSaver(url)
+    saver = LixCheckpointSaver(url=url)
     agent = build_agent(saver)
     agent.invoke({"messages": [HumanMessage("sync turn")]}, cfg("mixed"))
 
@@ -100,7 +100,7 @@ async def _alist(saver: LixCheckpointSaver, config: Any, **kw: Any) -> list[Any]
 
 def test_every_checkpoint_of_the_history_reads_back_whole(url: str) -> None:
     """Time travel: each stored checkpoint holds exactly the messages it had when written."""
-    saver = LixCheckpointSaver(url)
+    saver = LixCheckpointSaver(url=url)
     write_thread(saver, "history", turns=5, words=20)
     history = list(saver.list(cfg("history")))
     lengths = [len(t.checkpoint["channel_values"].get("messages", [])) for t in history]
@@ -113,7 +113,7 @@ def test_every_checkpoint_of_the_history_reads_back_whole(url: str) -> None:
 
 
 def test_delta_channel_history_walks_the_parent_chain(url: str) -> None:
-    saver = LixCheckpointSaver(url)
+    saver = LixCheckpointSaver(url=url)
     write_thread(saver, "delta", turns=2, words=10)
     latest = saver.get_tuple(cfg("delta"))
     assert latest is not None
@@ -157,7 +157,7 @@ def test_each_message_is_stored_once_however_many_checkpoints_hold_it() -> None:
 
 
 def test_an_unchanged_message_is_not_serialized_again() -> None:
-    saver = LixCheckpointSaver("memory://")
+    saver = LixCheckpointSaver(url="memory://")
     write_thread(saver, "reuse", turns=6)
     stats = saver._store._tier.stats
     assert stats.items_reused > 3 * stats.items_written
@@ -169,7 +169,7 @@ def test_an_unchanged_message_is_not_serialized_again() -> None:
 
 def test_ttl_expires_a_thread_after_its_last_put_and_sweep_frees_it(url: str) -> None:
     clock = FakeClock()
-    saver = LixCheckpointSaver(url, ttl=60, clock=clock)
+    saver = LixCheckpointSaver(url=url, ttl=60, clock=clock)
     first = _put(saver, "ttl", None, [HumanMessage("hi", id="1")])
     clock.advance(50)
     _put(saver, "ttl", first, [HumanMessage("hi", id="1"), AIMessage("yo", id="2")])
@@ -186,7 +186,7 @@ def test_ttl_expires_a_thread_after_its_last_put_and_sweep_frees_it(url: str) ->
 
 def test_ttl_refreshes_on_read_when_asked(url: str) -> None:
     clock = FakeClock()
-    saver = LixCheckpointSaver(url, ttl=60, refresh_on_read=True, clock=clock)
+    saver = LixCheckpointSaver(url=url, ttl=60, refresh_on_read=True, clock=clock)
     _put(saver, "read", None, [HumanMessage("hi", id="1")])
     for _ in range(5):
         clock.advance(40)
@@ -197,7 +197,7 @@ def test_ttl_refreshes_on_read_when_asked(url: str) -> None:
 
 
 def test_keep_last_keeps_the_newest_checkpoints_and_their_values(url: str) -> None:
-    saver = LixCheckpointSaver(url, keep_last=3)
+    saver = LixCheckpointSaver(url=url, keep_last=3)
     write_thread(saver, "keep", turns=6, words=15)
     history = list(saver.list(cfg("keep")))
     assert len(history) == 3
@@ -238,7 +238,7 @@ def test_retention_settings_are_validated() -> None:
 
 
 def test_a_late_write_cannot_resurrect_a_deleted_thread(url: str) -> None:
-    saver = LixCheckpointSaver(url)
+    saver = LixCheckpointSaver(url=url)
     first = _put(saver, "gone", None, [HumanMessage("a", id="1")])
     saver.delete_thread("gone")
     late = _put(saver, "gone", first, [HumanMessage("a", id="1"), AIMessage("late", id="2")])
@@ -255,7 +255,7 @@ def test_a_late_write_cannot_resurrect_a_deleted_thread(url: str) -> None:
 
 def test_the_tombstone_ends_after_its_grace_period(url: str) -> None:
     clock = FakeClock()
-    saver = LixCheckpointSaver(url, tombstone_grace=30, clock=clock)
+    saver = LixCheckpointSaver(url=url, tombstone_grace=30, clock=clock)
     first = _put(saver, "grace", None, [HumanMessage("a", id="1")])
     saver.delete_thread("grace")
     clock.advance(31)
@@ -265,7 +265,7 @@ def test_the_tombstone_ends_after_its_grace_period(url: str) -> None:
 
 
 def _race(url: str, thread_id: str, head_start: int, **options: Any) -> None:
-    saver = LixCheckpointSaver(url, **options)
+    saver = LixCheckpointSaver(url=url, **options)
     parent = _put(saver, thread_id, None, [HumanMessage("start", id="0")])
     deleted = threading.Event()
     after_delete: list[bool] = []
@@ -393,7 +393,7 @@ def test_key_parts_hold_no_capital_and_no_separator() -> None:
 
 
 def test_namespaces_differing_only_in_case_stay_apart(url: str) -> None:
-    saver = LixCheckpointSaver(url)
+    saver = LixCheckpointSaver(url=url)
     namespaces = ("Sub", "sub", "p%41", "pA", "x\x1fy")
     for ns in namespaces:
         checkpoint = empty_checkpoint()
@@ -414,7 +414,7 @@ def test_namespaces_differing_only_in_case_stay_apart(url: str) -> None:
 
 
 def test_bad_thread_ids_are_refused_before_anything_is_stored() -> None:
-    saver = LixCheckpointSaver("memory://")
+    saver = LixCheckpointSaver(url="memory://")
     with pytest.raises(InvalidIdError):
         saver.get_tuple(cfg("bad\x00id"))
     with pytest.raises(ValueError, match="thread_id"):
@@ -423,7 +423,7 @@ def test_bad_thread_ids_are_refused_before_anything_is_stored() -> None:
 
 
 def test_threads_are_indexed_for_listing_without_a_config() -> None:
-    saver = LixCheckpointSaver("memory://")
+    saver = LixCheckpointSaver(url="memory://")
     _put(saver, "a", None, [HumanMessage("x", id="1")])
     _put(saver, "b", None, [HumanMessage("y", id="2")])
     assert {t.config["configurable"]["thread_id"] for t in saver.list(None)} == {"a", "b"}
@@ -432,7 +432,7 @@ def test_threads_are_indexed_for_listing_without_a_config() -> None:
 
 
 def test_an_id_is_never_confused_with_another_thread(url: str) -> None:
-    saver = LixCheckpointSaver(url)
+    saver = LixCheckpointSaver(url=url)
     ids = ["a", "a/b", "a%2Fb", "{a}", "A", "a\x1fb", str(uuid.uuid4()), text(3, 1)]
     for i, thread_id in enumerate(ids):
         _put(saver, thread_id, None, [HumanMessage(f"m{i}", id=str(i))])
@@ -478,12 +478,14 @@ def test_a_delta_channel_rebuilds_its_value_from_stored_writes(url: str) -> None
     builder.add_edge(START, "step")
     builder.add_edge("step", END)
     shared = Engine(url) if url.startswith("memory") else None
-    saver = LixCheckpointSaver(shared or url)
+    saver = LixCheckpointSaver(shared) if shared else LixCheckpointSaver(url=url)
     graph = builder.compile(checkpointer=saver)
     for i in range(7):
         graph.invoke({"log": [f"input {i}"]}, cfg("delta-graph"))
     expected = graph.get_state(cfg("delta-graph")).values["log"]
     assert len(expected) == 14 and expected[:2] == ["input 0", "step 1"]
     saver.close()
-    again = builder.compile(checkpointer=LixCheckpointSaver(shared or url))
+    again = builder.compile(
+        checkpointer=(LixCheckpointSaver(shared) if shared else LixCheckpointSaver(url=url))
+    )
     assert again.get_state(cfg("delta-graph")).values["log"] == expected

@@ -107,7 +107,7 @@ def test_a_racing_writer_with_an_archive_never_revives_a_deleted_thread(url: str
 
 
 def test_keep_last_counts_archived_checkpoints(url: str) -> None:
-    saver = LixCheckpointSaver(url, keep_last=10, hot_window=3)
+    saver = LixCheckpointSaver(url=url, keep_last=10, hot_window=3)
     write_thread(saver, "kept", turns=8, words=20)
     history = list(saver.list(cfg("kept")))
     assert len(history) == 10 and saver._store._tier.stats.archived > 0

@@ -18,7 +18,9 @@ from .test_langgraph_checkpoint import _put, cfg
 
 @pytest.fixture(params=["memory", "sqlite"])
 def saver(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    made = LixCheckpointSaver("memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'r.db'}")
+    made = LixCheckpointSaver(
+        url="memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'r.db'}"
+    )
     yield made
     made.close()
 

@@ -20,9 +20,9 @@ async def test_conformance_suite_passes_every_capability(
 
     def make() -> LixCheckpointSaver:
         if kind == "memory":
-            return LixCheckpointSaver("memory://", hot_window=hot_window)
+            return LixCheckpointSaver(url="memory://", hot_window=hot_window)
         url = f"sqlite:///{tmp_path / 'cp.db'}"
-        return LixCheckpointSaver(url, namespace="n" + uuid.uuid4().hex[:8], hot_window=hot_window)
+        return LixCheckpointSaver(url=url, namespace="n" + uuid.uuid4().hex[:8], hot_window=hot_window)
 
     report = await run_checkpoint_conformance(make)
     assert_all_passed(report)

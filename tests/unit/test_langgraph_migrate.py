@@ -72,7 +72,7 @@ def test_any_history_into_any_saver_and_an_existing_thread_is_refused() -> None:
 
 
 async def test_the_async_migration_reads_the_history_with_aget_messages() -> None:
-    saver = LixCheckpointSaver("memory://")
+    saver = LixCheckpointSaver(url="memory://")
     await amigrate_history_to_thread(InMemoryChatMessageHistory(messages=list(OLD)), saver, "async")
     agent = build_agent(saver)
     result = await agent.ainvoke({"messages": [HumanMessage("next")]}, _config("async"))

@@ -36,14 +36,14 @@ def test_index_true_embeds_whole_values_and_index_embed_builds_the_engine_embedd
         calls.append(len(texts))
         return [fake.embed(t) for t in texts]
 
-    store = LixStore(f"memory://{uuid.uuid4().hex}", index={"embed": embed_texts, "dims": 128})
+    store = LixStore(url=f"memory://{uuid.uuid4().hex}", index={"embed": embed_texts, "dims": 128})
     store.put(("n",), "a", {"text": "tea in Oslo"})
     store.put(("n",), "b", {"text": "coffee in Rome"})
     assert store.search(("n",), query="coffee in Rome")[0].key == "b"
     assert calls  # the index's embed function did the embedding
     store.close()
 
-    whole = LixStore(f"memory://{uuid.uuid4().hex}", index=True, embedder=FakeEmbedder(128))
+    whole = LixStore(url=f"memory://{uuid.uuid4().hex}", index=True, embedder=FakeEmbedder(128))
     whole.put(("n",), "a", {"city": "Oslo", "drink": "tea"})
     whole.put(("n",), "b", {"city": "Rome", "drink": "coffee"})
     assert whole.search(("n",), query="Rome coffee")[0].key == "b"

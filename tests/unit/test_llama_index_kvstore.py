@@ -54,7 +54,7 @@ class Driver:
 
 @pytest.fixture(params=MODES)
 def kv(request: pytest.FixtureRequest, url: str) -> Driver:
-    return Driver(LixKVStore(url, embedder=FakeEmbedder()), request.param)
+    return Driver(LixKVStore(url=url, embedder=FakeEmbedder()), request.param)
 
 
 # -- the BaseKVStore battery --------------------------------------------------------------------------------
@@ -188,21 +188,21 @@ def test_odd_keys_round_trip(kv: Driver) -> None:
 
 
 def test_an_empty_store_is_truthy_and_has_no_len(url: str) -> None:
-    store = LixKVStore(url, embedder=FakeEmbedder())
+    store = LixKVStore(url=url, embedder=FakeEmbedder())
     assert bool(store) is True
     assert not hasattr(store, "__len__")
 
 
 def test_two_stores_on_one_url_share_data(url: str) -> None:
-    first = LixKVStore(url, embedder=FakeEmbedder())
-    second = LixKVStore(url, embedder=FakeEmbedder())
+    first = LixKVStore(url=url, embedder=FakeEmbedder())
+    second = LixKVStore(url=url, embedder=FakeEmbedder())
     first.put("k", {"v": 1}, collection="c/d")
     assert second.get("k", collection="c/d") == {"v": 1}
 
 
 def test_ttl_from_kv_config_uses_the_engine_clock(url: str) -> None:
     clock = FakeClock()
-    store = LixKVStore(url, embedder=FakeEmbedder(), clock=clock, kv=KvConfig(ttl=60))
+    store = LixKVStore(url=url, embedder=FakeEmbedder(), clock=clock, kv=KvConfig(ttl=60))
     store.put("k", {"v": 1})
     clock.advance(59)
     assert store.get("k") == {"v": 1}
@@ -212,7 +212,7 @@ def test_ttl_from_kv_config_uses_the_engine_clock(url: str) -> None:
 
 
 def test_clear_and_keys(url: str) -> None:
-    store = LixKVStore(url, embedder=FakeEmbedder())
+    store = LixKVStore(url=url, embedder=FakeEmbedder())
     store.put_all([("b", {}), ("a", {})], collection="x/y", batch_size=2)
     store.put("c", {}, collection="x")
     assert store.keys("x/y") == ["a", "b"]
@@ -234,8 +234,8 @@ def test_shared_engine_and_engine_options(url: str) -> None:
 
 
 def test_namespaces_are_kept_apart(url: str) -> None:
-    one = LixKVStore(url, embedder=FakeEmbedder(), namespace="one")
-    two = LixKVStore(url, embedder=FakeEmbedder(), namespace="two")
+    one = LixKVStore(url=url, embedder=FakeEmbedder(), namespace="one")
+    two = LixKVStore(url=url, embedder=FakeEmbedder(), namespace="two")
     one.put("k", {"v": 1})
     assert two.get("k") is None
 
@@ -247,7 +247,7 @@ async def test_async_methods_do_not_use_threads(url: str, monkeypatch: pytest.Mo
             raise AssertionError("asyncio.to_thread used by an in-memory async KV call")
 
         monkeypatch.setattr(asyncio, "to_thread", no_threads)
-    store = LixKVStore(url, embedder=FakeEmbedder())
+    store = LixKVStore(url=url, embedder=FakeEmbedder())
     await store.aput_all([("a", {"v": 1}), ("b", {"v": 2})], batch_size=1)
     assert await store.aget_all() == {"a": {"v": 1}, "b": {"v": 2}}
     assert await store.adelete("a") is True
@@ -257,7 +257,7 @@ async def test_async_methods_do_not_use_threads(url: str, monkeypatch: pytest.Mo
 
 
 def test_pickle_reopens_the_same_store_without_carrying_data(url: str) -> None:
-    store = LixKVStore(url, embedder=FakeEmbedder(), namespace="pickled")
+    store = LixKVStore(url=url, embedder=FakeEmbedder(), namespace="pickled")
     store.put("k", {"v": "x" * 10_000})
     blob = pickle.dumps(store)
     assert b"x" * 100 not in blob  # configuration only, never data
@@ -269,7 +269,7 @@ def test_pickle_reopens_the_same_store_without_carrying_data(url: str) -> None:
 
 
 def test_private_memory_store_refuses_pickling_but_copies_share() -> None:
-    store = LixKVStore("memory://", embedder=FakeEmbedder())
+    store = LixKVStore(url="memory://", embedder=FakeEmbedder())
     with pytest.raises(ConfigError, match="memory://NAME"):
         pickle.dumps(store)
     duplicate = copy.deepcopy(store)
@@ -323,7 +323,7 @@ def test_ingestion_pipeline_second_run_performs_no_transformation(
 
     def run() -> list[BaseNode]:
         # A fresh pipeline and store each time: the cache lives in the engine's store, not in the objects.
-        cache = IngestionCache(cache=LixKVStore(url, embedder=FakeEmbedder()), collection="ingest/cache")
+        cache = IngestionCache(cache=LixKVStore(url=url, embedder=FakeEmbedder()), collection="ingest/cache")
         pipeline = IngestionPipeline(transformations=[CountingSplitter(log_path=str(log))], cache=cache)
         if mode == "sync":
             return pipeline.run(documents=_documents())
@@ -339,7 +339,7 @@ def test_ingestion_pipeline_second_run_performs_no_transformation(
 
 
 def test_ingestion_cache_clear_goes_through_our_store(url: str) -> None:
-    store = LixKVStore(url, embedder=FakeEmbedder())
+    store = LixKVStore(url=url, embedder=FakeEmbedder())
     cache = IngestionCache(cache=store, collection="ingest/cache")
     cache.put("h", [Document(text="x", id_="d")])
     assert [n.get_content() for n in cache.get("h") or []] == ["x"]
@@ -352,7 +352,7 @@ def test_ingestion_pipeline_with_worker_processes_shares_a_sqlite_cache(tmp_path
     log = tmp_path / "calls.log"
 
     def pipeline() -> IngestionPipeline:
-        cache = IngestionCache(cache=LixKVStore(url, embedder=FakeEmbedder()), collection="ingest/cache")
+        cache = IngestionCache(cache=LixKVStore(url=url, embedder=FakeEmbedder()), collection="ingest/cache")
         return IngestionPipeline(transformations=[CountingSplitter(log_path=str(log))], cache=cache)
 
     first = pipeline().run(documents=_documents(), num_workers=2)
@@ -372,7 +372,7 @@ def test_storage_context_persisted_and_reloaded_through_our_store(url: str) -> N
             docstore=KVDocumentStore(store, batch_size=7), index_store=KVIndexStore(store)
         )
 
-    store = LixKVStore(url, embedder=FakeEmbedder())
+    store = LixKVStore(url=url, embedder=FakeEmbedder())
     context = storage(store)
     index = SummaryIndex.from_documents(_documents(), storage_context=context)
     index.set_index_id("summary")
@@ -380,7 +380,7 @@ def test_storage_context_persisted_and_reloaded_through_our_store(url: str) -> N
     assert len(expected) >= 5
 
     # A new store object on the same URL: everything comes back from the engine's store.
-    reopened = LixKVStore(url, embedder=FakeEmbedder())
+    reopened = LixKVStore(url=url, embedder=FakeEmbedder())
     assert set(reopened.get_all("index_store/data")) == {"summary"}
     loaded = load_index_from_storage(storage(reopened), index_id="summary")
     assert isinstance(loaded, SummaryIndex)
@@ -390,13 +390,13 @@ def test_storage_context_persisted_and_reloaded_through_our_store(url: str) -> N
 
     # Deleting a document through the reloaded index is visible to a third store on the same URL.
     loaded.delete_ref_doc("doc-0", delete_from_docstore=True)
-    third = KVDocumentStore(LixKVStore(url, embedder=FakeEmbedder()))
+    third = KVDocumentStore(LixKVStore(url=url, embedder=FakeEmbedder()))
     assert third.get_ref_doc_info("doc-0") is None
     assert third.get_ref_doc_info("doc-1") is not None
 
 
 async def test_storage_context_async_docstore_calls(url: str) -> None:
-    docstore = KVDocumentStore(LixKVStore(url, embedder=FakeEmbedder()), batch_size=3)
+    docstore = KVDocumentStore(LixKVStore(url=url, embedder=FakeEmbedder()), batch_size=3)
     docs = _documents()
     await docstore.async_add_documents(docs)
     assert sorted((await docstore.aget_all_document_hashes()).values()) == sorted(d.node_id for d in docs)
@@ -447,9 +447,11 @@ def test_ingestion_pipeline_with_a_100k_character_chunk(url: str) -> None:
     CountingEmbedding.embedded.clear()
 
     def run(with_ingestion_cache: bool) -> list[BaseNode]:
-        embed = CountingEmbedding(embed_dim=4, embeddings_cache=LixKVStore(url, embedder=FakeEmbedder()))
+        embed = CountingEmbedding(embed_dim=4, embeddings_cache=LixKVStore(url=url, embedder=FakeEmbedder()))
         cache = (
-            IngestionCache(cache=LixKVStore(url, embedder=FakeEmbedder())) if with_ingestion_cache else None
+            IngestionCache(cache=LixKVStore(url=url, embedder=FakeEmbedder()))
+            if with_ingestion_cache
+            else None
         )
         pipeline = IngestionPipeline(transformations=[embed], cache=cache)
         return pipeline.run(documents=[Document(text=text, id_="long")])
@@ -460,5 +462,5 @@ def test_ingestion_pipeline_with_a_100k_character_chunk(url: str) -> None:
     assert CountingEmbedding.embedded == [100_000] and second[0].embedding == first[0].embedding
     third = run(False)  # no ingestion cache: the embedding cache, keyed by the 100k-character text, serves it
     assert CountingEmbedding.embedded == [100_000] and third[0].embedding == first[0].embedding
-    stored = LixKVStore(url, embedder=FakeEmbedder()).get_all(collection="embeddings")
+    stored = LixKVStore(url=url, embedder=FakeEmbedder()).get_all(collection="embeddings")
     assert list(stored) == [text]

@@ -568,7 +568,7 @@ def test_pickled_copy_reopens_the_same_store(tmp_path: Path) -> None:
     import pickle
 
     url = f"sqlite:///{tmp_path / 'pickled.db'}"
-    original = LixCachedLLM(MockLLM(max_tokens=4), url, embedder=_length_embedding, scope="tenant")
+    original = LixCachedLLM(MockLLM(max_tokens=4), url=url, embedder=_length_embedding, scope="tenant")
     first = original.complete("tell me about caching")
     copy = pickle.loads(pickle.dumps(original))  # noqa: S301 - our own object, as multiprocessing does
     assert (
@@ -577,4 +577,4 @@ def test_pickled_copy_reopens_the_same_store(tmp_path: Path) -> None:
     assert copy.complete("tell me about caching").text == first.text
     assert copy.stats().semantic.exact_hits == 1  # served from the store the original wrote
     with pytest.raises(ConfigError, match="private memory://"):
-        pickle.dumps(LixCachedLLM(MockLLM(), "memory://", embedder=_length_embedding))
+        pickle.dumps(LixCachedLLM(MockLLM(), url="memory://", embedder=_length_embedding))
