@@ -10,7 +10,6 @@ without one).
 from __future__ import annotations
 
 import functools
-from collections.abc import Coroutine
 from typing import Any
 
 from ..backends import Backend, open_backend
@@ -330,21 +329,13 @@ class EngineCore:
         self._ensure_open()
         return await self.runtime.arun(self._checked(flow))
 
-    def run_each_checked(self, flow: Flow[T]) -> T:
-        """Run a flow whose every storage op waits for the stored settings to be checked, so a store that could
+    def each_checked(self, flow: Flow[T]) -> Flow[T]:
+        """``flow`` with every storage op waiting for the stored settings to be checked, so a store that could
         not be reached at open fails the op (the flow sees the error and may keep the data elsewhere) instead
-        of the whole call (the session tier's way)."""
+        of the whole call (the session tier's way); for ``runtime.run`` / ``runtime.arun``. Once the settings
+        were checked, the flow as it is: a layer around each op of every chat call cost more than the check it
+        no longer makes (2026-12-04, benchmarks/redis_chat.py)."""
         self._ensure_open()
-        return self.runtime.run(self._each_checked(flow))
-
-    def arun_each_checked(self, flow: Flow[T]) -> Coroutine[Any, Any, T]:
-        """`run_each_checked` for an awaiting caller: the runtime's coroutine (no frame of its own around it)."""
-        self._ensure_open()
-        return self.runtime.arun(self._each_checked(flow))
-
-    def _each_checked(self, flow: Flow[T]) -> Flow[T]:
-        # Once the settings were checked, the flow as it is: a layer around each op of every chat call cost
-        # more than the check it no longer makes (2026-12-04, benchmarks/redis_chat.py).
         return flow if self.settings.data_checked else before_each(flow, self._settle)
 
     def _settle(self, op: Op) -> Flow[None]:

@@ -54,6 +54,18 @@ class _Sessions(View):
     def _tier(self) -> SessionTier:
         return self._core.sessions  # type: ignore[no-any-return]
 
+    def _ready(self, flow: Flow[T]) -> Flow[T]:
+        """``flow`` as the runtime runs it: after the store's eviction check (once) and with each storage op
+        waiting for the stored settings check (`EngineCore.each_checked`). Both done and the engine open (every
+        call but the first), the flow itself, with no call for each check (a chat add's Python, 2026-12-05)."""
+        core = self._core
+        tier = core.sessions
+        if tier.store_checked and core.settings.data_checked and not core._closed:
+            return flow
+        if not tier.store_checked:
+            flow = tier.checked(flow)
+        return core.each_checked(flow)
+
     @property
     def archive_dir(self) -> Path:
         """The directory holding this namespace's session archives."""
@@ -170,11 +182,7 @@ class SessionsAPI(_Sessions, Blocking):
     """Blocking access to the session tier."""
 
     def _drive(self, flow: Flow[T]) -> T:
-        core = self._core
-        tier = core.sessions
-        if not tier.store_checked:
-            flow = tier.checked(flow)
-        return core.run_each_checked(flow)  # type: ignore[no-any-return]
+        return self._core.runtime.run(self._ready(flow))
 
 
 class AsyncSessionsAPI(_Sessions, Awaiting):
@@ -183,8 +191,4 @@ class AsyncSessionsAPI(_Sessions, Awaiting):
     def _drive(self, flow: Flow[T]) -> Coroutine[Any, Any, T]:
         # The runtime's coroutine itself, not one wrapped around it: every resumption of an awaiting chat call
         # passes through each frame of its await chain (2026-12-04, benchmarks/redis_chat.py async adds).
-        core = self._core
-        tier = core.sessions
-        if not tier.store_checked:
-            flow = tier.checked(flow)
-        return core.arun_each_checked(flow)  # type: ignore[no-any-return]
+        return self._core.runtime.arun(self._ready(flow))
