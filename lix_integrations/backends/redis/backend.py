@@ -149,8 +149,9 @@ class RedisBackend(Backend):
     def _take_pending(self, lookup: bool = False) -> list[Lua]:
         """The deferred writes to send now. Uses recorded by lookups wait for more lookups (up to
         ``_TOUCH_BATCH`` of them or ``_TOUCH_DELAY`` seconds) and then go as one script per namespace: at
-        about 25 us of server time each, one per hit was a tenth of a lookup. Anything but a lookup takes
-        them all first, so evictions and scans always see every use."""
+        about 25 us of server time each, one per hit was a tenth of a lookup (batched, 6-7 us a use at 10k
+        records, see lua/sem_touch.lua). Anything but a lookup takes them all first, so evictions and scans
+        always see every use."""
         if (
             lookup
             and not self._pending
