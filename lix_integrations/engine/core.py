@@ -30,6 +30,7 @@ from ..kernel.ops import (
     RunLocal,
     Sleep,
     Upsert,
+    UpsertMany,
     Vector,
     WithPromptVector,
 )
@@ -125,6 +126,9 @@ class EngineCore:
         self._model: Any = None
         self._embed_cost = RunningCost()  # seconds per prompt embedding
         self._trip_cost = RunningCost()  # seconds per exact check (one store round trip)
+        self._record_write_cost = (
+            RunningCost()
+        )  # seconds per record of a batched upsert (its round trip shared)
         self._probe = 0
         self.semantic.embed_first = self.embed_first
         # Prompt vectors go through the embedding tier (front + store), so LangChain's lookup-then-update embeds a
@@ -207,22 +211,33 @@ class EngineCore:
         )
         return matrix[0]
 
-    def _store_pays(self) -> bool:
+    def _store_pays(self, batch: bool = False) -> bool:
         """Whether prompt vectors go through the embedding store: not on a store with round trips once the
         embedder is measured cheaper than a quarter of one, for a batch too: storing its vectors cost more than
         computing them again (update_many x100 of precomputed vectors into Redis Stack at 3k-10k records, this
         rule alone: 47 -> 36 us of this process and about 210 -> 170 us of the server per insert, 2026-12-04,
-        the set-up of benchmarks/redis.py)."""
+        the set-up of benchmarks/redis.py).
+
+        A process that only inserts batches (a cache warm-up) never times a single round trip; for a batch, an
+        embedder cheaper than one record's share of a batched write is cheaper than that write too, so its
+        vectors are not stored either."""
         if not self.backend.pipelines:
             return True
         embed, trip = self._embed_cost.value, self._trip_cost.value
+        if batch and embed is not None and trip is None:
+            per_record = self._record_write_cost.value
+            return per_record is None or embed >= per_record
         return embed is None or trip is None or embed * 4 >= trip
 
     def _prompt_vectors(self, texts: tuple[str, ...]) -> Flow[list[Vector]]:
         """`_prompt_vector` for a batch (``EmbedMany``), with the settings checks around it (see ``_embed``)."""
         yield from self.settings.vectors()
         matrix = yield from self.embeddings.embed(
-            list(texts), self._prompt_model(), role="query", defer_store=True, use_store=self._store_pays()
+            list(texts),
+            self._prompt_model(),
+            role="query",
+            defer_store=True,
+            use_store=self._store_pays(batch=True),
         )
         if len(texts):  # the rows of one matrix share their size: one check (a flow per row cost 1 us each)
             yield from self.settings.remember(matrix[0])
@@ -273,6 +288,9 @@ class EngineCore:
             Gather: to_store(self.backend, timer=self._trip_if_one_write),
             ExactGet: timed,
             Upsert: timed,  # one round trip too: what an embedding-store read would cost
+            UpsertMany: to_store(
+                self.backend, timer=self._batch_write
+            ),  # what storing a record costs in a batch
             # An append already sent completes under a cancelled caller; the session tier learns its seqs and
             # undoes it (see the tier). A backend that finishes it itself needs no shield around it.
             ListAppend: to_store(self.backend, shield=ListAppend not in self.backend.finishes_when_cancelled),
@@ -281,6 +299,10 @@ class EngineCore:
 
     def _trip(self, op: Op, seconds: float) -> None:
         self._trip_cost.add(seconds)
+
+    def _batch_write(self, op: UpsertMany, seconds: float) -> None:
+        if op.records:
+            self._record_write_cost.add_batch(seconds, len(op.records))
 
     def _trip_if_one_write(self, op: Op, seconds: float) -> None:
         if one_write(op):

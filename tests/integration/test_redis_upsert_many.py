@@ -178,3 +178,33 @@ def test_a_batch_skips_the_embedding_store_once_its_embedder_is_measured_cheap(
         assert hit is not None and hit.payload == "answer 2"
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize(
+    "embed_seconds", [1e-6, 1e-2], ids=["embedder-cheaper-than-a-record", "costly-embedder"]
+)
+def test_a_process_inserting_only_batches_stores_vectors_by_what_a_record_of_a_batch_costs(
+    redis_stack_url: str, raw: redis.Redis, embed_seconds: float
+) -> None:
+    """A cache warm-up only inserts batches, so no single round trip is ever timed: once a batched write has been
+    timed, a batch's vectors skip the embedding store when embedding one costs less than one record's share of
+    that write (before, every batch of such a process stored its vectors)."""
+    prefix = "t" + uuid.uuid4().hex[:16]
+    engine = Engine(with_prefix(redis_stack_url, prefix=prefix), embedder=FakeEmbedder())
+    core = engine._core
+    try:
+        core._embed_cost.value = embed_seconds
+        engine.semantic.update_many([(f"question {i}", "llm", f"answer {i}") for i in range(5)])
+        stored = lambda: len(list(raw.scan_iter(match=f"{prefix}:{{k/*embeddings}}:v:*")))  # noqa: E731
+        assert stored() == 5  # what a batched write costs is not known yet
+        assert (
+            core._trip_cost.value is None and core._record_write_cost.value is not None
+        )  # timed by the batch
+        core._embed_cost.value, core._record_write_cost.value = embed_seconds, 1e-4
+        engine.semantic.update_many([(f"question {i}", "llm", f"answer {i}") for i in range(5, 10)])
+        assert stored() == (5 if embed_seconds < 1e-4 else 10)
+        for i in (2, 7):
+            hit = engine.semantic.lookup(f"question {i}", "llm")
+            assert hit is not None and hit.payload == f"answer {i}"
+    finally:
+        engine.close()
