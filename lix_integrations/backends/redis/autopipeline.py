@@ -36,11 +36,13 @@ class AutoPipeline:
         lookup: bool,
         idempotent: bool = False,
         pinned: bool = False,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> asyncio.Future[list[Any]]:
         """The future of ``calls``' replies, set once the packet they go out in is answered. ``pinned``: a
         `PinnedFuture`, which the caller's cancellation does not cancel (it reaches the caller once the replies
-        are in)."""
-        loop = asyncio.get_running_loop()
+        are in). ``loop``: the running loop, when the caller has it already."""
+        if loop is None:
+            loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Any]] = PinnedFuture(loop=loop) if pinned else loop.create_future()
         self._queue.append((calls, lookup, idempotent, future))
         if not self._scheduled:
