@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .op import NamespaceOp, Op, R, bind_methods, quick_init
+from .op import NamespaceOp, Op, R, bind_methods
 
 __all__ = [
     "LIST_METHODS",
@@ -58,7 +58,6 @@ class ListStatus:
     archived_through: int
 
 
-@quick_init  # made on every append
 @dataclass(frozen=True, slots=True)
 class ListAppended:
     """Result of `ListAppend`: the seqs given to the values, in order, and the list length after.
@@ -99,7 +98,6 @@ class ListWrite(ListOp[ListAppended]):
     min_seq: int = 1
 
 
-@quick_init  # made on every append
 @dataclass(frozen=True, slots=True)
 class ListAppend(ListWrite):
     """Append ``values`` in order (`ListWrite`): their seqs start at ``max(next_seq, min_seq)``.

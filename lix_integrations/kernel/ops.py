@@ -20,7 +20,7 @@ from typing import Any
 from . import kv_ops, list_ops, semantic_ops
 from .kv_ops import *  # noqa: F403  (every op is importable from here)
 from .list_ops import *  # noqa: F403
-from .op import Op, Vector, quick_init
+from .op import Op, Vector
 from .semantic_ops import *  # noqa: F403
 
 __all__ = [
@@ -46,7 +46,6 @@ __all__ = [
 ]
 
 
-@quick_init  # made on every semantic lookup
 @dataclass(frozen=True, slots=True)
 class Embed(Op[Vector]):
     """Embed one text with the engine's embedder. Result: unit-length ``Vector``.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .op import NamespaceOp, Op, R, Vector, quick_init
+from .op import NamespaceOp, Op, R, Vector
 
 __all__ = [
     "SEMANTIC_METHODS",
@@ -87,7 +87,6 @@ class VectorSearch(NamespaceOp[list[tuple[SemanticRecord, float]]]):
     k: int
 
 
-@quick_init  # made on every warm semantic lookup
 @dataclass(frozen=True, slots=True)
 class ExactOrSearch(NamespaceOp[tuple[SemanticRecord | None, list[tuple[SemanticRecord, float]]]]):
     """The record stored under ``exact_key`` if there is one, else a `VectorSearch` of the partition.
@@ -142,7 +141,6 @@ class ByIds(NamespaceOp[R]):
     ids: tuple[int, ...]
 
 
-@quick_init  # made on every warm semantic lookup
 @dataclass(frozen=True, slots=True)
 class Touch(ByIds[None]):
     """Mark records as used at ``now`` for least-recently-used eviction. Result: ``None``.

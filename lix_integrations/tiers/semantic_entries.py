@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 from ..errors import InvalidInputError, InvalidPromptError
 from ..kernel.keys import digest, is_sampling, normalize_prompt
-from ..kernel.op import quick_init
 from ..kernel.ops import SemanticRecord, Vector
 from ..kernel.scope import UNSCOPED
 from ..kernel.semantic_stats import TokenUsage
@@ -108,7 +107,6 @@ class PreparedQuery:
     sampling: bool
 
 
-@quick_init  # made on every hit
 @dataclass(frozen=True, slots=True)
 class SemanticHit:
     """A served answer: the stored payload and why it was served."""

@@ -17,7 +17,6 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from ...errors import BackendError, LixError
-from ...kernel.op import quick_init
 
 __all__ = [
     "EXPIRY_SLACK_SECONDS",
@@ -61,7 +60,6 @@ class Pipe:
     cmds: tuple[tuple[Any, ...], ...]
 
 
-@quick_init  # made on nearly every round trip
 @dataclass(frozen=True, slots=True)
 class Lua:
     """Run a script on the slot of ``keys[0]`` (every key it touches shares that hash tag). Reply: its result."""
@@ -81,7 +79,6 @@ class Scan:
 Call = Cmd | Pipe | Lua | Scan
 
 
-@quick_init  # made on nearly every round trip
 @dataclass(frozen=True, slots=True)
 class Step:
     """One round trip of an op: ``call``, and ``parse`` that makes the op's result of its reply (or the next
