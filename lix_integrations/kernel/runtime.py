@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..errors import ConfigError
-from .flows import Flow, T, finish_before_cancel
+from .flows import CancelledAfterOp, Flow, T, finish_before_cancel
 from .ops import STORAGE_OPS, Call, Compute, EmbedBatch, LoadModel, Op, RunLocal, Sleep, Verify, WaitFlight
 
 __all__ = ["SLOW", "Handler", "Runtime", "Store", "to_store"]
@@ -177,7 +177,7 @@ class Runtime:
         """Drive ``flow`` to completion without blocking the event loop: the loop's coroutine, to await."""
         return self._loop(flow, {} if scratch is None else scratch, False)
 
-    async def _loop(self, flow: Flow[T], scratch: dict[Any, Any], blocking: bool) -> T:
+    async def _loop(self, flow: Flow[T], scratch: dict[Any, Any], blocking: bool, nested: bool = False) -> T:
         """The one loop, for both callers. ``blocking``: each handler is called on this thread. Otherwise a handler
         with an awaitable way is awaited, one that may block runs in a worker thread, and ``shield`` lets work
         already started finish when the caller is cancelled."""
@@ -191,7 +191,7 @@ class Runtime:
                     if handler.flow:
                         result = SLOW if handler.quick is None else handler.quick(op, scratch)
                         if result is SLOW:
-                            result = await self._loop(handler.call(op, scratch), scratch, blocking)
+                            result = await self._loop(handler.call(op, scratch), scratch, blocking, True)
                     elif blocking:
                         result = handler.call(op)
                     elif handler.acall is not None:
@@ -210,3 +210,10 @@ class Runtime:
                     op = flow.send(result)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
+        except CancelledAfterOp as cancel:
+            if nested:
+                raise  # the flows around this one may still have to undo the op
+            # Every flow has seen the op's result (and undone it); the caller gets the plain cancellation it
+            # asked for. Python 3.11's asyncio.timeout() turns only an exact CancelledError into TimeoutError:
+            # a subclass reached the caller as a cancellation, with its task still marked as being cancelled.
+            raise asyncio.CancelledError() from cancel
