@@ -34,7 +34,7 @@ from lix_integrations.tiers.coalesce import CoalesceSettings
 url, workdir, delay, lease, name, prompt = sys.argv[1:7]
 work = pathlib.Path(workdir)
 config = EngineConfig(coalesce=CoalesceSettings(lease_ttl=float(lease)))
-cache = LixSemanticCache(url, embedder=FakeEmbedder(), config=config)
+cache = LixSemanticCache(url=url, embedder=FakeEmbedder(), config=config)
 model = ScriptedChatModel(cache=cache, delay=float(delay), calls_file=str(work / "calls"))
 (work / f"ready-{name}").write_text("1")
 while not (work / "go").exists():
@@ -86,7 +86,7 @@ def ask_crowd(
     from lix_integrations.testing.fakes import FakeEmbedder
 
     procs = [_spawn(url, workdir, f"p{i}", delay=delay, lease=30.0) for i in range(processes)]
-    cache = LixSemanticCache(url, embedder=FakeEmbedder(), coalesce=coalesce, **engine_options)
+    cache = LixSemanticCache(url=url, embedder=FakeEmbedder(), coalesce=coalesce, **engine_options)
     model = ScriptedChatModel(
         cache=cache, delay=delay, fail_first=fail_first, calls_file=str(workdir / "calls")
     )
@@ -168,7 +168,7 @@ def kill_leader_then_ask(url: str, workdir: Path, *, lease: float) -> dict[str, 
         if proc.poll() is None:
             proc.kill()
     config = EngineConfig(coalesce=CoalesceSettings(lease_ttl=lease))
-    cache = LixSemanticCache(url, embedder=FakeEmbedder(), config=config)
+    cache = LixSemanticCache(url=url, embedder=FakeEmbedder(), config=config)
     model = ScriptedChatModel(cache=cache, calls_file=str(workdir / "calls"))
     started = time.monotonic()
     answer = model.invoke(PROMPT).text

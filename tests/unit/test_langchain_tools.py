@@ -155,7 +155,7 @@ def test_policy_override_and_url_engine(tmp_path: Any) -> None:
     calls: list[str] = []
     wrapped = LixCachedTool(
         make_search(calls),
-        f"sqlite:///{tmp_path / 't.db'}",
+        url=f"sqlite:///{tmp_path / 't.db'}",
         policy=ToolPolicy(ttl=60),
         embedder=FakeEmbedder(),
     )
