@@ -16,7 +16,7 @@ import numpy as np
 from ...errors import SettingsMismatchError
 from ...kernel import semantic_ops as ops
 from .commands import Lua, Plan, Step, expiry_ms, then
-from .keys import h, sem_base
+from .keys import partition_hash, sem_base
 from .lua import script
 from .semantic_index import QueryIndexes
 
@@ -30,9 +30,6 @@ UPSERT = script("sem_upsert", "remove")
 UPSERT_BATCH = 100
 #: The values per record of the upsert script (`Upserts.values`).
 _RECORD_VALUES = 13
-
-#: `h` of a partition, kept: a process writes to few partitions, and each insert hashed its own (blake2, 2 us).
-tag = functools.lru_cache(maxsize=4096)(h)
 
 
 class Upserts:
@@ -133,7 +130,7 @@ class Upserts:
             add((
                 rec.exact_key, rec.partition, rec.scope, rec.llm_key, rec.prompt, vec, rec.payload, ca,
                 "" if expires is None else repr(float(expires)),
-                ca if accessed == created else repr(float(accessed)), tag(rec.partition),
+                ca if accessed == created else repr(float(accessed)), partition_hash(rec.partition),
                 0 if expires is None else expiry_ms(created, expires), half,
             ))  # fmt: skip
         return out, dim
