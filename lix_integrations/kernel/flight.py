@@ -11,6 +11,7 @@ finished is a later ``update`` (LangChain's ``BaseCache``: a model call that rai
 from __future__ import annotations
 
 import asyncio
+import inspect
 import sys
 import threading
 import time
@@ -110,13 +111,34 @@ def caller_probe(frame: FrameType | None) -> Callable[[], bool] | None:
     return lambda: _in_task(task, frame)
 
 
+#: Code flags of frames that can suspend: a generator's frame loses its link to its caller when it yields.
+_SUSPENDS = (
+    inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
+)
+#: Reads of a thread's stack before a probe that keeps meeting a suspended generator answers "alive".
+_STACK_READS = 8
+
+
 def _on_thread_stack(ident: int, frame: FrameType) -> bool:
-    top = sys._current_frames().get(ident)
-    while top is not None:
-        if top is frame:
-            return True
-        top = top.f_back
-    return False
+    """Whether ``frame`` is on thread ``ident``'s stack, read from another thread.
+
+    The other thread runs between our reads of ``f_back``. If it was inside a generator (the engine's flows are
+    generators) and that generator yields meanwhile, its frame's ``f_back`` becomes None and the chain ends
+    before ``frame``: a read is complete only when it ends at a frame that cannot suspend (the thread's first).
+    An incomplete read is repeated; a probe that never completes one cannot tell, so it answers True.
+    """
+    for _ in range(_STACK_READS):
+        top = sys._current_frames().get(ident)
+        if top is None:
+            return False  # the thread has ended
+        back: FrameType | None = top
+        while back is not None:
+            if back is frame:
+                return True
+            top, back = back, back.f_back  # one read of f_back: it may change between two
+        if not top.f_code.co_flags & _SUSPENDS:
+            return False
+    return True
 
 
 def _in_task(task: asyncio.Task[Any], frame: FrameType) -> bool:

@@ -5,14 +5,16 @@ lease; ``coalesce=False`` opts out."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from lix_integrations import Engine
-from lix_integrations.kernel.flight import Flight
+from lix_integrations.kernel.flight import Flight, caller_probe
 from lix_integrations.testing.conformance_coalesce import PROMPT, ask_crowd, kill_leader_then_ask
 from lix_integrations.testing.fakes import FakeEmbedder
 
@@ -119,3 +121,36 @@ def test_lease_conformance(tmp_path: Path, backend: str) -> None:
         check_leases(store)
     finally:
         store.close()
+
+
+def test_a_thread_leaders_probe_is_not_fooled_by_a_generator_that_suspends_while_it_is_read() -> None:
+    """Regression: the probe reads the leader thread's stack from another thread. When the leader was inside a
+    generator (the engine's flows are generators) and it yielded while the stack was being read, the suspended
+    generator frame ended the chain early, so a live leader was judged gone and its waiters called the LLM
+    beside it (the flaky crowd test: 2 to 7 calls instead of 1, about 1 run in 20)."""
+    started, stop = threading.Event(), threading.Event()
+    probes: list[Callable[[], bool]] = []
+
+    def steps() -> Iterator[int]:
+        yield from range(50)
+
+    def framework_call() -> None:  # stands for LangChain's _generate_with_cache: alive until it returns
+        probes.append(caller_probe(sys._getframe()))  # type: ignore[arg-type]
+        started.set()
+        while not stop.is_set():
+            for _ in steps():
+                pass
+
+    leader = threading.Thread(target=framework_call)
+    leader.start()
+    started.wait(10)
+    alive, wrong = probes[0], 0
+    deadline = time.monotonic() + 1.5
+    try:
+        while time.monotonic() < deadline:
+            wrong += not alive()
+    finally:
+        stop.set()
+        leader.join(10)
+    assert wrong == 0
+    assert not alive()  # once the call returned, the probe says so
