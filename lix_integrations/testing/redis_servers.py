@@ -262,9 +262,11 @@ def start_sentinel(
     workdir: Path | None = None,
     *,
     password: str | None = None,
+    requirepass: str | None = None,
 ) -> RedisServer:
     """A Sentinel (``primary``'s own binary with ``--sentinel``) monitoring ``primary`` as ``service``;
-    ``password``: the primary's (``requirepass``), which the sentinel needs to watch it."""
+    ``password``: the primary's (``requirepass``), which the sentinel needs to watch it; ``requirepass``: the
+    password clients must give the sentinel itself (none by default)."""
     directory = workdir or Path(tempfile.mkdtemp(prefix="lix-sentinel-"))
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "sentinel.conf"
@@ -274,6 +276,8 @@ def start_sentinel(
     ]
     if password is not None:
         lines.append(f"sentinel auth-pass {service} {password}")
+    if requirepass is not None:
+        lines.append(f"requirepass {requirepass}")
     config.write_text("\n".join(lines) + "\n")
     sentinel = RedisServer(
         primary.binary,

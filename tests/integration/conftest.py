@@ -148,9 +148,37 @@ def sentinel_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         primary.stop()
         _unavailable("valkey-server --sentinel", exc)
         return
+    try:
+        locked = start_sentinel(
+            primary,
+            "lixprimary",
+            tmp_path_factory.mktemp("sentinel-locked"),
+            password=SENTINEL_PRIMARY_PASSWORD,
+            requirepass=SENTINEL_PRIMARY_PASSWORD,
+        )
+    except ServerUnavailable as exc:
+        sentinel.stop()
+        primary.stop()
+        _unavailable("valkey-server --sentinel with requirepass", exc)
+        return
+    _SENTINEL_PORTS.update(open=sentinel.port, locked=locked.port)
     yield f"redis+sentinel://:{SENTINEL_PRIMARY_PASSWORD}@127.0.0.1:{sentinel.port}/lixprimary/0"
+    locked.stop()
     sentinel.stop()
     primary.stop()
+
+
+#: The ports of the two sentinels behind ``sentinel_url`` (one asks no password, one the primary's).
+_SENTINEL_PORTS: dict[str, int] = {}
+
+
+@pytest.fixture
+def locked_sentinel_url(sentinel_url: str) -> str:
+    """``sentinel_url``'s primary named through a sentinel that requires the primary's password itself (the
+    setup of Bitnami's Redis chart), as langchain-community's ``get_client`` accepts."""
+    if "locked" not in _SENTINEL_PORTS:
+        pytest.fail("locked_sentinel_url needs the sentinels this conftest starts (SENTINEL_URL is set)")
+    return sentinel_url.replace(f":{_SENTINEL_PORTS['open']}/", f":{_SENTINEL_PORTS['locked']}/")
 
 
 @pytest.fixture

@@ -7,12 +7,30 @@ a sentinel started by the fixture watches a password-protected Valkey primary, a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from lix_integrations import AsyncEngine, BackendError, Engine
 from lix_integrations.testing import FakeEmbedder
+from lix_integrations.testing.redis_servers import start_sentinel, start_valkey
 
 from .conftest import SENTINEL_PRIMARY_PASSWORD, with_prefix
+
+APP_PASSWORD = "app-Only-pw"
+
+
+@pytest.fixture(scope="module")
+def acl_user_sentinel_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A primary whose ACL user ``app`` the URL names, behind a sentinel that has no such user: the sentinel
+    refuses the URL's credentials (WRONGPASS) and must be asked without them."""
+    work: Path = tmp_path_factory.mktemp("acl-sentinel")
+    primary = start_valkey(work, ["--user", "app", "on", f">{APP_PASSWORD}", "~*", "&*", "+@all"])
+    sentinel = start_sentinel(primary, "aclprimary", work / "sentinel")
+    yield f"redis+sentinel://app:{APP_PASSWORD}@127.0.0.1:{sentinel.port}/aclprimary/0"
+    sentinel.stop()
+    primary.stop()
 
 
 def test_the_valkey_fixture_is_a_valkey_url_on_valkey_9(valkey_url: str) -> None:
@@ -39,6 +57,50 @@ def test_the_engine_works_through_a_sentinel(sentinel_url: str) -> None:
         assert engine.sessions.get_full_history("chat") == [{"role": "user", "content": "hello"}]
     with Engine(url, embedder=FakeEmbedder()) as again:  # another engine finds the same primary
         assert again.sessions.count("chat") == 1
+
+
+def test_the_engine_works_through_a_sentinel_that_requires_the_primarys_password(
+    locked_sentinel_url: str,
+) -> None:
+    """Regression: the sentinels were always asked without credentials, so a sentinel with its own requirepass
+    (Bitnami's chart sets the primary's) answered NOAUTH and no primary was found. They are offered the URL's
+    credentials now, as langchain-community's get_client does, and asked without them when they refuse."""
+    url = with_prefix(locked_sentinel_url)
+    with Engine(url, embedder=FakeEmbedder()) as engine:
+        engine.sessions.add_messages("chat", [{"role": "user", "content": "hello"}])
+        assert engine.sessions.get_full_history("chat") == [{"role": "user", "content": "hello"}]
+        assert SENTINEL_PRIMARY_PASSWORD not in repr(engine) + engine.url
+
+
+async def test_the_async_engine_works_through_a_sentinel_that_requires_the_primarys_password(
+    locked_sentinel_url: str,
+) -> None:
+    engine = AsyncEngine(with_prefix(locked_sentinel_url), embedder=FakeEmbedder())
+    try:
+        await engine.sessions.add_messages("chat", [{"role": "user", "content": "hi"}])
+        assert await engine.sessions.get_full_history("chat") == [{"role": "user", "content": "hi"}]
+    finally:
+        await engine.aclose()
+
+
+def test_a_sentinel_that_refuses_the_urls_credentials_is_asked_without_them(
+    acl_user_sentinel_url: str,
+) -> None:
+    with Engine(with_prefix(acl_user_sentinel_url), embedder=FakeEmbedder()) as engine:
+        engine.kv.put("k", {"v": 1}, "c")
+        assert engine.kv.get("k", "c") == {"v": 1}
+        assert APP_PASSWORD not in repr(engine) + engine.url
+
+
+async def test_an_async_sentinel_that_refuses_the_urls_credentials_is_asked_without_them(
+    acl_user_sentinel_url: str,
+) -> None:
+    engine = AsyncEngine(with_prefix(acl_user_sentinel_url), embedder=FakeEmbedder())
+    try:
+        await engine.kv.put("k", {"v": 1}, "c")
+        assert await engine.kv.get("k", "c") == {"v": 1}
+    finally:
+        await engine.aclose()
 
 
 async def test_the_async_engine_works_through_a_sentinel(sentinel_url: str) -> None:

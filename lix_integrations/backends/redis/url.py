@@ -5,7 +5,7 @@ same URLs for a Valkey server (the protocol is Redis's).
 Sentinel: ``redis+sentinel://[user:password@]host:port[,host2:port2...]/service_name[/db]`` (the form of
 langchain-community's ``get_client`` and of the ``Redis-Sentinel-Url`` package; port 26379 and service
 ``mymaster`` by default). The sentinels are asked for the service's current primary, and every connection goes
-there, following a failover. The user and password are the primary's (the sentinels are asked without them).
+there, following a failover. The user and password are the primary's (the sentinels are offered them: `sentinel`).
 
 Options (query string, removed before the URL reaches redis-py):
 
