@@ -191,23 +191,20 @@ class EngineCore:
             # key first again, so a store that got slower or faster moves the decision.
             self._probe = (self._probe + 1) % 64
             return self._probe != 0
-        # Only now is the text hashed to look in memory (the Embed that follows hashes it again).
+        # Only now is the text hashed to look in memory (the Embed that follows finds its key kept: `text_key`).
         return self.embeddings.in_front(text, self._prompt_model(), role="query")
 
-    def _prompt_vector(
-        self, text: str, checked: dict[str, bytes | None] | None, use_store: bool = True
-    ) -> Flow[Any]:
-        """The embedding tier's flow for one prompt, with the engine's embedder in the query role.
+    def _prompt_vector(self, text: str, checked: dict[str, bytes | None] | None) -> Flow[Any]:
+        """The embedding tier's flow for one prompt through the store, with the engine's embedder in the query
+        role (``_embed`` decides when the store is worth it).
 
         The store write of a computed vector is deferred: this process's front serves it at once, and the
         backend sends it with its next command (the search or the upsert that follows). An embedder measured
         cheaper than a quarter of a round trip skips the store (a read would cost more than it saves: one
         round trip per insert of a prompt never looked up, as a cache warm-up or a batch inserts).
         """
-        if use_store and checked is None:
-            use_store = self._store_pays()
         matrix = yield from self.embeddings.embed(
-            [text], self._prompt_model(), role="query", checked=checked, defer_store=True, use_store=use_store
+            [text], self._prompt_model(), role="query", checked=checked, defer_store=True
         )
         return matrix[0]
 
@@ -315,9 +312,13 @@ class EngineCore:
         if not self.settings.vectors_checked:  # tested here: a warm lookup makes no generator for it
             yield from self.settings.vectors()
         checked = scratch.pop(op.text, None)
-        vec = self.embeddings.front_vector(op.text, self._prompt_model(), role="query")
+        model = self._prompt_model()
+        vec = self.embeddings.front_vector(op.text, model, role="query")
         if vec is None:
-            vec = yield from self._prompt_vector(op.text, checked, op.use_store)
+            if op.use_store and (checked is not None or self._store_pays()):
+                vec = yield from self._prompt_vector(op.text, checked)
+            else:  # the model alone: one text's lean path (see `EmbeddingTier.compute_one`)
+                vec = yield from self.embeddings.compute_one(op.text, model, role="query")
         return (yield from self.settings.remember(vec))
 
     def _embed_quick(self, op: Embed, scratch: dict[str, dict[str, bytes | None]]) -> Any:

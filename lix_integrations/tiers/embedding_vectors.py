@@ -8,6 +8,7 @@ error naming the dimension rather than a silently wrong vector.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Sequence
@@ -28,6 +29,8 @@ __all__ = [
     "encode_vector",
     "normalized",
     "text_hash",
+    "text_key",
+    "unit_vector",
 ]
 
 _DTYPE = np.dtype("<f4")
@@ -39,6 +42,13 @@ Vector = npt.NDArray[np.float32]
 def text_hash(text: str) -> str:
     """BLAKE2b-256 of the exact text (no normalization: whitespace can change a model's vector)."""
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=32).hexdigest()
+
+
+@functools.lru_cache(maxsize=16)
+def text_key(model_key: str, code: str, text: str) -> str:
+    """One text's store key (`EmbeddingTier.key`), kept for the few texts just seen: a prompt's insert derives it
+    three times (the front probes of the quick path and of the flow, and the computed vector's put)."""
+    return f"{model_key}:{code}:{text_hash(text)}"
 
 
 def encode_vector(vec: Vector) -> bytes:
@@ -139,3 +149,25 @@ def normalized(matrix: Matrix, model: str) -> Matrix:
         )
     unit: Matrix = (matrix / norms).astype(np.float32, copy=False)
     return unit
+
+
+def unit_vector(raw: object, dimension: int | None, model: str) -> Vector:
+    """`normalized` of `as_matrix` for one text's output, as one row: the same vector and the same errors. A
+    model's float32 vector (what an embedder returns) takes one dot product: a vector holding NaN or an infinity
+    has no finite norm, so `as_matrix`'s finiteness check only runs, to name the fault, when the norm fails.
+    Anything else (a list of numbers, another dtype, a wrong size) takes the general path."""
+    rows = raw if type(raw) is list else None
+    row = rows[0] if rows is not None and len(rows) == 1 else None
+    if (
+        type(row) is np.ndarray
+        and row.dtype == np.float32
+        and row.ndim == 1
+        and row.shape[0]
+        and (dimension is None or row.shape[0] == dimension)
+    ):
+        norm = float(np.dot(row, row)) ** 0.5
+        if 0.0 < norm < math.inf:
+            vec: Vector = row / np.float32(norm)
+            return vec
+    general: Vector = normalized(as_matrix(raw, 1, dimension, model), model)[0]  # raises, naming any fault
+    return general

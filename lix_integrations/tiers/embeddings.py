@@ -68,6 +68,8 @@ from .embedding_vectors import check_key as _check_key
 from .embedding_vectors import check_space as _check_space
 from .embedding_vectors import check_texts as _check_texts
 from .embedding_vectors import normalized as _normalized
+from .embedding_vectors import text_key as _text_key
+from .embedding_vectors import unit_vector as _unit_vector
 from .tier import Tier
 
 # The model identity, the vector codec, the LRU front and the counters live in their own modules (issue 16: one
@@ -125,7 +127,7 @@ class EmbeddingTier(Tier[EmbeddingConfig, EmbeddingStats]):
     @staticmethod
     def key(model: EmbeddingModel, role: str, text: str, space: str = "") -> str:
         """The store key of ``text`` embedded by ``model`` in ``role`` (``"query"``, ``"document"``)."""
-        return f"{model.key(space)}:{_ROLE_CODES[role]}:{text_hash(text)}"
+        return _text_key(model.key(space), _ROLE_CODES[role], text)
 
     def _dimension(self, model: EmbeddingModel, model_key: str) -> int | None:
         if model.dimension is not None:
@@ -335,10 +337,7 @@ class EmbeddingTier(Tier[EmbeddingConfig, EmbeddingStats]):
         if missing:
             self.counters.update(misses=len(missing))
             if model.load is not None and model_key not in self._loaded:
-                loaded: float = yield LoadModel(model.load)
-                self.counters.add("load_seconds", loaded)
-                with self._lock:
-                    self._loaded.add(model_key)
+                yield from self._load(model, model_key)
             # ``batch_size``: misses computed (and stored) that many at a time, as LangChain's
             # CacheBackedEmbeddings does, so a long job that fails keeps what its earlier batches computed.
             step = model.batch_size or len(missing)
@@ -357,6 +356,30 @@ class EmbeddingTier(Tier[EmbeddingConfig, EmbeddingStats]):
             return np.array(found[keys[0]], dtype=np.float32, ndmin=2)
         return np.stack([found[key] for key in keys]).astype(np.float32, copy=False)
 
+    def compute_one(self, text: str, model: EmbeddingModel, *, role: str) -> Flow[Vector]:
+        """`embed` of one text the front does not hold, with ``use_store=False``: the model's vector, checked,
+        normalized, kept in the front and counted as `embed` counts it (a lookup, a miss, a computed text), without
+        `embed`'s lists, dictionaries and second probe of the front. A new prompt's vector on a single insert,
+        where those cost more than the model call: see `EngineCore._embed`."""
+        model_key = model.key("")
+        key = _text_key(model_key, _ROLE_CODES[role], text)
+        self.counters.update(lookups=1, misses=1)
+        if model.load is not None and model_key not in self._loaded:
+            yield from self._load(model, model_key)
+        now = self.clock.now()
+        computed = yield from self._compute(
+            [key], {key: text}, model, model_key, self._dimension(model, model_key), 1
+        )
+        vec = computed[0][1]
+        self._front.put_many([(key, vec, self._expiry(now, None))])
+        return vec
+
+    def _load(self, model: EmbeddingModel, model_key: str) -> Flow[None]:
+        loaded: float = yield LoadModel(model.load)  # type: ignore[arg-type]
+        self.counters.add("load_seconds", loaded)
+        with self._lock:
+            self._loaded.add(model_key)
+
     def _compute(
         self,
         missing: list[str],
@@ -372,6 +395,11 @@ class EmbeddingTier(Tier[EmbeddingConfig, EmbeddingStats]):
         raw = yield EmbedBatch(tuple(batch), model.compute, model.acompute)
         self.counters.update(computed=len(batch), compute_seconds=time.perf_counter() - started)
         try:
+            if len(batch) == 1 and model.normalize:  # one text: no matrix (see unit_vector)
+                vec = _unit_vector(raw, dimension, model.name)
+                if dimension is None:
+                    self._learn(model_key, int(vec.shape[0]))
+                return [(missing[0], vec)]
             matrix = _as_matrix(raw, len(batch), dimension, model.name)
             if model.normalize:
                 matrix = _normalized(matrix, model.name)

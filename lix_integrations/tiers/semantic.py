@@ -330,9 +330,24 @@ class SemanticTier(Tier[SemanticConfig, SemanticStats]):
         """Store an answer; returns its id, or ``None`` when the sampling policy bypasses the cache.
 
         ``usage`` is what producing the answer cost; it is stored with the entry so hits can count tokens saved.
+        One answer, without `update_many`'s lists (a single insert's lean path: see `EngineCore._embed`).
         """
-        ids = yield from self.update_many([(query, payload, usage)], ttl=ttl)
-        return ids[0]
+        _check_answer(payload, usage)
+        if self._policy(query) is SamplingPolicy.BYPASS:
+            return None  # counted at its lookup (see update_many)
+        ttl = self._ttl(ttl)
+        vector = yield Embed(query.text)
+        record = build_record(query, payload, usage, vector, self.clock.now(), ttl)
+        bound = self.config.max_entries
+        evicted = 0
+        if bound is None:
+            stored = yield Upsert(self.namespace, record)
+        else:  # the update and the bound check travel together (one round trip on Redis, in this order)
+            stored, evicted = yield Gather(
+                (Upsert(self.namespace, record), EvictOverflow(self.namespace, bound))
+            )
+        self._count_updates((stored,), evicted)
+        return int(stored)
 
     def update_many(
         self, items: Sequence[tuple[PreparedQuery, str, TokenUsage | None]], *, ttl: float | None = None
@@ -341,11 +356,7 @@ class SemanticTier(Tier[SemanticConfig, SemanticStats]):
         an id per item, ``None`` where the sampling policy bypasses the cache. Every item is checked before anything
         is stored."""
         for _, payload, usage in items:
-            if not isinstance(payload, str):
-                raise InvalidInputError(f"payload must be a str, got {type(payload).__name__}")
-            check_utf8(payload, "payload", InvalidInputError)
-            if usage is not None and not isinstance(usage, TokenUsage):
-                raise InvalidInputError(f"usage must be a TokenUsage, got {type(usage).__name__}")
+            _check_answer(payload, usage)
         # A bypassed item is counted once per call, at its lookup (as the tool tier counts): the update that
         # follows the model's answer is the same call, not a second bypass.
         kept = [
@@ -354,42 +365,44 @@ class SemanticTier(Tier[SemanticConfig, SemanticStats]):
         results: list[int | None] = [None] * len(items)
         if not kept:
             return results
-        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0):
-            raise InvalidInputError(f"ttl must be a positive number of seconds, got {ttl!r}")
+        ttl = self._ttl(ttl)
         if len(kept) == 1:
-            vectors: list[Vector] = [(yield Embed(items[kept[0]][0].text))]
-        else:  # one store read and one model call for the batch
-            vectors = yield EmbedMany(tuple(items[i][0].text for i in kept))
+            query, payload, usage = items[kept[0]]
+            results[kept[0]] = yield from self.update(query, payload, ttl=ttl, usage=usage)
+            return results
+        # one store read and one model call for the batch
+        vectors: list[Vector] = yield EmbedMany(tuple(items[i][0].text for i in kept))
         now = self.clock.now()
-        ttl = self.config.ttl if ttl is None else ttl
         records = tuple(
             build_record(items[i][0], items[i][1], items[i][2], vec, now, ttl)
             for i, vec in zip(kept, vectors, strict=True)
         )
-        bound = self.config.max_entries
-        evicted = 0
-        if len(records) > 1:
-            stored: list[int] = list((yield UpsertMany(self.namespace, records)))
-        elif bound is not None:
-            # One update and the bound check travel together (one round trip on Redis, in this order).
-            first, evicted = yield Gather(
-                (Upsert(self.namespace, records[0]), EvictOverflow(self.namespace, bound))
-            )
-            stored = [first]
-        else:
-            stored = [(yield Upsert(self.namespace, records[0]))]
-        self.counters.add("updates", len(stored))
-        # A store's own bound (Redis partition_limit) reports what it evicted with the id.
-        partition_evictions = sum(getattr(entry_id, "evicted", 0) for entry_id in stored)
-        if partition_evictions:
-            self.counters.add("evictions", partition_evictions)
+        stored: list[int] = list((yield UpsertMany(self.namespace, records)))
         for i, entry_id in zip(kept, stored, strict=True):
             results[i] = int(entry_id)
-        if bound is not None and len(records) > 1:
+        self._count_updates(stored, 0)
+        bound = self.config.max_entries
+        if bound is not None:
             evicted = yield EvictOverflow(self.namespace, bound)
+            if evicted:
+                self.counters.add("evictions", evicted)
+        return results
+
+    def _ttl(self, ttl: float | None) -> float | None:
+        """An update's TTL: the one given (checked), else the tier's."""
+        if ttl is None:
+            return self.config.ttl
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
+            raise InvalidInputError(f"ttl must be a positive number of seconds, got {ttl!r}")
+        return ttl
+
+    def _count_updates(self, stored: Sequence[int], evicted: int) -> None:
+        """Count stored answers and evictions: ``evicted`` by the tier's bound, and by a store's own bound (Redis
+        partition_limit), which it reports with the ids."""
+        self.counters.add("updates", len(stored))
+        evicted += sum(getattr(entry_id, "evicted", 0) for entry_id in stored)
         if evicted:
             self.counters.add("evictions", evicted)
-        return results
 
     def clear(self, *, scope: str | None = None, llm_string: str | None = None) -> Flow[int]:
         """Delete entries of a scope, of a model's settings, of both, or (no filter) the whole namespace."""
@@ -469,6 +482,15 @@ class SemanticTier(Tier[SemanticConfig, SemanticStats]):
                 )
             )
         return candidates
+
+
+def _check_answer(payload: object, usage: object) -> None:
+    """An answer to store: a str that UTF-8 can hold, and its usage a `TokenUsage` or ``None``."""
+    if not isinstance(payload, str):
+        raise InvalidInputError(f"payload must be a str, got {type(payload).__name__}")
+    check_utf8(payload, "payload", InvalidInputError)
+    if usage is not None and not isinstance(usage, TokenUsage):
+        raise InvalidInputError(f"usage must be a TokenUsage, got {type(usage).__name__}")
 
 
 def _verifier_reason(
