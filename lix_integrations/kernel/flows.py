@@ -35,9 +35,10 @@ async def finish_before_cancel(awaitable: Awaitable[T]) -> T:
     """Await ``awaitable``; if the caller is cancelled meanwhile, let it finish first and raise
     `CancelledAfterOp` with its result (or the plain cancellation when it failed). Work that cannot be
     called back (a command on the wire, a thread writing an archive under a lock) is never abandoned half-way.
-    A second cancellation while waiting abandons the wait, except on a `PinnedFuture` (a Redis append already
-    on the wire): that one is waited for until its reply comes or the connection times out, so a caller
-    cancelled twice still never leaves with its message stored unknown to it.
+    Further cancellations while it finishes are held back too (see `_outlast`): the operation is waited for
+    until it ends (its reply, or the store's own timeout), so a caller cancelled twice still never leaves with
+    its message stored unknown to it. A `PinnedFuture` (a Redis append on the auto-pipelined path) is waited
+    on as it is.
 
     The coroutine runs in the caller's task, each future it waits for relayed through one of ours, so a
     cancellation cancels ours and never reaches the operation; only then is the operation, still waiting where
@@ -50,7 +51,7 @@ async def finish_before_cancel(awaitable: Awaitable[T]) -> T:
         return await asyncio.shield(task)
     except asyncio.CancelledError as cancel:
         try:
-            result = await task
+            result = await _outlast(task)
         except BaseException:
             raise cancel from None
         raise CancelledAfterOp(result) from cancel
@@ -101,7 +102,7 @@ class _Protected:
             except asyncio.CancelledError as cancel:
                 task = asyncio.ensure_future(_rest(coro, waited))
                 try:
-                    result = yield from task
+                    result = yield from _outlast(task)
                 except BaseException:
                     raise cancel from None
                 raise CancelledAfterOp(result) from cancel
@@ -122,6 +123,25 @@ def _rest(coro: Coroutine[Any, Any, T], waited: Any) -> Generator[Any, None, T]:
         yield waited  # a cancellation of this task cancels it, as it would any awaited future
     result: T = yield from coro  # type: ignore[misc]
     return result
+
+
+@types.coroutine
+def _outlast(task: asyncio.Future[T]) -> Generator[Any, None, T]:
+    """``task``'s result, waited for through any number of cancellations of the awaiting task.
+
+    Cancelling ``task`` would abandon work that cannot be called back (redis-py's connection is dropped with
+    the command on the wire; a thread goes on writing): the second cancellation of a caller whose append was
+    already sent left the message stored, without the undo the first cancellation would run (Cluster, and
+    ``autopipeline=false``). The store's own timeouts bound the wait."""
+    while True:
+        try:
+            result: T = yield from asyncio.shield(task)
+            return result
+        except asyncio.CancelledError:
+            if task.cancelled():
+                raise  # ``task`` itself was cancelled (the event loop is closing): nothing is left to wait for
+            if task.done():
+                return task.result()  # it ended as this caller was cancelled again: its outcome still counts
 
 
 def before_each(flow: Flow[T], before: Callable[[Op], Flow[None]]) -> Flow[T]:

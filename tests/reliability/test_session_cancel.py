@@ -85,35 +85,52 @@ async def test_redis_append_cancelled_after_it_was_sent_is_not_stored(
         client.close()
 
 
-@pytest.mark.parametrize("how", GIVE_UP)
-async def test_sqlite_append_cancelled_after_it_was_sent_is_not_stored(tmp_path: Path, how: str) -> None:
-    db = tmp_path / "c.db"
-    config = SessionConfig(archive_dir=str(tmp_path / "archive"))
-    engine = AsyncEngine(f"sqlite:///{db}", embedder=FakeEmbedder(), sessions=config)
-    locked = threading.Event()
-    release = threading.Event()
+class SqliteLock:
+    """Another connection holding ``db``'s exclusive lock from `set` until `release` (or 10 s): an append's
+    worker thread waits behind it, already sent as far as the caller can tell."""
 
-    def hold_lock() -> None:
-        conn = sqlite3.connect(db, isolation_level=None)
+    def __init__(self, db: Path, release_after: float | None = None) -> None:
+        self._db, self._release_after = db, release_after
+        self._locked, self._release = threading.Event(), threading.Event()
+        self._holder = threading.Thread(target=self._hold)
+
+    def _hold(self) -> None:
+        conn = sqlite3.connect(self._db, isolation_level=None)
         conn.execute("BEGIN EXCLUSIVE")
-        locked.set()
-        release.wait(10)
+        self._locked.set()
+        self._release.wait(10)
         conn.execute("ROLLBACK")
         conn.close()
 
-    holder = threading.Thread(target=hold_lock)
+    def set(self) -> None:
+        self._holder.start()
+        self._locked.wait(10)
+        if self._release_after is not None:
+            self.release_in(self._release_after)
 
-    class Hold:
-        def set(self) -> None:
-            holder.start()
-            locked.wait(10)
-            threading.Timer(0.6, release.set).start()  # the write waits in its worker thread until then
+    def release_in(self, seconds: float) -> None:
+        threading.Timer(seconds, self._release.set).start()
 
+    def close(self) -> None:
+        self._release.set()
+        if self._holder.is_alive():
+            self._holder.join(10)
+
+
+def _sqlite_engine(tmp_path: Path) -> tuple[AsyncEngine, Path]:
+    db = tmp_path / "c.db"
+    config = SessionConfig(archive_dir=str(tmp_path / "archive"))
+    return AsyncEngine(f"sqlite:///{db}", embedder=FakeEmbedder(), sessions=config), db
+
+
+@pytest.mark.parametrize("how", GIVE_UP)
+async def test_sqlite_append_cancelled_after_it_was_sent_is_not_stored(tmp_path: Path, how: str) -> None:
+    engine, db = _sqlite_engine(tmp_path)
+    lock = SqliteLock(db, release_after=0.6)  # the write waits in its worker thread until then
     try:
-        await _cancelled_after_send(engine, Hold(), how)
+        await _cancelled_after_send(engine, lock, how)
     finally:
-        release.set()
-        holder.join(10)
+        lock.close()
         await engine.aclose()
 
 
@@ -129,13 +146,15 @@ async def test_append_cancelled_before_it_started_is_not_stored(tmp_path: Path) 
         await engine.aclose()
 
 
+@pytest.mark.parametrize("autopipeline", ["true", "false"])
 async def test_redis_append_cancelled_twice_after_it_was_sent_is_still_undone(
-    own_server: RedisServer, tmp_path: Path
+    own_server: RedisServer, tmp_path: Path, autopipeline: str
 ) -> None:
-    """A second cancellation while the append's reply is awaited (the auto-pipelined path waits on its packet's
-    `PinnedFuture`) still waits for the reply and deletes the message, so the caller never leaves with it
-    stored unknown to it."""
-    url = with_prefix(own_server.url)
+    """A second cancellation while the append's reply is awaited still waits for the reply and deletes the
+    message, so the caller never leaves with it stored unknown to it: on the auto-pipelined path (its packet's
+    `PinnedFuture`) and on redis-py's own (``autopipeline=false``, and Cluster), where the second cancellation
+    used to abandon the wait and leave the message stored (regression: the ``[false]`` case failed on 5d5dfc0)."""
+    url = with_prefix(own_server.url) + f"&autopipeline={autopipeline}"
     client = redis.Redis.from_url(own_server.url)
     engine = AsyncEngine(
         url, embedder=FakeEmbedder(), sessions=SessionConfig(archive_dir=str(tmp_path / "a"))
@@ -155,3 +174,27 @@ async def test_redis_append_cancelled_twice_after_it_was_sent_is_still_undone(
     finally:
         await engine.aclose()
         client.close()
+
+
+async def test_sqlite_append_cancelled_twice_after_it_was_sent_is_still_undone(tmp_path: Path) -> None:
+    """A SQLite append waiting in its worker thread behind another connection's lock, cancelled twice: the
+    second cancellation used to abandon the wait, so the thread stored the message and nobody deleted it
+    (regression: failed on 5d5dfc0). It is waited for and deleted now, as after one cancellation."""
+    engine, db = _sqlite_engine(tmp_path)
+    lock = SqliteLock(db)
+    try:
+        assert await engine.sessions.add_message("s", {"i": 0}) == 1
+        lock.set()
+        task = asyncio.ensure_future(engine.sessions.add_message("s", {"i": 1}))
+        await asyncio.sleep(0.15)  # in its worker thread, waiting for the lock
+        task.cancel()
+        await asyncio.sleep(0.05)
+        task.cancel()
+        lock.release_in(0.3)
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await engine.sessions.get_full_history("s") == [{"i": 0}]
+        assert await engine.sessions.add_message("s", {"i": 2}) == 3  # seq 2 not reused
+    finally:
+        lock.close()
+        await engine.aclose()

@@ -71,14 +71,52 @@ async def test_an_op_that_fails_after_the_cancellation_gives_the_plain_cancellat
     assert not isinstance(raised.value, CancelledAfterOp)
 
 
-async def test_a_second_cancellation_abandons_the_wait() -> None:
+async def test_a_second_cancellation_still_waits_for_the_op_and_gets_its_result() -> None:
+    """Abandoning the wait cancelled the op half-way (a command on the wire, a write under way), and its caller
+    never learnt its result, so nothing undid it."""
     op = Op()
     caller = await _cancel_once_waiting(op)
     caller.cancel()
+    await asyncio.sleep(0)
+    assert not caller.done() and not op.reply.cancelled()
+    caller.cancel()  # and a third
+    await asyncio.sleep(0)
+    op.reply.set_result(1)
+    with pytest.raises(CancelledAfterOp) as raised:
+        await caller
+    assert raised.value.result == 2
+    assert op.log == ["started", "finished"]
+
+
+async def test_a_second_cancellation_of_another_awaitable_still_waits_for_it() -> None:
+    reply: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    caller = asyncio.ensure_future(finish_before_cancel(asyncio.ensure_future(asyncio.shield(reply))))
+    for _ in range(2):
+        await asyncio.sleep(0)
+        caller.cancel()
+    await asyncio.sleep(0)
+    assert not caller.done()
+    reply.set_result(7)
+    with pytest.raises(CancelledAfterOp) as raised:
+        await caller
+    assert raised.value.result == 7
+
+
+async def test_an_op_cancelled_itself_ends_the_wait() -> None:
+    """When the op's own task is cancelled (the event loop cancels every task as it closes), there is nothing
+    left to wait for: the caller gets the plain cancellation instead of waiting forever."""
+    op = Op()
+    caller = await _cancel_once_waiting(op)
+    caller.cancel()
+    await asyncio.sleep(0)
+    (finishing,) = asyncio.all_tasks() - {
+        caller,
+        asyncio.current_task(),
+    }  # the op finishes in a task of its own
+    finishing.cancel()
     with pytest.raises(asyncio.CancelledError) as raised:
         await caller
     assert not isinstance(raised.value, CancelledAfterOp)
-    assert op.log == ["started"]
 
 
 async def test_a_cancellation_at_a_bare_yield_still_finishes_the_op() -> None:
