@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -33,8 +34,14 @@ except ImportError:  # pragma: no cover - Windows
 __all__ = ["SUFFIX", "SessionArchive", "archive_name", "session_from_name"]
 
 SUFFIX = ".lxa"
-_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_")
+#: Every byte of a name but ``[a-z0-9_-]`` is percent-encoded: one regex pass (a generator over each byte cost
+#: 3.4 against 1.2 us for a chat session's id, paid once per new session: 2026-12-05, timeit, loaded machine).
+_UNSAFE = re.compile(rb"[^a-z0-9_-]")
 _MAX_NAME = 200
+
+
+def _percent(match: re.Match[bytes]) -> bytes:
+    return b"%%%02X" % match.group()[0]
 
 
 @lru_cache(maxsize=4096)
@@ -42,7 +49,7 @@ def archive_name(session_id: str) -> str:
     """The file name of a session's archive (reversible by `session_from_name` unless digest-named). Memoized: a
     new session's first append names it four times (lock, unlock, the existence check; 1.7 us each)."""
     raw = session_id.encode("utf-8", "surrogatepass")
-    name = "".join(chr(b) if b in _SAFE else f"%{b:02X}" for b in raw)
+    name = _UNSAFE.sub(_percent, raw).decode("ascii")
     if not name or len(name) > _MAX_NAME:
         name = "h-" + hashlib.blake2b(raw, digest_size=16).hexdigest()
     return name + SUFFIX

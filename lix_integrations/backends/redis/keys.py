@@ -16,23 +16,25 @@ key into another unit or widen a SCAN pattern. Tags and partitions are hashed in
 from __future__ import annotations
 
 import hashlib
+import re
 from functools import lru_cache
 from urllib.parse import unquote
 
 __all__ = ["esc", "h", "kv_base", "list_base", "list_meta_pattern", "partition_hash", "sem_base", "unesc"]
 
-_SPECIAL = frozenset("%{}*?[]\\/:")
+#: The characters `esc` encodes: ``%{}*?[]\\/:``, space and the control characters (all ASCII: one byte each).
+_SPECIAL = re.compile(r"[%{}*?\[\]\\/:\x00-\x20\x7f]")
+
+
+def _percent(match: re.Match[str]) -> str:
+    return f"%{ord(match.group()):02X}"
 
 
 def esc(text: str) -> str:
-    """``text`` made safe as a key part (reversible with `unesc`)."""
-    out: list[str] = []
-    for ch in text:
-        if ch in _SPECIAL or ord(ch) <= 0x20 or ord(ch) == 0x7F:
-            out.append("".join(f"%{b:02X}" for b in ch.encode("utf-8")))
-        else:
-            out.append(ch)
-    return "".join(out)
+    """``text`` made safe as a key part (reversible with `unesc`). One regex pass: the loop over each character
+    it replaced cost 5.3 against 1.3 us for a chat session's key (2026-12-05, timeit, loaded machine), paid on
+    every new session's first append (`list_base` is memoized)."""
+    return _SPECIAL.sub(_percent, text)
 
 
 def unesc(part: str) -> str:
