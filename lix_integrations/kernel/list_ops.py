@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .op import NamespaceOp, Op, R, bind_methods
+from .op import NamespaceOp, Op, R, bind_methods, set_init, slot_setters
 
 __all__ = [
     "LIST_METHODS",
@@ -109,6 +109,59 @@ class ListAppend(ListWrite):
 
     create: bool = True
     archived_through: int = 0
+
+
+# Made on every chat append: set through their slots (see `set_init`).
+def _append_init() -> Callable[..., None]:
+    namespace_, key_, values_, now_, min_seq_, create_, archived_through_ = slot_setters(ListAppend)
+
+    def __init__(
+        self: ListAppend,
+        namespace: str,
+        key: str,
+        values: tuple[bytes, ...],
+        now: float,
+        min_seq: int = 1,
+        create: bool = True,
+        archived_through: int = 0,
+    ) -> None:
+        namespace_(self, namespace)
+        key_(self, key)
+        values_(self, values)
+        now_(self, now)
+        min_seq_(self, min_seq)
+        create_(self, create)
+        archived_through_(self, archived_through)
+
+    return __init__
+
+
+def _appended_init() -> Callable[..., None]:
+    seqs_, length_, missing_, created_, recovered_, version_, previous_ = slot_setters(ListAppended)
+
+    def __init__(
+        self: ListAppended,
+        seqs: tuple[int, ...],
+        length: int,
+        missing: bool = False,
+        created: bool = False,
+        recovered: int = 0,
+        version: str = "",
+        previous: str = "",
+    ) -> None:
+        seqs_(self, seqs)
+        length_(self, length)
+        missing_(self, missing)
+        created_(self, created)
+        recovered_(self, recovered)
+        version_(self, version)
+        previous_(self, previous)
+
+    return __init__
+
+
+set_init(ListAppend, _append_init())
+set_init(ListAppended, _appended_init())
 
 
 @dataclass(frozen=True, slots=True)

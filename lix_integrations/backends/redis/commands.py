@@ -17,6 +17,7 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from ...errors import BackendError, LixError
+from ...kernel.op import set_init, slot_setters
 
 __all__ = [
     "EXPIRY_SLACK_SECONDS",
@@ -109,6 +110,38 @@ class Step:
                 f"Redis returned a reply lix cannot read ({type(exc).__name__}): a record written by another "
                 "program or version?"
             ) from exc
+
+
+# Made on every chat append: set through their slots (see `set_init`).
+def _lua_init() -> Callable[..., None]:
+    script_, keys_, args_ = slot_setters(Lua)
+
+    def __init__(self: Lua, script: Script, keys: tuple[str, ...], args: tuple[Any, ...]) -> None:
+        script_(self, script)
+        keys_(self, keys)
+        args_(self, args)
+
+    return __init__
+
+
+def _step_init() -> Callable[..., None]:
+    call_, parse_, on_error_ = slot_setters(Step)
+
+    def __init__(
+        self: Step,
+        call: Call,
+        parse: Callable[[Any], Any],
+        on_error: Callable[[ResponseError], Any] | None = None,
+    ) -> None:
+        call_(self, call)
+        parse_(self, parse)
+        on_error_(self, on_error)
+
+    return __init__
+
+
+set_init(Lua, _lua_init())
+set_init(Step, _step_init())
 
 
 #: What a handler returns: a `Step`, or the op's result when it needs no round trip.
