@@ -37,9 +37,13 @@ local function search(p, ph, k, vec, algo, batches_from, ef, vech)
   -- The search returns ids and distances only; the fields come from one HMGET per result: loading them through
   -- FT.SEARCH's RETURN cost the server more (100-123 us against 87-102 for the script at 1k, measured 2026-12-04).
   -- FT.SEARCH itself costs the server about 15 us more called from a script than sent on its own (141 against
-  -- 126 us, 10k float16 HNSW, EVALSHA and FCALL alike, an empty script 1.1 us; commandstats, 2026-12-05): what a
-  -- lookup without a script could save, at the price of a second round trip or of the client tracking the
-  -- index state this script reads atomically.
+  -- 126 us, 10k float16 HNSW, EVALSHA and FCALL alike, an empty script 1.1 us; commandstats, 2026-12-05). A lookup
+  -- without a script does not win it back (built and measured 2026-12-05): one packet of a small exact-check script
+  -- that also read this script's index state, then FT.SEARCH with RETURN of the record's fields, makes the Query
+  -- Engine load the fields itself, which costs the server about what leaving the script saves, and on RESP3
+  -- (redis-py 8's default) it replies with maps. Per lookup at 10k MiniLM records, both packets sent on one raw
+  -- socket in 12 alternated blocks of 520, two runs: RESP3 wall +16/+18 us, client CPU +13/+16, server CPU +0/+4;
+  -- RESP2 wall +1/-1, client +4/+3, server -3/-10 (/tmp/qelook2/raw4.py; lix's own A/B in one process agreed).
   local reply = redis.call('FT.SEARCH', idx, filter .. '=>[KNN ' .. k .. ' ' .. field .. policy .. 'AS __d]',
     'PARAMS', 2, 'v', vec, 'RETURN', 1, '__d', 'LIMIT', 0, k, 'DIALECT', 2)
   local out = {}
