@@ -41,6 +41,15 @@ import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _redis_systems import (  # noqa: E402
+    Data,
+    LookupResult,
+    RawIndex,
+    RedisvlCache,
+    SemanticSystem,
+    build_data,
+    build_minilm_data,
+)
 
 from lix_integrations.testing.redis_servers import start_stack  # noqa: E402
 
@@ -50,14 +59,8 @@ assert _spec is not None and _spec.loader is not None
 _bench = importlib.util.module_from_spec(_spec)
 sys.modules["redis_semantic_bench"] = _bench  # dataclasses look their module up there
 _spec.loader.exec_module(_bench)
-DIM, Data, LookupResult, RedisvlCache = _bench.DIM, _bench.Data, _bench.LookupResult, _bench.RedisvlCache
+run_interleaved, server_cpu = _bench.run_interleaved, _bench.server_cpu
 REDISVL = RedisvlCache.name
-SemanticSystem, build_data, run_interleaved, server_cpu = (
-    _bench.SemanticSystem,
-    _bench.build_data,
-    _bench.run_interleaved,
-    _bench.server_cpu,
-)
 
 #: M:EF_CONSTRUCTION pairs: lix's defaults before 2026-12-04 (16:100) and now (12:40), then cheaper graphs down to
 #: ones whose recall collapses.
@@ -67,7 +70,7 @@ RECALL_BAR = 0.95
 WIDER = (50, 100, 200)
 
 
-class RawGrid(_bench.RawIndex):
+class RawGrid(RawIndex):
     """`RawIndex` (benchmarks/redis.py) with other graph parameters, whose ``lookup`` is True only when the first
     result is the query's true nearest stored vector, and which is also searched with ``WIDER`` EF_RUNTIMEs."""
 
@@ -188,7 +191,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     started = time.perf_counter()
-    made = (_bench.build_minilm_data if args.vectors == "minilm" else build_data)([args.size], args.queries)
+    made = (build_minilm_data if args.vectors == "minilm" else build_data)([args.size], args.queries)
     data = with_nearest(made, args.size)
     server = start_stack()
     try:
