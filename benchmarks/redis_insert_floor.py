@@ -153,7 +153,7 @@ def main() -> None:
             client.evalsha(shas["hset"], 0, BASE, *values(1))
 
         def lix(_: int) -> None:
-            client.evalsha(shas["upsert"], 1, BASE + "exact", BASE, 0, *values(1))
+            client.evalsha(shas["upsert"], 1, BASE + "exact", BASE, 0, 0, *values(1))
 
         def staged(_: int) -> None:
             v = values(1)
@@ -163,7 +163,7 @@ def main() -> None:
             pipe.execute()
 
         def lix_batch(_: int) -> None:
-            client.evalsha(shas["upsert"], 1, BASE + "exact", BASE, 0, *values(100))
+            client.evalsha(shas["upsert"], 1, BASE + "exact", BASE, 0, 0, *values(100))
 
         def reserved_batch(_: int) -> None:
             v = values(100)

@@ -44,6 +44,7 @@ from .leases import LeaseCommands
 from .lists import ListCommands
 from .lockstep import UNCANCELLABLE, queueable
 from .semantic import SemanticCommands
+from .semantic_upsert import fused
 from .url import parse_redis_url, redact
 from .wire import Connections
 
@@ -106,7 +107,16 @@ class RedisBackend(Backend):
             self._handlers[op_type] = self._sync.run
         self._handlers[Touch] = self._touch_sync
         self._handlers[Deferred] = self._defer_sync
-        self._handlers[Gather] = self._sync.run_gather
+        self._handlers[Gather] = self._gather_sync
+
+    def _gather_sync(self, op: Gather) -> list[Any]:
+        """A single insert and its bound check as one script call (`semantic_upsert.fused`); any other Gather
+        in lock step."""
+        bounded = fused(op)
+        if bounded is not None:
+            result: list[Any] = self._sync.run(bounded)
+            return result
+        return self._sync.run_gather(op)
 
     # -- deferred writes ------------------------------------------------------------------------------------
 
@@ -275,6 +285,9 @@ class RedisBackend(Backend):
                 await self._async.aflush()
             return None
         assert isinstance(op, Gather)
+        bounded = fused(op)
+        if bounded is not None:
+            return await self._async.arun(bounded)
         return await self._async.arun_gather(op)
 
     # -- lifecycle --------------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from .commands import Cmd, Lua, Plan, Step, b2s, fields_of, num, then
 from .keys import partition_hash, sem_base
 from .lua import script
 from .semantic_index import QueryIndexes
-from .semantic_upsert import Upserts
+from .semantic_upsert import BoundedUpsert, Upserts
 from .semantic_vectors import CACHED_PARTITIONS, Partition, VectorCache
 from .semantic_vectors import scores as rank
 
@@ -180,6 +180,7 @@ class SemanticCommands:
             **bind_methods(self, ops.SEMANTIC_METHODS),
             ops.ExactOrSearch: self.exact_or_search,
             ops.UpsertMany: self.upsert_many,
+            BoundedUpsert: self.upsert_bounded,
         }
 
     # -- Query Engine detection and index (semantic_index.py) ----------------------------------------------
@@ -225,6 +226,9 @@ class SemanticCommands:
 
     def upsert(self, op: ops.Upsert) -> Plan:
         return self._detected(self._upserts.one, op)
+
+    def upsert_bounded(self, op: BoundedUpsert) -> Plan:
+        return self._detected(self._upserts.bounded, op)
 
     def upsert_many(self, op: ops.UpsertMany) -> Plan:
         """One script call per ``UPSERT_BATCH`` records (`semantic_upsert`)."""

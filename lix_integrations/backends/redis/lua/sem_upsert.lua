@@ -1,17 +1,19 @@
 -- Store records (one, or a batch: one script call each instead of one per record), each replacing the record of
--- its exact key. ARGV: base, partition_limit (plain mode; 0: none), then per record 13 values: exact key,
--- partition, scope, llm key, prompt, vector (float32 bytes, or ''), payload, created_at, expires_at (or ''),
--- accessed_at, partition hash, expiry in ms, vector as float16 (or '').
--- Reply: {id, evicted} per record, then the namespace's size (0 once switched to HNSW) and 'qe'.
+-- its exact key. ARGV: base, partition_limit (plain mode; 0: none), max_entries (0: none), then per record 13
+-- values: exact key, partition, scope, llm key, prompt, vector (float32 bytes, or ''), payload, created_at,
+-- expires_at (or ''), accessed_at, partition hash, expiry in ms, vector as float16 (or '').
+-- Reply: {id, evicted} per record, then the namespace's size (0 once switched to HNSW) and 'qe', then with a
+-- max_entries the records evicted to keep to it (what sem_evict.lua does, in the same call).
 local p = ARGV[1]
 local limit = tonumber(ARGV[2])
+local bound = tonumber(ARGV[3])
 -- 'qe' (switched to HNSW) and 'vl' (the vector layout) in one read: each redis.call costs the server 2-3 us
 -- (commandstats inside this script at 10k records, 2026-12-04).
 local state = redis.call('MGET', p .. 'qe', p .. 'vl')
 local out = {}
 -- The records' ids and use ticks, taken at once (consecutive, in the records' order), and the changes to each
 -- partition's vector set, counted once at the end: three calls fewer per record of a batch.
-local n = (#ARGV - 2) / 13
+local n = (#ARGV - 3) / 13
 local first_id = redis.call('INCRBY', p .. 'next', n) - n
 local first_tick = redis.call('INCRBY', p .. 'tick', n) - n
 local changed = {}
@@ -29,12 +31,12 @@ local function write_held()
   for pk, members in pairs(held_pt) do redis.call('ZADD', pk, unpack(members)) end
   held_exact, held_lru, held_pt, held_keys = {}, {}, {}, {}
 end
-for i = 3, #ARGV, 13 do
+for i = 4, #ARGV, 13 do
   local ek, vec, xa, ph = ARGV[i], ARGV[i + 5], ARGV[i + 8], ARGV[i + 10]
   if held_keys[ek] then write_held() end
   local old = redis.call('HGET', p .. 'exact', ek)
   if old then remove(p, old) end
-  local k = (i - 3) / 13 + 1
+  local k = (i - 4) / 13 + 1
   local id, tick = first_id + k, first_tick + k
   local rk = p .. 'r:' .. id
   -- One HSET with the vector: each write to an indexed hash makes the Query Engine index the document again.
@@ -83,11 +85,23 @@ write_held()
 for ph, count in pairs(changed) do redis.call('HINCRBY', p .. 'pv', ph, count) end
 -- The namespace's size and whether it switched to HNSW: what adaptive mode's client decides on (semantic_index.py);
 -- once switched, the size is not needed.
+local size
 if state[1] then
   out[#out + 1] = 0
   out[#out + 1] = state[1]
 else
-  out[#out + 1] = redis.call('ZCARD', p .. 'lru')
+  size = redis.call('ZCARD', p .. 'lru')
+  out[#out + 1] = size
   out[#out + 1] = false
+end
+-- A single insert's bound check, sent in the same call rather than as sem_evict.lua beside it: one script call
+-- fewer for the server and one op instead of a Gather for the client (see semantic_upsert.py).
+if bound > 0 then
+  local over = (size or redis.call('ZCARD', p .. 'lru')) - bound
+  local evicted = 0
+  if over > 0 then
+    for _, victim in ipairs(redis.call('ZRANGE', p .. 'lru', 0, over - 1)) do evicted = evicted + remove(p, victim) end
+  end
+  out[#out + 1] = evicted
 end
 return out
