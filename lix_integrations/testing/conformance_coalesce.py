@@ -93,7 +93,7 @@ def ask_crowd(
     answers: list[str] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
-    go = threading.Event()
+    go, ready = threading.Event(), threading.Semaphore(0)
 
     def record(answer: str | None, error: BaseException | None) -> None:
         with lock:
@@ -104,6 +104,7 @@ def ask_crowd(
                 answers.append(answer)
 
     def in_thread() -> None:
+        ready.release()
         go.wait()
         try:
             record(model.invoke(PROMPT).text, None)
@@ -118,6 +119,7 @@ def ask_crowd(
 
     def in_loop() -> None:
         async def crowd() -> None:
+            ready.release()
             await asyncio.to_thread(go.wait)
             await asyncio.gather(*(in_task() for _ in range(tasks)))
 
@@ -127,6 +129,8 @@ def ask_crowd(
     workers.append(threading.Thread(target=in_loop))
     for worker in workers:
         worker.start()
+    for _ in workers:  # every caller here is about to ask: none starts after the leader's answer is stored
+        ready.acquire(timeout=60)
     try:
         for i in range(processes):
             _wait_for(workdir / f"ready-p{i}", procs)

@@ -73,7 +73,7 @@ def _crowd(sync: Callable[[], str], asynchronous: Callable[[], Any], n: int) -> 
     """``n`` threads calling ``sync`` and ``n`` tasks awaiting ``asynchronous()``, all at once."""
     answers: list[str] = []
     errors: list[BaseException] = []
-    go = threading.Event()
+    go, ready = threading.Event(), threading.Semaphore(0)
     lock = threading.Lock()
 
     def keep(fn: Callable[[], str]) -> None:
@@ -87,6 +87,7 @@ def _crowd(sync: Callable[[], str], asynchronous: Callable[[], Any], n: int) -> 
                 answers.append(answer)
 
     def thread() -> None:
+        ready.release()
         go.wait()
         keep(sync)
 
@@ -102,6 +103,7 @@ def _crowd(sync: Callable[[], str], asynchronous: Callable[[], Any], n: int) -> 
                     answers.append(answer)
 
         async def all_tasks() -> None:
+            ready.release()
             await asyncio.to_thread(go.wait)
             await asyncio.gather(*(one() for _ in range(n)))
 
@@ -110,6 +112,8 @@ def _crowd(sync: Callable[[], str], asynchronous: Callable[[], Any], n: int) -> 
     workers = [threading.Thread(target=thread) for _ in range(n)] + [threading.Thread(target=loop)]
     for w in workers:
         w.start()
+    for _ in workers:  # every caller is about to ask: none starts after the leader's answer is stored
+        ready.acquire(timeout=60)
     go.set()
     for w in workers:
         w.join(timeout=120)
@@ -123,7 +127,9 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
 
 
 def test_cached_llm_threads_and_tasks_make_one_call(engine: Engine) -> None:
-    llm = SlowLLM()
+    # Every caller must miss while the leader's call runs: 0.3 s was too short on a loaded machine (15 of 31
+    # coalesced once, 2026-12-05: the event loop's 16 tasks asked after the answer was stored and were exact hits).
+    llm = SlowLLM(delay=1.0)
     cached = LixCachedLLM(llm, engine)
     answers, errors = _crowd(
         lambda: cached.complete(PROMPT).text, lambda: _text(cached.acomplete(PROMPT)), 16
