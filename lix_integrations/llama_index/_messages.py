@@ -6,9 +6,10 @@ message, 2026-12-04, /tmp microbenchmark). Read with ``model_validate_json``, so
 
 ``keep`` gives what the tier remembers of a message and ``thaw`` a new message made of it: every reader gets its own
 objects, so a caller changing one (``msg.content = ...``, ``msg.blocks[0].text = ...``,
-``msg.additional_kwargs[...] = ...``) never changes another's. A text message (the common case) is remembered as a
-tuple of its strings and made again by code written for its two objects; any other is remembered as a deep clone
-(pydantic models cloned field by field, everything else deep-copied) and cloned again for each reader. Both are
+``msg.additional_kwargs[...] = ...``) never changes another's. A text message (the common case) is remembered as
+its strings (one string for one text block, see `_shape`) and made again by code written for its two objects;
+any other is remembered as a deep clone (pydantic models cloned field by field, everything else deep-copied) and
+cloned again for each reader. Both are
 cheaper than validating the JSON again (7.6 us) or ``model_copy(deep=True)`` (12 us).
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import copy as _copy
 import json
+import threading
 from collections.abc import Sequence
 from json.encoder import encode_basestring as _quote  # json.dumps' own, ensure_ascii=False
 from typing import Any
@@ -99,10 +101,12 @@ class ChatMessageCodec:
                     and not block.__pydantic_private__
                 ):
                     kept: object = (
-                        value,
-                        _names(message.__pydantic_fields_set__),
-                        text,
-                        _names(block.__pydantic_fields_set__),
+                        _shape(
+                            value,
+                            _names(message.__pydantic_fields_set__),
+                            _names(block.__pydantic_fields_set__),
+                        )
+                        + text
                     )
                     try:
                         return (_ONE_TEXT[value] + _quote(text) + "}]}").encode("utf-8"), kept
@@ -158,6 +162,9 @@ class ChatMessageCodec:
             ):
                 return _clone(message)
             blocks += (text, _names(block.__pydantic_fields_set__))
+        if len(blocks) == 2:  # one text block (most messages): a string, see `_shape`
+            names = _names(message.__pydantic_fields_set__)
+            return _shape(role.value, names, blocks[1]) + blocks[0]  # type: ignore[arg-type, operator]
         # One flat tuple of strings and shared tuples of names: the garbage collector stops tracking it at its
         # first collection, so a cache of thousands of messages adds nothing to the full collections (a cache of
         # cloned ChatMessages made them cost 20 us an append, 2026-12-04, gc.callbacks in the
@@ -181,7 +188,20 @@ class ChatMessageCodec:
             _set_extra,
             _set_private,
         )
+        shapes = _SHAPES
         for one in kept:
+            if type(one) is str:  # one text block, most messages (see `_shape`)
+                role, names, block_names = shapes[ord(one[0])]
+                message = new(ChatMessage)
+                set_dict(
+                    message,
+                    {"role": role, "additional_kwargs": {}, "blocks": [_block(one[1:], block_names)]},
+                )
+                set_fields(message, set(names))
+                set_extra(message, None)
+                set_private(message, None)
+                add(message)
+                continue
             if type(one) is not tuple:
                 add(_clone(one))  # type: ignore[arg-type]
                 continue
@@ -246,3 +266,33 @@ def _names(fields: set[str]) -> tuple[str, ...]:
 
 
 CHAT_MESSAGES = ChatMessageCodec()
+
+
+#: Shapes of one-text-block messages: (role, the message's field-set names, its block's), by a one-character code.
+#: Such a message is kept as its code followed by its text: one string, which the garbage collector does not
+#: count, where a tuple per kept message was one of the objects each chat add left alive (young collections,
+#: 2026-12-05, gc.get_count() over 500 LixChatStore.add_message calls; see tiers/session_cache.py `Window`).
+#: A few shapes in all (the roles times the few field sets of two models).
+_SHAPES: list[tuple[MessageRole, tuple[str, ...], tuple[str, ...]]] = []
+_SHAPE_CODES: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
+_SHAPE_LOCK = threading.Lock()
+#: The last shape coded per role value: (message names, block names, code); names are shared tuples (`_names`),
+#: compared by identity, and a role's entry is replaced whole, so a reader never mixes two shapes.
+_LAST_SHAPE: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {}
+
+
+def _shape(value: str, names: tuple[str, ...], block_names: tuple[str, ...]) -> str:
+    last = _LAST_SHAPE.get(value)
+    if last is not None and last[0] is names and last[1] is block_names:
+        return last[2]
+    key = (value, names, block_names)
+    code = _SHAPE_CODES.get(key)
+    if code is None:
+        with _SHAPE_LOCK:
+            code = _SHAPE_CODES.get(key)
+            if code is None:
+                code = chr(len(_SHAPES))
+                _SHAPES.append((_ROLES[value], names, block_names))
+                _SHAPE_CODES[key] = code
+    _LAST_SHAPE[value] = (names, block_names, code)
+    return code

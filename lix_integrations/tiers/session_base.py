@@ -247,12 +247,12 @@ class SessionBase:
         cached = self._hot.get(key)
         snap: ListSnapshotted = yield ListSnapshot(self.namespace, key, cached.version if cached else "")
         if snap.items is None and cached is not None:
-            return cached.status, list(cached.items), cached
+            return cached.status, cached.items, cached  # new pairs: the caller may keep them
         items = snap.items or []
         hot = yield from self._live(session_id, key, items)
         window: Window[Any] | None = None
         if snap.status is not None and snap.version and len(hot) == len(items):
-            window = Window(snap.version, snap.status, tuple(hot))
+            window = Window(snap.version, snap.status, hot)
             self._hot.put(key, window)
         else:
             self._hot.drop(key)

@@ -28,8 +28,8 @@ class MessageCodec(Protocol[M]):
     """How an adapter's message objects become stored JSON and back, written once per framework.
 
     ``encode`` returns one JSON object (UTF-8 bytes); ``decode`` reads what any writer stored (a JSON object).
-    ``keep`` returns what the tier remembers of a message: nothing a caller can change afterwards (a tuple of
-    strings, or a deep copy); ``thaw`` makes a new message of it for each reader, which the reader may change.
+    ``keep`` returns what the tier remembers of a message: nothing a caller can change afterwards (a string, a
+    tuple of strings, or a deep copy); ``thaw`` makes a new message of it for each reader, which the reader may change.
     A codec may also have ``thaw_all(kept) -> list``, the same for a whole window in one call (a chat read thaws
     its window; the LlamaIndex codec's saved a tenth of the thawing): it is used when present.
     """
@@ -50,26 +50,57 @@ class MessageCodec(Protocol[M]):
 class Window(Generic[M]):
     """A session's items in the store as of ``version``, and what codecs keep of their messages (same order).
 
-    Never changed once made but for ``decoded`` (filled as codecs ask) and its status, which a window extended by
-    an append of this process (`grown`) makes only when a reader asks for it: most appends are never read
-    before the next one, and a frozen `ListStatus` per append was a quarter of the cache's per-append
+    Its items are the first ``n`` of ``seqs`` and ``values``, lists a window shares with the window an append of
+    this process makes of it (`HotCache.appended` extends them in place, the only writer, under its lock, once
+    per window: the newest of a chain), as it shares ``decoded``'s list of the appending codec; ``items`` makes
+    the (seq, value) pairs when asked. An append so makes no tuple of the whole window, no pair and no new list:
+    of the 3.2 new objects the garbage collector counted per later chat add (RedisChatStore: 0.35), that left
+    1.2, and the LlamaIndex codec's one string per kept message 0.2; lix's adds had run ~9x more young
+    collections than RedisChatStore's, 78-80 -> 9-11 per 20k adds (2026-12-05, gc.get_count() over 500
+    LixChatStore.add_message calls and gc.callbacks over 20k, real Redis, /tmp harnesses).
+
+    Never changed once made (its ``n`` items) but for ``decoded`` (filled as codecs ask) and its status, which a
+    window extended by an append of this process (`grown`) makes only when a reader asks for it: most appends are
+    never read before the next one, and a frozen `ListStatus` per append was a quarter of the cache's per-append
     bookkeeping (2026-12-04, timeit of ``HotCache.appended``: 3.9 before, see `HotCache.appended`)."""
 
-    __slots__ = ("_grown", "_status", "decoded", "items", "version")
+    __slots__ = ("_grown", "_pairs", "_status", "decoded", "n", "seqs", "values", "version")
 
     def __init__(
         self,
         version: str,
         status: ListStatus,
-        items: tuple[tuple[int, bytes], ...],
+        items: tuple[tuple[int, bytes], ...] | list[tuple[int, bytes]],
         decoded: dict[object, list[Any]] | None = None,
     ) -> None:
         self.version = version
         self._status = status
-        self.items = items
+        self.seqs: list[int] = [seq for seq, _ in items]
+        self.values: list[bytes] = [value for _, value in items]
+        self.n = len(self.seqs)
+        self._pairs: tuple[tuple[int, bytes], ...] | None = None
         self.decoded: dict[object, list[Any]] = {} if decoded is None else decoded
         #: (length, first_seq, last_seq, updated_at) of the status, when it is to be made from ``_status``.
         self._grown: tuple[int, int | None, int, float] | None = None
+
+    @staticmethod
+    def of(version: str, status: ListStatus, seqs: list[int], values: list[bytes]) -> Window[Any]:
+        """A window of all of ``seqs`` and ``values`` (same length, lists it takes), without making pairs."""
+        new: Window[Any] = Window.__new__(Window)
+        new.version, new._status, new.seqs, new.values, new.n = version, status, seqs, values, len(seqs)
+        new.decoded = {}
+        new._grown = new._pairs = None
+        return new
+
+    @property
+    def items(self) -> list[tuple[int, bytes]]:
+        """The (seq, value) pairs in a new list, made once per window when first asked (by a read: appends make
+        none, and a window read again hands out the same pairs, as a tuple of them did)."""
+        pairs = self._pairs
+        if pairs is None:
+            n = self.n
+            pairs = self._pairs = tuple(zip(self.seqs[:n], self.values[:n]))
+        return list(pairs)
 
     @property
     def status(self) -> ListStatus:
@@ -87,32 +118,43 @@ class Window(Generic[M]):
     def grown(
         self,
         version: str,
-        items: tuple[tuple[int, bytes], ...],
+        seqs: tuple[int, ...],
+        values: tuple[bytes, ...],
         length: int,
-        first: int,
-        last: int,
         now: float,
     ) -> Window[M]:
-        """A new window: this one with ``items`` (all of them) after an append of ``first``..``last``."""
-        new: Window[M] = Window(version, self._status, items)
+        """A new window: this one and an append of ``seqs`` (``values``), added to the lists they share (this
+        window still sees its first ``n`` only). Called once per window, by `HotCache.appended` under its lock."""
+        n = self.n
+        all_seqs, all_values = self.seqs, self.values
+        if len(all_seqs) != n:  # extended already (not by HotCache): the new window gets lists of its own
+            all_seqs, all_values = all_seqs[:n], all_values[:n]
+        all_seqs += seqs
+        all_values += values
+        new: Window[M] = Window.__new__(Window)
+        new.version, new._status, new.seqs, new.values = version, self._status, all_seqs, all_values
+        new.n = len(all_seqs)
+        new.decoded = {}
+        new._pairs = None
         grown = self._grown
         held = grown[1] if grown is not None else self._status.first_seq
-        new._grown = (length, first if held is None else held, last, now)
+        new._grown = (length, seqs[0] if held is None else held, seqs[-1], now)
         return new
 
     def messages(self, codec: MessageCodec[M], start: int) -> list[M]:
         """The items from ``start`` on as new ``codec`` objects: thawed from what the window keeps, or decoded
         (the first read: the decoded objects go to the caller, the window keeps ``codec.keep`` of them)."""
         kept = self.decoded.get(codec)
+        n = self.n
         if kept is None:
-            made = [codec.decode(value) for _, value in self.items]
+            made = [codec.decode(value) for value in self.values[:n]]
             self.decoded[codec] = [codec.keep(m) for m in made]
             return made[start:]
         thaw_all = getattr(codec, "thaw_all", None)
         if thaw_all is not None:
-            return thaw_all(kept[start:])  # type: ignore[no-any-return]
+            return thaw_all(kept[start:n])  # type: ignore[no-any-return]
         thaw = codec.thaw
-        return [thaw(k) for k in kept[start:]]
+        return [thaw(k) for k in kept[start:n]]
 
 
 class HotCache:
@@ -134,24 +176,24 @@ class HotCache:
             return found
 
     def put(self, key: str, window: Window[Any]) -> None:
-        if not self.limit or not window.version or len(window.items) > self.limit:
+        if not self.limit or not window.version or window.n > self.limit:
             self.drop(key)
             return
         with self._lock:
             old = self._windows.pop(key, None)
             if old is not None:
-                self._size -= len(old.items)
+                self._size -= old.n
             self._windows[key] = window
-            self._size += len(window.items)
+            self._size += window.n
             while self._size > self.limit:
                 _, dropped = self._windows.popitem(last=False)
-                self._size -= len(dropped.items)
+                self._size -= dropped.n
 
     def drop(self, key: str) -> None:
         with self._lock:
             old = self._windows.pop(key, None)
             if old is not None:
-                self._size -= len(old.items)
+                self._size -= old.n
 
     def appended(
         self,
@@ -169,10 +211,10 @@ class HotCache:
         if not result.version or not result.seqs or result.recovered:
             self.drop(key)
             return
-        first, last = result.seqs[0], result.seqs[-1]
         if result.created:
+            first, last = result.seqs[0], result.seqs[-1]
             status = ListStatus(len(values), first, last, last + 1, now, 0, archived_through)
-            window: Window[Any] = Window(result.version, status, tuple(zip(result.seqs, values)))
+            window: Window[Any] = Window.of(result.version, status, list(result.seqs), list(values))
             if objects is not None:
                 window.decoded[objects[0]] = objects[1]
             self.put(key, window)
@@ -182,21 +224,21 @@ class HotCache:
             old = windows.pop(key, None)
             if old is None:
                 return
-            self._size -= len(old.items)
+            self._size -= old.n
             if old.version != result.previous:
                 return  # another client changed the list since this process last saw it: forgotten
-            items = old.items + (
-                ((first, values[0]),) if len(values) == 1 else tuple(zip(result.seqs, values))
-            )
-            if len(items) > self.limit:
+            if old.n + len(values) > self.limit:
                 return
-            new: Window[Any] = old.grown(result.version, items, result.length, first, last, now)
+            new: Window[Any] = old.grown(result.version, result.seqs, values, result.length, now)
             if objects is not None:
                 kept = old.decoded.get(objects[0])
                 if kept is not None:
-                    new.decoded[objects[0]] = kept + objects[1]
+                    if len(kept) != old.n:  # not this window's own list (see `grown`): a copy
+                        kept = kept[: old.n]
+                    kept += objects[1]
+                    new.decoded[objects[0]] = kept
             windows[key] = new
-            self._size += len(items)
+            self._size += new.n
             while self._size > self.limit:
                 _, dropped = windows.popitem(last=False)
-                self._size -= len(dropped.items)
+                self._size -= dropped.n

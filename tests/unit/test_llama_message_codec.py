@@ -28,7 +28,7 @@ def test_encode_keep_writes_the_pydantic_json_and_keeps_a_copy(message: ChatMess
     raw, kept = CHAT_MESSAGES.encode_keep(message)
     assert raw == message.model_dump_json().encode("utf-8")
     assert raw == CHAT_MESSAGES.encode(message)
-    assert kept == CHAT_MESSAGES.keep(message) or type(kept) is not tuple
+    assert kept == CHAT_MESSAGES.keep(message) or type(kept) not in (str, tuple)
     thawed = CHAT_MESSAGES.thaw(kept)
     assert thawed == message and thawed is not message
     assert CHAT_MESSAGES.decode(raw) == message

@@ -51,3 +51,43 @@ def test_an_append_after_another_clients_change_forgets_the_window() -> None:
     cache.put("k", Window("v1", base, ((1, b"a"),)))
     _append(cache, 3, 2, "v2", 2.0)  # the store's previous stamp is not the remembered one
     assert cache.get("k") is None
+
+
+class _Codec:
+    """Keeps a message as its bytes and thaws a new list of them: enough to see which items a window reads."""
+
+    def decode(self, raw: bytes) -> list[bytes]:
+        return [raw]
+
+    def keep(self, message: list[bytes]) -> object:
+        return message[0]
+
+    def thaw(self, kept: object) -> list[bytes]:
+        return [kept]  # type: ignore[list-item]
+
+
+def test_a_window_keeps_its_items_after_appends_extend_the_lists_it_shares() -> None:
+    # An append extends the lists of the window it grows in place (no tuple or pair per message): a reader that
+    # holds the older window still sees that window's items and messages only.
+    cache, codec = HotCache(100), _Codec()
+    base = ListStatus(
+        length=2, first_seq=1, last_seq=2, next_seq=3, updated_at=1.0, base_seq=0, archived_through=0
+    )
+    cache.put("k", Window("v2", base, ((1, b"a"), (2, b"b"))))
+    held = cache.get("k")
+    assert held is not None and held.messages(codec, 0) == [[b"a"], [b"b"]]  # decoded: kept b"a", b"b"
+    result = ListAppended((3, 4), 4, version="v4", previous="v2")
+    cache.appended("k", result, (b"c", b"d"), 2.0, 0, (codec, [b"c", b"d"]))
+    grown = cache.get("k")
+    assert grown is not None and grown.items == [(1, b"a"), (2, b"b"), (3, b"c"), (4, b"d")]
+    assert grown.messages(codec, 1) == [[b"b"], [b"c"], [b"d"]]
+    assert held.items == [(1, b"a"), (2, b"b")] and held.messages(codec, 0) == [[b"a"], [b"b"]]
+    assert held.status == base and held.version == "v2"
+    _append(
+        cache, 5, 5, "v4", 3.0
+    )  # kept nothing of it (no codec objects): the codec's list is not carried on
+    newest = cache.get("k")
+    assert newest is not None and [seq for seq, _ in newest.items] == [1, 2, 3, 4, 5]
+    assert grown.items == [(1, b"a"), (2, b"b"), (3, b"c"), (4, b"d")]
+    assert newest.messages(codec, 3) == [[b"d"], [b"x"]]  # decoded afresh from its values
+    assert grown.messages(codec, 3) == [[b"d"]]
