@@ -7,6 +7,7 @@ a sentinel started by the fixture watches a password-protected Valkey primary, a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -126,3 +127,42 @@ def test_sentinel_credentials_never_show(sentinel_url: str, caplog: pytest.LogCa
     assert "redis+sentinel://:***@" in str(caught.value)
     assert "not-the-" not in str(caught.value) and "not-the-" not in caplog.text
     assert SENTINEL_PRIMARY_PASSWORD not in str(caught.value) + caplog.text
+
+
+async def test_concurrent_first_calls_through_a_sentinel_that_refuses_the_credentials(
+    acl_user_sentinel_url: str,
+) -> None:
+    """Regression (review of 5d5dfc0): each discovery that found no primary switched one way shared by all and
+    switched it back when its retry failed, so discoveries at once undid each other (70 of 160 failed with "No
+    master found"). Each sentinel now keeps both clients and switches only on its own refusal."""
+    for _ in range(5):
+        engine = AsyncEngine(
+            with_prefix(acl_user_sentinel_url, autopipeline="false"), embedder=FakeEmbedder()
+        )
+        try:
+            results = await asyncio.gather(
+                *(engine.kv.put(f"k{i}", {"v": i}, "c") for i in range(16)), return_exceptions=True
+            )
+            errors = [r for r in results if isinstance(r, BaseException)]
+            assert not errors, errors[:1]
+        finally:
+            await engine.aclose()
+
+
+def test_concurrent_first_calls_on_a_second_event_loop(acl_user_sentinel_url: str) -> None:
+    """Each event loop has its own async client, hence its own sentinel manager that learns the way anew."""
+    engine = AsyncEngine(with_prefix(acl_user_sentinel_url, autopipeline="false"), embedder=FakeEmbedder())
+
+    async def burst() -> list[BaseException]:
+        results = await asyncio.gather(
+            *(engine.kv.put(f"k{i}", {"v": i}, "c") for i in range(16)), return_exceptions=True
+        )
+        return [r for r in results if isinstance(r, BaseException)]
+
+    try:
+        first = asyncio.run(burst())
+        second = asyncio.run(burst())
+        third = asyncio.run(burst())
+        assert (first, second, third) == ([], [], []), (first[:1], second[:1], third[:1])
+    finally:
+        asyncio.run(engine.aclose())

@@ -3,7 +3,7 @@
 The primary's connection options (user, password, database, timeouts, no command retry) are those a
 ``redis://`` URL would give. The sentinels are offered the URL's user and password too, as langchain-community's
 ``get_client`` does: a sentinel may require the primary's password itself (Bitnami's Redis chart sets it so) or
-require none, and one that refuses the credentials is asked again without them (see `_OfferedCredentials`). TLS
+require none, and one that refuses the credentials is asked again without them (see `_Ways`). TLS
 (``rediss+sentinel://``) applies to the primary's connections.
 """
 
@@ -13,6 +13,7 @@ from typing import Any
 
 import redis.asyncio.sentinel
 import redis.connection
+import redis.exceptions
 import redis.sentinel
 
 from .url import RedisOptions
@@ -32,67 +33,61 @@ def sentinel_client(opts: RedisOptions, common: dict[str, Any], aio: bool) -> An
         kwargs["ssl"] = True  # SentinelConnectionPool picks its TLS connection class from this
     kwargs.update(common)
     asked = {k: v for k, v in common.items() if k.startswith("socket_")}
-    asked.update({k: kwargs[k] for k in _CREDENTIALS if kwargs.get(k)})
-    kind: Any = _AsyncSentinel if aio else _Sentinel
-    sentinel = kind(list(opts.sentinels), sentinel_kwargs=asked, **kwargs)
+    offered = {k: kwargs[k] for k in _CREDENTIALS if kwargs.get(k)}
+    module: Any = redis.asyncio.sentinel if aio else redis.sentinel
+    sentinel = module.Sentinel(list(opts.sentinels), sentinel_kwargs=asked | offered, **kwargs)
+    if offered:  # each sentinel asked with the credentials, and without them once it refuses them
+        bare = {k: v for k, v in sentinel.sentinel_kwargs.items() if k not in _CREDENTIALS}
+        ways: Any = _AsyncWays if aio else _Ways
+        sentinel.sentinels = [ways(client, _bare(client, bare)) for client in sentinel.sentinels]
     return sentinel.master_for(opts.service)
 
 
-class _OfferedCredentials:
-    """Which of the URL's credentials the sentinels are asked with, switched when no sentinel answers.
-
-    redis-py asks each sentinel in turn and reports a refused AUTH (or a NOAUTH) only as "no master found". So
-    when no sentinel named a primary, discovery is tried once more the other way (with the credentials when it
-    went without them, and back); the way that worked is kept, and when neither did, the first way is restored
-    so that a sentinel outage does not leave the wrong one in place.
-    """
-
-    sentinel_kwargs: dict[str, Any]
-    sentinels: list[Any]
-
-    def _switch_credentials(self) -> bool:
-        """Rebuild the sentinel clients with the credentials dropped or given back; False when there are none."""
-        offered = getattr(self, "_offered", None)
-        if offered is None:
-            offered = {k: self.sentinel_kwargs[k] for k in _CREDENTIALS if k in self.sentinel_kwargs}
-            if not offered:
-                return False
-            self._offered = offered
-        bare = {k: v for k, v in self.sentinel_kwargs.items() if k not in _CREDENTIALS}
-        self.sentinel_kwargs = (
-            bare if any(k in self.sentinel_kwargs for k in _CREDENTIALS) else bare | offered
-        )
-        self.sentinels = [self._ask(sentinel) for sentinel in self.sentinels]
-        return True
-
-    def _ask(self, sentinel: Any) -> Any:
-        where = sentinel.connection_pool.connection_kwargs
-        return type(sentinel)(host=where["host"], port=where["port"], **self.sentinel_kwargs)
+#: A sentinel's refusal of the credentials: NOAUTH, WRONGPASS, or AUTH given to one that has no password.
+_REFUSED = redis.exceptions.AuthenticationError
 
 
-class _Sentinel(_OfferedCredentials, redis.sentinel.Sentinel):
-    def discover_master(self, service_name: str) -> Any:
+def _bare(client: Any, bare: dict[str, Any]) -> Any:
+    where = client.connection_pool.connection_kwargs
+    return type(client)(host=where["host"], port=where["port"], **bare)
+
+
+class _Ways:
+    """One sentinel's two clients, with the URL's credentials and without; the one it refused goes second.
+
+    Per sentinel and switched only on a refusal (never on an outage or a primary being failed over), so that
+    concurrent discoveries cannot switch each other's way back."""
+
+    __slots__ = ("ways",)
+
+    def __init__(self, offered: Any, bare: Any) -> None:
+        self.ways = (offered, bare)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.ways[0], name)
+
+    def __repr__(self) -> str:
+        return repr(self.ways[0])
+
+    def _refused(self, first: Any) -> Any:
+        if self.ways[0] is first:
+            self.ways = (self.ways[1], first)
+        return self.ways[0]
+
+    def sentinel_masters(self) -> Any:
+        first = self.ways[0]
         try:
-            return super().discover_master(service_name)
-        except redis.sentinel.MasterNotFoundError:
-            if not self._switch_credentials():
-                raise
-        try:
-            return super().discover_master(service_name)
-        except redis.sentinel.MasterNotFoundError:
-            self._switch_credentials()
-            raise
+            return first.sentinel_masters()
+        except _REFUSED:
+            return self._refused(first).sentinel_masters()
 
 
-class _AsyncSentinel(_OfferedCredentials, redis.asyncio.sentinel.Sentinel):
-    async def discover_master(self, service_name: str) -> Any:
+class _AsyncWays(_Ways):
+    __slots__ = ()
+
+    async def sentinel_masters(self) -> Any:  # type: ignore[override]
+        first = self.ways[0]
         try:
-            return await super().discover_master(service_name)
-        except redis.asyncio.sentinel.MasterNotFoundError:
-            if not self._switch_credentials():
-                raise
-        try:
-            return await super().discover_master(service_name)
-        except redis.asyncio.sentinel.MasterNotFoundError:
-            self._switch_credentials()
-            raise
+            return await first.sentinel_masters()
+        except _REFUSED:
+            return await self._refused(first).sentinel_masters()
