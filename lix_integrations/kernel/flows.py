@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from .ops import Op
 
-__all__ = ["CancelledAfterOp", "Flow", "PinnedFuture", "before_each", "finish_before_cancel"]
+__all__ = ["CancelledAfterOp", "Flow", "PinnedFuture", "before_each", "finish_before_cancel", "held"]
 
 T = TypeVar("T")
 Flow = Generator[Op, Any, T]
@@ -142,6 +142,12 @@ def _outlast(task: asyncio.Future[T]) -> Generator[Any, None, T]:
                 raise  # ``task`` itself was cancelled (the event loop is closing): nothing is left to wait for
             if task.done():
                 return task.result()  # it ended as this caller was cancelled again: its outcome still counts
+
+
+async def held(awaitable: Awaitable[T]) -> T:
+    """``awaitable``'s result, awaited through any number of cancellations of the caller (which already has one
+    on its way: the runtime raises it once the flow has undone what its cancelled op did)."""
+    return await _outlast(asyncio.ensure_future(awaitable))
 
 
 def before_each(flow: Flow[T], before: Callable[[Op], Flow[None]]) -> Flow[T]:

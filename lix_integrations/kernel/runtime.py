@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..errors import ConfigError
-from .flows import CancelledAfterOp, Flow, T, finish_before_cancel
+from .flows import CancelledAfterOp, Flow, T, finish_before_cancel, held
 from .ops import STORAGE_OPS, Call, Compute, EmbedBatch, LoadModel, Op, RunLocal, Sleep, Verify, WaitFlight
 
 __all__ = ["SLOW", "Handler", "Runtime", "Store", "to_store"]
@@ -177,7 +177,14 @@ class Runtime:
         """Drive ``flow`` to completion without blocking the event loop: the loop's coroutine, to await."""
         return self._loop(flow, {} if scratch is None else scratch, False)
 
-    async def _loop(self, flow: Flow[T], scratch: dict[Any, Any], blocking: bool, nested: bool = False) -> T:
+    async def _loop(
+        self,
+        flow: Flow[T],
+        scratch: dict[Any, Any],
+        blocking: bool,
+        nested: bool = False,
+        undoing: bool = False,
+    ) -> T:
         """The one loop, for both callers. ``blocking``: each handler is called on this thread. Otherwise a handler
         with an awaitable way is awaited, one that may block runs in a worker thread, and ``shield`` lets work
         already started finish when the caller is cancelled."""
@@ -191,20 +198,29 @@ class Runtime:
                     if handler.flow:
                         result = SLOW if handler.quick is None else handler.quick(op, scratch)
                         if result is SLOW:
-                            result = await self._loop(handler.call(op, scratch), scratch, blocking, True)
+                            result = await self._loop(
+                                handler.call(op, scratch), scratch, blocking, True, undoing
+                            )
                     elif blocking:
                         result = handler.call(op)
                     elif handler.acall is not None:
                         awaiting = handler.acall(op)
-                        result = await (finish_before_cancel(awaiting) if handler.shield else awaiting)
+                        if undoing:  # later cancellations wait for the undo of an op already sent
+                            result = await held(awaiting)
+                        else:
+                            result = await (finish_before_cancel(awaiting) if handler.shield else awaiting)
                     elif handler.thread(op):
                         awaiting = asyncio.to_thread(handler.call, op)
-                        result = await (finish_before_cancel(awaiting) if handler.shield else awaiting)
+                        if undoing:  # later cancellations wait for the undo of an op already sent
+                            result = await held(awaiting)
+                        else:
+                            result = await (finish_before_cancel(awaiting) if handler.shield else awaiting)
                     else:
                         result = handler.call(op)
                     if handler.timer is not None:
                         handler.timer(op, time.perf_counter() - started)
                 except BaseException as exc:  # the flow may observe (and handle) the failure
+                    undoing = undoing or isinstance(exc, CancelledAfterOp)
                     op = flow.throw(exc)
                 else:
                     op = flow.send(result)

@@ -4,6 +4,7 @@ end, reporting the loss, undoing a cancelled append). `SessionTier` adds the ope
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -146,15 +147,19 @@ class SessionBase:
         try:
             yield ListDeleteSeqs(self.namespace, key, seqs)
             meta = yield LocalCall(partial(self.archive.meta, session_id))
-        except Exception as exc:
+        except (
+            BaseException
+        ) as exc:  # a cancellation too (the loop closing under the undo): named, then raised
             logger.warning(
                 "session %r: an append cancelled after it was sent could not be undone (%s); its messages "
                 "(seqs %d to %d) stay stored",
                 session_id,
-                exc,
+                type(exc).__name__ if isinstance(exc, asyncio.CancelledError) else exc,
                 seqs[0],
                 seqs[-1],
             )
+            if not isinstance(exc, Exception):
+                raise
             return
         if meta is not None and meta.last_seq is not None and meta.last_seq >= seqs[0]:
             logger.warning(

@@ -198,3 +198,57 @@ async def test_sqlite_append_cancelled_twice_after_it_was_sent_is_still_undone(t
     finally:
         lock.close()
         await engine.aclose()
+
+
+async def _cancel_every_turn(task: asyncio.Task[object]) -> None:
+    """What an anyio cancel scope does to a task inside it once the scope is cancelled."""
+    while not task.done():
+        task.cancel()
+        await asyncio.sleep(0)
+
+
+async def _held_then_cancelled_every_turn(engine: AsyncEngine) -> None:
+    task = asyncio.ensure_future(engine.sessions.add_message("s", {"i": 1}))
+    await asyncio.sleep(0.1)  # sent, and held by the store
+    await _cancel_every_turn(task)
+    assert task.cancelled()
+
+
+@pytest.mark.parametrize("autopipeline", ["true", "false"])
+async def test_redis_append_cancelled_on_every_turn_is_still_undone(
+    own_server: RedisServer,
+    tmp_path: Path,
+    autopipeline: str,
+) -> None:
+    """Regression (review of 0f7914c): anyio's cancel scopes (FastAPI, Starlette) cancel a task again on every
+    loop turn. Later cancellations were held back while the append ran, but not during its undo: the next one
+    cancelled the ListDeleteSeqs before it was sent (redis-py's own path) and the message stayed stored, with no
+    WARNING. The ``[false]`` case failed on dac1fc4. An undo now runs with later cancellations held back too."""
+    url = with_prefix(own_server.url) + f"&autopipeline={autopipeline}"
+    client = redis.Redis.from_url(own_server.url)
+    engine = AsyncEngine(
+        url, embedder=FakeEmbedder(), sessions=SessionConfig(archive_dir=str(tmp_path / "a"))
+    )
+    try:
+        assert await engine.sessions.add_message("s", {"i": 0}) == 1
+        client.execute_command("CLIENT", "PAUSE", "400", "WRITE")
+        await _held_then_cancelled_every_turn(engine)
+        await asyncio.sleep(0.6)  # the pause is over: whatever was sent has run
+        assert await engine.sessions.get_full_history("s") == [{"i": 0}]
+    finally:
+        await engine.aclose()
+        client.close()
+
+
+async def test_sqlite_append_cancelled_on_every_turn_is_still_undone(tmp_path: Path) -> None:
+    engine, db = _sqlite_engine(tmp_path)
+    lock = SqliteLock(db, release_after=0.4)
+    try:
+        assert await engine.sessions.add_message("s", {"i": 0}) == 1
+        lock.set()
+        await _held_then_cancelled_every_turn(engine)
+        await asyncio.sleep(0.3)
+        assert await engine.sessions.get_full_history("s") == [{"i": 0}]
+    finally:
+        lock.close()
+        await engine.aclose()
