@@ -162,6 +162,7 @@ def unit_vector(raw: object, dimension: int | None, model: str) -> Vector:
         type(row) is np.ndarray
         and row.dtype == np.float32
         and row.ndim == 1
+        and row.flags.c_contiguous  # a strided row's dot product may round differently (up to 2 ulp)
         and row.shape[0]
         and (dimension is None or row.shape[0] == dimension)
     ):
