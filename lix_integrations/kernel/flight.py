@@ -125,7 +125,9 @@ def _on_thread_stack(ident: int, frame: FrameType) -> bool:
     The other thread runs between our reads of ``f_back``. If it was inside a generator (the engine's flows are
     generators) and that generator yields meanwhile, its frame's ``f_back`` becomes None and the chain ends
     before ``frame``: a read is complete only when it ends at a frame that cannot suspend (the thread's first).
-    An incomplete read is repeated; a probe that never completes one cannot tell, so it answers True.
+    An incomplete read is repeated; a probe that never completes one cannot tell, so it answers True. (A thread
+    whose first frame is itself a generator, driven from C, never completes a read: its waiters then wait for the
+    coalescing deadline instead of taking over.)
     """
     for _ in range(_STACK_READS):
         top = sys._current_frames().get(ident)

@@ -91,3 +91,23 @@ def test_an_init_that_does_not_take_the_fields_is_refused() -> None:
 
     with pytest.raises(TypeError, match="items"):
         set_init(Listed, good)
+
+
+def test_a_class_with_a_post_init_is_refused() -> None:
+    """The generated __init__ calls __post_init__ and a hand-written one would not (review of aab07ce)."""
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Checked:
+        a: int
+
+        def __post_init__(self) -> None:
+            if self.a < 0:
+                raise ValueError("a < 0")
+
+    (a_,) = slot_setters(Checked)
+
+    def init(self: Any, a: int) -> None:
+        a_(self, a)
+
+    with pytest.raises(TypeError, match="__post_init__"):
+        set_init(Checked, init)
