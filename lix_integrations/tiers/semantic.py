@@ -58,6 +58,7 @@ from .semantic_entries import (
     unwrap_payload,
     wrap_payload,
 )
+from .semantic_reasons import explain_candidates
 from .tier import Tier
 from .verifier import Verifier, VerifierCandidate
 
@@ -444,44 +445,9 @@ class SemanticTier(Tier[SemanticConfig, SemanticStats]):
             scores = (yield from self._scores(query.text, vector, chosen, count=False)) if chosen else None
             if scores is not None:
                 verified = {rec.id: score for (rec, _), score in zip(chosen, scores, strict=True)}
-        best_id = max(verified, key=lambda i: verified[i]) if verified else None
-        candidates: list[Candidate] = []
-        decided = policy is SamplingPolicy.BYPASS
-        for rec, similarity in found:
-            score = 1.0 if exact is not None and rec.id == exact.id else max(0.0, min(1.0, similarity))
-            served = False
-            if policy is SamplingPolicy.BYPASS:
-                reason = "sampling policy 'bypass': the cache is not consulted for sampled output"
-            elif not self._live(rec, now):
-                reason = "expired"
-            elif decided:
-                reason = "a better candidate decides"
-            elif exact is not None and rec.id == exact.id:
-                served, decided, reason = True, True, "exact match of the normalized prompt"
-            elif policy is SamplingPolicy.EXACT_ONLY:
-                decided, reason = True, "sampling policy 'exact_only': only exact matches are served"
-            elif limit >= 1.0:
-                decided, reason = True, "threshold 1.0: only exact matches are served"
-            elif verifier is not None and score >= limit:
-                reason = _verifier_reason(verifier, verified.get(rec.id), score, limit, rec.id == best_id)
-                served = rec.id == best_id and verified[rec.id] >= verifier.threshold
-            elif score >= limit:
-                served, decided, reason = True, True, f"similarity {score:.4f} >= threshold {limit:.4f}"
-            else:
-                decided, reason = True, f"similarity {score:.4f} < threshold {limit:.4f}"
-            candidates.append(
-                Candidate(
-                    rec.prompt,
-                    score,
-                    served,
-                    reason,
-                    rec.id,
-                    rec.created_at,
-                    rec.expires_at,
-                    verified.get(rec.id),
-                )
-            )
-        return candidates
+        return explain_candidates(
+            found, exact, policy, limit, verifier, verified, lambda rec: self._live(rec, now), _CANDIDATES
+        )
 
 
 def _check_answer(payload: object, usage: object) -> None:
@@ -491,20 +457,3 @@ def _check_answer(payload: object, usage: object) -> None:
     check_utf8(payload, "payload", InvalidInputError)
     if usage is not None and not isinstance(usage, TokenUsage):
         raise InvalidInputError(f"usage must be a TokenUsage, got {type(usage).__name__}")
-
-
-def _verifier_reason(
-    verifier: Verifier, value: float | None, similarity: float, floor: float, best: bool
-) -> str:
-    """Why ``explain`` says a candidate above the cosine floor is served or not, in the verifier's terms."""
-    near = f"similarity {similarity:.4f} >= floor {floor:.4f}"
-    if value is None:
-        return f"{near}; not verified (beyond the {_CANDIDATES} nearest, or the verifier failed)"
-    verdict = f"verifier {verifier.name} score {value:.4f}"
-    if value < verifier.threshold:
-        return f"{near}; {verdict} < threshold {verifier.threshold:.4f}: rejected"
-    if not best:
-        return (
-            f"{near}; {verdict} >= threshold {verifier.threshold:.4f}, but a better-scored candidate decides"
-        )
-    return f"{near}; {verdict} >= threshold {verifier.threshold:.4f}"
