@@ -204,17 +204,9 @@ class Runtime:
                     elif blocking:
                         result = handler.call(op)
                     elif handler.acall is not None:
-                        awaiting = handler.acall(op)
-                        if undoing:  # later cancellations wait for the undo of an op already sent
-                            result = await held(awaiting)
-                        else:
-                            result = await (finish_before_cancel(awaiting) if handler.shield else awaiting)
+                        result = await _guarded(handler.acall(op), handler.shield, undoing)
                     elif handler.thread(op):
-                        awaiting = asyncio.to_thread(handler.call, op)
-                        if undoing:  # later cancellations wait for the undo of an op already sent
-                            result = await held(awaiting)
-                        else:
-                            result = await (finish_before_cancel(awaiting) if handler.shield else awaiting)
+                        result = await _guarded(asyncio.to_thread(handler.call, op), handler.shield, undoing)
                     else:
                         result = handler.call(op)
                     if handler.timer is not None:
@@ -233,3 +225,12 @@ class Runtime:
             # asked for. Python 3.11's asyncio.timeout() turns only an exact CancelledError into TimeoutError:
             # a subclass reached the caller as a cancellation, with its task still marked as being cancelled.
             raise asyncio.CancelledError() from cancel
+
+
+def _guarded(awaiting: Awaitable[Any], shield: bool, undoing: bool) -> Awaitable[Any]:
+    """What the loop awaits for an op: as it is, or finished before a cancellation goes on (``shield``: work
+    already started), or, once the flow is undoing an op its caller's cancellation came after, with every later
+    cancellation held back (the undo of an append already sent)."""
+    if undoing:
+        return held(awaiting)
+    return finish_before_cancel(awaiting) if shield else awaiting
