@@ -24,6 +24,7 @@ from .autopipeline import AutoPipeline
 from .clients import async_client, sync_client
 from .commands import Cmd, Lua, Pipe, Scan, Step
 from .lockstep import kind_of
+from .script_cache import ClusterScripts
 from .sockets import adirect_parser, aread_direct, exchange
 from .wire import packed
 
@@ -64,6 +65,7 @@ class SyncIO:
         #: call. Its client stays valid while this backend is open (it holds a use of the URL); a forked child
         #: has another pid.
         self._bound: tuple[int, Any] | None = None
+        self._cluster_scripts = ClusterScripts()
 
     def client(self) -> Any:
         bound = self._bound
@@ -114,6 +116,7 @@ class AsyncIO:
         self._last_batcher: tuple[weakref.ref[asyncio.AbstractEventLoop], AutoPipeline] | None = None
         #: op type -> (its planner, a lookup, idempotent, uncancellable): see the executor's ``_arun_once``.
         self._kinds: dict[type[Op], tuple[Any, bool, bool, bool]] = {}
+        self._cluster_scripts = ClusterScripts()
 
     def aclient(self, loop: asyncio.AbstractEventLoop | None = None) -> Any:
         """The client of the running loop (``loop``: it, when the caller has it already)."""

@@ -26,6 +26,7 @@ from ...kernel.ops import Gather, Op
 from .commands import Cmd, Lua, Pipe, Scan, Step
 from .connections import AsyncIO
 from .lockstep import Lockstep, kind_of
+from .script_cache import learn, scripts_run, unknown_scripts
 from .wire import CLUSTER_ATTEMPTS, CLUSTER_REFUSALS, closed_under_us, eval_args, pack, singly, unpack
 
 __all__ = ["AsyncExecutor"]
@@ -147,20 +148,24 @@ class AsyncExecutor(AsyncIO):
             return await self._acluster_pipe(client, pending, calls)
         # One call and nothing deferred (most calls): its command alone, without the packet's bookkeeping.
         alone = calls[0] if not pending and len(calls) == 1 else None
-        spans: list[tuple[int, int]] | None
+        spans: list[tuple[int, int]] | None = None
+        by_text: list[tuple[int, str]] = []
         if isinstance(alone, Lua):
-            cmds, spans = [eval_args(alone, True)], None
+            cmds = [eval_args(alone, True)]
         elif isinstance(alone, Cmd):
-            cmds, spans = [alone.args], None
+            cmds = [alone.args]
         else:
             alone = None
-            cmds, spans = pack(pending, calls)
         for attempt in (0, 1):
             # Written in one packet on one connection: a redis-py Pipeline object costs about 80 us more per
             # round trip (measured), as much as what it carries saves.
             conn = await self.atake(client)
             try:
+                if alone is None:  # packed for this connection: by text the scripts its server has not run
+                    cmds, spans, by_text = pack(pending, calls, scripts_run(conn))
                 replies = await self.aexchange(conn, cmds)
+                if alone is None:
+                    learn(conn, by_text, replies)
                 break
             except BaseException as exc:
                 # Replies may be left unread: never hand this socket out again as it is.
@@ -186,12 +191,16 @@ class AsyncExecutor(AsyncIO):
         self, client: Any, pending: list[Lua], calls: list[Cmd | Lua | Pipe]
     ) -> list[Any]:
         """Through redis-py's cluster pipeline, which sends a command again after a connection error: only for
-        calls that may run twice (see `singly`)."""
-        cmds, spans = pack(pending, calls)
+        calls that may run twice (see `singly`). Scripts new to the cluster are loaded on every primary first."""
+        for script in unknown_scripts(pending, calls, self._cluster_scripts.known()):
+            await client.script_load(script.text)
+            self._cluster_scripts.loaded(script)
+        cmds, spans, _ = pack(pending, calls, self._cluster_scripts.known())
         pipe = client.pipeline(transaction=False)
         for cmd in cmds:
             pipe.execute_command(*cmd)
         replies = await pipe.execute(raise_on_error=False)
+        learn(None, (), replies)
         return await self._afinish(client, pending, calls, spans, replies)
 
     async def _afinish(

@@ -28,6 +28,7 @@ from ...kernel.ops import Gather, Op
 from .commands import Cmd, Lua, Pipe, Scan, Step
 from .connections import SyncIO
 from .lockstep import Lockstep, kind_of
+from .script_cache import learn, scripts_run, unknown_scripts
 from .wire import CLUSTER_ATTEMPTS, CLUSTER_REFUSALS, closed_under_us, eval_args, pack, singly, unpack
 
 __all__ = ["SyncExecutor"]
@@ -149,20 +150,24 @@ class SyncExecutor(SyncIO):
             return self._cluster_pipe(client, pending, calls)
         # One call and nothing deferred (most calls): its command alone, without the packet's bookkeeping.
         alone = calls[0] if not pending and len(calls) == 1 else None
-        spans: list[tuple[int, int]] | None
+        spans: list[tuple[int, int]] | None = None
+        by_text: list[tuple[int, str]] = []
         if isinstance(alone, Lua):
-            cmds, spans = [eval_args(alone, True)], None
+            cmds = [eval_args(alone, True)]
         elif isinstance(alone, Cmd):
-            cmds, spans = [alone.args], None
+            cmds = [alone.args]
         else:
             alone = None
-            cmds, spans = pack(pending, calls)
         for attempt in (0, 1):
             # Written in one packet on one connection: a redis-py Pipeline object costs about 80 us more per
             # round trip (measured), as much as what it carries saves.
             conn = self.take(client)
             try:
+                if alone is None:  # packed for this connection: by text the scripts its server has not run
+                    cmds, spans, by_text = pack(pending, calls, scripts_run(conn))
                 replies = self.exchange(conn, cmds)
+                if alone is None:
+                    learn(conn, by_text, replies)
                 break
             except BaseException as exc:
                 # Replies may be left unread: never hand this socket out again as it is.
@@ -186,12 +191,16 @@ class SyncExecutor(SyncIO):
 
     def _cluster_pipe(self, client: Any, pending: list[Lua], calls: list[Cmd | Lua | Pipe]) -> list[Any]:
         """Through redis-py's cluster pipeline, which sends a command again after a connection error: only for
-        calls that may run twice (see `singly`)."""
-        cmds, spans = pack(pending, calls)
+        calls that may run twice (see `singly`). Scripts new to the cluster are loaded on every primary first."""
+        for script in unknown_scripts(pending, calls, self._cluster_scripts.known()):
+            client.script_load(script.text)
+            self._cluster_scripts.loaded(script)
+        cmds, spans, _ = pack(pending, calls, self._cluster_scripts.known())
         pipe = client.pipeline(transaction=False)
         for cmd in cmds:
             pipe.execute_command(*cmd)
         replies = pipe.execute(raise_on_error=False)
+        learn(None, (), replies)
         return self._finish(client, pending, calls, spans, replies)
 
     def _finish(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import select
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from time import monotonic
 from typing import Any
 
@@ -153,26 +153,38 @@ CLUSTER_ATTEMPTS = 3
 
 
 def pack(
-    pending: list[Lua], calls: list[Cmd | Lua | Pipe]
-) -> tuple[list[tuple[Any, ...]], list[tuple[int, int]] | None]:
-    """The commands of the deferred writes, then of each call; and where each call's replies will be: ``None``
+    pending: list[Lua], calls: list[Cmd | Lua | Pipe], known: Collection[str]
+) -> tuple[list[tuple[Any, ...]], list[tuple[int, int]] | None, list[tuple[int, str]]]:
+    """The commands of the deferred writes, then of each call; where each call's replies will be: ``None``
     when each call is one command (no `Pipe`), so its reply is the one at its place after the deferred writes'
-    (50 auto-pipelined chat appends, 2026-12-05: no span per call to make and read back)."""
-    cmds = [eval_args(lua, True) for lua in pending]
+    (50 auto-pipelined chat appends, 2026-12-05: no span per call to make and read back); and (place, SHA) of
+    each script sent by its text, not in ``known`` (see `script_cache`)."""
+    cmds: list[tuple[Any, ...]] = []
+    by_text: list[tuple[int, str]] = []
+    for lua in pending:
+        cmds.append(_script_cmd(lua, known, len(cmds), by_text))
     if not any(type(call) is Pipe for call in calls):
-        cmds += [eval_args(call, True) if type(call) is Lua else call.args for call in calls]  # type: ignore[union-attr]
-        return cmds, None
+        for call in calls:
+            cmds.append(_script_cmd(call, known, len(cmds), by_text) if type(call) is Lua else call.args)  # type: ignore[arg-type, union-attr]
+        return cmds, None, by_text
     spans: list[tuple[int, int]] = []
     for call in calls:
         start = len(cmds)
         if isinstance(call, Lua):
-            cmds.append(eval_args(call, True))
+            cmds.append(_script_cmd(call, known, start, by_text))
         elif isinstance(call, Cmd):
             cmds.append(call.args)
         else:
             cmds.extend(call.cmds)
         spans.append((start, len(cmds)))
-    return cmds, spans
+    return cmds, spans, by_text
+
+
+def _script_cmd(lua: Lua, known: Collection[str], at: int, by_text: list[tuple[int, str]]) -> tuple[Any, ...]:
+    if lua.script.sha in known:
+        return eval_args(lua, True)
+    by_text.append((at, lua.script.sha))
+    return eval_args(lua, False)
 
 
 def unpack(

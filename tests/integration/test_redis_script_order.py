@@ -1,0 +1,135 @@
+"""Calls sent in one packet run in their order even when the server has not loaded a script yet (its first use
+after a server start or ``SCRIPT FLUSH``).
+
+A packet that carries a deferred write in front of a call (a lookup's use of a record, riding with the next
+insert) used EVALSHA for both. When the server knew the insert's script but not the use's, the use answered
+NOSCRIPT, the insert ran and evicted the least recently used record, and only then was the use run again by its
+text: the record just used was the one evicted. A connection now sends a script by its text until the server
+has answered a call of it on that connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import redis
+
+from lix_integrations import AsyncEngine, Engine
+from lix_integrations.backends.redis.backend import RedisBackend
+from lix_integrations.kernel.list_ops import ListAppend
+from lix_integrations.kernel.ops import Deferred, KvGet, KvItem, KvPut
+from lix_integrations.testing import FakeEmbedder
+
+from .conftest import with_prefix
+
+BOUND = 3
+
+
+def question(i: int) -> str:
+    return f"question number {i} about topic {i}"
+
+
+@pytest.fixture(params=["plain", "stack"])
+def server_url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue("redis_plain_url" if request.param == "plain" else "redis_stack_url"))
+
+
+def _forget_scripts(server_url: str) -> None:
+    admin = redis.Redis.from_url(server_url.split("?")[0])
+    try:
+        admin.script_flush()
+    finally:
+        admin.close()
+
+
+def test_a_record_used_just_before_an_insert_is_not_the_one_evicted(server_url: str) -> None:
+    _forget_scripts(server_url)
+    with Engine(with_prefix(server_url), embedder=FakeEmbedder(), max_entries=BOUND) as engine:
+        for i in range(BOUND):
+            engine.semantic.update(question(i), "llm", f"a{i}")  # the insert's script is loaded now
+        assert engine.semantic.lookup(question(0), "llm") is not None  # its use waits for the next call
+        engine.semantic.update(question(BOUND), "llm", "a3")  # the use rides in front of it
+        kept = [i for i in range(BOUND + 1) if engine.semantic.lookup(question(i), "llm", threshold=1.0)]
+        assert kept == [0, 2, 3]  # question 1, used least recently, was evicted
+
+
+def test_awaited_a_record_used_just_before_an_insert_is_not_the_one_evicted(server_url: str) -> None:
+    _forget_scripts(server_url)
+
+    async def run() -> list[int]:
+        async with AsyncEngine(with_prefix(server_url), embedder=FakeEmbedder(), max_entries=BOUND) as engine:
+            for i in range(BOUND):
+                await engine.semantic.update(question(i), "llm", f"a{i}")
+            assert await engine.semantic.lookup(question(0), "llm") is not None
+            await engine.semantic.update(question(BOUND), "llm", "a3")
+            return [
+                i for i in range(BOUND + 1) if await engine.semantic.lookup(question(i), "llm", threshold=1.0)
+            ]
+
+    assert asyncio.run(run()) == [0, 2, 3]
+
+
+def _script_calls(admin: redis.Redis) -> tuple[int, int]:
+    """(EVAL, EVALSHA) calls the server has run since its statistics were reset."""
+    stats = admin.info("commandstats")
+    return (stats.get("cmdstat_eval", {}).get("calls", 0), stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_connection_sends_a_script_by_its_text_once_then_by_its_sha(
+    redis_plain_url: str, mode: str
+) -> None:
+    """The text costs bytes and a hash on the server: it goes once per connection and script, not per packet."""
+    backend = RedisBackend(with_prefix(redis_plain_url, autopipeline="false"))
+    admin = redis.Redis.from_url(redis_plain_url.split("?")[0])
+    now = time.time()
+
+    def packets() -> list[object]:  # each a deferred put riding in front of a get: two scripts in one packet
+        return [op for i in range(10) for op in (Deferred(KvPut("ns", "t", (KvItem(f"k{i}", b"v"),), now)),
+                                                 KvGet("ns", "t", (f"k{i}",), now))]  # fmt: skip
+
+    async def arun(ops: list[object]) -> list[object]:
+        return [await backend.aexecute(op) for op in ops]  # type: ignore[arg-type]
+
+    def run(ops: list[object]) -> list[object]:
+        return [backend.execute(op) for op in ops] if mode == "sync" else asyncio.run(arun(ops))  # type: ignore[arg-type]
+
+    try:
+        admin.script_flush()
+        admin.config_resetstat()
+        replies = run(packets())
+        assert [r for r in replies if r is not None] == [[b"v"]] * 10
+        by_text, by_sha = _script_calls(admin)
+        assert (
+            by_text == 2 and by_sha == 18
+        )  # the put's and the get's script: each once by text (one connection)
+    finally:
+        admin.close()
+        backend.close()
+
+
+def test_auto_pipelined_appends_send_their_script_by_text_in_the_first_packet_only(
+    redis_plain_url: str,
+) -> None:
+    backend = RedisBackend(with_prefix(redis_plain_url))
+    admin = redis.Redis.from_url(redis_plain_url.split("?")[0])
+
+    async def waves() -> list[object]:
+        out: list[object] = []
+        for wave in range(3):  # 20 concurrent appends to 20 lists: one packet a wave
+            out += await asyncio.gather(
+                *(backend.aexecute(ListAppend("ns", f"s{i}", (b"m%d" % wave,), 1.0)) for i in range(20))
+            )
+        return out
+
+    try:
+        admin.script_flush()
+        admin.config_resetstat()
+        appended = asyncio.run(waves())
+        assert [a.seqs for a in appended] == [(1,)] * 20 + [(2,)] * 20 + [(3,)] * 20  # type: ignore[attr-defined]
+        assert _script_calls(admin) == (20, 40)
+    finally:
+        admin.close()
+        backend.close()
