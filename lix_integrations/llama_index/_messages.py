@@ -10,7 +10,10 @@ objects, so a caller changing one (``msg.content = ...``, ``msg.blocks[0].text =
 its strings (one string for one text block, see `_shape`) and made again by code written for its two objects;
 any other is remembered as a deep clone (pydantic models cloned field by field, everything else deep-copied) and
 cloned again for each reader. Both are
-cheaper than validating the JSON again (7.6 us) or ``model_copy(deep=True)`` (12 us).
+cheaper than validating the JSON again (7.6 us) or ``model_copy(deep=True)`` (12 us). What is remembered is the
+message as read back from its JSON, with the fields set that reading sets (every field the JSON holds), not the
+writer's object: a reader in this process and one in another get equal messages, ``model_dump(exclude_unset=True)``
+included.
 """
 
 from __future__ import annotations
@@ -32,26 +35,48 @@ _new = object.__new__
 _IMMUTABLE = (str, int, float, bytes, type(None))
 
 
-def _clone(model: BaseModel) -> Any:
+def _clone(model: BaseModel, as_read: bool = False) -> Any:
+    """A deep clone; ``as_read``: with the fields set that reading its stored JSON sets (see `_read_fields`)."""
     fields = model.__dict__.copy()
     for name, value in fields.items():
         if isinstance(value, _IMMUTABLE):  # str enums (MessageRole) included
             continue
         if type(value) is list:
-            fields[name] = [_clone(v) if isinstance(v, BaseModel) else _copy.deepcopy(v) for v in value]
+            fields[name] = [
+                _clone(v, as_read) if isinstance(v, BaseModel) else _copy.deepcopy(v) for v in value
+            ]
         elif type(value) is dict and not value:
             fields[name] = {}
         elif isinstance(value, BaseModel):
-            fields[name] = _clone(value)
+            fields[name] = _clone(value, as_read)
         else:
             fields[name] = _copy.deepcopy(value)
     new = _new(type(model))
     _set(new, "__dict__", fields)
-    _set(new, "__pydantic_fields_set__", set(model.__pydantic_fields_set__))
     extra, private = model.__pydantic_extra__, model.__pydantic_private__
+    _set(
+        new, "__pydantic_fields_set__", _read_fields(model) if as_read else set(model.__pydantic_fields_set__)
+    )
     _set(new, "__pydantic_extra__", None if extra is None else _copy.deepcopy(extra))
     _set(new, "__pydantic_private__", None if private is None else _copy.deepcopy(private))
     return new
+
+
+#: Per model type, the fields its JSON holds (all but those declared ``exclude``).
+_DUMPED: dict[type, frozenset[str]] = {}
+
+
+def _read_fields(model: BaseModel) -> set[str]:
+    """The fields set on ``model`` as read back from its stored JSON: every field the JSON holds, whatever the
+    writer set. A message remembered by this process must be the message any other process reads (pydantic's
+    ``model_dump(exclude_unset=True)`` tells them apart), not the writer's object with its own fields set."""
+    kind = type(model)
+    dumped = _DUMPED.get(kind)
+    if dumped is None:
+        dumped = _DUMPED.setdefault(
+            kind, frozenset(name for name, info in kind.model_fields.items() if not info.exclude)
+        )
+    return set(dumped) | set(model.__pydantic_extra__ or ())
 
 
 class ChatMessageCodec:
@@ -100,14 +125,7 @@ class ChatMessageCodec:
                     and not block.__pydantic_extra__
                     and not block.__pydantic_private__
                 ):
-                    kept: object = (
-                        _shape(
-                            value,
-                            _names(message.__pydantic_fields_set__),
-                            _names(block.__pydantic_fields_set__),
-                        )
-                        + text
-                    )
+                    kept: object = _shape(value, _READ_MESSAGE, _READ_BLOCK) + text
                     try:
                         return (_ONE_TEXT[value] + _quote(text) + "}]}").encode("utf-8"), kept
                     except UnicodeEncodeError:  # a lone surrogate: written as encode writes it
@@ -147,7 +165,7 @@ class ChatMessageCodec:
             or message.__pydantic_extra__
             or message.__pydantic_private__
         ):
-            return _clone(message)
+            return _clone(message, as_read=True)
         blocks: list[object] = []
         for block in fields["blocks"]:
             data = block.__dict__
@@ -160,16 +178,15 @@ class ChatMessageCodec:
                 or block.__pydantic_extra__
                 or block.__pydantic_private__
             ):
-                return _clone(message)
-            blocks += (text, _names(block.__pydantic_fields_set__))
+                return _clone(message, as_read=True)
+            blocks += (text, _READ_BLOCK)
         if len(blocks) == 2:  # one text block (most messages): a string, see `_shape`
-            names = _names(message.__pydantic_fields_set__)
-            return _shape(role.value, names, blocks[1]) + blocks[0]  # type: ignore[arg-type, operator]
+            return _shape(role.value, _READ_MESSAGE, _READ_BLOCK) + blocks[0]  # type: ignore[operator]
         # One flat tuple of strings and shared tuples of names: the garbage collector stops tracking it at its
         # first collection, so a cache of thousands of messages adds nothing to the full collections (a cache of
         # cloned ChatMessages made them cost 20 us an append, 2026-12-04, gc.callbacks in the
         # benchmarks/redis_chat.py workload). A nested tuple may be promoted before it is untracked.
-        return (role.value, _names(message.__pydantic_fields_set__), *blocks)
+        return (role.value, _READ_MESSAGE, *blocks)
 
     def thaw(self, kept: object) -> ChatMessage:
         return self.thaw_all((kept,))[0]
@@ -241,43 +258,22 @@ _HEADS = {value: '{"role":' + _quote(value) + ',"additional_kwargs":{},"blocks":
 _TEXT_BLOCK = '{"block_type":"text","text":'
 #: The same up to the text of a message's one text block.
 _ONE_TEXT = {value: head + _TEXT_BLOCK for value, head in _HEADS.items()}
-#: Field-set names, one shared tuple per distinct set (a few subsets of two models' fields).
-_NAMES: dict[frozenset[str], tuple[str, ...]] = {}
-#: The last field set named, and its names: most messages have the same two (one for messages, one for blocks),
-#: and comparing with the last one costs a third of making a frozenset to look it up (2026-12-04, timeit).
-_LAST_NAMES: list[tuple[set[str], tuple[str, ...]]] = [(set(), ())]
-
-
-def _names(fields: set[str]) -> tuple[str, ...]:
-    last = _LAST_NAMES[-1]
-    if fields == last[0]:
-        return last[1]
-    for seen, names in _LAST_NAMES:
-        if fields == seen:
-            return names
-    key = frozenset(fields)
-    found = _NAMES.get(key)
-    if found is None:
-        found = _NAMES.setdefault(key, tuple(sorted(key)))
-    if len(_LAST_NAMES) >= 4:
-        del _LAST_NAMES[0]
-    _LAST_NAMES.append((set(key), found))  # a copy: the caller's set may change later
-    return found
-
-
 CHAT_MESSAGES = ChatMessageCodec()
+#: The fields a text message and its text block have set when read from their JSON (see `_read_fields`).
+_READ_MESSAGE = ("additional_kwargs", "blocks", "role")
+_READ_BLOCK = ("block_type", "text")
 
 
 #: Shapes of one-text-block messages: (role, the message's field-set names, its block's), by a one-character code.
 #: Such a message is kept as its code followed by its text: one string, which the garbage collector does not
 #: count, where a tuple per kept message was one of the objects each chat add left alive (young collections,
 #: 2026-12-05, gc.get_count() over 500 LixChatStore.add_message calls; see tiers/session_cache.py `Window`).
-#: A few shapes in all (the roles times the few field sets of two models).
+#: A few shapes in all (one per role).
 _SHAPES: list[tuple[MessageRole, tuple[str, ...], tuple[str, ...]]] = []
 _SHAPE_CODES: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
 _SHAPE_LOCK = threading.Lock()
-#: The last shape coded per role value: (message names, block names, code); names are shared tuples (`_names`),
-#: compared by identity, and a role's entry is replaced whole, so a reader never mixes two shapes.
+#: The last shape coded per role value: (message names, block names, code); names are shared tuples
+#: (`_READ_MESSAGE`, `_READ_BLOCK`), compared by identity, and a role's entry is replaced whole, so a reader never mixes two shapes.
 _LAST_SHAPE: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {}
 
 

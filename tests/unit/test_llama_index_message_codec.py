@@ -1,8 +1,9 @@
 """The LlamaIndex message codec's remembered form (``keep``) and the new messages made of it (``thaw``).
 
 The session tier remembers recent messages as ``keep`` returns them and hands every reader ``thaw`` of them, so a
-thawed message must equal the original in every field (the pydantic bookkeeping included), belong to its reader
-alone, and a remembered text message must cost the garbage collector nothing.
+thawed message must be the message read back from its stored JSON in every field (pydantic's fields set included:
+what a reader in another process gets), belong to its reader alone, and a remembered text message must cost the
+garbage collector nothing.
 """
 
 from __future__ import annotations
@@ -33,12 +34,15 @@ def _others() -> list[ChatMessage]:
     ]
 
 
-def _same(a: ChatMessage, b: ChatMessage) -> None:
-    assert a == b
-    assert a.__pydantic_fields_set__ == b.__pydantic_fields_set__
-    for x, y in zip(a.blocks, b.blocks, strict=True):
+def _same(thawed: ChatMessage, sent: ChatMessage) -> None:
+    """``thawed`` is ``sent`` as a reader of its stored JSON gets it."""
+    read = CHAT_MESSAGES.decode(CHAT_MESSAGES.encode(sent))
+    assert thawed == sent == read
+    assert thawed.__pydantic_fields_set__ == read.__pydantic_fields_set__
+    for x, y in zip(thawed.blocks, read.blocks, strict=True):
         assert type(x) is type(y)
         assert x.__pydantic_fields_set__ == y.__pydantic_fields_set__
+    assert thawed.model_dump(exclude_unset=True) == read.model_dump(exclude_unset=True)
 
 
 @pytest.mark.parametrize(
@@ -75,6 +79,24 @@ def test_changing_the_sent_message_does_not_change_what_was_kept() -> None:
     kept = CHAT_MESSAGES.keep(sent)
     sent.blocks[0].text = "changed after sending"  # type: ignore[union-attr]
     assert CHAT_MESSAGES.thaw(kept).content == "original"
+
+
+def test_a_message_read_from_this_process_is_the_one_another_process_reads(tmp_path: Any) -> None:
+    """Regression: a remembered message kept the fields set of the object the writer sent, so
+    ``model_dump(exclude_unset=True)`` of a read in the writing process lacked ``additional_kwargs`` and
+    ``block_type``, which a read in another process (the JSON decoded) has."""
+    url = f"sqlite:///{tmp_path / 'chat.db'}"
+    sent = [ChatMessage(role=MessageRole.USER, content="hi"), *_others()]
+    with Engine(url) as writer:
+        store = LixChatStore(writer)
+        for m in sent:
+            store.add_message("k", m)
+        here = store.get_messages("k")  # what this process remembered
+        with Engine(url) as other:
+            there = LixChatStore(other).get_messages("k")  # decoded from the store
+    assert [m.model_dump(exclude_unset=True) for m in here] == [
+        m.model_dump(exclude_unset=True) for m in there
+    ]
 
 
 def test_a_kept_text_message_is_not_tracked_by_the_garbage_collector() -> None:
