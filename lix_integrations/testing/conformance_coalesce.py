@@ -56,9 +56,13 @@ def _spawn(url: str, workdir: Path, name: str, *, delay: float, lease: float) ->
     return subprocess.Popen(args, env=env)
 
 
-def _wait_for(path: Path, procs: list[subprocess.Popen[bytes]], timeout: float = 120.0) -> None:
+def _wait_for(
+    path: Path, procs: list[subprocess.Popen[bytes]], timeout: float = 120.0, lines: int = 0
+) -> None:
+    """Until ``path`` exists and holds ``lines`` whole lines: a file opened for appending exists before its line
+    is written, and a worker killed in between leaves it empty (a leader killed so was never counted)."""
     deadline = time.monotonic() + timeout
-    while not path.exists():
+    while not path.exists() or (lines and path.read_bytes().count(b"\n") < lines):
         for proc in procs:
             if proc.poll() is not None and proc.returncode != 0:
                 raise RuntimeError(f"worker exited with {proc.returncode} before {path.name}")
@@ -165,7 +169,7 @@ def kill_leader_then_ask(url: str, workdir: Path, *, lease: float) -> dict[str, 
     try:
         _wait_for(workdir / "ready-leader", [proc])
         (workdir / "go").write_text("1")
-        _wait_for(workdir / "calls", [proc])  # the leader holds the lease and is inside the LLM call
+        _wait_for(workdir / "calls", [proc], lines=1)  # the leader holds the lease and is inside the LLM call
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:

@@ -154,3 +154,19 @@ def test_a_thread_leaders_probe_is_not_fooled_by_a_generator_that_suspends_while
         leader.join(10)
     assert wrong == 0
     assert not alive()  # once the call returned, the probe says so
+
+
+def test_the_crowd_harness_waits_for_a_counted_call_not_for_its_empty_file(tmp_path: Path) -> None:
+    """Regression (CI at 2902dc0): the killed-leader test waited only for the calls file to exist, then killed
+    the leader, which had opened the file for appending but not yet written its line, and counted 1 call of 2."""
+    from lix_integrations.testing.conformance_coalesce import _wait_for
+
+    calls = tmp_path / "calls"
+    calls.touch()  # opened for appending, line not written yet
+    writer = threading.Timer(0.3, lambda: calls.write_text("123\n"))
+    writer.start()
+    try:
+        _wait_for(calls, [], timeout=10.0, lines=1)
+        assert calls.read_text() == "123\n"
+    finally:
+        writer.cancel()
