@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 import redis
@@ -21,6 +22,7 @@ from lix_integrations.backends.redis.backend import RedisBackend
 from lix_integrations.kernel.list_ops import ListAppend
 from lix_integrations.kernel.ops import Deferred, KvGet, KvItem, KvPut
 from lix_integrations.testing import FakeEmbedder
+from lix_integrations.testing.redis_servers import start_cluster
 
 from .conftest import with_prefix
 
@@ -110,7 +112,7 @@ def test_a_connection_sends_a_script_by_its_text_once_then_by_its_sha(
         backend.close()
 
 
-def test_auto_pipelined_appends_send_their_script_by_text_in_the_first_packet_only(
+def test_auto_pipelined_appends_send_their_script_by_text_once(
     redis_plain_url: str,
 ) -> None:
     backend = RedisBackend(with_prefix(redis_plain_url))
@@ -129,7 +131,75 @@ def test_auto_pipelined_appends_send_their_script_by_text_in_the_first_packet_on
         admin.config_resetstat()
         appended = asyncio.run(waves())
         assert [a.seqs for a in appended] == [(1,)] * 20 + [(2,)] * 20 + [(3,)] * 20  # type: ignore[attr-defined]
-        assert _script_calls(admin) == (20, 40)
+        assert _script_calls(admin) == (1, 59)  # the first append by text, then by SHA, in its packet too
     finally:
         admin.close()
         backend.close()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_on_a_cluster_a_deferred_write_runs_before_the_read_behind_it(
+    redis_cluster_url: str, mode: str
+) -> None:
+    """A cluster's pipeline carries a deferred put in front of a read: after ``SCRIPT FLUSH``, with the read's
+    script loaded again (a read alone) and the put's not, the put answered NOSCRIPT, the read missed the value
+    just put, and the put ran afterwards."""
+    backend = RedisBackend(with_prefix(redis_cluster_url))
+    admin = redis.RedisCluster.from_url(redis_cluster_url.replace("redis+cluster", "redis"))
+    now = time.time()
+
+    async def arun(ops: list[object]) -> list[object]:
+        return [await backend.aexecute(op) for op in ops]  # type: ignore[arg-type]
+
+    def run(*ops: object) -> list[object]:
+        return [backend.execute(op) for op in ops] if mode == "sync" else asyncio.run(arun(list(ops)))  # type: ignore[arg-type]
+
+    try:
+        admin.script_flush()
+        assert run(KvGet("ns", "t", ("a",), now)) == [
+            [None]
+        ]  # the read's script, loaded again by a read alone
+        _, values = run(Deferred(KvPut("ns", "t", (KvItem("a", b"A"),), now)), KvGet("ns", "t", ("a",), now))
+        assert values == [b"A"]
+    finally:
+        admin.close()
+        backend.close()
+
+
+def test_a_cluster_with_a_primary_down_still_answers_on_the_others(tmp_path: Path) -> None:
+    """Loading a packet's scripts goes only to the primaries its calls go to: a primary that is down (the cluster
+    serving on without full coverage) does not fail the calls that never reach it."""
+    servers = start_cluster(3, tmp_path)
+    try:
+        for server in servers:
+            node = redis.Redis(port=server.port)
+            node.config_set("cluster-require-full-coverage", "no")
+            node.close()
+        url = f"redis+cluster://127.0.0.1:{servers[0].port}?prefix=down"
+        now = time.time()
+        first = RedisBackend(url)
+        first.execute(KvPut("ns", "t", (KvItem("k", b"v"),), now))
+        first.close()
+        admin = redis.RedisCluster(host="127.0.0.1", port=servers[0].port)
+        held = {admin.get_node_from_key(key).port for key in admin.scan_iter(target_nodes=admin.PRIMARIES)}
+        admin.close()
+        backend = RedisBackend(url)  # a new process's backend: it has loaded no script anywhere
+        backend.execute(KvGet("ns", "t", ("k",), now))  # its client made while every node answers
+        victim = next(s for s in servers if s.port not in held)
+        victim.stop()
+        deadline = time.monotonic() + 30
+        while True:  # the others mark it failed after the node timeout, then serve their slots again
+            try:
+                _, values = (
+                    backend.execute(Deferred(KvPut("ns", "t", (KvItem("k2", b"w"),), now))),
+                    backend.execute(KvGet("ns", "t", ("k", "k2"), now)),
+                )
+                break
+            except Exception:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert values == [b"v", b"w"]
+        backend.close()
+    finally:
+        for server in servers:
+            server.stop()

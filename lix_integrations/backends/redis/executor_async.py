@@ -26,7 +26,7 @@ from ...kernel.ops import Gather, Op
 from .commands import Cmd, Lua, Pipe, Scan, Step
 from .connections import AsyncIO
 from .lockstep import Lockstep, kind_of
-from .script_cache import learn, scripts_run, unknown_scripts
+from .script_cache import learn, scripts_run
 from .wire import CLUSTER_ATTEMPTS, CLUSTER_REFUSALS, closed_under_us, eval_args, pack, singly, unpack
 
 __all__ = ["AsyncExecutor"]
@@ -162,10 +162,11 @@ class AsyncExecutor(AsyncIO):
             conn = await self.atake(client)
             try:
                 if alone is None:  # packed for this connection: by text the scripts its server has not run
-                    cmds, spans, by_text = pack(pending, calls, scripts_run(conn))
+                    generation, known = scripts_run(conn)
+                    cmds, spans, by_text = pack(pending, calls, known)
                 replies = await self.aexchange(conn, cmds)
                 if alone is None:
-                    learn(conn, by_text, replies)
+                    learn(conn, generation, by_text, replies)
                 break
             except BaseException as exc:
                 # Replies may be left unread: never hand this socket out again as it is.
@@ -191,16 +192,25 @@ class AsyncExecutor(AsyncIO):
         self, client: Any, pending: list[Lua], calls: list[Cmd | Lua | Pipe]
     ) -> list[Any]:
         """Through redis-py's cluster pipeline, which sends a command again after a connection error: only for
-        calls that may run twice (see `singly`). Scripts new to the cluster are loaded on every primary first."""
-        for script in unknown_scripts(pending, calls, self._cluster_scripts.known()):
-            await client.script_load(script.text)
-            self._cluster_scripts.loaded(script)
-        cmds, spans, _ = pack(pending, calls, self._cluster_scripts.known())
+        calls that may run twice (see `singly`). A script is loaded first on each primary its calls go to that has
+        not run it (see `script_cache`)."""
+        scripts = self._cluster_scripts
+        plan, failed = scripts.plan(client, pending, calls)
+        for sha, (script, nodes) in plan.items():
+            for node in nodes:
+                try:
+                    await client.execute_command("SCRIPT LOAD", script.text, target_nodes=node)
+                except (RedisError, RedisClusterException, OSError) as exc:  # sent by its text instead
+                    logger.debug("Redis %s: loading a script failed: %s", self.backend.url, exc)
+                    failed.add(sha)
+                else:
+                    scripts.loaded(node, script)
+        cmds, spans, _ = pack(pending, calls, scripts.known(plan, failed))
         pipe = client.pipeline(transaction=False)
         for cmd in cmds:
             pipe.execute_command(*cmd)
         replies = await pipe.execute(raise_on_error=False)
-        learn(None, (), replies)
+        learn(None, 0, (), replies)
         return await self._afinish(client, pending, calls, spans, replies)
 
     async def _afinish(
