@@ -10,10 +10,13 @@ objects, so a caller changing one (``msg.content = ...``, ``msg.blocks[0].text =
 its strings (one string for one text block, see `_shape`) and made again by code written for its two objects;
 any other is remembered as a deep clone (pydantic models cloned field by field, everything else deep-copied) and
 cloned again for each reader. Both are
-cheaper than validating the JSON again (7.6 us) or ``model_copy(deep=True)`` (12 us). What is remembered is the
-message as read back from its JSON, with the fields set that reading sets (every field the JSON holds), not the
-writer's object: a reader in this process and one in another get equal messages, ``model_dump(exclude_unset=True)``
-included.
+cheaper than validating the JSON again (7.6 us) or ``model_copy(deep=True)`` (12 us).
+
+What is remembered is the message as any reader of the store gets it, not the object the writer sent: a sent
+message that is not text only is decoded from the JSON just written (one validation per such append: a tool
+call's pydantic model in ``additional_kwargs`` is read back as its dict, bytes as base64 text), and a text one
+takes the fields set that reading its JSON sets. A reader in this process and one in another get equal messages,
+``model_dump(exclude_unset=True)`` included.
 """
 
 from __future__ import annotations
@@ -35,48 +38,26 @@ _new = object.__new__
 _IMMUTABLE = (str, int, float, bytes, type(None))
 
 
-def _clone(model: BaseModel, as_read: bool = False) -> Any:
-    """A deep clone; ``as_read``: with the fields set that reading its stored JSON sets (see `_read_fields`)."""
+def _clone(model: BaseModel) -> Any:
     fields = model.__dict__.copy()
     for name, value in fields.items():
         if isinstance(value, _IMMUTABLE):  # str enums (MessageRole) included
             continue
         if type(value) is list:
-            fields[name] = [
-                _clone(v, as_read) if isinstance(v, BaseModel) else _copy.deepcopy(v) for v in value
-            ]
+            fields[name] = [_clone(v) if isinstance(v, BaseModel) else _copy.deepcopy(v) for v in value]
         elif type(value) is dict and not value:
             fields[name] = {}
         elif isinstance(value, BaseModel):
-            fields[name] = _clone(value, as_read)
+            fields[name] = _clone(value)
         else:
             fields[name] = _copy.deepcopy(value)
     new = _new(type(model))
     _set(new, "__dict__", fields)
+    _set(new, "__pydantic_fields_set__", set(model.__pydantic_fields_set__))
     extra, private = model.__pydantic_extra__, model.__pydantic_private__
-    _set(
-        new, "__pydantic_fields_set__", _read_fields(model) if as_read else set(model.__pydantic_fields_set__)
-    )
     _set(new, "__pydantic_extra__", None if extra is None else _copy.deepcopy(extra))
     _set(new, "__pydantic_private__", None if private is None else _copy.deepcopy(private))
     return new
-
-
-#: Per model type, the fields its JSON holds (all but those declared ``exclude``).
-_DUMPED: dict[type, frozenset[str]] = {}
-
-
-def _read_fields(model: BaseModel) -> set[str]:
-    """The fields set on ``model`` as read back from its stored JSON: every field the JSON holds, whatever the
-    writer set. A message remembered by this process must be the message any other process reads (pydantic's
-    ``model_dump(exclude_unset=True)`` tells them apart), not the writer's object with its own fields set."""
-    kind = type(model)
-    dumped = _DUMPED.get(kind)
-    if dumped is None:
-        dumped = _DUMPED.setdefault(
-            kind, frozenset(name for name, info in kind.model_fields.items() if not info.exclude)
-        )
-    return set(dumped) | set(model.__pydantic_extra__ or ())
 
 
 class ChatMessageCodec:
@@ -132,7 +113,10 @@ class ChatMessageCodec:
                         return self.encode(message), kept
         elif not isinstance(message, ChatMessage):
             raise TypeError("messages must be a list of llama_index ChatMessage objects")
-        kept = self.keep(message)
+        kept = self._text_form(message)
+        if kept is None:  # not text only: remembered as any reader of the store gets it (see the docstring)
+            raw = self.encode(message)
+            return raw, self.decode(raw)
         if type(kept) is tuple:
             head = _HEADS.get(kept[0])
             if head is not None:
@@ -153,6 +137,12 @@ class ChatMessageCodec:
             return ChatMessage.model_validate(json.loads(raw))
 
     def keep(self, message: ChatMessage) -> object:
+        """What the tier remembers of a message it has just decoded (`encode_keep` remembers a sent one)."""
+        kept = self._text_form(message)
+        return _clone(message) if kept is None else kept
+
+    def _text_form(self, message: ChatMessage) -> object | None:
+        """A text-only message as its strings (see `_shape`), as read from its JSON; ``None`` for any other."""
         fields = message.__dict__
         role = fields.get("role")
         kwargs = fields.get("additional_kwargs")
@@ -165,7 +155,7 @@ class ChatMessageCodec:
             or message.__pydantic_extra__
             or message.__pydantic_private__
         ):
-            return _clone(message, as_read=True)
+            return None
         blocks: list[object] = []
         for block in fields["blocks"]:
             data = block.__dict__
@@ -178,7 +168,7 @@ class ChatMessageCodec:
                 or block.__pydantic_extra__
                 or block.__pydantic_private__
             ):
-                return _clone(message, as_read=True)
+                return None
             blocks += (text, _READ_BLOCK)
         if len(blocks) == 2:  # one text block (most messages): a string, see `_shape`
             return _shape(role.value, _READ_MESSAGE, _READ_BLOCK) + blocks[0]  # type: ignore[operator]
@@ -259,7 +249,7 @@ _TEXT_BLOCK = '{"block_type":"text","text":'
 #: The same up to the text of a message's one text block.
 _ONE_TEXT = {value: head + _TEXT_BLOCK for value, head in _HEADS.items()}
 CHAT_MESSAGES = ChatMessageCodec()
-#: The fields a text message and its text block have set when read from their JSON (see `_read_fields`).
+#: The fields a text message and its text block have set when read from their JSON (what `decode` sets).
 _READ_MESSAGE = ("additional_kwargs", "blocks", "role")
 _READ_BLOCK = ("block_type", "text")
 
