@@ -10,6 +10,8 @@ from ..kernel.ops import SemanticRecord
 from .semantic_entries import Candidate
 from .verifier import Verifier
 
+__all__ = ["explain_candidates"]
+
 
 def explain_candidates(
     found: list[tuple[SemanticRecord, float]],

@@ -146,7 +146,7 @@ async def test_append_cancelled_before_it_started_is_not_stored(tmp_path: Path) 
         await engine.aclose()
 
 
-def _paused_after_one_append(
+def _engine_and_admin_client(
     server: RedisServer, tmp_path: Path, autopipeline: str
 ) -> tuple[AsyncEngine, redis.Redis]:
     """An async engine on ``server`` (``autopipeline`` as given) and a plain client to pause the server with."""
@@ -165,7 +165,7 @@ async def test_redis_append_cancelled_twice_after_it_was_sent_is_still_undone(
     message, so the caller never leaves with it stored unknown to it: on the auto-pipelined path (its packet's
     `PinnedFuture`) and on redis-py's own (``autopipeline=false``, and Cluster), where the second cancellation
     used to abandon the wait and leave the message stored (regression: the ``[false]`` case failed on 5d5dfc0)."""
-    engine, client = _paused_after_one_append(own_server, tmp_path, autopipeline)
+    engine, client = _engine_and_admin_client(own_server, tmp_path, autopipeline)
     try:
         assert await engine.sessions.add_message("s", {"i": 0}) == 1
         client.execute_command("CLIENT", "PAUSE", "600", "WRITE")
@@ -231,7 +231,7 @@ async def test_redis_append_cancelled_on_every_turn_is_still_undone(
     loop turn. Later cancellations were held back while the append ran, but not during its undo: the next one
     cancelled the ListDeleteSeqs before it was sent (redis-py's own path) and the message stayed stored, with no
     WARNING. The ``[false]`` case failed on dac1fc4. An undo now runs with later cancellations held back too."""
-    engine, client = _paused_after_one_append(own_server, tmp_path, autopipeline)
+    engine, client = _engine_and_admin_client(own_server, tmp_path, autopipeline)
     try:
         assert await engine.sessions.add_message("s", {"i": 0}) == 1
         client.execute_command("CLIENT", "PAUSE", "400", "WRITE")
