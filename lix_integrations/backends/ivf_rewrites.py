@@ -17,6 +17,7 @@ that maps it, replays the log from there, as for any file (`sqlite_vectors`).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, MutableMapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -34,6 +35,18 @@ Key = tuple[str, str]
 WriteFile = Callable[[Key, IvfArrays | MergedRows, "Stamp | None", int], IvfFile]
 Submit = Callable[[Callable[[], IvfFile]], "Future[IvfFile]"]
 
+#: This process's id, renewed in a forked child by the fork itself (no system call on the paths that check it).
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_forked)
+
 
 class Rewrites:
     """The rewrites in flight, one per partition at most. Not thread-safe: the backend's lock guards every call
@@ -44,6 +57,16 @@ class Rewrites:
         self._submit = submit  # tests pass a runner they control; otherwise one worker thread
         self._pool: ThreadPoolExecutor | None = None
         self._pending: dict[Key, tuple[LargePartition, Snapshot, Future[IvfFile]]] = {}
+        self._pid = _pid
+
+    def _leave_parents(self) -> None:
+        """In a forked child (an engine made before a server forked its workers): the rewrites in flight are the
+        parent's, and so is the worker thread that would finish them, which the child does not have. Waiting for
+        them hung the child's close for ever; the parent adopts its own files, the child starts its own."""
+        if self._pid != _pid:
+            self._pending.clear()
+            self._pool = None
+            self._pid = _pid
 
     def start(self, key: Key, index: LargePartition, stamp: Stamp | None) -> None:
         """Merge and write ``index`` as it is now, on the worker (nothing if one is already under way for it:
@@ -60,6 +83,7 @@ class Rewrites:
 
     def running(self, key: Key) -> bool:
         """Whether a rewrite of the partition is under way (not yet adopted)."""
+        self._leave_parents()
         return key in self._pending
 
     def adopt(self, indexes: MutableMapping[Key, Any], wait: bool = False) -> None:
@@ -68,6 +92,7 @@ class Rewrites:
         changes again. One whose partition was reloaded meanwhile is dropped: its file is still a valid snapshot."""
         if not self._pending:
             return
+        self._leave_parents()
         for key, (index, snapshot, future) in list(self._pending.items()):
             if not (wait or future.done()):
                 continue
@@ -91,6 +116,7 @@ class Rewrites:
 
     def shutdown(self) -> None:
         """Wait for the worker (its files land) and stop it."""
+        self._leave_parents()
         self._pending.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=True)

@@ -7,7 +7,10 @@ the worker's jobs and run them when they choose, so the changes in between are e
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -218,3 +221,42 @@ def test_a_store_without_files_keeps_a_rewrite_in_memory(monkeypatch: pytest.Mon
     for name in old[1::23] + mid[::17]:
         assert _served(engine, name) == f"answer to {name}"
     engine.close()
+
+
+def test_a_child_forked_while_a_rewrite_is_under_way_closes_without_waiting_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An engine made before a server forks its workers: a rewrite in flight at the fork is the parent's, and
+    its worker thread does not exist in the child. The child's close waited for it for ever."""
+    engine = _engine(tmp_path / "forked.db")
+    _fill(engine, [f"old {i}" for i in range(300)])
+    assert _served(engine, "old 1") is not None
+    write, started = ivf_file.write_ivf, threading.Event()
+
+    def slow(*args: Any) -> None:
+        started.set()
+        time.sleep(2.0)
+        write(*args)
+
+    monkeypatch.setattr(sqlite_vectors, "write_ivf", slow)
+    _fill(engine, [f"mid {i}" for i in range(200)])  # a rewrite starts on the worker
+    assert started.wait(10)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        try:
+            ok = _served(engine, "mid 7") == "answer to mid 7"
+            engine.close()
+        finally:
+            os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 30
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done[0] == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child's close never returned")
+    assert os.WIFEXITED(done[1]) and os.WEXITSTATUS(done[1]) == 0
+    engine.close()  # the parent's own rewrite lands
+    fresh = _engine(tmp_path / "forked.db")
+    assert _served(fresh, "mid 7") == "answer to mid 7"
+    fresh.close()
