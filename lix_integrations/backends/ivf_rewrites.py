@@ -17,11 +17,11 @@ that maps it, replays the log from there, as for any file (`sqlite_vectors`).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, MutableMapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from ..kernel import forks
 from .ivf_file import IvfArrays, IvfFile, Stamp
 from .ivf_merge import MergedRows
 from .ivf_partition import LargePartition, Snapshot
@@ -35,18 +35,6 @@ Key = tuple[str, str]
 WriteFile = Callable[[Key, IvfArrays | MergedRows, "Stamp | None", int], IvfFile]
 Submit = Callable[[Callable[[], IvfFile]], "Future[IvfFile]"]
 
-#: This process's id, renewed in a forked child by the fork itself (no system call on the paths that check it).
-_pid = os.getpid()
-
-
-def _forked() -> None:
-    global _pid
-    _pid = os.getpid()
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
-    os.register_at_fork(after_in_child=_forked)
-
 
 class Rewrites:
     """The rewrites in flight, one per partition at most. Not thread-safe: the backend's lock guards every call
@@ -57,16 +45,16 @@ class Rewrites:
         self._submit = submit  # tests pass a runner they control; otherwise one worker thread
         self._pool: ThreadPoolExecutor | None = None
         self._pending: dict[Key, tuple[LargePartition, Snapshot, Future[IvfFile]]] = {}
-        self._pid = _pid
+        self._pid = forks.pid
 
     def _leave_parents(self) -> None:
         """In a forked child (an engine made before a server forked its workers): the rewrites in flight are the
         parent's, and so is the worker thread that would finish them, which the child does not have. Waiting for
         them hung the child's close for ever; the parent adopts its own files, the child starts its own."""
-        if self._pid != _pid:
+        if self._pid != forks.pid:
             self._pending.clear()
             self._pool = None
-            self._pid = _pid
+            self._pid = forks.pid
 
     def start(self, key: Key, index: LargePartition, stamp: Stamp | None) -> None:
         """Merge and write ``index`` as it is now, on the worker (nothing if one is already under way for it:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import weakref
 from collections.abc import Awaitable, Coroutine
 from typing import TYPE_CHECKING, Any
@@ -19,6 +18,7 @@ from weakref import WeakKeyDictionary
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ...kernel import forks
 from ...kernel.flows import CancelledAfterOp, finish_before_cancel
 from .autopipeline import AutoPipeline
 from .clients import async_client, sync_client
@@ -33,20 +33,6 @@ if TYPE_CHECKING:
     from .backend import RedisBackend
 
 __all__ = ["AsyncIO", "SyncIO"]
-
-#: This process's id, renewed in a forked child by the fork itself (``os.register_at_fork``, which CPython runs
-#: for every fork that goes on running Python): ``os.getpid()`` is a system call, a few percent of a sync call
-#: (2026-12-04, py-spy on a loop of chat appends).
-_pid = os.getpid()
-
-
-def _forked() -> None:
-    global _pid
-    _pid = os.getpid()
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
-    os.register_at_fork(after_in_child=_forked)
 
 
 class SyncIO:
@@ -69,10 +55,10 @@ class SyncIO:
 
     def client(self) -> Any:
         bound = self._bound
-        if bound is not None and bound[0] == _pid:
+        if bound is not None and bound[0] == forks.pid:
             return bound[1]
         client = sync_client(self.backend.options)
-        self._bound = (_pid, client)
+        self._bound = (forks.pid, client)
         return client
 
     def take(self, client: Any) -> Any:
@@ -123,10 +109,10 @@ class AsyncIO:
         if loop is None:
             loop = asyncio.get_running_loop()
         bound = self._bound
-        if bound is not None and bound[0]() is loop and bound[1] == _pid:
+        if bound is not None and bound[0]() is loop and bound[1] == forks.pid:
             return bound[2]
         client = async_client(self.backend.options)
-        self._bound = (weakref.ref(loop), _pid, client)
+        self._bound = (weakref.ref(loop), forks.pid, client)
         return client
 
     def unbind(self) -> None:
