@@ -26,9 +26,10 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ..errors import BackendError, ConfigError
-from ..kernel import semantic_ops
+from ..kernel import forks, semantic_ops
 from ..kernel.op import bind_methods
 from ..kernel.ops import Deferred, Gather, Op, SemanticRecord
+from . import sqlite_forks
 from .base import Backend, gather_each
 from .leases import LEASE_SCHEMA, SQLiteLeases
 from .sqlite_checkpoints import Checkpoints
@@ -38,12 +39,15 @@ from .sqlite_inserts import insert_entries
 from .sqlite_kv import KV_SCHEMA, SQLiteKv
 from .sqlite_lists import LISTS_SCHEMA, SQLiteLists
 from .sqlite_prompt_vectors import VECTOR_KEY_SCHEMA, PromptVectorRefs, ref
+from .sqlite_semantic_rows import RECORD_COLUMNS, SEMANTIC_SCHEMA, record_of
 from .sqlite_tx import Transactions
 from .sqlite_vectors import SQLiteVectors
 
 __all__ = ["SQLiteBackend"]
 
 _T = TypeVar("_T")
+#: Taken by a forked child's first operations on its stores (see `SQLiteBackend._leave_parents`).
+_FORKED = threading.Lock()
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
@@ -52,43 +56,6 @@ _WAL_CHECKPOINT_PAGES = 40_000
 _WAL_KEEP_BYTES = 64 * 1024 * 1024
 _CACHE_KIB = 16 * 1024
 _MAX_IN_PARAMS = 500
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS lix_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS lix_settings (
-    namespace TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (namespace, field));
-CREATE TABLE IF NOT EXISTS semantic_entries (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    namespace TEXT NOT NULL,
-    exact_key TEXT NOT NULL,
-    partition TEXT NOT NULL,
-    scope TEXT NOT NULL,
-    llm_key TEXT NOT NULL,
-    prompt TEXT NOT NULL,
-    vector BLOB,
-    vector_key TEXT,
-    payload TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    expires_at REAL,
-    accessed_at REAL NOT NULL,
-    UNIQUE (namespace, exact_key));
-CREATE INDEX IF NOT EXISTS semantic_partition ON semantic_entries (namespace, partition);
-CREATE INDEX IF NOT EXISTS semantic_lru ON semantic_entries (namespace, accessed_at);
-CREATE INDEX IF NOT EXISTS semantic_scope ON semantic_entries (namespace, scope);
-CREATE INDEX IF NOT EXISTS semantic_llm ON semantic_entries (namespace, llm_key);
-CREATE INDEX IF NOT EXISTS semantic_expiry ON semantic_entries (namespace, expires_at) WHERE expires_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS semantic_counts (namespace TEXT PRIMARY KEY, n INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS semantic_log (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    namespace TEXT NOT NULL,
-    partition TEXT NOT NULL,
-    entry_id INTEGER NOT NULL,
-    added INTEGER NOT NULL);
-"""
-
-_RECORD_COLUMNS = (
-    "id, exact_key, partition, scope, llm_key, prompt, vector, payload, created_at, expires_at, accessed_at"
-)
 
 
 def _path_from_url(url: str) -> str:
@@ -114,23 +81,6 @@ def _path_from_url(url: str) -> str:
     return str(Path(path).expanduser())
 
 
-def _record(row: Sequence[Any]) -> SemanticRecord:
-    blob = row[6]
-    return SemanticRecord(
-        id=row[0],
-        exact_key=row[1],
-        partition=row[2],
-        scope=row[3],
-        llm_key=row[4],
-        prompt=row[5],
-        vector=None if blob is None else np.frombuffer(blob, dtype=np.float32),
-        payload=row[7],
-        created_at=row[8],
-        expires_at=row[9],
-        accessed_at=row[10],
-    )
-
-
 class SQLiteBackend(Backend):
     """SQLite storage; every method is safe to call from any thread of any process sharing the file."""
 
@@ -139,7 +89,14 @@ class SQLiteBackend(Backend):
         self.path = path
         self.url = f"sqlite:///{path}"
         self.shared = path != ":memory:"
+        self._open()
+
+    def _open(self) -> None:
+        """Connect, and make everything that holds the connection: at start, and in a forked child
+        (`sqlite_forks`)."""
         self._lock = threading.RLock()
+        self._pid = forks.pid
+        path = self.path
         try:
             self._conn = sqlite3.connect(
                 path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
@@ -175,6 +132,36 @@ class SQLiteBackend(Backend):
                 **SQLiteLeases(self._conn, self._write).handlers(),
             }
         )
+        if self.shared:
+            sqlite_forks.register(self)
+
+    # -- forks (see `sqlite_forks`) --------------------------------------------------------------------------
+
+    def hold_for_fork(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.hold_for_fork()  # first: its thread takes the lock below to finish a checkpoint
+        self._lock.acquire()
+
+    def release_after_fork(self, child: bool) -> None:
+        try:
+            if child and not self._closed:
+                self._conn.close()  # the parent's: closed before anything opens the file again in this process
+        finally:
+            self._lock.release()
+            if self._checkpoints is not None:
+                self._checkpoints.release_after_fork(child)
+
+    def _leave_parents(self) -> None:
+        """The first operation in a forked child: the store opened anew (a private in-memory one is the child's
+        own copy: only its lock is new)."""
+        with _FORKED:
+            if self._pid == forks.pid:
+                return
+            if self.shared and not self._closed:
+                self._open()
+            else:
+                self._lock = threading.RLock()
+                self._pid = forks.pid
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteBackend:
@@ -202,7 +189,7 @@ class SQLiteBackend(Backend):
         # benchmarks/sqlite_scale.py's 100k store). It fills only as pages are read.
         conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
         conn.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
-        schema = _SCHEMA + VECTOR_KEY_SCHEMA + KV_SCHEMA + LISTS_SCHEMA + LEASE_SCHEMA
+        schema = SEMANTIC_SCHEMA + VECTOR_KEY_SCHEMA + KV_SCHEMA + LISTS_SCHEMA + LEASE_SCHEMA
         schema_digest = hashlib.sha256((schema + "|store_id").encode()).hexdigest()[:16]
         if self._stored_meta("schema_digest") == schema_digest:
             # Every table is there already: opening a store reads, so it never waits for another writer.
@@ -247,6 +234,8 @@ class SQLiteBackend(Backend):
     # -- execution -------------------------------------------------------------------------------------------
 
     def execute(self, op: Op) -> Any:
+        if self._pid != forks.pid:
+            self._leave_parents()
         with self._lock:
             if self._closed:
                 raise BackendError(f"SQLite store {self.path!r} is closed")
@@ -266,6 +255,10 @@ class SQLiteBackend(Backend):
         return await asyncio.to_thread(self.execute, op)
 
     def close(self) -> None:
+        if self._pid != forks.pid and self.shared:  # a forked child that never used the store
+            self._closed = True  # its connection was the parent's, closed at the fork
+            return
+        sqlite_forks.unregister(self)
         if self._checkpoints is not None:
             self._checkpoints.close()  # first, without the lock: its thread may be waiting for it
         with self._lock:
@@ -324,10 +317,10 @@ class SQLiteBackend(Backend):
 
     def _exact_get(self, op: semantic_ops.ExactGet) -> SemanticRecord | None:
         row = self._conn.execute(
-            f"SELECT {_RECORD_COLUMNS} FROM semantic_entries WHERE namespace = ? AND exact_key = ?",
+            f"SELECT {RECORD_COLUMNS} FROM semantic_entries WHERE namespace = ? AND exact_key = ?",
             (op.namespace, op.exact_key),
         ).fetchone()
-        return None if row is None else self._with_pending_touch(op.namespace, _record(row))
+        return None if row is None else self._with_pending_touch(op.namespace, record_of(row))
 
     def _vector_search(self, op: semantic_ops.VectorSearch) -> list[tuple[SemanticRecord, float]]:
         hits = self._vectors.search(op.namespace, op.partition, op.vector, op.k)
@@ -335,9 +328,9 @@ class SQLiteBackend(Backend):
             return []
         marks = ",".join("?" * len(hits))
         rows = self._conn.execute(
-            f"SELECT {_RECORD_COLUMNS} FROM semantic_entries WHERE id IN ({marks})", [i for i, _ in hits]
+            f"SELECT {RECORD_COLUMNS} FROM semantic_entries WHERE id IN ({marks})", [i for i, _ in hits]
         ).fetchall()
-        by_id = {row[0]: _record(row) for row in rows}
+        by_id = {row[0]: record_of(row) for row in rows}
         return [(self._with_pending_touch(op.namespace, by_id[i]), s) for i, s in hits if i in by_id]
 
     def _count(self, op: semantic_ops.CountEntries) -> int:
@@ -355,12 +348,12 @@ class SQLiteBackend(Backend):
         if op.llm_key is not None:
             where.append("llm_key = ?")
             params.append(op.llm_key)
-        columns = _RECORD_COLUMNS.replace("vector", "NULL")
+        columns = RECORD_COLUMNS.replace("vector", "NULL")
         rows = self._conn.execute(
             f"SELECT {columns} FROM semantic_entries WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
             [*params, op.limit],
         ).fetchall()
-        return [self._with_pending_touch(op.namespace, _record(row)) for row in rows]
+        return [self._with_pending_touch(op.namespace, record_of(row)) for row in rows]
 
     # -- writes ----------------------------------------------------------------------------------------------
 

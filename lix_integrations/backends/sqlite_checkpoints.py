@@ -77,12 +77,21 @@ class Checkpoints:
             self._thread.join()
             self._thread = None
 
+    def hold_for_fork(self) -> None:
+        """Before a fork: wait until no checkpoint runs and keep the thread from starting one, so that the child
+        inherits no connection in use (the thread opens one per checkpoint: none is open between them)."""
+        self._wake.acquire()
+        self._wake.wait_for(lambda: not self._busy)
+
+    def release_after_fork(self, child: bool) -> None:
+        """After the fork. In the child this object is the parent's (its thread does not exist there): it stops,
+        and the child's backend makes its own."""
+        if child:
+            self._stopped = True
+            self._thread = None
+        self._wake.release()
+
     def _run(self) -> None:
-        try:
-            conn = sqlite3.connect(self._path, isolation_level=None)
-        except sqlite3.Error:
-            logger.warning("could not open %s for checkpoints; commits make them", self._path, exc_info=True)
-            return
         try:
             while True:
                 with self._wake:
@@ -92,14 +101,20 @@ class Checkpoints:
                     if self._stopped:
                         return
                     self._due, self._busy = False, True
-                self._checkpoint(conn)
+                self._checkpoint()
         finally:
-            conn.close()
             with self._wake:
                 self._busy = False
                 self._wake.notify_all()
 
-    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+    def _checkpoint(self) -> None:
+        """One checkpoint, on a connection of its own opened for it (one every few thousand row changes: a fork
+        between checkpoints leaves the child no connection of this thread's to deal with)."""
+        try:
+            conn = sqlite3.connect(self._path, isolation_level=None)
+        except sqlite3.Error:
+            logger.warning("could not open %s for a checkpoint; commits make them", self._path, exc_info=True)
+            return
         try:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()  # the bulk, beside the writer
             with self._lock:  # what was committed meanwhile, so the next write restarts the log
@@ -107,3 +122,5 @@ class Checkpoints:
         except sqlite3.Error:
             # Another checkpoint under way, a locked file: the next one, or a commit, does it.
             logger.debug("checkpoint of %s skipped", self._path, exc_info=True)
+        finally:
+            conn.close()
