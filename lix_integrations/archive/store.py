@@ -17,6 +17,7 @@ import hashlib
 import os
 import re
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -72,6 +73,19 @@ def session_from_name(name: str) -> str | None:
     return out.decode("utf-8", "surrogatepass")
 
 
+#: Every archive of this process, for the fork hook below.
+_ARCHIVES: weakref.WeakSet[SessionArchive] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for archive in list(_ARCHIVES):
+        archive._leave_parents_locks()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class SessionArchive:
     """The archives of one namespace in one directory (created on first write)."""
 
@@ -87,6 +101,23 @@ class SessionArchive:
         #: archive name -> pid of the sessions locked now; a forked child's inherited holds are its parent's
         self._held: dict[str, int] = {}
         self._fd_lock = threading.Lock()
+        _ARCHIVES.add(self)
+
+    def _leave_parents_locks(self) -> None:
+        """In a forked child, at the fork: the lock descriptors are the parent's. A ``flock`` lives as long as
+        any descriptor of it is open, so the child's inherited copy kept a stripe locked after the parent let it
+        go, for every process, the child included, until the child exited: spills and new sessions of that stripe
+        waited for ever. The child closes its copies (the parent's stay open and its locks held) and forgets the
+        parent's holds; its lock of the table is new (the parent's may have been taken when it forked)."""
+        self._fd_lock = threading.Lock()
+        for _, fd, _ in self._lock_fds.values():
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._lock_fds.clear()
+        self._held.clear()
 
     def path(self, session_id: str) -> Path:
         return self.directory / archive_name(session_id)

@@ -1,6 +1,7 @@
 """An engine made before a fork (gunicorn ``--preload``, Celery's prefork pool, multiprocessing's default start
 method on Linux): on the embedded SQLite store every child's acknowledged writes are kept, whatever the parent does
-with its own engine meanwhile (see ``lix_integrations/backends/sqlite_forks.py``).
+with its own engine meanwhile (see ``lix_integrations/backends/sqlite_forks.py``), and a session archive lock held
+at the fork is not kept by the child.
 
 Before, a child wrote through the connection it inherited: when the parent closed its engine while the child
 still wrote, the parent's close (the last lock SQLite could see) checkpointed and removed the WAL, and the child's
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from lix_integrations import Engine
+from lix_integrations.archive.store import SessionArchive
 from lix_integrations.backends import sqlite_checkpoints
 from lix_integrations.testing import FakeEmbedder
 from lix_integrations.tiers.sessions import SessionConfig
@@ -147,3 +149,34 @@ def test_a_private_in_memory_store_is_the_childs_own_copy() -> None:
     assert _exit_status(pid) == 0
     assert engine.kv.get("child", "c") is None  # the child's writes stayed in its copy
     engine.close()
+
+
+def test_a_child_forked_while_its_parent_holds_an_archive_lock_does_not_keep_it(tmp_path: Path) -> None:
+    """The child's inherited copy of the lock's descriptor kept the ``flock`` after the parent let it go: the
+    stripe stayed locked for every process until the child exited (its own spills and new sessions waited for
+    ever)."""
+    archive = SessionArchive(tmp_path / "archive")
+    assert archive.try_lock("s")  # a spill under way in the parent when it forks
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        status = 1
+        try:
+            os.close(write)
+            os.read(read, 1)  # the parent has let the lock go
+            deadline = time.monotonic() + 5
+            while not archive.try_lock("s"):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.01)
+            else:
+                archive.unlock("s")
+                status = 0
+        finally:
+            os._exit(status)
+    os.close(read)
+    archive.unlock("s")
+    os.write(write, b"u")
+    assert _exit_status(pid) == 0
+    assert archive.try_lock("s")  # and the parent takes it again
+    archive.unlock("s")
