@@ -46,8 +46,6 @@ from .sqlite_vectors import SQLiteVectors
 __all__ = ["SQLiteBackend"]
 
 _T = TypeVar("_T")
-#: Taken by a forked child's first operations on its stores (see `SQLiteBackend._leave_parents`).
-_FORKED = threading.Lock()
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
@@ -89,13 +87,13 @@ class SQLiteBackend(Backend):
         self.path = path
         self.url = f"sqlite:///{path}"
         self.shared = path != ":memory:"
-        self._open()
+        with sqlite_forks.OPENING:
+            self._open()
 
     def _open(self) -> None:
         """Connect, and make everything that holds the connection: at start, and in a forked child
         (`sqlite_forks`)."""
         self._lock = threading.RLock()
-        self._pid = forks.pid
         path = self.path
         try:
             self._conn = sqlite3.connect(
@@ -132,36 +130,51 @@ class SQLiteBackend(Backend):
                 **SQLiteLeases(self._conn, self._write).handlers(),
             }
         )
-        if self.shared:
-            sqlite_forks.register(self)
+        sqlite_forks.register(self)
+        self._pid = forks.pid  # last: until now a child's other threads wait in _leave_parents
 
     # -- forks (see `sqlite_forks`) --------------------------------------------------------------------------
 
     def hold_for_fork(self) -> None:
         if self._checkpoints is not None:
-            self._checkpoints.hold_for_fork()  # first: its thread takes the lock below to finish a checkpoint
-        self._lock.acquire()
+            self._checkpoints.hold_for_fork()  # first, and let go of: a writer takes the lock, then the thread's
+        try:
+            self._lock.acquire()
+        except BaseException:
+            if self._checkpoints is not None:
+                self._checkpoints.release_after_fork(False)
+            raise
 
     def release_after_fork(self, child: bool) -> None:
         try:
-            if child and not self._closed:
-                self._conn.close()  # the parent's: closed before anything opens the file again in this process
+            if (
+                child and self.shared and not self._closed
+            ):  # the parent's: closed before anything opens the file
+                no_checkpoint = getattr(sqlite3, "SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE", None)
+                if no_checkpoint is not None and hasattr(self._conn, "setconfig"):  # Python 3.12+
+                    self._conn.setconfig(no_checkpoint, True)
+                self._conn.close()
         finally:
             self._lock.release()
             if self._checkpoints is not None:
                 self._checkpoints.release_after_fork(child)
 
-    def _leave_parents(self) -> None:
+    def _leave_parents(self, closing: bool = False) -> bool:
         """The first operation in a forked child: the store opened anew (a private in-memory one is the child's
-        own copy: only its lock is new)."""
-        with _FORKED:
+        own copy, held still over the fork like the others). ``closing``: a child closing a store it never used
+        (its connection, the parent's, was closed at the fork); True then when nothing is left to close."""
+        with sqlite_forks.OPENING:
             if self._pid == forks.pid:
-                return
+                return False
+            if self.shared and closing:
+                self._closed = True
+                sqlite_forks.unregister(self)
+                return True
             if self.shared and not self._closed:
                 self._open()
             else:
-                self._lock = threading.RLock()
                 self._pid = forks.pid
+            return False
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteBackend:
@@ -255,10 +268,8 @@ class SQLiteBackend(Backend):
         return await asyncio.to_thread(self.execute, op)
 
     def close(self) -> None:
-        if self._pid != forks.pid and self.shared:  # a forked child that never used the store
-            self._closed = True  # its connection was the parent's, closed at the fork
+        if self._pid != forks.pid and self._leave_parents(closing=True):
             return
-        sqlite_forks.unregister(self)
         if self._checkpoints is not None:
             self._checkpoints.close()  # first, without the lock: its thread may be waiting for it
         with self._lock:
@@ -273,6 +284,7 @@ class SQLiteBackend(Backend):
             self._closed = True
             self._vectors.close()
             self._conn.close()
+            sqlite_forks.unregister(self)  # under the lock: a fork holds a store until it is closed
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)

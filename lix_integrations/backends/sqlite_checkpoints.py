@@ -46,6 +46,7 @@ class Checkpoints:
         self._due = False
         self._busy = False
         self._stopped = False
+        self._paused = 0  # forks under way (see hold_for_fork)
         self._thread: threading.Thread | None = None
 
     def wrote(self) -> None:
@@ -78,18 +79,22 @@ class Checkpoints:
             self._thread = None
 
     def hold_for_fork(self) -> None:
-        """Before a fork: wait until no checkpoint runs and keep the thread from starting one, so that the child
-        inherits no connection in use (the thread opens one per checkpoint: none is open between them)."""
-        self._wake.acquire()
-        self._wake.wait_for(lambda: not self._busy)
+        """Before a fork: no checkpoint starts, and none is running when this returns (the thread opens its
+        connection per checkpoint, so the child inherits none of its). The condition itself is not held over the
+        fork: a writer takes it under the backend's lock, which the fork takes next (`sqlite_forks`)."""
+        with self._wake:
+            self._paused += 1
+            self._wake.wait_for(lambda: not self._busy)
 
     def release_after_fork(self, child: bool) -> None:
-        """After the fork. In the child this object is the parent's (its thread does not exist there): it stops,
-        and the child's backend makes its own."""
+        """After the fork. In the child this object is the parent's (its thread is not there, and a thread of the
+        parent may have held the condition at the fork): it is left as it is, and the child's backend makes its
+        own when it opens the store again."""
         if child:
-            self._stopped = True
-            self._thread = None
-        self._wake.release()
+            return
+        with self._wake:
+            self._paused -= 1
+            self._wake.notify_all()
 
     def _run(self) -> None:
         try:
@@ -97,7 +102,7 @@ class Checkpoints:
                 with self._wake:
                     self._busy = False
                     self._wake.notify_all()
-                    self._wake.wait_for(lambda: self._due or self._stopped)
+                    self._wake.wait_for(lambda: (self._due and not self._paused) or self._stopped)
                     if self._stopped:
                         return
                     self._due, self._busy = False, True

@@ -10,11 +10,15 @@ to a removed file: of a child's 4,000 acknowledged writes 201-296 were left (202
 closing its engine while its forked child wrote; test_forks.py).
 
 So, around every fork, each open store of the process is held still (no operation in flight, no checkpoint
-running: their locks are taken before the fork and given back after it, in both processes), and in the child
-its inherited connection is closed at once, before anything can open another: SQLite then forgets the file, and
-the child's next operation opens the store anew (`SQLiteBackend`). Closing is safe there: no call was under way
-on it, and SQLite closing a connection of a file other processes still hold neither checkpoints nor removes the
-WAL. A private in-memory database has no file: the child keeps its copy.
+running, no store being opened: their locks are taken before the fork and given back after it, in both
+processes), and in the child its inherited connection is closed at once, before anything can open another:
+SQLite then forgets the file, and the child's next operation opens the store anew (`SQLiteBackend`). No call was
+under way on that connection. Closing it checkpoints nothing while another process holds the file (the parent
+does: it just forked, its connection open); on Python 3.12 and later it is also told not to checkpoint at close
+at all, so even a parent that closed in the microseconds between the fork and the child's hook leaves its WAL
+alone (before 3.12 that window remains). A private in-memory database has no file: the child keeps its copy,
+held still like the others. A fork from a thread that holds a store's lock (lix never forks, nor runs a caller's
+code under it) would wait for that store's running checkpoint for ever: not supported.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import threading
 import weakref
 from typing import Protocol
 
-__all__ = ["ForkAware", "register", "unregister"]
+__all__ = ["OPENING", "ForkAware", "register", "unregister"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,26 +42,36 @@ class ForkAware(Protocol):
     def release_after_fork(self, child: bool) -> None: ...
 
 
-_STORES: weakref.WeakSet[ForkAware] = weakref.WeakSet()  # type: ignore[type-var]
-_REGISTRY_LOCK = threading.Lock()
-#: The stores held by the fork under way, released in the same order by both processes.
+#: Held while a store is opened and from before a fork to after it, so a fork never sees a store half made and
+#: forks of two threads do not interleave their holds (re-entrant: a store opens again under it in a child).
+OPENING = threading.RLock()
+#: id -> weak reference of every store to hold; a plain dict, copied in one step (a weak set's iteration can be
+#: cut into by a garbage collection that closes a store).
+_STORES: dict[int, weakref.ref[ForkAware]] = {}
+#: The stores held by the fork under way, released by both processes.
 _held: list[ForkAware] = []
 
 
 def register(store: ForkAware) -> None:
-    with _REGISTRY_LOCK:
-        _STORES.add(store)
+    key = id(store)
+    _STORES[key] = weakref.ref(store, lambda _, key=key: _STORES.pop(key, None))  # type: ignore[misc]
 
 
 def unregister(store: ForkAware) -> None:
-    with _REGISTRY_LOCK:
-        _STORES.discard(store)
+    _STORES.pop(id(store), None)
 
 
 def _before() -> None:
-    _REGISTRY_LOCK.acquire()
-    for store in list(_STORES):
-        store.hold_for_fork()
+    OPENING.acquire()
+    for ref in list(_STORES.values()):
+        store = ref()
+        if store is None:
+            continue
+        try:
+            store.hold_for_fork()
+        except BaseException:  # not held: the fork goes on (CPython ignores what a hook raises)
+            logger.warning("could not hold a SQLite store still for a fork", exc_info=True)
+            continue
         _held.append(store)
 
 
@@ -70,7 +84,7 @@ def _after(child: bool) -> None:
             except Exception:  # a hook must not raise: the fork has happened
                 logger.warning("could not release a SQLite store after a fork", exc_info=True)
     finally:
-        _REGISTRY_LOCK.release()
+        OPENING.release()
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -180,3 +182,83 @@ def test_a_child_forked_while_its_parent_holds_an_archive_lock_does_not_keep_it(
     assert _exit_status(pid) == 0
     assert archive.try_lock("s")  # and the parent takes it again
     archive.unlock("s")
+
+
+# Races around the fork, each run in a process of its own under a deadline (a hang fails the test, not the run).
+_FORK_RACES = {
+    "threads_first_use": """
+import os, sys, threading
+from lix_integrations import Engine
+engine = Engine(f"sqlite:///{sys.argv[1]}/store.db")
+engine.kv.put("a", {"i": 1}, "c")
+bad = 0
+for trial in range(10):  # a threaded worker: its threads' first calls come together
+    pid = os.fork()
+    if pid == 0:
+        errors, start = [], threading.Barrier(8)
+        def first_call():
+            start.wait()
+            try:
+                assert engine.kv.get("a", "c") == {"i": 1}
+            except BaseException as exc:
+                errors.append(exc)
+        threads = [threading.Thread(target=first_call) for _ in range(8)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        os._exit(1 if errors else 0)
+    bad += os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 0
+sys.exit(bad)
+""",
+    "fork_beside_a_writer": """
+import os, sys, threading, time
+from lix_integrations import Engine
+from lix_integrations.backends import sqlite_checkpoints
+sqlite_checkpoints.CHANGES_PER_CHECKPOINT = 1  # a checkpoint after every write
+engine = Engine(f"sqlite:///{sys.argv[1]}/store.db")
+def writer():
+    i = 0
+    while True:
+        engine.kv.put(f"k{i}", {"i": i}, "c")
+        i += 1
+threading.Thread(target=writer, daemon=True).start()
+until = time.monotonic() + 5
+while time.monotonic() < until:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+""",
+    "memory_store_beside_a_writer": """
+import os, sys, threading, time
+from lix_integrations import Engine
+engine = Engine("sqlite:///:memory:")
+def writer():
+    i = 0
+    while True:
+        engine.kv.put(f"k{i % 500}", {"i": i, "pad": "x" * 2000}, "c")
+        i += 1
+threading.Thread(target=writer, daemon=True).start()
+time.sleep(0.3)
+bad = 0
+for trial in range(10):
+    pid = os.fork()
+    if pid == 0:
+        engine.close()  # a worker shutting down that never used the store
+        os._exit(0)
+    bad += os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 0
+sys.exit(bad)
+""",
+}
+
+
+@pytest.mark.parametrize("race", sorted(_FORK_RACES))
+def test_races_around_a_fork_neither_hang_nor_fail(race: str, tmp_path: Path) -> None:
+    """``threads_first_use``: a child's threads found the store reopened half way and used the closed connection
+    (18 of 20 children raised on 13b1d2a). ``fork_beside_a_writer``: the fork's hold took the checkpoint
+    thread's condition, then the store's lock, against a writer's order (a deadlock within seconds on 13b1d2a).
+    ``memory_store_beside_a_writer``: a ``:memory:`` store was not held over the fork, and a child's close waited
+    for ever for the lock a parent thread held (30 of 30 on 13b1d2a)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _FORK_RACES[race], str(tmp_path)], timeout=90, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
