@@ -73,17 +73,43 @@ def session_from_name(name: str) -> str | None:
     return out.decode("utf-8", "surrogatepass")
 
 
-#: Every archive of this process, for the fork hook below.
+#: Every archive of this process, for the fork hooks below; those held by the fork under way.
 _ARCHIVES: weakref.WeakSet[SessionArchive] = weakref.WeakSet()
+_forking: list[SessionArchive] = []
 
 
-def _after_fork_in_child() -> None:
+def _before_fork() -> None:
+    """Each archive's table of lock descriptors held over the fork, so the child's copy matches its descriptors
+    (no lock being taken or given back half way)."""
     for archive in list(_ARCHIVES):
-        archive._leave_parents_locks()
+        archive._fd_lock.acquire()
+        _forking.append(archive)
+
+
+def _after_fork(child: bool) -> None:
+    while _forking:
+        archive = _forking.pop()
+        if child:
+            archive._leave_parents_locks()
+        archive._fd_lock.release()
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=lambda: _after_fork(False),
+        after_in_child=lambda: _after_fork(True),
+    )
+
+
+def _release(fd: int) -> None:
+    """Let go of a lock: ``LOCK_UN`` first, which releases it whatever copies of the descriptor a forked child
+    still has open (closing alone leaves the lock to the last copy), then close."""
+    try:
+        if fcntl is not None:  # pragma: no branch
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 class SessionArchive:
@@ -107,9 +133,9 @@ class SessionArchive:
         """In a forked child, at the fork: the lock descriptors are the parent's. A ``flock`` lives as long as
         any descriptor of it is open, so the child's inherited copy kept a stripe locked after the parent let it
         go, for every process, the child included, until the child exited: spills and new sessions of that stripe
-        waited for ever. The child closes its copies (the parent's stay open and its locks held) and forgets the
-        parent's holds; its lock of the table is new (the parent's may have been taken when it forked)."""
-        self._fd_lock = threading.Lock()
+        waited for ever. The child closes its copies (never ``LOCK_UN``: that would let go of the parent's lock,
+        which the copy shares) and forgets the parent's holds; the parent's own unlock releases with ``LOCK_UN``
+        too, whatever copies remain (see `_release`)."""
         for _, fd, _ in self._lock_fds.values():
             if fd >= 0:
                 try:
@@ -192,7 +218,7 @@ class SessionArchive:
                 if held[2] <= 0:
                     del self._lock_fds[stripe]
                     if held[1] >= 0:
-                        os.close(held[1])  # closing the descriptor releases its flock
+                        _release(held[1])
 
     @contextmanager
     def locked(self, session_id: str) -> Iterator[None]:
@@ -213,7 +239,7 @@ class SessionArchive:
         with self._fd_lock:
             for pid, fd, _ in self._lock_fds.values():
                 if pid == os.getpid() and fd >= 0:
-                    os.close(fd)
+                    _release(fd)
             self._lock_fds.clear()
             self._held.clear()
 
