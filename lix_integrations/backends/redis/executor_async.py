@@ -205,7 +205,7 @@ class AsyncExecutor(AsyncIO):
                     failed.add(sha)
                 else:
                     scripts.loaded(node, script)
-        cmds, spans, _ = pack(pending, calls, scripts.known(plan, failed))
+        cmds, spans, _ = pack(pending, calls, scripts.known(plan, failed), one_server=False)
         pipe = client.pipeline(transaction=False)
         for cmd in cmds:
             pipe.execute_command(*cmd)

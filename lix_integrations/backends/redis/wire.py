@@ -153,15 +153,18 @@ CLUSTER_ATTEMPTS = 3
 
 
 def pack(
-    pending: list[Lua], calls: list[Cmd | Lua | Pipe], known: Collection[str]
+    pending: list[Lua], calls: list[Cmd | Lua | Pipe], known: Collection[str], one_server: bool = True
 ) -> tuple[list[tuple[Any, ...]], list[tuple[int, int]] | None, list[tuple[int, str]]]:
     """The commands of the deferred writes, then of each call; where each call's replies will be: ``None``
     when each call is one command (no `Pipe`), so its reply is the one at its place after the deferred writes'
     (50 auto-pipelined chat appends, 2026-12-05: no span per call to make and read back); and (place, SHA) of
-    each script sent by its text: one not in ``known``, the first time in the packet (see `script_cache`)."""
+    each script sent by its text: one not in ``known``, the first time in the packet (see `script_cache`), or each
+    time when not ``one_server`` (a cluster's packet: its calls go to several primaries)."""
     cmds: list[tuple[Any, ...]] = []
     by_text: list[tuple[int, str]] = []
     texted: set[str] = set()
+    if not one_server:  # nothing counts as sent by text before: every call of an unknown script goes so
+        texted = _NO_TEXTED
     if not any(type(call) is Pipe for call in calls):
         for call in (*pending, *calls):
             if (
@@ -190,6 +193,16 @@ def pack(
             cmds.extend(call.cmds)
         spans.append((start, len(cmds)))
     return cmds, spans, by_text
+
+
+class _NeverTexted(set[str]):
+    """A packet's scripts sent by text so far, for a cluster: none counts (each call may reach another primary)."""
+
+    def add(self, element: str) -> None:
+        pass
+
+
+_NO_TEXTED: set[str] = _NeverTexted()
 
 
 def _script_cmd(
