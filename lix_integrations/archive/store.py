@@ -126,7 +126,9 @@ class SessionArchive:
         self._lock_fds: dict[int, list[int]] = {}
         #: archive name -> pid of the sessions locked now; a forked child's inherited holds are its parent's
         self._held: dict[str, int] = {}
-        self._fd_lock = threading.Lock()
+        #: Re-entrant: a fork holds it (see `_before_fork`), and a garbage collection in the forking thread may
+        #: close an engine, and this archive, before the fork's hooks are done.
+        self._fd_lock = threading.RLock()
         _ARCHIVES.add(self)
 
     def _leave_parents_locks(self) -> None:
@@ -238,8 +240,12 @@ class SessionArchive:
         """Close the descriptors of locks still held (an engine closed in the middle of a spill)."""
         with self._fd_lock:
             for pid, fd, _ in self._lock_fds.values():
-                if pid == os.getpid() and fd >= 0:
+                if fd < 0:
+                    continue
+                if pid == os.getpid():
                     _release(fd)
+                else:  # a forked child's copy of its parent's lock (never LOCK_UN: the lock is the parent's)
+                    os.close(fd)
             self._lock_fds.clear()
             self._held.clear()
 

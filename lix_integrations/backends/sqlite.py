@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import sqlite3
 import threading
 import uuid
@@ -131,7 +132,7 @@ class SQLiteBackend(Backend):
             }
         )
         sqlite_forks.register(self)
-        self._pid = forks.pid  # last: until now a child's other threads wait in _leave_parents
+        self._pid = os.getpid()  # last: until now a child's other threads wait in _leave_parents
 
     # -- forks (see `sqlite_forks`) --------------------------------------------------------------------------
 
@@ -147,9 +148,9 @@ class SQLiteBackend(Backend):
 
     def release_after_fork(self, child: bool) -> None:
         try:
-            if (
-                child and self.shared and not self._closed
-            ):  # the parent's: closed before anything opens the file
+            if child and self.shared:
+                # The parent's: closed before anything opens the file (twice is fine: a garbage collection in the
+                # fork's hooks may have closed this store already).
                 no_checkpoint = getattr(sqlite3, "SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE", None)
                 if no_checkpoint is not None and hasattr(self._conn, "setconfig"):  # Python 3.12+
                     self._conn.setconfig(no_checkpoint, True)
@@ -164,7 +165,9 @@ class SQLiteBackend(Backend):
         own copy, held still over the fork like the others). ``closing``: a child closing a store it never used
         (its connection, the parent's, was closed at the fork); True then when nothing is left to close."""
         with sqlite_forks.OPENING:
-            if self._pid == forks.pid:
+            # The process's own id: a garbage collection may close an engine inside the fork's hooks, before the
+            # one that renews `forks.pid` has run.
+            if self._pid == os.getpid():
                 return False
             if self.shared and closing:
                 self._closed = True
@@ -173,7 +176,7 @@ class SQLiteBackend(Backend):
             if self.shared and not self._closed:
                 self._open()
             else:
-                self._pid = forks.pid
+                self._pid = os.getpid()
             return False
 
     @classmethod
@@ -268,7 +271,8 @@ class SQLiteBackend(Backend):
         return await asyncio.to_thread(self.execute, op)
 
     def close(self) -> None:
-        if self._pid != forks.pid and self._leave_parents(closing=True):
+        # The process's own id, not forks.pid: see _leave_parents.
+        if self._pid != os.getpid() and self._leave_parents(closing=True):
             return
         if self._checkpoints is not None:
             self._checkpoints.close()  # first, without the lock: its thread may be waiting for it

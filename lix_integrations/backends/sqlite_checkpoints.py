@@ -84,13 +84,20 @@ class Checkpoints:
         fork: a writer takes it under the backend's lock, which the fork takes next (`sqlite_forks`)."""
         with self._wake:
             self._paused += 1
-            self._wake.wait_for(lambda: not self._busy)
+            try:
+                self._wake.wait_for(lambda: not self._busy)
+            except BaseException:  # not held after all: checkpoints go on
+                self._paused -= 1
+                self._wake.notify_all()
+                raise
 
     def release_after_fork(self, child: bool) -> None:
         """After the fork. In the child this object is the parent's (its thread is not there, and a thread of the
-        parent may have held the condition at the fork): it is left as it is, and the child's backend makes its
-        own when it opens the store again."""
+        parent may have held the condition at the fork): it is stopped with a condition of its own, and the
+        child's backend makes a new one when it opens the store again."""
         if child:
+            self._wake = threading.Condition()
+            self._paused, self._busy, self._due, self._stopped, self._thread = 0, False, False, True, None
             return
         with self._wake:
             self._paused -= 1
