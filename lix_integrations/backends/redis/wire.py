@@ -162,9 +162,9 @@ def pack(
     time when not ``one_server`` (a cluster's packet: its calls go to several primaries)."""
     cmds: list[tuple[Any, ...]] = []
     by_text: list[tuple[int, str]] = []
-    texted: set[str] = set()
-    if not one_server:  # nothing counts as sent by text before: every call of an unknown script goes so
-        texted = _NO_TEXTED
+    texted: set[str] = (
+        set()
+    )  # stays empty for a cluster's packet: every call of an unknown script goes by text
     if not any(type(call) is Pipe for call in calls):
         for call in (*pending, *calls):
             if (
@@ -174,7 +174,8 @@ def pack(
                 if sha in known or sha in texted:
                     cmds.append(("EVALSHA", sha, len(call.keys), *call.keys, *call.args))
                 else:
-                    texted.add(sha)
+                    if one_server:
+                        texted.add(sha)
                     by_text.append((len(cmds), sha))
                     cmds.append(("EVAL", call.script.text, len(call.keys), *call.keys, *call.args))
             else:
@@ -182,11 +183,11 @@ def pack(
         return cmds, None, by_text
     spans: list[tuple[int, int]] = []
     for lua in pending:
-        cmds.append(_script_cmd(lua, known, texted, len(cmds), by_text))
+        cmds.append(_script_cmd(lua, known, texted, len(cmds), by_text, one_server))
     for call in calls:
         start = len(cmds)
         if isinstance(call, Lua):
-            cmds.append(_script_cmd(call, known, texted, start, by_text))
+            cmds.append(_script_cmd(call, known, texted, start, by_text, one_server))
         elif isinstance(call, Cmd):
             cmds.append(call.args)
         else:
@@ -195,23 +196,19 @@ def pack(
     return cmds, spans, by_text
 
 
-class _NeverTexted(set[str]):
-    """A packet's scripts sent by text so far, for a cluster: none counts (each call may reach another primary)."""
-
-    def add(self, element: str) -> None:
-        pass
-
-
-_NO_TEXTED: set[str] = _NeverTexted()
-
-
 def _script_cmd(
-    lua: Lua, known: Collection[str], texted: set[str], at: int, by_text: list[tuple[int, str]]
+    lua: Lua,
+    known: Collection[str],
+    texted: set[str],
+    at: int,
+    by_text: list[tuple[int, str]],
+    one_server: bool,
 ) -> tuple[Any, ...]:
     sha = lua.script.sha
     if sha in known or sha in texted:
         return eval_args(lua, True)
-    texted.add(sha)
+    if one_server:
+        texted.add(sha)
     by_text.append((at, sha))
     return eval_args(lua, False)
 
