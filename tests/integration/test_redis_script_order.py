@@ -18,7 +18,9 @@ import pytest
 import redis
 
 from lix_integrations import AsyncEngine, Engine
+from lix_integrations.backends.redis import kv as kv_scripts
 from lix_integrations.backends.redis.backend import RedisBackend
+from lix_integrations.backends.redis.script_cache import forget_all, learn, scripts_run
 from lix_integrations.kernel.list_ops import ListAppend
 from lix_integrations.kernel.ops import Deferred, KvGet, KvItem, KvPut
 from lix_integrations.testing import FakeEmbedder
@@ -100,6 +102,7 @@ def test_a_connection_sends_a_script_by_its_text_once_then_by_its_sha(
 
     try:
         admin.script_flush()
+        forget_all()  # what pooled connections recorded in earlier tests is stale now
         admin.config_resetstat()
         replies = run(packets())
         assert [r for r in replies if r is not None] == [[b"v"]] * 10
@@ -128,6 +131,7 @@ def test_auto_pipelined_appends_send_their_script_by_text_once(
 
     try:
         admin.script_flush()
+        forget_all()
         admin.config_resetstat()
         appended = asyncio.run(waves())
         assert [a.seqs for a in appended] == [(1,)] * 20 + [(2,)] * 20 + [(3,)] * 20  # type: ignore[attr-defined]
@@ -203,3 +207,24 @@ def test_a_cluster_with_a_primary_down_still_answers_on_the_others(tmp_path: Pat
     finally:
         for server in servers:
             server.stop()
+
+
+def test_a_stale_record_never_mixes_text_and_sha_in_a_packet(redis_plain_url: str) -> None:
+    """Regression (CI at 6cd8c7c: test_redis_executor.py::test_scripts_the_server_forgot_are_run_by_their_text
+    failed once its pooled connection, shared with earlier tests, had recorded the put's script but not the
+    get's): after a ``SCRIPT FLUSH`` this process did not see, the deferred put went by SHA and answered NOSCRIPT
+    while the get, by text, ran first and missed the value. A packet now sends all its scripts one way."""
+    backend = RedisBackend(with_prefix(redis_plain_url, autopipeline="false"))
+    admin = redis.Redis.from_url(redis_plain_url.split("?")[0])
+    now = time.time()
+    try:
+        backend.execute(KvGet("ns", "t", ("a",), now))  # the connection the backend keeps between calls
+        kept = backend._conns._idle[-1][1]
+        generation, _ = scripts_run(kept)
+        learn(kept, generation, [(0, kv_scripts.PUT.sha)], [b"OK"])  # as after a packet that loaded the put's
+        admin.script_flush()  # behind this process's back
+        backend.execute(Deferred(KvPut("ns", "t", (KvItem("a", b"A"),), now)))
+        assert backend.execute(KvGet("ns", "t", ("a",), now)) == [b"A"]
+    finally:
+        admin.close()
+        backend.close()

@@ -28,7 +28,7 @@ from redis.exceptions import NoScriptError, RedisClusterException
 
 from .commands import Lua, Script
 
-__all__ = ["ClusterScripts", "learn", "scripts_run"]
+__all__ = ["ClusterScripts", "forget_all", "learn", "scripts_run"]
 
 #: Bumped whenever a server answers NOSCRIPT: what every connection (and cluster) recorded before is stale.
 _generation = [0]
@@ -73,6 +73,11 @@ def scripts_run(conn: Any) -> tuple[int, Collection[str]]:
     return generation, _NONE
 
 
+def forget_all() -> None:
+    """Trust no record any more (a NOSCRIPT reply; a test that flushes scripts behind this process's back)."""
+    _generation[0] += 1
+
+
 def learn(
     conn: Any, generation: int, sent_by_text: Sequence[tuple[int, str]], replies: Sequence[Any]
 ) -> None:
@@ -80,7 +85,7 @@ def learn(
     reply means a server forgot its scripts, so no record is trusted any more. ``generation``: `scripts_run`'s,
     read before the packet was sent (a flush seen by another thread since then makes this packet's news stale)."""
     if NoScriptError in map(type, replies):
-        _generation[0] += 1
+        forget_all()
         return
     if not sent_by_text or generation != _generation[0]:
         return

@@ -158,13 +158,16 @@ def pack(
     """The commands of the deferred writes, then of each call; where each call's replies will be: ``None``
     when each call is one command (no `Pipe`), so its reply is the one at its place after the deferred writes'
     (50 auto-pipelined chat appends, 2026-12-05: no span per call to make and read back); and (place, SHA) of
-    each script sent by its text: one not in ``known``, the first time in the packet (see `script_cache`), or each
-    time when not ``one_server`` (a cluster's packet: its calls go to several primaries)."""
+    each script sent by its text (see `script_cache`).
+
+    Scripts go by SHA when every one of the packet is in ``known``; otherwise each goes by its text the first
+    time in the packet (each time when not ``one_server``: a cluster's packet reaches several primaries). Never
+    both kinds at once: a record made stale by a ``SCRIPT FLUSH`` this process did not see would let a call by
+    text run while an earlier one by SHA answered NOSCRIPT. All by SHA, they all answer NOSCRIPT and are run
+    again in their order."""
     cmds: list[tuple[Any, ...]] = []
     by_text: list[tuple[int, str]] = []
-    texted: set[str] = (
-        set()
-    )  # stays empty for a cluster's packet: every call of an unknown script goes by text
+    texted: set[str] = set()  # stays empty for a cluster's packet
     if not any(type(call) is Pipe for call in calls):
         for call in (*pending, *calls):
             if (
@@ -173,6 +176,8 @@ def pack(
                 sha = call.script.sha
                 if sha in known or sha in texted:
                     cmds.append(("EVALSHA", sha, len(call.keys), *call.keys, *call.args))
+                elif known:  # one not run here beside ones that were: packed again, all by their text
+                    return pack(pending, calls, _NOTHING, one_server)
                 else:
                     if one_server:
                         texted.add(sha)
@@ -181,6 +186,8 @@ def pack(
             else:
                 cmds.append(call.args)  # type: ignore[union-attr]
         return cmds, None, by_text
+    if known and not all(type(c) is not Lua or c.script.sha in known for c in (*pending, *calls)):  # type: ignore[union-attr]
+        known = _NOTHING
     spans: list[tuple[int, int]] = []
     for lua in pending:
         cmds.append(_script_cmd(lua, known, texted, len(cmds), by_text, one_server))
@@ -194,6 +201,9 @@ def pack(
             cmds.extend(call.cmds)
         spans.append((start, len(cmds)))
     return cmds, spans, by_text
+
+
+_NOTHING: frozenset[str] = frozenset()
 
 
 def _script_cmd(
