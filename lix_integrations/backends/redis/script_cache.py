@@ -4,8 +4,10 @@ Calls in one packet must run in their order: a deferred write (a lookup's use of
 next call (an insert that evicts the least recently used record). EVALSHA of a script the server has not loaded
 (its first use after a server start, a failover or ``SCRIPT FLUSH``) answers NOSCRIPT while the packet's later
 calls run; running it again by its text afterwards put it after them, and the record just used was the one
-evicted. So a packet sends a script by its text (EVAL, which also loads it) until the server has answered a call
-of it on that connection, and by its SHA after that (within a packet too, once its text went first).
+evicted. So a packet sends its scripts by their text (EVAL, which also loads them) unless the server has answered
+a call of each on that connection, and then all by SHA (`wire.pack`): never some one way and some the other, so
+that a record gone stale behind this process's back (below) makes every call answer NOSCRIPT and run again in
+order, as before. Within a packet a script's later calls go by SHA once its text went first.
 
 What a connection has run is kept with its socket: a reconnect (a restart, a failover) starts from nothing. A
 NOSCRIPT reply that still comes back (``SCRIPT FLUSH`` under live connections; Redis 7.4 also evicts scripts
