@@ -245,7 +245,10 @@ class SessionArchive:
                 if pid == os.getpid():
                     _release(fd)
                 else:  # a forked child's copy of its parent's lock (never LOCK_UN: the lock is the parent's)
-                    os.close(fd)
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
             self._lock_fds.clear()
             self._held.clear()
 

@@ -148,7 +148,7 @@ class SQLiteBackend(Backend):
 
     def release_after_fork(self, child: bool) -> None:
         try:
-            if child and self.shared:
+            if child and self.shared and self._pid != os.getpid():  # not one a hook's operation opened here
                 # The parent's: closed before anything opens the file (twice is fine: a garbage collection in the
                 # fork's hooks may have closed this store already).
                 no_checkpoint = getattr(sqlite3, "SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE", None)

@@ -220,11 +220,41 @@ def test_a_stale_record_never_mixes_text_and_sha_in_a_packet(redis_plain_url: st
     try:
         backend.execute(KvGet("ns", "t", ("a",), now))  # the connection the backend keeps between calls
         kept = backend._conns._idle[-1][1]
+        forget_all()  # the record below is exactly the put's (a pooled connection may have recorded others)
         generation, _ = scripts_run(kept)
         learn(kept, generation, [(0, kv_scripts.PUT.sha)], [b"OK"])  # as after a packet that loaded the put's
         admin.script_flush()  # behind this process's back
         backend.execute(Deferred(KvPut("ns", "t", (KvItem("a", b"A"),), now)))
         assert backend.execute(KvGet("ns", "t", ("a",), now)) == [b"A"]
+    finally:
+        admin.close()
+        backend.close()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_call_alone_that_meets_a_forgotten_script_makes_every_record_stale(
+    redis_plain_url: str, mode: str
+) -> None:
+    """A connection records both scripts of a packet; ``SCRIPT FLUSH``; a read alone answers NOSCRIPT and loads
+    its own script again by its text. The next packet went all by SHA from the record: its put answered NOSCRIPT
+    while its read ran, missing the value (found in review of 71f5228)."""
+    backend = RedisBackend(with_prefix(redis_plain_url, autopipeline="false"))
+    admin = redis.Redis.from_url(redis_plain_url.split("?")[0])
+    now = time.time()
+
+    async def arun(ops: list[object]) -> list[object]:
+        return [await backend.aexecute(op) for op in ops]  # type: ignore[arg-type]
+
+    def run(*ops: object) -> list[object]:
+        return [backend.execute(op) for op in ops] if mode == "sync" else asyncio.run(arun(list(ops)))  # type: ignore[arg-type]
+
+    try:
+        for key in ("a", "b"):  # recorded on the connection: both scripts, by their text then by SHA
+            run(Deferred(KvPut("ns", "t", (KvItem(key, b"x"),), now)), KvGet("ns", "t", (key,), now))
+        admin.script_flush()
+        assert run(KvGet("ns", "t", ("a",), now)) == [[b"x"]]  # alone: NOSCRIPT, then by its text
+        _, values = run(Deferred(KvPut("ns", "t", (KvItem("c", b"C"),), now)), KvGet("ns", "t", ("c",), now))
+        assert values == [b"C"]
     finally:
         admin.close()
         backend.close()

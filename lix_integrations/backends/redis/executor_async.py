@@ -26,7 +26,7 @@ from ...kernel.ops import Gather, Op
 from .commands import Cmd, Lua, Pipe, Scan, Step
 from .connections import AsyncIO
 from .lockstep import Lockstep, kind_of
-from .script_cache import learn, scripts_run
+from .script_cache import forget_all, learn, scripts_run
 from .wire import CLUSTER_ATTEMPTS, CLUSTER_REFUSALS, closed_under_us, eval_args, pack, singly, unpack
 
 __all__ = ["AsyncExecutor"]
@@ -183,6 +183,7 @@ class AsyncExecutor(AsyncIO):
         reply = replies[0]
         if isinstance(reply, BaseException):
             if isinstance(reply, NoScriptError) and isinstance(alone, Lua):
+                forget_all()  # the server forgot scripts: what connections recorded is stale (see script_cache)
                 reply = await _aeval_or_error(client, alone)
             elif not isinstance(reply, ResponseError):
                 raise reply

@@ -28,7 +28,7 @@ from ...kernel.ops import Gather, Op
 from .commands import Cmd, Lua, Pipe, Scan, Step
 from .connections import SyncIO
 from .lockstep import Lockstep, kind_of
-from .script_cache import learn, scripts_run
+from .script_cache import forget_all, learn, scripts_run
 from .wire import CLUSTER_ATTEMPTS, CLUSTER_REFUSALS, closed_under_us, eval_args, pack, singly, unpack
 
 __all__ = ["SyncExecutor"]
@@ -185,6 +185,7 @@ class SyncExecutor(SyncIO):
         reply = replies[0]
         if isinstance(reply, BaseException):
             if isinstance(reply, NoScriptError) and isinstance(alone, Lua):
+                forget_all()  # the server forgot scripts: what connections recorded is stale (see script_cache)
                 reply = _eval_or_error(client, alone)
             elif not isinstance(reply, ResponseError):
                 raise reply

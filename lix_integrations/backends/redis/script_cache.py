@@ -7,7 +7,10 @@ calls run; running it again by its text afterwards put it after them, and the re
 evicted. So a packet sends its scripts by their text (EVAL, which also loads them) unless the server has answered
 a call of each on that connection, and then all by SHA (`wire.pack`): never some one way and some the other, so
 that a record gone stale behind this process's back (below) makes every call answer NOSCRIPT and run again in
-order, as before. Within a packet a script's later calls go by SHA once its text went first.
+order, as before. Within a packet a script's later calls go by SHA once its text went first. That holds when the
+server forgot all of a packet's scripts, or none: a server that forgot some only (another client loaded one
+again after a flush, or Redis 7.4 evicted some scripts loaded by EVAL) can still run a packet's later call
+before an earlier one answered NOSCRIPT, once, as before this module.
 
 What a connection has run is kept with its socket: a reconnect (a restart, a failover) starts from nothing. A
 NOSCRIPT reply that still comes back (``SCRIPT FLUSH`` under live connections; Redis 7.4 also evicts scripts
@@ -18,7 +21,8 @@ on each primary a packet's calls of it go to, before the first such packet; a pr
 for it gets the script by its text.
 
 A call alone in its packet needs none of this (nothing runs after it): it is sent by SHA and run by its text
-on NOSCRIPT, as before, and what it runs is not recorded (no cost on the path of single calls).
+on NOSCRIPT, as before, and what it runs is not recorded (no cost on the path of single calls); its NOSCRIPT makes
+every record stale like a packet's.
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ _ABSENT = object()
 
 
 class _Every(Collection[str]):
-    """Every script counts as run (a connection whose socket cannot be told: sent by SHA, as before)."""
+    """Every script counts as run (a connection whose socket cannot be told: sent by SHA, as before). Its length
+    is 0, but ``in`` is always true, so `wire.pack` never asks whether it is empty."""
 
     def __contains__(self, item: object) -> bool:
         return True
