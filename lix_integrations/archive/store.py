@@ -129,6 +129,9 @@ class SessionArchive:
         #: Re-entrant: a fork holds it (see `_before_fork`), and a garbage collection in the forking thread may
         #: close an engine, and this archive, before the fork's hooks are done.
         self._fd_lock = threading.RLock()
+        #: Times `close` ran: a lock taken across one (a collection's finalizer closing the engine inside
+        #: `try_lock`, on the same thread) is given back rather than kept in a closed archive.
+        self._closes = 0
         _ARCHIVES.add(self)
 
     def _leave_parents_locks(self) -> None:
@@ -182,6 +185,7 @@ class SessionArchive:
         stripe = self._stripe(name)
         pid = os.getpid()
         with self._fd_lock:  # one system call at most under it: open and flock, which never waits
+            closes = self._closes
             if self._held.get(name) == pid:
                 return False
             held = self._lock_fds.get(stripe)
@@ -203,6 +207,11 @@ class SessionArchive:
                         os.close(fd)
                         raise
                 held = self._lock_fds[stripe] = [pid, fd, 0]
+                if closes != self._closes:  # closed meanwhile (see _closes): nothing is kept
+                    del self._lock_fds[stripe]
+                    if fd >= 0:
+                        _release(fd)
+                    raise BackendError(f"the session archive in {str(self.directory)!r} was closed")
             held[2] += 1
             self._held[name] = pid
         return True
@@ -239,6 +248,7 @@ class SessionArchive:
     def close(self) -> None:
         """Close the descriptors of locks still held (an engine closed in the middle of a spill)."""
         with self._fd_lock:
+            self._closes += 1
             for pid, fd, _ in self._lock_fds.values():
                 if fd < 0:
                     continue

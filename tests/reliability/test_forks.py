@@ -23,6 +23,7 @@ import pytest
 from lix_integrations import Engine
 from lix_integrations.archive.store import SessionArchive
 from lix_integrations.backends import sqlite_checkpoints
+from lix_integrations.errors import BackendError
 from lix_integrations.testing import FakeEmbedder
 from lix_integrations.tiers.sessions import SessionConfig
 
@@ -213,6 +214,7 @@ sys.exit(bad)
 import os, sys, threading, time
 from lix_integrations import Engine
 from lix_integrations.backends import sqlite_checkpoints
+from lix_integrations.errors import BackendError
 sqlite_checkpoints.CHANGES_PER_CHECKPOINT = 1  # a checkpoint after every write
 engine = Engine(f"sqlite:///{sys.argv[1]}/store.db")
 def writer():
@@ -262,3 +264,26 @@ def test_races_around_a_fork_neither_hang_nor_fail(race: str, tmp_path: Path) ->
         [sys.executable, "-c", _FORK_RACES[race], str(tmp_path)], timeout=90, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_an_archive_closed_while_a_lock_is_being_taken_keeps_no_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A garbage collection inside ``try_lock`` (on the same thread: the table's lock is re-entrant for the fork
+    hooks) may run a finalizer that closes the engine and its archive. The lock being taken is given back, not
+    kept in the closed archive until the process exits (found in review of 6177e50)."""
+    archive = SessionArchive(tmp_path / "archive")
+    opened = archive._open_lock
+
+    def open_then_close(stripe: int) -> int:
+        fd = opened(stripe)
+        archive.close()  # as a finalizer would, between the open and the table's entry
+        return fd
+
+    monkeypatch.setattr(archive, "_open_lock", open_then_close)
+    with pytest.raises(BackendError, match="was closed"):
+        archive.try_lock("s")
+    monkeypatch.undo()
+    other = SessionArchive(tmp_path / "archive")  # the stripe's lock is free for everyone
+    assert other.try_lock("s")
+    other.unlock("s")
