@@ -102,6 +102,15 @@ if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
     )
 
 
+def _close_copy(fd: int) -> None:
+    """Close a forked child's copy of its parent's lock descriptor: never ``LOCK_UN``, which would let go of the
+    parent's lock (the copy shares it)."""
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
 def _release(fd: int) -> None:
     """Let go of a lock: ``LOCK_UN`` first, which releases it whatever copies of the descriptor a forked child
     still has open (closing alone leaves the lock to the last copy), then close."""
@@ -143,10 +152,7 @@ class SessionArchive:
         too, whatever copies remain (see `_release`)."""
         for _, fd, _ in self._lock_fds.values():
             if fd >= 0:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+                _close_copy(fd)
         self._lock_fds.clear()
         self._held.clear()
 
@@ -254,11 +260,8 @@ class SessionArchive:
                     continue
                 if pid == os.getpid():
                     _release(fd)
-                else:  # a forked child's copy of its parent's lock (never LOCK_UN: the lock is the parent's)
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass
+                else:
+                    _close_copy(fd)
             self._lock_fds.clear()
             self._held.clear()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,18 @@ BOUND = 3
 
 def question(i: int) -> str:
     return f"question number {i} about topic {i}"
+
+
+def _runner(backend: RedisBackend, mode: str) -> Callable[..., list[object]]:
+    """``run(*ops)``: the ops one after the other on ``backend``, blocking or awaited on a loop of their own."""
+
+    async def arun(ops: tuple[object, ...]) -> list[object]:
+        return [await backend.aexecute(op) for op in ops]  # type: ignore[arg-type]
+
+    def run(*ops: object) -> list[object]:
+        return [backend.execute(op) for op in ops] if mode == "sync" else asyncio.run(arun(ops))  # type: ignore[arg-type]
+
+    return run
 
 
 @pytest.fixture(params=["plain", "stack"])
@@ -152,11 +165,7 @@ def test_on_a_cluster_a_deferred_write_runs_before_the_read_behind_it(
     admin = redis.RedisCluster.from_url(redis_cluster_url.replace("redis+cluster", "redis"))
     now = time.time()
 
-    async def arun(ops: list[object]) -> list[object]:
-        return [await backend.aexecute(op) for op in ops]  # type: ignore[arg-type]
-
-    def run(*ops: object) -> list[object]:
-        return [backend.execute(op) for op in ops] if mode == "sync" else asyncio.run(arun(list(ops)))  # type: ignore[arg-type]
+    run = _runner(backend, mode)
 
     try:
         admin.script_flush()
@@ -242,11 +251,7 @@ def test_a_call_alone_that_meets_a_forgotten_script_makes_every_record_stale(
     admin = redis.Redis.from_url(redis_plain_url.split("?")[0])
     now = time.time()
 
-    async def arun(ops: list[object]) -> list[object]:
-        return [await backend.aexecute(op) for op in ops]  # type: ignore[arg-type]
-
-    def run(*ops: object) -> list[object]:
-        return [backend.execute(op) for op in ops] if mode == "sync" else asyncio.run(arun(list(ops)))  # type: ignore[arg-type]
+    run = _runner(backend, mode)
 
     try:
         for key in ("a", "b"):  # recorded on the connection: both scripts, by their text then by SHA
