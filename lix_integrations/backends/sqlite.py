@@ -21,12 +21,11 @@ import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
-from ..errors import BackendError, ConfigError
+from ..errors import BackendError
 from ..kernel import forks, semantic_ops
 from ..kernel.op import bind_methods
 from ..kernel.ops import Deferred, Gather, Op, SemanticRecord
@@ -35,13 +34,14 @@ from .base import Backend, gather_each
 from .leases import LEASE_SCHEMA, SQLiteLeases
 from .sqlite_checkpoints import Checkpoints
 from .sqlite_chunks import InChunks
-from .sqlite_errors import describe_open_error, describe_os_error
+from .sqlite_errors import describe_open_error
 from .sqlite_inserts import insert_entries
 from .sqlite_kv import KV_SCHEMA, SQLiteKv
 from .sqlite_lists import LISTS_SCHEMA, SQLiteLists
 from .sqlite_prompt_vectors import VECTOR_KEY_SCHEMA, PromptVectorRefs, ref
 from .sqlite_semantic_rows import RECORD_COLUMNS, SEMANTIC_SCHEMA, record_of
 from .sqlite_tx import Transactions
+from .sqlite_url import path_from_url
 from .sqlite_vectors import SQLiteVectors
 
 __all__ = ["SQLiteBackend"]
@@ -55,29 +55,6 @@ _WAL_CHECKPOINT_PAGES = 40_000
 _WAL_KEEP_BYTES = 64 * 1024 * 1024
 _CACHE_KIB = 16 * 1024
 _MAX_IN_PARAMS = 500
-
-
-def _path_from_url(url: str) -> str:
-    """``sqlite:///relative.db``, ``sqlite:////absolute.db`` (as SQLAlchemy spells them) or ``sqlite:///:memory:``."""
-    if not url.lower().startswith("sqlite:///"):
-        raise ConfigError(f"SQLite URL must start with sqlite:/// (then the file path), got {url!r}")
-    path = url[len("sqlite:///") :]
-    if not path:
-        raise ConfigError("SQLite URL has no file path: use sqlite:///path/to/cache.db")
-    if path == ":memory:":
-        return path
-    if "?" in path or "#" in path:
-        raise ConfigError(f"SQLite URL must not carry a query string or fragment: {url!r}")
-    parent = Path(path).expanduser().parent
-    try:
-        is_dir = parent.is_dir()
-    except OSError as exc:  # e.g. EACCES on a directory above it: named, not a bare PermissionError
-        raise BackendError(describe_os_error(path, exc)) from exc
-    if not is_dir:
-        raise ConfigError(
-            f"directory {str(parent)!r} of SQLite store {path!r} does not exist; create it first"
-        )
-    return str(Path(path).expanduser())
 
 
 class SQLiteBackend(Backend):
@@ -181,7 +158,7 @@ class SQLiteBackend(Backend):
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteBackend:
-        return cls(_path_from_url(url))
+        return cls(path_from_url(url))
 
     # -- set-up ----------------------------------------------------------------------------------------------
 
