@@ -242,28 +242,29 @@ class RawFloor(Chat):
 
 class KeptFloor(RawFloor):
     """The least a sync add through lix's append script can cost: each LlamaIndex message encoded as
-    ``RedisChatStore`` encodes it (``model_dump_json``) and its ``EVALSHA`` written on one kept connection,
-    hiredis-packed, the way lix's executor sends it, with none of lix's layers above. Above ``RedisChatStore``'s
-    rate only if the script's server time is paid for by skipping redis-py's per-command cost."""
+    ``RedisChatStore`` encodes it (``model_dump_json``) and its ``EVALSHA`` written on one kept connection and
+    its reply read by lix's socket exchange (hiredis-packed, the reply polled for as lix's default
+    ``busy_poll_us`` polls), with none of lix's layers above."""
 
     def __init__(self, url: str, convo: list[list[tuple[str, str]]], per_call: int) -> None:
-        from hiredis import pack_command
+        from lix_integrations.backends.redis.sockets import exchange
+        from lix_integrations.config.backends import DEFAULT_BUSY_POLL_US
 
         super().__init__(url, convo, per_call, script=True)
         self.name = FLOOR_KEPT
-        self.pack = pack_command
+        self.exchange, self.poll = exchange, DEFAULT_BUSY_POLL_US / 1e6
         self.msgs = llama_messages(convo)
         self.conn = self.client.connection_pool.get_connection()
+        self.conn.connect()
 
     def adds(self) -> Iterator[int]:
         for m, n in self._rounds():
             for s, c in enumerate(self.msgs):
                 base = f"floork:{{l/{s}}}:"
                 values = [message.model_dump_json().encode() for message in c[m:n]]
-                self.conn.send_packed_command(
-                    [self.pack(("EVALSHA", self.sha, 1, base + "meta", "1.0", 1, 0, *values))]
+                self.exchange(
+                    self.conn, [("EVALSHA", self.sha, 1, base + "meta", "1.0", 1, 0, *values)], self.poll
                 )
-                self.conn.read_response()
             yield self.sessions * (n - m)
 
     def close(self) -> None:

@@ -5,26 +5,30 @@ Run from the repository root (full run about 8 minutes on a loaded 2-core machin
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/redis_chat.py [--quick] [--repeats 3] [--json FILE]
 
 Workload: 1,000 sessions x 20 messages (``--quick``: 100), appended one message per call and interleaved across
-sessions (the way concurrent conversations write), then every session's last 20 messages read once. Three ways
-of writing: one message per add call; one add call per human + AI turn (LangChain's ``RunnableWithMessageHistory``
-writes so; LlamaIndex's chat stores have no batch add and make two calls); async, 50 conversations at a time on
-one event loop, one message per call. Throughput in messages/s (adds) and sessions/s (reads).
+sessions (the way concurrent conversations write), then every session's last 20 messages read once. Three ways of
+writing: one message per add call; one add call per human + AI turn (LangChain's ``RunnableWithMessageHistory``
+writes so; LlamaIndex's chat stores have no batch add and make two calls); async, 50 conversations at a time on one
+event loop, one message per call. Throughput in messages/s (adds) and sessions/s (reads), and this process's CPU
+time per message added (lix's sync calls poll the socket for their reply, trading CPU for the scheduler's wake-up:
+the CPU table shows the price).
 
 Servers (lix_integrations/testing/redis_servers.py, started and stopped by this script): ours and LlamaIndex's
-``RedisChatStore`` on plain Redis 7.4 (no module); langchain-redis, which needs RedisJSON and the Query Engine,
-on Redis Stack 7.4 with both modules. Each repeat builds every system on flushed servers, then all of them take
-turns slice by slice (an add slice: one call per session, or async a wave of 50 conversations; a read slice: 100
-sessions, or a wave of 50), in an order that rotates at every turn, so that the shared machine's varying load falls
-on all of them alike (earlier versions ran one system after the other, and a load swing between two systems
-decided their ratio). The table shows each system's median over the repeats and the ratios of those medians.
+``RedisChatStore`` on plain Redis 7.4 (no module); langchain-redis, which needs RedisJSON and the Query Engine, on
+Redis Stack 7.4 with both modules. Each repeat builds every system on flushed servers, then all of them take turns
+slice by slice (an add slice: one call per session, or async a wave of 50 conversations; a read slice: 100 sessions,
+or a wave of 50), in an order that rotates at every turn, so that the shared machine's varying load falls on all of
+them alike (earlier versions ran one system after the other, and a load swing between two systems decided their
+ratio). The table shows each system's median over the repeats and the ratios of those medians.
 
-Floors, taking turns with the systems (plain Redis, redis-py, no framework objects): ``RPUSH`` per call and ``LRANGE 0 -1`` per session (what
-``RedisChatStore`` sends), and ``EVALSHA`` of our append script per message: the least an atomic, seq-assigning
-append costs on this machine next to a bare ``RPUSH``; and that script with each message encoded as
-``RedisChatStore`` encodes it, written on one kept connection the way lix's executor sends it (no redis-py command
-object, no lix layer): the most a sync lix add could reach, compared with ``RedisChatStore`` in the report. For the async column: ``RPUSH`` on redis-py's asyncio
-client, 50 conversations at a time (what ``RedisChatStore`` sends, without its message objects), and our append
-script 50 per pipelined packet (what lix's auto-pipelining sends for 50 concurrent appends).
+Floors, taking turns with the systems (plain Redis, redis-py, no framework objects): ``RPUSH`` per call and
+``LRANGE 0 -1`` per session (what ``RedisChatStore`` sends), and ``EVALSHA`` of our append script per message: the least an
+atomic, seq-assigning append costs on this machine next to a bare ``RPUSH``; and that script with each message
+encoded as ``RedisChatStore`` encodes it, written on one kept connection and read the way lix's executor sends and
+reads it (its reply polled for, see ``busy_poll_us`` in docs/redis.md; no redis-py command object, no lix layer):
+the most a sync lix add could reach, compared with ``RedisChatStore`` in the report. For the async column: ``RPUSH``
+on redis-py's asyncio client, 50 conversations at a time (what ``RedisChatStore`` sends, without its message
+objects), and our append script 50 per pipelined packet (what lix's auto-pipelining sends for 50 concurrent
+appends).
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 class Runs:
     adds: list[float] = field(default_factory=list)  # messages/s, one per repeat
     reads: list[float] = field(default_factory=list)  # sessions/s
+    adds_cpu: list[float] = field(default_factory=list)  # this process's CPU time, us per message added
     error: str | None = None
 
     def add(self) -> float | None:
@@ -81,6 +86,9 @@ class Runs:
 
     def read(self) -> float | None:
         return statistics.median(self.reads) if self.reads else None
+
+    def add_cpu(self) -> float | None:
+        return statistics.median(self.adds_cpu) if self.adds_cpu else None
 
 
 def flush(url: str) -> None:
@@ -93,17 +101,18 @@ def flush(url: str) -> None:
 
 def _take_turns(
     chats: list[Chat], phase: str, start: int, runs: dict[str, Runs]
-) -> dict[str, tuple[float, int]]:
+) -> dict[str, tuple[float, int, float]]:
     """Every system's ``phase`` slices, the systems taking turns slice by slice in a rotating order (the call
-    after a CPU-heavy one waits longer for a core on a loaded machine): name -> (seconds, items)."""
+    after a CPU-heavy one waits longer for a core on a loaded machine): name -> (seconds, items, CPU seconds of
+    this process; the servers run in their own)."""
     steps = {c.name: iter(getattr(c, phase)()) for c in chats}
-    done: dict[str, tuple[float, int]] = {c.name: (0.0, 0) for c in chats}
+    done: dict[str, tuple[float, int, float]] = {c.name: (0.0, 0, 0.0) for c in chats}
     active, turn = list(steps), start
     while active:
         k = turn % len(active)
         turn += 1
         for name in active[k:] + active[:k]:
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.process_time()
             try:
                 items = next(steps[name])
             except StopIteration:
@@ -114,8 +123,12 @@ def _take_turns(
                 runs[name].error = f"{type(exc).__name__}: {exc}"[:90]
                 active.remove(name)
                 continue
-            spent, count = done[name]
-            done[name] = (spent + time.perf_counter() - began, count + items)
+            spent, count, used = done[name]
+            done[name] = (
+                spent + time.perf_counter() - began,
+                count + items,
+                used + time.process_time() - cpu,
+            )
     return done
 
 
@@ -144,9 +157,11 @@ def measure(
                         result.error = f"{type(exc).__name__}: {exc}"[:90]
                 try:
                     for phase in ("adds", "reads"):
-                        for name, (spent, count) in _take_turns(chats, phase, rep, runs).items():
+                        for name, (spent, count, used) in _take_turns(chats, phase, rep, runs).items():
                             if count and runs[name].error is None:
                                 getattr(runs[name], phase).append(count / spent)
+                                if phase == "adds":
+                                    runs[name].adds_cpu.append(used / count * 1e6)
                 finally:
                     close_all(chats)
             print(f"  done: {MODES[mode]}, repeat {rep + 1}", file=sys.stderr, flush=True)
@@ -180,6 +195,15 @@ def report(results: dict[int, dict[str, Runs]], sessions: int, repeats: int) -> 
                 cells = [ratio(pick(results[m][ours]), pick(results[m][peer])) for m in MODES]
                 print(f"| ratio: {ours} / {peer} | " + " | ".join(cells) + " |")
         print()
+    print(
+        "client CPU per message added, us (this process's CPU time over the add slices; lower is better):\n"
+    )
+    print("| system | " + " | ".join(MODES.values()) + " |")
+    print("| --- |" + " ---: |" * len(MODES))
+    for name in dict.fromkeys(n for runs in results.values() for n in runs):
+        cells = [fmt(results[m][name].add_cpu(), ".1f") if name in results[m] else "" for m in MODES]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print()
     floor = {m: results[m] for m in MODES}
     rpush, script = Runs.add(floor[1][FLOOR_RPUSH]), Runs.add(floor[1][FLOOR_SCRIPT])
     print(f"Floors, one message per call: lix's append script / RPUSH: {ratio(script, rpush)}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_TIMEOUT", "HnswConfig", "RedisOptions"]
+__all__ = ["DEFAULT_BUSY_POLL_US", "DEFAULT_TIMEOUT", "HnswConfig", "RedisOptions"]
 
 #: Seconds a Redis reply or connection may take by default. A semantic lookup is a few milliseconds and the
 #: slowest scripts (clearing a large namespace) well under a second; 2 s bounds what a stalled server costs
@@ -40,6 +40,9 @@ DEFAULT_HNSW_FROM = 2000
 DEFAULT_HNSW_M = 12
 DEFAULT_EF_CONSTRUCTION = 40
 DEFAULT_EF_RUNTIME = 50
+#: Microseconds a blocking call polls its socket for the reply before it sleeps (URL option ``busy_poll_us``,
+#: see backends/redis/sockets.py ``_poll`` for the measurements).
+DEFAULT_BUSY_POLL_US = 100
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -57,6 +60,7 @@ class RedisOptions:
     ef_construction: int = DEFAULT_EF_CONSTRUCTION
     hnsw_m: int = DEFAULT_HNSW_M
     autopipeline: bool = True
+    busy_poll_us: int = DEFAULT_BUSY_POLL_US
     socket_timeout: float | None = DEFAULT_TIMEOUT
     connect_timeout: float | None = DEFAULT_TIMEOUT
     #: Sentinel URLs: the sentinels' (host, port) and the monitored service's name; ``client_url`` then names

@@ -12,6 +12,7 @@ import asyncio
 import math
 import weakref
 from collections.abc import Awaitable, Coroutine
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
@@ -45,6 +46,8 @@ class SyncIO:
         self.dispatch = self.dispatch_pinned = self.send_now  # type: ignore[method-assign]
         self.take = backend._conns.take  # type: ignore[method-assign]
         self.give = backend._conns.give  # type: ignore[method-assign]
+        self._poll = backend.options.busy_poll_us / 1e6
+        self.exchange = partial(exchange, poll=self._poll)  # type: ignore[method-assign]
         #: op type -> (its planner, a lookup, idempotent, uncancellable): see the executor's ``_run_once``.
         self._kinds: dict[type[Op], tuple[Any, bool, bool, bool]] = {}
         #: (pid, client) of the last call: the shared registry builds its key (an f-string and a pid) for every
@@ -78,9 +81,10 @@ class SyncIO:
         """`dispatch`: a blocking caller cannot be cancelled while it waits (see `AsyncIO.adispatch_pinned`)."""
         return self.send_now(client, calls, lookup, idempotent)  # replaced per instance, see __init__
 
-    #: ``cmds`` written in one packet, and their replies (an error reply returned, not raised): on a plain
-    #: connection parsed by hiredis straight on its socket and reader, else through redis-py (see `sockets`).
-    exchange = staticmethod(exchange)
+    def exchange(self, conn: Any, cmds: list[tuple[Any, ...]]) -> list[Any]:
+        """``cmds`` written in one packet, and their replies (an error reply returned, not raised): on a plain
+        connection parsed by hiredis straight on its socket and reader, else through redis-py (see `sockets`)."""
+        return exchange(conn, cmds, self._poll)  # replaced per instance, see __init__
 
     def send_now(
         self, client: Any, calls: list[Cmd | Lua | Pipe], lookup: bool = False, idempotent: bool = False

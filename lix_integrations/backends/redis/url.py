@@ -27,6 +27,10 @@ Options (query string, removed before the URL reaches redis-py):
   (`semantic_index`); raise it for large partitions or workloads served far below similarity 0.8.
 * ``autopipeline=true`` - async clients send the commands of all tasks issued in one event-loop turn as one
   packet (not on a cluster); ``false`` sends each call on its own.
+* ``busy_poll_us=100`` - blocking (sync) calls only: how long a wait for a reply polls the socket before the
+  thread sleeps, in microseconds; ``0`` never polls. On a server the poll hears from in time (the same host, a
+  fast network) a round trip takes less than half as long; a connection whose polls go unanswered or are
+  interrupted by other threads backs off and polls ever less often (see `sockets`).
 * ``partition_limit=2048`` - plain mode only: at most this many vectors per semantic partition (least recently
   used ones are evicted inside the partition), which bounds what one lookup transfers.
 * ``socket_timeout=2`` and ``socket_connect_timeout=2`` - seconds a reply (or a connection) may take before the
@@ -46,6 +50,7 @@ from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit
 
 from ...config.backends import (
+    DEFAULT_BUSY_POLL_US,
     DEFAULT_EF_CONSTRUCTION,
     DEFAULT_EF_RUNTIME,
     DEFAULT_HNSW_FROM,
@@ -87,6 +92,7 @@ def parse_redis_url(url: str) -> RedisOptions:
         "hnsw_from": DEFAULT_HNSW_FROM,
         "ef_construction": DEFAULT_EF_CONSTRUCTION,
         "hnsw_m": DEFAULT_HNSW_M,
+        "busy_poll_us": DEFAULT_BUSY_POLL_US,
     }
     timeouts: dict[str, float | None] = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
@@ -154,6 +160,7 @@ def parse_redis_url(url: str) -> RedisOptions:
         hnsw_from=ints["hnsw_from"],
         ef_construction=ints["ef_construction"],
         hnsw_m=ints["hnsw_m"],
+        busy_poll_us=ints["busy_poll_us"],
         autopipeline=autopipeline,
         sentinels=sentinels,
         service=service,
@@ -221,7 +228,12 @@ def _client_options(cluster: bool) -> frozenset[str]:
 
 #: The integer options' accepted ranges. HNSW M: the server takes 1 to at least 100,000 (checked 2026-12-04 on
 #: Redis Stack 7.4), but a graph of one link per node is a list, and each link costs memory on every record.
-_INT_BOUNDS = {"hnsw_from": (1, 1_000_000), "ef_construction": (1, 4096), "hnsw_m": (2, 512)}
+_INT_BOUNDS = {
+    "hnsw_from": (1, 1_000_000),
+    "ef_construction": (1, 4096),
+    "hnsw_m": (2, 512),
+    "busy_poll_us": (0, 10_000),
+}
 
 
 def _bounded_int(key: str, value: str, low: int, high: int) -> int:
