@@ -196,7 +196,8 @@ def report(results: dict[int, dict[str, Runs]], sessions: int, repeats: int) -> 
                 print(f"| ratio: {ours} / {peer} | " + " | ".join(cells) + " |")
         print()
     print(
-        "client CPU per message added, us (this process's CPU time over the add slices; lower is better):\n"
+        "client CPU per message added, us (this process's CPU time over the system's add slices, all its threads"
+        " included, so another system's background threads count where they run; lower is better):\n"
     )
     print("| system | " + " | ".join(MODES.values()) + " |")
     print("| --- |" + " ---: |" * len(MODES))

@@ -1,11 +1,13 @@
-"""Blocking Redis calls that poll for their reply (URL option ``busy_poll_us``) against ones that sleep for it.
+"""Blocking Redis calls that may poll for their reply (URL option ``busy_poll_us``) against ones that sleep for it.
 
-Run from the repository root (about 2 minutes):
+Run from the repository root (about 1 minute):
 
     .venv/bin/python benchmarks/redis_poll.py [--repeats 5]
 
 Two tables, both on a plain Redis 7.4 started by this script, the two ways taking turns (order alternating) and
-medians over the repeats:
+medians over the repeats, once with the machine as it is and once with as many more processes spinning as it has
+cores (with ``busy_poll_us=100`` each connection times its waits polled and asleep and keeps to the faster way,
+which the machine's load decides: `backends/redis/reply_wait.py`):
 
 * round trips on one kept connection, written and read by lix's socket exchange (`backends/redis/sockets.py`)
   with ``busy_poll_us=0`` and ``100``: ``RPUSH`` of a 200-byte value, and ``EVALSHA`` of lix's chat append
@@ -25,6 +27,8 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(_HERE)]
 
 import argparse  # noqa: E402
+import multiprocessing  # noqa: E402
+import os  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
@@ -118,25 +122,25 @@ def chat_adds(url: str, repeats: int) -> dict[tuple[int, int], tuple[float, floa
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
-    server = start_plain()
-    try:
-        trips = round_trips(server.url, args.repeats)
-        adds = chat_adds(server.url, args.repeats)
-    finally:
-        server.stop()
-    print(f"\nRound trips on one kept connection, us per call, median of {args.repeats}\n")
-    print("| command | sleeping read (busy_poll_us=0) | polled (busy_poll_us=100) | ratio of times |")
+def _spin() -> None:  # pragma: no cover - a child process's busy loop, killed by the parent
+    while True:
+        pass
+
+
+def report(
+    title: str, trips: dict[tuple[str, int], float], adds: dict[tuple[int, int], tuple[float, float]]
+) -> None:
+    print(f"\n{title}\n")
+    print(
+        "| round trip, one kept connection | us, sleeping (busy_poll_us=0) | us, busy_poll_us=100 | ratio of times |"
+    )
     print("| --- | ---: | ---: | ---: |")
     for name in ("RPUSH", "EVALSHA append"):
         slept, polled = trips[(name, 0)], trips[(name, 100)]
         print(f"| {name} | {slept:.1f} | {polled:.1f} | {polled / slept:.2f} |")
-    print(f"\nSync chat adds (LixChatStore.add_message), median of {args.repeats}\n")
+    print()
     print(
-        "| threads | adds/s, sleeping | adds/s, polled | ratio | CPU us/add, sleeping | CPU us/add, polled |"
+        "| LixChatStore.add_message, threads | adds/s, sleeping | adds/s, busy_poll_us=100 | ratio | CPU us/add, sleeping | CPU us/add, busy_poll_us=100 |"
     )
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     for threads in THREADS:
@@ -144,6 +148,38 @@ def main() -> None:
         print(
             f"| {threads} | {slept:,.0f} | {polled:,.0f} | {polled / slept:.2f} | {slept_cpu:.1f} | {polled_cpu:.1f} |"
         )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    server = start_plain()
+    busy = max(os.cpu_count() or 1, 1)
+    try:
+        for state in ("as it is", "busy"):
+            spinners = [
+                multiprocessing.Process(target=_spin, daemon=True)
+                for _ in range(busy if state == "busy" else 0)
+            ]
+            for spinner in spinners:
+                spinner.start()
+            try:
+                trips = round_trips(server.url, args.repeats)
+                adds = chat_adds(server.url, args.repeats)
+            finally:
+                for spinner in spinners:
+                    spinner.kill()
+                    spinner.join()
+            load = os.getloadavg()[0]
+            extra = f", {busy} more processes spinning" if spinners else ""
+            report(
+                f"Machine {state}{extra} (load average {load:.1f} at the end), median of {args.repeats}",
+                trips,
+                adds,
+            )
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":

@@ -1,14 +1,19 @@
-"""Blocking calls poll the socket for their reply before they sleep (URL option ``busy_poll_us``, `sockets._poll`).
+"""The first wait of a blocking call for its reply is polled or slept, whichever is faster on that connection (URL
+option ``busy_poll_us``, `backends/redis/reply_wait.py`).
 
-Against a real plain Redis: what is polled for comes back whole and in order; a server that answers after the
-poll gives up is polled ever less often; threads taking turns do not poll; ``busy_poll_us=0`` and a socket
-without a timeout never poll. Polls are counted as the waits during which ``os.readv`` was called (polling is
-the only use of it on this path).
+Against a real plain Redis. Which way wins depends on the machine's load, so these tests check what holds either
+way: a new connection measures both ways in its first two waits (the second is polled); polled replies come back
+whole and in order, and only the first read of a reply is polled; a server that answers later than a poll lasts
+is polled ever less often; threads taking turns do not poll; ``busy_poll_us=0``, a socket without a timeout, and
+a socket readv refuses fall back to the socket's read. Polls are seen as calls of ``readv`` (polling is its only
+use on this path).
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,165 +25,221 @@ import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from lix_integrations import Engine
-from lix_integrations.backends.redis import parse_redis_url, sockets
+from lix_integrations.backends.redis import parse_redis_url, reply_wait, sockets
 from lix_integrations.config import SessionConfig
 from lix_integrations.errors import ConfigError
 
 from .conftest import with_prefix
 
-# Busy for ARGV[1] loop turns on the server before answering (a million: milliseconds, where a poll lasts
-# 100 us): a server farther away than a poll lasts. (TIME stands still inside a script.)
-_LATE = """
-local n = 0
-for i = 1, tonumber(ARGV[1]) do n = n + 1 end
-return 1
-"""
+# Busy for ARGV[1] loop turns on the server before answering (a million: about 10 ms, where a poll lasts 100 us):
+# a server farther away than a poll lasts. (TIME stands still inside a script.)
+_LATE = "local n = 0 for i = 1, tonumber(ARGV[1]) do n = n + 1 end return 1"
 _POLL = 100e-6
 
 
-class Polls:
-    """Counts ``os.readv`` calls made while a block runs."""
+class Readv:
+    """Calls of ``readv`` (each try of a poll) and those that returned data, while a block runs."""
 
     def __init__(self) -> None:
+        self.tries = 0
         self.reads = 0
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
 
-    def during(self, call: Callable[[], Any]) -> tuple[Any, int]:
-        before = self.reads
+    def during(self, call: Callable[[], Any]) -> tuple[Any, int, int]:
+        tries, reads = self.tries, self.reads
         result = call()
-        return result, self.reads - before
+        return result, self.tries - tries, self.reads - reads
 
 
 @pytest.fixture
-def polls(monkeypatch: pytest.MonkeyPatch) -> Polls:
-    counter = Polls()
-    readv = os.readv
+def readv(monkeypatch: pytest.MonkeyPatch) -> Readv:
+    counter = Readv()
+    real = os.readv
 
     def counting(fd: int, buffers: Any) -> int:
-        with counter._lock:
+        with counter.lock:
+            counter.tries += 1
+        size = real(fd, buffers)
+        with counter.lock:
             counter.reads += 1
-        return readv(fd, buffers)
+        return size
 
-    monkeypatch.setattr(sockets, "_readv", counting)
+    monkeypatch.setattr(reply_wait, "_readv", counting)
     return counter
+
+
+def _connect(url: str, timeout: float | None = 2.0) -> tuple[Any, Any]:
+    """A client and a connected redis-py connection of the kind lix reads straight (TCP, hiredis)."""
+    client = redis.Redis.from_url(url, socket_timeout=timeout)
+    connection = client.connection_pool.get_connection()
+    connection.connect()
+    return client, connection
 
 
 @pytest.fixture
 def conn(redis_plain_url: str) -> Iterator[Any]:
-    """A connected redis-py connection of the kind lix reads straight (plain TCP, hiredis, a read timeout)."""
-    client = redis.Redis.from_url(redis_plain_url, socket_timeout=2.0)
-    connection = client.connection_pool.get_connection()
-    connection.connect()
+    client, connection = _connect(redis_plain_url)
     yield connection
     client.connection_pool.release(connection)
     client.close()
 
 
-def _fresh_wait(conn: Any) -> None:
-    """Make this thread the last one to have waited for a reply, and let the window in which threads count as
-    taking turns (see `sockets._poll`) pass."""
-    sockets.exchange(conn, [("PING",)], 0.0)
-    time.sleep(sockets._SHARED * 2)
+def _alone(conn: Any) -> None:
+    """Make this thread the last to have waited for a reply, then let the 5 ms in which threads count as taking
+    turns pass."""
+    sockets.exchange(conn, [("PING",)], _POLL)
+    time.sleep(reply_wait._SHARED * 2)
 
 
-def test_polled_replies_come_back_whole_and_in_order(conn: Any, polls: Polls) -> None:
-    big = "x" * 3_000_000  # arrives in many reads: the poll hands each part to the parser
-    _fresh_wait(conn)
-    replies, reads = polls.during(
-        lambda: sockets.exchange(conn, [("SET", "poll:big", big), ("GET", "poll:big"), ("PING",)], _POLL)
-    )
-    assert replies == [b"OK", big.encode(), b"PONG"]
-    assert reads >= 1  # the wait was polled
-    for i in range(50):
-        assert sockets.exchange(conn, [("ECHO", f"m{i}")], _POLL) == [f"m{i}".encode()]
-    assert polls.reads > reads
+def _call(conn: Any, *command: object) -> Any:
+    return sockets.exchange(conn, [command], _POLL)[0]
 
 
-def test_a_server_that_answers_late_is_polled_ever_less_often(conn: Any, polls: Polls) -> None:
-    _fresh_wait(conn)
-    polled = []
-    for _ in range(40):  # each reply comes milliseconds after its call: no poll of 100 us hears it
-        reply, reads = polls.during(lambda: sockets.exchange(conn, [("EVAL", _LATE, 0, "1000000")], _POLL))
-        assert reply == [1]
-        polled.append(reads > 0)
-    # Polls at waits 1, 3, 7, 15 and 31 (each unanswered one skips the next 1, 3, 7, 15 waits): at most a few
-    # in 40, and the first one did poll (or the rest would prove nothing).
-    assert polled[0] and 2 <= sum(polled) <= 6, polled
-    # Answered at once again: polling comes back once the backoff reached (31 waits) has run out, and stays
-    # (most waits: one that loses the CPU on this shared machine skips a few).
-    polled_fast = [
-        polls.during(lambda: sockets.exchange(conn, [("PING",)], _POLL))[1] > 0 for _ in range(100)
-    ]
-    assert any(polled_fast[:40]) and sum(polled_fast[-40:]) >= 20, "".join(".x"[p] for p in polled_fast)
-
-
-def test_threads_taking_turns_do_not_poll(conn: Any, redis_plain_url: str, polls: Polls) -> None:
-    other = redis.Redis.from_url(redis_plain_url, socket_timeout=2.0)
-    other_conn = other.connection_pool.get_connection()
-    other_conn.connect()
+def test_a_new_connection_polls_its_second_wait_and_replies_come_back_whole(
+    redis_plain_url: str, readv: Readv
+) -> None:
+    client, conn = _connect(redis_plain_url)  # a connection that has measured nothing yet
     try:
-        _fresh_wait(conn)
-        assert polls.during(lambda: sockets.exchange(conn, [("PING",)], _POLL))[1] > 0
-        seen: list[int] = []
-        worker = threading.Thread(
-            target=lambda: seen.append(
-                polls.during(lambda: sockets.exchange(other_conn, [("PING",)], _POLL))[1]
-            )
+        time.sleep(reply_wait._SHARED * 2)
+        assert readv.during(lambda: _call(conn, "PING"))[1:] == (0, 0)  # first: slept, and timed
+        big = b"x" * 3_000_000  # many reads: only the first may be polled, the rest read as usual
+        sockets.exchange(conn, [("SET", "poll:big", big)], 0.0)  # poll 0: not a wait the connection times
+        replies, tries, reads = readv.during(
+            lambda: sockets.exchange(conn, [("GET", "poll:big"), ("PING",), ("GET", "poll:big")], _POLL)
         )
-        worker.start()
-        worker.join()
-        # The other thread waited right after this one, and this one right after it: neither polls (threads
-        # taking turns), nor does this one alone until the window has passed.
-        assert seen == [0]
-        assert polls.during(lambda: sockets.exchange(conn, [("PING",)], _POLL))[1] == 0
-        _fresh_wait(conn)  # alone again
-        assert polls.during(lambda: sockets.exchange(conn, [("PING",)], _POLL))[1] > 0
-    finally:
-        other.connection_pool.release(other_conn)
-        other.close()
-
-
-def test_a_socket_without_a_timeout_is_read_as_usual(redis_plain_url: str, polls: Polls) -> None:
-    client = redis.Redis.from_url(
-        redis_plain_url, socket_timeout=None
-    )  # a blocking socket: readv would sleep
-    conn = client.connection_pool.get_connection()
-    conn.connect()
-    try:
-        _fresh_wait(conn)
-        assert conn._sock.gettimeout() is None
-        assert polls.during(lambda: sockets.exchange(conn, [("ECHO", "hi")], _POLL)) == ([b"hi"], 0)
+        assert replies == [big, b"PONG", big]
+        # Only possible if this was the second wait of a new connection (polled): sleeping first, then polling.
+        assert tries >= 1 and reads <= 1, (tries, reads)
+        for i in range(100):  # whichever way wins on this machine now, every reply is the right one
+            assert sockets.exchange(conn, [("ECHO", f"m{i}"), ("PING",)], _POLL) == [
+                f"m{i}".encode(),
+                b"PONG",
+            ]
     finally:
         client.connection_pool.release(conn)
         client.close()
 
 
-def test_a_connection_closed_while_polled_fails_as_closed(conn: Any, redis_plain_url: str) -> None:
+def test_a_server_that_answers_late_is_polled_ever_less_often(redis_plain_url: str, readv: Readv) -> None:
+    client, conn = _connect(redis_plain_url)
+    try:
+        time.sleep(reply_wait._SHARED * 2)
+        polled = []
+        for _ in range(120):  # each reply comes about 10 ms after its call: no poll of 100 us hears it
+            reply, tries, _ = readv.during(lambda: _call(conn, "EVAL", _LATE, 0, "1000000"))
+            assert reply == 1
+            polled.append(tries > 0)
+        # Measured once each way (waits 1 and 2), then a poll at the 16th, 32nd and 64th wait (each losing try
+        # doubles the spacing): 4 of 120, and the second wait did poll (or the rest would prove nothing).
+        assert polled[1] and sum(polled) <= 5, "".join(".x"[p] for p in polled)
+    finally:
+        client.connection_pool.release(conn)
+        client.close()
+
+
+def test_threads_taking_turns_do_not_poll(conn: Any, redis_plain_url: str, readv: Readv) -> None:
+    other_client, other = _connect(redis_plain_url)
+    try:
+        for _ in range(3):  # both connections past their first, slept, wait
+            _call(conn, "PING")
+            _call(other, "PING")
+        _alone(conn)
+        seen: list[int] = []
+        for _ in range(40):  # the two threads take turns: neither polls, whatever their waits measured
+            worker = threading.Thread(
+                target=lambda: seen.append(readv.during(lambda: _call(other, "PING"))[1])
+            )
+            worker.start()
+            worker.join()
+            seen.append(readv.during(lambda: _call(conn, "PING"))[1])
+        assert seen == [0] * 80
+    finally:
+        other_client.connection_pool.release(other)
+        other_client.close()
+
+
+def test_a_socket_without_a_timeout_is_read_as_usual(redis_plain_url: str, readv: Readv) -> None:
+    client, conn = _connect(redis_plain_url, timeout=None)  # a blocking socket: readv would sleep
+    try:
+        assert conn._sock.gettimeout() is None
+        _alone(conn)
+        for i in range(20):
+            echo = f"m{i}"
+            assert readv.during(lambda: _call(conn, "ECHO", echo)) == (echo.encode(), 0, 0)  # noqa: B023
+    finally:
+        client.connection_pool.release(conn)
+        client.close()
+
+
+def test_a_descriptor_readv_refuses_is_read_through_the_socket(
+    redis_plain_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused: list[int] = []
+
+    def no_fd(fd: int, buffers: Any) -> int:
+        refused.append(fd)
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    monkeypatch.setattr(reply_wait, "_readv", no_fd)
+    client, conn = _connect(redis_plain_url)
+    try:
+        _alone(conn)
+        for i in range(20):
+            assert sockets.exchange(conn, [("ECHO", f"m{i}"), ("PING",)], _POLL) == [
+                f"m{i}".encode(),
+                b"PONG",
+            ]
+        assert refused  # the second wait was polled, and read through the socket
+    finally:
+        client.connection_pool.release(conn)
+        client.close()
+
+
+def test_a_connection_reset_under_a_poll_is_a_connection_error(
+    redis_plain_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error of the socket that readv meets is raised as the read's, as redis-py names it (not swallowed)."""
+
+    def reset(fd: int, buffers: Any) -> int:
+        raise ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+
+    client, conn = _connect(redis_plain_url)
+    try:
+        _alone(conn)  # the first wait: slept
+        monkeypatch.setattr(reply_wait, "_readv", reset)
+        with pytest.raises(RedisConnectionError, match="reset by peer"):
+            _call(conn, "PING")  # the second: polled
+    finally:
+        conn.disconnect()
+        client.close()
+
+
+def test_a_connection_closed_by_the_server_fails_as_closed(conn: Any, redis_plain_url: str) -> None:
     killer = redis.Redis.from_url(redis_plain_url)
     try:
-        client_id = sockets.exchange(conn, [("CLIENT", "ID")], _POLL)[0]
-        _fresh_wait(conn)
+        client_id = _call(conn, "CLIENT", "ID")
+        _alone(conn)
         killer.client_kill_filter(_id=client_id)
         with pytest.raises(RedisConnectionError):
-            sockets.exchange(conn, [("PING",)], _POLL)
+            _call(conn, "PING")
     finally:
         killer.close()
 
 
 @pytest.mark.parametrize("busy_poll_us", ["0", "100"])
 def test_engine_chat_calls_poll_unless_turned_off(
-    conn: Any, redis_plain_url: str, tmp_path: Path, polls: Polls, busy_poll_us: str
+    conn: Any, redis_plain_url: str, tmp_path: Path, readv: Readv, busy_poll_us: str
 ) -> None:
     url = with_prefix(redis_plain_url, busy_poll_us=busy_poll_us)
     engine = Engine(url, sessions=SessionConfig(hot_window=20, archive_dir=str(tmp_path)))
     try:
-        _fresh_wait(conn)
+        _alone(conn)
         sent = [{"role": "user", "content": f"message {i}"} for i in range(30)]
         for message in sent:
             engine.sessions.add_messages("s1", [message])
         got = engine.sessions.get_full_history("s1")
         assert [m["content"] for m in got] == [m["content"] for m in sent]
-        assert (polls.reads > 0) is (busy_poll_us != "0")
+        assert (readv.tries > 0) is (busy_poll_us != "0")
     finally:
         engine.close()
 
@@ -192,15 +253,21 @@ def test_busy_poll_us_is_parsed_and_checked() -> None:
             parse_redis_url(f"redis://h:1/0?busy_poll_us={bad}")
 
 
-def test_a_descriptor_readv_refuses_is_read_through_the_socket(
-    conn: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A socket whose ``fileno()`` readv does not take (EBADF) is read by the socket itself: every call answers."""
+def test_only_standard_sockets_with_a_timeout_are_polled() -> None:
+    """gevent's and eventlet's sockets (other classes) are never polled: a spin would hold up their other tasks;
+    nor is a blocking socket (its readv would sleep)."""
 
-    def no_fd(fd: int, buffers: Any) -> int:
-        raise OSError(9, "Bad file descriptor")
+    class GreenSocket(socket.socket):  # a class of another module, as gevent's socket is
+        pass
 
-    monkeypatch.setattr(sockets, "_readv", no_fd)
-    _fresh_wait(conn)
-    for i in range(5):
-        assert sockets.exchange(conn, [("ECHO", f"m{i}"), ("PING",)], _POLL) == [f"m{i}".encode(), b"PONG"]
+    for make, timeout, expected in (
+        (socket.socket, 1.0, True),
+        (socket.socket, None, False),
+        (GreenSocket, 1.0, False),
+    ):
+        sock = make(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            assert reply_wait.pollable(sock) is expected, (make, timeout)
+        finally:
+            sock.close()

@@ -27,10 +27,9 @@ Options (query string, removed before the URL reaches redis-py):
   (`semantic_index`); raise it for large partitions or workloads served far below similarity 0.8.
 * ``autopipeline=true`` - async clients send the commands of all tasks issued in one event-loop turn as one
   packet (not on a cluster); ``false`` sends each call on its own.
-* ``busy_poll_us=100`` - blocking (sync) calls only: how long a wait for a reply polls the socket before the
-  thread sleeps, in microseconds; ``0`` never polls. On a server the poll hears from in time (the same host, a
-  fast network) a round trip takes less than half as long; a connection whose polls go unanswered or are
-  interrupted by other threads backs off and polls ever less often (see `sockets`).
+* ``busy_poll_us=100`` - blocking (sync) calls on plain TCP and unix sockets: at most how many microseconds the
+  first wait for a reply polls the socket before the thread sleeps, where polling has been the faster way on that
+  connection (`reply_wait`); ``0`` never polls.
 * ``partition_limit=2048`` - plain mode only: at most this many vectors per semantic partition (least recently
   used ones are evicted inside the partition), which bounds what one lookup transfers.
 * ``socket_timeout=2`` and ``socket_connect_timeout=2`` - seconds a reply (or a connection) may take before the
