@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,20 +69,23 @@ def readv(monkeypatch: pytest.MonkeyPatch) -> Readv:
     return counter
 
 
-def _connect(url: str, timeout: float | None = 2.0) -> tuple[Any, Any]:
-    """A client and a connected redis-py connection of the kind lix reads straight (TCP, hiredis)."""
+@contextmanager
+def _connected(url: str, timeout: float | None = 2.0) -> Iterator[Any]:
+    """A new, connected redis-py connection of the kind lix reads straight (TCP, hiredis)."""
     client = redis.Redis.from_url(url, socket_timeout=timeout)
     connection = client.connection_pool.get_connection()
     connection.connect()
-    return client, connection
+    try:
+        yield connection
+    finally:
+        client.connection_pool.release(connection)
+        client.close()
 
 
 @pytest.fixture
 def conn(redis_plain_url: str) -> Iterator[Any]:
-    client, connection = _connect(redis_plain_url)
-    yield connection
-    client.connection_pool.release(connection)
-    client.close()
+    with _connected(redis_plain_url) as connection:
+        yield connection
 
 
 def _alone(conn: Any) -> None:
@@ -98,8 +102,7 @@ def _call(conn: Any, *command: object) -> Any:
 def test_a_new_connection_polls_its_second_wait_and_replies_come_back_whole(
     redis_plain_url: str, readv: Readv
 ) -> None:
-    client, conn = _connect(redis_plain_url)  # a connection that has measured nothing yet
-    try:
+    with _connected(redis_plain_url) as conn:  # a connection that has measured nothing yet
         time.sleep(reply_wait._SHARED * 2)
         assert readv.during(lambda: _call(conn, "PING"))[1:] == (0, 0)  # first: slept, and timed
         big = b"x" * 3_000_000  # many reads: only the first may be polled, the rest read as usual
@@ -115,14 +118,10 @@ def test_a_new_connection_polls_its_second_wait_and_replies_come_back_whole(
                 f"m{i}".encode(),
                 b"PONG",
             ]
-    finally:
-        client.connection_pool.release(conn)
-        client.close()
 
 
 def test_a_server_that_answers_late_is_polled_ever_less_often(redis_plain_url: str, readv: Readv) -> None:
-    client, conn = _connect(redis_plain_url)
-    try:
+    with _connected(redis_plain_url) as conn:
         time.sleep(reply_wait._SHARED * 2)
         polled = []
         for _ in range(120):  # each reply comes about 10 ms after its call: no poll of 100 us hears it
@@ -132,14 +131,10 @@ def test_a_server_that_answers_late_is_polled_ever_less_often(redis_plain_url: s
         # Measured once each way (waits 1 and 2), then a poll at the 16th, 32nd and 64th wait (each losing try
         # doubles the spacing): 4 of 120, and the second wait did poll (or the rest would prove nothing).
         assert polled[1] and sum(polled) <= 5, "".join(".x"[p] for p in polled)
-    finally:
-        client.connection_pool.release(conn)
-        client.close()
 
 
 def test_threads_taking_turns_do_not_poll(conn: Any, redis_plain_url: str, readv: Readv) -> None:
-    other_client, other = _connect(redis_plain_url)
-    try:
+    with _connected(redis_plain_url) as other:
         for _ in range(3):  # both connections past their first, slept, wait
             _call(conn, "PING")
             _call(other, "PING")
@@ -153,22 +148,15 @@ def test_threads_taking_turns_do_not_poll(conn: Any, redis_plain_url: str, readv
             worker.join()
             seen.append(readv.during(lambda: _call(conn, "PING"))[1])
         assert seen == [0] * 80
-    finally:
-        other_client.connection_pool.release(other)
-        other_client.close()
 
 
 def test_a_socket_without_a_timeout_is_read_as_usual(redis_plain_url: str, readv: Readv) -> None:
-    client, conn = _connect(redis_plain_url, timeout=None)  # a blocking socket: readv would sleep
-    try:
+    with _connected(redis_plain_url, timeout=None) as conn:  # a blocking socket: readv would sleep
         assert conn._sock.gettimeout() is None
         _alone(conn)
         for i in range(20):
             echo = f"m{i}"
             assert readv.during(lambda: _call(conn, "ECHO", echo)) == (echo.encode(), 0, 0)  # noqa: B023
-    finally:
-        client.connection_pool.release(conn)
-        client.close()
 
 
 def test_a_descriptor_readv_refuses_is_read_through_the_socket(
@@ -181,8 +169,7 @@ def test_a_descriptor_readv_refuses_is_read_through_the_socket(
         raise OSError(errno.EBADF, "Bad file descriptor")
 
     monkeypatch.setattr(reply_wait, "_readv", no_fd)
-    client, conn = _connect(redis_plain_url)
-    try:
+    with _connected(redis_plain_url) as conn:
         _alone(conn)
         for i in range(20):
             assert sockets.exchange(conn, [("ECHO", f"m{i}"), ("PING",)], _POLL) == [
@@ -190,9 +177,6 @@ def test_a_descriptor_readv_refuses_is_read_through_the_socket(
                 b"PONG",
             ]
         assert refused  # the second wait was polled, and read through the socket
-    finally:
-        client.connection_pool.release(conn)
-        client.close()
 
 
 def test_a_connection_reset_under_a_poll_is_a_connection_error(
@@ -203,15 +187,11 @@ def test_a_connection_reset_under_a_poll_is_a_connection_error(
     def reset(fd: int, buffers: Any) -> int:
         raise ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
 
-    client, conn = _connect(redis_plain_url)
-    try:
+    with _connected(redis_plain_url) as conn:
         _alone(conn)  # the first wait: slept
         monkeypatch.setattr(reply_wait, "_readv", reset)
         with pytest.raises(RedisConnectionError, match="reset by peer"):
             _call(conn, "PING")  # the second: polled
-    finally:
-        conn.disconnect()
-        client.close()
 
 
 def test_a_connection_closed_by_the_server_fails_as_closed(conn: Any, redis_plain_url: str) -> None:
