@@ -6,8 +6,9 @@ Run from the repository root (about 1 minute):
 
 Two tables, both on a plain Redis 7.4 started by this script, the two ways taking turns (order alternating) and
 medians over the repeats, once with the machine as it is and once with as many more processes spinning as it has
-cores (with ``busy_poll_us=100`` each connection times its waits polled and asleep and keeps to the faster way,
-which the machine's load decides: `backends/redis/reply_wait.py`):
+cores, at the lowest priority (they keep every core awake, and yield it to the benchmark and Redis). With
+``busy_poll_us=100`` each connection times its exchanges polled and asleep and keeps to the faster way, which the
+machine's state decides (`backends/redis/reply_wait.py`):
 
 * round trips on one kept connection, written and read by lix's socket exchange (`backends/redis/sockets.py`)
   with ``busy_poll_us=0`` and ``100``: ``RPUSH`` of a 200-byte value, and ``EVALSHA`` of lix's chat append
@@ -79,10 +80,13 @@ def chat_adds(url: str, repeats: int) -> dict[tuple[int, int], tuple[float, floa
 
     from lix_integrations.llama_index.chat_store import LixChatStore
 
-    archive = tempfile.mkdtemp(prefix="lix-bench-poll-")
+    archives = {poll: tempfile.TemporaryDirectory(prefix="lix-bench-poll-") for poll in POLLS}
     engines = {
         poll: Engine(
-            f"{url}?prefix=poll{poll}&busy_poll_us={poll}", sessions=SessionConfig(archive_dir=archive)
+            f"{url}?prefix=poll{poll}&busy_poll_us={poll}",
+            sessions=SessionConfig(
+                archive_dir=archives[poll].name
+            ),  # one each: archive names are session ids
         )
         for poll in POLLS
     }
@@ -116,15 +120,21 @@ def chat_adds(url: str, repeats: int) -> dict[tuple[int, int], tuple[float, floa
     finally:
         for engine in engines.values():
             engine.close()
+        for archive in archives.values():
+            archive.cleanup()
     return {
         key: (statistics.median(r for r, _ in runs), statistics.median(c for _, c in runs))
         for key, runs in rates.items()
     }
 
 
-def _spin() -> None:  # pragma: no cover - a child process's busy loop, killed by the parent
-    while True:
-        pass
+def _spin(parent: int) -> None:
+    """A child's busy loop at the lowest priority: it keeps a core awake and yields it to any other work. It ends
+    with its parent (killed, the parent's ``finally`` does not run)."""
+    os.nice(19)
+    while os.getppid() == parent:
+        for _ in range(100_000):
+            pass
 
 
 def report(
@@ -172,7 +182,7 @@ def main() -> None:
                     spinner.kill()
                     spinner.join()
             load = os.getloadavg()[0]
-            extra = f", {busy} more processes spinning" if spinners else ""
+            extra = f", {busy} more processes spinning at nice 19" if spinners else ""
             report(
                 f"Machine {state}{extra} (load average {load:.1f} at the end), median of {args.repeats}",
                 trips,

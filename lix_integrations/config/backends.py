@@ -40,8 +40,8 @@ DEFAULT_HNSW_FROM = 2000
 DEFAULT_HNSW_M = 12
 DEFAULT_EF_CONSTRUCTION = 40
 DEFAULT_EF_RUNTIME = 50
-#: Microseconds a blocking call polls its socket for the reply before it sleeps (URL option ``busy_poll_us``,
-#: see backends/redis/sockets.py ``_poll`` for the measurements).
+#: At most how many microseconds a blocking call polls its socket for the reply before it sleeps, where polling
+#: has been faster (URL option ``busy_poll_us``; backends/redis/reply_wait.py gives the measurements).
 DEFAULT_BUSY_POLL_US = 100
 
 

@@ -35,7 +35,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .reply_wait import exchanged, first_read
+from .reply_wait import exchanged, first_read, kind_of, waits_of
 from .wire import packed
 
 __all__ = ["adirect_parser", "aread_direct", "exchange"]
@@ -80,8 +80,9 @@ def _direct(conn: Any, parser: Any, plain: bool, cmds: list[tuple[Any, ...]], po
     reader = parser._reader
     if reader is None:  # a parser its connection let go of: fail before anything is written, not after
         raise RedisConnectionError(_CLOSED)
-    first = bool(poll and plain)  # the first wait may be polled, and the exchange is timed (see `reply_wait`)
-    began = _clock() if first else 0.0
+    # The first wait may be polled, and the exchange is timed for its kind of command (see `reply_wait`).
+    waits = waits_of(conn, kind_of(cmds[0])) if poll and plain else None
+    began = _clock() if waits is not None else 0.0
     try:
         data = _hiredis_pack(cmds[0]) if len(cmds) == 1 else b"".join([_hiredis_pack(c) for c in cmds])
     except (TypeError, ValueError):  # arguments hiredis does not take: redis-py packs them
@@ -102,14 +103,14 @@ def _direct(conn: Any, parser: Any, plain: bool, cmds: list[tuple[Any, ...]], po
     push = getattr(parser, "_hiredis_PushNotificationType", None)
     count = len(cmds)
     replies: list[Any] = []
-    timed = first
+    first = waits
     try:
         while len(replies) < count:
             reply = reader.gets()
             while reply is NOT_ENOUGH_DATA:
-                if first:
-                    size = first_read(conn, sock, buffer, poll)
-                    first = False
+                if first is not None:
+                    size = first_read(conn, sock, buffer, poll, first)
+                    first = None
                 else:
                     size = sock.recv_into(buffer)
                 if not size:
@@ -122,10 +123,9 @@ def _direct(conn: Any, parser: Any, plain: bool, cmds: list[tuple[Any, ...]], po
                 replies.append(reply)
     except OSError as exc:
         raise _socket_error(conn, exc, "reading from") from exc
-    if (
-        timed and not first
-    ):  # the replies took a wait, polled or slept (not if they came with an earlier read)
-        exchanged(conn, _clock() - began)
+    # Timed if the replies took a wait (not if they came with an earlier read).
+    if waits is not None and first is None:
+        exchanged(waits, _clock() - began)
     return replies
 
 
