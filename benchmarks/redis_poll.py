@@ -169,7 +169,7 @@ def main() -> None:
     try:
         for state in ("as it is", "busy"):
             spinners = [
-                multiprocessing.Process(target=_spin, daemon=True)
+                multiprocessing.Process(target=_spin, args=(os.getpid(),), daemon=True)
                 for _ in range(busy if state == "busy" else 0)
             ]
             for spinner in spinners:
