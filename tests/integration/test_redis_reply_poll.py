@@ -2,7 +2,8 @@
 option ``busy_poll_us``, `backends/redis/reply_wait.py`).
 
 Against a real plain Redis. Which way wins depends on the machine's load, so these tests check what holds either
-way: a new connection measures both ways in its first two waits (the second is polled); polled replies come back
+way: each kind of call on a connection measures both ways in its first two waits (the second is polled); polled
+replies come back
 whole and in order, and only the first read of a reply is polled; a server that answers later than a poll lasts
 is polled ever less often; threads taking turns do not poll; ``busy_poll_us=0``, a socket without a timeout, and
 a socket readv refuses fall back to the socket's read. Polls are seen as calls of ``readv`` (polling is its only
@@ -123,16 +124,50 @@ def test_a_kinds_second_wait_is_polled_and_replies_come_back_whole(
 
 
 def test_a_server_that_answers_late_is_polled_ever_less_often(redis_plain_url: str, readv: Readv) -> None:
-    with _connected(redis_plain_url) as conn:
-        time.sleep(reply_wait._SHARED * 2)
+    with _connected(redis_plain_url) as other, _connected(redis_plain_url) as conn:
+        sha = sockets.exchange(conn, [("SCRIPT", "LOAD", _LATE)], 0.0)[0]
+        _alone(other)
         polled = []
         for _ in range(120):  # each reply comes about 10 ms after its call: no poll of 100 us hears it
-            reply, tries, _ = readv.during(lambda: _call(conn, "EVAL", _LATE, 0, "1000000"))
+            reply, tries, _ = readv.during(lambda: _call(conn, "EVALSHA", sha, 0, "1000000"))
             assert reply == 1
             polled.append(tries > 0)
         # Measured once each way (waits 1 and 2); the poll ran out of time, so polls are tried at random waits,
         # one in 32, then 64... (1 to 8 in 120 in 200,000 simulated runs of the record), and the second did poll.
         assert polled[1] and sum(polled) <= 12, "".join(".x"[p] for p in polled)
+
+
+def test_a_packet_is_timed_as_its_last_call_so_a_late_kind_keeps_its_lost_polls(
+    redis_plain_url: str, readv: Readv
+) -> None:
+    """A vector search beside an append on one connection: the late command's lost polls are its own. A packet is
+    timed as its last command, the caller's call, whatever rides in front of it (a deferred write): timed as its
+    first, a late call behind a quick deferred write made the quick kind's record lose every poll."""
+    with _connected(redis_plain_url) as other, _connected(redis_plain_url) as conn:
+        sha = sockets.exchange(conn, [("SCRIPT", "LOAD", _LATE)], 0.0)[0]
+        _alone(other)
+        for _ in range(40):
+            assert sockets.exchange(conn, [("PING",), ("EVALSHA", sha, 0, "1000000")], _POLL) == [b"PONG", 1]
+            assert _call(conn, "PING") == b"PONG"
+        table = conn.__dict__["_lix_waits"]
+        assert set(table) == {"PING", sha}
+        assert table[sha].polled == float("inf") and table[sha].every >= 32  # its polls ran out of time
+        for _ in range(3):  # a script sent by its text (once per script and connection) is not timed
+            assert sockets.exchange(conn, [("PING",), ("EVAL", "return 2", 0)], _POLL) == [b"PONG", 2]
+        assert set(table) == {"PING", sha}
+
+
+def test_waits_of_threads_taking_turns_are_not_timed(conn: Any, redis_plain_url: str) -> None:
+    with _connected(redis_plain_url) as other:
+        for _ in range(3):
+            _call(conn, "PING")
+        waits = conn.__dict__["_lix_waits"]["PING"]
+        before = (waits.asleep, waits.polled)
+        worker = threading.Thread(target=lambda: _call(other, "PING"))
+        worker.start()
+        worker.join()
+        _call(conn, "PING")  # another thread waited just before: asleep, and not counted
+        assert (waits.asleep, waits.polled) == before and waits.polling is None
 
 
 def test_threads_taking_turns_do_not_poll(conn: Any, redis_plain_url: str, readv: Readv) -> None:

@@ -93,3 +93,23 @@ def test_kinds_of_command_are_timed_apart() -> None:
             exchanged(slow, 2e-3)
     assert sum(_run(fast, {True: 25e-6, False: 60e-6}, 100)) >= 90
     assert slow.polled == float("inf") and slow.every == 256
+
+
+def test_a_call_is_timed_by_its_last_command_and_a_script_by_its_sha() -> None:
+    """Deferred writes ride in front of the caller's call: the packet is the call's kind. A script sent by its
+    text (once per script and connection) is not timed."""
+    assert reply_wait.kind_of(("EVALSHA", "sha1", 1, "k", "v")) == "sha1"
+    assert reply_wait.kind_of(("EVAL", "return 1", 0)) is None
+    assert reply_wait.kind_of(("GET", "k")) == "GET"
+
+
+def test_a_connection_keeps_at_most_64_kinds_dropping_the_oldest() -> None:
+    class Conn:
+        pass
+
+    conn = Conn()
+    first = reply_wait.waits_of(conn, "kind-0")
+    kept = [reply_wait.waits_of(conn, f"kind-{i}") for i in range(1, 64)]
+    assert reply_wait.waits_of(conn, "kind-1") is kept[0]
+    reply_wait.waits_of(conn, "kind-64")  # a 65th: the oldest goes, the others stay
+    assert reply_wait.waits_of(conn, "kind-1") is kept[0] and reply_wait.waits_of(conn, "kind-0") is not first

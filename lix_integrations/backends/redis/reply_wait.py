@@ -6,16 +6,17 @@ the machine's state, which changes under a process (a shared host's load). Measu
 2-core machine, one kept plain-Redis connection, RPUSH: one hour a sleeping round trip took 59-75 us and a polled
 one 24-36 us (a sleeping process's core idles, and waking it is slow); another, 21-23 us asleep and 27-33 polled
 (the cores awake anyway, a polling client taking CPU from the server). A fixed choice loses in one state or the
-other, so each connection times its exchanges both ways, per kind of command (an append script and a vector
-search differ by milliseconds), and keeps to the faster way, trying the other now and then at random waits:
-with it, one thread's LlamaIndex chat adds ran 1.31x as fast as sleeping on the quiet machine and 1.04x with two
-more processes spinning (benchmarks/redis_poll.py, medians of 5).
+other, so each connection times its exchanges both ways, per kind of call (the packet's last command, or its
+script: an append script and a vector search differ by milliseconds), and keeps to the faster way, trying the
+other now and then at random waits: with it, one thread's LlamaIndex chat adds ran 1.25x as fast as sleeping with
+the machine as it was and 1.14x with every core kept awake by low-priority spinners (2026-12-05 13:05 UTC,
+7ad25bf, benchmarks/redis_poll.py, medians of 5).
 
 What it costs is bounded: a poll lasts at most ``busy_poll_us``; it is tried only for the first wait of an
-exchange (the rest of a large reply is read as usual); a kind that sleeps tries a poll at one wait in 16, and
-half as often after each poll that runs out of time (down to one in 256: a server farther away than a poll lasts
-costs one poll in 256 waits); a poll that loses the CPU or the GIL between two tries stops there, and is timed
-as a poll;
+exchange (the rest of a large reply is read as usual); a kind that sleeps tries a poll at one wait in 16, half as
+often after each poll that runs out of time or is answered but still the slower way (down to one in 256: a
+server farther away than a poll lasts costs one poll in 256 waits); a poll that loses the CPU or the GIL between
+two tries stops there, and is timed as a poll (as a lost one if the reply came after the poll would have ended);
 and no thread polls for 5 ms after threads of the process took turns waiting (each try of a poll gives the GIL up
 and would wake another thread that wants it, on the core the server needs: with 4 threads, polling unless the last
 wait was another thread's within 1 ms ran at 0.84x the throughput of sleeping; with this rule 0.98x, where the
@@ -105,9 +106,13 @@ def pollable(sock: Any) -> bool:
 
 
 def kind_of(cmd: tuple[Any, ...]) -> Any:
-    """What an exchange is timed under: its first command's name, or its script for ``EVALSHA``/``EVAL``."""
+    """What an exchange whose last command is ``cmd`` is timed under (the caller's call: deferred writes ride in
+    front of it): the command's name, or the script's SHA for ``EVALSHA``; ``None`` (not timed, never polled) for
+    a script sent by its text, which happens once per script and connection."""
     name = cmd[0]
-    return cmd[1] if name == "EVALSHA" or name == "EVAL" else name
+    if name == "EVALSHA":
+        return cmd[1]
+    return None if name == "EVAL" else name
 
 
 def waits_of(conn: Any, kind: Any) -> Waits:
@@ -118,7 +123,7 @@ def waits_of(conn: Any, kind: Any) -> Waits:
     waits = table.get(kind)
     if waits is None:
         if len(table) >= _KINDS:
-            table.clear()
+            del table[next(iter(table))]  # the kind timed first
         waits = table[kind] = Waits()
     return waits
 
@@ -158,8 +163,13 @@ def first_read(conn: Any, sock: Any, buffer: Any, seconds: float, waits: Waits) 
                 last, tried = now, True
                 continue
             # Interrupted (another thread or process had the CPU): finished asleep, and timed as a poll, so a
-            # busy machine makes polling lose by its times (a lone interruption, 2% of polls here, does not).
-            return sock.recv_into(buffer)  # type: ignore[no-any-return]
+            # busy machine makes polling lose by its times (a lone interruption, 2% of polls here, does not);
+            # unless the reply came after the poll would have ended: then the poll lost, as one that ran out.
+            size = sock.recv_into(buffer)
+            if _clock() >= give_up:
+                waits.polling = None
+                waits.poll_lost()
+            return size
         except OSError as exc:
             if exc.errno not in _NOT_READV:
                 raise

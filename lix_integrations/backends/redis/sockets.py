@@ -80,8 +80,9 @@ def _direct(conn: Any, parser: Any, plain: bool, cmds: list[tuple[Any, ...]], po
     reader = parser._reader
     if reader is None:  # a parser its connection let go of: fail before anything is written, not after
         raise RedisConnectionError(_CLOSED)
-    # The first wait may be polled, and the exchange is timed for its kind of command (see `reply_wait`).
-    waits = waits_of(conn, kind_of(cmds[0])) if poll and plain else None
+    # The first wait may be polled, and the exchange is timed for its kind of call (see `reply_wait`).
+    kind = kind_of(cmds[-1]) if poll and plain else None
+    waits = waits_of(conn, kind) if kind is not None else None
     began = _clock() if waits is not None else 0.0
     try:
         data = _hiredis_pack(cmds[0]) if len(cmds) == 1 else b"".join([_hiredis_pack(c) for c in cmds])
