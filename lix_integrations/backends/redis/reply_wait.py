@@ -60,7 +60,7 @@ _LOST = float("inf")
 class Waits:
     """One kind of command's mean exchange time on a connection, asleep and polled (seconds; 0.0 until measured;
     polled infinite after a poll the reply came later than), when to try the way not in use, and how the exchange
-    under way waited (``None``, or True when it polled)."""
+    under way waited (True polled, False slept, ``None`` not to be timed)."""
 
     __slots__ = ("asleep", "every", "polled", "polling")
 
@@ -128,10 +128,10 @@ def waits_of(conn: Any, kind: Any) -> Waits:
     return waits
 
 
-def first_read(conn: Any, sock: Any, buffer: Any, seconds: float, waits: Waits) -> int:
-    """The first bytes of ``conn``'s reply read into ``buffer`` (0 at the end of the stream): polled for up to
-    ``seconds``, or slept for, as ``waits`` (the exchange's kind, `waits_of`) says. `exchanged` then gives the
-    exchange's time, which counts for the way taken."""
+def first_read(sock: Any, buffer: Any, seconds: float, waits: Waits) -> int:
+    """The first bytes of a reply read from ``sock`` into ``buffer`` (0 at the end of the stream): polled for up
+    to ``seconds``, or slept for, as ``waits`` (the exchange's kind on its connection, `waits_of`) says.
+    `exchanged` then gives the exchange's time, which counts for the way taken."""
     global _last_thread, _last_switch
     began = _clock()
     me = get_ident()

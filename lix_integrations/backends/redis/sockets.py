@@ -110,7 +110,7 @@ def _direct(conn: Any, parser: Any, plain: bool, cmds: list[tuple[Any, ...]], po
             reply = reader.gets()
             while reply is NOT_ENOUGH_DATA:
                 if first is not None:
-                    size = first_read(conn, sock, buffer, poll, first)
+                    size = first_read(sock, buffer, poll, first)
                     first = None
                 else:
                     size = sock.recv_into(buffer)
