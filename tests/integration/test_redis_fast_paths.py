@@ -343,6 +343,53 @@ async def test_concurrent_tasks_share_packets_and_keep_every_message(
         await engine.aclose()
 
 
+async def test_a_turns_calls_go_out_in_packets_of_split_calls(
+    redis_plain_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """100 tasks appending in one loop turn: every ``SPLIT_CALLS`` of them go out as soon as they are queued
+    rather than in one packet at the end of the turn (Redis runs the first while the loop builds the next), and
+    every append is stored in its session, in order. Fails on the code before the split (one packet of 100)."""
+    import asyncio
+
+    from lix_integrations import AsyncEngine
+    from lix_integrations.backends.redis.autopipeline import SPLIT_CALLS
+    from lix_integrations.tiers.sessions import SessionConfig
+
+    packets: list[int] = []
+    original = AsyncExecutor.asend_now
+
+    async def counting(
+        self: AsyncExecutor,
+        client: object,
+        calls: list[object],
+        lookup: bool = False,
+        idempotent: bool = False,
+    ) -> list[object]:
+        packets.append(len(calls))
+        return await original(self, client, calls, lookup, idempotent)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(AsyncExecutor, "asend_now", counting)
+    engine = AsyncEngine(
+        with_prefix(redis_plain_url), sessions=SessionConfig(hot_window=50, archive_dir=str(tmp_path))
+    )
+    try:
+
+        async def add(n: int, turn: int) -> None:
+            await engine.sessions.add_messages(f"p{n}", [{"role": "user", "content": f"{n}:{turn}"}])
+
+        for turn in range(3):
+            packets.clear()
+            await asyncio.gather(*(add(n, turn) for n in range(100)))
+            if turn:  # the first turn also creates the sessions
+                whole, rest = divmod(100, SPLIT_CALLS)
+                assert packets == [SPLIT_CALLS] * whole + [rest] * bool(rest), packets
+        for n in range(100):
+            history = await engine.sessions.get_full_history(f"p{n}")
+            assert [m["content"] for m in history] == [f"{n}:{t}" for t in range(3)]
+    finally:
+        await engine.aclose()
+
+
 async def test_a_cancelled_task_does_not_disturb_the_others(redis_plain_url: str, tmp_path: Path) -> None:
     import asyncio
 
