@@ -116,6 +116,54 @@ async def test_a_push_frame_read_with_a_reply_is_not_taken_for_the_next_reply_as
         await backend.aclose()
 
 
+@pytest.mark.parametrize("health_checked", [False, True])
+async def test_an_async_packet_is_written_on_the_stream_unless_redis_py_must_write_it(
+    redis_plain_url: str, monkeypatch: pytest.MonkeyPatch, health_checked: bool
+) -> None:
+    """An async packet on a plain connection is written on its stream by the executor (`sockets.awrite_direct`),
+    without redis-py's write task; a health-checked connection is written by redis-py, which pings it when due.
+    Either way every call answers, a 4 MiB value too (more than a socket takes at once: the transport sends the
+    rest before the reply comes), and a list append gets its seqs."""
+    import redis.asyncio.connection as aconnection
+
+    written_by_redis_py: list[int] = []
+    original = aconnection.AbstractConnection.send_packed_command
+
+    async def counting(
+        self: aconnection.AbstractConnection, command: object, check_health: bool = True
+    ) -> None:
+        written_by_redis_py.append(1)
+        await original(self, command, check_health)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(aconnection.AbstractConnection, "send_packed_command", counting)
+    backend = RedisBackend(with_prefix(redis_plain_url, autopipeline="false"))
+    executor = backend._async
+    client = executor.aclient()
+    now = time.time()
+    big = os.urandom(4 << 20)
+
+    async def calls(n: int) -> None:
+        await backend.aexecute(KvPut("ns", "t", (KvItem("big", big), KvItem("small", b"s")), now))
+        assert await backend.aexecute(KvGet("ns", "t", ("big", "small"), now)) == [big, b"s"]
+        assert (await backend.aexecute(ListAppend("ns", "k", (b"one", b"two"), now))).seqs == (n, n + 1)
+        assert await executor.asend_now(client, [Cmd(("PING",)), Cmd(("ECHO", "x"))]) == [b"PONG", b"x"]
+
+    try:
+        await calls(
+            1
+        )  # connected, and the scripts loaded (redis-py sends a script the server lacks by its text)
+        if health_checked:
+            conn = await executor.atake(client)
+            conn.health_check_interval = 30
+            await executor.agive(client, conn)
+        written_by_redis_py.clear()
+        await calls(3)
+        # health-checked: the 4 packets, and the PING that came due when the interval was set
+        assert (len(written_by_redis_py) >= 4) if health_checked else not written_by_redis_py
+    finally:
+        await backend.aclose()
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
 def test_a_forked_child_talks_over_its_own_connections(redis_plain_url: str) -> None:
     """A forked child inherits the backend with its kept connection; the socket is the parent's, so the child

@@ -26,7 +26,7 @@ from .clients import async_client, sync_client
 from .commands import Cmd, Lua, Pipe, Scan, Step
 from .lockstep import kind_of
 from .script_cache import ClusterScripts
-from .sockets import adirect_parser, aread_direct, exchange
+from .sockets import adirect_parser, aread_direct, awrite_direct, exchange
 from .wire import packed
 
 if TYPE_CHECKING:
@@ -144,7 +144,8 @@ class AsyncIO:
 
     async def aexchange(self, conn: Any, cmds: list[tuple[Any, ...]]) -> list[Any]:
         """``cmds`` written in one packet, and their replies (an error reply returned, not raised)."""
-        await conn.send_packed_command(packed(conn, cmds))
+        if not awrite_direct(conn, cmds):
+            await conn.send_packed_command(packed(conn, cmds))
         return await self.aread_replies(conn, len(cmds))
 
     async def atake(self, client: Any) -> Any:
