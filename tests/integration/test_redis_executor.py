@@ -12,6 +12,7 @@ import errno
 import os
 import time
 import types
+from pathlib import Path
 
 import pytest
 import redis
@@ -162,6 +163,50 @@ async def test_an_async_packet_is_written_on_the_stream_unless_redis_py_must_wri
         assert (len(written_by_redis_py) >= 4) if health_checked else not written_by_redis_py
     finally:
         await backend.aclose()
+
+
+@pytest.mark.parametrize("how", ["timeout", "cancel"])
+async def test_a_packet_the_server_never_read_does_not_hold_its_caller_past_the_read_timeout(
+    tmp_path: Path, how: str
+) -> None:
+    """A packet written on the stream (`sockets.awrite_direct`) that is bigger than the socket buffers, to a
+    server that stopped reading (DEBUG SLEEP): the caller hears of it after the read timeout (0.3 s), or at once
+    when cancelled, as when redis-py writes it (its write times out and closes without waiting). Closing the
+    connection must not wait for the transport to flush the packet: that took the connect timeout more (3 s here,
+    "Timed out closing connection"), and a cancelled caller waited as long. The connection is usable after."""
+    from lix_integrations.testing.redis_servers import ServerUnavailable, start_plain
+
+    try:
+        server = start_plain(tmp_path, ["--enable-debug-command", "yes"])
+    except ServerUnavailable as exc:  # pragma: no cover - LIX_REQUIRE_REDIS makes it fail in CI
+        pytest.skip(f"redis-server: {exc}")
+    admin = redis.Redis.from_url(server.url)
+    backend = RedisBackend(
+        with_prefix(server.url, autopipeline="false", socket_timeout="0.3", socket_connect_timeout="3")
+    )
+    try:
+        now = time.time()
+        await backend.aexecute(KvPut("ns", "t", (KvItem("a", b"A"),), now))  # connected, scripts loaded
+        big = b"x" * (64 << 20)  # more than the loopback socket buffers take
+        sleeper = asyncio.get_running_loop().run_in_executor(
+            None, admin.execute_command, "DEBUG", "SLEEP", "4"
+        )
+        await asyncio.sleep(0.2)  # the server sleeps
+        started = time.monotonic()
+        if how == "timeout":
+            with pytest.raises(BackendError):
+                await backend.aexecute(KvPut("ns", "t", (KvItem("big", big),), now))
+        else:
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(backend.aexecute(KvPut("ns", "t", (KvItem("big", big),), now)), 0.1)
+        took = time.monotonic() - started
+        await sleeper
+        assert took < 2.0, took
+        assert await backend.aexecute(KvGet("ns", "t", ("a",), now)) == [b"A"]
+    finally:
+        await backend.aclose()
+        admin.close()
+        server.stop()
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
