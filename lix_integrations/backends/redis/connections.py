@@ -146,7 +146,15 @@ class AsyncIO:
         """``cmds`` written in one packet, and their replies (an error reply returned, not raised)."""
         if not awrite_direct(conn, cmds):
             await conn.send_packed_command(packed(conn, cmds))
-        return await self.aread_replies(conn, len(cmds))
+            return await self.aread_replies(conn, len(cmds))
+        try:
+            return await self.aread_replies(conn, len(cmds))
+        except BaseException:
+            # Part of the packet may still wait in the transport's buffer (a server that stopped reading): closed
+            # without waiting for it to flush, as redis-py closes a connection whose write failed; the executor's
+            # own disconnect waited for it up to the connect timeout, a cancelled caller too.
+            await conn.disconnect(nowait=True)
+            raise
 
     async def atake(self, client: Any) -> Any:
         """A connection of the loop's pool, which replaces one the server closed."""
