@@ -390,6 +390,36 @@ async def test_a_turns_calls_go_out_in_packets_of_split_calls(
         await engine.aclose()
 
 
+async def test_a_turns_split_packets_stay_within_the_pools_connection_cap(
+    redis_plain_url: str, tmp_path: Path
+) -> None:
+    """A URL's ``max_connections`` (a redis-py pool option lix passes on) caps the loop's connections: 100 tasks
+    appending in one loop turn made four packets in flight at once (`SPLIT_CALLS`), each on a connection of its
+    own, and the pool refused the third and fourth (MaxConnectionsError, an outage for the breaker): 108 of 300
+    appends failed on 369769c, none before it (one packet a turn). A turn splits only as far as the cap allows."""
+    import asyncio
+
+    from lix_integrations import AsyncEngine
+    from lix_integrations.tiers.sessions import SessionConfig
+
+    engine = AsyncEngine(
+        with_prefix(redis_plain_url, max_connections="2"),
+        sessions=SessionConfig(hot_window=50, archive_dir=str(tmp_path)),
+    )
+    try:
+
+        async def add(n: int, turn: int) -> None:
+            await engine.sessions.add_messages(f"c{n}", [{"role": "user", "content": f"{n}:{turn}"}])
+
+        for turn in range(3):
+            await asyncio.gather(*(add(n, turn) for n in range(100)))
+        for n in range(100):
+            history = await engine.sessions.get_full_history(f"c{n}")
+            assert [m["content"] for m in history] == [f"{n}:{t}" for t in range(3)]
+    finally:
+        await engine.aclose()
+
+
 async def test_a_cancelled_task_does_not_disturb_the_others(redis_plain_url: str, tmp_path: Path) -> None:
     import asyncio
 
