@@ -59,7 +59,10 @@ class AutoPipeline:
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._start, client)
-        if self._calls >= SPLIT_CALLS:  # the turn's later calls go with the scheduled start
+        # The turn's later calls go with the scheduled start. Each packet in flight holds a connection: split only
+        # while this one and the start's fit under the pool's cap (a URL's ``max_connections``), which refuses
+        # the next one (MaxConnectionsError, an outage for the breaker) rather than make it wait.
+        if self._calls >= SPLIT_CALLS and len(self._flushing) + 2 <= _cap(client):
             self._send(client)
         return future
 
@@ -94,3 +97,9 @@ class AutoPipeline:
             if not future.done():  # the caller may have been cancelled; its commands ran all the same
                 future.set_result(replies[start : start + len(part)])
             start += len(part)
+
+
+def _cap(client: Any) -> int:
+    """The most connections ``client``'s pool makes (redis-py's default: 2**31)."""
+    cap = getattr(getattr(client, "connection_pool", None), "max_connections", None)
+    return cap if isinstance(cap, int) else 2**31
