@@ -346,8 +346,8 @@ async def test_concurrent_tasks_share_packets_and_keep_every_message(
 async def test_a_turns_calls_go_out_in_packets_of_split_calls(
     redis_plain_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """100 tasks appending in one loop turn: every ``SPLIT_CALLS`` of them go out as soon as they are queued
-    rather than in one packet at the end of the turn (Redis runs the first while the loop builds the next), and
+    """100 tasks appending in one loop turn: every ``SPLIT_CALLS`` of them go out in a packet of their own rather
+    than all in one (the first packet's replies resume their tasks while Redis runs the later ones), and
     every append is stored in its session, in order. Fails on the code before the split (one packet of 100)."""
     import asyncio
 
@@ -379,7 +379,8 @@ async def test_a_turns_calls_go_out_in_packets_of_split_calls(
 
         for turn in range(3):
             packets.clear()
-            await asyncio.gather(*(add(n, turn) for n in range(100)))
+            # bounded: a remainder the scheduled start never sent would leave its callers waiting for ever
+            await asyncio.wait_for(asyncio.gather(*(add(n, turn) for n in range(100))), 30)
             if turn:  # the first turn also creates the sessions
                 whole, rest = divmod(100, SPLIT_CALLS)
                 assert packets == [SPLIT_CALLS] * whole + [rest] * bool(rest), packets

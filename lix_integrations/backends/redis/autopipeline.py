@@ -13,12 +13,14 @@ if TYPE_CHECKING:
 
 __all__ = ["AutoPipeline", "SPLIT_CALLS"]
 
-#: A loop turn's calls go out in packets of about this many: the first as soon as they are queued, while the
-#: loop still runs the tasks that queue the rest. Sent whole, a turn's packet kept Redis idle while the loop built
-#: it and the loop idle while Redis ran it; split, each side works while the other does, and the conversations fall
-#: into groups that take turns. 50 concurrent chat conversations x 20 appends, LixChatStore on plain Redis, medians
-#: of 5 alternated runs (2026-12-05, /tmp harness of benchmarks/redis_chat.py's async adds with the archive's lock
-#: files made beforehand): 28.4k appends/s whole, 34.8k split at 32, 32.5k at 25, 32.5k at 16.
+#: A loop turn's calls go out in packets of at most about this many (each on its own connection), written one after
+#: the other at the next loop turn. Sent whole, a turn's packet kept the loop idle while Redis ran it all and Redis
+#: idle while the loop handled all its replies and built the next turn's calls. Split, the first packet's replies
+#: come back and resume their tasks, which build their next calls, while Redis runs the later packets; concurrent
+#: conversations fall into groups that take turns. 50 concurrent chat conversations x 20 appends, LixChatStore on
+#: plain Redis, medians of 5 alternated runs (2026-12-05, /tmp harness of benchmarks/redis_chat.py's async adds,
+#: the archive's lock files made beforehand): 28.4k appends/s whole, 34.8k split at 32, 32.5k at 25 and at 16; on
+#: a machine whose other core is busy, splitting cost about a tenth (no core for Redis to run beside the loop).
 SPLIT_CALLS = 32
 
 
@@ -28,8 +30,8 @@ class AutoPipeline:
     A chat server awaits many conversations at once: each would pay a round trip and redis-py's per-command
     cost on its own connection; queued until the loop's next turn, they share one write and one read (the
     way ioredis' auto-pipelining works). Every caller still waits for its own replies, so nothing is
-    acknowledged before Redis has it. A lone call waits one loop turn, a few microseconds. Once `SPLIT_CALLS`
-    calls wait, they are sent without waiting for the turn to end (see there).
+    acknowledged before Redis has it. A lone call waits one loop turn, a few microseconds. Every `SPLIT_CALLS`
+    calls of a turn make a packet of their own (see there).
     """
 
     def __init__(self, executor: AsyncExecutor) -> None:

@@ -88,7 +88,9 @@ class RedisBackend(Backend):
         self._closed = False
         # Writes whose reply nobody waits for (recording a semantic hit's use, storing a prompt's vector): they
         # ride in the same packet as the backend's next command, so they cost no round trip of their own. They
-        # are sent before that command, so every later read of this process sees them; other processes see
+        # are sent before that command in its packet, so a read this thread sends after it (sync) sees them. An
+        # async read on another connection may run first: packets of concurrent tasks (or of a turn split by the
+        # auto-pipeline) travel on their own connections, so a deferred write is not a barrier. Other processes see
         # them once this backend sends anything (or closes).
         self._pending: list[Lua] = []
         self._touches: dict[tuple[str, int], float] = {}  # (namespace, id) -> last use not sent yet
