@@ -302,16 +302,10 @@ def test_cheap_embedder_lookup_is_one_round_trip(
             engine.close()
 
 
-async def test_concurrent_tasks_share_packets_and_keep_every_message(
-    redis_plain_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Auto-pipelining: 50 conversations written at once go out in far fewer packets, each in order."""
-    import asyncio
-
-    from lix_integrations import AsyncEngine
-    from lix_integrations.tiers.sessions import SessionConfig
-
-    packets: list[int] = []
+@pytest.fixture
+def packets(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of calls of each packet the async executor sends (`asend_now`), in order."""
+    sizes: list[int] = []
     original = AsyncExecutor.asend_now
 
     async def counting(
@@ -321,10 +315,22 @@ async def test_concurrent_tasks_share_packets_and_keep_every_message(
         lookup: bool = False,
         idempotent: bool = False,
     ) -> list[object]:
-        packets.append(len(calls))
+        sizes.append(len(calls))
         return await original(self, client, calls, lookup, idempotent)  # type: ignore[arg-type]
 
     monkeypatch.setattr(AsyncExecutor, "asend_now", counting)
+    return sizes
+
+
+async def test_concurrent_tasks_share_packets_and_keep_every_message(
+    redis_plain_url: str, tmp_path: Path, packets: list[int]
+) -> None:
+    """Auto-pipelining: 50 conversations written at once go out in far fewer packets, each in order."""
+    import asyncio
+
+    from lix_integrations import AsyncEngine
+    from lix_integrations.tiers.sessions import SessionConfig
+
     engine = AsyncEngine(
         with_prefix(redis_plain_url), sessions=SessionConfig(hot_window=50, archive_dir=str(tmp_path))
     )
@@ -344,7 +350,7 @@ async def test_concurrent_tasks_share_packets_and_keep_every_message(
 
 
 async def test_a_turns_calls_go_out_in_packets_of_split_calls(
-    redis_plain_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    redis_plain_url: str, tmp_path: Path, packets: list[int]
 ) -> None:
     """100 tasks appending in one loop turn: every ``SPLIT_CALLS`` of them go out in a packet of their own rather
     than all in one (the first packet's replies resume their tasks while Redis runs the later ones), and
@@ -355,20 +361,6 @@ async def test_a_turns_calls_go_out_in_packets_of_split_calls(
     from lix_integrations.backends.redis.autopipeline import SPLIT_CALLS
     from lix_integrations.tiers.sessions import SessionConfig
 
-    packets: list[int] = []
-    original = AsyncExecutor.asend_now
-
-    async def counting(
-        self: AsyncExecutor,
-        client: object,
-        calls: list[object],
-        lookup: bool = False,
-        idempotent: bool = False,
-    ) -> list[object]:
-        packets.append(len(calls))
-        return await original(self, client, calls, lookup, idempotent)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(AsyncExecutor, "asend_now", counting)
     engine = AsyncEngine(
         with_prefix(redis_plain_url), sessions=SessionConfig(hot_window=50, archive_dir=str(tmp_path))
     )
