@@ -413,6 +413,41 @@ async def test_a_turns_split_packets_stay_within_the_pools_connection_cap(
         await engine.aclose()
 
 
+async def test_two_engines_split_packets_stay_within_their_shared_pools_connection_cap(
+    redis_plain_url: str, tmp_path: Path
+) -> None:
+    """Engines of one URL (prefixes differ) share its client and connection pool on a loop, but each has an
+    auto-pipeline of its own: counting only its own packets in flight, each split its turns while the other's
+    held the pool's connections, and the pool refused them (MaxConnectionsError, then the breaker opened): 408 of
+    600 appends failed on 6dcef31 with two engines at max_connections=2, none on 369769c^ (one packet a turn)."""
+    import asyncio
+
+    from lix_integrations import AsyncEngine
+    from lix_integrations.tiers.sessions import SessionConfig
+
+    engines = [
+        AsyncEngine(
+            with_prefix(redis_plain_url, max_connections="2"),
+            sessions=SessionConfig(hot_window=50, archive_dir=str(tmp_path / name)),
+        )
+        for name in ("a", "b")
+    ]
+    try:
+
+        async def add(engine: AsyncEngine, n: int, turn: int) -> None:
+            await engine.sessions.add_messages(f"c{n}", [{"role": "user", "content": f"{n}:{turn}"}])
+
+        for turn in range(3):
+            await asyncio.gather(*(add(engine, n, turn) for n in range(100) for engine in engines))
+        for engine in engines:
+            for n in range(100):
+                history = await engine.sessions.get_full_history(f"c{n}")
+                assert [m["content"] for m in history] == [f"{n}:{t}" for t in range(3)]
+    finally:
+        for engine in engines:
+            await engine.aclose()
+
+
 async def test_a_cancelled_task_does_not_disturb_the_others(redis_plain_url: str, tmp_path: Path) -> None:
     import asyncio
 

@@ -19,9 +19,15 @@ __all__ = ["AutoPipeline", "SPLIT_CALLS"]
 #: come back and resume their tasks, which build their next calls, while Redis runs the later packets; concurrent
 #: conversations fall into groups that take turns. 50 concurrent chat conversations x 20 appends, LixChatStore on
 #: plain Redis, medians of 5 alternated runs (2026-12-05, /tmp harness of benchmarks/redis_chat.py's async adds,
-#: the archive's lock files made beforehand): 28.4k appends/s whole, 34.8k split at 32, 32.5k at 25 and at 16; on
-#: a machine whose other core is busy, splitting cost about a tenth (no core for Redis to run beside the loop).
+#: the archive's lock files made beforehand): 28.4k appends/s whole, 34.8k split at 32, 32.5k at 25 and at 16.
+#: With two busy-loop processes on the machine's two cores it cost a tenth (28.1k whole, 25.6k split at 32, medians
+#: of 5, same harness, 14:55 UTC): no core for Redis to run beside the loop.
 SPLIT_CALLS = 32
+
+#: The client attribute that counts [packets in flight, turns scheduled to start] of every auto-pipeline on it:
+#: a client (one per URL and event loop) and its connection pool are shared by all engines of the URL, whatever
+#: their prefixes, and each engine has an auto-pipeline of its own.
+_USE = "_lix_autopipeline_use"
 
 
 class AutoPipeline:
@@ -58,26 +64,32 @@ class AutoPipeline:
         future: asyncio.Future[list[Any]] = PinnedFuture(loop=loop) if pinned else loop.create_future()
         self._queue.append((calls, lookup, idempotent, future))
         self._calls += len(calls)
+        use = _use(client)
         if not self._scheduled:
             self._scheduled = True
-            loop.call_soon(self._start, client)
+            use[1] += 1
+            loop.call_soon(self._start, client, use)
         # The turn's later calls go with the scheduled start. Each packet in flight holds a connection: split only
-        # while this one and the start's fit under the pool's cap (a URL's ``max_connections``), which refuses
-        # the next one (MaxConnectionsError, an outage for the breaker) rather than make it wait.
-        if self._calls >= SPLIT_CALLS and len(self._flushing) + 2 <= _cap(client):
-            self._send(client)
+        # while this one, those in flight and the scheduled starts' of every engine on this client (`_USE`) fit
+        # under the pool's cap (a URL's ``max_connections``), which refuses the next one (MaxConnectionsError, an
+        # outage for the breaker) rather than make it wait.
+        if self._calls >= SPLIT_CALLS and use[0] + use[1] + 1 <= _cap(client):
+            self._send(client, use)
         return future
 
-    def _start(self, client: Any) -> None:
+    def _start(self, client: Any, use: list[int]) -> None:
         self._scheduled = False
+        use[1] -= 1
         if self._queue:
-            self._send(client)
+            self._send(client, use)
 
-    def _send(self, client: Any) -> None:
+    def _send(self, client: Any, use: list[int]) -> None:
         batch, self._queue, self._calls = self._queue, [], 0
         task = asyncio.ensure_future(self._flush(client, batch))
         self._flushing.add(task)  # a task nobody references may be collected mid-flight
         task.add_done_callback(self._flushing.discard)
+        use[0] += 1
+        task.add_done_callback(lambda _: _landed(use))
 
     async def _flush(
         self, client: Any, batch: list[tuple[list[Cmd | Lua | Pipe], bool, bool, asyncio.Future[list[Any]]]]
@@ -99,6 +111,19 @@ class AutoPipeline:
             if not future.done():  # the caller may have been cancelled; its commands ran all the same
                 future.set_result(replies[start : start + len(part)])
             start += len(part)
+
+
+def _use(client: Any) -> list[int]:
+    """[packets in flight, turns scheduled to start] of every auto-pipeline on ``client``."""
+    use = getattr(client, _USE, None)
+    if use is None:
+        use = [0, 0]
+        setattr(client, _USE, use)
+    return use
+
+
+def _landed(use: list[int]) -> None:
+    use[0] -= 1
 
 
 def _cap(client: Any) -> int:
