@@ -127,6 +127,7 @@ def _landed(use: list[int]) -> None:
 
 
 def _cap(client: Any) -> int:
-    """The most connections ``client``'s pool makes (redis-py's default: 2**31)."""
+    """The most connections ``client``'s pool makes (redis-py's asyncio pool: 100 unless the URL's
+    ``max_connections`` says otherwise; a pool without the attribute counts as uncapped)."""
     cap = getattr(getattr(client, "connection_pool", None), "max_connections", None)
     return cap if isinstance(cap, int) else 2**31
