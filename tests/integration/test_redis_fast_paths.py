@@ -448,6 +448,41 @@ async def test_two_engines_split_packets_stay_within_their_shared_pools_connecti
             await engine.aclose()
 
 
+async def test_calls_spread_over_loop_turns_wait_for_a_capped_pools_connections(
+    redis_plain_url: str, tmp_path: Path
+) -> None:
+    """Each loop turn's packet goes out on a connection of its own, so packets of turns in flight together can
+    outnumber a capped pool's connections (a URL's ``max_connections``; redis-py's asyncio pool allows 100 by
+    default). The pool now makes them wait for a connection; redis-py's default pool refused them
+    (MaxConnectionsError, an outage for the breaker): 46 of 100 appends spread over loop turns by sleeps of up to
+    2 ms failed at max_connections=2 before this test (67 at 7911e25)."""
+    import asyncio
+    import random
+
+    from lix_integrations import AsyncEngine
+    from lix_integrations.tiers.sessions import SessionConfig
+
+    engine = AsyncEngine(
+        with_prefix(redis_plain_url, max_connections="2"),
+        sessions=SessionConfig(hot_window=50, archive_dir=str(tmp_path)),
+    )
+    spread = random.Random(7)
+    try:
+
+        async def add(n: int, turn: int) -> None:
+            await asyncio.sleep(spread.random() * 0.002)
+            await engine.sessions.add_messages(f"w{n}", [{"role": "user", "content": f"{n}:{turn}"}])
+
+        for turn in range(2):
+            outcomes = await asyncio.gather(*(add(n, turn) for n in range(100)), return_exceptions=True)
+            assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
+        for n in range(100):
+            history = await engine.sessions.get_full_history(f"w{n}")
+            assert [m["content"] for m in history] == [f"{n}:{t}" for t in range(2)]
+    finally:
+        await engine.aclose()
+
+
 async def test_a_cancelled_task_does_not_disturb_the_others(redis_plain_url: str, tmp_path: Path) -> None:
     import asyncio
 

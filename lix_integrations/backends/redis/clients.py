@@ -88,6 +88,29 @@ def client_kwargs(opts: RedisOptions, aio: bool = False) -> dict[str, Any]:
     }
 
 
+#: Connections an async client's pool makes unless the URL's ``max_connections`` says otherwise (what redis-py's
+#: asyncio ``ConnectionPool`` allows by default; its ``BlockingConnectionPool`` would allow 50).
+_ASYNC_MAX_CONNECTIONS = 100
+
+
+def _waiting_client(opts: RedisOptions) -> Any:
+    """An asyncio client whose pool, once all its connections are in use, waits for one to come back (up to the
+    read timeout) rather than refusing the call. Auto-pipelining sends each loop turn's packet on a connection of
+    its own, and packets of turns in flight together went past a capped pool: redis-py's default pool raised
+    MaxConnectionsError, which failed the calls and opened the breaker (46 of 100 appends spread over loop turns
+    failed at ``max_connections=2``, 2026-12-05, /tmp harness). The URL's ``max_connections`` wins over the
+    default here (query string arguments win in redis-py's ``from_url``)."""
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        opts.client_url,
+        max_connections=_ASYNC_MAX_CONNECTIONS,
+        timeout=opts.socket_timeout,
+        **client_kwargs(opts, True),
+    )
+    client = redis.asyncio.Redis(connection_pool=pool)
+    client.auto_close_connection_pool = True  # as from_url sets it: closing the client closes its pool
+    return client
+
+
 def sync_client(opts: RedisOptions) -> Any:
     """The process's client for ``opts``. Built outside the lock: a cluster client talks to the cluster while
     it is built, and a garbage collection in between may run an engine's finalizer, which closes a backend
@@ -121,7 +144,7 @@ def async_client(opts: RedisOptions) -> Any:
     elif opts.cluster:  # builds without I/O (it connects at its first command), but outside the lock as above
         built = redis.asyncio.cluster.RedisCluster.from_url(opts.client_url, **client_kwargs(opts, True))
     else:
-        built = redis.asyncio.Redis.from_url(opts.client_url, **client_kwargs(opts, True))
+        built = _waiting_client(opts)
     with _clients_lock:
         client = _async_clients.setdefault(key, WeakKeyDictionary()).setdefault(loop, built)
     return client  # an async client built twice holds no connection yet: nothing to close
