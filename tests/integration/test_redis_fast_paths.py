@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -349,36 +350,56 @@ async def test_concurrent_tasks_share_packets_and_keep_every_message(
         await engine.aclose()
 
 
+def _chat_engine(url: str, archive: Path, **options: str) -> Any:
+    from lix_integrations import AsyncEngine
+    from lix_integrations.tiers.sessions import SessionConfig
+
+    return AsyncEngine(
+        with_prefix(url, **options), sessions=SessionConfig(hot_window=50, archive_dir=str(archive))
+    )
+
+
+async def _append_turn(engine: Any, turn: int, spread: Any = None) -> list[Any]:
+    """One append to each of 100 sessions, all at once (each after a random sleep of up to 2 ms with ``spread``,
+    so they fall in different loop turns): the outcomes, exceptions included."""
+    import asyncio
+
+    async def add(n: int) -> None:
+        if spread is not None:
+            await asyncio.sleep(spread.random() * 0.002)
+        await engine.sessions.add_messages(f"c{n}", [{"role": "user", "content": f"{n}:{turn}"}])
+
+    # bounded: a remainder the scheduled start never sent would leave its callers waiting for ever
+    return await asyncio.wait_for(asyncio.gather(*(add(n) for n in range(100)), return_exceptions=True), 30)
+
+
+async def _check_histories(engine: Any, turns: int) -> None:
+    for n in range(100):
+        history = await engine.sessions.get_full_history(f"c{n}")
+        assert [m["content"] for m in history] == [f"{n}:{t}" for t in range(turns)]
+
+
+def _failures(outcomes: list[Any]) -> list[BaseException]:
+    return [o for o in outcomes if isinstance(o, BaseException)]
+
+
 async def test_a_turns_calls_go_out_in_packets_of_split_calls(
     redis_plain_url: str, tmp_path: Path, packets: list[int]
 ) -> None:
     """100 tasks appending in one loop turn: every ``SPLIT_CALLS`` of them go out in a packet of their own rather
     than all in one (the first packet's replies resume their tasks while Redis runs the later ones), and
     every append is stored in its session, in order. Fails on the code before the split (one packet of 100)."""
-    import asyncio
-
-    from lix_integrations import AsyncEngine
     from lix_integrations.backends.redis.autopipeline import SPLIT_CALLS
-    from lix_integrations.tiers.sessions import SessionConfig
 
-    engine = AsyncEngine(
-        with_prefix(redis_plain_url), sessions=SessionConfig(hot_window=50, archive_dir=str(tmp_path))
-    )
+    engine = _chat_engine(redis_plain_url, tmp_path)
     try:
-
-        async def add(n: int, turn: int) -> None:
-            await engine.sessions.add_messages(f"p{n}", [{"role": "user", "content": f"{n}:{turn}"}])
-
         for turn in range(3):
             packets.clear()
-            # bounded: a remainder the scheduled start never sent would leave its callers waiting for ever
-            await asyncio.wait_for(asyncio.gather(*(add(n, turn) for n in range(100))), 30)
+            assert not _failures(await _append_turn(engine, turn))
             if turn:  # the first turn also creates the sessions
                 whole, rest = divmod(100, SPLIT_CALLS)
                 assert packets == [SPLIT_CALLS] * whole + [rest] * bool(rest), packets
-        for n in range(100):
-            history = await engine.sessions.get_full_history(f"p{n}")
-            assert [m["content"] for m in history] == [f"{n}:{t}" for t in range(3)]
+        await _check_histories(engine, 3)
     finally:
         await engine.aclose()
 
@@ -390,25 +411,11 @@ async def test_a_turns_split_packets_stay_within_the_pools_connection_cap(
     appending in one loop turn made four packets in flight at once (`SPLIT_CALLS`), each on a connection of its
     own, and the pool refused the third and fourth (MaxConnectionsError, an outage for the breaker): 108 of 300
     appends failed on 369769c, none before it (one packet a turn). A turn splits only as far as the cap allows."""
-    import asyncio
-
-    from lix_integrations import AsyncEngine
-    from lix_integrations.tiers.sessions import SessionConfig
-
-    engine = AsyncEngine(
-        with_prefix(redis_plain_url, max_connections="2"),
-        sessions=SessionConfig(hot_window=50, archive_dir=str(tmp_path)),
-    )
+    engine = _chat_engine(redis_plain_url, tmp_path, max_connections="2")
     try:
-
-        async def add(n: int, turn: int) -> None:
-            await engine.sessions.add_messages(f"c{n}", [{"role": "user", "content": f"{n}:{turn}"}])
-
         for turn in range(3):
-            await asyncio.gather(*(add(n, turn) for n in range(100)))
-        for n in range(100):
-            history = await engine.sessions.get_full_history(f"c{n}")
-            assert [m["content"] for m in history] == [f"{n}:{t}" for t in range(3)]
+            assert not _failures(await _append_turn(engine, turn))
+        await _check_histories(engine, 3)
     finally:
         await engine.aclose()
 
@@ -422,27 +429,13 @@ async def test_two_engines_split_packets_stay_within_their_shared_pools_connecti
     600 appends failed on 6dcef31 with two engines at max_connections=2, none on 369769c^ (one packet a turn)."""
     import asyncio
 
-    from lix_integrations import AsyncEngine
-    from lix_integrations.tiers.sessions import SessionConfig
-
-    engines = [
-        AsyncEngine(
-            with_prefix(redis_plain_url, max_connections="2"),
-            sessions=SessionConfig(hot_window=50, archive_dir=str(tmp_path / name)),
-        )
-        for name in ("a", "b")
-    ]
+    engines = [_chat_engine(redis_plain_url, tmp_path / name, max_connections="2") for name in ("a", "b")]
     try:
-
-        async def add(engine: AsyncEngine, n: int, turn: int) -> None:
-            await engine.sessions.add_messages(f"c{n}", [{"role": "user", "content": f"{n}:{turn}"}])
-
         for turn in range(3):
-            await asyncio.gather(*(add(engine, n, turn) for n in range(100) for engine in engines))
+            both = await asyncio.gather(*(_append_turn(engine, turn) for engine in engines))
+            assert not _failures(both[0] + both[1])
         for engine in engines:
-            for n in range(100):
-                history = await engine.sessions.get_full_history(f"c{n}")
-                assert [m["content"] for m in history] == [f"{n}:{t}" for t in range(3)]
+            await _check_histories(engine, 3)
     finally:
         for engine in engines:
             await engine.aclose()
@@ -456,29 +449,15 @@ async def test_calls_spread_over_loop_turns_wait_for_a_capped_pools_connections(
     default). The pool now makes them wait for a connection; redis-py's default pool refused them
     (MaxConnectionsError, an outage for the breaker): 46 of 100 appends spread over loop turns by sleeps of up to
     2 ms failed at max_connections=2 before this test (67 at 7911e25)."""
-    import asyncio
     import random
 
-    from lix_integrations import AsyncEngine
-    from lix_integrations.tiers.sessions import SessionConfig
-
-    engine = AsyncEngine(
-        with_prefix(redis_plain_url, max_connections="2"),
-        sessions=SessionConfig(hot_window=50, archive_dir=str(tmp_path)),
-    )
+    engine = _chat_engine(redis_plain_url, tmp_path, max_connections="2")
     spread = random.Random(7)
     try:
-
-        async def add(n: int, turn: int) -> None:
-            await asyncio.sleep(spread.random() * 0.002)
-            await engine.sessions.add_messages(f"w{n}", [{"role": "user", "content": f"{n}:{turn}"}])
-
         for turn in range(2):
-            outcomes = await asyncio.gather(*(add(n, turn) for n in range(100)), return_exceptions=True)
-            assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
-        for n in range(100):
-            history = await engine.sessions.get_full_history(f"w{n}")
-            assert [m["content"] for m in history] == [f"{n}:{t}" for t in range(2)]
+            outcomes = await _append_turn(engine, turn, spread)
+            assert not _failures(outcomes), outcomes
+        await _check_histories(engine, 2)
     finally:
         await engine.aclose()
 

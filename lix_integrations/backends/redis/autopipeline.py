@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ...kernel.flows import PinnedFuture
@@ -87,9 +88,12 @@ class AutoPipeline:
         batch, self._queue, self._calls = self._queue, [], 0
         task = asyncio.ensure_future(self._flush(client, batch))
         self._flushing.add(task)  # a task nobody references may be collected mid-flight
-        task.add_done_callback(self._flushing.discard)
         use[0] += 1
-        task.add_done_callback(lambda _: _landed(use))
+        task.add_done_callback(partial(self._landed, use))
+
+    def _landed(self, use: list[int], task: asyncio.Task[None]) -> None:
+        self._flushing.discard(task)
+        use[0] -= 1
 
     async def _flush(
         self, client: Any, batch: list[tuple[list[Cmd | Lua | Pipe], bool, bool, asyncio.Future[list[Any]]]]
@@ -120,10 +124,6 @@ def _use(client: Any) -> list[int]:
         use = [0, 0]
         setattr(client, _USE, use)
     return use
-
-
-def _landed(use: list[int]) -> None:
-    use[0] -= 1
 
 
 def _cap(client: Any) -> int:
