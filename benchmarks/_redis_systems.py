@@ -299,10 +299,11 @@ class RawIndex(SemanticSystem):
         return bool(self.search(name, self.knn))
 
     def search(self, name: str, knn: str) -> str:
-        """The key of the first result of ``knn`` for ``name``'s vector, or "" when none."""
+        """The key of the first result of ``knn`` for ``name``'s vector, or "" when none. The answer comes back
+        with it, as a cache's lookup must bring it (and as the floor on redisvl's index does)."""
         reply = self.client.execute_command(
             "FT.SEARCH", self.index, knn, "PARAMS", 2, "v", self.vectors[name].astype(self.dtype).tobytes(),
-            "RETURN", 1, "d", "DIALECT", 2,
+            "RETURN", 2, "d", "response", "DIALECT", 2,
         )  # fmt: skip
         return reply[1].decode() if reply and reply[0] else ""
 

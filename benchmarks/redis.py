@@ -20,8 +20,8 @@ runs: ours gets an embedder returning the precomputed vector of a text, langchai
 engine's own lookup latency (excludes the embedding step); "wall" is the whole call including the dict lookup,
 which is what the peers' figures are. Ratios compare wall medians (ours / peer: below 1 means ours is faster).
 All systems live on the server at once and take turns (the machine's load varies over a run, so each system
-must meet the same load; the order rotates at each turn, because on a loaded machine the call after a CPU-heavy one
-waits longer for the scheduler): they store 1k entries in chunks of 100 round robin (one entry per call; inserts/s is the
+must meet the same load; the order is shuffled at each turn, so that each system follows every other one about
+equally often: the call after a CPU-heavy one runs slower, see `_turns.turn_order`): they store 1k entries in chunks of 100 round robin (one entry per call; inserts/s is the
 median over a system's chunks), are measured with lookups round robin query by query, are filled up to 10k and
 measured again; each measurement passes over the queries 3 times and reports the median of the passes' medians
 (and of their p99s). Systems:
@@ -60,6 +60,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(
 
 import argparse  # noqa: E402
 import os  # noqa: E402
+import random  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
@@ -81,7 +82,7 @@ from _redis_systems import (  # noqa: E402
     build_minilm_data,
     index_algorithm,
 )
-from _turns import close_all  # noqa: E402
+from _turns import close_all, turn_order  # noqa: E402
 
 from lix_integrations.config.backends import (  # noqa: E402
     DEFAULT_EF_RUNTIME,
@@ -131,6 +132,7 @@ def run_interleaved(
         lookups.append((system.name, system, system.lookup))
         lookups += [(name, system, lookup) for name, lookup in system.extra_lookups()]
     failed: dict[str, str] = {}
+    order = random.Random(7)  # the turns' orders (see `turn_order`): the same in every run
     stored = 0
     try:
         for size in sizes:
@@ -138,8 +140,8 @@ def run_interleaved(
             rates: dict[str, list[float]] = {s.name: [] for s in live}
             cpus: dict[str, list[tuple[float, float]]] = {s.name: [] for s in live}
             spent: dict[str, float] = {s.name: 0.0 for s in live}
-            for c, i in enumerate(range(0, len(names), CHUNK)):
-                for system in live[c % len(live) :] + live[: c % len(live)]:  # rotated, as the lookups
+            for i in range(0, len(names), CHUNK):
+                for system in turn_order(live, order):  # shuffled, as the lookups
                     if system.name in failed:
                         continue
                     served = cpu() if cpu is not None else 0.0
@@ -173,12 +175,8 @@ def run_interleaved(
             hits: dict[str, int] = dict.fromkeys(medians, 0)
             for _ in range(REPEATS):
                 lat: dict[str, list[float]] = {name: [] for name in medians}
-                for j, q in enumerate(queries[WARMUP:]):
-                    # The order rotates query by query: on a loaded machine the call that follows a CPU-heavy
-                    # one (plain mode's numpy ranking) waits longer for the scheduler (2.5 ms instead of 0.1 for
-                    # two round trips right after a 10k x 384 product, measured 2026-12-04), so each system
-                    # must follow each other one equally often.
-                    for name, _, lookup in lookups[j % len(lookups) :] + lookups[: j % len(lookups)]:
+                for q in queries[WARMUP:]:
+                    for name, _, lookup in turn_order(lookups, order):
                         if name in failed:
                             continue
                         start = time.perf_counter()
