@@ -26,6 +26,7 @@ from pathlib import Path
 from ..errors import BackendError
 from .codec import Codec
 from .format import ArchiveContents, ArchiveMeta, append_frame, read_archive, read_meta, write_archive
+from .owner import claim
 
 try:  # POSIX only; see SessionArchive.try_lock
     import fcntl
@@ -39,6 +40,8 @@ SUFFIX = ".lxa"
 #: 3.4 against 1.2 us for a chat session's id, paid once per new session: 2026-12-05, timeit, loaded machine).
 _UNSAFE = re.compile(rb"[^a-z0-9_-]")
 _MAX_NAME = 200
+#: The name whose lock serializes claims of the directory (`SessionArchive.claim`): no session id is empty.
+_OWNER_LOCK = ""
 
 
 def _percent(match: re.Match[bytes]) -> bytes:
@@ -250,6 +253,12 @@ class SessionArchive:
             yield
         finally:
             self.unlock(session_id)
+
+    def claim(self, store_id: str, address: str, label: str) -> None:
+        """Record the store as this directory's owner, or raise `ConfigError` if the directory holds another
+        store's archives (`owner.claim`, which see), under a lock no session takes."""
+        with self.locked(_OWNER_LOCK):
+            claim(self.directory, store_id, address, label)
 
     def close(self) -> None:
         """Close the descriptors of locks still held (an engine closed in the middle of a spill)."""

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..archive.store import SUFFIX
 from ..tiers.semantic_labels import answer_text
 from ._common import (
     JsonOpt,
@@ -36,7 +37,8 @@ def stats(url: UrlOpt = None, namespace: NamespaceOpt = None, json_out: JsonOpt 
     """What the store holds: semantic entries, sessions and their archives, cached embeddings."""
     with _store(url, namespace) as engine:
         archive_dir = engine.sessions.archive_dir
-        files = [p for p in archive_dir.iterdir() if p.is_file()] if archive_dir.is_dir() else []
+        # the sessions' archives only, not the directory's owner record (archive/owner.py)
+        files = list(archive_dir.glob("*" + SUFFIX)) if archive_dir.is_dir() else []
         vectors, vector_bytes = engine.embeddings.usage()
         data = {
             "url": engine.url,

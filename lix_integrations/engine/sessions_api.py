@@ -55,14 +55,14 @@ class _Sessions(View):
         return self._core.sessions  # type: ignore[no-any-return]
 
     def _ready(self, flow: Flow[T]) -> Flow[T]:
-        """``flow`` as the runtime runs it: after the store's eviction check (once) and with each storage op
+        """``flow`` as the runtime runs it: after the tier's checks (once: `SessionTier.checked`) and with each storage op
         waiting for the stored settings check (`EngineCore.each_checked`). Both done and the engine open (every
         call but the first), the flow itself, with no call for each check (a chat add's Python, 2026-12-05)."""
         core = self._core
         tier = core.sessions
-        if tier.store_checked and core.settings.data_checked and not core._closed:
+        if tier.store_checked and tier.archive_claimed and core.settings.data_checked and not core._closed:
             return flow
-        if not tier.store_checked:
+        if not (tier.store_checked and tier.archive_claimed):
             flow = tier.checked(flow)
         return core.each_checked(flow)
 

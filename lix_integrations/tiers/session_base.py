@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import partial
@@ -16,10 +17,13 @@ from urllib.parse import quote
 from ..archive.format import ArchiveContents, ArchiveCorruptError
 from ..archive.store import SessionArchive
 from ..config.tiers import SessionConfig
+from ..errors import BackendError
 from ..kernel.clock import Clock
 from ..kernel.counters import CounterSet
 from ..kernel.flows import Flow
+from ..kernel.keys import digest
 from ..kernel.ops import (
+    EnsureSettings,
     EvictionPolicy,
     ListAppend,
     ListAppended,
@@ -51,6 +55,10 @@ __all__ = ["SessionBase"]
 
 logger = logging.getLogger(__name__)
 
+#: The setting holding the store's random id (`EnsureSettings`): one per store and namespace, agreed by every
+#: process, whatever URL reaches the store; what the archive directory's owner record names it by (`claim_archive`).
+STORE_ID = "store_id"
+
 
 class SessionBase:
     """State of the session tier and its shared flows (see the module docstring)."""
@@ -62,8 +70,12 @@ class SessionBase:
         clock: Clock,
         counters: CounterSet[SessionStats],
         url: str,
+        *,
+        label: str = "",
     ) -> None:
-        """``url``: the store's URL, which names the default archive directory (`default_archive_root`)."""
+        """``url``: the store's URL, which names the default archive directory (`default_archive_root`); it may
+        hold a password, so only a digest of it is kept. ``label``: the store as logs and errors name it (its URL
+        with credentials redacted)."""
         self.config = config
         self.namespace = namespace
         self._clock = clock
@@ -72,17 +84,42 @@ class SessionBase:
             Path(config.archive_dir).expanduser() if config.archive_dir else default_archive_root(url, self)
         ).absolute()  # a relative directory stays the one it named at open, wherever the process moves since
         self.archive = SessionArchive(root / quote(namespace, safe=""), _CODECS[config.codec])
-        self._backend_url = url
+        #: What names the store without its credentials: a digest of ``url`` (the default directory's name) for
+        #: the archive directory's owner record and the once-per-store warning; ``label`` for people.
+        self._address = digest("archive", url)[:16]
+        self._label = label or "this store"
         #: Set once the store's eviction policy was checked (see `checked`).
         self.store_checked = False
+        #: Set once the archive directory was found to be this store's (see `checked`).
+        self.archive_claimed = False
         #: The last seq this process stored per session (most recent sessions only): a session the store lost
         #: whole, with nothing archived, is otherwise indistinguishable from a new one.
         self._written: OrderedDict[str, int] = OrderedDict()
         self._hot = HotCache(config.cache_messages)
 
     def checked(self, flow: Flow[Any]) -> Flow[Any]:
-        """``flow``, after checking once whether the store can evict session keys (a WARNING per store URL and
-        process if it can: an evicted session loses its messages). A failed check never fails the flow."""
+        """``flow``, after the checks made once per engine: that the archive directory holds no other store's
+        archives (`claim_archive`), and whether the store can evict session keys (a WARNING per store and process
+        if it can: an evicted session loses its messages; a failed eviction check never fails the flow)."""
+        if not self.archive_claimed:
+            yield from self.claim_archive()
+        if not self.store_checked:
+            yield from self._check_eviction()
+        return (yield from flow)
+
+    def claim_archive(self) -> Flow[None]:
+        """Record this store as the archive directory's owner, or raise `ConfigError` before any session of it
+        touches a directory holding another store's archives (see `archive.owner`). The store's id is kept with
+        its settings (one round trip, once per engine). A directory that cannot be written (a read-only mount)
+        is left unclaimed, with a WARNING: its archives are read as before, and a spill into it fails as before."""
+        stored: dict[str, str] = yield EnsureSettings(self.namespace, {STORE_ID: secrets.token_hex(16)})
+        try:
+            yield LocalCall(partial(self.archive.claim, stored[STORE_ID], self._address, self._label))
+        except BackendError as exc:
+            logger.warning("session archives of %s are not checked for another store's: %s", self._label, exc)
+        self.archive_claimed = True
+
+    def _check_eviction(self) -> Flow[None]:
         try:
             found: EvictionPolicy = yield StoreEviction()
         except Exception as exc:  # a check that cannot run is retried on the next call
@@ -91,19 +128,18 @@ class SessionBase:
             self.store_checked = True
             if evicts_sessions(found):
                 with _eviction_lock:
-                    first = self._backend_url not in _eviction_warned
-                    _eviction_warned.add(self._backend_url)
+                    first = self._address not in _eviction_warned
+                    _eviction_warned.add(self._address)
                 if first:
                     limit = "unknown" if found.maxmemory is None else f"{found.maxmemory} bytes"
                     logger.warning(
                         "store %s has maxmemory-policy %s (maxmemory %s): when full it evicts any key, chat "
                         "sessions included, and evicted messages are lost. Set maxmemory-policy noeviction "
                         "and enable AOF for sessions (docs/redis.md)",
-                        self._backend_url,
+                        self._label,
                         found.policy,
                         limit,
                     )
-        return (yield from flow)
 
     # -- small flows ---------------------------------------------------------------------------------------
 

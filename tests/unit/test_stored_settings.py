@@ -32,6 +32,7 @@ from lix_integrations import AsyncEngine, Engine
 from lix_integrations.errors import ConfigError, SettingsMismatchError
 from lix_integrations.kernel.ops import EnsureSettings
 from lix_integrations.testing import FakeClock, FakeEmbedder
+from lix_integrations.tiers.session_base import STORE_ID
 from lix_integrations.tiers.tools import ToolPolicy
 
 OLD_STORE = Path(__file__).parent / "data" / "store_written_by_3d91d88.sql"
@@ -45,8 +46,11 @@ OLD_SETTINGS = {
 
 
 def _stored(engine: Engine, namespace: str = "default") -> dict[str, str]:
-    """The settings record as stored (read through the backend: asking for nothing writes nothing)."""
+    """The settings record as stored (read through the backend: asking for nothing writes nothing), but the
+    store's id, which the session tier adds once, the first time a session is touched, and never rewrites (it
+    names the store to its archive directory: see test_archive_owner)."""
     result: dict[str, str] = engine._core.backend.execute(EnsureSettings(namespace, {}))
+    result.pop(STORE_ID, None)
     return result
 
 

@@ -1,0 +1,123 @@
+"""Two stores given one ``archive_dir`` never read or overwrite each other's archived sessions.
+
+Archive files are named by session id alone: before the directory recorded its store, session ``s1`` of store B
+read store A's archived messages of its ``s1`` as its own, and B's own spills went into A's file (B's first six
+messages lost). A directory now records the store it belongs to (`archive.owner`), and another store is refused
+with `ConfigError` before any of its sessions touches it; the same store keeps its archives when it is reached by
+another path or URL, or lost its settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from lix_integrations import AsyncEngine, Engine
+from lix_integrations.archive.owner import OWNER_FILE
+from lix_integrations.errors import ConfigError
+from lix_integrations.testing import FakeEmbedder
+from lix_integrations.tiers.sessions import SessionConfig
+
+
+def _config(archive_dir: Path) -> SessionConfig:
+    return SessionConfig(hot_window=2, archive_batch=2, archive_dir=str(archive_dir))
+
+
+def _fill(engine: Engine, who: str, count: int = 8) -> None:
+    for i in range(count):
+        engine.sessions.add_message("s1", {"role": "user", "content": f"{who}{i}"})
+
+
+def _contents(engine: Engine, session_id: str = "s1") -> list[str]:
+    return [m["content"] for m in engine.sessions.get_full_history(session_id)]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "memory"])
+def test_a_second_store_is_refused_before_it_reads_the_first_ones_archives(kind: str, tmp_path: Path) -> None:
+    """Regression: on the code before the owner record, B's history of ``s1`` was A0..A5 then its own B6, B7."""
+    archives = tmp_path / "archives"
+    first, second = (
+        (f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}")
+        if kind == "sqlite"
+        else (f"memory://owner-a-{tmp_path.name}", f"memory://owner-b-{tmp_path.name}")
+    )
+    with Engine(first, embedder=FakeEmbedder(), sessions=_config(archives)) as a:
+        _fill(a, "A")
+        assert list((archives / "default").glob("*.lxa"))  # A's session spilled into the shared directory
+        with Engine(second, embedder=FakeEmbedder(), sessions=_config(archives)) as b:
+            with pytest.raises(ConfigError, match="holds the archives of another store") as refused:
+                b.sessions.add_message("s1", {"role": "user", "content": "B0"})
+            assert str(archives / "default") in str(refused.value)
+            with pytest.raises(ConfigError):
+                b.sessions.get_full_history("s1")
+        assert _contents(a) == [f"A{i}" for i in range(8)]  # nothing of A's was touched
+
+
+def test_a_second_store_is_refused_on_the_awaitable_api_too(tmp_path: Path) -> None:
+    archives = tmp_path / "archives"
+    with Engine(f"sqlite:///{tmp_path / 'a.db'}", embedder=FakeEmbedder(), sessions=_config(archives)) as a:
+        _fill(a, "A", 2)
+
+    async def second() -> None:
+        async with AsyncEngine(
+            f"sqlite:///{tmp_path / 'b.db'}", embedder=FakeEmbedder(), sessions=_config(archives)
+        ) as b:
+            with pytest.raises(ConfigError, match="another store"):
+                await b.sessions.get_full_history("s1")
+
+    asyncio.run(second())
+
+
+def test_the_same_store_reopened_and_moved_with_its_archives_keeps_them(tmp_path: Path) -> None:
+    """Reopened, the store matches its id and its address; moved (file and archives together, so another path),
+    its id. The owner record then names both addresses, and is never listed as a session."""
+    home, moved = tmp_path / "home", tmp_path / "moved"
+    home.mkdir()
+    with Engine(
+        f"sqlite:///{home / 'chat.db'}", embedder=FakeEmbedder(), sessions=_config(home / "arch")
+    ) as a:
+        _fill(a, "A")
+    with Engine(
+        f"sqlite:///{home / 'chat.db'}", embedder=FakeEmbedder(), sessions=_config(home / "arch")
+    ) as a:
+        assert _contents(a) == [f"A{i}" for i in range(8)]
+        assert a.sessions.list_sessions() == ["s1"]
+    shutil.move(str(home), str(moved))
+    with Engine(
+        f"sqlite:///{moved / 'chat.db'}", embedder=FakeEmbedder(), sessions=_config(moved / "arch")
+    ) as a:
+        _fill(a, "M", 4)
+        assert _contents(a) == [f"A{i}" for i in range(8)] + [f"M{i}" for i in range(4)]
+    record = json.loads((moved / "arch" / "default" / OWNER_FILE).read_text())
+    assert len(record["ids"]) == 1 and len(record["addresses"]) == 2
+
+
+def test_a_store_that_lost_its_settings_keeps_its_archives(tmp_path: Path) -> None:
+    """A store whose settings were lost (Redis ``FLUSHALL``; here the row deleted) gets a new id: its address
+    still names it, so its sessions go on after their archives instead of being refused."""
+    db = tmp_path / "chat.db"
+    with Engine(f"sqlite:///{db}", embedder=FakeEmbedder(), sessions=_config(tmp_path / "arch")) as a:
+        _fill(a, "A")
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM lix_settings WHERE field = 'store_id'")
+    with Engine(f"sqlite:///{db}", embedder=FakeEmbedder(), sessions=_config(tmp_path / "arch")) as a:
+        assert _contents(a) == [f"A{i}" for i in range(8)]
+    record = json.loads((tmp_path / "arch" / "default" / OWNER_FILE).read_text())
+    assert len(record["ids"]) == 2 and len(record["addresses"]) == 1
+
+
+def test_a_damaged_owner_record_is_named_and_nothing_is_written(tmp_path: Path) -> None:
+    archives = tmp_path / "arch"
+    (archives / "default").mkdir(parents=True)
+    (archives / "default" / OWNER_FILE).write_text("not json")
+    with Engine(f"sqlite:///{tmp_path / 'a.db'}", embedder=FakeEmbedder(), sessions=_config(archives)) as a:
+        with pytest.raises(ConfigError, match=OWNER_FILE):
+            a.sessions.add_message("s1", {"role": "user", "content": "x"})
+    assert (archives / "default" / OWNER_FILE).read_text() == "not json"
+    with Engine(f"sqlite:///{tmp_path / 'a.db'}", embedder=FakeEmbedder()) as elsewhere:  # its own directory
+        assert elsewhere.sessions.count("s1") == 0  # the refused add stored nothing
