@@ -51,6 +51,7 @@ __all__ = [
     "encode_items",
     "read_archive",
     "read_meta",
+    "replace_file",
     "write_archive",
 ]
 
@@ -184,10 +185,16 @@ def write_archive(
         body += [_frame(codec, frames[0] if frames else [], written_at, covers)]
     else:
         body += [_frame(codec, items, written_at) for items in frames if items]
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".lxa", dir=path.parent)
+    replace_file(path, b"".join(body))
+
+
+def replace_file(path: Path, data: bytes, suffix: str = ".lxa") -> None:
+    """Create or replace ``path`` with ``data`` atomically: a hidden temporary file beside it (which no listing of
+    archives shows if a crash leaves it), fsync, rename, fsync of the directory."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(b"".join(body))
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -22,11 +22,10 @@ directory written before this check has no record: the first store to open it cl
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from ..errors import BackendError, ConfigError
+from .format import replace_file
 
 __all__ = ["OWNER_FILE", "claim"]
 
@@ -86,21 +85,8 @@ def _added(values: list[str], value: str) -> list[str]:
 
 def _write(path: Path, ids: list[str], addresses: list[str]) -> None:
     """Replace the record at once (a reader sees the old one or the new one, never a part)."""
-    data = json.dumps({"ids": ids, "addresses": addresses}, indent=1).encode()
     try:
-        fd, temp = tempfile.mkstemp(prefix=OWNER_FILE + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
-            raise
+        replace_file(path, json.dumps({"ids": ids, "addresses": addresses}, indent=1).encode(), suffix=".tmp")
     except OSError as exc:
         raise BackendError(
             f"cannot record the owner of session archive directory {str(path.parent)!r}: {exc}"
