@@ -7,8 +7,10 @@ session of one store then read the other's archived messages as its own, and its
 named after their store and never met this; a directory named by the user can.
 
 A directory records its store in ``.owner.json``: the ids of the stores it was claimed for (a random id kept with
-the store's settings) and their addresses (the digest of the store's URL that names its default directory; never
-the URL, which may hold a password). A store is the directory's if either matches, and the other is then added:
+the store's settings) and digests of their addresses (`Backend.store_address`: a Redis URL with its password
+redacted, a SQLite file's absolute path, a named ``memory://`` store's name; a store of one process alone, an
+anonymous ``memory://`` or ``sqlite:///:memory:``, has none and matches by its id only). A store is the
+directory's if either matches, and the other is then added:
 
 * the same store reached by another URL (another host name, other options), or a SQLite file moved with its
   archives, has the same id;
@@ -16,7 +18,9 @@ the URL, which may hold a password). A store is the directory's if either matche
   address, and keeps its archives: the session tier's recovery continues their sessions after them.
 
 A store matching neither is refused with `ConfigError`, before any of its sessions touches the directory. A
-directory written before this check has no record: the first store to open it claims it.
+directory written before this check has no record: the first store to open it claims it. A copy of a store (a
+SQLite file copied as a template, a Redis prefix copied elsewhere) keeps its id, so copies sharing one directory
+are not told apart: give each its own.
 """
 
 from __future__ import annotations
@@ -35,10 +39,11 @@ OWNER_FILE = ".owner.json"
 _KEPT = 16
 
 
-def claim(directory: Path, store_id: str, address: str, label: str) -> None:
+def claim(directory: Path, store_id: str, address: str | None, label: str) -> None:
     """Record the store in ``directory`` (made if missing), or raise `ConfigError` if it holds another store's
-    archives. ``label`` names the store in the error (a URL with its credentials redacted). The caller holds a lock
-    that serializes claims of the directory across processes."""
+    archives. ``address`` is ``None`` for a store of one process alone (it then matches by its id only); ``label``
+    names the store in the error (a URL with its credentials redacted). The caller holds a lock that serializes
+    claims of the directory across processes."""
     path = directory / OWNER_FILE
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -48,7 +53,7 @@ def claim(directory: Path, store_id: str, address: str, label: str) -> None:
             f"cannot read the owner of session archive directory {str(directory)!r}: {exc}"
         ) from exc
     if ids or addresses:
-        if store_id not in ids and address not in addresses:
+        if store_id not in ids and (address is None or address not in addresses):
             raise ConfigError(
                 f"session archive directory {str(directory)!r} holds the archives of another store, not of "
                 f"{label}: two stores given one "
@@ -56,9 +61,9 @@ def claim(directory: Path, store_id: str, address: str, label: str) -> None:
                 f"archive_dir. If this is the same store, remove {OWNER_FILE} from that directory to let it claim "
                 "the archives."
             )
-        if store_id in ids and address in addresses:
+        if store_id in ids and (address is None or address in addresses):
             return
-    _write(path, _added(ids, store_id), _added(addresses, address))
+    _write(path, _added(ids, store_id), addresses if address is None else _added(addresses, address))
 
 
 def _read(path: Path) -> tuple[list[str], list[str]]:
@@ -69,6 +74,8 @@ def _read(path: Path) -> tuple[list[str], list[str]]:
     try:
         record = json.loads(raw)
         ids, addresses = record["ids"], record["addresses"]
+        if not isinstance(ids, list) or not isinstance(addresses, list):
+            raise TypeError("ids and addresses are not lists")
         if not all(isinstance(x, str) for x in (*ids, *addresses)):
             raise TypeError("not strings")
     except (ValueError, KeyError, TypeError) as exc:

@@ -18,9 +18,9 @@ import os
 import re
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 from ..errors import BackendError
@@ -40,8 +40,6 @@ SUFFIX = ".lxa"
 #: 3.4 against 1.2 us for a chat session's id, paid once per new session: 2026-12-05, timeit, loaded machine).
 _UNSAFE = re.compile(rb"[^a-z0-9_-]")
 _MAX_NAME = 200
-#: The name whose lock serializes claims of the directory (`SessionArchive.claim`): no session id is empty.
-_OWNER_LOCK = ""
 
 
 def _percent(match: re.Match[bytes]) -> bytes:
@@ -201,20 +199,10 @@ class SessionArchive:
             if held is None or held[0] != pid:
                 fd = -1
                 if fcntl is not None:  # pragma: no branch - no cross-process lock without flock (Windows)
-                    try:
-                        fd = self._open_lock(stripe)
-                    except OSError as exc:  # EMFILE, EACCES...: named by the OS error, as a store failure
-                        raise BackendError(
-                            f"cannot open the archive lock in {str(self.directory)!r}: {exc}"
-                        ) from exc
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    except BlockingIOError:
-                        os.close(fd)
+                    taken = self._flocked(partial(self._open_lock, stripe), "lock")
+                    if taken is None:
                         return False
-                    except BaseException:
-                        os.close(fd)
-                        raise
+                    fd = taken
                 held = self._lock_fds[stripe] = [pid, fd, 0]
                 if closes != self._closes:  # closed meanwhile (see _closes): nothing is kept
                     del self._lock_fds[stripe]
@@ -254,11 +242,41 @@ class SessionArchive:
         finally:
             self.unlock(session_id)
 
-    def claim(self, store_id: str, address: str, label: str) -> None:
+    def claim(self, store_id: str, address: str | None, label: str) -> None:
         """Record the store as this directory's owner, or raise `ConfigError` if the directory holds another
-        store's archives (`owner.claim`, which see), under a lock no session takes."""
-        with self.locked(_OWNER_LOCK):
-            claim(self.directory, store_id, address, label)
+        store's archives (`owner.claim`, which see). The caller holds the owner lock (`try_lock_owner`)."""
+        claim(self.directory, store_id, address, label)
+
+    def try_lock_owner(self) -> int | None:
+        """Take the directory's owner lock, a file of its own that no session's lock shares, if free (never
+        blocks): its descriptor for `unlock_owner` (-1 where there is no ``flock``), or ``None`` if taken."""
+        if fcntl is None:  # pragma: no cover - Windows: no cross-process lock, as for the sessions' archives
+            return -1
+        return self._flocked(self._open_owner_lock, "owner lock")
+
+    def _open_owner_lock(self) -> int:
+        os.makedirs(self._lock_dir, exist_ok=True)
+        return os.open(os.path.join(self._lock_dir, "owner.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+
+    def _flocked(self, open_lock: Callable[[], int], what: str) -> int | None:
+        """A lock file opened by ``open_lock`` and locked if free (never blocks): its descriptor, or ``None``."""
+        try:
+            fd = open_lock()
+        except OSError as exc:  # EMFILE, EACCES...: named by the OS error, as a store failure
+            raise BackendError(f"cannot open the archive {what} in {str(self.directory)!r}: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def unlock_owner(self, fd: int) -> None:
+        if fd >= 0:
+            _release(fd)
 
     def close(self) -> None:
         """Close the descriptors of locks still held (an engine closed in the middle of a spill)."""

@@ -45,6 +45,14 @@ class Backend(abc.ABC):
     #: `CancelledAfterOp` with the result (see `flows.finish_before_cancel`): the runtime adds no shield of its own.
     finishes_when_cancelled: frozenset[type[Op]] = frozenset()
 
+    @property
+    def store_address(self) -> str | None:
+        """What names this backend's data wherever it is opened from, with no password: two backends with the same
+        address reach the same data, or a store that stood there and lost it. ``None`` for a store of this
+        process alone (``memory://``, ``sqlite:///:memory:``). The session tier records it with the archive
+        directory it writes (`archive.owner`)."""
+        return self.url
+
     def __init__(self) -> None:
         self._handlers: dict[type[Op], Callable[[Any], Any]] = {
             Gather: lambda op: gather_each(self.execute, op),

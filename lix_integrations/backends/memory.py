@@ -61,6 +61,12 @@ _registry_lock = threading.Lock()
 class MemoryBackend(Backend):
     """Thread-safe in-process storage; async calls run inline because no operation blocks on I/O."""
 
+    @property
+    def store_address(self) -> str | None:
+        """A named store's URL (the same store within a process, or one started again under that name after
+        losing its data); ``None`` for an anonymous one, which is this engine's alone."""
+        return self.url if self._named else None
+
     def __init__(self, name: str = "") -> None:
         super().__init__()
         self.url = f"memory://{name}"
@@ -73,6 +79,7 @@ class MemoryBackend(Backend):
         else:
             store = MemoryStore()
         self._store = store
+        self._named = bool(name)
         self._handlers.update(
             {
                 **bind_methods(self, semantic_ops.SEMANTIC_METHODS, prefix="_"),

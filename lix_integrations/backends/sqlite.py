@@ -65,6 +65,8 @@ class SQLiteBackend(Backend):
         self.path = path
         self.url = f"sqlite:///{path}"
         self.shared = path != ":memory:"
+        #: The file wherever the process is: a relative path names another file from another directory.
+        self._address = f"sqlite:///{os.path.abspath(path)}" if self.shared else None
         with sqlite_forks.OPENING:
             self._open()
 
@@ -155,6 +157,10 @@ class SQLiteBackend(Backend):
             else:
                 self._pid = os.getpid()
             return False
+
+    @property
+    def store_address(self) -> str | None:
+        return self._address
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteBackend:

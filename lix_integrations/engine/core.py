@@ -115,6 +115,7 @@ class EngineCore:
             self.counters.new("sessions", SessionStats),
             _archive_url(self.backend.url, raw_url),
             label=self.backend.url,
+            address=self.backend.store_address,
         )
         #: Shared by every checkpoint tier of this engine (`checkpoint_tier`: one per retention policy).
         self._checkpoint_counters = self.counters.new("checkpoints", CheckpointStats)

@@ -72,10 +72,11 @@ class SessionBase:
         url: str,
         *,
         label: str = "",
+        address: str | None = None,
     ) -> None:
-        """``url``: the store's URL, which names the default archive directory (`default_archive_root`); it may
-        hold a password, so only a digest of it is kept. ``label``: the store as logs and errors name it (its URL
-        with credentials redacted)."""
+        """``url``: the store's URL, which names the default archive directory (`default_archive_root`; it may hold
+        a password). ``label``: the store as logs and errors name it (its URL with credentials redacted).
+        ``address``: the backend's `store_address`, recorded (as a digest) with the archive directory."""
         self.config = config
         self.namespace = namespace
         self._clock = clock
@@ -84,10 +85,11 @@ class SessionBase:
             Path(config.archive_dir).expanduser() if config.archive_dir else default_archive_root(url, self)
         ).absolute()  # a relative directory stays the one it named at open, wherever the process moves since
         self.archive = SessionArchive(root / quote(namespace, safe=""), _CODECS[config.codec])
-        #: What names the store without its credentials: a digest of ``url`` (the default directory's name) for
-        #: the archive directory's owner record and the once-per-store warning; ``label`` for people.
-        self._address = digest("archive", url)[:16]
+        #: How the archive directory's owner record names the store's address (`claim_archive`), and how people do.
+        self._address = None if address is None else digest("archive-owner", address)
         self._label = label or "this store"
+        #: Set while a flow of this engine claims the archive directory: concurrent first calls wait for it.
+        self._claiming = False
         #: Set once the store's eviction policy was checked (see `checked`).
         self.store_checked = False
         #: Set once the archive directory was found to be this store's (see `checked`).
@@ -110,11 +112,31 @@ class SessionBase:
     def claim_archive(self) -> Flow[None]:
         """Record this store as the archive directory's owner, or raise `ConfigError` before any session of it
         touches a directory holding another store's archives (see `archive.owner`). The store's id is kept with
-        its settings (one round trip, once per engine). A directory that cannot be written (a read-only mount)
-        is left unclaimed, with a WARNING: its archives are read as before, and a spill into it fails as before."""
-        stored: dict[str, str] = yield EnsureSettings(self.namespace, {STORE_ID: secrets.token_hex(16)})
+        its settings (one round trip, once per engine; concurrent first calls wait for the one claim). Claims of
+        one directory take turns on its owner lock, waited for as the session locks are (`_acquire`: no thread
+        sleeps on it). A directory that cannot be written (a read-only mount) is left unclaimed, with a WARNING:
+        its archives are read as before, and a spill into it fails as before."""
+        while self._claiming:
+            yield Pause(0.001)
+        if self.archive_claimed:
+            return
+        self._claiming = True
         try:
-            yield LocalCall(partial(self.archive.claim, stored[STORE_ID], self._address, self._label))
+            stored: dict[str, str] = yield EnsureSettings(self.namespace, {STORE_ID: secrets.token_hex(16)})
+            yield from self._claim(stored[STORE_ID])
+        finally:
+            self._claiming = False
+
+    def _claim(self, store_id: str) -> Flow[None]:
+        try:
+            delay = 0.0005
+            while (lock := (yield LocalCall(self.archive.try_lock_owner, blocking=False))) is None:
+                yield Pause(delay)
+                delay = min(delay * 2, 0.05)
+            try:
+                yield LocalCall(partial(self.archive.claim, store_id, self._address, self._label))
+            finally:
+                yield LocalCall(partial(self.archive.unlock_owner, lock), blocking=False)
         except BackendError as exc:
             logger.warning("session archives of %s are not checked for another store's: %s", self._label, exc)
         self.archive_claimed = True
@@ -128,8 +150,8 @@ class SessionBase:
             self.store_checked = True
             if evicts_sessions(found):
                 with _eviction_lock:
-                    first = self._address not in _eviction_warned
-                    _eviction_warned.add(self._address)
+                    first = self._label not in _eviction_warned
+                    _eviction_warned.add(self._label)
                 if first:
                     limit = "unknown" if found.maxmemory is None else f"{found.maxmemory} bytes"
                     logger.warning(

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from lix_integrations import AsyncEngine, Engine
 from lix_integrations.archive.owner import OWNER_FILE
+from lix_integrations.archive.store import SessionArchive
 from lix_integrations.errors import ConfigError
 from lix_integrations.testing import FakeEmbedder
 from lix_integrations.tiers.sessions import SessionConfig
@@ -56,6 +60,77 @@ def test_a_second_store_is_refused_before_it_reads_the_first_ones_archives(kind:
             with pytest.raises(ConfigError):
                 b.sessions.get_full_history("s1")
         assert _contents(a) == [f"A{i}" for i in range(8)]  # nothing of A's was touched
+
+
+@pytest.mark.parametrize("url", ["memory://", "sqlite:///:memory:"])
+def test_stores_of_one_process_alone_are_told_apart_by_their_id(url: str, tmp_path: Path) -> None:
+    """Two anonymous stores have the same URL and no address: each is its own store (review of 2857f58: both were
+    let in by the URL, and each read and overwrote the other's archived messages)."""
+    archives = tmp_path / "archives"
+    with Engine(url, embedder=FakeEmbedder(), sessions=_config(archives)) as a:
+        _fill(a, "A")
+        with Engine(url, embedder=FakeEmbedder(), sessions=_config(archives)) as b:
+            with pytest.raises(ConfigError, match="another store"):
+                _fill(b, "B")
+        assert _contents(a) == [f"A{i}" for i in range(8)]
+
+
+def test_a_relative_sqlite_path_names_another_file_from_another_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``sqlite:///chat.db`` from two directories is two files, with one URL (review of 2857f58)."""
+    archives = tmp_path / "archives"
+    for who in ("A", "B"):
+        (tmp_path / who).mkdir()
+    monkeypatch.chdir(tmp_path / "A")
+    with Engine("sqlite:///chat.db", embedder=FakeEmbedder(), sessions=_config(archives)) as a:
+        _fill(a, "A")
+    monkeypatch.chdir(tmp_path / "B")
+    with Engine("sqlite:///chat.db", embedder=FakeEmbedder(), sessions=_config(archives)) as b:
+        with pytest.raises(ConfigError, match="another store"):
+            _fill(b, "B")
+
+
+def test_waiting_claims_hold_no_worker_thread(tmp_path: Path) -> None:
+    """While another process holds the directory's owner lock, the first calls of an engine wait for it in their
+    flows, not in the event loop's worker threads: the pool stays free for other work (review of 2857f58: 12
+    concurrent first calls slept on the lock in all 6 worker threads, and an append that needed one to release
+    the lock they waited for never ran)."""
+    archives = tmp_path / "archives"
+    owner = SessionArchive(archives / "default")
+    held = owner.try_lock_owner()
+    assert held is not None and held >= 0
+    calls = 4 * (os.cpu_count() or 1) + 8  # more than the default pool's threads
+
+    async def main() -> None:
+        async with AsyncEngine(
+            f"sqlite:///{tmp_path / 'a.db'}", embedder=FakeEmbedder(), sessions=_config(archives)
+        ) as engine:
+            first = asyncio.gather(*(engine.sessions.count(f"s{i}") for i in range(calls)))
+            try:
+                await asyncio.sleep(0.2)
+                began = time.monotonic()
+                assert await asyncio.wait_for(asyncio.to_thread(lambda: 42), 5) == 42  # a worker is free
+                assert time.monotonic() - began < 1
+                assert not first.done()  # the claims still wait for the lock
+            finally:
+                owner.unlock_owner(held)  # (so that a failure above does not leave threads waiting for ever)
+            assert await asyncio.wait_for(first, 10) == [0] * calls
+
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # handed to the test's thread
+            failures.append(exc)
+
+    runner = threading.Thread(target=run, daemon=True)  # a stuck loop fails the test instead of hanging it
+    runner.start()
+    runner.join(60)
+    assert not runner.is_alive(), "the first calls waiting for the owner lock took every worker thread"
+    if failures:
+        raise failures[0]
 
 
 def test_a_second_store_is_refused_on_the_awaitable_api_too(tmp_path: Path) -> None:
@@ -111,13 +186,16 @@ def test_a_store_that_lost_its_settings_keeps_its_archives(tmp_path: Path) -> No
     assert len(record["ids"]) == 2 and len(record["addresses"]) == 1
 
 
-def test_a_damaged_owner_record_is_named_and_nothing_is_written(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "record", ["not json", '{"ids": "abc", "addresses": []}', '{"ids": [1], "addresses": []}']
+)
+def test_a_damaged_owner_record_is_named_and_nothing_is_written(record: str, tmp_path: Path) -> None:
     archives = tmp_path / "arch"
     (archives / "default").mkdir(parents=True)
-    (archives / "default" / OWNER_FILE).write_text("not json")
+    (archives / "default" / OWNER_FILE).write_text(record)
     with Engine(f"sqlite:///{tmp_path / 'a.db'}", embedder=FakeEmbedder(), sessions=_config(archives)) as a:
         with pytest.raises(ConfigError, match=OWNER_FILE):
             a.sessions.add_message("s1", {"role": "user", "content": "x"})
-    assert (archives / "default" / OWNER_FILE).read_text() == "not json"
+    assert (archives / "default" / OWNER_FILE).read_text() == record
     with Engine(f"sqlite:///{tmp_path / 'a.db'}", embedder=FakeEmbedder()) as elsewhere:  # its own directory
         assert elsewhere.sessions.count("s1") == 0  # the refused add stored nothing

@@ -1,13 +1,14 @@
 """The embedded stores losing a session while its archive survives: the same tier logic as on Redis.
 
-A ``memory://`` store with an ``archive_dir`` loses its lists when the process ends (a restart is a new store
-name here); a SQLite file can lose its list rows (a database replaced or rows deleted by hand). 4 threads append
+A ``memory://`` store with an ``archive_dir`` loses its lists when the process ends (a restart is the store of
+that name collected and opened again here, `_restarted`); a SQLite file can lose its list rows (a database replaced or rows deleted by hand). 4 threads append
 right after the loss: every acknowledged and every archived message reads back once, in order, and the loss is
 reported (WARNING naming the session, ``stats().sessions.store_losses``). See tests/reliability for Redis.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import sqlite3
 import threading
@@ -23,6 +24,22 @@ from lix_integrations.tiers.sessions import SessionConfig
 WRITERS = 4
 ROUNDS = 8
 PRE = 30
+
+
+def _restarted(config: SessionConfig) -> tuple[str, int]:
+    """A named memory store filled, then gone (its engine closed and collected: the registry holds stores weakly),
+    so that its URL opens an empty store of the same name, as a restarted process would, beside the same archive
+    directory (which the store's name, its address, still claims: see test_archive_owner). Its URL, and the
+    messages archived."""
+    url = f"memory://{uuid.uuid4().hex}"
+    archived = _fill_closed(url, config)
+    gc.collect()
+    return url, archived
+
+
+def _fill_closed(url: str, config: SessionConfig) -> int:
+    with Engine(url, embedder=FakeEmbedder(), sessions=config) as engine:
+        return _fill(engine, "s")
 
 
 def _fill(engine: Engine, sid: str) -> int:
@@ -61,14 +78,10 @@ def test_embedded_store_loses_an_archived_session(
     caplog.set_level(logging.WARNING, logger="lix_integrations")
     config = SessionConfig(hot_window=4, archive_batch=4, archive_dir=str(tmp_path / "archive"))
     if loss == "memory-restart":
-        url = f"memory://{uuid.uuid4().hex}"
+        url, archived = _restarted(config)  # a new process's empty store, the same archive directory
     else:
         url = f"sqlite:///{tmp_path / 'c.db'}"
-    with Engine(url, embedder=FakeEmbedder(), sessions=config) as engine:
-        archived = _fill(engine, "s")
-    if loss == "memory-restart":
-        url = f"memory://{uuid.uuid4().hex}"  # a new process's empty store, the same archive directory
-    else:
+        archived = _fill_closed(url, config)
         with sqlite3.connect(tmp_path / "c.db") as conn:
             conn.execute("DELETE FROM list_meta")
             if loss == "sqlite-rows":
@@ -85,9 +98,8 @@ def test_embedded_store_loses_an_archived_session(
 def test_a_read_reports_the_loss_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="lix_integrations")
     config = SessionConfig(hot_window=4, archive_batch=4, archive_dir=str(tmp_path / "archive"))
-    with Engine(f"memory://{uuid.uuid4().hex}", embedder=FakeEmbedder(), sessions=config) as engine:
-        archived = _fill(engine, "s")
-    with Engine(f"memory://{uuid.uuid4().hex}", embedder=FakeEmbedder(), sessions=config) as engine:
+    url, archived = _restarted(config)
+    with Engine(url, embedder=FakeEmbedder(), sessions=config) as engine:
         for _ in range(3):
             assert [m["i"] for m in engine.sessions.get_full_history("s")] == list(range(archived))
             assert [m["i"] for m in engine.sessions.get_context("s", 2)] == [archived - 2, archived - 1]
@@ -108,9 +120,8 @@ def test_delete_message_after_the_store_lost_the_session(tmp_path: Path) -> None
     """delete_message holds the archive lock while it reads the history; reporting the loss must not take the
     lock again (it waited for itself forever)."""
     config = SessionConfig(hot_window=4, archive_batch=4, archive_dir=str(tmp_path / "archive"))
-    with Engine(f"memory://{uuid.uuid4().hex}", embedder=FakeEmbedder(), sessions=config) as engine:
-        archived = _fill(engine, "s")
-    with Engine(f"memory://{uuid.uuid4().hex}", embedder=FakeEmbedder(), sessions=config) as engine:
+    url, archived = _restarted(config)
+    with Engine(url, embedder=FakeEmbedder(), sessions=config) as engine:
         found: list[object] = []
         worker = threading.Thread(
             target=lambda: found.append(engine.sessions.delete_message("s", 0)), daemon=True
