@@ -6,6 +6,8 @@ process that use the same name (so several adapters can be pointed at the same c
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from collections import OrderedDict
 from dataclasses import replace
@@ -55,6 +57,7 @@ class MemoryStore:
 
 
 _named_stores: WeakValueDictionary[str, MemoryStore] = WeakValueDictionary()
+_HOST = socket.gethostname()
 _registry_lock = threading.Lock()
 
 
@@ -63,9 +66,10 @@ class MemoryBackend(Backend):
 
     @property
     def store_address(self) -> str | None:
-        """A named store's URL (the same store within a process, or one started again under that name after
-        losing its data); ``None`` for an anonymous one, which is this engine's alone."""
-        return self.url if self._named else None
+        """A named store's URL with this process (the store of that name in this process, or one opened again
+        under that name after the first was collected); ``None`` for an anonymous one, which is this engine's
+        alone. Two processes' stores of one name are two stores."""
+        return f"{self.url}@{_HOST}:{self._pid}" if self._named else None
 
     def __init__(self, name: str = "") -> None:
         super().__init__()
@@ -80,6 +84,7 @@ class MemoryBackend(Backend):
             store = MemoryStore()
         self._store = store
         self._named = bool(name)
+        self._pid = os.getpid()
         self._handlers.update(
             {
                 **bind_methods(self, semantic_ops.SEMANTIC_METHODS, prefix="_"),

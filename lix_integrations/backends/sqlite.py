@@ -62,11 +62,12 @@ class SQLiteBackend(Backend):
 
     def __init__(self, path: str) -> None:
         super().__init__()
-        self.path = path
         self.url = f"sqlite:///{path}"
         self.shared = path != ":memory:"
-        #: The file wherever the process is: a relative path names another file from another directory.
-        self._address = f"sqlite:///{os.path.abspath(path)}" if self.shared else None
+        #: The file as named at open, wherever the process moves since: a relative path named another file from
+        #: another directory, to a forked child reopening it after a ``chdir`` and to the checkpoint thread.
+        self.path = os.path.abspath(path) if self.shared else path
+        self._address = f"sqlite:///{self.path}" if self.shared else None
         with sqlite_forks.OPENING:
             self._open()
 

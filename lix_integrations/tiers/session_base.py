@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import partial
@@ -18,6 +19,7 @@ from ..archive.format import ArchiveContents, ArchiveCorruptError
 from ..archive.store import SessionArchive
 from ..config.tiers import SessionConfig
 from ..errors import BackendError
+from ..kernel import forks
 from ..kernel.clock import Clock
 from ..kernel.counters import CounterSet
 from ..kernel.flows import Flow
@@ -58,6 +60,8 @@ logger = logging.getLogger(__name__)
 #: The setting holding the store's random id (`EnsureSettings`): one per store and namespace, agreed by every
 #: process, whatever URL reaches the store; what the archive directory's owner record names it by (`claim_archive`).
 STORE_ID = "store_id"
+#: Seconds before an archive directory that could not be claimed (a read-only mount, EMFILE) is tried again.
+_CLAIM_RETRY = 60.0
 
 
 class SessionBase:
@@ -88,8 +92,10 @@ class SessionBase:
         #: How the archive directory's owner record names the store's address (`claim_archive`), and how people do.
         self._address = None if address is None else digest("archive-owner", address)
         self._label = label or "this store"
-        #: Set while a flow of this engine claims the archive directory: concurrent first calls wait for it.
-        self._claiming = False
+        #: The process whose flow claims the archive directory now (0: none): its concurrent first calls wait.
+        self._claiming = 0
+        self._store_id: str | None = None  # the store's id, once read (`claim_archive`)
+        self._claim_retry_at = 0.0  # after a claim failed on the file system: when to try again
         #: Set once the store's eviction policy was checked (see `checked`).
         self.store_checked = False
         #: Set once the archive directory was found to be this store's (see `checked`).
@@ -112,20 +118,28 @@ class SessionBase:
     def claim_archive(self) -> Flow[None]:
         """Record this store as the archive directory's owner, or raise `ConfigError` before any session of it
         touches a directory holding another store's archives (see `archive.owner`). The store's id is kept with
-        its settings (one round trip, once per engine; concurrent first calls wait for the one claim). Claims of
-        one directory take turns on its owner lock, waited for as the session locks are (`_acquire`: no thread
-        sleeps on it). A directory that cannot be written (a read-only mount) is left unclaimed, with a WARNING:
-        its archives are read as before, and a spill into it fails as before."""
-        while self._claiming:
-            yield Pause(0.001)
-        if self.archive_claimed:
+        its settings (one round trip, once per engine). Concurrent first calls wait for the one claim in flight in
+        this process (a forked child's inherited mark is its parent's: it claims on its own). Claims of one
+        directory take turns on its owner lock, waited for as the session locks are (`_acquire`: no thread sleeps
+        on it). A directory that cannot be read or written (a read-only mount) is left unclaimed, with a WARNING,
+        and tried again after `_CLAIM_RETRY` seconds: its archives are read as before, and a spill into it fails
+        as before."""
+        delay = 0.0005
+        while self._claiming == forks.pid:
+            yield Pause(delay)
+            delay = min(delay * 2, 0.05)
+        if self.archive_claimed or time.monotonic() < self._claim_retry_at:
             return
-        self._claiming = True
+        self._claiming = forks.pid
         try:
-            stored: dict[str, str] = yield EnsureSettings(self.namespace, {STORE_ID: secrets.token_hex(16)})
-            yield from self._claim(stored[STORE_ID])
+            if self._store_id is None:
+                stored: dict[str, str] = yield EnsureSettings(
+                    self.namespace, {STORE_ID: secrets.token_hex(16)}
+                )
+                self._store_id = stored[STORE_ID]
+            yield from self._claim(self._store_id)
         finally:
-            self._claiming = False
+            self._claiming = 0
 
     def _claim(self, store_id: str) -> Flow[None]:
         try:
@@ -138,7 +152,10 @@ class SessionBase:
             finally:
                 yield LocalCall(partial(self.archive.unlock_owner, lock), blocking=False)
         except BackendError as exc:
-            logger.warning("session archives of %s are not checked for another store's: %s", self._label, exc)
+            log = logger.debug if self._claim_retry_at else logger.warning
+            log("session archives of %s are not checked for another store's: %s", self._label, exc)
+            self._claim_retry_at = time.monotonic() + _CLAIM_RETRY
+            return
         self.archive_claimed = True
 
     def _check_eviction(self) -> Flow[None]:

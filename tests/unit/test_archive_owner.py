@@ -13,7 +13,10 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -92,30 +95,31 @@ def test_a_relative_sqlite_path_names_another_file_from_another_directory(
 
 
 def test_waiting_claims_hold_no_worker_thread(tmp_path: Path) -> None:
-    """While another process holds the directory's owner lock, the first calls of an engine wait for it in their
-    flows, not in the event loop's worker threads: the pool stays free for other work (review of 2857f58: 12
-    concurrent first calls slept on the lock in all 6 worker threads, and an append that needed one to release
-    the lock they waited for never ran)."""
+    """While another process holds the directory's owner lock, the first calls of more engines than the event
+    loop's pool has threads wait for it in their flows, not in those threads: the pool stays free for other work
+    (review of 2857f58: claims slept on the lock in all 6 worker threads, and an append that needed one to release
+    the lock they waited for never ran). Fails on a claim that blocks in a worker thread (checked 2026-12-05)."""
     archives = tmp_path / "archives"
     owner = SessionArchive(archives / "default")
     held = owner.try_lock_owner()
     assert held is not None and held >= 0
-    calls = 4 * (os.cpu_count() or 1) + 8  # more than the default pool's threads
+    count = (os.cpu_count() or 1) + 6  # more than the default pool's min(32, cpus + 4) threads
 
     async def main() -> None:
-        async with AsyncEngine(
-            f"sqlite:///{tmp_path / 'a.db'}", embedder=FakeEmbedder(), sessions=_config(archives)
-        ) as engine:
-            first = asyncio.gather(*(engine.sessions.count(f"s{i}") for i in range(calls)))
-            try:
-                await asyncio.sleep(0.2)
-                began = time.monotonic()
-                assert await asyncio.wait_for(asyncio.to_thread(lambda: 42), 5) == 42  # a worker is free
-                assert time.monotonic() - began < 1
-                assert not first.done()  # the claims still wait for the lock
-            finally:
-                owner.unlock_owner(held)  # (so that a failure above does not leave threads waiting for ever)
-            assert await asyncio.wait_for(first, 10) == [0] * calls
+        engines = [
+            AsyncEngine(f"sqlite:///{tmp_path / 'a.db'}", embedder=FakeEmbedder(), sessions=_config(archives))
+            for _ in range(count)
+        ]
+        first = asyncio.gather(*(engine.sessions.count("s") for engine in engines))
+        try:
+            await asyncio.sleep(0.2)
+            assert await asyncio.wait_for(asyncio.to_thread(lambda: 42), 10) == 42  # a worker thread is free
+            assert not first.done()  # the claims still wait for the lock
+        finally:
+            owner.unlock_owner(held)  # (so that a failure above does not leave threads waiting for ever)
+        assert await asyncio.wait_for(first, 20) == [0] * count
+        for engine in engines:
+            await engine.aclose()
 
     failures: list[BaseException] = []
 
@@ -131,6 +135,116 @@ def test_waiting_claims_hold_no_worker_thread(tmp_path: Path) -> None:
     assert not runner.is_alive(), "the first calls waiting for the owner lock took every worker thread"
     if failures:
         raise failures[0]
+
+
+def test_a_child_forked_during_a_claim_claims_on_its_own(tmp_path: Path) -> None:
+    """Review of 366fb60: the mark of a claim in flight was copied into a child forked meanwhile, where no flow
+    would ever clear it, and every session call of the child waited for it for ever."""
+    engine = Engine(
+        f"sqlite:///{tmp_path / 'a.db'}", embedder=FakeEmbedder(), sessions=_config(tmp_path / "arch")
+    )
+    owner = SessionArchive(engine.sessions.archive_dir)
+    held = owner.try_lock_owner()  # another process claiming the directory right now
+    assert held is not None
+    first = threading.Thread(target=lambda: engine.sessions.count("a"))
+    first.start()
+    deadline = time.monotonic() + 10
+    while not engine._core.sessions._claiming and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert engine._core.sessions._claiming  # the first call waits for the owner lock
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        status = 1
+        try:
+            signal.alarm(20)  # a hang fails the test instead of blocking it
+            status = 0 if engine.sessions.count("b") == 0 else 2
+        finally:
+            os._exit(status)
+    time.sleep(0.3)  # the child waits for the lock too, as a claim of its own
+    owner.unlock_owner(held)
+    first.join(20)
+    deadline = time.monotonic() + 30
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert done[0] == pid, "the child never finished"
+    assert os.waitstatus_to_exitcode(done[1]) == 0
+    engine.close()
+
+
+def test_a_named_memory_store_of_another_live_process_is_another_store(tmp_path: Path) -> None:
+    """Review of 366fb60: a named memory store's address was its URL, so two running processes with their own
+    ``memory://chat`` and one archive_dir were let in as one store. The address now names the process too."""
+    archives = tmp_path / "archives"
+    with Engine("memory://owner-chat", embedder=FakeEmbedder(), sessions=_config(archives)) as a:
+        _fill(a, "A")
+        script = (
+            "from lix_integrations import Engine\n"
+            "from lix_integrations.errors import ConfigError\n"
+            "from lix_integrations.testing import FakeEmbedder\n"
+            "from lix_integrations.tiers.sessions import SessionConfig\n"
+            f"config = SessionConfig(hot_window=2, archive_batch=2, archive_dir={str(archives)!r})\n"
+            "with Engine('memory://owner-chat', embedder=FakeEmbedder(), sessions=config) as b:\n"
+            "    try:\n"
+            "        b.sessions.get_full_history('s1')\n"
+            "    except ConfigError:\n"
+            "        print('refused')\n"
+        )
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+        assert done.stdout.strip() == "refused", done.stderr
+        assert _contents(a) == [f"A{i}" for i in range(8)]
+
+
+def test_a_relative_sqlite_path_stays_the_file_it_named_in_a_child_forked_after_a_chdir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review of 366fb60 (older than the owner record): the backend kept the relative path, and a child forked
+    after the process changed directory reopened ``chat.db`` there: an empty store, its session's messages
+    reported lost, beside the first file's archives."""
+    (tmp_path / "A").mkdir()
+    (tmp_path / "B").mkdir()
+    monkeypatch.chdir(tmp_path / "A")
+    with Engine("sqlite:///chat.db", embedder=FakeEmbedder(), sessions=_config(tmp_path / "arch")) as engine:
+        monkeypatch.chdir(tmp_path / "B")
+        _fill(engine, "A", 6)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            status = 1
+            try:
+                engine.sessions.add_message("s1", {"role": "user", "content": "child"})
+                status = 0 if _contents(engine) == [f"A{i}" for i in range(6)] + ["child"] else 2
+            finally:
+                os._exit(status)
+        _, waited = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(waited) == 0
+    assert sorted(p.name for p in (tmp_path / "B").iterdir()) == []
+
+
+def test_a_directory_that_cannot_be_claimed_is_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A claim that fails on the file system (a read-only mount, no descriptors left) leaves the call working with a
+    WARNING, and is tried again later rather than never (review of 366fb60)."""
+    from lix_integrations.errors import BackendError
+    from lix_integrations.tiers import session_base
+
+    monkeypatch.setattr(session_base, "_CLAIM_RETRY", 0.0)
+    failing = [True]
+    real = SessionArchive.try_lock_owner
+
+    def try_lock_owner(self: SessionArchive) -> int | None:
+        if failing.pop() if failing else False:
+            raise BackendError("cannot open the archive owner lock: [Errno 24] Too many open files")
+        return real(self)
+
+    monkeypatch.setattr(SessionArchive, "try_lock_owner", try_lock_owner)
+    archives = tmp_path / "arch"
+    with Engine(f"sqlite:///{tmp_path / 'a.db'}", embedder=FakeEmbedder(), sessions=_config(archives)) as a:
+        with caplog.at_level("WARNING", logger="lix_integrations"):
+            assert a.sessions.count("s1") == 0
+        assert "not checked for another store" in caplog.text
+        assert not (archives / "default" / OWNER_FILE).exists()
+        assert a.sessions.count("s1") == 0  # tried again: claimed
+        assert (archives / "default" / OWNER_FILE).exists()
 
 
 def test_a_second_store_is_refused_on_the_awaitable_api_too(tmp_path: Path) -> None:
