@@ -571,7 +571,7 @@ async def test_autopipeline_off_sends_each_call_on_its_own(
     for flag, expect_batched in (("false", False), ("true", True)):
         batched.clear()
         url = with_prefix(redis_plain_url, autopipeline=flag)
-        engine = AsyncEngine(url, sessions=SessionConfig(archive_dir=str(tmp_path)))
+        engine = AsyncEngine(url, sessions=SessionConfig(archive_dir=str(tmp_path / flag)))  # a store each
         try:
             await asyncio.gather(
                 *(

@@ -15,6 +15,7 @@ from lix_integrations import AsyncEngine, Engine
 from lix_integrations.errors import SettingsMismatchError
 from lix_integrations.kernel.ops import EnsureSettings
 from lix_integrations.testing import FakeEmbedder
+from lix_integrations.tiers.session_base import STORE_ID
 from lix_integrations.tiers.tools import ToolPolicy
 from tests.integration.conftest import with_prefix
 from tests.unit.test_stored_settings import _checkpoint
@@ -35,7 +36,10 @@ def url(request: pytest.FixtureRequest) -> str:
 
 
 def _stored(engine: Engine) -> dict[str, str]:
+    """The settings as stored, but the store's id, which the session tier adds once (see
+    tests/unit/test_stored_settings.py)."""
     result: dict[str, str] = engine._core.backend.execute(EnsureSettings(engine.namespace, {}))
+    result.pop(STORE_ID, None)
     return result
 
 
