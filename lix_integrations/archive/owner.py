@@ -8,14 +8,16 @@ named after their store and never met this; a directory named by the user can.
 
 A directory records its store in ``.owner.json``: the ids of the stores it was claimed for (a random id kept with
 the store's settings) and digests of their addresses (`Backend.store_address`: a Redis URL with its password
-redacted, a SQLite file's absolute path, a named ``memory://`` store's name; a store of one process alone, an
-anonymous ``memory://`` or ``sqlite:///:memory:``, has none and matches by its id only). A store is the
-directory's if either matches, and the other is then added:
+redacted, a SQLite file's real path, a named ``memory://`` store's name with its host and process; a store of
+one process alone, an anonymous ``memory://`` or ``sqlite:///:memory:``, has none and matches by its id only). A
+store is the directory's if either matches, and the other is then added:
 
 * the same store reached by another URL (another host name, other options), or a SQLite file moved with its
   archives, has the same id;
 * a store that lost its settings (a Redis ``FLUSHALL``, a restart without persistence) has a new id, but the same
-  address, and keeps its archives: the session tier's recovery continues their sessions after them.
+  address, and keeps its archives: the session tier's recovery continues their sessions after them. Not a
+  ``memory://`` store of a new process: its address names the process, so that two live processes' stores of one
+  name are told apart, and an earlier process's directory refuses it (remove the record to hand it over).
 
 A store matching neither is refused with `ConfigError`, before any of its sessions touches the directory. A
 directory written before this check has no record: the first store to open it claims it. A copy of a store (a

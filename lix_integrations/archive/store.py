@@ -136,6 +136,8 @@ class SessionArchive:
         self._lock_fds: dict[int, list[int]] = {}
         #: archive name -> pid of the sessions locked now; a forked child's inherited holds are its parent's
         self._held: dict[str, int] = {}
+        #: Descriptors of the owner lock this process holds now (`try_lock_owner`): a claim under way.
+        self._owner_fds: set[int] = set()
         #: Re-entrant: a fork holds it (see `_before_fork`), and a garbage collection in the forking thread may
         #: close an engine, and this archive, before the fork's hooks are done.
         self._fd_lock = threading.RLock()
@@ -154,8 +156,11 @@ class SessionArchive:
         for _, fd, _ in self._lock_fds.values():
             if fd >= 0:
                 _close_copy(fd)
+        for fd in self._owner_fds:  # the owner lock of a claim under way in the parent: its own to release
+            _close_copy(fd)
         self._lock_fds.clear()
         self._held.clear()
+        self._owner_fds.clear()
 
     def path(self, session_id: str) -> Path:
         return self.directory / archive_name(session_id)
@@ -252,7 +257,11 @@ class SessionArchive:
         blocks): its descriptor for `unlock_owner` (-1 where there is no ``flock``), or ``None`` if taken."""
         if fcntl is None:  # pragma: no cover - Windows: no cross-process lock, as for the sessions' archives
             return -1
-        return self._flocked(self._open_owner_lock, "owner lock")
+        with self._fd_lock:  # recorded for the fork hook (`_leave_parents_locks`), as the session locks are
+            fd = self._flocked(self._open_owner_lock, "owner lock")
+            if fd is not None:
+                self._owner_fds.add(fd)
+            return fd
 
     def _open_owner_lock(self) -> int:
         os.makedirs(self._lock_dir, exist_ok=True)
@@ -275,8 +284,10 @@ class SessionArchive:
         return fd
 
     def unlock_owner(self, fd: int) -> None:
-        if fd >= 0:
-            _release(fd)
+        with self._fd_lock:
+            if fd in self._owner_fds:  # (a forked child closed its copy at the fork)
+                self._owner_fds.discard(fd)
+                _release(fd)
 
     def close(self) -> None:
         """Close the descriptors of locks still held (an engine closed in the middle of a spill)."""

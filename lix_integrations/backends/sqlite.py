@@ -66,8 +66,9 @@ class SQLiteBackend(Backend):
         self.shared = path != ":memory:"
         #: The file as named at open, wherever the process moves since: a relative path named another file from
         #: another directory, to a forked child reopening it after a ``chdir`` and to the checkpoint thread.
-        self.path = os.path.abspath(path) if self.shared else path
-        self._address = f"sqlite:///{self.path}" if self.shared else None
+        # Joined, not normalized: ``link/../x.db`` is ``x.db`` beside the link's target, as SQLite opens it.
+        self.path = os.path.join(os.getcwd(), path) if self.shared else path
+        self._address = f"sqlite:///{os.path.realpath(self.path)}" if self.shared else None
         with sqlite_forks.OPENING:
             self._open()
 

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -146,29 +147,60 @@ def test_a_child_forked_during_a_claim_claims_on_its_own(tmp_path: Path) -> None
     owner = SessionArchive(engine.sessions.archive_dir)
     held = owner.try_lock_owner()  # another process claiming the directory right now
     assert held is not None
-    first = threading.Thread(target=lambda: engine.sessions.count("a"))
+    first = threading.Thread(target=lambda: engine.sessions.count("a"), daemon=True)
     first.start()
-    deadline = time.monotonic() + 10
-    while not engine._core.sessions._claiming and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert engine._core.sessions._claiming  # the first call waits for the owner lock
+    pid = 0
+    try:
+        deadline = time.monotonic() + 10
+        while not engine._core.sessions._claiming and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert engine._core.sessions._claiming  # the first call waits for the owner lock
+        pid = _in_child(lambda: engine.sessions.count("b") == 0)
+        time.sleep(0.3)  # the child waits for the lock too, as a claim of its own
+    finally:
+        owner.unlock_owner(held)
+    first.join(20)
+    assert _exit_status(pid) == 0
+    engine.close()
+
+
+def _in_child(work: Callable[[], bool]) -> int:
+    """Run ``work`` in a forked child (exit status 0 if it returned True; killed after 20 s if it hangs)."""
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
         status = 1
         try:
-            signal.alarm(20)  # a hang fails the test instead of blocking it
-            status = 0 if engine.sessions.count("b") == 0 else 2
+            signal.alarm(20)
+            status = 0 if work() else 2
         finally:
             os._exit(status)
-    time.sleep(0.3)  # the child waits for the lock too, as a claim of its own
-    owner.unlock_owner(held)
-    first.join(20)
-    deadline = time.monotonic() + 30
-    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+    return pid
+
+
+def _exit_status(pid: int) -> int:
+    deadline = time.monotonic() + 40
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0:
+        assert time.monotonic() < deadline, "the child never finished"
         time.sleep(0.02)
-    assert done[0] == pid, "the child never finished"
-    assert os.waitstatus_to_exitcode(done[1]) == 0
-    engine.close()
+    return os.waitstatus_to_exitcode(done[1])
+
+
+def test_a_child_forked_while_the_owner_lock_is_held_closes_its_copy(tmp_path: Path) -> None:
+    """Review of 6cd95a1: a child forked during its parent's claim kept a copy of the owner lock's descriptor for
+    its whole life; had the parent died in its claim, the lock would have stayed held by the child."""
+    archive = SessionArchive(tmp_path / "arch" / "default")
+    held = archive.try_lock_owner()
+    assert held is not None and held >= 0
+
+    def no_owner_lock() -> bool:
+        fds = os.listdir("/proc/self/fd")
+        return not any(os.path.realpath(f"/proc/self/fd/{fd}").endswith("owner.lock") for fd in fds)
+
+    try:
+        pid = _in_child(no_owner_lock)
+    finally:
+        archive.unlock_owner(held)
+    assert _exit_status(pid) == 0
 
 
 def test_a_named_memory_store_of_another_live_process_is_another_store(tmp_path: Path) -> None:
@@ -206,17 +238,28 @@ def test_a_relative_sqlite_path_stays_the_file_it_named_in_a_child_forked_after_
     with Engine("sqlite:///chat.db", embedder=FakeEmbedder(), sessions=_config(tmp_path / "arch")) as engine:
         monkeypatch.chdir(tmp_path / "B")
         _fill(engine, "A", 6)
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - child
-            status = 1
-            try:
-                engine.sessions.add_message("s1", {"role": "user", "content": "child"})
-                status = 0 if _contents(engine) == [f"A{i}" for i in range(6)] + ["child"] else 2
-            finally:
-                os._exit(status)
-        _, waited = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(waited) == 0
+
+        def child() -> bool:
+            engine.sessions.add_message("s1", {"role": "user", "content": "child"})
+            return _contents(engine) == [f"A{i}" for i in range(6)] + ["child"]
+
+        assert _exit_status(_in_child(child)) == 0
     assert sorted(p.name for p in (tmp_path / "B").iterdir()) == []
+
+
+def test_a_path_through_a_symlink_and_dotdot_is_the_file_sqlite_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review of 6cd95a1: made absolute by ``abspath``, ``link/../chat.db`` lost the symlink and named
+    ``<cwd>/chat.db``, where SQLite (and every earlier version) opens ``chat.db`` beside the link's target."""
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    (tmp_path / "cwd").mkdir()
+    (tmp_path / "cwd" / "link").symlink_to(tmp_path / "real" / "sub")
+    monkeypatch.chdir(tmp_path / "cwd")
+    with Engine("sqlite:///link/../chat.db", embedder=FakeEmbedder()) as engine:
+        engine.kv.put("k", {"v": 1}, "c")
+    assert (tmp_path / "real" / "chat.db").exists()
+    assert not (tmp_path / "cwd" / "chat.db").exists()
 
 
 def test_a_directory_that_cannot_be_claimed_is_tried_again(
