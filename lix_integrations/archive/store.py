@@ -264,8 +264,12 @@ class SessionArchive:
             return fd
 
     def _open_owner_lock(self) -> int:
-        os.makedirs(self._lock_dir, exist_ok=True)
-        return os.open(os.path.join(self._lock_dir, "owner.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        path = os.path.join(self._lock_dir, "owner.lock")
+        try:  # the directory exists but the first time (as `_open_lock`)
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            os.makedirs(self._lock_dir, exist_ok=True)
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
 
     def _flocked(self, open_lock: Callable[[], int], what: str) -> int | None:
         """A lock file opened by ``open_lock`` and locked if free (never blocks): its descriptor, or ``None``."""

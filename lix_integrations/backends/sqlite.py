@@ -66,8 +66,9 @@ class SQLiteBackend(Backend):
         self.shared = path != ":memory:"
         #: The file as named at open, wherever the process moves since: a relative path named another file from
         #: another directory, to a forked child reopening it after a ``chdir`` and to the checkpoint thread.
-        # Joined, not normalized: ``link/../x.db`` is ``x.db`` beside the link's target, as SQLite opens it.
-        self.path = os.path.join(os.getcwd(), path) if self.shared else path
+        # Joined, not normalized: ``link/../x.db`` is ``x.db`` beside the link's target, as SQLite opens it. An
+        # absolute path is kept as it is (no ``getcwd``, which fails once the working directory was deleted).
+        self.path = os.path.join(os.getcwd(), path) if self.shared and not os.path.isabs(path) else path
         self._address = f"sqlite:///{os.path.realpath(self.path)}" if self.shared else None
         with sqlite_forks.OPENING:
             self._open()

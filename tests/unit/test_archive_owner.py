@@ -160,6 +160,7 @@ def test_a_child_forked_during_a_claim_claims_on_its_own(tmp_path: Path) -> None
     finally:
         owner.unlock_owner(held)
     first.join(20)
+    assert not first.is_alive()
     assert _exit_status(pid) == 0
     engine.close()
 
@@ -180,7 +181,10 @@ def _in_child(work: Callable[[], bool]) -> int:
 def _exit_status(pid: int) -> int:
     deadline = time.monotonic() + 40
     while (done := os.waitpid(pid, os.WNOHANG))[0] == 0:
-        assert time.monotonic() < deadline, "the child never finished"
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise AssertionError("the child never finished")
         time.sleep(0.02)
     return os.waitstatus_to_exitcode(done[1])
 
@@ -245,6 +249,20 @@ def test_a_relative_sqlite_path_stays_the_file_it_named_in_a_child_forked_after_
 
         assert _exit_status(_in_child(child)) == 0
     assert sorted(p.name for p in (tmp_path / "B").iterdir()) == []
+
+
+def test_an_absolute_sqlite_path_opens_after_the_working_directory_was_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review of 256554b: joining every path to ``os.getcwd()`` made an absolute one fail once the process's
+    working directory was deleted (a removed build or temporary directory)."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    with Engine(f"sqlite:///{tmp_path / 'abs.db'}", embedder=FakeEmbedder()) as engine:
+        engine.kv.put("k", {"v": 1}, "c")
+    assert (tmp_path / "abs.db").exists()
 
 
 def test_a_path_through_a_symlink_and_dotdot_is_the_file_sqlite_opens(
