@@ -9,7 +9,7 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,15 @@ logger = logging.getLogger(__name__)
 STORE_ID = "store_id"
 #: Seconds before an archive directory that could not be claimed (a read-only mount, EMFILE) is tried again.
 _CLAIM_RETRY = 60.0
+
+
+def _backoff() -> Iterator[Pause]:
+    """The waits between tries of a lock another process (or flow) holds: 0.5 ms, doubling up to 50 ms. A flow
+    waits in them, never a thread (the archive locks, the owner lock, a claim in flight)."""
+    delay = 0.0005
+    while True:
+        yield Pause(delay)
+        delay = min(delay * 2, 0.05)
 
 
 class SessionBase:
@@ -124,10 +133,9 @@ class SessionBase:
         on it). A directory that cannot be read or written (a read-only mount) is left unclaimed, with a WARNING,
         and tried again after `_CLAIM_RETRY` seconds: its archives are read as before, and a spill into it fails
         as before."""
-        delay = 0.0005
+        pauses = _backoff()
         while self._claiming == forks.pid:
-            yield Pause(delay)
-            delay = min(delay * 2, 0.05)
+            yield next(pauses)
         if self.archive_claimed or time.monotonic() < self._claim_retry_at:
             return
         self._claiming = forks.pid
@@ -143,10 +151,9 @@ class SessionBase:
 
     def _claim(self, store_id: str) -> Flow[None]:
         try:
-            delay = 0.0005
+            pauses = _backoff()
             while (lock := (yield LocalCall(self.archive.try_lock_owner, blocking=False))) is None:
-                yield Pause(delay)
-                delay = min(delay * 2, 0.05)
+                yield next(pauses)
             try:
                 yield LocalCall(partial(self.archive.claim, store_id, self._address, self._label))
             finally:
@@ -183,10 +190,9 @@ class SessionBase:
     # -- small flows ---------------------------------------------------------------------------------------
 
     def _acquire(self, session_id: str) -> Flow[None]:
-        delay = 0.0005
+        pauses = _backoff()
         while not (yield LocalCall(partial(self.archive.try_lock, session_id), blocking=False)):
-            yield Pause(delay)
-            delay = min(delay * 2, 0.05)
+            yield next(pauses)
 
     def _release(self, session_id: str) -> Flow[None]:
         yield LocalCall(partial(self.archive.unlock, session_id), blocking=False)
